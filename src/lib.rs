@@ -1,1 +1,7 @@
-//! caravan
+//! caravan: a WebAssembly-first workload orchestrator in the mould of Nomad.
+//!
+//! See ARCHITECTURE.md for the bird's-eye view. The crate is one library with one binary; every
+//! subsystem is a module here.
+
+pub mod scheduler;
+pub mod structs;
