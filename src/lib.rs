@@ -4,5 +4,6 @@
 //! subsystem is a module here.
 
 pub mod agent;
+pub mod cli;
 pub mod scheduler;
 pub mod structs;
