@@ -3,5 +3,6 @@
 //! See ARCHITECTURE.md for the bird's-eye view. The crate is one library with one binary; every
 //! subsystem is a module here.
 
+pub mod jobspec;
 pub mod scheduler;
 pub mod structs;
