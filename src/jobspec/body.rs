@@ -205,9 +205,7 @@ impl<'a, 'src> BlockReader<'a, 'src> {
             return Ok(None);
         };
         T::try_from(number).map(Some).map_err(|_| {
-            let offset = self
-                .attribute(name)
-                .map_or(self.offset, |attribute| value_offset(attribute));
+            let offset = self.attribute(name).map_or(self.offset, value_offset);
             self.error(
                 offset,
                 format!(

@@ -27,13 +27,19 @@ const PARSE_TIME_ROOTS: &[&str] = &["var", "local"];
 pub(crate) struct Evaluator<'src> {
     pub source: SourceFile<'src>,
     context: hcl::eval::Context<'static>,
+    /// The names `var.<name>` and `local.<name>` may use, once known.
+    names: Option<(Vec<String>, Vec<String>)>,
 }
 
 impl<'src> Evaluator<'src> {
     pub fn new(source: SourceFile<'src>) -> Self {
         let mut context = hcl::eval::Context::new();
         functions::declare_all(&mut context);
-        Self { source, context }
+        Self {
+            source,
+            context,
+            names: None,
+        }
     }
 
     /// Makes `var.<name>` and `local.<name>` resolve to the given objects.
@@ -42,6 +48,10 @@ impl<'src> Evaluator<'src> {
         vars: hcl::Map<String, Value>,
         locals: hcl::Map<String, Value>,
     ) {
+        self.names = Some((
+            vars.keys().cloned().collect(),
+            locals.keys().cloned().collect(),
+        ));
         self.context.declare_var("var", Value::Object(vars));
         self.context.declare_var("local", Value::Object(locals));
     }
@@ -152,10 +162,52 @@ impl<'src> Evaluator<'src> {
     }
 
     fn eval_with_hcl(&self, expr: &Expression) -> Result<Value, JobspecError> {
+        self.check_references(expr)?;
         let converted: hcl::Expression = expr.clone().into();
-        converted
-            .evaluate(&self.context)
-            .map_err(|error| self.error(expr, one_line(&error.kind().to_string())))
+        converted.evaluate(&self.context).map_err(|error| {
+            let message = match error.kind() {
+                hcl::eval::ErrorKind::UndefinedVar(name) => {
+                    let text = expr
+                        .span()
+                        .and_then(|span| self.source.text.get(span))
+                        .unwrap_or_default();
+                    format!(
+                        "unknown variable \"{name}\"; only var and local can be used outside a string (write \"${{{text}}}\" to leave it to the client)"
+                    )
+                }
+                other => other.to_string(),
+            };
+            self.error(expr, one_line(&message))
+        })
+    }
+
+    /// Checks that every `var.<name>` and `local.<name>` in `expr` names something declared, for
+    /// an error that says which names exist.
+    fn check_references(&self, expr: &Expression) -> Result<(), JobspecError> {
+        let Some((var_names, local_names)) = &self.names else {
+            return Ok(());
+        };
+        let mut collector = ReferenceCollector::default();
+        collector.visit_expr(expr);
+        for (root, name, offset) in collector.references {
+            let (known, kind) = if root == "var" {
+                (var_names, "variables")
+            } else {
+                (local_names, "locals")
+            };
+            if !known.contains(&name) {
+                let declared = if known.is_empty() {
+                    format!("no {kind} are declared")
+                } else {
+                    format!("declared {kind}: {}", known.join(", "))
+                };
+                return Err(self.source.error(
+                    offset,
+                    format!("undefined {root} \"{root}.{name}\"; {declared}"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -180,6 +232,29 @@ impl Visit for RootCollector {
             self.roots.push(variable.as_str().to_owned());
         }
         visit::visit_expr(self, expr);
+    }
+}
+
+/// Collects `var.<name>` and `local.<name>` references with their positions.
+#[derive(Default)]
+struct ReferenceCollector {
+    references: Vec<(String, String, usize)>,
+}
+
+impl Visit for ReferenceCollector {
+    fn visit_traversal(&mut self, traversal: &hcl::edit::expr::Traversal) {
+        if let Expression::Variable(root) = &traversal.expr
+            && PARSE_TIME_ROOTS.contains(&root.as_str())
+            && let Some(first) = traversal.operators.first()
+            && let hcl::edit::expr::TraversalOperator::GetAttr(name) = first.value()
+        {
+            self.references.push((
+                root.as_str().to_owned(),
+                name.as_str().to_owned(),
+                traversal.span().map_or(0, |span| span.start),
+            ));
+        }
+        visit::visit_traversal(self, traversal);
     }
 }
 
