@@ -17,8 +17,9 @@ use hcl::edit::template::{Element, Template};
 use hcl::edit::visit::{self, Visit};
 use hcl::eval::Evaluate;
 
+use super::body::value_to_bool;
 use super::error::{JobspecError, SourceFile};
-use super::functions;
+use super::{functions, operators};
 
 /// The roots Nomad evaluates when it parses a job; everything else is left to run time.
 const PARSE_TIME_ROOTS: &[&str] = &["var", "local"];
@@ -99,6 +100,28 @@ impl<'src> Evaluator<'src> {
             Expression::StringTemplate(template) => self.render(expr, template),
             Expression::HeredocTemplate(heredoc) => self.render(expr, &heredoc.template),
             Expression::Parenthesis(inner) => self.eval(inner.inner()),
+            Expression::UnaryOp(operation) => {
+                let value = self.eval(&operation.expr)?;
+                operators::unary(*operation.operator.value(), &value)
+                    .map_err(|message| self.error(expr, message))
+            }
+            Expression::BinaryOp(operation) => {
+                let lhs = self.eval(&operation.lhs_expr)?;
+                let rhs = self.eval(&operation.rhs_expr)?;
+                operators::binary(*operation.operator.value(), &lhs, &rhs)
+                    .map_err(|message| self.error(expr, message))
+            }
+            Expression::Conditional(conditional) => {
+                let condition = self.eval(&conditional.cond_expr)?;
+                match value_to_bool(&condition) {
+                    Some(true) => self.eval(&conditional.true_expr),
+                    Some(false) => self.eval(&conditional.false_expr),
+                    None => Err(self.error(
+                        &conditional.cond_expr,
+                        format!("condition must be a bool, got {}", kind_of(&condition)),
+                    )),
+                }
+            }
             _ => self.eval_with_hcl(expr),
         }
     }
@@ -164,7 +187,15 @@ impl<'src> Evaluator<'src> {
     fn eval_with_hcl(&self, expr: &Expression) -> Result<Value, JobspecError> {
         self.check_references(expr)?;
         let converted: hcl::Expression = expr.clone().into();
-        converted.evaluate(&self.context).map_err(|error| {
+        // hcl-rs's arithmetic can overflow inside function arguments and `for` bodies, which the
+        // jobspec does not evaluate itself; a panic there becomes an error, never a crash.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            converted.evaluate(&self.context)
+        }));
+        let Ok(result) = outcome else {
+            return Err(self.error(expr, "expression cannot be evaluated: arithmetic overflow"));
+        };
+        result.map_err(|error| {
             let message = match error.kind() {
                 hcl::eval::ErrorKind::UndefinedVar(name) => {
                     let text = expr

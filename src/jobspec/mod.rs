@@ -20,6 +20,7 @@ mod decode;
 mod error;
 mod eval;
 mod functions;
+mod operators;
 mod variables;
 
 #[cfg(test)]

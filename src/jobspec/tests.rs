@@ -340,3 +340,53 @@ fn missing_job_file_is_an_io_error() {
         .expect_err("no such file");
     assert!(matches!(error, JobspecError::Io { .. }), "{error}");
 }
+
+/// Inputs chosen to break parsers and evaluators: overflow, division by zero, deep nesting,
+/// huge durations, odd characters. Each must give an answer, not a panic.
+#[test]
+fn hostile_inputs_never_panic() {
+    let task = |body: &str| {
+        format!(
+            "job \"x\" {{\n  group \"g\" {{\n    task \"t\" {{\n      driver = \"raw_exec\"\n      {body}\n    }}\n  }}\n}}\n"
+        )
+    };
+    let deep_array = format!("config {{ a = {}{} }}", "[".repeat(2000), "]".repeat(2000));
+    let deep_parens = format!("config {{ a = {}1{} }}", "(".repeat(2000), ")".repeat(2000));
+    let cases = [
+        task("config { a = 9223372036854775807 + 1 }"),
+        task("config { a = -9223372036854775807 - 10 }"),
+        task("config { a = 9223372036854775807 * 9223372036854775807 }"),
+        task("config { a = 1 / 0 }"),
+        task("config { a = 1 % 0 }"),
+        task("config { a = -(-9223372036854775808) }"),
+        task("config { a = 1e400 }"),
+        task("config { a = 99999999999999999999999999999 }"),
+        task("kill_timeout = \"99999999999999999999h\""),
+        task("kill_timeout = \"1e400s\""),
+        task("restart {\n attempts = 2147483647\n delay = \"9999999h\"\n interval = \"1s\"\n }"),
+        task("resources {\n cpu = 99999999999999\n memory = -5\n }"),
+        task("config { a = \"${\" }"),
+        task("config { a = \"%{ if true }x%{ endif }\" }"),
+        task("config { a = \"%{ for x in attr.list }${x}%{ endfor }\" }"),
+        task("config { a = [for x in [1, 2] : x * 2] }"),
+        task("config { a = {for k, v in {a = 1} : k => v} }"),
+        task("config { a = [1, 2][5] }"),
+        task("config { a = var }"),
+        task("config { a = local.missing.deeper }"),
+        task("config { a = upper(1, 2, 3) }"),
+        task("config { a = nosuchfunction() }"),
+        task("config { a = \"\u{e9}\u{1F600}\" }\n      env { \"\u{e9}\" = 1 }"),
+        task("template {\n data = <<-EOF\n  a\n EOF\n destination = \"x\"\n }"),
+        deep_array,
+        deep_parens,
+        String::new(),
+        "\u{feff}job \"x\" {}".to_owned(),
+        "job \"x\" \"y\" {}".to_owned(),
+        "job x {}".to_owned(),
+        "variable \"v\" { default = var.v }\njob \"x\" {}".to_owned(),
+        "locals { a = local.b\n b = local.a }\njob \"x\" {}".to_owned(),
+    ];
+    for source in cases {
+        let _ = parse(&source, "hostile.nomad.hcl", &ParseConfig::default());
+    }
+}
