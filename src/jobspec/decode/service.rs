@@ -9,7 +9,7 @@ use crate::jobspec::body::{
     BlockReader, Schema, block_offset, join_path, no_labels, value_to_string,
 };
 use crate::jobspec::error::JobspecError;
-use crate::structs::{Service, ServiceCheck};
+use crate::structs::{CheckRestart, Service, ServiceCheck};
 
 const SERVICE_SCHEMA: Schema = Schema {
     arguments: &[
@@ -24,7 +24,7 @@ const SERVICE_SCHEMA: Schema = Schema {
         "tags",
         "task",
     ],
-    blocks: &["check", "meta"],
+    blocks: &["check", "check_restart", "meta"],
 };
 
 const CHECK_SCHEMA: Schema = Schema {
@@ -43,7 +43,12 @@ const CHECK_SCHEMA: Schema = Schema {
         "timeout",
         "type",
     ],
-    blocks: &["header"],
+    blocks: &["check_restart", "header"],
+};
+
+const CHECK_RESTART_SCHEMA: Schema = Schema {
+    arguments: &["grace", "ignore_warnings", "limit"],
+    blocks: &[],
 };
 
 /// Decodes the `service` blocks of `parent`; a service without a name is named `default_name`
@@ -83,13 +88,17 @@ pub(super) fn decode_services(
             task_name: service.string("task", "TaskName")?.unwrap_or_default(),
             meta: service.string_map("meta", "Meta")?.unwrap_or_default(),
             on_update: service.string("on_update", "OnUpdate")?.unwrap_or_default(),
+            check_restart: decode_check_restart(&service)?,
             checks: Vec::new(),
             name,
         };
         for check_block in service.blocks("check") {
-            decoded
-                .checks
-                .push(decode_check(&service, check_block, &decoded.name)?);
+            let mut check = decode_check(&service, check_block, &decoded.name)?;
+            // Nomad: a service's check_restart is the default of each of its checks.
+            if check.check_restart.is_none() {
+                check.check_restart = decoded.check_restart.clone();
+            }
+            decoded.checks.push(check);
         }
         services.push(decoded);
     }
@@ -132,9 +141,34 @@ fn decode_check(
             .string("initial_status", "InitialStatus")?
             .unwrap_or_default(),
         task_name: check.string("task", "TaskName")?.unwrap_or_default(),
+        check_restart: decode_check_restart(&check)?,
         header,
         name,
     })
+}
+
+fn decode_check_restart(
+    parent: &BlockReader<'_, '_>,
+) -> Result<Option<CheckRestart>, JobspecError> {
+    let Some(block) = parent.unique_block("check_restart")? else {
+        return Ok(None);
+    };
+    no_labels(parent, block)?;
+    let check_restart = parent.child(
+        block,
+        format!("check_restart of {}", parent.what),
+        join_path(&parent.path, "CheckRestart"),
+        CHECK_RESTART_SCHEMA,
+    )?;
+    Ok(Some(CheckRestart {
+        limit: check_restart.int_in("limit", "Limit")?.unwrap_or(0),
+        grace: check_restart
+            .duration("grace", "Grace")?
+            .unwrap_or_default(),
+        ignore_warnings: check_restart
+            .bool("ignore_warnings", "IgnoreWarnings")?
+            .unwrap_or(false),
+    }))
 }
 
 /// `header { Authorization = ["Basic ZWxhc3RpYzpjaGFuZ2VtZQ=="] }`: each header a list of values.

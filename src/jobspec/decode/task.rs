@@ -10,7 +10,8 @@ use super::service::decode_services;
 use crate::jobspec::body::{BlockReader, Schema, join_path, labels, no_labels};
 use crate::jobspec::error::JobspecError;
 use crate::structs::{
-    Resources, RestartPolicy, Task, TaskArtifact, TaskLifecycle, Template, VolumeMount,
+    DispatchPayloadConfig, Resources, RestartPolicy, Task, TaskArtifact, TaskLifecycle, Template,
+    VolumeMount, WorkloadIdentity,
 };
 
 const TASK_SCHEMA: Schema = Schema {
@@ -30,7 +31,9 @@ const TASK_SCHEMA: Schema = Schema {
         "artifact",
         "config",
         "constraint",
+        "dispatch_payload",
         "env",
+        "identity",
         "lifecycle",
         "logs",
         "meta",
@@ -40,6 +43,26 @@ const TASK_SCHEMA: Schema = Schema {
         "template",
         "volume_mount",
     ],
+};
+
+const IDENTITY_SCHEMA: Schema = Schema {
+    arguments: &[
+        "aud",
+        "change_mode",
+        "change_signal",
+        "env",
+        "file",
+        "filepath",
+        "name",
+        "service_name",
+        "ttl",
+    ],
+    blocks: &[],
+};
+
+const DISPATCH_PAYLOAD_SCHEMA: Schema = Schema {
+    arguments: &["file"],
+    blocks: &[],
 };
 
 const RESOURCES_SCHEMA: Schema = Schema {
@@ -146,6 +169,35 @@ pub(super) fn decode_task(
             sidecar: lifecycle.bool("sidecar", "Sidecar")?.unwrap_or(false),
         });
     }
+    if let Some(payload_block) = task.unique_block("dispatch_payload")? {
+        no_labels(&task, payload_block)?;
+        let payload = task.child(
+            payload_block,
+            format!("dispatch_payload of {}", task.what),
+            join_path(&task.path, "DispatchPayload"),
+            DISPATCH_PAYLOAD_SCHEMA,
+        )?;
+        decoded.dispatch_payload = Some(DispatchPayloadConfig {
+            file: payload.string("file", "File")?.unwrap_or_default(),
+        });
+    }
+    for identity_block in task.blocks("identity") {
+        let identity = decode_identity(&task, identity_block)?;
+        // Nomad: the identity without a name is the task's default one; only one may exist.
+        if !identity.name.is_empty() {
+            decoded.identities.push(identity);
+        } else if decoded.identity.is_some() {
+            return Err(task.error(
+                crate::jobspec::body::block_offset(identity_block),
+                format!(
+                    "{} has two identity blocks without a name; only the default identity may omit it",
+                    task.what
+                ),
+            ));
+        } else {
+            decoded.identity = Some(identity);
+        }
+    }
     for (template_idx, template_block) in task.blocks("template").enumerate() {
         decoded
             .templates
@@ -174,6 +226,36 @@ pub(super) fn decode_task(
     }
     decoded.name = task_name;
     Ok(decoded)
+}
+
+fn decode_identity(
+    task: &BlockReader<'_, '_>,
+    block: &Block,
+) -> Result<WorkloadIdentity, JobspecError> {
+    no_labels(task, block)?;
+    let identity = task.child(
+        block,
+        format!("identity of {}", task.what),
+        join_path(&task.path, "Identity"),
+        IDENTITY_SCHEMA,
+    )?;
+    Ok(WorkloadIdentity {
+        name: identity.string("name", "Name")?.unwrap_or_default(),
+        audience: identity.strings("aud", "Audience")?.unwrap_or_default(),
+        change_mode: identity
+            .string("change_mode", "ChangeMode")?
+            .unwrap_or_default(),
+        change_signal: identity
+            .string("change_signal", "ChangeSignal")?
+            .unwrap_or_default(),
+        env: identity.bool("env", "Env")?.unwrap_or(false),
+        file: identity.bool("file", "File")?.unwrap_or(false),
+        filepath: identity.string("filepath", "Filepath")?.unwrap_or_default(),
+        service_name: identity
+            .string("service_name", "ServiceName")?
+            .unwrap_or_default(),
+        ttl: identity.duration("ttl", "TTL")?.unwrap_or_default(),
+    })
 }
 
 fn decode_resources(task: &BlockReader<'_, '_>, block: &Block) -> Result<Resources, JobspecError> {

@@ -21,6 +21,11 @@ job "shop" {
         version = "3"
       }
 
+      check_restart {
+        limit = 3
+        grace = "90s"
+      }
+
       check {
         type     = "http"
         path     = "/health"
@@ -38,6 +43,11 @@ job "shop" {
         type     = "tcp"
         port     = "http"
         interval = "5s"
+
+        check_restart {
+          limit           = 1
+          ignore_warnings = true
+        }
       }
     }
 
