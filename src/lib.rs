@@ -5,5 +5,6 @@
 
 pub mod agent;
 pub mod cli;
+pub mod jobspec;
 pub mod scheduler;
 pub mod structs;

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     match caravan::cli::run(std::env::args_os()) {
         Ok(code) => code,
+        // A reader that closed the pipe has all it wants.
+        Err(err) if caravan::cli::output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("Error: {err:#}");
             ExitCode::from(1)

@@ -173,7 +173,7 @@ pub struct UiConfig {
 /// Why a configuration could not be loaded or is not valid.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: {source}")]
+    #[error("failed to read {}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,

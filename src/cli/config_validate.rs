@@ -5,11 +5,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::ConfigValidateArgs;
+use super::output::outln;
 use crate::agent::config::AgentConfig;
 
 pub fn run(args: &ConfigValidateArgs) -> anyhow::Result<ExitCode> {
     let config = AgentConfig::load_paths(&args.paths).context("error loading configuration")?;
     config.validate()?;
-    println!("Configuration is valid!");
+    outln!("Configuration is valid!")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::JobInitArgs;
+use super::output::outln;
 
 /// The commented example job, as `job init` writes it.
 pub const EXAMPLE_JOB: &str = include_str!("assets/example.nomad.hcl");
@@ -37,6 +38,6 @@ pub fn run(args: &JobInitArgs) -> anyhow::Result<ExitCode> {
     };
     file.write_all(contents.as_bytes())
         .with_context(|| format!("failed to write {}", args.filename.display()))?;
-    println!("Example job file written to {}", args.filename.display());
+    outln!("Example job file written to {}", args.filename.display())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,13 +7,17 @@
 
 mod args;
 mod config_validate;
+mod job_file;
 mod job_init;
+pub mod output;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use output::outln;
 
 /// The default agent address, as Nomad's.
 pub const DEFAULT_ADDRESS: &str = "http://127.0.0.1:4646";
@@ -539,10 +543,19 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
     let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
         Command::Version => {
-            println!("caravan v{}", env!("CARGO_PKG_VERSION"));
+            outln!("caravan v{}", env!("CARGO_PKG_VERSION"))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Job(JobCommand::Init(args)) => job_init::run(&args),
+        Command::Job(JobCommand::Validate(args)) => {
+            job_file::load(&args)?;
+            outln!("Job validation successful")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Job(JobCommand::Run(args)) if args.output => {
+            outln!("{}", job_file::api_json(&job_file::load(&args.job)?)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config(ConfigCommand::Validate(args)) => config_validate::run(&args),
         other => not_yet_available(&other),
     }
