@@ -4,4 +4,5 @@
 //! subsystem is a module here.
 
 pub mod scheduler;
+pub mod server;
 pub mod structs;
