@@ -21,6 +21,7 @@ pub mod blocked_evals;
 pub mod broker;
 pub mod endpoints;
 pub mod heartbeat;
+pub mod job_plan;
 mod leader;
 mod options;
 pub mod plan_apply;
@@ -63,6 +64,8 @@ pub struct Server {
     pub blocked: Arc<BlockedEvals>,
     pub heartbeats: Arc<Heartbeats>,
     pub plan_queue: PlanQueue,
+    /// The scheduler entry point the workers and `job plan` run.
+    pub scheduler: SchedulerFn,
     shutdown: Arc<AtomicBool>,
     shutdown_notify: Arc<tokio::sync::Notify>,
     workers: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
@@ -143,6 +146,7 @@ impl Server {
             blocked,
             heartbeats,
             plan_queue,
+            scheduler,
             shutdown: Arc::new(AtomicBool::new(false)),
             shutdown_notify: Arc::new(tokio::sync::Notify::new()),
             workers: std::sync::Mutex::new(Vec::new()),

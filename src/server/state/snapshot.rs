@@ -172,3 +172,14 @@ impl scheduler::State for StateSnapshot {
             .cloned()
     }
 }
+
+impl StateSnapshot {
+    /// This view with `command` applied on top, for dry runs (`job plan`); the store is untouched.
+    pub fn speculative(&self, command: &crate::server::raft::Command) -> StateSnapshot {
+        let mut tables = self.tables.clone();
+        let index = tables.indexes.latest + 1;
+        let mut effects = super::ApplyEffects::new(false);
+        tables.apply(index, command, &mut effects);
+        StateSnapshot::new(tables)
+    }
+}
