@@ -3,6 +3,8 @@
 //! See ARCHITECTURE.md for the bird's-eye view. The crate is one library with one binary; every
 //! subsystem is a module here.
 
+pub mod agent;
+pub mod cli;
 pub mod scheduler;
 pub mod server;
 pub mod structs;

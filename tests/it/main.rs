@@ -1,1 +1,6 @@
-//! integration tests
+//! caravan's integration tests: one test binary that runs the real `caravan` program and real
+//! agents on loopback ports, in the manner of ripgrep's and wasmtime's `tests/`.
+
+mod cli;
+mod support;
+mod tidy;
