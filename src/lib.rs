@@ -4,8 +4,8 @@
 //! subsystem is a module here.
 
 pub mod agent;
+pub mod api;
 pub mod cli;
 pub mod scheduler;
 pub mod server;
 pub mod structs;
-pub mod api;

@@ -27,7 +27,10 @@ use routes::{agent, allocs, deployments, evals, events, internal, jobs, nodes};
 /// The API router over a server.
 pub fn router(server: Arc<Server>) -> Router {
     Router::new()
-        .route("/v1/jobs", get(jobs::list).put(jobs::register).post(jobs::register))
+        .route(
+            "/v1/jobs",
+            get(jobs::list).put(jobs::register).post(jobs::register),
+        )
         .route(
             "/v1/job/{id}",
             get(jobs::read)
@@ -44,7 +47,10 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/v1/job/{id}/deployment", get(jobs::latest_deployment))
         .route("/v1/allocations", get(allocs::list))
         .route("/v1/allocation/{id}", get(allocs::read))
-        .route("/v1/allocation/{id}/stop", post(allocs::stop).put(allocs::stop))
+        .route(
+            "/v1/allocation/{id}/stop",
+            post(allocs::stop).put(allocs::stop),
+        )
         .route("/v1/nodes", get(nodes::list))
         .route("/v1/node/{id}", get(nodes::read))
         .route("/v1/node/{id}/allocations", get(nodes::allocations))

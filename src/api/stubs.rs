@@ -50,7 +50,10 @@ impl JobListStub {
             node_pool: job.node_pool.clone(),
             job_type: job.job_type,
             priority: job.priority,
-            periodic: job.periodic.as_ref().is_some_and(|periodic| periodic.enabled),
+            periodic: job
+                .periodic
+                .as_ref()
+                .is_some_and(|periodic| periodic.enabled),
             parameterized_job: job.parameterized_job.is_some(),
             stop: job.stop,
             status: job.status,
@@ -109,7 +112,11 @@ impl AllocListStub {
             node_id: alloc.node_id.0.clone(),
             node_name: alloc.node_name.clone(),
             job_id: alloc.job_id.0.clone(),
-            job_type: alloc.job.as_ref().map(|job| job.job_type).unwrap_or_default(),
+            job_type: alloc
+                .job
+                .as_ref()
+                .map(|job| job.job_type)
+                .unwrap_or_default(),
             job_version: alloc.job.as_ref().map_or(0, |job| job.version),
             task_group: alloc.task_group.clone(),
             allocated_resources: with_resources.then(|| alloc.allocated_resources.clone()),

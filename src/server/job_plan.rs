@@ -119,7 +119,10 @@ impl Server {
         };
         let speculative = snapshot.speculative(&command);
         let planned_job = speculative.job(&job.namespace, &job.id);
-        let stored_eval = speculative.eval(&eval.id).map(|eval| (*eval).clone()).unwrap_or(eval);
+        let stored_eval = speculative
+            .eval(&eval.id)
+            .map(|eval| (*eval).clone())
+            .unwrap_or(eval);
         let index = snapshot.tables().indexes.latest;
         let scheduler = self.scheduler;
         let state: Arc<dyn State> = Arc::new(speculative);

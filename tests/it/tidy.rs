@@ -10,7 +10,9 @@ fn rust_files(root: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -45,7 +47,11 @@ fn every_source_file_opens_with_a_module_doc() -> anyhow::Result<()> {
             missing.push(file.display().to_string());
         }
     }
-    assert!(missing.is_empty(), "files without a //! module doc:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "files without a //! module doc:\n{}",
+        missing.join("\n")
+    );
     Ok(())
 }
 
@@ -74,6 +80,10 @@ fn no_source_file_is_too_long() -> anyhow::Result<()> {
             long.push(format!("{}: {lines} lines", file.display()));
         }
     }
-    assert!(long.is_empty(), "files over {MAX_LINES} lines:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "files over {MAX_LINES} lines:\n{}",
+        long.join("\n")
+    );
     Ok(())
 }

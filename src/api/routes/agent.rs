@@ -47,14 +47,14 @@ fn self_member(server: &Server) -> AgentMember {
         ("dc".to_owned(), options.datacenter.clone()),
         ("build".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
         ("port".to_owned(), options.rpc_addr.port().to_string()),
-        ("bootstrap".to_owned(), (options.bootstrap_expect == 1).to_string()),
+        (
+            "bootstrap".to_owned(),
+            (options.bootstrap_expect == 1).to_string(),
+        ),
         ("expect".to_owned(), options.bootstrap_expect.to_string()),
         ("raft_vsn".to_owned(), "3".to_owned()),
         ("id".to_owned(), server.raft_id().to_string()),
-        (
-            "leader".to_owned(),
-            server.is_leader().to_string(),
-        ),
+        ("leader".to_owned(), server.is_leader().to_string()),
     ]);
     AgentMember {
         name: format!("{}.{}", options.node_name, options.region),

@@ -22,9 +22,7 @@ pub async fn list(
     blocking_query(&server, &query, &[Table::Deployments], |snapshot| {
         Ok(snapshot
             .deployments_with_prefix(&query.prefix)
-            .filter(|deployment| {
-                query.all_namespaces() || deployment.namespace == query.namespace
-            })
+            .filter(|deployment| query.all_namespaces() || deployment.namespace == query.namespace)
             .cloned()
             .collect::<Vec<_>>())
     })

@@ -35,7 +35,10 @@ impl TopicFilter {
             let Some(("topic", value)) = pair.split_once('=') else {
                 continue;
             };
-            let value = value.replace("%3A", ":").replace("%3a", ":").replace("%2A", "*");
+            let value = value
+                .replace("%3A", ":")
+                .replace("%3a", ":")
+                .replace("%2A", "*");
             let (topic, key) = value.split_once(':').unwrap_or((&value, "*"));
             if topic == "*" {
                 filter.all = true;
@@ -43,7 +46,11 @@ impl TopicFilter {
             }
             let topic = Topic::parse(topic)
                 .ok_or_else(|| ApiError::BadRequest(format!("invalid topic {topic:?}")))?;
-            filter.topics.entry(topic).or_default().insert(key.to_owned());
+            filter
+                .topics
+                .entry(topic)
+                .or_default()
+                .insert(key.to_owned());
         }
         if filter.topics.is_empty() {
             filter.all = true;
@@ -91,7 +98,10 @@ pub async fn stream(
             loop {
                 match tokio::time::timeout(Duration::from_secs(10), receiver.recv()).await {
                     Err(_) => {
-                        return Some((Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{}\n")), receiver));
+                        return Some((
+                            Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{}\n")),
+                            receiver,
+                        ));
                     }
                     Ok(Ok(batch)) => {
                         if let Some(line) = line(&batch, &filter) {

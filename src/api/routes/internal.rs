@@ -69,9 +69,7 @@ pub async fn node_heartbeat(
         parse_body(&body)?
     };
     let status = request.status.unwrap_or(NodeStatus::Ready);
-    let response = server
-        .node_update_status(&NodeId(node_id), status)
-        .await?;
+    let response = server.node_update_status(&NodeId(node_id), status).await?;
     let index = response.index;
     Ok(with_meta(&server, index, Json(response).into_response()))
 }
@@ -83,7 +81,9 @@ pub async fn node_update_allocs(
 ) -> Result<Response, ApiError> {
     let request: AllocUpdateRequest = parse_body(&body)?;
     if request.allocs.is_empty() {
-        return Err(ApiError::BadRequest("must update at least one allocation".to_owned()));
+        return Err(ApiError::BadRequest(
+            "must update at least one allocation".to_owned(),
+        ));
     }
     let index = server.node_update_allocs(request.allocs).await?;
     Ok(with_meta(

@@ -43,16 +43,24 @@ pub async fn list(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
-    blocking_query(&server, &query, &[Table::Jobs, Table::JobSummaries], |snapshot| {
-        Ok(snapshot
-            .jobs()
-            .filter(|job| query.all_namespaces() || job.namespace == query.namespace)
-            .filter(|job| job.id.0.starts_with(&query.prefix))
-            .map(|job| {
-                JobListStub::new(job, snapshot.job_summary(&job.namespace, &job.id).as_deref())
-            })
-            .collect::<Vec<_>>())
-    })
+    blocking_query(
+        &server,
+        &query,
+        &[Table::Jobs, Table::JobSummaries],
+        |snapshot| {
+            Ok(snapshot
+                .jobs()
+                .filter(|job| query.all_namespaces() || job.namespace == query.namespace)
+                .filter(|job| job.id.0.starts_with(&query.prefix))
+                .map(|job| {
+                    JobListStub::new(
+                        job,
+                        snapshot.job_summary(&job.namespace, &job.id).as_deref(),
+                    )
+                })
+                .collect::<Vec<_>>())
+        },
+    )
     .await
 }
 
@@ -68,7 +76,9 @@ async fn register_job(
     if let Some(path_id) = path_id
         && job.id.0 != path_id
     {
-        return Err(ApiError::BadRequest("Job ID does not match name".to_owned()));
+        return Err(ApiError::BadRequest(
+            "Job ID does not match name".to_owned(),
+        ));
     }
     if job.namespace.is_empty() {
         job.namespace = namespace.to_owned();
@@ -77,7 +87,14 @@ async fn register_job(
         let current = server
             .store
             .snapshot()
-            .job(if job.namespace.is_empty() { namespace } else { &job.namespace }, &job.id)
+            .job(
+                if job.namespace.is_empty() {
+                    namespace
+                } else {
+                    &job.namespace
+                },
+                &job.id,
+            )
             .map_or(0, |job| job.job_modify_index);
         if current != request.job_modify_index {
             return Err(ApiError::BadRequest(format!(

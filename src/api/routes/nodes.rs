@@ -163,7 +163,9 @@ pub async fn eligibility(
         }
     };
     let node = find_node(&server.store.snapshot(), &node_id)?;
-    let response = server.node_update_eligibility(&node.id, eligibility).await?;
+    let response = server
+        .node_update_eligibility(&node.id, eligibility)
+        .await?;
     let index = response.index;
     let body = DrainResponse {
         eval_ids: response.eval_ids,
