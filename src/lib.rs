@@ -4,7 +4,9 @@
 //! subsystem is a module here.
 
 pub mod agent;
+pub mod api;
 pub mod cli;
 pub mod jobspec;
 pub mod scheduler;
+pub mod server;
 pub mod structs;

@@ -3,3 +3,4 @@
 //! `config` reads and merges the HCL agent configuration; start-up wires the roles together.
 
 pub mod config;
+pub mod start;
