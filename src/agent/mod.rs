@@ -3,4 +3,5 @@
 //! `config` reads and merges the HCL agent configuration; start-up wires the roles together.
 
 pub mod config;
+pub mod run;
 pub mod start;

@@ -5,6 +5,7 @@
 //! Flags are parsed (clap derive, Nomad's single-dash spelling accepted through
 //! [`args::normalize`]) and then validated by each command.
 
+mod agent;
 mod args;
 mod config_validate;
 mod job_file;
@@ -546,6 +547,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
             outln!("caravan v{}", env!("CARGO_PKG_VERSION"))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Agent(args) => agent::run(&args),
         Command::Job(JobCommand::Init(args)) => job_init::run(&args),
         Command::Job(JobCommand::Validate(args)) => {
             job_file::load(&args)?;
