@@ -390,3 +390,49 @@ fn hostile_inputs_never_panic() {
         let _ = parse(&source, "hostile.nomad.hcl", &ParseConfig::default());
     }
 }
+
+#[test]
+fn json_var_file_sets_variables() {
+    let var_files = vec![(
+        "prod.vars.json".to_owned(),
+        "{\"image\": \"redis:7.4\", \"count\": 2}".to_owned(),
+    )];
+    let job = parse_with_var_files(
+        VARIABLES_JOB,
+        "test.nomad.hcl",
+        &ParseConfig::default(),
+        &var_files,
+    )
+    .expect("parses");
+    assert_eq!(image_and_count(&job), ("redis:7.4".to_owned(), 2));
+
+    let var_files = vec![(
+        "prod.vars.json".to_owned(),
+        "{\n  \"replicas\": 2\n}".to_owned(),
+    )];
+    let error = parse_with_var_files(
+        VARIABLES_JOB,
+        "test.nomad.hcl",
+        &ParseConfig::default(),
+        &var_files,
+    )
+    .expect_err("undeclared");
+    assert_eq!(
+        error.to_string(),
+        "prod.vars.json:2:3: undefined variable \"replicas\" in var file; declare it with a variable \"replicas\" {} block"
+    );
+}
+
+#[test]
+fn var_flags_split_at_the_first_equals_sign() {
+    assert_eq!(
+        ParseConfig::parse_var_flag("args=a=b"),
+        Ok(("args".to_owned(), "a=b".to_owned()))
+    );
+    assert_eq!(
+        ParseConfig::parse_var_flag("empty="),
+        Ok(("empty".to_owned(), String::new()))
+    );
+    assert!(ParseConfig::parse_var_flag("novalue").is_err());
+    assert!(ParseConfig::parse_var_flag("=x").is_err());
+}

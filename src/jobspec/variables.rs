@@ -300,6 +300,9 @@ fn apply_var_file(
     text: &str,
     declarations: &mut BTreeMap<String, Declaration>,
 ) -> Result<(), JobspecError> {
+    if path.ends_with(".json") {
+        return apply_json_var_file(path, text, declarations);
+    }
     let source = SourceFile { name: path, text };
     let body: Body = hcl::edit::parser::parse_body(text).map_err(|error| JobspecError::Syntax {
         location: Location {
@@ -335,6 +338,37 @@ fn apply_var_file(
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// A var file in JSON: one object whose keys are variable names (Nomad accepts `.json` var files).
+fn apply_json_var_file(
+    path: &str,
+    text: &str,
+    declarations: &mut BTreeMap<String, Declaration>,
+) -> Result<(), JobspecError> {
+    let values: hcl::Map<String, Value> =
+        serde_json::from_str(text).map_err(|error| JobspecError::Syntax {
+            location: Location {
+                file: path.to_owned(),
+                line: error.line().max(1),
+                column: error.column().max(1),
+            },
+            message: format!("a JSON var file must be one object of variable values: {error}"),
+        })?;
+    for (name, value) in values {
+        let Some(declaration) = declarations.get_mut(&name) else {
+            // serde_json keeps no positions once parsed; find the key's first mention instead.
+            let offset = text.find(&format!("\"{name}\"")).unwrap_or(0);
+            return Err(SourceFile { name: path, text }.error(
+                offset,
+                format!(
+                    "undefined variable \"{name}\" in var file; declare it with a variable \"{name}\" {{}} block"
+                ),
+            ));
+        };
+        declaration.value = Some(value);
     }
     Ok(())
 }
