@@ -436,3 +436,27 @@ fn var_flags_split_at_the_first_equals_sign() {
     assert!(ParseConfig::parse_var_flag("novalue").is_err());
     assert!(ParseConfig::parse_var_flag("=x").is_err());
 }
+
+#[test]
+fn template_strip_markers_and_for_expressions_evaluate() {
+    let source = r#"
+variable "names" { default = ["a", "b"] }
+job "x" {
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      env {
+        JOINED = "${join(",", [for name in var.names : upper(name)])}"
+        STRIP  = "x   ${~ var.names[0] ~}   y"
+        KEEP   = "${[for n in attr.list : n]}"
+      }
+    }
+  }
+}
+"#;
+    let job = parse_text(source, &ParseConfig::default()).expect("parses");
+    let env = &job.task_groups[0].tasks[0].env;
+    assert_eq!(env["JOINED"], "A,B");
+    assert_eq!(env["STRIP"], "xay");
+    assert_eq!(env["KEEP"], "${[for n in attr.list : n]}");
+}
