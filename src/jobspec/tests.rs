@@ -123,6 +123,41 @@ fn truncated_inputs_never_panic() {
     }
 }
 
+/// Mutates every corpus file (one line removed; a hostile token inserted at line starts) and
+/// checks that the parser still answers without panicking.
+#[test]
+fn mutated_inputs_never_panic() {
+    const TOKENS: &[&str] = &[
+        "{", "}", "\"", "${", "%{", "<<EOF\n", "= ", "[", "]", "var.", "\u{e9}", "\\", "#", "/*",
+    ];
+    for path in job_files("jobs") {
+        let source = std::fs::read_to_string(&path).expect("corpus file is readable");
+        let lines: Vec<&str> = source.lines().collect();
+        for skipped_idx in 0..lines.len() {
+            let mutated: Vec<&str> = lines
+                .iter()
+                .enumerate()
+                .filter(|(line_idx, _)| *line_idx != skipped_idx)
+                .map(|(_, line)| *line)
+                .collect();
+            let _ = parse(
+                &mutated.join("\n"),
+                "mutated.nomad.hcl",
+                &ParseConfig::default(),
+            );
+        }
+        for (line_idx, token) in (0..lines.len()).zip(TOKENS.iter().cycle()) {
+            let mut mutated: Vec<String> = lines.iter().map(|line| (*line).to_owned()).collect();
+            mutated[line_idx].insert_str(0, token);
+            let _ = parse(
+                &mutated.join("\n"),
+                "mutated.nomad.hcl",
+                &ParseConfig::default(),
+            );
+        }
+    }
+}
+
 fn parse_text(source: &str, config: &ParseConfig) -> Result<crate::structs::Job, String> {
     parse(source, "test.nomad.hcl", config).map_err(|error| error.to_string())
 }
