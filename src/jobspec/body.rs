@@ -418,6 +418,17 @@ pub(crate) fn labels(
         .collect())
 }
 
+/// The one label of `block`, which names what the label is for in the error message.
+pub(crate) fn single_label(
+    reader: &BlockReader<'_, '_>,
+    block: &Block,
+    label_name: &str,
+) -> Result<String, JobspecError> {
+    let mut labels = labels(reader, block, &[label_name])?;
+    // `labels` has checked there is exactly one.
+    Ok(labels.pop().unwrap_or_default())
+}
+
 pub(crate) fn no_labels(reader: &BlockReader<'_, '_>, block: &Block) -> Result<(), JobspecError> {
     labels(reader, block, &[]).map(|_| ())
 }

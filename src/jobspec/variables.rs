@@ -16,7 +16,9 @@ use hcl::edit::expr::Expression;
 use hcl::edit::structure::{Block, Body, Structure};
 
 use super::ParseConfig;
-use super::body::{BlockReader, Schema, attribute_offset, block_offset, labels, value_to_bool};
+use super::body::{
+    BlockReader, Schema, attribute_offset, block_offset, labels, single_label, value_to_bool,
+};
 use super::error::{JobspecError, Location, SourceFile};
 use super::eval::{Evaluator, kind_of, one_line, parse_number};
 
@@ -232,8 +234,7 @@ fn declare_variable(
     file: &BlockReader<'_, '_>,
     block: &Block,
 ) -> Result<(String, Declaration), JobspecError> {
-    let [name] = <[String; 1]>::try_from(labels(file, block, &["name"])?)
-        .map_err(|_| file.error(block_offset(block), "variable block needs one label"))?;
+    let name = single_label(file, block, "name")?;
     let variable = file.child(
         block,
         format!("variable {name:?}"),
