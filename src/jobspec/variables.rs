@@ -17,13 +17,19 @@ use hcl::edit::structure::{Block, Body, Structure};
 
 use super::ParseConfig;
 use super::body::{
-    BlockReader, Schema, attribute_offset, block_offset, labels, single_label, value_to_bool,
+    BlockReader, Schema, attribute_offset, block_offset, labels, no_labels, single_label,
+    value_to_bool,
 };
 use super::error::{JobspecError, Location, SourceFile};
 use super::eval::{Evaluator, kind_of, one_line, parse_number};
 
 const VARIABLE_SCHEMA: Schema = Schema {
     arguments: &["default", "description", "sensitive", "type"],
+    blocks: &["validation"],
+};
+
+const VALIDATION_SCHEMA: Schema = Schema {
+    arguments: &["condition", "error_message"],
     blocks: &[],
 };
 
@@ -121,6 +127,13 @@ struct Declaration {
     var_type: VarType,
     value: Option<Value>,
     offset: usize,
+    validations: Vec<Validation>,
+}
+
+/// A `validation { condition, error_message }` block of a variable.
+struct Validation {
+    condition: Expression,
+    error_message: String,
 }
 
 /// The values of `var.*` and `local.*` for one job file.
@@ -170,6 +183,7 @@ pub(crate) fn resolve(
                             var_type: VarType::Any,
                             value: Some(value),
                             offset: attribute_offset(attribute),
+                            validations: Vec::new(),
                         },
                     )?;
                 }
@@ -209,6 +223,7 @@ pub(crate) fn resolve(
     }
 
     let mut vars = hcl::Map::new();
+    let mut validations = Vec::new();
     for (name, declaration) in declarations {
         let Some(value) = declaration.value else {
             return Err(source.error(
@@ -224,8 +239,15 @@ pub(crate) fn resolve(
                 format!("invalid value for variable \"{name}\": {message}"),
             )
         })?;
-        vars.insert(name, value);
+        vars.insert(name.clone(), value);
+        validations.extend(
+            declaration
+                .validations
+                .into_iter()
+                .map(|validation| (name.clone(), validation)),
+        );
     }
+    check_validations(file, &vars, &validations)?;
     let locals = resolve_locals(file, &vars)?;
     Ok(Resolved { vars, locals })
 }
@@ -255,14 +277,74 @@ fn declare_variable(
     variable.string("description", "")?;
     variable.bool("sensitive", "")?;
     let value = variable.value("default", "")?.map(|(value, _)| value);
+    let mut validations = Vec::new();
+    for validation_block in variable.blocks("validation") {
+        no_labels(&variable, validation_block)?;
+        let validation = variable.child(
+            validation_block,
+            format!("validation of variable {name:?}"),
+            format!("<variable {name}>.validation"),
+            VALIDATION_SCHEMA,
+        )?;
+        let Some(condition) = validation.attribute("condition") else {
+            return Err(validation.error(
+                validation.offset,
+                format!("{} needs a condition", validation.what),
+            ));
+        };
+        validations.push(Validation {
+            condition: condition.value.clone(),
+            error_message: validation
+                .string("error_message", "")?
+                .unwrap_or_else(|| "the validation condition is false".to_owned()),
+        });
+    }
     Ok((
         name,
         Declaration {
             var_type,
             value,
             offset: block_offset(block),
+            validations,
         },
     ))
+}
+
+/// Evaluates the `validation` conditions of the variables against their final values.
+fn check_validations(
+    file: &BlockReader<'_, '_>,
+    vars: &hcl::Map<String, Value>,
+    validations: &[(String, Validation)],
+) -> Result<(), JobspecError> {
+    if validations.is_empty() {
+        return Ok(());
+    }
+    let mut evaluator = Evaluator::new(file.decoder.eval.source.clone());
+    evaluator.set_variables(vars.clone(), hcl::Map::new());
+    for (name, validation) in validations {
+        match evaluator.eval(&validation.condition)? {
+            Value::Bool(true) => {}
+            Value::Bool(false) => {
+                return Err(evaluator.error(
+                    &validation.condition,
+                    format!(
+                        "invalid value for variable \"{name}\": {}",
+                        one_line(&validation.error_message)
+                    ),
+                ));
+            }
+            other => {
+                return Err(evaluator.error(
+                    &validation.condition,
+                    format!(
+                        "validation condition of variable \"{name}\" must be a bool, got {}",
+                        kind_of(&other)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A value given as text (a `-var` flag or an environment variable).
