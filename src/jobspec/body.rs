@@ -92,8 +92,9 @@ impl<'a, 'src> BlockReader<'a, 'src> {
                             )
                         } else {
                             format!(
-                                "unsupported argument \"{name}\" in {}; {}",
+                                "unsupported argument \"{name}\" in {}{}; {}",
                                 self.what,
+                                suggestion(name, schema),
                                 expected_list(schema.arguments, "arguments")
                             )
                         };
@@ -120,8 +121,9 @@ impl<'a, 'src> BlockReader<'a, 'src> {
                             )
                         } else {
                             format!(
-                                "unsupported block \"{name}\" in {}; {}",
+                                "unsupported block \"{name}\" in {}{}; {}",
                                 self.what,
+                                suggestion(name, schema),
                                 expected_list(schema.blocks, "blocks")
                             )
                         };
@@ -348,6 +350,53 @@ pub(crate) fn join_path(parent: &str, field: &str) -> String {
     } else {
         format!("{parent}.{field}")
     }
+}
+
+/// ` (did you mean "count"?)` when a known key is a likely typo of `name`, else nothing.
+fn suggestion(name: &str, schema: Schema) -> String {
+    let closest = schema
+        .arguments
+        .iter()
+        .chain(schema.blocks)
+        .map(|known| (edit_distance(name, known), *known))
+        .filter(|(distance, known)| *distance <= 2 && *distance < known.len())
+        .min();
+    match closest {
+        Some((_, known)) => format!(" (did you mean \"{known}\"?)"),
+        None => String::new(),
+    }
+}
+
+/// Levenshtein distance, counting a swap of two neighbours as one edit.
+fn edit_distance(left: &str, right: &str) -> usize {
+    let left: Vec<char> = left.chars().collect();
+    let right: Vec<char> = right.chars().collect();
+    let width = right.len() + 1;
+    let mut table = vec![0usize; (left.len() + 1) * width];
+    for left_idx in 0..=left.len() {
+        for right_idx in 0..=right.len() {
+            let cell = left_idx * width + right_idx;
+            table[cell] = if left_idx == 0 {
+                right_idx
+            } else if right_idx == 0 {
+                left_idx
+            } else {
+                let cost = usize::from(left[left_idx - 1] != right[right_idx - 1]);
+                let mut best = (table[cell - width] + 1)
+                    .min(table[cell - 1] + 1)
+                    .min(table[cell - width - 1] + cost);
+                if left_idx > 1
+                    && right_idx > 1
+                    && left[left_idx - 1] == right[right_idx - 2]
+                    && left[left_idx - 2] == right[right_idx - 1]
+                {
+                    best = best.min(table[cell - 2 * width - 2] + 1);
+                }
+                best
+            };
+        }
+    }
+    table[left.len() * width + right.len()]
 }
 
 fn expected_list(names: &[&str], kind: &str) -> String {
