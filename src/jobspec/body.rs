@@ -58,7 +58,7 @@ impl<'a, 'src> BlockReader<'a, 'src> {
         Ok(reader)
     }
 
-    /// A reader for a nested block, after checking its labels.
+    /// A reader for a nested block; the caller has checked its labels.
     pub fn child(
         &self,
         block: &'a Block,

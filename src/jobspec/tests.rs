@@ -495,3 +495,25 @@ job "x" {
     assert_eq!(env["STRIP"], "xay");
     assert_eq!(env["KEEP"], "${[for n in attr.list : n]}");
 }
+
+#[test]
+fn parse_file_names_errors_by_the_path_given() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("web.nomad.hcl");
+    std::fs::write(
+        &path,
+        "job \"web\" {\n  group \"web\" {\n    cuont = 1\n  }\n}\n",
+    )
+    .expect("writable");
+    let error = super::parse_file(&path, &ParseConfig::default()).expect_err("typo");
+    let location = error.location().expect("a position");
+    assert_eq!(location.file, path.display().to_string());
+    assert_eq!((location.line, location.column), (3, 5));
+
+    let example = data_dir("jobs").join("example.nomad.hcl");
+    let from_file = super::parse_file(&example, &ParseConfig::default()).expect("parses");
+    assert_eq!(
+        Ok(from_file),
+        parse_path(&example).map_err(|error| error.to_string())
+    );
+}
