@@ -263,7 +263,7 @@ impl<'a, 'src> BlockReader<'a, 'src> {
     }
 
     /// A map of strings written either as a block (`env { A = "1" }`) or as an argument
-    /// (`env = { "A.B" = "1" }`). Several blocks of the name are merged, later keys winning.
+    /// (`env = { "A.B" = "1" }`), once.
     pub fn string_map(
         &self,
         name: &str,
@@ -283,7 +283,22 @@ impl<'a, 'src> BlockReader<'a, 'src> {
                 map.insert(key.clone(), text);
             }
         }
-        for block in self.body.get_blocks(name) {
+        let block = self.unique_block(name)?;
+        if let (Some(block), Some(attribute)) = (block, self.attribute(name)) {
+            let attribute_location = self
+                .decoder
+                .eval
+                .source
+                .location(attribute_offset(attribute));
+            return Err(self.error(
+                block_offset(block),
+                format!(
+                    "{name} in {} is given both as a block and as an argument (at {}:{}); use one",
+                    self.what, attribute_location.line, attribute_location.column
+                ),
+            ));
+        }
+        if let Some(block) = block {
             found = true;
             if !field.is_empty() {
                 self.decoder
