@@ -517,3 +517,20 @@ fn parse_file_names_errors_by_the_path_given() {
         parse_path(&example).map_err(|error| error.to_string())
     );
 }
+
+/// Windows line endings parse to the same job as Unix ones.
+#[test]
+fn crlf_line_endings_parse_the_same() {
+    for name in ["example", "services", "variables"] {
+        let path = data_dir("jobs").join(format!("{name}.nomad.hcl"));
+        let source = std::fs::read_to_string(&path).expect("corpus file is readable");
+        let unix = parse(&source, "a.nomad.hcl", &ParseConfig::default()).expect("parses");
+        let windows = parse(
+            &source.replace('\n', "\r\n"),
+            "a.nomad.hcl",
+            &ParseConfig::default(),
+        )
+        .expect("parses with CRLF");
+        assert_eq!(unix, windows, "{name}");
+    }
+}
