@@ -58,7 +58,7 @@ impl<'a, 'src> BlockReader<'a, 'src> {
         Ok(reader)
     }
 
-    /// A reader for a nested block, after checking its labels.
+    /// A reader for a nested block; the caller has checked its labels.
     pub fn child(
         &self,
         block: &'a Block,
@@ -92,8 +92,9 @@ impl<'a, 'src> BlockReader<'a, 'src> {
                             )
                         } else {
                             format!(
-                                "unsupported argument \"{name}\" in {}; {}",
+                                "unsupported argument \"{name}\" in {}{}; {}",
                                 self.what,
+                                suggestion(name, schema),
                                 expected_list(schema.arguments, "arguments")
                             )
                         };
@@ -120,8 +121,9 @@ impl<'a, 'src> BlockReader<'a, 'src> {
                             )
                         } else {
                             format!(
-                                "unsupported block \"{name}\" in {}; {}",
+                                "unsupported block \"{name}\" in {}{}; {}",
                                 self.what,
+                                suggestion(name, schema),
                                 expected_list(schema.blocks, "blocks")
                             )
                         };
@@ -261,7 +263,7 @@ impl<'a, 'src> BlockReader<'a, 'src> {
     }
 
     /// A map of strings written either as a block (`env { A = "1" }`) or as an argument
-    /// (`env = { "A.B" = "1" }`). Several blocks of the name are merged, later keys winning.
+    /// (`env = { "A.B" = "1" }`), once.
     pub fn string_map(
         &self,
         name: &str,
@@ -281,7 +283,22 @@ impl<'a, 'src> BlockReader<'a, 'src> {
                 map.insert(key.clone(), text);
             }
         }
-        for block in self.body.get_blocks(name) {
+        let block = self.unique_block(name)?;
+        if let (Some(block), Some(attribute)) = (block, self.attribute(name)) {
+            let attribute_location = self
+                .decoder
+                .eval
+                .source
+                .location(attribute_offset(attribute));
+            return Err(self.error(
+                block_offset(block),
+                format!(
+                    "{name} in {} is given both as a block and as an argument (at {}:{}); use one",
+                    self.what, attribute_location.line, attribute_location.column
+                ),
+            ));
+        }
+        if let Some(block) = block {
             found = true;
             if !field.is_empty() {
                 self.decoder
@@ -350,6 +367,53 @@ pub(crate) fn join_path(parent: &str, field: &str) -> String {
     }
 }
 
+/// ` (did you mean "count"?)` when a known key is a likely typo of `name`, else nothing.
+fn suggestion(name: &str, schema: Schema) -> String {
+    let closest = schema
+        .arguments
+        .iter()
+        .chain(schema.blocks)
+        .map(|known| (edit_distance(name, known), *known))
+        .filter(|(distance, known)| *distance <= 2 && *distance < known.len())
+        .min();
+    match closest {
+        Some((_, known)) => format!(" (did you mean \"{known}\"?)"),
+        None => String::new(),
+    }
+}
+
+/// Levenshtein distance, counting a swap of two neighbours as one edit.
+fn edit_distance(left: &str, right: &str) -> usize {
+    let left: Vec<char> = left.chars().collect();
+    let right: Vec<char> = right.chars().collect();
+    let width = right.len() + 1;
+    let mut table = vec![0usize; (left.len() + 1) * width];
+    for left_idx in 0..=left.len() {
+        for right_idx in 0..=right.len() {
+            let cell = left_idx * width + right_idx;
+            table[cell] = if left_idx == 0 {
+                right_idx
+            } else if right_idx == 0 {
+                left_idx
+            } else {
+                let cost = usize::from(left[left_idx - 1] != right[right_idx - 1]);
+                let mut best = (table[cell - width] + 1)
+                    .min(table[cell - 1] + 1)
+                    .min(table[cell - width - 1] + cost);
+                if left_idx > 1
+                    && right_idx > 1
+                    && left[left_idx - 1] == right[right_idx - 2]
+                    && left[left_idx - 2] == right[right_idx - 1]
+                {
+                    best = best.min(table[cell - 2 * width - 2] + 1);
+                }
+                best
+            };
+        }
+    }
+    table[left.len() * width + right.len()]
+}
+
 fn expected_list(names: &[&str], kind: &str) -> String {
     if names.is_empty() {
         format!("it takes no {kind}")
@@ -416,6 +480,17 @@ pub(crate) fn labels(
         .iter()
         .map(|label| label.as_str().to_owned())
         .collect())
+}
+
+/// The one label of `block`, which names what the label is for in the error message.
+pub(crate) fn single_label(
+    reader: &BlockReader<'_, '_>,
+    block: &Block,
+    label_name: &str,
+) -> Result<String, JobspecError> {
+    let mut labels = labels(reader, block, &[label_name])?;
+    // `labels` has checked there is exactly one.
+    Ok(labels.pop().unwrap_or_default())
 }
 
 pub(crate) fn no_labels(reader: &BlockReader<'_, '_>, block: &Block) -> Result<(), JobspecError> {

@@ -143,13 +143,24 @@ impl<'src> Evaluator<'src> {
             return self.eval(&interpolation.expr);
         }
         let mut rendered = String::new();
+        // Set by `~}`: the next literal loses its leading whitespace.
+        let mut strip_next = false;
         for element in elements {
             match element {
-                Element::Literal(literal) => rendered.push_str(literal.value()),
+                Element::Literal(literal) => {
+                    let text = literal.value().as_str();
+                    rendered.push_str(if strip_next { text.trim_start() } else { text });
+                    strip_next = false;
+                }
                 Element::Interpolation(interpolation) => {
                     if is_parse_time(&interpolation.expr) {
+                        // `${~` and `~}` strip the whitespace around an evaluated interpolation.
+                        if interpolation.strip.strip_start() {
+                            rendered.truncate(rendered.trim_end().len());
+                        }
                         let value = self.eval(&interpolation.expr)?;
                         rendered.push_str(&self.interpolated_text(&interpolation.expr, value)?);
+                        strip_next = interpolation.strip.strip_end();
                     } else {
                         rendered
                             .push_str(self.source_text(interpolation.span(), &interpolation.expr));
@@ -242,19 +253,23 @@ impl<'src> Evaluator<'src> {
     }
 }
 
-/// True if every variable in `expr` is rooted at `var` or `local`.
+/// True if every variable in `expr` is rooted at `var` or `local` (or is bound by a `for`
+/// expression inside it).
 pub(crate) fn is_parse_time(expr: &Expression) -> bool {
     let mut collector = RootCollector::default();
     collector.visit_expr(expr);
     collector
         .roots
         .iter()
-        .all(|root| PARSE_TIME_ROOTS.contains(&root.as_str()))
+        .all(|root| PARSE_TIME_ROOTS.contains(&root.as_str()) || collector.bound.contains(root))
 }
 
 #[derive(Default)]
 struct RootCollector {
     roots: Vec<String>,
+    /// Names a `for` expression binds (`[for k, v in ...]`); not scoped, which only errs
+    /// towards evaluating.
+    bound: Vec<String>,
 }
 
 impl Visit for RootCollector {
@@ -263,6 +278,14 @@ impl Visit for RootCollector {
             self.roots.push(variable.as_str().to_owned());
         }
         visit::visit_expr(self, expr);
+    }
+
+    fn visit_for_intro(&mut self, intro: &hcl::edit::expr::ForIntro) {
+        if let Some(key_var) = &intro.key_var {
+            self.bound.push(key_var.as_str().to_owned());
+        }
+        self.bound.push(intro.value_var.as_str().to_owned());
+        visit::visit_for_intro(self, intro);
     }
 }
 

@@ -62,8 +62,15 @@ pub(crate) fn declare_all(context: &mut Context<'_>) {
     );
 }
 
+/// Argument `idx`; hcl-rs checks the count against the declaration before calling, so a
+/// missing argument is an error here only as a second line of defence.
+fn arg(args: &FuncArgs, idx: usize) -> Result<&Value, String> {
+    args.get(idx)
+        .ok_or_else(|| format!("missing argument {}", idx + 1))
+}
+
 fn string_arg(args: &FuncArgs, idx: usize) -> Result<&str, String> {
-    args[idx]
+    arg(args, idx)?
         .as_str()
         .ok_or_else(|| format!("argument {} must be a string", idx + 1))
 }
@@ -101,7 +108,9 @@ fn scalar_text(value: &Value) -> Result<String, String> {
 
 fn join(args: FuncArgs) -> Result<Value, String> {
     let separator = string_arg(&args, 0)?;
-    let items = args[1].as_array().ok_or("argument 2 must be a list")?;
+    let items = arg(&args, 1)?
+        .as_array()
+        .ok_or("argument 2 must be a list")?;
     let texts: Result<Vec<String>, String> = items.iter().map(scalar_text).collect();
     Ok(Value::from(texts?.join(separator)))
 }
@@ -131,7 +140,7 @@ fn concat(args: FuncArgs) -> Result<Value, String> {
 }
 
 fn length(args: FuncArgs) -> Result<Value, String> {
-    let length = match &args[0] {
+    let length = match arg(&args, 0)? {
         Value::String(text) => text.chars().count(),
         Value::Array(items) => items.len(),
         Value::Object(map) => map.len(),
@@ -141,11 +150,11 @@ fn length(args: FuncArgs) -> Result<Value, String> {
 }
 
 fn tostring(args: FuncArgs) -> Result<Value, String> {
-    Ok(Value::from(scalar_text(&args[0])?))
+    Ok(Value::from(scalar_text(arg(&args, 0)?)?))
 }
 
 fn tonumber(args: FuncArgs) -> Result<Value, String> {
-    match &args[0] {
+    match arg(&args, 0)? {
         Value::Number(number) => Ok(Value::Number(*number)),
         Value::String(text) => super::eval::parse_number(text)
             .map(Value::Number)
@@ -155,8 +164,10 @@ fn tonumber(args: FuncArgs) -> Result<Value, String> {
 }
 
 fn contains(args: FuncArgs) -> Result<Value, String> {
-    let items = args[0].as_array().ok_or("argument 1 must be a list")?;
-    Ok(Value::Bool(items.contains(&args[1])))
+    let items = arg(&args, 0)?
+        .as_array()
+        .ok_or("argument 1 must be a list")?;
+    Ok(Value::Bool(items.contains(arg(&args, 1)?)))
 }
 
 fn coalesce(args: FuncArgs) -> Result<Value, String> {

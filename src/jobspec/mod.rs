@@ -48,6 +48,18 @@ pub struct ParseConfig {
 }
 
 impl ParseConfig {
+    /// Splits a `-var` flag's argument, `name=value`, at the first `=`.
+    pub fn parse_var_flag(flag: &str) -> Result<(String, String), String> {
+        match flag.split_once('=') {
+            Some((name, value)) if !name.trim().is_empty() => {
+                Ok((name.trim().to_owned(), value.to_owned()))
+            }
+            _ => Err(format!(
+                "invalid -var {flag:?}: expected name=value, e.g. -var 'image=redis:7'"
+            )),
+        }
+    }
+
     /// This configuration with the process's environment, as Nomad's CLI reads it.
     pub fn with_process_env(mut self) -> Self {
         self.env = std::env::vars().collect();
@@ -72,6 +84,35 @@ pub fn parse_file(path: impl AsRef<Path>, config: &ParseConfig) -> Result<Job, J
 
 /// Parses a job file's text into a canonicalized, validated job. `filename` names the source in
 /// error messages.
+///
+/// ```
+/// use caravan::jobspec::{ParseConfig, parse};
+///
+/// let source = r#"
+/// variable "image" { default = "redis:7" }
+///
+/// job "cache" {
+///   group "cache" {
+///     task "redis" {
+///       driver = "docker"
+///       config { image = var.image }
+///     }
+///   }
+/// }
+/// "#;
+/// let config = ParseConfig {
+///     vars: vec![("image".to_owned(), "valkey:8".to_owned())],
+///     ..ParseConfig::default()
+/// };
+/// let job = parse(source, "cache.nomad.hcl", &config)?;
+/// assert_eq!(job.task_groups[0].count, 1); // Nomad's default
+/// assert_eq!(job.task_groups[0].tasks[0].config["image"], "valkey:8");
+///
+/// let error = parse("job \"cache\" {\n  cuont = 3\n}\n", "bad.nomad.hcl", &ParseConfig::default())
+///     .unwrap_err();
+/// assert!(error.to_string().starts_with("bad.nomad.hcl:2:3: unsupported argument \"cuont\""));
+/// # Ok::<(), caravan::jobspec::JobspecError>(())
+/// ```
 pub fn parse(source: &str, filename: &str, config: &ParseConfig) -> Result<Job, JobspecError> {
     let mut var_file_texts = Vec::new();
     for path in &config.var_files {

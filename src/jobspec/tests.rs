@@ -123,6 +123,41 @@ fn truncated_inputs_never_panic() {
     }
 }
 
+/// Mutates every corpus file (one line removed; a hostile token inserted at line starts) and
+/// checks that the parser still answers without panicking.
+#[test]
+fn mutated_inputs_never_panic() {
+    const TOKENS: &[&str] = &[
+        "{", "}", "\"", "${", "%{", "<<EOF\n", "= ", "[", "]", "var.", "\u{e9}", "\\", "#", "/*",
+    ];
+    for path in job_files("jobs") {
+        let source = std::fs::read_to_string(&path).expect("corpus file is readable");
+        let lines: Vec<&str> = source.lines().collect();
+        for skipped_idx in 0..lines.len() {
+            let mutated: Vec<&str> = lines
+                .iter()
+                .enumerate()
+                .filter(|(line_idx, _)| *line_idx != skipped_idx)
+                .map(|(_, line)| *line)
+                .collect();
+            let _ = parse(
+                &mutated.join("\n"),
+                "mutated.nomad.hcl",
+                &ParseConfig::default(),
+            );
+        }
+        for (line_idx, token) in (0..lines.len()).zip(TOKENS.iter().cycle()) {
+            let mut mutated: Vec<String> = lines.iter().map(|line| (*line).to_owned()).collect();
+            mutated[line_idx].insert_str(0, token);
+            let _ = parse(
+                &mutated.join("\n"),
+                "mutated.nomad.hcl",
+                &ParseConfig::default(),
+            );
+        }
+    }
+}
+
 fn parse_text(source: &str, config: &ParseConfig) -> Result<crate::structs::Job, String> {
     parse(source, "test.nomad.hcl", config).map_err(|error| error.to_string())
 }
@@ -388,5 +423,114 @@ fn hostile_inputs_never_panic() {
     ];
     for source in cases {
         let _ = parse(&source, "hostile.nomad.hcl", &ParseConfig::default());
+    }
+}
+
+#[test]
+fn json_var_file_sets_variables() {
+    let var_files = vec![(
+        "prod.vars.json".to_owned(),
+        "{\"image\": \"redis:7.4\", \"count\": 2}".to_owned(),
+    )];
+    let job = parse_with_var_files(
+        VARIABLES_JOB,
+        "test.nomad.hcl",
+        &ParseConfig::default(),
+        &var_files,
+    )
+    .expect("parses");
+    assert_eq!(image_and_count(&job), ("redis:7.4".to_owned(), 2));
+
+    let var_files = vec![(
+        "prod.vars.json".to_owned(),
+        "{\n  \"replicas\": 2\n}".to_owned(),
+    )];
+    let error = parse_with_var_files(
+        VARIABLES_JOB,
+        "test.nomad.hcl",
+        &ParseConfig::default(),
+        &var_files,
+    )
+    .expect_err("undeclared");
+    assert_eq!(
+        error.to_string(),
+        "prod.vars.json:2:3: undefined variable \"replicas\" in var file; declare it with a variable \"replicas\" {} block"
+    );
+}
+
+#[test]
+fn var_flags_split_at_the_first_equals_sign() {
+    assert_eq!(
+        ParseConfig::parse_var_flag("args=a=b"),
+        Ok(("args".to_owned(), "a=b".to_owned()))
+    );
+    assert_eq!(
+        ParseConfig::parse_var_flag("empty="),
+        Ok(("empty".to_owned(), String::new()))
+    );
+    assert!(ParseConfig::parse_var_flag("novalue").is_err());
+    assert!(ParseConfig::parse_var_flag("=x").is_err());
+}
+
+#[test]
+fn template_strip_markers_and_for_expressions_evaluate() {
+    let source = r#"
+variable "names" { default = ["a", "b"] }
+job "x" {
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      env {
+        JOINED = "${join(",", [for name in var.names : upper(name)])}"
+        STRIP  = "x   ${~ var.names[0] ~}   y"
+        KEEP   = "${[for n in attr.list : n]}"
+      }
+    }
+  }
+}
+"#;
+    let job = parse_text(source, &ParseConfig::default()).expect("parses");
+    let env = &job.task_groups[0].tasks[0].env;
+    assert_eq!(env["JOINED"], "A,B");
+    assert_eq!(env["STRIP"], "xay");
+    assert_eq!(env["KEEP"], "${[for n in attr.list : n]}");
+}
+
+#[test]
+fn parse_file_names_errors_by_the_path_given() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("web.nomad.hcl");
+    std::fs::write(
+        &path,
+        "job \"web\" {\n  group \"web\" {\n    cuont = 1\n  }\n}\n",
+    )
+    .expect("writable");
+    let error = super::parse_file(&path, &ParseConfig::default()).expect_err("typo");
+    let location = error.location().expect("a position");
+    assert_eq!(location.file, path.display().to_string());
+    assert_eq!((location.line, location.column), (3, 5));
+
+    let example = data_dir("jobs").join("example.nomad.hcl");
+    let from_file = super::parse_file(&example, &ParseConfig::default()).expect("parses");
+    assert_eq!(
+        Ok(from_file),
+        parse_path(&example).map_err(|error| error.to_string())
+    );
+}
+
+/// Windows line endings parse to the same job as Unix ones.
+#[test]
+fn crlf_line_endings_parse_the_same() {
+    for name in ["example", "services", "variables"] {
+        let path = data_dir("jobs").join(format!("{name}.nomad.hcl"));
+        let source = std::fs::read_to_string(&path).expect("corpus file is readable");
+        let unix = parse(&source, "a.nomad.hcl", &ParseConfig::default()).expect("parses");
+        let windows = parse(
+            &source.replace('\n', "\r\n"),
+            "a.nomad.hcl",
+            &ParseConfig::default(),
+        )
+        .expect("parses with CRLF");
+        assert_eq!(unix, windows, "{name}");
     }
 }

@@ -16,12 +16,20 @@ use hcl::edit::expr::Expression;
 use hcl::edit::structure::{Block, Body, Structure};
 
 use super::ParseConfig;
-use super::body::{BlockReader, Schema, attribute_offset, block_offset, labels, value_to_bool};
+use super::body::{
+    BlockReader, Schema, attribute_offset, block_offset, labels, no_labels, single_label,
+    value_to_bool,
+};
 use super::error::{JobspecError, Location, SourceFile};
 use super::eval::{Evaluator, kind_of, one_line, parse_number};
 
 const VARIABLE_SCHEMA: Schema = Schema {
     arguments: &["default", "description", "sensitive", "type"],
+    blocks: &["validation"],
+};
+
+const VALIDATION_SCHEMA: Schema = Schema {
+    arguments: &["condition", "error_message"],
     blocks: &[],
 };
 
@@ -119,6 +127,13 @@ struct Declaration {
     var_type: VarType,
     value: Option<Value>,
     offset: usize,
+    validations: Vec<Validation>,
+}
+
+/// A `validation { condition, error_message }` block of a variable.
+struct Validation {
+    condition: Expression,
+    error_message: String,
 }
 
 /// The values of `var.*` and `local.*` for one job file.
@@ -168,6 +183,7 @@ pub(crate) fn resolve(
                             var_type: VarType::Any,
                             value: Some(value),
                             offset: attribute_offset(attribute),
+                            validations: Vec::new(),
                         },
                     )?;
                 }
@@ -207,6 +223,7 @@ pub(crate) fn resolve(
     }
 
     let mut vars = hcl::Map::new();
+    let mut validations = Vec::new();
     for (name, declaration) in declarations {
         let Some(value) = declaration.value else {
             return Err(source.error(
@@ -222,8 +239,15 @@ pub(crate) fn resolve(
                 format!("invalid value for variable \"{name}\": {message}"),
             )
         })?;
-        vars.insert(name, value);
+        vars.insert(name.clone(), value);
+        validations.extend(
+            declaration
+                .validations
+                .into_iter()
+                .map(|validation| (name.clone(), validation)),
+        );
     }
+    check_validations(file, &vars, &validations)?;
     let locals = resolve_locals(file, &vars)?;
     Ok(Resolved { vars, locals })
 }
@@ -232,8 +256,7 @@ fn declare_variable(
     file: &BlockReader<'_, '_>,
     block: &Block,
 ) -> Result<(String, Declaration), JobspecError> {
-    let [name] = <[String; 1]>::try_from(labels(file, block, &["name"])?)
-        .map_err(|_| file.error(block_offset(block), "variable block needs one label"))?;
+    let name = single_label(file, block, "name")?;
     let variable = file.child(
         block,
         format!("variable {name:?}"),
@@ -254,14 +277,74 @@ fn declare_variable(
     variable.string("description", "")?;
     variable.bool("sensitive", "")?;
     let value = variable.value("default", "")?.map(|(value, _)| value);
+    let mut validations = Vec::new();
+    for validation_block in variable.blocks("validation") {
+        no_labels(&variable, validation_block)?;
+        let validation = variable.child(
+            validation_block,
+            format!("validation of variable {name:?}"),
+            format!("<variable {name}>.validation"),
+            VALIDATION_SCHEMA,
+        )?;
+        let Some(condition) = validation.attribute("condition") else {
+            return Err(validation.error(
+                validation.offset,
+                format!("{} needs a condition", validation.what),
+            ));
+        };
+        validations.push(Validation {
+            condition: condition.value.clone(),
+            error_message: validation
+                .string("error_message", "")?
+                .unwrap_or_else(|| "the validation condition is false".to_owned()),
+        });
+    }
     Ok((
         name,
         Declaration {
             var_type,
             value,
             offset: block_offset(block),
+            validations,
         },
     ))
+}
+
+/// Evaluates the `validation` conditions of the variables against their final values.
+fn check_validations(
+    file: &BlockReader<'_, '_>,
+    vars: &hcl::Map<String, Value>,
+    validations: &[(String, Validation)],
+) -> Result<(), JobspecError> {
+    if validations.is_empty() {
+        return Ok(());
+    }
+    let mut evaluator = Evaluator::new(file.decoder.eval.source.clone());
+    evaluator.set_variables(vars.clone(), hcl::Map::new());
+    for (name, validation) in validations {
+        match evaluator.eval(&validation.condition)? {
+            Value::Bool(true) => {}
+            Value::Bool(false) => {
+                return Err(evaluator.error(
+                    &validation.condition,
+                    format!(
+                        "invalid value for variable \"{name}\": {}",
+                        one_line(&validation.error_message)
+                    ),
+                ));
+            }
+            other => {
+                return Err(evaluator.error(
+                    &validation.condition,
+                    format!(
+                        "validation condition of variable \"{name}\" must be a bool, got {}",
+                        kind_of(&other)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A value given as text (a `-var` flag or an environment variable).
@@ -300,6 +383,9 @@ fn apply_var_file(
     text: &str,
     declarations: &mut BTreeMap<String, Declaration>,
 ) -> Result<(), JobspecError> {
+    if path.ends_with(".json") {
+        return apply_json_var_file(path, text, declarations);
+    }
     let source = SourceFile { name: path, text };
     let body: Body = hcl::edit::parser::parse_body(text).map_err(|error| JobspecError::Syntax {
         location: Location {
@@ -335,6 +421,37 @@ fn apply_var_file(
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// A var file in JSON: one object whose keys are variable names (Nomad accepts `.json` var files).
+fn apply_json_var_file(
+    path: &str,
+    text: &str,
+    declarations: &mut BTreeMap<String, Declaration>,
+) -> Result<(), JobspecError> {
+    let values: hcl::Map<String, Value> =
+        serde_json::from_str(text).map_err(|error| JobspecError::Syntax {
+            location: Location {
+                file: path.to_owned(),
+                line: error.line().max(1),
+                column: error.column().max(1),
+            },
+            message: format!("a JSON var file must be one object of variable values: {error}"),
+        })?;
+    for (name, value) in values {
+        let Some(declaration) = declarations.get_mut(&name) else {
+            // serde_json keeps no positions once parsed; find the key's first mention instead.
+            let offset = text.find(&format!("\"{name}\"")).unwrap_or(0);
+            return Err(SourceFile { name: path, text }.error(
+                offset,
+                format!(
+                    "undefined variable \"{name}\" in var file; declare it with a variable \"{name}\" {{}} block"
+                ),
+            ));
+        };
+        declaration.value = Some(value);
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use super::policy::{
 };
 use super::service::decode_services;
 use super::task::{TaskContext, decode_task};
-use crate::jobspec::body::{BlockReader, Schema, join_path, labels};
+use crate::jobspec::body::{BlockReader, Schema, join_path, single_label};
 use crate::jobspec::error::JobspecError;
 use crate::structs::{JobType, ReschedulePolicy, RestartPolicy, TaskGroup, VolumeRequest};
 
@@ -56,8 +56,7 @@ pub(super) fn decode_group(
     block: &Block,
     context: &GroupContext<'_>,
 ) -> Result<TaskGroup, JobspecError> {
-    let [group_name] = <[String; 1]>::try_from(labels(job, block, &["name"])?)
-        .map_err(|_| job.error(job.offset, "group block needs one label"))?;
+    let group_name = single_label(job, block, "name")?;
     let group = job.child(
         block,
         format!("group {group_name:?}"),
@@ -155,8 +154,7 @@ fn decode_volume(
     group: &BlockReader<'_, '_>,
     block: &Block,
 ) -> Result<(String, VolumeRequest), JobspecError> {
-    let [name] = <[String; 1]>::try_from(labels(group, block, &["name"])?)
-        .map_err(|_| group.error(group.offset, "volume block needs one label"))?;
+    let name = single_label(group, block, "name")?;
     let volume = group.child(
         block,
         format!("volume {name:?} of {}", group.what),

@@ -5,7 +5,7 @@ use hcl::edit::structure::Block;
 use super::group::{GroupContext, decode_group};
 use super::placement::{decode_affinities, decode_constraints, decode_spreads};
 use super::policy::{PartialMigrate, PartialReschedule, decode_update};
-use crate::jobspec::body::{BlockReader, Schema, labels, no_labels};
+use crate::jobspec::body::{BlockReader, Schema, no_labels, single_label};
 use crate::jobspec::error::JobspecError;
 use crate::structs::{Job, JobId, JobType, ParameterizedJobConfig, PeriodicConfig};
 
@@ -48,8 +48,7 @@ const PARAMETERIZED_SCHEMA: Schema = Schema {
 
 /// Decodes the one `job "<name>" { ... }` block; `file` reads the top level of the file.
 pub(crate) fn decode_job(file: &BlockReader<'_, '_>, block: &Block) -> Result<Job, JobspecError> {
-    let [job_name] = <[String; 1]>::try_from(labels(file, block, &["name"])?)
-        .map_err(|_| file.error(file.offset, "job block needs one label"))?;
+    let job_name = single_label(file, block, "name")?;
     let job = file.child(
         block,
         format!("job {job_name:?}"),

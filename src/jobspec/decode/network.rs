@@ -5,7 +5,7 @@
 
 use hcl::edit::structure::Block;
 
-use crate::jobspec::body::{BlockReader, Schema, join_path, labels, no_labels};
+use crate::jobspec::body::{BlockReader, Schema, join_path, no_labels, single_label};
 use crate::jobspec::error::JobspecError;
 use crate::structs::{NetworkResource, Port};
 
@@ -37,8 +37,7 @@ pub(super) fn decode_network(
         ..NetworkResource::default()
     };
     for port_block in network.blocks("port") {
-        let [label] = <[String; 1]>::try_from(labels(&network, port_block, &["label"])?)
-            .map_err(|_| network.error(network.offset, "port block needs one label"))?;
+        let label = single_label(&network, port_block, "label")?;
         let port = network.child(
             port_block,
             format!("port {label:?}"),

@@ -4,7 +4,7 @@
 //! `distinct_property = "${meta.rack}"`, `regexp = "..."`, `version = "..."`, `semver = "..."`,
 //! `set_contains = "..."` and friends set the operator and the value in one line.
 
-use crate::jobspec::body::{BlockReader, Schema, join_path, labels, no_labels};
+use crate::jobspec::body::{BlockReader, Schema, join_path, no_labels, single_label};
 use crate::jobspec::error::JobspecError;
 use crate::structs::{Affinity, Constraint, Spread, SpreadTarget};
 
@@ -179,8 +179,7 @@ pub(super) fn decode_spreads(parent: &BlockReader<'_, '_>) -> Result<Vec<Spread>
             spread_target: Vec::new(),
         };
         for target_block in reader.blocks("target") {
-            let [value] = <[String; 1]>::try_from(labels(&reader, target_block, &["value"])?)
-                .map_err(|_| reader.error(reader.offset, "target block needs one label"))?;
+            let value = single_label(&reader, target_block, "value")?;
             let target = reader.child(
                 target_block,
                 format!("target {value:?} of spread"),

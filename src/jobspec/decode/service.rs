@@ -58,22 +58,20 @@ pub(super) fn decode_services(
     default_name: &str,
 ) -> Result<Vec<Service>, JobspecError> {
     let mut services = Vec::new();
-    for (service_idx, block) in parent.blocks("service").enumerate() {
+    for block in parent.blocks("service") {
         no_labels(parent, block)?;
-        // Validation names a service by its name; the index keeps two unnamed ones apart here.
+        // Validation names a service by its name, so the path must use it too.
+        let path_name =
+            peek_string(parent, block, "name").unwrap_or_else(|| default_name.to_owned());
         let service = parent.child(
             block,
             format!("service of {}", parent.what),
-            join_path(&parent.path, &format!("Services[#{service_idx}]")),
+            join_path(&parent.path, &format!("Services[{path_name}]")),
             SERVICE_SCHEMA,
         )?;
         let name = service
             .string("name", "Name")?
             .unwrap_or_else(|| default_name.to_owned());
-        parent.decoder.mark(
-            &join_path(&parent.path, &format!("Services[{name}]")),
-            block_offset(block),
-        );
         let mut decoded = Service {
             tags: service.strings("tags", "Tags")?.unwrap_or_default(),
             canary_tags: service
@@ -111,15 +109,15 @@ fn decode_check(
     service_name: &str,
 ) -> Result<ServiceCheck, JobspecError> {
     no_labels(service, block)?;
+    let default_name = format!("service: {service_name:?} check");
+    let path_name = peek_string(service, block, "name").unwrap_or_else(|| default_name.clone());
     let check = service.child(
         block,
         format!("check of service {service_name:?}"),
-        join_path(&service.path, "Checks"),
+        join_path(&service.path, &format!("Checks[{path_name}]")),
         CHECK_SCHEMA,
     )?;
-    let name = check
-        .string("name", "Name")?
-        .unwrap_or_else(|| format!("service: {service_name:?} check"));
+    let name = check.string("name", "Name")?.unwrap_or(default_name);
     let header = match check.unique_block("header")? {
         Some(header_block) => decode_header(&check, header_block)?,
         None => BTreeMap::new(),
@@ -145,6 +143,14 @@ fn decode_check(
         header,
         name,
     })
+}
+
+/// The string value of argument `name` of `block`, if it evaluates to one; errors are left for
+/// the block's reader to report in context.
+fn peek_string(parent: &BlockReader<'_, '_>, block: &Block, name: &str) -> Option<String> {
+    let attribute = block.body.get_attribute(name)?;
+    let value = parent.decoder.eval.eval(&attribute.value).ok()?;
+    value_to_string(&value)
 }
 
 fn decode_check_restart(

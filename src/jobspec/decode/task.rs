@@ -7,7 +7,7 @@ use super::config::decode_config;
 use super::placement::{decode_affinities, decode_constraints};
 use super::policy::{PartialRestart, decode_logs};
 use super::service::decode_services;
-use crate::jobspec::body::{BlockReader, Schema, join_path, labels, no_labels};
+use crate::jobspec::body::{BlockReader, Schema, join_path, no_labels, single_label};
 use crate::jobspec::error::JobspecError;
 use crate::structs::{
     DispatchPayloadConfig, Resources, RestartPolicy, Task, TaskArtifact, TaskLifecycle, Template,
@@ -114,8 +114,7 @@ pub(super) fn decode_task(
     block: &Block,
     context: &TaskContext<'_>,
 ) -> Result<Task, JobspecError> {
-    let [task_name] = <[String; 1]>::try_from(labels(group, block, &["name"])?)
-        .map_err(|_| group.error(group.offset, "task block needs one label"))?;
+    let task_name = single_label(group, block, "name")?;
     let task = group.child(
         block,
         format!("task {task_name:?}"),

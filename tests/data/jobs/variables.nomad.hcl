@@ -13,6 +13,11 @@ variable "image_tag" {
 variable "replicas" {
   type    = number
   default = 3
+
+  validation {
+    condition     = var.replicas > 0 && var.replicas <= 10
+    error_message = "replicas must be between 1 and 10."
+  }
 }
 
 variable "labels" {
