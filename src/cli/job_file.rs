@@ -37,13 +37,11 @@ fn load_json(args: &JobFileArgs) -> anyhow::Result<Job> {
 }
 
 fn parse_config(vars: &VarArgs) -> anyhow::Result<ParseConfig> {
-    let mut parsed = Vec::with_capacity(vars.vars.len());
-    for var in &vars.vars {
-        let (name, value) = var
-            .split_once('=')
-            .with_context(|| format!("-var {var:?} must be of the form name=value"))?;
-        parsed.push((name.trim().to_owned(), value.to_owned()));
-    }
+    let parsed = vars
+        .vars
+        .iter()
+        .map(|flag| ParseConfig::parse_var_flag(flag).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(ParseConfig {
         vars: parsed,
         var_files: vars.var_files.clone(),
