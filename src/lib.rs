@@ -1,1 +1,3 @@
 //! caravan
+
+pub mod driver_host;

@@ -1,0 +1,2 @@
+//! Driver host benchmarks (filled in below).
+fn main() {}
