@@ -53,15 +53,24 @@ fn main() -> Result<()> {
     let builtin = guests_in(&drivers_dir)?;
     let testing = guests_in(&drivers_dir.join("testing"))?;
     let examples = guests_in(&examples_dir)?;
-    emit_rerun_if_changed(&drivers_dir, builtin.iter().chain(&testing).map(|g| g.name.as_str()), &["wit", "sdk"])?;
+    emit_rerun_if_changed(
+        &drivers_dir,
+        builtin.iter().chain(&testing).map(|g| g.name.as_str()),
+        &["wit", "sdk"],
+    )?;
     emit_rerun_if_changed(&examples_dir, examples.iter().map(|g| g.name.as_str()), &[])?;
 
     let guest_target_dir = guest_target_dir(&out_dir)?;
-    fs::create_dir_all(&guest_target_dir).with_context(|| format!("create {}", guest_target_dir.display()))?;
+    fs::create_dir_all(&guest_target_dir)
+        .with_context(|| format!("create {}", guest_target_dir.display()))?;
     let toolchain = Toolchain::detect()?;
     let log_path = guest_target_dir.join("build.log");
     fs::write(&log_path, "").with_context(|| format!("truncate {}", log_path.display()))?;
-    let builder = Builder { toolchain, target_dir: guest_target_dir.clone(), log_path };
+    let builder = Builder {
+        toolchain,
+        target_dir: guest_target_dir.clone(),
+        log_path,
+    };
 
     // Drivers and fixtures: one workspace, one build.
     builder.build(&drivers_dir, DRIVER_TARGET, builtin.iter().chain(&testing))?;
@@ -72,28 +81,55 @@ fn main() -> Result<()> {
          pub(crate) const BUILTIN_DRIVERS: &[(&str, &[u8])] = &[\n",
     );
     for guest in &builtin {
-        let component = componentize(&builder.artifact(DRIVER_TARGET, guest), &driver_out.join(format!("{}.wasm", guest.name)))?;
-        writeln!(builtin_rs, "    ({:?}, include_bytes!({:?})),", guest.name, component.display().to_string())?;
+        let component = componentize(
+            &builder.artifact(DRIVER_TARGET, guest),
+            &driver_out.join(format!("{}.wasm", guest.name)),
+        )?;
+        writeln!(
+            builtin_rs,
+            "    ({:?}, include_bytes!({:?})),",
+            guest.name,
+            component.display().to_string()
+        )?;
     }
     builtin_rs.push_str("];\n");
     write_if_changed(&out_dir.join("builtin_drivers.rs"), builtin_rs.as_bytes())?;
     for guest in &testing {
-        componentize(&builder.artifact(DRIVER_TARGET, guest), &testing_out.join(format!("{}.wasm", guest.name)))?;
+        componentize(
+            &builder.artifact(DRIVER_TARGET, guest),
+            &testing_out.join(format!("{}.wasm", guest.name)),
+        )?;
     }
-    println!("cargo:rustc-env=CARAVAN_TESTING_DRIVERS_DIR={}", testing_out.display());
+    println!(
+        "cargo:rustc-env=CARAVAN_TESTING_DRIVERS_DIR={}",
+        testing_out.display()
+    );
 
     // Examples: WASI programs, then the example driver.
-    let (programs, drivers): (Vec<&Guest>, Vec<&Guest>) = examples.iter().partition(|g| g.name != "custom-driver");
+    let (programs, drivers): (Vec<&Guest>, Vec<&Guest>) =
+        examples.iter().partition(|g| g.name != "custom-driver");
     builder.build(&examples_dir, PROGRAM_TARGET, programs.iter().copied())?;
     for guest in &programs {
         let path = builder.artifact(PROGRAM_TARGET, guest);
-        println!("cargo:rustc-env=CARAVAN_EXAMPLE_{}_WASM={}", env_name(&guest.name), path.display());
+        println!(
+            "cargo:rustc-env=CARAVAN_EXAMPLE_{}_WASM={}",
+            env_name(&guest.name),
+            path.display()
+        );
     }
     builder.build(&examples_dir, DRIVER_TARGET, drivers.iter().copied())?;
     for guest in &drivers {
-        let component =
-            componentize(&builder.artifact(DRIVER_TARGET, guest), &out_dir.join("examples").join(format!("{}.wasm", guest.name)))?;
-        println!("cargo:rustc-env=CARAVAN_EXAMPLE_{}_WASM={}", env_name(&guest.name), component.display());
+        let component = componentize(
+            &builder.artifact(DRIVER_TARGET, guest),
+            &out_dir
+                .join("examples")
+                .join(format!("{}.wasm", guest.name)),
+        )?;
+        println!(
+            "cargo:rustc-env=CARAVAN_EXAMPLE_{}_WASM={}",
+            env_name(&guest.name),
+            component.display()
+        );
     }
     Ok(())
 }
@@ -117,21 +153,30 @@ fn guests_in(dir: &Path) -> Result<Vec<Guest>> {
         if !manifest_path.is_file() {
             continue;
         }
-        let manifest = fs::read_to_string(&manifest_path).with_context(|| format!("read {}", manifest_path.display()))?;
+        let manifest = fs::read_to_string(&manifest_path)
+            .with_context(|| format!("read {}", manifest_path.display()))?;
         let is_guest = manifest.contains("cdylib") || crate_dir.join("src/main.rs").is_file();
         if !is_guest {
             continue;
         }
         let package = manifest
             .lines()
-            .find_map(|line| line.trim().strip_prefix("name = ").map(|value| value.trim_matches('"').to_owned()))
+            .find_map(|line| {
+                line.trim()
+                    .strip_prefix("name = ")
+                    .map(|value| value.trim_matches('"').to_owned())
+            })
             .with_context(|| format!("no package name in {}", manifest_path.display()))?;
         let name = crate_dir
             .file_name()
             .and_then(|name| name.to_str())
             .with_context(|| format!("odd directory name {}", crate_dir.display()))?
             .to_owned();
-        guests.push(Guest { artifact: package.replace('-', "_"), package, name });
+        guests.push(Guest {
+            artifact: package.replace('-', "_"),
+            package,
+            name,
+        });
     }
     guests.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(guests)
@@ -139,7 +184,11 @@ fn guests_in(dir: &Path) -> Result<Vec<Guest>> {
 
 /// Precise rerun triggers: the workspace manifest and lock, shared directories, and each guest's
 /// manifest and sources. Nothing under a `target` directory.
-fn emit_rerun_if_changed<'a>(workspace: &Path, guests: impl Iterator<Item = &'a str>, shared: &[&str]) -> Result<()> {
+fn emit_rerun_if_changed<'a>(
+    workspace: &Path,
+    guests: impl Iterator<Item = &'a str>,
+    shared: &[&str],
+) -> Result<()> {
     for file in ["Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", workspace.join(file).display());
     }
@@ -147,8 +196,15 @@ fn emit_rerun_if_changed<'a>(workspace: &Path, guests: impl Iterator<Item = &'a 
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
     for guest in guests {
-        let crate_dir = if workspace.join(guest).is_dir() { workspace.join(guest) } else { workspace.join("testing").join(guest) };
-        println!("cargo:rerun-if-changed={}", crate_dir.join("Cargo.toml").display());
+        let crate_dir = if workspace.join(guest).is_dir() {
+            workspace.join(guest)
+        } else {
+            workspace.join("testing").join(guest)
+        };
+        println!(
+            "cargo:rerun-if-changed={}",
+            crate_dir.join("Cargo.toml").display()
+        );
         println!("cargo:rerun-if-changed={}", crate_dir.join("src").display());
     }
     Ok(())
@@ -171,7 +227,10 @@ enum Toolchain {
     /// rustup's cargo with the wasm targets installed.
     Rustup,
     /// Debian's rustc-web with `-Zbuild-std`.
-    Debian { wasm_ld: PathBuf, wasi_libc: PathBuf },
+    Debian {
+        wasm_ld: PathBuf,
+        wasi_libc: PathBuf,
+    },
 }
 
 impl Toolchain {
@@ -209,11 +268,15 @@ impl Toolchain {
 }
 
 fn rustup_has_wasm_targets() -> bool {
-    let output = clean_command("rustup").args(["target", "list", "--installed"]).output();
+    let output = clean_command("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
     match output {
         Ok(output) if output.status.success() => {
             let installed = String::from_utf8_lossy(&output.stdout);
-            [DRIVER_TARGET, PROGRAM_TARGET].iter().all(|target| installed.lines().any(|line| line.trim() == *target))
+            [DRIVER_TARGET, PROGRAM_TARGET]
+                .iter()
+                .all(|target| installed.lines().any(|line| line.trim() == *target))
         }
         _ => false,
     }
@@ -225,16 +288,30 @@ fn clean_command(program: impl Into<OsString>) -> Command {
     let mut command = Command::new(program.into());
     for (key, _) in std::env::vars_os() {
         let Some(key) = key.to_str() else { continue };
-        let keep_cargo = ["CARGO_HOME", "CARGO_HTTP_", "CARGO_NET_", "CARGO_REGISTRIES_", "CARGO_REGISTRY_"]
-            .iter()
-            .any(|prefix| key.starts_with(prefix));
+        let keep_cargo = [
+            "CARGO_HOME",
+            "CARGO_HTTP_",
+            "CARGO_NET_",
+            "CARGO_REGISTRIES_",
+            "CARGO_REGISTRY_",
+        ]
+        .iter()
+        .any(|prefix| key.starts_with(prefix));
         let leaks = (key.starts_with("CARGO") && !keep_cargo)
             || key.starts_with("RUSTC")
             || key.starts_with("RUSTDOC")
             || key.starts_with("__CARGO")
             || matches!(
                 key,
-                "RUSTFLAGS" | "RUSTUP_TOOLCHAIN" | "DEBUG" | "OPT_LEVEL" | "PROFILE" | "TARGET" | "HOST" | "OUT_DIR" | "NUM_JOBS"
+                "RUSTFLAGS"
+                    | "RUSTUP_TOOLCHAIN"
+                    | "DEBUG"
+                    | "OPT_LEVEL"
+                    | "PROFILE"
+                    | "TARGET"
+                    | "HOST"
+                    | "OUT_DIR"
+                    | "NUM_JOBS"
             );
         if leaks {
             command.env_remove(key);
@@ -250,7 +327,12 @@ struct Builder {
 }
 
 impl Builder {
-    fn build<'a>(&self, workspace: &Path, target: &str, guests: impl Iterator<Item = &'a Guest>) -> Result<()> {
+    fn build<'a>(
+        &self,
+        workspace: &Path,
+        target: &str,
+        guests: impl Iterator<Item = &'a Guest>,
+    ) -> Result<()> {
         let packages: Vec<&str> = guests.map(|g| g.package.as_str()).collect();
         if packages.is_empty() {
             return Ok(());
@@ -259,23 +341,36 @@ impl Builder {
             Toolchain::Rustup => clean_command("cargo"),
             Toolchain::Debian { .. } => {
                 let mut command = clean_command("/usr/bin/cargo");
-                command.env("RUSTC", "/usr/bin/rustc").env("RUSTC_BOOTSTRAP", "1");
+                command
+                    .env("RUSTC", "/usr/bin/rustc")
+                    .env("RUSTC_BOOTSTRAP", "1");
                 command
             }
         };
-        command.current_dir(workspace).args(["build", "--release", "--locked", "--target", target]);
+        command
+            .current_dir(workspace)
+            .args(["build", "--release", "--locked", "--target", target]);
         command.arg("--target-dir").arg(&self.target_dir);
         for package in &packages {
             command.args(["-p", package]);
         }
         if let Toolchain::Debian { wasm_ld, wasi_libc } = &self.toolchain {
             command.arg("-Zbuild-std=std,panic_abort");
-            command.arg("--config").arg(format!("target.{target}.linker={:?}", wasm_ld.display().to_string()));
+            command.arg("--config").arg(format!(
+                "target.{target}.linker={:?}",
+                wasm_ld.display().to_string()
+            ));
             if target == PROGRAM_TARGET {
-                command.arg("--config").arg(format!("target.{target}.rustflags=[\"-L\", {:?}]", wasi_libc.display().to_string()));
+                command.arg("--config").arg(format!(
+                    "target.{target}.rustflags=[\"-L\", {:?}]",
+                    wasi_libc.display().to_string()
+                ));
             }
         }
-        let log = fs::OpenOptions::new().append(true).open(&self.log_path).with_context(|| format!("open {}", self.log_path.display()))?;
+        let log = fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log_path)
+            .with_context(|| format!("open {}", self.log_path.display()))?;
         let log_err = log.try_clone()?;
         let status = command
             .stdout(log)
@@ -296,7 +391,10 @@ impl Builder {
     }
 
     fn artifact(&self, target: &str, guest: &Guest) -> PathBuf {
-        self.target_dir.join(target).join("release").join(format!("{}.wasm", guest.artifact))
+        self.target_dir
+            .join(target)
+            .join("release")
+            .join(format!("{}.wasm", guest.artifact))
     }
 }
 

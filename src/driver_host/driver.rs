@@ -16,7 +16,9 @@ use crate::driver_host::error::{DriverError, Error, Result};
 use crate::driver_host::grants::{Capability, PluginGrants};
 use crate::driver_host::host::HostRuntime;
 use crate::driver_host::instance::{CallLimits, CallState, Instance, classify};
-use crate::driver_host::types::{DriverInfo, ExecResult, ExitResult, Fingerprint, TaskConfig, TaskHandle, TaskStats, TaskStatus};
+use crate::driver_host::types::{
+    DriverInfo, ExecResult, ExitResult, Fingerprint, TaskConfig, TaskHandle, TaskStats, TaskStatus,
+};
 
 /// A loaded driver. Cheap to clone; calls may run concurrently.
 #[derive(Clone)]
@@ -36,7 +38,10 @@ struct DriverInner {
 
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Driver").field("name", &self.inner.name).field("info", &self.inner.info).finish_non_exhaustive()
+        f.debug_struct("Driver")
+            .field("name", &self.inner.name)
+            .field("info", &self.inner.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -78,17 +83,39 @@ impl Driver {
                 fs_isolation: crate::driver_host::types::FsIsolation::None,
             },
         };
-        let mut driver = DriverInner { name: Arc::from(name), info: placeholder, grants, engine, pre, runtime, limits };
-        let probe = Driver { inner: Arc::new(clone_inner(&driver)) };
-        let info: DriverInfo = call!(probe, "info", None, Some(limits.call_timeout), |plugin, store| plugin.call_info(store)).into();
+        let mut driver = DriverInner {
+            name: Arc::from(name),
+            info: placeholder,
+            grants,
+            engine,
+            pre,
+            runtime,
+            limits,
+        };
+        let probe = Driver {
+            inner: Arc::new(clone_inner(&driver)),
+        };
+        let info: DriverInfo = call!(
+            probe,
+            "info",
+            None,
+            Some(limits.call_timeout),
+            |plugin, store| plugin.call_info(store)
+        )
+        .into();
         if info.name != name {
             return Err(Error::InvalidComponent {
                 driver: name.to_owned(),
-                reason: format!("it calls itself {:?}; its file must be named {}.wasm", info.name, info.name),
+                reason: format!(
+                    "it calls itself {:?}; its file must be named {}.wasm",
+                    info.name, info.name
+                ),
             });
         }
         driver.info = info;
-        Ok(Driver { inner: Arc::new(driver) })
+        Ok(Driver {
+            inner: Arc::new(driver),
+        })
     }
 
     /// The driver's name as job files use it.
@@ -108,16 +135,26 @@ impl Driver {
 
     /// JSON Schema of the task `config { ... }` block.
     pub async fn config_schema(&self) -> Result<String> {
-        Ok(call!(self, "config-schema", None, Some(self.inner.limits.call_timeout), |plugin, store| plugin
-            .call_config_schema(store)))
+        Ok(call!(
+            self,
+            "config-schema",
+            None,
+            Some(self.inner.limits.call_timeout),
+            |plugin, store| plugin.call_config_schema(store)
+        ))
     }
 
     /// Health and node attributes, given the agent's plugin config.
     #[tracing::instrument(level = "debug", skip_all, fields(driver = %self.inner.name))]
     pub async fn fingerprint(&self) -> Result<Fingerprint> {
         let config = self.inner.grants.config_json.clone();
-        Ok(call!(self, "fingerprint", None, Some(self.inner.limits.call_timeout), |plugin, store| plugin
-            .call_fingerprint(store, &config))
+        Ok(call!(
+            self,
+            "fingerprint",
+            None,
+            Some(self.inner.limits.call_timeout),
+            |plugin, store| plugin.call_fingerprint(store, &config)
+        )
         .into())
     }
 
@@ -125,8 +162,13 @@ impl Driver {
     #[tracing::instrument(level = "debug", skip_all, fields(driver = %self.inner.name, task = %config.id))]
     pub async fn start_task(&self, config: &TaskConfig) -> Result<TaskHandle> {
         let wit_config = config.to_wit();
-        let result = call!(self, "start-task", Some(&config.task_dir), Some(self.inner.limits.call_timeout), |plugin, store| plugin
-            .call_start_task(store, &wit_config));
+        let result = call!(
+            self,
+            "start-task",
+            Some(&config.task_dir),
+            Some(self.inner.limits.call_timeout),
+            |plugin, store| plugin.call_start_task(store, &wit_config)
+        );
         let handle = self.driver_result("start-task", result)?;
         Ok(TaskHandle::from_wit(&self.inner.name, handle))
     }
@@ -136,67 +178,117 @@ impl Driver {
     #[tracing::instrument(level = "debug", skip_all, fields(driver = %self.inner.name, task = %handle.id))]
     pub async fn wait_task(&self, handle: &TaskHandle) -> Result<ExitResult> {
         let wit_handle = self.check_handle(handle)?;
-        let result = call!(self, "wait-task", Some(&handle.task_dir), None, |plugin, store| plugin
-            .call_wait_task(store, &wit_handle));
+        let result = call!(
+            self,
+            "wait-task",
+            Some(&handle.task_dir),
+            None,
+            |plugin, store| plugin.call_wait_task(store, &wit_handle)
+        );
         Ok(self.driver_result("wait-task", result)?.into())
     }
 
     /// Sends `signal` (empty for the driver's default), then kills the task if it still runs
     /// after `timeout` (Nomad: `kill_signal`, `kill_timeout`).
     #[tracing::instrument(level = "debug", skip_all, fields(driver = %self.inner.name, task = %handle.id))]
-    pub async fn stop_task(&self, handle: &TaskHandle, timeout: Duration, signal: &str) -> Result<()> {
+    pub async fn stop_task(
+        &self,
+        handle: &TaskHandle,
+        timeout: Duration,
+        signal: &str,
+    ) -> Result<()> {
         let wit_handle = self.check_handle(handle)?;
         let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         let limit = self.inner.limits.call_timeout.saturating_add(timeout);
-        let result = call!(self, "stop-task", Some(&handle.task_dir), Some(limit), |plugin, store| plugin
-            .call_stop_task(store, &wit_handle, timeout_ms, signal));
+        let result = call!(
+            self,
+            "stop-task",
+            Some(&handle.task_dir),
+            Some(limit),
+            |plugin, store| plugin.call_stop_task(store, &wit_handle, timeout_ms, signal)
+        );
         self.driver_result("stop-task", result)
     }
 
     /// Releases the task; with `force` kills it first if it still runs.
     pub async fn destroy_task(&self, handle: &TaskHandle, force: bool) -> Result<()> {
         let wit_handle = self.check_handle(handle)?;
-        let result = call!(self, "destroy-task", Some(&handle.task_dir), Some(self.inner.limits.call_timeout), |plugin, store| plugin
-            .call_destroy_task(store, &wit_handle, force));
+        let result = call!(
+            self,
+            "destroy-task",
+            Some(&handle.task_dir),
+            Some(self.inner.limits.call_timeout),
+            |plugin, store| plugin.call_destroy_task(store, &wit_handle, force)
+        );
         self.driver_result("destroy-task", result)
     }
 
     pub async fn inspect_task(&self, handle: &TaskHandle) -> Result<TaskStatus> {
         let wit_handle = self.check_handle(handle)?;
-        let result = call!(self, "inspect-task", Some(&handle.task_dir), Some(self.inner.limits.call_timeout), |plugin, store| plugin
-            .call_inspect_task(store, &wit_handle));
+        let result = call!(
+            self,
+            "inspect-task",
+            Some(&handle.task_dir),
+            Some(self.inner.limits.call_timeout),
+            |plugin, store| plugin.call_inspect_task(store, &wit_handle)
+        );
         Ok(self.driver_result("inspect-task", result)?.into())
     }
 
     /// Re-attaches to a task after an agent restart; [`DriverError::TaskNotFound`] when it is gone.
     pub async fn recover_task(&self, handle: &TaskHandle) -> Result<()> {
         let wit_handle = self.check_handle(handle)?;
-        let result = call!(self, "recover-task", Some(&handle.task_dir), Some(self.inner.limits.call_timeout), |plugin, store| plugin
-            .call_recover_task(store, &wit_handle));
+        let result = call!(
+            self,
+            "recover-task",
+            Some(&handle.task_dir),
+            Some(self.inner.limits.call_timeout),
+            |plugin, store| plugin.call_recover_task(store, &wit_handle)
+        );
         self.driver_result("recover-task", result)
     }
 
     pub async fn signal_task(&self, handle: &TaskHandle, signal: &str) -> Result<()> {
         let wit_handle = self.check_handle(handle)?;
-        let result = call!(self, "signal-task", Some(&handle.task_dir), Some(self.inner.limits.call_timeout), |plugin, store| plugin
-            .call_signal_task(store, &wit_handle, signal));
+        let result = call!(
+            self,
+            "signal-task",
+            Some(&handle.task_dir),
+            Some(self.inner.limits.call_timeout),
+            |plugin, store| plugin.call_signal_task(store, &wit_handle, signal)
+        );
         self.driver_result("signal-task", result)
     }
 
     /// Runs `cmd` in the task's context, killed after `timeout`.
-    pub async fn exec_task(&self, handle: &TaskHandle, cmd: &[String], timeout: Duration) -> Result<ExecResult> {
+    pub async fn exec_task(
+        &self,
+        handle: &TaskHandle,
+        cmd: &[String],
+        timeout: Duration,
+    ) -> Result<ExecResult> {
         let wit_handle = self.check_handle(handle)?;
         let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         let limit = self.inner.limits.call_timeout.saturating_add(timeout);
-        let result = call!(self, "exec-task", Some(&handle.task_dir), Some(limit), |plugin, store| plugin
-            .call_exec_task(store, &wit_handle, cmd, timeout_ms));
+        let result = call!(
+            self,
+            "exec-task",
+            Some(&handle.task_dir),
+            Some(limit),
+            |plugin, store| plugin.call_exec_task(store, &wit_handle, cmd, timeout_ms)
+        );
         Ok(self.driver_result("exec-task", result)?.into())
     }
 
     pub async fn task_stats(&self, handle: &TaskHandle) -> Result<TaskStats> {
         let wit_handle = self.check_handle(handle)?;
-        let result = call!(self, "task-stats", Some(&handle.task_dir), Some(self.inner.limits.call_timeout), |plugin, store| plugin
-            .call_task_stats(store, &wit_handle));
+        let result = call!(
+            self,
+            "task-stats",
+            Some(&handle.task_dir),
+            Some(self.inner.limits.call_timeout),
+            |plugin, store| plugin.call_task_stats(store, &wit_handle)
+        );
         Ok(self.driver_result("task-stats", result)?.into())
     }
 
@@ -211,30 +303,59 @@ impl Driver {
         Ok(handle.to_wit())
     }
 
-    fn driver_result<T>(&self, call: &'static str, result: Result<T, bindings::wit::DriverError>) -> Result<T> {
-        result.map_err(|error| Error::Driver { driver: self.inner.name.to_string(), call, error: DriverError::from(error) })
+    fn driver_result<T>(
+        &self,
+        call: &'static str,
+        result: Result<T, bindings::wit::DriverError>,
+    ) -> Result<T> {
+        result.map_err(|error| Error::Driver {
+            driver: self.inner.name.to_string(),
+            call,
+            error: DriverError::from(error),
+        })
     }
 
-    async fn instantiate(&self, call: &'static str, task_dir: Option<&PathBuf>) -> Result<Instance> {
+    async fn instantiate(
+        &self,
+        call: &'static str,
+        task_dir: Option<&PathBuf>,
+    ) -> Result<Instance> {
         let limits = CallLimits {
             memory_cap_bytes: self.inner.limits.memory_cap_bytes,
             cpu_budget: self.inner.limits.cpu_budget,
             host_call_timeout: self.inner.limits.host_call_timeout,
         };
         let task_dir = task_dir.map(|dir| Path::to_path_buf(dir));
-        let state = CallState::new(Arc::clone(&self.inner.name), limits, task_dir, Arc::clone(&self.inner.runtime));
-        Instance::new(&self.inner.engine, &self.inner.pre, state).await.map_err(|err| Error::Instantiate {
-            driver: self.inner.name.to_string(),
-            call,
-            reason: format!("{err:#}"),
-        })
+        let state = CallState::new(
+            Arc::clone(&self.inner.name),
+            limits,
+            task_dir,
+            Arc::clone(&self.inner.runtime),
+        );
+        Instance::new(&self.inner.engine, &self.inner.pre, state)
+            .await
+            .map_err(|err| Error::Instantiate {
+                driver: self.inner.name.to_string(),
+                call,
+                reason: format!("{err:#}"),
+            })
     }
 
-    fn finish<R>(&self, call: &'static str, instance: &Instance, outcome: Option<wasmtime::Result<R>>, timeout: Option<Duration>) -> Result<R> {
+    fn finish<R>(
+        &self,
+        call: &'static str,
+        instance: &Instance,
+        outcome: Option<wasmtime::Result<R>>,
+        timeout: Option<Duration>,
+    ) -> Result<R> {
         let error = match outcome {
             Some(Ok(value)) => return Ok(value),
             Some(Err(err)) => classify(call, instance.store.data(), &err),
-            None => Error::Timeout { driver: self.inner.name.to_string(), call, timeout: timeout.unwrap_or_default() },
+            None => Error::Timeout {
+                driver: self.inner.name.to_string(),
+                call,
+                timeout: timeout.unwrap_or_default(),
+            },
         };
         tracing::warn!(driver = %self.inner.name, call, error = %error, "driver call failed; its instance is discarded");
         Err(error)

@@ -54,7 +54,10 @@ pub(crate) fn driver_engine(config: DriverEngineConfig) -> Result<Engine> {
 
 pub(crate) fn workload_engine() -> Result<Engine> {
     let mut wasm_config = Config::new();
-    wasm_config.wasm_component_model(true).epoch_interruption(true).consume_fuel(true);
+    wasm_config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .consume_fuel(true);
     Engine::new(&wasm_config).map_err(|err| Error::Engine(format!("workload engine: {err}")))
 }
 
@@ -79,7 +82,10 @@ impl EpochTicker {
                 }
             })
             .map_err(|err| Error::Engine(format!("cannot start the epoch ticker: {err}")))?;
-        Ok(EpochTicker { stop, thread: Some(thread) })
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 

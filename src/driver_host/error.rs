@@ -31,30 +31,53 @@ pub enum DriverError {
 pub enum Error {
     /// The driver answered with an error value.
     #[error("driver {driver:?} {call}: {error}")]
-    Driver { driver: String, call: &'static str, error: DriverError },
+    Driver {
+        driver: String,
+        call: &'static str,
+        error: DriverError,
+    },
 
     /// The guest trapped (a panic, an out-of-bounds access, `unreachable`...).
     #[error("driver {driver:?} {call}: trapped: {message}")]
-    Trap { driver: String, call: &'static str, message: String },
+    Trap {
+        driver: String,
+        call: &'static str,
+        message: String,
+    },
 
     /// The guest computed longer than its CPU budget for one call (epoch interruption).
     #[error("driver {driver:?} {call}: exceeded its deadline of {budget:?} of guest execution")]
-    DeadlineExceeded { driver: String, call: &'static str, budget: Duration },
+    DeadlineExceeded {
+        driver: String,
+        call: &'static str,
+        budget: Duration,
+    },
 
     /// The guest tried to grow its memory past the cap.
     #[error("driver {driver:?} {call}: exceeded its memory cap of {cap_bytes} bytes")]
-    MemoryCapExceeded { driver: String, call: &'static str, cap_bytes: usize },
+    MemoryCapExceeded {
+        driver: String,
+        call: &'static str,
+        cap_bytes: usize,
+    },
 
     /// The call as a whole (guest and host capabilities) ran past its wall-clock timeout.
     #[error("driver {driver:?} {call}: timed out after {timeout:?}")]
-    Timeout { driver: String, call: &'static str, timeout: Duration },
+    Timeout {
+        driver: String,
+        call: &'static str,
+        timeout: Duration,
+    },
 
     /// The driver imports a capability the operator did not grant; it is not instantiated.
     #[error(
         "driver {driver:?} imports capability {capability} which is not granted; grant it with \
          plugin \"{driver}\" {{ config {{ capabilities = [..., \"{capability}\"] }} }}"
     )]
-    NotGranted { driver: String, capability: Capability },
+    NotGranted {
+        driver: String,
+        capability: Capability,
+    },
 
     /// The driver imports an interface caravan does not provide at all.
     #[error("driver {driver:?} imports {import:?}, which caravan does not provide")]
@@ -62,15 +85,26 @@ pub enum Error {
 
     /// The driver implements a contract version this host does not accept.
     #[error("driver {driver:?} implements caravan:driver@{found}; this host accepts {accepted}")]
-    IncompatibleContract { driver: String, found: String, accepted: &'static str },
+    IncompatibleContract {
+        driver: String,
+        found: String,
+        accepted: &'static str,
+    },
 
     /// raw_exec (and any driver configured `enabled = false`) is off.
-    #[error("driver {driver:?} is disabled; enable it with plugin \"{driver}\" {{ config {{ enabled = true }} }}")]
+    #[error(
+        "driver {driver:?} is disabled; enable it with plugin \"{driver}\" {{ config {{ enabled = true }} }}"
+    )]
     Disabled { driver: String },
 
     /// Neither built in nor found in `plugin_dir`.
-    #[error("driver {driver:?} not found: not built in and not in the plugin directory {plugin_dir:?}")]
-    NotFound { driver: String, plugin_dir: Option<PathBuf> },
+    #[error(
+        "driver {driver:?} not found: not built in and not in the plugin directory {plugin_dir:?}"
+    )]
+    NotFound {
+        driver: String,
+        plugin_dir: Option<PathBuf>,
+    },
 
     /// The agent's `plugin "NAME" { config {...} }` is malformed.
     #[error("plugin {driver:?}: invalid config: {reason}")]
@@ -82,11 +116,19 @@ pub enum Error {
 
     /// Instantiation failed (e.g. all instance slots of the pool are in use).
     #[error("driver {driver:?} {call}: cannot instantiate: {reason}")]
-    Instantiate { driver: String, call: &'static str, reason: String },
+    Instantiate {
+        driver: String,
+        call: &'static str,
+        reason: String,
+    },
 
     /// A handle given to another driver than the one that made it.
     #[error("driver {driver:?}: handle of task {task_id:?} belongs to driver {owner:?}")]
-    ForeignHandle { driver: String, task_id: String, owner: String },
+    ForeignHandle {
+        driver: String,
+        task_id: String,
+        owner: String,
+    },
 
     /// Setting up the engine failed.
     #[error("wasmtime engine: {0}")]
@@ -94,7 +136,10 @@ pub enum Error {
 
     /// A file of the precompiled-artifact cache or the plugin directory.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -111,7 +156,10 @@ impl Error {
     pub fn is_sandbox_violation(&self) -> bool {
         matches!(
             self,
-            Error::Trap { .. } | Error::DeadlineExceeded { .. } | Error::MemoryCapExceeded { .. } | Error::Timeout { .. }
+            Error::Trap { .. }
+                | Error::DeadlineExceeded { .. }
+                | Error::MemoryCapExceeded { .. }
+                | Error::Timeout { .. }
         )
     }
 }

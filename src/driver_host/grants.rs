@@ -36,8 +36,13 @@ pub enum Capability {
 }
 
 impl Capability {
-    pub const ALL: [Capability; 5] =
-        [Capability::Log, Capability::Process, Capability::Fs, Capability::Wasm, Capability::Docker];
+    pub const ALL: [Capability; 5] = [
+        Capability::Log,
+        Capability::Process,
+        Capability::Fs,
+        Capability::Wasm,
+        Capability::Docker,
+    ];
 
     /// The name used in the agent config (`"process"`).
     pub fn config_name(self) -> &'static str {
@@ -62,14 +67,18 @@ impl Capability {
     }
 
     pub fn from_config_name(name: &str) -> Option<Capability> {
-        Capability::ALL.into_iter().find(|capability| capability.config_name() == name)
+        Capability::ALL
+            .into_iter()
+            .find(|capability| capability.config_name() == name)
     }
 
     /// The capability behind a component import such as `caravan:driver/host-process@0.1.0`.
     pub fn from_import(import: &str) -> Option<Capability> {
         let interface = import.strip_prefix("caravan:driver/")?;
         let interface = interface.split('@').next()?;
-        Capability::ALL.into_iter().find(|capability| capability.interface() == interface)
+        Capability::ALL
+            .into_iter()
+            .find(|capability| capability.interface() == interface)
     }
 }
 
@@ -102,18 +111,34 @@ pub fn default_grants(driver: &str) -> (bool, BTreeSet<Capability>) {
 
 /// Resolves a driver's grants from its defaults and the agent's `plugin "NAME" { config {...} }`
 /// (`None` when the agent config has no such block).
-pub fn resolve_grants(driver: &str, plugin_config: Option<&serde_json::Value>) -> Result<PluginGrants> {
+pub fn resolve_grants(
+    driver: &str,
+    plugin_config: Option<&serde_json::Value>,
+) -> Result<PluginGrants> {
     let (mut enabled, mut capabilities) = default_grants(driver);
-    let invalid = |reason: String| Error::PluginConfig { driver: driver.to_owned(), reason };
-    let Some(config) = plugin_config else {
-        return Ok(PluginGrants { enabled, capabilities, config_json: String::from("{}") });
+    let invalid = |reason: String| Error::PluginConfig {
+        driver: driver.to_owned(),
+        reason,
     };
-    let object = config.as_object().ok_or_else(|| invalid(format!("expected an object, got {config}")))?;
+    let Some(config) = plugin_config else {
+        return Ok(PluginGrants {
+            enabled,
+            capabilities,
+            config_json: String::from("{}"),
+        });
+    };
+    let object = config
+        .as_object()
+        .ok_or_else(|| invalid(format!("expected an object, got {config}")))?;
     if let Some(value) = object.get("enabled") {
-        enabled = value.as_bool().ok_or_else(|| invalid(format!("enabled: expected a bool, got {value}")))?;
+        enabled = value
+            .as_bool()
+            .ok_or_else(|| invalid(format!("enabled: expected a bool, got {value}")))?;
     }
     if let Some(value) = object.get("capabilities") {
-        let names = value.as_array().ok_or_else(|| invalid(format!("capabilities: expected a list, got {value}")))?;
+        let names = value
+            .as_array()
+            .ok_or_else(|| invalid(format!("capabilities: expected a list, got {value}")))?;
         capabilities = BTreeSet::from([Capability::Log]);
         for name in names {
             let capability = name
@@ -123,20 +148,38 @@ pub fn resolve_grants(driver: &str, plugin_config: Option<&serde_json::Value>) -
             capabilities.insert(capability);
         }
     }
-    Ok(PluginGrants { enabled, capabilities, config_json: config.to_string() })
+    Ok(PluginGrants {
+        enabled,
+        capabilities,
+        config_json: config.to_string(),
+    })
 }
 
 /// Checks a component's imports against its grants: the first ungranted capability or unknown
 /// import is the error.
-pub fn check_imports<'a>(driver: &str, imports: impl IntoIterator<Item = &'a str>, granted: &BTreeSet<Capability>) -> Result<()> {
+pub fn check_imports<'a>(
+    driver: &str,
+    imports: impl IntoIterator<Item = &'a str>,
+    granted: &BTreeSet<Capability>,
+) -> Result<()> {
     for import in imports {
         if import.starts_with("caravan:driver/types@") {
             continue;
         }
         match Capability::from_import(import) {
             Some(capability) if granted.contains(&capability) => {}
-            Some(capability) => return Err(Error::NotGranted { driver: driver.to_owned(), capability }),
-            None => return Err(Error::UnknownImport { driver: driver.to_owned(), import: import.to_owned() }),
+            Some(capability) => {
+                return Err(Error::NotGranted {
+                    driver: driver.to_owned(),
+                    capability,
+                });
+            }
+            None => {
+                return Err(Error::UnknownImport {
+                    driver: driver.to_owned(),
+                    import: import.to_owned(),
+                });
+            }
         }
     }
     Ok(())
@@ -153,7 +196,10 @@ mod tests {
         assert!(!grants.enabled);
         let grants = resolve_grants("raw_exec", Some(&json!({"enabled": true}))).expect("valid");
         assert!(grants.enabled);
-        assert_eq!(grants.capabilities, BTreeSet::from([Capability::Log, Capability::Process, Capability::Fs]));
+        assert_eq!(
+            grants.capabilities,
+            BTreeSet::from([Capability::Log, Capability::Process, Capability::Fs])
+        );
         assert_eq!(grants.config_json, r#"{"enabled":true}"#);
     }
 
@@ -162,33 +208,65 @@ mod tests {
         let grants = resolve_grants("java", None).expect("defaults");
         assert!(grants.enabled);
         assert_eq!(grants.capabilities, BTreeSet::from([Capability::Log]));
-        let grants = resolve_grants("java", Some(&json!({"capabilities": ["process"]}))).expect("valid");
-        assert_eq!(grants.capabilities, BTreeSet::from([Capability::Log, Capability::Process]));
+        let grants =
+            resolve_grants("java", Some(&json!({"capabilities": ["process"]}))).expect("valid");
+        assert_eq!(
+            grants.capabilities,
+            BTreeSet::from([Capability::Log, Capability::Process])
+        );
     }
 
     #[test]
     fn capabilities_replace_the_defaults() {
-        let grants = resolve_grants("wasm", Some(&json!({"capabilities": ["wasm"]}))).expect("valid");
-        assert_eq!(grants.capabilities, BTreeSet::from([Capability::Log, Capability::Wasm]));
+        let grants =
+            resolve_grants("wasm", Some(&json!({"capabilities": ["wasm"]}))).expect("valid");
+        assert_eq!(
+            grants.capabilities,
+            BTreeSet::from([Capability::Log, Capability::Wasm])
+        );
     }
 
     #[test]
     fn malformed_plugin_config_names_the_key() {
-        let err = resolve_grants("java", Some(&json!({"capabilities": ["gpu"]}))).expect_err("unknown");
-        assert!(err.to_string().contains("unknown capability \"gpu\""), "{err}");
-        let err = resolve_grants("raw_exec", Some(&json!({"enabled": "yes"}))).expect_err("not a bool");
-        assert!(err.to_string().contains("enabled: expected a bool"), "{err}");
+        let err =
+            resolve_grants("java", Some(&json!({"capabilities": ["gpu"]}))).expect_err("unknown");
+        assert!(
+            err.to_string().contains("unknown capability \"gpu\""),
+            "{err}"
+        );
+        let err =
+            resolve_grants("raw_exec", Some(&json!({"enabled": "yes"}))).expect_err("not a bool");
+        assert!(
+            err.to_string().contains("enabled: expected a bool"),
+            "{err}"
+        );
     }
 
     #[test]
     fn imports_are_checked_against_grants() {
         let granted = BTreeSet::from([Capability::Log, Capability::Process]);
-        let ok = ["caravan:driver/types@0.1.0", "caravan:driver/host-log@0.1.0", "caravan:driver/host-process@0.1.0"];
+        let ok = [
+            "caravan:driver/types@0.1.0",
+            "caravan:driver/host-log@0.1.0",
+            "caravan:driver/host-process@0.1.0",
+        ];
         check_imports("raw_exec", ok, &granted).expect("granted");
-        let err = check_imports("x", ["caravan:driver/host-docker@0.1.0"], &granted).expect_err("ungranted");
-        assert!(matches!(err, Error::NotGranted { capability: Capability::Docker, .. }));
-        assert!(err.to_string().contains("driver \"x\" imports capability docker"), "{err}");
-        let err = check_imports("x", ["wasi:cli/environment@0.2.0"], &granted).expect_err("unknown");
+        let err = check_imports("x", ["caravan:driver/host-docker@0.1.0"], &granted)
+            .expect_err("ungranted");
+        assert!(matches!(
+            err,
+            Error::NotGranted {
+                capability: Capability::Docker,
+                ..
+            }
+        ));
+        assert!(
+            err.to_string()
+                .contains("driver \"x\" imports capability docker"),
+            "{err}"
+        );
+        let err =
+            check_imports("x", ["wasi:cli/environment@0.2.0"], &granted).expect_err("unknown");
         assert!(matches!(err, Error::UnknownImport { .. }));
     }
 }

@@ -38,10 +38,18 @@ pub(crate) struct CallState {
 }
 
 impl CallState {
-    pub(crate) fn new(driver: Arc<str>, limits: CallLimits, task_dir: Option<PathBuf>, runtime: Arc<HostRuntime>) -> CallState {
+    pub(crate) fn new(
+        driver: Arc<str>,
+        limits: CallLimits,
+        task_dir: Option<PathBuf>,
+        runtime: Arc<HostRuntime>,
+    ) -> CallState {
         CallState {
             driver,
-            memory: MemoryCap { cap_bytes: limits.memory_cap_bytes, hit: false },
+            memory: MemoryCap {
+                cap_bytes: limits.memory_cap_bytes,
+                hit: false,
+            },
             budget: limits.cpu_budget,
             started: Instant::now(),
             host_nanos: Arc::new(AtomicU64::new(0)),
@@ -54,11 +62,16 @@ impl CallState {
 
     /// Starts measuring a stretch of time in a host capability; it ends when the timer drops.
     pub(crate) fn host_timer(&self) -> HostTimer {
-        HostTimer { started: Instant::now(), total: Arc::clone(&self.host_nanos) }
+        HostTimer {
+            started: Instant::now(),
+            total: Arc::clone(&self.host_nanos),
+        }
     }
 
     fn guest_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(Duration::from_nanos(self.host_nanos.load(Ordering::Relaxed)))
+        self.started.elapsed().saturating_sub(Duration::from_nanos(
+            self.host_nanos.load(Ordering::Relaxed),
+        ))
     }
 }
 
@@ -90,7 +103,12 @@ pub(crate) struct MemoryCap {
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.cap_bytes {
             self.hit = true;
             return Ok(false);
@@ -98,7 +116,12 @@ impl ResourceLimiter for MemoryCap {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -110,7 +133,11 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
-    pub(crate) async fn new(engine: &Engine, pre: &bindings::DriverPre<CallState>, state: CallState) -> wasmtime::Result<Instance> {
+    pub(crate) async fn new(
+        engine: &Engine,
+        pre: &bindings::DriverPre<CallState>,
+        state: CallState,
+    ) -> wasmtime::Result<Instance> {
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.memory);
         store.set_epoch_deadline(1);
@@ -131,14 +158,26 @@ impl Instance {
 pub(crate) fn classify(call: &'static str, state: &CallState, err: &wasmtime::Error) -> Error {
     let driver = state.driver.to_string();
     if state.deadline_hit {
-        return Error::DeadlineExceeded { driver, call, budget: state.budget };
+        return Error::DeadlineExceeded {
+            driver,
+            call,
+            budget: state.budget,
+        };
     }
     if state.memory.hit {
-        return Error::MemoryCapExceeded { driver, call, cap_bytes: state.memory.cap_bytes };
+        return Error::MemoryCapExceeded {
+            driver,
+            call,
+            cap_bytes: state.memory.cap_bytes,
+        };
     }
     let message = match err.downcast_ref::<Trap>() {
         Some(trap) => trap.to_string(),
         None => format!("{err:#}"),
     };
-    Error::Trap { driver, call, message }
+    Error::Trap {
+        driver,
+        call,
+        message,
+    }
 }

@@ -6,7 +6,7 @@
 //! code). A new caravan build with another wasmtime or other settings thus never reads a stale
 //! artifact; a corrupt or incompatible file is recompiled and replaced.
 //!
-//! Boundary: this file holds the crate's one `unsafe`: `Component::deserialize_file`, which
+//! Boundary: this file holds the crate's one `unsafe`: `Component::deserialize`, which
 //! wasmtime marks unsafe because it trusts the file to be its own output.
 
 use std::hash::{Hash, Hasher};
@@ -33,13 +33,20 @@ pub(crate) struct Loader {
 impl Loader {
     pub(crate) fn new(engine: Engine, cache_dir: Option<PathBuf>) -> Loader {
         let engine_key = engine_key(&engine);
-        Loader { engine, cache_dir, engine_key }
+        Loader {
+            engine,
+            cache_dir,
+            engine_key,
+        }
     }
 
     /// The cache file for a component's bytes.
     pub(crate) fn cache_path(&self, component: &[u8]) -> Option<PathBuf> {
         let dir = self.cache_dir.as_ref()?;
-        Some(dir.join("drivers").join(cache_file_name(component, &self.engine_key)))
+        Some(
+            dir.join("drivers")
+                .join(cache_file_name(component, &self.engine_key)),
+        )
     }
 
     /// The compiled component, from the cache or freshly compiled (and then cached).
@@ -50,11 +57,16 @@ impl Loader {
         {
             match deserialize(&self.engine, path) {
                 Ok(component) => return Ok(component),
-                Err(err) => tracing::warn!(driver, path = %path.display(), error = %err, "discarding unusable precompiled driver"),
+                Err(err) => {
+                    tracing::warn!(driver, path = %path.display(), error = %err, "discarding unusable precompiled driver")
+                }
             }
         }
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|err| Error::InvalidComponent { driver: driver.to_owned(), reason: format!("{err:#}") })?;
+        let component =
+            Component::new(&self.engine, bytes).map_err(|err| Error::InvalidComponent {
+                driver: driver.to_owned(),
+                reason: format!("{err:#}"),
+            })?;
         if let Some(path) = &cache_path {
             // The cache is an optimisation: failing to write it is logged, never fatal.
             if let Err(err) = write_artifact(&component, path) {
@@ -69,17 +81,22 @@ impl Loader {
     }
 }
 
+/// Reads the artifact into memory rather than `deserialize_file`'s mmap: a file changed under a
+/// mapping (an operator cleaning the cache, a second agent) would kill the agent with SIGBUS.
 #[allow(unsafe_code)]
 fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+    let bytes = std::fs::read(path)?;
     // SAFETY: files in the cache directory are written only by `write_artifact` from
     // `Component::serialize` of this same engine configuration (the file name carries the engine's
     // compatibility hash), and wasmtime checks the header and version itself. The cache
     // directory belongs to the agent (like its data_dir), so nobody else writes there.
-    unsafe { Component::deserialize_file(engine, path) }
+    unsafe { Component::deserialize(engine, &bytes) }
 }
 
 fn write_artifact(component: &Component, path: &Path) -> std::io::Result<()> {
-    let bytes = component.serialize().map_err(|err| std::io::Error::other(err.to_string()))?;
+    let bytes = component
+        .serialize()
+        .map_err(|err| std::io::Error::other(err.to_string()))?;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -91,7 +108,10 @@ fn write_artifact(component: &Component, path: &Path) -> std::io::Result<()> {
 
 /// `<sha256 of the component>-<engine key>.cwasm`.
 pub(crate) fn cache_file_name(component: &[u8], engine_key: &str) -> String {
-    format!("{}-{engine_key}.cwasm", hex::encode(Sha256::digest(component)))
+    format!(
+        "{}-{engine_key}.cwasm",
+        hex::encode(Sha256::digest(component))
+    )
 }
 
 /// A short stable hash of wasmtime's compatibility hash of `engine`.
@@ -108,7 +128,9 @@ struct Sha256Hasher(Sha256);
 impl Hasher for Sha256Hasher {
     fn finish(&self) -> u64 {
         let digest = self.0.clone().finalize();
-        u64::from_le_bytes([digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7]])
+        u64::from_le_bytes([
+            digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+        ])
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -118,21 +140,30 @@ impl Hasher for Sha256Hasher {
 
 /// The contract version a component implements, from its `caravan:driver/plugin@X` export.
 pub(crate) fn contract_version(engine: &Engine, component: &Component) -> Option<String> {
-    component.component_type().exports(engine).find_map(|(name, item)| {
-        let version = name.strip_prefix(PLUGIN_EXPORT_PREFIX)?;
-        matches!(item.ty, ComponentItem::ComponentInstance(_)).then(|| version.to_owned())
-    })
+    component
+        .component_type()
+        .exports(engine)
+        .find_map(|(name, item)| {
+            let version = name.strip_prefix(PLUGIN_EXPORT_PREFIX)?;
+            matches!(item.ty, ComponentItem::ComponentInstance(_)).then(|| version.to_owned())
+        })
 }
 
 /// Whether this host accepts a contract version.
 pub(crate) fn accepts_contract(version: &str) -> bool {
-    let Ok(requirement) = semver::VersionReq::parse(ACCEPTED_CONTRACT) else { return false };
+    let Ok(requirement) = semver::VersionReq::parse(ACCEPTED_CONTRACT) else {
+        return false;
+    };
     semver::Version::parse(version).is_ok_and(|version| requirement.matches(&version))
 }
 
 /// The interfaces a component imports.
 pub(crate) fn imports(engine: &Engine, component: &Component) -> Vec<String> {
-    component.component_type().imports(engine).map(|(name, _)| name.to_owned()).collect()
+    component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect()
 }
 
 #[cfg(test)]

@@ -76,8 +76,8 @@ pub use error::{DriverError, Error, Result};
 pub use grants::{Capability, PluginGrants, default_grants, resolve_grants};
 pub use loader::ACCEPTED_CONTRACT;
 pub use types::{
-    Capabilities, DriverInfo, ExecResult, ExitResult, Fingerprint, FsIsolation, Health, PortMapping, Resources,
-    TaskConfig, TaskHandle, TaskState, TaskStats, TaskStatus,
+    Capabilities, DriverInfo, ExecResult, ExitResult, Fingerprint, FsIsolation, Health,
+    PortMapping, Resources, TaskConfig, TaskHandle, TaskState, TaskStats, TaskStatus,
 };
 
 mod builtin {
@@ -142,7 +142,9 @@ struct HostInner {
 
 impl std::fmt::Debug for DriverHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DriverHost").field("config", &self.inner.config).finish_non_exhaustive()
+        f.debug_struct("DriverHost")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -154,8 +156,10 @@ impl DriverHost {
             memory_cap_bytes: config.limits.memory_cap_bytes,
         })?;
         let workload_engine = engine::workload_engine()?;
-        let ticker = engine::EpochTicker::start(vec![driver_engine.clone(), workload_engine.clone()])?;
-        let workloads = host::wasm::WorkloadRuntime::new(workload_engine).map_err(|err| Error::Engine(format!("{err:#}")))?;
+        let ticker =
+            engine::EpochTicker::start(vec![driver_engine.clone(), workload_engine.clone()])?;
+        let workloads = host::wasm::WorkloadRuntime::new(workload_engine)
+            .map_err(|err| Error::Engine(format!("{err:#}")))?;
         Ok(DriverHost {
             inner: Arc::new(HostInner {
                 loader: loader::Loader::new(driver_engine, config.cache_dir.clone()),
@@ -180,7 +184,9 @@ impl DriverHost {
         {
             for entry in entries.flatten() {
                 let path = entry.path();
-                if path.extension().is_some_and(|extension| extension == "wasm")
+                if path
+                    .extension()
+                    .is_some_and(|extension| extension == "wasm")
                     && let Some(stem) = path.file_stem().and_then(|stem| stem.to_str())
                 {
                     names.push(stem.to_owned());
@@ -200,37 +206,58 @@ impl DriverHost {
             return Ok(driver.clone());
         }
         let driver = self.load(name).await?;
-        self.lock_drivers().entry(name.to_owned()).or_insert_with(|| driver.clone());
+        self.lock_drivers()
+            .entry(name.to_owned())
+            .or_insert_with(|| driver.clone());
         Ok(driver)
     }
 
     fn lock_drivers(&self) -> std::sync::MutexGuard<'_, HashMap<String, Driver>> {
-        self.inner.drivers.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .drivers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     async fn load(&self, name: &str) -> Result<Driver> {
         let config = &self.inner.config;
         let grants = resolve_grants(name, config.plugins.get(name))?;
         if !grants.enabled {
-            return Err(Error::Disabled { driver: name.to_owned() });
+            return Err(Error::Disabled {
+                driver: name.to_owned(),
+            });
         }
         let bytes = self.component_bytes(name)?;
         let engine = self.inner.loader.engine().clone();
         let component = self.inner.loader.load(name, &bytes)?;
-        let version = loader::contract_version(&engine, &component).ok_or_else(|| Error::InvalidComponent {
-            driver: name.to_owned(),
-            reason: String::from("it exports no caravan:driver/plugin interface"),
+        let version = loader::contract_version(&engine, &component).ok_or_else(|| {
+            Error::InvalidComponent {
+                driver: name.to_owned(),
+                reason: String::from("it exports no caravan:driver/plugin interface"),
+            }
         })?;
         if !loader::accepts_contract(&version) {
-            return Err(Error::IncompatibleContract { driver: name.to_owned(), found: version, accepted: ACCEPTED_CONTRACT });
+            return Err(Error::IncompatibleContract {
+                driver: name.to_owned(),
+                found: version,
+                accepted: ACCEPTED_CONTRACT,
+            });
         }
         let imports = loader::imports(&engine, &component);
-        grants::check_imports(name, imports.iter().map(String::as_str), &grants.capabilities)?;
-        let linker = host::link(&engine, &grants.capabilities).map_err(|err| Error::Engine(format!("{err:#}")))?;
+        grants::check_imports(
+            name,
+            imports.iter().map(String::as_str),
+            &grants.capabilities,
+        )?;
+        let linker = host::link(&engine, &grants.capabilities)
+            .map_err(|err| Error::Engine(format!("{err:#}")))?;
         let pre = linker
             .instantiate_pre(&component)
             .and_then(bindings::DriverPre::new)
-            .map_err(|err| Error::InvalidComponent { driver: name.to_owned(), reason: format!("{err:#}") })?;
+            .map_err(|err| Error::InvalidComponent {
+                driver: name.to_owned(),
+                reason: format!("{err:#}"),
+            })?;
         let driver = Driver::new(
             name,
             grants,
@@ -245,17 +272,29 @@ impl DriverHost {
     }
 
     fn component_bytes(&self, name: &str) -> Result<std::borrow::Cow<'static, [u8]>> {
-        if let Some((_, bytes)) = builtin::BUILTIN_DRIVERS.iter().find(|(builtin, _)| *builtin == name) {
+        if let Some((_, bytes)) = builtin::BUILTIN_DRIVERS
+            .iter()
+            .find(|(builtin, _)| *builtin == name)
+        {
             return Ok(std::borrow::Cow::Borrowed(bytes));
         }
         let plugin_dir = self.inner.config.plugin_dir.clone();
-        let valid_name = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        let path = plugin_dir.as_ref().filter(|_| valid_name).map(|dir| dir.join(format!("{name}.wasm")));
+        let valid_name = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let path = plugin_dir
+            .as_ref()
+            .filter(|_| valid_name)
+            .map(|dir| dir.join(format!("{name}.wasm")));
         match path {
-            Some(path) if path.is_file() => {
-                std::fs::read(&path).map(std::borrow::Cow::Owned).map_err(|source| Error::Io { path, source })
-            }
-            _ => Err(Error::NotFound { driver: name.to_owned(), plugin_dir }),
+            Some(path) if path.is_file() => std::fs::read(&path)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|source| Error::Io { path, source }),
+            _ => Err(Error::NotFound {
+                driver: name.to_owned(),
+                plugin_dir,
+            }),
         }
     }
 }

@@ -161,7 +161,9 @@ mod hex_bytes {
 }
 
 fn pairs(map: &BTreeMap<String, String>) -> Vec<(String, String)> {
-    map.iter().map(|(key, value)| (key.clone(), value.clone())).collect()
+    map.iter()
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
 fn path_string(path: &std::path::Path) -> String {
@@ -176,7 +178,11 @@ impl TaskConfig {
             alloc_id: self.alloc_id.clone(),
             job_name: self.job_name.clone(),
             group_name: self.group_name.clone(),
-            config_json: if self.config.is_null() { String::from("{}") } else { self.config.to_string() },
+            config_json: if self.config.is_null() {
+                String::from("{}")
+            } else {
+                self.config.to_string()
+            },
             env: pairs(&self.env),
             task_dir: path_string(&self.task_dir),
             stdout_path: path_string(&self.stdout_path),
@@ -203,7 +209,11 @@ impl TaskConfig {
 
 impl TaskHandle {
     pub(crate) fn to_wit(&self) -> wit::TaskHandle {
-        wit::TaskHandle { id: self.id.clone(), task_dir: path_string(&self.task_dir), driver_state: self.driver_state.clone() }
+        wit::TaskHandle {
+            id: self.id.clone(),
+            task_dir: path_string(&self.task_dir),
+            driver_state: self.driver_state.clone(),
+        }
     }
 
     pub(crate) fn from_wit(driver: &str, handle: wit::TaskHandle) -> TaskHandle {
@@ -218,7 +228,12 @@ impl TaskHandle {
 
 impl From<wit::ExitResult> for ExitResult {
     fn from(exit: wit::ExitResult) -> Self {
-        ExitResult { exit_code: exit.exit_code, signal: exit.signal, oom_killed: exit.oom_killed, err: exit.err }
+        ExitResult {
+            exit_code: exit.exit_code,
+            signal: exit.signal,
+            oom_killed: exit.oom_killed,
+            err: exit.err,
+        }
     }
 }
 
@@ -229,7 +244,11 @@ impl From<wit::TaskStatus> for TaskStatus {
             wit::TaskState::Exited(exit) => TaskState::Exited(exit.into()),
             wit::TaskState::Unknown => TaskState::Unknown,
         };
-        TaskStatus { id: status.id, state, attributes: status.attributes.into_iter().collect() }
+        TaskStatus {
+            id: status.id,
+            state,
+            attributes: status.attributes.into_iter().collect(),
+        }
     }
 }
 
@@ -240,7 +259,11 @@ impl From<wit::DriverFingerprint> for Fingerprint {
             wit::Health::Undetected => Health::Undetected,
             wit::Health::Unhealthy => Health::Unhealthy,
         };
-        Fingerprint { health, description: fingerprint.description, attributes: fingerprint.attributes.into_iter().collect() }
+        Fingerprint {
+            health,
+            description: fingerprint.description,
+            attributes: fingerprint.attributes.into_iter().collect(),
+        }
     }
 }
 
@@ -265,7 +288,11 @@ impl From<wit::DriverInfo> for DriverInfo {
 
 impl From<wit::ExecResult> for ExecResult {
     fn from(result: wit::ExecResult) -> Self {
-        ExecResult { exit_code: result.exit_code, stdout: result.stdout, stderr: result.stderr }
+        ExecResult {
+            exit_code: result.exit_code,
+            stdout: result.stdout,
+            stderr: result.stderr,
+        }
     }
 }
 
@@ -305,7 +332,10 @@ mod tests {
             driver_state: b"{\"pid\":42}".to_vec(),
         };
         let json = serde_json::to_string(&handle).expect("serialise");
-        assert!(json.contains("\"driver_state\":\"7b22706964223a34327d\""), "{json}");
+        assert!(
+            json.contains("\"driver_state\":\"7b22706964223a34327d\""),
+            "{json}"
+        );
         let back: TaskHandle = serde_json::from_str(&json).expect("deserialise");
         assert_eq!(back, handle);
     }

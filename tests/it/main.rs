@@ -1,1 +1,4 @@
+//! caravan
 //! integration tests
+
+mod driver_host;

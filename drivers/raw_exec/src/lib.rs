@@ -10,8 +10,8 @@
 
 use caravan_driver_sdk::host::process::{self, ExecRequest, ProcessExit, SpawnRequest};
 use caravan_driver_sdk::{
-    Capabilities, Driver, DriverError, DriverInfo, ExecResult, ExitResult, Fingerprint, FsIsolation, Health,
-    TaskConfig, TaskHandle, TaskState, TaskStats, TaskStatus,
+    Capabilities, Driver, DriverError, DriverInfo, ExecResult, ExitResult, Fingerprint,
+    FsIsolation, Health, TaskConfig, TaskHandle, TaskState, TaskStats, TaskStatus,
 };
 use serde::{Deserialize, Serialize};
 
@@ -43,13 +43,21 @@ fn failed(context: &str) -> impl FnOnce(String) -> DriverError + '_ {
 }
 
 fn exit_result(exit: ProcessExit) -> ExitResult {
-    ExitResult { exit_code: exit.exit_code, signal: exit.signal, oom_killed: false, err: exit.detail }
+    ExitResult {
+        exit_code: exit.exit_code,
+        signal: exit.signal,
+        oom_killed: false,
+        err: exit.detail,
+    }
 }
 
 fn validate(config: &TaskConfig) -> Result<TaskConfigBlock, DriverError> {
     let block: TaskConfigBlock = caravan_driver_sdk::parse_task_config(config)?;
     if block.command.trim().is_empty() {
-        return Err(DriverError::InvalidConfig(format!("task {}: config.command must not be empty", config.name)));
+        return Err(DriverError::InvalidConfig(format!(
+            "task {}: config.command must not be empty",
+            config.name
+        )));
     }
     Ok(block)
 }
@@ -59,7 +67,11 @@ impl Driver for RawExec {
         caravan_driver_sdk::driver_info(
             "raw_exec",
             env!("CARGO_PKG_VERSION"),
-            Capabilities { send_signals: true, exec: true, fs_isolation: FsIsolation::None },
+            Capabilities {
+                send_signals: true,
+                exec: true,
+                fs_isolation: FsIsolation::None,
+            },
         )
     }
 
@@ -90,15 +102,25 @@ impl Driver for RawExec {
         })
         .map_err(failed("cannot start the command"))?;
         caravan_driver_sdk::log::debug(&format!("task {} started as pid {pid}", config.id));
-        let state = State { pid, command: block.command, cwd: config.task_dir.clone(), env: config.env.clone() };
-        Ok(caravan_driver_sdk::handle(&config, caravan_driver_sdk::encode_state(&state)?))
+        let state = State {
+            pid,
+            command: block.command,
+            cwd: config.task_dir.clone(),
+            env: config.env.clone(),
+        };
+        Ok(caravan_driver_sdk::handle(
+            &config,
+            caravan_driver_sdk::encode_state(&state)?,
+        ))
     }
 
     fn wait_task(handle: TaskHandle) -> Result<ExitResult, DriverError> {
         let state: State = caravan_driver_sdk::decode_state(&handle)?;
         match process::wait(state.pid, None).map_err(failed("wait"))? {
             Some(exit) => Ok(exit_result(exit)),
-            None => Err(DriverError::Failed(String::from("wait ended without an exit"))),
+            None => Err(DriverError::Failed(String::from(
+                "wait ended without an exit",
+            ))),
         }
     }
 
@@ -107,9 +129,16 @@ impl Driver for RawExec {
         if !process::is_alive(state.pid) {
             return Ok(());
         }
-        let signal = if signal.is_empty() { String::from("SIGTERM") } else { signal };
+        let signal = if signal.is_empty() {
+            String::from("SIGTERM")
+        } else {
+            signal
+        };
         process::signal_group(state.pid, &signal).map_err(failed("cannot signal the task"))?;
-        if process::wait(state.pid, Some(timeout_ms)).map_err(failed("wait"))?.is_some() {
+        if process::wait(state.pid, Some(timeout_ms))
+            .map_err(failed("wait"))?
+            .is_some()
+        {
             return Ok(());
         }
         caravan_driver_sdk::log::info(&format!(
@@ -119,7 +148,10 @@ impl Driver for RawExec {
         process::signal_group(state.pid, "SIGKILL").map_err(failed("cannot kill the task"))?;
         match process::wait(state.pid, Some(KILL_GRACE_MS)).map_err(failed("wait"))? {
             Some(_) => Ok(()),
-            None => Err(DriverError::Failed(format!("pid {} survived SIGKILL", state.pid))),
+            None => Err(DriverError::Failed(format!(
+                "pid {} survived SIGKILL",
+                state.pid
+            ))),
         }
     }
 
@@ -129,7 +161,10 @@ impl Driver for RawExec {
             return Ok(());
         }
         if !force {
-            return Err(DriverError::Failed(format!("task {} still runs; destroy it with force", handle.id)));
+            return Err(DriverError::Failed(format!(
+                "task {} still runs; destroy it with force",
+                handle.id
+            )));
         }
         process::signal_group(state.pid, "SIGKILL").map_err(failed("cannot kill the task"))?;
         process::wait(state.pid, Some(KILL_GRACE_MS)).map_err(failed("wait"))?;
@@ -145,7 +180,10 @@ impl Driver for RawExec {
         Ok(TaskStatus {
             id: handle.id,
             state: task_state,
-            attributes: vec![(String::from("pid"), state.pid.to_string()), (String::from("command"), state.command)],
+            attributes: vec![
+                (String::from("pid"), state.pid.to_string()),
+                (String::from("command"), state.command),
+            ],
         })
     }
 
@@ -154,7 +192,10 @@ impl Driver for RawExec {
         if process::is_alive(state.pid) {
             Ok(())
         } else {
-            Err(DriverError::TaskNotFound(format!("task {}: pid {} is gone", handle.id, state.pid)))
+            Err(DriverError::TaskNotFound(format!(
+                "task {}: pid {} is gone",
+                handle.id, state.pid
+            )))
         }
     }
 
@@ -163,11 +204,17 @@ impl Driver for RawExec {
         process::signal(state.pid, &signal).map_err(failed("cannot signal the task"))
     }
 
-    fn exec_task(handle: TaskHandle, cmd: Vec<String>, timeout_ms: u64) -> Result<ExecResult, DriverError> {
+    fn exec_task(
+        handle: TaskHandle,
+        cmd: Vec<String>,
+        timeout_ms: u64,
+    ) -> Result<ExecResult, DriverError> {
         let state: State = caravan_driver_sdk::decode_state(&handle)?;
         let mut words = cmd.into_iter();
         let Some(command) = words.next() else {
-            return Err(DriverError::InvalidConfig(String::from("exec needs a command")));
+            return Err(DriverError::InvalidConfig(String::from(
+                "exec needs a command",
+            )));
         };
         let output = process::exec(&ExecRequest {
             command,
@@ -177,7 +224,11 @@ impl Driver for RawExec {
             timeout_ms,
         })
         .map_err(failed("exec"))?;
-        Ok(ExecResult { exit_code: output.exit_code, stdout: output.stdout, stderr: output.stderr })
+        Ok(ExecResult {
+            exit_code: output.exit_code,
+            stdout: output.stdout,
+            stderr: output.stderr,
+        })
     }
 
     fn task_stats(handle: TaskHandle) -> Result<TaskStats, DriverError> {

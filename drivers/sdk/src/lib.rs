@@ -48,8 +48,9 @@ pub mod bindings {
 }
 
 pub use bindings::caravan::driver::types::{
-    Capabilities, DriverError, DriverFingerprint as Fingerprint, DriverInfo, ExecResult, ExitResult, FsIsolation, Health,
-    PortMapping, Resources, TaskConfig, TaskHandle, TaskResourceUsage as TaskStats, TaskState, TaskStatus,
+    Capabilities, DriverError, DriverFingerprint as Fingerprint, DriverInfo, ExecResult,
+    ExitResult, FsIsolation, Health, PortMapping, Resources, TaskConfig, TaskHandle,
+    TaskResourceUsage as TaskStats, TaskState, TaskStatus,
 };
 
 /// The host capabilities. Each is usable only if the operator granted it to the driver; a driver
@@ -79,7 +80,11 @@ pub trait Driver {
     /// as JSON.
     fn fingerprint(plugin_config: String) -> Fingerprint {
         let _ = plugin_config;
-        Fingerprint { health: Health::Healthy, description: String::from("healthy"), attributes: Vec::new() }
+        Fingerprint {
+            health: Health::Healthy,
+            description: String::from("healthy"),
+            attributes: Vec::new(),
+        }
     }
 
     /// Validates the config and starts the task.
@@ -101,7 +106,11 @@ pub trait Driver {
     }
 
     fn inspect_task(handle: TaskHandle) -> Result<TaskStatus, DriverError> {
-        Ok(TaskStatus { id: handle.id, state: TaskState::Unknown, attributes: Vec::new() })
+        Ok(TaskStatus {
+            id: handle.id,
+            state: TaskState::Unknown,
+            attributes: Vec::new(),
+        })
     }
 
     /// Re-attaches after an agent restart.
@@ -115,7 +124,11 @@ pub trait Driver {
         Err(unsupported("signal-task"))
     }
 
-    fn exec_task(handle: TaskHandle, cmd: Vec<String>, timeout_ms: u64) -> Result<ExecResult, DriverError> {
+    fn exec_task(
+        handle: TaskHandle,
+        cmd: Vec<String>,
+        timeout_ms: u64,
+    ) -> Result<ExecResult, DriverError> {
         let _ = (handle, cmd, timeout_ms);
         Err(unsupported("exec-task"))
     }
@@ -128,18 +141,30 @@ pub trait Driver {
 
 impl Default for Capabilities {
     fn default() -> Self {
-        Capabilities { send_signals: false, exec: false, fs_isolation: FsIsolation::None }
+        Capabilities {
+            send_signals: false,
+            exec: false,
+            fs_isolation: FsIsolation::None,
+        }
     }
 }
 
 /// Builds a [`DriverInfo`].
 pub fn driver_info(name: &str, version: &str, capabilities: Capabilities) -> DriverInfo {
-    DriverInfo { name: name.to_owned(), version: version.to_owned(), capabilities }
+    DriverInfo {
+        name: name.to_owned(),
+        version: version.to_owned(),
+        capabilities,
+    }
 }
 
 /// Builds the handle of the task started from `config` with the driver's serialised state.
 pub fn handle(config: &TaskConfig, driver_state: Vec<u8>) -> TaskHandle {
-    TaskHandle { id: config.id.clone(), task_dir: config.task_dir.clone(), driver_state }
+    TaskHandle {
+        id: config.id.clone(),
+        task_dir: config.task_dir.clone(),
+        driver_state,
+    }
 }
 
 /// The error of an operation a driver does not support.
@@ -149,20 +174,30 @@ pub fn unsupported(operation: &str) -> DriverError {
 
 /// Serialises a driver's state for [`TaskHandle::driver_state`].
 pub fn encode_state<S: Serialize>(state: &S) -> Result<Vec<u8>, DriverError> {
-    serde_json::to_vec(state).map_err(|err| DriverError::Failed(format!("cannot encode driver state: {err}")))
+    serde_json::to_vec(state)
+        .map_err(|err| DriverError::Failed(format!("cannot encode driver state: {err}")))
 }
 
 /// Reads back what [`encode_state`] wrote.
 pub fn decode_state<S: DeserializeOwned>(handle: &TaskHandle) -> Result<S, DriverError> {
-    serde_json::from_slice(&handle.driver_state)
-        .map_err(|err| DriverError::TaskNotFound(format!("task {}: unreadable driver state: {err}", handle.id)))
+    serde_json::from_slice(&handle.driver_state).map_err(|err| {
+        DriverError::TaskNotFound(format!(
+            "task {}: unreadable driver state: {err}",
+            handle.id
+        ))
+    })
 }
 
 /// Parses the task's `config` block (JSON) into the driver's config type; unknown keys are an error
 /// when the type says `#[serde(deny_unknown_fields)]`.
 pub fn parse_task_config<C: DeserializeOwned>(config: &TaskConfig) -> Result<C, DriverError> {
-    let text = if config.config_json.trim().is_empty() { "{}" } else { config.config_json.as_str() };
-    serde_json::from_str(text).map_err(|err| DriverError::InvalidConfig(format!("task {}: {err}", config.name)))
+    let text = if config.config_json.trim().is_empty() {
+        "{}"
+    } else {
+        config.config_json.as_str()
+    };
+    serde_json::from_str(text)
+        .map_err(|err| DriverError::InvalidConfig(format!("task {}: {err}", config.name)))
 }
 
 /// Logs through the host (capability `host-log`, always granted).
@@ -218,7 +253,11 @@ impl<D: Driver> bindings::exports::caravan::driver::plugin::Guest for Export<D> 
     fn signal_task(handle: TaskHandle, signal: String) -> Result<(), DriverError> {
         D::signal_task(handle, signal)
     }
-    fn exec_task(handle: TaskHandle, cmd: Vec<String>, timeout_ms: u64) -> Result<ExecResult, DriverError> {
+    fn exec_task(
+        handle: TaskHandle,
+        cmd: Vec<String>,
+        timeout_ms: u64,
+    ) -> Result<ExecResult, DriverError> {
         D::exec_task(handle, cmd, timeout_ms)
     }
     fn task_stats(handle: TaskHandle) -> Result<TaskStats, DriverError> {

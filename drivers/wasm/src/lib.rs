@@ -9,8 +9,8 @@
 use caravan_driver_sdk::host::fs;
 use caravan_driver_sdk::host::wasm::{self, Workload, WorkloadExit};
 use caravan_driver_sdk::{
-    Capabilities, Driver, DriverError, DriverInfo, ExitResult, FsIsolation, TaskConfig, TaskHandle, TaskState,
-    TaskStats, TaskStatus,
+    Capabilities, Driver, DriverError, DriverInfo, ExitResult, FsIsolation, TaskConfig, TaskHandle,
+    TaskState, TaskStats, TaskStatus,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -42,14 +42,22 @@ fn failed(context: &str) -> impl FnOnce(String) -> DriverError + '_ {
 }
 
 fn exit_result(exit: WorkloadExit) -> ExitResult {
-    ExitResult { exit_code: exit.exit_code, signal: 0, oom_killed: false, err: exit.trap }
+    ExitResult {
+        exit_code: exit.exit_code,
+        signal: 0,
+        oom_killed: false,
+        err: exit.trap,
+    }
 }
 
 /// Validates the config block and builds the workload.
 fn workload(config: &TaskConfig) -> Result<Workload, DriverError> {
     let block: TaskConfigBlock = caravan_driver_sdk::parse_task_config(config)?;
     if block.module.trim().is_empty() {
-        return Err(DriverError::InvalidConfig(format!("task {}: config.module must not be empty", config.name)));
+        return Err(DriverError::InvalidConfig(format!(
+            "task {}: config.module must not be empty",
+            config.name
+        )));
     }
     let module_path = if block.module.starts_with('/') {
         block.module.clone()
@@ -71,7 +79,10 @@ fn workload(config: &TaskConfig) -> Result<Workload, DriverError> {
         mb => u64::from(mb),
     });
     if memory_mb == 0 {
-        return Err(DriverError::InvalidConfig(format!("task {}: config.memory_limit_mb must be > 0", config.name)));
+        return Err(DriverError::InvalidConfig(format!(
+            "task {}: config.memory_limit_mb must be > 0",
+            config.name
+        )));
     }
     let mut env: BTreeMap<String, String> = config.env.iter().cloned().collect();
     env.extend(block.env);
@@ -92,7 +103,11 @@ impl Driver for WasmDriver {
         caravan_driver_sdk::driver_info(
             "wasm",
             env!("CARGO_PKG_VERSION"),
-            Capabilities { send_signals: false, exec: false, fs_isolation: FsIsolation::Chroot },
+            Capabilities {
+                send_signals: false,
+                exec: false,
+                fs_isolation: FsIsolation::Chroot,
+            },
         )
     }
 
@@ -106,15 +121,23 @@ impl Driver for WasmDriver {
         let workload = workload(&config)?;
         let module_path = workload.module_path.clone();
         let workload_id = wasm::start(&workload).map_err(failed("cannot start the workload"))?;
-        let state = State { workload_id, module_path };
-        Ok(caravan_driver_sdk::handle(&config, caravan_driver_sdk::encode_state(&state)?))
+        let state = State {
+            workload_id,
+            module_path,
+        };
+        Ok(caravan_driver_sdk::handle(
+            &config,
+            caravan_driver_sdk::encode_state(&state)?,
+        ))
     }
 
     fn wait_task(handle: TaskHandle) -> Result<ExitResult, DriverError> {
         let state: State = caravan_driver_sdk::decode_state(&handle)?;
         match wasm::wait(state.workload_id, None).map_err(failed("wait"))? {
             Some(exit) => Ok(exit_result(exit)),
-            None => Err(DriverError::Failed(String::from("wait ended without an exit"))),
+            None => Err(DriverError::Failed(String::from(
+                "wait ended without an exit",
+            ))),
         }
     }
 
@@ -127,7 +150,10 @@ impl Driver for WasmDriver {
         wasm::stop(state.workload_id).map_err(failed("stop"))?;
         match wasm::wait(state.workload_id, Some(timeout_ms.max(1_000))).map_err(failed("wait"))? {
             Some(_) => Ok(()),
-            None => Err(DriverError::Failed(format!("workload {} did not stop", state.workload_id))),
+            None => Err(DriverError::Failed(format!(
+                "workload {} did not stop",
+                state.workload_id
+            ))),
         }
     }
 
@@ -135,7 +161,10 @@ impl Driver for WasmDriver {
         let state: State = caravan_driver_sdk::decode_state(&handle)?;
         if wasm::is_running(state.workload_id) {
             if !force {
-                return Err(DriverError::Failed(format!("task {} still runs; destroy it with force", handle.id)));
+                return Err(DriverError::Failed(format!(
+                    "task {} still runs; destroy it with force",
+                    handle.id
+                )));
             }
             wasm::stop(state.workload_id).map_err(failed("stop"))?;
         }
@@ -166,14 +195,23 @@ impl Driver for WasmDriver {
         if wasm::is_running(state.workload_id) {
             Ok(())
         } else {
-            Err(DriverError::TaskNotFound(format!("task {}: workload {} is gone", handle.id, state.workload_id)))
+            Err(DriverError::TaskNotFound(format!(
+                "task {}: workload {} is gone",
+                handle.id, state.workload_id
+            )))
         }
     }
 
     fn task_stats(handle: TaskHandle) -> Result<TaskStats, DriverError> {
         let state: State = caravan_driver_sdk::decode_state(&handle)?;
         let stats = wasm::stats(state.workload_id).map_err(failed("stats"))?;
-        Ok(TaskStats { timestamp_ms: 0, cpu_user_ms: 0, cpu_system_ms: 0, memory_rss_bytes: stats.memory_bytes, pids: Vec::new() })
+        Ok(TaskStats {
+            timestamp_ms: 0,
+            cpu_user_ms: 0,
+            cpu_system_ms: 0,
+            memory_rss_bytes: stats.memory_bytes,
+            pids: Vec::new(),
+        })
     }
 }
 

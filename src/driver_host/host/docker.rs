@@ -3,11 +3,15 @@
 //! Until then every call returns an error value, so a driver granted `docker` loads and fails its
 //! calls cleanly. TODO(#docker): implement with bollard against the node's daemon.
 
-use crate::driver_host::bindings::caravan::driver::host_docker::{ContainerExecOutput, ContainerExit, ContainerSpec, Host};
+use crate::driver_host::bindings::caravan::driver::host_docker::{
+    ContainerExecOutput, ContainerExit, ContainerSpec, Host,
+};
 use crate::driver_host::instance::CallState;
 
 fn not_yet<T>() -> Result<T, String> {
-    Err(String::from("host-docker is not implemented by this agent yet"))
+    Err(String::from(
+        "host-docker is not implemented by this agent yet",
+    ))
 }
 
 impl Host for CallState {
@@ -20,10 +24,19 @@ impl Host for CallState {
     async fn start_container(&mut self, _id: String) -> Result<(), String> {
         not_yet()
     }
-    async fn wait_container(&mut self, _id: String, _timeout_ms: Option<u64>) -> Result<Option<ContainerExit>, String> {
+    async fn wait_container(
+        &mut self,
+        _id: String,
+        _timeout_ms: Option<u64>,
+    ) -> Result<Option<ContainerExit>, String> {
         not_yet()
     }
-    async fn stop_container(&mut self, _id: String, _timeout_ms: u64, _signal: String) -> Result<(), String> {
+    async fn stop_container(
+        &mut self,
+        _id: String,
+        _timeout_ms: u64,
+        _signal: String,
+    ) -> Result<(), String> {
         not_yet()
     }
     async fn remove_container(&mut self, _id: String, _force: bool) -> Result<(), String> {
@@ -32,7 +45,12 @@ impl Host for CallState {
     async fn inspect_container(&mut self, _id: String) -> Result<String, String> {
         not_yet()
     }
-    async fn exec_container(&mut self, _id: String, _cmd: Vec<String>, _timeout_ms: u64) -> Result<ContainerExecOutput, String> {
+    async fn exec_container(
+        &mut self,
+        _id: String,
+        _cmd: Vec<String>,
+        _timeout_ms: u64,
+    ) -> Result<ContainerExecOutput, String> {
         not_yet()
     }
     async fn signal_container(&mut self, _id: String, _signal: String) -> Result<(), String> {

@@ -17,16 +17,28 @@ pub(crate) fn resolve(task_dir: Option<&Path>, path: &str) -> Result<PathBuf, St
     let task_dir = task_dir.ok_or_else(|| String::from("this call has no task directory"))?;
     let relative = Path::new(path);
     if relative.is_absolute() {
-        return Err(format!("{path:?}: absolute paths are refused; paths are relative to the task directory"));
+        return Err(format!(
+            "{path:?}: absolute paths are refused; paths are relative to the task directory"
+        ));
     }
-    if relative.components().any(|component| !matches!(component, Component::Normal(_) | Component::CurDir)) {
+    if relative
+        .components()
+        .any(|component| !matches!(component, Component::Normal(_) | Component::CurDir))
+    {
         return Err(format!("{path:?}: `..` is refused"));
     }
     let joined = task_dir.join(relative);
     // Symlinks: the deepest existing ancestor must still be inside the task directory.
-    let root = task_dir.canonicalize().map_err(|err| format!("task directory {}: {err}", task_dir.display()))?;
-    let existing = joined.ancestors().find(|ancestor| ancestor.exists()).unwrap_or(task_dir);
-    let real = existing.canonicalize().map_err(|err| format!("{path:?}: {err}"))?;
+    let root = task_dir
+        .canonicalize()
+        .map_err(|err| format!("task directory {}: {err}", task_dir.display()))?;
+    let existing = joined
+        .ancestors()
+        .find(|ancestor| ancestor.exists())
+        .unwrap_or(task_dir);
+    let real = existing
+        .canonicalize()
+        .map_err(|err| format!("{path:?}: {err}"))?;
     if !real.starts_with(&root) {
         return Err(format!("{path:?} leaves the task directory"));
     }
@@ -52,7 +64,12 @@ impl Host for CallState {
 
     async fn write_file(&mut self, path: String, contents: Vec<u8>) -> Result<(), String> {
         let full = resolve(self.task_dir.as_deref(), &path)?;
-        bounded(self, "write-file", async { tokio::fs::write(&full, contents).await.map_err(io_error(&path)) }).await
+        bounded(self, "write-file", async {
+            tokio::fs::write(&full, contents)
+                .await
+                .map_err(io_error(&path))
+        })
+        .await
     }
 
     async fn exists(&mut self, path: String) -> bool {
@@ -61,7 +78,12 @@ impl Host for CallState {
 
     async fn create_dir(&mut self, path: String) -> Result<(), String> {
         let full = resolve(self.task_dir.as_deref(), &path)?;
-        bounded(self, "create-dir", async { tokio::fs::create_dir_all(&full).await.map_err(io_error(&path)) }).await
+        bounded(self, "create-dir", async {
+            tokio::fs::create_dir_all(&full)
+                .await
+                .map_err(io_error(&path))
+        })
+        .await
     }
 
     async fn list_dir(&mut self, path: String) -> Result<Vec<String>, String> {
@@ -84,9 +106,13 @@ impl Host for CallState {
             return Err(String::from("the task directory itself cannot be removed"));
         }
         bounded(self, "remove", async {
-            let metadata = tokio::fs::symlink_metadata(&full).await.map_err(io_error(&path))?;
+            let metadata = tokio::fs::symlink_metadata(&full)
+                .await
+                .map_err(io_error(&path))?;
             if metadata.is_dir() {
-                tokio::fs::remove_dir_all(&full).await.map_err(io_error(&path))
+                tokio::fs::remove_dir_all(&full)
+                    .await
+                    .map_err(io_error(&path))
             } else {
                 tokio::fs::remove_file(&full).await.map_err(io_error(&path))
             }
@@ -104,7 +130,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(dir.path().join("local")).expect("mkdir");
         let task_dir = Some(dir.path());
-        assert_eq!(resolve(task_dir, "local/app.wasm").expect("inside"), dir.path().join("local/app.wasm"));
+        assert_eq!(
+            resolve(task_dir, "local/app.wasm").expect("inside"),
+            dir.path().join("local/app.wasm")
+        );
         assert!(resolve(task_dir, "/etc/passwd").is_err());
         assert!(resolve(task_dir, "local/../../etc").is_err());
         assert!(resolve(None, "local").is_err());

@@ -31,25 +31,44 @@ pub(crate) struct HostRuntime {
 
 impl HostRuntime {
     pub(crate) fn new(workloads: wasm::WorkloadRuntime) -> Arc<HostRuntime> {
-        Arc::new(HostRuntime { processes: process::ProcessTable::default(), workloads })
+        Arc::new(HostRuntime {
+            processes: process::ProcessTable::default(),
+            workloads,
+        })
     }
 }
 
 /// A linker with the granted capabilities and nothing else.
-pub(crate) fn link(engine: &wasmtime::Engine, capabilities: &BTreeSet<Capability>) -> wasmtime::Result<Linker<CallState>> {
+pub(crate) fn link(
+    engine: &wasmtime::Engine,
+    capabilities: &BTreeSet<Capability>,
+) -> wasmtime::Result<Linker<CallState>> {
     let mut linker = Linker::new(engine);
     wit::types::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)?;
     for capability in capabilities {
         match capability {
-            Capability::Log => wit::host_log::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)?,
+            Capability::Log => wit::host_log::add_to_linker::<CallState, HasSelf<CallState>>(
+                &mut linker,
+                |state| state,
+            )?,
             Capability::Process => {
-                wit::host_process::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)?
+                wit::host_process::add_to_linker::<CallState, HasSelf<CallState>>(
+                    &mut linker,
+                    |state| state,
+                )?
             }
-            Capability::Fs => wit::host_fs::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)?,
-            Capability::Wasm => wit::host_wasm::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)?,
-            Capability::Docker => {
-                wit::host_docker::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)?
-            }
+            Capability::Fs => wit::host_fs::add_to_linker::<CallState, HasSelf<CallState>>(
+                &mut linker,
+                |state| state,
+            )?,
+            Capability::Wasm => wit::host_wasm::add_to_linker::<CallState, HasSelf<CallState>>(
+                &mut linker,
+                |state| state,
+            )?,
+            Capability::Docker => wit::host_docker::add_to_linker::<CallState, HasSelf<CallState>>(
+                &mut linker,
+                |state| state,
+            )?,
         }
     }
     Ok(linker)
@@ -66,6 +85,9 @@ pub(crate) async fn bounded<T>(
     let _timer = state.host_timer();
     match tokio::time::timeout(state.host_call_timeout, operation).await {
         Ok(result) => result,
-        Err(_) => Err(format!("{what} timed out after {:?}", state.host_call_timeout)),
+        Err(_) => Err(format!(
+            "{what} timed out after {:?}",
+            state.host_call_timeout
+        )),
     }
 }

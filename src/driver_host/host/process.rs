@@ -47,7 +47,10 @@ pub(crate) struct ProcessTable {
 
 impl ProcessTable {
     fn insert(&self, pid: u32, exit: watch::Receiver<Option<ProcessExit>>) {
-        let mut children = self.children.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut children = self
+            .children
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if children.len() >= KEEP_FINISHED {
             children.retain(|_, exit| exit.borrow().is_none());
         }
@@ -55,7 +58,10 @@ impl ProcessTable {
     }
 
     fn get(&self, pid: u32) -> Option<watch::Receiver<Option<ProcessExit>>> {
-        let children = self.children.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let children = self
+            .children
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         children.get(&pid).cloned()
     }
 
@@ -81,23 +87,40 @@ impl ProcessTable {
         if !request.env.iter().any(|(key, _)| key == "PATH") {
             command.env("PATH", DEFAULT_PATH);
         }
-        let mut child = command.spawn().map_err(|err| format!("cannot start {}: {err}", program.display()))?;
-        let pid = child.id().ok_or_else(|| String::from("the process exited before its pid was read"))?;
+        let mut child = command
+            .spawn()
+            .map_err(|err| format!("cannot start {}: {err}", program.display()))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| String::from("the process exited before its pid was read"))?;
         let (sender, receiver) = watch::channel(None);
         self.insert(pid, receiver);
         tokio::spawn(async move {
             let exit = match child.wait().await {
                 Ok(status) => exit_of(status),
-                Err(err) => ProcessExit { exit_code: -1, signal: 0, detail: Some(format!("wait failed: {err}")) },
+                Err(err) => ProcessExit {
+                    exit_code: -1,
+                    signal: 0,
+                    detail: Some(format!("wait failed: {err}")),
+                },
             };
-            tracing::debug!(pid, exit_code = exit.exit_code, signal = exit.signal, "process exited");
+            tracing::debug!(
+                pid,
+                exit_code = exit.exit_code,
+                signal = exit.signal,
+                "process exited"
+            );
             let _ = sender.send(Some(exit));
         });
         Ok(pid)
     }
 
     /// Waits for `pid` to exit; `Ok(None)` when `timeout` passed first.
-    pub(crate) async fn wait(&self, pid: u32, timeout: Option<Duration>) -> Result<Option<ProcessExit>, String> {
+    pub(crate) async fn wait(
+        &self,
+        pid: u32,
+        timeout: Option<Duration>,
+    ) -> Result<Option<ProcessExit>, String> {
         let waiting = async {
             match self.get(pid) {
                 Some(mut exit) => exit
@@ -121,7 +144,9 @@ impl ProcessTable {
         };
         match timeout {
             None => waiting.await,
-            Some(timeout) => tokio::time::timeout(timeout, waiting).await.unwrap_or(Ok(None)),
+            Some(timeout) => tokio::time::timeout(timeout, waiting)
+                .await
+                .unwrap_or(Ok(None)),
         }
     }
 }
@@ -130,18 +155,38 @@ impl ProcessTable {
 /// looked up in PATH.
 fn program_path(command: &str, cwd: &Path) -> PathBuf {
     let path = Path::new(command);
-    if command.contains('/') && path.is_relative() { cwd.join(path) } else { path.to_path_buf() }
+    if command.contains('/') && path.is_relative() {
+        cwd.join(path)
+    } else {
+        path.to_path_buf()
+    }
 }
 
 fn open_log(path: &str) -> Result<std::fs::File, String> {
-    std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|err| format!("cannot open log file {path:?}: {err}"))
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|err| format!("cannot open log file {path:?}: {err}"))
 }
 
 fn exit_of(status: std::process::ExitStatus) -> ProcessExit {
     match (status.code(), status.signal()) {
-        (Some(code), _) => ProcessExit { exit_code: code, signal: 0, detail: None },
-        (None, Some(signal)) => ProcessExit { exit_code: -1, signal, detail: None },
-        (None, None) => ProcessExit { exit_code: -1, signal: 0, detail: Some(format!("unexpected status {status}")) },
+        (Some(code), _) => ProcessExit {
+            exit_code: code,
+            signal: 0,
+            detail: None,
+        },
+        (None, Some(signal)) => ProcessExit {
+            exit_code: -1,
+            signal,
+            detail: None,
+        },
+        (None, None) => ProcessExit {
+            exit_code: -1,
+            signal: 0,
+            detail: Some(format!("unexpected status {status}")),
+        },
     }
 }
 
@@ -152,7 +197,11 @@ pub(crate) fn parse_signal(name: &str) -> Result<Signal, String> {
         return Signal::try_from(number).map_err(|_| format!("unknown signal {name:?}"));
     }
     let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     Signal::from_str(&full).map_err(|_| format!("unknown signal {name:?}"))
 }
 
@@ -197,23 +246,48 @@ pub(crate) fn parse_stat(stat: &str) -> Option<StatFields> {
 }
 
 fn rss_bytes(pid: u32) -> u64 {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return 0 };
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return 0;
+    };
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
         .map_or(0, |kib| kib * 1024)
 }
 
 /// CPU and memory of the process group led by `pid` (its whole tree unless a descendant left
 /// the group on purpose).
 pub(crate) fn group_stats(pid: u32) -> Result<ProcessStats, String> {
-    let mut stats = ProcessStats { timestamp_ms: now_ms(), cpu_user_ms: 0, cpu_system_ms: 0, memory_rss_bytes: 0, pids: Vec::new() };
+    let mut stats = ProcessStats {
+        timestamp_ms: now_ms(),
+        cpu_user_ms: 0,
+        cpu_system_ms: 0,
+        memory_rss_bytes: 0,
+        pids: Vec::new(),
+    };
     let entries = std::fs::read_dir("/proc").map_err(|err| format!("/proc: {err}"))?;
     for entry in entries.flatten() {
-        let Some(candidate) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{candidate}/stat")) else { continue };
-        let Some(fields) = parse_stat(&stat) else { continue };
+        let Some(candidate) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{candidate}/stat")) else {
+            continue;
+        };
+        let Some(fields) = parse_stat(&stat) else {
+            continue;
+        };
         if fields.pgrp != pid && candidate != pid {
             continue;
         }
@@ -230,7 +304,11 @@ pub(crate) fn group_stats(pid: u32) -> Result<ProcessStats, String> {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 async fn read_capped(stream: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
@@ -258,17 +336,27 @@ async fn exec(request: ExecRequest) -> Result<ExecOutput, String> {
     if !request.env.iter().any(|(key, _)| key == "PATH") {
         command.env("PATH", DEFAULT_PATH);
     }
-    let mut child = command.spawn().map_err(|err| format!("cannot start {}: {err}", program.display()))?;
+    let mut child = command
+        .spawn()
+        .map_err(|err| format!("cannot start {}: {err}", program.display()))?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let run = async {
-        let (stdout, stderr, status) = tokio::join!(read_capped(stdout), read_capped(stderr), child.wait());
+        let (stdout, stderr, status) =
+            tokio::join!(read_capped(stdout), read_capped(stderr), child.wait());
         let status = status.map_err(|err| format!("wait: {err}"))?;
-        Ok(ExecOutput { exit_code: exit_of(status).exit_code, stdout, stderr })
+        Ok(ExecOutput {
+            exit_code: exit_of(status).exit_code,
+            stdout,
+            stderr,
+        })
     };
     match tokio::time::timeout(Duration::from_millis(request.timeout_ms), run).await {
         Ok(result) => result,
-        Err(_) => Err(format!("{} timed out after {} ms", request.command, request.timeout_ms)),
+        Err(_) => Err(format!(
+            "{} timed out after {} ms",
+            request.command, request.timeout_ms
+        )),
     }
 }
 
@@ -278,9 +366,16 @@ impl Host for CallState {
         self.runtime.processes.spawn(&request)
     }
 
-    async fn wait(&mut self, pid: u32, timeout_ms: Option<u64>) -> Result<Option<ProcessExit>, String> {
+    async fn wait(
+        &mut self,
+        pid: u32,
+        timeout_ms: Option<u64>,
+    ) -> Result<Option<ProcessExit>, String> {
         let _timer = self.host_timer();
-        self.runtime.processes.wait(pid, timeout_ms.map(Duration::from_millis)).await
+        self.runtime
+            .processes
+            .wait(pid, timeout_ms.map(Duration::from_millis))
+            .await
     }
 
     async fn signal(&mut self, pid: u32, signal: String) -> Result<(), String> {
@@ -324,9 +419,18 @@ mod tests {
 
     #[test]
     fn stat_lines_with_odd_command_names_parse() {
-        let stat = "4242 (sh (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 100 1000 200";
+        let stat =
+            "4242 (sh (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 100 1000 200";
         let fields = parse_stat(stat).expect("parse");
-        assert_eq!(fields, StatFields { state: 'S', pgrp: 4242, utime_ticks: 7, stime_ticks: 3 });
+        assert_eq!(
+            fields,
+            StatFields {
+                state: 'S',
+                pgrp: 4242,
+                utime_ticks: 7,
+                stime_ticks: 3
+            }
+        );
     }
 
     #[test]
@@ -339,7 +443,10 @@ mod tests {
     #[test]
     fn relative_commands_with_a_slash_are_relative_to_the_task_dir() {
         let cwd = Path::new("/alloc/task");
-        assert_eq!(program_path("./run.sh", cwd), PathBuf::from("/alloc/task/./run.sh"));
+        assert_eq!(
+            program_path("./run.sh", cwd),
+            PathBuf::from("/alloc/task/./run.sh")
+        );
         assert_eq!(program_path("sh", cwd), PathBuf::from("sh"));
         assert_eq!(program_path("/bin/sh", cwd), PathBuf::from("/bin/sh"));
     }

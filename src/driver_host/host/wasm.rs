@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -27,7 +27,9 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::driver_host::bindings::caravan::driver::host_wasm::{Host, Workload, WorkloadExit, WorkloadStats};
+use crate::driver_host::bindings::caravan::driver::host_wasm::{
+    Host, Workload, WorkloadExit, WorkloadStats,
+};
 use crate::driver_host::host::bounded;
 use crate::driver_host::instance::CallState;
 
@@ -49,9 +51,10 @@ struct FileKey {
     modified: Option<SystemTime>,
 }
 
+#[derive(Clone)]
 struct Running {
     stop: Arc<Notify>,
-    stopping: Arc<std::sync::atomic::AtomicBool>,
+    stopping: Arc<AtomicBool>,
     exit: watch::Receiver<Option<WorkloadExit>>,
     memory_bytes: Arc<AtomicU64>,
 }
@@ -81,7 +84,10 @@ pub(crate) struct P2State {
 
 impl WasiView for P2State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -93,7 +99,12 @@ struct WorkloadLimiter {
 }
 
 impl wasmtime::ResourceLimiter for WorkloadLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.cap_bytes {
             self.hit = true;
             return Ok(false);
@@ -102,7 +113,12 @@ impl wasmtime::ResourceLimiter for WorkloadLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }
@@ -126,7 +142,9 @@ impl Limited for P2State {
 impl WorkloadRuntime {
     pub(crate) fn new(engine: Engine) -> wasmtime::Result<WorkloadRuntime> {
         let mut p1_linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut p1_linker, |state: &mut P1State| &mut state.wasi)?;
+        wasmtime_wasi::p1::add_to_linker_async(&mut p1_linker, |state: &mut P1State| {
+            &mut state.wasi
+        })?;
         let mut p2_linker = wasmtime::component::Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut p2_linker)?;
         Ok(WorkloadRuntime {
@@ -141,19 +159,36 @@ impl WorkloadRuntime {
 
     /// Compiles (or finds in the cache) the workload file.
     fn compile(&self, path: &Path) -> Result<Compiled, String> {
-        let metadata = std::fs::metadata(path).map_err(|err| format!("{}: {err}", path.display()))?;
-        let key = FileKey { path: path.to_path_buf(), len: metadata.len(), modified: metadata.modified().ok() };
+        let metadata =
+            std::fs::metadata(path).map_err(|err| format!("{}: {err}", path.display()))?;
+        let key = FileKey {
+            path: path.to_path_buf(),
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+        };
         if let Some(compiled) = lock(&self.compiled).get(&key) {
             return Ok(compiled.clone());
         }
         let bytes = std::fs::read(path).map_err(|err| format!("{}: {err}", path.display()))?;
         let compiled = if is_component(&bytes) {
-            let component = Component::new(&self.engine, &bytes).map_err(|err| format!("{}: {err}", path.display()))?;
-            let pre = self.p2_linker.instantiate_pre(&component).map_err(|err| format!("{}: {err}", path.display()))?;
-            Compiled::Component(CommandPre::new(pre).map_err(|err| format!("{}: not a WASI command: {err}", path.display()))?)
+            let component = Component::new(&self.engine, &bytes)
+                .map_err(|err| format!("{}: {err}", path.display()))?;
+            let pre = self
+                .p2_linker
+                .instantiate_pre(&component)
+                .map_err(|err| format!("{}: {err}", path.display()))?;
+            Compiled::Component(
+                CommandPre::new(pre)
+                    .map_err(|err| format!("{}: not a WASI command: {err}", path.display()))?,
+            )
         } else {
-            let module = Module::new(&self.engine, &bytes).map_err(|err| format!("{}: {err}", path.display()))?;
-            Compiled::Module(self.p1_linker.instantiate_pre(&module).map_err(|err| format!("{}: {err}", path.display()))?)
+            let module = Module::new(&self.engine, &bytes)
+                .map_err(|err| format!("{}: {err}", path.display()))?;
+            Compiled::Module(
+                self.p1_linker
+                    .instantiate_pre(&module)
+                    .map_err(|err| format!("{}: {err}", path.display()))?,
+            )
         };
         lock(&self.compiled).insert(key, compiled.clone());
         Ok(compiled)
@@ -163,15 +198,22 @@ impl WorkloadRuntime {
     pub(crate) fn start(&self, workload: &Workload) -> Result<u64, String> {
         let path = Path::new(&workload.module_path);
         if !path.is_absolute() {
-            return Err(format!("module path {:?} is not absolute", workload.module_path));
+            return Err(format!(
+                "module path {:?} is not absolute",
+                workload.module_path
+            ));
         }
         let compiled = self.compile(path)?;
         let wasi = wasi_builder(workload, path)?;
         let cap_bytes = usize::try_from(workload.max_memory_bytes).unwrap_or(usize::MAX);
         let memory_bytes = Arc::new(AtomicU64::new(0));
-        let limits = WorkloadLimiter { cap_bytes, hit: false, current: Arc::clone(&memory_bytes) };
+        let limits = WorkloadLimiter {
+            cap_bytes,
+            hit: false,
+            current: Arc::clone(&memory_bytes),
+        };
         let stop = Arc::new(Notify::new());
-        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = Arc::new(AtomicBool::new(false));
         let (sender, receiver) = watch::channel(None);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let fuel = workload.fuel;
@@ -183,14 +225,21 @@ impl WorkloadRuntime {
                 match compiled {
                     Compiled::Module(pre) => {
                         let mut wasi = wasi;
-                        let state = P1State { wasi: wasi.build_p1(), limits };
+                        let state = P1State {
+                            wasi: wasi.build_p1(),
+                            limits,
+                        };
                         let mut store = new_store(&engine, state, fuel, Arc::clone(&run_stopping))?;
                         let result = run_module(&mut store, &pre).await;
                         Ok::<_, String>(exit_of(result, &store.data().limits, fuel, &store))
                     }
                     Compiled::Component(pre) => {
                         let mut wasi = wasi;
-                        let state = P2State { wasi: wasi.build(), table: ResourceTable::new(), limits };
+                        let state = P2State {
+                            wasi: wasi.build(),
+                            table: ResourceTable::new(),
+                            limits,
+                        };
                         let mut store = new_store(&engine, state, fuel, Arc::clone(&run_stopping))?;
                         let result = run_component(&mut store, &pre).await;
                         Ok(exit_of(result, &store.data().limits, fuel, &store))
@@ -208,52 +257,70 @@ impl WorkloadRuntime {
         if workloads.len() >= KEEP_FINISHED {
             workloads.retain(|_, running| running.exit.borrow().is_none());
         }
-        workloads.insert(id, Running { stop, stopping, exit: receiver, memory_bytes });
+        workloads.insert(
+            id,
+            Running {
+                stop,
+                stopping,
+                exit: receiver,
+                memory_bytes,
+            },
+        );
         Ok(id)
     }
 
-    fn running(&self, id: u64) -> Result<(watch::Receiver<Option<WorkloadExit>>, Arc<Notify>, Arc<std::sync::atomic::AtomicBool>, u64), String> {
-        let workloads = lock(&self.workloads);
-        let running = workloads.get(&id).ok_or_else(|| format!("no workload {id}"))?;
-        Ok((
-            running.exit.clone(),
-            Arc::clone(&running.stop),
-            Arc::clone(&running.stopping),
-            running.memory_bytes.load(Ordering::Relaxed),
-        ))
+    fn running(&self, id: u64) -> Result<Running, String> {
+        lock(&self.workloads)
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| format!("no workload {id}"))
     }
 
-    pub(crate) async fn wait(&self, id: u64, timeout: Option<Duration>) -> Result<Option<WorkloadExit>, String> {
-        let (mut exit, ..) = self.running(id)?;
+    pub(crate) async fn wait(
+        &self,
+        id: u64,
+        timeout: Option<Duration>,
+    ) -> Result<Option<WorkloadExit>, String> {
+        let mut exit = self.running(id)?.exit;
         let waiting = async {
-            exit.wait_for(Option::is_some).await.map(|exit| exit.clone()).map_err(|_| format!("workload {id} vanished"))
+            exit.wait_for(Option::is_some)
+                .await
+                .map(|exit| exit.clone())
+                .map_err(|_| format!("workload {id} vanished"))
         };
         match timeout {
             None => waiting.await,
-            Some(timeout) => tokio::time::timeout(timeout, waiting).await.unwrap_or(Ok(None)),
+            Some(timeout) => tokio::time::timeout(timeout, waiting)
+                .await
+                .unwrap_or(Ok(None)),
         }
     }
 
     pub(crate) fn stop(&self, id: u64) -> Result<(), String> {
-        let (_, stop, stopping, _) = self.running(id)?;
-        stopping.store(true, Ordering::Relaxed);
+        let running = self.running(id)?;
+        running.stopping.store(true, Ordering::Relaxed);
         // `notify_one` stores a permit, so a stop that races the task's first poll is not lost.
-        stop.notify_one();
+        running.stop.notify_one();
         Ok(())
     }
 
     pub(crate) fn is_running(&self, id: u64) -> bool {
-        self.running(id).is_ok_and(|(exit, ..)| exit.borrow().is_none())
+        self.running(id)
+            .is_ok_and(|running| running.exit.borrow().is_none())
     }
 
     pub(crate) fn stats(&self, id: u64) -> Result<WorkloadStats, String> {
-        let (_, _, _, memory_bytes) = self.running(id)?;
-        Ok(WorkloadStats { memory_bytes })
+        let running = self.running(id)?;
+        Ok(WorkloadStats {
+            memory_bytes: running.memory_bytes.load(Ordering::Relaxed),
+        })
     }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// p2 components start with the component-model layer header (version 0x0d, layer 1).
@@ -264,12 +331,21 @@ fn is_component(bytes: &[u8]) -> bool {
 /// A WASI context that inherits nothing from the agent.
 fn wasi_builder(workload: &Workload, path: &Path) -> Result<WasiCtxBuilder, String> {
     let open = |log: &str| {
-        std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(|err| format!("cannot open log file {log:?}: {err}"))
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|err| format!("cannot open log file {log:?}: {err}"))
     };
     let mut builder = WasiCtxBuilder::new();
-    let argv0 = path.file_name().map_or_else(|| String::from("main.wasm"), |name| name.to_string_lossy().into_owned());
+    let argv0 = path.file_name().map_or_else(
+        || String::from("main.wasm"),
+        |name| name.to_string_lossy().into_owned(),
+    );
     builder.arg(argv0).args(&workload.args).envs(&workload.env);
-    builder.stdout(OutputFile::new(open(&workload.stdout_path)?)).stderr(OutputFile::new(open(&workload.stderr_path)?));
+    builder
+        .stdout(OutputFile::new(open(&workload.stdout_path)?))
+        .stderr(OutputFile::new(open(&workload.stderr_path)?));
     builder
         .preopened_dir(&workload.dir, ".", FsPerms::ReadWrite)
         .map_err(|err| format!("cannot preopen {:?}: {err}", workload.dir))?;
@@ -280,11 +356,13 @@ fn new_store<T: Limited + Send + 'static>(
     engine: &Engine,
     state: T,
     fuel: Option<u64>,
-    stopping: Arc<std::sync::atomic::AtomicBool>,
+    stopping: Arc<AtomicBool>,
 ) -> Result<Store<T>, String> {
     let mut store = Store::new(engine, state);
     store.limiter(|state| state.limiter());
-    store.set_fuel(fuel.unwrap_or(u64::MAX)).map_err(|err| format!("fuel: {err}"))?;
+    store
+        .set_fuel(fuel.unwrap_or(u64::MAX))
+        .map_err(|err| format!("fuel: {err}"))?;
     // Busy workloads yield to tokio every tick, so other tasks run and a stop is seen.
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
@@ -296,14 +374,20 @@ fn new_store<T: Limited + Send + 'static>(
     Ok(store)
 }
 
-async fn run_module(store: &mut Store<P1State>, pre: &InstancePre<P1State>) -> wasmtime::Result<i32> {
+async fn run_module(
+    store: &mut Store<P1State>,
+    pre: &InstancePre<P1State>,
+) -> wasmtime::Result<i32> {
     let instance = pre.instantiate_async(&mut *store).await?;
     let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
     start.call_async(&mut *store, ()).await?;
     Ok(0)
 }
 
-async fn run_component(store: &mut Store<P2State>, pre: &CommandPre<P2State>) -> wasmtime::Result<i32> {
+async fn run_component(
+    store: &mut Store<P2State>,
+    pre: &CommandPre<P2State>,
+) -> wasmtime::Result<i32> {
     let command = pre.instantiate_async(&mut *store).await?;
     match command.wasi_cli_run().call_run(&mut *store).await? {
         Ok(()) => Ok(0),
@@ -311,23 +395,40 @@ async fn run_component(store: &mut Store<P2State>, pre: &CommandPre<P2State>) ->
     }
 }
 
-fn exit_of<T>(result: wasmtime::Result<i32>, limits: &WorkloadLimiter, fuel: Option<u64>, store: &Store<T>) -> WorkloadExit {
+fn exit_of<T>(
+    result: wasmtime::Result<i32>,
+    limits: &WorkloadLimiter,
+    fuel: Option<u64>,
+    store: &Store<T>,
+) -> WorkloadExit {
     match result {
-        Ok(code) => WorkloadExit { exit_code: code, trap: None },
+        Ok(code) => WorkloadExit {
+            exit_code: code,
+            trap: None,
+        },
         Err(err) => {
             if let Some(exit) = err.downcast_ref::<I32Exit>() {
-                return WorkloadExit { exit_code: exit.0, trap: None };
+                return WorkloadExit {
+                    exit_code: exit.0,
+                    trap: None,
+                };
             }
             let trap = if limits.hit {
                 format!("exceeded its memory limit of {} bytes", limits.cap_bytes)
             } else if fuel.is_some() && store.get_fuel().is_ok_and(|left| left == 0) {
                 String::from("ran out of fuel")
-            } else if matches!(err.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+            } else if matches!(
+                err.downcast_ref::<wasmtime::Trap>(),
+                Some(wasmtime::Trap::Interrupt)
+            ) {
                 String::from("stopped")
             } else {
                 format!("{err:#}")
             };
-            WorkloadExit { exit_code: -1, trap: Some(trap) }
+            WorkloadExit {
+                exit_code: -1,
+                trap: Some(trap),
+            }
         }
     }
 }
@@ -343,9 +444,16 @@ impl Host for CallState {
         .await
     }
 
-    async fn wait(&mut self, id: u64, timeout_ms: Option<u64>) -> Result<Option<WorkloadExit>, String> {
+    async fn wait(
+        &mut self,
+        id: u64,
+        timeout_ms: Option<u64>,
+    ) -> Result<Option<WorkloadExit>, String> {
         let _timer = self.host_timer();
-        self.runtime.workloads.wait(id, timeout_ms.map(Duration::from_millis)).await
+        self.runtime
+            .workloads
+            .wait(id, timeout_ms.map(Duration::from_millis))
+            .await
     }
 
     async fn stop(&mut self, id: u64) -> Result<(), String> {

@@ -7,8 +7,8 @@
 
 use caravan_driver_sdk::host::process::{self, SpawnRequest};
 use caravan_driver_sdk::{
-    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, FsIsolation, Health, TaskConfig,
-    TaskHandle, TaskStats,
+    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, FsIsolation, Health,
+    TaskConfig, TaskHandle, TaskStats,
 };
 use serde::{Deserialize, Serialize};
 
@@ -57,7 +57,11 @@ impl Driver for Java {
         caravan_driver_sdk::driver_info(
             "java",
             env!("CARGO_PKG_VERSION"),
-            Capabilities { send_signals: true, exec: false, fs_isolation: FsIsolation::None },
+            Capabilities {
+                send_signals: true,
+                exec: false,
+                fs_isolation: FsIsolation::None,
+            },
         )
     }
 
@@ -73,7 +77,8 @@ impl Driver for Java {
 
     fn start_task(config: TaskConfig) -> Result<TaskHandle, DriverError> {
         let java: JavaConfig = caravan_driver_sdk::parse_task_config(&config)?;
-        let args = java_args(&java).map_err(|err| DriverError::InvalidConfig(format!("task {}: {err}", config.name)))?;
+        let args = java_args(&java)
+            .map_err(|err| DriverError::InvalidConfig(format!("task {}: {err}", config.name)))?;
         let pid = process::spawn(&SpawnRequest {
             command: String::from("java"),
             args,
@@ -83,7 +88,10 @@ impl Driver for Java {
             stderr_path: config.stderr_path.clone(),
         })
         .map_err(|err| DriverError::Failed(format!("cannot start java: {err}")))?;
-        Ok(caravan_driver_sdk::handle(&config, caravan_driver_sdk::encode_state(&State { pid })?))
+        Ok(caravan_driver_sdk::handle(
+            &config,
+            caravan_driver_sdk::encode_state(&State { pid })?,
+        ))
     }
 
     fn wait_task(handle: TaskHandle) -> Result<ExitResult, DriverError> {
@@ -91,14 +99,26 @@ impl Driver for Java {
         let exit = process::wait(state.pid, None)
             .map_err(DriverError::Failed)?
             .ok_or_else(|| DriverError::Failed(String::from("wait ended without an exit")))?;
-        Ok(ExitResult { exit_code: exit.exit_code, signal: exit.signal, oom_killed: false, err: exit.detail })
+        Ok(ExitResult {
+            exit_code: exit.exit_code,
+            signal: exit.signal,
+            oom_killed: false,
+            err: exit.detail,
+        })
     }
 
     fn stop_task(handle: TaskHandle, timeout_ms: u64, signal: String) -> Result<(), DriverError> {
         let state: State = caravan_driver_sdk::decode_state(&handle)?;
-        let signal = if signal.is_empty() { String::from("SIGTERM") } else { signal };
+        let signal = if signal.is_empty() {
+            String::from("SIGTERM")
+        } else {
+            signal
+        };
         process::signal_group(state.pid, &signal).map_err(DriverError::Failed)?;
-        if process::wait(state.pid, Some(timeout_ms)).map_err(DriverError::Failed)?.is_none() {
+        if process::wait(state.pid, Some(timeout_ms))
+            .map_err(DriverError::Failed)?
+            .is_none()
+        {
             process::signal_group(state.pid, "SIGKILL").map_err(DriverError::Failed)?;
         }
         Ok(())
@@ -109,7 +129,10 @@ impl Driver for Java {
         if process::is_alive(state.pid) {
             Ok(())
         } else {
-            Err(DriverError::TaskNotFound(format!("pid {} is gone", state.pid)))
+            Err(DriverError::TaskNotFound(format!(
+                "pid {} is gone",
+                state.pid
+            )))
         }
     }
 
@@ -143,8 +166,18 @@ mod tests {
 
     #[test]
     fn jar_with_options_and_args() {
-        let args = java_args(&config(r#"{"jar_path":"app.jar","jvm_options":["-Xmx256m"],"args":["serve"]}"#));
-        assert_eq!(args, Ok(vec!["-Xmx256m".into(), "-jar".into(), "app.jar".into(), "serve".into()]));
+        let args = java_args(&config(
+            r#"{"jar_path":"app.jar","jvm_options":["-Xmx256m"],"args":["serve"]}"#,
+        ));
+        assert_eq!(
+            args,
+            Ok(vec![
+                "-Xmx256m".into(),
+                "-jar".into(),
+                "app.jar".into(),
+                "serve".into()
+            ])
+        );
     }
 
     #[test]

@@ -13,7 +13,14 @@ fn main() {
     for (key, value) in &vars {
         println!("env {key}={value}");
     }
-    eprintln!("hello: {} args, {} env vars", std::env::args().count(), vars.len());
-    let code = std::env::var("HELLO_EXIT_CODE").ok().and_then(|text| text.parse::<i32>().ok()).unwrap_or(0);
+    eprintln!(
+        "hello: {} args, {} env vars",
+        std::env::args().count(),
+        vars.len()
+    );
+    let code = std::env::var("HELLO_EXIT_CODE")
+        .ok()
+        .and_then(|text| text.parse::<i32>().ok())
+        .unwrap_or(0);
     std::process::exit(code);
 }

@@ -1,7 +1,9 @@
 //! A misbehaving driver: every task call spins forever. The host must cut it off at the call's
 //! deadline (epoch interruption) and stay up.
 
-use caravan_driver_sdk::{Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, TaskConfig, TaskHandle};
+use caravan_driver_sdk::{
+    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, TaskConfig, TaskHandle,
+};
 
 struct Looper;
 

@@ -1,7 +1,9 @@
 //! A misbehaving driver: every task call allocates memory without bound. The host's memory cap
 //! (StoreLimits) must stop it and the host must stay up.
 
-use caravan_driver_sdk::{Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, TaskConfig, TaskHandle};
+use caravan_driver_sdk::{
+    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, TaskConfig, TaskHandle,
+};
 
 struct MemBomb;
 

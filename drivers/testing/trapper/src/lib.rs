@@ -1,7 +1,9 @@
 //! A misbehaving driver: every task call panics, which traps the instance. The host must fail
 //! only that call.
 
-use caravan_driver_sdk::{Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, TaskConfig, TaskHandle};
+use caravan_driver_sdk::{
+    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, TaskConfig, TaskHandle,
+};
 
 struct Trapper;
 

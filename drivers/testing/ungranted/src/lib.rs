@@ -2,7 +2,10 @@
 //! The host must refuse to instantiate it and name the missing grant.
 
 use caravan_driver_sdk::host::docker;
-use caravan_driver_sdk::{Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, Health, TaskConfig, TaskHandle};
+use caravan_driver_sdk::{
+    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, Health, TaskConfig,
+    TaskHandle,
+};
 
 struct Ungranted;
 
@@ -15,14 +18,22 @@ impl Driver for Ungranted {
             Ok(json) => json,
             Err(err) => err,
         };
-        Fingerprint { health: Health::Healthy, description, attributes: Vec::new() }
+        Fingerprint {
+            health: Health::Healthy,
+            description,
+            attributes: Vec::new(),
+        }
     }
     fn start_task(_config: TaskConfig) -> Result<TaskHandle, DriverError> {
         docker::pull_image("busybox").map_err(DriverError::Failed)?;
-        Err(DriverError::Unsupported(String::from("ungranted runs nothing")))
+        Err(DriverError::Unsupported(String::from(
+            "ungranted runs nothing",
+        )))
     }
     fn wait_task(_handle: TaskHandle) -> Result<ExitResult, DriverError> {
-        Err(DriverError::Unsupported(String::from("ungranted runs nothing")))
+        Err(DriverError::Unsupported(String::from(
+            "ungranted runs nothing",
+        )))
     }
 }
 
