@@ -17,6 +17,7 @@ use tempfile::TempDir;
 const TESTING_DRIVERS: &str = env!("CARAVAN_TESTING_DRIVERS_DIR");
 const HELLO_WASM: &str = env!("CARAVAN_EXAMPLE_HELLO_WASM");
 const COUNTER_WASM: &str = env!("CARAVAN_EXAMPLE_COUNTER_WASM");
+const HELLO_COMPONENT_WASM: &str = env!("CARAVAN_EXAMPLE_HELLO_COMPONENT_WASM");
 const CUSTOM_DRIVER_WASM: &str = env!("CARAVAN_EXAMPLE_CUSTOM_DRIVER_WASM");
 
 /// A temp dir with a driver host whose raw_exec is enabled.
@@ -351,6 +352,28 @@ async fn wasm_driver_runs_hello_with_its_args_and_env() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasm_driver_runs_a_wasi_p2_component() -> Result<()> {
+    let fixture = fixture()?;
+    let wasm = fixture.host.driver("wasm").await?;
+    let task = fixture.task(
+        "hello-p2",
+        json!({ "module": HELLO_COMPONENT_WASM, "args": ["one"] }),
+    )?;
+    let handle = wasm.start_task(&task).await?;
+    let exit = wasm.wait_task(&handle).await?;
+    assert_eq!(exit.exit_code, 0, "{exit:?}");
+    let stdout = read(&task.stdout_path);
+    for line in [
+        "hello from caravan",
+        "arg[1]=one",
+        "env NOMAD_TASK_NAME=hello-p2",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing in {stdout}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wasm_driver_runs_counter_until_stopped() -> Result<()> {
     let fixture = fixture()?;
     let wasm = fixture.host.driver("wasm").await?;
@@ -373,6 +396,37 @@ async fn wasm_driver_runs_counter_until_stopped() -> Result<()> {
         read(&task.stdout_path).lines().count(),
         lines_at_stop,
         "nothing runs after the stop"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasm_driver_enforces_fuel_and_memory_limits() -> Result<()> {
+    let fixture = fixture()?;
+    let wasm = fixture.host.driver("wasm").await?;
+    let task = fixture.task(
+        "fuel",
+        json!({ "module": COUNTER_WASM, "args": ["1"], "fuel": 2_000_000 }),
+    )?;
+    let handle = wasm.start_task(&task).await?;
+    let exit = tokio::time::timeout(Duration::from_secs(10), wasm.wait_task(&handle)).await??;
+    assert_eq!(exit.err.as_deref(), Some("ran out of fuel"), "{exit:?}");
+    ensure!(
+        read(&task.stdout_path).contains("count 0"),
+        "it ran until the fuel was gone"
+    );
+
+    // 1 MiB is less than the module's initial memory: it cannot even start.
+    let task = fixture.task(
+        "tiny",
+        json!({ "module": HELLO_WASM, "memory_limit_mb": 1 }),
+    )?;
+    let handle = wasm.start_task(&task).await?;
+    let exit = wasm.wait_task(&handle).await?;
+    ensure!(exit.exit_code != 0 && exit.err.is_some(), "{exit:?}");
+    ensure!(
+        !read(&task.stdout_path).contains("hello from caravan"),
+        "it never ran"
     );
     Ok(())
 }
