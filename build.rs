@@ -45,7 +45,15 @@ struct Guest {
     name: String,
 }
 
-fn main() -> Result<()> {
+fn main() {
+    // One message, without the backtrace anyhow would add under RUST_BACKTRACE=1.
+    if let Err(err) = run() {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
     let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR")?);
     let out_dir = PathBuf::from(env("OUT_DIR")?);
     let drivers_dir = manifest_dir.join("drivers");
