@@ -9,7 +9,7 @@
 //! - Paths of the fixtures and examples are exported to tests and benches with `cargo:rustc-env`:
 //!   `CARAVAN_TESTING_DRIVERS_DIR`, `CARAVAN_EXAMPLE_HELLO_WASM`, `CARAVAN_EXAMPLE_COUNTER_WASM`,
 //!   `CARAVAN_EXAMPLE_CUSTOM_DRIVER_WASM`, and `CARAVAN_EXAMPLE_<NAME>_COMPONENT_WASM` for the
-//!   p2 components.
+//!   p2 components; `CARAVAN_WASM_GUESTS_DIR` is the guests' target directory.
 //!
 //! Toolchain routes (see shared/TOOLCHAIN.md), picked automatically, or forced with
 //! `CARAVAN_WASM_ROUTE=rustup|debian`:
@@ -73,6 +73,10 @@ fn run() -> Result<()> {
     let guest_target_dir = guest_target_dir(&out_dir)?;
     fs::create_dir_all(&guest_target_dir)
         .with_context(|| format!("create {}", guest_target_dir.display()))?;
+    println!(
+        "cargo:rustc-env=CARAVAN_WASM_GUESTS_DIR={}",
+        guest_target_dir.display()
+    );
     let toolchain = Toolchain::detect()?;
     let log_path = guest_target_dir.join("build.log");
     fs::write(&log_path, "").with_context(|| format!("truncate {}", log_path.display()))?;

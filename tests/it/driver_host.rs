@@ -406,7 +406,7 @@ async fn wasm_driver_enforces_fuel_and_memory_limits() -> Result<()> {
     let wasm = fixture.host.driver("wasm").await?;
     let task = fixture.task(
         "fuel",
-        json!({ "module": COUNTER_WASM, "args": ["1"], "fuel": 2_000_000 }),
+        json!({ "module": COUNTER_WASM, "args": ["1"], "fuel": 300_000 }),
     )?;
     let handle = wasm.start_task(&task).await?;
     let exit = tokio::time::timeout(Duration::from_secs(10), wasm.wait_task(&handle)).await??;
@@ -530,10 +530,12 @@ async fn a_memory_bomb_stops_at_the_memory_cap() -> Result<()> {
         "took {:?}",
         started.elapsed()
     );
+    // Unbounded, the bomb would take the whole 4 GiB of a wasm32 memory; the margin over the cap
+    // absorbs what tests running in parallel allocate meanwhile.
     let grown = rss_bytes().saturating_sub(rss_before);
     ensure!(
-        grown < (32 << 20) + (16 << 20),
-        "the agent grew by {grown} bytes, more than the 32 MiB cap"
+        grown < (32 << 20) + (128 << 20),
+        "the agent grew by {grown} bytes, far more than the 32 MiB cap"
     );
     good_driver_still_works(&fixture).await
 }
@@ -711,5 +713,44 @@ async fn precompiled_drivers_are_cached_on_disk_and_reused() -> Result<()> {
     })?;
     other.driver("wasm").await?;
     assert_eq!(std::fs::read_dir(&cache)?.count(), 2);
+    Ok(())
+}
+
+/// The drivers' own logic (config validation, command lines) is unit-tested natively beside its
+/// code in the guest workspaces; this runs those tests as part of caravan's test suite.
+#[test]
+fn guest_unit_tests_pass() -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
+    for (workspace, packages) in [
+        ("drivers", &["--workspace"][..]),
+        ("wasm-examples", &["-p", "custom-driver"][..]),
+    ] {
+        let mut command = std::process::Command::new(&cargo);
+        command
+            .args(["test", "--locked", "--manifest-path"])
+            .arg(root.join(workspace).join("Cargo.toml"))
+            .args(packages)
+            .arg("--target-dir")
+            .arg(Path::new(env!("CARAVAN_WASM_GUESTS_DIR")).join("native"));
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key == "CARGO_TARGET_DIR"
+                || key.starts_with("RUSTFLAGS")
+                || key.starts_with("CARGO_ENCODED")
+            {
+                command.env_remove(key.as_ref());
+            }
+        }
+        let output = command
+            .output()
+            .with_context(|| format!("run cargo test in {workspace}"))?;
+        ensure!(
+            output.status.success(),
+            "cargo test in {workspace} failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     Ok(())
 }
