@@ -754,3 +754,62 @@ fn guest_unit_tests_pass() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_cannot_reach_the_processes_of_another_task() -> Result<()> {
+    let fixture = fixture()?;
+    let raw_exec = fixture.host.driver("raw_exec").await?;
+    let victim = fixture.task("victim", sh("echo ready; exec sleep 30"))?;
+    let victim_handle = raw_exec.start_task(&victim).await?;
+    wait_for_text(&victim.stdout_path, "ready", Duration::from_secs(5)).await?;
+
+    // A handle of another task carrying the victim's pid, as a confused or hostile driver would.
+    let intruder_dir = fixture.task("intruder", json!({}))?.task_dir;
+    let forged = TaskHandle {
+        id: String::from("alloc-1/intruder"),
+        task_dir: intruder_dir,
+        ..victim_handle.clone()
+    };
+    let err = raw_exec
+        .signal_task(&forged, "SIGKILL")
+        .await
+        .expect_err("not its process");
+    assert!(err.to_string().contains("belongs to another task"), "{err}");
+    assert_eq!(
+        raw_exec.inspect_task(&victim_handle).await?.state,
+        TaskState::Running
+    );
+
+    raw_exec
+        .stop_task(&victim_handle, Duration::from_secs(2), "SIGTERM")
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_tasks_hold_no_threads() -> Result<()> {
+    let fixture = fixture()?;
+    let raw_exec = fixture.host.driver("raw_exec").await?;
+    let mut waits = Vec::new();
+    // 40 tasks of 1 s, each with its wait-task call suspended in host-process.wait, on a runtime
+    // of 2 worker threads: all finish in about a second.
+    let started = Instant::now();
+    for index in 0..40 {
+        let handle = raw_exec
+            .start_task(&fixture.task(&format!("sleeper-{index}"), sh("sleep 1"))?)
+            .await?;
+        let raw_exec = raw_exec.clone();
+        waits.push(tokio::spawn(
+            async move { raw_exec.wait_task(&handle).await },
+        ));
+    }
+    for wait in waits {
+        ensure!(wait.await??.successful());
+    }
+    ensure!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    Ok(())
+}
