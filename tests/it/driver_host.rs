@@ -241,7 +241,24 @@ async fn raw_exec_inspects_signals_execs_measures_and_recovers() -> Result<()> {
         matches!(err.driver_error(), Some(DriverError::TaskNotFound(_))),
         "{err}"
     );
+    // The sleep the shell left behind dies with its process group.
+    let orphan = stats
+        .pids
+        .iter()
+        .copied()
+        .find(|pid| *pid != stats.pids[0])
+        .context("the sleep")?;
     raw_exec.destroy_task(&handle, false).await?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(format!("/proc/{orphan}/stat"))
+        .is_ok_and(|stat| !stat.contains(") Z "))
+    {
+        ensure!(
+            Instant::now() < deadline,
+            "pid {orphan} survived destroy-task"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     Ok(())
 }
 

@@ -157,17 +157,19 @@ impl Driver for RawExec {
 
     fn destroy_task(handle: TaskHandle, force: bool) -> Result<(), DriverError> {
         let state: State = caravan_driver_sdk::decode_state(&handle)?;
-        if !process::is_alive(state.pid) {
-            return Ok(());
-        }
-        if !force {
+        let alive = process::is_alive(state.pid);
+        if alive && !force {
             return Err(DriverError::Failed(format!(
                 "task {} still runs; destroy it with force",
                 handle.id
             )));
         }
-        process::signal_group(state.pid, "SIGKILL").map_err(failed("cannot kill the task"))?;
-        process::wait(state.pid, Some(KILL_GRACE_MS)).map_err(failed("wait"))?;
+        // Also when the leader is gone: children it left behind in its process group go too.
+        // An empty group is no error.
+        let _ = process::signal_group(state.pid, "SIGKILL");
+        if alive {
+            process::wait(state.pid, Some(KILL_GRACE_MS)).map_err(failed("wait"))?;
+        }
         Ok(())
     }
 
