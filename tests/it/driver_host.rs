@@ -830,3 +830,25 @@ async fn waiting_tasks_hold_no_threads() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fingerprinting_all_drivers_isolates_the_bad_ones() -> Result<()> {
+    let fixture = fixture_with(|config| config.plugins.clear())?;
+    fixture.install_plugin(&testing_driver("trapper"), "trapper")?;
+    let fingerprints = fixture.host.fingerprint_all().await;
+    let names: Vec<&str> = fingerprints.keys().map(String::as_str).collect();
+    assert_eq!(names, ["raw_exec", "trapper", "wasm"]);
+    assert!(matches!(
+        fingerprints["raw_exec"],
+        Err(Error::Disabled { .. })
+    ));
+    assert!(matches!(fingerprints["trapper"], Err(Error::Trap { .. })));
+    assert_eq!(
+        fingerprints["wasm"]
+            .as_ref()
+            .map(|fingerprint| fingerprint.health)
+            .ok(),
+        Some(Health::Healthy)
+    );
+    Ok(())
+}
