@@ -6,12 +6,16 @@
 #   target when one is installed, otherwise Debian's rustc-web (1.96, knows the wasm32 targets) with
 #   the standard library sources, a wasm linker and WASI libc.
 # - docker.io and busybox-static for the Docker driver and its offline test image.
+# Not installed: qemu-system-x86 (Debian 12's conflicts with the backported qemu-utils on these
+# machines).
 set -euo pipefail
 
 packages=()
 need() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || packages+=("$1"); }
 
-if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-'; then
+# build.rs takes the rustup route only when both wasm targets are installed.
+installed_targets="$(rustup target list --installed 2>/dev/null || true)"
+if ! grep -qx wasm32-unknown-unknown <<<"$installed_targets" || ! grep -qx wasm32-wasip1 <<<"$installed_targets"; then
   for pkg in rustc-web cargo-web rust-web-src lld-19 wasi-libc; do need "$pkg"; done
 fi
 for pkg in docker.io busybox-static; do need "$pkg"; done

@@ -2,5 +2,6 @@
 //! agents on loopback ports, in the manner of ripgrep's and wasmtime's `tests/`.
 
 mod cli;
+mod driver_host;
 mod support;
 mod tidy;

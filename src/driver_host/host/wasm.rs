@@ -1,0 +1,471 @@
+//! Capability `host-wasm`: WASI workloads (the `wasm` driver's tasks) run inside the agent.
+//!
+//! Each workload gets its own store on the workload engine with: a memory cap, optional fuel, a
+//! WASI context that inherits nothing (args and env as given, stdout/stderr appended to the
+//! task's log files, the task directory preopened as `.` and no other file, no network), and a
+//! tokio task that runs it. p1 modules run `_start`; p2 components run `wasi:cli/run`.
+//!
+//! Compiled modules are cached in memory by (path, size, mtime), so a second start of the same
+//! file skips compilation and instantiates from an `InstancePre`.
+//!
+//! ```text
+//!   start ──> running ──(returns / proc_exit / trap / out of fuel)──> exited(exit)
+//!                └──────(stop: stop signal, or the epoch callback sees it)──> exited(stopped)
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{Notify, watch};
+use wasmtime::component::{Component, ResourceTable};
+use wasmtime::{Engine, InstancePre, Linker, Module, Store, UpdateDeadline};
+use wasmtime_wasi::cli::OutputFile;
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::driver_host::bindings::caravan::driver::host_wasm::{
+    Host, Workload, WorkloadExit, WorkloadStats,
+};
+use crate::driver_host::host::bounded;
+use crate::driver_host::instance::CallState;
+
+/// Exited workloads kept for late waiters before the table prunes them.
+const KEEP_FINISHED: usize = 4096;
+
+/// What a compiled workload file is.
+#[derive(Clone)]
+enum Compiled {
+    Module(InstancePre<P1State>),
+    Component(CommandPre<P2State>),
+}
+
+/// Identity of a file on disk for the compile cache.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct FileKey {
+    path: PathBuf,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+#[derive(Clone)]
+struct Running {
+    stop: Arc<Notify>,
+    stopping: Arc<AtomicBool>,
+    exit: watch::Receiver<Option<WorkloadExit>>,
+    memory_bytes: Arc<AtomicU64>,
+}
+
+/// Agent-wide: the workload engine, its linkers, compiled files and running workloads.
+pub(crate) struct WorkloadRuntime {
+    engine: Engine,
+    p1_linker: Linker<P1State>,
+    p2_linker: wasmtime::component::Linker<P2State>,
+    compiled: Mutex<HashMap<FileKey, Compiled>>,
+    workloads: Mutex<HashMap<u64, Running>>,
+    next_id: AtomicU64,
+}
+
+/// Store data of a p1 module.
+pub(crate) struct P1State {
+    wasi: WasiP1Ctx,
+    limits: WorkloadLimiter,
+}
+
+/// Store data of a p2 component.
+pub(crate) struct P2State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: WorkloadLimiter,
+}
+
+impl WasiView for P2State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A workload's memory cap, publishing its current size for stats.
+struct WorkloadLimiter {
+    cap_bytes: usize,
+    hit: bool,
+    current: Arc<AtomicU64>,
+}
+
+impl wasmtime::ResourceLimiter for WorkloadLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.cap_bytes {
+            self.hit = true;
+            return Ok(false);
+        }
+        self.current.store(desired as u64, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+trait Limited {
+    fn limiter(&mut self) -> &mut WorkloadLimiter;
+}
+
+impl Limited for P1State {
+    fn limiter(&mut self) -> &mut WorkloadLimiter {
+        &mut self.limits
+    }
+}
+
+impl Limited for P2State {
+    fn limiter(&mut self) -> &mut WorkloadLimiter {
+        &mut self.limits
+    }
+}
+
+impl WorkloadRuntime {
+    pub(crate) fn new(engine: Engine) -> wasmtime::Result<WorkloadRuntime> {
+        let mut p1_linker = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut p1_linker, |state: &mut P1State| {
+            &mut state.wasi
+        })?;
+        let mut p2_linker = wasmtime::component::Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut p2_linker)?;
+        Ok(WorkloadRuntime {
+            engine,
+            p1_linker,
+            p2_linker,
+            compiled: Mutex::new(HashMap::new()),
+            workloads: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// Compiles (or finds in the cache) the workload file.
+    fn compile(&self, path: &Path) -> Result<Compiled, String> {
+        let metadata =
+            std::fs::metadata(path).map_err(|err| format!("{}: {err}", path.display()))?;
+        let key = FileKey {
+            path: path.to_path_buf(),
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+        };
+        if let Some(compiled) = lock(&self.compiled).get(&key) {
+            return Ok(compiled.clone());
+        }
+        let bytes = std::fs::read(path).map_err(|err| format!("{}: {err}", path.display()))?;
+        let compiled = if is_component(&bytes) {
+            let component = Component::new(&self.engine, &bytes)
+                .map_err(|err| format!("{}: {err}", path.display()))?;
+            let pre = self
+                .p2_linker
+                .instantiate_pre(&component)
+                .map_err(|err| format!("{}: {err}", path.display()))?;
+            Compiled::Component(
+                CommandPre::new(pre)
+                    .map_err(|err| format!("{}: not a WASI command: {err}", path.display()))?,
+            )
+        } else {
+            let module = Module::new(&self.engine, &bytes)
+                .map_err(|err| format!("{}: {err}", path.display()))?;
+            Compiled::Module(
+                self.p1_linker
+                    .instantiate_pre(&module)
+                    .map_err(|err| format!("{}: {err}", path.display()))?,
+            )
+        };
+        lock(&self.compiled).insert(key, compiled.clone());
+        Ok(compiled)
+    }
+
+    /// Starts a workload; returns its id.
+    pub(crate) fn start(&self, workload: &Workload) -> Result<u64, String> {
+        let path = Path::new(&workload.module_path);
+        if !path.is_absolute() {
+            return Err(format!(
+                "module path {:?} is not absolute",
+                workload.module_path
+            ));
+        }
+        let compiled = self.compile(path)?;
+        let wasi = wasi_builder(workload, path)?;
+        let cap_bytes = usize::try_from(workload.max_memory_bytes).unwrap_or(usize::MAX);
+        let memory_bytes = Arc::new(AtomicU64::new(0));
+        let limits = WorkloadLimiter {
+            cap_bytes,
+            hit: false,
+            current: Arc::clone(&memory_bytes),
+        };
+        let stop = Arc::new(Notify::new());
+        let stopping = Arc::new(AtomicBool::new(false));
+        let (sender, receiver) = watch::channel(None);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let fuel = workload.fuel;
+        let engine = self.engine.clone();
+        let run_stop = Arc::clone(&stop);
+        let run_stopping = Arc::clone(&stopping);
+        tokio::spawn(async move {
+            let run = async {
+                match compiled {
+                    Compiled::Module(pre) => {
+                        let mut wasi = wasi;
+                        let state = P1State {
+                            wasi: wasi.build_p1(),
+                            limits,
+                        };
+                        let mut store = new_store(&engine, state, fuel, Arc::clone(&run_stopping))?;
+                        let result = run_module(&mut store, &pre).await;
+                        Ok::<_, String>(exit_of(result, &store.data().limits, fuel, &store))
+                    }
+                    Compiled::Component(pre) => {
+                        let mut wasi = wasi;
+                        let state = P2State {
+                            wasi: wasi.build(),
+                            table: ResourceTable::new(),
+                            limits,
+                        };
+                        let mut store = new_store(&engine, state, fuel, Arc::clone(&run_stopping))?;
+                        let result = run_component(&mut store, &pre).await;
+                        Ok(exit_of(result, &store.data().limits, fuel, &store))
+                    }
+                }
+            };
+            let exit = tokio::select! {
+                exit = run => exit.unwrap_or_else(|err| WorkloadExit { exit_code: -1, trap: Some(err) }),
+                () = run_stop.notified() => WorkloadExit { exit_code: -1, trap: Some(String::from("stopped")) },
+            };
+            tracing::debug!(workload = id, exit_code = exit.exit_code, trap = ?exit.trap, "workload exited");
+            let _ = sender.send(Some(exit));
+        });
+        let mut workloads = lock(&self.workloads);
+        if workloads.len() >= KEEP_FINISHED {
+            workloads.retain(|_, running| running.exit.borrow().is_none());
+        }
+        workloads.insert(
+            id,
+            Running {
+                stop,
+                stopping,
+                exit: receiver,
+                memory_bytes,
+            },
+        );
+        Ok(id)
+    }
+
+    fn running(&self, id: u64) -> Result<Running, String> {
+        lock(&self.workloads)
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| format!("no workload {id}"))
+    }
+
+    pub(crate) async fn wait(
+        &self,
+        id: u64,
+        timeout: Option<Duration>,
+    ) -> Result<Option<WorkloadExit>, String> {
+        let mut exit = self.running(id)?.exit;
+        let waiting = async {
+            exit.wait_for(Option::is_some)
+                .await
+                .map(|exit| exit.clone())
+                .map_err(|_| format!("workload {id} vanished"))
+        };
+        match timeout {
+            None => waiting.await,
+            Some(timeout) => tokio::time::timeout(timeout, waiting)
+                .await
+                .unwrap_or(Ok(None)),
+        }
+    }
+
+    pub(crate) fn stop(&self, id: u64) -> Result<(), String> {
+        let running = self.running(id)?;
+        running.stopping.store(true, Ordering::Relaxed);
+        // `notify_one` stores a permit, so a stop that races the task's first poll is not lost.
+        running.stop.notify_one();
+        Ok(())
+    }
+
+    pub(crate) fn is_running(&self, id: u64) -> bool {
+        self.running(id)
+            .is_ok_and(|running| running.exit.borrow().is_none())
+    }
+
+    pub(crate) fn stats(&self, id: u64) -> Result<WorkloadStats, String> {
+        let running = self.running(id)?;
+        Ok(WorkloadStats {
+            memory_bytes: running.memory_bytes.load(Ordering::Relaxed),
+        })
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// p2 components start with the component-model layer header (version 0x0d, layer 1).
+fn is_component(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[0..4] == *b"\0asm" && bytes[6..8] == [1, 0]
+}
+
+/// A WASI context that inherits nothing from the agent.
+fn wasi_builder(workload: &Workload, path: &Path) -> Result<WasiCtxBuilder, String> {
+    let open = |log: &str| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|err| format!("cannot open log file {log:?}: {err}"))
+    };
+    let mut builder = WasiCtxBuilder::new();
+    let argv0 = path.file_name().map_or_else(
+        || String::from("main.wasm"),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    builder.arg(argv0).args(&workload.args).envs(&workload.env);
+    builder
+        .stdout(OutputFile::new(open(&workload.stdout_path)?))
+        .stderr(OutputFile::new(open(&workload.stderr_path)?));
+    builder
+        .preopened_dir(&workload.dir, ".", FsPerms::ReadWrite)
+        .map_err(|err| format!("cannot preopen {:?}: {err}", workload.dir))?;
+    Ok(builder)
+}
+
+fn new_store<T: Limited + Send + 'static>(
+    engine: &Engine,
+    state: T,
+    fuel: Option<u64>,
+    stopping: Arc<AtomicBool>,
+) -> Result<Store<T>, String> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| state.limiter());
+    store
+        .set_fuel(fuel.unwrap_or(u64::MAX))
+        .map_err(|err| format!("fuel: {err}"))?;
+    // Busy workloads yield to tokio every tick, so other tasks run and a stop is seen.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if stopping.load(Ordering::Relaxed) {
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        Ok(UpdateDeadline::Yield(1))
+    });
+    Ok(store)
+}
+
+async fn run_module(
+    store: &mut Store<P1State>,
+    pre: &InstancePre<P1State>,
+) -> wasmtime::Result<i32> {
+    let instance = pre.instantiate_async(&mut *store).await?;
+    let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
+    start.call_async(&mut *store, ()).await?;
+    Ok(0)
+}
+
+async fn run_component(
+    store: &mut Store<P2State>,
+    pre: &CommandPre<P2State>,
+) -> wasmtime::Result<i32> {
+    let command = pre.instantiate_async(&mut *store).await?;
+    match command.wasi_cli_run().call_run(&mut *store).await? {
+        Ok(()) => Ok(0),
+        Err(()) => Ok(1),
+    }
+}
+
+fn exit_of<T>(
+    result: wasmtime::Result<i32>,
+    limits: &WorkloadLimiter,
+    fuel: Option<u64>,
+    store: &Store<T>,
+) -> WorkloadExit {
+    match result {
+        Ok(code) => WorkloadExit {
+            exit_code: code,
+            trap: None,
+        },
+        Err(err) => {
+            if let Some(exit) = err.downcast_ref::<I32Exit>() {
+                return WorkloadExit {
+                    exit_code: exit.0,
+                    trap: None,
+                };
+            }
+            let trap = if limits.hit {
+                format!("exceeded its memory limit of {} bytes", limits.cap_bytes)
+            } else if fuel.is_some() && store.get_fuel().is_ok_and(|left| left == 0) {
+                String::from("ran out of fuel")
+            } else if matches!(
+                err.downcast_ref::<wasmtime::Trap>(),
+                Some(wasmtime::Trap::Interrupt)
+            ) {
+                String::from("stopped")
+            } else {
+                format!("{err:#}")
+            };
+            WorkloadExit {
+                exit_code: -1,
+                trap: Some(trap),
+            }
+        }
+    }
+}
+
+impl Host for CallState {
+    async fn start(&mut self, spec: Workload) -> Result<u64, String> {
+        let runtime = std::sync::Arc::clone(&self.runtime);
+        bounded(self, "start", async move {
+            tokio::task::spawn_blocking(move || runtime.workloads.start(&spec))
+                .await
+                .map_err(|err| format!("start: {err}"))?
+        })
+        .await
+    }
+
+    async fn wait(
+        &mut self,
+        id: u64,
+        timeout_ms: Option<u64>,
+    ) -> Result<Option<WorkloadExit>, String> {
+        let _timer = self.host_timer();
+        self.runtime
+            .workloads
+            .wait(id, timeout_ms.map(Duration::from_millis))
+            .await
+    }
+
+    async fn stop(&mut self, id: u64) -> Result<(), String> {
+        let _timer = self.host_timer();
+        self.runtime.workloads.stop(id)
+    }
+
+    async fn is_running(&mut self, id: u64) -> bool {
+        self.runtime.workloads.is_running(id)
+    }
+
+    async fn stats(&mut self, id: u64) -> Result<WorkloadStats, String> {
+        self.runtime.workloads.stats(id)
+    }
+}

@@ -1,0 +1,183 @@
+//! One driver call's instance: a fresh store with a memory cap and a CPU deadline, instantiated
+//! from the driver's `InstancePre`, and the classification of how a call failed.
+//!
+//! Invariant: an instance serves exactly one call. A trap, a deadline overrun or a timeout
+//! discards it with its store; the next call instantiates again (microseconds with the pooling
+//! allocator), so a misbehaving driver costs only its own call.
+//!
+//! The CPU deadline counts guest execution only: [`CallState::host_timer`] measures the time the
+//! call spends suspended in host capabilities (a task's `wait` may last days) and the epoch
+//! callback subtracts it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
+
+use crate::driver_host::bindings;
+use crate::driver_host::error::Error;
+use crate::driver_host::host::HostRuntime;
+
+/// The data of a driver call's store.
+pub(crate) struct CallState {
+    pub driver: Arc<str>,
+    pub memory: MemoryCap,
+    /// Guest execution allowed for the call.
+    pub budget: Duration,
+    pub started: Instant,
+    /// Nanoseconds spent inside host capabilities so far.
+    pub host_nanos: Arc<AtomicU64>,
+    pub deadline_hit: bool,
+    /// Scope of capability `fs`: the task directory of the call, if it concerns a task.
+    pub task_dir: Option<PathBuf>,
+    pub runtime: Arc<HostRuntime>,
+    /// Wall-clock limit of one host capability call (except the deliberate waits).
+    pub host_call_timeout: Duration,
+}
+
+impl CallState {
+    pub(crate) fn new(
+        driver: Arc<str>,
+        limits: CallLimits,
+        task_dir: Option<PathBuf>,
+        runtime: Arc<HostRuntime>,
+    ) -> CallState {
+        CallState {
+            driver,
+            memory: MemoryCap {
+                cap_bytes: limits.memory_cap_bytes,
+                hit: false,
+            },
+            budget: limits.cpu_budget,
+            started: Instant::now(),
+            host_nanos: Arc::new(AtomicU64::new(0)),
+            deadline_hit: false,
+            task_dir,
+            runtime,
+            host_call_timeout: limits.host_call_timeout,
+        }
+    }
+
+    /// Starts measuring a stretch of time in a host capability; it ends when the timer drops.
+    pub(crate) fn host_timer(&self) -> HostTimer {
+        HostTimer {
+            started: Instant::now(),
+            total: Arc::clone(&self.host_nanos),
+        }
+    }
+
+    fn guest_time(&self) -> Duration {
+        self.started.elapsed().saturating_sub(Duration::from_nanos(
+            self.host_nanos.load(Ordering::Relaxed),
+        ))
+    }
+}
+
+/// The limits of one call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallLimits {
+    pub memory_cap_bytes: usize,
+    pub cpu_budget: Duration,
+    pub host_call_timeout: Duration,
+}
+
+/// Adds the time it lived to the call's host time.
+pub(crate) struct HostTimer {
+    started: Instant,
+    total: Arc<AtomicU64>,
+}
+
+impl Drop for HostTimer {
+    fn drop(&mut self) {
+        let nanos = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.total.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+/// The memory cap of a store, remembering whether the guest hit it.
+pub(crate) struct MemoryCap {
+    pub cap_bytes: usize,
+    pub hit: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.cap_bytes {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// A driver instance ready for one call.
+pub(crate) struct Instance {
+    pub store: Store<CallState>,
+    pub bindings: bindings::Driver,
+}
+
+impl Instance {
+    pub(crate) async fn new(
+        engine: &Engine,
+        pre: &bindings::DriverPre<CallState>,
+        state: CallState,
+    ) -> wasmtime::Result<Instance> {
+        let mut store = Store::new(engine, state);
+        store.limiter(|state| &mut state.memory);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut context| {
+            let state = context.data_mut();
+            if state.guest_time() > state.budget {
+                state.deadline_hit = true;
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
+        let bindings = pre.instantiate_async(&mut store).await?;
+        Ok(Instance { store, bindings })
+    }
+}
+
+/// Names the cause of a failed call from the error and what the store saw.
+pub(crate) fn classify(call: &'static str, state: &CallState, err: &wasmtime::Error) -> Error {
+    let driver = state.driver.to_string();
+    if state.deadline_hit {
+        return Error::DeadlineExceeded {
+            driver,
+            call,
+            budget: state.budget,
+        };
+    }
+    if state.memory.hit {
+        return Error::MemoryCapExceeded {
+            driver,
+            call,
+            cap_bytes: state.memory.cap_bytes,
+        };
+    }
+    let message = match err.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{err:#}"),
+    };
+    Error::Trap {
+        driver,
+        call,
+        message,
+    }
+}

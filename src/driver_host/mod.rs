@@ -1,0 +1,315 @@
+//! The driver host: every task driver is a WebAssembly component, loaded by wasmtime, sandboxed,
+//! and linked only with the host capabilities its operator granted.
+//!
+//! ```no_run
+//! use std::collections::BTreeMap;
+//! use std::time::Duration;
+//!
+//! use caravan::driver_host::{DriverHost, DriverHostConfig, TaskConfig};
+//!
+//! # async fn example() -> Result<(), caravan::driver_host::Error> {
+//! // One host per agent. The agent config's `plugin "raw_exec" { config { enabled = true } }`
+//! // arrives as JSON.
+//! let mut plugins = BTreeMap::new();
+//! plugins.insert(String::from("raw_exec"), serde_json::json!({ "enabled": true }));
+//! let host = DriverHost::new(DriverHostConfig {
+//!     cache_dir: Some("/var/lib/caravan/cache".into()),
+//!     plugin_dir: Some("/var/lib/caravan/plugins".into()),
+//!     plugins,
+//!     ..DriverHostConfig::default()
+//! })?;
+//!
+//! let raw_exec = host.driver("raw_exec").await?;
+//! let fingerprint = raw_exec.fingerprint().await?;
+//! println!("raw_exec: {:?}", fingerprint.health);
+//!
+//! let handle = raw_exec
+//!     .start_task(&TaskConfig {
+//!         id: String::from("alloc-1/web"),
+//!         name: String::from("web"),
+//!         config: serde_json::json!({ "command": "/bin/sh", "args": ["-c", "echo hi"] }),
+//!         task_dir: "/var/lib/caravan/alloc/alloc-1/web".into(),
+//!         stdout_path: "/var/lib/caravan/alloc/alloc-1/alloc/logs/web.stdout.0".into(),
+//!         stderr_path: "/var/lib/caravan/alloc/alloc-1/alloc/logs/web.stderr.0".into(),
+//!         ..TaskConfig::default()
+//!     })
+//!     .await?;
+//! // The client persists `handle` (serde) to recover the task after an agent restart.
+//! let exit = raw_exec.wait_task(&handle).await?;
+//! assert!(exit.successful());
+//! raw_exec.stop_task(&handle, Duration::from_secs(5), "SIGTERM").await?;
+//! raw_exec.destroy_task(&handle, true).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Code map:
+//! - `engine.rs`: the two wasmtime engines (drivers, WASI workloads) and the epoch ticker.
+//! - `loader.rs`: compile once, cache precompiled artifacts on disk, check the contract version.
+//! - `bindings.rs`: the one `bindgen!` of `drivers/wit/driver.wit`.
+//! - `instance.rs`: a store per call with a memory cap and a CPU deadline.
+//! - `grants.rs`: which capabilities a driver gets; `host/`: one file per capability.
+//! - `driver.rs`: [`Driver`], the API the client uses; `types.rs`: its serde types.
+//!
+//! **Invariant:** a capability not granted is not linked; a driver importing one does not load.
+//! **Invariant:** each call has its own instance, memory cap and deadline; a trap, deadline
+//! overrun or timeout fails that call only (the instance is discarded) and never the agent.
+//! **Boundary:** the client reaches drivers only through this module.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub(crate) mod bindings;
+mod driver;
+mod engine;
+mod error;
+mod grants;
+mod host;
+mod instance;
+mod loader;
+mod types;
+
+pub use driver::Driver;
+pub use error::{DriverError, Error, Result};
+pub use grants::{Capability, PluginGrants, default_grants, resolve_grants};
+pub use loader::ACCEPTED_CONTRACT;
+pub use types::{
+    Capabilities, DriverInfo, ExecResult, ExitResult, Fingerprint, FsIsolation, Health,
+    PortMapping, Resources, TaskConfig, TaskHandle, TaskState, TaskStats, TaskStatus,
+};
+
+mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/builtin_drivers.rs"));
+}
+
+/// Limits every driver call runs under.
+#[derive(Debug, Clone, Copy)]
+pub struct DriverLimits {
+    /// Linear memory cap of one driver instance.
+    pub memory_cap_bytes: usize,
+    /// Guest execution allowed per call (time suspended in host capabilities does not count).
+    pub cpu_budget: Duration,
+    /// Wall-clock limit of one call, except `wait-task` (which lasts as long as the task); for
+    /// `stop-task` and `exec-task` the caller's timeout is added.
+    pub call_timeout: Duration,
+    /// Wall-clock limit of one host capability call other than the deliberate waits.
+    pub host_call_timeout: Duration,
+    /// Driver instances alive at once: in-flight calls, including one `wait-task` per running task.
+    pub max_instances: u32,
+}
+
+impl Default for DriverLimits {
+    fn default() -> Self {
+        DriverLimits {
+            memory_cap_bytes: 64 << 20,
+            cpu_budget: Duration::from_secs(1),
+            call_timeout: Duration::from_secs(60),
+            host_call_timeout: Duration::from_secs(30),
+            max_instances: 1000,
+        }
+    }
+}
+
+/// How the agent configures its driver host.
+#[derive(Debug, Clone, Default)]
+pub struct DriverHostConfig {
+    /// Where precompiled driver artifacts are cached (e.g. `<data_dir>/cache`); `None` compiles
+    /// every driver at each agent start.
+    pub cache_dir: Option<PathBuf>,
+    /// The agent's `plugin_dir`: user drivers as `<name>.wasm`.
+    pub plugin_dir: Option<PathBuf>,
+    /// The agent config's `plugin "NAME" { config { ... } }` blocks as JSON, by driver name.
+    pub plugins: BTreeMap<String, serde_json::Value>,
+    pub limits: DriverLimits,
+}
+
+/// The agent's driver host: one wasmtime engine, the loaded drivers, the host capabilities'
+/// shared state. Cheap to clone.
+#[derive(Clone)]
+pub struct DriverHost {
+    inner: Arc<HostInner>,
+}
+
+struct HostInner {
+    loader: loader::Loader,
+    config: DriverHostConfig,
+    runtime: Arc<host::HostRuntime>,
+    drivers: Mutex<HashMap<String, Driver>>,
+    _ticker: engine::EpochTicker,
+}
+
+impl std::fmt::Debug for DriverHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DriverHost")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DriverHost {
+    /// Creates the engines and starts the epoch ticker. Drivers load on first use.
+    pub fn new(config: DriverHostConfig) -> Result<DriverHost> {
+        let driver_engine = engine::driver_engine(engine::DriverEngineConfig {
+            max_instances: config.limits.max_instances,
+            memory_cap_bytes: config.limits.memory_cap_bytes,
+        })?;
+        let workload_engine = engine::workload_engine()?;
+        let ticker =
+            engine::EpochTicker::start(vec![driver_engine.clone(), workload_engine.clone()])?;
+        let workloads = host::wasm::WorkloadRuntime::new(workload_engine)
+            .map_err(|err| Error::Engine(format!("{err:#}")))?;
+        Ok(DriverHost {
+            inner: Arc::new(HostInner {
+                loader: loader::Loader::new(driver_engine, config.cache_dir.clone()),
+                config,
+                runtime: host::HostRuntime::new(workloads),
+                drivers: Mutex::new(HashMap::new()),
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// The names of the drivers built into this binary.
+    pub fn builtin_drivers() -> impl Iterator<Item = &'static str> {
+        builtin::BUILTIN_DRIVERS.iter().map(|(name, _)| *name)
+    }
+
+    /// Built-in drivers plus the `*.wasm` files of `plugin_dir`, sorted.
+    pub fn available_drivers(&self) -> Vec<String> {
+        let mut names: Vec<String> = Self::builtin_drivers().map(str::to_owned).collect();
+        if let Some(dir) = &self.inner.config.plugin_dir
+            && let Ok(entries) = std::fs::read_dir(dir)
+        {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path
+                    .extension()
+                    .is_some_and(|extension| extension == "wasm")
+                    && let Some(stem) = path.file_stem().and_then(|stem| stem.to_str())
+                {
+                    names.push(stem.to_owned());
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Loads every available driver and fingerprints it, for the node's fingerprint (Nomad:
+    /// client/pluginmanager/drivermanager). A driver that is disabled, fails to load or misbehaves
+    /// has its error in the map; the others are unaffected.
+    pub async fn fingerprint_all(&self) -> BTreeMap<String, Result<Fingerprint>> {
+        let mut fingerprints = BTreeMap::new();
+        for name in self.available_drivers() {
+            let fingerprint = match self.driver(&name).await {
+                Ok(driver) => driver.fingerprint().await,
+                Err(err) => Err(err),
+            };
+            fingerprints.insert(name, fingerprint);
+        }
+        fingerprints
+    }
+
+    /// The driver called `name`: loaded on first use (compiled or read from the cache, version
+    /// and grants checked, `info` called), then shared.
+    #[tracing::instrument(level = "debug", skip_all, fields(driver = name))]
+    pub async fn driver(&self, name: &str) -> Result<Driver> {
+        if let Some(driver) = self.lock_drivers().get(name) {
+            return Ok(driver.clone());
+        }
+        let driver = self.load(name).await?;
+        self.lock_drivers()
+            .entry(name.to_owned())
+            .or_insert_with(|| driver.clone());
+        Ok(driver)
+    }
+
+    fn lock_drivers(&self) -> std::sync::MutexGuard<'_, HashMap<String, Driver>> {
+        self.inner
+            .drivers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn load(&self, name: &str) -> Result<Driver> {
+        let config = &self.inner.config;
+        let grants = resolve_grants(name, config.plugins.get(name))?;
+        if !grants.enabled {
+            return Err(Error::Disabled {
+                driver: name.to_owned(),
+            });
+        }
+        let bytes = self.component_bytes(name)?;
+        let engine = self.inner.loader.engine().clone();
+        let component = self.inner.loader.load(name, &bytes)?;
+        let version = loader::contract_version(&engine, &component).ok_or_else(|| {
+            Error::InvalidComponent {
+                driver: name.to_owned(),
+                reason: String::from("it exports no caravan:driver/plugin interface"),
+            }
+        })?;
+        if !loader::accepts_contract(&version) {
+            return Err(Error::IncompatibleContract {
+                driver: name.to_owned(),
+                found: version,
+                accepted: ACCEPTED_CONTRACT,
+            });
+        }
+        let imports = loader::imports(&engine, &component);
+        grants::check_imports(
+            name,
+            imports.iter().map(String::as_str),
+            &grants.capabilities,
+        )?;
+        let linker = host::link(&engine, &grants.capabilities)
+            .map_err(|err| Error::Engine(format!("{err:#}")))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(bindings::DriverPre::new)
+            .map_err(|err| Error::InvalidComponent {
+                driver: name.to_owned(),
+                reason: format!("{err:#}"),
+            })?;
+        let driver = Driver::new(
+            name,
+            grants,
+            engine,
+            pre,
+            Arc::clone(&self.inner.runtime),
+            config.limits,
+        )
+        .await?;
+        tracing::info!(driver = name, version = %driver.info().version, contract = %version, "driver loaded");
+        Ok(driver)
+    }
+
+    fn component_bytes(&self, name: &str) -> Result<std::borrow::Cow<'static, [u8]>> {
+        if let Some((_, bytes)) = builtin::BUILTIN_DRIVERS
+            .iter()
+            .find(|(builtin, _)| *builtin == name)
+        {
+            return Ok(std::borrow::Cow::Borrowed(bytes));
+        }
+        let plugin_dir = self.inner.config.plugin_dir.clone();
+        let valid_name = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let path = plugin_dir
+            .as_ref()
+            .filter(|_| valid_name)
+            .map(|dir| dir.join(format!("{name}.wasm")));
+        match path {
+            Some(path) if path.is_file() => std::fs::read(&path)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|source| Error::Io { path, source }),
+            _ => Err(Error::NotFound {
+                driver: name.to_owned(),
+                plugin_dir,
+            }),
+        }
+    }
+}
