@@ -2,5 +2,6 @@
 //! agents on loopback ports, in the manner of ripgrep's and wasmtime's `tests/`.
 
 mod cli;
+mod server;
 mod support;
 mod tidy;
