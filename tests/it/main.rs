@@ -3,5 +3,6 @@
 
 mod cli;
 mod server;
+mod server_durability;
 mod support;
 mod tidy;
