@@ -128,3 +128,43 @@ pub async fn wait_for_signal() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Maps the agent's configuration onto a server's options (`-dev` keeps state in memory).
+pub fn server_options(
+    config: &crate::agent::config::AgentConfig,
+    dev: bool,
+) -> anyhow::Result<ServerOptions> {
+    use crate::agent::config::duration_or;
+    let defaults = ServerOptions::default();
+    let heartbeat = crate::server::heartbeat::HeartbeatConfig {
+        min_ttl: duration_or(
+            config.server.min_heartbeat_ttl.as_deref(),
+            defaults.heartbeat.min_ttl,
+        ),
+        max_heartbeats_per_second: config
+            .server
+            .max_heartbeats_per_second
+            .unwrap_or(defaults.heartbeat.max_heartbeats_per_second),
+        grace: duration_or(
+            config.server.heartbeat_grace.as_deref(),
+            defaults.heartbeat.grace,
+        ),
+    };
+    Ok(ServerOptions {
+        // The server keeps `data_dir/server/`; `server.data_dir` is not honoured yet.
+        data_dir: config.data_dir.clone(),
+        http_addr: config.http_addr()?,
+        rpc_addr: config.rpc_addr()?,
+        bootstrap_expect: config.server.bootstrap_expect.unwrap_or(1),
+        node_name: config.name.clone().unwrap_or(defaults.node_name),
+        region: config.region().to_owned(),
+        datacenter: config.datacenter().to_owned(),
+        dev,
+        num_workers: config
+            .server
+            .num_schedulers
+            .map_or(0, |count| count as usize),
+        heartbeat,
+        snapshot_after_logs: defaults.snapshot_after_logs,
+    })
+}

@@ -182,18 +182,5 @@ impl Planner for WorkerPlanner {
 
 /// caravan's schedulers, as workers run them.
 pub fn default_scheduler() -> SchedulerFn {
-    scheduler_not_merged
-}
-
-/// Stand-in until the scheduler's entry point lands: refuses every evaluation.
-fn scheduler_not_merged(
-    _state: Arc<dyn State>,
-    _planner: &mut dyn Planner,
-    _config: &SchedulerConfig,
-    eval: &Evaluation,
-) -> Result<(), SchedulerError> {
-    Err(SchedulerError::UnsupportedType {
-        eval_id: eval.id.clone(),
-        eval_type: eval.eval_type.to_string(),
-    })
+    crate::scheduler::process_eval
 }

@@ -3,5 +3,7 @@
 
 mod cli;
 mod driver_host;
+mod server;
+mod server_durability;
 mod support;
 mod tidy;

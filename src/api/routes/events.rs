@@ -2,7 +2,7 @@
 //!
 //! Each line is `{"Index": N, "Events": [...]}` with the events of one applied write that match the
 //! requested topics (`?topic=Job:example&topic=Allocation:*`; none means every topic), or `{}` as a
-//! heartbeat every 10 s. Events before the request are not replayed.
+//! heartbeat at once and every 10 s. Events before the request are not replayed.
 //!
 //! Nomad: `command/agent/event_endpoint.go`, `nomad/stream/`.
 
@@ -114,7 +114,13 @@ pub async fn stream(
                 }
             }
         }
+    });
+    // A heartbeat first: it sends the response head at once, so a client's request returns
+    // before the first event.
+    let events = futures::stream::once(async {
+        Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{}\n"))
     })
+    .chain(events)
     .boxed();
     Ok((
         [(header::CONTENT_TYPE, "application/json")],

@@ -39,13 +39,13 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, ()> for MemoryStoreBuilder
 }
 
 #[test]
-fn openraft_storage_suite_on_disk() -> Result<(), StorageError> {
-    Suite::test_all(DiskStoreBuilder)
+fn openraft_storage_suite_on_disk() -> anyhow::Result<()> {
+    Ok(Suite::test_all(DiskStoreBuilder)?)
 }
 
 #[test]
-fn openraft_storage_suite_in_memory() -> Result<(), StorageError> {
-    Suite::test_all(MemoryStoreBuilder)
+fn openraft_storage_suite_in_memory() -> anyhow::Result<()> {
+    Ok(Suite::test_all(MemoryStoreBuilder)?)
 }
 
 #[tokio::test]

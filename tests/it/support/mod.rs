@@ -43,3 +43,4 @@ pub fn caravan(dir: &Path, args: &[&str]) -> anyhow::Result<Run> {
         .output()?;
     Ok(Run::from(output))
 }
+pub mod server;
