@@ -6,31 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::config::AgentConfig;
-use super::start::{start_server, wait_for_signal};
-use crate::server::ServerOptions;
-
-/// The server's options from the agent configuration.
-pub fn server_options(config: &AgentConfig, dev: bool) -> anyhow::Result<ServerOptions> {
-    let defaults = ServerOptions::default();
-    Ok(ServerOptions {
-        data_dir: if dev { None } else { config.data_dir.clone() },
-        http_addr: config.http_addr()?,
-        rpc_addr: config.rpc_addr()?,
-        bootstrap_expect: config.server.bootstrap_expect.unwrap_or(1),
-        node_name: config
-            .name
-            .clone()
-            .unwrap_or_else(|| defaults.node_name.clone()),
-        region: config.region().to_owned(),
-        datacenter: config.datacenter().to_owned(),
-        dev,
-        num_workers: config
-            .server
-            .num_schedulers
-            .map_or(defaults.num_workers, |n| n as usize),
-        ..defaults
-    })
-}
+use super::start::{server_options, start_server, wait_for_signal};
 
 /// Starts the roles the configuration enables and runs until a signal arrives.
 pub async fn run_agent(
