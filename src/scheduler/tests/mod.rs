@@ -2,6 +2,8 @@
 
 mod generic;
 mod mock;
+mod reconcile;
+mod system;
 
 use super::SchedulerConfig;
 use super::harness::{Harness, MemState};
