@@ -49,6 +49,59 @@ impl PortAsk {
     }
 }
 
+/// Checks, without choosing, that the node can give `ask` its ports: static ports free, and enough
+/// free ports in the dynamic range. [`assign_ports`] then succeeds on the same node and usage.
+pub fn check_ports(
+    ask: &PortAsk,
+    capacity: &NodeCapacity,
+    usage: &NodeUsage,
+) -> Result<(), &'static str> {
+    for (idx, port) in ask.static_ports.iter().enumerate() {
+        let Ok(value) = u16::try_from(port.value) else {
+            return Err(RESERVED_PORT_COLLISION);
+        };
+        if capacity.is_reserved(value) {
+            return Err(RESERVED_PORT_COLLISION);
+        }
+        if usage.port_in_use(value)
+            || ask.static_ports[..idx]
+                .iter()
+                .any(|earlier| earlier.value == port.value)
+        {
+            return Err(PORT_COLLISION);
+        }
+    }
+    if ask.dynamic_ports.is_empty() {
+        return Ok(());
+    }
+    let (low, high) = (capacity.min_dynamic_port, capacity.max_dynamic_port);
+    let in_range = |value: u16| (low..=high).contains(&value);
+    let mut taken = 0usize;
+    let mut last = None;
+    for value in usage.ports.iter().copied().filter(|value| in_range(*value)) {
+        if last != Some(value) {
+            taken += 1;
+            last = Some(value);
+        }
+    }
+    taken += capacity
+        .reserved_ports
+        .iter()
+        .filter(|value| in_range(**value) && !usage.port_in_use(**value))
+        .count();
+    taken += ask
+        .static_ports
+        .iter()
+        .filter_map(|port| u16::try_from(port.value).ok())
+        .filter(|value| in_range(*value))
+        .count();
+    let span = usize::from(high - low) + 1;
+    if span.saturating_sub(taken) < ask.dynamic_ports.len() {
+        return Err(DYNAMIC_PORTS_EXHAUSTED);
+    }
+    Ok(())
+}
+
 /// Picks host ports for `ask` on a node, static ports first, in the order asked.
 pub fn assign_ports(
     ask: &PortAsk,
@@ -146,6 +199,14 @@ mod tests {
             assign_ports(&ask(22), &capacity(), &usage, &mut rng),
             Err(RESERVED_PORT_COLLISION)
         );
+        assert_eq!(
+            check_ports(&ask(8080), &capacity(), &usage),
+            Err(PORT_COLLISION)
+        );
+        assert_eq!(
+            check_ports(&ask(22), &capacity(), &usage),
+            Err(RESERVED_PORT_COLLISION)
+        );
     }
 
     #[test]
@@ -173,5 +234,10 @@ mod tests {
             assign_ports(&two, &capacity(), &usage, &mut rng),
             Err(DYNAMIC_PORTS_EXHAUSTED)
         );
+        assert_eq!(
+            check_ports(&two, &capacity(), &usage),
+            Err(DYNAMIC_PORTS_EXHAUSTED)
+        );
+        assert_eq!(check_ports(&ask, &capacity(), &usage), Ok(()));
     }
 }
