@@ -2,6 +2,7 @@
 
 mod generic;
 mod mock;
+mod properties;
 mod reconcile;
 mod system;
 
