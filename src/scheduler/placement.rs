@@ -15,6 +15,7 @@ use super::feasible::GroupFeasibility;
 use super::feasible::ports::PortAsk;
 use super::feasible::resources::{ResourceAsk, check_fit};
 use super::stack::RankedNode;
+use super::usage::host_ip;
 use crate::structs::{
     AllocClientStatus, AllocDesiredStatus, AllocId, AllocMetric, AllocatedCpu, AllocatedMemory,
     AllocatedPort, AllocatedResources, AllocatedSharedResources, AllocatedTaskResources,
@@ -97,7 +98,7 @@ pub struct NewAlloc<'a> {
 
 pub fn build_alloc(ctx: &mut EvalContext, new: NewAlloc<'_>) -> Allocation {
     let node = new.ranked.node.clone();
-    let host_ip = ctx.entry_at(new.ranked.node_idx).capacity.host_ip.clone();
+    let host_ip = host_ip(&node);
     let networks = granted_network(new.port_ask, &new.ranked.ports, &host_ip);
     let mut alloc = Allocation {
         id: AllocId::generate(),

@@ -23,6 +23,7 @@ use super::feasible::resources::{ResourceAsk, check_fit};
 use super::metrics;
 use super::rank::{AffinityScorer, SchedulerAlgorithm, ScoreParts, anti_affinity_score, fit_score};
 use super::spread::SpreadScorer;
+use super::usage::host_ip;
 use crate::structs::{AllocMetric, AllocatedPort, Job, Node, NodeId, TaskGroup};
 
 /// Nomad's `skipScoreThreshold` and `maxSkip`.
@@ -194,11 +195,13 @@ pub fn assign_chosen_ports(
     let entry = ctx
         .nodes
         .entry(&*ctx.state, &ctx.all_nodes, ranked.node_idx);
+    let host_ip = host_ip(&ranked.node);
     // check_ports admitted this node with this usage, so assignment finds free ports.
     ranked.ports = assign_ports(
         &selector.port_ask,
         &entry.capacity,
         &entry.usage,
+        &host_ip,
         &mut ctx.rng,
     )
     .unwrap_or_default();

@@ -107,6 +107,7 @@ pub fn assign_ports(
     ask: &PortAsk,
     capacity: &NodeCapacity,
     usage: &NodeUsage,
+    host_ip: &str,
     rng: &mut SeededRng,
 ) -> Result<Vec<AllocatedPort>, &'static str> {
     let mut assigned = Vec::with_capacity(ask.static_ports.len() + ask.dynamic_ports.len());
@@ -122,7 +123,7 @@ pub fn assign_ports(
             return Err(PORT_COLLISION);
         }
         taken.push(value);
-        assigned.push(AllocatedPort::from((port, capacity.host_ip.as_str())));
+        assigned.push(AllocatedPort::from((port, host_ip)));
     }
     let (low, high) = (capacity.min_dynamic_port, capacity.max_dynamic_port);
     let is_free = |value: u16, taken: &[u16]| {
@@ -145,7 +146,7 @@ pub fn assign_ports(
             return Err(DYNAMIC_PORTS_EXHAUSTED);
         };
         taken.push(value);
-        let mut allocated = AllocatedPort::from((port, capacity.host_ip.as_str()));
+        let mut allocated = AllocatedPort::from((port, host_ip));
         allocated.value = i32::from(value);
         if allocated.to == 0 {
             allocated.to = i32::from(value);
@@ -172,7 +173,6 @@ mod tests {
             min_dynamic_port: 20000,
             max_dynamic_port: 20004,
             reserved_ports: vec![22, 20001],
-            host_ip: "10.0.0.1".to_owned(),
             ..NodeCapacity::default()
         }
     }
@@ -188,15 +188,16 @@ mod tests {
             static_ports: vec![port("http", value)],
             ..PortAsk::default()
         };
-        let assigned = assign_ports(&ask(80), &capacity(), &usage, &mut rng).expect("80 is free");
+        let assigned =
+            assign_ports(&ask(80), &capacity(), &usage, "10.0.0.1", &mut rng).expect("80 is free");
         assert_eq!(assigned[0].value, 80);
         assert_eq!(assigned[0].host_ip, "10.0.0.1");
         assert_eq!(
-            assign_ports(&ask(8080), &capacity(), &usage, &mut rng),
+            assign_ports(&ask(8080), &capacity(), &usage, "10.0.0.1", &mut rng),
             Err(PORT_COLLISION)
         );
         assert_eq!(
-            assign_ports(&ask(22), &capacity(), &usage, &mut rng),
+            assign_ports(&ask(22), &capacity(), &usage, "10.0.0.1", &mut rng),
             Err(RESERVED_PORT_COLLISION)
         );
         assert_eq!(
@@ -222,7 +223,8 @@ mod tests {
             ..PortAsk::default()
         };
         for _ in 0..50 {
-            let assigned = assign_ports(&ask, &capacity(), &usage, &mut rng).expect("20004 left");
+            let assigned =
+                assign_ports(&ask, &capacity(), &usage, "10.0.0.1", &mut rng).expect("20004 left");
             assert_eq!(assigned[1].value, 20004);
             assert_eq!(assigned[1].to, 20004);
         }
@@ -231,7 +233,7 @@ mod tests {
             ..PortAsk::default()
         };
         assert_eq!(
-            assign_ports(&two, &capacity(), &usage, &mut rng),
+            assign_ports(&two, &capacity(), &usage, "10.0.0.1", &mut rng),
             Err(DYNAMIC_PORTS_EXHAUSTED)
         );
         assert_eq!(
