@@ -347,3 +347,65 @@ fn completed_service_allocations_are_replaced() {
         .expect("scheduling succeeds");
     assert_eq!(names(&harness.placed()), ["web.web[1]"]);
 }
+
+#[test]
+fn in_place_update_that_no_longer_fits_becomes_destructive() {
+    let (mut harness, _) = placed(1);
+    let node_id = live_allocs(&harness)[0].node_id.clone();
+    // Fill the node, then ask for more CPU in a change that is otherwise in place.
+    let mut filler = mock::job(1);
+    filler.id = "filler".into();
+    filler.task_groups[0].tasks[0].resources = Some(crate::structs::Resources {
+        cpu: 3400,
+        memory_mb: 256,
+        ..Default::default()
+    });
+    filler.constraints.push(crate::structs::Constraint {
+        l_target: "${node.unique.id}".to_owned(),
+        operand: "=".to_owned(),
+        r_target: node_id.to_string(),
+    });
+    let filler = harness.state.upsert_job(filler);
+    harness
+        .process(&config(), &mock::eval(&filler, "eval-filler"))
+        .expect("filler placed");
+    harness.plans.clear();
+    let job = reregister(&mut harness, |job| {
+        if let Some(policy) = &mut job.task_groups[0].restart_policy {
+            policy.attempts = 9;
+        }
+        job.task_groups[0]
+            .constraints
+            .push(crate::structs::Constraint {
+                l_target: "${node.unique.id}".to_owned(),
+                operand: "!=".to_owned(),
+                r_target: node_id.to_string(),
+            });
+    });
+    harness
+        .process(&config(), &mock::eval(&job, "eval-2"))
+        .expect("scheduling succeeds");
+    let stopped = harness.stopped();
+    assert_eq!(stopped.len(), 1);
+    assert_eq!(
+        stopped[0].desired_description,
+        "alloc is being updated due to job update"
+    );
+    let placed = harness.placed();
+    assert_eq!(placed.len(), 1);
+    assert_ne!(placed[0].node_id, node_id);
+    assert_eq!(placed[0].name, "web.web[0]");
+}
+
+#[test]
+fn removed_group_is_stopped() {
+    let (mut harness, _) = placed(2);
+    let job = reregister(&mut harness, |job| {
+        job.task_groups[0].name = "api".to_owned();
+    });
+    harness
+        .process(&config(), &mock::eval(&job, "eval-2"))
+        .expect("scheduling succeeds");
+    assert_eq!(names(&harness.stopped()), ["web.web[0]", "web.web[1]"]);
+    assert_eq!(names(&harness.placed()), ["web.api[0]", "web.api[1]"]);
+}
