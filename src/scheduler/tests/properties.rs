@@ -6,7 +6,9 @@
 //!   QueuedAllocations);
 //! - every placed allocation's node meets the job's constraints;
 //! - an even spread over an attribute is balanced within one allocation when capacity allows;
-//! - the same snapshot and evaluation ID give the same plan, allocation IDs aside.
+//! - the same snapshot and evaluation ID give the same plan, allocation IDs aside;
+//! - all of this also holds when the plan applier refuses part of a plan (the scheduler retries
+//!   against the refreshed state).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -182,8 +184,13 @@ fn build_job(idx: usize, spec: &JobSpec) -> Job {
     job
 }
 
-/// Registers the jobs on the nodes and schedules each once; returns the harness.
-fn schedule_all(nodes: &[NodeSpec], jobs: &[JobSpec]) -> (Harness, Vec<Arc<Job>>) {
+/// Registers the jobs on the nodes and schedules each once, the first plan's placements on node
+/// `refuse` refused (a partial commit); returns the harness.
+fn schedule_all(
+    nodes: &[NodeSpec],
+    jobs: &[JobSpec],
+    refuse: Option<usize>,
+) -> (Harness, Vec<Arc<Job>>) {
     let mut state = MemState::default();
     for (idx, spec) in nodes.iter().enumerate() {
         state.upsert_node(build_node(idx, spec));
@@ -194,6 +201,9 @@ fn schedule_all(nodes: &[NodeSpec], jobs: &[JobSpec]) -> (Harness, Vec<Arc<Job>>
         .map(|(idx, spec)| state.upsert_job(build_job(idx, spec)))
         .collect();
     let mut harness = Harness::new(state);
+    harness.refuse_node = refuse
+        .filter(|idx| *idx < nodes.len())
+        .map(|idx| (mock::node(idx).id, 1));
     for (idx, job) in stored.iter().enumerate() {
         harness
             .process(&config(), &mock::eval(job, &format!("eval-{idx}")))
@@ -231,8 +241,9 @@ proptest! {
     fn placements_respect_capacity_ports_counts_and_constraints(
         nodes in proptest::collection::vec(node_spec(), 1..=10),
         jobs in proptest::collection::vec(job_spec(), 1..=3),
+        refuse in proptest::option::weighted(0.3, 0..10usize),
     ) {
-        let (harness, stored) = schedule_all(&nodes, &jobs);
+        let (harness, stored) = schedule_all(&nodes, &jobs, refuse);
         let snapshot = harness.snapshot();
         // Capacity and ports, per node.
         for (node_id, allocs) in live_by_node(&harness) {
