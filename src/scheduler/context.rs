@@ -7,7 +7,6 @@
 //!
 //! Nomad: `scheduler/context.go` `EvalContext`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::State;
@@ -23,20 +22,29 @@ pub struct NodeEntry {
     pub usage: NodeUsage,
 }
 
-/// Per-node capacity and usage, loaded lazily.
+/// Per-node capacity and usage, loaded lazily, by position in [`EvalContext::all_nodes`].
 #[derive(Debug, Default)]
 pub struct NodeTable {
-    entries: HashMap<NodeId, NodeEntry>,
+    entries: Vec<Option<NodeEntry>>,
 }
 
 impl NodeTable {
-    pub fn entry(&mut self, state: &dyn State, node: &Node) -> &mut NodeEntry {
-        self.entries
-            .entry(node.id.clone())
-            .or_insert_with(|| NodeEntry {
+    pub fn entry<'a>(
+        &'a mut self,
+        state: &dyn State,
+        nodes: &[Arc<Node>],
+        node_idx: usize,
+    ) -> &'a mut NodeEntry {
+        if self.entries.len() < nodes.len() {
+            self.entries.resize_with(nodes.len(), || None);
+        }
+        self.entries[node_idx].get_or_insert_with(|| {
+            let node = &nodes[node_idx];
+            NodeEntry {
                 capacity: NodeCapacity::of(node),
                 usage: state.node_usage(&node.id),
-            })
+            }
+        })
     }
 }
 
@@ -50,7 +58,6 @@ pub struct EvalContext {
     pub proposed: ProposedAllocs,
     /// Every node of the snapshot, in ID order.
     pub all_nodes: Vec<Arc<Node>>,
-    node_index: HashMap<NodeId, usize>,
 }
 
 impl EvalContext {
@@ -61,12 +68,10 @@ impl EvalContext {
         job: Option<&Arc<Job>>,
         job_allocs: &[Arc<Allocation>],
     ) -> Self {
-        let all_nodes = state.nodes();
-        let node_index = all_nodes
-            .iter()
-            .enumerate()
-            .map(|(idx, node)| (node.id.clone(), idx))
-            .collect();
+        let mut all_nodes = state.nodes();
+        if !all_nodes.is_sorted_by(|left, right| left.id <= right.id) {
+            all_nodes.sort_by(|left, right| left.id.cmp(&right.id));
+        }
         let plan = Plan {
             eval_id: eval.id.clone(),
             priority: job.map_or(eval.priority, |job| job.priority),
@@ -83,15 +88,25 @@ impl EvalContext {
             plan,
             nodes: NodeTable::default(),
             all_nodes,
-            node_index,
             state,
         }
     }
 
-    pub fn node_by_id(&self, node_id: &NodeId) -> Option<&Arc<Node>> {
-        self.node_index
-            .get(node_id)
-            .and_then(|idx| self.all_nodes.get(*idx))
+    pub fn node_by_id(&self, node_id: &NodeId) -> Option<Arc<Node>> {
+        self.node_idx(node_id)
+            .map(|node_idx| self.all_nodes[node_idx].clone())
+    }
+
+    /// The node's position in [`Self::all_nodes`].
+    pub fn node_idx(&self, node_id: &NodeId) -> Option<usize> {
+        self.all_nodes
+            .binary_search_by(|node| node.id.cmp(node_id))
+            .ok()
+    }
+
+    /// The capacity and usage of the node at `node_idx` in [`Self::all_nodes`].
+    pub fn entry_at(&mut self, node_idx: usize) -> &mut NodeEntry {
+        self.nodes.entry(&*self.state, &self.all_nodes, node_idx)
     }
 
     /// Adds a stop to the plan and frees what the allocation held.
@@ -102,8 +117,8 @@ impl EvalContext {
         client_status: Option<AllocClientStatus>,
     ) {
         if !alloc.is_terminal() {
-            if let Some(node) = self.node_by_id(&alloc.node_id).cloned() {
-                self.nodes.entry(&*self.state, &node).usage.remove(alloc);
+            if let Some(node_idx) = self.node_idx(&alloc.node_id) {
+                self.entry_at(node_idx).usage.remove(alloc);
             }
             self.proposed.remove(&alloc.node_id, &alloc.task_group);
         }
@@ -124,26 +139,24 @@ impl EvalContext {
             self.plan.node_update.remove(&alloc.node_id);
         }
         if !alloc.is_terminal() {
-            if let Some(node) = self.node_by_id(&alloc.node_id).cloned() {
-                self.nodes.entry(&*self.state, &node).usage.add(alloc);
+            if let Some(node_idx) = self.node_idx(&alloc.node_id) {
+                self.entry_at(node_idx).usage.add(alloc);
             }
             self.proposed.add(&alloc.node_id, &alloc.task_group);
         }
     }
 
-    /// Adds a new allocation to the plan.
-    pub fn place(&mut self, alloc: Allocation) {
-        if let Some(node) = self.node_by_id(&alloc.node_id).cloned() {
-            self.nodes.entry(&*self.state, &node).usage.add(&alloc);
-        }
+    /// Adds a new allocation on the node at `node_idx` to the plan.
+    pub fn place(&mut self, node_idx: usize, alloc: Allocation) {
+        self.entry_at(node_idx).usage.add(&alloc);
         self.proposed.add(&alloc.node_id, &alloc.task_group);
         self.plan.append_alloc(alloc);
     }
 
     /// Replaces an allocation by its updated self on the same node.
     pub fn update_in_place(&mut self, old: &Allocation, new: Allocation) {
-        if let Some(node) = self.node_by_id(&old.node_id).cloned() {
-            let usage = &mut self.nodes.entry(&*self.state, &node).usage;
+        if let Some(node_idx) = self.node_idx(&old.node_id) {
+            let usage = &mut self.entry_at(node_idx).usage;
             if !old.is_terminal() {
                 usage.remove(old);
             }

@@ -63,9 +63,11 @@ pub fn process(
             return finish(planner, eval, attempt, state.index(), config.now_unix_nanos)
                 .map_err(planner_error);
         }
-        let plan = attempt.plan.clone();
+        let mut attempt = attempt;
+        let plan = std::mem::take(&mut attempt.plan);
+        let asked = PlanSize::of(&plan);
         let (result, refreshed) = planner.submit_plan(plan).map_err(planner_error)?;
-        if result.is_full_commit(&attempt.plan) {
+        if PlanSize::of_result(&result) == asked {
             return finish(planner, eval, attempt, state.index(), config.now_unix_nanos)
                 .map_err(planner_error);
         }
@@ -84,6 +86,29 @@ pub fn process(
         }
         if let Some(refreshed) = refreshed {
             state = refreshed;
+        }
+    }
+}
+
+/// How many stops and placements a plan (or what was committed of it) holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PlanSize {
+    stops: usize,
+    placements: usize,
+}
+
+impl PlanSize {
+    pub fn of(plan: &Plan) -> Self {
+        Self {
+            stops: plan.node_update.values().map(Vec::len).sum(),
+            placements: plan.node_allocation.values().map(Vec::len).sum(),
+        }
+    }
+
+    pub fn of_result(result: &crate::structs::PlanResult) -> Self {
+        Self {
+            stops: result.node_update.values().map(Vec::len).sum(),
+            placements: result.node_allocation.values().map(Vec::len).sum(),
         }
     }
 }
@@ -114,7 +139,11 @@ pub(crate) fn tainted_nodes(
 }
 
 /// The metric every placement starts from: the pool's size and available nodes per datacenter.
-pub(crate) fn base_metric(ctx: &EvalContext, job: &Job, candidates: &[Arc<Node>]) -> AllocMetric {
+pub(crate) fn base_metric<'a>(
+    ctx: &EvalContext,
+    job: &Job,
+    candidates: impl Iterator<Item = &'a Node>,
+) -> AllocMetric {
     let mut metric = AllocMetric {
         nodes_in_pool: ctx
             .all_nodes
@@ -189,13 +218,14 @@ fn place_all(
     if placements.is_empty() {
         return;
     }
-    let candidates: Vec<Arc<Node>> = ctx
-        .all_nodes
-        .iter()
-        .filter(|node| node_is_candidate(node, job))
-        .cloned()
+    let candidates: Vec<usize> = (0..ctx.all_nodes.len())
+        .filter(|node_idx| node_is_candidate(&ctx.all_nodes[*node_idx], job))
         .collect();
-    let base = base_metric(ctx, job, &candidates);
+    let base = base_metric(
+        ctx,
+        job,
+        candidates.iter().map(|node_idx| &*ctx.all_nodes[*node_idx]),
+    );
     let mut stack = Stack::new(ctx, candidates, job.is_batch_like(), config.algorithm);
     let mut selectors: HashMap<String, GroupSelector> = HashMap::new();
     for placement in placements {
@@ -209,9 +239,9 @@ fn place_all(
         }
         let selector = selectors
             .entry(group.name.clone())
-            .or_insert_with(|| GroupSelector::new(ctx, job, group, stack.n_candidates()));
+            .or_insert_with(|| GroupSelector::new(ctx, job, group));
         let previous = placement.previous.as_deref();
-        let previous_node = previous.and_then(|alloc| ctx.node_by_id(&alloc.node_id).cloned());
+        let previous_node = previous.and_then(|alloc| ctx.node_by_id(&alloc.node_id));
         if let (Some(description), Some(previous)) = (placement.stop_previous, previous) {
             ctx.stop(previous, description, None);
             if let Some(node) = &previous_node {
@@ -223,6 +253,7 @@ fn place_all(
         match stack.select(ctx, selector, &penalty, &mut metric) {
             Some(ranked) => {
                 let node = ranked.node.clone();
+                let node_idx = ranked.node_idx;
                 let alloc = build_alloc(
                     ctx,
                     NewAlloc {
@@ -238,7 +269,7 @@ fn place_all(
                     },
                 );
                 selector.record_placement(&node);
-                ctx.place(alloc);
+                ctx.place(node_idx, alloc);
             }
             None => {
                 if let (Some(_), Some(previous)) = (placement.stop_previous, previous) {

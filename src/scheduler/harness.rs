@@ -224,7 +224,6 @@ impl State for MemState {
 pub struct Harness {
     pub state: MemState,
     pub plans: Vec<Plan>,
-    pub results: Vec<PlanResult>,
     pub updated_evals: Vec<Evaluation>,
     pub created_evals: Vec<Evaluation>,
     pub reblocked_evals: Vec<Evaluation>,
@@ -283,14 +282,13 @@ impl Planner for Harness {
         &mut self,
         plan: Plan,
     ) -> Result<(PlanResult, Option<Arc<dyn State>>), PlannerError> {
-        self.plans.push(plan.clone());
         if self.reject_plans > 0 {
             self.reject_plans -= 1;
+            self.plans.push(plan);
             let result = PlanResult {
                 refresh_index: self.state.index(),
                 ..PlanResult::default()
             };
-            self.results.push(result.clone());
             return Ok((result, Some(self.snapshot())));
         }
         let refused = match &mut self.refuse_node {
@@ -303,7 +301,7 @@ impl Planner for Harness {
         let result = self
             .state
             .apply_plan(&plan, &|node_id| refused.as_ref() == Some(node_id));
-        self.results.push(result.clone());
+        self.plans.push(plan);
         let refreshed = (result.refresh_index != 0).then(|| self.snapshot());
         Ok((result, refreshed))
     }
@@ -321,5 +319,144 @@ impl Planner for Harness {
     fn reblock_eval(&mut self, eval: Evaluation) -> Result<(), PlannerError> {
         self.reblocked_evals.push(eval);
         Ok(())
+    }
+}
+
+/// Synthetic clusters for throughput measurements (no clock here: callers time the run).
+pub mod synthetic {
+    use std::collections::BTreeMap;
+
+    use super::{Harness, MemState};
+    use crate::scheduler::{SchedulerConfig, SchedulerError};
+    use crate::structs::{
+        DriverInfo, EvalId, EvalStatus, EvalTrigger, Evaluation, Job, JobId, JobType,
+        NetworkResource, Node, NodeCpuResources, NodeDiskResources, NodeId, NodeMemoryResources,
+        NodeResources, NodeStatus, Port, Resources, Task, TaskGroup,
+    };
+
+    /// A ready node with 16 000 MHz, 32 GB, 500 GB of disk and the wasm driver.
+    pub fn node(idx: usize) -> Node {
+        let mut drivers = BTreeMap::new();
+        drivers.insert(
+            "wasm".to_owned(),
+            DriverInfo {
+                detected: true,
+                healthy: true,
+                ..DriverInfo::default()
+            },
+        );
+        let mut attributes = BTreeMap::new();
+        attributes.insert("kernel.name".to_owned(), "linux".to_owned());
+        attributes.insert(
+            "unique.network.ip-address".to_owned(),
+            format!("10.{}.{}.{}", idx / 65536 % 256, idx / 256 % 256, idx % 256),
+        );
+        Node {
+            id: NodeId::from(format!("00000000-0000-4000-8000-{idx:012}")),
+            name: format!("node-{idx}"),
+            datacenter: format!("dc{}", idx % 3 + 1),
+            node_pool: "default".to_owned(),
+            computed_class: "synthetic".to_owned(),
+            attributes,
+            drivers,
+            node_resources: NodeResources {
+                cpu: NodeCpuResources {
+                    cpu_shares: 16_000,
+                    total_cpu_cores: 8,
+                    ..NodeCpuResources::default()
+                },
+                memory: NodeMemoryResources { memory_mb: 32_768 },
+                disk: NodeDiskResources {
+                    disk_mb: 500 * 1024,
+                },
+                networks: Vec::new(),
+                min_dynamic_port: 20000,
+                max_dynamic_port: 32000,
+            },
+            status: NodeStatus::Ready,
+            ..Node::default()
+        }
+    }
+
+    /// A service job `job-<idx>` of `count` small Wasm tasks (50 MHz, 64 MB, one dynamic port).
+    pub fn job(idx: usize, count: i32) -> Job {
+        let mut job = Job {
+            id: JobId::from(format!("job-{idx}")),
+            job_type: JobType::Service,
+            datacenters: vec!["*".to_owned()],
+            task_groups: vec![TaskGroup {
+                name: "app".to_owned(),
+                count,
+                networks: vec![NetworkResource {
+                    dynamic_ports: vec![Port {
+                        label: "http".to_owned(),
+                        ..Port::default()
+                    }],
+                    ..NetworkResource::default()
+                }],
+                tasks: vec![Task {
+                    name: "app".to_owned(),
+                    driver: "wasm".to_owned(),
+                    resources: Some(Resources {
+                        cpu: 50,
+                        memory_mb: 64,
+                        ..Resources::default()
+                    }),
+                    ..Task::default()
+                }],
+                ..TaskGroup::default()
+            }],
+            ..Job::default()
+        };
+        job.canonicalize();
+        if let Some(disk) = &mut job.task_groups[0].ephemeral_disk {
+            disk.size_mb = 10;
+        }
+        job
+    }
+
+    /// A harness with `n_nodes` nodes and `n_jobs` jobs of `count` registered, and their evals.
+    pub fn cluster(n_nodes: usize, n_jobs: usize, count: i32) -> (Harness, Vec<Evaluation>) {
+        let mut state = MemState::default();
+        for idx in 0..n_nodes {
+            state.upsert_node(node(idx));
+        }
+        let mut evals = Vec::with_capacity(n_jobs);
+        for idx in 0..n_jobs {
+            let job = state.upsert_job(job(idx, count));
+            evals.push(Evaluation {
+                id: EvalId::from(format!("00000000-0000-4000-9000-{idx:012}")),
+                namespace: job.namespace.clone(),
+                priority: job.priority,
+                eval_type: job.job_type,
+                triggered_by: EvalTrigger::JOB_REGISTER.to_owned(),
+                job_id: job.id.clone(),
+                job_modify_index: job.job_modify_index,
+                status: EvalStatus::Pending,
+                ..Evaluation::default()
+            });
+        }
+        (Harness::new(state), evals)
+    }
+
+    /// Schedules every evaluation in turn; returns how many allocations were placed.
+    pub fn run(
+        harness: &mut Harness,
+        evals: &[Evaluation],
+        config: &SchedulerConfig,
+    ) -> Result<usize, SchedulerError> {
+        let mut placed = 0;
+        for eval in evals {
+            let before = harness.plans.len();
+            harness.process(config, eval)?;
+            placed += harness.plans[before..]
+                .iter()
+                .flat_map(|plan| plan.node_allocation.values())
+                .map(Vec::len)
+                .sum::<usize>();
+            // Keep memory flat: the state holds the committed allocations already.
+            harness.plans.clear();
+        }
+        Ok(placed)
     }
 }

@@ -21,6 +21,7 @@
 //! Nomad: `scheduler/scheduler.go` (the `Scheduler`, `State` and `Planner` interfaces).
 
 pub mod context;
+pub mod fast_hash;
 pub mod feasible;
 pub mod generic;
 pub mod harness;

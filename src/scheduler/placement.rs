@@ -15,6 +15,7 @@ use super::feasible::GroupFeasibility;
 use super::feasible::ports::PortAsk;
 use super::feasible::resources::{ResourceAsk, check_fit};
 use super::stack::RankedNode;
+use super::usage::host_ip;
 use crate::structs::{
     AllocClientStatus, AllocDesiredStatus, AllocId, AllocMetric, AllocatedCpu, AllocatedMemory,
     AllocatedPort, AllocatedResources, AllocatedSharedResources, AllocatedTaskResources,
@@ -97,7 +98,7 @@ pub struct NewAlloc<'a> {
 
 pub fn build_alloc(ctx: &mut EvalContext, new: NewAlloc<'_>) -> Allocation {
     let node = new.ranked.node.clone();
-    let host_ip = ctx.nodes.entry(&*ctx.state, &node).capacity.host_ip.clone();
+    let host_ip = host_ip(&node);
     let networks = granted_network(new.port_ask, &new.ranked.ports, &host_ip);
     let mut alloc = Allocation {
         id: AllocId::generate(),
@@ -183,9 +184,10 @@ pub fn try_in_place(
     let Some(group) = job.task_group(&alloc.task_group) else {
         return false;
     };
-    let Some(node) = ctx.node_by_id(&alloc.node_id).cloned() else {
+    let Some(node_idx) = ctx.node_idx(&alloc.node_id) else {
         return false;
     };
+    let node = ctx.all_nodes[node_idx].clone();
     let checks = feasibility
         .entry(group.name.clone())
         .or_insert_with(|| GroupFeasibility::new(job, group));
@@ -199,7 +201,7 @@ pub fn try_in_place(
         memory_mb: ask.memory_mb - old.total_memory_mb(),
         disk_mb: ask.disk_mb - old.shared.disk_mb,
     };
-    let entry = ctx.nodes.entry(&*ctx.state, &node);
+    let entry = ctx.entry_at(node_idx);
     if check_fit(&entry.capacity, &entry.usage, &delta).is_err() {
         return false;
     }

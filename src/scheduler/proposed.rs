@@ -6,13 +6,12 @@
 //!
 //! Nomad: `scheduler/context.go` `ProposedAllocs`, `scheduler/propertyset.go`.
 
-use std::collections::HashMap;
-
+use super::fast_hash::FastMap;
 use crate::structs::{Allocation, NodeId};
 
 #[derive(Clone, Debug, Default)]
 pub struct ProposedAllocs {
-    by_node: HashMap<NodeId, HashMap<String, u32>>,
+    by_node: FastMap<NodeId, FastMap<String, u32>>,
 }
 
 impl ProposedAllocs {

@@ -18,11 +18,12 @@ use std::sync::Arc;
 use super::context::EvalContext;
 use super::feasible::GroupFeasibility;
 use super::feasible::distinct::{DISTINCT_HOSTS, DistinctHosts, DistinctProperty};
-use super::feasible::ports::{PortAsk, assign_ports};
+use super::feasible::ports::{PortAsk, assign_ports, check_ports};
 use super::feasible::resources::{ResourceAsk, check_fit};
 use super::metrics;
 use super::rank::{AffinityScorer, SchedulerAlgorithm, ScoreParts, anti_affinity_score, fit_score};
 use super::spread::SpreadScorer;
+use super::usage::host_ip;
 use crate::structs::{AllocMetric, AllocatedPort, Job, Node, NodeId, TaskGroup};
 
 /// Nomad's `skipScoreThreshold` and `maxSkip`.
@@ -43,13 +44,13 @@ pub struct GroupSelector {
     pub spread: SpreadScorer,
     pub desired_count: u32,
     distinct_hosts_key: Arc<str>,
-    /// Static feasibility per candidate index, computed on first visit.
+    /// Static feasibility per node (by position in the context's nodes), computed on first visit.
     memo: Vec<Option<Result<(), Arc<str>>>>,
 }
 
 impl GroupSelector {
-    pub fn new(ctx: &EvalContext, job: &Job, group: &TaskGroup, n_candidates: usize) -> Self {
-        let node_by_id = |node_id: &NodeId| ctx.node_by_id(node_id).cloned();
+    pub fn new(ctx: &EvalContext, job: &Job, group: &TaskGroup) -> Self {
+        let node_by_id = |node_id: &NodeId| ctx.node_by_id(node_id);
         let mut distinct_properties = DistinctProperty::all_of(job, group);
         for property in &mut distinct_properties {
             property.populate(&ctx.proposed, &node_by_id);
@@ -67,7 +68,7 @@ impl GroupSelector {
             spread,
             desired_count: u32::try_from(group.count.max(1)).unwrap_or(1),
             distinct_hosts_key: DISTINCT_HOSTS.into(),
-            memo: vec![None; n_candidates],
+            memo: vec![None; ctx.all_nodes.len()],
         }
     }
 
@@ -92,10 +93,7 @@ impl GroupSelector {
         self.spread.forget(node);
     }
 
-    fn static_check(&mut self, candidate_idx: Option<usize>, node: &Node) -> Result<(), Arc<str>> {
-        let Some(idx) = candidate_idx else {
-            return self.feasibility.check(node);
-        };
+    fn static_check(&mut self, idx: usize, node: &Node) -> Result<(), Arc<str>> {
         if let Some(Some(verdict)) = self.memo.get(idx) {
             return verdict.clone();
         }
@@ -107,10 +105,12 @@ impl GroupSelector {
     }
 }
 
-/// A feasible node with its ports and scores.
+/// A feasible node with its scores, and its ports once chosen ([`assign_chosen_ports`]).
 #[derive(Clone, Debug)]
 pub struct RankedNode {
     pub node: Arc<Node>,
+    /// The node's position in the context's nodes.
+    pub node_idx: usize,
     pub ports: Vec<AllocatedPort>,
     pub scores: ScoreParts,
     pub final_score: f64,
@@ -121,13 +121,13 @@ pub fn rank_node(
     ctx: &mut EvalContext,
     selector: &mut GroupSelector,
     algorithm: SchedulerAlgorithm,
-    node: &Arc<Node>,
-    candidate_idx: Option<usize>,
+    node_idx: usize,
     penalty_nodes: &[NodeId],
     metric: &mut AllocMetric,
 ) -> Option<RankedNode> {
     metric.nodes_evaluated += 1;
-    if let Err(reason) = selector.static_check(candidate_idx, node) {
+    let node = &ctx.all_nodes[node_idx].clone();
+    if let Err(reason) = selector.static_check(node_idx, node) {
         metrics::filter_node(metric, node, &reason);
         return None;
     }
@@ -146,27 +146,17 @@ pub fn rank_node(
         metrics::filter_node(metric, node, &property.key);
         return None;
     }
-    let entry = ctx.nodes.entry(&*ctx.state, node);
+    let entry = ctx.entry_at(node_idx);
     if let Err(dimension) = check_fit(&entry.capacity, &entry.usage, &selector.ask) {
         metrics::exhaust_node(metric, node, dimension);
         return None;
     }
-    let ports = if selector.port_ask.is_empty() {
-        Vec::new()
-    } else {
-        match assign_ports(
-            &selector.port_ask,
-            &entry.capacity,
-            &entry.usage,
-            &mut ctx.rng,
-        ) {
-            Ok(ports) => ports,
-            Err(dimension) => {
-                metrics::exhaust_node(metric, node, dimension);
-                return None;
-            }
-        }
-    };
+    if !selector.port_ask.is_empty()
+        && let Err(dimension) = check_ports(&selector.port_ask, &entry.capacity, &entry.usage)
+    {
+        metrics::exhaust_node(metric, node, dimension);
+        return None;
+    }
     let scores = ScoreParts {
         fit: fit_score(
             algorithm,
@@ -185,15 +175,42 @@ pub fn rank_node(
     };
     Some(RankedNode {
         node: node.clone(),
-        ports,
+        node_idx,
+        ports: Vec::new(),
         final_score: scores.final_score(),
         scores,
     })
 }
 
+/// Chooses the host ports of the node a placement goes to. Ports are only checked while ranking,
+/// so only the chosen node draws from the generator.
+pub fn assign_chosen_ports(
+    ctx: &mut EvalContext,
+    selector: &GroupSelector,
+    ranked: &mut RankedNode,
+) {
+    if selector.port_ask.is_empty() {
+        return;
+    }
+    let entry = ctx
+        .nodes
+        .entry(&*ctx.state, &ctx.all_nodes, ranked.node_idx);
+    let host_ip = host_ip(&ranked.node);
+    // check_ports admitted this node with this usage, so assignment finds free ports.
+    ranked.ports = assign_ports(
+        &selector.port_ask,
+        &entry.capacity,
+        &entry.usage,
+        &host_ip,
+        &mut ctx.rng,
+    )
+    .unwrap_or_default();
+}
+
 /// The shuffled candidates of one evaluation and where the last placement stopped.
 pub struct Stack {
-    candidates: Vec<Arc<Node>>,
+    /// Positions in the context's nodes.
+    candidates: Vec<usize>,
     offset: usize,
     base_limit: usize,
     pub algorithm: SchedulerAlgorithm,
@@ -203,7 +220,7 @@ impl Stack {
     /// `batch` stacks look at 2 feasible nodes, service stacks at log2(n) (at least 2).
     pub fn new(
         ctx: &mut EvalContext,
-        mut candidates: Vec<Arc<Node>>,
+        mut candidates: Vec<usize>,
         batch: bool,
         algorithm: SchedulerAlgorithm,
     ) -> Self {
@@ -247,13 +264,12 @@ impl Stack {
                 let idx = stack.offset;
                 stack.offset = (stack.offset + 1) % n_candidates;
                 visited += 1;
-                let node = stack.candidates[idx].clone();
+                let node_idx = stack.candidates[idx];
                 if let Some(ranked) = rank_node(
                     ctx,
                     selector,
                     stack.algorithm,
-                    &node,
-                    Some(idx),
+                    node_idx,
                     penalty_nodes,
                     metric,
                 ) {
@@ -293,6 +309,9 @@ impl Stack {
             .iter()
             .map(|(_, ranked)| ranked.scores.to_meta(&ranked.node.id))
             .collect();
+        if let Some(best) = &mut best {
+            assign_chosen_ports(ctx, selector, best);
+        }
         best
     }
 }

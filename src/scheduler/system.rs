@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use super::context::EvalContext;
 use super::feasible::{datacenter, node_is_candidate, node_pool};
-use super::generic::{base_metric, tainted_nodes};
+use super::generic::{PlanSize, base_metric, tainted_nodes};
 use super::placement::{NewAlloc, build_alloc, try_in_place};
 use super::reconcile::destructive_placement;
 use super::reconcile::node::{NodeInput, reconcile_nodes};
-use super::stack::{GroupSelector, rank_node};
+use super::stack::{GroupSelector, assign_chosen_ports, rank_node};
 use super::{Planner, SchedulerConfig, SchedulerError, State};
 use crate::structs::{AllocMetric, EvalStatus, Evaluation, Job, Node, NodeId, NodeStatus};
 
@@ -37,8 +37,9 @@ pub fn process(
         let done = if plan.is_no_op() {
             true
         } else {
-            let (result, refreshed) = planner.submit_plan(plan.clone()).map_err(planner_error)?;
-            if result.is_full_commit(&plan) {
+            let asked = PlanSize::of(&plan);
+            let (result, refreshed) = planner.submit_plan(plan).map_err(planner_error)?;
+            if PlanSize::of_result(&result) == asked {
                 true
             } else {
                 let progress = result
@@ -123,21 +124,22 @@ fn compute_attempt(
                 placements.push(destructive_placement(alloc, Some(alloc.node_id.clone())));
             }
         }
-        let base = base_metric(&ctx, job, &eligible);
+        let base = base_metric(&ctx, job, eligible.iter().map(|node| &**node));
         let mut selectors: HashMap<String, GroupSelector> = HashMap::new();
         for placement in &placements {
-            let (Some(group), Some(node)) = (
+            let (Some(group), Some(node_idx)) = (
                 job.task_group(&placement.task_group),
                 placement
                     .node_id
                     .as_ref()
-                    .and_then(|node_id| ctx.node_by_id(node_id).cloned()),
+                    .and_then(|node_id| ctx.node_idx(node_id)),
             ) else {
                 continue;
             };
+            let node = ctx.all_nodes[node_idx].clone();
             let selector = selectors
                 .entry(group.name.clone())
-                .or_insert_with(|| GroupSelector::new(&ctx, job, group, 0));
+                .or_insert_with(|| GroupSelector::new(&ctx, job, group));
             let previous = placement.previous.as_deref();
             if let (Some(description), Some(previous)) = (placement.stop_previous, previous) {
                 ctx.stop(previous, description, None);
@@ -147,13 +149,13 @@ fn compute_attempt(
                 &mut ctx,
                 selector,
                 config.algorithm,
-                &node,
-                None,
+                node_idx,
                 &[],
                 &mut metric,
             );
             match ranked {
-                Some(ranked) => {
+                Some(mut ranked) => {
+                    assign_chosen_ports(&mut ctx, selector, &mut ranked);
                     metric.score_meta_data = vec![ranked.scores.to_meta(&node.id)];
                     let alloc = build_alloc(
                         &mut ctx,
@@ -170,7 +172,7 @@ fn compute_attempt(
                         },
                     );
                     selector.record_placement(&node);
-                    ctx.place(alloc);
+                    ctx.place(node_idx, alloc);
                 }
                 // Constraints rule the node out: the group does not belong there.
                 None if metric.nodes_exhausted == 0 => {}

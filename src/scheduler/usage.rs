@@ -97,8 +97,6 @@ pub struct NodeCapacity {
     pub max_dynamic_port: u16,
     /// Host ports no allocation may take, sorted.
     pub reserved_ports: Vec<u16>,
-    /// The address allocations' ports are bound to.
-    pub host_ip: String,
 }
 
 impl NodeCapacity {
@@ -120,19 +118,6 @@ impl NodeCapacity {
         );
         reserved_ports.sort_unstable();
         reserved_ports.dedup();
-        let host_ip = node
-            .attributes
-            .get("unique.network.ip-address")
-            .filter(|ip| !ip.is_empty())
-            .cloned()
-            .or_else(|| {
-                resources
-                    .networks
-                    .iter()
-                    .map(|network| network.ip.clone())
-                    .find(|ip| !ip.is_empty())
-            })
-            .unwrap_or_default();
         Self {
             cpu: resources.cpu.cpu_shares - reserved.cpu.cpu_shares,
             memory_mb: resources.memory.memory_mb - reserved.memory.memory_mb,
@@ -140,13 +125,29 @@ impl NodeCapacity {
             min_dynamic_port: u16::try_from(min_port).unwrap_or(20000),
             max_dynamic_port: u16::try_from(max_port).unwrap_or(32000),
             reserved_ports,
-            host_ip,
         }
     }
 
     pub fn is_reserved(&self, port: u16) -> bool {
         self.reserved_ports.binary_search(&port).is_ok()
     }
+}
+
+/// The address allocations' ports on `node` are bound to: its `unique.network.ip-address`
+/// attribute, else the first address of its networks.
+pub fn host_ip(node: &Node) -> String {
+    node.attributes
+        .get("unique.network.ip-address")
+        .filter(|ip| !ip.is_empty())
+        .cloned()
+        .or_else(|| {
+            node.node_resources
+                .networks
+                .iter()
+                .map(|network| network.ip.clone())
+                .find(|ip| !ip.is_empty())
+        })
+        .unwrap_or_default()
 }
 
 /// Parses Nomad's port spec, `"22,80,8000-8100"`; malformed parts are skipped.

@@ -49,11 +49,65 @@ impl PortAsk {
     }
 }
 
+/// Checks, without choosing, that the node can give `ask` its ports: static ports free, and enough
+/// free ports in the dynamic range. [`assign_ports`] then succeeds on the same node and usage.
+pub fn check_ports(
+    ask: &PortAsk,
+    capacity: &NodeCapacity,
+    usage: &NodeUsage,
+) -> Result<(), &'static str> {
+    for (idx, port) in ask.static_ports.iter().enumerate() {
+        let Ok(value) = u16::try_from(port.value) else {
+            return Err(RESERVED_PORT_COLLISION);
+        };
+        if capacity.is_reserved(value) {
+            return Err(RESERVED_PORT_COLLISION);
+        }
+        if usage.port_in_use(value)
+            || ask.static_ports[..idx]
+                .iter()
+                .any(|earlier| earlier.value == port.value)
+        {
+            return Err(PORT_COLLISION);
+        }
+    }
+    if ask.dynamic_ports.is_empty() {
+        return Ok(());
+    }
+    let (low, high) = (capacity.min_dynamic_port, capacity.max_dynamic_port);
+    let in_range = |value: u16| (low..=high).contains(&value);
+    let mut taken = 0usize;
+    let mut last = None;
+    for value in usage.ports.iter().copied().filter(|value| in_range(*value)) {
+        if last != Some(value) {
+            taken += 1;
+            last = Some(value);
+        }
+    }
+    taken += capacity
+        .reserved_ports
+        .iter()
+        .filter(|value| in_range(**value) && !usage.port_in_use(**value))
+        .count();
+    taken += ask
+        .static_ports
+        .iter()
+        .filter_map(|port| u16::try_from(port.value).ok())
+        .filter(|value| in_range(*value))
+        .count();
+    let span = usize::from(high - low) + 1;
+    if span.saturating_sub(taken) < ask.dynamic_ports.len() {
+        return Err(DYNAMIC_PORTS_EXHAUSTED);
+    }
+    Ok(())
+}
+
 /// Picks host ports for `ask` on a node, static ports first, in the order asked.
 pub fn assign_ports(
     ask: &PortAsk,
     capacity: &NodeCapacity,
     usage: &NodeUsage,
+    host_ip: &str,
     rng: &mut SeededRng,
 ) -> Result<Vec<AllocatedPort>, &'static str> {
     let mut assigned = Vec::with_capacity(ask.static_ports.len() + ask.dynamic_ports.len());
@@ -69,7 +123,7 @@ pub fn assign_ports(
             return Err(PORT_COLLISION);
         }
         taken.push(value);
-        assigned.push(AllocatedPort::from((port, capacity.host_ip.as_str())));
+        assigned.push(AllocatedPort::from((port, host_ip)));
     }
     let (low, high) = (capacity.min_dynamic_port, capacity.max_dynamic_port);
     let is_free = |value: u16, taken: &[u16]| {
@@ -92,7 +146,7 @@ pub fn assign_ports(
             return Err(DYNAMIC_PORTS_EXHAUSTED);
         };
         taken.push(value);
-        let mut allocated = AllocatedPort::from((port, capacity.host_ip.as_str()));
+        let mut allocated = AllocatedPort::from((port, host_ip));
         allocated.value = i32::from(value);
         if allocated.to == 0 {
             allocated.to = i32::from(value);
@@ -119,7 +173,6 @@ mod tests {
             min_dynamic_port: 20000,
             max_dynamic_port: 20004,
             reserved_ports: vec![22, 20001],
-            host_ip: "10.0.0.1".to_owned(),
             ..NodeCapacity::default()
         }
     }
@@ -135,15 +188,24 @@ mod tests {
             static_ports: vec![port("http", value)],
             ..PortAsk::default()
         };
-        let assigned = assign_ports(&ask(80), &capacity(), &usage, &mut rng).expect("80 is free");
+        let assigned =
+            assign_ports(&ask(80), &capacity(), &usage, "10.0.0.1", &mut rng).expect("80 is free");
         assert_eq!(assigned[0].value, 80);
         assert_eq!(assigned[0].host_ip, "10.0.0.1");
         assert_eq!(
-            assign_ports(&ask(8080), &capacity(), &usage, &mut rng),
+            assign_ports(&ask(8080), &capacity(), &usage, "10.0.0.1", &mut rng),
             Err(PORT_COLLISION)
         );
         assert_eq!(
-            assign_ports(&ask(22), &capacity(), &usage, &mut rng),
+            assign_ports(&ask(22), &capacity(), &usage, "10.0.0.1", &mut rng),
+            Err(RESERVED_PORT_COLLISION)
+        );
+        assert_eq!(
+            check_ports(&ask(8080), &capacity(), &usage),
+            Err(PORT_COLLISION)
+        );
+        assert_eq!(
+            check_ports(&ask(22), &capacity(), &usage),
             Err(RESERVED_PORT_COLLISION)
         );
     }
@@ -161,7 +223,8 @@ mod tests {
             ..PortAsk::default()
         };
         for _ in 0..50 {
-            let assigned = assign_ports(&ask, &capacity(), &usage, &mut rng).expect("20004 left");
+            let assigned =
+                assign_ports(&ask, &capacity(), &usage, "10.0.0.1", &mut rng).expect("20004 left");
             assert_eq!(assigned[1].value, 20004);
             assert_eq!(assigned[1].to, 20004);
         }
@@ -170,8 +233,13 @@ mod tests {
             ..PortAsk::default()
         };
         assert_eq!(
-            assign_ports(&two, &capacity(), &usage, &mut rng),
+            assign_ports(&two, &capacity(), &usage, "10.0.0.1", &mut rng),
             Err(DYNAMIC_PORTS_EXHAUSTED)
         );
+        assert_eq!(
+            check_ports(&two, &capacity(), &usage),
+            Err(DYNAMIC_PORTS_EXHAUSTED)
+        );
+        assert_eq!(check_ports(&ask, &capacity(), &usage), Ok(()));
     }
 }

@@ -185,3 +185,147 @@ fn dynamic_ports_are_unique_on_a_node() {
     ports.dedup();
     assert_eq!(ports.len(), 16);
 }
+
+#[test]
+fn affinity_pulls_placements_to_matching_nodes() {
+    let mut nodes: Vec<_> = (0..6).map(mock::node).collect();
+    for node in nodes.iter_mut().take(2) {
+        node.meta.insert("ssd".to_owned(), "true".to_owned());
+    }
+    let mut job = mock::job(4);
+    job.affinities.push(crate::structs::Affinity {
+        l_target: "${meta.ssd}".to_owned(),
+        operand: "=".to_owned(),
+        r_target: "true".to_owned(),
+        weight: 100,
+    });
+    let (mut harness, job) = harness_with(nodes.clone(), job);
+    harness
+        .process(&config(), &mock::eval(&job, "eval-1"))
+        .expect("scheduling succeeds");
+    let ssd_nodes = [&nodes[0].id, &nodes[1].id];
+    let placed = harness.placed();
+    assert_eq!(placed.len(), 4);
+    assert!(
+        placed
+            .iter()
+            .all(|alloc| ssd_nodes.contains(&&alloc.node_id))
+    );
+    let metric = placed[0].metrics.as_ref().expect("metrics");
+    assert!(
+        metric.score_meta_data[0]
+            .scores
+            .contains_key("node-affinity")
+    );
+    assert_eq!(metric.nodes_evaluated, 6, "affinities look at every node");
+}
+
+#[test]
+fn spread_targets_split_by_percent() {
+    let mut nodes: Vec<_> = (0..6).map(mock::node).collect();
+    for (idx, node) in nodes.iter_mut().enumerate() {
+        let zone = if idx < 3 { "east" } else { "west" };
+        node.meta.insert("zone".to_owned(), zone.to_owned());
+    }
+    let mut job = mock::job(10);
+    job.task_groups[0].spreads.push(crate::structs::Spread {
+        attribute: "${meta.zone}".to_owned(),
+        weight: 100,
+        spread_target: vec![
+            crate::structs::SpreadTarget {
+                value: "east".to_owned(),
+                percent: 70,
+            },
+            crate::structs::SpreadTarget {
+                value: "west".to_owned(),
+                percent: 30,
+            },
+        ],
+    });
+    let (mut harness, job) = harness_with(nodes.clone(), job);
+    harness
+        .process(&config(), &mock::eval(&job, "eval-1"))
+        .expect("scheduling succeeds");
+    let east = harness
+        .placed()
+        .iter()
+        .filter(|alloc| nodes[..3].iter().any(|node| node.id == alloc.node_id))
+        .count();
+    assert_eq!(east, 7);
+}
+
+#[test]
+fn distinct_property_limits_allocations_per_value() {
+    let mut nodes: Vec<_> = (0..6).map(mock::node).collect();
+    for (idx, node) in nodes.iter_mut().enumerate() {
+        node.meta.insert("rack".to_owned(), format!("r{}", idx % 3));
+    }
+    let mut job = mock::job(5);
+    job.task_groups[0]
+        .constraints
+        .push(crate::structs::Constraint {
+            l_target: "${meta.rack}".to_owned(),
+            operand: "distinct_property".to_owned(),
+            r_target: "1".to_owned(),
+        });
+    let (mut harness, job) = harness_with(nodes, job);
+    harness
+        .process(&config(), &mock::eval(&job, "eval-1"))
+        .expect("scheduling succeeds");
+    assert_eq!(harness.placed().len(), 3, "three racks, one each");
+    let metric = &harness.last_eval().expect("eval updated").failed_tg_allocs["web"];
+    assert_eq!(
+        metric
+            .constraint_filtered
+            .get("${meta.rack} distinct_property 1"),
+        Some(&6)
+    );
+}
+
+#[test]
+fn spread_algorithm_prefers_emptier_nodes() {
+    let (mut harness, _) = harness_with(vec![mock::node(0), mock::node(1)], mock::job(1));
+    let mut other = mock::job(1);
+    other.id = "other".into();
+    let other = harness.state.upsert_job(other);
+    harness
+        .process(&config(), &mock::eval(&other, "eval-other"))
+        .expect("other placed");
+    let busy_node = harness.placed()[0].node_id.clone();
+    let web = harness
+        .snapshot()
+        .job_by_id("default", &"web".into())
+        .expect("web registered");
+    let mut spread_config = config();
+    spread_config.algorithm = crate::scheduler::SchedulerAlgorithm::Spread;
+    harness
+        .process(&spread_config, &mock::eval(&web, "eval-web"))
+        .expect("web placed");
+    assert_ne!(harness.placed()[1].node_id, busy_node);
+}
+
+#[test]
+fn deregistered_job_stops_everything() {
+    let (mut harness, job) = harness_with((0..2).map(mock::node).collect(), mock::job(2));
+    harness
+        .process(&config(), &mock::eval(&job, "eval-1"))
+        .expect("placed");
+    // A purged job: the allocations remain, the job is gone.
+    let mut purged = crate::scheduler::harness::MemState::default();
+    for node in harness.snapshot().nodes() {
+        purged.upsert_node((*node).clone());
+    }
+    purged.upsert_allocs(
+        harness
+            .state
+            .allocs()
+            .into_iter()
+            .map(|alloc| (*alloc).clone()),
+    );
+    let mut harness = crate::scheduler::harness::Harness::new(purged);
+    harness
+        .process(&config(), &mock::eval(&job, "eval-2"))
+        .expect("scheduling succeeds");
+    assert_eq!(harness.stopped().len(), 2);
+    assert!(harness.placed().is_empty());
+}

@@ -2,6 +2,9 @@
 
 mod generic;
 mod mock;
+mod properties;
+mod reconcile;
+mod system;
 
 use super::SchedulerConfig;
 use super::harness::{Harness, MemState};
