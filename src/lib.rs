@@ -1,3 +1,9 @@
-//! caravan
+//! caravan: a WebAssembly-first workload orchestrator in the mould of Nomad.
+//!
+//! See ARCHITECTURE.md for the bird's-eye view. The crate is one library with one binary; every
+//! subsystem is a module here.
 
+pub mod client;
 pub mod driver_host;
+pub mod scheduler;
+pub mod structs;

@@ -1,0 +1,86 @@
+//! The schedulers: pure functions from a state snapshot and an evaluation to a plan.
+//!
+//! A scheduler reads the cluster through [`State`] (an immutable snapshot) and acts only through
+//! [`Planner`]: it submits plans, updates its evaluation and creates follow-up evaluations. The
+//! server's workers implement `Planner` over Raft; tests implement it with a recording harness.
+//!
+//! Invariant: this module knows nothing of I/O, clocks or threads. Time comes in through
+//! [`SchedulerConfig::now_unix_nanos`], randomness is seeded from the evaluation ID, so a scheduler
+//! given the same snapshot and evaluation makes the same plan.
+//! Boundary: depends on `crate::structs` only.
+//!
+//! Nomad: `scheduler/scheduler.go` (the `Scheduler`, `State` and `Planner` interfaces).
+
+use std::sync::Arc;
+
+use crate::structs::{
+    Allocation, Deployment, EvalId, Evaluation, Job, JobId, Node, NodeId, Plan, PlanResult,
+};
+
+/// An immutable view of the cluster state at one Raft index.
+pub trait State: Send + Sync {
+    /// The Raft index this view reflects.
+    fn index(&self) -> u64;
+    /// Every node, in ID order.
+    fn nodes(&self) -> Vec<Arc<Node>>;
+    fn node_by_id(&self, node_id: &NodeId) -> Option<Arc<Node>>;
+    fn job_by_id(&self, namespace: &str, job_id: &JobId) -> Option<Arc<Job>>;
+    /// The job's allocations of every version, terminal ones included.
+    fn allocs_by_job(&self, namespace: &str, job_id: &JobId) -> Vec<Arc<Allocation>>;
+    /// The node's allocations of every job, terminal ones included.
+    fn allocs_by_node(&self, node_id: &NodeId) -> Vec<Arc<Allocation>>;
+    /// The job's latest deployment, if any.
+    fn latest_deployment_by_job(&self, namespace: &str, job_id: &JobId) -> Option<Arc<Deployment>>;
+}
+
+/// Where a scheduler's decisions go.
+pub trait Planner {
+    /// Submits a plan. Returns what was committed and, if part was refused, a fresher state to
+    /// plan the remainder against.
+    fn submit_plan(
+        &mut self,
+        plan: Plan,
+    ) -> Result<(PlanResult, Option<Arc<dyn State>>), PlannerError>;
+    /// Records the evaluation's outcome (status, failed placements, queued allocations).
+    fn update_eval(&mut self, eval: Evaluation) -> Result<(), PlannerError>;
+    /// Creates a follow-up evaluation (delayed reschedules, blocked evaluations).
+    fn create_eval(&mut self, eval: Evaluation) -> Result<(), PlannerError>;
+    /// Re-blocks an evaluation that was unblocked but still cannot place everything.
+    fn reblock_eval(&mut self, eval: Evaluation) -> Result<(), PlannerError>;
+}
+
+/// The planner could not take the request (the server lost leadership, Raft failed...).
+#[derive(Debug, thiserror::Error)]
+#[error("planner: {0}")]
+pub struct PlannerError(pub String);
+
+/// Everything outside the snapshot a scheduler may depend on.
+#[derive(Clone, Debug)]
+pub struct SchedulerConfig {
+    /// "Now", fixed by the worker before the scheduler runs.
+    pub now_unix_nanos: i64,
+    /// How many times a scheduler re-plans after a partial commit before giving up.
+    pub max_plan_attempts: u32,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            now_unix_nanos: 0,
+            max_plan_attempts: 5,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("evaluation {eval_id}: {source}")]
+    Planner {
+        eval_id: EvalId,
+        source: PlannerError,
+    },
+    #[error("evaluation {eval_id}: gave up after {attempts} plan attempts")]
+    MaxPlanAttempts { eval_id: EvalId, attempts: u32 },
+    #[error("evaluation {eval_id}: scheduler type {eval_type:?} is not supported")]
+    UnsupportedType { eval_id: EvalId, eval_type: String },
+}

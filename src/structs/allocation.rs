@@ -1,0 +1,361 @@
+//! The allocation: a task group placed on a node, and what became of its tasks.
+//!
+//! ```text
+//! desired:  run ──────────────► stop / evict            (set by servers)
+//! client:   pending ─► running ─► complete | failed      (reported by the client)
+//!                  └──────────────► lost | unknown       (set by servers for down nodes)
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    AllocId, DeploymentId, EvalId, Job, JobId, NetworkResource, NodeId, Port, Service, nullable,
+};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AllocDesiredStatus {
+    #[default]
+    Run,
+    Stop,
+    Evict,
+}
+
+impl fmt::Display for AllocDesiredStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Run => "run",
+            Self::Stop => "stop",
+            Self::Evict => "evict",
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AllocClientStatus {
+    #[default]
+    Pending,
+    Running,
+    Complete,
+    Failed,
+    Lost,
+    Unknown,
+}
+
+impl AllocClientStatus {
+    /// True once the allocation will never run again.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Complete | Self::Failed | Self::Lost)
+    }
+}
+
+impl fmt::Display for AllocClientStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Complete => "complete",
+            Self::Failed => "failed",
+            Self::Lost => "lost",
+            Self::Unknown => "unknown",
+        })
+    }
+}
+
+/// A task's state within its allocation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskStateValue {
+    #[default]
+    Pending,
+    Running,
+    Dead,
+}
+
+impl fmt::Display for TaskStateValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Dead => "dead",
+        })
+    }
+}
+
+/// Something that happened to a task, as `alloc status` lists it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TaskEvent {
+    /// Nomad's event names: "Received", "Task Setup", "Started", "Terminated", "Restarting",
+    /// "Killing", "Killed", "Not Restarting", "Driver Failure", "Alloc Unhealthy"...
+    #[serde(rename = "Type")]
+    pub event_type: String,
+    /// Unix nanoseconds.
+    pub time: i64,
+    pub message: String,
+    pub display_message: String,
+    #[serde(deserialize_with = "nullable::default")]
+    pub details: BTreeMap<String, String>,
+    pub fails_task: bool,
+    pub restart_reason: String,
+    pub exit_code: i32,
+    pub signal: i32,
+    pub driver_error: String,
+    pub kill_timeout: i64,
+    pub kill_error: String,
+    pub start_delay: i64,
+}
+
+impl TaskEvent {
+    pub const RECEIVED: &'static str = "Received";
+    pub const TASK_SETUP: &'static str = "Task Setup";
+    pub const STARTED: &'static str = "Started";
+    pub const TERMINATED: &'static str = "Terminated";
+    pub const RESTARTING: &'static str = "Restarting";
+    pub const NOT_RESTARTING: &'static str = "Not Restarting";
+    pub const KILLING: &'static str = "Killing";
+    pub const KILLED: &'static str = "Killed";
+    pub const DRIVER_FAILURE: &'static str = "Driver Failure";
+    pub const SETUP_FAILURE: &'static str = "Setup Failure";
+    pub const DOWNLOADING_ARTIFACTS: &'static str = "Downloading Artifacts";
+    pub const FAILED_ARTIFACT_DOWNLOAD: &'static str = "Failed Artifact Download";
+    pub const SIGNALING: &'static str = "Signaling";
+    pub const RESTART_SIGNAL: &'static str = "Restart Signaled";
+    pub const SIBLING_FAILED: &'static str = "Sibling Task Failed";
+}
+
+/// A task's state, restarts and event history.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TaskState {
+    pub state: TaskStateValue,
+    pub failed: bool,
+    pub restarts: u64,
+    /// RFC 3339 times, as Nomad's API gives them; empty when not yet.
+    pub last_restart: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub events: Vec<TaskEvent>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocatedCpu {
+    pub cpu_shares: i64,
+    #[serde(deserialize_with = "nullable::default")]
+    pub reserved_cores: Vec<u32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocatedMemory {
+    #[serde(rename = "MemoryMB")]
+    pub memory_mb: i64,
+    #[serde(rename = "MemoryMaxMB")]
+    pub memory_max_mb: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocatedTaskResources {
+    pub cpu: AllocatedCpu,
+    pub memory: AllocatedMemory,
+    #[serde(deserialize_with = "nullable::default")]
+    pub networks: Vec<NetworkResource>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocatedSharedResources {
+    #[serde(deserialize_with = "nullable::default")]
+    pub networks: Vec<NetworkResource>,
+    #[serde(rename = "DiskMB")]
+    pub disk_mb: i64,
+    /// The group's ports with the host ports the scheduler chose.
+    #[serde(deserialize_with = "nullable::default")]
+    pub ports: Vec<AllocatedPort>,
+}
+
+/// A port as allocated: label, host value, container `to`, and the host IP.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocatedPort {
+    pub label: String,
+    pub value: i32,
+    pub to: i32,
+    #[serde(rename = "HostIP")]
+    pub host_ip: String,
+}
+
+impl From<(&Port, &str)> for AllocatedPort {
+    fn from((port, host_ip): (&Port, &str)) -> Self {
+        Self {
+            label: port.label.clone(),
+            value: port.value,
+            to: port.to,
+            host_ip: host_ip.to_owned(),
+        }
+    }
+}
+
+/// The resources the scheduler granted, per task and shared by the group.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocatedResources {
+    #[serde(deserialize_with = "nullable::default")]
+    pub tasks: BTreeMap<String, AllocatedTaskResources>,
+    pub shared: AllocatedSharedResources,
+}
+
+impl AllocatedResources {
+    pub fn total_cpu(&self) -> i64 {
+        self.tasks.values().map(|task| task.cpu.cpu_shares).sum()
+    }
+
+    pub fn total_memory_mb(&self) -> i64 {
+        self.tasks.values().map(|task| task.memory.memory_mb).sum()
+    }
+}
+
+/// A node's score in a placement decision.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeScoreMeta {
+    #[serde(rename = "NodeID")]
+    pub node_id: NodeId,
+    #[serde(deserialize_with = "nullable::default")]
+    pub scores: BTreeMap<String, f64>,
+    pub norm_score: f64,
+}
+
+/// How the scheduler reached (or failed to reach) a placement: the evaluation's explanation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocMetric {
+    pub nodes_evaluated: u64,
+    pub nodes_filtered: u64,
+    pub nodes_in_pool: u64,
+    #[serde(deserialize_with = "nullable::default")]
+    pub nodes_available: BTreeMap<String, u64>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub class_filtered: BTreeMap<String, u64>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub constraint_filtered: BTreeMap<String, u64>,
+    pub nodes_exhausted: u64,
+    #[serde(deserialize_with = "nullable::default")]
+    pub class_exhausted: BTreeMap<String, u64>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub dimension_exhausted: BTreeMap<String, u64>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub quota_exhausted: Vec<String>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub score_meta_data: Vec<NodeScoreMeta>,
+    /// Nanoseconds spent placing.
+    pub allocation_time: i64,
+    pub coalesced_failures: u64,
+}
+
+/// An operator's request about an allocation that the servers act on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DesiredTransition {
+    pub migrate: Option<bool>,
+    pub reschedule: Option<bool>,
+    pub force_reschedule: Option<bool>,
+}
+
+/// One reschedule of an allocation's lineage.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RescheduleEvent {
+    /// Unix nanoseconds.
+    pub reschedule_time: i64,
+    #[serde(rename = "PrevAllocID")]
+    pub prev_alloc_id: AllocId,
+    #[serde(rename = "PrevNodeID")]
+    pub prev_node_id: NodeId,
+    /// Nanoseconds waited before this reschedule.
+    pub delay: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RescheduleTracker {
+    #[serde(deserialize_with = "nullable::default")]
+    pub events: Vec<RescheduleEvent>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Allocation {
+    #[serde(rename = "ID")]
+    pub id: AllocId,
+    pub namespace: String,
+    #[serde(rename = "EvalID")]
+    pub eval_id: EvalId,
+    /// `<job>.<group>[<index>]`.
+    pub name: String,
+    #[serde(rename = "NodeID")]
+    pub node_id: NodeId,
+    pub node_name: String,
+    #[serde(rename = "JobID")]
+    pub job_id: JobId,
+    /// The job version the allocation runs; shared, never copied per allocation in the store.
+    pub job: Option<std::sync::Arc<Job>>,
+    pub task_group: String,
+    pub allocated_resources: AllocatedResources,
+    #[serde(deserialize_with = "nullable::default")]
+    pub services: BTreeMap<String, Service>,
+    pub metrics: Option<AllocMetric>,
+    pub desired_status: AllocDesiredStatus,
+    pub desired_description: String,
+    pub desired_transition: DesiredTransition,
+    pub client_status: AllocClientStatus,
+    pub client_description: String,
+    #[serde(deserialize_with = "nullable::default")]
+    pub task_states: BTreeMap<String, TaskState>,
+    #[serde(rename = "DeploymentID")]
+    pub deployment_id: Option<DeploymentId>,
+    #[serde(rename = "FollowupEvalID")]
+    pub followup_eval_id: Option<EvalId>,
+    pub previous_allocation: Option<AllocId>,
+    pub next_allocation: Option<AllocId>,
+    pub reschedule_tracker: Option<RescheduleTracker>,
+    pub create_index: u64,
+    pub modify_index: u64,
+    pub alloc_modify_index: u64,
+    /// Unix nanoseconds.
+    pub create_time: i64,
+    pub modify_time: i64,
+}
+
+impl Allocation {
+    /// The index in `<job>.<group>[<index>]`, if the name has one.
+    pub fn index(&self) -> Option<u32> {
+        let open = self.name.rfind('[')?;
+        self.name
+            .get(open + 1..self.name.len().checked_sub(1)?)?
+            .parse()
+            .ok()
+    }
+
+    /// True once the allocation is finished on the client or asked to stop by the servers.
+    pub fn is_terminal(&self) -> bool {
+        self.client_status.is_terminal() || self.desired_status != AllocDesiredStatus::Run
+    }
+
+    /// True once the client has finished it for good.
+    pub fn is_client_terminal(&self) -> bool {
+        self.client_status.is_terminal()
+    }
+
+    /// `<job>.<group>[<index>]`, Nomad's allocation name.
+    pub fn make_name(job_id: &str, group: &str, index: u32) -> String {
+        format!("{job_id}.{group}[{index}]")
+    }
+}

@@ -1,0 +1,61 @@
+//! The domain model: jobs, task groups, tasks, nodes, allocations, evaluations and deployments.
+//!
+//! These types are the one vocabulary of caravan. Servers store them, the scheduler reasons over them,
+//! clients run them and the HTTP API sends them, all with the JSON names of Nomad's v1 API
+//! (`PascalCase`, `ID`, `JobID`, durations as integer nanoseconds), so that Nomad's clients and habits
+//! carry over unchanged.
+//!
+//! Invariant: this module depends on serde and the standard library only; it does no I/O.
+//! Invariant: deserialisation is lenient as Nomad's is (missing fields and JSON `null` take the
+//! default), validation is strict and separate ([`Job::validate`]), defaults are applied by
+//! [`Job::canonicalize`] in one place for both job files and API submissions.
+
+mod allocation;
+mod constraint;
+mod deployment;
+pub mod duration;
+mod evaluation;
+mod ids;
+mod job;
+mod job_summary;
+mod network;
+mod node;
+pub(crate) mod nullable;
+mod plan;
+mod policy;
+mod resources;
+mod service;
+mod task;
+mod task_group;
+mod validation;
+
+pub use allocation::{
+    AllocClientStatus, AllocDesiredStatus, AllocMetric, AllocatedCpu, AllocatedMemory,
+    AllocatedPort, AllocatedResources, AllocatedSharedResources, AllocatedTaskResources,
+    Allocation, DesiredTransition, NodeScoreMeta, RescheduleEvent, RescheduleTracker, TaskEvent,
+    TaskState, TaskStateValue,
+};
+pub use constraint::{Affinity, Constraint, ConstraintOperand, Spread, SpreadTarget};
+pub use deployment::{Deployment, DeploymentState, DeploymentStatus};
+pub use evaluation::{EvalStatus, EvalTrigger, Evaluation};
+pub use ids::{AllocId, DeploymentId, EvalId, JobId, NodeId, new_uuid};
+pub use job::{Job, JobStatus, JobType, Namespace, ParameterizedJobConfig, PeriodicConfig};
+pub use job_summary::{JobChildrenSummary, JobSummary, TaskGroupSummary};
+pub use network::{NetworkResource, Port};
+pub use node::{
+    DrainStrategy, DriverInfo, HostVolume, Node, NodeCpuResources, NodeDiskResources,
+    NodeMemoryResources, NodeReservedResources, NodeResources, NodeStatus, SchedulingEligibility,
+};
+pub use plan::{DeploymentStatusUpdate, Plan, PlanResult};
+pub use policy::{
+    DelayFunction, EphemeralDisk, LogConfig, MigrateStrategy, ReschedulePolicy, RestartMode,
+    RestartPolicy, UpdateStrategy,
+};
+pub use resources::Resources;
+pub use service::{Service, ServiceCheck};
+pub use task::{Task, TaskArtifact, TaskLifecycle, Template, VolumeMount};
+pub use task_group::{TaskGroup, VolumeRequest};
+pub use validation::{ValidationError, ValidationErrors};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,190 @@
+//! The node: a client machine, what it has and what it can run.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{NetworkResource, NodeId, duration, nullable};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeStatus {
+    #[default]
+    Initializing,
+    Ready,
+    Down,
+    Disconnected,
+}
+
+impl fmt::Display for NodeStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Initializing => "initializing",
+            Self::Ready => "ready",
+            Self::Down => "down",
+            Self::Disconnected => "disconnected",
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchedulingEligibility {
+    #[default]
+    Eligible,
+    Ineligible,
+}
+
+impl fmt::Display for SchedulingEligibility {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Eligible => "eligible",
+            Self::Ineligible => "ineligible",
+        })
+    }
+}
+
+/// What the node's fingerprint says of one driver.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DriverInfo {
+    #[serde(deserialize_with = "nullable::default")]
+    pub attributes: BTreeMap<String, String>,
+    pub detected: bool,
+    pub healthy: bool,
+    pub health_description: String,
+    /// RFC 3339 time of the last health change.
+    pub update_time: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeCpuResources {
+    /// Total MHz (cores × per-core MHz).
+    pub cpu_shares: i64,
+    pub total_cpu_cores: u32,
+    #[serde(deserialize_with = "nullable::default")]
+    pub reservable_cpu_cores: Vec<u32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeMemoryResources {
+    #[serde(rename = "MemoryMB")]
+    pub memory_mb: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeDiskResources {
+    #[serde(rename = "DiskMB")]
+    pub disk_mb: i64,
+}
+
+/// What the node offers to allocations.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeResources {
+    pub cpu: NodeCpuResources,
+    pub memory: NodeMemoryResources,
+    pub disk: NodeDiskResources,
+    #[serde(deserialize_with = "nullable::default")]
+    pub networks: Vec<NetworkResource>,
+    pub min_dynamic_port: i32,
+    pub max_dynamic_port: i32,
+}
+
+impl NodeResources {
+    /// Nomad's default dynamic port range.
+    pub const DEFAULT_MIN_DYNAMIC_PORT: i32 = 20000;
+    pub const DEFAULT_MAX_DYNAMIC_PORT: i32 = 32000;
+}
+
+/// What the operator keeps back from allocations.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeReservedResources {
+    pub cpu: NodeCpuResources,
+    pub memory: NodeMemoryResources,
+    pub disk: NodeDiskResources,
+    /// Reserved host ports, as a Nomad port spec ("22,80,8000-8100").
+    pub reserved_host_ports: String,
+}
+
+/// A `host_volume` the client offers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HostVolume {
+    pub path: String,
+    pub read_only: bool,
+}
+
+/// A drain in progress.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DrainStrategy {
+    #[serde(with = "duration::nanos")]
+    pub deadline: Duration,
+    pub ignore_system_jobs: bool,
+    /// Unix nanoseconds when the drain must be done; 0 for no deadline.
+    pub force_deadline: i64,
+    pub started_at: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Node {
+    #[serde(rename = "ID")]
+    pub id: NodeId,
+    /// The node's secret, shown only to itself; never listed by the API.
+    #[serde(rename = "SecretID")]
+    pub secret_id: String,
+    pub datacenter: String,
+    pub name: String,
+    #[serde(rename = "HTTPAddr")]
+    pub http_addr: String,
+    #[serde(rename = "TLSEnabled")]
+    pub tls_enabled: bool,
+    #[serde(deserialize_with = "nullable::default")]
+    pub attributes: BTreeMap<String, String>,
+    pub node_resources: NodeResources,
+    pub reserved_resources: NodeReservedResources,
+    #[serde(deserialize_with = "nullable::default")]
+    pub links: BTreeMap<String, String>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub meta: BTreeMap<String, String>,
+    pub node_class: String,
+    pub node_pool: String,
+    #[serde(deserialize_with = "nullable::default")]
+    pub drivers: BTreeMap<String, DriverInfo>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub host_volumes: BTreeMap<String, HostVolume>,
+    pub status: NodeStatus,
+    pub status_description: String,
+    /// Unix seconds of the last status change.
+    pub status_updated_at: i64,
+    pub scheduling_eligibility: SchedulingEligibility,
+    pub drain_strategy: Option<DrainStrategy>,
+    pub drain: bool,
+    pub computed_class: String,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+impl Node {
+    /// True if the scheduler may place new allocations here.
+    pub fn is_schedulable(&self) -> bool {
+        self.status == NodeStatus::Ready
+            && self.scheduling_eligibility == SchedulingEligibility::Eligible
+            && self.drain_strategy.is_none()
+    }
+
+    /// True if the node has the driver and it is healthy.
+    pub fn has_healthy_driver(&self, driver: &str) -> bool {
+        self.drivers
+            .get(driver)
+            .is_some_and(|info| info.detected && info.healthy)
+    }
+}

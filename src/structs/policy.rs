@@ -1,0 +1,424 @@
+//! The policies of a group or task: restart, reschedule, update, migrate, disk and logs.
+//!
+//! Each has Nomad's defaults (`default_for` a job type, or `fill_defaults`) and a `fill_from`
+//! that completes a partially written block field by field, as Nomad's `Merge` does.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::validation::ValidationErrors;
+use super::{JobType, duration};
+
+/// What a task does when its restart attempts are used up within the interval.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestartMode {
+    /// Mark the task failed (and let the group be rescheduled).
+    #[default]
+    Fail,
+    /// Wait until the interval has passed, then try again.
+    Delay,
+}
+
+/// `restart` block: how the client restarts a failing task in place.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicy {
+    pub attempts: i32,
+    #[serde(with = "duration::nanos")]
+    pub interval: Duration,
+    #[serde(with = "duration::nanos")]
+    pub delay: Duration,
+    pub mode: RestartMode,
+    pub render_templates: bool,
+}
+
+impl RestartPolicy {
+    /// Nomad's defaults: service and system jobs 2 attempts in 30m, batch jobs 3 in 24h, 15s apart.
+    pub fn default_for(job_type: JobType) -> Self {
+        match job_type {
+            JobType::Service | JobType::System => Self {
+                attempts: 2,
+                interval: Duration::from_secs(30 * 60),
+                delay: Duration::from_secs(15),
+                mode: RestartMode::Fail,
+                render_templates: false,
+            },
+            JobType::Batch | JobType::Sysbatch => Self {
+                attempts: 3,
+                interval: Duration::from_secs(24 * 3600),
+                delay: Duration::from_secs(15),
+                mode: RestartMode::Fail,
+                render_templates: false,
+            },
+        }
+    }
+
+    /// Fills zero-valued durations from `default`. `attempts = 0` is meaningful (never restart),
+    /// so only the jobspec decides attempts when the user leaves them out.
+    pub fn fill_from(&mut self, default: &Self) {
+        if self.interval.is_zero() {
+            self.interval = default.interval;
+        }
+        if self.delay.is_zero() {
+            self.delay = default.delay;
+        }
+    }
+
+    pub(crate) fn validate(&self, path: &str, errors: &mut ValidationErrors) {
+        if self.attempts < 0 {
+            errors.push(
+                &format!("{path}.Attempts"),
+                "restart attempts can't be negative",
+            );
+        }
+        if self.attempts > 0 && self.interval < self.delay * self.attempts as u32 {
+            errors.push(
+                &format!("{path}.Interval"),
+                format!(
+                    "restart interval {} is less than attempts ({}) times delay ({})",
+                    duration::format_go_duration(self.interval),
+                    self.attempts,
+                    duration::format_go_duration(self.delay)
+                ),
+            );
+        }
+    }
+}
+
+/// How the delay between reschedules grows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DelayFunction {
+    #[default]
+    Constant,
+    Exponential,
+    Fibonacci,
+}
+
+/// `reschedule` block: how the servers replace a failed allocation on another node.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ReschedulePolicy {
+    pub attempts: i32,
+    #[serde(with = "duration::nanos")]
+    pub interval: Duration,
+    #[serde(with = "duration::nanos")]
+    pub delay: Duration,
+    pub delay_function: DelayFunction,
+    #[serde(with = "duration::nanos")]
+    pub max_delay: Duration,
+    pub unlimited: bool,
+}
+
+impl ReschedulePolicy {
+    /// Nomad's defaults: service jobs reschedule without limit with exponential backoff from 30s to
+    /// 1h; batch jobs once a day after 5s; system jobs are never rescheduled.
+    pub fn default_for(job_type: JobType) -> Option<Self> {
+        match job_type {
+            JobType::Service => Some(Self {
+                attempts: 0,
+                interval: Duration::ZERO,
+                delay: Duration::from_secs(30),
+                delay_function: DelayFunction::Exponential,
+                max_delay: Duration::from_secs(3600),
+                unlimited: true,
+            }),
+            JobType::Batch => Some(Self {
+                attempts: 1,
+                interval: Duration::from_secs(24 * 3600),
+                delay: Duration::from_secs(5),
+                delay_function: DelayFunction::Constant,
+                max_delay: Duration::ZERO,
+                unlimited: false,
+            }),
+            JobType::System | JobType::Sysbatch => None,
+        }
+    }
+
+    pub fn fill_from(&mut self, default: &Self) {
+        if self.delay.is_zero() {
+            self.delay = default.delay;
+        }
+        if self.max_delay.is_zero() {
+            self.max_delay = default.max_delay;
+        }
+        if self.interval.is_zero() && !self.unlimited {
+            self.interval = default.interval;
+        }
+    }
+
+    /// The delay before reschedule number `attempt_idx` (0-based), as Nomad's delay functions grow.
+    pub fn delay_for_attempt(&self, attempt_idx: u32) -> Duration {
+        let delay = match self.delay_function {
+            DelayFunction::Constant => self.delay,
+            DelayFunction::Exponential => self
+                .delay
+                .checked_mul(1u32.checked_shl(attempt_idx).unwrap_or(u32::MAX))
+                .unwrap_or(Duration::MAX),
+            DelayFunction::Fibonacci => {
+                let (mut previous, mut current) = (self.delay, self.delay);
+                for _ in 1..attempt_idx {
+                    let next = previous.saturating_add(current);
+                    previous = current;
+                    current = next;
+                }
+                current
+            }
+        };
+        if self.max_delay.is_zero() {
+            delay
+        } else {
+            delay.min(self.max_delay)
+        }
+    }
+
+    pub(crate) fn validate(&self, path: &str, errors: &mut ValidationErrors) {
+        if self.attempts < 0 {
+            errors.push(
+                &format!("{path}.Attempts"),
+                "reschedule attempts can't be negative",
+            );
+        }
+        if self.unlimited && self.attempts > 0 {
+            errors.push(
+                path,
+                "reschedule attempts can't be set when unlimited is true",
+            );
+        }
+        if self.delay_function != DelayFunction::Constant
+            && !self.max_delay.is_zero()
+            && self.max_delay < self.delay
+        {
+            errors.push(
+                &format!("{path}.MaxDelay"),
+                format!(
+                    "max_delay {} is less than delay {}",
+                    duration::format_go_duration(self.max_delay),
+                    duration::format_go_duration(self.delay)
+                ),
+            );
+        }
+    }
+}
+
+/// `ephemeral_disk` block: the alloc dir's size and whether it follows the allocation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EphemeralDisk {
+    pub sticky: bool,
+    pub migrate: bool,
+    #[serde(rename = "SizeMB")]
+    pub size_mb: i32,
+}
+
+impl EphemeralDisk {
+    pub const DEFAULT_SIZE_MB: i32 = 300;
+}
+
+/// `logs` block: rotation of a task's stdout and stderr files.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LogConfig {
+    pub max_files: i32,
+    #[serde(rename = "MaxFileSizeMB")]
+    pub max_file_size_mb: i32,
+    pub disabled: bool,
+}
+
+impl LogConfig {
+    pub fn fill_defaults(&mut self) {
+        if self.max_files == 0 {
+            self.max_files = 10;
+        }
+        if self.max_file_size_mb == 0 {
+            self.max_file_size_mb = 10;
+        }
+    }
+
+    pub(crate) fn validate(&self, path: &str, errors: &mut ValidationErrors) {
+        if self.max_files < 1 {
+            errors.push(&format!("{path}.MaxFiles"), "max_files must be at least 1");
+        }
+        if self.max_file_size_mb < 1 {
+            errors.push(
+                &format!("{path}.MaxFileSizeMB"),
+                "max_file_size must be at least 1",
+            );
+        }
+    }
+}
+
+/// `migrate` block: how allocations leave a draining node.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MigrateStrategy {
+    pub max_parallel: i32,
+    pub health_check: String,
+    #[serde(with = "duration::nanos")]
+    pub min_healthy_time: Duration,
+    #[serde(with = "duration::nanos")]
+    pub healthy_deadline: Duration,
+}
+
+impl MigrateStrategy {
+    pub fn fill_defaults(&mut self) {
+        if self.max_parallel == 0 {
+            self.max_parallel = 1;
+        }
+        if self.health_check.is_empty() {
+            self.health_check = "checks".to_owned();
+        }
+        if self.min_healthy_time.is_zero() {
+            self.min_healthy_time = Duration::from_secs(10);
+        }
+        if self.healthy_deadline.is_zero() {
+            self.healthy_deadline = Duration::from_secs(300);
+        }
+    }
+}
+
+/// `update` block: rolling updates, canaries and deployments.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UpdateStrategy {
+    #[serde(with = "duration::nanos")]
+    pub stagger: Duration,
+    pub max_parallel: i32,
+    /// "checks", "task_states" or "manual".
+    pub health_check: String,
+    #[serde(with = "duration::nanos")]
+    pub min_healthy_time: Duration,
+    #[serde(with = "duration::nanos")]
+    pub healthy_deadline: Duration,
+    #[serde(with = "duration::nanos")]
+    pub progress_deadline: Duration,
+    pub canary: i32,
+    pub auto_revert: bool,
+    pub auto_promote: bool,
+}
+
+impl UpdateStrategy {
+    /// Nomad's `DefaultUpdateStrategy`.
+    pub fn default_strategy() -> Self {
+        Self {
+            stagger: Duration::from_secs(30),
+            max_parallel: 1,
+            health_check: "checks".to_owned(),
+            min_healthy_time: Duration::from_secs(10),
+            healthy_deadline: Duration::from_secs(300),
+            progress_deadline: Duration::from_secs(600),
+            canary: 0,
+            auto_revert: false,
+            auto_promote: false,
+        }
+    }
+
+    /// Overlays the non-zero fields of `other` (a job's or group's block) on `self`.
+    pub fn merge(&mut self, other: &Self) {
+        if !other.stagger.is_zero() {
+            self.stagger = other.stagger;
+        }
+        if other.max_parallel != 0 {
+            self.max_parallel = other.max_parallel;
+        }
+        if !other.health_check.is_empty() {
+            self.health_check = other.health_check.clone();
+        }
+        if !other.min_healthy_time.is_zero() {
+            self.min_healthy_time = other.min_healthy_time;
+        }
+        if !other.healthy_deadline.is_zero() {
+            self.healthy_deadline = other.healthy_deadline;
+        }
+        if !other.progress_deadline.is_zero() {
+            self.progress_deadline = other.progress_deadline;
+        }
+        if other.canary != 0 {
+            self.canary = other.canary;
+        }
+        self.auto_revert |= other.auto_revert;
+        self.auto_promote |= other.auto_promote;
+    }
+
+    pub(crate) fn validate(&self, path: &str, errors: &mut ValidationErrors) {
+        if !matches!(
+            self.health_check.as_str(),
+            "checks" | "task_states" | "manual"
+        ) {
+            errors.push(
+                &format!("{path}.HealthCheck"),
+                format!(
+                    "invalid health_check {:?}: expected \"checks\", \"task_states\" or \"manual\"",
+                    self.health_check
+                ),
+            );
+        }
+        if self.max_parallel < 0 {
+            errors.push(
+                &format!("{path}.MaxParallel"),
+                "max_parallel can't be negative",
+            );
+        }
+        if self.canary < 0 {
+            errors.push(&format!("{path}.Canary"), "canary count can't be negative");
+        }
+        if self.healthy_deadline <= self.min_healthy_time {
+            errors.push(
+                &format!("{path}.HealthyDeadline"),
+                "healthy_deadline must be greater than min_healthy_time",
+            );
+        }
+        if !self.progress_deadline.is_zero() && self.progress_deadline < self.healthy_deadline {
+            errors.push(
+                &format!("{path}.ProgressDeadline"),
+                "progress_deadline must be zero or at least healthy_deadline",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exponential_reschedule_delay_doubles_up_to_max() {
+        let policy = ReschedulePolicy::default_for(JobType::Service).expect("service has a policy");
+        let delays: Vec<u64> = (0..9)
+            .map(|n| policy.delay_for_attempt(n).as_secs())
+            .collect();
+        assert_eq!(delays, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
+    }
+
+    #[test]
+    fn fibonacci_reschedule_delay() {
+        let policy = ReschedulePolicy {
+            delay: Duration::from_secs(5),
+            delay_function: DelayFunction::Fibonacci,
+            max_delay: Duration::from_secs(60),
+            ..ReschedulePolicy::default()
+        };
+        let delays: Vec<u64> = (0..8)
+            .map(|n| policy.delay_for_attempt(n).as_secs())
+            .collect();
+        assert_eq!(delays, [5, 5, 10, 15, 25, 40, 60, 60]);
+    }
+
+    #[test]
+    fn restart_interval_must_hold_all_attempts() {
+        let policy = RestartPolicy {
+            attempts: 3,
+            interval: Duration::from_secs(30),
+            delay: Duration::from_secs(15),
+            ..RestartPolicy::default()
+        };
+        let mut errors = ValidationErrors::default();
+        policy.validate("RestartPolicy", &mut errors);
+        assert_eq!(
+            errors.to_string(),
+            "RestartPolicy.Interval: restart interval 30s is less than attempts (3) times delay (15s)"
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! What a task asks of its node: CPU, memory, disk, network.
+
+use serde::{Deserialize, Serialize};
+
+use super::validation::ValidationErrors;
+use super::{NetworkResource, nullable};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Resources {
+    /// CPU in MHz.
+    #[serde(rename = "CPU")]
+    pub cpu: i32,
+    /// Dedicated cores; exclusive of `cpu`.
+    pub cores: i32,
+    #[serde(rename = "MemoryMB")]
+    pub memory_mb: i32,
+    /// Oversubscription ceiling in MB; 0 means none.
+    #[serde(rename = "MemoryMaxMB")]
+    pub memory_max_mb: i32,
+    #[serde(rename = "DiskMB")]
+    pub disk_mb: i32,
+    #[serde(deserialize_with = "nullable::default")]
+    pub networks: Vec<NetworkResource>,
+}
+
+impl Resources {
+    /// Nomad's default CPU ask in MHz.
+    pub const DEFAULT_CPU: i32 = 100;
+    /// Nomad's default memory ask in MB.
+    pub const DEFAULT_MEMORY_MB: i32 = 300;
+    /// The smallest memory ask Nomad accepts.
+    pub const MIN_MEMORY_MB: i32 = 10;
+
+    pub fn fill_defaults(&mut self) {
+        if self.cpu == 0 && self.cores == 0 {
+            self.cpu = Self::DEFAULT_CPU;
+        }
+        if self.memory_mb == 0 {
+            self.memory_mb = Self::DEFAULT_MEMORY_MB;
+        }
+    }
+
+    pub(crate) fn validate(&self, path: &str, errors: &mut ValidationErrors) {
+        if self.cpu < 0 {
+            errors.push(
+                &format!("{path}.CPU"),
+                format!("cpu can't be negative, got {}", self.cpu),
+            );
+        }
+        if self.cpu > 0 && self.cores > 0 {
+            errors.push(path, "cpu and cores can't both be set");
+        }
+        if self.cores < 0 {
+            errors.push(&format!("{path}.Cores"), "cores can't be negative");
+        }
+        if self.memory_mb != 0 && self.memory_mb < Self::MIN_MEMORY_MB {
+            errors.push(
+                &format!("{path}.MemoryMB"),
+                format!(
+                    "minimum memory is {} MB, got {}",
+                    Self::MIN_MEMORY_MB,
+                    self.memory_mb
+                ),
+            );
+        }
+        if self.memory_max_mb != 0 && self.memory_max_mb < self.memory_mb {
+            errors.push(
+                &format!("{path}.MemoryMaxMB"),
+                format!(
+                    "memory_max ({}) must be at least memory ({})",
+                    self.memory_max_mb, self.memory_mb
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The task: one process, container, VM or Wasm program, run by a driver.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::validation::ValidationErrors;
+use super::{
+    Affinity, Constraint, JobType, LogConfig, Resources, RestartPolicy, Service, duration, nullable,
+};
+
+/// `lifecycle` block: when a task runs relative to the group's main tasks.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TaskLifecycle {
+    /// "prestart", "poststart" or "poststop".
+    pub hook: String,
+    /// Keep running beside the main tasks instead of running to completion first.
+    pub sidecar: bool,
+}
+
+impl TaskLifecycle {
+    pub const PRESTART: &'static str = "prestart";
+    pub const POSTSTART: &'static str = "poststart";
+    pub const POSTSTOP: &'static str = "poststop";
+}
+
+/// `artifact` block: something fetched into the task dir before the task starts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TaskArtifact {
+    pub getter_source: String,
+    #[serde(deserialize_with = "nullable::default")]
+    pub getter_options: BTreeMap<String, String>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub getter_headers: BTreeMap<String, String>,
+    /// "any", "file" or "dir".
+    pub getter_mode: String,
+    pub relative_dest: String,
+}
+
+/// `template` block: a file rendered into the task dir.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Template {
+    pub source_path: String,
+    pub dest_path: String,
+    pub embedded_tmpl: String,
+    /// "restart", "signal", "noop" or "script".
+    pub change_mode: String,
+    pub change_signal: String,
+    #[serde(with = "duration::nanos")]
+    pub splay: Duration,
+    pub perms: String,
+    pub left_delim: String,
+    pub right_delim: String,
+    /// Render as environment variables (`env = true`).
+    pub envvars: bool,
+    pub err_missing_key: bool,
+}
+
+/// `volume_mount` block: a group volume mounted into a task.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeMount {
+    pub volume: String,
+    pub destination: String,
+    pub read_only: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Task {
+    pub name: String,
+    pub driver: String,
+    pub user: String,
+    pub lifecycle: Option<TaskLifecycle>,
+    /// The driver's free-form `config` block.
+    #[serde(deserialize_with = "nullable::default")]
+    pub config: serde_json::Map<String, serde_json::Value>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub constraints: Vec<Constraint>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub affinities: Vec<Affinity>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub env: BTreeMap<String, String>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub services: Vec<Service>,
+    pub resources: Option<Resources>,
+    pub restart_policy: Option<RestartPolicy>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub meta: BTreeMap<String, String>,
+    #[serde(with = "duration::opt_nanos")]
+    pub kill_timeout: Option<Duration>,
+    pub log_config: Option<LogConfig>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub artifacts: Vec<TaskArtifact>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub templates: Vec<Template>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub volume_mounts: Vec<VolumeMount>,
+    pub leader: bool,
+    #[serde(with = "duration::opt_nanos")]
+    pub shutdown_delay: Option<Duration>,
+    pub kill_signal: String,
+    pub kind: String,
+}
+
+impl Task {
+    /// Nomad's default time between the kill signal and SIGKILL.
+    pub const DEFAULT_KILL_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// Applies Nomad's task defaults (Nomad: `api/tasks.go` `Task.Canonicalize`).
+    pub fn canonicalize(&mut self, job_type: JobType) {
+        if self.kill_timeout.is_none() {
+            self.kill_timeout = Some(Self::DEFAULT_KILL_TIMEOUT);
+        }
+        let log_config = self.log_config.get_or_insert_with(LogConfig::default);
+        log_config.fill_defaults();
+        let resources = self.resources.get_or_insert_with(Resources::default);
+        resources.fill_defaults();
+        // A task-level restart policy overrides the group's, completed with the type's defaults.
+        if let Some(policy) = &mut self.restart_policy {
+            policy.fill_from(&RestartPolicy::default_for(job_type));
+        }
+        for artifact in &mut self.artifacts {
+            if artifact.getter_mode.is_empty() {
+                artifact.getter_mode = "any".to_owned();
+            }
+        }
+        for template in &mut self.templates {
+            if template.change_mode.is_empty() {
+                template.change_mode = "restart".to_owned();
+            }
+            if template.change_mode == "signal" && template.change_signal.is_empty() {
+                template.change_signal = "SIGHUP".to_owned();
+            }
+            if template.splay.is_zero() {
+                template.splay = Duration::from_secs(5);
+            }
+            if template.perms.is_empty() {
+                template.perms = "0644".to_owned();
+            }
+            if template.left_delim.is_empty() {
+                template.left_delim = "{{".to_owned();
+            }
+            if template.right_delim.is_empty() {
+                template.right_delim = "}}".to_owned();
+            }
+        }
+        for service in &mut self.services {
+            service.canonicalize();
+        }
+    }
+
+    pub(crate) fn validate(
+        &self,
+        path: &str,
+        port_labels: &BTreeMap<String, ()>,
+        errors: &mut ValidationErrors,
+    ) {
+        if self.name.is_empty() {
+            errors.push(path, "missing task name");
+        } else if self.name.contains('/') {
+            errors.push(
+                path,
+                format!("task name {:?} must not contain '/'", self.name),
+            );
+        }
+        if self.driver.is_empty() {
+            errors.push(&format!("{path}.Driver"), "missing task driver");
+        }
+        if let Some(resources) = &self.resources {
+            resources.validate(&format!("{path}.Resources"), errors);
+        }
+        if let Some(lifecycle) = &self.lifecycle
+            && !matches!(
+                lifecycle.hook.as_str(),
+                TaskLifecycle::PRESTART | TaskLifecycle::POSTSTART | TaskLifecycle::POSTSTOP
+            )
+        {
+            errors.push(
+                &format!("{path}.Lifecycle.Hook"),
+                format!(
+                    "invalid lifecycle hook {:?}: expected \"prestart\", \"poststart\" or \"poststop\"",
+                    lifecycle.hook
+                ),
+            );
+        }
+        if let Some(policy) = &self.restart_policy {
+            policy.validate(&format!("{path}.RestartPolicy"), errors);
+        }
+        if let Some(log_config) = &self.log_config {
+            log_config.validate(&format!("{path}.LogConfig"), errors);
+        }
+        for (constraint_idx, constraint) in self.constraints.iter().enumerate() {
+            constraint.validate(&format!("{path}.Constraints[{constraint_idx}]"), errors);
+        }
+        for (affinity_idx, affinity) in self.affinities.iter().enumerate() {
+            affinity.validate(&format!("{path}.Affinities[{affinity_idx}]"), errors);
+        }
+        for (artifact_idx, artifact) in self.artifacts.iter().enumerate() {
+            if artifact.getter_source.is_empty() {
+                errors.push(
+                    &format!("{path}.Artifacts[{artifact_idx}].GetterSource"),
+                    "artifact source must not be empty",
+                );
+            }
+            if !matches!(artifact.getter_mode.as_str(), "" | "any" | "file" | "dir") {
+                errors.push(
+                    &format!("{path}.Artifacts[{artifact_idx}].GetterMode"),
+                    format!(
+                        "invalid artifact mode {:?}: expected \"any\", \"file\" or \"dir\"",
+                        artifact.getter_mode
+                    ),
+                );
+            }
+        }
+        for (template_idx, template) in self.templates.iter().enumerate() {
+            let template_path = format!("{path}.Templates[{template_idx}]");
+            if template.source_path.is_empty() && template.embedded_tmpl.is_empty() {
+                errors.push(
+                    &template_path,
+                    "template must have a source or embedded data",
+                );
+            }
+            if template.dest_path.is_empty() {
+                errors.push(
+                    &format!("{template_path}.DestPath"),
+                    "template must have a destination",
+                );
+            }
+            if !matches!(
+                template.change_mode.as_str(),
+                "" | "restart" | "signal" | "noop" | "script"
+            ) {
+                errors.push(
+                    &format!("{template_path}.ChangeMode"),
+                    format!("invalid template change_mode {:?}", template.change_mode),
+                );
+            }
+        }
+        for service in &self.services {
+            service.validate(
+                &format!("{path}.Services[{}]", service.name),
+                port_labels,
+                errors,
+            );
+        }
+    }
+
+    /// The task's lifecycle hook, or `None` for a main task.
+    pub fn lifecycle_hook(&self) -> Option<&str> {
+        self.lifecycle
+            .as_ref()
+            .map(|lifecycle| lifecycle.hook.as_str())
+    }
+}

@@ -1,0 +1,238 @@
+//! The task group: tasks placed together on one node, the unit of scheduling.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::validation::ValidationErrors;
+use super::{
+    Affinity, Constraint, EphemeralDisk, JobType, MigrateStrategy, NetworkResource,
+    ReschedulePolicy, RestartPolicy, Service, Spread, Task, UpdateStrategy, duration, nullable,
+};
+
+fn default_count() -> i32 {
+    1
+}
+
+/// A `volume` request of a group (host volumes).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeRequest {
+    pub name: String,
+    #[serde(rename = "Type")]
+    pub volume_type: String,
+    pub source: String,
+    pub read_only: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TaskGroup {
+    pub name: String,
+    #[serde(default = "default_count")]
+    pub count: i32,
+    #[serde(deserialize_with = "nullable::default")]
+    pub constraints: Vec<Constraint>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub affinities: Vec<Affinity>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub spreads: Vec<Spread>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub tasks: Vec<Task>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub volumes: BTreeMap<String, VolumeRequest>,
+    pub restart_policy: Option<RestartPolicy>,
+    pub reschedule_policy: Option<ReschedulePolicy>,
+    pub ephemeral_disk: Option<EphemeralDisk>,
+    pub update: Option<UpdateStrategy>,
+    pub migrate: Option<MigrateStrategy>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub networks: Vec<NetworkResource>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub meta: BTreeMap<String, String>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub services: Vec<Service>,
+    #[serde(with = "duration::opt_nanos")]
+    pub shutdown_delay: Option<Duration>,
+    #[serde(with = "duration::opt_nanos")]
+    pub stop_after_client_disconnect: Option<Duration>,
+    #[serde(with = "duration::opt_nanos")]
+    pub max_client_disconnect: Option<Duration>,
+}
+
+impl Default for TaskGroup {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            count: default_count(),
+            constraints: Vec::new(),
+            affinities: Vec::new(),
+            spreads: Vec::new(),
+            tasks: Vec::new(),
+            volumes: BTreeMap::new(),
+            restart_policy: None,
+            reschedule_policy: None,
+            ephemeral_disk: None,
+            update: None,
+            migrate: None,
+            networks: Vec::new(),
+            meta: BTreeMap::new(),
+            services: Vec::new(),
+            shutdown_delay: None,
+            stop_after_client_disconnect: None,
+            max_client_disconnect: None,
+        }
+    }
+}
+
+impl TaskGroup {
+    /// Applies Nomad's defaults for a group of a job of type `job_type` (Nomad: `api/tasks.go`
+    /// `TaskGroup.Canonicalize`). Policies the user gave partially are completed field by field.
+    pub fn canonicalize(&mut self, job_type: JobType, job_update: Option<&UpdateStrategy>) {
+        let restart_default = RestartPolicy::default_for(job_type);
+        match &mut self.restart_policy {
+            Some(policy) => policy.fill_from(&restart_default),
+            None => self.restart_policy = Some(restart_default),
+        }
+        match (
+            ReschedulePolicy::default_for(job_type),
+            &mut self.reschedule_policy,
+        ) {
+            (Some(default), Some(policy)) => policy.fill_from(&default),
+            (Some(default), None) => self.reschedule_policy = Some(default),
+            (None, _) => self.reschedule_policy = None,
+        }
+        let disk = self
+            .ephemeral_disk
+            .get_or_insert_with(EphemeralDisk::default);
+        if disk.size_mb == 0 {
+            disk.size_mb = EphemeralDisk::DEFAULT_SIZE_MB;
+        }
+        self.update = match job_type {
+            JobType::Service | JobType::System => {
+                let mut update = UpdateStrategy::default_strategy();
+                if let Some(job_update) = job_update {
+                    update.merge(job_update);
+                }
+                if let Some(group_update) = &self.update {
+                    update.merge(group_update);
+                }
+                Some(update)
+            }
+            JobType::Batch | JobType::Sysbatch => None,
+        };
+        if job_type == JobType::Service {
+            let migrate = self.migrate.get_or_insert_with(MigrateStrategy::default);
+            migrate.fill_defaults();
+        } else {
+            self.migrate = None;
+        }
+        for network in &mut self.networks {
+            network.canonicalize();
+        }
+        for service in &mut self.services {
+            service.canonicalize();
+        }
+        for task in &mut self.tasks {
+            task.canonicalize(job_type);
+        }
+    }
+
+    pub(crate) fn validate(&self, job_type: JobType, path: &str, errors: &mut ValidationErrors) {
+        if self.name.is_empty() {
+            errors.push(path, "missing task group name");
+        }
+        if self.count < 0 {
+            errors.push(
+                &format!("{path}.Count"),
+                format!("task group count can't be negative, got {}", self.count),
+            );
+        }
+        if matches!(job_type, JobType::System | JobType::Sysbatch) && self.count > 1 {
+            errors.push(
+                &format!("{path}.Count"),
+                format!(
+                    "{job_type} jobs run once per node: count must be 0 or 1, got {}",
+                    self.count
+                ),
+            );
+        }
+        if self.tasks.is_empty() {
+            errors.push(path, "task group must have at least one task");
+        }
+        if self.networks.len() > 1 {
+            errors.push(
+                &format!("{path}.Networks"),
+                "only one network block is allowed per group",
+            );
+        }
+        let mut port_labels = BTreeMap::new();
+        for network in &self.networks {
+            network.validate(&format!("{path}.Networks"), &mut port_labels, errors);
+        }
+        if let Some(policy) = &self.restart_policy {
+            policy.validate(&format!("{path}.RestartPolicy"), errors);
+        }
+        if let Some(policy) = &self.reschedule_policy {
+            policy.validate(&format!("{path}.ReschedulePolicy"), errors);
+        }
+        if let Some(update) = &self.update {
+            update.validate(&format!("{path}.Update"), errors);
+        }
+        for (constraint_idx, constraint) in self.constraints.iter().enumerate() {
+            constraint.validate(&format!("{path}.Constraints[{constraint_idx}]"), errors);
+        }
+        for (affinity_idx, affinity) in self.affinities.iter().enumerate() {
+            affinity.validate(&format!("{path}.Affinities[{affinity_idx}]"), errors);
+        }
+        for (spread_idx, spread) in self.spreads.iter().enumerate() {
+            spread.validate(&format!("{path}.Spreads[{spread_idx}]"), errors);
+        }
+        for service in &self.services {
+            service.validate(
+                &format!("{path}.Services[{}]", service.name),
+                &port_labels,
+                errors,
+            );
+        }
+        let mut seen_tasks = BTreeMap::new();
+        let mut n_leaders = 0;
+        for task in &self.tasks {
+            let task_path = format!("{path}.Tasks[{}]", task.name);
+            if seen_tasks.insert(task.name.clone(), ()).is_some() {
+                errors.push(&task_path, format!("task {:?} is defined twice", task.name));
+            }
+            if task.leader {
+                n_leaders += 1;
+            }
+            task.validate(&task_path, &port_labels, errors);
+        }
+        if n_leaders > 1 {
+            errors.push(path, "only one task may be marked as leader");
+        }
+    }
+
+    /// The task named `name`, if the group has one.
+    pub fn task(&self, name: &str) -> Option<&Task> {
+        self.tasks.iter().find(|task| task.name == name)
+    }
+
+    /// Sum of the tasks' CPU in MHz, the group's share of a node.
+    pub fn total_cpu(&self) -> i64 {
+        self.tasks
+            .iter()
+            .filter_map(|task| task.resources.as_ref())
+            .map(|resources| i64::from(resources.cpu))
+            .sum()
+    }
+
+    /// Sum of the tasks' memory in MB.
+    pub fn total_memory_mb(&self) -> i64 {
+        self.tasks
+            .iter()
+            .filter_map(|task| task.resources.as_ref())
+            .map(|resources| i64::from(resources.memory_mb))
+            .sum()
+    }
+}
