@@ -1,0 +1,1 @@
+//! Unit tests of the client loop against the in-process fake link.
