@@ -1,1 +1,262 @@
-//! Unit tests of the client loop against the in-process fake link.
+//! Unit tests of the client loop against the in-process fake link, with real raw_exec tasks.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::fake_link::FakeLink;
+use super::*;
+use crate::structs::{
+    AllocClientStatus, Job, JobId, JobType, RestartMode, RestartPolicy, Task, TaskEvent, TaskGroup,
+    TaskLifecycle,
+};
+
+fn options(data_dir: &std::path::Path) -> ClientOptions {
+    ClientOptions {
+        data_dir: data_dir.to_path_buf(),
+        node_name: "test-node".to_owned(),
+        plugins: BTreeMap::from([("raw_exec".to_owned(), json!({ "enabled": true }))]),
+        network_ip: Some("127.0.0.1".parse().expect("literal ip")),
+        update_interval: Duration::from_millis(20),
+        ..ClientOptions::default()
+    }
+}
+
+fn sh_task(name: &str, script: &str) -> Task {
+    Task {
+        name: name.to_owned(),
+        driver: "raw_exec".to_owned(),
+        config: json!({ "command": "/bin/sh", "args": ["-c", script] })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        kill_timeout: Some(Duration::from_secs(1)),
+        ..Task::default()
+    }
+}
+
+fn alloc_for(node_id: &NodeId, job_type: JobType, tasks: Vec<Task>) -> Allocation {
+    let job = Job {
+        id: JobId::from("example"),
+        name: "example".to_owned(),
+        job_type,
+        namespace: "default".to_owned(),
+        task_groups: vec![TaskGroup {
+            name: "group".to_owned(),
+            tasks,
+            restart_policy: Some(RestartPolicy {
+                attempts: 0,
+                interval: Duration::from_secs(60),
+                delay: Duration::from_millis(100),
+                mode: RestartMode::Fail,
+                render_templates: false,
+            }),
+            ..TaskGroup::default()
+        }],
+        ..Job::default()
+    };
+    Allocation {
+        id: AllocId::generate(),
+        namespace: "default".to_owned(),
+        name: "example.group[0]".to_owned(),
+        node_id: node_id.clone(),
+        job_id: job.id.clone(),
+        job: Some(Arc::new(job)),
+        task_group: "group".to_owned(),
+        ..Allocation::default()
+    }
+}
+
+async fn wait_until(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check()
+}
+
+async fn wait_status(link: &FakeLink, alloc_id: &AllocId, status: AllocClientStatus) -> Allocation {
+    let ok = wait_until(Duration::from_secs(20), || {
+        link.alloc(alloc_id)
+            .is_some_and(|alloc| alloc.client_status == status)
+    })
+    .await;
+    let alloc = link.alloc(alloc_id).expect("alloc exists");
+    assert!(ok, "alloc never became {status}: {:#?}", alloc.task_states);
+    alloc
+}
+
+fn event_types(alloc: &Allocation, task: &str) -> Vec<String> {
+    alloc.task_states[task]
+        .events
+        .iter()
+        .map(|event| event.event_type.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registers_runs_a_batch_task_and_reports_completion() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    let node_id = client.node_id();
+    assert!(wait_until(Duration::from_secs(5), || link.node(&node_id).is_some()).await);
+    let node = link.node(&node_id).expect("registered");
+    assert_eq!(
+        node.attributes.get("driver.raw_exec").map(String::as_str),
+        Some("1")
+    );
+    assert!(node.drivers["raw_exec"].healthy);
+    assert!(node.attributes.contains_key("cpu.totalcompute"));
+
+    let alloc = alloc_for(
+        &node_id,
+        JobType::Batch,
+        vec![sh_task(
+            "hello",
+            "echo hello from $NOMAD_TASK_NAME in $NOMAD_ALLOC_NAME",
+        )],
+    );
+    let alloc_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    let done = wait_status(&link, &alloc_id, AllocClientStatus::Complete).await;
+    assert_eq!(
+        event_types(&done, "hello"),
+        [
+            TaskEvent::RECEIVED,
+            TaskEvent::TASK_SETUP,
+            TaskEvent::STARTED,
+            TaskEvent::TERMINATED
+        ]
+    );
+    let stdout = dir
+        .path()
+        .join(format!("alloc/{alloc_id}/alloc/logs/hello.stdout.0"));
+    assert_eq!(
+        std::fs::read_to_string(stdout)?,
+        "hello from hello in example.group[0]\n"
+    );
+    client.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_task_fails_the_alloc_and_kills_its_sibling() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    let alloc = alloc_for(
+        &client.node_id(),
+        JobType::Service,
+        vec![
+            sh_task("bad", "sleep 0.3; exit 3"),
+            sh_task("good", "exec sleep 30"),
+        ],
+    );
+    let alloc_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    let failed = wait_status(&link, &alloc_id, AllocClientStatus::Failed).await;
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            link.alloc(&alloc_id).is_some_and(|alloc| {
+                alloc.task_states["good"].state == crate::structs::TaskStateValue::Dead
+            })
+        })
+        .await
+    );
+    let alloc = link.alloc(&alloc_id).expect("alloc");
+    assert!(failed.task_states["bad"].failed);
+    let bad_events = event_types(&alloc, "bad");
+    assert_eq!(
+        bad_events.last().map(String::as_str),
+        Some(TaskEvent::NOT_RESTARTING)
+    );
+    let terminated = alloc.task_states["bad"]
+        .events
+        .iter()
+        .find(|event| event.event_type == TaskEvent::TERMINATED)
+        .expect("terminated event");
+    assert_eq!(terminated.exit_code, 3);
+    assert_eq!(terminated.display_message, "Exit Code: 3");
+    let good_events = event_types(&alloc, "good");
+    assert!(
+        good_events.contains(&TaskEvent::SIBLING_FAILED.to_owned()),
+        "{good_events:?}"
+    );
+    assert!(
+        good_events.contains(&TaskEvent::KILLED.to_owned()),
+        "{good_events:?}"
+    );
+    client.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_order_prestart_main_poststop() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    let order = dir.path().join("order");
+    let record = |name: &str| format!("echo {name} >> {}", order.display());
+    let mut init = sh_task("init", &format!("sleep 0.2; {}", record("init")));
+    init.lifecycle = Some(TaskLifecycle {
+        hook: TaskLifecycle::PRESTART.to_owned(),
+        sidecar: false,
+    });
+    let main = sh_task("main", &record("main"));
+    let mut cleanup = sh_task("cleanup", &record("cleanup"));
+    cleanup.lifecycle = Some(TaskLifecycle {
+        hook: TaskLifecycle::POSTSTOP.to_owned(),
+        sidecar: false,
+    });
+    let alloc = alloc_for(&client.node_id(), JobType::Batch, vec![cleanup, main, init]);
+    let alloc_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    wait_status(&link, &alloc_id, AllocClientStatus::Complete).await;
+    assert_eq!(std::fs::read_to_string(&order)?, "init\nmain\ncleanup\n");
+    client.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desired_stop_kills_the_task_and_a_forgotten_node_registers_again() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_millis(200)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    let alloc = alloc_for(
+        &client.node_id(),
+        JobType::Service,
+        vec![sh_task("web", "exec sleep 30")],
+    );
+    let alloc_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    wait_status(&link, &alloc_id, AllocClientStatus::Running).await;
+
+    let registrations = link.registrations();
+    link.forget_nodes();
+    assert!(
+        wait_until(Duration::from_secs(5), || link.registrations()
+            > registrations)
+        .await
+    );
+
+    link.stop_alloc(&alloc_id);
+    let stopped = wait_status(&link, &alloc_id, AllocClientStatus::Complete).await;
+    let events = event_types(&stopped, "web");
+    assert!(
+        events.ends_with(&[
+            TaskEvent::KILLING.to_owned(),
+            TaskEvent::TERMINATED.to_owned(),
+            TaskEvent::KILLED.to_owned()
+        ]),
+        "{events:?}"
+    );
+    assert!(!link.updates().is_empty());
+    client.shutdown().await;
+    Ok(())
+}
