@@ -1,4 +1,6 @@
 //! caravan
 //! integration tests
 
+mod client;
+mod client_server;
 mod driver_host;
