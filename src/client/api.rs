@@ -56,11 +56,20 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 
 type Params = Query<HashMap<String, String>>;
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, message.into()).into_response()
+/// An error answer: a status and a plain-text message, as Nomad's HTTP API gives them.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, self.1).into_response()
+    }
 }
 
-fn runner_of(shared: &Shared, alloc_id: &str) -> Result<AllocRunnerHandle, Response> {
+fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError(status, message.into())
+}
+
+fn runner_of(shared: &Shared, alloc_id: &str) -> Result<AllocRunnerHandle, ApiError> {
     shared.runner(alloc_id).ok_or_else(|| {
         error(
             StatusCode::NOT_FOUND,
@@ -78,7 +87,7 @@ fn flag(params: &HashMap<String, String>, name: &str) -> bool {
 fn path_param(
     runner: &AllocRunnerHandle,
     params: &HashMap<String, String>,
-) -> Result<PathBuf, Response> {
+) -> Result<PathBuf, ApiError> {
     let relative = params.get("path").map(String::as_str).unwrap_or("/");
     runner.alloc_dir().resolve(relative).ok_or_else(|| {
         error(
@@ -135,9 +144,9 @@ async fn ls(
             }
         }
         infos.sort_by(|a, b| a["Name"].as_str().cmp(&b["Name"].as_str()));
-        Ok::<_, Response>(Json(infos).into_response())
+        Ok::<_, ApiError>(Json(infos).into_response())
     })();
-    result.unwrap_or_else(|response| response)
+    result.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn stat(
@@ -154,9 +163,9 @@ async fn stat(
             .unwrap_or_else(|| "/".to_owned());
         let info =
             file_info(&path, name).map_err(|err| error(StatusCode::NOT_FOUND, err.to_string()))?;
-        Ok::<_, Response>(Json(info).into_response())
+        Ok::<_, ApiError>(Json(info).into_response())
     })();
-    result.unwrap_or_else(|response| response)
+    result.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn cat(
@@ -172,11 +181,11 @@ async fn cat(
         }
         let bytes =
             std::fs::read(&path).map_err(|err| error(StatusCode::NOT_FOUND, err.to_string()))?;
-        Ok::<_, Response>(
+        Ok::<_, ApiError>(
             ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
         )
     })();
-    result.unwrap_or_else(|response| response)
+    result.unwrap_or_else(IntoResponse::into_response)
 }
 
 #[derive(Deserialize, Default)]
@@ -194,7 +203,7 @@ async fn restart(
     let request: RestartRequest = serde_json::from_slice(&body).unwrap_or_default();
     let runner = match runner_of(&shared, &alloc) {
         Ok(runner) => runner,
-        Err(response) => return response,
+        Err(response) => return response.into_response(),
     };
     let mut restarted = 0;
     for (name, task) in runner.tasks() {
@@ -212,7 +221,8 @@ async fn restart(
         return error(
             StatusCode::NOT_FOUND,
             format!("task {:?} not found", request.task_name),
-        );
+        )
+        .into_response();
     }
     Json(json!({})).into_response()
 }
@@ -232,7 +242,7 @@ async fn signal(
     let request: SignalRequest = serde_json::from_slice(&body).unwrap_or_default();
     let runner = match runner_of(&shared, &alloc) {
         Ok(runner) => runner,
-        Err(response) => return response,
+        Err(response) => return response.into_response(),
     };
     let signal = if request.signal.is_empty() {
         "SIGKILL".to_owned()
@@ -252,7 +262,8 @@ async fn signal(
         return error(
             StatusCode::NOT_FOUND,
             format!("task {:?} not found", request.task),
-        );
+        )
+        .into_response();
     }
     Json(json!({})).into_response()
 }
@@ -263,7 +274,7 @@ async fn alloc_stats(
 ) -> Response {
     let runner = match runner_of(&shared, &alloc) {
         Ok(runner) => runner,
-        Err(response) => return response,
+        Err(response) => return response.into_response(),
     };
     let mut tasks = serde_json::Map::new();
     let (mut total_rss, mut total_user, mut total_system) = (0u64, 0u64, 0u64);
@@ -330,6 +341,8 @@ async fn host_stats(State(shared): State<Arc<Shared>>) -> Response {
         })
         .unwrap_or(0.0) as u64;
     let (disk_total, disk_free) = match nix::sys::statvfs::statvfs(&shared.data_dir) {
+        // The statvfs field types differ across platforms.
+        #[allow(clippy::unnecessary_cast)]
         Ok(stat) => {
             let fragment = stat.fragment_size() as u64;
             (
@@ -410,17 +423,17 @@ async fn logs(
 ) -> Response {
     let runner = match runner_of(&shared, &alloc) {
         Ok(runner) => runner,
-        Err(response) => return response,
+        Err(response) => return response.into_response(),
     };
     let task = match params.get("task").cloned() {
         Some(task) => task,
         None if runner.tasks().len() == 1 => {
             runner.tasks().keys().next().cloned().unwrap_or_default()
         }
-        None => return error(StatusCode::BAD_REQUEST, "must provide task name"),
+        None => return error(StatusCode::BAD_REQUEST, "must provide task name").into_response(),
     };
     let Some(task_handle) = runner.tasks().get(&task).cloned() else {
-        return error(StatusCode::NOT_FOUND, format!("unknown task {task:?}"));
+        return error(StatusCode::NOT_FOUND, format!("unknown task {task:?}")).into_response();
     };
     let stream_type = params
         .get("type")
@@ -430,7 +443,8 @@ async fn logs(
         return error(
             StatusCode::BAD_REQUEST,
             format!("invalid log type {stream_type:?}: expected stdout or stderr"),
-        );
+        )
+        .into_response();
     }
     let origin_end = match params.get("origin").map(String::as_str) {
         None | Some("start") => false,
@@ -439,7 +453,8 @@ async fn logs(
             return error(
                 StatusCode::BAD_REQUEST,
                 format!("invalid origin {other:?}: expected start or end"),
-            );
+            )
+            .into_response();
         }
     };
     let offset: u64 = match params.get("offset").map(|text| text.parse::<u64>()) {
@@ -449,7 +464,8 @@ async fn logs(
             return error(
                 StatusCode::BAD_REQUEST,
                 "offset must be a non-negative integer",
-            );
+            )
+            .into_response();
         }
     };
     let follow = flag(&params, "follow");

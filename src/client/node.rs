@@ -139,6 +139,8 @@ pub fn parse_os_release(text: &str) -> (String, String) {
 fn disk_space(dir: &Path) -> (u64, u64) {
     let _ = std::fs::create_dir_all(dir);
     match nix::sys::statvfs::statvfs(dir) {
+        // The statvfs field types differ across platforms.
+        #[allow(clippy::unnecessary_cast)]
         Ok(stat) => {
             let fragment = stat.fragment_size() as u64;
             (

@@ -114,7 +114,7 @@ pub fn log_files(logs_dir: &Path, task: &str, stream: &str) -> Vec<PathBuf> {
             Some((index, entry.path()))
         })
         .collect();
-    indexed.sort_by(|a, b| b.0.cmp(&a.0));
+    indexed.sort_by_key(|(index, _)| std::cmp::Reverse(*index));
     indexed.into_iter().map(|(_, path)| path).collect()
 }
 
