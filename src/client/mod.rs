@@ -415,7 +415,9 @@ async fn watch_allocations(
         match result {
             Ok(response) => {
                 failures = 0;
-                if !first && response.index <= index {
+                // An index that went backwards means the servers lost their state: their answer
+                // is the truth to reconcile with.
+                if !first && response.index == index {
                     // The server's wait elapsed without a change. A server that does not block
                     // would make this a hot loop: pace it.
                     if asked.elapsed() < Duration::from_millis(50)

@@ -260,3 +260,91 @@ async fn desired_stop_kills_the_task_and_a_forgotten_node_registers_again() -> a
     client.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_and_templates_are_in_place_before_the_task_starts() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    let source = dir.path().join("greeting.txt");
+    std::fs::write(&source, "artifact content\n")?;
+    let mut task = sh_task(
+        "show",
+        "cat local/greeting.txt local/app.conf; echo \"secret=$SECRET_TOKEN\"",
+    );
+    task.artifacts = vec![crate::structs::TaskArtifact {
+        getter_source: format!("file://{}", source.display()),
+        ..crate::structs::TaskArtifact::default()
+    }];
+    task.templates = vec![
+        crate::structs::Template {
+            embedded_tmpl: "alloc={{ env \"NOMAD_ALLOC_NAME\" }}\n".to_owned(),
+            dest_path: "local/app.conf".to_owned(),
+            ..crate::structs::Template::default()
+        },
+        crate::structs::Template {
+            embedded_tmpl: "SECRET_TOKEN=s3cr3t\n".to_owned(),
+            dest_path: "secrets/env".to_owned(),
+            envvars: true,
+            ..crate::structs::Template::default()
+        },
+    ];
+    let alloc = alloc_for(&client.node_id(), JobType::Batch, vec![task]);
+    let alloc_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    let done = wait_status(&link, &alloc_id, AllocClientStatus::Complete).await;
+    assert!(event_types(&done, "show").contains(&TaskEvent::DOWNLOADING_ARTIFACTS.to_owned()));
+    let stdout = dir
+        .path()
+        .join(format!("alloc/{alloc_id}/alloc/logs/show.stdout.0"));
+    assert_eq!(
+        std::fs::read_to_string(stdout)?,
+        "artifact content\nalloc=example.group[0]\nsecret=s3cr3t\n"
+    );
+    client.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sidecars_are_killed_when_the_main_task_ends_and_poststart_runs_after_main()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    let order = dir.path().join("order");
+    let record = |name: &str| format!("echo {name} >> {}", order.display());
+    let mut sidecar = sh_task("proxy", &format!("{}; exec sleep 30", record("proxy")));
+    sidecar.lifecycle = Some(TaskLifecycle {
+        hook: TaskLifecycle::PRESTART.to_owned(),
+        sidecar: true,
+    });
+    let main = sh_task("main", &format!("sleep 0.5; {}", record("main")));
+    let mut poststart = sh_task("announce", &record("announce"));
+    poststart.lifecycle = Some(TaskLifecycle {
+        hook: TaskLifecycle::POSTSTART.to_owned(),
+        sidecar: false,
+    });
+    let alloc = alloc_for(
+        &client.node_id(),
+        JobType::Batch,
+        vec![poststart, sidecar, main],
+    );
+    let alloc_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    let done = wait_status(&link, &alloc_id, AllocClientStatus::Complete).await;
+    let recorded = std::fs::read_to_string(&order)?;
+    let lines: Vec<&str> = recorded.lines().collect();
+    assert_eq!(lines.last(), Some(&"main"), "{lines:?}");
+    assert!(
+        lines.contains(&"proxy") && lines.contains(&"announce"),
+        "{lines:?}"
+    );
+    let proxy_events = event_types(&done, "proxy");
+    assert!(
+        proxy_events.contains(&"Main Tasks Dead".to_owned()),
+        "{proxy_events:?}"
+    );
+    assert!(!done.task_states["proxy"].failed);
+    client.shutdown().await;
+    Ok(())
+}

@@ -381,15 +381,10 @@ impl AllocRunner {
                         self.open(&name);
                     }
                 }
+                // Sidecars live as long as the main tasks; poststart tasks that are not
+                // sidecars run to completion.
                 if !main.is_empty() && main.iter().all(|name| is_dead(name)) {
-                    for name in names_in(
-                        &[
-                            Phase::PrestartSidecar,
-                            Phase::Poststart,
-                            Phase::PoststartSidecar,
-                        ],
-                        self,
-                    ) {
+                    for name in names_in(&[Phase::PrestartSidecar, Phase::PoststartSidecar], self) {
                         self.kill(&name, &states[&name], Some(events::main_tasks_dead()));
                     }
                 }
