@@ -487,8 +487,10 @@ fn reconcile(shared: &Arc<Shared>, allocs: Vec<Allocation>) {
     }
 }
 
-/// Sends status updates: the first of a quiet period at once, then at most one batch per
-/// `interval`, each allocation's latest update only (Nomad: `client.allocSync`).
+/// Sends status updates in batches, each allocation's latest update only (Nomad:
+/// `client.allocSync`, every 200 ms). A batch leaves at once when the channel was quiet or an
+/// allocation's client status changed (pending → running → complete/failed), so the servers learn
+/// of transitions without waiting; task-event chatter in between is coalesced for `interval`.
 #[tracing::instrument(level = "debug", skip_all)]
 async fn send_updates(
     shared: Arc<Shared>,
@@ -497,6 +499,7 @@ async fn send_updates(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut pending: BTreeMap<AllocId, AllocUpdate> = BTreeMap::new();
+    let mut sent_status: HashMap<AllocId, crate::structs::AllocClientStatus> = HashMap::new();
     let mut failures = 0;
     loop {
         if pending.is_empty() {
@@ -516,8 +519,11 @@ async fn send_updates(
             Ok(()) => {
                 failures = 0;
                 pending.clear();
-                if !sleep_or_shutdown(interval, &mut shutdown).await {
-                    return;
+                if sent_status.len() > 100_000 {
+                    sent_status.clear();
+                }
+                for update in &batch {
+                    sent_status.insert(update.id.clone(), update.client_status);
                 }
             }
             Err(err) => {
@@ -526,6 +532,25 @@ async fn send_updates(
                 if !sleep_or_shutdown(retry_delay(failures), &mut shutdown).await {
                     return;
                 }
+                continue;
+            }
+        }
+        // Coalesce until the interval ends, unless a status transition arrives.
+        let window_end = tokio::time::Instant::now() + interval;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(window_end) => break,
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                update = updates.recv() => match update {
+                    Some(update) => {
+                        let transition = sent_status.get(&update.id) != Some(&update.client_status);
+                        pending.insert(update.id.clone(), update);
+                        if transition {
+                            break;
+                        }
+                    }
+                    None => return,
+                },
             }
         }
     }
