@@ -4,10 +4,12 @@
 //!   compiled for `wasm32-unknown-unknown` and turned into a component with `wit-component`.
 //!   The built-in drivers are embedded into the crate through `$OUT_DIR/builtin_drivers.rs`.
 //! - `wasm-examples/hello` and `wasm-examples/counter` are compiled for `wasm32-wasip1` (plain WASI
-//!   programs), `wasm-examples/custom-driver` to a driver component.
+//!   programs, also wrapped as p2 command components with the preview1 adapter),
+//!   `wasm-examples/custom-driver` to a driver component.
 //! - Paths of the fixtures and examples are exported to tests and benches with `cargo:rustc-env`:
 //!   `CARAVAN_TESTING_DRIVERS_DIR`, `CARAVAN_EXAMPLE_HELLO_WASM`, `CARAVAN_EXAMPLE_COUNTER_WASM`,
-//!   `CARAVAN_EXAMPLE_CUSTOM_DRIVER_WASM`.
+//!   `CARAVAN_EXAMPLE_CUSTOM_DRIVER_WASM`, and `CARAVAN_EXAMPLE_<NAME>_COMPONENT_WASM` for the
+//!   p2 components; `CARAVAN_WASM_GUESTS_DIR` is the guests' target directory.
 //!
 //! Toolchain routes (see shared/TOOLCHAIN.md), picked automatically, or forced with
 //! `CARAVAN_WASM_ROUTE=rustup|debian`:
@@ -43,7 +45,15 @@ struct Guest {
     name: String,
 }
 
-fn main() -> Result<()> {
+fn main() {
+    // One message, without the backtrace anyhow would add under RUST_BACKTRACE=1.
+    if let Err(err) = run() {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
     let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR")?);
     let out_dir = PathBuf::from(env("OUT_DIR")?);
     let drivers_dir = manifest_dir.join("drivers");
@@ -63,6 +73,10 @@ fn main() -> Result<()> {
     let guest_target_dir = guest_target_dir(&out_dir)?;
     fs::create_dir_all(&guest_target_dir)
         .with_context(|| format!("create {}", guest_target_dir.display()))?;
+    println!(
+        "cargo:rustc-env=CARAVAN_WASM_GUESTS_DIR={}",
+        guest_target_dir.display()
+    );
     let toolchain = Toolchain::detect()?;
     let log_path = guest_target_dir.join("build.log");
     fs::write(&log_path, "").with_context(|| format!("truncate {}", log_path.display()))?;
@@ -115,6 +129,17 @@ fn main() -> Result<()> {
             "cargo:rustc-env=CARAVAN_EXAMPLE_{}_WASM={}",
             env_name(&guest.name),
             path.display()
+        );
+        // The same program as a WASI p2 command component (p1 module + the command adapter), so
+        // the wasm driver's component path is exercised too.
+        let component = out_dir
+            .join("examples")
+            .join(format!("{}.component.wasm", guest.name));
+        componentize_command(&path, &component)?;
+        println!(
+            "cargo:rustc-env=CARAVAN_EXAMPLE_{}_COMPONENT_WASM={}",
+            env_name(&guest.name),
+            component.display()
         );
     }
     builder.build(&examples_dir, DRIVER_TARGET, drivers.iter().copied())?;
@@ -407,6 +432,25 @@ fn componentize(core: &Path, out: &Path) -> Result<PathBuf> {
         .with_context(|| format!("encode {} as a component", core.display()))?;
     write_if_changed(out, &component)?;
     Ok(out.to_path_buf())
+}
+
+/// Encodes a WASI p1 program as a p2 command component with wasmtime's preview1 adapter.
+fn componentize_command(core: &Path, out: &Path) -> Result<()> {
+    use wasi_preview1_component_adapter_provider::{
+        WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+    };
+    let bytes = fs::read(core).with_context(|| format!("read {}", core.display()))?;
+    let component = wit_component::ComponentEncoder::default()
+        .module(&bytes)
+        .and_then(|encoder| {
+            encoder.adapter(
+                WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+                WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+            )
+        })
+        .and_then(|encoder| encoder.validate(true).encode())
+        .with_context(|| format!("encode {} as a WASI command component", core.display()))?;
+    write_if_changed(out, &component)
 }
 
 /// Writes only when the content differs, so unchanged guests do not retrigger dependants.

@@ -10,4 +10,4 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub(crate) use caravan::driver::types as wit;
+pub(crate) use self::caravan::driver::types as wit;

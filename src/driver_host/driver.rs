@@ -292,6 +292,30 @@ impl Driver {
         Ok(self.driver_result("task-stats", result)?.into())
     }
 
+    /// Benchmark support: instantiates the driver from its `InstancePre` and drops the instance.
+    #[doc(hidden)]
+    pub async fn bench_instantiate(&self) -> Result<()> {
+        self.instantiate("bench", None).await.map(drop)
+    }
+
+    /// Benchmark support: makes `calls` host→driver→host round trips on one instance (an
+    /// `inspect-task` whose driver calls back into a host capability) and returns their time.
+    #[doc(hidden)]
+    pub async fn bench_round_trips(&self, handle: &TaskHandle, calls: u64) -> Result<Duration> {
+        let wit_handle = self.check_handle(handle)?;
+        let mut instance = self.instantiate("bench", Some(&handle.task_dir)).await?;
+        let started = std::time::Instant::now();
+        for _ in 0..calls {
+            let plugin = instance.bindings.caravan_driver_plugin();
+            let outcome = plugin
+                .call_inspect_task(&mut instance.store, &wit_handle)
+                .await;
+            self.finish("inspect-task", &instance, Some(outcome), None)?
+                .ok();
+        }
+        Ok(started.elapsed())
+    }
+
     fn check_handle(&self, handle: &TaskHandle) -> Result<bindings::wit::TaskHandle> {
         if handle.driver != *self.inner.name {
             return Err(Error::ForeignHandle {

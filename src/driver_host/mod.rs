@@ -198,6 +198,21 @@ impl DriverHost {
         names
     }
 
+    /// Loads every available driver and fingerprints it, for the node's fingerprint (Nomad:
+    /// client/pluginmanager/drivermanager). A driver that is disabled, fails to load or misbehaves
+    /// has its error in the map; the others are unaffected.
+    pub async fn fingerprint_all(&self) -> BTreeMap<String, Result<Fingerprint>> {
+        let mut fingerprints = BTreeMap::new();
+        for name in self.available_drivers() {
+            let fingerprint = match self.driver(&name).await {
+                Ok(driver) => driver.fingerprint().await,
+                Err(err) => Err(err),
+            };
+            fingerprints.insert(name, fingerprint);
+        }
+        fingerprints
+    }
+
     /// The driver called `name`: loaded on first use (compiled or read from the cache, version
     /// and grants checked, `info` called), then shared.
     #[tracing::instrument(level = "debug", skip_all, fields(driver = name))]

@@ -157,17 +157,19 @@ impl Driver for RawExec {
 
     fn destroy_task(handle: TaskHandle, force: bool) -> Result<(), DriverError> {
         let state: State = caravan_driver_sdk::decode_state(&handle)?;
-        if !process::is_alive(state.pid) {
-            return Ok(());
-        }
-        if !force {
+        let alive = process::is_alive(state.pid);
+        if alive && !force {
             return Err(DriverError::Failed(format!(
                 "task {} still runs; destroy it with force",
                 handle.id
             )));
         }
-        process::signal_group(state.pid, "SIGKILL").map_err(failed("cannot kill the task"))?;
-        process::wait(state.pid, Some(KILL_GRACE_MS)).map_err(failed("wait"))?;
+        // Also when the leader is gone: children it left behind in its process group go too.
+        // An empty group is no error.
+        let _ = process::signal_group(state.pid, "SIGKILL");
+        if alive {
+            process::wait(state.pid, Some(KILL_GRACE_MS)).map_err(failed("wait"))?;
+        }
         Ok(())
     }
 
@@ -245,3 +247,54 @@ impl Driver for RawExec {
 }
 
 caravan_driver_sdk::export_driver!(RawExec);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use caravan_driver_sdk::Resources;
+
+    fn config(json: &str) -> TaskConfig {
+        TaskConfig {
+            id: String::from("alloc/web"),
+            name: String::from("web"),
+            alloc_id: String::from("alloc"),
+            job_name: String::from("job"),
+            group_name: String::from("group"),
+            config_json: json.to_owned(),
+            env: Vec::new(),
+            task_dir: String::from("/alloc/web"),
+            stdout_path: String::from("/alloc/logs/web.stdout.0"),
+            stderr_path: String::from("/alloc/logs/web.stderr.0"),
+            resources: Resources {
+                cpu_mhz: 100,
+                memory_mb: 64,
+                memory_max_mb: 0,
+            },
+            ports: Vec::new(),
+            user: None,
+        }
+    }
+
+    #[test]
+    fn command_and_args_are_read() {
+        let block =
+            validate(&config(r#"{"command":"/bin/sh","args":["-c","true"]}"#)).expect("valid");
+        assert_eq!(block.command, "/bin/sh");
+        assert_eq!(block.args, ["-c", "true"]);
+    }
+
+    #[test]
+    fn a_missing_empty_or_misspelt_key_is_invalid() {
+        for json in [
+            r#"{}"#,
+            r#"{"command":"  "}"#,
+            r#"{"command":"x","arg":[]}"#,
+        ] {
+            let err = validate(&config(json)).expect_err(json);
+            assert!(
+                matches!(err, DriverError::InvalidConfig(_)),
+                "{json}: {err:?}"
+            );
+        }
+    }
+}

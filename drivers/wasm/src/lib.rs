@@ -216,3 +216,89 @@ impl Driver for WasmDriver {
 }
 
 caravan_driver_sdk::export_driver!(WasmDriver);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use caravan_driver_sdk::Resources;
+
+    // Absolute module paths only: relative ones ask the host (`host-fs`), which native tests lack.
+    fn config(json: &str, memory_mb: u32, memory_max_mb: u32) -> TaskConfig {
+        TaskConfig {
+            id: String::from("alloc/app"),
+            name: String::from("app"),
+            alloc_id: String::from("alloc"),
+            job_name: String::from("job"),
+            group_name: String::from("group"),
+            config_json: json.to_owned(),
+            env: vec![
+                (String::from("A"), String::from("task")),
+                (String::from("B"), String::from("task")),
+            ],
+            task_dir: String::from("/alloc/app"),
+            stdout_path: String::from("/alloc/logs/app.stdout.0"),
+            stderr_path: String::from("/alloc/logs/app.stderr.0"),
+            resources: Resources {
+                cpu_mhz: 100,
+                memory_mb,
+                memory_max_mb,
+            },
+            ports: Vec::new(),
+            user: None,
+        }
+    }
+
+    #[test]
+    fn memory_comes_from_config_then_memory_max_then_memory() {
+        let limit = |json: &str, memory, max| {
+            workload(&config(json, memory, max))
+                .expect("valid")
+                .max_memory_bytes
+        };
+        assert_eq!(
+            limit(r#"{"module":"/m.wasm","memory_limit_mb":8}"#, 64, 128),
+            8 << 20
+        );
+        assert_eq!(limit(r#"{"module":"/m.wasm"}"#, 64, 128), 128 << 20);
+        assert_eq!(limit(r#"{"module":"/m.wasm"}"#, 64, 0), 64 << 20);
+        assert_eq!(
+            limit(r#"{"module":"/m.wasm"}"#, 0, 0),
+            DEFAULT_MEMORY_MB << 20
+        );
+    }
+
+    #[test]
+    fn config_env_overrides_the_task_env() {
+        let workload = workload(&config(
+            r#"{"module":"/m.wasm","env":{"B":"config"},"fuel":5}"#,
+            0,
+            0,
+        ))
+        .expect("valid");
+        assert_eq!(
+            workload.env,
+            [
+                (String::from("A"), String::from("task")),
+                (String::from("B"), String::from("config"))
+            ]
+        );
+        assert_eq!(workload.fuel, Some(5));
+        assert_eq!(workload.dir, "/alloc/app");
+    }
+
+    #[test]
+    fn invalid_configs_name_the_problem() {
+        for json in [
+            r#"{}"#,
+            r#"{"module":""}"#,
+            r#"{"module":"/m.wasm","memory_limit_mb":0}"#,
+            r#"{"module":"/m.wasm","fule":1}"#,
+        ] {
+            let err = workload(&config(json, 0, 0)).expect_err(json);
+            assert!(
+                matches!(err, DriverError::InvalidConfig(_)),
+                "{json}: {err:?}"
+            );
+        }
+    }
+}

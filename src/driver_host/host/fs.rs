@@ -34,7 +34,9 @@ pub(crate) fn resolve(task_dir: Option<&Path>, path: &str) -> Result<PathBuf, St
         .map_err(|err| format!("task directory {}: {err}", task_dir.display()))?;
     let existing = joined
         .ancestors()
-        .find(|ancestor| ancestor.exists())
+        // `symlink_metadata`, not `exists`: a dangling symlink must be resolved (and fail), not
+        // skipped, or a write would follow it out of the task directory.
+        .find(|ancestor| ancestor.symlink_metadata().is_ok())
         .unwrap_or(task_dir);
     let real = existing
         .canonicalize()
@@ -102,7 +104,10 @@ impl Host for CallState {
 
     async fn remove(&mut self, path: String) -> Result<(), String> {
         let full = resolve(self.task_dir.as_deref(), &path)?;
-        if full == self.task_dir.clone().unwrap_or_default() {
+        let names_an_entry = Path::new(&path)
+            .components()
+            .any(|component| matches!(component, Component::Normal(_)));
+        if !names_an_entry {
             return Err(String::from("the task directory itself cannot be removed"));
         }
         bounded(self, "remove", async {
@@ -138,6 +143,11 @@ mod tests {
         assert!(resolve(task_dir, "local/../../etc").is_err());
         assert!(resolve(None, "local").is_err());
         std::os::unix::fs::symlink("/etc", dir.path().join("escape")).expect("symlink");
+        std::os::unix::fs::symlink("/nonexistent/x", dir.path().join("dangling")).expect("symlink");
+        assert!(
+            resolve(task_dir, "dangling").is_err(),
+            "a dangling symlink is not followed"
+        );
         let err = resolve(task_dir, "escape/passwd").expect_err("symlink out");
         assert!(err.contains("leaves the task directory"), "{err}");
     }

@@ -5,6 +5,8 @@
 //! files. A reaper task per child records its exit in the [`ProcessTable`]; any number of calls
 //! can wait for it (a task's `wait-task` and a `stop-task` at the same time).
 //!
+//! Scope: a call acts only on the processes of its own task (see [`ProcessTable::authorize`]).
+//!
 //! After an agent restart a task's process is no longer the agent's child: `wait` then polls
 //! /proc until the pid is gone and reports an unknown exit status, as Nomad does for
 //! re-attached tasks it cannot reap.
@@ -39,25 +41,32 @@ const MAX_EXEC_OUTPUT: u64 = 1 << 20;
 /// Finished children kept for late waiters before the table prunes them.
 const KEEP_FINISHED: usize = 4096;
 
+/// A child started through `host-process`, for the task whose call started it.
+#[derive(Clone)]
+struct Child {
+    task_dir: Option<PathBuf>,
+    exit: watch::Receiver<Option<ProcessExit>>,
+}
+
 /// The agent's children started through `host-process`, with their exits once known.
 #[derive(Default)]
 pub(crate) struct ProcessTable {
-    children: Mutex<HashMap<u32, watch::Receiver<Option<ProcessExit>>>>,
+    children: Mutex<HashMap<u32, Child>>,
 }
 
 impl ProcessTable {
-    fn insert(&self, pid: u32, exit: watch::Receiver<Option<ProcessExit>>) {
+    fn insert(&self, pid: u32, child: Child) {
         let mut children = self
             .children
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if children.len() >= KEEP_FINISHED {
-            children.retain(|_, exit| exit.borrow().is_none());
+            children.retain(|_, child| child.exit.borrow().is_none());
         }
-        children.insert(pid, exit);
+        children.insert(pid, child);
     }
 
-    fn get(&self, pid: u32) -> Option<watch::Receiver<Option<ProcessExit>>> {
+    fn get(&self, pid: u32) -> Option<Child> {
         let children = self
             .children
             .lock()
@@ -65,8 +74,39 @@ impl ProcessTable {
         children.get(&pid).cloned()
     }
 
+    /// Whether a call for `task_dir` may act on `pid`: a child started for the same task, or,
+    /// after an agent restart, a running process whose working directory is inside the task
+    /// directory. A driver cannot reach the processes of other tasks or of the system.
+    pub(crate) fn authorize(&self, pid: u32, task_dir: Option<&Path>) -> Result<(), String> {
+        if let Some(child) = self.get(pid) {
+            return if child.task_dir.as_deref() == task_dir {
+                Ok(())
+            } else {
+                Err(format!("pid {pid} belongs to another task"))
+            };
+        }
+        if !is_alive(pid) {
+            return Ok(());
+        }
+        let inside = task_dir
+            .and_then(|dir| dir.canonicalize().ok())
+            .is_some_and(|dir| {
+                std::fs::read_link(format!("/proc/{pid}/cwd"))
+                    .is_ok_and(|cwd| cwd.starts_with(&dir))
+            });
+        if inside {
+            Ok(())
+        } else {
+            Err(format!("pid {pid} was not started for this task"))
+        }
+    }
+
     /// Starts a process; returns its pid (also its process group id).
-    pub(crate) fn spawn(&self, request: &SpawnRequest) -> Result<u32, String> {
+    pub(crate) fn spawn(
+        &self,
+        request: &SpawnRequest,
+        task_dir: Option<&Path>,
+    ) -> Result<u32, String> {
         let cwd = Path::new(&request.cwd);
         if !cwd.is_absolute() {
             return Err(format!("cwd {:?} is not absolute", request.cwd));
@@ -94,7 +134,13 @@ impl ProcessTable {
             .id()
             .ok_or_else(|| String::from("the process exited before its pid was read"))?;
         let (sender, receiver) = watch::channel(None);
-        self.insert(pid, receiver);
+        self.insert(
+            pid,
+            Child {
+                task_dir: task_dir.map(Path::to_path_buf),
+                exit: receiver,
+            },
+        );
         tokio::spawn(async move {
             let exit = match child.wait().await {
                 Ok(status) => exit_of(status),
@@ -123,7 +169,7 @@ impl ProcessTable {
     ) -> Result<Option<ProcessExit>, String> {
         let waiting = async {
             match self.get(pid) {
-                Some(mut exit) => exit
+                Some(Child { mut exit, .. }) => exit
                     .wait_for(Option::is_some)
                     .await
                     .map(|exit| exit.clone())
@@ -363,7 +409,9 @@ async fn exec(request: ExecRequest) -> Result<ExecOutput, String> {
 impl Host for CallState {
     async fn spawn(&mut self, request: SpawnRequest) -> Result<u32, String> {
         let _timer = self.host_timer();
-        self.runtime.processes.spawn(&request)
+        self.runtime
+            .processes
+            .spawn(&request, self.task_dir.as_deref())
     }
 
     async fn wait(
@@ -374,6 +422,9 @@ impl Host for CallState {
         let _timer = self.host_timer();
         self.runtime
             .processes
+            .authorize(pid, self.task_dir.as_deref())?;
+        self.runtime
+            .processes
             .wait(pid, timeout_ms.map(Duration::from_millis))
             .await
     }
@@ -381,12 +432,18 @@ impl Host for CallState {
     async fn signal(&mut self, pid: u32, signal: String) -> Result<(), String> {
         let _timer = self.host_timer();
         let signal = parse_signal(&signal)?;
+        self.runtime
+            .processes
+            .authorize(pid, self.task_dir.as_deref())?;
         kill(target_pid(pid)?, signal).map_err(|err| format!("kill {pid} {signal}: {err}"))
     }
 
     async fn signal_group(&mut self, pid: u32, signal: String) -> Result<(), String> {
         let _timer = self.host_timer();
         let signal = parse_signal(&signal)?;
+        self.runtime
+            .processes
+            .authorize(pid, self.task_dir.as_deref())?;
         killpg(target_pid(pid)?, signal).map_err(|err| format!("killpg {pid} {signal}: {err}"))
     }
 
@@ -396,6 +453,9 @@ impl Host for CallState {
     }
 
     async fn stats(&mut self, pid: u32) -> Result<ProcessStats, String> {
+        self.runtime
+            .processes
+            .authorize(pid, self.task_dir.as_deref())?;
         bounded(self, "stats", async { group_stats(pid) }).await
     }
 
