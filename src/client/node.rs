@@ -264,13 +264,14 @@ pub async fn fingerprint_node(
     }
 }
 
-/// Every available driver's health: loaded and fingerprinted, or why not.
+/// Every available driver's health: fingerprinted, disabled, or why it failed to load.
 pub async fn fingerprint_drivers(host: &DriverHost) -> BTreeMap<String, DriverInfo> {
     let now = crate::client::task_runner::events::now_rfc3339();
-    let mut drivers = BTreeMap::new();
-    for name in host.available_drivers() {
-        let info = match host.driver(&name).await {
-            Ok(driver) => match driver.fingerprint().await {
+    host.fingerprint_all()
+        .await
+        .into_iter()
+        .map(|(name, fingerprint)| {
+            let info = match fingerprint {
                 Ok(fingerprint) => DriverInfo {
                     attributes: fingerprint.attributes,
                     detected: fingerprint.health != Health::Undetected,
@@ -282,32 +283,20 @@ pub async fn fingerprint_drivers(host: &DriverHost) -> BTreeMap<String, DriverIn
                     },
                     update_time: now.clone(),
                 },
+                Err(DriverHostError::Disabled { .. }) => DriverInfo {
+                    health_description: "disabled".to_owned(),
+                    update_time: now.clone(),
+                    ..DriverInfo::default()
+                },
                 Err(err) => DriverInfo {
-                    detected: true,
-                    healthy: false,
                     health_description: err.to_string(),
                     update_time: now.clone(),
                     ..DriverInfo::default()
                 },
-            },
-            Err(DriverHostError::Disabled { .. }) => DriverInfo {
-                detected: false,
-                healthy: false,
-                health_description: "disabled".to_owned(),
-                update_time: now.clone(),
-                ..DriverInfo::default()
-            },
-            Err(err) => DriverInfo {
-                detected: false,
-                healthy: false,
-                health_description: err.to_string(),
-                update_time: now.clone(),
-                ..DriverInfo::default()
-            },
-        };
-        drivers.insert(name, info);
-    }
-    drivers
+            };
+            (name, info)
+        })
+        .collect()
 }
 
 #[cfg(test)]
