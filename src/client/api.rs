@@ -89,12 +89,22 @@ fn path_param(
     params: &HashMap<String, String>,
 ) -> Result<PathBuf, ApiError> {
     let relative = params.get("path").map(String::as_str).unwrap_or("/");
-    runner.alloc_dir().resolve(relative).ok_or_else(|| {
+    let escapes = || {
         error(
             StatusCode::BAD_REQUEST,
             format!("path {relative:?} escapes the allocation directory"),
         )
-    })
+    };
+    let path = runner.alloc_dir().resolve(relative).ok_or_else(escapes)?;
+    // A task can plant symlinks in its directories: what they point to must stay inside too.
+    if let (Ok(real), Ok(root)) = (
+        std::fs::canonicalize(&path),
+        std::fs::canonicalize(runner.alloc_dir().root()),
+    ) && !real.starts_with(&root)
+    {
+        return Err(escapes());
+    }
+    Ok(path)
 }
 
 fn file_info(path: &Path, name: String) -> std::io::Result<serde_json::Value> {

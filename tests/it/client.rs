@@ -718,6 +718,14 @@ async fn client_api_serves_logs_files_and_restarts() -> Result<()> {
         .send()
         .await?;
     assert_eq!(escape.status().as_u16(), 400);
+    std::os::unix::fs::symlink("/etc", fixture.task_dir(&alloc_id, "web").join("local/etc"))?;
+    let through_symlink = http
+        .get(format!(
+            "{api}/v1/client/fs/cat/{alloc_id}?path=web/local/etc/passwd"
+        ))
+        .send()
+        .await?;
+    assert_eq!(through_symlink.status().as_u16(), 400);
     let unknown = http
         .get(format!("{api}/v1/client/fs/ls/nope"))
         .send()
