@@ -501,14 +501,23 @@ async fn send_updates(
     let mut pending: BTreeMap<AllocId, AllocUpdate> = BTreeMap::new();
     let mut sent_status: HashMap<AllocId, crate::structs::AllocClientStatus> = HashMap::new();
     let mut failures = 0;
+    let mut stopping = false;
     loop {
+        if stopping {
+            flush(&shared, &mut updates, &mut pending).await;
+            return;
+        }
         if pending.is_empty() {
             tokio::select! {
                 update = updates.recv() => match update {
                     Some(update) => { pending.insert(update.id.clone(), update); }
                     None => return,
                 },
-                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = shutdown.wait_for(|stop| *stop) => stopping = true,
+            }
+            if stopping {
+                flush(&shared, &mut updates, &mut pending).await;
+                return;
             }
         }
         while let Ok(update) = updates.try_recv() {
@@ -540,7 +549,10 @@ async fn send_updates(
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(window_end) => break,
-                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = shutdown.wait_for(|stop| *stop) => {
+                    stopping = true;
+                    break;
+                }
                 update = updates.recv() => match update {
                     Some(update) => {
                         let transition = sent_status.get(&update.id) != Some(&update.client_status);
@@ -553,5 +565,25 @@ async fn send_updates(
                 },
             }
         }
+    }
+}
+
+/// One last attempt, bounded in time, to send what is pending when the client shuts down.
+async fn flush(
+    shared: &Shared,
+    updates: &mut mpsc::UnboundedReceiver<AllocUpdate>,
+    pending: &mut BTreeMap<AllocId, AllocUpdate>,
+) {
+    while let Ok(update) = updates.try_recv() {
+        pending.insert(update.id.clone(), update);
+    }
+    if pending.is_empty() {
+        return;
+    }
+    let batch: Vec<AllocUpdate> = pending.values().cloned().collect();
+    match tokio::time::timeout(Duration::from_secs(2), shared.link.update_allocs(&batch)).await {
+        Ok(Ok(())) => pending.clear(),
+        Ok(Err(err)) => tracing::warn!(error = %err, "failed to send final allocation updates"),
+        Err(_) => tracing::warn!("timed out sending final allocation updates"),
     }
 }

@@ -348,3 +348,37 @@ async fn sidecars_are_killed_when_the_main_task_ends_and_poststart_runs_after_ma
     client.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_logs_rotate_per_the_logs_block() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    // 1 MiB files, 2 kept: ~2.5 MiB of output in three bursts leaves .0 and .1 only.
+    let mut task = sh_task(
+        "chatty",
+        "for burst in 1 2 3; do head -c 900000 /dev/zero | tr '\\0' a; echo; sleep 1.2; done; exec sleep 30",
+    );
+    task.log_config = Some(crate::structs::LogConfig {
+        max_files: 2,
+        max_file_size_mb: 1,
+        disabled: false,
+    });
+    let alloc = alloc_for(&client.node_id(), JobType::Service, vec![task]);
+    let alloc_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    wait_status(&link, &alloc_id, AllocClientStatus::Running).await;
+    let logs = dir.path().join(format!("alloc/{alloc_id}/alloc/logs"));
+    let rotated = logs.join("chatty.stdout.1");
+    assert!(
+        wait_until(Duration::from_secs(15), || rotated.exists()).await,
+        "never rotated"
+    );
+    assert!(std::fs::metadata(&rotated)?.len() >= 1 << 20);
+    assert!(!logs.join("chatty.stdout.2").exists(), "max_files is 2");
+    assert!(std::fs::metadata(logs.join("chatty.stdout.0"))?.len() < 1 << 20);
+    link.stop_alloc(&alloc_id);
+    wait_status(&link, &alloc_id, AllocClientStatus::Complete).await;
+    client.shutdown().await;
+    Ok(())
+}
