@@ -362,7 +362,18 @@ async fn register_and_heartbeat(
     registered.send_replace(Some(ttl));
     let node_id = shared.node_id();
     let mut failures = 0;
+    let mut next_fingerprint = Instant::now() + DRIVER_FINGERPRINT_INTERVAL;
     loop {
+        if Instant::now() >= next_fingerprint {
+            next_fingerprint = Instant::now() + DRIVER_FINGERPRINT_INTERVAL;
+            if refresh_drivers(&shared).await {
+                tracing::info!("driver health changed; updating the node");
+                let Some(new_ttl) = register(&shared, &mut shutdown).await else {
+                    return;
+                };
+                ttl = new_ttl;
+            }
+        }
         let delay = if failures == 0 {
             heartbeat_delay(ttl)
         } else {
@@ -390,6 +401,33 @@ async fn register_and_heartbeat(
             }
         }
     }
+}
+
+/// How often drivers are fingerprinted again (Nomad: each driver's fingerprint period, 30 s).
+const DRIVER_FINGERPRINT_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Fingerprints the drivers again; true if any driver's detection or health changed, in which
+/// case the node (drivers and `driver.*` attributes) is updated.
+async fn refresh_drivers(shared: &Shared) -> bool {
+    let drivers = node::fingerprint_drivers(&shared.driver_host).await;
+    let mut node = shared.lock_node();
+    let same = |a: &crate::structs::DriverInfo, b: &crate::structs::DriverInfo| {
+        a.detected == b.detected
+            && a.healthy == b.healthy
+            && a.health_description == b.health_description
+            && a.attributes == b.attributes
+    };
+    let changed = drivers.len() != node.drivers.len()
+        || drivers.iter().any(|(name, info)| {
+            node.drivers
+                .get(name)
+                .is_none_or(|known| !same(known, info))
+        });
+    if changed {
+        node::set_driver_attributes(&mut node.attributes, &drivers);
+        node.drivers = drivers;
+    }
+    changed
 }
 
 #[tracing::instrument(level = "debug", skip_all)]

@@ -214,16 +214,7 @@ pub async fn fingerprint_node(
     set("nomad.version", "1.9.0".to_owned());
     set("caravan.version", env!("CARGO_PKG_VERSION").to_owned());
     let drivers = fingerprint_drivers(host).await;
-    for (name, info) in &drivers {
-        if info.detected && info.healthy {
-            attributes.insert(format!("driver.{name}"), "1".to_owned());
-        }
-        for (key, value) in &info.attributes {
-            if key.starts_with("driver.") {
-                attributes.insert(key.clone(), value.clone());
-            }
-        }
-    }
+    set_driver_attributes(&mut attributes, &drivers);
     Node {
         id: identity.id.as_str().into(),
         secret_id: identity.secret_id.clone(),
@@ -261,6 +252,25 @@ pub async fn fingerprint_node(
         drivers,
         status: NodeStatus::Ready,
         ..Node::default()
+    }
+}
+
+/// Replaces the `driver.*` attributes: `driver.<name> = "1"` for each healthy driver, plus the
+/// `driver.*` attributes drivers report.
+pub fn set_driver_attributes(
+    attributes: &mut BTreeMap<String, String>,
+    drivers: &BTreeMap<String, DriverInfo>,
+) {
+    attributes.retain(|key, _| !key.starts_with("driver."));
+    for (name, info) in drivers {
+        if info.detected && info.healthy {
+            attributes.insert(format!("driver.{name}"), "1".to_owned());
+        }
+        for (key, value) in &info.attributes {
+            if key.starts_with("driver.") {
+                attributes.insert(key.clone(), value.clone());
+            }
+        }
     }
 }
 
