@@ -349,6 +349,7 @@ async fn wasm_hello_completes_and_counter_runs_until_stopped() -> Result<()> {
     assert!(stdout.starts_with("hello from caravan\n"), "{stdout}");
     assert!(stdout.contains("arg[1]=0\n"), "{stdout}");
     assert!(stdout.contains("env NOMAD_TASK_NAME=hello\n"), "{stdout}");
+    assert!(stdout.contains("env NOMAD_TASK_DIR=local\n"), "{stdout}");
 
     let counter = alloc_for(
         &node_id,
