@@ -793,11 +793,16 @@ async fn client_api_serves_logs_files_and_restarts() -> Result<()> {
         .parse()?;
     assert_ne!(new_pid, pid);
     let restarted = fixture
-        .wait_alloc(&alloc_id, "restart signaled", |alloc| {
-            event_types(alloc, "web").contains(&TaskEvent::RESTART_SIGNAL.to_owned())
+        .wait_alloc(&alloc_id, "restarted on request", |alloc| {
+            alloc.task_states["web"].restarts == 1
+                && alloc.task_states["web"].state == TaskStateValue::Running
         })
         .await?;
-    assert_eq!(restarted.task_states["web"].restarts, 1);
+    let events = event_types(&restarted, "web");
+    assert!(
+        events.contains(&TaskEvent::RESTART_SIGNAL.to_owned()),
+        "{events:?}"
+    );
 
     fixture.server.stop_alloc(&alloc_id);
     fixture
