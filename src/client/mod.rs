@@ -73,6 +73,22 @@ pub struct ClientOptions {
     pub driver_limits: DriverLimits,
     /// Least time between two status batches to the servers (Nomad: 200 ms).
     pub update_interval: Duration,
+    /// `client { state_dir }`; `<data_dir>/client` when `None`.
+    pub state_dir: Option<PathBuf>,
+    /// `client { alloc_dir }`; `<data_dir>/alloc` when `None`.
+    pub alloc_dir: Option<PathBuf>,
+    /// `client { cpu_total_compute }`: overrides the fingerprinted MHz total.
+    pub cpu_total_compute: Option<u32>,
+    /// `client { memory_total_mb }`: overrides the fingerprinted memory.
+    pub memory_total_mb: Option<u32>,
+    pub min_dynamic_port: Option<u16>,
+    pub max_dynamic_port: Option<u16>,
+    /// `client { reserved { ... } }`: what allocations may not use.
+    pub reserved: crate::structs::NodeReservedResources,
+    /// `client { host_volume "NAME" { ... } }`.
+    pub host_volumes: BTreeMap<String, crate::structs::HostVolume>,
+    /// `client { max_kill_timeout }` (Nomad: 30s).
+    pub max_kill_timeout: Duration,
 }
 
 impl Default for ClientOptions {
@@ -93,6 +109,15 @@ impl Default for ClientOptions {
             network_ip: None,
             driver_limits: DriverLimits::default(),
             update_interval: Duration::from_millis(200),
+            state_dir: None,
+            alloc_dir: None,
+            cpu_total_compute: None,
+            memory_total_mb: None,
+            min_dynamic_port: None,
+            max_dynamic_port: None,
+            reserved: crate::structs::NodeReservedResources::default(),
+            host_volumes: BTreeMap::new(),
+            max_kill_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -112,6 +137,8 @@ pub enum ClientError {
 /// What the loops, the runners and the API share.
 pub(crate) struct Shared {
     pub(crate) data_dir: PathBuf,
+    pub(crate) alloc_root: PathBuf,
+    pub(crate) max_kill_timeout: Duration,
     pub(crate) node: Mutex<Node>,
     pub(crate) facts: Arc<NodeFacts>,
     pub(crate) driver_host: DriverHost,
@@ -152,7 +179,8 @@ impl Shared {
     ) {
         let handle = alloc_runner::spawn(AllocRunnerConfig {
             alloc: Arc::clone(&alloc),
-            data_dir: self.data_dir.clone(),
+            alloc_root: self.alloc_root.clone(),
+            max_kill_timeout: self.max_kill_timeout,
             node_id: self.node_id(),
             driver_host: self.driver_host.clone(),
             facts: Arc::clone(&self.facts),
@@ -191,8 +219,16 @@ impl Client {
         options: ClientOptions,
         link: Arc<dyn ServerLink>,
     ) -> Result<ClientHandle, ClientError> {
-        let state_db = StateDb::open(&options.data_dir).map_err(|source| ClientError::State {
-            path: options.data_dir.join("client"),
+        let state_dir = options
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| options.data_dir.join("client"));
+        let alloc_root = options
+            .alloc_dir
+            .clone()
+            .unwrap_or_else(|| options.data_dir.join("alloc"));
+        let state_db = StateDb::open(&state_dir).map_err(|source| ClientError::State {
+            path: state_dir.clone(),
             source,
         })?;
         let state_error = |source| ClientError::State {
@@ -207,7 +243,13 @@ impl Client {
             plugins: options.plugins.clone(),
             limits: options.driver_limits,
         })?;
-        let facts = node::HostFacts::gather(&options.data_dir, options.network_ip);
+        let mut facts = node::HostFacts::gather(&options.data_dir, options.network_ip);
+        if let Some(total) = options.cpu_total_compute.filter(|total| *total > 0) {
+            facts.cpu_total_compute = Some(u64::from(total));
+        }
+        if let Some(memory_mb) = options.memory_total_mb.filter(|memory| *memory > 0) {
+            facts.memory_bytes = u64::from(memory_mb) << 20;
+        }
         let identity = node::NodeIdentity {
             id: node_id,
             secret_id,
@@ -222,11 +264,21 @@ impl Client {
             http_addr: options.http_advertise.clone(),
             meta: options.meta.clone(),
         };
-        let node = node::fingerprint_node(&identity, &facts, &driver_host).await;
+        let mut node = node::fingerprint_node(&identity, &facts, &driver_host).await;
+        if let Some(port) = options.min_dynamic_port {
+            node.node_resources.min_dynamic_port = i32::from(port);
+        }
+        if let Some(port) = options.max_dynamic_port {
+            node.node_resources.max_dynamic_port = i32::from(port);
+        }
+        node.reserved_resources = options.reserved.clone();
+        node.host_volumes = options.host_volumes.clone();
         tracing::info!(node_id = %node.id, name = %node.name, drivers = ?node.drivers.keys().collect::<Vec<_>>(), "node fingerprinted");
         let (updates_tx, updates_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             data_dir: options.data_dir.clone(),
+            alloc_root,
+            max_kill_timeout: options.max_kill_timeout,
             facts: Arc::new(NodeFacts {
                 node: node.clone(),
                 region: options.region.clone(),

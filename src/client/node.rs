@@ -28,6 +28,8 @@ pub struct HostFacts {
     pub cpu_cores: u32,
     pub cpu_mhz: u64,
     pub cpu_model: String,
+    /// The operator's `cpu_total_compute`, which replaces cores × MHz.
+    pub cpu_total_compute: Option<u64>,
     pub memory_bytes: u64,
     pub disk_total_bytes: u64,
     pub disk_free_bytes: u64,
@@ -57,6 +59,7 @@ impl HostFacts {
             cpu_cores,
             cpu_mhz,
             cpu_model,
+            cpu_total_compute: None,
             memory_bytes: parse_meminfo_total(&meminfo).unwrap_or(0),
             disk_total_bytes,
             disk_free_bytes,
@@ -73,7 +76,8 @@ impl HostFacts {
     }
 
     pub fn total_compute_mhz(&self) -> u64 {
-        u64::from(self.cpu_cores) * self.cpu_mhz
+        self.cpu_total_compute
+            .unwrap_or(u64::from(self.cpu_cores) * self.cpu_mhz)
     }
 }
 

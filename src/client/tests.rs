@@ -382,3 +382,41 @@ async fn task_logs_rotate_per_the_logs_block() -> anyhow::Result<()> {
     client.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_overrides_reach_the_registered_node() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let mut options = options(dir.path());
+    options.cpu_total_compute = Some(4000);
+    options.memory_total_mb = Some(2048);
+    options.min_dynamic_port = Some(21000);
+    options.max_dynamic_port = Some(22000);
+    options.node_class = "edge".to_owned();
+    options.meta = BTreeMap::from([("rack".to_owned(), "r7".to_owned())]);
+    options.reserved.reserved_host_ports = "22".to_owned();
+    options.host_volumes = BTreeMap::from([(
+        "data".to_owned(),
+        crate::structs::HostVolume {
+            path: "/srv/data".to_owned(),
+            read_only: true,
+        },
+    )]);
+    options.state_dir = Some(dir.path().join("state"));
+    let client = Client::start(options, link.clone()).await?;
+    let node_id = client.node_id();
+    assert!(wait_until(Duration::from_secs(5), || link.node(&node_id).is_some()).await);
+    let node = link.node(&node_id).expect("registered");
+    assert_eq!(node.node_resources.cpu.cpu_shares, 4000);
+    assert_eq!(node.attributes["cpu.totalcompute"], "4000");
+    assert_eq!(node.node_resources.memory.memory_mb, 2048);
+    assert_eq!(node.node_resources.min_dynamic_port, 21000);
+    assert_eq!(node.node_resources.max_dynamic_port, 22000);
+    assert_eq!(node.node_class, "edge");
+    assert_eq!(node.meta["rack"], "r7");
+    assert_eq!(node.reserved_resources.reserved_host_ports, "22");
+    assert!(node.host_volumes["data"].read_only);
+    assert!(dir.path().join("state/node-id").is_file());
+    client.shutdown().await;
+    Ok(())
+}

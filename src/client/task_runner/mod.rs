@@ -82,6 +82,8 @@ pub struct TaskRunnerConfig {
     pub facts: Arc<NodeFacts>,
     pub state_db: StateDb,
     pub restored: Option<TaskRunnerState>,
+    /// Caps the task's `kill_timeout` (the agent's `max_kill_timeout`).
+    pub max_kill_timeout: Duration,
     /// Told after every state change.
     pub changed: Arc<tokio::sync::Notify>,
 }
@@ -573,7 +575,12 @@ impl TaskRunner {
                     if let Some(reason) = reason {
                         self.emit(reason);
                     }
-                    let kill_timeout = self.config.task.kill_timeout.unwrap_or(Task::DEFAULT_KILL_TIMEOUT);
+                    let kill_timeout = self
+                        .config
+                        .task
+                        .kill_timeout
+                        .unwrap_or(Task::DEFAULT_KILL_TIMEOUT)
+                        .min(self.config.max_kill_timeout);
                     self.emit(events::killing(kill_timeout));
                     self.publish();
                     let stop_error = driver
