@@ -13,6 +13,32 @@
 //! `http_link.rs` its HTTP implementation; `alloc_runner/` and `task_runner/` run the work;
 //! `state.rs` persists it; `api.rs` the `/v1/client/...` routes.
 //!
+//! Wiring, as the agent does it:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use caravan::client::{Client, ClientOptions, HttpServerLink};
+//!
+//! # async fn example() -> Result<(), caravan::client::ClientError> {
+//! let options = ClientOptions {
+//!     data_dir: "/var/lib/caravan".into(),
+//!     servers: vec![String::from("http://10.0.0.1:4646")],
+//!     ..ClientOptions::default()
+//! };
+//! let link = Arc::new(HttpServerLink::new(&options.servers));
+//! let client = Client::start(options, link).await?;
+//! let client_routes: axum::Router = client.router(); // merged into the agent's HTTP server
+//! # drop(client_routes);
+//! client.shutdown().await; // tasks keep running; the next start recovers them
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Where it differs from Nomad: rotated logs are numbered newest-first (`.0` is live, see
+//! `task_runner/logs_hook.rs`); templates render only `env`; artifacts are `file://` and
+//! `http://` without unpacking; exec runs a command to completion (no stdin or TTY).
+//!
 //! **Invariant:** shutting the client down never stops a task: runners detach, and the next
 //! client on the same data dir re-attaches through `recover-task`.
 //! **Boundary:** drivers are reached only through `driver_host`; servers only through
