@@ -420,3 +420,49 @@ async fn operator_overrides_reach_the_registered_node() -> anyhow::Result<()> {
     client.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_driver_fails_the_task_and_shutdown_delay_precedes_the_kill()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    let mut missing = sh_task("ghost", "true");
+    missing.driver = "nope".to_owned();
+    let alloc = alloc_for(&client.node_id(), JobType::Service, vec![missing]);
+    let missing_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    let failed = wait_status(&link, &missing_id, AllocClientStatus::Failed).await;
+    let events = event_types(&failed, "ghost");
+    assert!(
+        events.contains(&TaskEvent::DRIVER_FAILURE.to_owned()),
+        "{events:?}"
+    );
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some(TaskEvent::NOT_RESTARTING)
+    );
+
+    let mut web = sh_task("web", "exec sleep 30");
+    web.shutdown_delay = Some(Duration::from_millis(300));
+    let alloc = alloc_for(&client.node_id(), JobType::Service, vec![web]);
+    let web_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    wait_status(&link, &web_id, AllocClientStatus::Running).await;
+    let stop_asked = Instant::now();
+    link.stop_alloc(&web_id);
+    let stopped = wait_status(&link, &web_id, AllocClientStatus::Complete).await;
+    assert!(stop_asked.elapsed() >= Duration::from_millis(300));
+    let events = event_types(&stopped, "web");
+    assert!(
+        events.ends_with(&[
+            "Waiting for shutdown delay".to_owned(),
+            TaskEvent::KILLING.to_owned(),
+            TaskEvent::TERMINATED.to_owned(),
+            TaskEvent::KILLED.to_owned()
+        ]),
+        "{events:?}"
+    );
+    client.shutdown().await;
+    Ok(())
+}

@@ -572,8 +572,34 @@ impl TaskRunner {
                             return WaitEnd::Detached;
                         }
                     };
+                    let stopping_alloc = reason.is_none() && matches!(end, WaitEnd::Killed);
                     if let Some(reason) = reason {
                         self.emit(reason);
+                    }
+                    // Nomad: `shutdown_delay` lets load balancers drain before the kill signal
+                    // when the allocation is stopped.
+                    if stopping_alloc
+                        && let Some(delay) = self.config.task.shutdown_delay.filter(|delay| !delay.is_zero())
+                    {
+                        self.emit(events::new(
+                            "Waiting for shutdown delay",
+                            format!(
+                                "Waiting for shutdown_delay of {} before killing the task",
+                                crate::structs::duration::format_go_duration(delay)
+                            ),
+                        ));
+                        self.publish();
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => {}
+                            joined = &mut exit => {
+                                let exit = outcome_of(joined);
+                                self.finish_driver_task(driver, handle).await;
+                                self.emit(events::terminated(&exit));
+                                self.emit(events::killed(None));
+                                self.publish();
+                                return end;
+                            }
+                        }
                     }
                     let kill_timeout = self
                         .config
