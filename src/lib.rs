@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod driver_host;
 pub mod jobspec;
 pub mod scheduler;

@@ -2,6 +2,8 @@
 //! agents on loopback ports, in the manner of ripgrep's and wasmtime's `tests/`.
 
 mod cli;
+mod client;
+mod client_server;
 mod driver_host;
 mod server;
 mod server_durability;

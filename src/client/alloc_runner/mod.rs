@@ -1,0 +1,438 @@
+//! The alloc runner: one allocation on this node, its directory and one task runner per task,
+//! started in lifecycle order (Nomad: `client/allocrunner/alloc_runner.go` and
+//! `task_hook_coordinator.go`).
+//!
+//! ```text
+//!  prestart (run to completion) ─► prestart sidecars + main tasks ─► poststart (once main runs)
+//!                                                  │
+//!             all main tasks dead ─► kill sidecars ┴─► everything else dead ─► poststop ─► done
+//!  a task failed (after its restarts) / the leader died / desired stop ─► kill the others
+//! ```
+//!
+//! The runner is a level-triggered loop: on every task state change or server update it looks at
+//! all task states and opens start gates or sends kills it has not sent yet ([`AllocRunner::step`]),
+//! then reports the derived client status if it changed.
+//!
+//! **Invariant:** each gate is opened once and each kill sent once per task.
+
+pub(crate) mod alloc_dir;
+pub(crate) mod status;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::client::server_link::AllocUpdate;
+use crate::client::state::{StateDb, TaskRunnerState};
+use crate::client::task_runner::env_hook::NodeFacts;
+use crate::client::task_runner::{self, TaskCommand, TaskRunnerConfig, TaskRunnerHandle, events};
+use crate::driver_host::DriverHost;
+use crate::structs::{
+    AllocClientStatus, AllocDesiredStatus, Allocation, NodeId, RestartPolicy, TaskLifecycle,
+    TaskState, TaskStateValue,
+};
+use alloc_dir::AllocDir;
+
+/// Where a task sits in the group's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Prestart,
+    PrestartSidecar,
+    Main,
+    Poststart,
+    PoststartSidecar,
+    Poststop,
+}
+
+fn phase_of(lifecycle: Option<&TaskLifecycle>) -> Phase {
+    match lifecycle {
+        None => Phase::Main,
+        Some(lifecycle) => match (lifecycle.hook.as_str(), lifecycle.sidecar) {
+            (TaskLifecycle::PRESTART, false) => Phase::Prestart,
+            (TaskLifecycle::PRESTART, true) => Phase::PrestartSidecar,
+            (TaskLifecycle::POSTSTART, false) => Phase::Poststart,
+            (TaskLifecycle::POSTSTART, true) => Phase::PoststartSidecar,
+            (TaskLifecycle::POSTSTOP, _) => Phase::Poststop,
+            _ => Phase::Main,
+        },
+    }
+}
+
+/// Everything an alloc runner needs.
+pub struct AllocRunnerConfig {
+    pub alloc: Arc<Allocation>,
+    /// Where allocation directories live (`<data_dir>/alloc` by default).
+    pub alloc_root: std::path::PathBuf,
+    /// The agent's `max_kill_timeout`: no task waits longer between its kill signal and SIGKILL.
+    pub max_kill_timeout: std::time::Duration,
+    pub node_id: NodeId,
+    pub driver_host: DriverHost,
+    pub facts: Arc<NodeFacts>,
+    pub state_db: StateDb,
+    /// Task states read back at start-up; empty for a new allocation.
+    pub restored_tasks: BTreeMap<String, TaskRunnerState>,
+    pub updates: mpsc::UnboundedSender<AllocUpdate>,
+}
+
+enum AllocCommand {
+    Update(Arc<Allocation>),
+    Stop,
+    Detach,
+}
+
+/// The client's and the API's view of an alloc runner. Cheap to clone.
+#[derive(Clone)]
+pub struct AllocRunnerHandle {
+    alloc: Arc<Mutex<Arc<Allocation>>>,
+    alloc_dir: AllocDir,
+    tasks: Arc<BTreeMap<String, TaskRunnerHandle>>,
+    commands: mpsc::UnboundedSender<AllocCommand>,
+    done: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for AllocRunnerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AllocRunnerHandle")
+            .field("alloc_dir", &self.alloc_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AllocRunnerHandle {
+    pub fn alloc(&self) -> Arc<Allocation> {
+        Arc::clone(
+            &self
+                .alloc
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
+    pub fn alloc_dir(&self) -> &AllocDir {
+        &self.alloc_dir
+    }
+
+    pub fn tasks(&self) -> &BTreeMap<String, TaskRunnerHandle> {
+        &self.tasks
+    }
+
+    pub fn task_states(&self) -> BTreeMap<String, TaskState> {
+        self.tasks
+            .iter()
+            .map(|(name, task)| (name.clone(), task.state()))
+            .collect()
+    }
+
+    /// Hands the runner a newer version of the allocation from the servers.
+    pub fn update(&self, alloc: Arc<Allocation>) {
+        *self
+            .alloc
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::clone(&alloc);
+        let _ = self.commands.send(AllocCommand::Update(alloc));
+    }
+
+    /// Kills every task (poststop tasks then run).
+    pub fn stop(&self) {
+        let _ = self.commands.send(AllocCommand::Stop);
+    }
+
+    /// Stops supervising without touching the tasks (agent shutdown): they keep running and the
+    /// next agent on this data dir recovers them.
+    pub fn detach(&self) {
+        let _ = self.commands.send(AllocCommand::Detach);
+    }
+
+    /// True once every task is dead and the runner has finished.
+    pub fn is_done(&self) -> bool {
+        *self.done.borrow()
+    }
+
+    /// Waits until every task is dead.
+    pub async fn wait_done(&self) {
+        let mut done = self.done.clone();
+        let _ = done.wait_for(|done| *done).await;
+    }
+}
+
+/// Starts an alloc runner for `config.alloc`.
+pub fn spawn(config: AllocRunnerConfig) -> AllocRunnerHandle {
+    let alloc = Arc::clone(&config.alloc);
+    let alloc_dir = AllocDir::new(&config.alloc_root, alloc.id.as_str());
+    if let Err(err) = config.state_db.put_alloc(&alloc) {
+        tracing::error!(alloc_id = %alloc.id, error = %err, "failed to persist allocation");
+    }
+    let changed = Arc::new(Notify::new());
+    let job = alloc.job.clone();
+    let group = job
+        .as_ref()
+        .and_then(|job| job.task_group(&alloc.task_group))
+        .cloned();
+    let job_type = job.as_ref().map(|job| job.job_type).unwrap_or_default();
+    let mut tasks = BTreeMap::new();
+    let mut restored_tasks = config.restored_tasks;
+    if let Some(group) = &group {
+        for task in &group.tasks {
+            let restart_policy = task
+                .restart_policy
+                .clone()
+                .or_else(|| group.restart_policy.clone())
+                .unwrap_or_else(|| RestartPolicy::default_for(job_type));
+            let handle = task_runner::spawn(TaskRunnerConfig {
+                alloc: Arc::clone(&alloc),
+                task: task.clone(),
+                job_type,
+                restart_policy,
+                alloc_dir: alloc_dir.clone(),
+                driver_host: config.driver_host.clone(),
+                facts: Arc::clone(&config.facts),
+                state_db: config.state_db.clone(),
+                restored: restored_tasks.remove(&task.name),
+                max_kill_timeout: config.max_kill_timeout,
+                changed: Arc::clone(&changed),
+            });
+            tasks.insert(task.name.clone(), handle);
+        }
+    }
+    let (done_tx, done_rx) = watch::channel(false);
+    let (command_tx, command_rx) = mpsc::unbounded_channel();
+    let handle = AllocRunnerHandle {
+        alloc: Arc::new(Mutex::new(Arc::clone(&alloc))),
+        alloc_dir,
+        tasks: Arc::new(tasks),
+        commands: command_tx,
+        done: done_rx,
+    };
+    let runner = AllocRunner {
+        alloc,
+        missing_group: group.is_none(),
+        node_id: config.node_id,
+        state_db: config.state_db,
+        tasks: Arc::clone(&handle.tasks),
+        changed,
+        commands: command_rx,
+        updates: config.updates,
+        done: done_tx,
+        opened: BTreeSet::new(),
+        killed: BTreeSet::new(),
+        stopping: false,
+        last_update: None,
+    };
+    if let Err(err) = handle.alloc_dir.build() {
+        tracing::error!(error = %err, "failed to build alloc dir");
+    }
+    let span = tracing::info_span!("alloc", alloc_id = %runner.alloc.id);
+    tokio::spawn(tracing::Instrument::instrument(runner.run(), span));
+    handle
+}
+
+struct AllocRunner {
+    alloc: Arc<Allocation>,
+    missing_group: bool,
+    node_id: NodeId,
+    state_db: StateDb,
+    tasks: Arc<BTreeMap<String, TaskRunnerHandle>>,
+    changed: Arc<Notify>,
+    commands: mpsc::UnboundedReceiver<AllocCommand>,
+    updates: mpsc::UnboundedSender<AllocUpdate>,
+    done: watch::Sender<bool>,
+    opened: BTreeSet<String>,
+    killed: BTreeSet<String>,
+    stopping: bool,
+    last_update: Option<AllocUpdate>,
+}
+
+impl AllocRunner {
+    async fn run(mut self) {
+        if self.alloc.desired_status != AllocDesiredStatus::Run {
+            self.stopping = true;
+        }
+        loop {
+            let states: BTreeMap<String, TaskState> = self
+                .tasks
+                .iter()
+                .map(|(name, task)| (name.clone(), task.state()))
+                .collect();
+            self.step(&states);
+            self.report(&states);
+            let all_dead = states
+                .values()
+                .all(|state| state.state == TaskStateValue::Dead);
+            if all_dead && !self.done.borrow().to_owned() {
+                self.done.send_replace(true);
+            }
+            tokio::select! {
+                () = self.changed.notified() => {}
+                command = self.commands.recv() => match command {
+                    Some(AllocCommand::Update(alloc)) => {
+                        if alloc.desired_status != AllocDesiredStatus::Run {
+                            self.stopping = true;
+                        }
+                        if let Err(err) = self.state_db.put_alloc(&alloc) {
+                            tracing::error!(error = %err, "failed to persist allocation");
+                        }
+                        self.alloc = alloc;
+                    }
+                    Some(AllocCommand::Stop) => self.stopping = true,
+                    Some(AllocCommand::Detach) | None => {
+                        for task in self.tasks.values() {
+                            task.send(TaskCommand::Detach);
+                        }
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    fn phase(&self, name: &str) -> Phase {
+        self.tasks
+            .get(name)
+            .map(|task| phase_of(task.lifecycle.as_ref()))
+            .unwrap_or(Phase::Main)
+    }
+
+    fn open(&mut self, name: &str) {
+        if self.opened.insert(name.to_owned())
+            && let Some(task) = self.tasks.get(name)
+        {
+            task.send(TaskCommand::Start);
+        }
+    }
+
+    fn kill(&mut self, name: &str, state: &TaskState, reason: Option<crate::structs::TaskEvent>) {
+        if state.state != TaskStateValue::Dead
+            && self.killed.insert(name.to_owned())
+            && let Some(task) = self.tasks.get(name)
+        {
+            task.send(TaskCommand::Kill { reason });
+        }
+    }
+
+    /// Opens the gates and sends the kills the task states call for.
+    fn step(&mut self, states: &BTreeMap<String, TaskState>) {
+        let is_dead = |name: &str| {
+            states
+                .get(name)
+                .is_some_and(|state| state.state == TaskStateValue::Dead)
+        };
+        let names_in = |phases: &[Phase], this: &Self| -> Vec<String> {
+            states
+                .keys()
+                .filter(|name| phases.contains(&this.phase(name)))
+                .cloned()
+                .collect()
+        };
+        let non_poststop = names_in(
+            &[
+                Phase::Prestart,
+                Phase::PrestartSidecar,
+                Phase::Main,
+                Phase::Poststart,
+                Phase::PoststartSidecar,
+            ],
+            self,
+        );
+        let failed_task = states
+            .iter()
+            .find(|(name, state)| {
+                state.state == TaskStateValue::Dead
+                    && state.failed
+                    && self.phase(name) != Phase::Poststop
+            })
+            .map(|(name, _)| name.clone());
+        let dead_leader = self
+            .tasks
+            .iter()
+            .find(|(name, task)| task.leader && is_dead(name))
+            .map(|(name, _)| name.clone());
+        if let Some(failed) = failed_task {
+            for name in &non_poststop {
+                if *name != failed {
+                    self.kill(name, &states[name], Some(events::sibling_failed(&failed)));
+                }
+            }
+        } else if let Some(leader) = dead_leader {
+            for name in &non_poststop {
+                if *name != leader {
+                    self.kill(name, &states[name], Some(events::leader_dead()));
+                }
+            }
+        } else if self.stopping {
+            for name in &non_poststop {
+                self.kill(name, &states[name], None);
+            }
+        } else {
+            for name in names_in(&[Phase::Prestart, Phase::PrestartSidecar], self) {
+                self.open(&name);
+            }
+            let prestart_done = names_in(&[Phase::Prestart], self)
+                .iter()
+                .all(|name| is_dead(name));
+            if prestart_done {
+                let main = names_in(&[Phase::Main], self);
+                for name in &main {
+                    self.open(name);
+                }
+                let main_started = main.iter().all(|name| {
+                    states.get(name).is_some_and(|state| {
+                        state.state == TaskStateValue::Dead || state.started_at.is_some()
+                    })
+                });
+                if main_started {
+                    for name in names_in(&[Phase::Poststart, Phase::PoststartSidecar], self) {
+                        self.open(&name);
+                    }
+                }
+                // Sidecars live as long as the main tasks; poststart tasks that are not
+                // sidecars run to completion.
+                if !main.is_empty() && main.iter().all(|name| is_dead(name)) {
+                    for name in names_in(&[Phase::PrestartSidecar, Phase::PoststartSidecar], self) {
+                        self.kill(&name, &states[&name], Some(events::main_tasks_dead()));
+                    }
+                }
+            }
+        }
+        if non_poststop.iter().all(|name| is_dead(name)) {
+            for name in names_in(&[Phase::Poststop], self) {
+                self.open(&name);
+            }
+        }
+    }
+
+    /// Sends the derived status to the servers if it changed.
+    fn report(&mut self, states: &BTreeMap<String, TaskState>) {
+        let (client_status, description) = if self.missing_group {
+            (
+                AllocClientStatus::Failed,
+                "allocation has no job or task group to run",
+            )
+        } else {
+            status::client_status(states)
+        };
+        let update = AllocUpdate {
+            id: self.alloc.id.clone(),
+            node_id: self.node_id.clone(),
+            client_status,
+            client_description: description.to_owned(),
+            task_states: states.clone(),
+        };
+        if self.last_update.as_ref() != Some(&update) {
+            tracing::debug!(status = %client_status, "allocation status");
+            let _ = self.updates.send(update.clone());
+            self.last_update = Some(update);
+        }
+    }
+}
+
+/// Removes an allocation's directory and state once its runner is done.
+pub fn destroy(handle: &AllocRunnerHandle, state_db: &StateDb) {
+    let alloc_id = handle.alloc().id.clone();
+    if let Err(err) = handle.alloc_dir().destroy() {
+        tracing::warn!(alloc_id = %alloc_id, error = %err, "failed to remove alloc dir");
+    }
+    if let Err(err) = state_db.delete_alloc(alloc_id.as_str()) {
+        tracing::warn!(alloc_id = %alloc_id, error = %err, "failed to remove alloc state");
+    }
+}

@@ -1,0 +1,230 @@
+//! [`ServerLink`] over HTTP, against Nomad-shaped endpoints of the servers' HTTP API.
+//!
+//! Exactly these calls (JSON bodies in Nomad's PascalCase; durations in integer nanoseconds):
+//!
+//! | call | request | success | other answers |
+//! |------|---------|---------|---------------|
+//! | register | `PUT /v1/node/register` body `{"Node": <Node>}` | 200 `{"HeartbeatTTL": <ns>, "Index": <n>}` | |
+//! | heartbeat | `PUT /v1/node/<node_id>/heartbeat` (no body) | 200 `{"HeartbeatTTL": <ns>}` | 404: node unknown → the client registers again |
+//! | watch | `GET /v1/node/<node_id>/allocations?index=<n>&wait=<go duration>` | 200 `[<Allocation>...]` (with `Job`), header `X-Nomad-Index: <n>` | 404: node unknown |
+//! | update | `POST /v1/allocations/update` body `{"Allocs": [{"ID", "NodeID", "ClientStatus", "ClientDescription", "TaskStates"}...]}` | 200 (body ignored) | |
+//!
+//! The watch is a blocking query: the server holds it until the node's allocations change past
+//! `index` or `wait` elapses (then it answers with the same index). Any other status or a
+//! transport error is [`LinkError::Unavailable`]; the client retries with backoff and the link
+//! moves on to the next server address. Addresses are HTTP base URLs (`http://10.0.0.1:4646`);
+//! a bare `host:port` gets `http://`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use crate::client::server_link::{
+    AllocUpdate, HeartbeatResponse, LinkError, NodeAllocs, ServerLink,
+};
+use crate::structs::{Allocation, Node, NodeId};
+
+/// How long the server may hold a watch.
+const DEFAULT_WATCH_WAIT: Duration = Duration::from_secs(300);
+
+/// The HTTP link; cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct HttpServerLink {
+    client: reqwest::Client,
+    servers: Vec<String>,
+    current: AtomicUsize,
+    watch_wait: Duration,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RegisterRequest<'a> {
+    node: &'a Node,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct HeartbeatBody {
+    #[serde(rename = "HeartbeatTTL", default)]
+    heartbeat_ttl: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateRequest<'a> {
+    allocs: &'a [AllocUpdate],
+}
+
+impl HttpServerLink {
+    /// A link to `servers` (at least one HTTP address).
+    pub fn new(servers: &[String]) -> HttpServerLink {
+        Self::with_watch_wait(servers, DEFAULT_WATCH_WAIT)
+    }
+
+    /// As [`HttpServerLink::new`], with the blocking query's `wait`.
+    pub fn with_watch_wait(servers: &[String], watch_wait: Duration) -> HttpServerLink {
+        let servers = servers
+            .iter()
+            .map(|server| {
+                let server = server.trim_end_matches('/');
+                if server.contains("://") {
+                    server.to_owned()
+                } else {
+                    format!("http://{server}")
+                }
+            })
+            .collect();
+        HttpServerLink {
+            client: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
+            servers,
+            current: AtomicUsize::new(0),
+            watch_wait,
+        }
+    }
+
+    fn base(&self) -> Result<&str, LinkError> {
+        if self.servers.is_empty() {
+            return Err(LinkError::Unavailable {
+                call: "connect",
+                message: "no servers configured".to_owned(),
+            });
+        }
+        let index = self.current.load(Ordering::Relaxed) % self.servers.len();
+        Ok(&self.servers[index])
+    }
+
+    fn failed(&self, call: &'static str, message: String) -> LinkError {
+        self.current.fetch_add(1, Ordering::Relaxed);
+        LinkError::Unavailable { call, message }
+    }
+
+    async fn send(
+        &self,
+        call: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, LinkError> {
+        request
+            .send()
+            .await
+            .map_err(|err| self.failed(call, err.to_string()))
+    }
+
+    async fn expect_ok(
+        &self,
+        call: &'static str,
+        response: reqwest::Response,
+    ) -> Result<reqwest::Response, LinkError> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(self.failed(call, format!("status {}: {}", status.as_u16(), body.trim())))
+    }
+
+    async fn ttl_of(
+        &self,
+        call: &'static str,
+        response: reqwest::Response,
+    ) -> Result<HeartbeatResponse, LinkError> {
+        let body: HeartbeatBody = response
+            .json()
+            .await
+            .map_err(|err| self.failed(call, format!("bad body: {err}")))?;
+        Ok(HeartbeatResponse {
+            heartbeat_ttl: Duration::from_nanos(u64::try_from(body.heartbeat_ttl).unwrap_or(0)),
+        })
+    }
+}
+
+impl ServerLink for HttpServerLink {
+    fn register<'a>(
+        &'a self,
+        node: &'a Node,
+    ) -> BoxFuture<'a, Result<HeartbeatResponse, LinkError>> {
+        Box::pin(async move {
+            let url = format!("{}/v1/node/register", self.base()?);
+            let response = self
+                .send(
+                    "register",
+                    self.client.put(url).json(&RegisterRequest { node }),
+                )
+                .await?;
+            let response = self.expect_ok("register", response).await?;
+            self.ttl_of("register", response).await
+        })
+    }
+
+    fn heartbeat<'a>(
+        &'a self,
+        node_id: &'a NodeId,
+    ) -> BoxFuture<'a, Result<HeartbeatResponse, LinkError>> {
+        Box::pin(async move {
+            let url = format!("{}/v1/node/{node_id}/heartbeat", self.base()?);
+            let response = self.send("heartbeat", self.client.put(url)).await?;
+            if response.status() == reqwest::StatusCode::NOT_FOUND {
+                return Err(LinkError::NodeUnknown(node_id.clone()));
+            }
+            let response = self.expect_ok("heartbeat", response).await?;
+            self.ttl_of("heartbeat", response).await
+        })
+    }
+
+    fn watch_allocs<'a>(
+        &'a self,
+        node_id: &'a NodeId,
+        min_index: u64,
+    ) -> BoxFuture<'a, Result<NodeAllocs, LinkError>> {
+        Box::pin(async move {
+            let wait = crate::structs::duration::format_go_duration(self.watch_wait);
+            let url = format!(
+                "{}/v1/node/{node_id}/allocations?index={min_index}&wait={wait}",
+                self.base()?
+            );
+            let request = self
+                .client
+                .get(url)
+                .timeout(self.watch_wait + Duration::from_secs(30));
+            let response = self.send("watch allocations", request).await?;
+            if response.status() == reqwest::StatusCode::NOT_FOUND {
+                return Err(LinkError::NodeUnknown(node_id.clone()));
+            }
+            let response = self.expect_ok("watch allocations", response).await?;
+            let index = response
+                .headers()
+                .get("X-Nomad-Index")
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse::<u64>().ok())
+                .unwrap_or(min_index);
+            let allocs: Vec<Allocation> = response
+                .json()
+                .await
+                .map_err(|err| self.failed("watch allocations", format!("bad body: {err}")))?;
+            Ok(NodeAllocs { allocs, index })
+        })
+    }
+
+    fn update_allocs<'a>(
+        &'a self,
+        updates: &'a [AllocUpdate],
+    ) -> BoxFuture<'a, Result<(), LinkError>> {
+        Box::pin(async move {
+            let url = format!("{}/v1/allocations/update", self.base()?);
+            let response = self
+                .send(
+                    "update allocations",
+                    self.client
+                        .post(url)
+                        .json(&UpdateRequest { allocs: updates }),
+                )
+                .await?;
+            self.expect_ok("update allocations", response).await?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,705 @@
+//! The client agent: fingerprints this node, registers it with the servers and keeps it alive
+//! with heartbeats, watches the node's allocations with a blocking query, runs one alloc runner
+//! per allocation, and reports their status back in batches (Nomad: `client/client.go`).
+//!
+//! ```text
+//!                 ┌── heartbeat loop: every TTL/2..3TTL/4; 404 → register again
+//!  start ─ restore persisted allocs (recover running tasks) ─ register ─┤
+//!                 └── watch loop: GET allocations?index=N (blocking) ─► reconcile runners
+//!  alloc runners ─► status updates ─► batcher (first at once, then at most every 200 ms)
+//! ```
+//!
+//! Code map: `node.rs` fingerprint; `server_link.rs` the [`ServerLink`] trait and
+//! `http_link.rs` its HTTP implementation; `alloc_runner/` and `task_runner/` run the work;
+//! `state.rs` persists it; `api.rs` the `/v1/client/...` routes.
+//!
+//! Wiring, as the agent does it:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use caravan::client::{Client, ClientOptions, HttpServerLink};
+//!
+//! # async fn example() -> Result<(), caravan::client::ClientError> {
+//! let options = ClientOptions {
+//!     data_dir: "/var/lib/caravan".into(),
+//!     servers: vec![String::from("http://10.0.0.1:4646")],
+//!     ..ClientOptions::default()
+//! };
+//! let link = Arc::new(HttpServerLink::new(&options.servers));
+//! let client = Client::start(options, link).await?;
+//! let client_routes: axum::Router = client.router(); // merged into the agent's HTTP server
+//! # drop(client_routes);
+//! client.shutdown().await; // tasks keep running; the next start recovers them
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Where it differs from Nomad: rotated logs are numbered newest-first (`.0` is live, see
+//! `task_runner/logs_hook.rs`); templates render only `env`; artifacts are `file://` and
+//! `http://` without unpacking; exec runs a command to completion (no stdin or TTY).
+//!
+//! **Invariant:** shutting the client down never stops a task: runners detach, and the next
+//! client on the same data dir re-attaches through `recover-task`.
+//! **Boundary:** drivers are reached only through `driver_host`; servers only through
+//! [`ServerLink`].
+
+pub(crate) mod alloc_runner;
+pub mod api;
+pub mod http_link;
+pub mod node;
+pub mod server_link;
+pub mod state;
+pub(crate) mod task_runner;
+
+#[cfg(test)]
+mod fake_link;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::driver_host::{DriverHost, DriverHostConfig, DriverLimits};
+use crate::structs::{AllocDesiredStatus, AllocId, Allocation, Node, NodeId};
+use alloc_runner::AllocRunnerConfig;
+pub use alloc_runner::AllocRunnerHandle;
+pub use http_link::HttpServerLink;
+pub use server_link::{AllocUpdate, HeartbeatResponse, LinkError, NodeAllocs, ServerLink};
+use state::StateDb;
+use task_runner::env_hook::NodeFacts;
+
+/// How the agent configures its client (mapped from the agent config's `client` block).
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub data_dir: PathBuf,
+    /// The node's name; empty for the hostname.
+    pub node_name: String,
+    pub datacenter: String,
+    pub region: String,
+    pub node_class: String,
+    pub node_pool: String,
+    pub meta: BTreeMap<String, String>,
+    /// The `client { options { ... } }` map (kept for fingerprinters that read it).
+    pub options: BTreeMap<String, String>,
+    /// `plugin "NAME" { config { ... } }` as JSON, by driver name.
+    pub plugins: BTreeMap<String, serde_json::Value>,
+    pub plugin_dir: Option<PathBuf>,
+    /// The agent's advertised HTTP address (`Node.HTTPAddr`), e.g. `10.0.0.5:4646`.
+    pub http_advertise: String,
+    /// Server HTTP addresses (used by the agent to build an [`HttpServerLink`]).
+    pub servers: Vec<String>,
+    /// The IP tasks' ports are advertised on; detected when `None`.
+    pub network_ip: Option<IpAddr>,
+    pub driver_limits: DriverLimits,
+    /// Least time between two status batches to the servers (Nomad: 200 ms).
+    pub update_interval: Duration,
+    /// `client { state_dir }`; `<data_dir>/client` when `None`.
+    pub state_dir: Option<PathBuf>,
+    /// `client { alloc_dir }`; `<data_dir>/alloc` when `None`.
+    pub alloc_dir: Option<PathBuf>,
+    /// `client { cpu_total_compute }`: overrides the fingerprinted MHz total.
+    pub cpu_total_compute: Option<u32>,
+    /// `client { memory_total_mb }`: overrides the fingerprinted memory.
+    pub memory_total_mb: Option<u32>,
+    pub min_dynamic_port: Option<u16>,
+    pub max_dynamic_port: Option<u16>,
+    /// `client { reserved { ... } }`: what allocations may not use.
+    pub reserved: crate::structs::NodeReservedResources,
+    /// `client { host_volume "NAME" { ... } }`.
+    pub host_volumes: BTreeMap<String, crate::structs::HostVolume>,
+    /// `client { max_kill_timeout }` (Nomad: 30s).
+    pub max_kill_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            data_dir: PathBuf::from("/var/lib/caravan"),
+            node_name: String::new(),
+            datacenter: "dc1".to_owned(),
+            region: "global".to_owned(),
+            node_class: String::new(),
+            node_pool: "default".to_owned(),
+            meta: BTreeMap::new(),
+            options: BTreeMap::new(),
+            plugins: BTreeMap::new(),
+            plugin_dir: None,
+            http_advertise: "127.0.0.1:4646".to_owned(),
+            servers: Vec::new(),
+            network_ip: None,
+            driver_limits: DriverLimits::default(),
+            update_interval: Duration::from_millis(200),
+            state_dir: None,
+            alloc_dir: None,
+            cpu_total_compute: None,
+            memory_total_mb: None,
+            min_dynamic_port: None,
+            max_dynamic_port: None,
+            reserved: crate::structs::NodeReservedResources::default(),
+            host_volumes: BTreeMap::new(),
+            max_kill_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why the client could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("client state in {path}: {source}")]
+    State {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("driver host: {0}")]
+    DriverHost(#[from] crate::driver_host::Error),
+}
+
+/// What the loops, the runners and the API share.
+pub(crate) struct Shared {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) alloc_root: PathBuf,
+    pub(crate) max_kill_timeout: Duration,
+    pub(crate) node: Mutex<Node>,
+    pub(crate) facts: Arc<NodeFacts>,
+    pub(crate) driver_host: DriverHost,
+    pub(crate) state_db: StateDb,
+    pub(crate) runners: Mutex<HashMap<AllocId, AllocRunnerHandle>>,
+    pub(crate) updates: mpsc::UnboundedSender<AllocUpdate>,
+    pub(crate) link: Arc<dyn ServerLink>,
+    pub(crate) started: Instant,
+}
+
+impl Shared {
+    fn node_id(&self) -> NodeId {
+        self.lock_node().id.clone()
+    }
+
+    fn lock_node(&self) -> std::sync::MutexGuard<'_, Node> {
+        self.node
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn lock_runners(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<AllocId, AllocRunnerHandle>> {
+        self.runners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn runner(&self, alloc_id: &str) -> Option<AllocRunnerHandle> {
+        self.lock_runners().get(&AllocId::from(alloc_id)).cloned()
+    }
+
+    fn spawn_runner(
+        self: &Arc<Self>,
+        alloc: Arc<Allocation>,
+        restored: BTreeMap<String, state::TaskRunnerState>,
+    ) {
+        let handle = alloc_runner::spawn(AllocRunnerConfig {
+            alloc: Arc::clone(&alloc),
+            alloc_root: self.alloc_root.clone(),
+            max_kill_timeout: self.max_kill_timeout,
+            node_id: self.node_id(),
+            driver_host: self.driver_host.clone(),
+            facts: Arc::clone(&self.facts),
+            state_db: self.state_db.clone(),
+            restored_tasks: restored,
+            updates: self.updates.clone(),
+        });
+        self.lock_runners().insert(alloc.id.clone(), handle);
+    }
+}
+
+/// The client entry point.
+#[derive(Debug)]
+pub struct Client;
+
+/// A running client. Dropping it without [`ClientHandle::shutdown`] leaves its loops running.
+pub struct ClientHandle {
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    loops: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ClientHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientHandle")
+            .field("node_id", &self.shared.node_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Fingerprints the node, restores persisted allocations (re-attaching to their running
+    /// tasks), then registers, heartbeats and watches allocations in the background.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn start(
+        options: ClientOptions,
+        link: Arc<dyn ServerLink>,
+    ) -> Result<ClientHandle, ClientError> {
+        let state_dir = options
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| options.data_dir.join("client"));
+        let alloc_root = options
+            .alloc_dir
+            .clone()
+            .unwrap_or_else(|| options.data_dir.join("alloc"));
+        let state_db = StateDb::open(&state_dir).map_err(|source| ClientError::State {
+            path: state_dir.clone(),
+            source,
+        })?;
+        let state_error = |source| ClientError::State {
+            path: state_db.root().to_path_buf(),
+            source,
+        };
+        let node_id = state_db.node_id().map_err(state_error)?;
+        let secret_id = state_db.secret_id().map_err(state_error)?;
+        let driver_host = DriverHost::new(DriverHostConfig {
+            cache_dir: Some(options.data_dir.join("cache")),
+            plugin_dir: options.plugin_dir.clone(),
+            plugins: options.plugins.clone(),
+            limits: options.driver_limits,
+        })?;
+        let mut facts = node::HostFacts::gather(&options.data_dir, options.network_ip);
+        if let Some(total) = options.cpu_total_compute.filter(|total| *total > 0) {
+            facts.cpu_total_compute = Some(u64::from(total));
+        }
+        if let Some(memory_mb) = options.memory_total_mb.filter(|memory| *memory > 0) {
+            facts.memory_bytes = u64::from(memory_mb) << 20;
+        }
+        let identity = node::NodeIdentity {
+            id: node_id,
+            secret_id,
+            name: if options.node_name.is_empty() {
+                facts.hostname.clone()
+            } else {
+                options.node_name.clone()
+            },
+            datacenter: options.datacenter.clone(),
+            node_class: options.node_class.clone(),
+            node_pool: options.node_pool.clone(),
+            http_addr: options.http_advertise.clone(),
+            meta: options.meta.clone(),
+        };
+        let mut node = node::fingerprint_node(&identity, &facts, &driver_host).await;
+        if let Some(port) = options.min_dynamic_port {
+            node.node_resources.min_dynamic_port = i32::from(port);
+        }
+        if let Some(port) = options.max_dynamic_port {
+            node.node_resources.max_dynamic_port = i32::from(port);
+        }
+        node.reserved_resources = options.reserved.clone();
+        node.host_volumes = options.host_volumes.clone();
+        tracing::info!(node_id = %node.id, name = %node.name, drivers = ?node.drivers.keys().collect::<Vec<_>>(), "node fingerprinted");
+        let (updates_tx, updates_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            data_dir: options.data_dir.clone(),
+            alloc_root,
+            max_kill_timeout: options.max_kill_timeout,
+            facts: Arc::new(NodeFacts {
+                node: node.clone(),
+                region: options.region.clone(),
+            }),
+            node: Mutex::new(node),
+            driver_host,
+            state_db: state_db.clone(),
+            runners: Mutex::new(HashMap::new()),
+            updates: updates_tx,
+            link,
+            started: Instant::now(),
+        });
+        for persisted in state_db.load_allocs() {
+            tracing::info!(alloc_id = %persisted.alloc.id, "restoring allocation");
+            shared.spawn_runner(
+                Arc::new(persisted.alloc),
+                persisted.tasks.into_iter().collect(),
+            );
+        }
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (registered_tx, registered_rx) = watch::channel(None::<Duration>);
+        let loops = vec![
+            tokio::spawn(register_and_heartbeat(
+                Arc::clone(&shared),
+                registered_tx,
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(watch_allocations(
+                Arc::clone(&shared),
+                registered_rx,
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(send_updates(
+                Arc::clone(&shared),
+                updates_rx,
+                options.update_interval,
+                shutdown_rx,
+            )),
+        ];
+        Ok(ClientHandle {
+            shared,
+            shutdown: shutdown_tx,
+            loops,
+        })
+    }
+}
+
+impl ClientHandle {
+    pub fn node_id(&self) -> NodeId {
+        self.shared.node_id()
+    }
+
+    /// The node as registered.
+    pub fn node(&self) -> Node {
+        self.shared.lock_node().clone()
+    }
+
+    /// The runner of an allocation on this node.
+    pub fn alloc_runner(&self, alloc_id: &str) -> Option<AllocRunnerHandle> {
+        self.shared.runner(alloc_id)
+    }
+
+    /// The `/v1/client/...` routes, to mount into the agent's HTTP server.
+    pub fn router(&self) -> axum::Router {
+        api::router(Arc::clone(&self.shared))
+    }
+
+    /// Stops the loops and detaches every runner; the tasks keep running.
+    pub async fn shutdown(self) {
+        self.shutdown.send_replace(true);
+        for runner in self.shared.lock_runners().values() {
+            runner.detach();
+        }
+        for join in self.loops {
+            let _ = join.await;
+        }
+    }
+}
+
+/// The delay before the next heartbeat: between half and three quarters of the TTL, so a late
+/// or retried heartbeat still arrives in time (Nomad adds a grace period on the server side).
+fn heartbeat_delay(ttl: Duration) -> Duration {
+    let ttl = if ttl.is_zero() {
+        Duration::from_secs(10)
+    } else {
+        ttl
+    };
+    ttl / 2 + ttl.mul_f64(rand::random::<f64>() / 4.0)
+}
+
+fn retry_delay(attempt: u32) -> Duration {
+    let base = Duration::from_millis(250) * 2u32.saturating_pow(attempt.min(5));
+    base.min(Duration::from_secs(10)) + Duration::from_millis(rand::random::<u64>() % 250)
+}
+
+/// Sleeps `delay`; false if the client shut down meanwhile.
+async fn sleep_or_shutdown(delay: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(delay) => true,
+        _ = shutdown.wait_for(|stop| *stop) => false,
+    }
+}
+
+async fn register(shared: &Shared, shutdown: &mut watch::Receiver<bool>) -> Option<Duration> {
+    let mut attempt = 0;
+    loop {
+        let node = shared.lock_node().clone();
+        match shared.link.register(&node).await {
+            Ok(response) => {
+                tracing::info!(node_id = %node.id, ttl = ?response.heartbeat_ttl, "node registered");
+                return Some(response.heartbeat_ttl);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "node registration failed");
+                if !sleep_or_shutdown(retry_delay(attempt), shutdown).await {
+                    return None;
+                }
+                attempt += 1;
+            }
+        }
+    }
+}
+
+#[tracing::instrument(level = "debug", skip_all)]
+async fn register_and_heartbeat(
+    shared: Arc<Shared>,
+    registered: watch::Sender<Option<Duration>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Some(mut ttl) = register(&shared, &mut shutdown).await else {
+        return;
+    };
+    registered.send_replace(Some(ttl));
+    let node_id = shared.node_id();
+    let mut failures = 0;
+    let mut next_fingerprint = Instant::now() + DRIVER_FINGERPRINT_INTERVAL;
+    loop {
+        if Instant::now() >= next_fingerprint {
+            next_fingerprint = Instant::now() + DRIVER_FINGERPRINT_INTERVAL;
+            if refresh_drivers(&shared).await {
+                tracing::info!("driver health changed; updating the node");
+                let Some(new_ttl) = register(&shared, &mut shutdown).await else {
+                    return;
+                };
+                ttl = new_ttl;
+            }
+        }
+        let delay = if failures == 0 {
+            heartbeat_delay(ttl)
+        } else {
+            retry_delay(failures)
+        };
+        if !sleep_or_shutdown(delay, &mut shutdown).await {
+            return;
+        }
+        match shared.link.heartbeat(&node_id).await {
+            Ok(response) => {
+                ttl = response.heartbeat_ttl;
+                failures = 0;
+            }
+            Err(LinkError::NodeUnknown(_)) => {
+                tracing::warn!("servers do not know this node; registering again");
+                let Some(new_ttl) = register(&shared, &mut shutdown).await else {
+                    return;
+                };
+                ttl = new_ttl;
+                failures = 0;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "heartbeat failed");
+                failures += 1;
+            }
+        }
+    }
+}
+
+/// How often drivers are fingerprinted again (Nomad: each driver's fingerprint period, 30 s).
+const DRIVER_FINGERPRINT_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Fingerprints the drivers again; true if any driver's detection or health changed, in which
+/// case the node (drivers and `driver.*` attributes) is updated.
+async fn refresh_drivers(shared: &Shared) -> bool {
+    let drivers = node::fingerprint_drivers(&shared.driver_host).await;
+    let mut node = shared.lock_node();
+    let same = |a: &crate::structs::DriverInfo, b: &crate::structs::DriverInfo| {
+        a.detected == b.detected
+            && a.healthy == b.healthy
+            && a.health_description == b.health_description
+            && a.attributes == b.attributes
+    };
+    let changed = drivers.len() != node.drivers.len()
+        || drivers.iter().any(|(name, info)| {
+            node.drivers
+                .get(name)
+                .is_none_or(|known| !same(known, info))
+        });
+    if changed {
+        node::set_driver_attributes(&mut node.attributes, &drivers);
+        node.drivers = drivers;
+    }
+    changed
+}
+
+#[tracing::instrument(level = "debug", skip_all)]
+async fn watch_allocations(
+    shared: Arc<Shared>,
+    mut registered: watch::Receiver<Option<Duration>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    tokio::select! {
+        result = registered.wait_for(Option::is_some) => if result.is_err() { return },
+        _ = shutdown.wait_for(|stop| *stop) => return,
+    }
+    let node_id = shared.node_id();
+    let mut index = 0u64;
+    let mut first = true;
+    let mut failures = 0;
+    loop {
+        let asked = Instant::now();
+        let result = tokio::select! {
+            result = shared.link.watch_allocs(&node_id, index) => result,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        match result {
+            Ok(response) => {
+                failures = 0;
+                // An index that went backwards means the servers lost their state: their answer
+                // is the truth to reconcile with.
+                if !first && response.index == index {
+                    // The server's wait elapsed without a change. A server that does not block
+                    // would make this a hot loop: pace it.
+                    if asked.elapsed() < Duration::from_millis(50)
+                        && !sleep_or_shutdown(Duration::from_secs(1), &mut shutdown).await
+                    {
+                        return;
+                    }
+                    continue;
+                }
+                first = false;
+                index = response.index.max(1);
+                reconcile(&shared, response.allocs);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "watching allocations failed");
+                failures += 1;
+                if !sleep_or_shutdown(retry_delay(failures), &mut shutdown).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Starts runners for new allocations, hands updates to existing ones, and stops and removes
+/// the runners of allocations the servers no longer list (Nomad: `client.runAllocs`).
+fn reconcile(shared: &Arc<Shared>, allocs: Vec<Allocation>) {
+    let mut listed = std::collections::HashSet::new();
+    for alloc in allocs {
+        listed.insert(alloc.id.clone());
+        let existing = shared.runner(alloc.id.as_str());
+        match existing {
+            Some(runner) => {
+                let current = runner.alloc();
+                if current.desired_status != alloc.desired_status
+                    || current.alloc_modify_index != alloc.alloc_modify_index
+                    || current.modify_index != alloc.modify_index
+                {
+                    runner.update(Arc::new(alloc));
+                }
+            }
+            None => {
+                if alloc.desired_status == AllocDesiredStatus::Run
+                    && !alloc.client_status.is_terminal()
+                {
+                    tracing::info!(alloc_id = %alloc.id, "starting allocation");
+                    shared.spawn_runner(Arc::new(alloc), BTreeMap::new());
+                }
+            }
+        }
+    }
+    let removed: Vec<(AllocId, AllocRunnerHandle)> = shared
+        .lock_runners()
+        .iter()
+        .filter(|(id, _)| !listed.contains(*id))
+        .map(|(id, runner)| (id.clone(), runner.clone()))
+        .collect();
+    for (alloc_id, runner) in removed {
+        tracing::info!(alloc_id = %alloc_id, "allocation removed by the servers; destroying it");
+        runner.stop();
+        let shared = Arc::clone(shared);
+        tokio::spawn(async move {
+            runner.wait_done().await;
+            alloc_runner::destroy(&runner, &shared.state_db);
+            shared.lock_runners().remove(&alloc_id);
+        });
+    }
+}
+
+/// Sends status updates in batches, each allocation's latest update only (Nomad:
+/// `client.allocSync`, every 200 ms). A batch leaves at once when the channel was quiet or an
+/// allocation's client status changed (pending → running → complete/failed), so the servers learn
+/// of transitions without waiting; task-event chatter in between is coalesced for `interval`.
+#[tracing::instrument(level = "debug", skip_all)]
+async fn send_updates(
+    shared: Arc<Shared>,
+    mut updates: mpsc::UnboundedReceiver<AllocUpdate>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut pending: BTreeMap<AllocId, AllocUpdate> = BTreeMap::new();
+    let mut sent_status: HashMap<AllocId, crate::structs::AllocClientStatus> = HashMap::new();
+    let mut failures = 0;
+    let mut stopping = false;
+    loop {
+        if stopping {
+            flush(&shared, &mut updates, &mut pending).await;
+            return;
+        }
+        if pending.is_empty() {
+            tokio::select! {
+                update = updates.recv() => match update {
+                    Some(update) => { pending.insert(update.id.clone(), update); }
+                    None => return,
+                },
+                _ = shutdown.wait_for(|stop| *stop) => stopping = true,
+            }
+            if stopping {
+                flush(&shared, &mut updates, &mut pending).await;
+                return;
+            }
+        }
+        while let Ok(update) = updates.try_recv() {
+            pending.insert(update.id.clone(), update);
+        }
+        let batch: Vec<AllocUpdate> = pending.values().cloned().collect();
+        match shared.link.update_allocs(&batch).await {
+            Ok(()) => {
+                failures = 0;
+                pending.clear();
+                if sent_status.len() > 100_000 {
+                    sent_status.clear();
+                }
+                for update in &batch {
+                    sent_status.insert(update.id.clone(), update.client_status);
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, n_allocs = batch.len(), "failed to send allocation updates");
+                failures += 1;
+                if !sleep_or_shutdown(retry_delay(failures), &mut shutdown).await {
+                    return;
+                }
+                continue;
+            }
+        }
+        // Coalesce until the interval ends, unless a status transition arrives.
+        let window_end = tokio::time::Instant::now() + interval;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(window_end) => break,
+                _ = shutdown.wait_for(|stop| *stop) => {
+                    stopping = true;
+                    break;
+                }
+                update = updates.recv() => match update {
+                    Some(update) => {
+                        let transition = sent_status.get(&update.id) != Some(&update.client_status);
+                        pending.insert(update.id.clone(), update);
+                        if transition {
+                            break;
+                        }
+                    }
+                    None => return,
+                },
+            }
+        }
+    }
+}
+
+/// One last attempt, bounded in time, to send what is pending when the client shuts down.
+async fn flush(
+    shared: &Shared,
+    updates: &mut mpsc::UnboundedReceiver<AllocUpdate>,
+    pending: &mut BTreeMap<AllocId, AllocUpdate>,
+) {
+    while let Ok(update) = updates.try_recv() {
+        pending.insert(update.id.clone(), update);
+    }
+    if pending.is_empty() {
+        return;
+    }
+    let batch: Vec<AllocUpdate> = pending.values().cloned().collect();
+    match tokio::time::timeout(Duration::from_secs(2), shared.link.update_allocs(&batch)).await {
+        Ok(Ok(())) => pending.clear(),
+        Ok(Err(err)) => tracing::warn!(error = %err, "failed to send final allocation updates"),
+        Err(_) => tracing::warn!("timed out sending final allocation updates"),
+    }
+}

@@ -1,0 +1,83 @@
+//! The client's link to the servers: registration, heartbeats, the allocation watch and status
+//! updates, as a trait so the client loop runs against HTTP in production and an in-process fake
+//! in unit tests.
+//!
+//! The HTTP implementation is [`crate::client::http_link::HttpServerLink`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use crate::structs::{AllocClientStatus, AllocId, Allocation, Node, NodeId, TaskState};
+
+/// Why a call to the servers failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The servers do not know this node (e.g. they lost their state): register again.
+    #[error("node {0} is not registered with the servers")]
+    NodeUnknown(NodeId),
+    /// The servers could not be reached or answered with an error; retry later.
+    #[error("server call {call} failed: {message}")]
+    Unavailable { call: &'static str, message: String },
+}
+
+/// The answer to a registration or heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartbeatResponse {
+    /// Heartbeat again within this time or be marked down.
+    pub heartbeat_ttl: Duration,
+}
+
+/// The allocations assigned to the node, as of a Raft index.
+#[derive(Debug, Clone, Default)]
+pub struct NodeAllocs {
+    pub allocs: Vec<Allocation>,
+    /// Pass as `min_index` to the next watch to block until something changes.
+    pub index: u64,
+}
+
+/// What a client reports about one allocation (Nomad: the `Allocation` stubs of
+/// `Node.UpdateAlloc`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocUpdate {
+    #[serde(rename = "ID")]
+    pub id: AllocId,
+    #[serde(rename = "NodeID")]
+    pub node_id: NodeId,
+    pub client_status: AllocClientStatus,
+    pub client_description: String,
+    pub task_states: BTreeMap<String, TaskState>,
+}
+
+/// The calls a client makes to the servers. Object-safe: the client holds an
+/// `Arc<dyn ServerLink>`.
+pub trait ServerLink: Send + Sync + 'static {
+    /// Registers (or re-registers) the node.
+    fn register<'a>(
+        &'a self,
+        node: &'a Node,
+    ) -> BoxFuture<'a, Result<HeartbeatResponse, LinkError>>;
+
+    /// Keeps the node alive; [`LinkError::NodeUnknown`] asks the client to register again.
+    fn heartbeat<'a>(
+        &'a self,
+        node_id: &'a NodeId,
+    ) -> BoxFuture<'a, Result<HeartbeatResponse, LinkError>>;
+
+    /// A blocking query: returns once the node's allocations changed past `min_index` (or the
+    /// server's wait elapsed, with the same index).
+    fn watch_allocs<'a>(
+        &'a self,
+        node_id: &'a NodeId,
+        min_index: u64,
+    ) -> BoxFuture<'a, Result<NodeAllocs, LinkError>>;
+
+    /// Reports client-side status changes, many allocations at once.
+    fn update_allocs<'a>(
+        &'a self,
+        updates: &'a [AllocUpdate],
+    ) -> BoxFuture<'a, Result<(), LinkError>>;
+}

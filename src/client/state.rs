@@ -1,0 +1,208 @@
+//! The client's local state under `<data_dir>/client/`, so tasks survive an agent restart.
+//!
+//! ```text
+//! <data_dir>/client/
+//!   node-id                      the node's UUID, made once
+//!   secret-id
+//!   allocs/<alloc_id>/alloc.json          the allocation as last received
+//!   allocs/<alloc_id>/task-<name>.json    the task's TaskState and driver TaskHandle
+//! ```
+//!
+//! Decision: one small JSON file per allocation and per task, each replaced atomically (write a
+//! temporary file, then `rename`), rather than redb. Each task runner writes only its own file,
+//! so there is no shared transaction and no lock; a redb database takes an exclusive file lock,
+//! which would stop a second client in the same process (a restart in tests, or an agent whose
+//! previous instance is still shutting down) from opening the state. The files are human-readable
+//! for debugging. Writes are not fsynced: they survive the agent's crash or SIGKILL (the page
+//! cache survives the process), not a power loss — after which the tasks are gone too.
+//!
+//! **Invariant:** a reader never sees a half-written file.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::driver_host::TaskHandle;
+use crate::structs::{Allocation, TaskState};
+
+/// What a task runner persists.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskRunnerState {
+    pub task_state: TaskState,
+    /// The running task's driver handle; `None` when it is not running.
+    pub handle: Option<TaskHandle>,
+}
+
+/// An allocation and its tasks, as read back at start-up.
+#[derive(Debug, Clone)]
+pub struct PersistedAlloc {
+    pub alloc: Allocation,
+    pub tasks: Vec<(String, TaskRunnerState)>,
+}
+
+/// The client's state directory.
+#[derive(Debug, Clone)]
+pub struct StateDb {
+    root: PathBuf,
+}
+
+impl StateDb {
+    /// Opens (creating) the state directory, by default `<data_dir>/client`.
+    pub fn open(state_dir: &Path) -> io::Result<StateDb> {
+        let root = state_dir.to_path_buf();
+        std::fs::create_dir_all(root.join("allocs"))?;
+        Ok(StateDb { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The node's ID, made and stored on first use (Nomad: `client-id` in the data dir).
+    pub fn node_id(&self) -> io::Result<String> {
+        self.stable_uuid("node-id")
+    }
+
+    pub fn secret_id(&self) -> io::Result<String> {
+        self.stable_uuid("secret-id")
+    }
+
+    fn stable_uuid(&self, file: &str) -> io::Result<String> {
+        let path = self.root.join(file);
+        match std::fs::read_to_string(&path) {
+            Ok(text) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
+            Ok(_) => self.make_uuid(&path),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => self.make_uuid(&path),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn make_uuid(&self, path: &Path) -> io::Result<String> {
+        let id = crate::structs::new_uuid();
+        write_atomic(path, id.as_bytes())?;
+        Ok(id)
+    }
+
+    fn alloc_dir(&self, alloc_id: &str) -> PathBuf {
+        self.root.join("allocs").join(alloc_id)
+    }
+
+    pub fn put_alloc(&self, alloc: &Allocation) -> io::Result<()> {
+        let dir = self.alloc_dir(alloc.id.as_str());
+        std::fs::create_dir_all(&dir)?;
+        write_atomic(&dir.join("alloc.json"), &to_json(alloc)?)
+    }
+
+    pub fn put_task(&self, alloc_id: &str, task: &str, state: &TaskRunnerState) -> io::Result<()> {
+        let dir = self.alloc_dir(alloc_id);
+        std::fs::create_dir_all(&dir)?;
+        write_atomic(&dir.join(format!("task-{task}.json")), &to_json(state)?)
+    }
+
+    pub fn delete_alloc(&self, alloc_id: &str) -> io::Result<()> {
+        match std::fs::remove_dir_all(self.alloc_dir(alloc_id)) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every persisted allocation; unreadable entries are logged and skipped.
+    pub fn load_allocs(&self) -> Vec<PersistedAlloc> {
+        let mut allocs = Vec::new();
+        let Ok(entries) = std::fs::read_dir(self.root.join("allocs")) else {
+            return allocs;
+        };
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            let alloc: Allocation = match read_json(&dir.join("alloc.json")) {
+                Ok(alloc) => alloc,
+                Err(err) => {
+                    tracing::warn!(path = %dir.display(), error = %err, "skipping unreadable allocation state");
+                    continue;
+                }
+            };
+            let mut tasks = Vec::new();
+            for task_entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = task_entry.file_name().to_string_lossy().into_owned();
+                let Some(task) = name
+                    .strip_prefix("task-")
+                    .and_then(|rest| rest.strip_suffix(".json"))
+                else {
+                    continue;
+                };
+                match read_json::<TaskRunnerState>(&task_entry.path()) {
+                    Ok(state) => tasks.push((task.to_owned(), state)),
+                    Err(err) => {
+                        tracing::warn!(path = %task_entry.path().display(), error = %err, "skipping unreadable task state");
+                    }
+                }
+            }
+            allocs.push(PersistedAlloc { alloc, tasks });
+        }
+        allocs
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(io::Error::other)
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> io::Result<T> {
+    let bytes = std::fs::read(path)?;
+    serde_json::from_slice(&bytes).map_err(io::Error::other)
+}
+
+/// Writes `bytes` to a sibling temporary file and renames it over `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let file_name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{file_name}.tmp"));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::structs::TaskStateValue;
+
+    #[test]
+    fn allocations_and_task_handles_round_trip() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let db = StateDb::open(dir.path())?;
+        let node_id = db.node_id()?;
+        assert_eq!(StateDb::open(dir.path())?.node_id()?, node_id);
+        let alloc = Allocation {
+            id: "a1".into(),
+            name: "job.group[0]".to_owned(),
+            ..Allocation::default()
+        };
+        db.put_alloc(&alloc)?;
+        let state = TaskRunnerState {
+            task_state: TaskState {
+                state: TaskStateValue::Running,
+                ..TaskState::default()
+            },
+            handle: Some(TaskHandle {
+                driver: "raw_exec".to_owned(),
+                id: "a1/web".to_owned(),
+                task_dir: "/tmp/a1/web".into(),
+                driver_state: vec![1, 2, 3],
+            }),
+        };
+        db.put_task("a1", "web", &state)?;
+        let loaded = db.load_allocs();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].alloc, alloc);
+        let tasks: BTreeMap<_, _> = loaded[0].tasks.iter().cloned().collect();
+        assert_eq!(tasks.get("web"), Some(&state));
+        db.delete_alloc("a1")?;
+        assert!(db.load_allocs().is_empty());
+        Ok(())
+    }
+}

@@ -1,0 +1,468 @@
+//! Unit tests of the client loop against the in-process fake link, with real raw_exec tasks.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::fake_link::FakeLink;
+use super::*;
+use crate::structs::{
+    AllocClientStatus, Job, JobId, JobType, RestartMode, RestartPolicy, Task, TaskEvent, TaskGroup,
+    TaskLifecycle,
+};
+
+fn options(data_dir: &std::path::Path) -> ClientOptions {
+    ClientOptions {
+        data_dir: data_dir.to_path_buf(),
+        node_name: "test-node".to_owned(),
+        plugins: BTreeMap::from([("raw_exec".to_owned(), json!({ "enabled": true }))]),
+        network_ip: Some("127.0.0.1".parse().expect("literal ip")),
+        update_interval: Duration::from_millis(20),
+        ..ClientOptions::default()
+    }
+}
+
+fn sh_task(name: &str, script: &str) -> Task {
+    Task {
+        name: name.to_owned(),
+        driver: "raw_exec".to_owned(),
+        config: json!({ "command": "/bin/sh", "args": ["-c", script] })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        kill_timeout: Some(Duration::from_secs(1)),
+        ..Task::default()
+    }
+}
+
+fn alloc_for(node_id: &NodeId, job_type: JobType, tasks: Vec<Task>) -> Allocation {
+    let job = Job {
+        id: JobId::from("example"),
+        name: "example".to_owned(),
+        job_type,
+        namespace: "default".to_owned(),
+        task_groups: vec![TaskGroup {
+            name: "group".to_owned(),
+            tasks,
+            restart_policy: Some(RestartPolicy {
+                attempts: 0,
+                interval: Duration::from_secs(60),
+                delay: Duration::from_millis(100),
+                mode: RestartMode::Fail,
+                render_templates: false,
+            }),
+            ..TaskGroup::default()
+        }],
+        ..Job::default()
+    };
+    Allocation {
+        id: AllocId::generate(),
+        namespace: "default".to_owned(),
+        name: "example.group[0]".to_owned(),
+        node_id: node_id.clone(),
+        job_id: job.id.clone(),
+        job: Some(Arc::new(job)),
+        task_group: "group".to_owned(),
+        ..Allocation::default()
+    }
+}
+
+async fn wait_until(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check()
+}
+
+async fn wait_status(link: &FakeLink, alloc_id: &AllocId, status: AllocClientStatus) -> Allocation {
+    let ok = wait_until(Duration::from_secs(20), || {
+        link.alloc(alloc_id)
+            .is_some_and(|alloc| alloc.client_status == status)
+    })
+    .await;
+    let alloc = link.alloc(alloc_id).expect("alloc exists");
+    assert!(ok, "alloc never became {status}: {:#?}", alloc.task_states);
+    alloc
+}
+
+fn event_types(alloc: &Allocation, task: &str) -> Vec<String> {
+    alloc.task_states[task]
+        .events
+        .iter()
+        .map(|event| event.event_type.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registers_runs_a_batch_task_and_reports_completion() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    let node_id = client.node_id();
+    assert!(wait_until(Duration::from_secs(5), || link.node(&node_id).is_some()).await);
+    let node = link.node(&node_id).expect("registered");
+    assert_eq!(
+        node.attributes.get("driver.raw_exec").map(String::as_str),
+        Some("1")
+    );
+    assert!(node.drivers["raw_exec"].healthy);
+    assert!(node.attributes.contains_key("cpu.totalcompute"));
+
+    let alloc = alloc_for(
+        &node_id,
+        JobType::Batch,
+        vec![sh_task(
+            "hello",
+            "echo hello from $NOMAD_TASK_NAME in $NOMAD_ALLOC_NAME",
+        )],
+    );
+    let alloc_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    let done = wait_status(&link, &alloc_id, AllocClientStatus::Complete).await;
+    assert_eq!(
+        event_types(&done, "hello"),
+        [
+            TaskEvent::RECEIVED,
+            TaskEvent::TASK_SETUP,
+            TaskEvent::STARTED,
+            TaskEvent::TERMINATED
+        ]
+    );
+    let stdout = dir
+        .path()
+        .join(format!("alloc/{alloc_id}/alloc/logs/hello.stdout.0"));
+    assert_eq!(
+        std::fs::read_to_string(stdout)?,
+        "hello from hello in example.group[0]\n"
+    );
+    client.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_task_fails_the_alloc_and_kills_its_sibling() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    let alloc = alloc_for(
+        &client.node_id(),
+        JobType::Service,
+        vec![
+            sh_task("bad", "sleep 0.3; exit 3"),
+            sh_task("good", "exec sleep 30"),
+        ],
+    );
+    let alloc_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    let failed = wait_status(&link, &alloc_id, AllocClientStatus::Failed).await;
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            link.alloc(&alloc_id).is_some_and(|alloc| {
+                alloc.task_states["good"].state == crate::structs::TaskStateValue::Dead
+            })
+        })
+        .await
+    );
+    let alloc = link.alloc(&alloc_id).expect("alloc");
+    assert!(failed.task_states["bad"].failed);
+    let bad_events = event_types(&alloc, "bad");
+    assert_eq!(
+        bad_events.last().map(String::as_str),
+        Some(TaskEvent::NOT_RESTARTING)
+    );
+    let terminated = alloc.task_states["bad"]
+        .events
+        .iter()
+        .find(|event| event.event_type == TaskEvent::TERMINATED)
+        .expect("terminated event");
+    assert_eq!(terminated.exit_code, 3);
+    assert_eq!(terminated.display_message, "Exit Code: 3");
+    let good_events = event_types(&alloc, "good");
+    assert!(
+        good_events.contains(&TaskEvent::SIBLING_FAILED.to_owned()),
+        "{good_events:?}"
+    );
+    assert!(
+        good_events.contains(&TaskEvent::KILLED.to_owned()),
+        "{good_events:?}"
+    );
+    client.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_order_prestart_main_poststop() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    let order = dir.path().join("order");
+    let record = |name: &str| format!("echo {name} >> {}", order.display());
+    let mut init = sh_task("init", &format!("sleep 0.2; {}", record("init")));
+    init.lifecycle = Some(TaskLifecycle {
+        hook: TaskLifecycle::PRESTART.to_owned(),
+        sidecar: false,
+    });
+    let main = sh_task("main", &record("main"));
+    let mut cleanup = sh_task("cleanup", &record("cleanup"));
+    cleanup.lifecycle = Some(TaskLifecycle {
+        hook: TaskLifecycle::POSTSTOP.to_owned(),
+        sidecar: false,
+    });
+    let alloc = alloc_for(&client.node_id(), JobType::Batch, vec![cleanup, main, init]);
+    let alloc_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    wait_status(&link, &alloc_id, AllocClientStatus::Complete).await;
+    assert_eq!(std::fs::read_to_string(&order)?, "init\nmain\ncleanup\n");
+    client.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desired_stop_kills_the_task_and_a_forgotten_node_registers_again() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_millis(200)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    let alloc = alloc_for(
+        &client.node_id(),
+        JobType::Service,
+        vec![sh_task("web", "exec sleep 30")],
+    );
+    let alloc_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    wait_status(&link, &alloc_id, AllocClientStatus::Running).await;
+
+    let registrations = link.registrations();
+    link.forget_nodes();
+    assert!(
+        wait_until(Duration::from_secs(5), || link.registrations()
+            > registrations)
+        .await
+    );
+
+    link.stop_alloc(&alloc_id);
+    let stopped = wait_status(&link, &alloc_id, AllocClientStatus::Complete).await;
+    let events = event_types(&stopped, "web");
+    assert!(
+        events.ends_with(&[
+            TaskEvent::KILLING.to_owned(),
+            TaskEvent::TERMINATED.to_owned(),
+            TaskEvent::KILLED.to_owned()
+        ]),
+        "{events:?}"
+    );
+    assert!(!link.updates().is_empty());
+    client.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_and_templates_are_in_place_before_the_task_starts() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    let source = dir.path().join("greeting.txt");
+    std::fs::write(&source, "artifact content\n")?;
+    let mut task = sh_task(
+        "show",
+        "cat local/greeting.txt local/app.conf; echo \"secret=$SECRET_TOKEN\"",
+    );
+    task.artifacts = vec![crate::structs::TaskArtifact {
+        getter_source: format!("file://{}", source.display()),
+        ..crate::structs::TaskArtifact::default()
+    }];
+    task.templates = vec![
+        crate::structs::Template {
+            embedded_tmpl: "alloc={{ env \"NOMAD_ALLOC_NAME\" }}\n".to_owned(),
+            dest_path: "local/app.conf".to_owned(),
+            ..crate::structs::Template::default()
+        },
+        crate::structs::Template {
+            embedded_tmpl: "SECRET_TOKEN=s3cr3t\n".to_owned(),
+            dest_path: "secrets/env".to_owned(),
+            envvars: true,
+            ..crate::structs::Template::default()
+        },
+    ];
+    let alloc = alloc_for(&client.node_id(), JobType::Batch, vec![task]);
+    let alloc_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    let done = wait_status(&link, &alloc_id, AllocClientStatus::Complete).await;
+    assert!(event_types(&done, "show").contains(&TaskEvent::DOWNLOADING_ARTIFACTS.to_owned()));
+    let stdout = dir
+        .path()
+        .join(format!("alloc/{alloc_id}/alloc/logs/show.stdout.0"));
+    assert_eq!(
+        std::fs::read_to_string(stdout)?,
+        "artifact content\nalloc=example.group[0]\nsecret=s3cr3t\n"
+    );
+    client.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sidecars_are_killed_when_the_main_task_ends_and_poststart_runs_after_main()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    let order = dir.path().join("order");
+    let record = |name: &str| format!("echo {name} >> {}", order.display());
+    let mut sidecar = sh_task("proxy", &format!("{}; exec sleep 30", record("proxy")));
+    sidecar.lifecycle = Some(TaskLifecycle {
+        hook: TaskLifecycle::PRESTART.to_owned(),
+        sidecar: true,
+    });
+    let main = sh_task("main", &format!("sleep 0.5; {}", record("main")));
+    let mut poststart = sh_task("announce", &record("announce"));
+    poststart.lifecycle = Some(TaskLifecycle {
+        hook: TaskLifecycle::POSTSTART.to_owned(),
+        sidecar: false,
+    });
+    let alloc = alloc_for(
+        &client.node_id(),
+        JobType::Batch,
+        vec![poststart, sidecar, main],
+    );
+    let alloc_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    let done = wait_status(&link, &alloc_id, AllocClientStatus::Complete).await;
+    let recorded = std::fs::read_to_string(&order)?;
+    let lines: Vec<&str> = recorded.lines().collect();
+    assert_eq!(lines.last(), Some(&"main"), "{lines:?}");
+    assert!(
+        lines.contains(&"proxy") && lines.contains(&"announce"),
+        "{lines:?}"
+    );
+    let proxy_events = event_types(&done, "proxy");
+    assert!(
+        proxy_events.contains(&"Main Tasks Dead".to_owned()),
+        "{proxy_events:?}"
+    );
+    assert!(!done.task_states["proxy"].failed);
+    client.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_logs_rotate_per_the_logs_block() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    // 1 MiB files, 2 kept: ~2.5 MiB of output in three bursts leaves .0 and .1 only.
+    let mut task = sh_task(
+        "chatty",
+        "for burst in 1 2 3; do head -c 900000 /dev/zero | tr '\\0' a; echo; sleep 1.2; done; exec sleep 30",
+    );
+    task.log_config = Some(crate::structs::LogConfig {
+        max_files: 2,
+        max_file_size_mb: 1,
+        disabled: false,
+    });
+    let alloc = alloc_for(&client.node_id(), JobType::Service, vec![task]);
+    let alloc_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    wait_status(&link, &alloc_id, AllocClientStatus::Running).await;
+    let logs = dir.path().join(format!("alloc/{alloc_id}/alloc/logs"));
+    let rotated = logs.join("chatty.stdout.1");
+    assert!(
+        wait_until(Duration::from_secs(15), || rotated.exists()).await,
+        "never rotated"
+    );
+    assert!(std::fs::metadata(&rotated)?.len() >= 1 << 20);
+    assert!(!logs.join("chatty.stdout.2").exists(), "max_files is 2");
+    assert!(std::fs::metadata(logs.join("chatty.stdout.0"))?.len() < 1 << 20);
+    link.stop_alloc(&alloc_id);
+    wait_status(&link, &alloc_id, AllocClientStatus::Complete).await;
+    client.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_overrides_reach_the_registered_node() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let mut options = options(dir.path());
+    options.cpu_total_compute = Some(4000);
+    options.memory_total_mb = Some(2048);
+    options.min_dynamic_port = Some(21000);
+    options.max_dynamic_port = Some(22000);
+    options.node_class = "edge".to_owned();
+    options.meta = BTreeMap::from([("rack".to_owned(), "r7".to_owned())]);
+    options.reserved.reserved_host_ports = "22".to_owned();
+    options.host_volumes = BTreeMap::from([(
+        "data".to_owned(),
+        crate::structs::HostVolume {
+            path: "/srv/data".to_owned(),
+            read_only: true,
+        },
+    )]);
+    options.state_dir = Some(dir.path().join("state"));
+    let client = Client::start(options, link.clone()).await?;
+    let node_id = client.node_id();
+    assert!(wait_until(Duration::from_secs(5), || link.node(&node_id).is_some()).await);
+    let node = link.node(&node_id).expect("registered");
+    assert_eq!(node.node_resources.cpu.cpu_shares, 4000);
+    assert_eq!(node.attributes["cpu.totalcompute"], "4000");
+    assert_eq!(node.node_resources.memory.memory_mb, 2048);
+    assert_eq!(node.node_resources.min_dynamic_port, 21000);
+    assert_eq!(node.node_resources.max_dynamic_port, 22000);
+    assert_eq!(node.node_class, "edge");
+    assert_eq!(node.meta["rack"], "r7");
+    assert_eq!(node.reserved_resources.reserved_host_ports, "22");
+    assert!(node.host_volumes["data"].read_only);
+    assert!(dir.path().join("state/node-id").is_file());
+    client.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_driver_fails_the_task_and_shutdown_delay_precedes_the_kill()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    let mut missing = sh_task("ghost", "true");
+    missing.driver = "nope".to_owned();
+    let alloc = alloc_for(&client.node_id(), JobType::Service, vec![missing]);
+    let missing_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    let failed = wait_status(&link, &missing_id, AllocClientStatus::Failed).await;
+    let events = event_types(&failed, "ghost");
+    assert!(
+        events.contains(&TaskEvent::DRIVER_FAILURE.to_owned()),
+        "{events:?}"
+    );
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some(TaskEvent::NOT_RESTARTING)
+    );
+
+    let mut web = sh_task("web", "exec sleep 30");
+    web.shutdown_delay = Some(Duration::from_millis(300));
+    let alloc = alloc_for(&client.node_id(), JobType::Service, vec![web]);
+    let web_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    wait_status(&link, &web_id, AllocClientStatus::Running).await;
+    let stop_asked = Instant::now();
+    link.stop_alloc(&web_id);
+    let stopped = wait_status(&link, &web_id, AllocClientStatus::Complete).await;
+    assert!(stop_asked.elapsed() >= Duration::from_millis(300));
+    let events = event_types(&stopped, "web");
+    assert!(
+        events.ends_with(&[
+            "Waiting for shutdown delay".to_owned(),
+            TaskEvent::KILLING.to_owned(),
+            TaskEvent::TERMINATED.to_owned(),
+            TaskEvent::KILLED.to_owned()
+        ]),
+        "{events:?}"
+    );
+    client.shutdown().await;
+    Ok(())
+}
