@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::context::EvalContext;
-use super::feasible::{node_is_candidate, node_pool};
+use super::feasible::{datacenter, node_pool, ready};
 use super::placement::{NewAlloc, build_alloc, penalty_nodes, try_in_place};
 use super::reconcile::cluster::{ClusterInput, reconcile_cluster};
 use super::reconcile::descriptions::{BLOCKED_EVAL_FAILED_PLACEMENTS, BLOCKED_EVAL_MAX_PLAN};
@@ -138,6 +138,34 @@ pub(crate) fn tainted_nodes(
     tainted
 }
 
+/// In one pass over the nodes: the candidates for new allocations of `job` (ready, in its
+/// datacenters and pool; positions in the context's nodes) and the metric every placement starts
+/// from (the pool's size, candidates per datacenter).
+pub(crate) fn candidates_and_base_metric(
+    ctx: &EvalContext,
+    job: &Job,
+) -> (Vec<usize>, AllocMetric) {
+    let mut metric = AllocMetric::default();
+    let mut candidates = Vec::new();
+    for (node_idx, node) in ctx.all_nodes.iter().enumerate() {
+        if !node_pool::node_in_pool(node, &job.node_pool) {
+            continue;
+        }
+        metric.nodes_in_pool += 1;
+        if !ready::node_is_ready(node) || !datacenter::node_in_datacenters(node, &job.datacenters) {
+            continue;
+        }
+        candidates.push(node_idx);
+        match metric.nodes_available.get_mut(&node.datacenter) {
+            Some(count) => *count += 1,
+            None => {
+                metric.nodes_available.insert(node.datacenter.clone(), 1);
+            }
+        }
+    }
+    (candidates, metric)
+}
+
 /// The metric every placement starts from: the pool's size and available nodes per datacenter.
 pub(crate) fn base_metric<'a>(
     ctx: &EvalContext,
@@ -153,10 +181,12 @@ pub(crate) fn base_metric<'a>(
         ..AllocMetric::default()
     };
     for node in candidates {
-        *metric
-            .nodes_available
-            .entry(node.datacenter.clone())
-            .or_default() += 1;
+        match metric.nodes_available.get_mut(&node.datacenter) {
+            Some(count) => *count += 1,
+            None => {
+                metric.nodes_available.insert(node.datacenter.clone(), 1);
+            }
+        }
     }
     metric
 }
@@ -218,14 +248,7 @@ fn place_all(
     if placements.is_empty() {
         return;
     }
-    let candidates: Vec<usize> = (0..ctx.all_nodes.len())
-        .filter(|node_idx| node_is_candidate(&ctx.all_nodes[*node_idx], job))
-        .collect();
-    let base = base_metric(
-        ctx,
-        job,
-        candidates.iter().map(|node_idx| &*ctx.all_nodes[*node_idx]),
-    );
+    let (candidates, base) = candidates_and_base_metric(ctx, job);
     let mut stack = Stack::new(ctx, candidates, job.is_batch_like(), config.algorithm);
     let mut selectors: HashMap<String, GroupSelector> = HashMap::new();
     for placement in placements {
