@@ -7,7 +7,9 @@
 //! done: evaluation complete (FailedTGAllocs, QueuedAllocations), blocked evaluation if
 //!       placements failed for lack of capacity, follow-up evaluations for delayed reschedules
 //! ```
-//! Attempts that commit nothing count towards `max_plan_attempts`; an attempt that makes progress
+//! A plan is partly refused when the result carries a refresh index and less than was asked; the
+//! planner then hands over a fresher snapshot to plan the rest against. Attempts that commit
+//! nothing count towards `max_plan_attempts`; an attempt that makes progress
 //! resets the count, as Nomad's `retryMax` does. After the last attempt the evaluation fails and a
 //! blocked evaluation takes over.
 //!
@@ -24,7 +26,7 @@ use super::reconcile::descriptions::{BLOCKED_EVAL_FAILED_PLACEMENTS, BLOCKED_EVA
 use super::reconcile::followup::followup_evals;
 use super::reconcile::{AllocPlacement, NodeTaint, destructive_placement};
 use super::stack::{GroupSelector, Stack};
-use super::{Planner, SchedulerConfig, SchedulerError, State};
+use super::{Planner, PlannerError, SchedulerConfig, SchedulerError, State};
 use crate::structs::{
     AllocMetric, Allocation, EvalId, EvalStatus, EvalTrigger, Evaluation, Job, Node, NodeId,
     NodeStatus, Plan,
@@ -67,7 +69,7 @@ pub fn process(
         let plan = std::mem::take(&mut attempt.plan);
         let asked = PlanSize::of(&plan);
         let (result, refreshed) = planner.submit_plan(plan).map_err(planner_error)?;
-        if PlanSize::of_result(&result) == asked {
+        if result.refresh_index == 0 || PlanSize::of_result(&result) == asked {
             return finish(planner, eval, attempt, state.index(), config.now_unix_nanos)
                 .map_err(planner_error);
         }
@@ -84,9 +86,12 @@ pub fn process(
         if attempts_without_progress >= config.max_plan_attempts.max(1) {
             return give_up(planner, eval, config, &attempt).map_err(planner_error);
         }
-        if let Some(refreshed) = refreshed {
-            state = refreshed;
-        }
+        // Planning again against the same snapshot would place what was just committed twice.
+        state = refreshed.ok_or_else(|| {
+            planner_error(PlannerError(
+                "partial commit without a refreshed state".to_owned(),
+            ))
+        })?;
     }
 }
 

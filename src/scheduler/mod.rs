@@ -65,7 +65,7 @@ pub fn process_eval(
 pub trait State: Send + Sync {
     /// The Raft index this view reflects.
     fn index(&self) -> u64;
-    /// Every node, in ID order.
+    /// Every node, in ID order (the scheduler binary-searches it; another order only costs speed).
     fn nodes(&self) -> Vec<Arc<Node>>;
     fn node_by_id(&self, node_id: &NodeId) -> Option<Arc<Node>>;
     fn job_by_id(&self, namespace: &str, job_id: &JobId) -> Option<Arc<Job>>;
@@ -86,7 +86,8 @@ pub trait State: Send + Sync {
 /// Where a scheduler's decisions go.
 pub trait Planner {
     /// Submits a plan. Returns what was committed and, if part was refused, a fresher state to
-    /// plan the remainder against.
+    /// plan the remainder against (required then: without it the scheduler fails the attempt
+    /// rather than plan twice against the same snapshot).
     fn submit_plan(
         &mut self,
         plan: Plan,
