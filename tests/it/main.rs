@@ -10,3 +10,4 @@ mod server;
 mod server_durability;
 mod support;
 mod tidy;
+mod tutorial;
