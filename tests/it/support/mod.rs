@@ -56,7 +56,6 @@ pub fn free_port() -> anyhow::Result<u16> {
 /// running.
 pub struct AgentProcess {
     pub child: std::process::Child,
-    pub name: String,
 }
 
 impl AgentProcess {
