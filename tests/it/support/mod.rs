@@ -68,10 +68,7 @@ impl AgentProcess {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
-        Ok(Self {
-            child,
-            name: name.to_owned(),
-        })
+        Ok(Self { child })
     }
 
     /// SIGKILL, as a crash would.
