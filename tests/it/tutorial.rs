@@ -256,6 +256,27 @@ ports {{
         "{events:?}"
     );
 
+    // A task's log, asked of the server, is forwarded to the client that runs it.
+    let alloc = &running[0];
+    let alloc_id = alloc["ID"].as_str().unwrap_or_default();
+    let log = wait_for(Duration::from_secs(30), || async {
+        let response = server
+            .http
+            .get(format!(
+                "{}/v1/client/fs/logs/{alloc_id}?task=sleeper&type=stdout&plain=true",
+                server.url
+            ))
+            .send()
+            .await?;
+        let text = response.text().await?;
+        Ok(text.contains("started").then_some(text))
+    })
+    .await?;
+    assert_eq!(
+        log.trim(),
+        format!("started {}", alloc["Name"].as_str().unwrap_or_default())
+    );
+
     // The job's status as Nomad derives it.
     let job = server.get("/v1/job/tutorial-svc").await?;
     assert_eq!(job["Status"], "running");
