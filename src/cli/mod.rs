@@ -6,10 +6,15 @@
 //! [`args::normalize`]) and then validated by each command.
 
 mod agent;
+mod api_client;
 mod args;
 mod config_validate;
+mod format;
 mod job_file;
 mod job_init;
+mod job_run;
+mod job_status;
+mod monitor;
 pub mod output;
 
 use std::ffi::OsString;
@@ -558,6 +563,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
             outln!("{}", job_file::api_json(&job_file::load(&args.job)?)?)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Job(JobCommand::Run(args)) => job_run::run(&args),
+        Command::Job(JobCommand::Plan(args)) => job_run::plan(&args),
+        Command::Job(JobCommand::Status(args)) => job_status::status(&args),
+        Command::Job(JobCommand::Stop(args)) => job_status::stop(&args),
+        Command::Job(JobCommand::History(args)) => job_status::history(&args),
+        Command::Job(JobCommand::Allocs(args)) => job_status::allocs(&args),
+        Command::Job(JobCommand::Inspect(args)) => job_status::inspect(&args),
         Command::Config(ConfigCommand::Validate(args)) => config_validate::run(&args),
         other => not_yet_available(&other),
     }
