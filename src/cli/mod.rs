@@ -6,6 +6,9 @@
 //! [`args::normalize`]) and then validated by each command.
 
 mod agent;
+mod alloc_actions;
+mod alloc_logs;
+mod alloc_status;
 mod api_client;
 mod args;
 mod config_validate;
@@ -570,6 +573,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
         Command::Job(JobCommand::History(args)) => job_status::history(&args),
         Command::Job(JobCommand::Allocs(args)) => job_status::allocs(&args),
         Command::Job(JobCommand::Inspect(args)) => job_status::inspect(&args),
+        Command::Alloc(AllocCommand::Status(args)) => alloc_status::run(&args),
+        Command::Alloc(AllocCommand::Logs(args)) => alloc_logs::logs(&args),
+        Command::Alloc(AllocCommand::Fs(args)) => alloc_logs::fs(&args),
+        Command::Alloc(AllocCommand::Exec(args)) => alloc_actions::exec(&args),
+        Command::Alloc(AllocCommand::Stop(args)) => alloc_actions::stop(&args),
+        Command::Alloc(AllocCommand::Restart(args)) => alloc_actions::restart(&args),
+        Command::Alloc(AllocCommand::Signal(args)) => alloc_actions::signal(&args),
         Command::Config(ConfigCommand::Validate(args)) => config_validate::run(&args),
         other => not_yet_available(&other),
     }
