@@ -17,7 +17,10 @@ pub fn stop(args: &AllocIdArgs) -> anyhow::Result<ExitCode> {
     block_on(async {
         let alloc = read_alloc(&client, &args.alloc_id).await?;
         let response = client
-            .post(&format!("/v1/allocation/{}/stop", str_of(&alloc, "ID")), &json!({}))
+            .post(
+                &format!("/v1/allocation/{}/stop", str_of(&alloc, "ID")),
+                &json!({}),
+            )
             .await
             .map_err(|err| anyhow::anyhow!("Error stopping allocation: {err}"))?;
         let eval_id = str_of(&response, "EvalID").to_owned();
@@ -46,7 +49,10 @@ pub fn restart(args: &AllocTaskArgs) -> anyhow::Result<ExitCode> {
         check_task(&alloc, args.task.as_ref())?;
         let body = json!({ "TaskName": args.task.clone().unwrap_or_default() });
         client
-            .post(&format!("/v1/client/allocation/{}/restart", str_of(&alloc, "ID")), &body)
+            .post(
+                &format!("/v1/client/allocation/{}/restart", str_of(&alloc, "ID")),
+                &body,
+            )
             .await
             .map_err(|err| anyhow::anyhow!("Failed to restart allocation:\n\n{err}"))?;
         Ok(ExitCode::SUCCESS)
@@ -63,7 +69,10 @@ pub fn signal(args: &AllocSignalArgs) -> anyhow::Result<ExitCode> {
             "Signal": args.signal,
         });
         client
-            .post(&format!("/v1/client/allocation/{}/signal", str_of(&alloc, "ID")), &body)
+            .post(
+                &format!("/v1/client/allocation/{}/signal", str_of(&alloc, "ID")),
+                &body,
+            )
             .await
             .map_err(|err| anyhow::anyhow!("Error signalling allocation: {err}"))?;
         Ok(ExitCode::SUCCESS)

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::alloc_status::{read_alloc, task_names};
 use super::api_client::{ApiClient, block_on, bool_of, encode, i64_of, str_of};
-use super::format::{parse_rfc3339, format_nanos, short_id, table};
+use super::format::{format_nanos, parse_rfc3339, short_id, table};
 use super::output::outln;
 use super::{AllocFsArgs, AllocLogsArgs};
 
@@ -50,29 +50,34 @@ pub fn logs(args: &AllocLogsArgs) -> anyhow::Result<ExitCode> {
             encode(&task)
         );
         let mut out = std::io::stdout().lock();
-        let tail_lines = args.lines.or((args.tail && args.bytes.is_none()).then_some(DEFAULT_TAIL_LINES));
-        let start_offset = if let Some(n_bytes) = args.bytes.filter(|_| args.tail || args.bytes.is_some()) {
-            let whole = read_all(&client, &base).await?;
-            let start = whole.len().saturating_sub(usize::try_from(n_bytes).unwrap_or(usize::MAX));
-            out.write_all(&whole[start..])?;
-            whole.len()
-        } else if let Some(n_lines) = tail_lines {
-            let whole = read_all(&client, &base).await?;
-            out.write_all(last_lines(&whole, n_lines))?;
-            whole.len()
-        } else if !args.follow {
-            let mut response = client
-                .get_stream(&base)
-                .await
-                .map_err(|err| anyhow::anyhow!("Error reading file: {err}"))?
-                .bytes_stream();
-            while let Some(chunk) = response.next().await {
-                out.write_all(&chunk?)?;
-            }
-            0
-        } else {
-            0
-        };
+        let tail_lines = args
+            .lines
+            .or((args.tail && args.bytes.is_none()).then_some(DEFAULT_TAIL_LINES));
+        let start_offset =
+            if let Some(n_bytes) = args.bytes.filter(|_| args.tail || args.bytes.is_some()) {
+                let whole = read_all(&client, &base).await?;
+                let start = whole
+                    .len()
+                    .saturating_sub(usize::try_from(n_bytes).unwrap_or(usize::MAX));
+                out.write_all(&whole[start..])?;
+                whole.len()
+            } else if let Some(n_lines) = tail_lines {
+                let whole = read_all(&client, &base).await?;
+                out.write_all(last_lines(&whole, n_lines))?;
+                whole.len()
+            } else if !args.follow {
+                let mut response = client
+                    .get_stream(&base)
+                    .await
+                    .map_err(|err| anyhow::anyhow!("Error reading file: {err}"))?
+                    .bytes_stream();
+                while let Some(chunk) = response.next().await {
+                    out.write_all(&chunk?)?;
+                }
+                0
+            } else {
+                0
+            };
         out.flush()?;
         if args.follow {
             let path = format!("{base}&follow=true&origin=start&offset={start_offset}");

@@ -30,7 +30,10 @@ pub fn run(args: &AllocStatusArgs) -> anyhow::Result<ExitCode> {
         }
         let stats = if str_of(&alloc, "ClientStatus") == "running" {
             client
-                .get(&format!("/v1/client/allocation/{}/stats", str_of(&alloc, "ID")))
+                .get(&format!(
+                    "/v1/client/allocation/{}/stats",
+                    str_of(&alloc, "ID")
+                ))
                 .await
                 .ok()
         } else {
@@ -46,7 +49,9 @@ pub fn run(args: &AllocStatusArgs) -> anyhow::Result<ExitCode> {
             outln!("Task Resources:")?;
             outln!("{}", task_resources(&alloc, &task_name, stats.as_ref()))?;
             if args.stats
-                && let Some(task_stats) = stats.as_ref().and_then(|s| s.pointer(&format!("/Tasks/{}", pointer_escape(&task_name))))
+                && let Some(task_stats) = stats
+                    .as_ref()
+                    .and_then(|s| s.pointer(&format!("/Tasks/{}", pointer_escape(&task_name))))
             {
                 outln!()?;
                 outln!("Memory Stats")?;
@@ -54,22 +59,36 @@ pub fn run(args: &AllocStatusArgs) -> anyhow::Result<ExitCode> {
                     "{}",
                     table(
                         &["RSS"],
-                        &[vec![bytes(
-                            i64_of(task_stats.pointer("/ResourceUsage/MemoryStats").unwrap_or(&Value::Null), "RSS")
-                        )]]
+                        &[vec![bytes(i64_of(
+                            task_stats
+                                .pointer("/ResourceUsage/MemoryStats")
+                                .unwrap_or(&Value::Null),
+                            "RSS"
+                        ))]]
                     )
                 )?;
                 outln!()?;
                 outln!("CPU Stats")?;
-                let cpu = task_stats.pointer("/ResourceUsage/CpuStats").unwrap_or(&Value::Null);
+                let cpu = task_stats
+                    .pointer("/ResourceUsage/CpuStats")
+                    .unwrap_or(&Value::Null);
                 outln!(
                     "{}",
                     table(
                         &["System Mode", "User Mode", "Total Ticks"],
                         &[vec![
-                            format!("{:.2}%", cpu.get("SystemMode").and_then(Value::as_f64).unwrap_or(0.0) / 1e9),
-                            format!("{:.2}%", cpu.get("UserMode").and_then(Value::as_f64).unwrap_or(0.0) / 1e9),
-                            format!("{:.0}", cpu.get("TotalTicks").and_then(Value::as_f64).unwrap_or(0.0)),
+                            format!(
+                                "{:.2}%",
+                                cpu.get("SystemMode").and_then(Value::as_f64).unwrap_or(0.0) / 1e9
+                            ),
+                            format!(
+                                "{:.2}%",
+                                cpu.get("UserMode").and_then(Value::as_f64).unwrap_or(0.0) / 1e9
+                            ),
+                            format!(
+                                "{:.0}",
+                                cpu.get("TotalTicks").and_then(Value::as_f64).unwrap_or(0.0)
+                            ),
                         ]]
                     )
                 )?;
@@ -106,7 +125,12 @@ pub fn task_names(alloc: &Value) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter(|tg| str_of(tg, "Name") == group)
-        .flat_map(|tg| tg.get("Tasks").and_then(Value::as_array).cloned().unwrap_or_default())
+        .flat_map(|tg| {
+            tg.get("Tasks")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
         .map(|task| str_of(&task, "Name").to_owned())
         .collect();
     if !from_job.is_empty() {
@@ -126,9 +150,17 @@ fn pointer_escape(key: &str) -> String {
 fn header(alloc: &Value, verbose: bool) -> String {
     let time = |field: &str| {
         let nanos = i64_of(alloc, field);
-        if verbose { format_nanos(nanos) } else { time_ago(nanos) }
+        if verbose {
+            format_nanos(nanos)
+        } else {
+            time_ago(nanos)
+        }
     };
-    let modified = if i64_of(alloc, "ModifyTime") > 0 { time("ModifyTime") } else { time("CreateTime") };
+    let modified = if i64_of(alloc, "ModifyTime") > 0 {
+        time("ModifyTime")
+    } else {
+        time("CreateTime")
+    };
     let mut pairs = vec![
         ("ID", short_id(str_of(alloc, "ID"), verbose)),
         ("Eval ID", short_id(str_of(alloc, "EvalID"), verbose)),
@@ -138,19 +170,32 @@ fn header(alloc: &Value, verbose: bool) -> String {
         ("Job ID", str_of(alloc, "JobID").to_owned()),
         (
             "Job Version",
-            alloc.pointer("/Job/Version").and_then(Value::as_i64).unwrap_or(0).to_string(),
+            alloc
+                .pointer("/Job/Version")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                .to_string(),
         ),
         ("Client Status", str_of(alloc, "ClientStatus").to_owned()),
-        ("Client Description", str_of(alloc, "ClientDescription").to_owned()),
+        (
+            "Client Description",
+            str_of(alloc, "ClientDescription").to_owned(),
+        ),
         ("Desired Status", str_of(alloc, "DesiredStatus").to_owned()),
-        ("Desired Description", str_of(alloc, "DesiredDescription").to_owned()),
+        (
+            "Desired Description",
+            str_of(alloc, "DesiredDescription").to_owned(),
+        ),
         ("Created", time("CreateTime")),
         ("Modified", modified),
     ];
     let deployment_id = str_of(alloc, "DeploymentID");
     if !deployment_id.is_empty() {
         pairs.push(("Deployment ID", short_id(deployment_id, verbose)));
-        let health = match alloc.pointer("/DeploymentStatus/Healthy").and_then(Value::as_bool) {
+        let health = match alloc
+            .pointer("/DeploymentStatus/Healthy")
+            .and_then(Value::as_bool)
+        {
             Some(true) => "healthy",
             Some(false) => "unhealthy",
             None => "unset",
@@ -181,8 +226,19 @@ fn addresses_table(alloc: &Value) -> Option<String> {
         .into_iter()
         .flatten()
         .filter(|tg| str_of(tg, "Name") == group)
-        .flat_map(|tg| tg.get("Networks").and_then(Value::as_array).cloned().unwrap_or_default())
-        .flat_map(|network| network.get("ReservedPorts").and_then(Value::as_array).cloned().unwrap_or_default())
+        .flat_map(|tg| {
+            tg.get("Networks")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .flat_map(|network| {
+            network
+                .get("ReservedPorts")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
         .map(|port| str_of(&port, "Label").to_owned())
         .collect();
     let ports = alloc
@@ -198,7 +254,11 @@ fn addresses_table(alloc: &Value) -> Option<String> {
                 to if to > 0 => format!("{address} -> {to}"),
                 _ => address,
             };
-            let dynamic = if reserved.iter().any(|name| name == label) { "no" } else { "yes" };
+            let dynamic = if reserved.iter().any(|name| name == label) {
+                "no"
+            } else {
+                "yes"
+            };
             vec![format!("*{label}"), dynamic.to_owned(), address]
         })
         .collect();
@@ -207,20 +267,36 @@ fn addresses_table(alloc: &Value) -> Option<String> {
 
 fn task_resources(alloc: &Value, task: &str, stats: Option<&Value>) -> String {
     let resources = alloc
-        .pointer(&format!("/AllocatedResources/Tasks/{}", pointer_escape(task)))
+        .pointer(&format!(
+            "/AllocatedResources/Tasks/{}",
+            pointer_escape(task)
+        ))
         .cloned()
         .unwrap_or(Value::Null);
-    let cpu = resources.pointer("/Cpu/CpuShares").and_then(Value::as_i64).unwrap_or(0);
-    let memory = resources.pointer("/Memory/MemoryMB").and_then(Value::as_i64).unwrap_or(0);
+    let cpu = resources
+        .pointer("/Cpu/CpuShares")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let memory = resources
+        .pointer("/Memory/MemoryMB")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     let disk = alloc
         .pointer("/AllocatedResources/Shared/DiskMB")
         .and_then(Value::as_i64)
         .unwrap_or(0);
-    let usage = stats.and_then(|stats| stats.pointer(&format!("/Tasks/{}/ResourceUsage", pointer_escape(task))));
+    let usage = stats
+        .and_then(|stats| stats.pointer(&format!("/Tasks/{}/ResourceUsage", pointer_escape(task))));
     let (cpu_text, memory_text) = match usage {
         Some(usage) => {
-            let ticks = usage.pointer("/CpuStats/TotalTicks").and_then(Value::as_f64).unwrap_or(0.0);
-            let rss = usage.pointer("/MemoryStats/RSS").and_then(Value::as_i64).unwrap_or(0);
+            let ticks = usage
+                .pointer("/CpuStats/TotalTicks")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0);
+            let rss = usage
+                .pointer("/MemoryStats/RSS")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             (
                 format!("{}/{cpu} MHz", ticks.round() as i64),
                 format!("{}/{memory} MiB", bytes(rss)),
@@ -230,7 +306,12 @@ fn task_resources(alloc: &Value, task: &str, stats: Option<&Value>) -> String {
     };
     let mut text = table(
         &["CPU", "Memory", "Disk", "Addresses"],
-        &[vec![cpu_text, memory_text, format!("{disk} MiB"), String::new()]],
+        &[vec![
+            cpu_text,
+            memory_text,
+            format!("{disk} MiB"),
+            String::new(),
+        ]],
     );
     // Nomad prints no placeholder for a task without addresses.
     text = text.replace("  <none>", "");
@@ -238,7 +319,7 @@ fn task_resources(alloc: &Value, task: &str, stats: Option<&Value>) -> String {
 }
 
 /// Bytes in binary units, as Go's `humanize.IBytes`: `6.3 MiB`.
-fn bytes(count: i64) -> String {
+pub fn bytes(count: i64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = count as f64;
     let mut unit_idx = 0;
@@ -260,7 +341,11 @@ fn task_events_block(state: &Value) -> String {
         "" => "N/A".to_owned(),
         text => format_nanos(parse_rfc3339(text)),
     };
-    let finished = if str_of(state, "State") == "dead" { time("FinishedAt") } else { "N/A".to_owned() };
+    let finished = if str_of(state, "State") == "dead" {
+        time("FinishedAt")
+    } else {
+        "N/A".to_owned()
+    };
     kv(&[
         ("Started At", time("StartedAt")),
         ("Finished At", finished),
@@ -270,7 +355,11 @@ fn task_events_block(state: &Value) -> String {
 }
 
 fn recent_events(state: &Value, verbose: bool) -> String {
-    let mut events = state.get("Events").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut events = state
+        .get("Events")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     events.sort_by_key(|event| std::cmp::Reverse(i64_of(event, "Time")));
     let rows: Vec<Vec<String>> = events
         .iter()
@@ -280,7 +369,11 @@ fn recent_events(state: &Value, verbose: bool) -> String {
             } else {
                 format_nanos(i64_of(event, "Time"))
             };
-            vec![time, str_of(event, "Type").to_owned(), event_description(event)]
+            vec![
+                time,
+                str_of(event, "Type").to_owned(),
+                event_description(event),
+            ]
         })
         .collect();
     table(&["Time", "Type", "Description"], &rows)
@@ -308,7 +401,10 @@ pub fn event_description(event: &Value) -> String {
             text
         }
         "Restarting" => {
-            let mut text = format!("Task restarting in {}", go_duration(i64_of(event, "StartDelay")));
+            let mut text = format!(
+                "Task restarting in {}",
+                go_duration(i64_of(event, "StartDelay"))
+            );
             let reason = str_of(event, "RestartReason");
             if !reason.is_empty() && reason != "Restart within policy" {
                 text = format!("{reason} - {text}");
@@ -352,5 +448,8 @@ fn tasks_summary(alloc: &Value) -> String {
             ])
         })
         .collect();
-    format!("Tasks\n{}", table(&["Name", "State", "Last Event", "Time"], &rows))
+    format!(
+        "Tasks\n{}",
+        table(&["Name", "State", "Last Event", "Time"], &rows)
+    )
 }

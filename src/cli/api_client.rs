@@ -126,10 +126,18 @@ impl ApiClient {
     }
 
     /// A blocking query: returns when the object's index passes `index` or `wait` elapses.
-    pub async fn get_blocking(&self, path: &str, index: u64, wait: Duration) -> anyhow::Result<Indexed> {
+    pub async fn get_blocking(
+        &self,
+        path: &str,
+        index: u64,
+        wait: Duration,
+    ) -> anyhow::Result<Indexed> {
         let separator = if path.contains('?') { '&' } else { '?' };
         let path = format!("{path}{separator}index={index}&wait={}ms", wait.as_millis());
-        let request = self.http.get(self.url(&path)).timeout(wait + Duration::from_secs(10));
+        let request = self
+            .http
+            .get(self.url(&path))
+            .timeout(wait + Duration::from_secs(10));
         Self::json_of(self.send(request).await?).await
     }
 
@@ -179,9 +187,14 @@ impl ApiClient {
             return Ok(exact.clone());
         }
         match matches.len() {
-            0 => anyhow::bail!("No {noun}(s) with prefix or id {prefix:?} found"),
+            // Nomad's wording differs by command: jobs say "ID", nodes only "prefix".
+            0 => match kind {
+                ObjectKind::Job => anyhow::bail!("No job(s) with prefix or ID {prefix:?} found"),
+                ObjectKind::Node => anyhow::bail!("No node(s) with prefix {prefix:?} found"),
+                _ => anyhow::bail!("No {noun}(s) with prefix or id {prefix:?} found"),
+            },
             1 => Ok(matches.into_iter().next().unwrap_or_default()),
-            _ => Err(anyhow::anyhow!(ambiguous(kind, prefix, &matches))),
+            _ => Err(anyhow::anyhow!(ambiguous(kind, &matches))),
         }
     }
 }
@@ -220,8 +233,7 @@ fn short_prefix(prefix: &str) -> String {
     }
 }
 
-fn ambiguous(kind: ObjectKind, prefix: &str, matches: &[Value]) -> String {
-    let _ = prefix;
+fn ambiguous(kind: ObjectKind, matches: &[Value]) -> String {
     match kind {
         ObjectKind::Job => {
             let mut text = String::from("Prefix matched multiple jobs\n\n");
@@ -244,18 +256,30 @@ fn ambiguous(kind: ObjectKind, prefix: &str, matches: &[Value]) -> String {
                 })
                 .collect();
             text.push_str(&super::format::table(
-                &["ID", "Eval ID", "Job ID", "Task Group", "Desired Status", "Client Status"],
+                &[
+                    "ID",
+                    "Eval ID",
+                    "Job ID",
+                    "Task Group",
+                    "Desired Status",
+                    "Client Status",
+                ],
                 &rows,
             ));
             text
         }
-        _ => {
+        ObjectKind::Node => format!(
+            "Prefix matched multiple nodes\n\n{}",
+            super::node_status::nodes_table(matches, true)
+        ),
+        ObjectKind::Eval => format!(
+            "Prefix matched multiple evaluations\n\n{}",
+            super::eval_status::evals_table(matches, true)
+        ),
+        ObjectKind::Deployment => {
             let (_, noun) = kind.names();
             let ids: Vec<&str> = matches.iter().map(|item| str_of(item, "ID")).collect();
-            format!(
-                "Prefix matched multiple {noun}s\n\n{}",
-                ids.join("\n")
-            )
+            format!("Prefix matched multiple {noun}s\n\n{}", ids.join("\n"))
         }
     }
 }
@@ -291,17 +315,10 @@ pub fn encode(text: &str) -> String {
     out
 }
 
-/// True if `err` is an API answer with this status.
-pub fn has_status(err: &anyhow::Error, status: u16) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<UnexpectedResponse>()
-            .is_some_and(|response| response.status == status)
-    })
-}
-
 /// Runs a CLI command's async body on a small runtime.
-pub fn block_on<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+pub fn block_on<T>(
+    future: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -41,7 +41,13 @@ pub fn kv(pairs: &[(&str, String)]) -> String {
 fn columnize(rows: &[Vec<String>], glue: &str) -> String {
     let n_columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; n_columns];
-    let cell = |text: &str| if text.is_empty() { "<none>".to_owned() } else { text.to_owned() };
+    let cell = |text: &str| {
+        if text.is_empty() {
+            "<none>".to_owned()
+        } else {
+            text.to_owned()
+        }
+    };
     for row in rows {
         for (column_idx, text) in row.iter().enumerate() {
             widths[column_idx] = widths[column_idx].max(cell(text).chars().count());
@@ -187,7 +193,10 @@ mod tests {
     fn table_pads_and_marks_empty_cells() {
         let text = table(
             &["ID", "Status"],
-            &[vec!["abc".into(), "".into()], vec!["a".into(), "running".into()]],
+            &[
+                vec!["abc".into(), "".into()],
+                vec!["a".into(), "running".into()],
+            ],
         );
         assert_eq!(text, "ID   Status\nabc  <none>\na    running");
     }

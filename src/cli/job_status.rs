@@ -41,7 +41,11 @@ pub async fn list_jobs(client: &ApiClient) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn show_job(client: &ApiClient, job_id: &str, args: &JobStatusArgs) -> anyhow::Result<ExitCode> {
+async fn show_job(
+    client: &ApiClient,
+    job_id: &str,
+    args: &JobStatusArgs,
+) -> anyhow::Result<ExitCode> {
     let path = format!("/v1/job/{}", encode(job_id));
     let job = client
         .get(&path)
@@ -54,7 +58,10 @@ async fn show_job(client: &ApiClient, job_id: &str, args: &JobStatusArgs) -> any
     if bool_of(&job, "Periodic") || job.get("Periodic").is_some_and(|p| p.is_object()) {
         // Periodic parents have children instead of allocations; their summary says so below.
     }
-    let summary = client.get(&format!("{path}/summary")).await.unwrap_or(Value::Null);
+    let summary = client
+        .get(&format!("{path}/summary"))
+        .await
+        .unwrap_or(Value::Null);
     outln!()?;
     outln!("Summary")?;
     outln!("{}", summary_table(&summary))?;
@@ -64,7 +71,10 @@ async fn show_job(client: &ApiClient, job_id: &str, args: &JobStatusArgs) -> any
     {
         outln!()?;
         outln!("Latest Deployment")?;
-        outln!("{}", monitor::deployment_block(&deployment, args.verbose, false))?;
+        outln!(
+            "{}",
+            monitor::deployment_block(&deployment, args.verbose, false)
+        )?;
     }
     let allocs = client
         .get(&format!("{path}/allocations"))
@@ -75,7 +85,9 @@ async fn show_job(client: &ApiClient, job_id: &str, args: &JobStatusArgs) -> any
         let version = i64_of(&job, "Version");
         let latest: Vec<Value> = allocs
             .iter()
-            .filter(|alloc| i64_of(alloc, "JobVersion") == version || str_of(alloc, "ClientStatus") == "running")
+            .filter(|alloc| {
+                i64_of(alloc, "JobVersion") == version || str_of(alloc, "ClientStatus") == "running"
+            })
             .cloned()
             .collect();
         if !latest.is_empty() {
@@ -97,7 +109,12 @@ pub fn job_header(job: &Value) -> String {
     let datacenters = job
         .get("Datacenters")
         .and_then(Value::as_array)
-        .map(|dcs| dcs.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+        .map(|dcs| {
+            dcs.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_default();
     let periodic = job.get("Periodic").is_some_and(|periodic| {
         periodic.as_bool().unwrap_or(false) || bool_of(periodic, "Enabled")
@@ -132,14 +149,25 @@ fn summary_table(summary: &Value) -> String {
         .flatten()
         .map(|(group, counts)| {
             let mut row = vec![group.clone()];
-            for field in ["Queued", "Starting", "Running", "Failed", "Complete", "Lost", "Unknown"] {
+            for field in [
+                "Queued", "Starting", "Running", "Failed", "Complete", "Lost", "Unknown",
+            ] {
                 row.push(i64_of(counts, field).to_string());
             }
             row
         })
         .collect();
     table(
-        &["Task Group", "Queued", "Starting", "Running", "Failed", "Complete", "Lost", "Unknown"],
+        &[
+            "Task Group",
+            "Queued",
+            "Starting",
+            "Running",
+            "Failed",
+            "Complete",
+            "Lost",
+            "Unknown",
+        ],
         &rows,
     )
 }
@@ -175,7 +203,16 @@ pub fn allocs_table(allocs: &[Value], verbose: bool) -> String {
         })
         .collect();
     table(
-        &["ID", "Node ID", "Task Group", "Version", "Desired", "Status", "Created", "Modified"],
+        &[
+            "ID",
+            "Node ID",
+            "Task Group",
+            "Version",
+            "Desired",
+            "Status",
+            "Created",
+            "Modified",
+        ],
         &rows,
     )
 }
@@ -185,7 +222,10 @@ pub fn allocs(args: &JobIdArgs) -> anyhow::Result<ExitCode> {
     block_on(async {
         let stub = client.resolve(ObjectKind::Job, &args.job_id).await?;
         let allocs = client
-            .get(&format!("/v1/job/{}/allocations", encode(str_of(&stub, "ID"))))
+            .get(&format!(
+                "/v1/job/{}/allocations",
+                encode(str_of(&stub, "ID"))
+            ))
             .await
             .map_err(|err| anyhow::anyhow!("Error retrieving allocations: {err}"))?;
         let allocs = allocs.as_array().cloned().unwrap_or_default();

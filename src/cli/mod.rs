@@ -12,13 +12,16 @@ mod alloc_status;
 mod api_client;
 mod args;
 mod config_validate;
+mod eval_status;
 mod format;
 mod job_file;
 mod job_init;
 mod job_run;
 mod job_status;
 mod monitor;
+mod node_status;
 pub mod output;
+mod status;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -580,21 +583,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
         Command::Alloc(AllocCommand::Stop(args)) => alloc_actions::stop(&args),
         Command::Alloc(AllocCommand::Restart(args)) => alloc_actions::restart(&args),
         Command::Alloc(AllocCommand::Signal(args)) => alloc_actions::signal(&args),
+        Command::Eval(EvalCommand::Status(args)) => eval_status::status(&args),
+        Command::Eval(EvalCommand::List(args)) => eval_status::list(&args),
+        Command::Node(NodeCommand::Status(args)) => node_status::status(&args),
+        Command::Node(NodeCommand::Drain(args)) => node_status::drain(&args),
+        Command::Node(NodeCommand::Eligibility(args)) => node_status::eligibility(&args),
+        Command::Server(ServerCommand::Members(args)) => status::server_members(&args),
+        Command::Status(args) => status::run(&args),
         Command::Config(ConfigCommand::Validate(args)) => config_validate::run(&args),
-        other => not_yet_available(&other),
     }
-}
-
-fn not_yet_available(command: &Command) -> anyhow::Result<ExitCode> {
-    let name = match command {
-        Command::Agent(_) => "agent",
-        Command::Job(_) => "job",
-        Command::Alloc(_) => "alloc",
-        Command::Eval(_) => "eval",
-        Command::Node(_) => "node",
-        Command::Server(_) => "server",
-        Command::Status(_) => "status",
-        Command::Config(_) | Command::Version => "this",
-    };
-    anyhow::bail!("the {name} command needs a running agent, which this build cannot start yet")
 }

@@ -43,7 +43,11 @@ pub async fn monitor_eval(
 ) -> anyhow::Result<u8> {
     let id = |full: &str| short_id(full, config.verbose);
     let mut eval_id = eval_id.to_owned();
-    outln!("==> {}: Monitoring evaluation \"{}\"", now_rfc3339(), id(&eval_id))?;
+    outln!(
+        "==> {}: Monitoring evaluation \"{}\"",
+        now_rfc3339(),
+        id(&eval_id)
+    )?;
     let mut seen_allocs: BTreeSet<String> = BTreeSet::new();
     let mut last_status = String::new();
     let mut printed_trigger = false;
@@ -83,12 +87,19 @@ pub async fn monitor_eval(
         let deployment_id = str_of(&eval, "DeploymentID");
         if !deployment_id.is_empty() && !printed_deployment {
             printed_deployment = true;
-            outln!("    {now}: Evaluation within deployment: \"{}\"", id(deployment_id))?;
+            outln!(
+                "    {now}: Evaluation within deployment: \"{}\"",
+                id(deployment_id)
+            )?;
         }
         let status = str_of(&eval, "Status").to_owned();
         if status != last_status {
             if !last_status.is_empty() || status != "pending" {
-                let from = if last_status.is_empty() { "pending" } else { &last_status };
+                let from = if last_status.is_empty() {
+                    "pending"
+                } else {
+                    &last_status
+                };
                 if from != status {
                     outln!("    {now}: Evaluation status changed: \"{from}\" -> \"{status}\"")?;
                 }
@@ -97,14 +108,21 @@ pub async fn monitor_eval(
         }
         let next_eval = str_of(&eval, "NextEval");
         if status == "complete" && !next_eval.is_empty() {
-            outln!("==> {now}: Monitoring next evaluation \"{}\" in {}", id(next_eval), "0s")?;
+            outln!(
+                "==> {now}: Monitoring next evaluation \"{}\" in {}",
+                id(next_eval),
+                "0s"
+            )?;
             eval_id = next_eval.to_owned();
             index = 0;
             last_status.clear();
             printed_trigger = false;
             continue;
         }
-        if matches!(status.as_str(), "complete" | "failed" | "canceled" | "cancelled") {
+        if matches!(
+            status.as_str(),
+            "complete" | "failed" | "canceled" | "cancelled"
+        ) {
             return finish(&eval, &status, config);
         }
     }
@@ -118,9 +136,10 @@ fn print_trigger(eval: &Value, now: &str, config: MonitorConfig) -> anyhow::Resu
             short_id(str_of(eval, "NodeID"), config.verbose)
         )?,
         "alloc-stop" | "alloc-failure" | "job-register" | "job-deregister" | "periodic-job"
-        | "rolling-update" | "deployment-watcher" | "" => {
-            outln!("    {now}: Evaluation triggered by job \"{}\"", str_of(eval, "JobID"))?
-        }
+        | "rolling-update" | "deployment-watcher" | "" => outln!(
+            "    {now}: Evaluation triggered by job \"{}\"",
+            str_of(eval, "JobID")
+        )?,
         other => outln!(
             "    {now}: Evaluation triggered by job \"{}\" ({other})",
             str_of(eval, "JobID")
@@ -178,9 +197,6 @@ pub fn failed_placement_lines(group: &str, metric: &Value) -> Vec<String> {
     if nodes_evaluated == 0 {
         lines.push("  * No nodes were eligible for evaluation".to_owned());
     }
-    for (key, label) in [("NodesAvailable", "")] {
-        let _ = (key, label);
-    }
     let counted = |field: &str| -> Vec<(String, i64)> {
         metric
             .get(field)
@@ -193,10 +209,14 @@ pub fn failed_placement_lines(group: &str, metric: &Value) -> Vec<String> {
             .unwrap_or_default()
     };
     for (class, count) in counted("ClassFiltered") {
-        lines.push(format!("  * Class {class:?}: {count} nodes excluded by filter"));
+        lines.push(format!(
+            "  * Class {class:?}: {count} nodes excluded by filter"
+        ));
     }
     for (constraint, count) in counted("ConstraintFiltered") {
-        lines.push(format!("  * Constraint {constraint:?}: {count} nodes excluded by filter"));
+        lines.push(format!(
+            "  * Constraint {constraint:?}: {count} nodes excluded by filter"
+        ));
     }
     let exhausted = i64_of(metric, "NodesExhausted");
     if exhausted > 0 {
@@ -206,7 +226,9 @@ pub fn failed_placement_lines(group: &str, metric: &Value) -> Vec<String> {
         lines.push(format!("  * Class {class:?} exhausted on {count} nodes"));
     }
     for (dimension, count) in counted("DimensionExhausted") {
-        lines.push(format!("  * Dimension {dimension:?} exhausted on {count} nodes"));
+        lines.push(format!(
+            "  * Dimension {dimension:?} exhausted on {count} nodes"
+        ));
     }
     for quota in metric
         .get("QuotaExhausted")
@@ -234,7 +256,10 @@ pub async fn monitor_deployment(
     let mut announced = false;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let reply = match client.get_blocking(&path, index, remaining.min(BLOCKING_WAIT)).await {
+        let reply = match client
+            .get_blocking(&path, index, remaining.min(BLOCKING_WAIT))
+            .await
+        {
             Ok(reply) => reply,
             Err(_) => return Ok(()),
         };
@@ -279,7 +304,10 @@ pub fn deployment_block(deployment: &Value, verbose: bool, with_header: bool) ->
             ("Job ID", str_of(deployment, "JobID").to_owned()),
             ("Job Version", i64_of(deployment, "JobVersion").to_string()),
             ("Status", status.to_owned()),
-            ("Description", str_of(deployment, "StatusDescription").to_owned()),
+            (
+                "Description",
+                str_of(deployment, "StatusDescription").to_owned(),
+            ),
         ])
         .lines()
         {
@@ -294,7 +322,10 @@ pub fn deployment_block(deployment: &Value, verbose: bool, with_header: bool) ->
         text.push_str(&super::format::kv(&[
             ("ID", short_id(str_of(deployment, "ID"), verbose)),
             ("Status", status.to_owned()),
-            ("Description", str_of(deployment, "StatusDescription").to_owned()),
+            (
+                "Description",
+                str_of(deployment, "StatusDescription").to_owned(),
+            ),
         ]));
         text.push_str("\n\nDeployed\n");
         text.push_str(&deployed_table(deployment));
@@ -320,7 +351,14 @@ fn deployed_table(deployment: &Value) -> String {
         })
         .collect();
     table(
-        &["Task Group", "Desired", "Placed", "Healthy", "Unhealthy", "Progress Deadline"],
+        &[
+            "Task Group",
+            "Desired",
+            "Placed",
+            "Healthy",
+            "Unhealthy",
+            "Progress Deadline",
+        ],
         &rows,
     )
 }
