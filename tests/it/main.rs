@@ -2,6 +2,7 @@
 //! agents on loopback ports, in the manner of ripgrep's and wasmtime's `tests/`.
 
 mod cli;
+mod cli_api;
 mod client;
 mod client_server;
 mod driver_host;
