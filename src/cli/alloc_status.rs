@@ -98,7 +98,7 @@ pub fn run(args: &AllocStatusArgs) -> anyhow::Result<ExitCode> {
             outln!("{}", task_events_block(state))?;
             outln!()?;
             outln!("Recent Events:")?;
-            outln!("{}", recent_events(state, verbose))?;
+            outln!("{}", recent_events(state))?;
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -354,7 +354,7 @@ fn task_events_block(state: &Value) -> String {
     ])
 }
 
-fn recent_events(state: &Value, verbose: bool) -> String {
+fn recent_events(state: &Value) -> String {
     let mut events = state
         .get("Events")
         .and_then(Value::as_array)
@@ -364,13 +364,8 @@ fn recent_events(state: &Value, verbose: bool) -> String {
     let rows: Vec<Vec<String>> = events
         .iter()
         .map(|event| {
-            let time = if verbose {
-                format_nanos(i64_of(event, "Time"))
-            } else {
-                format_nanos(i64_of(event, "Time"))
-            };
             vec![
-                time,
+                format_nanos(i64_of(event, "Time")),
                 str_of(event, "Type").to_owned(),
                 event_description(event),
             ]
