@@ -3,6 +3,7 @@
 
 mod api_parse;
 mod cli;
+mod cli_api;
 mod client;
 mod client_server;
 mod driver_host;
