@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod api;
 pub mod cli;
+pub mod jobspec;
 pub mod scheduler;
 pub mod server;
 pub mod structs;
