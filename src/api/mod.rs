@@ -31,6 +31,7 @@ pub fn router(server: Arc<Server>) -> Router {
             "/v1/jobs",
             get(jobs::list).put(jobs::register).post(jobs::register),
         )
+        .route("/v1/jobs/parse", post(jobs::parse).put(jobs::parse))
         .route(
             "/v1/job/{id}",
             get(jobs::read)

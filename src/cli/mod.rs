@@ -9,6 +9,21 @@ mod args;
 mod config_validate;
 mod job_init;
 
+// The commands on the HTTP API (server branch); each is `pub async fn run(&Args) -> ExitCode`.
+pub mod api_client;
+pub mod eval_status;
+pub mod job_allocs;
+pub mod job_history;
+pub mod job_plan;
+pub mod job_run;
+pub mod job_status;
+pub mod job_stop;
+pub mod node_drain;
+pub mod node_eligibility;
+pub mod node_status;
+pub mod server_members;
+pub mod status;
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -297,3 +297,28 @@ pub async fn plan(
     let index = response.index;
     Ok(with_meta(&server, index, Json(response).into_response()))
 }
+
+/// The body of `/v1/jobs/parse` (Nomad: `api.JobsParseRequest`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobsParseRequest {
+    #[serde(rename = "JobHCL")]
+    pub job_hcl: String,
+    pub canonicalize: bool,
+}
+
+/// Parses an HCL job file into the API's JSON job (always canonicalized: the parser applies
+/// Nomad's defaults).
+pub async fn parse(body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let request: JobsParseRequest = parse_body(&body)?;
+    if request.job_hcl.is_empty() {
+        return Err(ApiError::BadRequest("Job HCL must be specified".to_owned()));
+    }
+    let job = crate::jobspec::parse(
+        &request.job_hcl,
+        "input.hcl",
+        &crate::jobspec::ParseConfig::default(),
+    )
+    .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    Ok(Json(job).into_response())
+}
