@@ -3,6 +3,7 @@
 
 mod cli;
 mod server;
+mod server_cli;
 mod server_durability;
 mod support;
 mod tidy;
