@@ -142,6 +142,21 @@ async fn run(allocs: usize, nodes: usize, jobs: usize, dev: bool) -> anyhow::Res
         started_nodes.elapsed().as_secs_f64()
     );
 
+    // Simulated clients heartbeat like real ones, or the leader would mark them down.
+    let heartbeat = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                interval.tick().await;
+                for idx in 0..nodes {
+                    let node_id = NodeId::from(format!("00000000-0000-4000-8000-{idx:012}"));
+                    let _ = server.node_update_status(&node_id, NodeStatus::Ready).await;
+                }
+            }
+        })
+    };
+
     let per_job = allocs / jobs;
     let remainder = allocs % jobs;
     let started = Instant::now();
@@ -177,9 +192,16 @@ async fn run(allocs: usize, nodes: usize, jobs: usize, dev: bool) -> anyhow::Res
                     break;
                 }
                 _ = progress.tick() => {
-                    let placed = server.store.snapshot().tables().allocs.len();
+                    let snapshot = server.store.snapshot();
+                    let placed = snapshot.tables().allocs.len();
+                    let mut evals_by_kind: BTreeMap<(&str, String), usize> = BTreeMap::new();
+                    for eval in snapshot.tables().evals.values() {
+                        *evals_by_kind
+                            .entry((eval.triggered_by.as_str(), eval.status.to_string()))
+                            .or_default() += 1;
+                    }
                     println!(
-                        "{:>6.1}s placed {placed} broker {:?}",
+                        "{:>6.1}s placed {placed} broker {:?} evals {evals_by_kind:?}",
                         started.elapsed().as_secs_f64(),
                         server.broker.stats()
                     );
@@ -191,8 +213,16 @@ async fn run(allocs: usize, nodes: usize, jobs: usize, dev: bool) -> anyhow::Res
     let snapshot = server.store.snapshot();
     let placed = snapshot.tables().allocs.len();
     println!("evaluations not complete: {failed}; allocations in state: {placed}");
+    let mut evals_by_kind: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for eval in snapshot.tables().evals.values() {
+        *evals_by_kind
+            .entry((eval.triggered_by.clone(), eval.status.to_string()))
+            .or_default() += 1;
+    }
+    println!("evaluations by trigger and status: {evals_by_kind:?}");
     let placements_per_sec = placed as f64 / seconds;
     let peak = peak_rss_mb();
+    heartbeat.abort();
     server.shutdown().await;
     drop(data_dir);
     println!(
