@@ -3,4 +3,5 @@
 
 mod client;
 mod client_server;
+mod docker;
 mod driver_host;
