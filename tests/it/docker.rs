@@ -19,11 +19,11 @@ use caravan::driver_host::{
 use serde_json::json;
 use tempfile::TempDir;
 
-const TEST_IMAGE: &str = "caravan-test/busybox:latest";
+pub(crate) const TEST_IMAGE: &str = "caravan-test/busybox:latest";
 
 /// Whether a daemon answers and the test image is there; `false` (with the reason printed) lets a
 /// test pass on a machine without Docker, except in CI.
-fn docker_ready() -> Result<bool> {
+pub(crate) fn docker_ready() -> Result<bool> {
     let answers = Command::new("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
         .output()
@@ -44,7 +44,7 @@ fn docker_ready() -> Result<bool> {
     Ok(true)
 }
 
-fn docker_cli(args: &[&str]) -> Result<String> {
+pub(crate) fn docker_cli(args: &[&str]) -> Result<String> {
     let output = Command::new("docker").args(args).output()?;
     ensure!(
         output.status.success(),
@@ -158,7 +158,7 @@ async fn wait_for_text(path: &Path, needle: &str, within: Duration) -> Result<()
     )
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -174,7 +174,7 @@ fn http_get(port: u16) -> Result<String> {
     Ok(answer)
 }
 
-async fn http_get_within(port: u16, within: Duration) -> Result<String> {
+pub(crate) async fn http_get_within(port: u16, within: Duration) -> Result<String> {
     let deadline = Instant::now() + within;
     loop {
         match http_get(port) {

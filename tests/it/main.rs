@@ -4,4 +4,5 @@
 mod client;
 mod client_server;
 mod docker;
+mod docker_client;
 mod driver_host;
