@@ -570,3 +570,67 @@ async fn docker_reports_an_oom_kill() -> Result<()> {
     docker.destroy_task(&handle, true).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn docker_loads_an_image_archive_from_the_task_dir_and_maps_legacy_ports() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let fixture = fixture(None)?;
+    let docker = fixture.host.driver("docker").await?;
+    let image = format!("caravan-test/loaded:{}", fixture.alloc_id);
+    let port = free_port()?;
+    let mut task = fixture.task(
+        "loaded",
+        json!({
+            "image": image,
+            "load": "local/image.tar",
+            "args": ["httpd", "-f", "-p", "9090", "-h", "/www"],
+            "port_map": [{ "http": 9090 }],
+            "labels": [{ "team": "caravan" }],
+        }),
+    )?;
+    task.ports = vec![PortMapping {
+        label: String::from("http"),
+        value: port,
+        to: 0,
+        host_ip: String::from("127.0.0.1"),
+    }];
+    let archive = task.task_dir.join("local/image.tar");
+    docker_cli(&["tag", TEST_IMAGE, &image])?;
+    let archive_text = archive.display().to_string();
+    docker_cli(&["save", "-o", &archive_text, &image])?;
+    docker_cli(&["rmi", &image])?;
+
+    let handle = docker.start_task(&task).await?;
+    let answer = http_get_within(port, Duration::from_secs(10)).await?;
+    ensure!(answer.contains("hello from caravan"), "{answer}");
+    let id = container_id(&handle)?;
+    ensure!(
+        docker_cli(&[
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"team\"}}",
+            &id
+        ])? == "caravan"
+    );
+    docker
+        .stop_task(&handle, Duration::from_secs(1), "SIGKILL")
+        .await?;
+    docker.destroy_task(&handle, true).await?;
+    docker_cli(&["rmi", &image])?;
+
+    let task = fixture.task(
+        "escape",
+        json!({ "image": image, "load": "../../etc/image.tar" }),
+    )?;
+    let err = docker
+        .start_task(&task)
+        .await
+        .expect_err("outside the task dir");
+    ensure!(
+        err.to_string().contains("leaves the task directory"),
+        "{err}"
+    );
+    Ok(())
+}

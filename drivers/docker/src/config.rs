@@ -324,3 +324,155 @@ fn parse_volume(volume: &str, task_dir: &str) -> Result<Mount, String> {
         read_only,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use caravan_driver_sdk::{PortMapping, Resources};
+    use serde_json::json;
+
+    use super::*;
+
+    fn task(config: Value) -> TaskConfig {
+        TaskConfig {
+            id: String::from("a1/web"),
+            name: String::from("web"),
+            alloc_id: String::from("a1"),
+            job_name: String::from("example"),
+            group_name: String::from("cache"),
+            config_json: config.to_string(),
+            env: vec![(String::from("NOMAD_TASK_NAME"), String::from("web"))],
+            task_dir: String::from("/data/alloc/a1/web"),
+            stdout_path: String::from("/data/alloc/a1/alloc/logs/web.stdout.0"),
+            stderr_path: String::from("/data/alloc/a1/alloc/logs/web.stderr.0"),
+            resources: Resources {
+                cpu_mhz: 500,
+                memory_mb: 256,
+                memory_max_mb: 0,
+            },
+            ports: vec![
+                PortMapping {
+                    label: String::from("db"),
+                    value: 29906,
+                    to: 6379,
+                    host_ip: String::from("10.0.0.5"),
+                },
+                PortMapping {
+                    label: String::from("admin"),
+                    value: 31000,
+                    to: 0,
+                    host_ip: String::from("10.0.0.5"),
+                },
+            ],
+            user: None,
+        }
+    }
+
+    fn spec(config: Value) -> Result<ContainerSpec, DriverError> {
+        let task = task(config);
+        DockerConfig::parse(&task)?.container_spec(&task)
+    }
+
+    #[test]
+    fn the_tutorial_redis_task_publishes_the_scheduled_port_to_its_to_port() {
+        let spec =
+            spec(json!({ "image": "redis:7", "ports": ["db", "admin"], "auth_soft_fail": true }))
+                .expect("valid");
+        let ports: Vec<(u16, u16, &str)> = spec
+            .ports
+            .iter()
+            .map(|port| (port.container_port, port.host_port, port.host_ip.as_str()))
+            .collect();
+        assert_eq!(
+            ports,
+            [(6379, 29906, "10.0.0.5"), (31000, 31000, "10.0.0.5")]
+        );
+        assert_eq!(spec.name, "web-a1");
+        assert_eq!(spec.cmd, None);
+        assert_eq!(spec.memory_bytes, 256 << 20);
+        assert_eq!(spec.memory_reservation_bytes, 0);
+        assert_eq!(spec.cpu_shares, 500);
+        let mounts: Vec<(&str, &str)> = spec
+            .mounts
+            .iter()
+            .map(|mount| (mount.source.as_str(), mount.target.as_str()))
+            .collect();
+        assert_eq!(
+            mounts,
+            [
+                ("/data/alloc/a1/alloc", "/alloc"),
+                ("/data/alloc/a1/web/local", "/local"),
+                ("/data/alloc/a1/web/secrets", "/secrets"),
+            ]
+        );
+        assert!(
+            spec.labels
+                .contains(&(String::from("caravan.alloc_id"), String::from("a1")))
+        );
+    }
+
+    #[test]
+    fn command_args_volumes_mounts_labels_and_memory_max() {
+        let mut task = task(json!({
+            "image": "busybox",
+            "command": "httpd",
+            "args": ["-f", "-p", "8080"],
+            "volumes": ["local/data:/data:ro", "/srv:/srv"],
+            "mount": [{ "type": "tmpfs", "target": "/scratch" }],
+            "labels": [{ "team": "web" }],
+            "port_map": [{ "admin": 9000 }],
+            "network_mode": "bridge",
+        }));
+        task.resources.memory_max_mb = 512;
+        let spec = DockerConfig::parse(&task)
+            .and_then(|block| block.container_spec(&task))
+            .expect("valid");
+        assert_eq!(
+            spec.cmd,
+            Some(vec![
+                String::from("httpd"),
+                String::from("-f"),
+                String::from("-p"),
+                String::from("8080")
+            ])
+        );
+        assert_eq!(spec.memory_bytes, 512 << 20);
+        assert_eq!(spec.memory_reservation_bytes, 256 << 20);
+        let volume = &spec.mounts[3];
+        assert_eq!(volume.source, "/data/alloc/a1/web/local/data");
+        assert!(volume.read_only);
+        assert_eq!(spec.mounts[4].source, "/srv");
+        assert!(matches!(spec.mounts[5].kind, MountKind::Tmpfs));
+        assert!(
+            spec.labels
+                .contains(&(String::from("team"), String::from("web")))
+        );
+        assert_eq!(spec.ports.len(), 1);
+        assert_eq!(spec.ports[0].container_port, 9000);
+        assert_eq!(spec.ports[0].host_port, 31000);
+    }
+
+    #[test]
+    fn mistakes_name_the_key() {
+        let message = |result: Result<ContainerSpec, DriverError>| match result {
+            Err(DriverError::InvalidConfig(message)) => message,
+            other => panic!("expected invalid-config, got {other:?}"),
+        };
+        assert!(message(spec(json!({ "image": "" }))).contains("config.image"));
+        assert!(message(spec(json!({ "image": "x", "ports": ["web"] }))).contains("\"web\""));
+        assert!(message(spec(json!({ "image": "x", "volumes": ["nocolon"] }))).contains("nocolon"));
+        assert!(message(spec(json!({ "image": "x", "imagee": "y" }))).contains("imagee"));
+        assert!(
+            message(spec(
+                json!({ "image": "x", "host_network": true, "network_mode": 1 })
+            ))
+            .contains("task web")
+        );
+    }
+
+    #[test]
+    fn host_networking_publishes_nothing() {
+        let spec =
+            spec(json!({ "image": "x", "ports": ["db"], "network_mode": "host" })).expect("valid");
+        assert!(spec.ports.is_empty());
+    }
+}
