@@ -492,7 +492,24 @@ async fn docker_scope_refuses_a_handle_forged_with_another_containers_id() -> Re
         .expect_err("outsider");
     ensure!(err.to_string().contains("refused"), "{err}");
     ensure!(docker_cli(&["inspect", &outsider]).is_ok());
+
+    // Joining a network namespace: the allocation's own containers only.
+    let joiner = |peer: &str| json!({ "image": TEST_IMAGE, "args": ["sleep", "300"], "network_mode": format!("container:{peer}") });
+    let err = docker
+        .start_task(&fixture.task("joiner", joiner(&outsider))?)
+        .await
+        .expect_err("foreign namespace");
+    ensure!(
+        err.to_string()
+            .contains("not a container of this allocation"),
+        "{err}"
+    );
     docker_cli(&["rm", "-f", &outsider])?;
+    let sidecar = docker
+        .start_task(&fixture.task("joiner", joiner(&container_id(&victim)?))?)
+        .await?;
+    ensure!(docker.inspect_task(&sidecar).await?.state == TaskState::Running);
+    docker.destroy_task(&sidecar, true).await?;
 
     for handle in [&victim, &attacker] {
         docker.destroy_task(handle, true).await?;

@@ -512,6 +512,20 @@ impl Host for CallState {
         .await?;
         let owner = self.docker_owner()?;
         docker_scope::check_spec(&spec, owner.task_dir, &settings)?;
+        if let Some(peer) = spec
+            .network_mode
+            .as_deref()
+            .and_then(|mode| mode.strip_prefix("container:"))
+        {
+            let inspect = crate::driver_host::host::bounded(self, "docker inspect", async {
+                docker
+                    .inspect_container(peer, None)
+                    .await
+                    .map_err(docker_error)
+            })
+            .await?;
+            owner.check_same_alloc(peer, &inspect)?;
+        }
         let body = container_body(&spec, &owner);
         let options = || {
             Some(CreateContainerOptions {

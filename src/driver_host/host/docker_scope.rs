@@ -104,6 +104,35 @@ impl Owner<'_> {
         ]
     }
 
+    /// Whether the inspected container belongs to the same allocation and driver (a task may
+    /// join the network namespace of its allocation's other containers, `network_mode =
+    /// "container:<id>"`, and of no other).
+    pub(crate) fn check_same_alloc(
+        &self,
+        requested: &str,
+        inspect: &ContainerInspectResponse,
+    ) -> Result<(), String> {
+        let empty = HashMap::new();
+        let labels = inspect
+            .config
+            .as_ref()
+            .and_then(|config| config.labels.as_ref())
+            .unwrap_or(&empty);
+        let same_alloc = labels
+            .get(LABEL_TASK_DIR)
+            .is_some_and(|task_dir| alloc_dir(Path::new(task_dir)) == alloc_dir(self.task_dir));
+        let owned = labels.get(LABEL_MANAGED).map(String::as_str) == Some("true")
+            && labels.get(LABEL_DRIVER).map(String::as_str) == Some(self.driver)
+            && same_alloc;
+        if owned {
+            Ok(())
+        } else {
+            Err(format!(
+                "network_mode container:{requested}: not a container of this allocation: refused"
+            ))
+        }
+    }
+
     /// Whether the inspected container carries this owner's labels.
     pub(crate) fn check(
         &self,
