@@ -1,38 +1,32 @@
 #!/usr/bin/env bash
-# Installs what a fresh Debian 12 machine lacks to build and test caravan. Idempotent: packages
-# already present are skipped, and a second run changes nothing.
+# Installs what a fresh Debian 12 machine lacks to build and test caravan. Idempotent: a second
+# run installs nothing and takes a second.
 #
-# - rustc-web, cargo-web, rust-web-src, lld-19, wasi-libc: the offline route for the WebAssembly
-#   guests (drivers/, wasm-examples/); build.rs uses them when rustup has no wasm32 targets.
-#   See shared/TOOLCHAIN.md.
-# - docker.io, busybox-static: the Docker driver's daemon and a local image rootfs (no registry).
-#
-# Not installed: qemu-system-x86 (its qemu-utils comes from backports here, and the two must
-# match); the QEMU driver's tests skip without it outside CI.
+# - The Wasm guest toolchain (drivers/ and wasm-examples/ are built to WebAssembly): a rustup wasm
+#   target when one is installed, otherwise Debian's rustc-web (1.96, knows the wasm32 targets) with
+#   the standard library sources, a wasm linker and WASI libc.
+# - docker.io and busybox-static for the Docker driver and its offline test image.
+# Not installed: qemu-system-x86 (Debian 12's conflicts with the backported qemu-utils on these
+# machines).
 set -euo pipefail
 
-packages=(rustc-web cargo-web rust-web-src lld-19 wasi-libc docker.io busybox-static)
+packages=()
+need() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || packages+=("$1"); }
 
-if [[ $(id -u) -ne 0 ]]; then
+# build.rs takes the rustup route only when both wasm targets are installed.
+installed_targets="$(rustup target list --installed 2>/dev/null || true)"
+if ! grep -qx wasm32-unknown-unknown <<<"$installed_targets" || ! grep -qx wasm32-wasip1 <<<"$installed_targets"; then
+  for pkg in rustc-web cargo-web rust-web-src lld-19 wasi-libc; do need "$pkg"; done
+fi
+for pkg in docker.io busybox-static; do need "$pkg"; done
+
+if ((${#packages[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
     sudo=sudo
-else
+  else
     sudo=
+  fi
+  echo "==> installing ${packages[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
-
-missing=()
-for package in "${packages[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
-        missing+=("$package")
-    fi
-done
-
-if [[ ${#missing[@]} -eq 0 ]]; then
-    echo "setup: everything is installed (${packages[*]})"
-    exit 0
-fi
-
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
-echo "setup: done"

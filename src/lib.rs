@@ -3,7 +3,12 @@
 //! See ARCHITECTURE.md for the bird's-eye view. The crate is one library with one binary; every
 //! subsystem is a module here.
 
+pub mod agent;
+pub mod api;
+pub mod cli;
 pub mod client;
 pub mod driver_host;
+pub mod jobspec;
 pub mod scheduler;
+pub mod server;
 pub mod structs;

@@ -5,6 +5,11 @@
 //!   plain bytes with `plain=true`, else Nomad's frames `{"Offset","Data"(base64),"File"}`, one JSON
 //!   object per line. `follow=true` keeps streaming until the task is dead.
 //! - `GET /v1/client/fs/ls/{alloc}?path=`, `cat`, `stat`: files under the allocation dir.
+//! - `GET /v1/client/allocation/{id}/exec?task=&command=["cmd","arg"]` (websocket): runs the
+//!   command in the task's context through the driver's `exec-task` and answers with Nomad's
+//!   frames `{"stdout":{"data":b64}}`, `{"stderr":{"data":b64}}`, then
+//!   `{"exited":true,"result":{"exit_code":N}}`. The driver contract runs a command to completion,
+//!   so stdin and TTYs are not supported yet.
 //! - `PUT|POST /v1/client/allocation/{id}/restart` `{"TaskName","AllTasks"}`, `.../signal`
 //!   `{"Task","Signal"}`, `GET .../stats`; `GET /v1/client/stats` the host's usage.
 //!
@@ -50,6 +55,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/client/allocation/{alloc}/restart", any(restart))
         .route("/v1/client/allocation/{alloc}/signal", any(signal))
         .route("/v1/client/allocation/{alloc}/stats", get(alloc_stats))
+        .route("/v1/client/allocation/{alloc}/exec", get(exec))
         .route("/v1/client/stats", get(host_stats))
         .with_state(shared)
 }
@@ -89,12 +95,22 @@ fn path_param(
     params: &HashMap<String, String>,
 ) -> Result<PathBuf, ApiError> {
     let relative = params.get("path").map(String::as_str).unwrap_or("/");
-    runner.alloc_dir().resolve(relative).ok_or_else(|| {
+    let escapes = || {
         error(
             StatusCode::BAD_REQUEST,
             format!("path {relative:?} escapes the allocation directory"),
         )
-    })
+    };
+    let path = runner.alloc_dir().resolve(relative).ok_or_else(escapes)?;
+    // A task can plant symlinks in its directories: what they point to must stay inside too.
+    if let (Ok(real), Ok(root)) = (
+        std::fs::canonicalize(&path),
+        std::fs::canonicalize(runner.alloc_dir().root()),
+    ) && !real.starts_with(&root)
+    {
+        return Err(escapes());
+    }
+    Ok(path)
 }
 
 fn file_info(path: &Path, name: String) -> std::io::Result<serde_json::Value> {
@@ -365,6 +381,88 @@ async fn host_stats(State(shared): State<Arc<Shared>>) -> Response {
         "ClientUptime": shared.started.elapsed().as_secs(),
     }))
     .into_response()
+}
+
+/// Longest an exec'd command may run.
+const EXEC_TIMEOUT: Duration = Duration::from_secs(3600);
+
+async fn exec(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(alloc): UrlPath<String>,
+    Query(params): Params,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
+    let runner = match runner_of(&shared, &alloc) {
+        Ok(runner) => runner,
+        Err(response) => return response.into_response(),
+    };
+    let task_name = match params.get("task") {
+        Some(task) => task.clone(),
+        None if runner.tasks().len() == 1 => {
+            runner.tasks().keys().next().cloned().unwrap_or_default()
+        }
+        None => return error(StatusCode::BAD_REQUEST, "must provide task name").into_response(),
+    };
+    let command: Vec<String> = match params
+        .get("command")
+        .map(|command| serde_json::from_str::<Vec<String>>(command))
+    {
+        Some(Ok(command)) if !command.is_empty() => command,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "command must be a non-empty JSON array of strings",
+            )
+            .into_response();
+        }
+    };
+    let Some(task) = runner.tasks().get(&task_name) else {
+        return error(StatusCode::NOT_FOUND, format!("unknown task {task_name:?}")).into_response();
+    };
+    let Some((driver, handle)) = task.running() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("task {task_name:?} is not running"),
+        )
+        .into_response();
+    };
+    if !driver.info().capabilities.exec {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("driver {:?} does not support exec", driver.name()),
+        )
+        .into_response();
+    }
+    upgrade.on_upgrade(move |mut socket| async move {
+        use axum::extract::ws::Message;
+        let frames = match driver.exec_task(&handle, &command, EXEC_TIMEOUT).await {
+            Ok(result) => {
+                let mut frames = Vec::new();
+                if !result.stdout.is_empty() {
+                    frames.push(json!({ "stdout": { "data": base64_encode(&result.stdout) } }));
+                }
+                if !result.stderr.is_empty() {
+                    frames.push(json!({ "stderr": { "data": base64_encode(&result.stderr) } }));
+                }
+                frames.push(json!({ "exited": true, "result": { "exit_code": result.exit_code } }));
+                frames
+            }
+            Err(err) => vec![
+                json!({ "stderr": { "data": base64_encode(format!("{err}\n").as_bytes()) } }),
+                json!({ "exited": true, "result": { "exit_code": 1 } }),
+            ],
+        };
+        for frame in frames {
+            if socket
+                .send(Message::Text(frame.to_string().into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        let _ = socket.send(Message::Close(None)).await;
+    })
 }
 
 /// Base64 (standard alphabet, padded), as Go's `[]byte` JSON encoding.

@@ -13,6 +13,32 @@
 //! `http_link.rs` its HTTP implementation; `alloc_runner/` and `task_runner/` run the work;
 //! `state.rs` persists it; `api.rs` the `/v1/client/...` routes.
 //!
+//! Wiring, as the agent does it:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use caravan::client::{Client, ClientOptions, HttpServerLink};
+//!
+//! # async fn example() -> Result<(), caravan::client::ClientError> {
+//! let options = ClientOptions {
+//!     data_dir: "/var/lib/caravan".into(),
+//!     servers: vec![String::from("http://10.0.0.1:4646")],
+//!     ..ClientOptions::default()
+//! };
+//! let link = Arc::new(HttpServerLink::new(&options.servers));
+//! let client = Client::start(options, link).await?;
+//! let client_routes: axum::Router = client.router(); // merged into the agent's HTTP server
+//! # drop(client_routes);
+//! client.shutdown().await; // tasks keep running; the next start recovers them
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Where it differs from Nomad: rotated logs are numbered newest-first (`.0` is live, see
+//! `task_runner/logs_hook.rs`); templates render only `env`; artifacts are `file://` and
+//! `http://` without unpacking; exec runs a command to completion (no stdin or TTY).
+//!
 //! **Invariant:** shutting the client down never stops a task: runners detach, and the next
 //! client on the same data dir re-attaches through `recover-task`.
 //! **Boundary:** drivers are reached only through `driver_host`; servers only through
@@ -73,6 +99,22 @@ pub struct ClientOptions {
     pub driver_limits: DriverLimits,
     /// Least time between two status batches to the servers (Nomad: 200 ms).
     pub update_interval: Duration,
+    /// `client { state_dir }`; `<data_dir>/client` when `None`.
+    pub state_dir: Option<PathBuf>,
+    /// `client { alloc_dir }`; `<data_dir>/alloc` when `None`.
+    pub alloc_dir: Option<PathBuf>,
+    /// `client { cpu_total_compute }`: overrides the fingerprinted MHz total.
+    pub cpu_total_compute: Option<u32>,
+    /// `client { memory_total_mb }`: overrides the fingerprinted memory.
+    pub memory_total_mb: Option<u32>,
+    pub min_dynamic_port: Option<u16>,
+    pub max_dynamic_port: Option<u16>,
+    /// `client { reserved { ... } }`: what allocations may not use.
+    pub reserved: crate::structs::NodeReservedResources,
+    /// `client { host_volume "NAME" { ... } }`.
+    pub host_volumes: BTreeMap<String, crate::structs::HostVolume>,
+    /// `client { max_kill_timeout }` (Nomad: 30s).
+    pub max_kill_timeout: Duration,
 }
 
 impl Default for ClientOptions {
@@ -93,6 +135,15 @@ impl Default for ClientOptions {
             network_ip: None,
             driver_limits: DriverLimits::default(),
             update_interval: Duration::from_millis(200),
+            state_dir: None,
+            alloc_dir: None,
+            cpu_total_compute: None,
+            memory_total_mb: None,
+            min_dynamic_port: None,
+            max_dynamic_port: None,
+            reserved: crate::structs::NodeReservedResources::default(),
+            host_volumes: BTreeMap::new(),
+            max_kill_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -112,6 +163,8 @@ pub enum ClientError {
 /// What the loops, the runners and the API share.
 pub(crate) struct Shared {
     pub(crate) data_dir: PathBuf,
+    pub(crate) alloc_root: PathBuf,
+    pub(crate) max_kill_timeout: Duration,
     pub(crate) node: Mutex<Node>,
     pub(crate) facts: Arc<NodeFacts>,
     pub(crate) driver_host: DriverHost,
@@ -152,7 +205,8 @@ impl Shared {
     ) {
         let handle = alloc_runner::spawn(AllocRunnerConfig {
             alloc: Arc::clone(&alloc),
-            data_dir: self.data_dir.clone(),
+            alloc_root: self.alloc_root.clone(),
+            max_kill_timeout: self.max_kill_timeout,
             node_id: self.node_id(),
             driver_host: self.driver_host.clone(),
             facts: Arc::clone(&self.facts),
@@ -191,8 +245,16 @@ impl Client {
         options: ClientOptions,
         link: Arc<dyn ServerLink>,
     ) -> Result<ClientHandle, ClientError> {
-        let state_db = StateDb::open(&options.data_dir).map_err(|source| ClientError::State {
-            path: options.data_dir.join("client"),
+        let state_dir = options
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| options.data_dir.join("client"));
+        let alloc_root = options
+            .alloc_dir
+            .clone()
+            .unwrap_or_else(|| options.data_dir.join("alloc"));
+        let state_db = StateDb::open(&state_dir).map_err(|source| ClientError::State {
+            path: state_dir.clone(),
             source,
         })?;
         let state_error = |source| ClientError::State {
@@ -207,7 +269,13 @@ impl Client {
             plugins: options.plugins.clone(),
             limits: options.driver_limits,
         })?;
-        let facts = node::HostFacts::gather(&options.data_dir, options.network_ip);
+        let mut facts = node::HostFacts::gather(&options.data_dir, options.network_ip);
+        if let Some(total) = options.cpu_total_compute.filter(|total| *total > 0) {
+            facts.cpu_total_compute = Some(u64::from(total));
+        }
+        if let Some(memory_mb) = options.memory_total_mb.filter(|memory| *memory > 0) {
+            facts.memory_bytes = u64::from(memory_mb) << 20;
+        }
         let identity = node::NodeIdentity {
             id: node_id,
             secret_id,
@@ -222,11 +290,21 @@ impl Client {
             http_addr: options.http_advertise.clone(),
             meta: options.meta.clone(),
         };
-        let node = node::fingerprint_node(&identity, &facts, &driver_host).await;
+        let mut node = node::fingerprint_node(&identity, &facts, &driver_host).await;
+        if let Some(port) = options.min_dynamic_port {
+            node.node_resources.min_dynamic_port = i32::from(port);
+        }
+        if let Some(port) = options.max_dynamic_port {
+            node.node_resources.max_dynamic_port = i32::from(port);
+        }
+        node.reserved_resources = options.reserved.clone();
+        node.host_volumes = options.host_volumes.clone();
         tracing::info!(node_id = %node.id, name = %node.name, drivers = ?node.drivers.keys().collect::<Vec<_>>(), "node fingerprinted");
         let (updates_tx, updates_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             data_dir: options.data_dir.clone(),
+            alloc_root,
+            max_kill_timeout: options.max_kill_timeout,
             facts: Arc::new(NodeFacts {
                 node: node.clone(),
                 region: options.region.clone(),
@@ -362,7 +440,18 @@ async fn register_and_heartbeat(
     registered.send_replace(Some(ttl));
     let node_id = shared.node_id();
     let mut failures = 0;
+    let mut next_fingerprint = Instant::now() + DRIVER_FINGERPRINT_INTERVAL;
     loop {
+        if Instant::now() >= next_fingerprint {
+            next_fingerprint = Instant::now() + DRIVER_FINGERPRINT_INTERVAL;
+            if refresh_drivers(&shared).await {
+                tracing::info!("driver health changed; updating the node");
+                let Some(new_ttl) = register(&shared, &mut shutdown).await else {
+                    return;
+                };
+                ttl = new_ttl;
+            }
+        }
         let delay = if failures == 0 {
             heartbeat_delay(ttl)
         } else {
@@ -390,6 +479,33 @@ async fn register_and_heartbeat(
             }
         }
     }
+}
+
+/// How often drivers are fingerprinted again (Nomad: each driver's fingerprint period, 30 s).
+const DRIVER_FINGERPRINT_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Fingerprints the drivers again; true if any driver's detection or health changed, in which
+/// case the node (drivers and `driver.*` attributes) is updated.
+async fn refresh_drivers(shared: &Shared) -> bool {
+    let drivers = node::fingerprint_drivers(&shared.driver_host).await;
+    let mut node = shared.lock_node();
+    let same = |a: &crate::structs::DriverInfo, b: &crate::structs::DriverInfo| {
+        a.detected == b.detected
+            && a.healthy == b.healthy
+            && a.health_description == b.health_description
+            && a.attributes == b.attributes
+    };
+    let changed = drivers.len() != node.drivers.len()
+        || drivers.iter().any(|(name, info)| {
+            node.drivers
+                .get(name)
+                .is_none_or(|known| !same(known, info))
+        });
+    if changed {
+        node::set_driver_attributes(&mut node.attributes, &drivers);
+        node.drivers = drivers;
+    }
+    changed
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
@@ -501,14 +617,23 @@ async fn send_updates(
     let mut pending: BTreeMap<AllocId, AllocUpdate> = BTreeMap::new();
     let mut sent_status: HashMap<AllocId, crate::structs::AllocClientStatus> = HashMap::new();
     let mut failures = 0;
+    let mut stopping = false;
     loop {
+        if stopping {
+            flush(&shared, &mut updates, &mut pending).await;
+            return;
+        }
         if pending.is_empty() {
             tokio::select! {
                 update = updates.recv() => match update {
                     Some(update) => { pending.insert(update.id.clone(), update); }
                     None => return,
                 },
-                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = shutdown.wait_for(|stop| *stop) => stopping = true,
+            }
+            if stopping {
+                flush(&shared, &mut updates, &mut pending).await;
+                return;
             }
         }
         while let Ok(update) = updates.try_recv() {
@@ -540,7 +665,10 @@ async fn send_updates(
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(window_end) => break,
-                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = shutdown.wait_for(|stop| *stop) => {
+                    stopping = true;
+                    break;
+                }
                 update = updates.recv() => match update {
                     Some(update) => {
                         let transition = sent_status.get(&update.id) != Some(&update.client_status);
@@ -553,5 +681,25 @@ async fn send_updates(
                 },
             }
         }
+    }
+}
+
+/// One last attempt, bounded in time, to send what is pending when the client shuts down.
+async fn flush(
+    shared: &Shared,
+    updates: &mut mpsc::UnboundedReceiver<AllocUpdate>,
+    pending: &mut BTreeMap<AllocId, AllocUpdate>,
+) {
+    while let Ok(update) = updates.try_recv() {
+        pending.insert(update.id.clone(), update);
+    }
+    if pending.is_empty() {
+        return;
+    }
+    let batch: Vec<AllocUpdate> = pending.values().cloned().collect();
+    match tokio::time::timeout(Duration::from_secs(2), shared.link.update_allocs(&batch)).await {
+        Ok(Ok(())) => pending.clear(),
+        Ok(Err(err)) => tracing::warn!(error = %err, "failed to send final allocation updates"),
+        Err(_) => tracing::warn!("timed out sending final allocation updates"),
     }
 }

@@ -28,6 +28,8 @@ pub struct HostFacts {
     pub cpu_cores: u32,
     pub cpu_mhz: u64,
     pub cpu_model: String,
+    /// The operator's `cpu_total_compute`, which replaces cores × MHz.
+    pub cpu_total_compute: Option<u64>,
     pub memory_bytes: u64,
     pub disk_total_bytes: u64,
     pub disk_free_bytes: u64,
@@ -57,6 +59,7 @@ impl HostFacts {
             cpu_cores,
             cpu_mhz,
             cpu_model,
+            cpu_total_compute: None,
             memory_bytes: parse_meminfo_total(&meminfo).unwrap_or(0),
             disk_total_bytes,
             disk_free_bytes,
@@ -73,7 +76,8 @@ impl HostFacts {
     }
 
     pub fn total_compute_mhz(&self) -> u64 {
-        u64::from(self.cpu_cores) * self.cpu_mhz
+        self.cpu_total_compute
+            .unwrap_or(u64::from(self.cpu_cores) * self.cpu_mhz)
     }
 }
 
@@ -214,16 +218,7 @@ pub async fn fingerprint_node(
     set("nomad.version", "1.9.0".to_owned());
     set("caravan.version", env!("CARGO_PKG_VERSION").to_owned());
     let drivers = fingerprint_drivers(host).await;
-    for (name, info) in &drivers {
-        if info.detected && info.healthy {
-            attributes.insert(format!("driver.{name}"), "1".to_owned());
-        }
-        for (key, value) in &info.attributes {
-            if key.starts_with("driver.") {
-                attributes.insert(key.clone(), value.clone());
-            }
-        }
-    }
+    set_driver_attributes(&mut attributes, &drivers);
     Node {
         id: identity.id.as_str().into(),
         secret_id: identity.secret_id.clone(),
@@ -264,13 +259,33 @@ pub async fn fingerprint_node(
     }
 }
 
-/// Every available driver's health: loaded and fingerprinted, or why not.
+/// Replaces the `driver.*` attributes: `driver.<name> = "1"` for each healthy driver, plus the
+/// `driver.*` attributes drivers report.
+pub fn set_driver_attributes(
+    attributes: &mut BTreeMap<String, String>,
+    drivers: &BTreeMap<String, DriverInfo>,
+) {
+    attributes.retain(|key, _| !key.starts_with("driver."));
+    for (name, info) in drivers {
+        if info.detected && info.healthy {
+            attributes.insert(format!("driver.{name}"), "1".to_owned());
+        }
+        for (key, value) in &info.attributes {
+            if key.starts_with("driver.") {
+                attributes.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// Every available driver's health: fingerprinted, disabled, or why it failed to load.
 pub async fn fingerprint_drivers(host: &DriverHost) -> BTreeMap<String, DriverInfo> {
     let now = crate::client::task_runner::events::now_rfc3339();
-    let mut drivers = BTreeMap::new();
-    for name in host.available_drivers() {
-        let info = match host.driver(&name).await {
-            Ok(driver) => match driver.fingerprint().await {
+    host.fingerprint_all()
+        .await
+        .into_iter()
+        .map(|(name, fingerprint)| {
+            let info = match fingerprint {
                 Ok(fingerprint) => DriverInfo {
                     attributes: fingerprint.attributes,
                     detected: fingerprint.health != Health::Undetected,
@@ -282,32 +297,20 @@ pub async fn fingerprint_drivers(host: &DriverHost) -> BTreeMap<String, DriverIn
                     },
                     update_time: now.clone(),
                 },
+                Err(DriverHostError::Disabled { .. }) => DriverInfo {
+                    health_description: "disabled".to_owned(),
+                    update_time: now.clone(),
+                    ..DriverInfo::default()
+                },
                 Err(err) => DriverInfo {
-                    detected: true,
-                    healthy: false,
                     health_description: err.to_string(),
                     update_time: now.clone(),
                     ..DriverInfo::default()
                 },
-            },
-            Err(DriverHostError::Disabled { .. }) => DriverInfo {
-                detected: false,
-                healthy: false,
-                health_description: "disabled".to_owned(),
-                update_time: now.clone(),
-                ..DriverInfo::default()
-            },
-            Err(err) => DriverInfo {
-                detected: false,
-                healthy: false,
-                health_description: err.to_string(),
-                update_time: now.clone(),
-                ..DriverInfo::default()
-            },
-        };
-        drivers.insert(name, info);
-    }
-    drivers
+            };
+            (name, info)
+        })
+        .collect()
 }
 
 #[cfg(test)]

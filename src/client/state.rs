@@ -48,9 +48,9 @@ pub struct StateDb {
 }
 
 impl StateDb {
-    /// Opens (creating) `<data_dir>/client`.
-    pub fn open(data_dir: &Path) -> io::Result<StateDb> {
-        let root = data_dir.join("client");
+    /// Opens (creating) the state directory, by default `<data_dir>/client`.
+    pub fn open(state_dir: &Path) -> io::Result<StateDb> {
+        let root = state_dir.to_path_buf();
         std::fs::create_dir_all(root.join("allocs"))?;
         Ok(StateDb { root })
     }

@@ -348,3 +348,121 @@ async fn sidecars_are_killed_when_the_main_task_ends_and_poststart_runs_after_ma
     client.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_logs_rotate_per_the_logs_block() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    // 1 MiB files, 2 kept: ~2.5 MiB of output in three bursts leaves .0 and .1 only.
+    let mut task = sh_task(
+        "chatty",
+        "for burst in 1 2 3; do head -c 900000 /dev/zero | tr '\\0' a; echo; sleep 1.2; done; exec sleep 30",
+    );
+    task.log_config = Some(crate::structs::LogConfig {
+        max_files: 2,
+        max_file_size_mb: 1,
+        disabled: false,
+    });
+    let alloc = alloc_for(&client.node_id(), JobType::Service, vec![task]);
+    let alloc_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    wait_status(&link, &alloc_id, AllocClientStatus::Running).await;
+    let logs = dir.path().join(format!("alloc/{alloc_id}/alloc/logs"));
+    let rotated = logs.join("chatty.stdout.1");
+    assert!(
+        wait_until(Duration::from_secs(15), || rotated.exists()).await,
+        "never rotated"
+    );
+    assert!(std::fs::metadata(&rotated)?.len() >= 1 << 20);
+    assert!(!logs.join("chatty.stdout.2").exists(), "max_files is 2");
+    assert!(std::fs::metadata(logs.join("chatty.stdout.0"))?.len() < 1 << 20);
+    link.stop_alloc(&alloc_id);
+    wait_status(&link, &alloc_id, AllocClientStatus::Complete).await;
+    client.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_overrides_reach_the_registered_node() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let mut options = options(dir.path());
+    options.cpu_total_compute = Some(4000);
+    options.memory_total_mb = Some(2048);
+    options.min_dynamic_port = Some(21000);
+    options.max_dynamic_port = Some(22000);
+    options.node_class = "edge".to_owned();
+    options.meta = BTreeMap::from([("rack".to_owned(), "r7".to_owned())]);
+    options.reserved.reserved_host_ports = "22".to_owned();
+    options.host_volumes = BTreeMap::from([(
+        "data".to_owned(),
+        crate::structs::HostVolume {
+            path: "/srv/data".to_owned(),
+            read_only: true,
+        },
+    )]);
+    options.state_dir = Some(dir.path().join("state"));
+    let client = Client::start(options, link.clone()).await?;
+    let node_id = client.node_id();
+    assert!(wait_until(Duration::from_secs(5), || link.node(&node_id).is_some()).await);
+    let node = link.node(&node_id).expect("registered");
+    assert_eq!(node.node_resources.cpu.cpu_shares, 4000);
+    assert_eq!(node.attributes["cpu.totalcompute"], "4000");
+    assert_eq!(node.node_resources.memory.memory_mb, 2048);
+    assert_eq!(node.node_resources.min_dynamic_port, 21000);
+    assert_eq!(node.node_resources.max_dynamic_port, 22000);
+    assert_eq!(node.node_class, "edge");
+    assert_eq!(node.meta["rack"], "r7");
+    assert_eq!(node.reserved_resources.reserved_host_ports, "22");
+    assert!(node.host_volumes["data"].read_only);
+    assert!(dir.path().join("state/node-id").is_file());
+    client.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_driver_fails_the_task_and_shutdown_delay_precedes_the_kill()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    let mut missing = sh_task("ghost", "true");
+    missing.driver = "nope".to_owned();
+    let alloc = alloc_for(&client.node_id(), JobType::Service, vec![missing]);
+    let missing_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    let failed = wait_status(&link, &missing_id, AllocClientStatus::Failed).await;
+    let events = event_types(&failed, "ghost");
+    assert!(
+        events.contains(&TaskEvent::DRIVER_FAILURE.to_owned()),
+        "{events:?}"
+    );
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some(TaskEvent::NOT_RESTARTING)
+    );
+
+    let mut web = sh_task("web", "exec sleep 30");
+    web.shutdown_delay = Some(Duration::from_millis(300));
+    let alloc = alloc_for(&client.node_id(), JobType::Service, vec![web]);
+    let web_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    wait_status(&link, &web_id, AllocClientStatus::Running).await;
+    let stop_asked = Instant::now();
+    link.stop_alloc(&web_id);
+    let stopped = wait_status(&link, &web_id, AllocClientStatus::Complete).await;
+    assert!(stop_asked.elapsed() >= Duration::from_millis(300));
+    let events = event_types(&stopped, "web");
+    assert!(
+        events.ends_with(&[
+            "Waiting for shutdown delay".to_owned(),
+            TaskEvent::KILLING.to_owned(),
+            TaskEvent::TERMINATED.to_owned(),
+            TaskEvent::KILLED.to_owned()
+        ]),
+        "{events:?}"
+    );
+    client.shutdown().await;
+    Ok(())
+}

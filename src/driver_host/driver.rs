@@ -55,7 +55,8 @@ macro_rules! call {
         let outcome = {
             let $plugin = instance.bindings.caravan_driver_plugin();
             let $store = &mut instance.store;
-            let future = $body;
+            let span = tracing::debug_span!("driver_call", driver = %$driver.inner.name, func = $call);
+            let future = tracing::Instrument::instrument($body, span);
             match timeout {
                 Some(limit) => tokio::time::timeout(limit, future).await.ok(),
                 None => Some(future.await),

@@ -9,13 +9,57 @@
 //! given the same snapshot and evaluation makes the same plan.
 //! Boundary: depends on `crate::structs` only.
 //!
+//! Entry point: [`process_eval`]. Code map:
+//!
+//! - `reconcile/`: desired against actual allocations — what to stop, place, update;
+//! - `feasible/`: one checker per file — which nodes can run a group at all;
+//! - `stack.rs`, `rank.rs`, `spread.rs`: which feasible node is best for one more allocation;
+//! - `generic.rs` (service, batch) and `system.rs` (system, sysbatch): the two schedulers;
+//! - `context.rs`, `usage.rs`, `proposed.rs`: the plan so far, kept incrementally;
+//! - `harness.rs`: an in-memory `State` and a recording `Planner` for tests and benchmarks.
+//!
 //! Nomad: `scheduler/scheduler.go` (the `Scheduler`, `State` and `Planner` interfaces).
+
+pub mod context;
+pub mod fast_hash;
+pub mod feasible;
+pub mod generic;
+pub mod harness;
+mod metrics;
+pub mod placement;
+pub mod proposed;
+pub mod rank;
+pub mod reconcile;
+pub mod seed;
+pub mod spread;
+pub mod stack;
+pub mod system;
+pub mod usage;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
+pub use self::rank::SchedulerAlgorithm;
+pub use self::usage::NodeUsage;
 use crate::structs::{
-    Allocation, Deployment, EvalId, Evaluation, Job, JobId, Node, NodeId, Plan, PlanResult,
+    Allocation, Deployment, EvalId, Evaluation, Job, JobId, JobType, Node, NodeId, Plan, PlanResult,
 };
+
+/// Runs the scheduler for the evaluation's type: builds a plan from the snapshot, submits it,
+/// retries after partial commits, and records the outcome on the evaluation through `planner`.
+pub fn process_eval(
+    state: Arc<dyn State>,
+    planner: &mut dyn Planner,
+    config: &SchedulerConfig,
+    eval: &Evaluation,
+) -> Result<(), SchedulerError> {
+    match eval.eval_type {
+        JobType::Service | JobType::Batch => generic::process(state, planner, config, eval),
+        JobType::System | JobType::Sysbatch => system::process(state, planner, config, eval),
+    }
+}
 
 /// An immutable view of the cluster state at one Raft index.
 pub trait State: Send + Sync {
@@ -31,6 +75,12 @@ pub trait State: Send + Sync {
     fn allocs_by_node(&self, node_id: &NodeId) -> Vec<Arc<Allocation>>;
     /// The job's latest deployment, if any.
     fn latest_deployment_by_job(&self, namespace: &str, job_id: &JobId) -> Option<Arc<Deployment>>;
+    /// What the node's non-terminal allocations use. The default sums [`State::allocs_by_node`];
+    /// a store that keeps this as an index (updated on every alloc write) saves the scheduler a
+    /// scan of the node's allocations per evaluation.
+    fn node_usage(&self, node_id: &NodeId) -> NodeUsage {
+        NodeUsage::from_allocs(self.allocs_by_node(node_id).iter().map(|alloc| &**alloc))
+    }
 }
 
 /// Where a scheduler's decisions go.
@@ -59,8 +109,11 @@ pub struct PlannerError(pub String);
 pub struct SchedulerConfig {
     /// "Now", fixed by the worker before the scheduler runs.
     pub now_unix_nanos: i64,
-    /// How many times a scheduler re-plans after a partial commit before giving up.
+    /// How many times in a row a scheduler re-plans after a plan that committed nothing before
+    /// giving up (an attempt that commits something resets the count).
     pub max_plan_attempts: u32,
+    /// Bin packing (Nomad's default) or spread, cluster-wide.
+    pub algorithm: SchedulerAlgorithm,
 }
 
 impl Default for SchedulerConfig {
@@ -68,6 +121,7 @@ impl Default for SchedulerConfig {
         Self {
             now_unix_nanos: 0,
             max_plan_attempts: 5,
+            algorithm: SchedulerAlgorithm::BinPack,
         }
     }
 }

@@ -52,8 +52,11 @@ pub use policy::{
     RestartPolicy, UpdateStrategy,
 };
 pub use resources::Resources;
-pub use service::{Service, ServiceCheck};
-pub use task::{Task, TaskArtifact, TaskLifecycle, Template, VolumeMount};
+pub use service::{CheckRestart, Service, ServiceCheck};
+pub use task::{
+    DispatchPayloadConfig, Task, TaskArtifact, TaskLifecycle, Template, VolumeMount,
+    WorkloadIdentity,
+};
 pub use task_group::{TaskGroup, VolumeRequest};
 pub use validation::{ValidationError, ValidationErrors};
 

@@ -73,7 +73,11 @@ impl RestartPolicy {
                 "restart attempts can't be negative",
             );
         }
-        if self.attempts > 0 && self.interval < self.delay * self.attempts as u32 {
+        // Checked: a job file may ask for more restarts than a `Duration` can hold.
+        let total_delay = u32::try_from(self.attempts)
+            .ok()
+            .and_then(|attempts| self.delay.checked_mul(attempts));
+        if self.attempts > 0 && total_delay.is_none_or(|total_delay| self.interval < total_delay) {
             errors.push(
                 &format!("{path}.Interval"),
                 format!(

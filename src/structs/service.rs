@@ -8,6 +8,16 @@ use serde::{Deserialize, Serialize};
 use super::validation::ValidationErrors;
 use super::{duration, nullable};
 
+/// `check_restart` block: restart the task after this many consecutive failed checks.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CheckRestart {
+    pub limit: i32,
+    #[serde(with = "duration::nanos")]
+    pub grace: Duration,
+    pub ignore_warnings: bool,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ServiceCheck {
@@ -31,6 +41,7 @@ pub struct ServiceCheck {
     pub header: BTreeMap<String, Vec<String>>,
     pub initial_status: String,
     pub task_name: String,
+    pub check_restart: Option<CheckRestart>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -52,6 +63,8 @@ pub struct Service {
     #[serde(deserialize_with = "nullable::default")]
     pub meta: BTreeMap<String, String>,
     pub on_update: String,
+    /// The default `check_restart` of the service's checks.
+    pub check_restart: Option<CheckRestart>,
 }
 
 impl Service {

@@ -69,6 +69,33 @@ pub struct VolumeMount {
     pub read_only: bool,
 }
 
+/// `identity` block: a workload identity (a signed token) given to the task.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct WorkloadIdentity {
+    /// Empty for the task's default identity.
+    pub name: String,
+    #[serde(deserialize_with = "nullable::default")]
+    pub audience: Vec<String>,
+    pub change_mode: String,
+    pub change_signal: String,
+    /// Expose the token as `NOMAD_TOKEN` (or `NOMAD_TOKEN_<name>`).
+    pub env: bool,
+    /// Write the token into the secrets dir.
+    pub file: bool,
+    pub filepath: String,
+    pub service_name: String,
+    #[serde(rename = "TTL", with = "duration::nanos")]
+    pub ttl: Duration,
+}
+
+/// `dispatch_payload` block: where a dispatched job's payload is written.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DispatchPayloadConfig {
+    pub file: String,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Task {
@@ -105,6 +132,12 @@ pub struct Task {
     pub shutdown_delay: Option<Duration>,
     pub kill_signal: String,
     pub kind: String,
+    /// The default workload identity.
+    pub identity: Option<WorkloadIdentity>,
+    /// Named workload identities.
+    #[serde(deserialize_with = "nullable::default")]
+    pub identities: Vec<WorkloadIdentity>,
+    pub dispatch_payload: Option<DispatchPayloadConfig>,
 }
 
 impl Task {

@@ -349,6 +349,7 @@ async fn wasm_hello_completes_and_counter_runs_until_stopped() -> Result<()> {
     assert!(stdout.starts_with("hello from caravan\n"), "{stdout}");
     assert!(stdout.contains("arg[1]=0\n"), "{stdout}");
     assert!(stdout.contains("env NOMAD_TASK_NAME=hello\n"), "{stdout}");
+    assert!(stdout.contains("env NOMAD_TASK_DIR=local\n"), "{stdout}");
 
     let counter = alloc_for(
         &node_id,
@@ -718,6 +719,14 @@ async fn client_api_serves_logs_files_and_restarts() -> Result<()> {
         .send()
         .await?;
     assert_eq!(escape.status().as_u16(), 400);
+    std::os::unix::fs::symlink("/etc", fixture.task_dir(&alloc_id, "web").join("local/etc"))?;
+    let through_symlink = http
+        .get(format!(
+            "{api}/v1/client/fs/cat/{alloc_id}?path=web/local/etc/passwd"
+        ))
+        .send()
+        .await?;
+    assert_eq!(through_symlink.status().as_u16(), 400);
     let unknown = http
         .get(format!("{api}/v1/client/fs/ls/nope"))
         .send()
@@ -749,6 +758,28 @@ async fn client_api_serves_logs_files_and_restarts() -> Result<()> {
         "{host}"
     );
 
+    let addr = api.trim_start_matches("http://").to_owned();
+    let frames = websocket_frames(
+        &addr,
+        &format!("/v1/client/allocation/{alloc_id}/exec"),
+        &[
+            ("task", "web"),
+            (
+                "command",
+                r#"["/bin/sh","-c","echo out; echo err >&2; exit 3"]"#,
+            ),
+        ],
+    )
+    .await?;
+    assert_eq!(
+        frames,
+        [
+            r#"{"stdout":{"data":"b3V0Cg=="}}"#,
+            r#"{"stderr":{"data":"ZXJyCg=="}}"#,
+            r#"{"exited":true,"result":{"exit_code":3}}"#,
+        ]
+    );
+
     std::fs::remove_file(&pid_file)?;
     let restart = http
         .put(format!("{api}/v1/client/allocation/{alloc_id}/restart"))
@@ -762,11 +793,16 @@ async fn client_api_serves_logs_files_and_restarts() -> Result<()> {
         .parse()?;
     assert_ne!(new_pid, pid);
     let restarted = fixture
-        .wait_alloc(&alloc_id, "restart signaled", |alloc| {
-            event_types(alloc, "web").contains(&TaskEvent::RESTART_SIGNAL.to_owned())
+        .wait_alloc(&alloc_id, "restarted on request", |alloc| {
+            alloc.task_states["web"].restarts == 1
+                && alloc.task_states["web"].state == TaskStateValue::Running
         })
         .await?;
-    assert_eq!(restarted.task_states["web"].restarts, 1);
+    let events = event_types(&restarted, "web");
+    assert!(
+        events.contains(&TaskEvent::RESTART_SIGNAL.to_owned()),
+        "{events:?}"
+    );
 
     fixture.server.stop_alloc(&alloc_id);
     fixture
@@ -774,4 +810,42 @@ async fn client_api_serves_logs_files_and_restarts() -> Result<()> {
         .await?;
     client.shutdown().await;
     Ok(())
+}
+
+/// Opens a websocket by hand (no client crate in the tree) and returns the server's text frames
+/// until it closes the connection.
+async fn websocket_frames(addr: &str, path: &str, query: &[(&str, &str)]) -> Result<Vec<String>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = reqwest::Url::parse_with_params(&format!("http://{addr}{path}"), query)?;
+    let target = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut bytes = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut bytes)).await??;
+    let header_end = bytes
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .context("no HTTP response")?;
+    let head = String::from_utf8_lossy(&bytes[..header_end]);
+    ensure!(head.starts_with("HTTP/1.1 101"), "no upgrade: {head}");
+    let mut rest = &bytes[header_end + 4..];
+    let mut frames = Vec::new();
+    while rest.len() >= 2 {
+        let opcode = rest[0] & 0x0f;
+        let (len, header) = match rest[1] & 0x7f {
+            126 => (usize::from(u16::from_be_bytes([rest[2], rest[3]])), 4),
+            127 => bail!("frame too long for this test"),
+            len => (usize::from(len), 2),
+        };
+        ensure!(rest.len() >= header + len, "truncated frame");
+        if opcode == 1 {
+            frames.push(String::from_utf8(rest[header..header + len].to_vec())?);
+        }
+        rest = &rest[header + len..];
+    }
+    Ok(frames)
 }

@@ -1,8 +1,13 @@
-//! caravan
-//! integration tests
+//! caravan's integration tests: one test binary that runs the real `caravan` program and real
+//! agents on loopback ports, in the manner of ripgrep's and wasmtime's `tests/`.
 
+mod cli;
 mod client;
 mod client_server;
 mod docker;
 mod docker_client;
 mod driver_host;
+mod server;
+mod server_durability;
+mod support;
+mod tidy;

@@ -24,9 +24,11 @@ pub struct AllocDir {
 }
 
 impl AllocDir {
-    pub fn new(data_dir: &Path, alloc_id: &str) -> AllocDir {
+    /// The directory of `alloc_id` under `alloc_root` (the client's `alloc_dir`, by default
+    /// `<data_dir>/alloc`).
+    pub fn new(alloc_root: &Path, alloc_id: &str) -> AllocDir {
         AllocDir {
-            root: data_dir.join("alloc").join(alloc_id),
+            root: alloc_root.join(alloc_id),
         }
     }
 
@@ -114,7 +116,7 @@ mod tests {
     #[test]
     fn builds_nomads_layout() -> io::Result<()> {
         let data = tempfile::tempdir()?;
-        let alloc_dir = AllocDir::new(data.path(), "a1");
+        let alloc_dir = AllocDir::new(&data.path().join("alloc"), "a1");
         alloc_dir.build()?;
         alloc_dir.build_task_dir("web")?;
         for sub in [
@@ -132,7 +134,7 @@ mod tests {
 
     #[test]
     fn user_paths_stay_inside() {
-        let alloc_dir = AllocDir::new(Path::new("/d"), "a1");
+        let alloc_dir = AllocDir::new(Path::new("/d/alloc"), "a1");
         assert_eq!(
             alloc_dir.resolve("/alloc/logs/../logs/x"),
             Some(PathBuf::from("/d/alloc/a1/alloc/logs/x"))

@@ -62,7 +62,10 @@ fn phase_of(lifecycle: Option<&TaskLifecycle>) -> Phase {
 /// Everything an alloc runner needs.
 pub struct AllocRunnerConfig {
     pub alloc: Arc<Allocation>,
-    pub data_dir: std::path::PathBuf,
+    /// Where allocation directories live (`<data_dir>/alloc` by default).
+    pub alloc_root: std::path::PathBuf,
+    /// The agent's `max_kill_timeout`: no task waits longer between its kill signal and SIGKILL.
+    pub max_kill_timeout: std::time::Duration,
     pub node_id: NodeId,
     pub driver_host: DriverHost,
     pub facts: Arc<NodeFacts>,
@@ -156,7 +159,7 @@ impl AllocRunnerHandle {
 /// Starts an alloc runner for `config.alloc`.
 pub fn spawn(config: AllocRunnerConfig) -> AllocRunnerHandle {
     let alloc = Arc::clone(&config.alloc);
-    let alloc_dir = AllocDir::new(&config.data_dir, alloc.id.as_str());
+    let alloc_dir = AllocDir::new(&config.alloc_root, alloc.id.as_str());
     if let Err(err) = config.state_db.put_alloc(&alloc) {
         tracing::error!(alloc_id = %alloc.id, error = %err, "failed to persist allocation");
     }
@@ -186,6 +189,7 @@ pub fn spawn(config: AllocRunnerConfig) -> AllocRunnerHandle {
                 facts: Arc::clone(&config.facts),
                 state_db: config.state_db.clone(),
                 restored: restored_tasks.remove(&task.name),
+                max_kill_timeout: config.max_kill_timeout,
                 changed: Arc::clone(&changed),
             });
             tasks.insert(task.name.clone(), handle);

@@ -33,8 +33,10 @@ pub struct TaskPaths {
 }
 
 impl TaskPaths {
-    /// Host paths for drivers without filesystem isolation (raw_exec), Nomad's in-chroot paths
-    /// for the others.
+    /// Host paths for drivers without filesystem isolation (raw_exec); for chroot drivers (the
+    /// wasm driver, whose WASI tasks see only their task dir, preopened as `.`) paths relative to
+    /// the task dir, which is also their working directory; Nomad's mount points for image
+    /// drivers (docker).
     pub fn for_driver(alloc_dir: &Path, task_dir: &Path, isolation: FsIsolation) -> TaskPaths {
         match isolation {
             FsIsolation::None => TaskPaths {
@@ -43,7 +45,13 @@ impl TaskPaths {
                 secrets_dir: task_dir.join("secrets").display().to_string(),
                 tmp_dir: task_dir.join("tmp").display().to_string(),
             },
-            FsIsolation::Chroot | FsIsolation::Image => TaskPaths {
+            FsIsolation::Chroot => TaskPaths {
+                alloc_dir: "alloc".to_owned(),
+                task_local_dir: "local".to_owned(),
+                secrets_dir: "secrets".to_owned(),
+                tmp_dir: "tmp".to_owned(),
+            },
+            FsIsolation::Image => TaskPaths {
                 alloc_dir: "/alloc".to_owned(),
                 task_local_dir: "/local".to_owned(),
                 secrets_dir: "/secrets".to_owned(),
@@ -433,9 +441,11 @@ mod tests {
     }
 
     #[test]
-    fn chroot_drivers_see_nomads_in_task_paths() {
-        let paths = TaskPaths::for_driver(Path::new("/a"), Path::new("/a/t"), FsIsolation::Chroot);
-        assert_eq!(paths.alloc_dir, "/alloc");
-        assert_eq!(paths.task_local_dir, "/local");
+    fn isolated_drivers_see_paths_inside_their_view() {
+        let chroot = TaskPaths::for_driver(Path::new("/a"), Path::new("/a/t"), FsIsolation::Chroot);
+        assert_eq!(chroot.task_local_dir, "local");
+        let image = TaskPaths::for_driver(Path::new("/a"), Path::new("/a/t"), FsIsolation::Image);
+        assert_eq!(image.alloc_dir, "/alloc");
+        assert_eq!(image.task_local_dir, "/local");
     }
 }

@@ -82,6 +82,8 @@ pub struct TaskRunnerConfig {
     pub facts: Arc<NodeFacts>,
     pub state_db: StateDb,
     pub restored: Option<TaskRunnerState>,
+    /// Caps the task's `kill_timeout` (the agent's `max_kill_timeout`).
+    pub max_kill_timeout: Duration,
     /// Told after every state change.
     pub changed: Arc<tokio::sync::Notify>,
 }
@@ -570,10 +572,41 @@ impl TaskRunner {
                             return WaitEnd::Detached;
                         }
                     };
+                    let stopping_alloc = reason.is_none() && matches!(end, WaitEnd::Killed);
                     if let Some(reason) = reason {
                         self.emit(reason);
                     }
-                    let kill_timeout = self.config.task.kill_timeout.unwrap_or(Task::DEFAULT_KILL_TIMEOUT);
+                    // Nomad: `shutdown_delay` lets load balancers drain before the kill signal
+                    // when the allocation is stopped.
+                    if stopping_alloc
+                        && let Some(delay) = self.config.task.shutdown_delay.filter(|delay| !delay.is_zero())
+                    {
+                        self.emit(events::new(
+                            "Waiting for shutdown delay",
+                            format!(
+                                "Waiting for shutdown_delay of {} before killing the task",
+                                crate::structs::duration::format_go_duration(delay)
+                            ),
+                        ));
+                        self.publish();
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => {}
+                            joined = &mut exit => {
+                                let exit = outcome_of(joined);
+                                self.finish_driver_task(driver, handle).await;
+                                self.emit(events::terminated(&exit));
+                                self.emit(events::killed(None));
+                                self.publish();
+                                return end;
+                            }
+                        }
+                    }
+                    let kill_timeout = self
+                        .config
+                        .task
+                        .kill_timeout
+                        .unwrap_or(Task::DEFAULT_KILL_TIMEOUT)
+                        .min(self.config.max_kill_timeout);
                     self.emit(events::killing(kill_timeout));
                     self.publish();
                     let stop_error = driver

@@ -1,0 +1,202 @@
+//! Agent configuration: the tutorial's files, merging, and errors that name file and line.
+
+use std::path::PathBuf;
+
+use super::*;
+
+fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/agent")
+        .join(name)
+}
+
+#[test]
+fn tutorial_server_config_loads() {
+    let config = AgentConfig::load_paths(&[data("server.hcl")]).expect("server.hcl loads");
+    config.validate().expect("server.hcl is valid");
+    assert_eq!(config.name.as_deref(), Some("server1"));
+    assert_eq!(config.data_dir, Some(PathBuf::from("/tmp/server1")));
+    assert!(config.server_enabled());
+    assert!(!config.client_enabled());
+    assert_eq!(config.server.bootstrap_expect, Some(1));
+    assert_eq!(config.http_port(), 4646);
+    assert_eq!(config.rpc_port(), 4647);
+}
+
+#[test]
+fn tutorial_client_config_loads() {
+    let config = AgentConfig::load_paths(&[data("client1.hcl")]).expect("client1.hcl loads");
+    config.validate().expect("client1.hcl is valid");
+    assert!(config.client_enabled());
+    assert_eq!(
+        config.client.servers.as_deref(),
+        Some(&["127.0.0.1:4647".to_owned()][..])
+    );
+    assert_eq!(config.http_port(), 5656);
+    assert_eq!(config.log_level.as_deref(), Some("DEBUG"));
+}
+
+#[test]
+fn later_files_override_and_blocks_merge() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("00-base.hcl"),
+        r#"
+        datacenter = "dc1"
+        client {
+          enabled = true
+          servers = ["10.0.0.1:4647"]
+          meta { rack = "r1" }
+        }
+        plugin "raw_exec" {
+          config { enabled = true }
+        }
+        "#,
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("10-override.json"),
+        r#"{"datacenter": "dc2", "client": {"servers": ["10.0.0.2:4647"], "meta": {"zone": "a"}}}"#,
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("notes.txt"), "not a config").expect("write");
+    let config = AgentConfig::load_paths(&[dir.path().to_owned()]).expect("directory loads");
+    assert_eq!(config.datacenter(), "dc2");
+    assert_eq!(
+        config.client.servers.as_deref(),
+        Some(&["10.0.0.2:4647".to_owned()][..])
+    );
+    assert_eq!(
+        config.client.meta.get("rack").map(String::as_str),
+        Some("r1")
+    );
+    assert_eq!(
+        config.client.meta.get("zone").map(String::as_str),
+        Some("a")
+    );
+    assert_eq!(
+        config.plugin["raw_exec"].config,
+        Some(serde_json::json!({"enabled": true}))
+    );
+}
+
+#[test]
+fn repeated_blocks_merge() {
+    let config = AgentConfig::parse(
+        "server {\n  enabled = true\n}\nserver {\n  bootstrap_expect = 3\n}\n",
+        "x.hcl",
+    )
+    .expect("parses");
+    assert_eq!(config.server.enabled, Some(true));
+    assert_eq!(config.server.bootstrap_expect, Some(3));
+}
+
+#[test]
+fn unknown_key_is_named_with_its_line() {
+    let err = AgentConfig::parse(
+        "log_level = \"INFO\"\nserver {\n  enabled = true\n  bootstrap_expekt = 1\n}\n",
+        "server.hcl",
+    )
+    .expect_err("unknown key");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("server.hcl:4:3: unknown field `bootstrap_expekt`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn syntax_error_is_located() {
+    // The tutorial's server.hcl as printed: the server block is never closed.
+    let err = AgentConfig::parse(
+        "name = \"server1\"\nserver {\n  enabled = true\n",
+        "server.hcl",
+    )
+    .expect_err("unclosed block");
+    assert!(err.to_string().starts_with("server.hcl:"), "{err}");
+    assert!(
+        matches!(err, ConfigError::Located { line: 3 | 4, .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn validation_reports_every_problem() {
+    let config = AgentConfig::parse(
+        r#"
+        log_level = "LOUD"
+        client {
+          enabled = true
+          servers = [""]
+          host_volume "data" {
+            path = "relative/path"
+          }
+        }
+        "#,
+        "client.hcl",
+    )
+    .expect("parses");
+    let message = config.validate().expect_err("invalid").to_string();
+    assert!(message.contains("3 problems"), "{message}");
+    assert!(message.contains("log_level \"LOUD\""), "{message}");
+    assert!(
+        message.contains("client.servers: server address is empty"),
+        "{message}"
+    );
+    assert!(message.contains("must be absolute"), "{message}");
+}
+
+#[test]
+fn an_agent_needs_a_role() {
+    let config = AgentConfig::parse("name = \"idle\"\n", "idle.hcl").expect("parses");
+    let message = config.validate().expect_err("no role").to_string();
+    assert!(
+        message.contains("must enable server or client"),
+        "{message}"
+    );
+}
+
+#[test]
+fn dev_config_is_valid_and_enables_raw_exec() {
+    let config = AgentConfig::dev();
+    config.validate().expect("dev config is valid");
+    assert!(config.server_enabled() && config.client_enabled());
+    assert_eq!(
+        config.http_addr().expect("addr").to_string(),
+        "127.0.0.1:4646"
+    );
+    assert_eq!(
+        config.plugin["raw_exec"].config,
+        Some(serde_json::json!({"enabled": true}))
+    );
+}
+
+#[test]
+fn merge_overlays_flags_on_files() {
+    let mut config = AgentConfig::load_paths(&[data("client1.hcl")]).expect("loads");
+    let flags = AgentConfig {
+        data_dir: Some(PathBuf::from("/var/lib/caravan")),
+        ..AgentConfig::default()
+    };
+    config.merge(&flags).expect("merges");
+    assert_eq!(config.data_dir, Some(PathBuf::from("/var/lib/caravan")));
+    assert_eq!(config.name.as_deref(), Some("client1"));
+}
+
+#[test]
+fn server_addresses_parse() {
+    assert_eq!(
+        parse_server_address("10.0.0.1:4647"),
+        Ok(("10.0.0.1".to_owned(), 4647))
+    );
+    assert_eq!(
+        parse_server_address("server1"),
+        Ok(("server1".to_owned(), 4647))
+    );
+    assert_eq!(
+        parse_server_address("[::1]:5000"),
+        Ok(("::1".to_owned(), 5000))
+    );
+    assert!(parse_server_address("host:notaport").is_err());
+    assert!(parse_server_address("").is_err());
+}

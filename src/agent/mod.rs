@@ -1,0 +1,7 @@
+//! The agent: one process that runs a server, a client, or both, plus the HTTP API.
+//!
+//! `config` reads and merges the HCL agent configuration; start-up wires the roles together.
+
+pub mod config;
+pub mod run;
+pub mod start;

@@ -1,0 +1,170 @@
+//! Starting a server agent: Raft, the state store, the broker, workers, the plan applier and
+//! heartbeats, the RPC listener for Raft traffic, and the HTTP API.
+//!
+//! ```text
+//!   run_server(options) ─► start_server ─► bind HTTP + RPC listeners (port 0 → a free port)
+//!                                          Server::start (Raft on the RPC address)
+//!                                          serve api::router on HTTP, raft::rpc_router on RPC
+//!                       ─► wait for SIGINT / SIGTERM ─► graceful shutdown
+//! ```
+//!
+//! The agent's HCL configuration maps onto [`ServerOptions`]; `-dev` is the same path with
+//! `dev = true` (the Raft log in memory).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::server::Server;
+pub use crate::server::ServerOptions;
+use crate::server::worker::{SchedulerFn, default_scheduler};
+
+/// A server agent running in this process.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub server: Arc<Server>,
+    /// The bound HTTP address (the real port when 0 was asked for).
+    pub http_addr: SocketAddr,
+    pub rpc_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    listeners: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// `http://<http_addr>`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// Stops the listeners, the workers and Raft.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for listener in self.listeners {
+            let _ = listener.await;
+        }
+        self.server.shutdown().await;
+    }
+}
+
+/// Binds the listeners and starts a server with the given scheduler; returns once it is serving.
+pub async fn start_server_with(
+    mut options: ServerOptions,
+    scheduler: SchedulerFn,
+) -> anyhow::Result<RunningServer> {
+    let http_listener = TcpListener::bind(options.http_addr)
+        .await
+        .with_context(|| format!("binding the HTTP address {}", options.http_addr))?;
+    let rpc_listener = TcpListener::bind(options.rpc_addr)
+        .await
+        .with_context(|| format!("binding the RPC address {}", options.rpc_addr))?;
+    options.http_addr = http_listener.local_addr()?;
+    options.rpc_addr = rpc_listener.local_addr()?;
+    let http_addr = options.http_addr;
+    let rpc_addr = options.rpc_addr;
+    let server = Server::start(options, scheduler).await?;
+    let (stop, stopped) = watch::channel(false);
+    let serve = |listener: TcpListener, router: axum::Router, name: &'static str| {
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            if let Err(error) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(listener = name, error = %error, "listener failed");
+            }
+        })
+    };
+    let listeners = vec![
+        serve(http_listener, crate::api::router(server.clone()), "http"),
+        serve(
+            rpc_listener,
+            crate::server::raft::rpc_router(server.raft.raft.clone()),
+            "rpc",
+        ),
+    ];
+    tracing::info!(http = %http_addr, rpc = %rpc_addr, dev = server.options.dev, "server started");
+    Ok(RunningServer {
+        server,
+        http_addr,
+        rpc_addr,
+        stop,
+        listeners,
+    })
+}
+
+/// Starts a server with caravan's schedulers.
+pub async fn start_server(options: ServerOptions) -> anyhow::Result<RunningServer> {
+    start_server_with(options, default_scheduler()).await
+}
+
+/// Runs a server until SIGINT or SIGTERM, then shuts it down gracefully.
+pub async fn run_server(options: ServerOptions) -> anyhow::Result<()> {
+    let running = start_server(options).await?;
+    println!(
+        "==> caravan server started! HTTP: {}, RPC: {}",
+        running.http_addr, running.rpc_addr
+    );
+    wait_for_signal().await?;
+    println!("==> Caught signal, gracefully shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+pub async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
+
+/// Maps the agent's configuration onto a server's options (`-dev` keeps state in memory).
+pub fn server_options(
+    config: &crate::agent::config::AgentConfig,
+    dev: bool,
+) -> anyhow::Result<ServerOptions> {
+    use crate::agent::config::duration_or;
+    let defaults = ServerOptions::default();
+    let heartbeat = crate::server::heartbeat::HeartbeatConfig {
+        min_ttl: duration_or(
+            config.server.min_heartbeat_ttl.as_deref(),
+            defaults.heartbeat.min_ttl,
+        ),
+        max_heartbeats_per_second: config
+            .server
+            .max_heartbeats_per_second
+            .unwrap_or(defaults.heartbeat.max_heartbeats_per_second),
+        grace: duration_or(
+            config.server.heartbeat_grace.as_deref(),
+            defaults.heartbeat.grace,
+        ),
+    };
+    Ok(ServerOptions {
+        // The server keeps `data_dir/server/`; `server.data_dir` is not honoured yet.
+        data_dir: config.data_dir.clone(),
+        http_addr: config.http_addr()?,
+        rpc_addr: config.rpc_addr()?,
+        bootstrap_expect: config.server.bootstrap_expect.unwrap_or(1),
+        node_name: config.name.clone().unwrap_or(defaults.node_name),
+        region: config.region().to_owned(),
+        datacenter: config.datacenter().to_owned(),
+        dev,
+        num_workers: config
+            .server
+            .num_schedulers
+            .map_or(0, |count| count as usize),
+        heartbeat,
+        snapshot_after_logs: defaults.snapshot_after_logs,
+    })
+}

@@ -1,0 +1,65 @@
+//! Blocking queries: a read with `?index=N` waits until the tables it reads change past `N` (or
+//! `wait` passes), then answers with the data and the index in `X-Nomad-Index`.
+//!
+//! Nomad: `nomad/rpc.go` `blockingRPC`, `command/agent/http.go` `setMeta`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use rand::Rng;
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::query::QueryOptions;
+use crate::server::Server;
+use crate::server::state::{StateSnapshot, Table};
+
+/// Runs `read` against a snapshot once the tables have changed past the query's index, or
+/// the wait ran out, and answers with Nomad's query headers.
+pub async fn blocking_query<T, F>(
+    server: &Arc<Server>,
+    query: &QueryOptions,
+    tables: &[Table],
+    read: F,
+) -> Result<Response, ApiError>
+where
+    T: Serialize,
+    F: Fn(&StateSnapshot) -> Result<T, ApiError>,
+{
+    let mut indexes = server.store.watch_indexes();
+    if query.min_index > 0 {
+        // Nomad adds up to wait/16 of jitter so many blocked clients do not wake at once.
+        let jitter_nanos = u64::try_from(query.wait.as_nanos() / 16).unwrap_or(0);
+        let jitter = Duration::from_nanos(rand::thread_rng().gen_range(0..=jitter_nanos));
+        let deadline = tokio::time::Instant::now() + query.wait + jitter;
+        let reached = indexes.wait_for(|indexes| indexes.max_of(tables) > query.min_index);
+        // A timeout is a normal end of a blocking query: the unchanged data is the answer.
+        let _ = tokio::time::timeout_at(deadline, reached).await;
+    }
+    let snapshot = server.store.snapshot();
+    let index = snapshot.tables().indexes.max_of(tables);
+    let body = read(&snapshot)?;
+    Ok(with_meta(server, index, Json(body).into_response()))
+}
+
+/// Adds `X-Nomad-Index`, `X-Nomad-KnownLeader` and `X-Nomad-LastContact` to a response.
+pub fn with_meta(server: &Server, index: u64, mut response: Response) -> Response {
+    set_meta(server, index, response.headers_mut());
+    response
+}
+
+pub fn set_meta(server: &Server, index: u64, headers: &mut HeaderMap) {
+    headers.insert("X-Nomad-Index", HeaderValue::from(index.max(1)));
+    let known_leader = server.leader_addr().is_some();
+    headers.insert(
+        "X-Nomad-KnownLeader",
+        HeaderValue::from_static(if known_leader { "true" } else { "false" }),
+    );
+    headers.insert(
+        "X-Nomad-LastContact",
+        HeaderValue::from(server.last_contact_ms()),
+    );
+}

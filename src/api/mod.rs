@@ -1,0 +1,88 @@
+//! The HTTP API: Nomad's v1 paths and JSON, on axum.
+//!
+//! Every list and read is a blocking query ([`blocking`]); errors are plain text with Nomad's
+//! statuses, mapped in one place ([`error::ApiError`]); the caller's identity is resolved once, in
+//! a middleware ([`identity`]), where ACLs will be enforced. The client-facing writes (node
+//! register, heartbeat, allocation updates) are under `/v1/internal/`: see [`routes::internal`].
+//!
+//! Invariant: handlers only read snapshots and call `Server` endpoints; they never write state.
+//!
+//! Nomad: `command/agent/http.go` (the mux and `wrap`), `*_endpoint.go`.
+
+pub mod blocking;
+pub mod error;
+pub mod identity;
+pub mod query;
+pub mod routes;
+pub mod stubs;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::server::Server;
+use routes::{agent, allocs, deployments, evals, events, internal, jobs, nodes};
+
+/// The API router over a server.
+pub fn router(server: Arc<Server>) -> Router {
+    Router::new()
+        .route(
+            "/v1/jobs",
+            get(jobs::list).put(jobs::register).post(jobs::register),
+        )
+        .route(
+            "/v1/job/{id}",
+            get(jobs::read)
+                .put(jobs::register_at)
+                .post(jobs::register_at)
+                .delete(jobs::deregister),
+        )
+        .route("/v1/job/{id}/allocations", get(jobs::allocations))
+        .route("/v1/job/{id}/evaluations", get(jobs::evaluations))
+        .route("/v1/job/{id}/versions", get(jobs::versions))
+        .route("/v1/job/{id}/summary", get(jobs::summary))
+        .route("/v1/job/{id}/plan", post(jobs::plan).put(jobs::plan))
+        .route("/v1/job/{id}/deployments", get(jobs::deployments))
+        .route("/v1/job/{id}/deployment", get(jobs::latest_deployment))
+        .route("/v1/allocations", get(allocs::list))
+        .route("/v1/allocation/{id}", get(allocs::read))
+        .route(
+            "/v1/allocation/{id}/stop",
+            post(allocs::stop).put(allocs::stop),
+        )
+        .route("/v1/nodes", get(nodes::list))
+        .route("/v1/node/{id}", get(nodes::read))
+        .route("/v1/node/{id}/allocations", get(nodes::allocations))
+        .route("/v1/node/{id}/drain", post(nodes::drain).put(nodes::drain))
+        .route(
+            "/v1/node/{id}/eligibility",
+            post(nodes::eligibility).put(nodes::eligibility),
+        )
+        .route("/v1/evaluations", get(evals::list))
+        .route("/v1/evaluation/{id}", get(evals::read))
+        .route("/v1/evaluation/{id}/allocations", get(evals::allocations))
+        .route("/v1/deployments", get(deployments::list))
+        .route("/v1/deployment/{id}", get(deployments::read))
+        .route("/v1/status/leader", get(agent::leader))
+        .route("/v1/status/peers", get(agent::peers))
+        .route("/v1/agent/self", get(agent::agent_self))
+        .route("/v1/agent/members", get(agent::members))
+        .route("/v1/agent/health", get(agent::health))
+        .route("/v1/event/stream", get(events::stream))
+        .route(
+            "/v1/internal/node/register",
+            post(internal::node_register).put(internal::node_register),
+        )
+        .route(
+            "/v1/internal/node/{id}/heartbeat",
+            post(internal::node_heartbeat).put(internal::node_heartbeat),
+        )
+        .route(
+            "/v1/internal/node/{id}/allocations",
+            post(internal::node_update_allocs).put(internal::node_update_allocs),
+        )
+        .fallback(|| async { error::ApiError::NotFound("path".to_owned()) })
+        .layer(axum::middleware::from_fn(identity::resolve_identity))
+        .with_state(server)
+}

@@ -1,0 +1,67 @@
+//! `/v1/allocations`, `/v1/allocation/:id`, `/v1/allocation/:id/stop` (Nomad:
+//! `command/agent/alloc_endpoint.go`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+
+use super::by_id_or_prefix;
+use crate::api::blocking::{blocking_query, with_meta};
+use crate::api::error::ApiError;
+use crate::api::query::QueryOptions;
+use crate::api::stubs::AllocListStub;
+use crate::server::Server;
+use crate::server::state::Table;
+use crate::structs::AllocId;
+
+pub async fn list(
+    State(server): State<Arc<Server>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    let resources = query.flag("resources")?;
+    blocking_query(&server, &query, &[Table::Allocs], |snapshot| {
+        Ok(snapshot
+            .allocs_with_prefix(&query.prefix)
+            .filter(|alloc| query.all_namespaces() || alloc.namespace == query.namespace)
+            .map(|alloc| AllocListStub::new(alloc, resources))
+            .collect::<Vec<_>>())
+    })
+    .await
+}
+
+pub async fn read(
+    State(server): State<Arc<Server>>,
+    Path(alloc_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    blocking_query(&server, &query, &[Table::Allocs], |snapshot| {
+        by_id_or_prefix(
+            "alloc",
+            &alloc_id,
+            snapshot.alloc(&AllocId(alloc_id.clone())),
+            snapshot.allocs_with_prefix(&alloc_id),
+        )
+    })
+    .await
+}
+
+pub async fn stop(
+    State(server): State<Arc<Server>>,
+    Path(alloc_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let snapshot = server.store.snapshot();
+    let alloc = by_id_or_prefix(
+        "alloc",
+        &alloc_id,
+        snapshot.alloc(&AllocId(alloc_id.clone())),
+        snapshot.allocs_with_prefix(&alloc_id),
+    )?;
+    let response = server.alloc_stop(&alloc.id).await?;
+    let index = response.index;
+    Ok(with_meta(&server, index, Json(response).into_response()))
+}

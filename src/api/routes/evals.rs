@@ -1,0 +1,79 @@
+//! `/v1/evaluations`, `/v1/evaluation/:id`, `/v1/evaluation/:id/allocations` (Nomad:
+//! `command/agent/eval_endpoint.go`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+
+use super::by_id_or_prefix;
+use crate::api::blocking::blocking_query;
+use crate::api::error::ApiError;
+use crate::api::query::QueryOptions;
+use crate::api::stubs::AllocListStub;
+use crate::server::Server;
+use crate::server::state::Table;
+use crate::structs::EvalId;
+
+pub async fn list(
+    State(server): State<Arc<Server>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    let job_filter = query.params.get("job").cloned();
+    let status_filter = query.params.get("status").cloned();
+    blocking_query(&server, &query, &[Table::Evals], |snapshot| {
+        Ok(snapshot
+            .evals_with_prefix(&query.prefix)
+            .filter(|eval| query.all_namespaces() || eval.namespace == query.namespace)
+            .filter(|eval| job_filter.as_ref().is_none_or(|job| eval.job_id.0 == *job))
+            .filter(|eval| {
+                status_filter
+                    .as_ref()
+                    .is_none_or(|status| eval.status.to_string() == *status)
+            })
+            .cloned()
+            .collect::<Vec<_>>())
+    })
+    .await
+}
+
+pub async fn read(
+    State(server): State<Arc<Server>>,
+    Path(eval_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    blocking_query(&server, &query, &[Table::Evals], |snapshot| {
+        by_id_or_prefix(
+            "eval",
+            &eval_id,
+            snapshot.eval(&EvalId(eval_id.clone())),
+            snapshot.evals_with_prefix(&eval_id),
+        )
+    })
+    .await
+}
+
+pub async fn allocations(
+    State(server): State<Arc<Server>>,
+    Path(eval_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    blocking_query(&server, &query, &[Table::Allocs], |snapshot| {
+        let eval = by_id_or_prefix(
+            "eval",
+            &eval_id,
+            snapshot.eval(&EvalId(eval_id.clone())),
+            snapshot.evals_with_prefix(&eval_id),
+        )?;
+        Ok(snapshot
+            .allocs_by_eval(&eval)
+            .iter()
+            .map(|alloc| AllocListStub::new(alloc, false))
+            .collect::<Vec<_>>())
+    })
+    .await
+}

@@ -1,0 +1,130 @@
+//! `/v1/event/stream`: Nomad's event stream, newline-delimited JSON.
+//!
+//! Each line is `{"Index": N, "Events": [...]}` with the events of one applied write that match the
+//! requested topics (`?topic=Job:example&topic=Allocation:*`; none means every topic), or `{}` as a
+//! heartbeat at once and every 10 s. Events before the request are not replayed.
+//!
+//! Nomad: `command/agent/event_endpoint.go`, `nomad/stream/`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::api::error::ApiError;
+use crate::server::Server;
+use crate::server::state::{Event, EventBatch, Topic};
+
+/// Requested topics and keys; an empty filter lets everything through.
+#[derive(Debug, Default)]
+struct TopicFilter {
+    topics: HashMap<Topic, HashSet<String>>,
+    all: bool,
+}
+
+impl TopicFilter {
+    fn parse(raw_query: Option<&str>) -> Result<Self, ApiError> {
+        let mut filter = Self::default();
+        for pair in raw_query.unwrap_or_default().split('&') {
+            let Some(("topic", value)) = pair.split_once('=') else {
+                continue;
+            };
+            let value = value
+                .replace("%3A", ":")
+                .replace("%3a", ":")
+                .replace("%2A", "*");
+            let (topic, key) = value.split_once(':').unwrap_or((&value, "*"));
+            if topic == "*" {
+                filter.all = true;
+                continue;
+            }
+            let topic = Topic::parse(topic)
+                .ok_or_else(|| ApiError::BadRequest(format!("invalid topic {topic:?}")))?;
+            filter
+                .topics
+                .entry(topic)
+                .or_default()
+                .insert(key.to_owned());
+        }
+        if filter.topics.is_empty() {
+            filter.all = true;
+        }
+        Ok(filter)
+    }
+
+    fn matches(&self, event: &Event) -> bool {
+        if self.all {
+            return true;
+        }
+        self.topics
+            .get(&event.topic)
+            .is_some_and(|keys| keys.contains("*") || keys.contains(&event.key))
+    }
+}
+
+fn line(batch: &EventBatch, filter: &TopicFilter) -> Option<bytes::Bytes> {
+    let events: Vec<&Event> = batch
+        .events
+        .iter()
+        .filter(|event| filter.matches(event))
+        .collect();
+    if events.is_empty() {
+        return None;
+    }
+    let mut bytes = serde_json::to_vec(&serde_json::json!({
+        "Index": batch.index,
+        "Events": events,
+    }))
+    .ok()?;
+    bytes.push(b'\n');
+    Some(bytes::Bytes::from(bytes))
+}
+
+pub async fn stream(
+    State(server): State<Arc<Server>>,
+    RawQuery(raw_query): RawQuery,
+) -> Result<Response, ApiError> {
+    let filter = Arc::new(TopicFilter::parse(raw_query.as_deref())?);
+    let receiver = server.store.subscribe_events();
+    let events = futures::stream::unfold(receiver, move |mut receiver| {
+        let filter = filter.clone();
+        async move {
+            loop {
+                match tokio::time::timeout(Duration::from_secs(10), receiver.recv()).await {
+                    Err(_) => {
+                        return Some((
+                            Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{}\n")),
+                            receiver,
+                        ));
+                    }
+                    Ok(Ok(batch)) => {
+                        if let Some(line) = line(&batch, &filter) {
+                            return Some((Ok(line), receiver));
+                        }
+                    }
+                    // A slow reader skips what it missed rather than ending the stream.
+                    Ok(Err(RecvError::Lagged(_))) => {}
+                    Ok(Err(RecvError::Closed)) => return None,
+                }
+            }
+        }
+    });
+    // A heartbeat first: it sends the response head at once, so a client's request returns
+    // before the first event.
+    let events = futures::stream::once(async {
+        Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{}\n"))
+    })
+    .chain(events)
+    .boxed();
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(events),
+    )
+        .into_response())
+}

@@ -1,0 +1,299 @@
+//! `/v1/jobs` and `/v1/job/:id/...` (Nomad: `command/agent/job_endpoint.go`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::api::blocking::{blocking_query, with_meta};
+use crate::api::error::ApiError;
+use crate::api::query::QueryOptions;
+use crate::api::stubs::{AllocListStub, JobListStub};
+use crate::server::Server;
+use crate::server::state::Table;
+use crate::structs::{Job, JobId};
+
+/// The body of a register: `{"Job": {...}}` (Nomad: `api.JobRegisterRequest`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobRegisterRequest {
+    pub job: Option<Job>,
+    pub enforce_index: bool,
+    pub job_modify_index: u64,
+}
+
+/// The body of a plan: `{"Job": {...}, "Diff": true}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobPlanRequest {
+    pub job: Option<Job>,
+    pub diff: bool,
+}
+
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|error| ApiError::BadRequest(format!("failed to decode request body: {error}")))
+}
+
+pub async fn list(
+    State(server): State<Arc<Server>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    blocking_query(
+        &server,
+        &query,
+        &[Table::Jobs, Table::JobSummaries],
+        |snapshot| {
+            Ok(snapshot
+                .jobs()
+                .filter(|job| query.all_namespaces() || job.namespace == query.namespace)
+                .filter(|job| job.id.0.starts_with(&query.prefix))
+                .map(|job| {
+                    JobListStub::new(
+                        job,
+                        snapshot.job_summary(&job.namespace, &job.id).as_deref(),
+                    )
+                })
+                .collect::<Vec<_>>())
+        },
+    )
+    .await
+}
+
+async fn register_job(
+    server: &Arc<Server>,
+    request: JobRegisterRequest,
+    path_id: Option<&str>,
+    namespace: &str,
+) -> Result<Response, ApiError> {
+    let Some(mut job) = request.job else {
+        return Err(ApiError::BadRequest("Job must be specified".to_owned()));
+    };
+    if let Some(path_id) = path_id
+        && job.id.0 != path_id
+    {
+        return Err(ApiError::BadRequest(
+            "Job ID does not match name".to_owned(),
+        ));
+    }
+    if job.namespace.is_empty() {
+        job.namespace = namespace.to_owned();
+    }
+    if request.enforce_index {
+        let current = server
+            .store
+            .snapshot()
+            .job(
+                if job.namespace.is_empty() {
+                    namespace
+                } else {
+                    &job.namespace
+                },
+                &job.id,
+            )
+            .map_or(0, |job| job.job_modify_index);
+        if current != request.job_modify_index {
+            return Err(ApiError::BadRequest(format!(
+                "Enforcing job modify index {}: job exists with conflicting job modify index: {current}",
+                request.job_modify_index
+            )));
+        }
+    }
+    let response = server.job_register(job).await?;
+    let index = response.index;
+    Ok(with_meta(server, index, Json(response).into_response()))
+}
+
+pub async fn register(
+    State(server): State<Arc<Server>>,
+    Query(params): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    register_job(&server, parse_body(&body)?, None, &query.namespace).await
+}
+
+pub async fn register_at(
+    State(server): State<Arc<Server>>,
+    Path(job_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    register_job(&server, parse_body(&body)?, Some(&job_id), &query.namespace).await
+}
+
+fn missing_job(job_id: &str) -> ApiError {
+    ApiError::NotFound(format!("job {job_id:?}"))
+}
+
+pub async fn read(
+    State(server): State<Arc<Server>>,
+    Path(job_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    let job_id = JobId(job_id);
+    blocking_query(&server, &query, &[Table::Jobs], |snapshot| {
+        snapshot
+            .job(&query.namespace, &job_id)
+            .ok_or_else(|| missing_job(&job_id.0))
+    })
+    .await
+}
+
+pub async fn deregister(
+    State(server): State<Arc<Server>>,
+    Path(job_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    let purge = query.flag("purge")?;
+    let response = server
+        .job_deregister(&query.namespace, &JobId(job_id), purge)
+        .await?;
+    let index = response.index;
+    Ok(with_meta(&server, index, Json(response).into_response()))
+}
+
+pub async fn allocations(
+    State(server): State<Arc<Server>>,
+    Path(job_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    let all = query.flag("all")?;
+    let job_id = JobId(job_id);
+    blocking_query(&server, &query, &[Table::Allocs], |snapshot| {
+        let current_version = snapshot
+            .job(&query.namespace, &job_id)
+            .map(|job| (job.create_index, job.version));
+        let allocs = crate::scheduler::State::allocs_by_job(snapshot, &query.namespace, &job_id);
+        Ok(allocs
+            .iter()
+            // Without `all`, allocations of an earlier job of the same ID are left out.
+            .filter(|alloc| {
+                all || match (&alloc.job, current_version) {
+                    (Some(job), Some((create_index, _))) => job.create_index == create_index,
+                    _ => true,
+                }
+            })
+            .map(|alloc| AllocListStub::new(alloc, false))
+            .collect::<Vec<_>>())
+    })
+    .await
+}
+
+pub async fn evaluations(
+    State(server): State<Arc<Server>>,
+    Path(job_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    let job_id = JobId(job_id);
+    blocking_query(&server, &query, &[Table::Evals], |snapshot| {
+        let mut evals = snapshot.evals_by_job(&query.namespace, &job_id);
+        evals.sort_by_key(|eval| std::cmp::Reverse(eval.create_index));
+        Ok(evals)
+    })
+    .await
+}
+
+/// Nomad: `JobVersionsResponse`.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct JobVersions {
+    versions: Vec<Arc<Job>>,
+    diffs: Option<Vec<serde_json::Value>>,
+}
+
+pub async fn versions(
+    State(server): State<Arc<Server>>,
+    Path(job_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    let job_id = JobId(job_id);
+    blocking_query(&server, &query, &[Table::JobVersions], |snapshot| {
+        let versions = snapshot.job_versions(&query.namespace, &job_id);
+        if versions.is_empty() {
+            return Err(missing_job(&job_id.0));
+        }
+        Ok(JobVersions {
+            versions,
+            diffs: None,
+        })
+    })
+    .await
+}
+
+pub async fn summary(
+    State(server): State<Arc<Server>>,
+    Path(job_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    let job_id = JobId(job_id);
+    blocking_query(&server, &query, &[Table::JobSummaries], |snapshot| {
+        snapshot
+            .job_summary(&query.namespace, &job_id)
+            .ok_or_else(|| missing_job(&job_id.0))
+    })
+    .await
+}
+
+pub async fn deployments(
+    State(server): State<Arc<Server>>,
+    Path(job_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    let job_id = JobId(job_id);
+    blocking_query(&server, &query, &[Table::Deployments], |snapshot| {
+        Ok(snapshot.deployments_by_job(&query.namespace, &job_id))
+    })
+    .await
+}
+
+pub async fn latest_deployment(
+    State(server): State<Arc<Server>>,
+    Path(job_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    let job_id = JobId(job_id);
+    blocking_query(&server, &query, &[Table::Deployments], |snapshot| {
+        Ok(crate::scheduler::State::latest_deployment_by_job(
+            snapshot,
+            &query.namespace,
+            &job_id,
+        ))
+    })
+    .await
+}
+
+pub async fn plan(
+    State(server): State<Arc<Server>>,
+    Path(job_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    let request: JobPlanRequest = parse_body(&body)?;
+    let Some(mut job) = request.job else {
+        return Err(ApiError::BadRequest("Job must be specified".to_owned()));
+    };
+    if job.id.0 != job_id {
+        return Err(ApiError::BadRequest("Job ID does not match".to_owned()));
+    }
+    if job.namespace.is_empty() {
+        job.namespace = query.namespace.clone();
+    }
+    let response = server.job_plan(job, request.diff).await?;
+    let index = response.index;
+    Ok(with_meta(&server, index, Json(response).into_response()))
+}

@@ -1,0 +1,578 @@
+//! The `caravan` command line: one module per command group, Nomad's commands and flags.
+//!
+//! Boundary: commands that act on a cluster reach it only through the HTTP API
+//! (`-address`, `CARAVAN_ADDR`, `NOMAD_ADDR`); the CLI never opens the agent's state.
+//! Flags are parsed (clap derive, Nomad's single-dash spelling accepted through
+//! [`args::normalize`]) and then validated by each command.
+
+mod agent;
+mod args;
+mod config_validate;
+mod job_file;
+mod job_init;
+pub mod output;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use output::outln;
+
+/// The default agent address, as Nomad's.
+pub const DEFAULT_ADDRESS: &str = "http://127.0.0.1:4646";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "caravan",
+    version,
+    about = "A WebAssembly-first workload orchestrator in the mould of Nomad",
+    long_about = None,
+    propagate_version = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs a caravan agent: a server, a client, or both
+    Agent(AgentArgs),
+    /// Interacts with jobs
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Interacts with allocations
+    #[command(subcommand)]
+    Alloc(AllocCommand),
+    /// Interacts with evaluations
+    #[command(subcommand)]
+    Eval(EvalCommand),
+    /// Interacts with nodes
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Interacts with servers
+    #[command(subcommand)]
+    Server(ServerCommand),
+    /// Interacts with configurations
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Displays the status of jobs, or of the object with the given ID prefix
+    Status(StatusArgs),
+    /// Prints the caravan version
+    Version,
+}
+
+/// How to reach the agent's HTTP API.
+#[derive(Clone, Debug, Args)]
+pub struct ApiArgs {
+    /// The address of the agent's HTTP API [env: CARAVAN_ADDR, NOMAD_ADDR]
+    #[arg(long, value_name = "ADDR")]
+    pub address: Option<String>,
+    /// The region to forward requests to
+    #[arg(long)]
+    pub region: Option<String>,
+    /// The namespace to act in
+    #[arg(long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+}
+
+impl ApiArgs {
+    /// The address from the flag, then `CARAVAN_ADDR`, then `NOMAD_ADDR`, then the default.
+    pub fn resolved_address(&self) -> String {
+        self.address
+            .clone()
+            .or_else(|| std::env::var("CARAVAN_ADDR").ok().filter(|a| !a.is_empty()))
+            .or_else(|| std::env::var("NOMAD_ADDR").ok().filter(|a| !a.is_empty()))
+            .unwrap_or_else(|| DEFAULT_ADDRESS.to_owned())
+    }
+}
+
+/// HCL2 variables for job files.
+#[derive(Clone, Debug, Default, Args)]
+pub struct VarArgs {
+    /// Sets an HCL2 variable: -var 'key=value' (repeatable)
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// Reads HCL2 variables from a file (repeatable)
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// A config file or directory of .hcl/.json files; repeatable, merged in order
+    #[arg(long, value_name = "PATH")]
+    pub config: Vec<PathBuf>,
+    /// Runs a server and a client in one process with in-memory state and every driver enabled
+    #[arg(long)]
+    pub dev: bool,
+    /// The address the agent binds its listeners to
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// The directory the agent keeps its state in
+    #[arg(long = "data-dir", value_name = "PATH")]
+    pub data_dir: Option<PathBuf>,
+    /// The directory user drivers (.wasm components) are loaded from
+    #[arg(long = "plugin-dir", value_name = "PATH")]
+    pub plugin_dir: Option<PathBuf>,
+    /// The log level: TRACE, DEBUG, INFO, WARN, ERROR
+    #[arg(long = "log-level", value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Logs as JSON
+    #[arg(long = "log-json")]
+    pub log_json: bool,
+    /// The agent's name (defaults to the host name)
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+    /// The datacenter of the agent
+    #[arg(long, value_name = "DC")]
+    pub dc: Option<String>,
+    /// The region of the agent
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Enables the server role
+    #[arg(long)]
+    pub server: bool,
+    /// Enables the client role
+    #[arg(long)]
+    pub client: bool,
+    /// The number of servers to wait for before bootstrapping
+    #[arg(long = "bootstrap-expect", value_name = "N")]
+    pub bootstrap_expect: Option<u32>,
+    /// Servers a client registers with, host:port (repeatable)
+    #[arg(long = "servers", value_name = "ADDR", value_delimiter = ',')]
+    pub servers: Vec<String>,
+    /// The node class of a client
+    #[arg(long = "node-class", value_name = "CLASS")]
+    pub node_class: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Creates an example job file
+    Init(JobInitArgs),
+    /// Checks a job file for errors without running it
+    Validate(JobFileArgs),
+    /// Submits a job file, or prints its API JSON with -output
+    Run(JobRunArgs),
+    /// Shows a job's status, or lists jobs
+    Status(JobStatusArgs),
+    /// Stops a running job
+    Stop(JobStopArgs),
+    /// Dry-runs a job file: what the scheduler would do
+    Plan(JobPlanArgs),
+    /// Shows a job's versions
+    History(JobIdArgs),
+    /// Lists a job's allocations
+    Allocs(JobIdArgs),
+    /// Prints a registered job as API JSON
+    Inspect(JobIdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JobInitArgs {
+    /// Writes a short example without comments
+    #[arg(long)]
+    pub short: bool,
+    /// The file to write
+    #[arg(default_value = "example.nomad.hcl")]
+    pub filename: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct JobFileArgs {
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// The job file (HCL, or JSON with -json)
+    pub file: PathBuf,
+    /// Reads the job file as API JSON instead of HCL
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JobRunArgs {
+    #[command(flatten)]
+    pub job: JobFileArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Prints the job as API JSON instead of submitting it
+    #[arg(long)]
+    pub output: bool,
+    /// Returns once the job is submitted instead of monitoring its evaluation
+    #[arg(long)]
+    pub detach: bool,
+    /// Submits only if the job's modify index matches (from `job plan`)
+    #[arg(long = "check-index", value_name = "INDEX")]
+    pub check_index: Option<u64>,
+    /// Shows full IDs
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JobStatusArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The job ID (or prefix); lists every job when left out
+    pub job_id: Option<String>,
+    /// Shows only the job's summary
+    #[arg(long)]
+    pub short: bool,
+    /// Shows full IDs
+    #[arg(long)]
+    pub verbose: bool,
+    /// Shows every allocation, not only those of the latest version
+    #[arg(long = "all-allocs")]
+    pub all_allocs: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JobStopArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The job ID (or prefix)
+    pub job_id: String,
+    /// Removes the job from the state entirely
+    #[arg(long)]
+    pub purge: bool,
+    /// Returns without monitoring the evaluation
+    #[arg(long)]
+    pub detach: bool,
+    /// Answers yes to the confirmation
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JobPlanArgs {
+    #[command(flatten)]
+    pub job: JobFileArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Shows the full diff
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JobIdArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The job ID (or prefix)
+    pub job_id: String,
+    /// Shows full IDs and details
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AllocCommand {
+    /// Shows an allocation's status, task events and resources
+    Status(AllocStatusArgs),
+    /// Streams a task's stdout or stderr
+    Logs(AllocLogsArgs),
+    /// Lists or reads files in an allocation's directory
+    Fs(AllocFsArgs),
+    /// Runs a command inside a running task
+    #[command(trailing_var_arg = true)]
+    Exec(AllocExecArgs),
+    /// Stops and reschedules an allocation
+    Stop(AllocIdArgs),
+    /// Restarts an allocation's tasks in place
+    Restart(AllocTaskArgs),
+    /// Sends a signal to an allocation's tasks
+    Signal(AllocSignalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AllocIdArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The allocation ID (or prefix)
+    pub alloc_id: String,
+    /// Returns without monitoring
+    #[arg(long)]
+    pub detach: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AllocStatusArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The allocation ID (or prefix)
+    pub alloc_id: String,
+    /// Shows full IDs and every event detail
+    #[arg(long)]
+    pub verbose: bool,
+    /// Shows resource usage
+    #[arg(long)]
+    pub stats: bool,
+    /// Shows a short summary
+    #[arg(long)]
+    pub short: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AllocLogsArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The allocation ID (or prefix)
+    pub alloc_id: String,
+    /// The task (required when the group has several)
+    pub task: Option<String>,
+    /// Follows the log as it grows
+    #[arg(short = 'f')]
+    pub follow: bool,
+    /// Shows stderr instead of stdout
+    #[arg(long)]
+    pub stderr: bool,
+    /// Shows only the end of the log
+    #[arg(long)]
+    pub tail: bool,
+    /// Lines to show with -tail
+    #[arg(short = 'n', value_name = "LINES")]
+    pub lines: Option<u64>,
+    /// Bytes to show with -tail
+    #[arg(short = 'c', value_name = "BYTES")]
+    pub bytes: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct AllocFsArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The allocation ID (or prefix)
+    pub alloc_id: String,
+    /// The path inside the allocation dir
+    #[arg(default_value = "/")]
+    pub path: String,
+    /// Shows the file's metadata instead of its contents
+    #[arg(long)]
+    pub stat: bool,
+    /// Follows a file as it grows
+    #[arg(short = 'f')]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AllocExecArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The task to run the command in
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Allocates a terminal
+    #[arg(short = 't')]
+    pub tty: bool,
+    /// Passes standard input
+    #[arg(short = 'i')]
+    pub stdin: bool,
+    /// The allocation ID (or prefix)
+    pub alloc_id: String,
+    /// The command and its arguments
+    #[arg(required = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AllocTaskArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The allocation ID (or prefix)
+    pub alloc_id: String,
+    /// Only this task
+    pub task: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AllocSignalArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The signal to send
+    #[arg(short = 's', default_value = "SIGKILL")]
+    pub signal: String,
+    /// The allocation ID (or prefix)
+    pub alloc_id: String,
+    /// Only this task
+    pub task: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Shows an evaluation's status and placement failures
+    Status(EvalStatusArgs),
+    /// Lists evaluations
+    List(ApiOnlyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalStatusArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The evaluation ID (or prefix)
+    pub eval_id: String,
+    /// Monitors the evaluation until it completes
+    #[arg(long)]
+    pub monitor: bool,
+    /// Shows full IDs
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApiOnlyArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Shows a node's status, or lists nodes
+    Status(NodeStatusArgs),
+    /// Drains a node of its allocations
+    Drain(NodeDrainArgs),
+    /// Marks a node eligible or ineligible for new allocations
+    Eligibility(NodeEligibilityArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NodeStatusArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The node ID (or prefix); lists every node when left out
+    pub node_id: Option<String>,
+    /// The node of the agent at -address
+    #[arg(long = "self")]
+    pub self_node: bool,
+    /// Shows the node's allocations
+    #[arg(long)]
+    pub allocs: bool,
+    /// Shows full IDs and attributes
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeDrainArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The node ID (or prefix)
+    pub node_id: Option<String>,
+    /// Starts draining
+    #[arg(long)]
+    pub enable: bool,
+    /// Stops draining
+    #[arg(long)]
+    pub disable: bool,
+    /// The node of the agent at -address
+    #[arg(long = "self")]
+    pub self_node: bool,
+    /// How long allocations may take to migrate, e.g. 1h
+    #[arg(long, value_name = "DURATION")]
+    pub deadline: Option<String>,
+    /// Leaves system jobs running
+    #[arg(long = "ignore-system")]
+    pub ignore_system: bool,
+    /// Answers yes to the confirmation
+    #[arg(long)]
+    pub yes: bool,
+    /// Returns without monitoring the drain
+    #[arg(long)]
+    pub detach: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeEligibilityArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The node ID (or prefix)
+    pub node_id: Option<String>,
+    /// Marks the node eligible
+    #[arg(long)]
+    pub enable: bool,
+    /// Marks the node ineligible
+    #[arg(long)]
+    pub disable: bool,
+    /// The node of the agent at -address
+    #[arg(long = "self")]
+    pub self_node: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Lists the servers of the cluster
+    Members(ApiOnlyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Checks agent config files or directories
+    Validate(ConfigValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigValidateArgs {
+    /// Config files or directories, merged in order
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// An ID or ID prefix of a job, allocation, evaluation, node or deployment
+    pub id: Option<String>,
+}
+
+/// Parses `args` (the program name first) and runs the command.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode> {
+    let command = Cli::command();
+    let args = args::normalize(&command, args.into_iter().collect());
+    let matches = match command.try_get_matches_from(args) {
+        Ok(matches) => matches,
+        Err(err) => {
+            let code = if err.use_stderr() { 1 } else { 0 };
+            err.print()?;
+            return Ok(ExitCode::from(code));
+        }
+    };
+    let cli = Cli::from_arg_matches(&matches)?;
+    match cli.command {
+        Command::Version => {
+            outln!("caravan v{}", env!("CARGO_PKG_VERSION"))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Agent(args) => agent::run(&args),
+        Command::Job(JobCommand::Init(args)) => job_init::run(&args),
+        Command::Job(JobCommand::Validate(args)) => {
+            job_file::load(&args)?;
+            outln!("Job validation successful")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Job(JobCommand::Run(args)) if args.output => {
+            outln!("{}", job_file::api_json(&job_file::load(&args.job)?)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Validate(args)) => config_validate::run(&args),
+        other => not_yet_available(&other),
+    }
+}
+
+fn not_yet_available(command: &Command) -> anyhow::Result<ExitCode> {
+    let name = match command {
+        Command::Agent(_) => "agent",
+        Command::Job(_) => "job",
+        Command::Alloc(_) => "alloc",
+        Command::Eval(_) => "eval",
+        Command::Node(_) => "node",
+        Command::Server(_) => "server",
+        Command::Status(_) => "status",
+        Command::Config(_) | Command::Version => "this",
+    };
+    anyhow::bail!("the {name} command needs a running agent, which this build cannot start yet")
+}

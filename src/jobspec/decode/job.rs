@@ -1,0 +1,173 @@
+//! The `job` block (Nomad: jobspec2 `parse_job.go`, `api.Job`).
+
+use hcl::edit::structure::Block;
+
+use super::group::{GroupContext, decode_group};
+use super::placement::{decode_affinities, decode_constraints, decode_spreads};
+use super::policy::{PartialMigrate, PartialReschedule, decode_update};
+use crate::jobspec::body::{BlockReader, Schema, no_labels, single_label};
+use crate::jobspec::error::JobspecError;
+use crate::structs::{Job, JobId, JobType, ParameterizedJobConfig, PeriodicConfig};
+
+const JOB_SCHEMA: Schema = Schema {
+    arguments: &[
+        "all_at_once",
+        "datacenters",
+        "id",
+        "meta",
+        "name",
+        "namespace",
+        "node_pool",
+        "priority",
+        "region",
+        "type",
+    ],
+    blocks: &[
+        "affinity",
+        "constraint",
+        "group",
+        "meta",
+        "migrate",
+        "parameterized",
+        "periodic",
+        "reschedule",
+        "spread",
+        "update",
+    ],
+};
+
+const PERIODIC_SCHEMA: Schema = Schema {
+    arguments: &["cron", "crons", "enabled", "prohibit_overlap", "time_zone"],
+    blocks: &[],
+};
+
+const PARAMETERIZED_SCHEMA: Schema = Schema {
+    arguments: &["meta_optional", "meta_required", "payload"],
+    blocks: &[],
+};
+
+/// Decodes the one `job "<name>" { ... }` block; `file` reads the top level of the file.
+pub(crate) fn decode_job(file: &BlockReader<'_, '_>, block: &Block) -> Result<Job, JobspecError> {
+    let job_name = single_label(file, block, "name")?;
+    let job = file.child(
+        block,
+        format!("job {job_name:?}"),
+        String::new(),
+        JOB_SCHEMA,
+    )?;
+
+    let job_type = match job.string("type", "Type")? {
+        None => JobType::default(),
+        Some(text) => JobType::parse(&text).ok_or_else(|| {
+            let offset = job
+                .attribute("type")
+                .map_or(job.offset, crate::jobspec::body::value_offset);
+            job.error(
+                offset,
+                format!(
+                    "invalid job type {text:?} in {}; expected one of service, batch, system, sysbatch",
+                    job.what
+                ),
+            )
+        })?,
+    };
+    let mut decoded = Job {
+        id: JobId(job.string("id", "ID")?.unwrap_or_else(|| job_name.clone())),
+        name: job
+            .string("name", "Name")?
+            .unwrap_or_else(|| job_name.clone()),
+        job_type,
+        region: job.string("region", "Region")?.unwrap_or_default(),
+        namespace: job.string("namespace", "Namespace")?.unwrap_or_default(),
+        node_pool: job.string("node_pool", "NodePool")?.unwrap_or_default(),
+        priority: job.int_in("priority", "Priority")?.unwrap_or(0),
+        all_at_once: job.bool("all_at_once", "AllAtOnce")?.unwrap_or(false),
+        datacenters: job
+            .strings("datacenters", "Datacenters")?
+            .unwrap_or_default(),
+        meta: job.string_map("meta", "Meta")?.unwrap_or_default(),
+        constraints: decode_constraints(&job)?,
+        affinities: decode_affinities(&job)?,
+        spreads: decode_spreads(&job)?,
+        ..Job::default()
+    };
+    if let Some(block) = job.unique_block("update")? {
+        decoded.update = Some(decode_update(&job, block)?);
+    }
+    if let Some(block) = job.unique_block("periodic")? {
+        decoded.periodic = Some(decode_periodic(&job, block)?);
+    }
+    if let Some(block) = job.unique_block("parameterized")? {
+        decoded.parameterized_job = Some(decode_parameterized(&job, block)?);
+    }
+    let reschedule = match job.unique_block("reschedule")? {
+        Some(block) => Some(PartialReschedule::decode(&job, block, "Reschedule")?),
+        None => None,
+    };
+    let migrate = match job.unique_block("migrate")? {
+        Some(block) => Some(PartialMigrate::decode(&job, block, "Migrate")?),
+        None => None,
+    };
+    let context = GroupContext {
+        job_name: &decoded.id.0,
+        job_type,
+        reschedule: reschedule.as_ref(),
+        migrate: migrate.as_ref(),
+    };
+    for group_block in job.blocks("group") {
+        decoded
+            .task_groups
+            .push(decode_group(&job, group_block, &context)?);
+    }
+    Ok(decoded)
+}
+
+fn decode_periodic(
+    job: &BlockReader<'_, '_>,
+    block: &Block,
+) -> Result<PeriodicConfig, JobspecError> {
+    no_labels(job, block)?;
+    let periodic = job.child(
+        block,
+        "periodic".to_owned(),
+        "Periodic".to_owned(),
+        PERIODIC_SCHEMA,
+    )?;
+    Ok(PeriodicConfig {
+        // Nomad: a periodic block is enabled unless it says otherwise.
+        enabled: periodic.bool("enabled", "Enabled")?.unwrap_or(true),
+        spec: periodic.string("cron", "Spec")?.unwrap_or_default(),
+        specs: periodic.strings("crons", "Specs")?.unwrap_or_default(),
+        spec_type: String::new(),
+        prohibit_overlap: periodic
+            .bool("prohibit_overlap", "ProhibitOverlap")?
+            .unwrap_or(false),
+        time_zone: periodic
+            .string("time_zone", "TimeZone")?
+            .unwrap_or_default(),
+    })
+}
+
+fn decode_parameterized(
+    job: &BlockReader<'_, '_>,
+    block: &Block,
+) -> Result<ParameterizedJobConfig, JobspecError> {
+    no_labels(job, block)?;
+    let parameterized = job.child(
+        block,
+        "parameterized".to_owned(),
+        "ParameterizedJob".to_owned(),
+        PARAMETERIZED_SCHEMA,
+    )?;
+    Ok(ParameterizedJobConfig {
+        payload: parameterized
+            .string("payload", "Payload")?
+            .unwrap_or_default(),
+        meta_required: parameterized
+            .strings("meta_required", "MetaRequired")?
+            .unwrap_or_default(),
+        meta_optional: parameterized
+            .strings("meta_optional", "MetaOptional")?
+            .unwrap_or_default(),
+    })
+}

@@ -1,0 +1,217 @@
+//! The HCL functions a job file may call, a subset of Nomad's (which are Terraform's and cty's
+//! standard library): string, collection and conversion functions.
+//!
+//! Invariant: functions are pure; none touches the file system or the environment.
+
+use hcl::Value;
+use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
+
+pub(crate) fn declare_all(context: &mut Context<'_>) {
+    let string = || ParamType::String;
+    context.declare_func("upper", FuncDef::new(upper, [string()]));
+    context.declare_func("lower", FuncDef::new(lower, [string()]));
+    context.declare_func("trimspace", FuncDef::new(trimspace, [string()]));
+    context.declare_func(
+        "replace",
+        FuncDef::new(replace, [string(), string(), string()]),
+    );
+    context.declare_func(
+        "join",
+        FuncDef::new(join, [string(), ParamType::array_of(ParamType::Any)]),
+    );
+    context.declare_func("split", FuncDef::new(split, [string(), string()]));
+    context.declare_func(
+        "concat",
+        FuncDef::builder()
+            .variadic_param(ParamType::array_of(ParamType::Any))
+            .build(concat),
+    );
+    context.declare_func("length", FuncDef::new(length, [ParamType::Any]));
+    context.declare_func("tostring", FuncDef::new(tostring, [ParamType::Any]));
+    context.declare_func("tonumber", FuncDef::new(tonumber, [ParamType::Any]));
+    context.declare_func(
+        "contains",
+        FuncDef::new(
+            contains,
+            [ParamType::array_of(ParamType::Any), ParamType::Any],
+        ),
+    );
+    context.declare_func(
+        "coalesce",
+        FuncDef::builder()
+            .variadic_param(ParamType::Any)
+            .build(coalesce),
+    );
+    context.declare_func(
+        "min",
+        FuncDef::builder()
+            .variadic_param(ParamType::Number)
+            .build(min),
+    );
+    context.declare_func(
+        "max",
+        FuncDef::builder()
+            .variadic_param(ParamType::Number)
+            .build(max),
+    );
+    context.declare_func(
+        "merge",
+        FuncDef::builder()
+            .variadic_param(ParamType::object_of(ParamType::Any))
+            .build(merge),
+    );
+}
+
+/// Argument `idx`; hcl-rs checks the count against the declaration before calling, so a
+/// missing argument is an error here only as a second line of defence.
+fn arg(args: &FuncArgs, idx: usize) -> Result<&Value, String> {
+    args.get(idx)
+        .ok_or_else(|| format!("missing argument {}", idx + 1))
+}
+
+fn string_arg(args: &FuncArgs, idx: usize) -> Result<&str, String> {
+    arg(args, idx)?
+        .as_str()
+        .ok_or_else(|| format!("argument {} must be a string", idx + 1))
+}
+
+fn upper(args: FuncArgs) -> Result<Value, String> {
+    Ok(Value::from(string_arg(&args, 0)?.to_uppercase()))
+}
+
+fn lower(args: FuncArgs) -> Result<Value, String> {
+    Ok(Value::from(string_arg(&args, 0)?.to_lowercase()))
+}
+
+fn trimspace(args: FuncArgs) -> Result<Value, String> {
+    Ok(Value::from(string_arg(&args, 0)?.trim()))
+}
+
+fn replace(args: FuncArgs) -> Result<Value, String> {
+    let text = string_arg(&args, 0)?;
+    let from = string_arg(&args, 1)?;
+    let to = string_arg(&args, 2)?;
+    Ok(Value::from(text.replace(from, to)))
+}
+
+fn scalar_text(value: &Value) -> Result<String, String> {
+    match value {
+        Value::String(text) => Ok(text.clone()),
+        Value::Number(number) => Ok(number.to_string()),
+        Value::Bool(flag) => Ok(flag.to_string()),
+        Value::Null => Err("null value where a string was expected".to_owned()),
+        Value::Array(_) | Value::Object(_) => {
+            Err("collection where a string was expected".to_owned())
+        }
+    }
+}
+
+fn join(args: FuncArgs) -> Result<Value, String> {
+    let separator = string_arg(&args, 0)?;
+    let items = arg(&args, 1)?
+        .as_array()
+        .ok_or("argument 2 must be a list")?;
+    let texts: Result<Vec<String>, String> = items.iter().map(scalar_text).collect();
+    Ok(Value::from(texts?.join(separator)))
+}
+
+fn split(args: FuncArgs) -> Result<Value, String> {
+    let separator = string_arg(&args, 0)?;
+    let text = string_arg(&args, 1)?;
+    if separator.is_empty() {
+        return Err("separator must not be empty".to_owned());
+    }
+    Ok(Value::Array(
+        text.split(separator).map(Value::from).collect(),
+    ))
+}
+
+fn concat(args: FuncArgs) -> Result<Value, String> {
+    let mut all = Vec::new();
+    for list in args.variadic_args() {
+        all.extend(
+            list.as_array()
+                .ok_or("arguments must be lists")?
+                .iter()
+                .cloned(),
+        );
+    }
+    Ok(Value::Array(all))
+}
+
+fn length(args: FuncArgs) -> Result<Value, String> {
+    let length = match arg(&args, 0)? {
+        Value::String(text) => text.chars().count(),
+        Value::Array(items) => items.len(),
+        Value::Object(map) => map.len(),
+        _ => return Err("length needs a string, list or map".to_owned()),
+    };
+    Ok(Value::from(length as u64))
+}
+
+fn tostring(args: FuncArgs) -> Result<Value, String> {
+    Ok(Value::from(scalar_text(arg(&args, 0)?)?))
+}
+
+fn tonumber(args: FuncArgs) -> Result<Value, String> {
+    match arg(&args, 0)? {
+        Value::Number(number) => Ok(Value::Number(*number)),
+        Value::String(text) => super::eval::parse_number(text)
+            .map(Value::Number)
+            .ok_or_else(|| format!("cannot convert {text:?} to a number")),
+        _ => Err("tonumber needs a number or a string".to_owned()),
+    }
+}
+
+fn contains(args: FuncArgs) -> Result<Value, String> {
+    let items = arg(&args, 0)?
+        .as_array()
+        .ok_or("argument 1 must be a list")?;
+    Ok(Value::Bool(items.contains(arg(&args, 1)?)))
+}
+
+fn coalesce(args: FuncArgs) -> Result<Value, String> {
+    args.variadic_args()
+        .find(|value| !value.is_null() && value.as_str() != Some(""))
+        .cloned()
+        .ok_or_else(|| "no non-null, non-empty argument".to_owned())
+}
+
+fn numbers(args: &FuncArgs) -> Result<Vec<f64>, String> {
+    let numbers: Vec<f64> = args
+        .variadic_args()
+        .filter_map(|value| value.as_f64())
+        .collect();
+    if numbers.is_empty() {
+        return Err("needs at least one number".to_owned());
+    }
+    Ok(numbers)
+}
+
+fn number_value(number: f64) -> Value {
+    hcl::Number::from_f64(number).map_or(Value::Null, Value::Number)
+}
+
+fn min(args: FuncArgs) -> Result<Value, String> {
+    Ok(number_value(
+        numbers(&args)?.into_iter().fold(f64::INFINITY, f64::min),
+    ))
+}
+
+fn max(args: FuncArgs) -> Result<Value, String> {
+    Ok(number_value(
+        numbers(&args)?
+            .into_iter()
+            .fold(f64::NEG_INFINITY, f64::max),
+    ))
+}
+
+fn merge(args: FuncArgs) -> Result<Value, String> {
+    let mut merged = hcl::Map::new();
+    for object in args.variadic_args() {
+        for (key, value) in object.as_object().ok_or("arguments must be maps")? {
+            merged.insert(key.clone(), value.clone());
+        }
+    }
+    Ok(Value::Object(merged))
+}

@@ -1,0 +1,199 @@
+//! Job files: Nomad's HCL2 job specification → [`structs::Job`](crate::structs::Job).
+//!
+//! ```text
+//! source ──parse (hcl-edit, spans)──► Body ──variables/locals──► Evaluator
+//!        ──decode (one reader per block, schema-checked)──► Job
+//!        ──Job::canonicalize──► ──Job::validate──► Ok(Job) | Err(JobspecError::Validation)
+//! ```
+//!
+//! Entry points: [`parse`] for text, [`parse_file`] for a path; [`ParseConfig`] carries `-var`,
+//! `-var-file` and the environment (for `NOMAD_VAR_<name>`).
+//!
+//! Invariant: the jobspec depends only on `structs`; it never panics, whatever the input.
+//! Invariant: every error is one line that starts with `file:line:col` (see [`JobspecError`]).
+//! Invariant: interpolations rooted at anything but `var` and `local` (`${attr.kernel.name}`,
+//! `${NOMAD_PORT_http}`, `${meta.rack}`) are kept literally for the client to fill in.
+//! Boundary: the file system is touched only to read the job file and the var files.
+
+mod body;
+mod decode;
+mod error;
+mod eval;
+mod functions;
+mod operators;
+mod variables;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{JobspecError, Location, ValidationProblem};
+
+use crate::structs::Job;
+use body::{BlockReader, Schema, block_offset};
+use decode::Decoder;
+use error::SourceFile;
+use eval::{Evaluator, one_line};
+
+/// What a job file is parsed with besides its text.
+#[derive(Clone, Debug, Default)]
+pub struct ParseConfig {
+    /// `-var name=value` flags, in the order given; later ones win.
+    pub vars: Vec<(String, String)>,
+    /// `-var-file` paths: HCL files of `name = value` lines, in the order given.
+    pub var_files: Vec<PathBuf>,
+    /// The environment, as `(name, value)` pairs; `NOMAD_VAR_<name>` entries set variables.
+    pub env: Vec<(String, String)>,
+}
+
+impl ParseConfig {
+    /// Splits a `-var` flag's argument, `name=value`, at the first `=`.
+    pub fn parse_var_flag(flag: &str) -> Result<(String, String), String> {
+        match flag.split_once('=') {
+            Some((name, value)) if !name.trim().is_empty() => {
+                Ok((name.trim().to_owned(), value.to_owned()))
+            }
+            _ => Err(format!(
+                "invalid -var {flag:?}: expected name=value, e.g. -var 'image=redis:7'"
+            )),
+        }
+    }
+
+    /// This configuration with the process's environment, as Nomad's CLI reads it.
+    pub fn with_process_env(mut self) -> Self {
+        self.env = std::env::vars().collect();
+        self
+    }
+}
+
+const FILE_SCHEMA: Schema = Schema {
+    arguments: &[],
+    blocks: &["job", "locals", "variable", "variables"],
+};
+
+/// Parses the job file at `path`; errors name the path as given.
+pub fn parse_file(path: impl AsRef<Path>, config: &ParseConfig) -> Result<Job, JobspecError> {
+    let path = path.as_ref();
+    let source = std::fs::read_to_string(path).map_err(|source| JobspecError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&source, &path.display().to_string(), config)
+}
+
+/// Parses a job file's text into a canonicalized, validated job. `filename` names the source in
+/// error messages.
+///
+/// ```
+/// use caravan::jobspec::{ParseConfig, parse};
+///
+/// let source = r#"
+/// variable "image" { default = "redis:7" }
+///
+/// job "cache" {
+///   group "cache" {
+///     task "redis" {
+///       driver = "docker"
+///       config { image = var.image }
+///     }
+///   }
+/// }
+/// "#;
+/// let config = ParseConfig {
+///     vars: vec![("image".to_owned(), "valkey:8".to_owned())],
+///     ..ParseConfig::default()
+/// };
+/// let job = parse(source, "cache.nomad.hcl", &config)?;
+/// assert_eq!(job.task_groups[0].count, 1); // Nomad's default
+/// assert_eq!(job.task_groups[0].tasks[0].config["image"], "valkey:8");
+///
+/// let error = parse("job \"cache\" {\n  cuont = 3\n}\n", "bad.nomad.hcl", &ParseConfig::default())
+///     .unwrap_err();
+/// assert!(error.to_string().starts_with("bad.nomad.hcl:2:3: unsupported argument \"cuont\""));
+/// # Ok::<(), caravan::jobspec::JobspecError>(())
+/// ```
+pub fn parse(source: &str, filename: &str, config: &ParseConfig) -> Result<Job, JobspecError> {
+    let mut var_file_texts = Vec::new();
+    for path in &config.var_files {
+        let text = std::fs::read_to_string(path).map_err(|source| JobspecError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        var_file_texts.push((path.display().to_string(), text));
+    }
+    parse_with_var_files(source, filename, config, &var_file_texts)
+}
+
+/// [`parse`] with the var files already read, as `(name, text)` pairs.
+fn parse_with_var_files(
+    source: &str,
+    filename: &str,
+    config: &ParseConfig,
+    var_file_texts: &[(String, String)],
+) -> Result<Job, JobspecError> {
+    let body = hcl::edit::parser::parse_body(source).map_err(|error| JobspecError::Syntax {
+        location: Location {
+            file: filename.to_owned(),
+            line: error.location().line(),
+            column: error.location().column(),
+        },
+        message: one_line(error.message()),
+    })?;
+    let source_file = SourceFile {
+        name: filename,
+        text: source,
+    };
+    let mut decoder = Decoder::new(Evaluator::new(source_file.clone()));
+    let resolved = {
+        let file = BlockReader::new(
+            &decoder,
+            &body,
+            0,
+            "the job file".to_owned(),
+            "<file>".to_owned(),
+            FILE_SCHEMA,
+        )?;
+        variables::resolve(&file, config, var_file_texts)?
+    };
+    decoder.eval.set_variables(resolved.vars, resolved.locals);
+    let file = BlockReader::new(
+        &decoder,
+        &body,
+        0,
+        "the job file".to_owned(),
+        "<file>".to_owned(),
+        FILE_SCHEMA,
+    )?;
+    let mut job_blocks = body.get_blocks("job");
+    let Some(job_block) = job_blocks.next() else {
+        return Err(source_file.error(
+            0,
+            "no job block found; a job file needs one job \"<name>\" { ... } block",
+        ));
+    };
+    if let Some(second) = job_blocks.next() {
+        let first = source_file.location(block_offset(job_block));
+        return Err(source_file.error(
+            block_offset(second),
+            format!(
+                "only one job block is allowed per file (the first is at {}:{})",
+                first.line, first.column
+            ),
+        ));
+    }
+    let mut job = decode::decode_job(&file, job_block)?;
+    job.canonicalize();
+    job.validate().map_err(|errors| JobspecError::Validation {
+        problems: errors
+            .errors
+            .into_iter()
+            .map(|error| ValidationProblem {
+                location: decoder.location_of(&error.path),
+                path: error.path,
+                message: error.message,
+            })
+            .collect(),
+    })?;
+    Ok(job)
+}

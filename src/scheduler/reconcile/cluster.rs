@@ -1,0 +1,258 @@
+//! The cluster reconciler: service and batch jobs, `count` allocations per group anywhere.
+//!
+//! Per group, each allocation falls in one bucket:
+//!
+//! ```text
+//! desired stop/evict ───────────────────────────────► ignored (already going)
+//! client complete ─── batch ────────────────────────► done (counts, never replaced)
+//!                 └── service ──────────────────────► ignored (replaced as missing)
+//! client failed ──── already replaced ──────────────► ignored
+//!               ├─── reschedule now ────────────────► replaced now (same name)
+//!               ├─── reschedule later ──────────────► kept, follow-up evaluation
+//!               └─── no attempts left ──────────────► kept (counts, stays failed)
+//! running/pending ── node lost ─────────────────────► stopped as lost, replaced
+//!                 ├─ node draining / migrate flag ──► stopped, replaced
+//!                 └─ otherwise ─────────────────────► kept (maybe updated)
+//! ```
+//! Kept allocations beyond the count are stopped, highest name index first; the rest of the count
+//! is filled by replacements, then new allocations with the lowest free name indexes. Kept
+//! allocations of an older job version are replaced (destructive) or updated in place.
+//!
+//! Nomad: `scheduler/reconciler/reconcile_cluster.go` `computeGroup`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use super::descriptions::{ALLOC_LOST, ALLOC_MIGRATING, ALLOC_NOT_NEEDED};
+use super::names::NameIndex;
+use super::reschedule::{RescheduleDecision, decide};
+use super::update::tasks_updated;
+use super::{
+    AllocPlacement, AllocStop, DelayedReschedule, NodeTaint, ReconcileResults,
+    destructive_placement, runs_older_version,
+};
+use crate::structs::{
+    AllocClientStatus, AllocDesiredStatus, AllocId, Allocation, EvalId, Job, NodeId, TaskGroup,
+};
+
+pub struct ClusterInput<'a> {
+    /// The job, `None` if it is gone; a stopped job stops everything.
+    pub job: Option<&'a Arc<Job>>,
+    /// The job's allocations, terminal ones included.
+    pub allocs: &'a [Arc<Allocation>],
+    /// The nodes of those allocations that are lost or draining.
+    pub tainted: &'a HashMap<NodeId, NodeTaint>,
+    pub eval_id: &'a EvalId,
+    /// Unix nanoseconds.
+    pub now: i64,
+}
+
+pub fn reconcile_cluster(input: &ClusterInput<'_>) -> ReconcileResults {
+    let mut results = ReconcileResults::default();
+    let mut by_group: BTreeMap<&str, Vec<&Arc<Allocation>>> = BTreeMap::new();
+    for alloc in input.allocs {
+        by_group.entry(&alloc.task_group).or_default().push(alloc);
+    }
+    let live_job = input.job.filter(|job| !job.stop);
+    let Some(job) = live_job else {
+        for alloc in input.allocs {
+            stop_if_live(&mut results, alloc, input.tainted, ALLOC_NOT_NEEDED);
+        }
+        return results;
+    };
+    let replaced: HashSet<&AllocId> = input
+        .allocs
+        .iter()
+        .filter_map(|alloc| alloc.previous_allocation.as_ref())
+        .collect();
+    for (group_name, allocs) in &by_group {
+        if job.task_group(group_name).is_none() {
+            for alloc in allocs {
+                stop_if_live(&mut results, alloc, input.tainted, ALLOC_NOT_NEEDED);
+            }
+        }
+    }
+    for group in &job.task_groups {
+        let allocs = by_group.remove(group.name.as_str()).unwrap_or_default();
+        reconcile_group(input, job, group, &allocs, &replaced, &mut results);
+    }
+    results
+}
+
+fn stop_if_live(
+    results: &mut ReconcileResults,
+    alloc: &Arc<Allocation>,
+    tainted: &HashMap<NodeId, NodeTaint>,
+    description: &'static str,
+) {
+    if alloc.is_terminal() {
+        return;
+    }
+    let lost = tainted.get(&alloc.node_id) == Some(&NodeTaint::Lost);
+    results.stop.push(AllocStop {
+        alloc: alloc.clone(),
+        description: if lost { ALLOC_LOST } else { description },
+        client_status: lost.then_some(AllocClientStatus::Lost),
+    });
+}
+
+fn reconcile_group(
+    input: &ClusterInput<'_>,
+    job: &Arc<Job>,
+    group: &TaskGroup,
+    allocs: &[&Arc<Allocation>],
+    replaced: &HashSet<&AllocId>,
+    results: &mut ReconcileResults,
+) {
+    // Whether a job version's allocations of this group need replacing, per version.
+    let mut updated_cache: HashMap<(u64, u64), bool> = HashMap::new();
+    let batch = job.is_batch_like();
+    let count = usize::try_from(group.count.max(0)).unwrap_or(0);
+    let mut kept: Vec<&Arc<Allocation>> = Vec::new();
+    let mut reschedule_now: Vec<&Arc<Allocation>> = Vec::new();
+    let mut lost: Vec<&Arc<Allocation>> = Vec::new();
+    let mut migrate: Vec<&Arc<Allocation>> = Vec::new();
+    for alloc in allocs {
+        if alloc.desired_status != AllocDesiredStatus::Run {
+            continue;
+        }
+        match alloc.client_status {
+            AllocClientStatus::Complete => {
+                if batch {
+                    kept.push(alloc);
+                }
+            }
+            AllocClientStatus::Lost => {}
+            AllocClientStatus::Failed => {
+                if replaced.contains(&alloc.id) || alloc.next_allocation.is_some() {
+                    continue;
+                }
+                match decide(
+                    alloc,
+                    group.reschedule_policy.as_ref(),
+                    input.now,
+                    input.eval_id,
+                ) {
+                    RescheduleDecision::Now => reschedule_now.push(alloc),
+                    RescheduleDecision::Later(at) => {
+                        kept.push(alloc);
+                        if alloc.followup_eval_id.is_none() {
+                            results.reschedule_later.push(DelayedReschedule {
+                                alloc: (*alloc).clone(),
+                                at,
+                            });
+                        }
+                    }
+                    RescheduleDecision::Never => kept.push(alloc),
+                }
+            }
+            AllocClientStatus::Pending
+            | AllocClientStatus::Running
+            | AllocClientStatus::Unknown => match input.tainted.get(&alloc.node_id) {
+                Some(NodeTaint::Lost) => lost.push(alloc),
+                Some(NodeTaint::Draining) => migrate.push(alloc),
+                None if alloc.desired_transition.migrate == Some(true) => migrate.push(alloc),
+                None => kept.push(alloc),
+            },
+        }
+    }
+    for alloc in &lost {
+        results.stop.push(AllocStop {
+            alloc: (*alloc).clone(),
+            description: ALLOC_LOST,
+            client_status: Some(AllocClientStatus::Lost),
+        });
+    }
+    for alloc in &migrate {
+        results.stop.push(AllocStop {
+            alloc: (*alloc).clone(),
+            description: ALLOC_MIGRATING,
+            client_status: None,
+        });
+    }
+
+    // Scale down: stop running allocations beyond the count, highest name index first.
+    if kept.len() > count {
+        let mut live: Vec<&Arc<Allocation>> = kept
+            .iter()
+            .copied()
+            .filter(|alloc| !alloc.is_client_terminal())
+            .collect();
+        live.sort_by(|left, right| {
+            right
+                .index()
+                .cmp(&left.index())
+                .then_with(|| right.id.cmp(&left.id))
+        });
+        let excess = kept.len() - count;
+        let stopping: HashSet<&AllocId> = live.iter().take(excess).map(|alloc| &alloc.id).collect();
+        for alloc in live.iter().take(excess) {
+            results.stop.push(AllocStop {
+                alloc: (*alloc).clone(),
+                description: ALLOC_NOT_NEEDED,
+                client_status: None,
+            });
+        }
+        kept.retain(|alloc| !stopping.contains(&alloc.id));
+    }
+
+    // Fill the count: replacements first, by the names they replace, then new names.
+    let mut room = count.saturating_sub(kept.len());
+    let replacements = reschedule_now.iter().map(|alloc| (alloc, true)).chain(
+        lost.iter()
+            .chain(migrate.iter())
+            .map(|alloc| (alloc, false)),
+    );
+    let mut replacing: Vec<&Arc<Allocation>> = Vec::new();
+    for (alloc, reschedule) in replacements {
+        if room == 0 {
+            break;
+        }
+        room -= 1;
+        replacing.push(alloc);
+        results.place.push(AllocPlacement {
+            task_group: group.name.clone(),
+            name: alloc.name.clone(),
+            previous: Some((*alloc).clone()),
+            reschedule,
+            stop_previous: None,
+            node_id: None,
+        });
+    }
+    if room > 0 {
+        let mut names = NameIndex::new(
+            job.id.as_str(),
+            &group.name,
+            u32::try_from(count).unwrap_or(u32::MAX),
+            kept.iter().chain(replacing.iter()).map(|alloc| &***alloc),
+        );
+        for name in names.next(room) {
+            results.place.push(AllocPlacement {
+                task_group: group.name.clone(),
+                name,
+                previous: None,
+                reschedule: false,
+                stop_previous: None,
+                node_id: None,
+            });
+        }
+    }
+
+    // Updates of kept, running allocations made from an older job version.
+    for alloc in kept {
+        if alloc.is_client_terminal() || !runs_older_version(alloc, job) {
+            continue;
+        }
+        let Some(alloc_job) = &alloc.job else {
+            continue;
+        };
+        let destructive = *updated_cache
+            .entry((alloc_job.version, alloc_job.job_modify_index))
+            .or_insert_with(|| tasks_updated(alloc_job, job, &group.name));
+        if destructive {
+            results.place.push(destructive_placement(alloc, None));
+        } else {
+            results.in_place.push(alloc.clone());
+        }
+    }
+}

@@ -1,0 +1,569 @@
+//! The server's write endpoints: each validates a request, makes the IDs, timestamps and
+//! evaluations the change needs, and submits one [`Command`] through Raft.
+//!
+//! Nomad: `nomad/job_endpoint.go`, `node_endpoint.go`, `alloc_endpoint.go`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, RaftError};
+use serde::Serialize;
+
+use super::Server;
+use super::raft::{AllocClientUpdate, Command, CommandResponse, ServerId};
+use super::state::StateSnapshot;
+use crate::structs::{
+    AllocClientStatus, AllocId, DesiredTransition, DrainStrategy, EvalId, EvalStatus, EvalTrigger,
+    Evaluation, Job, JobId, JobType, Node, NodeId, NodeStatus, SchedulingEligibility,
+    ValidationErrors,
+};
+
+/// Why a server request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("job validation failed: {0}")]
+    Validation(#[from] ValidationErrors),
+    #[error("{kind} {id:?} not found")]
+    NotFound { kind: &'static str, id: String },
+    #[error("no cluster leader")]
+    NoLeader,
+    #[error("this server is not the leader (leader: {0})")]
+    NotLeader(String),
+    #[error("raft: {0}")]
+    Raft(String),
+    #[error("{0}")]
+    Rejected(String),
+}
+
+/// `PUT /v1/jobs` reply (Nomad: `JobRegisterResponse`).
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobRegisterResponse {
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    pub eval_create_index: u64,
+    pub job_modify_index: u64,
+    pub warnings: String,
+    pub index: u64,
+    pub last_contact: u64,
+    pub known_leader: bool,
+}
+
+/// `DELETE /v1/job/:id` reply (Nomad: `JobDeregisterResponse`).
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobDeregisterResponse {
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    pub eval_create_index: u64,
+    pub job_modify_index: u64,
+    pub index: u64,
+}
+
+/// Reply to node register, heartbeat and status updates (Nomad: `NodeUpdateResponse`).
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NodeUpdateResponse {
+    /// Nanoseconds within which the node must heartbeat again.
+    #[serde(rename = "HeartbeatTTL")]
+    pub heartbeat_ttl: u64,
+    #[serde(rename = "EvalIDs")]
+    pub eval_ids: Vec<String>,
+    pub eval_create_index: u64,
+    pub node_modify_index: u64,
+    #[serde(rename = "LeaderRPCAddr")]
+    pub leader_rpc_addr: String,
+    pub num_nodes: u64,
+    pub index: u64,
+}
+
+/// Reply of writes that create evaluations (drain, eligibility, alloc stop).
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EvalsResponse {
+    #[serde(rename = "EvalIDs")]
+    pub eval_ids: Vec<String>,
+    #[serde(rename = "EvalID", skip_serializing_if = "String::is_empty")]
+    pub eval_id: String,
+    pub eval_create_index: u64,
+    pub index: u64,
+}
+
+/// A new pending evaluation for `job` (Nomad: the `structs.Evaluation` literals of the endpoints).
+pub fn new_eval(job: &Job, triggered_by: &str, now: i64) -> Evaluation {
+    Evaluation {
+        id: EvalId::generate(),
+        namespace: job.namespace.clone(),
+        priority: job.priority,
+        eval_type: job.job_type,
+        triggered_by: triggered_by.to_owned(),
+        job_id: job.id.clone(),
+        job_modify_index: job.job_modify_index,
+        status: EvalStatus::Pending,
+        create_time: now,
+        modify_time: now,
+        ..Evaluation::default()
+    }
+}
+
+impl Server {
+    /// Submits a command through Raft and waits for it to be applied.
+    pub async fn write(&self, command: Command) -> Result<CommandResponse, ServerError> {
+        let name = command.name();
+        match self.raft.raft.client_write(command).await {
+            Ok(response) => Ok(response.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                match forward.leader_node {
+                    Some(node) => Err(ServerError::NotLeader(node.addr)),
+                    None => Err(ServerError::NoLeader),
+                }
+            }
+            Err(error) => {
+                tracing::error!(command = name, error = %error, "raft write failed");
+                Err(ServerError::Raft(error.to_string()))
+            }
+        }
+    }
+
+    /// Like [`write`](Self::write), turning a command the state refused into an error.
+    async fn write_checked(&self, command: Command) -> Result<CommandResponse, ServerError> {
+        let response = self.write(command).await?;
+        match &response.error {
+            Some(error) if error.contains("not found") => Err(ServerError::Rejected(error.clone())),
+            Some(error) => Err(ServerError::Rejected(error.clone())),
+            None => Ok(response),
+        }
+    }
+
+    pub fn raft_id(&self) -> ServerId {
+        self.raft.id
+    }
+
+    /// Registers a job (Nomad: `Job.Register`).
+    pub async fn job_register(&self, mut job: Job) -> Result<JobRegisterResponse, ServerError> {
+        job.canonicalize();
+        if job.region.is_empty() || job.region == "global" {
+            job.region = self.options.region.clone();
+        }
+        job.validate()?;
+        let now = super::now_unix_nanos();
+        job.submit_time = now;
+        let eval = (!job.is_template()).then(|| new_eval(&job, EvalTrigger::JOB_REGISTER, now));
+        let eval_id = eval
+            .as_ref()
+            .map(|eval| eval.id.0.clone())
+            .unwrap_or_default();
+        let namespace = job.namespace.clone();
+        let job_id = job.id.clone();
+        let response = self
+            .write_checked(Command::JobRegister {
+                job: Arc::new(job),
+                eval,
+            })
+            .await?;
+        let job_modify_index = self
+            .store
+            .snapshot()
+            .job(&namespace, &job_id)
+            .map_or(response.index, |job| job.job_modify_index);
+        Ok(JobRegisterResponse {
+            eval_create_index: if eval_id.is_empty() {
+                0
+            } else {
+                response.index
+            },
+            eval_id,
+            job_modify_index,
+            warnings: String::new(),
+            index: response.index,
+            last_contact: 0,
+            known_leader: true,
+        })
+    }
+
+    /// Stops a job, or with `purge` removes it (Nomad: `Job.Deregister`).
+    pub async fn job_deregister(
+        &self,
+        namespace: &str,
+        job_id: &JobId,
+        purge: bool,
+    ) -> Result<JobDeregisterResponse, ServerError> {
+        let Some(job) = self.store.snapshot().job(namespace, job_id) else {
+            return Err(ServerError::NotFound {
+                kind: "job",
+                id: job_id.0.clone(),
+            });
+        };
+        let now = super::now_unix_nanos();
+        let eval = (!job.is_template()).then(|| new_eval(&job, EvalTrigger::JOB_DEREGISTER, now));
+        let eval_id = eval
+            .as_ref()
+            .map(|eval| eval.id.0.clone())
+            .unwrap_or_default();
+        let response = self
+            .write_checked(Command::JobDeregister {
+                namespace: namespace.to_owned(),
+                job_id: job_id.clone(),
+                purge,
+                eval,
+            })
+            .await?;
+        Ok(JobDeregisterResponse {
+            eval_create_index: if eval_id.is_empty() {
+                0
+            } else {
+                response.index
+            },
+            eval_id,
+            job_modify_index: response.index,
+            index: response.index,
+        })
+    }
+
+    /// Registers a client node and gives it a heartbeat TTL (Nomad: `Node.Register`).
+    pub async fn node_register(&self, mut node: Node) -> Result<NodeUpdateResponse, ServerError> {
+        if node.id.0.is_empty() {
+            return Err(ServerError::Invalid("missing node ID".to_owned()));
+        }
+        if node.datacenter.is_empty() {
+            node.datacenter = "dc1".to_owned();
+        }
+        if node.node_pool.is_empty() {
+            node.node_pool = "default".to_owned();
+        }
+        if node.name.is_empty() {
+            node.name = node.id.0.clone();
+        }
+        let now = super::now_unix_nanos();
+        node.status_updated_at = now / 1_000_000_000;
+        let snapshot = self.store.snapshot();
+        let previous = snapshot.tables().nodes.get(&node.id).cloned();
+        let becomes_ready = node.status == NodeStatus::Ready
+            && previous
+                .as_ref()
+                .is_none_or(|previous| previous.status != NodeStatus::Ready);
+        let evals = if becomes_ready {
+            node_evals(&snapshot, &node.id, now)
+        } else {
+            Vec::new()
+        };
+        let eval_ids = evals.iter().map(|eval| eval.id.0.clone()).collect();
+        let node_id = node.id.clone();
+        let has_evals = !evals.is_empty();
+        let response = self
+            .write_checked(Command::NodeRegister {
+                node: Arc::new(node),
+                evals,
+            })
+            .await?;
+        Ok(self.node_response(&node_id, response.index, eval_ids, has_evals))
+    }
+
+    fn node_response(
+        &self,
+        node_id: &NodeId,
+        index: u64,
+        eval_ids: Vec<String>,
+        has_evals: bool,
+    ) -> NodeUpdateResponse {
+        let ttl = self.heartbeats.reset(node_id);
+        let snapshot = self.store.snapshot();
+        NodeUpdateResponse {
+            heartbeat_ttl: u64::try_from(ttl.as_nanos()).unwrap_or(u64::MAX),
+            eval_ids,
+            eval_create_index: if has_evals { index } else { 0 },
+            node_modify_index: index,
+            leader_rpc_addr: self.leader_addr().unwrap_or_default(),
+            num_nodes: snapshot.tables().nodes.len() as u64,
+            index,
+        }
+    }
+
+    /// A client's heartbeat, or any node status change (Nomad: `Node.UpdateStatus`). Heartbeats
+    /// that change nothing do not go through Raft.
+    pub async fn node_update_status(
+        &self,
+        node_id: &NodeId,
+        status: NodeStatus,
+    ) -> Result<NodeUpdateResponse, ServerError> {
+        let snapshot = self.store.snapshot();
+        let Some(node) = snapshot.tables().nodes.get(node_id).cloned() else {
+            return Err(ServerError::NotFound {
+                kind: "node",
+                id: node_id.0.clone(),
+            });
+        };
+        if node.status == status {
+            let index = snapshot.tables().indexes.nodes;
+            if status == NodeStatus::Down {
+                return Ok(NodeUpdateResponse {
+                    index,
+                    ..NodeUpdateResponse::default()
+                });
+            }
+            return Ok(self.node_response(node_id, index, Vec::new(), false));
+        }
+        let now = super::now_unix_nanos();
+        // Going down or coming back both change what can run where (Nomad: `createNodeEvals`
+        // for transitions to down, and to ready).
+        let evals = if matches!(status, NodeStatus::Down | NodeStatus::Ready) {
+            node_evals(&snapshot, node_id, now)
+        } else {
+            Vec::new()
+        };
+        let eval_ids = evals.iter().map(|eval| eval.id.0.clone()).collect();
+        let has_evals = !evals.is_empty();
+        let response = self
+            .write_checked(Command::NodeUpdateStatus {
+                node_id: node_id.clone(),
+                status,
+                updated_at: now / 1_000_000_000,
+                evals,
+            })
+            .await?;
+        if status == NodeStatus::Down {
+            return Ok(NodeUpdateResponse {
+                eval_ids,
+                eval_create_index: response.index,
+                index: response.index,
+                ..NodeUpdateResponse::default()
+            });
+        }
+        Ok(self.node_response(node_id, response.index, eval_ids, has_evals))
+    }
+
+    /// Batched allocation updates from a client (Nomad: `Node.UpdateAlloc`): failed allocations of
+    /// service and batch jobs get an evaluation, so they are rescheduled.
+    pub async fn node_update_allocs(
+        &self,
+        updates: Vec<AllocClientUpdate>,
+    ) -> Result<u64, ServerError> {
+        let snapshot = self.store.snapshot();
+        let now = super::now_unix_nanos();
+        let mut jobs_with_failures = BTreeSet::new();
+        for update in &updates {
+            if update.client_status == AllocClientStatus::Failed
+                && let Some(alloc) = snapshot.alloc(&update.id)
+            {
+                jobs_with_failures.insert((alloc.namespace.clone(), alloc.job_id.clone()));
+            }
+        }
+        let evals = jobs_with_failures
+            .iter()
+            .filter_map(|(namespace, job_id)| snapshot.job(namespace, job_id))
+            .filter(|job| !job.stop)
+            .map(|job| new_eval(&job, EvalTrigger::RETRY_FAILED_ALLOC, now))
+            .collect();
+        let response = self
+            .write(Command::AllocClientUpdate { updates, evals })
+            .await?;
+        Ok(response.index)
+    }
+
+    /// Sets a node's scheduling eligibility (Nomad: `Node.UpdateEligibility`).
+    pub async fn node_update_eligibility(
+        &self,
+        node_id: &NodeId,
+        eligibility: SchedulingEligibility,
+    ) -> Result<EvalsResponse, ServerError> {
+        let snapshot = self.store.snapshot();
+        if snapshot.tables().nodes.get(node_id).is_none() {
+            return Err(ServerError::NotFound {
+                kind: "node",
+                id: node_id.0.clone(),
+            });
+        }
+        let evals = if eligibility == SchedulingEligibility::Eligible {
+            node_evals(&snapshot, node_id, super::now_unix_nanos())
+        } else {
+            Vec::new()
+        };
+        let eval_ids: Vec<String> = evals.iter().map(|eval| eval.id.0.clone()).collect();
+        let response = self
+            .write_checked(Command::NodeUpdateEligibility {
+                node_id: node_id.clone(),
+                eligibility,
+                evals,
+            })
+            .await?;
+        Ok(EvalsResponse {
+            eval_create_index: if eval_ids.is_empty() {
+                0
+            } else {
+                response.index
+            },
+            eval_ids,
+            eval_id: String::new(),
+            index: response.index,
+        })
+    }
+
+    /// Starts or stops draining a node (Nomad: `Node.UpdateDrain`). Evaluations for the jobs on
+    /// the node let the schedulers migrate their allocations.
+    pub async fn node_update_drain(
+        &self,
+        node_id: &NodeId,
+        drain_strategy: Option<DrainStrategy>,
+        mark_eligible: bool,
+    ) -> Result<EvalsResponse, ServerError> {
+        let snapshot = self.store.snapshot();
+        if snapshot.tables().nodes.get(node_id).is_none() {
+            return Err(ServerError::NotFound {
+                kind: "node",
+                id: node_id.0.clone(),
+            });
+        }
+        let now = super::now_unix_nanos();
+        let evals = if drain_strategy.is_some() {
+            // The drainer's job in Nomad: mark every allocation on the node for migration.
+            Vec::new()
+        } else {
+            node_evals(&snapshot, node_id, now)
+        };
+        let mut transitions = BTreeMap::new();
+        if drain_strategy.is_some()
+            && let Some(allocs) = snapshot.tables().allocs_by_node.get(node_id)
+        {
+            for alloc in allocs.values().filter(|alloc| !alloc.is_terminal()) {
+                transitions.insert(
+                    alloc.id.clone(),
+                    DesiredTransition {
+                        migrate: Some(true),
+                        ..DesiredTransition::default()
+                    },
+                );
+            }
+        }
+        let drain_evals = if drain_strategy.is_some() {
+            node_evals(&snapshot, node_id, now)
+        } else {
+            Vec::new()
+        };
+        let mut eval_ids: Vec<String> = evals.iter().map(|eval| eval.id.0.clone()).collect();
+        let response = self
+            .write_checked(Command::NodeUpdateDrain {
+                node_id: node_id.clone(),
+                drain_strategy,
+                mark_eligible,
+                evals,
+            })
+            .await?;
+        let mut index = response.index;
+        if !transitions.is_empty() || !drain_evals.is_empty() {
+            eval_ids.extend(drain_evals.iter().map(|eval| eval.id.0.clone()));
+            index = self
+                .write(Command::AllocDesiredTransition {
+                    transitions,
+                    evals: drain_evals,
+                })
+                .await?
+                .index;
+        }
+        Ok(EvalsResponse {
+            eval_create_index: if eval_ids.is_empty() { 0 } else { index },
+            eval_ids,
+            eval_id: String::new(),
+            index,
+        })
+    }
+
+    /// Stops one allocation; the scheduler replaces it (Nomad: `Alloc.Stop`).
+    pub async fn alloc_stop(&self, alloc_id: &AllocId) -> Result<EvalsResponse, ServerError> {
+        let snapshot = self.store.snapshot();
+        let Some(alloc) = snapshot.alloc(alloc_id) else {
+            return Err(ServerError::NotFound {
+                kind: "alloc",
+                id: alloc_id.0.clone(),
+            });
+        };
+        let job = alloc
+            .job
+            .clone()
+            .or_else(|| snapshot.job(&alloc.namespace, &alloc.job_id))
+            .ok_or_else(|| ServerError::NotFound {
+                kind: "job",
+                id: alloc.job_id.0.clone(),
+            })?;
+        let eval = new_eval(&job, EvalTrigger::ALLOC_STOP, super::now_unix_nanos());
+        let eval_id = eval.id.0.clone();
+        let response = self
+            .write(Command::AllocDesiredTransition {
+                transitions: BTreeMap::from([(
+                    alloc_id.clone(),
+                    DesiredTransition {
+                        migrate: Some(true),
+                        ..DesiredTransition::default()
+                    },
+                )]),
+                evals: vec![eval],
+            })
+            .await?;
+        Ok(EvalsResponse {
+            eval_ids: vec![eval_id.clone()],
+            eval_id,
+            eval_create_index: response.index,
+            index: response.index,
+        })
+    }
+
+    /// Waits for an evaluation to reach a terminal status; for tests and the bench.
+    pub async fn wait_for_eval(
+        &self,
+        eval_id: &EvalId,
+        timeout: Duration,
+    ) -> Option<Arc<Evaluation>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut indexes = self.store.watch_indexes();
+        loop {
+            if let Some(eval) = self.store.snapshot().eval(eval_id)
+                && eval.status.is_terminal()
+            {
+                return Some(eval);
+            }
+            if tokio::time::timeout_at(deadline, indexes.changed())
+                .await
+                .is_err()
+            {
+                return self.store.snapshot().eval(eval_id);
+            }
+        }
+    }
+}
+
+/// Evaluations for every job with allocations on the node, and every system job (Nomad:
+/// `node_endpoint.go` `createNodeEvals`).
+pub fn node_evals(snapshot: &StateSnapshot, node_id: &NodeId, now: i64) -> Vec<Evaluation> {
+    let tables = snapshot.tables();
+    let mut jobs: BTreeMap<(String, JobId), Arc<Job>> = BTreeMap::new();
+    if let Some(allocs) = tables.allocs_by_node.get(node_id) {
+        for alloc in allocs.values() {
+            let key = (alloc.namespace.clone(), alloc.job_id.clone());
+            if jobs.contains_key(&key) {
+                continue;
+            }
+            if let Some(job) = tables.jobs.get(&key) {
+                jobs.insert(key, job.clone());
+            }
+        }
+    }
+    for (key, job) in tables.jobs.iter() {
+        if matches!(job.job_type, JobType::System | JobType::Sysbatch) && !job.stop {
+            jobs.entry(key.clone()).or_insert_with(|| job.clone());
+        }
+    }
+    jobs.values()
+        .filter(|job| !job.is_template())
+        .map(|job| {
+            let mut eval = new_eval(job, EvalTrigger::NODE_UPDATE, now);
+            eval.node_id = Some(node_id.clone());
+            eval.node_modify_index = tables
+                .nodes
+                .get(node_id)
+                .map_or(0, |node| node.modify_index);
+            eval
+        })
+        .collect()
+}

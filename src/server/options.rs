@@ -1,0 +1,56 @@
+//! What a server is started with: a plain struct the agent's configuration maps onto.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::server::heartbeat::HeartbeatConfig;
+
+/// How to run a server.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// The agent's data dir; the server keeps `data_dir/server/`. Unused with `dev`.
+    pub data_dir: Option<PathBuf>,
+    /// Where the HTTP API listens (port 0 picks a free one).
+    pub http_addr: SocketAddr,
+    /// Where Raft traffic between servers arrives (port 0 picks a free one).
+    pub rpc_addr: SocketAddr,
+    /// How many servers form the cluster; 1 bootstraps a one-server cluster at once.
+    pub bootstrap_expect: u32,
+    pub node_name: String,
+    pub region: String,
+    pub datacenter: String,
+    /// Keep everything in memory (the Raft log in redb's in-memory backend).
+    pub dev: bool,
+    /// Scheduler workers; 0 means one per core.
+    pub num_workers: usize,
+    pub heartbeat: HeartbeatConfig,
+    /// Build a Raft snapshot and compact the log after this many entries.
+    pub snapshot_after_logs: u64,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 4646)),
+            rpc_addr: SocketAddr::from(([127, 0, 0, 1], 4647)),
+            bootstrap_expect: 1,
+            node_name: hostname(),
+            region: "global".to_owned(),
+            datacenter: "dc1".to_owned(),
+            dev: false,
+            num_workers: 0,
+            heartbeat: HeartbeatConfig::default(),
+            snapshot_after_logs: 20_000,
+        }
+    }
+}
+
+/// The machine's host name, as Nomad names an agent by default.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "caravan".to_owned())
+}

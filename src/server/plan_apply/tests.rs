@@ -1,0 +1,187 @@
+//! The plan applier refuses what no longer fits: capacity, ports, node readiness.
+
+use std::sync::Arc;
+
+use crate::server::plan_apply::evaluate_plan;
+use crate::server::raft::Command;
+use crate::server::state::StateStore;
+use crate::structs::{
+    AllocId, AllocatedCpu, AllocatedMemory, AllocatedPort, AllocatedResources,
+    AllocatedSharedResources, AllocatedTaskResources, Allocation, JobId, Node, NodeCpuResources,
+    NodeId, NodeMemoryResources, NodeResources, NodeStatus, Plan,
+};
+
+fn node(id: &str, status: NodeStatus) -> Node {
+    Node {
+        id: NodeId::from(id),
+        status,
+        node_resources: NodeResources {
+            cpu: NodeCpuResources {
+                cpu_shares: 1000,
+                ..NodeCpuResources::default()
+            },
+            memory: NodeMemoryResources { memory_mb: 1024 },
+            ..NodeResources::default()
+        },
+        ..Node::default()
+    }
+}
+
+fn alloc(id: &str, node_id: &str, cpu: i64, port: Option<i32>) -> Allocation {
+    Allocation {
+        id: AllocId::from(id),
+        namespace: "default".to_owned(),
+        job_id: JobId::from("web"),
+        node_id: NodeId::from(node_id),
+        task_group: "web".to_owned(),
+        allocated_resources: AllocatedResources {
+            tasks: [(
+                "server".to_owned(),
+                AllocatedTaskResources {
+                    cpu: AllocatedCpu {
+                        cpu_shares: cpu,
+                        ..AllocatedCpu::default()
+                    },
+                    memory: AllocatedMemory {
+                        memory_mb: 100,
+                        ..AllocatedMemory::default()
+                    },
+                    ..AllocatedTaskResources::default()
+                },
+            )]
+            .into(),
+            shared: AllocatedSharedResources {
+                ports: port
+                    .map(|value| AllocatedPort {
+                        label: "http".to_owned(),
+                        value,
+                        ..AllocatedPort::default()
+                    })
+                    .into_iter()
+                    .collect(),
+                ..AllocatedSharedResources::default()
+            },
+        },
+        ..Allocation::default()
+    }
+}
+
+fn store_with(nodes: Vec<Node>, allocs: Vec<Allocation>) -> StateStore {
+    let store = StateStore::new();
+    let mut index = 1;
+    for node in nodes {
+        store.apply(
+            index,
+            &Command::NodeRegister {
+                node: Arc::new(node),
+                evals: Vec::new(),
+            },
+        );
+        index += 1;
+    }
+    if !allocs.is_empty() {
+        store.apply(
+            index,
+            &Command::PlanApply(Arc::new(crate::server::raft::PlanApplyRequest {
+                placed: allocs,
+                ..Default::default()
+            })),
+        );
+    }
+    store
+}
+
+fn plan_placing(allocs: Vec<Allocation>) -> Plan {
+    let mut plan = Plan::default();
+    for alloc in allocs {
+        plan.append_alloc(alloc);
+    }
+    plan
+}
+
+#[test]
+fn placement_that_fits_is_committed() {
+    let store = store_with(
+        vec![node("n1", NodeStatus::Ready)],
+        vec![alloc("a1", "n1", 400, None)],
+    );
+    let result = evaluate_plan(
+        &store.snapshot(),
+        &plan_placing(vec![alloc("a2", "n1", 600, None)]),
+    );
+    assert_eq!(result.refresh_index, 0);
+    assert_eq!(result.node_allocation[&NodeId::from("n1")].len(), 1);
+}
+
+#[test]
+fn placement_over_capacity_is_refused_with_a_refresh_index() {
+    let store = store_with(
+        vec![node("n1", NodeStatus::Ready)],
+        vec![alloc("a1", "n1", 600, None)],
+    );
+    let result = evaluate_plan(
+        &store.snapshot(),
+        &plan_placing(vec![alloc("a2", "n1", 600, None)]),
+    );
+    assert!(result.node_allocation.is_empty());
+    assert!(result.refresh_index > 0);
+}
+
+#[test]
+fn stopping_an_alloc_frees_its_capacity_in_the_same_plan() {
+    let existing = alloc("a1", "n1", 600, None);
+    let store = store_with(vec![node("n1", NodeStatus::Ready)], vec![existing.clone()]);
+    let mut plan = plan_placing(vec![alloc("a2", "n1", 600, None)]);
+    plan.append_stopped_alloc(&existing, "replaced", None);
+    let result = evaluate_plan(&store.snapshot(), &plan);
+    assert_eq!(result.refresh_index, 0);
+    assert_eq!(result.node_update[&NodeId::from("n1")].len(), 1);
+}
+
+#[test]
+fn port_collision_is_refused() {
+    let store = store_with(
+        vec![node("n1", NodeStatus::Ready)],
+        vec![alloc("a1", "n1", 100, Some(8080))],
+    );
+    let result = evaluate_plan(
+        &store.snapshot(),
+        &plan_placing(vec![alloc("a2", "n1", 100, Some(8080))]),
+    );
+    assert!(result.node_allocation.is_empty());
+    assert!(result.refresh_index > 0);
+}
+
+#[test]
+fn node_not_ready_is_refused_and_other_nodes_commit() {
+    let store = store_with(
+        vec![node("n1", NodeStatus::Down), node("n2", NodeStatus::Ready)],
+        Vec::new(),
+    );
+    let result = evaluate_plan(
+        &store.snapshot(),
+        &plan_placing(vec![
+            alloc("a1", "n1", 100, None),
+            alloc("a2", "n2", 100, None),
+        ]),
+    );
+    assert!(!result.node_allocation.contains_key(&NodeId::from("n1")));
+    assert!(result.node_allocation.contains_key(&NodeId::from("n2")));
+    assert!(result.refresh_index > 0);
+}
+
+#[test]
+fn all_at_once_plan_commits_nothing_if_any_node_refuses() {
+    let store = store_with(
+        vec![node("n1", NodeStatus::Down), node("n2", NodeStatus::Ready)],
+        Vec::new(),
+    );
+    let mut plan = plan_placing(vec![
+        alloc("a1", "n1", 100, None),
+        alloc("a2", "n2", 100, None),
+    ]);
+    plan.all_at_once = true;
+    let result = evaluate_plan(&store.snapshot(), &plan);
+    assert!(result.node_allocation.is_empty());
+    assert!(result.refresh_index > 0);
+}

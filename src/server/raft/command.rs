@@ -1,0 +1,142 @@
+//! The closed set of writes: every change to the cluster state is one [`Command`] in the Raft log.
+//!
+//! Invariant: a command carries everything its apply needs — IDs, timestamps, follow-up
+//! evaluations — made by the leader *before* the command enters Raft, so that applying it is a
+//! pure function of the state and the command on every server and on every replay.
+//!
+//! Nomad: `nomad/structs/structs.go` `MessageType` and the request structs of `nomad/fsm.go`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::structs::{
+    AllocClientStatus, AllocId, Allocation, Deployment, DeploymentStatusUpdate, DesiredTransition,
+    DrainStrategy, EvalId, Evaluation, Job, JobId, Node, NodeId, NodeStatus, SchedulingEligibility,
+    TaskState,
+};
+
+/// One write to the state store.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Command {
+    /// Registers a new version of a job, with the evaluation that schedules it.
+    JobRegister {
+        job: Arc<Job>,
+        eval: Option<Evaluation>,
+    },
+    /// Stops a job (marks it stopped) or, with `purge`, removes it and its versions.
+    JobDeregister {
+        namespace: String,
+        job_id: JobId,
+        purge: bool,
+        eval: Option<Evaluation>,
+    },
+    /// Registers or re-registers a client node.
+    NodeRegister {
+        node: Arc<Node>,
+        evals: Vec<Evaluation>,
+    },
+    NodeUpdateStatus {
+        node_id: NodeId,
+        status: NodeStatus,
+        /// Unix seconds.
+        updated_at: i64,
+        evals: Vec<Evaluation>,
+    },
+    NodeUpdateEligibility {
+        node_id: NodeId,
+        eligibility: SchedulingEligibility,
+        evals: Vec<Evaluation>,
+    },
+    NodeUpdateDrain {
+        node_id: NodeId,
+        drain_strategy: Option<DrainStrategy>,
+        /// When the drain is removed, make the node eligible again.
+        mark_eligible: bool,
+        evals: Vec<Evaluation>,
+    },
+    /// Creates or updates evaluations (a scheduler's outcome, follow-ups, blocked evaluations).
+    EvalUpdate { evals: Vec<Evaluation> },
+    /// Garbage collection of terminal evaluations and allocations.
+    EvalDelete {
+        eval_ids: Vec<EvalId>,
+        alloc_ids: Vec<AllocId>,
+    },
+    /// A plan committed by the leader's plan applier.
+    PlanApply(Arc<PlanApplyRequest>),
+    /// Task states reported by clients, batched.
+    AllocClientUpdate {
+        updates: Vec<AllocClientUpdate>,
+        evals: Vec<Evaluation>,
+    },
+    /// Operator requests about allocations (`alloc stop`, reschedule, migrate).
+    AllocDesiredTransition {
+        transitions: BTreeMap<AllocId, DesiredTransition>,
+        evals: Vec<Evaluation>,
+    },
+    DeploymentUpdate {
+        update: DeploymentStatusUpdate,
+        eval: Option<Evaluation>,
+    },
+}
+
+impl Command {
+    /// The command's name, for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::JobRegister { .. } => "job_register",
+            Self::JobDeregister { .. } => "job_deregister",
+            Self::NodeRegister { .. } => "node_register",
+            Self::NodeUpdateStatus { .. } => "node_update_status",
+            Self::NodeUpdateEligibility { .. } => "node_update_eligibility",
+            Self::NodeUpdateDrain { .. } => "node_update_drain",
+            Self::EvalUpdate { .. } => "eval_update",
+            Self::EvalDelete { .. } => "eval_delete",
+            Self::PlanApply(_) => "plan_apply",
+            Self::AllocClientUpdate { .. } => "alloc_client_update",
+            Self::AllocDesiredTransition { .. } => "alloc_desired_transition",
+            Self::DeploymentUpdate { .. } => "deployment_update",
+        }
+    }
+}
+
+/// The committed part of a plan.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PlanApplyRequest {
+    /// The job version of the placements; attached to each new allocation at apply, so the log
+    /// carries the job once per plan rather than once per allocation.
+    pub job: Option<Arc<Job>>,
+    pub eval_id: EvalId,
+    /// Allocations to stop: only their ID and the fields the plan changes matter.
+    pub stopped: Vec<Allocation>,
+    /// New allocations and in-place updates, without their `job`.
+    pub placed: Vec<Allocation>,
+    pub deployment: Option<Deployment>,
+    pub deployment_updates: Vec<DeploymentStatusUpdate>,
+    /// Unix nanoseconds, the commit time given to new and updated allocations.
+    pub now: i64,
+}
+
+/// One allocation's status as its client reports it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocClientUpdate {
+    #[serde(rename = "ID")]
+    pub id: AllocId,
+    pub client_status: AllocClientStatus,
+    pub client_description: String,
+    pub task_states: BTreeMap<String, TaskState>,
+    /// Unix nanoseconds.
+    pub modify_time: i64,
+}
+
+/// What applying a command returns to the writer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CommandResponse {
+    /// The Raft log index the command was applied at.
+    pub index: u64,
+    /// Why the state refused the command (an unknown node, for instance); the command is in the
+    /// log all the same and changed nothing.
+    pub error: Option<String>,
+}

@@ -1,0 +1,284 @@
+//! The Raft state machine: applies committed commands to the [`StateStore`], builds and installs
+//! snapshots.
+//!
+//! The state lives in memory; what makes it durable is the log plus the latest snapshot, written
+//! to `data_dir/server/snapshot.json` (atomically: a temporary file renamed) before openraft is told
+//! it exists and may purge the log up to it. On start the snapshot is restored, and openraft
+//! re-applies the committed log after it.
+//!
+//! Invariant: `apply` hands every command to [`StateStore::apply`], which is deterministic; what
+//! the leader's machinery must react to (new evaluations, freed capacity, nodes) leaves through
+//! the [`ApplyObserver`] after the state changed.
+
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder};
+use serde::{Deserialize, Serialize};
+
+use super::command::CommandResponse;
+use super::types::{
+    Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig, io_error,
+};
+use crate::server::state::{ApplyEffects, PersistedState, StateSnapshot, StateStore};
+
+/// Receives what each apply changed, after the state changed.
+pub type ApplyObserver = Arc<dyn Fn(ApplyEffects) + Send + Sync>;
+
+/// The content of a snapshot: its metadata and the state.
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    meta: SnapshotMeta,
+    state: PersistedState,
+}
+
+/// Where the current snapshot is kept.
+#[derive(Clone)]
+enum SnapshotLocation {
+    Memory(Arc<Vec<u8>>),
+    File(PathBuf),
+}
+
+#[derive(Clone)]
+struct CurrentSnapshot {
+    meta: SnapshotMeta,
+    location: SnapshotLocation,
+}
+
+pub struct StateMachine {
+    store: Arc<StateStore>,
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+    /// `data_dir/server/snapshot.json`, or `None` to keep snapshots in memory.
+    snapshot_path: Option<PathBuf>,
+    current: Arc<Mutex<Option<CurrentSnapshot>>>,
+    observer: Option<ApplyObserver>,
+}
+
+impl std::fmt::Debug for StateMachine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateMachine")
+            .field("last_applied", &self.last_applied)
+            .finish_non_exhaustive()
+    }
+}
+
+fn sm_error(verb: ErrorVerb, error: impl std::fmt::Display) -> StorageError {
+    io_error(ErrorSubject::StateMachine, verb, error)
+}
+
+fn snapshot_error(verb: ErrorVerb, error: impl std::fmt::Display) -> StorageError {
+    io_error(ErrorSubject::Snapshot(None), verb, error)
+}
+
+impl StateMachine {
+    /// A state machine over `store`, restored from the snapshot at `snapshot_path` if there is
+    /// one.
+    pub fn open(
+        store: Arc<StateStore>,
+        snapshot_path: Option<PathBuf>,
+        observer: Option<ApplyObserver>,
+    ) -> Result<Self, StorageError> {
+        let mut machine = Self {
+            store,
+            last_applied: None,
+            last_membership: StoredMembership::default(),
+            snapshot_path,
+            current: Arc::new(Mutex::new(None)),
+            observer,
+        };
+        if let Some(path) = machine.snapshot_path.clone()
+            && path.exists()
+        {
+            let bytes =
+                std::fs::read(&path).map_err(|error| snapshot_error(ErrorVerb::Read, error))?;
+            let file: SnapshotFile = serde_json::from_slice(&bytes)
+                .map_err(|error| snapshot_error(ErrorVerb::Read, error))?;
+            tracing::info!(path = %path.display(), last_log_id = ?file.meta.last_log_id, "restoring state from snapshot");
+            machine.last_applied = file.meta.last_log_id;
+            machine.last_membership = file.meta.last_membership.clone();
+            *machine.current_lock() = Some(CurrentSnapshot {
+                meta: file.meta,
+                location: SnapshotLocation::File(path),
+            });
+            machine.store.restore(file.state);
+        }
+        Ok(machine)
+    }
+
+    fn current_lock(&self) -> std::sync::MutexGuard<'_, Option<CurrentSnapshot>> {
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Builds a snapshot from a state view taken between two applies.
+pub struct SnapshotBuilder {
+    view: StateSnapshot,
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+    snapshot_path: Option<PathBuf>,
+    current: Arc<Mutex<Option<CurrentSnapshot>>>,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let snapshot_id = match &self.last_applied {
+            Some(log_id) => format!(
+                "{}-{}-{}",
+                log_id.leader_id.term,
+                log_id.index,
+                uuid::Uuid::new_v4()
+            ),
+            None => format!("0-0-{}", uuid::Uuid::new_v4()),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: self.last_applied,
+            last_membership: self.last_membership.clone(),
+            snapshot_id,
+        };
+        let view = self.view.clone();
+        let path = self.snapshot_path.clone();
+        let file_meta = meta.clone();
+        // Serialising the whole state is long, CPU-bound work: keep it off the async workers.
+        let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+            let file = SnapshotFile {
+                meta: file_meta,
+                state: PersistedState::from_snapshot(&view),
+            };
+            let bytes = serde_json::to_vec(&file).map_err(|error| error.to_string())?;
+            if let Some(path) = &path {
+                let temporary = path.with_extension("json.tmp");
+                std::fs::write(&temporary, &bytes).map_err(|error| error.to_string())?;
+                std::fs::File::open(&temporary)
+                    .and_then(|file| file.sync_all())
+                    .map_err(|error| error.to_string())?;
+                std::fs::rename(&temporary, path).map_err(|error| error.to_string())?;
+            }
+            Ok(bytes)
+        })
+        .await
+        .map_err(|error| snapshot_error(ErrorVerb::Write, error))?
+        .map_err(|error| snapshot_error(ErrorVerb::Write, error))?;
+        tracing::info!(last_log_id = ?meta.last_log_id, bytes = bytes.len(), "built state snapshot");
+        let location = match &self.snapshot_path {
+            Some(path) => SnapshotLocation::File(path.clone()),
+            None => SnapshotLocation::Memory(Arc::new(bytes.clone())),
+        };
+        *self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(CurrentSnapshot {
+            meta: meta.clone(),
+            location,
+        });
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        Ok((self.last_applied, self.last_membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<CommandResponse>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut responses = Vec::new();
+        for entry in entries {
+            let index = entry.log_id.index;
+            self.last_applied = Some(entry.log_id);
+            match entry.payload {
+                EntryPayload::Blank => {
+                    self.store.advance_index(index);
+                    responses.push(CommandResponse { index, error: None });
+                }
+                EntryPayload::Membership(membership) => {
+                    self.last_membership = StoredMembership::new(Some(entry.log_id), membership);
+                    self.store.advance_index(index);
+                    responses.push(CommandResponse { index, error: None });
+                }
+                EntryPayload::Normal(command) => {
+                    let (response, effects) = self.store.apply(index, &command);
+                    if let Some(error) = &response.error {
+                        tracing::debug!(command = command.name(), index, error = %error, "command changed nothing");
+                    }
+                    if let Some(observer) = &self.observer {
+                        observer(effects);
+                    }
+                    responses.push(response);
+                }
+            }
+        }
+        Ok(responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder {
+            view: self.store.snapshot(),
+            last_applied: self.last_applied,
+            last_membership: self.last_membership.clone(),
+            snapshot_path: self.snapshot_path.clone(),
+            current: self.current.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let bytes = snapshot.into_inner();
+        let file: SnapshotFile = serde_json::from_slice(&bytes)
+            .map_err(|error| snapshot_error(ErrorVerb::Read, error))?;
+        if let Some(path) = &self.snapshot_path {
+            let temporary = path.with_extension("json.tmp");
+            std::fs::write(&temporary, &bytes)
+                .map_err(|error| snapshot_error(ErrorVerb::Write, error))?;
+            std::fs::rename(&temporary, path)
+                .map_err(|error| snapshot_error(ErrorVerb::Write, error))?;
+        }
+        self.store.restore(file.state);
+        self.last_applied = meta.last_log_id;
+        self.last_membership = meta.last_membership.clone();
+        let location = match &self.snapshot_path {
+            Some(path) => SnapshotLocation::File(path.clone()),
+            None => SnapshotLocation::Memory(Arc::new(bytes)),
+        };
+        *self.current_lock() = Some(CurrentSnapshot {
+            meta: meta.clone(),
+            location,
+        });
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        let Some(current) = self.current_lock().clone() else {
+            return Ok(None);
+        };
+        let bytes = match current.location {
+            SnapshotLocation::Memory(bytes) => (*bytes).clone(),
+            SnapshotLocation::File(path) => {
+                std::fs::read(path).map_err(|error| sm_error(ErrorVerb::Read, error))?
+            }
+        };
+        Ok(Some(Snapshot {
+            meta: current.meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        }))
+    }
+}

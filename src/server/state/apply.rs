@@ -1,0 +1,141 @@
+//! Applying a [`Command`] to the tables: the dispatch, and what an apply tells the rest of the
+//! server.
+//!
+//! Invariant: deterministic. The only inputs are the tables, the Raft index and the command.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::events::Event;
+use super::tables::{JobKey, Tables};
+use crate::server::raft::{Command, CommandResponse};
+use crate::structs::{Evaluation, Node};
+
+/// What an apply changed that the leader's machinery reacts to.
+#[derive(Debug, Default)]
+pub struct ApplyEffects {
+    /// Whether anyone listens to events; when not, none are recorded.
+    pub(super) want_events: bool,
+    pub events: Vec<Event>,
+    /// Evaluations written by this command, as stored (for the broker and blocked evals).
+    pub evals: Vec<Arc<Evaluation>>,
+    /// Capacity may have freed or appeared: blocked evaluations should be retried.
+    pub capacity_changed: bool,
+    /// Nodes written by this command (heartbeat timers follow them).
+    pub nodes: Vec<Arc<Node>>,
+    /// Jobs whose allocations changed: their status is recomputed at the end of the apply.
+    pub(super) touched_jobs: BTreeSet<JobKey>,
+}
+
+impl ApplyEffects {
+    pub(super) fn new(want_events: bool) -> Self {
+        Self {
+            want_events,
+            ..Self::default()
+        }
+    }
+
+    pub(super) fn event(&mut self, make: impl FnOnce() -> Event) {
+        if self.want_events {
+            self.events.push(make());
+        }
+    }
+}
+
+impl Tables {
+    pub(super) fn apply(
+        &mut self,
+        index: u64,
+        command: &Command,
+        effects: &mut ApplyEffects,
+    ) -> CommandResponse {
+        self.indexes.latest = self.indexes.latest.max(index);
+        let result = match command {
+            Command::JobRegister { job, eval } => {
+                self.apply_job_register(index, job, eval.as_ref(), effects)
+            }
+            Command::JobDeregister {
+                namespace,
+                job_id,
+                purge,
+                eval,
+            } => {
+                self.apply_job_deregister(index, namespace, job_id, *purge, eval.as_ref(), effects)
+            }
+            Command::NodeRegister { node, evals } => {
+                self.apply_node_register(index, node, effects);
+                self.upsert_evals(index, evals, effects);
+                Ok(())
+            }
+            Command::NodeUpdateStatus {
+                node_id,
+                status,
+                updated_at,
+                evals,
+            } => self
+                .apply_node_update_status(index, node_id, *status, *updated_at, effects)
+                .map(|()| self.upsert_evals(index, evals, effects)),
+            Command::NodeUpdateEligibility {
+                node_id,
+                eligibility,
+                evals,
+            } => self
+                .apply_node_update_eligibility(index, node_id, *eligibility, effects)
+                .map(|()| self.upsert_evals(index, evals, effects)),
+            Command::NodeUpdateDrain {
+                node_id,
+                drain_strategy,
+                mark_eligible,
+                evals,
+            } => self
+                .apply_node_update_drain(
+                    index,
+                    node_id,
+                    drain_strategy.clone(),
+                    *mark_eligible,
+                    effects,
+                )
+                .map(|()| self.upsert_evals(index, evals, effects)),
+            Command::EvalUpdate { evals } => {
+                self.upsert_evals(index, evals, effects);
+                Ok(())
+            }
+            Command::EvalDelete {
+                eval_ids,
+                alloc_ids,
+            } => {
+                self.apply_eval_delete(index, eval_ids, alloc_ids, effects);
+                Ok(())
+            }
+            Command::PlanApply(request) => {
+                self.apply_plan(index, request, effects);
+                Ok(())
+            }
+            Command::AllocClientUpdate { updates, evals } => {
+                self.apply_alloc_client_update(index, updates, effects);
+                self.upsert_evals(index, evals, effects);
+                Ok(())
+            }
+            Command::AllocDesiredTransition { transitions, evals } => {
+                self.apply_alloc_desired_transition(index, transitions, effects);
+                self.upsert_evals(index, evals, effects);
+                Ok(())
+            }
+            Command::DeploymentUpdate { update, eval } => self
+                .apply_deployment_update(index, update, effects)
+                .map(|()| {
+                    if let Some(eval) = eval {
+                        self.upsert_evals(index, std::slice::from_ref(eval), effects);
+                    }
+                }),
+        };
+        let touched = std::mem::take(&mut effects.touched_jobs);
+        for key in touched {
+            self.refresh_job_status(index, &key, effects);
+        }
+        CommandResponse {
+            index,
+            error: result.err(),
+        }
+    }
+}

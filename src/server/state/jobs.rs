@@ -1,0 +1,267 @@
+//! The jobs, job versions and job summaries tables.
+//!
+//! Nomad: `nomad/state/state_store.go` `upsertJobImpl`, `DeleteJob`, `getJobStatus`,
+//! `updateSummaryWithJob`.
+
+use std::sync::Arc;
+
+use super::apply::ApplyEffects;
+use super::events::{Event, EventPayload, Topic};
+use super::tables::{JobKey, Tables, job_key};
+use crate::structs::{Evaluation, Job, JobId, JobStatus, JobSummary, JobType, TaskGroupSummary};
+
+/// How many versions of a job the store keeps (Nomad: `JobTrackedVersions`).
+pub const JOB_TRACKED_VERSIONS: u64 = 6;
+
+/// True if two versions of a job differ in what the user submitted, not just in what the servers
+/// stamp on them.
+fn spec_changed(existing: &Job, submitted: &Job) -> bool {
+    let strip = |job: &Job| {
+        let mut job = job.clone();
+        job.version = 0;
+        job.create_index = 0;
+        job.modify_index = 0;
+        job.job_modify_index = 0;
+        job.submit_time = 0;
+        job.status = JobStatus::Pending;
+        job.status_description.clear();
+        job.stable = false;
+        job
+    };
+    strip(existing) != strip(submitted)
+}
+
+impl Tables {
+    pub(super) fn apply_job_register(
+        &mut self,
+        index: u64,
+        job: &Arc<Job>,
+        eval: Option<&Evaluation>,
+        effects: &mut ApplyEffects,
+    ) -> Result<(), String> {
+        let stored = self.upsert_job(index, (**job).clone(), effects);
+        if let Some(eval) = eval {
+            let mut eval = eval.clone();
+            eval.job_modify_index = stored.job_modify_index;
+            self.upsert_evals(index, std::slice::from_ref(&eval), effects);
+        }
+        Ok(())
+    }
+
+    pub(super) fn apply_job_deregister(
+        &mut self,
+        index: u64,
+        namespace: &str,
+        job_id: &JobId,
+        purge: bool,
+        eval: Option<&Evaluation>,
+        effects: &mut ApplyEffects,
+    ) -> Result<(), String> {
+        let key = job_key(namespace, job_id);
+        let Some(existing) = self.jobs.get(&key).cloned() else {
+            return Err(format!("job {job_id:?} not found"));
+        };
+        if purge {
+            self.jobs.remove(&key);
+            let versions: Vec<_> = self
+                .job_versions
+                .range((key.clone(), 0)..=(key.clone(), u64::MAX))
+                .map(|(version_key, _)| version_key.clone())
+                .collect();
+            for version_key in versions {
+                self.job_versions.remove(&version_key);
+            }
+            self.job_summaries.remove(&key);
+            self.indexes.jobs = index;
+            self.indexes.job_versions = index;
+            self.indexes.job_summaries = index;
+            effects.event(|| Event {
+                topic: Topic::Job,
+                event_type: "JobDeregistered",
+                key: job_id.0.clone(),
+                namespace: namespace.to_owned(),
+                index,
+                payload: EventPayload::Job(existing.clone()),
+            });
+        } else {
+            let mut stopped = (*existing).clone();
+            stopped.stop = true;
+            self.upsert_job(index, stopped, effects);
+        }
+        if let Some(eval) = eval {
+            self.upsert_evals(index, std::slice::from_ref(eval), effects);
+        }
+        Ok(())
+    }
+
+    /// Stores a new version of a job (or the same version, if the spec did not change) and
+    /// returns it as stored.
+    pub(super) fn upsert_job(
+        &mut self,
+        index: u64,
+        mut job: Job,
+        effects: &mut ApplyEffects,
+    ) -> Arc<Job> {
+        let key = job_key(&job.namespace, &job.id);
+        match self.jobs.get(&key) {
+            Some(existing) => {
+                job.create_index = existing.create_index;
+                if spec_changed(existing, &job) {
+                    job.version = existing.version + 1;
+                    job.job_modify_index = index;
+                    job.stable = false;
+                } else {
+                    job.version = existing.version;
+                    job.job_modify_index = existing.job_modify_index;
+                    job.submit_time = existing.submit_time;
+                    job.stable = existing.stable;
+                }
+            }
+            None => {
+                job.create_index = index;
+                job.job_modify_index = index;
+                job.version = 0;
+            }
+        }
+        job.modify_index = index;
+        job.status = self.job_status(&key, &job);
+        let job = Arc::new(job);
+        self.jobs.insert(key.clone(), job.clone());
+        self.job_versions
+            .insert((key.clone(), job.version), job.clone());
+        if job.version >= JOB_TRACKED_VERSIONS {
+            let oldest_kept = job.version + 1 - JOB_TRACKED_VERSIONS;
+            let stale: Vec<_> = self
+                .job_versions
+                .range((key.clone(), 0)..(key.clone(), oldest_kept))
+                .map(|(version_key, _)| version_key.clone())
+                .collect();
+            for version_key in stale {
+                self.job_versions.remove(&version_key);
+            }
+        }
+        self.update_summary_with_job(index, &key, &job);
+        self.indexes.jobs = index;
+        self.indexes.job_versions = index;
+        effects.event(|| Event {
+            topic: Topic::Job,
+            event_type: "JobRegistered",
+            key: job.id.0.clone(),
+            namespace: job.namespace.clone(),
+            index,
+            payload: EventPayload::Job(job.clone()),
+        });
+        job
+    }
+
+    /// Makes sure the job's summary has an entry for each of its groups.
+    fn update_summary_with_job(&mut self, index: u64, key: &JobKey, job: &Job) {
+        let mut summary = match self.job_summaries.get(key) {
+            Some(summary) => (**summary).clone(),
+            None => JobSummary {
+                job_id: job.id.clone(),
+                namespace: job.namespace.clone(),
+                create_index: index,
+                ..JobSummary::default()
+            },
+        };
+        let mut changed = summary.create_index == index;
+        for group in &job.task_groups {
+            if !summary.summary.contains_key(&group.name) {
+                summary
+                    .summary
+                    .insert(group.name.clone(), TaskGroupSummary::default());
+                changed = true;
+            }
+        }
+        if changed {
+            summary.modify_index = index;
+            self.job_summaries.insert(key.clone(), Arc::new(summary));
+            self.indexes.job_summaries = index;
+        }
+    }
+
+    /// Applies `change` to one task group's summary counts.
+    pub(super) fn change_summary(
+        &mut self,
+        index: u64,
+        key: &JobKey,
+        group: &str,
+        change: impl FnOnce(&mut TaskGroupSummary),
+    ) {
+        let Some(existing) = self.job_summaries.get(key) else {
+            return;
+        };
+        let mut summary = (**existing).clone();
+        change(summary.summary.entry(group.to_owned()).or_default());
+        summary.modify_index = index;
+        self.job_summaries.insert(key.clone(), Arc::new(summary));
+        self.indexes.job_summaries = index;
+    }
+
+    /// Recomputes a job's status after its allocations or evaluations changed.
+    pub(super) fn refresh_job_status(
+        &mut self,
+        index: u64,
+        key: &JobKey,
+        effects: &mut ApplyEffects,
+    ) {
+        let Some(job) = self.jobs.get(key).cloned() else {
+            return;
+        };
+        let status = self.job_status(key, &job);
+        if status == job.status {
+            return;
+        }
+        let mut updated = (*job).clone();
+        updated.status = status;
+        updated.modify_index = index;
+        let updated = Arc::new(updated);
+        self.jobs.insert(key.clone(), updated.clone());
+        self.job_versions
+            .insert((key.clone(), updated.version), updated.clone());
+        self.indexes.jobs = index;
+        effects.event(|| Event {
+            topic: Topic::Job,
+            event_type: "JobStatusUpdated",
+            key: updated.id.0.clone(),
+            namespace: updated.namespace.clone(),
+            index,
+            payload: EventPayload::Job(updated.clone()),
+        });
+    }
+
+    /// Nomad: `state_store.go` `getJobStatus`.
+    fn job_status(&self, key: &JobKey, job: &Job) -> JobStatus {
+        if job.job_type == JobType::System || job.is_template() {
+            return if job.stop {
+                JobStatus::Dead
+            } else {
+                JobStatus::Running
+            };
+        }
+        let mut has_alloc = false;
+        if let Some(allocs) = self.allocs_by_job.get(key) {
+            for alloc in allocs.values() {
+                has_alloc = true;
+                if !alloc.is_terminal() {
+                    return JobStatus::Running;
+                }
+            }
+        }
+        let mut has_eval = false;
+        if let Some(evals) = self.evals_by_job.get(key) {
+            for eval in evals.values() {
+                if !eval.status.is_terminal() {
+                    return JobStatus::Pending;
+                }
+                has_eval = true;
+            }
+        }
+        if has_eval || has_alloc || job.stop {
+            JobStatus::Dead
+        } else {
+            JobStatus::Pending
+        }
+    }
+}

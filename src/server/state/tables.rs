@@ -1,0 +1,111 @@
+//! The tables of the state store: persistent maps, so a copy of all of them is a handful of
+//! reference-count increments.
+//!
+//! Invariant: every secondary index (`allocs_by_job`, `allocs_by_node`, `evals_by_job`,
+//! `deployments_by_job`) holds the same `Arc` as the primary table for the same key; all writes
+//! go through the `upsert_*`/`delete_*` methods of the per-resource files, which keep them in step.
+
+use std::sync::Arc;
+
+use imbl::OrdMap;
+use serde::{Deserialize, Serialize};
+
+use crate::structs::{
+    AllocId, Allocation, Deployment, DeploymentId, EvalId, Evaluation, Job, JobId, JobSummary,
+    Node, NodeId,
+};
+
+/// A job's key: namespace and ID.
+pub type JobKey = (String, JobId);
+
+/// Builds the key of a job in `namespace`.
+pub fn job_key(namespace: &str, job_id: &JobId) -> JobKey {
+    (namespace.to_owned(), job_id.clone())
+}
+
+/// The Raft index at which each table last changed, for blocking queries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TableIndexes {
+    /// The last applied Raft index, whatever it changed.
+    pub latest: u64,
+    pub jobs: u64,
+    pub job_summaries: u64,
+    pub job_versions: u64,
+    pub nodes: u64,
+    pub allocs: u64,
+    pub evals: u64,
+    pub deployments: u64,
+}
+
+/// Which table a read is about, to pick its index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    Jobs,
+    JobSummaries,
+    JobVersions,
+    Nodes,
+    Allocs,
+    Evals,
+    Deployments,
+}
+
+impl TableIndexes {
+    pub fn get(&self, table: Table) -> u64 {
+        let index = match table {
+            Table::Jobs => self.jobs,
+            Table::JobSummaries => self.job_summaries,
+            Table::JobVersions => self.job_versions,
+            Table::Nodes => self.nodes,
+            Table::Allocs => self.allocs,
+            Table::Evals => self.evals,
+            Table::Deployments => self.deployments,
+        };
+        // Nomad never reports index 0: a client that blocks on 0 would spin.
+        index.max(1)
+    }
+
+    /// The highest index over several tables.
+    pub fn max_of(&self, tables: &[Table]) -> u64 {
+        tables
+            .iter()
+            .map(|table| self.get(*table))
+            .max()
+            .unwrap_or(1)
+    }
+}
+
+/// All tables at one Raft index.
+#[derive(Clone, Debug, Default)]
+pub struct Tables {
+    pub indexes: TableIndexes,
+    pub jobs: OrdMap<JobKey, Arc<Job>>,
+    /// Every tracked version of every job, the current one included.
+    pub job_versions: OrdMap<(JobKey, u64), Arc<Job>>,
+    pub job_summaries: OrdMap<JobKey, Arc<JobSummary>>,
+    pub nodes: OrdMap<NodeId, Arc<Node>>,
+    pub allocs: OrdMap<AllocId, Arc<Allocation>>,
+    pub allocs_by_job: OrdMap<JobKey, OrdMap<AllocId, Arc<Allocation>>>,
+    pub allocs_by_node: OrdMap<NodeId, OrdMap<AllocId, Arc<Allocation>>>,
+    pub evals: OrdMap<EvalId, Arc<Evaluation>>,
+    pub evals_by_job: OrdMap<JobKey, OrdMap<EvalId, Arc<Evaluation>>>,
+    pub deployments: OrdMap<DeploymentId, Arc<Deployment>>,
+    pub deployments_by_job: OrdMap<JobKey, OrdMap<DeploymentId, Arc<Deployment>>>,
+}
+
+/// Values of `map` whose key's string form starts with `prefix`, in key order; `start` is the
+/// key made of the bare prefix, from which the ordered scan starts.
+pub fn with_prefix<'a, K, V>(
+    map: &'a OrdMap<K, V>,
+    start: K,
+    prefix: &'a str,
+    key_str: fn(&K) -> &str,
+) -> impl Iterator<Item = &'a V> + 'a
+where
+    K: Ord + Clone + 'a,
+    V: Clone + 'a,
+{
+    map.range(start..)
+        .take_while(move |(key, _)| key_str(key).starts_with(prefix))
+        .map(|(_, value)| value)
+}

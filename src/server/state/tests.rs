@@ -1,0 +1,220 @@
+//! The state store: snapshots are isolated from later writes, indexes and summaries follow the
+//! writes, apply is deterministic, and the persisted form restores the same state.
+
+use std::sync::Arc;
+
+use super::{PersistedState, StateStore, Table};
+use crate::scheduler::State;
+use crate::server::raft::{AllocClientUpdate, Command, PlanApplyRequest};
+use crate::structs::{
+    AllocClientStatus, AllocId, Allocation, EvalId, EvalStatus, Evaluation, Job, JobId, JobStatus,
+    Node, NodeId, NodeStatus, TaskGroup,
+};
+
+fn job(id: &str, count: i32) -> Job {
+    let mut job = Job {
+        id: JobId::from(id),
+        task_groups: vec![TaskGroup {
+            name: "web".to_owned(),
+            count,
+            ..TaskGroup::default()
+        }],
+        ..Job::default()
+    };
+    job.canonicalize();
+    job
+}
+
+fn eval(id: &str, job_id: &str) -> Evaluation {
+    Evaluation {
+        id: EvalId::from(id),
+        namespace: "default".to_owned(),
+        job_id: JobId::from(job_id),
+        status: EvalStatus::Pending,
+        ..Evaluation::default()
+    }
+}
+
+fn alloc(id: &str, job_id: &str, node_id: &str) -> Allocation {
+    Allocation {
+        id: AllocId::from(id),
+        namespace: "default".to_owned(),
+        job_id: JobId::from(job_id),
+        node_id: NodeId::from(node_id),
+        task_group: "web".to_owned(),
+        ..Allocation::default()
+    }
+}
+
+/// A fixed sequence of writes: a node, a job, its evaluation, two placements, a client update.
+fn commands() -> Vec<Command> {
+    let job = Arc::new(job("web", 2));
+    vec![
+        Command::NodeRegister {
+            node: Arc::new(Node {
+                id: NodeId::from("n1"),
+                status: NodeStatus::Ready,
+                ..Node::default()
+            }),
+            evals: Vec::new(),
+        },
+        Command::JobRegister {
+            job: job.clone(),
+            eval: Some(eval("e1", "web")),
+        },
+        Command::PlanApply(Arc::new(PlanApplyRequest {
+            job: Some(job),
+            eval_id: EvalId::from("e1"),
+            placed: vec![alloc("a1", "web", "n1"), alloc("a2", "web", "n1")],
+            now: 7,
+            ..PlanApplyRequest::default()
+        })),
+        Command::AllocClientUpdate {
+            updates: vec![AllocClientUpdate {
+                id: AllocId::from("a1"),
+                client_status: AllocClientStatus::Running,
+                ..AllocClientUpdate::default()
+            }],
+            evals: Vec::new(),
+        },
+    ]
+}
+
+fn apply_all(store: &StateStore) {
+    for (idx, command) in commands().iter().enumerate() {
+        let (response, _) = store.apply(idx as u64 + 10, command);
+        assert_eq!(response.error, None);
+    }
+}
+
+#[test]
+fn snapshot_does_not_see_later_writes() {
+    let store = StateStore::new();
+    let before = store.snapshot();
+    apply_all(&store);
+    assert!(before.job("default", &JobId::from("web")).is_none());
+    assert!(
+        store
+            .snapshot()
+            .job("default", &JobId::from("web"))
+            .is_some()
+    );
+}
+
+#[test]
+fn writes_keep_indexes_summaries_and_job_status() {
+    let store = StateStore::new();
+    apply_all(&store);
+    let snapshot = store.snapshot();
+    let indexes = store.indexes();
+    assert_eq!(indexes.latest, 13);
+    assert_eq!(indexes.get(Table::Nodes), 10);
+    assert_eq!(indexes.get(Table::Allocs), 13);
+    let job = snapshot.job("default", &JobId::from("web")).expect("job");
+    assert_eq!(job.create_index, 11);
+    assert_eq!(job.status, JobStatus::Running);
+    let summary = snapshot
+        .job_summary("default", &JobId::from("web"))
+        .expect("summary");
+    assert_eq!(summary.summary["web"].running, 1);
+    assert_eq!(summary.summary["web"].starting, 1);
+    let on_node = snapshot.allocs_by_node(&NodeId::from("n1"));
+    assert_eq!(on_node.len(), 2);
+    // Allocations share the job's one copy.
+    assert!(
+        on_node
+            .iter()
+            .all(|alloc| alloc.job.as_ref().is_some_and(|job| job.version == 0))
+    );
+    assert_eq!(on_node[0].create_time, 7);
+}
+
+#[test]
+fn apply_is_deterministic() {
+    let first = StateStore::new();
+    let second = StateStore::new();
+    apply_all(&first);
+    apply_all(&second);
+    let left = serde_json::to_value(first.persist()).expect("serialise");
+    let right = serde_json::to_value(second.persist()).expect("serialise");
+    assert_eq!(left, right);
+}
+
+#[test]
+fn persisted_state_restores_the_same_state() {
+    let store = StateStore::new();
+    apply_all(&store);
+    let persisted = serde_json::to_vec(&store.persist()).expect("serialise");
+    let restored = StateStore::new();
+    restored.restore(serde_json::from_slice::<PersistedState>(&persisted).expect("parse"));
+    assert_eq!(restored.indexes(), store.indexes());
+    assert_eq!(
+        serde_json::to_value(restored.persist()).expect("serialise"),
+        serde_json::to_value(store.persist()).expect("serialise")
+    );
+    let snapshot = restored.snapshot();
+    assert_eq!(
+        snapshot.allocs_by_job("default", &JobId::from("web")).len(),
+        2
+    );
+    assert!(
+        snapshot
+            .alloc(&AllocId::from("a1"))
+            .and_then(|alloc| alloc.job.clone())
+            .is_some()
+    );
+}
+
+#[test]
+fn spec_change_bumps_the_version_and_identical_register_does_not() {
+    let store = StateStore::new();
+    let register = |index, job: Job| {
+        store.apply(
+            index,
+            &Command::JobRegister {
+                job: Arc::new(job),
+                eval: None,
+            },
+        )
+    };
+    register(1, job("web", 1));
+    register(2, job("web", 1));
+    assert_eq!(
+        store
+            .snapshot()
+            .job("default", &JobId::from("web"))
+            .map(|job| job.version),
+        Some(0)
+    );
+    register(3, job("web", 5));
+    let snapshot = store.snapshot();
+    assert_eq!(
+        snapshot
+            .job("default", &JobId::from("web"))
+            .map(|job| job.version),
+        Some(1)
+    );
+    assert_eq!(
+        snapshot.job_versions("default", &JobId::from("web")).len(),
+        2
+    );
+}
+
+#[test]
+fn deregister_of_a_missing_job_changes_nothing_and_says_why() {
+    let store = StateStore::new();
+    let (response, _) = store.apply(
+        1,
+        &Command::JobDeregister {
+            namespace: "default".to_owned(),
+            job_id: JobId::from("ghost"),
+            purge: true,
+            eval: None,
+        },
+    );
+    assert!(
+        response
+            .error
+            .is_some_and(|error| error.contains("not found"))
+    );
+}

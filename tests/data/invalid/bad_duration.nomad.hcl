@@ -1,0 +1,12 @@
+job "example" {
+  group "cache" {
+    restart {
+      attempts = 2
+      interval = "30 minutes"
+    }
+
+    task "redis" {
+      driver = "docker"
+    }
+  }
+}

@@ -1,0 +1,11 @@
+job "example" {
+  group "cache" {
+    restart {
+      mode = "retry"
+    }
+
+    task "redis" {
+      driver = "docker"
+    }
+  }
+}

@@ -1,0 +1,15 @@
+job "example" {
+  group "cache" {
+    restart {
+      attempts = 2
+    }
+
+    restart {
+      attempts = 3
+    }
+
+    task "redis" {
+      driver = "docker"
+    }
+  }
+}

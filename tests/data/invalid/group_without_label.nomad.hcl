@@ -1,0 +1,7 @@
+job "example" {
+  group {
+    task "redis" {
+      driver = "docker"
+    }
+  }
+}

@@ -1,0 +1,9 @@
+job "example" {
+  type = "daemon"
+
+  group "cache" {
+    task "redis" {
+      driver = "docker"
+    }
+  }
+}

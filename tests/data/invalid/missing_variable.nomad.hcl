@@ -1,0 +1,15 @@
+variable "image" {
+  type = string
+}
+
+job "example" {
+  group "cache" {
+    task "redis" {
+      driver = "docker"
+
+      config {
+        image = var.image
+      }
+    }
+  }
+}

@@ -1,0 +1,3 @@
+variable "image" {
+  default = "redis:7"
+}

@@ -1,0 +1,13 @@
+job "example" {
+  group "cache" {
+    network {
+      port "db" {
+        static = 70000
+      }
+    }
+
+    task "redis" {
+      driver = "docker"
+    }
+  }
+}

@@ -1,0 +1,15 @@
+job "first" {
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+    }
+  }
+}
+
+job "second" {
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+    }
+  }
+}

@@ -1,0 +1,6 @@
+job "example" {
+  group "cache" {
+    task "redis" {
+      driver = "docker"
+    }
+  }

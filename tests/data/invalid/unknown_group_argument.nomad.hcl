@@ -1,0 +1,9 @@
+job "example" {
+  group "cache" {
+    cuont = 3
+
+    task "redis" {
+      driver = "docker"
+    }
+  }
+}

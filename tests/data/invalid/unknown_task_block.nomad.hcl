@@ -1,0 +1,11 @@
+job "example" {
+  group "cache" {
+    task "redis" {
+      driver = "docker"
+
+      resourcez {
+        cpu = 500
+      }
+    }
+  }
+}

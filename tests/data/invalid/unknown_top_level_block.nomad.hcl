@@ -1,0 +1,7 @@
+jobs "example" {
+  group "cache" {
+    task "redis" {
+      driver = "docker"
+    }
+  }
+}

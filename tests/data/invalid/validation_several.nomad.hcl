@@ -1,0 +1,13 @@
+job "example" {
+  type = "system"
+
+  group "cache" {
+    count = 3
+
+    task "redis" {
+      resources {
+        memory = 128
+      }
+    }
+  }
+}
