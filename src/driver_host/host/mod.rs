@@ -18,6 +18,7 @@ use crate::driver_host::grants::Capability;
 use crate::driver_host::instance::CallState;
 
 pub(crate) mod docker;
+pub(crate) mod docker_convert;
 pub(crate) mod docker_scope;
 pub(crate) mod fs;
 pub(crate) mod log;
