@@ -17,5 +17,12 @@ echo "==> cargo fmt --check"
 cargo fmt --check
 echo "==> cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
-echo "==> cargo test"
-cargo test --locked --all-targets "$@"
+if [[ $# -eq 0 ]]; then
+  # Benchmarks are built, not run: their figures come from `cargo bench`, never from a test run.
+  echo "==> cargo bench --no-run"
+  cargo bench --locked --no-run
+  echo "==> cargo test --doc"
+  cargo test --locked --doc
+fi
+echo "==> cargo test (library, binary, integration tests)"
+cargo test --locked --lib --bins --tests "$@"

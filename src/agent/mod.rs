@@ -3,5 +3,6 @@
 //! `config` reads and merges the HCL agent configuration; start-up wires the roles together.
 
 pub mod config;
+pub mod proxy;
 pub mod run;
 pub mod start;

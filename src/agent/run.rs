@@ -1,12 +1,121 @@
 //! Running an agent from its configuration: maps [`AgentConfig`] onto the roles' options, starts
 //! them, prints Nomad's start-up banner and waits for SIGINT or SIGTERM.
+//!
+//! ```text
+//!  bind HTTP (and RPC for a server) ─► client (if enabled): link to the in-process server's HTTP
+//!                                      address, or to client.servers
+//!                                   ─► server (if enabled): Raft, workers...; HTTP serves the API
+//!                                      plus the client's /v1/client routes
+//!  client only: HTTP serves /v1/client itself and forwards everything else to the servers
+//! ```
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
+use tokio::sync::watch;
 
-use super::config::AgentConfig;
-use super::start::{server_options, start_server, wait_for_signal};
+use super::config::{AgentConfig, duration_or};
+use super::proxy::{Forwarder, base_url};
+use super::start::{bind, serve, server_options, start_server_on, wait_for_signal};
+use crate::client::{Client, ClientOptions, HttpServerLink};
+use crate::server::worker::default_scheduler;
+use crate::structs::{HostVolume, NodeReservedResources};
+
+/// The client's options from the agent configuration. `servers` are the HTTP base URLs the client
+/// talks to; `http_addr` is where this agent's HTTP API listens.
+pub fn client_options(
+    config: &AgentConfig,
+    data_dir: PathBuf,
+    servers: Vec<String>,
+    http_addr: SocketAddr,
+) -> ClientOptions {
+    let defaults = ClientOptions::default();
+    let client = &config.client;
+    let plugins = config
+        .plugin
+        .iter()
+        .map(|(name, plugin)| {
+            let value = plugin
+                .config
+                .clone()
+                .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()));
+            (name.clone(), value)
+        })
+        .collect();
+    let mut reserved = NodeReservedResources::default();
+    reserved.cpu.cpu_shares = i64::from(client.reserved.cpu.unwrap_or(0));
+    reserved.memory.memory_mb = i64::from(client.reserved.memory.unwrap_or(0));
+    reserved.disk.disk_mb = i64::from(client.reserved.disk.unwrap_or(0));
+    reserved.reserved_host_ports = client.reserved.reserved_ports.clone().unwrap_or_default();
+    let host_volumes = client
+        .host_volume
+        .iter()
+        .map(|(name, volume)| {
+            let path = volume
+                .path
+                .as_ref()
+                .map(|path| path.display().to_string())
+                .unwrap_or_default();
+            (
+                name.clone(),
+                HostVolume {
+                    path,
+                    read_only: volume.read_only.unwrap_or(false),
+                },
+            )
+        })
+        .collect();
+    ClientOptions {
+        data_dir,
+        node_name: config.name.clone().unwrap_or_default(),
+        datacenter: config.datacenter().to_owned(),
+        region: config.region().to_owned(),
+        node_class: client.node_class.clone().unwrap_or_default(),
+        node_pool: client
+            .node_pool
+            .clone()
+            .unwrap_or_else(|| defaults.node_pool.clone()),
+        meta: client.meta.clone(),
+        options: client.options.clone(),
+        plugins,
+        plugin_dir: config.plugin_dir.clone(),
+        http_advertise: advertise_addr(config, http_addr).to_string(),
+        servers,
+        state_dir: client.state_dir.clone(),
+        alloc_dir: client.alloc_dir.clone(),
+        cpu_total_compute: client.cpu_total_compute,
+        memory_total_mb: client.memory_total_mb,
+        min_dynamic_port: client.min_dynamic_port,
+        max_dynamic_port: client.max_dynamic_port,
+        reserved,
+        host_volumes,
+        max_kill_timeout: duration_or(
+            client.max_kill_timeout.as_deref(),
+            defaults.max_kill_timeout,
+        ),
+        ..defaults
+    }
+}
+
+/// The HTTP address other agents reach this one at: `advertise.http`, else the bound address,
+/// with an unspecified IP (0.0.0.0) read as loopback.
+fn advertise_addr(config: &AgentConfig, http_addr: SocketAddr) -> SocketAddr {
+    if let Some(advertised) = config.advertise.http.as_deref() {
+        if let Ok(addr) = advertised.parse::<SocketAddr>() {
+            return addr;
+        }
+        if let Ok(ip) = advertised.parse::<IpAddr>() {
+            return SocketAddr::new(ip, http_addr.port());
+        }
+    }
+    if http_addr.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), http_addr.port())
+    } else {
+        http_addr
+    }
+}
 
 /// Starts the roles the configuration enables and runs until a signal arrives.
 pub async fn run_agent(
@@ -14,40 +123,29 @@ pub async fn run_agent(
     dev: bool,
     loaded_from: &[PathBuf],
 ) -> anyhow::Result<()> {
-    if !dev && config.data_dir.is_none() {
-        anyhow::bail!(
-            "must specify a data_dir for a non-dev agent (data_dir = \"/path\" or -data-dir)"
-        );
-    }
     for path in loaded_from {
         println!("==> Loaded configuration from {}", path.display());
     }
     println!("==> Starting caravan agent...");
-    let server = if config.server_enabled() {
-        let options = server_options(&config, dev)?;
-        Some(start_server(options).await.context("starting the server")?)
-    } else {
-        None
-    };
-    if config.client_enabled() && !config.server_enabled() {
-        anyhow::bail!("the client role is not available in this build yet");
-    }
-    let http = server
-        .as_ref()
-        .map(|server| server.http_addr.to_string())
-        .unwrap_or_default();
-    let rpc = server
-        .as_ref()
-        .map(|server| server.rpc_addr.to_string())
-        .unwrap_or_default();
+    let agent = start_agent(config.clone(), dev).await?;
     println!("==> caravan agent configuration:");
     println!();
-    println!("       Bind Addrs: HTTP: {http}; RPC: {rpc}");
+    println!(
+        "       Bind Addrs: HTTP: {}; RPC: {}",
+        agent.http_addr,
+        agent
+            .rpc_addr
+            .map(|addr| addr.to_string())
+            .unwrap_or_else(|| "-".to_owned())
+    );
     println!("           Client: {}", config.client_enabled());
     println!(
         "        Log Level: {}",
         config.log_level.as_deref().unwrap_or("INFO")
     );
+    if let Some(node_id) = &agent.node_id {
+        println!("          Node Id: {node_id}");
+    }
     println!(
         "           Region: {} (DC: {})",
         config.region(),
@@ -55,13 +153,137 @@ pub async fn run_agent(
     );
     println!("           Server: {}", config.server_enabled());
     println!("          Version: {}", env!("CARGO_PKG_VERSION"));
+    if dev {
+        println!(
+            "         Data Dir: {} (removed on exit)",
+            agent.data_dir.display()
+        );
+    }
     println!();
     println!("==> caravan agent started! Log data will stream in below:");
     println!();
     wait_for_signal().await?;
     println!("==> Caught signal, gracefully shutting down");
-    if let Some(server) = server {
-        server.shutdown().await;
-    }
+    agent.shutdown().await;
     Ok(())
+}
+
+/// An agent running in this process.
+pub struct RunningAgent {
+    pub http_addr: SocketAddr,
+    pub rpc_addr: Option<SocketAddr>,
+    pub node_id: Option<String>,
+    pub data_dir: PathBuf,
+    server: Option<super::start::RunningServer>,
+    client: Option<crate::client::ClientHandle>,
+    client_listener: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+    /// A `-dev` agent's data dir, removed when the agent is dropped.
+    _dev_dir: Option<tempfile::TempDir>,
+}
+
+impl RunningAgent {
+    /// Stops the client (its tasks keep running unless the agent is in `-dev` mode, whose data
+    /// dir goes away), then the listeners and the server.
+    pub async fn shutdown(self) {
+        if let Some(client) = self.client {
+            client.shutdown().await;
+        }
+        if let Some((stop, listener)) = self.client_listener {
+            let _ = stop.send(true);
+            let _ = listener.await;
+        }
+        if let Some(server) = self.server {
+            server.shutdown().await;
+        }
+    }
+}
+
+/// Starts the roles of `config`; returns once they serve.
+pub async fn start_agent(config: AgentConfig, dev: bool) -> anyhow::Result<RunningAgent> {
+    let dev_dir = if dev {
+        Some(
+            tempfile::Builder::new()
+                .prefix("caravan-dev-")
+                .tempdir()
+                .context("creating the dev data dir")?,
+        )
+    } else {
+        None
+    };
+    let data_dir = match (&dev_dir, &config.data_dir) {
+        (Some(dir), _) => dir.path().to_owned(),
+        (None, Some(dir)) => dir.clone(),
+        (None, None) => anyhow::bail!(
+            "must specify a data_dir for a non-dev agent (data_dir = \"/path\" or -data-dir)"
+        ),
+    };
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating the data dir {}", data_dir.display()))?;
+    let http_listener = bind(config.http_addr()?, "HTTP").await?;
+    let http_addr = http_listener.local_addr()?;
+    let rpc_listener = if config.server_enabled() {
+        Some(bind(config.rpc_addr()?, "RPC").await?)
+    } else {
+        None
+    };
+    let client = if config.client_enabled() {
+        let servers: Vec<String> = if config.server_enabled() {
+            vec![format!("http://{}", advertise_addr(&config, http_addr))]
+        } else {
+            config
+                .client
+                .servers
+                .iter()
+                .flatten()
+                .map(|server| base_url(server))
+                .collect()
+        };
+        let options = client_options(&config, data_dir.clone(), servers, http_addr);
+        let link = Arc::new(HttpServerLink::new(&options.servers));
+        Some(
+            Client::start(options, link)
+                .await
+                .context("starting the client")?,
+        )
+    } else {
+        None
+    };
+    let node_id = client.as_ref().map(|client| client.node_id().to_string());
+    let client_routes = client.as_ref().map(|client| client.router());
+    let mut agent = RunningAgent {
+        http_addr,
+        rpc_addr: None,
+        node_id,
+        data_dir: data_dir.clone(),
+        server: None,
+        client,
+        client_listener: None,
+        _dev_dir: dev_dir,
+    };
+    match rpc_listener {
+        Some(rpc_listener) => {
+            let mut options = server_options(&config, dev)?;
+            options.data_dir = Some(data_dir);
+            let server = start_server_on(
+                http_listener,
+                rpc_listener,
+                options,
+                default_scheduler(),
+                client_routes,
+            )
+            .await
+            .context("starting the server")?;
+            agent.rpc_addr = Some(server.rpc_addr);
+            agent.server = Some(server);
+        }
+        None => {
+            let servers = config.client.servers.clone().unwrap_or_default();
+            let router = client_routes
+                .unwrap_or_default()
+                .merge(Forwarder::new(&servers).router());
+            let (stop, stopped) = watch::channel(false);
+            agent.client_listener = Some((stop, serve(http_listener, router, "http", stopped)));
+        }
+    }
+    Ok(agent)
 }

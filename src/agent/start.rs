@@ -50,44 +50,69 @@ impl RunningServer {
     }
 }
 
+/// Binds `addr`, naming what it is for in the error.
+pub async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} address {addr}"))
+}
+
+/// Serves `router` on `listener` until `stopped` turns true.
+pub fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    name: &'static str,
+    mut stopped: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        if let Err(error) = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(listener = name, error = %error, "listener failed");
+        }
+    })
+}
+
 /// Binds the listeners and starts a server with the given scheduler; returns once it is serving.
 pub async fn start_server_with(
-    mut options: ServerOptions,
+    options: ServerOptions,
     scheduler: SchedulerFn,
 ) -> anyhow::Result<RunningServer> {
-    let http_listener = TcpListener::bind(options.http_addr)
-        .await
-        .with_context(|| format!("binding the HTTP address {}", options.http_addr))?;
-    let rpc_listener = TcpListener::bind(options.rpc_addr)
-        .await
-        .with_context(|| format!("binding the RPC address {}", options.rpc_addr))?;
+    let http_listener = bind(options.http_addr, "HTTP").await?;
+    let rpc_listener = bind(options.rpc_addr, "RPC").await?;
+    start_server_on(http_listener, rpc_listener, options, scheduler, None).await
+}
+
+/// Starts a server on listeners bound already. The HTTP port serves the API (and `extra_routes`,
+/// the in-process client's `/v1/client/...`); the RPC port serves Raft between servers and the
+/// same API, so clients that name servers by their RPC address (`servers = ["10.0.0.1:4647"]`,
+/// as in Nomad's configs) reach them.
+pub async fn start_server_on(
+    http_listener: TcpListener,
+    rpc_listener: TcpListener,
+    mut options: ServerOptions,
+    scheduler: SchedulerFn,
+    extra_routes: Option<axum::Router>,
+) -> anyhow::Result<RunningServer> {
     options.http_addr = http_listener.local_addr()?;
     options.rpc_addr = rpc_listener.local_addr()?;
     let http_addr = options.http_addr;
     let rpc_addr = options.rpc_addr;
     let server = Server::start(options, scheduler).await?;
     let (stop, stopped) = watch::channel(false);
-    let serve = |listener: TcpListener, router: axum::Router, name: &'static str| {
-        let mut stopped = stopped.clone();
-        tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            };
-            if let Err(error) = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(listener = name, error = %error, "listener failed");
-            }
-        })
-    };
+    let mut http_router = crate::api::router(server.clone());
+    if let Some(extra_routes) = extra_routes {
+        http_router = http_router.merge(extra_routes);
+    }
+    let rpc_router = crate::server::raft::rpc_router(server.raft.raft.clone())
+        .merge(crate::api::router(server.clone()));
     let listeners = vec![
-        serve(http_listener, crate::api::router(server.clone()), "http"),
-        serve(
-            rpc_listener,
-            crate::server::raft::rpc_router(server.raft.raft.clone()),
-            "rpc",
-        ),
+        serve(http_listener, http_router, "http", stopped.clone()),
+        serve(rpc_listener, rpc_router, "rpc", stopped),
     ];
     tracing::info!(http = %http_addr, rpc = %rpc_addr, dev = server.options.dev, "server started");
     Ok(RunningServer {

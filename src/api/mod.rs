@@ -22,7 +22,7 @@ use axum::Router;
 use axum::routing::{get, post};
 
 use crate::server::Server;
-use routes::{agent, allocs, deployments, evals, events, internal, jobs, nodes};
+use routes::{agent, allocs, deployments, evals, events, internal, jobs, jobs_parse, nodes};
 
 /// The API router over a server.
 pub fn router(server: Arc<Server>) -> Router {
@@ -30,6 +30,10 @@ pub fn router(server: Arc<Server>) -> Router {
         .route(
             "/v1/jobs",
             get(jobs::list).put(jobs::register).post(jobs::register),
+        )
+        .route(
+            "/v1/jobs/parse",
+            post(jobs_parse::parse).put(jobs_parse::parse),
         )
         .route(
             "/v1/job/{id}",

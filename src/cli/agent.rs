@@ -69,12 +69,13 @@ fn flags_config(args: &AgentArgs) -> AgentConfig {
 }
 
 /// Logs go to stderr at the configured level, with colour only on a terminal; `RUST_LOG` overrides.
-/// openraft's own chatter stays at WARN unless asked for: its INFO lines are per-election detail.
+/// The level applies to caravan's own logs; dependencies (openraft, wasmtime, cranelift, hyper)
+/// log at WARN unless `RUST_LOG` asks for more.
 fn init_logging(level: &str, json: bool) {
     use std::io::IsTerminal;
     let level = level.to_ascii_lowercase();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},openraft=warn")));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,caravan={level}")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

@@ -4,10 +4,13 @@
 //!
 //! | call | request | success | other answers |
 //! |------|---------|---------|---------------|
-//! | register | `PUT /v1/node/register` body `{"Node": <Node>}` | 200 `{"HeartbeatTTL": <ns>, "Index": <n>}` | |
-//! | heartbeat | `PUT /v1/node/<node_id>/heartbeat` (no body) | 200 `{"HeartbeatTTL": <ns>}` | 404: node unknown → the client registers again |
+//! | register | `PUT /v1/internal/node/register` body `{"Node": <Node>}` | 200 `{"HeartbeatTTL": <ns>, "Index": <n>}` | |
+//! | heartbeat | `PUT /v1/internal/node/<node_id>/heartbeat` (no body) | 200 `{"HeartbeatTTL": <ns>}` | 404: node unknown → the client registers again |
 //! | watch | `GET /v1/node/<node_id>/allocations?index=<n>&wait=<go duration>` | 200 `[<Allocation>...]` (with `Job`), header `X-Nomad-Index: <n>` | 404: node unknown |
-//! | update | `POST /v1/allocations/update` body `{"Allocs": [{"ID", "NodeID", "ClientStatus", "ClientDescription", "TaskStates"}...]}` | 200 (body ignored) | |
+//! | update | `PUT /v1/internal/node/<node_id>/allocations` body `{"Allocs": [{"ID", "NodeID", "ClientStatus", "ClientDescription", "TaskStates"}...]}` | 200 (body ignored) | |
+//!
+//! These are the servers' client-facing routes (`src/api/routes/internal.rs`); the watch is the
+//! public blocking query.
 //!
 //! The watch is a blocking query: the server holds it until the node's allocations change past
 //! `index` or `wait` elapses (then it answers with the same index). Any other status or a
@@ -148,7 +151,7 @@ impl ServerLink for HttpServerLink {
         node: &'a Node,
     ) -> BoxFuture<'a, Result<HeartbeatResponse, LinkError>> {
         Box::pin(async move {
-            let url = format!("{}/v1/node/register", self.base()?);
+            let url = format!("{}/v1/internal/node/register", self.base()?);
             let response = self
                 .send(
                     "register",
@@ -165,7 +168,7 @@ impl ServerLink for HttpServerLink {
         node_id: &'a NodeId,
     ) -> BoxFuture<'a, Result<HeartbeatResponse, LinkError>> {
         Box::pin(async move {
-            let url = format!("{}/v1/node/{node_id}/heartbeat", self.base()?);
+            let url = format!("{}/v1/internal/node/{node_id}/heartbeat", self.base()?);
             let response = self.send("heartbeat", self.client.put(url)).await?;
             if response.status() == reqwest::StatusCode::NOT_FOUND {
                 return Err(LinkError::NodeUnknown(node_id.clone()));
@@ -214,16 +217,27 @@ impl ServerLink for HttpServerLink {
         updates: &'a [AllocUpdate],
     ) -> BoxFuture<'a, Result<(), LinkError>> {
         Box::pin(async move {
-            let url = format!("{}/v1/allocations/update", self.base()?);
-            let response = self
-                .send(
-                    "update allocations",
-                    self.client
-                        .post(url)
-                        .json(&UpdateRequest { allocs: updates }),
-                )
-                .await?;
-            self.expect_ok("update allocations", response).await?;
+            // One request per node: a client only ever reports its own, so this is one request.
+            let mut by_node: std::collections::BTreeMap<&NodeId, Vec<AllocUpdate>> =
+                std::collections::BTreeMap::new();
+            for update in updates {
+                by_node
+                    .entry(&update.node_id)
+                    .or_default()
+                    .push(update.clone());
+            }
+            for (node_id, allocs) in by_node {
+                let url = format!("{}/v1/internal/node/{node_id}/allocations", self.base()?);
+                let response = self
+                    .send(
+                        "update allocations",
+                        self.client
+                            .put(url)
+                            .json(&UpdateRequest { allocs: &allocs }),
+                    )
+                    .await?;
+                self.expect_ok("update allocations", response).await?;
+            }
             Ok(())
         })
     }

@@ -572,6 +572,12 @@ fn reconcile(shared: &Arc<Shared>, allocs: Vec<Allocation>) {
                     || current.alloc_modify_index != alloc.alloc_modify_index
                     || current.modify_index != alloc.modify_index
                 {
+                    let mut alloc = alloc;
+                    // Servers may leave the job out of allocations that did not change job
+                    // version (Nomad does); the runner keeps the one it has.
+                    if alloc.job.is_none() {
+                        alloc.job = current.job.clone();
+                    }
                     runner.update(Arc::new(alloc));
                 }
             }

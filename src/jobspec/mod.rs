@@ -125,8 +125,9 @@ pub fn parse(source: &str, filename: &str, config: &ParseConfig) -> Result<Job, 
     parse_with_var_files(source, filename, config, &var_file_texts)
 }
 
-/// [`parse`] with the var files already read, as `(name, text)` pairs.
-fn parse_with_var_files(
+/// [`parse`] with the var files already read, as `(name, text)` pairs (the HTTP API's
+/// `/v1/jobs/parse` receives them as text).
+pub fn parse_with_var_files(
     source: &str,
     filename: &str,
     config: &ParseConfig,

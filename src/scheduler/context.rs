@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use super::State;
+use super::fast_hash::FastMap;
 use super::proposed::ProposedAllocs;
 use super::seed::SeededRng;
 use super::usage::{NodeCapacity, NodeUsage};
@@ -23,9 +24,10 @@ pub struct NodeEntry {
 }
 
 /// Per-node capacity and usage, loaded lazily, by position in [`EvalContext::all_nodes`].
+/// A map rather than a vector: an evaluation placing a few allocations touches a few nodes.
 #[derive(Debug, Default)]
 pub struct NodeTable {
-    entries: Vec<Option<NodeEntry>>,
+    entries: FastMap<usize, NodeEntry>,
 }
 
 impl NodeTable {
@@ -35,10 +37,7 @@ impl NodeTable {
         nodes: &[Arc<Node>],
         node_idx: usize,
     ) -> &'a mut NodeEntry {
-        if self.entries.len() < nodes.len() {
-            self.entries.resize_with(nodes.len(), || None);
-        }
-        self.entries[node_idx].get_or_insert_with(|| {
+        self.entries.entry(node_idx).or_insert_with(|| {
             let node = &nodes[node_idx];
             NodeEntry {
                 capacity: NodeCapacity::of(node),
@@ -68,10 +67,8 @@ impl EvalContext {
         job: Option<&Arc<Job>>,
         job_allocs: &[Arc<Allocation>],
     ) -> Self {
-        let mut all_nodes = state.nodes();
-        if !all_nodes.is_sorted_by(|left, right| left.id <= right.id) {
-            all_nodes.sort_by(|left, right| left.id.cmp(&right.id));
-        }
+        // `State::nodes` returns nodes in ID order, so lookups binary-search; see `node_idx`.
+        let all_nodes = state.nodes();
         let plan = Plan {
             eval_id: eval.id.clone(),
             priority: job.map_or(eval.priority, |job| job.priority),
@@ -97,11 +94,13 @@ impl EvalContext {
             .map(|node_idx| self.all_nodes[node_idx].clone())
     }
 
-    /// The node's position in [`Self::all_nodes`].
+    /// The node's position in [`Self::all_nodes`]. A binary search, with a scan as fallback so
+    /// that a `State` breaking the ID-order promise costs speed, never correctness.
     pub fn node_idx(&self, node_id: &NodeId) -> Option<usize> {
         self.all_nodes
             .binary_search_by(|node| node.id.cmp(node_id))
             .ok()
+            .or_else(|| self.all_nodes.iter().position(|node| &node.id == node_id))
     }
 
     /// The capacity and usage of the node at `node_idx` in [`Self::all_nodes`].

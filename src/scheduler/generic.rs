@@ -7,7 +7,9 @@
 //! done: evaluation complete (FailedTGAllocs, QueuedAllocations), blocked evaluation if
 //!       placements failed for lack of capacity, follow-up evaluations for delayed reschedules
 //! ```
-//! Attempts that commit nothing count towards `max_plan_attempts`; an attempt that makes progress
+//! A plan is partly refused when the result carries a refresh index and less than was asked; the
+//! planner then hands over a fresher snapshot to plan the rest against. Attempts that commit
+//! nothing count towards `max_plan_attempts`; an attempt that makes progress
 //! resets the count, as Nomad's `retryMax` does. After the last attempt the evaluation fails and a
 //! blocked evaluation takes over.
 //!
@@ -17,14 +19,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::context::EvalContext;
-use super::feasible::{node_is_candidate, node_pool};
+use super::feasible::{datacenter, node_pool, ready};
 use super::placement::{NewAlloc, build_alloc, penalty_nodes, try_in_place};
 use super::reconcile::cluster::{ClusterInput, reconcile_cluster};
 use super::reconcile::descriptions::{BLOCKED_EVAL_FAILED_PLACEMENTS, BLOCKED_EVAL_MAX_PLAN};
 use super::reconcile::followup::followup_evals;
 use super::reconcile::{AllocPlacement, NodeTaint, destructive_placement};
 use super::stack::{GroupSelector, Stack};
-use super::{Planner, SchedulerConfig, SchedulerError, State};
+use super::{Planner, PlannerError, SchedulerConfig, SchedulerError, State};
 use crate::structs::{
     AllocMetric, Allocation, EvalId, EvalStatus, EvalTrigger, Evaluation, Job, Node, NodeId,
     NodeStatus, Plan,
@@ -67,7 +69,7 @@ pub fn process(
         let plan = std::mem::take(&mut attempt.plan);
         let asked = PlanSize::of(&plan);
         let (result, refreshed) = planner.submit_plan(plan).map_err(planner_error)?;
-        if PlanSize::of_result(&result) == asked {
+        if result.refresh_index == 0 || PlanSize::of_result(&result) == asked {
             return finish(planner, eval, attempt, state.index(), config.now_unix_nanos)
                 .map_err(planner_error);
         }
@@ -84,9 +86,12 @@ pub fn process(
         if attempts_without_progress >= config.max_plan_attempts.max(1) {
             return give_up(planner, eval, config, &attempt).map_err(planner_error);
         }
-        if let Some(refreshed) = refreshed {
-            state = refreshed;
-        }
+        // Planning again against the same snapshot would place what was just committed twice.
+        state = refreshed.ok_or_else(|| {
+            planner_error(PlannerError(
+                "partial commit without a refreshed state".to_owned(),
+            ))
+        })?;
     }
 }
 
@@ -138,6 +143,34 @@ pub(crate) fn tainted_nodes(
     tainted
 }
 
+/// In one pass over the nodes: the candidates for new allocations of `job` (ready, in its
+/// datacenters and pool; positions in the context's nodes) and the metric every placement starts
+/// from (the pool's size, candidates per datacenter).
+pub(crate) fn candidates_and_base_metric(
+    ctx: &EvalContext,
+    job: &Job,
+) -> (Vec<usize>, AllocMetric) {
+    let mut metric = AllocMetric::default();
+    let mut candidates = Vec::new();
+    for (node_idx, node) in ctx.all_nodes.iter().enumerate() {
+        if !node_pool::node_in_pool(node, &job.node_pool) {
+            continue;
+        }
+        metric.nodes_in_pool += 1;
+        if !ready::node_is_ready(node) || !datacenter::node_in_datacenters(node, &job.datacenters) {
+            continue;
+        }
+        candidates.push(node_idx);
+        match metric.nodes_available.get_mut(&node.datacenter) {
+            Some(count) => *count += 1,
+            None => {
+                metric.nodes_available.insert(node.datacenter.clone(), 1);
+            }
+        }
+    }
+    (candidates, metric)
+}
+
 /// The metric every placement starts from: the pool's size and available nodes per datacenter.
 pub(crate) fn base_metric<'a>(
     ctx: &EvalContext,
@@ -153,10 +186,12 @@ pub(crate) fn base_metric<'a>(
         ..AllocMetric::default()
     };
     for node in candidates {
-        *metric
-            .nodes_available
-            .entry(node.datacenter.clone())
-            .or_default() += 1;
+        match metric.nodes_available.get_mut(&node.datacenter) {
+            Some(count) => *count += 1,
+            None => {
+                metric.nodes_available.insert(node.datacenter.clone(), 1);
+            }
+        }
     }
     metric
 }
@@ -218,14 +253,7 @@ fn place_all(
     if placements.is_empty() {
         return;
     }
-    let candidates: Vec<usize> = (0..ctx.all_nodes.len())
-        .filter(|node_idx| node_is_candidate(&ctx.all_nodes[*node_idx], job))
-        .collect();
-    let base = base_metric(
-        ctx,
-        job,
-        candidates.iter().map(|node_idx| &*ctx.all_nodes[*node_idx]),
-    );
+    let (candidates, base) = candidates_and_base_metric(ctx, job);
     let mut stack = Stack::new(ctx, candidates, job.is_batch_like(), config.algorithm);
     let mut selectors: HashMap<String, GroupSelector> = HashMap::new();
     for placement in placements {

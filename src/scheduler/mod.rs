@@ -6,7 +6,9 @@
 //!
 //! Invariant: this module knows nothing of I/O, clocks or threads. Time comes in through
 //! [`SchedulerConfig::now_unix_nanos`], randomness is seeded from the evaluation ID, so a scheduler
-//! given the same snapshot and evaluation makes the same plan.
+//! given the same snapshot and evaluation makes the same plan — but for the IDs of what it creates
+//! (allocations, follow-up and blocked evaluations): random UUIDs made here, before Raft, so that
+//! apply stays deterministic (see `placement.rs`).
 //! Boundary: depends on `crate::structs` only.
 //!
 //! Entry point: [`process_eval`]. Code map:
@@ -17,6 +19,10 @@
 //! - `generic.rs` (service, batch) and `system.rs` (system, sysbatch): the two schedulers;
 //! - `context.rs`, `usage.rs`, `proposed.rs`: the plan so far, kept incrementally;
 //! - `harness.rs`: an in-memory `State` and a recording `Planner` for tests and benchmarks.
+//!
+//! Not yet (TODO(#4)): deployments (canaries, rolling updates paced by `max_parallel`: a new
+//! version replaces every allocation at once), preemption, reserved cores (`cores`), task-level
+//! networks, and `max_client_disconnect` (allocations on disconnected nodes are treated as lost).
 //!
 //! Nomad: `scheduler/scheduler.go` (the `Scheduler`, `State` and `Planner` interfaces).
 
@@ -65,7 +71,7 @@ pub fn process_eval(
 pub trait State: Send + Sync {
     /// The Raft index this view reflects.
     fn index(&self) -> u64;
-    /// Every node, in ID order.
+    /// Every node, in ID order (the scheduler binary-searches it; another order only costs speed).
     fn nodes(&self) -> Vec<Arc<Node>>;
     fn node_by_id(&self, node_id: &NodeId) -> Option<Arc<Node>>;
     fn job_by_id(&self, namespace: &str, job_id: &JobId) -> Option<Arc<Job>>;
@@ -86,7 +92,8 @@ pub trait State: Send + Sync {
 /// Where a scheduler's decisions go.
 pub trait Planner {
     /// Submits a plan. Returns what was committed and, if part was refused, a fresher state to
-    /// plan the remainder against.
+    /// plan the remainder against (required then: without it the scheduler fails the attempt
+    /// rather than plan twice against the same snapshot).
     fn submit_plan(
         &mut self,
         plan: Plan,

@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::context::EvalContext;
+use super::fast_hash::FastMap;
 use super::feasible::GroupFeasibility;
 use super::feasible::distinct::{DISTINCT_HOSTS, DistinctHosts, DistinctProperty};
 use super::feasible::ports::{PortAsk, assign_ports, check_ports};
@@ -45,7 +46,7 @@ pub struct GroupSelector {
     pub desired_count: u32,
     distinct_hosts_key: Arc<str>,
     /// Static feasibility per node (by position in the context's nodes), computed on first visit.
-    memo: Vec<Option<Result<(), Arc<str>>>>,
+    memo: FastMap<usize, Result<(), Arc<str>>>,
 }
 
 impl GroupSelector {
@@ -68,7 +69,7 @@ impl GroupSelector {
             spread,
             desired_count: u32::try_from(group.count.max(1)).unwrap_or(1),
             distinct_hosts_key: DISTINCT_HOSTS.into(),
-            memo: vec![None; ctx.all_nodes.len()],
+            memo: FastMap::default(),
         }
     }
 
@@ -94,13 +95,11 @@ impl GroupSelector {
     }
 
     fn static_check(&mut self, idx: usize, node: &Node) -> Result<(), Arc<str>> {
-        if let Some(Some(verdict)) = self.memo.get(idx) {
+        if let Some(verdict) = self.memo.get(&idx) {
             return verdict.clone();
         }
         let verdict = self.feasibility.check(node);
-        if let Some(slot) = self.memo.get_mut(idx) {
-            *slot = Some(verdict.clone());
-        }
+        self.memo.insert(idx, verdict.clone());
         verdict
     }
 }

@@ -17,7 +17,7 @@ use super::placement::{NewAlloc, build_alloc, try_in_place};
 use super::reconcile::destructive_placement;
 use super::reconcile::node::{NodeInput, reconcile_nodes};
 use super::stack::{GroupSelector, assign_chosen_ports, rank_node};
-use super::{Planner, SchedulerConfig, SchedulerError, State};
+use super::{Planner, PlannerError, SchedulerConfig, SchedulerError, State};
 use crate::structs::{AllocMetric, EvalStatus, Evaluation, Job, Node, NodeId, NodeStatus};
 
 pub fn process(
@@ -39,7 +39,7 @@ pub fn process(
         } else {
             let asked = PlanSize::of(&plan);
             let (result, refreshed) = planner.submit_plan(plan).map_err(planner_error)?;
-            if PlanSize::of_result(&result) == asked {
+            if result.refresh_index == 0 || PlanSize::of_result(&result) == asked {
                 true
             } else {
                 let progress = result
@@ -63,9 +63,12 @@ pub fn process(
                     updated.queued_allocations = queued;
                     return planner.update_eval(updated).map_err(planner_error);
                 }
-                if let Some(refreshed) = refreshed {
-                    state = refreshed;
-                }
+                // Planning again against the same snapshot would place what was just committed twice.
+                state = refreshed.ok_or_else(|| {
+                    planner_error(PlannerError(
+                        "partial commit without a refreshed state".to_owned(),
+                    ))
+                })?;
                 false
             }
         };

@@ -12,7 +12,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, put};
 use caravan::client::AllocUpdate;
 use caravan::structs::{AllocDesiredStatus, AllocId, Allocation, Node, NodeId};
 use serde::Deserialize;
@@ -58,10 +58,10 @@ impl TestServer {
             addr: listener.local_addr()?,
         });
         let router = Router::new()
-            .route("/v1/node/register", put(register))
-            .route("/v1/node/{id}/heartbeat", put(heartbeat))
+            .route("/v1/internal/node/register", put(register))
+            .route("/v1/internal/node/{id}/heartbeat", put(heartbeat))
             .route("/v1/node/{id}/allocations", get(allocations))
-            .route("/v1/allocations/update", post(update))
+            .route("/v1/internal/node/{id}/allocations", put(update))
             .with_state(Arc::clone(&server));
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;

@@ -7,6 +7,7 @@ pub mod evals;
 pub mod events;
 pub mod internal;
 pub mod jobs;
+pub mod jobs_parse;
 pub mod nodes;
 
 use std::sync::Arc;

@@ -13,6 +13,9 @@ pub fn node_in_datacenters(node: &Node, datacenters: &[String]) -> bool {
 
 /// Matches `text` against `pattern`, where `*` stands for any run of characters.
 pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
     let parts: Vec<&str> = pattern.split('*').collect();
     if parts.len() == 1 {
         return pattern == text;

@@ -235,7 +235,7 @@ fn without_ids(plan: &Plan) -> Plan {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn placements_respect_capacity_ports_counts_and_constraints(
@@ -250,6 +250,8 @@ proptest! {
             let node = snapshot.node_by_id(&node_id).expect("allocs are on known nodes");
             let capacity = NodeCapacity::of(&node);
             let usage = NodeUsage::from_allocs(allocs.iter().map(|alloc| &**alloc));
+            // The harness's usage index agrees with the State trait's default (a sum).
+            prop_assert_eq!(&snapshot.node_usage(&node_id), &usage);
             prop_assert!(usage.cpu <= capacity.cpu, "cpu {} > {}", usage.cpu, capacity.cpu);
             prop_assert!(usage.memory_mb <= capacity.memory_mb);
             prop_assert!(usage.disk_mb <= capacity.disk_mb);

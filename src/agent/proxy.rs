@@ -1,0 +1,119 @@
+//! Forwarding API requests from a client-only agent to the servers.
+//!
+//! A Nomad client agent answers the whole HTTP API: what it cannot serve itself it forwards to a
+//! server. caravan's client agent serves `/v1/client/...` itself and forwards every other request,
+//! method, path, query, headers and body, to the first server that answers, streaming the reply (so
+//! blocking queries and the event stream pass through).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// The servers to forward to, as HTTP base URLs.
+#[derive(Debug)]
+pub struct Forwarder {
+    http: reqwest::Client,
+    servers: Vec<String>,
+    current: AtomicUsize,
+}
+
+/// Hop-by-hop headers a proxy must not pass on (RFC 9110 §7.6.1).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "trailer",
+    "host",
+    "content-length",
+];
+
+impl Forwarder {
+    pub fn new(servers: &[String]) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            servers: servers.iter().map(|server| base_url(server)).collect(),
+            current: AtomicUsize::new(0),
+        }
+    }
+
+    /// An axum fallback that forwards whatever no route matched.
+    pub fn router(self) -> axum::Router {
+        axum::Router::new()
+            .fallback(forward)
+            .with_state(Arc::new(self))
+    }
+}
+
+/// `host:port` → `http://host:port`; URLs pass unchanged.
+pub fn base_url(server: &str) -> String {
+    if server.starts_with("http://") || server.starts_with("https://") {
+        server.trim_end_matches('/').to_owned()
+    } else {
+        format!("http://{server}")
+    }
+}
+
+async fn forward(State(forwarder): State<Arc<Forwarder>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, 64 * 1024 * 1024).await {
+        Ok(body) => body,
+        Err(err) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("reading the request body: {err}"),
+            )
+                .into_response();
+        }
+    };
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |path_and_query| path_and_query.as_str());
+    let mut last_error = String::from("no servers configured");
+    for attempt in 0..forwarder.servers.len() {
+        let index = (forwarder.current.load(Ordering::Relaxed) + attempt) % forwarder.servers.len();
+        let url = format!("{}{path_and_query}", forwarder.servers[index]);
+        let mut outgoing = forwarder.http.request(parts.method.clone(), &url);
+        for (name, value) in &parts.headers {
+            if !HOP_BY_HOP.contains(&name.as_str()) {
+                outgoing = outgoing.header(name, value);
+            }
+        }
+        match outgoing.body(body.clone()).send().await {
+            Ok(reply) => {
+                forwarder.current.store(index, Ordering::Relaxed);
+                let mut response = Response::builder().status(reply.status());
+                for (name, value) in reply.headers() {
+                    if !HOP_BY_HOP.contains(&name.as_str()) {
+                        response = response.header(name, value);
+                    }
+                }
+                return response
+                    .body(Body::from_stream(reply.bytes_stream()))
+                    .unwrap_or_else(|err| {
+                        (
+                            StatusCode::BAD_GATEWAY,
+                            format!("forwarding the reply: {err}"),
+                        )
+                            .into_response()
+                    });
+            }
+            Err(err) => {
+                tracing::warn!(server = %forwarder.servers[index], error = %err, "forwarding to server failed");
+                last_error = format!("{}: {err}", forwarder.servers[index]);
+            }
+        }
+    }
+    (
+        StatusCode::BAD_GATEWAY,
+        format!("no server answered: {last_error}"),
+    )
+        .into_response()
+}

@@ -1,0 +1,53 @@
+//! `POST /v1/jobs/parse`: HCL job text → the job as API JSON (Nomad: `jobs_endpoint.go`
+//! `JobsParseRequest`), so API clients need no HCL parser of their own.
+//!
+//! Body: `{"JobHCL": "<job file>", "Variables": "<var file text>", "Canonicalize": true}`. The reply
+//! is the job, canonicalized and validated: caravan's jobspec always applies Nomad's defaults, so
+//! `Canonicalize = false` is accepted and gives the same answer. A file that does not parse is a
+//! 400 with the jobspec's one-line `file:line:col` error.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::jobs::parse_body;
+use crate::api::error::ApiError;
+use crate::jobspec::{self, ParseConfig};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobsParseRequest {
+    #[serde(rename = "JobHCL")]
+    pub job_hcl: String,
+    /// HCLv1 is not supported; a request asking for it is refused.
+    #[serde(rename = "HCLv1")]
+    pub hcl_v1: bool,
+    /// Variable-file text (`name = value` lines).
+    pub variables: String,
+    pub canonicalize: bool,
+}
+
+pub async fn parse(body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let request: JobsParseRequest = parse_body(&body)?;
+    if request.hcl_v1 {
+        return Err(ApiError::BadRequest(
+            "HCLv1 job files are not supported; write HCL2".to_owned(),
+        ));
+    }
+    if request.job_hcl.trim().is_empty() {
+        return Err(ApiError::BadRequest("JobHCL must not be empty".to_owned()));
+    }
+    let var_files = if request.variables.trim().is_empty() {
+        Vec::new()
+    } else {
+        vec![("variables".to_owned(), request.variables)]
+    };
+    let job = jobspec::parse_with_var_files(
+        &request.job_hcl,
+        "input.nomad.hcl",
+        &ParseConfig::default(),
+        &var_files,
+    )
+    .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    Ok(Json(job).into_response())
+}
