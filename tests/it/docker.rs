@@ -651,3 +651,16 @@ async fn docker_loads_an_image_archive_from_the_task_dir_and_maps_legacy_ports()
     );
     Ok(())
 }
+
+#[test]
+fn the_test_image_job_file_parses_into_a_docker_task_config() -> Result<()> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/jobs-docker/web.nomad.hcl");
+    let job = caravan::jobspec::parse_file(&path, &caravan::jobspec::ParseConfig::default())?;
+    let task = &job.task_groups[0].tasks[0];
+    ensure!(task.driver == "docker");
+    let config = serde_json::Value::Object(task.config.clone());
+    ensure!(config["image"] == TEST_IMAGE, "{config}");
+    ensure!(config["ports"] == json!(["http"]), "{config}");
+    ensure!(config["labels"] == json!([{ "app": "web" }]), "{config}");
+    Ok(())
+}
