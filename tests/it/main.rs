@@ -6,6 +6,7 @@ mod cli;
 mod client;
 mod client_server;
 mod docker;
+mod docker_agent;
 mod docker_client;
 mod driver_host;
 mod server;
