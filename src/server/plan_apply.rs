@@ -294,7 +294,10 @@ fn evaluate_node_plan(
         cpu += alloc.allocated_resources.total_cpu();
         memory_mb += alloc.allocated_resources.total_memory_mb();
         disk_mb += alloc.allocated_resources.shared.disk_mb;
-        for port in alloc_ports(alloc) {
+        // An allocation lists a port both in `shared.ports` and in its network's dynamic or
+        // reserved ports (as Nomad's AllocatedSharedResources does): count it once.
+        let alloc_ports: HashSet<i32> = alloc_ports(alloc).collect();
+        for port in alloc_ports {
             if !ports.insert(port) {
                 return Err("port collision");
             }
