@@ -1,8 +1,9 @@
 //! The docker driver end to end through the real `caravan agent` binary (server and client in one
 //! process, on loopback ports) and its HTTP API, against the node's Docker daemon: the node
-//! fingerprints docker healthy, a job runs a container, `docker stop` restarts it per the restart
-//! policy with the events in the allocation, an agent restart re-attaches to the running
-//! container, and stopping the job removes it.
+//! fingerprints docker healthy, a service job's published port answers on the host port the
+//! scheduler chose, `docker stop` restarts the container per the restart policy with the events in
+//! the allocation, an agent restart re-attaches to the running container, and stopping the job
+//! removes it.
 //!
 //! Skips (printing why) without a daemon, except with `CI=true`.
 
@@ -140,6 +141,19 @@ async fn task_state(
     }))
 }
 
+/// The index page of the task's httpd at `host:port`, retried while it starts.
+async fn http_answer(http: &reqwest::Client, host: &str) -> Result<String> {
+    poll("an HTTP answer", Duration::from_secs(30), async || {
+        let response = http
+            .get(format!("http://{host}/index.html"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await?;
+        Ok(Some(response.error_for_status()?.text().await?))
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_job_through_the_agent_restarts_after_docker_stop_reattaches_and_stops() -> Result<()>
 {
@@ -184,6 +198,11 @@ async fn docker_job_through_the_agent_restarts_after_docker_stop_reattaches_and_
     let hcl = format!(
         r#"job "{job_name}" {{
   group "g" {{
+    network {{
+      port "http" {{
+        to = 8080
+      }}
+    }}
     restart {{
       attempts = 2
       interval = "5m"
@@ -194,7 +213,8 @@ async fn docker_job_through_the_agent_restarts_after_docker_stop_reattaches_and_
       driver = "docker"
       config {{
         image = "{TEST_IMAGE}"
-        args  = ["sh", "-c", "echo hello-from-container; exec sleep 600"]
+        args  = ["sh", "-c", "echo hello-from-container; exec httpd -f -p 8080 -h /www"]
+        ports = ["http"]
       }}
       resources {{
         cpu    = 100
@@ -227,6 +247,20 @@ async fn docker_job_through_the_agent_restarts_after_docker_stop_reattaches_and_
         )
     })
     .await?;
+
+    // The published port answers on the host address and port the scheduler chose.
+    let allocs = get(&http, &format!("{url}/v1/job/{job_name}/allocations")).await?;
+    let alloc_id = allocs[0]["ID"].as_str().context("alloc id")?.to_owned();
+    let alloc = get(&http, &format!("{url}/v1/allocation/{alloc_id}")).await?;
+    let port = &alloc["AllocatedResources"]["Shared"]["Ports"][0];
+    let host = format!(
+        "{}:{}",
+        port["HostIP"].as_str().context("host ip")?,
+        port["Value"].as_u64().context("port value")?
+    );
+    ensure!(port["To"] == json!(8080), "{port}");
+    let answer = http_answer(&http, &host).await?;
+    ensure!(answer.contains("hello from caravan"), "{answer}");
 
     // The tutorial's scheduler example.
     docker_cli(&["stop", "-t", "1", &first])?;
@@ -272,6 +306,7 @@ async fn docker_job_through_the_agent_restarts_after_docker_stop_reattaches_and_
         .await?
         .context("task state")?;
     ensure!(restarts == 1, "restarts {restarts}");
+    http_answer(&http, &host).await?;
 
     // Stopping the job removes the container.
     http.delete(format!("{url}/v1/job/{job_name}"))
