@@ -2,6 +2,7 @@
 //!
 //! `config` reads and merges the HCL agent configuration; start-up wires the roles together.
 
+pub mod client_forward;
 pub mod config;
 pub mod proxy;
 pub mod run;

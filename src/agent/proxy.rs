@@ -62,7 +62,7 @@ pub fn base_url(server: &str) -> String {
 
 async fn forward(State(forwarder): State<Arc<Forwarder>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, 64 * 1024 * 1024).await {
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(err) => {
             return (
@@ -72,42 +72,18 @@ async fn forward(State(forwarder): State<Arc<Forwarder>>, request: Request) -> R
                 .into_response();
         }
     };
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |path_and_query| path_and_query.as_str());
     let mut last_error = String::from("no servers configured");
     for attempt in 0..forwarder.servers.len() {
         let index = (forwarder.current.load(Ordering::Relaxed) + attempt) % forwarder.servers.len();
-        let url = format!("{}{path_and_query}", forwarder.servers[index]);
-        let mut outgoing = forwarder.http.request(parts.method.clone(), &url);
-        for (name, value) in &parts.headers {
-            if !HOP_BY_HOP.contains(&name.as_str()) {
-                outgoing = outgoing.header(name, value);
-            }
-        }
-        match outgoing.body(body.clone()).send().await {
-            Ok(reply) => {
+        let server = &forwarder.servers[index];
+        match forward_once(&forwarder.http, server, &parts, body.clone()).await {
+            Ok(response) => {
                 forwarder.current.store(index, Ordering::Relaxed);
-                let mut response = Response::builder().status(reply.status());
-                for (name, value) in reply.headers() {
-                    if !HOP_BY_HOP.contains(&name.as_str()) {
-                        response = response.header(name, value);
-                    }
-                }
-                return response
-                    .body(Body::from_stream(reply.bytes_stream()))
-                    .unwrap_or_else(|err| {
-                        (
-                            StatusCode::BAD_GATEWAY,
-                            format!("forwarding the reply: {err}"),
-                        )
-                            .into_response()
-                    });
+                return response;
             }
             Err(err) => {
-                tracing::warn!(server = %forwarder.servers[index], error = %err, "forwarding to server failed");
-                last_error = format!("{}: {err}", forwarder.servers[index]);
+                tracing::warn!(server = %server, error = %err, "forwarding to server failed");
+                last_error = format!("{server}: {err}");
             }
         }
     }
@@ -116,4 +92,43 @@ async fn forward(State(forwarder): State<Arc<Forwarder>>, request: Request) -> R
         format!("no server answered: {last_error}"),
     )
         .into_response()
+}
+
+/// The largest request body forwarded.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Sends the request described by `parts` and `body` to `base` (an HTTP base URL) and streams the
+/// reply back; an error means `base` did not answer at all.
+pub async fn forward_once(
+    http: &reqwest::Client,
+    base: &str,
+    parts: &axum::http::request::Parts,
+    body: axum::body::Bytes,
+) -> Result<Response, reqwest::Error> {
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |path_and_query| path_and_query.as_str());
+    let mut outgoing = http.request(parts.method.clone(), format!("{base}{path_and_query}"));
+    for (name, value) in &parts.headers {
+        if !HOP_BY_HOP.contains(&name.as_str()) {
+            outgoing = outgoing.header(name, value);
+        }
+    }
+    let reply = outgoing.body(body).send().await?;
+    let mut response = Response::builder().status(reply.status());
+    for (name, value) in reply.headers() {
+        if !HOP_BY_HOP.contains(&name.as_str()) {
+            response = response.header(name, value);
+        }
+    }
+    Ok(response
+        .body(Body::from_stream(reply.bytes_stream()))
+        .unwrap_or_else(|err| {
+            (
+                StatusCode::BAD_GATEWAY,
+                format!("forwarding the reply: {err}"),
+            )
+                .into_response()
+        }))
 }

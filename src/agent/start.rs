@@ -104,10 +104,11 @@ pub async fn start_server_on(
     let rpc_addr = options.rpc_addr;
     let server = Server::start(options, scheduler).await?;
     let (stop, stopped) = watch::channel(false);
-    let mut http_router = crate::api::router(server.clone());
-    if let Some(extra_routes) = extra_routes {
-        http_router = http_router.merge(extra_routes);
-    }
+    // An in-process client answers for its own allocations; a server-only agent forwards client
+    // calls to the node that runs the allocation.
+    let client_routes =
+        extra_routes.unwrap_or_else(|| crate::agent::client_forward::router(server.clone()));
+    let http_router = crate::api::router(server.clone()).merge(client_routes);
     let rpc_router = crate::server::raft::rpc_router(server.raft.raft.clone())
         .merge(crate::api::router(server.clone()));
     let listeners = vec![

@@ -6,11 +6,22 @@
 //! [`args::normalize`]) and then validated by each command.
 
 mod agent;
+mod alloc_actions;
+mod alloc_logs;
+mod alloc_status;
+mod api_client;
 mod args;
 mod config_validate;
+mod eval_status;
+mod format;
 mod job_file;
 mod job_init;
+mod job_run;
+mod job_status;
+mod monitor;
+mod node_status;
 pub mod output;
+mod status;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -558,21 +569,27 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
             outln!("{}", job_file::api_json(&job_file::load(&args.job)?)?)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Job(JobCommand::Run(args)) => job_run::run(&args),
+        Command::Job(JobCommand::Plan(args)) => job_run::plan(&args),
+        Command::Job(JobCommand::Status(args)) => job_status::status(&args),
+        Command::Job(JobCommand::Stop(args)) => job_status::stop(&args),
+        Command::Job(JobCommand::History(args)) => job_status::history(&args),
+        Command::Job(JobCommand::Allocs(args)) => job_status::allocs(&args),
+        Command::Job(JobCommand::Inspect(args)) => job_status::inspect(&args),
+        Command::Alloc(AllocCommand::Status(args)) => alloc_status::run(&args),
+        Command::Alloc(AllocCommand::Logs(args)) => alloc_logs::logs(&args),
+        Command::Alloc(AllocCommand::Fs(args)) => alloc_logs::fs(&args),
+        Command::Alloc(AllocCommand::Exec(args)) => alloc_actions::exec(&args),
+        Command::Alloc(AllocCommand::Stop(args)) => alloc_actions::stop(&args),
+        Command::Alloc(AllocCommand::Restart(args)) => alloc_actions::restart(&args),
+        Command::Alloc(AllocCommand::Signal(args)) => alloc_actions::signal(&args),
+        Command::Eval(EvalCommand::Status(args)) => eval_status::status(&args),
+        Command::Eval(EvalCommand::List(args)) => eval_status::list(&args),
+        Command::Node(NodeCommand::Status(args)) => node_status::status(&args),
+        Command::Node(NodeCommand::Drain(args)) => node_status::drain(&args),
+        Command::Node(NodeCommand::Eligibility(args)) => node_status::eligibility(&args),
+        Command::Server(ServerCommand::Members(args)) => status::server_members(&args),
+        Command::Status(args) => status::run(&args),
         Command::Config(ConfigCommand::Validate(args)) => config_validate::run(&args),
-        other => not_yet_available(&other),
     }
-}
-
-fn not_yet_available(command: &Command) -> anyhow::Result<ExitCode> {
-    let name = match command {
-        Command::Agent(_) => "agent",
-        Command::Job(_) => "job",
-        Command::Alloc(_) => "alloc",
-        Command::Eval(_) => "eval",
-        Command::Node(_) => "node",
-        Command::Server(_) => "server",
-        Command::Status(_) => "status",
-        Command::Config(_) | Command::Version => "this",
-    };
-    anyhow::bail!("the {name} command needs a running agent, which this build cannot start yet")
 }

@@ -11,7 +11,7 @@
 //!
 //! Nomad: `nomad/plan_apply.go` (`evaluatePlan`, `evaluateNodePlan`), `nomad/plan_queue.go`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -19,7 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::Server;
 use super::raft::{Command, PlanApplyRequest};
 use super::state::StateSnapshot;
-use crate::structs::{Allocation, NodeId, Plan, PlanResult};
+use crate::scheduler::usage::{alloc_ports, parse_port_spec};
+use crate::structs::{Allocation, Job, NodeId, Plan, PlanResult};
 
 /// Why a plan was not applied at all.
 #[derive(Debug, thiserror::Error)]
@@ -83,13 +84,54 @@ pub(super) async fn run(server: Arc<Server>, mut receiver: PlanReceiver) {
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(eval_id = %plan.eval_id))]
-async fn apply_one(server: &Server, plan: Plan) -> Result<PlanResult, PlanError> {
+async fn apply_one(server: &Server, mut plan: Plan) -> Result<PlanResult, PlanError> {
     if !server.broker.outstanding(&plan.eval_id, &plan.eval_token) {
         return Err(PlanError::StaleToken(plan.eval_id.0.clone()));
     }
     let snapshot = server.store.snapshot();
-    let mut result = evaluate_plan(&snapshot, &plan);
-    let request = plan_request(&plan, &result);
+    let verdict = accepted_nodes(&snapshot, &plan);
+    // The accepted part moves out of the plan into the request: no copy of the allocations.
+    let plan_job = plan.job.clone();
+    let mut placed = Vec::new();
+    let mut stopped = Vec::new();
+    for node_id in &verdict.accepted {
+        if let Some(allocs) = plan.node_allocation.remove(node_id) {
+            placed.extend(allocs.into_iter().map(|mut alloc| {
+                if same_job(&alloc, plan_job.as_ref()) {
+                    alloc.job = None;
+                }
+                alloc
+            }));
+        }
+        if let Some(allocs) = plan.node_update.remove(node_id) {
+            stopped.extend(allocs.into_iter().map(|mut alloc| {
+                alloc.job = None;
+                alloc
+            }));
+        }
+    }
+    let keep_deployment = verdict.refused.is_empty() || !plan.all_at_once;
+    let request = PlanApplyRequest {
+        job: plan_job,
+        eval_id: plan.eval_id.clone(),
+        stopped,
+        placed,
+        deployment: plan.deployment.take().filter(|_| keep_deployment),
+        deployment_updates: if keep_deployment {
+            std::mem::take(&mut plan.deployment_updates)
+        } else {
+            Vec::new()
+        },
+        now: super::now_unix_nanos(),
+    };
+    let mut result = PlanResult {
+        refresh_index: if verdict.refused.is_empty() {
+            0
+        } else {
+            snapshot.tables().indexes.latest.max(1)
+        },
+        ..PlanResult::default()
+    };
     if request.placed.is_empty()
         && request.stopped.is_empty()
         && request.deployment.is_none()
@@ -97,18 +139,34 @@ async fn apply_one(server: &Server, plan: Plan) -> Result<PlanResult, PlanError>
     {
         return Ok(result);
     }
+    let request = Arc::new(request);
     let response = server
-        .write(Command::PlanApply(Arc::new(request)))
+        .write(Command::PlanApply(request.clone()))
         .await
         .map_err(|error| PlanError::Commit(error.to_string()))?;
     result.alloc_index = response.index;
+    for alloc in &request.placed {
+        result
+            .node_allocation
+            .entry(alloc.node_id.clone())
+            .or_default()
+            .push(alloc.clone());
+    }
+    for alloc in &request.stopped {
+        result
+            .node_update
+            .entry(alloc.node_id.clone())
+            .or_default()
+            .push(alloc.clone());
+    }
+    result.deployment = request.deployment.clone();
+    result.deployment_updates = request.deployment_updates.clone();
     Ok(result)
 }
 
-/// What the plan's committed part writes to the log: allocations without their job when it is
-/// the plan's job (apply attaches the one shared copy).
-fn plan_request(plan: &Plan, result: &PlanResult) -> PlanApplyRequest {
-    let same_job = |alloc: &Allocation| match (&alloc.job, &plan.job) {
+/// True if the allocation's job is the plan's job (apply attaches the one shared copy).
+fn same_job(alloc: &Allocation, plan_job: Option<&Arc<Job>>) -> bool {
+    match (&alloc.job, plan_job) {
         (Some(alloc_job), Some(plan_job)) => {
             Arc::ptr_eq(alloc_job, plan_job)
                 || (alloc_job.id == plan_job.id
@@ -117,139 +175,74 @@ fn plan_request(plan: &Plan, result: &PlanResult) -> PlanApplyRequest {
                     && alloc_job.job_modify_index == plan_job.job_modify_index)
         }
         _ => false,
-    };
-    let placed = result
-        .node_allocation
-        .values()
-        .flatten()
-        .map(|alloc| {
-            let mut alloc = alloc.clone();
-            if same_job(&alloc) {
-                alloc.job = None;
-            }
-            alloc
-        })
-        .collect();
-    let stopped = result
-        .node_update
-        .values()
-        .flatten()
-        .map(|alloc| {
-            let mut alloc = alloc.clone();
-            alloc.job = None;
-            alloc
-        })
-        .collect();
-    PlanApplyRequest {
-        job: plan.job.clone(),
-        eval_id: plan.eval_id.clone(),
-        stopped,
-        placed,
-        deployment: result.deployment.clone(),
-        deployment_updates: result.deployment_updates.clone(),
-        now: super::now_unix_nanos(),
     }
 }
 
-/// Checks each node's part of the plan against `snapshot` and returns the part that fits.
-pub fn evaluate_plan(snapshot: &StateSnapshot, plan: &Plan) -> PlanResult {
-    let mut result = PlanResult {
-        deployment: plan.deployment.clone(),
-        deployment_updates: plan.deployment_updates.clone(),
-        ..PlanResult::default()
-    };
+/// Which nodes' parts of a plan fit the state, and which do not.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub accepted: Vec<NodeId>,
+    pub refused: Vec<(NodeId, &'static str)>,
+}
+
+/// Checks each node's part of the plan against `snapshot`. With `all_at_once`, one refusal
+/// refuses everything.
+pub fn accepted_nodes(snapshot: &StateSnapshot, plan: &Plan) -> Verdict {
     let nodes: std::collections::BTreeSet<&NodeId> = plan
         .node_update
         .keys()
         .chain(plan.node_allocation.keys())
         .collect();
-    let mut refused = false;
+    let mut verdict = Verdict::default();
     for node_id in nodes {
         match evaluate_node_plan(snapshot, plan, node_id) {
-            Ok(()) => {
-                if let Some(updates) = plan.node_update.get(node_id)
-                    && !updates.is_empty()
-                {
-                    result.node_update.insert(node_id.clone(), updates.clone());
-                }
-                if let Some(placements) = plan.node_allocation.get(node_id)
-                    && !placements.is_empty()
-                {
-                    result
-                        .node_allocation
-                        .insert(node_id.clone(), placements.clone());
-                }
-            }
+            Ok(()) => verdict.accepted.push(node_id.clone()),
             Err(reason) => {
                 tracing::debug!(node_id = %node_id, reason, "plan for node refused");
-                refused = true;
-                if plan.all_at_once {
-                    break;
-                }
+                verdict.refused.push((node_id.clone(), reason));
             }
         }
     }
-    if refused {
-        result.refresh_index = snapshot.tables().indexes.latest.max(1);
-        if plan.all_at_once {
-            result.node_update = BTreeMap::new();
-            result.node_allocation = BTreeMap::new();
-            result.deployment = None;
-            result.deployment_updates = Vec::new();
+    if plan.all_at_once && !verdict.refused.is_empty() {
+        verdict.accepted.clear();
+    }
+    verdict
+}
+
+/// What the leader would commit of `plan` against `snapshot` (without committing it).
+pub fn evaluate_plan(snapshot: &StateSnapshot, plan: &Plan) -> PlanResult {
+    let verdict = accepted_nodes(snapshot, plan);
+    let mut result = PlanResult::default();
+    for node_id in &verdict.accepted {
+        if let Some(updates) = plan
+            .node_update
+            .get(node_id)
+            .filter(|allocs| !allocs.is_empty())
+        {
+            result.node_update.insert(node_id.clone(), updates.clone());
         }
+        if let Some(placements) = plan
+            .node_allocation
+            .get(node_id)
+            .filter(|allocs| !allocs.is_empty())
+        {
+            result
+                .node_allocation
+                .insert(node_id.clone(), placements.clone());
+        }
+    }
+    if verdict.refused.is_empty() || !plan.all_at_once {
+        result.deployment = plan.deployment.clone();
+        result.deployment_updates = plan.deployment_updates.clone();
+    }
+    if !verdict.refused.is_empty() {
+        result.refresh_index = snapshot.tables().indexes.latest.max(1);
     }
     result
 }
 
-/// The host ports an allocation holds.
-fn alloc_ports(alloc: &Allocation) -> impl Iterator<Item = i32> + '_ {
-    let resources = &alloc.allocated_resources;
-    let shared_networks = resources.shared.networks.iter();
-    let task_networks = resources
-        .tasks
-        .values()
-        .flat_map(|task| task.networks.iter());
-    resources
-        .shared
-        .ports
-        .iter()
-        .map(|port| port.value)
-        .chain(shared_networks.chain(task_networks).flat_map(|network| {
-            network
-                .reserved_ports
-                .iter()
-                .chain(network.dynamic_ports.iter())
-                .map(|port| port.value)
-        }))
-        .filter(|port| *port > 0)
-}
-
-/// Parses a Nomad port spec ("22,80,8000-8100").
-fn reserved_ports(spec: &str) -> HashSet<i32> {
-    let mut ports = HashSet::new();
-    for part in spec
-        .split(',')
-        .map(str::trim)
-        .filter(|part| !part.is_empty())
-    {
-        match part.split_once('-') {
-            Some((low, high)) => {
-                if let (Ok(low), Ok(high)) = (low.trim().parse::<i32>(), high.trim().parse::<i32>())
-                {
-                    ports.extend(low..=high);
-                }
-            }
-            None => {
-                if let Ok(port) = part.parse() {
-                    ports.insert(port);
-                }
-            }
-        }
-    }
-    ports
-}
-
-/// Nomad: `plan_apply.go` `evaluateNodePlan`.
+/// Nomad: `plan_apply.go` `evaluateNodePlan`. Starts from the node's usage index and adjusts it
+/// by the plan's stops and placements, so the cost is the size of the plan, not of the node.
 fn evaluate_node_plan(
     snapshot: &StateSnapshot,
     plan: &Plan,
@@ -271,47 +264,43 @@ fn evaluate_node_plan(
     if !node.is_schedulable() {
         return Err("node is not ready for placements");
     }
-    let removed: HashSet<&str> = plan
-        .node_update
+    let mut usage = tables
+        .node_usage
         .get(node_id)
-        .into_iter()
-        .flatten()
-        .chain(placements)
-        .map(|alloc| alloc.id.as_str())
-        .collect();
-    let existing = tables
-        .allocs_by_node
-        .get(node_id)
-        .into_iter()
-        .flat_map(|allocs| allocs.values())
-        .filter(|alloc| !alloc.is_terminal() && !removed.contains(alloc.id.as_str()))
-        .map(|alloc| &**alloc);
-    let mut cpu = 0_i64;
-    let mut memory_mb = 0_i64;
-    let mut disk_mb = 0_i64;
-    let mut ports = reserved_ports(&node.reserved_resources.reserved_host_ports);
-    for alloc in existing.chain(placements.iter().filter(|alloc| !alloc.is_terminal())) {
-        cpu += alloc.allocated_resources.total_cpu();
-        memory_mb += alloc.allocated_resources.total_memory_mb();
-        disk_mb += alloc.allocated_resources.shared.disk_mb;
-        // An allocation lists a port both in `shared.ports` and in its network's dynamic or
-        // reserved ports (as Nomad's AllocatedSharedResources does): count it once.
-        let alloc_ports: HashSet<i32> = alloc_ports(alloc).collect();
-        for port in alloc_ports {
-            if !ports.insert(port) {
-                return Err("port collision");
+        .map(|usage| (**usage).clone())
+        .unwrap_or_default();
+    // What the plan stops or replaces in place no longer counts.
+    if let Some(existing) = tables.allocs_by_node.get(node_id) {
+        let mut removed: BTreeSet<&str> = BTreeSet::new();
+        let updates = plan.node_update.get(node_id).into_iter().flatten();
+        for alloc in updates.chain(placements) {
+            if let Some(current) = existing.get(&alloc.id)
+                && !current.is_terminal()
+                && removed.insert(alloc.id.as_str())
+            {
+                usage.remove(current);
             }
         }
     }
+    let reserved = parse_port_spec(&node.reserved_resources.reserved_host_ports);
+    for alloc in placements.iter().filter(|alloc| !alloc.is_terminal()) {
+        for port in alloc_ports(alloc) {
+            if usage.port_in_use(port) || reserved.contains(&port) {
+                return Err("port collision");
+            }
+        }
+        usage.add(alloc);
+    }
     let resources = &node.node_resources;
     let reserved = &node.reserved_resources;
-    if cpu > resources.cpu.cpu_shares - reserved.cpu.cpu_shares {
+    if usage.cpu > resources.cpu.cpu_shares - reserved.cpu.cpu_shares {
         return Err("cpu exhausted");
     }
-    if memory_mb > resources.memory.memory_mb - reserved.memory.memory_mb {
+    if usage.memory_mb > resources.memory.memory_mb - reserved.memory.memory_mb {
         return Err("memory exhausted");
     }
-    if resources.disk.disk_mb > 0 && disk_mb > resources.disk.disk_mb - reserved.disk.disk_mb {
+    if resources.disk.disk_mb > 0 && usage.disk_mb > resources.disk.disk_mb - reserved.disk.disk_mb
+    {
         return Err("disk exhausted");
     }
     Ok(())

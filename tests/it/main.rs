@@ -3,6 +3,7 @@
 
 mod api_parse;
 mod cli;
+mod cli_api;
 mod client;
 mod client_server;
 mod docker;
@@ -13,3 +14,4 @@ mod server;
 mod server_durability;
 mod support;
 mod tidy;
+mod tutorial;

@@ -30,7 +30,7 @@ const META_LAST_PURGED: &str = "last_purged";
 const META_SERVER_ID: &str = "server_id";
 
 /// How many recent entries the in-memory cache keeps.
-const CACHE_ENTRIES: usize = 4096;
+const CACHE_ENTRIES: usize = 256;
 
 /// The Raft log store; clones share the database.
 #[derive(Clone)]

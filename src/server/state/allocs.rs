@@ -49,6 +49,7 @@ impl Tables {
                 *summary_bucket(summary, new_status) += 1;
             });
         }
+        self.update_node_usage(previous.as_deref(), Some(&alloc));
         let was_live = previous
             .as_ref()
             .is_some_and(|previous| !previous.is_terminal());
@@ -89,10 +90,41 @@ impl Tables {
         });
     }
 
+    /// Moves a node's usage from `previous` (if it was live) to `current` (if it is live).
+    pub(super) fn update_node_usage(
+        &mut self,
+        previous: Option<&Allocation>,
+        current: Option<&Allocation>,
+    ) {
+        let previous = previous.filter(|alloc| !alloc.is_terminal());
+        let current = current.filter(|alloc| !alloc.is_terminal());
+        if previous.is_none() && current.is_none() {
+            return;
+        }
+        for (alloc, adding) in [(previous, false), (current, true)] {
+            let Some(alloc) = alloc else {
+                continue;
+            };
+            let mut usage = self
+                .node_usage
+                .get(&alloc.node_id)
+                .map(|usage| (**usage).clone())
+                .unwrap_or_default();
+            if adding {
+                usage.add(alloc);
+            } else {
+                usage.remove(alloc);
+            }
+            self.node_usage
+                .insert(alloc.node_id.clone(), Arc::new(usage));
+        }
+    }
+
     pub(super) fn delete_alloc(&mut self, index: u64, alloc_id: &AllocId) {
         let Some(alloc) = self.allocs.remove(alloc_id) else {
             return;
         };
+        self.update_node_usage(Some(&alloc), None);
         let key = job_key(&alloc.namespace, &alloc.job_id);
         if let Some(by_job) = self.allocs_by_job.get_mut(&key) {
             by_job.remove(alloc_id);

@@ -101,6 +101,7 @@ impl PersistedState {
             alloc.job = job_version
                 .and_then(|version| tables.job_versions.get(&(key.clone(), version)).cloned());
             let alloc = Arc::new(alloc);
+            tables.update_node_usage(None, Some(&alloc));
             tables.allocs.insert(alloc.id.clone(), alloc.clone());
             insert_nested(
                 &mut tables.allocs_by_job,

@@ -163,6 +163,14 @@ impl scheduler::State for StateSnapshot {
             .unwrap_or_default()
     }
 
+    fn node_usage(&self, node_id: &NodeId) -> scheduler::usage::NodeUsage {
+        self.tables
+            .node_usage
+            .get(node_id)
+            .map(|usage| (**usage).clone())
+            .unwrap_or_default()
+    }
+
     fn latest_deployment_by_job(&self, namespace: &str, job_id: &JobId) -> Option<Arc<Deployment>> {
         self.tables
             .deployments_by_job

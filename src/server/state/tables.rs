@@ -10,6 +10,7 @@ use std::sync::Arc;
 use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 
+use crate::scheduler::usage::NodeUsage;
 use crate::structs::{
     AllocId, Allocation, Deployment, DeploymentId, EvalId, Evaluation, Job, JobId, JobSummary,
     Node, NodeId,
@@ -87,6 +88,9 @@ pub struct Tables {
     pub allocs: OrdMap<AllocId, Arc<Allocation>>,
     pub allocs_by_job: OrdMap<JobKey, OrdMap<AllocId, Arc<Allocation>>>,
     pub allocs_by_node: OrdMap<NodeId, OrdMap<AllocId, Arc<Allocation>>>,
+    /// Per node, what its non-terminal allocations use: kept on every allocation write so
+    /// schedulers and the plan applier never rescan a node's allocations.
+    pub node_usage: OrdMap<NodeId, Arc<NodeUsage>>,
     pub evals: OrdMap<EvalId, Arc<Evaluation>>,
     pub evals_by_job: OrdMap<JobKey, OrdMap<EvalId, Arc<Evaluation>>>,
     pub deployments: OrdMap<DeploymentId, Arc<Deployment>>,

@@ -44,3 +44,44 @@ pub fn caravan(dir: &Path, args: &[&str]) -> anyhow::Result<Run> {
     Ok(Run::from(output))
 }
 pub mod server;
+
+/// A free TCP port on loopback (bound, read, released).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A `caravan agent` process, killed with SIGKILL when dropped so a failing test leaves nothing
+/// running.
+pub struct AgentProcess {
+    pub child: std::process::Child,
+}
+
+impl AgentProcess {
+    /// Starts `caravan agent -config CONFIG`, logging to `<dir>/<name>.log`.
+    pub fn start(dir: &Path, name: &str, config: &Path) -> anyhow::Result<Self> {
+        let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
+        let child = Command::new(caravan_bin())
+            .args(["agent", "-config"])
+            .arg(config)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        Ok(Self { child })
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,224 @@
+//! Nomad's CLI layout: `columnize` tables (columns glued by two spaces), `key = value` blocks,
+//! 8-character IDs, RFC 3339 dates and `12s ago` relative times.
+//!
+//! Nomad: `command/helpers.go` (`formatList`, `formatKV`, `limit`, `prettyTimeDiff`, `formatTime`).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use super::api_client::{i64_of, str_of};
+
+/// Nomad's `shortId` length.
+pub const SHORT_ID_LEN: usize = 8;
+
+/// A UUID cut to 8 characters unless `verbose`.
+pub fn short_id(id: &str, verbose: bool) -> String {
+    if verbose || id.len() <= SHORT_ID_LEN {
+        id.to_owned()
+    } else {
+        id[..SHORT_ID_LEN].to_owned()
+    }
+}
+
+/// Columns padded to their widest cell and glued by two spaces; empty cells read `<none>`.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut all: Vec<Vec<String>> = Vec::with_capacity(rows.len() + 1);
+    all.push(header.iter().map(|cell| (*cell).to_owned()).collect());
+    all.extend(rows.iter().cloned());
+    columnize(&all, "  ")
+}
+
+/// `key = value` lines with the `=` aligned.
+pub fn kv(pairs: &[(&str, String)]) -> String {
+    let rows: Vec<Vec<String>> = pairs
+        .iter()
+        .map(|(key, value)| vec![(*key).to_owned(), value.clone()])
+        .collect();
+    columnize(&rows, " = ")
+}
+
+fn columnize(rows: &[Vec<String>], glue: &str) -> String {
+    let n_columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0; n_columns];
+    let cell = |text: &str| {
+        if text.is_empty() {
+            "<none>".to_owned()
+        } else {
+            text.to_owned()
+        }
+    };
+    for row in rows {
+        for (column_idx, text) in row.iter().enumerate() {
+            widths[column_idx] = widths[column_idx].max(cell(text).chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (column_idx, text) in row.iter().enumerate() {
+            let text = cell(text);
+            if column_idx + 1 == row.len() {
+                line.push_str(&text);
+            } else {
+                line.push_str(&text);
+                let pad = widths[column_idx] - text.chars().count();
+                line.push_str(&" ".repeat(pad));
+                line.push_str(glue);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.pop();
+    out
+}
+
+/// Unix nanoseconds as an RFC 3339 time in UTC, seconds precision.
+pub fn format_nanos(nanos: i64) -> String {
+    if nanos <= 0 {
+        return String::new();
+    }
+    let time = UNIX_EPOCH + Duration::from_nanos(nanos as u64);
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// The current time as Nomad's monitor prints it.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// Parses an RFC 3339 time into Unix nanoseconds (0 when absent or malformed).
+pub fn parse_rfc3339(text: &str) -> i64 {
+    humantime::parse_rfc3339_weak(text.trim_end_matches('Z'))
+        .or_else(|_| humantime::parse_rfc3339(text))
+        .ok()
+        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |since| since.as_nanos() as i64)
+}
+
+/// `12s ago`, `1m5s ago`, `2h3m ago`: the two largest units, as Nomad's `prettyTimeDiff`.
+pub fn time_ago(nanos: i64) -> String {
+    if nanos <= 0 {
+        return String::new();
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as i64);
+    let (seconds, suffix) = if now >= nanos {
+        ((now - nanos) / 1_000_000_000, "ago")
+    } else {
+        ((nanos - now) / 1_000_000_000, "from now")
+    };
+    format!("{} {suffix}", two_units(seconds as u64))
+}
+
+/// A duration in Nomad's compact units, the two largest kept: `1h2m`, `45s`, `3d4h`.
+pub fn two_units(seconds: u64) -> String {
+    let units = [
+        (seconds / 86_400 / 365, "y"),
+        (seconds / 86_400 % 365, "d"),
+        (seconds / 3600 % 24, "h"),
+        (seconds / 60 % 60, "m"),
+        (seconds % 60, "s"),
+    ];
+    let first = units.iter().position(|(value, _)| *value > 0);
+    match first {
+        None => "0s".to_owned(),
+        Some(start) => units[start..]
+            .iter()
+            .take(2)
+            .filter(|(value, _)| *value > 0)
+            .map(|(value, unit)| format!("{value}{unit}"))
+            .collect(),
+    }
+}
+
+/// A Go-style duration from nanoseconds: `15s`, `1m30s`, `250ms`.
+pub fn go_duration(nanos: i64) -> String {
+    if nanos <= 0 {
+        return "0s".to_owned();
+    }
+    let nanos = nanos as u64;
+    if nanos < 1_000_000_000 {
+        return format!("{}ms", nanos / 1_000_000);
+    }
+    let seconds = nanos / 1_000_000_000;
+    let (hours, minutes, secs) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    let mut text = String::new();
+    if hours > 0 {
+        text.push_str(&format!("{hours}h"));
+    }
+    if hours > 0 || minutes > 0 {
+        text.push_str(&format!("{minutes}m"));
+    }
+    text.push_str(&format!("{secs}s"));
+    text
+}
+
+/// The `ID  Type  Priority  Status  Submit Date` table of `job status`.
+pub fn jobs_table(jobs: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|job| {
+            vec![
+                str_of(job, "ID").to_owned(),
+                str_of(job, "Type").to_owned(),
+                i64_of(job, "Priority").to_string(),
+                job_status_text(job),
+                format_nanos(i64_of(job, "SubmitTime")),
+            ]
+        })
+        .collect();
+    table(&["ID", "Type", "Priority", "Status", "Submit Date"], &rows)
+}
+
+/// A job's status, `dead (stopped)` when stopped but not yet dead, as Nomad's `getStatusString`.
+pub fn job_status_text(job: &Value) -> String {
+    let status = str_of(job, "Status");
+    if job.get("Stop").and_then(Value::as_bool).unwrap_or(false) && status != "dead" {
+        format!("{status} (stopped)")
+    } else if job.get("Stop").and_then(Value::as_bool).unwrap_or(false) {
+        "dead (stopped)".to_owned()
+    } else {
+        status.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_pads_and_marks_empty_cells() {
+        let text = table(
+            &["ID", "Status"],
+            &[
+                vec!["abc".into(), "".into()],
+                vec!["a".into(), "running".into()],
+            ],
+        );
+        assert_eq!(text, "ID   Status\nabc  <none>\na    running");
+    }
+
+    #[test]
+    fn kv_aligns_equals() {
+        let text = kv(&[("ID", "x".into()), ("Status", "running".into())]);
+        assert_eq!(text, "ID     = x\nStatus = running");
+    }
+
+    #[test]
+    fn two_units_keeps_the_largest() {
+        assert_eq!(two_units(0), "0s");
+        assert_eq!(two_units(12), "12s");
+        assert_eq!(two_units(65), "1m5s");
+        assert_eq!(two_units(3600 * 2 + 180 + 4), "2h3m");
+        assert_eq!(two_units(3600), "1h");
+    }
+
+    #[test]
+    fn go_duration_reads_as_go() {
+        assert_eq!(go_duration(15_000_000_000), "15s");
+        assert_eq!(go_duration(90_000_000_000), "1m30s");
+    }
+}
