@@ -160,11 +160,12 @@ impl DriverHost {
             engine::EpochTicker::start(vec![driver_engine.clone(), workload_engine.clone()])?;
         let workloads = host::wasm::WorkloadRuntime::new(workload_engine)
             .map_err(|err| Error::Engine(format!("{err:#}")))?;
+        let docker = host::docker::DockerRuntime::new(config.plugins.clone());
         Ok(DriverHost {
             inner: Arc::new(HostInner {
                 loader: loader::Loader::new(driver_engine, config.cache_dir.clone()),
                 config,
-                runtime: host::HostRuntime::new(workloads),
+                runtime: host::HostRuntime::new(workloads, docker),
                 drivers: Mutex::new(HashMap::new()),
                 _ticker: ticker,
             }),

@@ -5,7 +5,7 @@
 //! interfaces granted to a driver; nothing is linked by default.
 //!
 //! Invariant: every host function either finishes within `host_call_timeout` or is one of the
-//! deliberate waits (`host-process.wait`, `host-wasm.wait`) whose timeout the driver passes; all
+//! deliberate waits (`host-process.wait`, `host-wasm.wait`, `host-docker.wait-container`) whose timeout the driver passes; all
 //! of them are async, so a waiting task suspends its call and never holds an agent thread.
 
 use std::collections::BTreeSet;
@@ -18,6 +18,8 @@ use crate::driver_host::grants::Capability;
 use crate::driver_host::instance::CallState;
 
 pub(crate) mod docker;
+pub(crate) mod docker_convert;
+pub(crate) mod docker_scope;
 pub(crate) mod fs;
 pub(crate) mod log;
 pub(crate) mod process;
@@ -27,13 +29,18 @@ pub(crate) mod wasm;
 pub(crate) struct HostRuntime {
     pub processes: process::ProcessTable,
     pub workloads: wasm::WorkloadRuntime,
+    pub docker: docker::DockerRuntime,
 }
 
 impl HostRuntime {
-    pub(crate) fn new(workloads: wasm::WorkloadRuntime) -> Arc<HostRuntime> {
+    pub(crate) fn new(
+        workloads: wasm::WorkloadRuntime,
+        docker: docker::DockerRuntime,
+    ) -> Arc<HostRuntime> {
         Arc::new(HostRuntime {
             processes: process::ProcessTable::default(),
             workloads,
+            docker,
         })
     }
 }

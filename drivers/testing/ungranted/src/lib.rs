@@ -25,7 +25,7 @@ impl Driver for Ungranted {
         }
     }
     fn start_task(_config: TaskConfig) -> Result<TaskHandle, DriverError> {
-        docker::pull_image("busybox").map_err(DriverError::Failed)?;
+        docker::pull_image("busybox", None).map_err(DriverError::Failed)?;
         Err(DriverError::Unsupported(String::from(
             "ungranted runs nothing",
         )))
