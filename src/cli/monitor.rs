@@ -247,7 +247,7 @@ pub fn failed_placement_lines(group: &str, metric: &Value) -> Vec<String> {
 pub async fn monitor_deployment(
     client: &ApiClient,
     job_id: &str,
-    eval_index: u64,
+    job_modify_index: u64,
     config: MonitorConfig,
 ) -> anyhow::Result<()> {
     let path = format!("/v1/job/{}/deployment", super::api_client::encode(job_id));
@@ -265,7 +265,8 @@ pub async fn monitor_deployment(
         };
         index = reply.index.max(index);
         let deployment = reply.body;
-        if deployment.is_null() || (i64_of(&deployment, "CreateIndex") as u64) < eval_index.min(1) {
+        // A deployment of an earlier version of the job is not this run's.
+        if deployment.is_null() || i64_of(&deployment, "JobModifyIndex") as u64 != job_modify_index {
             return Ok(());
         }
         if !announced {
