@@ -49,8 +49,13 @@ pub fn run(args: &JobRunArgs) -> anyhow::Result<ExitCode> {
         let code = monitor::monitor_eval(&client, &eval_id, config).await?;
         if code == 0 && job_type == "service" {
             let job_modify_index = i64_of(&response, "JobModifyIndex") as u64;
-            monitor::monitor_deployment(&client, str_of(&job_value, "ID"), job_modify_index, config)
-                .await?;
+            monitor::monitor_deployment(
+                &client,
+                str_of(&job_value, "ID"),
+                job_modify_index,
+                config,
+            )
+            .await?;
         }
         Ok(ExitCode::from(code))
     })

@@ -266,7 +266,8 @@ pub async fn monitor_deployment(
         index = reply.index.max(index);
         let deployment = reply.body;
         // A deployment of an earlier version of the job is not this run's.
-        if deployment.is_null() || i64_of(&deployment, "JobModifyIndex") as u64 != job_modify_index {
+        if deployment.is_null() || i64_of(&deployment, "JobModifyIndex") as u64 != job_modify_index
+        {
             return Ok(());
         }
         if !announced {
@@ -362,4 +363,42 @@ fn deployed_table(deployment: &Value) -> String {
         ],
         &rows,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::failed_placement_lines;
+
+    #[test]
+    fn failed_placements_read_as_nomad_prints_them() {
+        let metric = json!({
+            "NodesEvaluated": 1,
+            "NodesExhausted": 1,
+            "DimensionExhausted": { "memory": 1 },
+            "CoalescedFailures": 0,
+        });
+        assert_eq!(
+            failed_placement_lines("cache", &metric),
+            [
+                "Task Group \"cache\" (failed to place 1 allocation):",
+                "  * Resources exhausted on 1 nodes",
+                "  * Dimension \"memory\" exhausted on 1 nodes",
+            ]
+        );
+        let filtered = json!({
+            "NodesEvaluated": 0,
+            "ConstraintFiltered": { "${attr.kernel.name} = windows": 2 },
+            "CoalescedFailures": 2,
+        });
+        assert_eq!(
+            failed_placement_lines("web", &filtered),
+            [
+                "Task Group \"web\" (failed to place 3 allocations):",
+                "  * No nodes were eligible for evaluation",
+                "  * Constraint \"${attr.kernel.name} = windows\": 2 nodes excluded by filter",
+            ]
+        );
+    }
 }
