@@ -7,6 +7,7 @@
 
 mod agent;
 mod alloc_actions;
+mod alloc_exec;
 mod alloc_logs;
 mod alloc_status;
 mod api_client;
@@ -579,7 +580,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
         Command::Alloc(AllocCommand::Status(args)) => alloc_status::run(&args),
         Command::Alloc(AllocCommand::Logs(args)) => alloc_logs::logs(&args),
         Command::Alloc(AllocCommand::Fs(args)) => alloc_logs::fs(&args),
-        Command::Alloc(AllocCommand::Exec(args)) => alloc_actions::exec(&args),
+        Command::Alloc(AllocCommand::Exec(args)) => alloc_exec::run(&args),
         Command::Alloc(AllocCommand::Stop(args)) => alloc_actions::stop(&args),
         Command::Alloc(AllocCommand::Restart(args)) => alloc_actions::restart(&args),
         Command::Alloc(AllocCommand::Signal(args)) => alloc_actions::signal(&args),
