@@ -1,6 +1,6 @@
-//! `caravan alloc stop|restart|signal|exec`: acting on one allocation.
+//! `caravan alloc stop|restart|signal`: acting on one allocation.
 //!
-//! Nomad: `command/alloc_stop.go`, `alloc_restart.go`, `alloc_signal.go`, `alloc_exec.go`.
+//! Nomad: `command/alloc_stop.go`, `alloc_restart.go`, `alloc_signal.go`.
 
 use std::process::ExitCode;
 
@@ -10,7 +10,7 @@ use super::alloc_status::{read_alloc, task_names};
 use super::api_client::{ApiClient, block_on, str_of};
 use super::monitor::{self, MonitorConfig};
 use super::output::outln;
-use super::{AllocExecArgs, AllocIdArgs, AllocSignalArgs, AllocTaskArgs};
+use super::{AllocIdArgs, AllocSignalArgs, AllocTaskArgs};
 
 pub fn stop(args: &AllocIdArgs) -> anyhow::Result<ExitCode> {
     let client = ApiClient::new(&args.api)?;
@@ -76,20 +76,5 @@ pub fn signal(args: &AllocSignalArgs) -> anyhow::Result<ExitCode> {
             .await
             .map_err(|err| anyhow::anyhow!("Error signalling allocation: {err}"))?;
         Ok(ExitCode::SUCCESS)
-    })
-}
-
-pub fn exec(args: &AllocExecArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
-    block_on(async {
-        let alloc = read_alloc(&client, &args.alloc_id).await?;
-        check_task(&alloc, args.task.as_ref())?;
-        // TODO(#5): the client serves exec as Nomad's websocket protocol; this CLI has no
-        // websocket client yet.
-        anyhow::bail!(
-            "alloc exec is not available from this CLI yet: the agent serves it as a websocket at {}/v1/client/allocation/{}/exec",
-            client.address(),
-            str_of(&alloc, "ID")
-        )
     })
 }

@@ -15,7 +15,8 @@ use super::output::outln;
 use super::{JobPlanArgs, JobRunArgs};
 
 pub fn run(args: &JobRunArgs) -> anyhow::Result<ExitCode> {
-    let job = job_file::load(&args.job)?;
+    let job = job_file::load(&args.job)
+        .map_err(|err| anyhow::anyhow!("Error getting job struct: {err:#}"))?;
     let job_value = serde_json::to_value(&job).context("failed to encode the job")?;
     let client = ApiClient::new(&args.api)?;
     block_on(async {
@@ -27,7 +28,12 @@ pub fn run(args: &JobRunArgs) -> anyhow::Result<ExitCode> {
         let response = match client.put("/v1/jobs", &body).await {
             Ok(response) => response,
             Err(err) if err.to_string().contains("Enforcing job modify index") => {
-                anyhow::bail!("Error submitting job: {err}");
+                // Nomad shows the server's reason alone, then says nothing changed.
+                let reason = err.to_string();
+                let reason = reason
+                    .split_once('(')
+                    .map_or(reason.as_str(), |(_, rest)| rest.trim_end_matches(')'));
+                anyhow::bail!("{reason}\nJob not updated");
             }
             Err(err) => anyhow::bail!("Error submitting job: {err}"),
         };
@@ -48,16 +54,22 @@ pub fn run(args: &JobRunArgs) -> anyhow::Result<ExitCode> {
         };
         let code = monitor::monitor_eval(&client, &eval_id, config).await?;
         if code == 0 && job_type == "service" {
-            let eval_index = i64_of(&response, "EvalCreateIndex") as u64;
-            monitor::monitor_deployment(&client, str_of(&job_value, "ID"), eval_index, config)
-                .await?;
+            let job_modify_index = i64_of(&response, "JobModifyIndex") as u64;
+            monitor::monitor_deployment(
+                &client,
+                str_of(&job_value, "ID"),
+                job_modify_index,
+                config,
+            )
+            .await?;
         }
         Ok(ExitCode::from(code))
     })
 }
 
 pub fn plan(args: &JobPlanArgs) -> anyhow::Result<ExitCode> {
-    let job = job_file::load(&args.job)?;
+    let job = job_file::load(&args.job)
+        .map_err(|err| anyhow::anyhow!("Error getting job struct: {err:#}"))?;
     let job_value = serde_json::to_value(&job).context("failed to encode the job")?;
     let client = ApiClient::new(&args.api)?;
     block_on(async {

@@ -7,6 +7,7 @@
 
 mod agent;
 mod alloc_actions;
+mod alloc_exec;
 mod alloc_logs;
 mod alloc_status;
 mod api_client;
@@ -569,27 +570,43 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
             outln!("{}", job_file::api_json(&job_file::load(&args.job)?)?)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Job(JobCommand::Run(args)) => job_run::run(&args),
-        Command::Job(JobCommand::Plan(args)) => job_run::plan(&args),
-        Command::Job(JobCommand::Status(args)) => job_status::status(&args),
-        Command::Job(JobCommand::Stop(args)) => job_status::stop(&args),
-        Command::Job(JobCommand::History(args)) => job_status::history(&args),
-        Command::Job(JobCommand::Allocs(args)) => job_status::allocs(&args),
-        Command::Job(JobCommand::Inspect(args)) => job_status::inspect(&args),
-        Command::Alloc(AllocCommand::Status(args)) => alloc_status::run(&args),
-        Command::Alloc(AllocCommand::Logs(args)) => alloc_logs::logs(&args),
-        Command::Alloc(AllocCommand::Fs(args)) => alloc_logs::fs(&args),
-        Command::Alloc(AllocCommand::Exec(args)) => alloc_actions::exec(&args),
-        Command::Alloc(AllocCommand::Stop(args)) => alloc_actions::stop(&args),
-        Command::Alloc(AllocCommand::Restart(args)) => alloc_actions::restart(&args),
-        Command::Alloc(AllocCommand::Signal(args)) => alloc_actions::signal(&args),
-        Command::Eval(EvalCommand::Status(args)) => eval_status::status(&args),
-        Command::Eval(EvalCommand::List(args)) => eval_status::list(&args),
-        Command::Node(NodeCommand::Status(args)) => node_status::status(&args),
-        Command::Node(NodeCommand::Drain(args)) => node_status::drain(&args),
-        Command::Node(NodeCommand::Eligibility(args)) => node_status::eligibility(&args),
-        Command::Server(ServerCommand::Members(args)) => status::server_members(&args),
-        Command::Status(args) => status::run(&args),
         Command::Config(ConfigCommand::Validate(args)) => config_validate::run(&args),
+        Command::Job(JobCommand::Run(args)) => nomad_errors(job_run::run(&args)),
+        Command::Job(JobCommand::Plan(args)) => nomad_errors(job_run::plan(&args)),
+        Command::Job(JobCommand::Status(args)) => nomad_errors(job_status::status(&args)),
+        Command::Job(JobCommand::Stop(args)) => nomad_errors(job_status::stop(&args)),
+        Command::Job(JobCommand::History(args)) => nomad_errors(job_status::history(&args)),
+        Command::Job(JobCommand::Allocs(args)) => nomad_errors(job_status::allocs(&args)),
+        Command::Job(JobCommand::Inspect(args)) => nomad_errors(job_status::inspect(&args)),
+        Command::Alloc(AllocCommand::Status(args)) => nomad_errors(alloc_status::run(&args)),
+        Command::Alloc(AllocCommand::Logs(args)) => nomad_errors(alloc_logs::logs(&args)),
+        Command::Alloc(AllocCommand::Fs(args)) => nomad_errors(alloc_logs::fs(&args)),
+        Command::Alloc(AllocCommand::Exec(args)) => nomad_errors(alloc_exec::run(&args)),
+        Command::Alloc(AllocCommand::Stop(args)) => nomad_errors(alloc_actions::stop(&args)),
+        Command::Alloc(AllocCommand::Restart(args)) => nomad_errors(alloc_actions::restart(&args)),
+        Command::Alloc(AllocCommand::Signal(args)) => nomad_errors(alloc_actions::signal(&args)),
+        Command::Eval(EvalCommand::Status(args)) => nomad_errors(eval_status::status(&args)),
+        Command::Eval(EvalCommand::List(args)) => nomad_errors(eval_status::list(&args)),
+        Command::Node(NodeCommand::Status(args)) => nomad_errors(node_status::status(&args)),
+        Command::Node(NodeCommand::Drain(args)) => nomad_errors(node_status::drain(&args)),
+        Command::Node(NodeCommand::Eligibility(args)) => {
+            nomad_errors(node_status::eligibility(&args))
+        }
+        Command::Server(ServerCommand::Members(args)) => {
+            nomad_errors(status::server_members(&args))
+        }
+        Command::Status(args) => nomad_errors(status::run(&args)),
+    }
+}
+
+/// A command that talks to an agent prints its errors as Nomad does, already worded ("Error
+/// querying job: ..."), without the `Error: ` prefix the binary puts on other failures.
+fn nomad_errors(result: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
+    match result {
+        Err(err) if !output::is_broken_pipe(&err) => {
+            eprintln!("{err:#}");
+            Ok(ExitCode::from(1))
+        }
+        other => other,
     }
 }

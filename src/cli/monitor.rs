@@ -247,7 +247,7 @@ pub fn failed_placement_lines(group: &str, metric: &Value) -> Vec<String> {
 pub async fn monitor_deployment(
     client: &ApiClient,
     job_id: &str,
-    eval_index: u64,
+    job_modify_index: u64,
     config: MonitorConfig,
 ) -> anyhow::Result<()> {
     let path = format!("/v1/job/{}/deployment", super::api_client::encode(job_id));
@@ -265,7 +265,9 @@ pub async fn monitor_deployment(
         };
         index = reply.index.max(index);
         let deployment = reply.body;
-        if deployment.is_null() || (i64_of(&deployment, "CreateIndex") as u64) < eval_index.min(1) {
+        // A deployment of an earlier version of the job is not this run's.
+        if deployment.is_null() || i64_of(&deployment, "JobModifyIndex") as u64 != job_modify_index
+        {
             return Ok(());
         }
         if !announced {
@@ -361,4 +363,42 @@ fn deployed_table(deployment: &Value) -> String {
         ],
         &rows,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::failed_placement_lines;
+
+    #[test]
+    fn failed_placements_read_as_nomad_prints_them() {
+        let metric = json!({
+            "NodesEvaluated": 1,
+            "NodesExhausted": 1,
+            "DimensionExhausted": { "memory": 1 },
+            "CoalescedFailures": 0,
+        });
+        assert_eq!(
+            failed_placement_lines("cache", &metric),
+            [
+                "Task Group \"cache\" (failed to place 1 allocation):",
+                "  * Resources exhausted on 1 nodes",
+                "  * Dimension \"memory\" exhausted on 1 nodes",
+            ]
+        );
+        let filtered = json!({
+            "NodesEvaluated": 0,
+            "ConstraintFiltered": { "${attr.kernel.name} = windows": 2 },
+            "CoalescedFailures": 2,
+        });
+        assert_eq!(
+            failed_placement_lines("web", &filtered),
+            [
+                "Task Group \"web\" (failed to place 3 allocations):",
+                "  * No nodes were eligible for evaluation",
+                "  * Constraint \"${attr.kernel.name} = windows\": 2 nodes excluded by filter",
+            ]
+        );
+    }
 }

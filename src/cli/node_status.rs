@@ -298,6 +298,7 @@ pub fn drain(args: &NodeDrainArgs) -> anyhow::Result<ExitCode> {
         } else {
             json!({ "NodeID": node_id, "DrainSpec": null, "MarkEligible": true })
         };
+        let live_before = live_allocs(&client, &node_id).await?;
         client
             .post(&format!("/v1/node/{node_id}/drain"), &body)
             .await
@@ -310,9 +311,34 @@ pub fn drain(args: &NodeDrainArgs) -> anyhow::Result<ExitCode> {
         if args.detach {
             return Ok(ExitCode::SUCCESS);
         }
-        monitor_drain(&client, &node_id, deadline).await?;
+        monitor_drain(&client, &node_id, deadline, live_before).await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn is_terminal(alloc: &Value) -> bool {
+    matches!(
+        str_of(alloc, "ClientStatus"),
+        "complete" | "failed" | "lost"
+    )
+}
+
+/// The IDs of the node's allocations that have not finished.
+async fn live_allocs(
+    client: &ApiClient,
+    node_id: &str,
+) -> anyhow::Result<std::collections::BTreeSet<String>> {
+    let allocs = client
+        .get(&format!("/v1/node/{node_id}/allocations"))
+        .await
+        .map_err(|err| anyhow::anyhow!("Error querying node allocations: {err}"))?;
+    Ok(allocs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|alloc| !is_terminal(alloc))
+        .map(|alloc| str_of(alloc, "ID").to_owned())
+        .collect())
 }
 
 /// Follows the node's allocations until none is left running (Nomad: `api.Nodes().MonitorDrain`).
@@ -320,6 +346,7 @@ async fn monitor_drain(
     client: &ApiClient,
     node_id: &str,
     deadline: Duration,
+    live_before: std::collections::BTreeSet<String>,
 ) -> anyhow::Result<()> {
     let give_up = std::time::Instant::now() + deadline + Duration::from_secs(30);
     let mut index = 0;
@@ -353,7 +380,10 @@ async fn monitor_drain(
                 continue;
             }
             if terminal {
-                if stopping && reported.insert(alloc_id.to_owned()) {
+                if stopping
+                    && live_before.contains(alloc_id)
+                    && reported.insert(alloc_id.to_owned())
+                {
                     outln!(
                         "{}: Alloc {:?} draining",
                         now_rfc3339(),

@@ -1,5 +1,5 @@
 //! The CLI against a real agent process: `caravan agent -config` on free loopback ports, then
-//! `caravan job run|status|stop`, `alloc status|logs`, `node status`, `server members`, `eval
+//! `caravan job run|status|stop`, `alloc status|logs|fs|exec`, `node status`, `server members`, `eval
 //! list` with `-address`, their output checked against Nomad's formats.
 
 use std::net::TcpListener;
@@ -388,6 +388,24 @@ fn cli_drives_a_real_agent() -> anyhow::Result<()> {
         "{fs:?}"
     );
     assert!(fs.stdout.contains("say.stdout.0"), "{fs:?}");
+
+    // alloc exec: the command's output and exit code come back through the websocket.
+    let exec = agent.cli(
+        dir,
+        &[
+            "alloc",
+            "exec",
+            web_alloc,
+            "/bin/sh",
+            "-c",
+            "echo in $NOMAD_TASK_NAME; exit 3",
+        ],
+    )?;
+    assert_eq!(
+        (exec.code, exec.stdout.as_str()),
+        (Some(3), "in server\n"),
+        "{exec:?}"
+    );
 
     let evals = agent.cli(dir, &["eval", "list"])?;
     assert!(evals.stdout.contains("job-register  web-once"), "{evals:?}");
