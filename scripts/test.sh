@@ -12,6 +12,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/caravan-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 scripts/setup.sh
+# The Docker driver's tests run against a real dockerd: start one unless one answers, stop only
+# the one started here.
+scripts/dockerd.sh start
+trap 'scripts/dockerd.sh stop' EXIT
 
 echo "==> cargo fmt --check"
 cargo fmt --check
