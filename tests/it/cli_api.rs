@@ -170,7 +170,7 @@ fn cli_drives_a_real_agent() -> anyhow::Result<()> {
     let temp = tempfile::tempdir()?;
     let dir = temp.path();
     let agent = AgentProcess::start(dir)?;
-    let ready = Duration::from_secs(30);
+    let ready = Duration::from_secs(60);
 
     let nodes = agent.cli_until(dir, &["node", "status"], ready, |out| out.contains("ready"))?;
     assert!(
