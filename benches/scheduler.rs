@@ -126,6 +126,22 @@ async fn run(allocs: usize, nodes: usize, jobs: usize, dev: bool) -> anyhow::Res
         "no leadership"
     );
 
+    // Simulated clients heartbeat like real ones from the start, or the leader would mark the
+    // first ones down while the last register.
+    let heartbeat = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                interval.tick().await;
+                for idx in 0..nodes {
+                    let node_id = NodeId::from(format!("00000000-0000-4000-8000-{idx:012}"));
+                    let _ = server.node_update_status(&node_id, NodeStatus::Ready).await;
+                }
+            }
+        })
+    };
+
     let started_nodes = Instant::now();
     futures::stream::iter(0..nodes)
         .map(|idx| {
@@ -141,21 +157,6 @@ async fn run(allocs: usize, nodes: usize, jobs: usize, dev: bool) -> anyhow::Res
         "registered {nodes} nodes in {:.2}s",
         started_nodes.elapsed().as_secs_f64()
     );
-
-    // Simulated clients heartbeat like real ones, or the leader would mark them down.
-    let heartbeat = {
-        let server = server.clone();
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                interval.tick().await;
-                for idx in 0..nodes {
-                    let node_id = NodeId::from(format!("00000000-0000-4000-8000-{idx:012}"));
-                    let _ = server.node_update_status(&node_id, NodeStatus::Ready).await;
-                }
-            }
-        })
-    };
 
     let per_job = allocs / jobs;
     let remainder = allocs % jobs;

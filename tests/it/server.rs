@@ -209,20 +209,13 @@ async fn errors_are_nomads() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_that_misses_heartbeats_goes_down_and_its_allocs_are_replaced() -> anyhow::Result<()> {
     let server = TestServer::start_with(|options| {
-        options.heartbeat.min_ttl = Duration::from_millis(300);
-        options.heartbeat.grace = Duration::from_millis(200);
+        options.heartbeat.min_ttl = Duration::from_millis(1000);
+        options.heartbeat.grace = Duration::from_millis(300);
     })
     .await?;
-    let silent = server.register_node(1).await?;
-    server.run_job(service_job("lost", 1)).await?;
-    let (allocs, _): (Vec<Value>, u64) = server.get_json("/v1/job/lost/allocations").await?;
-    assert_eq!(allocs[0]["NodeID"], silent.as_str());
-
-    // A second node keeps heartbeating; the first says nothing.
-    let alive = server.register_node(2).await?;
-    let beat = {
+    let heartbeat = |node_id: String| {
         let http = server.http.clone();
-        let url = format!("{}/v1/internal/node/{alive}/heartbeat", server.url);
+        let url = format!("{}/v1/internal/node/{node_id}/heartbeat", server.url);
         tokio::spawn(async move {
             loop {
                 let _ = http
@@ -234,6 +227,16 @@ async fn node_that_misses_heartbeats_goes_down_and_its_allocs_are_replaced() -> 
             }
         })
     };
+    let silent = server.register_node(1).await?;
+    let silent_beat = heartbeat(silent.clone());
+    server.run_job(service_job("lost", 1)).await?;
+    let (allocs, _): (Vec<Value>, u64) = server.get_json("/v1/job/lost/allocations").await?;
+    assert_eq!(allocs[0]["NodeID"], silent.as_str());
+
+    // A second node keeps heartbeating; the first falls silent.
+    let alive = server.register_node(2).await?;
+    let beat = heartbeat(alive.clone());
+    silent_beat.abort();
     wait_for(Duration::from_secs(15), || async {
         let (node, _): (Value, u64) = server.get_json(&format!("/v1/node/{silent}")).await?;
         Ok((node["Status"] == "down").then_some(()))
