@@ -174,6 +174,7 @@ pub struct RunningAgent {
     pub rpc_addr: Option<SocketAddr>,
     pub node_id: Option<String>,
     pub data_dir: PathBuf,
+    dev: bool,
     server: Option<super::start::RunningServer>,
     client: Option<crate::client::ClientHandle>,
     client_listener: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
@@ -186,7 +187,11 @@ impl RunningAgent {
     /// dir goes away), then the listeners and the server.
     pub async fn shutdown(self) {
         if let Some(client) = self.client {
-            client.shutdown().await;
+            if self.dev {
+                client.shutdown_and_stop_tasks().await;
+            } else {
+                client.shutdown().await;
+            }
         }
         if let Some((stop, listener)) = self.client_listener {
             let _ = stop.send(true);
@@ -255,6 +260,7 @@ pub async fn start_agent(config: AgentConfig, dev: bool) -> anyhow::Result<Runni
         rpc_addr: None,
         node_id,
         data_dir: data_dir.clone(),
+        dev,
         server: None,
         client,
         client_listener: None,

@@ -372,6 +372,21 @@ impl ClientHandle {
         api::router(Arc::clone(&self.shared))
     }
 
+    /// Stops every allocation's tasks (kill signal, then SIGKILL after the kill timeout), waits
+    /// for them, then stops the loops. For `-dev` agents, whose data dir goes away with them
+    /// (Nomad: dev mode destroys allocations on shutdown).
+    pub async fn shutdown_and_stop_tasks(self) {
+        let runners: Vec<AllocRunnerHandle> =
+            self.shared.lock_runners().values().cloned().collect();
+        for runner in &runners {
+            runner.stop();
+        }
+        for runner in &runners {
+            runner.wait_done().await;
+        }
+        self.shutdown().await;
+    }
+
     /// Stops the loops and detaches every runner; the tasks keep running.
     pub async fn shutdown(self) {
         self.shutdown.send_replace(true);

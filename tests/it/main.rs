@@ -6,6 +6,7 @@ mod cli;
 mod cli_api;
 mod client;
 mod client_server;
+mod dev_agent;
 mod docker;
 mod docker_agent;
 mod docker_client;
