@@ -76,21 +76,9 @@ impl Fixture {
         what: &str,
         check: impl Fn(&Allocation) -> bool,
     ) -> Result<Allocation> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let alloc = self.server.alloc(alloc_id).context("alloc exists")?;
-            if check(&alloc) {
-                return Ok(alloc);
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "alloc never reached {what}: {} {:#?}",
-                    alloc.client_status,
-                    alloc.task_states
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        self.server
+            .wait_alloc(alloc_id, what, Duration::from_secs(30), check)
+            .await
     }
 
     async fn wait_status(

@@ -100,6 +100,34 @@ impl TestServer {
         self.lock().allocs.get(alloc_id).cloned()
     }
 
+    /// Polls the allocation as the client last reported it until `check` holds, or fails after
+    /// `timeout` naming `what` was awaited and the last status seen.
+    pub async fn wait_alloc(
+        &self,
+        alloc_id: &AllocId,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&Allocation) -> bool,
+    ) -> anyhow::Result<Allocation> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let alloc = self
+                .alloc(alloc_id)
+                .ok_or_else(|| anyhow::anyhow!("alloc {alloc_id} does not exist"))?;
+            if check(&alloc) {
+                return Ok(alloc);
+            }
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!(
+                    "alloc never reached {what}: {} {:#?}",
+                    alloc.client_status,
+                    alloc.task_states
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     pub fn node(&self, node_id: &NodeId) -> Option<Node> {
         self.lock().nodes.get(node_id).cloned()
     }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use caravan::client::{Client, ClientHandle, ClientOptions, HttpServerLink};
 use caravan::structs::{
     AllocClientStatus, AllocId, AllocatedPort, Allocation, Job, JobId, JobType, RestartMode,
@@ -61,21 +61,9 @@ impl Fixture {
         what: &str,
         check: impl Fn(&Allocation) -> bool,
     ) -> Result<Allocation> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let alloc = self.server.alloc(alloc_id).context("alloc exists")?;
-            if check(&alloc) {
-                return Ok(alloc);
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "alloc never reached {what}: {} {:#?}",
-                    alloc.client_status,
-                    alloc.task_states
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.server
+            .wait_alloc(alloc_id, what, Duration::from_secs(60), check)
+            .await
     }
 }
 
