@@ -22,6 +22,10 @@ use caravan::structs::{
 };
 use futures::StreamExt;
 
+/// The same allocator as the `caravan` binary, so the figures are the agent's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()

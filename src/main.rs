@@ -2,6 +2,11 @@
 
 use std::process::ExitCode;
 
+/// The agent allocates and frees many small objects (allocations, IDs, plan entries) from several
+/// threads; mimalloc does that without glibc malloc's arena contention and fragmentation.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match caravan::cli::run(std::env::args_os()) {
         Ok(code) => code,
