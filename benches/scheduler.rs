@@ -33,9 +33,9 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn node(idx: usize) -> Node {
+fn node(idx: usize, id: NodeId) -> Node {
     Node {
-        id: NodeId::from(format!("00000000-0000-4000-8000-{idx:012}")),
+        id,
         secret_id: format!("secret-{idx}"),
         name: format!("bench-node-{idx}"),
         datacenter: "dc1".to_owned(),
@@ -130,27 +130,29 @@ async fn run(allocs: usize, nodes: usize, jobs: usize, dev: bool) -> anyhow::Res
         "no leadership"
     );
 
+    // Random UUIDs, as real clients make them.
+    let node_ids: Vec<NodeId> = (0..nodes).map(|_| NodeId::generate()).collect();
     // Simulated clients heartbeat like real ones from the start, or the leader would mark the
     // first ones down while the last register.
     let heartbeat = {
         let server = server.clone();
+        let node_ids = node_ids.clone();
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(Duration::from_secs(5));
             loop {
                 interval.tick().await;
-                for idx in 0..nodes {
-                    let node_id = NodeId::from(format!("00000000-0000-4000-8000-{idx:012}"));
-                    let _ = server.node_update_status(&node_id, NodeStatus::Ready).await;
+                for node_id in &node_ids {
+                    let _ = server.node_update_status(node_id, NodeStatus::Ready).await;
                 }
             }
         })
     };
 
     let started_nodes = Instant::now();
-    futures::stream::iter(0..nodes)
-        .map(|idx| {
+    futures::stream::iter(node_ids.iter().cloned().enumerate())
+        .map(|(idx, node_id)| {
             let server = server.clone();
-            async move { server.node_register(node(idx)).await }
+            async move { server.node_register(node(idx, node_id)).await }
         })
         .buffer_unordered(256)
         .collect::<Vec<_>>()

@@ -42,7 +42,7 @@ pub struct JobListStub {
 impl JobListStub {
     pub fn new(job: &Job, summary: Option<&JobSummary>) -> Self {
         Self {
-            id: job.id.0.clone(),
+            id: job.id.to_string(),
             parent_id: job.parent_id.clone(),
             name: job.name.clone(),
             namespace: job.namespace.clone(),
@@ -105,13 +105,13 @@ pub struct AllocListStub {
 impl AllocListStub {
     pub fn new(alloc: &Allocation, with_resources: bool) -> Self {
         Self {
-            id: alloc.id.0.clone(),
-            eval_id: alloc.eval_id.0.clone(),
+            id: alloc.id.to_string(),
+            eval_id: alloc.eval_id.to_string(),
             name: alloc.name.clone(),
             namespace: alloc.namespace.clone(),
-            node_id: alloc.node_id.0.clone(),
+            node_id: alloc.node_id.to_string(),
             node_name: alloc.node_name.clone(),
-            job_id: alloc.job_id.0.clone(),
+            job_id: alloc.job_id.to_string(),
             job_type: alloc
                 .job
                 .as_ref()
@@ -129,7 +129,7 @@ impl AllocListStub {
             followup_eval_id: alloc
                 .followup_eval_id
                 .as_ref()
-                .map(|id| id.0.clone())
+                .map(|id| id.to_string())
                 .unwrap_or_default(),
             reschedule_tracker: alloc.reschedule_tracker.clone(),
             create_index: alloc.create_index,
@@ -173,7 +173,7 @@ impl NodeListStub {
                         .rsplit_once(':')
                         .map_or_else(|| node.http_addr.clone(), |(host, _)| host.to_owned())
                 }),
-            id: node.id.0.clone(),
+            id: node.id.to_string(),
             attributes: with_attributes.then(|| node.attributes.clone()),
             datacenter: node.datacenter.clone(),
             name: node.name.clone(),

@@ -150,7 +150,7 @@ impl MemState {
                     .node_update
                     .entry(node_id.clone())
                     .or_default()
-                    .push(stop.clone());
+                    .push(Arc::new(stop.clone()));
             }
         }
         for (node_id, allocs) in &plan.node_allocation {
@@ -168,7 +168,7 @@ impl MemState {
                     .node_allocation
                     .entry(node_id.clone())
                     .or_default()
-                    .push(alloc);
+                    .push(Arc::new(alloc));
             }
         }
         result

@@ -118,7 +118,7 @@ pub fn build_alloc(ctx: &mut EvalContext, new: NewAlloc<'_>) -> Allocation {
                 ports: new.ranked.ports,
             },
         },
-        metrics: Some(new.metric),
+        metrics: Some(std::sync::Arc::new(new.metric)),
         desired_status: AllocDesiredStatus::Run,
         client_status: AllocClientStatus::Pending,
         create_time: ctx.now,

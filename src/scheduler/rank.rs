@@ -139,7 +139,7 @@ impl ScoreParts {
     /// The entry of `AllocMetric.ScoreMetaData`, with Nomad's scorer names.
     pub fn to_meta(&self, node_id: &NodeId) -> NodeScoreMeta {
         let mut scores = BTreeMap::new();
-        scores.insert("binpack".to_owned(), self.fit);
+        scores.insert("binpack".into(), self.fit);
         for (name, score) in [
             ("job-anti-affinity", self.anti_affinity),
             ("node-reschedule-penalty", self.reschedule_penalty),
@@ -147,7 +147,7 @@ impl ScoreParts {
             ("allocation-spread", self.spread),
         ] {
             if let Some(score) = score {
-                scores.insert(name.to_owned(), score);
+                scores.insert(name.into(), score);
             }
         }
         NodeScoreMeta {

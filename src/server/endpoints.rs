@@ -154,7 +154,7 @@ impl Server {
         let eval = (!job.is_template()).then(|| new_eval(&job, EvalTrigger::JOB_REGISTER, now));
         let eval_id = eval
             .as_ref()
-            .map(|eval| eval.id.0.clone())
+            .map(|eval| eval.id.to_string())
             .unwrap_or_default();
         let namespace = job.namespace.clone();
         let job_id = job.id.clone();
@@ -194,14 +194,14 @@ impl Server {
         let Some(job) = self.store.snapshot().job(namespace, job_id) else {
             return Err(ServerError::NotFound {
                 kind: "job",
-                id: job_id.0.clone(),
+                id: job_id.to_string(),
             });
         };
         let now = super::now_unix_nanos();
         let eval = (!job.is_template()).then(|| new_eval(&job, EvalTrigger::JOB_DEREGISTER, now));
         let eval_id = eval
             .as_ref()
-            .map(|eval| eval.id.0.clone())
+            .map(|eval| eval.id.to_string())
             .unwrap_or_default();
         let response = self
             .write_checked(Command::JobDeregister {
@@ -235,7 +235,7 @@ impl Server {
             node.node_pool = "default".to_owned();
         }
         if node.name.is_empty() {
-            node.name = node.id.0.clone();
+            node.name = node.id.to_string();
         }
         let now = super::now_unix_nanos();
         node.status_updated_at = now / 1_000_000_000;
@@ -250,7 +250,7 @@ impl Server {
         } else {
             Vec::new()
         };
-        let eval_ids = evals.iter().map(|eval| eval.id.0.clone()).collect();
+        let eval_ids = evals.iter().map(|eval| eval.id.to_string()).collect();
         let node_id = node.id.clone();
         let has_evals = !evals.is_empty();
         let response = self
@@ -293,7 +293,7 @@ impl Server {
         let Some(node) = snapshot.tables().nodes.get(node_id).cloned() else {
             return Err(ServerError::NotFound {
                 kind: "node",
-                id: node_id.0.clone(),
+                id: node_id.to_string(),
             });
         };
         if node.status == status {
@@ -314,7 +314,7 @@ impl Server {
         } else {
             Vec::new()
         };
-        let eval_ids = evals.iter().map(|eval| eval.id.0.clone()).collect();
+        let eval_ids = evals.iter().map(|eval| eval.id.to_string()).collect();
         let has_evals = !evals.is_empty();
         let response = self
             .write_checked(Command::NodeUpdateStatus {
@@ -373,7 +373,7 @@ impl Server {
         if snapshot.tables().nodes.get(node_id).is_none() {
             return Err(ServerError::NotFound {
                 kind: "node",
-                id: node_id.0.clone(),
+                id: node_id.to_string(),
             });
         }
         let evals = if eligibility == SchedulingEligibility::Eligible {
@@ -381,7 +381,7 @@ impl Server {
         } else {
             Vec::new()
         };
-        let eval_ids: Vec<String> = evals.iter().map(|eval| eval.id.0.clone()).collect();
+        let eval_ids: Vec<String> = evals.iter().map(|eval| eval.id.to_string()).collect();
         let response = self
             .write_checked(Command::NodeUpdateEligibility {
                 node_id: node_id.clone(),
@@ -413,7 +413,7 @@ impl Server {
         if snapshot.tables().nodes.get(node_id).is_none() {
             return Err(ServerError::NotFound {
                 kind: "node",
-                id: node_id.0.clone(),
+                id: node_id.to_string(),
             });
         }
         let now = super::now_unix_nanos();
@@ -442,7 +442,7 @@ impl Server {
         } else {
             Vec::new()
         };
-        let mut eval_ids: Vec<String> = evals.iter().map(|eval| eval.id.0.clone()).collect();
+        let mut eval_ids: Vec<String> = evals.iter().map(|eval| eval.id.to_string()).collect();
         let response = self
             .write_checked(Command::NodeUpdateDrain {
                 node_id: node_id.clone(),
@@ -453,7 +453,7 @@ impl Server {
             .await?;
         let mut index = response.index;
         if !transitions.is_empty() || !drain_evals.is_empty() {
-            eval_ids.extend(drain_evals.iter().map(|eval| eval.id.0.clone()));
+            eval_ids.extend(drain_evals.iter().map(|eval| eval.id.to_string()));
             index = self
                 .write(Command::AllocDesiredTransition {
                     transitions,
@@ -476,7 +476,7 @@ impl Server {
         let Some(alloc) = snapshot.alloc(alloc_id) else {
             return Err(ServerError::NotFound {
                 kind: "alloc",
-                id: alloc_id.0.clone(),
+                id: alloc_id.to_string(),
             });
         };
         let job = alloc
@@ -485,10 +485,10 @@ impl Server {
             .or_else(|| snapshot.job(&alloc.namespace, &alloc.job_id))
             .ok_or_else(|| ServerError::NotFound {
                 kind: "job",
-                id: alloc.job_id.0.clone(),
+                id: alloc.job_id.to_string(),
             })?;
         let eval = new_eval(&job, EvalTrigger::ALLOC_STOP, super::now_unix_nanos());
-        let eval_id = eval.id.0.clone();
+        let eval_id = eval.id.to_string();
         let response = self
             .write(Command::AllocDesiredTransition {
                 transitions: BTreeMap::from([(

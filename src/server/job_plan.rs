@@ -13,7 +13,7 @@ use super::endpoints::new_eval;
 use super::raft::Command;
 use super::{Server, ServerError};
 use crate::scheduler::{Planner, PlannerError, SchedulerConfig, State};
-use crate::structs::{AllocMetric, EvalTrigger, Evaluation, Job, Plan, PlanResult};
+use crate::structs::{AllocMetric, EvalTrigger, Evaluation, Job, Plan, PlanResult, shared_allocs};
 
 /// Per task group, what the plan would do (Nomad: `structs.DesiredUpdates`).
 #[derive(Clone, Debug, Default, Serialize)]
@@ -75,8 +75,8 @@ impl Planner for RecordingPlanner {
         plan: Plan,
     ) -> Result<(PlanResult, Option<Arc<dyn State>>), PlannerError> {
         let result = PlanResult {
-            node_update: plan.node_update.clone(),
-            node_allocation: plan.node_allocation.clone(),
+            node_update: shared_allocs(&plan.node_update),
+            node_allocation: shared_allocs(&plan.node_allocation),
             deployment: plan.deployment.clone(),
             deployment_updates: plan.deployment_updates.clone(),
             refresh_index: 0,
@@ -177,7 +177,7 @@ impl Server {
             created_evals: recorded.created,
             diff: diff.then(|| JobDiff {
                 diff_type: diff_type.to_owned(),
-                id: job.id.0.clone(),
+                id: job.id.to_string(),
             }),
             warnings: String::new(),
             index,

@@ -86,7 +86,7 @@ pub(super) async fn run(server: Arc<Server>, mut receiver: PlanReceiver) {
 #[tracing::instrument(level = "debug", skip_all, fields(eval_id = %plan.eval_id))]
 async fn apply_one(server: &Server, mut plan: Plan) -> Result<PlanResult, PlanError> {
     if !server.broker.outstanding(&plan.eval_id, &plan.eval_token) {
-        return Err(PlanError::StaleToken(plan.eval_id.0.clone()));
+        return Err(PlanError::StaleToken(plan.eval_id.to_string()));
     }
     let snapshot = server.store.snapshot();
     let verdict = accepted_nodes(&snapshot, &plan);
@@ -100,13 +100,13 @@ async fn apply_one(server: &Server, mut plan: Plan) -> Result<PlanResult, PlanEr
                 if same_job(&alloc, plan_job.as_ref()) {
                     alloc.job = None;
                 }
-                alloc
+                Arc::new(alloc)
             }));
         }
         if let Some(allocs) = plan.node_update.remove(node_id) {
             stopped.extend(allocs.into_iter().map(|mut alloc| {
                 alloc.job = None;
-                alloc
+                Arc::new(alloc)
             }));
         }
     }
@@ -219,16 +219,20 @@ pub fn evaluate_plan(snapshot: &StateSnapshot, plan: &Plan) -> PlanResult {
             .get(node_id)
             .filter(|allocs| !allocs.is_empty())
         {
-            result.node_update.insert(node_id.clone(), updates.clone());
+            result.node_update.insert(
+                node_id.clone(),
+                updates.iter().cloned().map(Arc::new).collect(),
+            );
         }
         if let Some(placements) = plan
             .node_allocation
             .get(node_id)
             .filter(|allocs| !allocs.is_empty())
         {
-            result
-                .node_allocation
-                .insert(node_id.clone(), placements.clone());
+            result.node_allocation.insert(
+                node_id.clone(),
+                placements.iter().cloned().map(Arc::new).collect(),
+            );
         }
     }
     if verdict.refused.is_empty() || !plan.all_at_once {

@@ -228,8 +228,9 @@ impl AllocatedResources {
 pub struct NodeScoreMeta {
     #[serde(rename = "NodeID")]
     pub node_id: NodeId,
+    /// By scorer name; the scheduler's names are static, so a placement's metrics allocate none.
     #[serde(deserialize_with = "nullable::default")]
-    pub scores: BTreeMap<String, f64>,
+    pub scores: BTreeMap<std::borrow::Cow<'static, str>, f64>,
     pub norm_score: f64,
 }
 
@@ -311,7 +312,8 @@ pub struct Allocation {
     pub allocated_resources: AllocatedResources,
     #[serde(deserialize_with = "nullable::default")]
     pub services: BTreeMap<String, Service>,
-    pub metrics: Option<AllocMetric>,
+    /// Shared: plans, results, the state store and events all hold the same placement.
+    pub metrics: Option<std::sync::Arc<AllocMetric>>,
     pub desired_status: AllocDesiredStatus,
     pub desired_description: String,
     pub desired_transition: DesiredTransition,

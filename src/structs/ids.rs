@@ -2,8 +2,14 @@
 //!
 //! Each serialises as a bare JSON string. Job IDs are chosen by users; the others are UUIDs made
 //! with [`new_uuid`] *before* a change enters Raft (apply is deterministic and makes no IDs).
+//!
+//! The text is shared (`Arc<str>`): the state store's persistent maps copy keys whenever a
+//! snapshot shares the node being written, and a scheduler passes IDs around by the thousand, so
+//! a clone must be a reference count, never an allocation.
 
 use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,12 +23,12 @@ macro_rules! id_newtype {
         $(#[$meta])*
         #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(pub String);
+        pub struct $name(pub Arc<str>);
 
         impl $name {
             /// A new random ID.
             pub fn generate() -> Self {
-                Self(new_uuid())
+                Self(new_uuid().into())
             }
 
             pub fn as_str(&self) -> &str {
@@ -43,13 +49,51 @@ macro_rules! id_newtype {
 
         impl From<&str> for $name {
             fn from(value: &str) -> Self {
-                Self(value.to_owned())
+                Self(value.into())
             }
         }
 
         impl From<String> for $name {
             fn from(value: String) -> Self {
-                Self(value)
+                Self(value.into())
+            }
+        }
+
+        impl From<&String> for $name {
+            fn from(value: &String) -> Self {
+                Self(value.as_str().into())
+            }
+        }
+
+        impl Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                &*self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                &*self.0 == *other
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
             }
         }
     };

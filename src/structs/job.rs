@@ -159,7 +159,7 @@ impl Job {
     /// API submissions alike (Nomad: `api/jobs.go` `Job.Canonicalize`).
     pub fn canonicalize(&mut self) {
         if self.name.is_empty() {
-            self.name = self.id.0.clone();
+            self.name = self.id.to_string();
         }
         if self.namespace.is_empty() {
             self.namespace = Namespace::DEFAULT.to_owned();

@@ -46,7 +46,7 @@ pub use node::{
     DrainStrategy, DriverInfo, HostVolume, Node, NodeCpuResources, NodeDiskResources,
     NodeMemoryResources, NodeReservedResources, NodeResources, NodeStatus, SchedulingEligibility,
 };
-pub use plan::{DeploymentStatusUpdate, Plan, PlanResult};
+pub use plan::{DeploymentStatusUpdate, Plan, PlanResult, shared_allocs};
 pub use policy::{
     DelayFunction, EphemeralDisk, LogConfig, MigrateStrategy, ReschedulePolicy, RestartMode,
     RestartPolicy, UpdateStrategy,

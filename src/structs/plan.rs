@@ -6,6 +6,7 @@
 //! `nomad/structs/structs.go` `Plan`, `PlanResult`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -90,10 +91,11 @@ impl Plan {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct PlanResult {
+    /// Shared with the committed Raft entry: a result costs no copy of its allocations.
     #[serde(deserialize_with = "nullable::default")]
-    pub node_update: BTreeMap<NodeId, Vec<Allocation>>,
+    pub node_update: BTreeMap<NodeId, Vec<Arc<Allocation>>>,
     #[serde(deserialize_with = "nullable::default")]
-    pub node_allocation: BTreeMap<NodeId, Vec<Allocation>>,
+    pub node_allocation: BTreeMap<NodeId, Vec<Arc<Allocation>>>,
     pub deployment: Option<Deployment>,
     #[serde(deserialize_with = "nullable::default")]
     pub deployment_updates: Vec<DeploymentStatusUpdate>,
@@ -104,11 +106,26 @@ pub struct PlanResult {
     pub alloc_index: u64,
 }
 
+/// A copy of a plan's per-node allocations in the shape of a [`PlanResult`]'s.
+pub fn shared_allocs(
+    map: &BTreeMap<NodeId, Vec<Allocation>>,
+) -> BTreeMap<NodeId, Vec<Arc<Allocation>>> {
+    map.iter()
+        .map(|(node_id, allocs)| {
+            (
+                node_id.clone(),
+                allocs.iter().cloned().map(Arc::new).collect(),
+            )
+        })
+        .collect()
+}
+
 impl PlanResult {
     /// True if everything the plan asked for was committed.
     pub fn is_full_commit(&self, plan: &Plan) -> bool {
-        let count =
-            |map: &BTreeMap<NodeId, Vec<Allocation>>| map.values().map(Vec::len).sum::<usize>();
+        fn count<T>(map: &BTreeMap<NodeId, Vec<T>>) -> usize {
+            map.values().map(Vec::len).sum()
+        }
         count(&self.node_update) == count(&plan.node_update)
             && count(&self.node_allocation) == count(&plan.node_allocation)
     }

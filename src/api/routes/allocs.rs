@@ -43,7 +43,7 @@ pub async fn read(
         by_id_or_prefix(
             "alloc",
             &alloc_id,
-            snapshot.alloc(&AllocId(alloc_id.clone())),
+            snapshot.alloc(&AllocId::from(alloc_id.clone())),
             snapshot.allocs_with_prefix(&alloc_id),
         )
     })
@@ -58,7 +58,7 @@ pub async fn stop(
     let alloc = by_id_or_prefix(
         "alloc",
         &alloc_id,
-        snapshot.alloc(&AllocId(alloc_id.clone())),
+        snapshot.alloc(&AllocId::from(alloc_id.clone())),
         snapshot.allocs_with_prefix(&alloc_id),
     )?;
     let response = server.alloc_stop(&alloc.id).await?;

@@ -39,7 +39,7 @@ pub async fn read(
         by_id_or_prefix(
             "deployment",
             &deployment_id,
-            snapshot.deployment(&DeploymentId(deployment_id.clone())),
+            snapshot.deployment(&DeploymentId::from(deployment_id.clone())),
             snapshot.deployments_with_prefix(&deployment_id),
         )
     })

@@ -27,7 +27,7 @@ pub async fn list(
         Ok(snapshot
             .evals_with_prefix(&query.prefix)
             .filter(|eval| query.all_namespaces() || eval.namespace == query.namespace)
-            .filter(|eval| job_filter.as_ref().is_none_or(|job| eval.job_id.0 == *job))
+            .filter(|eval| job_filter.as_ref().is_none_or(|job| *eval.job_id == **job))
             .filter(|eval| {
                 status_filter
                     .as_ref()
@@ -49,7 +49,7 @@ pub async fn read(
         by_id_or_prefix(
             "eval",
             &eval_id,
-            snapshot.eval(&EvalId(eval_id.clone())),
+            snapshot.eval(&EvalId::from(eval_id.clone())),
             snapshot.evals_with_prefix(&eval_id),
         )
     })
@@ -66,7 +66,7 @@ pub async fn allocations(
         let eval = by_id_or_prefix(
             "eval",
             &eval_id,
-            snapshot.eval(&EvalId(eval_id.clone())),
+            snapshot.eval(&EvalId::from(eval_id.clone())),
             snapshot.evals_with_prefix(&eval_id),
         )?;
         Ok(snapshot

@@ -69,7 +69,9 @@ pub async fn node_heartbeat(
         parse_body(&body)?
     };
     let status = request.status.unwrap_or(NodeStatus::Ready);
-    let response = server.node_update_status(&NodeId(node_id), status).await?;
+    let response = server
+        .node_update_status(&NodeId::from(node_id), status)
+        .await?;
     let index = response.index;
     Ok(with_meta(&server, index, Json(response).into_response()))
 }

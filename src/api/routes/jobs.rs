@@ -74,7 +74,7 @@ async fn register_job(
         return Err(ApiError::BadRequest("Job must be specified".to_owned()));
     };
     if let Some(path_id) = path_id
-        && job.id.0 != path_id
+        && job.id.as_str() != path_id
     {
         return Err(ApiError::BadRequest(
             "Job ID does not match name".to_owned(),
@@ -137,7 +137,7 @@ pub async fn read(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
-    let job_id = JobId(job_id);
+    let job_id = JobId::from(job_id);
     blocking_query(&server, &query, &[Table::Jobs], |snapshot| {
         snapshot
             .job(&query.namespace, &job_id)
@@ -154,7 +154,7 @@ pub async fn deregister(
     let query = QueryOptions::parse(params)?;
     let purge = query.flag("purge")?;
     let response = server
-        .job_deregister(&query.namespace, &JobId(job_id), purge)
+        .job_deregister(&query.namespace, &JobId::from(job_id), purge)
         .await?;
     let index = response.index;
     Ok(with_meta(&server, index, Json(response).into_response()))
@@ -167,7 +167,7 @@ pub async fn allocations(
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
     let all = query.flag("all")?;
-    let job_id = JobId(job_id);
+    let job_id = JobId::from(job_id);
     blocking_query(&server, &query, &[Table::Allocs], |snapshot| {
         let current_version = snapshot
             .job(&query.namespace, &job_id)
@@ -194,7 +194,7 @@ pub async fn evaluations(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
-    let job_id = JobId(job_id);
+    let job_id = JobId::from(job_id);
     blocking_query(&server, &query, &[Table::Evals], |snapshot| {
         let mut evals = snapshot.evals_by_job(&query.namespace, &job_id);
         evals.sort_by_key(|eval| std::cmp::Reverse(eval.create_index));
@@ -217,7 +217,7 @@ pub async fn versions(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
-    let job_id = JobId(job_id);
+    let job_id = JobId::from(job_id);
     blocking_query(&server, &query, &[Table::JobVersions], |snapshot| {
         let versions = snapshot.job_versions(&query.namespace, &job_id);
         if versions.is_empty() {
@@ -237,7 +237,7 @@ pub async fn summary(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
-    let job_id = JobId(job_id);
+    let job_id = JobId::from(job_id);
     blocking_query(&server, &query, &[Table::JobSummaries], |snapshot| {
         snapshot
             .job_summary(&query.namespace, &job_id)
@@ -252,7 +252,7 @@ pub async fn deployments(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
-    let job_id = JobId(job_id);
+    let job_id = JobId::from(job_id);
     blocking_query(&server, &query, &[Table::Deployments], |snapshot| {
         Ok(snapshot.deployments_by_job(&query.namespace, &job_id))
     })
@@ -265,7 +265,7 @@ pub async fn latest_deployment(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
-    let job_id = JobId(job_id);
+    let job_id = JobId::from(job_id);
     blocking_query(&server, &query, &[Table::Deployments], |snapshot| {
         Ok(crate::scheduler::State::latest_deployment_by_job(
             snapshot,
@@ -287,7 +287,7 @@ pub async fn plan(
     let Some(mut job) = request.job else {
         return Err(ApiError::BadRequest("Job must be specified".to_owned()));
     };
-    if job.id.0 != job_id {
+    if job.id.as_str() != job_id {
         return Err(ApiError::BadRequest("Job ID does not match".to_owned()));
     }
     if job.namespace.is_empty() {

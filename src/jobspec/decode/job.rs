@@ -72,7 +72,7 @@ pub(crate) fn decode_job(file: &BlockReader<'_, '_>, block: &Block) -> Result<Jo
         })?,
     };
     let mut decoded = Job {
-        id: JobId(job.string("id", "ID")?.unwrap_or_else(|| job_name.clone())),
+        id: JobId::from(job.string("id", "ID")?.unwrap_or_else(|| job_name.clone())),
         name: job
             .string("name", "Name")?
             .unwrap_or_else(|| job_name.clone()),

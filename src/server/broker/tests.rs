@@ -41,7 +41,7 @@ async fn dequeues_by_priority_then_age() {
     broker.enqueue(eval("high-old", "c", 90, 2), 0);
     let order: Vec<String> = [0, 1, 2]
         .iter()
-        .map(|_| broker.try_dequeue().expect("ready").0.id.0.clone())
+        .map(|_| broker.try_dequeue().expect("ready").0.id.to_string())
         .collect();
     assert_eq!(order, ["high-old", "high-new", "low"]);
     assert!(broker.dequeue(Duration::from_millis(10)).await.is_none());
@@ -53,12 +53,12 @@ async fn one_eval_per_job_in_flight() {
     broker.enqueue(eval("first", "web", 50, 1), 0);
     broker.enqueue(eval("second", "web", 50, 2), 0);
     let (first, token) = broker.try_dequeue().expect("first is ready");
-    assert_eq!(first.id.0, "first");
+    assert_eq!(first.id.as_str(), "first");
     assert!(broker.try_dequeue().is_none(), "second waits for the job");
     assert_eq!(broker.stats().total_pending, 1);
     broker.ack(&first.id, &token).expect("ack");
     let (second, _) = broker.try_dequeue().expect("second is ready after the ack");
-    assert_eq!(second.id.0, "second");
+    assert_eq!(second.id.as_str(), "second");
 }
 
 #[tokio::test]
@@ -166,7 +166,7 @@ async fn dequeue_wakes_on_enqueue() {
     broker.enqueue(eval("e", "web", 50, 1), 0);
     let dequeued = waiter.await.expect("join");
     assert_eq!(
-        dequeued.map(|(eval, _)| eval.id.0.clone()),
+        dequeued.map(|(eval, _)| eval.id.to_string()),
         Some("e".to_owned())
     );
 }

@@ -83,7 +83,7 @@ fn store_with(nodes: Vec<Node>, allocs: Vec<Allocation>) -> StateStore {
         store.apply(
             index,
             &Command::PlanApply(Arc::new(crate::server::raft::PlanApplyRequest {
-                placed: allocs,
+                placed: allocs.into_iter().map(Arc::new).collect(),
                 ..Default::default()
             })),
         );

@@ -109,9 +109,9 @@ pub struct PlanApplyRequest {
     pub job: Option<Arc<Job>>,
     pub eval_id: EvalId,
     /// Allocations to stop: only their ID and the fields the plan changes matter.
-    pub stopped: Vec<Allocation>,
+    pub stopped: Vec<Arc<Allocation>>,
     /// New allocations and in-place updates, without their `job`.
-    pub placed: Vec<Allocation>,
+    pub placed: Vec<Arc<Allocation>>,
     pub deployment: Option<Deployment>,
     pub deployment_updates: Vec<DeploymentStatusUpdate>,
     /// Unix nanoseconds, the commit time given to new and updated allocations.

@@ -29,6 +29,11 @@ const META_COMMITTED: &str = "committed";
 const META_LAST_PURGED: &str = "last_purged";
 const META_SERVER_ID: &str = "server_id";
 
+/// redb's page cache. The log is written once and read back only on restart or by a lagging
+/// follower (recent entries come from [`CACHE_ENTRIES`]), so redb's default of a gigabyte would
+/// only hold pages nobody reads again.
+const LOG_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 /// How many recent entries the in-memory cache keeps.
 const CACHE_ENTRIES: usize = 32;
 
@@ -67,7 +72,11 @@ fn log_error(verb: ErrorVerb, error: impl std::fmt::Display) -> StorageError {
 impl LogStore {
     /// Opens (or creates) the log store at `path`.
     pub fn open(path: &Path) -> Result<Self, redb::DatabaseError> {
-        Self::from_db(Database::create(path)?)
+        Self::from_db(
+            Database::builder()
+                .set_cache_size(LOG_CACHE_BYTES)
+                .create(path)?,
+        )
     }
 
     /// A log store in memory only: for `-dev` and tests.

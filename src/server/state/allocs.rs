@@ -83,7 +83,7 @@ impl Tables {
         effects.event(|| Event {
             topic: Topic::Allocation,
             event_type,
-            key: alloc.id.0.clone(),
+            key: alloc.id.to_string(),
             namespace: alloc.namespace.clone(),
             index,
             payload: EventPayload::Allocation(alloc.clone()),
@@ -178,7 +178,8 @@ impl Tables {
             self.upsert_alloc(index, Arc::new(stopped), "AllocationUpdated", effects);
         }
         for placed in &request.placed {
-            let mut alloc = placed.clone();
+            // The entry is shared (log cache, plan result): the table gets its own copy.
+            let mut alloc = (**placed).clone();
             if alloc.job.is_none() {
                 alloc.job = request.job.clone();
             }

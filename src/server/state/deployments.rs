@@ -37,7 +37,7 @@ impl Tables {
         effects.event(|| Event {
             topic: Topic::Deployment,
             event_type: "DeploymentStatusUpdate",
-            key: deployment.id.0.clone(),
+            key: deployment.id.to_string(),
             namespace: deployment.namespace.clone(),
             index,
             payload: EventPayload::Deployment(deployment.clone()),

@@ -51,7 +51,7 @@ impl Tables {
         effects.event(|| Event {
             topic: Topic::Evaluation,
             event_type: "EvaluationUpdated",
-            key: eval.id.0.clone(),
+            key: eval.id.to_string(),
             namespace: eval.namespace.clone(),
             index,
             payload: EventPayload::Evaluation(eval.clone()),

@@ -78,7 +78,7 @@ impl Tables {
             effects.event(|| Event {
                 topic: Topic::Job,
                 event_type: "JobDeregistered",
-                key: job_id.0.clone(),
+                key: job_id.to_string(),
                 namespace: namespace.to_owned(),
                 index,
                 payload: EventPayload::Job(existing.clone()),
@@ -146,7 +146,7 @@ impl Tables {
         effects.event(|| Event {
             topic: Topic::Job,
             event_type: "JobRegistered",
-            key: job.id.0.clone(),
+            key: job.id.to_string(),
             namespace: job.namespace.clone(),
             index,
             payload: EventPayload::Job(job.clone()),
@@ -224,7 +224,7 @@ impl Tables {
         effects.event(|| Event {
             topic: Topic::Job,
             event_type: "JobStatusUpdated",
-            key: updated.id.0.clone(),
+            key: updated.id.to_string(),
             namespace: updated.namespace.clone(),
             index,
             payload: EventPayload::Job(updated.clone()),

@@ -48,7 +48,7 @@ impl Tables {
         effects.event(|| Event {
             topic: Topic::Node,
             event_type,
-            key: node.id.0.clone(),
+            key: node.id.to_string(),
             namespace: String::new(),
             index,
             payload: EventPayload::Node(node.clone()),

@@ -65,7 +65,10 @@ fn commands() -> Vec<Command> {
         Command::PlanApply(Arc::new(PlanApplyRequest {
             job: Some(job),
             eval_id: EvalId::from("e1"),
-            placed: vec![alloc("a1", "web", "n1"), alloc("a2", "web", "n1")],
+            placed: vec![
+                Arc::new(alloc("a1", "web", "n1")),
+                Arc::new(alloc("a2", "web", "n1")),
+            ],
             now: 7,
             ..PlanApplyRequest::default()
         })),
