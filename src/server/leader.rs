@@ -79,9 +79,12 @@ async fn lead(server: Arc<Server>) {
     server.blocked.set_enabled(true);
     let now = super::now_unix_nanos();
     for eval in evals {
-        match eval.status {
+        let ready = match eval.status {
             EvalStatus::Blocked => server.blocked.block(eval),
-            _ => server.broker.enqueue(eval, now),
+            _ => Some(eval),
+        };
+        if let Some(eval) = ready {
+            server.broker.enqueue(eval, now);
         }
     }
     server.heartbeats.set_enabled(true, &nodes);

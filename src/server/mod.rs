@@ -91,16 +91,21 @@ fn apply_observer(
             return;
         }
         let now = now_unix_nanos();
+        // Capacity first: an evaluation blocked by this same apply planned before it.
+        if effects.capacity_changed {
+            for eval in blocked.unblock_all(effects.index) {
+                broker.enqueue(eval, now);
+            }
+        }
         for eval in effects.evals {
             match eval.status {
                 EvalStatus::Pending => broker.enqueue(eval, now),
-                EvalStatus::Blocked => blocked.block(eval),
+                EvalStatus::Blocked => {
+                    if let Some(missed) = blocked.block(eval) {
+                        broker.enqueue(missed, now);
+                    }
+                }
                 _ => blocked.untrack(&eval),
-            }
-        }
-        if effects.capacity_changed {
-            for eval in blocked.unblock_all() {
-                broker.enqueue(eval, now);
             }
         }
         for node in effects.nodes {

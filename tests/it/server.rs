@@ -64,6 +64,44 @@ async fn registered_job_is_placed_on_registered_nodes() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_registered_before_its_nodes_is_placed_when_they_come() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    // No node at all: the evaluation completes with a blocked follow-up.
+    let eval = server.run_job(service_job("early", 2)).await?;
+    assert_eq!(eval["Status"], "complete", "evaluation: {eval}");
+    assert!(
+        eval["BlockedEval"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "evaluation: {eval}"
+    );
+    // A second job races its evaluation against the node's registration: whichever wins, the
+    // allocations must come (an evaluation blocked after the unblock is released at once).
+    let racing_job = json!({ "Job": service_job("racing", 2) });
+    let (racing, node) = tokio::join!(
+        server.put_json("/v1/jobs", &racing_job),
+        server.register_node(1)
+    );
+    racing?;
+    let node = node?;
+    for job in ["early", "racing"] {
+        let allocs = wait_for(Duration::from_secs(20), || async {
+            let (allocs, _): (Vec<Value>, u64) = server
+                .get_json(&format!("/v1/job/{job}/allocations"))
+                .await?;
+            Ok((allocs.len() == 2).then_some(allocs))
+        })
+        .await?;
+        assert!(
+            allocs.iter().all(|alloc| alloc["NodeID"] == node.as_str()),
+            "{job}: {allocs:?}"
+        );
+    }
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_updates_and_stop_flow_to_summary_and_status() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     let node = server.register_node(1).await?;

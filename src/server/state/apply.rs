@@ -14,6 +14,8 @@ use crate::structs::{Evaluation, Node};
 /// What an apply changed that the leader's machinery reacts to.
 #[derive(Debug, Default)]
 pub struct ApplyEffects {
+    /// The Raft index of the apply.
+    pub index: u64,
     /// Whether anyone listens to events; when not, none are recorded.
     pub(super) want_events: bool,
     pub events: Vec<Event>,

@@ -127,6 +127,7 @@ impl StateStore {
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let mut effects = ApplyEffects::new(want_events);
+            effects.index = index;
             let response = tables.apply(index, command, &mut effects);
             (response, effects, tables.indexes)
         };
