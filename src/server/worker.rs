@@ -9,14 +9,19 @@
 //! ```
 //!
 //! Workers are OS threads: scheduling is CPU-bound synchronous code (the `Planner` trait is
-//! synchronous), so each blocks on the async server calls it makes through a runtime handle.
+//! synchronous), so each blocks on the async server calls it makes. It blocks on a small runtime
+//! of its own (a timer, no I/O): the server is reached only through channels, so a server runtime
+//! dropped without [`Server::shutdown`] leaves the workers with closed channels to report, never a
+//! panic from a runtime being shut down under them; a guard task on the server's runtime tells
+//! them it is gone, and they stop.
 //!
 //! Nomad: `nomad/worker.go`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::runtime::Handle;
+use tokio::runtime::Runtime;
 
 use super::Server;
 use super::raft::Command;
@@ -42,21 +47,61 @@ pub(super) fn spawn_workers(
     count: usize,
     scheduler: SchedulerFn,
 ) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
-    let runtime = Handle::current();
+    let server_runtime = RuntimeAlive::watch();
     (0..count)
         .map(|worker_idx| {
             let server = server.clone();
-            let runtime = runtime.clone();
+            let server_runtime = server_runtime.clone();
+            let runtime = Arc::new(
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()?,
+            );
             std::thread::Builder::new()
                 .name(format!("scheduler-worker-{worker_idx}"))
-                .spawn(move || run_worker(&server, &runtime, scheduler))
+                .spawn(move || run_worker(&server, &runtime, &server_runtime, scheduler))
                 .map_err(anyhow::Error::from)
         })
         .collect()
 }
 
-fn run_worker(server: &Arc<Server>, runtime: &Handle, scheduler: SchedulerFn) {
-    while !server.is_shutting_down() {
+/// Whether the server's runtime still runs: a task on it flips the flag when it is dropped,
+/// which a runtime does to its tasks when it shuts down.
+#[derive(Clone)]
+struct RuntimeAlive(Arc<AtomicBool>);
+
+struct RuntimeGuard(Arc<AtomicBool>);
+
+impl Drop for RuntimeGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+impl RuntimeAlive {
+    /// Watches the current runtime.
+    fn watch() -> Self {
+        let alive = Arc::new(AtomicBool::new(true));
+        let guard = RuntimeGuard(alive.clone());
+        tokio::spawn(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+        });
+        Self(alive)
+    }
+
+    fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+fn run_worker(
+    server: &Arc<Server>,
+    runtime: &Arc<Runtime>,
+    server_runtime: &RuntimeAlive,
+    scheduler: SchedulerFn,
+) {
+    while !server.is_shutting_down() && server_runtime.get() {
         let Some((eval, token)) = runtime.block_on(server.broker.dequeue(DEQUEUE_TIMEOUT)) else {
             continue;
         };
@@ -78,7 +123,7 @@ fn run_worker(server: &Arc<Server>, runtime: &Handle, scheduler: SchedulerFn) {
 
 fn process(
     server: &Arc<Server>,
-    runtime: &Handle,
+    runtime: &Arc<Runtime>,
     scheduler: SchedulerFn,
     eval: &Arc<Evaluation>,
     token: &str,
@@ -112,7 +157,7 @@ fn process(
 /// through Raft.
 pub struct WorkerPlanner {
     server: Arc<Server>,
-    runtime: Handle,
+    runtime: Arc<Runtime>,
     eval_token: String,
     snapshot_index: u64,
 }
@@ -183,4 +228,40 @@ impl Planner for WorkerPlanner {
 /// caravan's schedulers, as workers run them.
 pub fn default_scheduler() -> SchedulerFn {
     crate::scheduler::process_eval
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::ServerOptions;
+
+    #[test]
+    fn workers_stop_without_panicking_when_the_server_runtime_is_dropped() -> anyhow::Result<()> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let options = ServerOptions {
+            http_addr: "127.0.0.1:0".parse()?,
+            rpc_addr: "127.0.0.1:0".parse()?,
+            dev: true,
+            num_workers: 2,
+            node_name: "worker-test".to_owned(),
+            ..ServerOptions::default()
+        };
+        let server = runtime.block_on(Server::start(options, default_scheduler()))?;
+        let workers = std::mem::take(
+            &mut *server
+                .workers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        assert_eq!(workers.len(), 2);
+        // No `Server::shutdown`: the runtime simply goes away, as when a caller forgets.
+        drop(runtime);
+        for worker in workers {
+            assert!(worker.join().is_ok(), "a scheduler worker panicked");
+        }
+        Ok(())
+    }
 }
