@@ -13,11 +13,9 @@
 //!
 //! Nomad: `scheduler/rank.go`, `nomad/structs/funcs.go` `ScoreFitBinPack`.
 
-use std::collections::BTreeMap;
-
 use super::feasible::constraint::CompiledConstraint;
 use super::usage::NodeCapacity;
-use crate::structs::{Job, Node, NodeId, NodeScoreMeta, TaskGroup};
+use crate::structs::{Job, Node, NodeId, NodeScoreMeta, Scores, TaskGroup};
 
 /// The cluster-wide placement algorithm (Nomad's `SchedulerAlgorithm`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -138,8 +136,8 @@ impl ScoreParts {
 
     /// The entry of `AllocMetric.ScoreMetaData`, with Nomad's scorer names.
     pub fn to_meta(&self, node_id: &NodeId) -> NodeScoreMeta {
-        let mut scores = BTreeMap::new();
-        scores.insert("binpack".into(), self.fit);
+        let mut scores = Scores::default();
+        scores.insert("binpack", self.fit);
         for (name, score) in [
             ("job-anti-affinity", self.anti_affinity),
             ("node-reschedule-penalty", self.reschedule_penalty),
@@ -147,7 +145,7 @@ impl ScoreParts {
             ("allocation-spread", self.spread),
         ] {
             if let Some(score) = score {
-                scores.insert(name.into(), score);
+                scores.insert(name, score);
             }
         }
         NodeScoreMeta {

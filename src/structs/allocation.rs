@@ -12,7 +12,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AllocId, DeploymentId, EvalId, Job, JobId, NetworkResource, NodeId, Port, Service, nullable,
+    AllocId, DeploymentId, EvalId, Job, JobId, NetworkResource, NodeId, Port, Scores, Service,
+    nullable,
 };
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -228,9 +229,8 @@ impl AllocatedResources {
 pub struct NodeScoreMeta {
     #[serde(rename = "NodeID")]
     pub node_id: NodeId,
-    /// By scorer name; the scheduler's names are static, so a placement's metrics allocate none.
     #[serde(deserialize_with = "nullable::default")]
-    pub scores: BTreeMap<std::borrow::Cow<'static, str>, f64>,
+    pub scores: Scores,
     pub norm_score: f64,
 }
 

@@ -24,6 +24,7 @@ pub(crate) mod nullable;
 mod plan;
 mod policy;
 mod resources;
+mod scores;
 mod service;
 mod task;
 mod task_group;
@@ -52,6 +53,7 @@ pub use policy::{
     RestartPolicy, UpdateStrategy,
 };
 pub use resources::Resources;
+pub use scores::Scores;
 pub use service::{CheckRestart, Service, ServiceCheck};
 pub use task::{
     DispatchPayloadConfig, Task, TaskArtifact, TaskLifecycle, Template, VolumeMount,
