@@ -59,12 +59,6 @@ macro_rules! id_newtype {
             }
         }
 
-        impl From<&String> for $name {
-            fn from(value: &String) -> Self {
-                Self(value.as_str().into())
-            }
-        }
-
         impl Deref for $name {
             type Target = str;
 
@@ -75,24 +69,6 @@ macro_rules! id_newtype {
 
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl PartialEq<str> for $name {
-            fn eq(&self, other: &str) -> bool {
-                &*self.0 == other
-            }
-        }
-
-        impl PartialEq<&str> for $name {
-            fn eq(&self, other: &&str) -> bool {
-                &*self.0 == *other
-            }
-        }
-
-        impl std::borrow::Borrow<str> for $name {
-            fn borrow(&self) -> &str {
                 &self.0
             }
         }
