@@ -239,6 +239,8 @@ impl AgentConfig {
             },
             client: ClientConfig {
                 enabled: Some(true),
+                // Nomad's dev mode: tasks' ports and the node's address are on loopback.
+                network_interface: Some("lo".to_owned()),
                 ..ClientConfig::default()
             },
             plugin,

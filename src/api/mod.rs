@@ -15,6 +15,7 @@ pub mod identity;
 pub mod query;
 pub mod routes;
 pub mod stubs;
+pub mod types;
 
 use std::sync::Arc;
 
@@ -85,6 +86,14 @@ pub fn router(server: Arc<Server>) -> Router {
         .route(
             "/v1/internal/node/{id}/allocations",
             post(internal::node_update_allocs).put(internal::node_update_allocs),
+        )
+        .route(
+            "/v1/internal/node/{id}/client-allocs",
+            get(internal::node_client_allocs),
+        )
+        .route(
+            "/v1/internal/node/{id}/allocs/pull",
+            post(internal::node_pull_allocs),
         )
         .fallback(|| async { error::ApiError::NotFound("path".to_owned()) })
         .layer(axum::middleware::from_fn(identity::resolve_identity))

@@ -84,10 +84,12 @@ fn runner_of(shared: &Shared, alloc_id: &str) -> Result<AllocRunnerHandle, ApiEr
     })
 }
 
+/// A boolean query parameter as Go's `strconv.ParseBool` reads it (python-nomad sends `True`).
 fn flag(params: &HashMap<String, String>, name: &str) -> bool {
     params
         .get(name)
-        .is_some_and(|value| value == "true" || value == "1")
+        .and_then(|value| crate::api::query::parse_bool(value))
+        .unwrap_or(false)
 }
 
 fn path_param(
@@ -466,30 +468,9 @@ async fn exec(
 }
 
 /// Base64 (standard alphabet, padded), as Go's `[]byte` JSON encoding.
-pub fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(ALPHABET[(n >> 18) as usize & 63] as char);
-        out.push(ALPHABET[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            ALPHABET[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            ALPHABET[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
+pub(crate) fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::prelude::BASE64_STANDARD.encode(bytes)
 }
 
 /// One piece of a log stream.

@@ -70,7 +70,7 @@ use crate::structs::{AllocDesiredStatus, AllocId, Allocation, Node, NodeId};
 use alloc_runner::AllocRunnerConfig;
 pub use alloc_runner::AllocRunnerHandle;
 pub use http_link::HttpServerLink;
-pub use server_link::{AllocUpdate, HeartbeatResponse, LinkError, NodeAllocs, ServerLink};
+pub use server_link::{AllocUpdate, HeartbeatResponse, LinkError, NodeClientAllocs, ServerLink};
 use state::StateDb;
 use task_runner::env_hook::NodeFacts;
 
@@ -523,6 +523,9 @@ async fn refresh_drivers(shared: &Shared) -> bool {
     changed
 }
 
+/// Watches the node's allocations as Nomad's client does (`client.watchAllocations`): a blocking
+/// query on the node's own index answers with IDs and `AllocModifyIndex`es, and only the
+/// allocations whose index moved since they were last seen are pulled in full.
 #[tracing::instrument(level = "debug", skip_all)]
 async fn watch_allocations(
     shared: Arc<Shared>,
@@ -537,18 +540,20 @@ async fn watch_allocations(
     let mut index = 0u64;
     let mut first = true;
     let mut failures = 0;
+    // The AllocModifyIndex of every allocation as last pulled.
+    let mut seen: HashMap<AllocId, u64> = HashMap::new();
     loop {
         let asked = Instant::now();
         let result = tokio::select! {
-            result = shared.link.watch_allocs(&node_id, index) => result,
+            result = pull_changed(&shared, &node_id, index, &seen) => result,
             _ = shutdown.wait_for(|stop| *stop) => return,
         };
         match result {
-            Ok(response) => {
+            Ok((listed, changed)) => {
                 failures = 0;
                 // An index that went backwards means the servers lost their state: their answer
                 // is the truth to reconcile with.
-                if !first && response.index == index {
+                if !first && listed.index == index && changed.is_empty() {
                     // The server's wait elapsed without a change. A server that does not block
                     // would make this a hot loop: pace it.
                     if asked.elapsed() < Duration::from_millis(50)
@@ -559,8 +564,12 @@ async fn watch_allocations(
                     continue;
                 }
                 first = false;
-                index = response.index.max(1);
-                reconcile(&shared, response.allocs);
+                index = listed.index.max(1);
+                seen.retain(|alloc_id, _| listed.allocs.contains_key(alloc_id));
+                for alloc in &changed {
+                    seen.insert(alloc.id.clone(), alloc.alloc_modify_index);
+                }
+                reconcile(&shared, &listed.allocs, changed);
             }
             Err(err) => {
                 tracing::warn!(error = %err, "watching allocations failed");
@@ -573,19 +582,40 @@ async fn watch_allocations(
     }
 }
 
+/// One round of the watch: the node's allocation IDs past `index`, and those of them whose
+/// `AllocModifyIndex` differs from what was `seen`, pulled in full.
+async fn pull_changed(
+    shared: &Shared,
+    node_id: &NodeId,
+    index: u64,
+    seen: &HashMap<AllocId, u64>,
+) -> Result<(NodeClientAllocs, Vec<Allocation>), LinkError> {
+    let listed = shared.link.watch_allocs(node_id, index).await?;
+    let stale: Vec<AllocId> = listed
+        .allocs
+        .iter()
+        .filter(|(alloc_id, modify_index)| seen.get(*alloc_id) != Some(*modify_index))
+        .map(|(alloc_id, _)| alloc_id.clone())
+        .collect();
+    let changed = if stale.is_empty() {
+        Vec::new()
+    } else {
+        shared.link.pull_allocs(node_id, &stale).await?
+    };
+    Ok((listed, changed))
+}
+
 /// Starts runners for new allocations, hands updates to existing ones, and stops and removes
 /// the runners of allocations the servers no longer list (Nomad: `client.runAllocs`).
-fn reconcile(shared: &Arc<Shared>, allocs: Vec<Allocation>) {
-    let mut listed = std::collections::HashSet::new();
-    for alloc in allocs {
-        listed.insert(alloc.id.clone());
+/// `listed` is every allocation of the node; `changed` those pulled because they changed.
+fn reconcile(shared: &Arc<Shared>, listed: &BTreeMap<AllocId, u64>, changed: Vec<Allocation>) {
+    for alloc in changed {
         let existing = shared.runner(alloc.id.as_str());
         match existing {
             Some(runner) => {
                 let current = runner.alloc();
                 if current.desired_status != alloc.desired_status
                     || current.alloc_modify_index != alloc.alloc_modify_index
-                    || current.modify_index != alloc.modify_index
                 {
                     let mut alloc = alloc;
                     // Servers may leave the job out of allocations that did not change job
@@ -609,7 +639,7 @@ fn reconcile(shared: &Arc<Shared>, allocs: Vec<Allocation>) {
     let removed: Vec<(AllocId, AllocRunnerHandle)> = shared
         .lock_runners()
         .iter()
-        .filter(|(id, _)| !listed.contains(*id))
+        .filter(|(id, _)| !listed.contains_key(*id))
         .map(|(id, runner)| (id.clone(), runner.clone()))
         .collect();
     for (alloc_id, runner) in removed {

@@ -36,6 +36,9 @@ pub enum ServerError {
     Raft(String),
     #[error("{0}")]
     Rejected(String),
+    /// The caller may not do this (a node reporting for another node's allocation).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 /// `PUT /v1/jobs` reply (Nomad: `JobRegisterResponse`).
@@ -337,12 +340,42 @@ impl Server {
 
     /// Batched allocation updates from a client (Nomad: `Node.UpdateAlloc`): failed allocations of
     /// service and batch jobs get an evaluation, so they are rescheduled.
+    /// The updates come from the wire: a node may update only its own allocations (by the
+    /// servers' record of where each runs), and the modify time is stamped here, not by the
+    /// client.
     pub async fn node_update_allocs(
         &self,
-        updates: Vec<AllocClientUpdate>,
+        node_id: &NodeId,
+        wire_updates: Vec<crate::api::types::node::AllocUpdate>,
     ) -> Result<u64, ServerError> {
         let snapshot = self.store.snapshot();
         let now = super::now_unix_nanos();
+        let mut updates = Vec::with_capacity(wire_updates.len());
+        for update in wire_updates {
+            if update.node_id != *node_id {
+                return Err(ServerError::Forbidden(format!(
+                    "node {node_id} cannot report for node {}",
+                    update.node_id
+                )));
+            }
+            match snapshot.alloc(&update.id) {
+                Some(alloc) if alloc.node_id != *node_id => {
+                    return Err(ServerError::Forbidden(format!(
+                        "allocation {} does not run on node {node_id}",
+                        update.id
+                    )));
+                }
+                // An allocation garbage-collected meanwhile: the apply skips it.
+                _ => {}
+            }
+            updates.push(AllocClientUpdate {
+                id: update.id,
+                client_status: update.client_status,
+                client_description: update.client_description,
+                task_states: update.task_states,
+                modify_time: now,
+            });
+        }
         let mut jobs_with_failures = BTreeSet::new();
         for update in &updates {
             if update.client_status == AllocClientStatus::Failed

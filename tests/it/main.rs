@@ -2,10 +2,12 @@
 //! agents on loopback ports, in the manner of ripgrep's and wasmtime's `tests/`.
 
 mod api_parse;
+mod boundaries;
 mod cli;
 mod cli_api;
 mod client;
 mod client_server;
+mod client_watch;
 mod dev_agent;
 mod docker;
 mod docker_agent;
