@@ -10,6 +10,7 @@
 //! Nomad: `command/agent/http.go` (the mux and `wrap`), `*_endpoint.go`.
 
 pub mod blocking;
+pub mod decode;
 pub mod error;
 pub mod identity;
 pub mod query;
@@ -26,6 +27,7 @@ use routes::{agent, allocs, deployments, evals, events, internal, jobs, jobs_par
 
 /// The API router over a server.
 pub fn router(server: Arc<Server>) -> Router {
+    let body_limit = server.options.limits.max_request_body_bytes;
     Router::new()
         .route(
             "/v1/jobs",
@@ -87,6 +89,11 @@ pub fn router(server: Arc<Server>) -> Router {
             post(internal::node_update_allocs).put(internal::node_update_allocs),
         )
         .fallback(|| async { error::ApiError::NotFound("path".to_owned()) })
+        .layer(axum::middleware::from_fn_with_state(
+            body_limit,
+            decode::limit_body,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(identity::resolve_identity))
         .with_state(server)
 }

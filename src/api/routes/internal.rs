@@ -3,7 +3,7 @@
 //! | method and path                        | body                                 | reply                  |
 //! |----------------------------------------|--------------------------------------|------------------------|
 //! | `PUT /v1/internal/node/register`       | `{"Node": Node}`                     | `NodeUpdateResponse`   |
-//! | `PUT /v1/internal/node/:id/heartbeat`  | `{"Status": "ready"}` (optional)     | `NodeUpdateResponse`   |
+//! | `PUT /v1/internal/node/:id/heartbeat`  | `{"SecretID": "...", "Status": ...}` | `NodeUpdateResponse`   |
 //! | `PUT /v1/internal/node/:id/allocations`| `{"Allocs": [AllocClientUpdate]}`    | `{"Index": N}`         |
 //!
 //! `NodeUpdateResponse.HeartbeatTTL` is in nanoseconds: the node must heartbeat again within it
@@ -37,6 +37,10 @@ pub struct NodeRegisterRequest {
 #[serde(rename_all = "PascalCase", default)]
 pub struct HeartbeatRequest {
     pub status: Option<NodeStatus>,
+    /// The secret the node registered with: a heartbeat for a node ID registered with another
+    /// secret is refused (403).
+    #[serde(rename = "SecretID")]
+    pub secret_id: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -70,7 +74,7 @@ pub async fn node_heartbeat(
     };
     let status = request.status.unwrap_or(NodeStatus::Ready);
     let response = server
-        .node_update_status(&NodeId::from(node_id), status)
+        .node_heartbeat(&NodeId::from(node_id), status, &request.secret_id)
         .await?;
     let index = response.index;
     Ok(with_meta(&server, index, Json(response).into_response()))
