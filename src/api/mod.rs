@@ -12,6 +12,8 @@
 pub mod blocking;
 pub mod decode;
 pub mod error;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod identity;
 pub mod query;
 pub mod routes;
