@@ -17,43 +17,54 @@ use crate::jobspec::{ParseConfig, parse};
 use crate::server::limits::JobLimits;
 
 /// Inputs kept because they once took the agent down or panicked, with what they feed.
-const REGRESSIONS: &[(Door, &str)] = &[
+const REGRESSIONS: &[(Door, &str, &str)] = &[
     // 29 nested replace(): gigabytes of string from 875 bytes (issue 17).
     (
         Door::Hcl,
-        "job \"x\" {\n meta { x = replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(\"aaaaaaaaaa\", \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\") }\n group \"g\" { task \"t\" { driver = \"raw_exec\" } }\n}\n",
+        "job \"x\" {\n meta { x = replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(\"aaaaaaaaaa\", \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\"), \"a\", \"aa\") }\n group \"g\" {\n  task \"t\" { driver = \"raw_exec\" }\n }\n}\n",
+        "over the limit of 1048576 bytes per value",
     ),
     // hcl-rs arithmetic overflow inside a function argument.
     (
         Door::Hcl,
-        "job \"x\" {\n meta { x = tostring(9223372036854775807 + 1) }\n group \"g\" { task \"t\" { driver = \"raw_exec\" } }\n}\n",
+        "job \"x\" {\n meta { x = tostring(9223372036854775807 + 1) }\n group \"g\" {\n  task \"t\" { driver = \"raw_exec\" }\n }\n}\n",
+        "",
     ),
     // Restart attempts times delay past what a Duration holds.
     (
         Door::Hcl,
         "job \"x\" {\n group \"g\" {\n restart {\n attempts = 2147483647\n delay = \"2562047h\"\n }\n task \"t\" { driver = \"raw_exec\" }\n }\n}\n",
+        "restart interval",
     ),
     // A task named `..` (its task dir would be every allocation's directory).
     (
         Door::Json,
         r#"{"Job": {"ID": "x", "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "..", "Driver": "raw_exec"}]}]}}"#,
+        "task name \"..\" \"..\" is not allowed",
     ),
     // A count that made the scheduler build a billion placements.
     (
         Door::Json,
         r#"{"Job": {"ID": "x", "TaskGroups": [{"Name": "g", "Count": 1000000000, "Tasks": [{"Name": "t", "Driver": "raw_exec"}]}]}}"#,
+        "server.job_max_placements",
     ),
     // Arrays where structs belong.
-    (Door::Json, r#"{"Job": ["x", "y"]}"#),
-    (Door::Json, r#"[{"ID": "x"}]"#),
+    (
+        Door::Json,
+        r#"{"Job": ["x", "y"]}"#,
+        "Job: invalid type: sequence",
+    ),
+    (Door::Json, r#"[{"ID": "x"}]"#, "invalid type: sequence"),
     // Negative durations and a deadline at the end of time.
     (
         Door::Json,
         r#"{"Job": {"ID": "x", "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec", "KillTimeout": -1}]}]}}"#,
+        "KillTimeout: duration must be a positive value",
     ),
     (
         Door::Json,
         r#"{"Job": {"ID": "x", "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec", "KillTimeout": 9223372036854775807}]}]}}"#,
+        "",
     ),
 ];
 
@@ -165,35 +176,41 @@ fn corpus(extension: &str) -> Vec<Vec<u8>> {
 }
 
 /// Feeds one input through a door; panics (a proptest failure) on a panic inside, an input that
-/// takes too long, or an answer out of proportion to the input.
-fn check(door: Door, input: &[u8]) {
+/// takes too long, or an answer out of proportion to the input. Returns the error, if any.
+fn check(door: Door, input: &[u8]) -> String {
     let started = Instant::now();
-    let answer_len = match door {
+    let (answer_len, error) = match door {
         Door::Hcl => {
             let text = String::from_utf8_lossy(input);
             match parse(&text, "fuzz.nomad.hcl", &ParseConfig::default()) {
-                Ok(job) => serde_json::to_vec(&job).map_or(0, |json| json.len()),
+                Ok(job) => (
+                    serde_json::to_vec(&job).map_or(0, |json| json.len()),
+                    String::new(),
+                ),
                 Err(error) => {
                     let message = error.to_string();
                     assert!(!message.contains('\n'), "one-line errors: {message:?}");
-                    message.len()
+                    (message.len(), message)
                 }
             }
         }
-        Door::Json => match decode_json::<JobRegisterRequest>(input) {
-            Ok(request) => match request.job {
-                Some(mut job) => {
-                    job.canonicalize();
-                    let verdict = job
-                        .validate()
-                        .map_err(|errors| errors.to_string())
-                        .and_then(|()| JobLimits::default().check(&job));
-                    verdict.err().map_or(0, |message| message.len())
-                }
-                None => 0,
-            },
-            Err(error) => error.to_string().len(),
-        },
+        Door::Json => {
+            let message = match decode_json::<JobRegisterRequest>(input) {
+                Ok(request) => match request.job {
+                    Some(mut job) => {
+                        job.canonicalize();
+                        job.validate()
+                            .map_err(|errors| errors.to_string())
+                            .and_then(|()| JobLimits::default().check(&job))
+                            .err()
+                            .unwrap_or_default()
+                    }
+                    None => String::new(),
+                },
+                Err(error) => error.to_string(),
+            };
+            (message.len(), message)
+        }
     };
     let elapsed = started.elapsed();
     assert!(elapsed < MAX_TIME, "{door:?} input took {elapsed:?}");
@@ -204,12 +221,14 @@ fn check(door: Door, input: &[u8]) {
         "{door:?} answer of {answer_len} bytes for {} input bytes",
         input.len()
     );
+    error
 }
 
 #[test]
 fn regressions_stay_fixed() {
-    for (door, input) in REGRESSIONS {
-        check(*door, input.as_bytes());
+    for (door, input, expected) in REGRESSIONS {
+        let answer = check(*door, input.as_bytes());
+        assert!(answer.contains(expected), "{door:?} {input:?}: {answer}");
     }
 }
 
