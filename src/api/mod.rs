@@ -10,7 +10,10 @@
 //! Nomad: `command/agent/http.go` (the mux and `wrap`), `*_endpoint.go`.
 
 pub mod blocking;
+pub mod decode;
 pub mod error;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod identity;
 pub mod query;
 pub mod routes;
@@ -27,6 +30,7 @@ use routes::{agent, allocs, deployments, evals, events, internal, jobs, jobs_par
 
 /// The API router over a server.
 pub fn router(server: Arc<Server>) -> Router {
+    let body_limit = server.options.limits.max_request_body_bytes;
     Router::new()
         .route(
             "/v1/jobs",
@@ -96,6 +100,11 @@ pub fn router(server: Arc<Server>) -> Router {
             post(internal::node_pull_allocs),
         )
         .fallback(|| async { error::ApiError::NotFound("path".to_owned()) })
+        .layer(axum::middleware::from_fn_with_state(
+            body_limit,
+            decode::limit_body,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(identity::resolve_identity))
         .with_state(server)
 }

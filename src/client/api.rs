@@ -218,7 +218,13 @@ async fn restart(
     UrlPath(alloc): UrlPath<String>,
     body: Bytes,
 ) -> Response {
-    let request: RestartRequest = serde_json::from_slice(&body).unwrap_or_default();
+    // A body that does not decode acts on nothing (strict: no defaults for a bad body).
+    let request: RestartRequest = match crate::api::decode::decode_json(&body) {
+        Ok(request) => request,
+        Err(decode_error) => {
+            return error(StatusCode::BAD_REQUEST, decode_error.to_string()).into_response();
+        }
+    };
     let runner = match runner_of(&shared, &alloc) {
         Ok(runner) => runner,
         Err(response) => return response.into_response(),
@@ -257,7 +263,12 @@ async fn signal(
     UrlPath(alloc): UrlPath<String>,
     body: Bytes,
 ) -> Response {
-    let request: SignalRequest = serde_json::from_slice(&body).unwrap_or_default();
+    let request: SignalRequest = match crate::api::decode::decode_json(&body) {
+        Ok(request) => request,
+        Err(decode_error) => {
+            return error(StatusCode::BAD_REQUEST, decode_error.to_string()).into_response();
+        }
+    };
     let runner = match runner_of(&shared, &alloc) {
         Ok(runner) => runner,
         Err(response) => return response.into_response(),

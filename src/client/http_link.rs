@@ -5,7 +5,7 @@
 //! | call | request | success | other answers |
 //! |------|---------|---------|---------------|
 //! | register | `PUT /v1/internal/node/register` body `{"Node": <Node>}` | 200 `{"HeartbeatTTL": <ns>, "Index": <n>}` | |
-//! | heartbeat | `PUT /v1/internal/node/<node_id>/heartbeat` (no body) | 200 `{"HeartbeatTTL": <ns>}` | 404: node unknown → the client registers again |
+//! | heartbeat | `PUT /v1/internal/node/<node_id>/heartbeat` body `{"SecretID": <the node's secret>}` | 200 `{"HeartbeatTTL": <ns>}` | 404: node unknown → the client registers again; 403: another node holds the ID |
 //! | watch | `GET /v1/internal/node/<node_id>/client-allocs?index=<n>&wait=<go duration>` | 200 `NodeClientAllocs` (`{"Allocs": {<id>: <AllocModifyIndex>}, "Index": <n>}`) | |
 //! | pull | `POST /v1/internal/node/<node_id>/allocs/pull` body `{"AllocIDs": [...]}` | 200 `PullAllocsResponse` (allocations, each job version once) | |
 //! | update | `PUT /v1/internal/node/<node_id>/allocations` body `AllocUpdateRequest` | 200 (body ignored) | 403: not this node's allocation |
@@ -42,6 +42,15 @@ pub struct HttpServerLink {
     servers: Vec<String>,
     current: AtomicUsize,
     watch_wait: Duration,
+    /// The secret the node last registered with; heartbeats carry it as proof of identity.
+    secret_id: std::sync::Mutex<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct HeartbeatRequest<'a> {
+    #[serde(rename = "SecretID")]
+    secret_id: &'a str,
 }
 
 #[derive(Serialize)]
@@ -84,6 +93,7 @@ impl HttpServerLink {
             servers,
             current: AtomicUsize::new(0),
             watch_wait,
+            secret_id: std::sync::Mutex::new(String::new()),
         }
     }
 
@@ -148,6 +158,10 @@ impl ServerLink for HttpServerLink {
         node: &'a Node,
     ) -> BoxFuture<'a, Result<HeartbeatResponse, LinkError>> {
         Box::pin(async move {
+            *self
+                .secret_id
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = node.secret_id.clone();
             let url = format!("{}/v1/internal/node/register", self.base()?);
             let response = self
                 .send(
@@ -166,7 +180,15 @@ impl ServerLink for HttpServerLink {
     ) -> BoxFuture<'a, Result<HeartbeatResponse, LinkError>> {
         Box::pin(async move {
             let url = format!("{}/v1/internal/node/{node_id}/heartbeat", self.base()?);
-            let response = self.send("heartbeat", self.client.put(url)).await?;
+            let secret_id = self
+                .secret_id
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            let request = self.client.put(url).json(&HeartbeatRequest {
+                secret_id: &secret_id,
+            });
+            let response = self.send("heartbeat", request).await?;
             if response.status() == reqwest::StatusCode::NOT_FOUND {
                 return Err(LinkError::NodeUnknown(node_id.clone()));
             }

@@ -19,7 +19,7 @@ use hcl::eval::Evaluate;
 
 use super::body::value_to_bool;
 use super::error::{JobspecError, SourceFile};
-use super::{functions, operators};
+use super::{budget, functions, operators};
 
 /// The roots Nomad evaluates when it parses a job; everything else is left to run time.
 const PARSE_TIME_ROOTS: &[&str] = &["var", "local"];
@@ -66,6 +66,7 @@ impl<'src> Evaluator<'src> {
     }
 
     pub fn eval(&self, expr: &Expression) -> Result<Value, JobspecError> {
+        budget::check_time().map_err(|message| self.error(expr, message))?;
         match expr {
             Expression::Null(_) => Ok(Value::Null),
             Expression::Bool(value) => Ok(Value::Bool(*value.value())),
@@ -149,7 +150,10 @@ impl<'src> Evaluator<'src> {
             match element {
                 Element::Literal(literal) => {
                     let text = literal.value().as_str();
-                    rendered.push_str(if strip_next { text.trim_start() } else { text });
+                    let text = if strip_next { text.trim_start() } else { text };
+                    budget::check_size(rendered.len().saturating_add(text.len()))
+                        .map_err(|message| self.error(expr, message))?;
+                    rendered.push_str(text);
                     strip_next = false;
                 }
                 Element::Interpolation(interpolation) => {
@@ -159,16 +163,22 @@ impl<'src> Evaluator<'src> {
                             rendered.truncate(rendered.trim_end().len());
                         }
                         let value = self.eval(&interpolation.expr)?;
-                        rendered.push_str(&self.interpolated_text(&interpolation.expr, value)?);
+                        let text = self.interpolated_text(&interpolation.expr, value)?;
+                        budget::check_size(rendered.len().saturating_add(text.len()))
+                            .map_err(|message| self.error(expr, message))?;
+                        rendered.push_str(&text);
                         strip_next = interpolation.strip.strip_end();
                     } else {
-                        rendered
-                            .push_str(self.source_text(interpolation.span(), &interpolation.expr));
+                        let text = self.source_text(interpolation.span(), &interpolation.expr);
+                        budget::check_size(rendered.len().saturating_add(text.len()))
+                            .map_err(|message| self.error(expr, message))?;
+                        rendered.push_str(text);
                     }
                 }
                 Element::Directive(_) => {}
             }
         }
+        budget::charge(rendered.len()).map_err(|message| self.error(expr, message))?;
         Ok(Value::String(rendered))
     }
 
@@ -206,6 +216,10 @@ impl<'src> Evaluator<'src> {
         let Ok(result) = outcome else {
             return Err(self.error(expr, "expression cannot be evaluated: arithmetic overflow"));
         };
+        // What hcl-rs made itself (`for` expressions, directives) counts against the budget too.
+        if let Ok(value) = &result {
+            budget::charge(budget::size_of(value)).map_err(|message| self.error(expr, message))?;
+        }
         result.map_err(|error| {
             let message = match error.kind() {
                 hcl::eval::ErrorKind::UndefinedVar(name) => {

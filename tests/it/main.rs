@@ -13,6 +13,7 @@ mod docker;
 mod docker_agent;
 mod docker_client;
 mod driver_host;
+mod hardening;
 mod server;
 mod server_durability;
 mod support;

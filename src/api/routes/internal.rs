@@ -3,7 +3,7 @@
 //! | method and path                        | body                                 | reply                  |
 //! |----------------------------------------|--------------------------------------|------------------------|
 //! | `PUT /v1/internal/node/register`       | `{"Node": Node}`                     | `NodeUpdateResponse`   |
-//! | `PUT /v1/internal/node/:id/heartbeat`  | `{"Status": "ready"}` (optional)     | `NodeUpdateResponse`   |
+//! | `PUT /v1/internal/node/:id/heartbeat`  | `{"SecretID": "...", "Status": ...}` | `NodeUpdateResponse`   |
 //! | `PUT /v1/internal/node/:id/allocations`| `AllocUpdateRequest`                 | `{"Index": N}`         |
 //! | `GET /v1/internal/node/:id/client-allocs?index=N` | (blocking query)          | `NodeClientAllocs`     |
 //! | `POST /v1/internal/node/:id/allocs/pull` | `PullAllocsRequest`                | `PullAllocsResponse`   |
@@ -45,6 +45,10 @@ pub struct NodeRegisterRequest {
 #[serde(rename_all = "PascalCase", default)]
 pub struct HeartbeatRequest {
     pub status: Option<NodeStatus>,
+    /// The secret the node registered with: a heartbeat for a node ID registered with another
+    /// secret is refused (403).
+    #[serde(rename = "SecretID")]
+    pub secret_id: String,
 }
 
 pub async fn node_register(
@@ -72,7 +76,7 @@ pub async fn node_heartbeat(
     };
     let status = request.status.unwrap_or(NodeStatus::Ready);
     let response = server
-        .node_update_status(&NodeId::from(node_id), status)
+        .node_heartbeat(&NodeId::from(node_id), status, &request.secret_id)
         .await?;
     let index = response.index;
     Ok(with_meta(&server, index, Json(response).into_response()))

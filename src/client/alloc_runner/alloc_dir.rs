@@ -59,6 +59,18 @@ impl AllocDir {
 
     /// Creates `<task>/{local,secrets,tmp}`; idempotent.
     pub fn build_task_dir(&self, task: &str) -> io::Result<PathBuf> {
+        // Task names are checked in validation; this holds even for one that slipped past: the
+        // task dir is exactly one plain component below the allocation's root.
+        let mut components = Path::new(task).components();
+        if !matches!(
+            (components.next(), components.next()),
+            (Some(Component::Normal(_)), None)
+        ) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("task name {task:?} is not a single path component"),
+            ));
+        }
         let task_dir = self.task_dir(task);
         for sub in ["local", "secrets", "tmp"] {
             std::fs::create_dir_all(task_dir.join(sub))?;
@@ -112,6 +124,18 @@ pub fn resolve_under(base: &Path, relative: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn task_dirs_stay_under_the_allocation() -> io::Result<()> {
+        let data = tempfile::tempdir()?;
+        let alloc_dir = AllocDir::new(&data.path().join("alloc"), "a1");
+        for name in ["..", ".", "", "a/b", "/etc", "../../x"] {
+            let error = alloc_dir.build_task_dir(name).expect_err(name);
+            assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{name:?}");
+        }
+        assert!(!data.path().join("alloc/local").exists());
+        Ok(())
+    }
 
     #[test]
     fn builds_nomads_layout() -> io::Result<()> {
