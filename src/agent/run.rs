@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use super::config::{AgentConfig, duration_or};
 use super::proxy::{Forwarder, base_url};
 use super::start::{bind, serve, server_options, start_server_on, wait_for_signal};
-use crate::client::{Client, ClientOptions, HttpServerLink};
+use crate::client::{Client, ClientOptions, CollectorMode, HttpServerLink, TaskFilesConfig};
 use crate::server::worker::default_scheduler;
 use crate::structs::{HostVolume, NodeReservedResources};
 
@@ -95,6 +95,13 @@ pub fn client_options(
             client.max_kill_timeout.as_deref(),
             defaults.max_kill_timeout,
         ),
+        task_files: TaskFilesConfig {
+            artifact_file_allowlist: client.artifact.file_allowlist.clone().unwrap_or_default(),
+            // Log collectors run as `caravan logmon` processes that outlive the agent.
+            log_collector: std::env::current_exe()
+                .map(CollectorMode::Process)
+                .unwrap_or_default(),
+        },
         ..defaults
     }
 }
