@@ -435,6 +435,9 @@ impl Host for CallState {
         crate::driver_host::host::bounded(self, "docker start", async {
             let (docker, _) = runtime.docker.client(&driver).await?;
             let inspect = self.authorize(&docker, &id).await?;
+            // The bind sources again, now: task code may have swapped one for a link since
+            // the container was created.
+            docker_scope::recheck_mounts(&inspect, self.docker_owner()?.task_dir)?;
             let full = full_id(&inspect, &id);
             let labels = inspect
                 .config
