@@ -97,10 +97,8 @@ pub fn client_options(
         ),
         task_files: TaskFilesConfig {
             artifact_file_allowlist: client.artifact.file_allowlist.clone().unwrap_or_default(),
-            // Log collectors run as `caravan logmon` processes that outlive the agent.
-            log_collector: std::env::current_exe()
-                .map(CollectorMode::Process)
-                .unwrap_or_default(),
+            // `caravan logmon` processes when this is the caravan binary, else threads.
+            log_collector: CollectorMode::default_for_agents(),
         },
         ..defaults
     }

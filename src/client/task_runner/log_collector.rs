@@ -59,6 +59,24 @@ pub enum CollectorMode {
     Process(PathBuf),
 }
 
+/// The caravan binary, once its entry point has said it runs as one.
+static COLLECTOR_EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+impl CollectorMode {
+    /// Called by the binary's `agent` command: agents in this process run collectors as
+    /// processes of `exe` (a library embedding the client, tests included, keeps threads).
+    pub fn use_process_by_default(exe: PathBuf) {
+        let _ = COLLECTOR_EXE.set(exe);
+    }
+
+    /// The mode agents of this process use.
+    pub fn default_for_agents() -> CollectorMode {
+        COLLECTOR_EXE.get().map_or(CollectorMode::Thread, |exe| {
+            CollectorMode::Process(exe.clone())
+        })
+    }
+}
+
 /// One collector's job.
 #[derive(Debug, Clone)]
 pub struct CollectorArgs {

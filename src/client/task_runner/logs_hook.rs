@@ -120,7 +120,9 @@ pub fn prepare(
 
 /// The write end of a task's stream, for host code that hands it to the task (a process's
 /// stdout, a WASI workload's stdout, a container log follower). Fails rather than blocks when
-/// no collector reads it.
+/// no collector reads it. The host capabilities still open [`sink_path`] as drivers name it;
+/// this is the call they switch to when the host, not the driver, picks a task's log sink.
+#[allow(dead_code)]
 pub fn open_sink(alloc_dir: &AllocDir, task: &str, stream: &str) -> io::Result<File> {
     let logs = logs_root(alloc_dir)?;
     Ok(File::from(
@@ -166,6 +168,7 @@ pub fn log_indexes(logs: &Root, task: &str, stream: &str, regular_only: bool) ->
 }
 
 /// The task's regular log files of `stream`, oldest first, as names in `logs`.
+#[cfg(test)]
 pub fn log_files(logs: &Root, task: &str, stream: &str) -> Vec<String> {
     log_indexes(logs, task, stream, true)
         .into_iter()
