@@ -489,7 +489,7 @@ fn logs_bytes(logs: &Path, prefix: &str) -> u64 {
 /// the logs never exceed twice the cap and end within 1.2x of it, and the API answers meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_flood_stays_capped_as_it_writes() -> Result<()> {
-    const CAP: u64 = 3 * 10 << 20;
+    const CAP: u64 = (3 * 10) << 20;
     let sandbox = Sandbox::start("").await?;
     let mut task = sh_task("flood", "head -c 2147483648 /dev/zero; echo tail-marker");
     task["LogConfig"] = json!({ "MaxFiles": 3, "MaxFileSizeMB": 10 });
@@ -588,7 +588,7 @@ async fn logs_are_collected_while_the_agent_is_down() -> Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
     sandbox.spawn_agent().await?;
-    let alloc = sandbox
+    sandbox
         .alloc_where(
             "ticker",
             "the ticker's end",
@@ -610,5 +610,117 @@ async fn logs_are_collected_while_the_agent_is_down() -> Result<()> {
         stdout.len(),
         expected.len()
     );
+    Ok(())
+}
+
+/// Docker, against the node's daemon: a container plants `ln -s / /alloc/data/hostroot`; another
+/// task's `volumes = ["../alloc/data/hostroot:/host"]` is refused (host volumes enabled even),
+/// and `network_mode = "host"` is refused without the plugin's `allow_host_network = true`.
+#[tokio::test]
+async fn docker_never_mounts_a_planted_link_nor_joins_the_host_network() -> Result<()> {
+    use caravan::driver_host::{DriverHost, DriverHostConfig, Resources, TaskConfig};
+    use std::collections::BTreeMap;
+
+    if !crate::docker::docker_ready()? {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos();
+    let alloc_id = format!("it-sandbox-{nanos:x}");
+    let alloc_dir = dir.path().join(&alloc_id);
+    let logs = alloc_dir.join("alloc/logs");
+    std::fs::create_dir_all(&logs)?;
+    std::fs::create_dir_all(alloc_dir.join("alloc/data"))?;
+    struct Cleanup(String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let filter = format!("label=caravan.alloc_id={}", self.0);
+            if let Ok(ids) = crate::docker::docker_cli(&["ps", "-aq", "--filter", &filter]) {
+                for id in ids.lines() {
+                    let _ = crate::docker::docker_cli(&["rm", "-f", id]);
+                }
+            }
+        }
+    }
+    let _cleanup = Cleanup(alloc_id.clone());
+    let task = |name: &str, config: Value| -> Result<TaskConfig> {
+        let task_dir = alloc_dir.join(name);
+        for sub in ["local", "secrets", "tmp"] {
+            std::fs::create_dir_all(task_dir.join(sub))?;
+        }
+        Ok(TaskConfig {
+            id: format!("{alloc_id}/{name}"),
+            name: name.to_owned(),
+            alloc_id: alloc_id.clone(),
+            job_name: String::from("sandbox"),
+            group_name: String::from("g"),
+            config,
+            env: BTreeMap::from([(String::from("NOMAD_ALLOC_DIR"), String::from("/alloc"))]),
+            task_dir,
+            stdout_path: logs.join(format!("{name}.stdout.0")),
+            stderr_path: logs.join(format!("{name}.stderr.0")),
+            resources: Resources {
+                cpu_mhz: 100,
+                memory_mb: 64,
+                memory_max_mb: 0,
+            },
+            ..TaskConfig::default()
+        })
+    };
+    let host = DriverHost::new(DriverHostConfig {
+        plugins: BTreeMap::from([(
+            String::from("docker"),
+            json!({ "volumes": { "enabled": true } }),
+        )]),
+        ..DriverHostConfig::default()
+    })?;
+    let docker = host.driver("docker").await?;
+    let planter = task(
+        "planter",
+        json!({
+            "image": crate::docker::TEST_IMAGE,
+            "command": "/bin/sh",
+            "args": ["-c", "ln -s / /alloc/data/hostroot"],
+        }),
+    )?;
+    let handle = docker.start_task(&planter).await?;
+    let exit = docker.wait_task(&handle).await?;
+    ensure!(exit.exit_code == 0, "{exit:?}");
+    let planted = alloc_dir.join("alloc/data/hostroot");
+    ensure!(
+        planted.symlink_metadata()?.file_type().is_symlink(),
+        "the container planted its link"
+    );
+    let victim = task(
+        "victim",
+        json!({
+            "image": crate::docker::TEST_IMAGE,
+            "command": "/bin/sh",
+            "args": ["-c", "cat /host/etc/hostname"],
+            "volumes": ["../alloc/data/hostroot:/host"],
+        }),
+    )?;
+    let err = docker
+        .start_task(&victim)
+        .await
+        .err()
+        .context("a bind mount of the planted link must be refused")?;
+    ensure!(err.to_string().contains("symbolic link"), "{err}");
+    let host_network = task(
+        "hostnet",
+        json!({
+            "image": crate::docker::TEST_IMAGE,
+            "command": "/bin/true",
+            "network_mode": "host",
+        }),
+    )?;
+    let err = docker
+        .start_task(&host_network)
+        .await
+        .err()
+        .context("network_mode host must be refused without the grant")?;
+    ensure!(err.to_string().contains("allow_host_network"), "{err}");
     Ok(())
 }

@@ -156,15 +156,14 @@ async fn copy_logs(
     stderr_path: &Path,
     since: i32,
 ) -> Result<(), String> {
+    // Beneath the allocation directory, never through a link a container planted there.
     let open = |path: &Path| {
         let path = path.to_path_buf();
         async move {
-            tokio::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
+            let file = tokio::task::spawn_blocking(move || docker_scope::open_log_sink(&path))
                 .await
-                .map_err(|err| format!("open {}: {err}", path.display()))
+                .map_err(|err| err.to_string())??;
+            Ok::<_, String>(tokio::fs::File::from_std(file))
         }
     };
     let mut stdout = open(stdout_path).await?;

@@ -331,15 +331,51 @@ pub(crate) fn recheck_mounts(
     Ok(())
 }
 
-/// A log file must be an absolute path inside the allocation directory.
+/// A log file must be `<alloc_dir>/alloc/logs/<name>`: where the host's log collectors read.
 pub(crate) fn check_log_path(stream: &str, path: &str, alloc_dir: &Path) -> Result<(), String> {
-    if !is_inside(Path::new(path), alloc_dir) {
+    let in_logs_dir = normalize(Path::new(path)).is_some_and(|path| {
+        path.parent() == normalize(&alloc_dir.join("alloc/logs")).as_deref()
+            && path.file_name().is_some()
+    });
+    if !in_logs_dir {
         return Err(format!(
-            "{stream} log file {path:?} is outside the allocation directory {}",
+            "{stream} log file {path:?} is outside the allocation directory's alloc/logs ({})",
             alloc_dir.display()
         ));
     }
     Ok(())
+}
+
+/// Opens a container's log sink, `<alloc_dir>/alloc/logs/<name>` (checked by
+/// [`check_log_path`] when the container was created), beneath the allocation directory through
+/// `allocfs`: the collector's FIFO for writing, or a regular file for appending; a link a
+/// container planted under that name (or in place of `alloc/logs`) is refused, never followed.
+pub(crate) fn open_log_sink(path: &Path) -> Result<std::fs::File, String> {
+    let refused = |why: String| format!("log sink {}: {why}", path.display());
+    let logs_dir = path
+        .parent()
+        .ok_or_else(|| refused(String::from("no directory")))?;
+    let alloc_dir = logs_dir
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| refused(String::from("not under an allocation directory")))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| refused(String::from("no file name")))?;
+    let root = Root::open(alloc_dir).map_err(|err| refused(err.to_string()))?;
+    let relative = root
+        .rel("alloc/logs")
+        .map_err(|err| refused(err.to_string()))?
+        .join_name(name);
+    match root.metadata(&relative) {
+        Ok(metadata) if metadata.kind == FileKind::Other => root
+            .open_fifo(&relative, false)
+            .map(std::fs::File::from)
+            .map_err(|err| refused(err.to_string())),
+        _ => root
+            .open_file(&relative, crate::allocfs::OpenOptions::append())
+            .map_err(|err| refused(err.to_string())),
+    }
 }
 
 #[cfg(test)]
@@ -457,6 +493,31 @@ mod tests {
                 .expect_err("link refused");
             assert!(err.contains("symbolic link"), "{source}: {err}");
         }
+    }
+
+    #[test]
+    fn container_logs_never_go_through_a_planted_link() {
+        use std::io::Write;
+        let data = tempfile::tempdir().expect("tempdir");
+        let alloc = data.path().join("a1");
+        let logs = alloc.join("alloc/logs");
+        std::fs::create_dir_all(&logs).expect("mkdir");
+        let secret = data.path().join("secret");
+        std::fs::write(&secret, "secret").expect("write");
+        std::os::unix::fs::symlink(&secret, logs.join("web.stdout.0")).expect("plant");
+        let err = open_log_sink(&logs.join("web.stdout.0")).expect_err("refused");
+        assert!(err.contains("symbolic link"), "{err}");
+        let mut file = open_log_sink(&logs.join("web.stderr.0")).expect("a fresh file");
+        file.write_all(b"ok").expect("write");
+        assert_eq!(std::fs::read_to_string(&secret).expect("read"), "secret");
+        assert!(
+            check_log_path(
+                "stdout",
+                "/data/alloc/a1/web/local/x",
+                Path::new("/data/alloc/a1")
+            )
+            .is_err()
+        );
     }
 
     #[test]
