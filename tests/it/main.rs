@@ -14,6 +14,7 @@ mod docker_agent;
 mod docker_client;
 mod driver_host;
 mod hardening;
+mod sandbox_fs;
 mod server;
 mod server_durability;
 mod support;

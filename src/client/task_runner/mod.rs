@@ -21,6 +21,7 @@
 pub(crate) mod artifact_hook;
 pub(crate) mod env_hook;
 pub(crate) mod events;
+pub(crate) mod log_collector;
 pub(crate) mod logs_hook;
 pub(crate) mod restarts;
 pub(crate) mod task_dir_hook;
@@ -84,6 +85,8 @@ pub struct TaskRunnerConfig {
     pub restored: Option<TaskRunnerState>,
     /// Caps the task's `kill_timeout` (the agent's `max_kill_timeout`).
     pub max_kill_timeout: Duration,
+    /// What the host may do with files for tasks (artifact sources, log collectors).
+    pub task_files: Arc<crate::client::alloc_runner::alloc_dir::TaskFilesConfig>,
     /// Told after every state change.
     pub changed: Arc<tokio::sync::Notify>,
 }
@@ -147,7 +150,6 @@ pub fn spawn(config: TaskRunnerConfig) -> TaskRunnerHandle {
         commands: command_rx,
         current,
         tracker,
-        log_rotator: None,
         artifacts_done: false,
         config,
     };
@@ -163,16 +165,7 @@ struct TaskRunner {
     commands: mpsc::UnboundedReceiver<TaskCommand>,
     current: Arc<Mutex<Option<(Driver, TaskHandle)>>>,
     tracker: RestartTracker,
-    log_rotator: Option<tokio::task::JoinHandle<()>>,
     artifacts_done: bool,
-}
-
-impl Drop for TaskRunner {
-    fn drop(&mut self) {
-        if let Some(rotator) = self.log_rotator.take() {
-            rotator.abort();
-        }
-    }
 }
 
 /// How waiting for the running task ended.
@@ -240,6 +233,10 @@ impl TaskRunner {
         self.state.failed |= failed;
         self.state.finished_at = Some(events::now_rfc3339());
         self.set_running(None);
+        // The task is dead for good: its log collectors drain and exit.
+        if let Err(err) = logs_hook::stop(&self.config.alloc_dir, &self.config.task.name) {
+            tracing::warn!(error = %err, "failed to stop log collectors");
+        }
         self.publish();
     }
 
@@ -328,7 +325,11 @@ impl TaskRunner {
                 tracing::info!("recovered running task");
                 self.set_running(Some((driver.clone(), handle.clone())));
                 self.state.state = TaskStateValue::Running;
-                self.start_log_rotator();
+                // Collectors that ran on this agent's threads went with it: start them again
+                // (a collector process that outlived the agent is found running and kept).
+                if let Err(err) = self.prepare_logs().await {
+                    tracing::warn!(error = %err, "failed to restart log collectors");
+                }
                 self.publish();
                 Some((driver, handle))
             }
@@ -370,16 +371,18 @@ impl TaskRunner {
         }
     }
 
-    fn start_log_rotator(&mut self) {
-        if self.log_rotator.is_none() {
-            let rotation =
-                logs_hook::RotationConfig::from_log_config(self.config.task.log_config.as_ref());
-            self.log_rotator = Some(logs_hook::spawn_rotator(
-                self.config.alloc_dir.logs_dir(),
-                self.config.task.name.clone(),
-                rotation,
-            ));
-        }
+    /// Hook `logs`: the task's FIFOs and their collectors (blocking work, off the runtime).
+    async fn prepare_logs(&self) -> std::io::Result<()> {
+        let rotation =
+            logs_hook::RotationConfig::from_log_config(self.config.task.log_config.as_ref());
+        let alloc_dir = self.config.alloc_dir.clone();
+        let task = self.config.task.name.clone();
+        let task_files = Arc::clone(&self.config.task_files);
+        tokio::task::spawn_blocking(move || {
+            logs_hook::prepare(&alloc_dir, &task, rotation, &task_files.log_collector)
+        })
+        .await
+        .map_err(std::io::Error::other)?
     }
 
     /// Runs the prestart hooks and starts the task with its driver.
@@ -395,10 +398,9 @@ impl TaskRunner {
             Err(err) => return Err(self.setup_failed(&err)),
         };
         // Hook: logs.
-        if let Err(err) = logs_hook::prepare(&alloc_dir.logs_dir(), &task.name) {
-            return Err(self.setup_failed(&format!("failed to create log files: {err}")));
+        if let Err(err) = self.prepare_logs().await {
+            return Err(self.setup_failed(&format!("failed to set up log collection: {err}")));
         }
-        self.start_log_rotator();
         // Hook: artifacts (once per runner; a restart reuses what was fetched).
         if !self.artifacts_done && !task.artifacts.is_empty() {
             self.emit(events::new(
@@ -406,7 +408,13 @@ impl TaskRunner {
                 "Client is downloading artifacts",
             ));
             self.publish();
-            if let Err(err) = artifact_hook::run(&task_dir, &task.artifacts).await {
+            if let Err(err) = artifact_hook::run(
+                &task_dir,
+                &task.artifacts,
+                &self.config.task_files.artifact_file_allowlist,
+            )
+            .await
+            {
                 let mut event = events::new(TaskEvent::FAILED_ARTIFACT_DOWNLOAD, err.clone());
                 event.message = err;
                 self.emit(event);
@@ -669,7 +677,7 @@ impl TaskRunner {
 }
 
 fn logs_hooks_live(logs_dir: &std::path::Path, task: &str, stream: &str) -> std::path::PathBuf {
-    logs_hook::live_path(logs_dir, task, stream)
+    logs_hook::sink_path(logs_dir, task, stream)
 }
 
 impl std::fmt::Debug for TaskRunnerHandle {
