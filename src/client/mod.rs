@@ -3,7 +3,9 @@
 //! per allocation, and reports their status back in batches (Nomad: `client/client.go`).
 //!
 //! ```text
-//!                 ┌── heartbeat loop: every TTL/2..3TTL/4; 404 → register again
+//!                 ┌── fingerprint loop: every driver at once, each under its deadline; every 30 s
+//!                 │     └─► first round done, or a driver's health changed ─► (re-)register
+//!                 ├── heartbeat loop: every TTL/2..3TTL/4; 404 → register again
 //!  start ─ restore persisted allocs (recover running tasks) ─ register ─┤
 //!                 └── watch loop: GET allocations?index=N (blocking) ─► reconcile runners
 //!  alloc runners ─► status updates ─► batcher (first at once, then at most every 200 ms)
@@ -158,6 +160,37 @@ pub enum ClientError {
     },
     #[error("driver host: {0}")]
     DriverHost(#[from] crate::driver_host::Error),
+    #[error("client option {key:?} = {value:?}: {reason}")]
+    Option {
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// `client { options { "fingerprint.driver_timeout" = "10s" } }`: each driver's fingerprint
+/// deadline.
+pub const FINGERPRINT_TIMEOUT_OPTION: &str = "fingerprint.driver_timeout";
+
+/// The driver limits with the `client { options }` that adjust them.
+fn driver_limits(options: &ClientOptions) -> Result<DriverLimits, ClientError> {
+    let mut limits = options.driver_limits;
+    if let Some(value) = options.options.get(FINGERPRINT_TIMEOUT_OPTION) {
+        let timeout = humantime::parse_duration(value).map_err(|err| ClientError::Option {
+            key: FINGERPRINT_TIMEOUT_OPTION,
+            value: value.clone(),
+            reason: err.to_string(),
+        })?;
+        if timeout.is_zero() {
+            return Err(ClientError::Option {
+                key: FINGERPRINT_TIMEOUT_OPTION,
+                value: value.clone(),
+                reason: String::from("must be more than zero"),
+            });
+        }
+        limits.fingerprint_timeout = timeout;
+    }
+    Ok(limits)
 }
 
 /// What the loops, the runners and the API share.
@@ -267,7 +300,7 @@ impl Client {
             cache_dir: Some(options.data_dir.join("cache")),
             plugin_dir: options.plugin_dir.clone(),
             plugins: options.plugins.clone(),
-            limits: options.driver_limits,
+            limits: driver_limits(&options)?,
         })?;
         let mut facts = node::HostFacts::gather(&options.data_dir, options.network_ip);
         if let Some(total) = options.cpu_total_compute.filter(|total| *total > 0) {
@@ -290,7 +323,9 @@ impl Client {
             http_addr: options.http_advertise.clone(),
             meta: options.meta.clone(),
         };
-        let mut node = node::fingerprint_node(&identity, &facts, &driver_host).await;
+        // Drivers are fingerprinted by the fingerprint loop: a slow or hung driver delays neither
+        // the start-up (so the agent's API answers at once) nor the heartbeats.
+        let mut node = node::fingerprint_node(&identity, &facts);
         if let Some(port) = options.min_dynamic_port {
             node.node_resources.min_dynamic_port = i32::from(port);
         }
@@ -299,7 +334,7 @@ impl Client {
         }
         node.reserved_resources = options.reserved.clone();
         node.host_volumes = options.host_volumes.clone();
-        tracing::info!(node_id = %node.id, name = %node.name, drivers = ?node.drivers.keys().collect::<Vec<_>>(), "node fingerprinted");
+        tracing::info!(node_id = %node.id, name = %node.name, "node fingerprinted");
         let (updates_tx, updates_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             data_dir: options.data_dir.clone(),
@@ -326,9 +361,16 @@ impl Client {
         }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (registered_tx, registered_rx) = watch::channel(None::<Duration>);
+        let (drivers_tx, drivers_rx) = watch::channel(0u64);
         let loops = vec![
+            tokio::spawn(fingerprint_drivers_loop(
+                Arc::clone(&shared),
+                drivers_tx,
+                shutdown_rx.clone(),
+            )),
             tokio::spawn(register_and_heartbeat(
                 Arc::clone(&shared),
+                drivers_rx,
                 registered_tx,
                 shutdown_rx.clone(),
             )),
@@ -446,34 +488,45 @@ async fn register(shared: &Shared, shutdown: &mut watch::Receiver<bool>) -> Opti
 #[tracing::instrument(level = "debug", skip_all)]
 async fn register_and_heartbeat(
     shared: Arc<Shared>,
+    mut drivers: watch::Receiver<u64>,
     registered: watch::Sender<Option<Duration>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // The first registration carries the drivers' first fingerprints (as Nomad waits for its
+    // first driver fingerprints): one round, each driver under its own deadline.
+    tokio::select! {
+        result = drivers.wait_for(|round| *round > 0) => if result.is_err() { return },
+        _ = shutdown.wait_for(|stop| *stop) => return,
+    }
+    drivers.mark_unchanged();
     let Some(mut ttl) = register(&shared, &mut shutdown).await else {
         return;
     };
     registered.send_replace(Some(ttl));
     let node_id = shared.node_id();
     let mut failures = 0;
-    let mut next_fingerprint = Instant::now() + DRIVER_FINGERPRINT_INTERVAL;
+    let mut drivers_open = true;
     loop {
-        if Instant::now() >= next_fingerprint {
-            next_fingerprint = Instant::now() + DRIVER_FINGERPRINT_INTERVAL;
-            if refresh_drivers(&shared).await {
-                tracing::info!("driver health changed; updating the node");
-                let Some(new_ttl) = register(&shared, &mut shutdown).await else {
-                    return;
-                };
-                ttl = new_ttl;
-            }
-        }
         let delay = if failures == 0 {
             heartbeat_delay(ttl)
         } else {
             retry_delay(failures)
         };
-        if !sleep_or_shutdown(delay, &mut shutdown).await {
-            return;
+        let drivers_changed = tokio::select! {
+            () = tokio::time::sleep(delay) => false,
+            result = drivers.changed(), if drivers_open => {
+                drivers_open = result.is_ok();
+                drivers_open
+            }
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        if drivers_changed {
+            tracing::info!("driver health changed; updating the node");
+            let Some(new_ttl) = register(&shared, &mut shutdown).await else {
+                return;
+            };
+            ttl = new_ttl;
+            continue;
         }
         match shared.link.heartbeat(&node_id).await {
             Ok(response) => {
@@ -492,6 +545,30 @@ async fn register_and_heartbeat(
                 tracing::warn!(error = %err, "heartbeat failed");
                 failures += 1;
             }
+        }
+    }
+}
+
+/// Fingerprints the drivers now and every [`DRIVER_FINGERPRINT_INTERVAL`], apart from the
+/// heartbeats; bumps `rounds` after the first round and after each round that changed a driver.
+#[tracing::instrument(level = "debug", skip_all)]
+async fn fingerprint_drivers_loop(
+    shared: Arc<Shared>,
+    rounds: watch::Sender<u64>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut first = true;
+    loop {
+        let changed = tokio::select! {
+            changed = refresh_drivers(&shared) => changed,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        if changed || first {
+            rounds.send_modify(|round| *round += 1);
+        }
+        first = false;
+        if !sleep_or_shutdown(DRIVER_FINGERPRINT_INTERVAL, &mut shutdown).await {
+            return;
         }
     }
 }
