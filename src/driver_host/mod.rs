@@ -285,7 +285,14 @@ impl DriverHost {
         }
         let bytes = self.component_bytes(name)?;
         let engine = self.inner.loader.engine().clone();
-        let component = self.inner.loader.load(name, &bytes)?;
+        // Compiling takes seconds of CPU: off the async workers, so the agent's API and
+        // heartbeats keep answering while drivers load.
+        let host = self.clone();
+        let owned_name = name.to_owned();
+        let component =
+            tokio::task::spawn_blocking(move || host.inner.loader.load(&owned_name, &bytes))
+                .await
+                .map_err(|err| Error::Engine(format!("loading driver {name:?}: {err}")))??;
         let version = loader::contract_version(&engine, &component).ok_or_else(|| {
             Error::InvalidComponent {
                 driver: name.to_owned(),

@@ -48,6 +48,9 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// Held by the tests of this module that measure this process's memory, one at a time.
+static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Hand-encoded core modules: shapes no compiler emits on purpose.
 mod wasm {
     fn leb(mut value: u64, out: &mut Vec<u8>) {
@@ -223,7 +226,10 @@ fn workload_limits() -> DriverLimits {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_memory_bomb_gets_one_memory_limit_for_all_its_memories() -> Result<()> {
+    let _measuring = MEASURING.lock().await;
     let fixture = fixture(workload_limits(), BTreeMap::new())?;
+    // Loaded (compiled) before measuring.
+    fixture.host.driver("wasm").await?;
     // Three memories of 60 MiB each, filled, at memory_limit_mb = 64: the first fits, the second
     // growth is refused, and the workload ends naming the limit.
     let (_, rss_before) = memory_of("self");
@@ -255,7 +261,10 @@ async fn a_multi_memory_bomb_gets_one_memory_limit_for_all_its_memories() -> Res
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_bomb_is_charged_to_the_memory_limit() -> Result<()> {
+    let _measuring = MEASURING.lock().await;
     let fixture = fixture(workload_limits(), BTreeMap::new())?;
+    // Loaded (compiled) before measuring.
+    fixture.host.driver("wasm").await?;
     let (_, rss_before) = memory_of("self");
     reset_peak_rss();
     // Eight tables of 1M funcrefs (64 MiB of table) at memory_limit_mb = 1.
@@ -304,6 +313,7 @@ async fn one_driver_cannot_take_every_slot_and_its_stop_task_still_runs() -> Res
         ),
         (String::from("raw_exec"), json!({ "enabled": true })),
     ]);
+    let _measuring = MEASURING.lock().await;
     let fixture = fixture(limits, plugins)?;
     fixture.install_plugin("blocker")?;
     let blocker = fixture.host.driver("blocker").await?;
