@@ -267,9 +267,9 @@ async fn a_table_bomb_is_charged_to_the_memory_limit() -> Result<()> {
     fixture.host.driver("wasm").await?;
     let (_, rss_before) = memory_of("self");
     reset_peak_rss();
-    // Eight tables of 1M funcrefs (64 MiB of table) at memory_limit_mb = 1.
+    // Eight tables of 1,000,000 funcrefs (61 MiB of table) at memory_limit_mb = 1.
     let exit = fixture
-        .run_workload("tables", &wasm::bomb(0, 0, 8, 1 << 20), 1)
+        .run_workload("tables", &wasm::bomb(0, 0, 8, 1_000_000), 1)
         .await?;
     let (peak, _) = memory_of("self");
     let err = exit.err.clone().unwrap_or_default();
