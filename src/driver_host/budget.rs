@@ -191,8 +191,11 @@ pub(crate) struct PoolLanes {
     ordinary: Arc<Semaphore>,
     reserved: Arc<Semaphore>,
     /// Per driver name (kept across reloads of a driver): its ordinary and reserved lanes.
-    drivers: Mutex<HashMap<String, (Arc<Semaphore>, Arc<Semaphore>)>>,
+    drivers: Mutex<HashMap<String, DriverLanes>>,
 }
+
+/// One driver's lanes: ordinary and reserved.
+type DriverLanes = (Arc<Semaphore>, Arc<Semaphore>);
 
 /// The slots a call holds until its instance is dropped.
 pub(crate) struct LanePermit {
@@ -215,7 +218,7 @@ impl PoolLanes {
         }
     }
 
-    fn driver_lanes(&self, driver: &str) -> (Arc<Semaphore>, Arc<Semaphore>) {
+    fn driver_lanes(&self, driver: &str) -> DriverLanes {
         let mut drivers = self
             .drivers
             .lock()
