@@ -122,7 +122,17 @@ impl Instance {
             }
             Ok(UpdateDeadline::Continue(1))
         });
-        let bindings = pre.instantiate_async(&mut store).await?;
+        let bindings = match pre.instantiate_async(&mut store).await {
+            Ok(bindings) => bindings,
+            Err(err) if store.data().memory.hit().is_some() => {
+                let cap_bytes = store.data().memory.cap_bytes();
+                return Err(err.context(format!(
+                    "over the memory cap of {cap_bytes} bytes (linear memory and tables of all \
+                     its instances together)"
+                )));
+            }
+            Err(err) => return Err(err),
+        };
         Ok(Instance {
             store,
             bindings,

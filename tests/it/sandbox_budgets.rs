@@ -77,6 +77,65 @@ mod wasm {
         }
     }
 
+    /// A core module with one memory of `pages` pages whose start function fills it.
+    fn filler(pages: u64) -> Vec<u8> {
+        let mut out = b"\0asm\x01\0\0\0".to_vec();
+        section(1, &[0x01, 0x60, 0x00, 0x00], &mut out);
+        section(3, &[0x01, 0x00], &mut out);
+        let mut memory = vec![0x01, 0x00];
+        leb(pages, &mut memory);
+        section(5, &memory, &mut out);
+        section(8, &[0x00], &mut out);
+        let mut code = vec![0x00, 0x41, 0x00, 0x41];
+        sleb(0xa5, &mut code);
+        code.push(0x41);
+        sleb(i64::try_from(pages * 65536).unwrap_or(i64::MAX), &mut code);
+        code.extend_from_slice(&[0xfc, 0x0b, 0x00, 0x0b]);
+        let mut body = vec![0x01];
+        leb(code.len() as u64, &mut body);
+        body.extend_from_slice(&code);
+        section(10, &body, &mut out);
+        out
+    }
+
+    /// `component` with `instances` core instances of a [`filler`] of `pages` grafted on: a
+    /// core module section and a core instance section appended at the top level, so every index
+    /// the component already uses stays the same.
+    pub fn graft(component: &[u8], instances: u64, pages: u64) -> Vec<u8> {
+        // Top-level core modules (section 1 holds one each): the grafted module's index.
+        let mut modules = 0u64;
+        let mut at = 8;
+        while at < component.len() {
+            let id = component[at];
+            at += 1;
+            let (mut size, mut shift) = (0u64, 0);
+            loop {
+                let byte = component[at];
+                at += 1;
+                size |= u64::from(byte & 0x7f) << shift;
+                shift += 7;
+                if byte & 0x80 == 0 {
+                    break;
+                }
+            }
+            if id == 1 {
+                modules += 1;
+            }
+            at += usize::try_from(size).unwrap_or(usize::MAX);
+        }
+        let mut out = component.to_vec();
+        section(1, &filler(pages), &mut out);
+        let mut body = Vec::new();
+        leb(instances, &mut body);
+        for _ in 0..instances {
+            body.push(0x00);
+            leb(modules, &mut body);
+            body.push(0x00);
+        }
+        section(2, &body, &mut out);
+        out
+    }
+
     fn section(id: u8, body: &[u8], out: &mut Vec<u8>) {
         out.push(id);
         leb(body.len() as u64, out);
@@ -381,6 +440,60 @@ async fn one_driver_cannot_take_every_slot_and_its_stop_task_still_runs() -> Res
     })
     .await?;
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_with_grafted_instances_or_memories_does_not_load() -> Result<()> {
+    let _measuring = MEASURING.lock().await;
+    let limits = DriverLimits {
+        memory_cap_bytes: 32 << 20,
+        max_instances: 64,
+        ..DriverLimits::default()
+    };
+    let fixture = fixture(limits, BTreeMap::new())?;
+    fixture.host.driver("wasm").await?;
+    let noisy = std::fs::read(testing_driver("noisy"))?;
+    let plugins = fixture.dir.path().join("plugins");
+    let (_, rss_before) = memory_of("self");
+    reset_peak_rss();
+    // The log-only driver with sixteen grafted core instances, each filling a 1 MiB memory: over
+    // the pool's per-component count.
+    std::fs::write(plugins.join("noisy.wasm"), wasm::graft(&noisy, 16, 16))?;
+    let err = fixture
+        .host
+        .driver("noisy")
+        .await
+        .expect_err("16 instances");
+    let message = err.to_string();
+    ensure!(
+        message.contains("\"noisy\"") && message.contains("maximum of 8"),
+        "{message}"
+    );
+    // One grafted instance with a 31 MiB memory: within every count, but its memories together
+    // pass the 32 MiB cap of a driver store.
+    let fixture = self::fixture(limits, BTreeMap::new())?;
+    let plugins = fixture.dir.path().join("plugins");
+    std::fs::write(plugins.join("noisy.wasm"), wasm::graft(&noisy, 1, 500))?;
+    let err = fixture
+        .host
+        .driver("noisy")
+        .await
+        .expect_err("over the cap");
+    let message = err.to_string();
+    ensure!(
+        message.contains("\"noisy\"") && message.contains("memory cap of 33554432 bytes"),
+        "{message}"
+    );
+    // Bound: neither filled its memories (unbounded: 16 MiB, then 31 MiB a call).
+    let (peak, _) = memory_of("self");
+    let grown = peak.saturating_sub(rss_before);
+    ensure!(grown < 16 << 20, "peak grew by {} MiB", grown >> 20);
+    // Grafted but small (one more instance of one page), it loads: the graft itself is sound.
+    let fixture = self::fixture(limits, BTreeMap::new())?;
+    let plugins = fixture.dir.path().join("plugins");
+    std::fs::write(plugins.join("noisy.wasm"), wasm::graft(&noisy, 1, 1))?;
+    fixture.host.driver("noisy").await?;
+    fixture.hello_still_runs().await
 }
 
 /// An agent (server and client) whose plugin dir holds the blocker and noisy drivers.
