@@ -117,6 +117,8 @@ pub struct ClientOptions {
     pub host_volumes: BTreeMap<String, crate::structs::HostVolume>,
     /// `client { max_kill_timeout }` (Nomad: 30s).
     pub max_kill_timeout: Duration,
+    /// How often drivers are fingerprinted again (Nomad: each driver's fingerprint period, 30 s).
+    pub driver_fingerprint_interval: Duration,
 }
 
 impl Default for ClientOptions {
@@ -146,6 +148,7 @@ impl Default for ClientOptions {
             reserved: crate::structs::NodeReservedResources::default(),
             host_volumes: BTreeMap::new(),
             max_kill_timeout: Duration::from_secs(30),
+            driver_fingerprint_interval: Duration::from_secs(30),
         }
     }
 }
@@ -366,6 +369,7 @@ impl Client {
             tokio::spawn(fingerprint_drivers_loop(
                 Arc::clone(&shared),
                 drivers_tx,
+                options.driver_fingerprint_interval,
                 shutdown_rx.clone(),
             )),
             tokio::spawn(register_and_heartbeat(
@@ -549,12 +553,13 @@ async fn register_and_heartbeat(
     }
 }
 
-/// Fingerprints the drivers now and every [`DRIVER_FINGERPRINT_INTERVAL`], apart from the
+/// Fingerprints the drivers now and every `interval`, apart from the
 /// heartbeats; bumps `rounds` after the first round and after each round that changed a driver.
 #[tracing::instrument(level = "debug", skip_all)]
 async fn fingerprint_drivers_loop(
     shared: Arc<Shared>,
     rounds: watch::Sender<u64>,
+    interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut first = true;
@@ -567,14 +572,11 @@ async fn fingerprint_drivers_loop(
             rounds.send_modify(|round| *round += 1);
         }
         first = false;
-        if !sleep_or_shutdown(DRIVER_FINGERPRINT_INTERVAL, &mut shutdown).await {
+        if !sleep_or_shutdown(interval, &mut shutdown).await {
             return;
         }
     }
 }
-
-/// How often drivers are fingerprinted again (Nomad: each driver's fingerprint period, 30 s).
-const DRIVER_FINGERPRINT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Fingerprints the drivers again; true if any driver's detection or health changed, in which
 /// case the node (drivers and `driver.*` attributes) is updated.
