@@ -521,7 +521,7 @@ server {{
 client {{
   enabled = true
   options = {{
-    "fingerprint.driver_timeout" = "3s"
+    "fingerprint.driver_timeout" = "5s"
   }}
 }}
 plugin "blocker" {{
@@ -568,7 +568,7 @@ async fn hostile_fingerprints_neither_stall_the_node_nor_flood_it() -> Result<()
         answered < Duration::from_secs(1),
         "the API answered {answered:?} after start-up"
     );
-    // The node registers once every driver answered or missed its 3 s deadline.
+    // The node registers once every driver answered or missed its 5 s deadline.
     let node_id = wait_for(Duration::from_secs(30), || async {
         let Some(nodes) = get_json(&http, &format!("{url}/v1/nodes")).await? else {
             return Ok(None);
@@ -590,7 +590,7 @@ async fn hostile_fingerprints_neither_stall_the_node_nor_flood_it() -> Result<()
         blocker["Healthy"] == false
             && blocker["HealthDescription"]
                 .as_str()
-                .is_some_and(|text| text.contains("no answer within 3s")),
+                .is_some_and(|text| text.contains("no answer within 5s")),
         "blocker: {blocker}"
     );
     let noisy = &drivers["noisy"];
@@ -610,7 +610,7 @@ async fn hostile_fingerprints_neither_stall_the_node_nor_flood_it() -> Result<()
         "wasm: {}",
         drivers["wasm"]
     );
-    // Heartbeats go on past several TTLs (2 s + 1 s grace) while the blocker hangs again.
+    // The node stays ready past several TTLs (2 s + 1 s grace): heartbeats go on.
     let ready_until = Instant::now() + Duration::from_secs(8);
     while Instant::now() < ready_until {
         let node = get_json(&http, &format!("{url}/v1/node/{node_id}"))
@@ -656,7 +656,7 @@ async fn hostile_fingerprints_neither_stall_the_node_nor_flood_it() -> Result<()
             .then_some(()))
     })
     .await?;
-    // The flood (20,000 lines of 16 KiB per fingerprint: 320 MB) left at most 100 lines of
+    // The flood (5,000 lines of 16 KiB per fingerprint: 80 MB) left at most 100 lines of
     // 2 KiB a second, and said so.
     let log = std::fs::read_to_string(dir.path().join("agent.log"))?;
     ensure!(
@@ -668,9 +668,9 @@ async fn hostile_fingerprints_neither_stall_the_node_nor_flood_it() -> Result<()
         log.contains("driver log over its rate limit"),
         "the log says lines were dropped"
     );
-    // Bound: the agent's peak RSS stays under 512 MiB (the fingerprint lifts 200,000 attributes,
-    // the flood 16 KiB a line).
+    // Bound: the agent's peak RSS stays under 384 MiB (about 190 MiB seen: the server, the
+    // compiled drivers, 200,000 attributes lifted from the noisy driver's memory).
     let (peak, _) = memory_of(&pid);
-    ensure!(peak < 512 << 20, "the agent peaked at {} MiB", peak >> 20);
+    ensure!(peak < 384 << 20, "the agent peaked at {} MiB", peak >> 20);
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! A misbehaving driver (log only): its fingerprint floods the host log (20,000 lines of 16 KiB)
+//! A misbehaving driver (log only): its fingerprint floods the host log (5,000 lines of 16 KiB)
 //! and reports 200,000 attributes. The host must bound both: the agent's log and the node's
 //! registration stay small, and the node registers.
 
@@ -15,7 +15,7 @@ impl Driver for Noisy {
     }
     fn fingerprint(_plugin_config: String) -> Fingerprint {
         let line = "flood ".repeat((16 << 10) / 6);
-        for _ in 0..20_000 {
+        for _ in 0..5_000 {
             caravan_driver_sdk::log::info(&line);
         }
         let attributes = (0..200_000)
