@@ -202,7 +202,8 @@ pub(crate) struct Shared {
     pub(crate) alloc_root: PathBuf,
     pub(crate) max_kill_timeout: Duration,
     pub(crate) node: Mutex<Node>,
-    pub(crate) facts: Arc<NodeFacts>,
+    /// The node as tasks see it (`${attr.*}`...), replaced when the drivers' fingerprints change.
+    pub(crate) facts: Mutex<Arc<NodeFacts>>,
     pub(crate) driver_host: DriverHost,
     pub(crate) state_db: StateDb,
     pub(crate) runners: Mutex<HashMap<AllocId, AllocRunnerHandle>>,
@@ -245,7 +246,12 @@ impl Shared {
             max_kill_timeout: self.max_kill_timeout,
             node_id: self.node_id(),
             driver_host: self.driver_host.clone(),
-            facts: Arc::clone(&self.facts),
+            facts: Arc::clone(
+                &self
+                    .facts
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            ),
             state_db: self.state_db.clone(),
             restored_tasks: restored,
             updates: self.updates.clone(),
@@ -343,10 +349,10 @@ impl Client {
             data_dir: options.data_dir.clone(),
             alloc_root,
             max_kill_timeout: options.max_kill_timeout,
-            facts: Arc::new(NodeFacts {
+            facts: Mutex::new(Arc::new(NodeFacts {
                 node: node.clone(),
                 region: options.region.clone(),
-            }),
+            })),
             node: Mutex::new(node),
             driver_host,
             state_db: state_db.clone(),
@@ -598,6 +604,14 @@ async fn refresh_drivers(shared: &Shared) -> bool {
     if changed {
         node::set_driver_attributes(&mut node.attributes, &drivers);
         node.drivers = drivers;
+        let mut facts = shared
+            .facts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *facts = Arc::new(NodeFacts {
+            node: node.clone(),
+            region: facts.region.clone(),
+        });
     }
     changed
 }

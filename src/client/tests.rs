@@ -508,6 +508,20 @@ async fn a_hung_driver_fingerprint_stops_neither_start_up_nor_heartbeats() -> an
         "{} heartbeats in 3 s",
         link.heartbeats() - before
     );
+    // Tasks see the drivers' attributes, fingerprinted after start-up.
+    let alloc = alloc_for(
+        &node_id,
+        JobType::Batch,
+        vec![sh_task("attrs", "echo raw_exec=${attr.driver.raw_exec}")],
+    );
+    let alloc_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    wait_status(&link, &alloc_id, AllocClientStatus::Complete).await;
+    let stdout = std::fs::read_to_string(
+        dir.path()
+            .join(format!("alloc/{alloc_id}/alloc/logs/attrs.stdout.0")),
+    )?;
+    assert_eq!(stdout.trim(), "raw_exec=1");
     client.shutdown().await;
     Ok(())
 }
