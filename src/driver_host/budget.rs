@@ -37,8 +37,8 @@ pub(crate) struct StoreCounts {
     pub tables: usize,
 }
 
-/// A driver component as wit-component makes it has three core instances (the module, the shim
-/// and its fixup), one memory and two tables; the limits leave room and no more.
+/// A driver component as wit-component makes it has a few core instances (the module, the shim
+/// and its fixup), one memory and a table or two; the limits leave room and no more.
 pub(crate) const DRIVER_STORE_COUNTS: StoreCounts = StoreCounts {
     instances: 8,
     memories: 2,

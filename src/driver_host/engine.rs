@@ -43,8 +43,8 @@ pub(crate) fn driver_engine(config: DriverEngineConfig) -> Result<Engine> {
             .max_instances
             .saturating_mul(u32::try_from(count).unwrap_or(u32::MAX))
     };
-    // A wit-component driver has three core instances (the module, shims), one memory and two
-    // tables; a component declaring more does not instantiate, whatever its memory cap.
+    // A wit-component driver has a few core instances (the module, shims), one memory and a table
+    // or two; a component declaring more than the limits does not instantiate.
     pool.total_component_instances(config.max_instances)
         .total_core_instances(per_slot(counts.instances))
         .total_memories(per_slot(counts.memories))
