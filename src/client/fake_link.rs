@@ -21,6 +21,7 @@ struct FakeState {
     allocs: BTreeMap<AllocId, Allocation>,
     updates: Vec<AllocUpdate>,
     registrations: u64,
+    heartbeats: u64,
 }
 
 pub(crate) struct FakeLink {
@@ -83,6 +84,10 @@ impl FakeLink {
         self.lock().registrations
     }
 
+    pub(crate) fn heartbeats(&self) -> u64 {
+        self.lock().heartbeats
+    }
+
     pub(crate) fn alloc(&self, alloc_id: &AllocId) -> Option<Allocation> {
         self.lock().allocs.get(alloc_id).cloned()
     }
@@ -112,7 +117,9 @@ impl ServerLink for FakeLink {
         node_id: &'a NodeId,
     ) -> BoxFuture<'a, Result<HeartbeatResponse, LinkError>> {
         Box::pin(async move {
-            if self.lock().nodes.contains_key(node_id) {
+            let mut state = self.lock();
+            state.heartbeats += 1;
+            if state.nodes.contains_key(node_id) {
                 Ok(HeartbeatResponse {
                     heartbeat_ttl: self.ttl,
                 })

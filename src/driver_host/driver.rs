@@ -357,7 +357,13 @@ impl Driver {
             task_dir,
             Arc::clone(&self.inner.runtime),
         );
-        Instance::new(&self.inner.engine, &self.inner.pre, state)
+        let permit = self
+            .inner
+            .runtime
+            .lanes
+            .acquire(&self.inner.name, call, self.inner.limits.call_timeout)
+            .await?;
+        Instance::new(&self.inner.engine, &self.inner.pre, state, permit)
             .await
             .map_err(|err| Error::Instantiate {
                 driver: self.inner.name.to_string(),

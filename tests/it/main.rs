@@ -15,6 +15,7 @@ mod docker_client;
 mod driver_host;
 mod hardening;
 mod sandbox_fs;
+mod sandbox_budgets;
 mod server;
 mod server_durability;
 mod support;

@@ -30,17 +30,24 @@ pub(crate) struct HostRuntime {
     pub processes: process::ProcessTable,
     pub workloads: wasm::WorkloadRuntime,
     pub docker: docker::DockerRuntime,
+    /// Each driver's log-line budget.
+    pub log: log::LogLimiter,
+    /// The driver engine's instance slots, shared out per driver (`budget.rs`).
+    pub lanes: crate::driver_host::budget::PoolLanes,
 }
 
 impl HostRuntime {
     pub(crate) fn new(
         workloads: wasm::WorkloadRuntime,
         docker: docker::DockerRuntime,
+        lanes: crate::driver_host::budget::PoolLanes,
     ) -> Arc<HostRuntime> {
         Arc::new(HostRuntime {
             processes: process::ProcessTable::default(),
             workloads,
             docker,
+            log: log::LogLimiter::default(),
+            lanes,
         })
     }
 }
