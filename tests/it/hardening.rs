@@ -177,7 +177,11 @@ async fn hostile_requests_are_refused_and_the_agent_stays_small() -> Result<()> 
     let dir = tempfile::tempdir()?;
     let agent = DevAgent::start(dir.path())?;
     let url = agent.url.clone();
-    let http = reqwest::Client::new();
+    // A refused request may close its connection (the over-long body is not read): no
+    // connection is reused, so the next case never lands on one the agent closed.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
     let node: Value = wait_for(Duration::from_secs(60), || async {
         let Ok(response) = http.get(format!("{url}/v1/nodes")).send().await else {
             return Ok(None);
