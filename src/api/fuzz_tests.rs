@@ -40,7 +40,7 @@ const REGRESSIONS: &[(Door, &str, &str)] = &[
     (
         Door::Json,
         r#"{"Job": {"ID": "x", "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "..", "Driver": "raw_exec"}]}]}}"#,
-        "task name \"..\" \"..\" is not allowed",
+        "task name \"..\" is not allowed",
     ),
     // A count that made the scheduler build a billion placements.
     (

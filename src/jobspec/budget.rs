@@ -128,11 +128,12 @@ fn check_time_of(spending: &Spending) -> Result<(), String> {
 pub(crate) fn size_of(value: &hcl::Value) -> usize {
     match value {
         hcl::Value::Null | hcl::Value::Bool(_) | hcl::Value::Number(_) => 8,
-        hcl::Value::String(text) => text.len(),
+        // Every value costs a word besides its bytes: a million empty strings are not free.
+        hcl::Value::String(text) => text.len().saturating_add(8),
         hcl::Value::Array(items) => items.iter().map(size_of).fold(8, usize::saturating_add),
         hcl::Value::Object(map) => map
             .iter()
-            .map(|(key, value)| key.len().saturating_add(size_of(value)))
+            .map(|(key, value)| key.len().saturating_add(8).saturating_add(size_of(value)))
             .fold(8, usize::saturating_add),
     }
 }

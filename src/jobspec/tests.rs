@@ -592,3 +592,67 @@ fn expressions_over_budget_fail_fast_at_the_expression() {
         "{error}"
     );
 }
+
+/// `for` expressions are evaluated one element at a time under the budget: a nested `for` over a
+/// large list fails at the expression instead of building its square.
+#[test]
+fn for_expressions_are_evaluated_within_the_budget() {
+    let ok = r#"
+locals {
+  ports = { http = 80, https = 443 }
+  names = [for name, port in local.ports : upper(name) if port > 100]
+  by_len = { for name in ["a", "bb", "cc"] : length(name) => name... }
+  nested = [for a in [1, 2] : [for b in [10, 20] : a + b]]
+  shadow = [for a in [1, 2] : [for a in [5] : a]]
+}
+job "loops" {
+  meta {
+    names  = join(",", local.names)
+    by_len = join(",", local.by_len["2"])
+    nested = join(",", flatten_pairs)
+  }
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+    }
+  }
+}
+"#
+    .replace(
+        "flatten_pairs",
+        "concat(local.nested[0], local.nested[1], local.shadow[0], local.shadow[1])",
+    );
+    let job = parse(&ok, "loops.nomad.hcl", &ParseConfig::default()).expect("parses");
+    assert_eq!(job.meta["names"], "HTTPS");
+    assert_eq!(job.meta["by_len"], "bb,cc");
+    assert_eq!(job.meta["nested"], "11,21,12,22,5,5");
+
+    let bomb = r#"
+locals {
+  many = split(",", replace("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "a", ",,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,"))
+  square = [for a in local.many : [for b in local.many : b]]
+}
+job "bomb" {
+  meta {
+    x = length(local.square)
+  }
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+    }
+  }
+}
+"#;
+    let started = std::time::Instant::now();
+    let error = parse(bomb, "bomb.nomad.hcl", &ParseConfig::default())
+        .expect_err("over budget")
+        .to_string();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(error.starts_with("bomb.nomad.hcl:4:"), "{error}");
+    assert!(
+        ["bytes per value", "bytes in all", "took over 2000 ms"]
+            .iter()
+            .any(|limit| error.contains(limit)),
+        "{error}"
+    );
+}

@@ -240,7 +240,7 @@ async fn hostile_requests_are_refused_and_the_agent_stays_small() -> Result<()> 
         case("101 tasks", "PUT", "/v1/jobs", job_with(json!({ "Tasks": (0..101).map(|idx| json!({ "Name": format!("t{idx}"), "Driver": "raw_exec" })).collect::<Vec<_>>() })), 400, "server.job_max_tasks_per_group"),
         case("a body over the limit", "PUT", "/v1/jobs", vec![b' '; BODY_LIMIT + 1], 400, "server.max_request_body_size"),
         case("29 nested replace()", "POST", "/v1/jobs/parse", nested_replace_body(), 400, "bytes per value"),
-        case("a task named ..", "PUT", "/v1/jobs", job_with_task(json!({ "Name": ".." })), 400, "task name \"..\" \"..\" is not allowed"),
+        case("a task named ..", "PUT", "/v1/jobs", job_with_task(json!({ "Name": ".." })), 400, "task name \"..\" is not allowed"),
         case("a task named .", "PUT", "/v1/jobs", job_with_task(json!({ "Name": "." })), 400, "is not allowed"),
         case("a backslash", "PUT", "/v1/jobs", job_with_task(json!({ "Name": "a\\b" })), 400, "must not contain '\\\\'"),
         case("a NUL", "PUT", "/v1/jobs", job_with_task(json!({ "Name": "a\u{0}b" })), 400, "must not contain '\\0'"),
@@ -433,5 +433,57 @@ async fn purging_a_job_cancels_its_blocked_evaluation() -> Result<()> {
     })
     .await
     .context("the blocked evaluation is cancelled by the purge")?;
+    Ok(())
+}
+
+/// `caravan job validate` and `job run -output` evaluate under the same budget, var files
+/// included: the file fails fast with a short error instead of taking a gigabyte.
+#[test]
+fn the_cli_evaluates_job_files_within_the_budget() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut expr = "\"aaaaaaaaaa\"".to_owned();
+    for _ in 0..29 {
+        expr = format!("replace({expr}, \"a\", \"aa\")");
+    }
+    let job = format!(
+        "variable \"x\" {{\n  default = \"\"\n}}\njob \"bomb\" {{\n  meta {{\n    x = {expr}\n    y = var.x\n  }}\n  group \"g\" {{\n    task \"t\" {{\n      driver = \"raw_exec\"\n    }}\n  }}\n}}\n"
+    );
+    std::fs::write(dir.path().join("bomb.nomad.hcl"), &job)?;
+    std::fs::write(dir.path().join("bomb.vars.hcl"), format!("x = {expr}\n"))?;
+    std::fs::write(
+        dir.path().join("ok.nomad.hcl"),
+        job.replace(&expr, "\"fine\""),
+    )?;
+    for args in [
+        vec!["job", "validate", "bomb.nomad.hcl"],
+        vec!["job", "run", "-output", "bomb.nomad.hcl"],
+        vec![
+            "job",
+            "validate",
+            "-var-file",
+            "bomb.vars.hcl",
+            "ok.nomad.hcl",
+        ],
+    ] {
+        let started = Instant::now();
+        let run = crate::support::caravan(dir.path(), &args)?;
+        ensure!(run.code == Some(1), "{args:?}: {run:?}");
+        ensure!(
+            run.stderr.contains("bytes per value"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        ensure!(run.stderr.len() < 4096, "{args:?}: a short error");
+        ensure!(
+            started.elapsed() < Duration::from_secs(10),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+    }
+    let run = crate::support::caravan(dir.path(), &["job", "validate", "ok.nomad.hcl"])?;
+    ensure!(
+        run.code == Some(0),
+        "the same file within budget validates: {run:?}"
+    );
     Ok(())
 }
