@@ -577,6 +577,8 @@ impl Host for CallState {
     }
 
     async fn start_container(&mut self, id: String) -> Result<(), String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         crate::driver_host::host::bounded(self, "docker start", async {
@@ -610,6 +612,8 @@ impl Host for CallState {
         _stdout_path: String,
         _stderr_path: String,
     ) -> Result<(), String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         let scope = self
@@ -643,6 +647,8 @@ impl Host for CallState {
         id: String,
         timeout_ms: u64,
     ) -> Result<Option<ContainerExit>, String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         let (docker, full) = crate::driver_host::host::bounded(self, "docker inspect", async {
@@ -682,6 +688,8 @@ impl Host for CallState {
         timeout_ms: u64,
         signal: String,
     ) -> Result<(), String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         let limit = self
@@ -745,6 +753,8 @@ impl Host for CallState {
     }
 
     async fn signal_container(&mut self, id: String, signal: String) -> Result<(), String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         crate::driver_host::host::bounded(self, "docker kill", async {
@@ -762,6 +772,8 @@ impl Host for CallState {
     }
 
     async fn remove_container(&mut self, id: String, force: bool) -> Result<(), String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         crate::driver_host::host::bounded(self, "docker rm", async {
@@ -792,6 +804,8 @@ impl Host for CallState {
     }
 
     async fn container_state(&mut self, id: String) -> Result<ContainerStatus, String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         crate::driver_host::host::bounded(self, "docker inspect", async {
@@ -802,6 +816,8 @@ impl Host for CallState {
     }
 
     async fn inspect_container(&mut self, id: String) -> Result<String, String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         crate::driver_host::host::bounded(self, "docker inspect", async {
@@ -818,6 +834,8 @@ impl Host for CallState {
         cmd: Vec<String>,
         timeout_ms: u64,
     ) -> Result<ContainerExecOutput, String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         let limit = self
@@ -879,6 +897,8 @@ impl Host for CallState {
     }
 
     async fn stats_container(&mut self, id: String) -> Result<ContainerStats, String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         crate::driver_host::host::bounded(self, "docker stats", async {
