@@ -12,7 +12,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use caravan::driver_host::{DriverHost, DriverHostConfig, TaskConfig, TaskHandle, TaskScope, WaitOn};
+use caravan::driver_host::{
+    DriverHost, DriverHostConfig, TaskConfig, TaskHandle, TaskScope, WaitOn,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const HELLO_WASM: &str = env!("CARAVAN_EXAMPLE_HELLO_WASM");

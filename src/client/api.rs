@@ -435,7 +435,10 @@ async fn exec(
     }
     upgrade.on_upgrade(move |mut socket| async move {
         use axum::extract::ws::Message;
-        let frames = match driver.exec_task(&scope, &handle, &command, EXEC_TIMEOUT).await {
+        let frames = match driver
+            .exec_task(&scope, &handle, &command, EXEC_TIMEOUT)
+            .await
+        {
             Ok(result) => {
                 let mut frames = Vec::new();
                 if !result.stdout.is_empty() {

@@ -28,8 +28,8 @@ use crate::driver_host::grants::{Capability, PluginGrants};
 use crate::driver_host::host::{HostRuntime, RawExit};
 use crate::driver_host::instance::{CallLimits, CallState, Instance, classify};
 use crate::driver_host::types::{
-    DriverInfo, ExecResult, ExitResult, Fingerprint, HostRecord, TaskConfig, TaskHandle,
-    TaskScope, TaskState, TaskStats, TaskStatus,
+    DriverInfo, ExecResult, ExitResult, Fingerprint, HostRecord, TaskConfig, TaskHandle, TaskScope,
+    TaskState, TaskStats, TaskStatus,
 };
 
 /// How often the host asks `inspect-task` about a task whose driver gave it nothing to wait on.
@@ -450,7 +450,11 @@ impl Driver {
         })
     }
 
-    async fn poll_until_exited(&self, scope: &TaskScope, handle: &TaskHandle) -> Result<ExitResult> {
+    async fn poll_until_exited(
+        &self,
+        scope: &TaskScope,
+        handle: &TaskHandle,
+    ) -> Result<ExitResult> {
         let mut failures = 0;
         loop {
             tokio::time::sleep(POLL_INTERVAL).await;
@@ -498,7 +502,12 @@ impl Driver {
 
     /// Releases the task; with `force` kills it first if it still runs. Afterwards the host
     /// reaps whatever the task still owns and forgets the task.
-    pub async fn destroy_task(&self, scope: &TaskScope, handle: &TaskHandle, force: bool) -> Result<()> {
+    pub async fn destroy_task(
+        &self,
+        scope: &TaskScope,
+        handle: &TaskHandle,
+        force: bool,
+    ) -> Result<()> {
         self.check_handle(scope, handle)?;
         let version = self.current();
         let wit_handle = handle.to_wit();
@@ -554,7 +563,12 @@ impl Driver {
         Ok(())
     }
 
-    pub async fn signal_task(&self, scope: &TaskScope, handle: &TaskHandle, signal: &str) -> Result<()> {
+    pub async fn signal_task(
+        &self,
+        scope: &TaskScope,
+        handle: &TaskHandle,
+        signal: &str,
+    ) -> Result<()> {
         self.check_handle(scope, handle)?;
         let version = self.current();
         let wit_handle = handle.to_wit();

@@ -131,7 +131,9 @@ pub enum Error {
     },
 
     /// A handle used for another task than the one of the call's scope.
-    #[error("driver {driver:?}: handle of task {handle_task:?} used for task {scope_task:?}: refused")]
+    #[error(
+        "driver {driver:?}: handle of task {handle_task:?} used for task {scope_task:?}: refused"
+    )]
     ScopeMismatch {
         driver: String,
         handle_task: String,

@@ -88,9 +88,9 @@ pub use error::{DriverError, Error, Result};
 pub use grants::{Capability, PluginGrants, default_grants, resolve_grants};
 pub use loader::ACCEPTED_CONTRACT;
 pub use types::{
-    Capabilities, DriverInfo, ExecResult, ExitResult, Fingerprint, FsIsolation, Health,
-    HostRecord, PortMapping, ProcessRecord, Resources, TaskConfig, TaskHandle, TaskScope,
-    TaskState, TaskStats, TaskStatus, WaitOn,
+    Capabilities, DriverInfo, ExecResult, ExitResult, Fingerprint, FsIsolation, Health, HostRecord,
+    PortMapping, ProcessRecord, Resources, TaskConfig, TaskHandle, TaskScope, TaskState, TaskStats,
+    TaskStatus, WaitOn,
 };
 
 /// How often the host looks for changed drivers in `plugin_dir` (their content hash).

@@ -295,7 +295,11 @@ impl TaskHandle {
     }
 
     /// The handle of a started task: the id is the scope's, whatever the driver said.
-    pub(crate) fn from_wit(driver: &str, scope: &TaskScope, started: wit::StartedTask) -> TaskHandle {
+    pub(crate) fn from_wit(
+        driver: &str,
+        scope: &TaskScope,
+        started: wit::StartedTask,
+    ) -> TaskHandle {
         TaskHandle {
             driver: driver.to_owned(),
             id: scope.task_id.clone(),

@@ -385,7 +385,10 @@ async fn docker_bad_image_fails_with_dockers_message() -> Result<()> {
     let fixture = fixture(None)?;
     let docker = fixture.host.driver("docker").await?;
     let task = fixture.task("bad", json!({ "image": "caravan-test/no-such-image:nope" }))?;
-    let err = docker.start_task(&task.scope, &task.config).await.expect_err("no such image");
+    let err = docker
+        .start_task(&task.scope, &task.config)
+        .await
+        .expect_err("no such image");
     let message = err.to_string();
     ensure!(
         message.contains("failed to pull `caravan-test/no-such-image:nope`"),
@@ -409,7 +412,10 @@ async fn docker_bad_image_fails_with_dockers_message() -> Result<()> {
     );
 
     let task = fixture.task("empty", json!({ "image": "" }))?;
-    let err = docker.start_task(&task.scope, &task.config).await.expect_err("empty image");
+    let err = docker
+        .start_task(&task.scope, &task.config)
+        .await
+        .expect_err("empty image");
     ensure!(
         matches!(err.driver_error(), Some(DriverError::InvalidConfig(_))),
         "{err}"
@@ -428,13 +434,19 @@ async fn docker_refuses_privileged_and_host_volumes_unless_allowed() -> Result<(
         "priv",
         json!({ "image": TEST_IMAGE, "args": ["true"], "privileged": true }),
     )?;
-    let err = docker.start_task(&task.scope, &task.config).await.expect_err("privileged");
+    let err = docker
+        .start_task(&task.scope, &task.config)
+        .await
+        .expect_err("privileged");
     ensure!(err.to_string().contains("allow_privileged"), "{err}");
     let task = fixture.task(
         "vol",
         json!({ "image": TEST_IMAGE, "args": ["true"], "volumes": ["/etc:/host-etc:ro"] }),
     )?;
-    let err = docker.start_task(&task.scope, &task.config).await.expect_err("host volume");
+    let err = docker
+        .start_task(&task.scope, &task.config)
+        .await
+        .expect_err("host volume");
     ensure!(err.to_string().contains("volumes"), "{err}");
 
     let open = fixture_allowing()?;
@@ -558,9 +570,13 @@ async fn docker_scope_refuses_a_handle_forged_with_another_containers_id() -> Re
             .state
             == TaskState::Running
     );
-    docker.destroy_task(&sidecar_task.scope, &sidecar, true).await?;
+    docker
+        .destroy_task(&sidecar_task.scope, &sidecar, true)
+        .await?;
 
-    docker.destroy_task(&victim_task.scope, &victim, true).await?;
+    docker
+        .destroy_task(&victim_task.scope, &victim, true)
+        .await?;
     docker
         .destroy_task(&attacker_task.scope, &attacker, true)
         .await?;

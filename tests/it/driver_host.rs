@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use caravan::driver_host::{
-    Capability, Driver, DriverError, DriverHost, DriverHostConfig, DriverLimits, Error, Health, HostRecord,
-    TaskConfig, TaskHandle, TaskScope, TaskState,
+    Capability, Driver, DriverError, DriverHost, DriverHostConfig, DriverLimits, Error, Health,
+    HostRecord, TaskConfig, TaskHandle, TaskScope, TaskState,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -256,7 +256,9 @@ async fn raw_exec_inspects_signals_execs_measures_and_recovers() -> Result<()> {
     let exec_stdout = String::from_utf8(exec.stdout)?;
     assert!(exec_stdout.starts_with("exec-sleeper\n"), "{exec_stdout}");
 
-    raw_exec.signal_task(&task.scope, &handle, "SIGKILL").await?;
+    raw_exec
+        .signal_task(&task.scope, &handle, "SIGKILL")
+        .await?;
     let exit = raw_exec.wait_task(&task.scope, &handle).await?;
     assert_eq!(exit.signal, 9);
     assert!(matches!(
@@ -304,7 +306,11 @@ async fn raw_exec_recovers_a_task_after_an_agent_restart() -> Result<()> {
         .await?;
     wait_for_text(&task.scope.stdout_path, "ready", Duration::from_secs(5)).await?;
     let persisted = serde_json::to_string(&handle)?;
-    let record = first.host.driver("raw_exec").await?.host_record(&task.scope);
+    let record = first
+        .host
+        .driver("raw_exec")
+        .await?
+        .host_record(&task.scope);
     assert_eq!(record.processes.len(), 1, "{record:?}");
     let persisted_record = serde_json::to_string(&record)?;
 
@@ -375,7 +381,8 @@ async fn wasm_driver_runs_hello_with_its_args_and_env() -> Result<()> {
     let wasm = fixture.host.driver("wasm").await?;
     let mut task = fixture.task("hello", json!({ "module": "hello.wasm", "args": ["one", "two words"], "env": { "GREETING": "hi" } }))?;
     fixture.copy_into(&task, HELLO_WASM, "hello.wasm")?;
-    task.config.env
+    task.config
+        .env
         .insert(String::from("HELLO_EXIT_CODE"), String::from("7"));
     let started = Instant::now();
     let handle = wasm.start_task(&task.scope, &task.config).await?;
@@ -435,13 +442,25 @@ async fn wasm_driver_runs_a_wasi_p2_component() -> Result<()> {
 async fn wasm_driver_runs_counter_until_stopped() -> Result<()> {
     let fixture = fixture()?;
     let wasm = fixture.host.driver("wasm").await?;
-    let task = fixture.task("counter", json!({ "module": "counter.wasm", "args": ["20"] }))?;
+    let task = fixture.task(
+        "counter",
+        json!({ "module": "counter.wasm", "args": ["20"] }),
+    )?;
     fixture.copy_into(&task, COUNTER_WASM, "counter.wasm")?;
     let handle = wasm.start_task(&task.scope, &task.config).await?;
-    wait_for_text(&task.scope.stdout_path, "count 3\n", Duration::from_secs(10)).await?;
-    assert_eq!(wasm.inspect_task(&task.scope, &handle).await?.state, TaskState::Running);
+    wait_for_text(
+        &task.scope.stdout_path,
+        "count 3\n",
+        Duration::from_secs(10),
+    )
+    .await?;
+    assert_eq!(
+        wasm.inspect_task(&task.scope, &handle).await?.state,
+        TaskState::Running
+    );
     let started = Instant::now();
-    wasm.stop_task(&task.scope, &handle, Duration::from_secs(5), "").await?;
+    wasm.stop_task(&task.scope, &handle, Duration::from_secs(5), "")
+        .await?;
     ensure!(
         started.elapsed() < Duration::from_secs(1),
         "stop interrupts a sleeping workload: {:?}",
@@ -469,7 +488,11 @@ async fn wasm_driver_enforces_fuel_and_memory_limits() -> Result<()> {
     )?;
     fixture.copy_into(&task, COUNTER_WASM, "counter.wasm")?;
     let handle = wasm.start_task(&task.scope, &task.config).await?;
-    let exit = tokio::time::timeout(Duration::from_secs(10), wasm.wait_task(&task.scope, &handle)).await??;
+    let exit = tokio::time::timeout(
+        Duration::from_secs(10),
+        wasm.wait_task(&task.scope, &handle),
+    )
+    .await??;
     assert_eq!(exit.err.as_deref(), Some("ran out of fuel"), "{exit:?}");
     ensure!(
         read(&task.scope.stdout_path).contains("count 0"),
@@ -856,7 +879,12 @@ async fn a_driver_cannot_reach_the_processes_of_another_task() -> Result<()> {
     );
 
     raw_exec
-        .stop_task(&victim.scope, &victim_handle, Duration::from_secs(2), "SIGTERM")
+        .stop_task(
+            &victim.scope,
+            &victim_handle,
+            Duration::from_secs(2),
+            "SIGTERM",
+        )
         .await?;
     Ok(())
 }

@@ -116,7 +116,11 @@ async fn wait_for_text(path: &Path, needle: &str, within: Duration) -> Result<()
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    bail!("{} does not contain {needle:?}: {:?}", path.display(), read(path))
+    bail!(
+        "{} does not contain {needle:?}: {:?}",
+        path.display(),
+        read(path)
+    )
 }
 
 /// A raw_exec task of another allocation that keeps running: the victim of the attacks.
@@ -149,8 +153,14 @@ fn outcomes(handle: &TaskHandle) -> Result<BTreeMap<String, String>> {
 
 fn ensure_refused(outcomes: &BTreeMap<String, String>) -> Result<()> {
     for (attempt, outcome) in outcomes {
-        ensure!(outcome.starts_with("err:"), "{attempt} was not refused: {outcome}");
-        ensure!(!outcome.contains(SECRET), "{attempt} leaked the secret: {outcome}");
+        ensure!(
+            outcome.starts_with("err:"),
+            "{attempt} was not refused: {outcome}"
+        );
+        ensure!(
+            !outcome.contains(SECRET),
+            "{attempt} leaked the secret: {outcome}"
+        );
     }
     Ok(())
 }
@@ -169,7 +179,12 @@ async fn an_fs_driver_that_lies_about_its_task_reaches_only_its_own_task_dir() -
     let (raw_exec, victim, victim_handle) = start_victim(&sandbox).await?;
     let liar = sandbox.host.driver("fsliar").await?;
     let secret = sandbox.secret_path().display().to_string();
-    let victim_data = victim.scope.task_dir.join("local/data").display().to_string();
+    let victim_data = victim
+        .scope
+        .task_dir
+        .join("local/data")
+        .display()
+        .to_string();
     let task = sandbox.task(
         "alloc-1",
         "liar",
@@ -249,7 +264,10 @@ async fn a_process_driver_naming_another_tasks_pid_is_refused_and_reaped() -> Re
     let handle = thief.start_task(&task.scope, &task.config).await?;
     let outcomes = outcomes(&handle)?;
     let is_alive = outcomes.get("is-alive").cloned().unwrap_or_default();
-    ensure!(is_alive == "false", "is-alive of another task's pid: {is_alive}");
+    ensure!(
+        is_alive == "false",
+        "is-alive of another task's pid: {is_alive}"
+    );
     let refused: BTreeMap<String, String> = outcomes
         .into_iter()
         .filter(|(attempt, _)| attempt != "is-alive")
@@ -281,7 +299,10 @@ async fn a_process_driver_naming_another_tasks_pid_is_refused_and_reaped() -> Re
         .await
         .expect_err("another task's pid as its waitable");
     ensure!(matches!(err, Error::ForeignWaitable { .. }), "{err}");
-    ensure!(err.to_string().contains("not a process of this task"), "{err}");
+    ensure!(
+        err.to_string().contains("not a process of this task"),
+        "{err}"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let sleepers = pids_with_cwd(&task.scope.task_dir)?;
@@ -307,7 +328,10 @@ fn pids_with_cwd(dir: &Path) -> Result<Vec<u32>> {
     let dir = dir.canonicalize()?;
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc")?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok())
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
         else {
             continue;
         };
@@ -337,9 +361,17 @@ async fn a_wasm_driver_cannot_preopen_the_host_or_name_another_tasks_workload() 
     std::fs::copy(COUNTER_WASM, victim.scope.task_dir.join("counter.wasm"))?;
     let victim_handle = wasm.start_task(&victim.scope, &victim.config).await?;
     let WaitOn::Workload(victim_id) = victim_handle.wait_on else {
-        bail!("the wasm driver waits on its workload: {:?}", victim_handle.wait_on);
+        bail!(
+            "the wasm driver waits on its workload: {:?}",
+            victim_handle.wait_on
+        );
     };
-    wait_for_text(&victim.scope.stdout_path, "count 1\n", Duration::from_secs(10)).await?;
+    wait_for_text(
+        &victim.scope.stdout_path,
+        "count 1\n",
+        Duration::from_secs(10),
+    )
+    .await?;
 
     let thief = sandbox.host.driver("wasmthief").await?;
     let secret = sandbox.secret_path().display().to_string();
@@ -366,7 +398,10 @@ async fn a_wasm_driver_cannot_preopen_the_host_or_name_another_tasks_workload() 
     let handle = thief.start_task(&scope, &task.config).await?;
     let outcomes = outcomes(&handle)?;
     let is_running = outcomes.get("is-running").cloned().unwrap_or_default();
-    ensure!(is_running == "false", "is-running of another task's workload: {is_running}");
+    ensure!(
+        is_running == "false",
+        "is-running of another task's workload: {is_running}"
+    );
     let refused: BTreeMap<String, String> = outcomes
         .into_iter()
         .filter(|(attempt, _)| attempt != "is-running")
@@ -379,7 +414,10 @@ async fn a_wasm_driver_cannot_preopen_the_host_or_name_another_tasks_workload() 
     let stdout = read(&scope.stdout_path);
     ensure!(stdout.contains("hello from caravan"), "{stdout}");
     ensure!(
-        wasm.inspect_task(&victim.scope, &victim_handle).await?.state == TaskState::Running,
+        wasm.inspect_task(&victim.scope, &victim_handle)
+            .await?
+            .state
+            == TaskState::Running,
         "the victim's workload still runs"
     );
 
@@ -396,7 +434,10 @@ async fn a_wasm_driver_cannot_preopen_the_host_or_name_another_tasks_workload() 
         .expect_err("another task's workload as its waitable");
     ensure!(matches!(err, Error::ForeignWaitable { .. }), "{err}");
     ensure!(
-        wasm.inspect_task(&victim.scope, &victim_handle).await?.state == TaskState::Running,
+        wasm.inspect_task(&victim.scope, &victim_handle)
+            .await?
+            .state
+            == TaskState::Running,
         "the victim's workload still runs"
     );
     sandbox.assert_secret_intact()?;
@@ -510,13 +551,19 @@ async fn a_driver_replaced_in_the_plugin_dir_takes_over_running_tasks() -> Resul
 
     // A broken "version" in its place: the old one keeps serving, the error in its health (the
     // explicit reload and the watcher race; either records the error).
-    std::fs::write(sandbox.dir.path().join("plugins/upgrader.wasm"), b"not a component")?;
+    std::fs::write(
+        sandbox.dir.path().join("plugins/upgrader.wasm"),
+        b"not a component",
+    )?;
     if let Err(err) = sandbox.host.reload("upgrader").await {
         ensure!(matches!(err, Error::InvalidComponent { .. }), "{err}");
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     while upgrader.reload_error().is_none() {
-        ensure!(Instant::now() < deadline, "the failed reload was not recorded");
+        ensure!(
+            Instant::now() < deadline,
+            "the failed reload was not recorded"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     ensure!(upgrader.info().version == "1.0.0");

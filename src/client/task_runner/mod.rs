@@ -346,10 +346,7 @@ impl TaskRunner {
                 return None;
             }
         };
-        match driver
-            .recover_task(&self.scope, &handle, host_record)
-            .await
-        {
+        match driver.recover_task(&self.scope, &handle, host_record).await {
             Ok(()) => {
                 tracing::info!("recovered running task");
                 self.set_running(Some((driver.clone(), handle.clone())));

@@ -25,7 +25,8 @@ use bollard::errors::Error as BollardError;
 use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, ImportImageOptions, KillContainerOptions,
-    ListContainersOptions, LogsOptions, RemoveContainerOptions, StatsOptions, StopContainerOptions, WaitContainerOptions,
+    ListContainersOptions, LogsOptions, RemoveContainerOptions, StatsOptions, StopContainerOptions,
+    WaitContainerOptions,
 };
 use bollard::{API_DEFAULT_VERSION, Docker};
 use futures::StreamExt;
@@ -270,9 +271,10 @@ impl DockerRuntime {
         scope: &TaskScope,
         id: &str,
     ) -> Result<crate::driver_host::host::RawExit, String> {
-        let (docker, inspect) = tokio::time::timeout(REQUEST_TIMEOUT, self.owned(driver, scope, id))
-            .await
-            .map_err(|_| format!("docker inspect {id} timed out"))??;
+        let (docker, inspect) =
+            tokio::time::timeout(REQUEST_TIMEOUT, self.owned(driver, scope, id))
+                .await
+                .map_err(|_| format!("docker inspect {id} timed out"))??;
         let full = full_id(&inspect, id);
         let wait_error = wait_not_running(&docker, &full).await?;
         self.drain(&full, LOG_DRAIN).await;

@@ -120,22 +120,27 @@ impl HostRuntime {
 /// without leaving it: no absolute path, no `..`. Each step opens from the previous step's
 /// descriptor with `O_NOFOLLOW`, so a symlink planted at any point (before or during the walk)
 /// fails the open instead of being followed. `directory` asks for a directory at the end.
-pub(crate) fn open_beneath(root: &Path, relative: &str, directory: bool) -> Result<OwnedFd, String> {
+pub(crate) fn open_beneath(
+    root: &Path,
+    relative: &str,
+    directory: bool,
+) -> Result<OwnedFd, String> {
     let path = Path::new(relative);
     if path.is_absolute() {
         return Err(format!(
             "{relative:?} is absolute: paths are relative to the task directory"
         ));
     }
-    let directory_flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
+    let directory_flags =
+        OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
     let refuse = |what: &Path, err: nix::Error| match err {
         nix::Error::ELOOP | nix::Error::ENOTDIR => {
             format!("{}: a symlink or not a directory: refused", what.display())
         }
         err => format!("{}: {err}", what.display()),
     };
-    let mut current = nix::fcntl::open(root, directory_flags, Mode::empty())
-        .map_err(|err| refuse(root, err))?;
+    let mut current =
+        nix::fcntl::open(root, directory_flags, Mode::empty()).map_err(|err| refuse(root, err))?;
     let components: Vec<Component<'_>> = path.components().collect();
     let last_index = components.len().checked_sub(1);
     for (index, component) in components.iter().enumerate() {
@@ -159,7 +164,8 @@ pub(crate) fn open_beneath(root: &Path, relative: &str, directory: bool) -> Resu
             .map_err(|err| refuse(&root.join(path), err))?;
     }
     if !directory {
-        let metadata = nix::sys::stat::fstat(&current).map_err(|err| format!("{relative:?}: {err}"))?;
+        let metadata =
+            nix::sys::stat::fstat(&current).map_err(|err| format!("{relative:?}: {err}"))?;
         if metadata.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(format!("{relative:?} is not a regular file"));
         }
@@ -237,5 +243,56 @@ pub(crate) async fn bounded<T>(
             "{what} timed out after {:?}",
             state.host_call_timeout
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_open_beneath_the_root_and_never_through_a_symlink() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
+        let root = dir.path().join("task");
+        std::fs::create_dir_all(root.join("local/sub")).map_err(|err| err.to_string())?;
+        std::fs::write(root.join("local/app.wasm"), b"\0asm").map_err(|err| err.to_string())?;
+        std::fs::write(dir.path().join("secret"), b"s").map_err(|err| err.to_string())?;
+        std::os::unix::fs::symlink(dir.path(), root.join("up")).map_err(|err| err.to_string())?;
+        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("local/link"))
+            .map_err(|err| err.to_string())?;
+
+        open_beneath(&root, "", true)?;
+        open_beneath(&root, "./local/sub", true)?;
+        open_beneath(&root, "local/app.wasm", false)?;
+        for (path, directory) in [
+            ("/", true),
+            ("..", true),
+            ("local/../..", true),
+            ("up", true),
+            ("up/secret", false),
+            ("local/link", false),
+            ("local", false),
+            ("local/app.wasm", true),
+        ] {
+            assert!(
+                open_beneath(&root, path, directory).is_err(),
+                "{path} (directory: {directory})"
+            );
+        }
+        // The root itself must not be a symlink either.
+        assert!(open_beneath(&root.join("up"), "", true).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn task_logs_are_never_opened_through_a_symlink() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, b"s").map_err(|err| err.to_string())?;
+        let log = dir.path().join("web.stdout.0");
+        std::os::unix::fs::symlink(&secret, &log).map_err(|err| err.to_string())?;
+        assert!(open_task_log(&log).is_err());
+        assert!(open_task_log(&dir.path().join("web.stderr.0")).is_ok());
+        Ok(())
     }
 }

@@ -80,7 +80,9 @@ pub(crate) struct UserPolicy {
 }
 
 impl UserPolicy {
-    pub(crate) fn from_plugin_config(config: Option<&serde_json::Value>) -> Result<UserPolicy, String> {
+    pub(crate) fn from_plugin_config(
+        config: Option<&serde_json::Value>,
+    ) -> Result<UserPolicy, String> {
         let mut policy = UserPolicy {
             denylist: vec![String::from("root")],
             default_user: None,
@@ -97,7 +99,9 @@ impl UserPolicy {
                         .map(|name| name.as_str().map(str::to_owned))
                         .collect::<Option<Vec<_>>>()
                 })
-                .ok_or_else(|| format!("user_denylist: expected a list of user names, got {value}"))?;
+                .ok_or_else(|| {
+                    format!("user_denylist: expected a list of user names, got {value}")
+                })?;
         }
         if let Some(value) = object.get("default_user") {
             policy.default_user = Some(
@@ -113,7 +117,9 @@ impl UserPolicy {
 
     /// The uid and gid a task's process runs as; `None`: the agent's own user.
     pub(crate) fn resolve(&self, task_user: Option<&str>) -> Result<Option<(u32, u32)>, String> {
-        let Some(name) = task_user.filter(|name| !name.is_empty()).or(self.default_user.as_deref())
+        let Some(name) = task_user
+            .filter(|name| !name.is_empty())
+            .or(self.default_user.as_deref())
         else {
             return Ok(None);
         };
@@ -212,7 +218,10 @@ impl ProcessTable {
                     exit: receiver,
                 },
             );
-            let ProcessRecord { pid, start_time: started } = *record;
+            let ProcessRecord {
+                pid,
+                start_time: started,
+            } = *record;
             tokio::spawn(async move {
                 while is_alive(pid) && start_time(pid) == Some(started) {
                     tokio::time::sleep(FOREIGN_POLL).await;
@@ -730,14 +739,19 @@ mod tests {
             cwd: cwd.to_owned(),
         };
         for bad in ["/", "..", "local/../.."] {
-            assert!(table.spawn(&request(bad), &scope, &policy).is_err(), "{bad}");
+            assert!(
+                table.spawn(&request(bad), &scope, &policy).is_err(),
+                "{bad}"
+            );
         }
         std::os::unix::fs::symlink("/", alloc.join("web/escape")).expect("symlink");
         let err = table
             .spawn(&request("escape"), &scope, &policy)
             .expect_err("symlink cwd");
         assert!(err.contains("symlink"), "{err}");
-        let pid = table.spawn(&request("local"), &scope, &policy).expect("spawn");
+        let pid = table
+            .spawn(&request("local"), &scope, &policy)
+            .expect("spawn");
         assert!(table.authorize(pid, "a1/web").is_ok());
         assert!(table.authorize(pid, "a1/other").is_err());
         assert!(table.authorize(std::process::id(), "a1/web").is_err());

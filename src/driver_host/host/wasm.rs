@@ -186,19 +186,18 @@ impl WorkloadRuntime {
         file.read_to_end(&mut bytes)
             .map_err(|err| format!("{path}: {err}"))?;
         let compiled = if is_component(&bytes) {
-            let component = Component::new(&self.engine, &bytes)
-                .map_err(|err| format!("{path}: {err}"))?;
+            let component =
+                Component::new(&self.engine, &bytes).map_err(|err| format!("{path}: {err}"))?;
             let pre = self
                 .p2_linker
                 .instantiate_pre(&component)
                 .map_err(|err| format!("{path}: {err}"))?;
             Compiled::Component(
-                CommandPre::new(pre)
-                    .map_err(|err| format!("{path}: not a WASI command: {err}"))?,
+                CommandPre::new(pre).map_err(|err| format!("{path}: not a WASI command: {err}"))?,
             )
         } else {
-            let module = Module::new(&self.engine, &bytes)
-                .map_err(|err| format!("{path}: {err}"))?;
+            let module =
+                Module::new(&self.engine, &bytes).map_err(|err| format!("{path}: {err}"))?;
             Compiled::Module(
                 self.p1_linker
                     .instantiate_pre(&module)
@@ -288,7 +287,9 @@ impl WorkloadRuntime {
     fn running(&self, id: u64, task_id: &str) -> Result<Running, String> {
         match lock(&self.workloads).get(&id) {
             Some(running) if *running.task_id == *task_id => Ok(running.clone()),
-            _ => Err(format!("workload {id} is not a workload of this task: refused")),
+            _ => Err(format!(
+                "workload {id} is not a workload of this task: refused"
+            )),
         }
     }
 

@@ -79,7 +79,11 @@ impl Driver for FsLiar {
         })
     }
 
-    fn stop_task(_handle: TaskHandle, _timeout_ms: u64, _signal: String) -> Result<(), DriverError> {
+    fn stop_task(
+        _handle: TaskHandle,
+        _timeout_ms: u64,
+        _signal: String,
+    ) -> Result<(), DriverError> {
         fs::write_file("stopped", b"yes").map_err(DriverError::Failed)
     }
 }

@@ -2,8 +2,8 @@
 //! deadline (epoch interruption) and stay up.
 
 use caravan_driver_sdk::{
-    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, RawExit, StartedTask, TaskConfig,
-    TaskHandle,
+    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, RawExit, StartedTask,
+    TaskConfig, TaskHandle,
 };
 
 struct Looper;

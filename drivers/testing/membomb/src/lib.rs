@@ -2,8 +2,8 @@
 //! (StoreLimits) must stop it and the host must stay up.
 
 use caravan_driver_sdk::{
-    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, RawExit, StartedTask, TaskConfig,
-    TaskHandle,
+    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, RawExit, StartedTask,
+    TaskConfig, TaskHandle,
 };
 
 struct MemBomb;

@@ -76,7 +76,10 @@ impl Driver for PidThief {
             ),
         ];
         for cwd in &attack.cwds {
-            outcomes.push((format!("spawn in {cwd}"), outcome(process::spawn(&sleeper(cwd)))));
+            outcomes.push((
+                format!("spawn in {cwd}"),
+                outcome(process::spawn(&sleeper(cwd))),
+            ));
         }
         let pid = process::spawn(&sleeper("")).map_err(DriverError::Failed)?;
         let state = caravan_driver_sdk::encode_state(&State { pid, outcomes })?;

@@ -3,8 +3,7 @@
 
 use caravan_driver_sdk::host::docker;
 use caravan_driver_sdk::{
-    Capabilities, Driver, DriverError, DriverInfo, Fingerprint, Health, StartedTask,
-    TaskConfig,
+    Capabilities, Driver, DriverError, DriverInfo, Fingerprint, Health, StartedTask, TaskConfig,
 };
 
 struct Ungranted;

@@ -38,18 +38,27 @@ pub fn start_task(config: TaskConfig) -> Result<StartedTask, DriverError> {
 pub fn recover_task(version: &str, handle: TaskHandle) -> Result<(), DriverError> {
     let state: State = caravan_driver_sdk::decode_state(&handle)?;
     if !process::is_alive(state.pid) {
-        return Err(DriverError::TaskNotFound(format!("pid {} is gone", state.pid)));
+        return Err(DriverError::TaskNotFound(format!(
+            "pid {} is gone",
+            state.pid
+        )));
     }
     caravan_driver_sdk::log::info(&format!("upgrader {version} recovered pid {}", state.pid));
-    fs::write_file(&format!("recovered-by-{version}"), state.pid.to_string().as_bytes())
-        .map_err(DriverError::Failed)
+    fs::write_file(
+        &format!("recovered-by-{version}"),
+        state.pid.to_string().as_bytes(),
+    )
+    .map_err(DriverError::Failed)
 }
 
 pub fn stop_task(version: &str, handle: TaskHandle, timeout_ms: u64) -> Result<(), DriverError> {
     let state: State = caravan_driver_sdk::decode_state(&handle)?;
     caravan_driver_sdk::log::info(&format!("upgrader {version} stopping pid {}", state.pid));
-    fs::write_file(&format!("stopped-by-{version}"), state.pid.to_string().as_bytes())
-        .map_err(DriverError::Failed)?;
+    fs::write_file(
+        &format!("stopped-by-{version}"),
+        state.pid.to_string().as_bytes(),
+    )
+    .map_err(DriverError::Failed)?;
     process::signal_group(state.pid, "SIGTERM").map_err(DriverError::Failed)?;
     if process::wait(state.pid, timeout_ms)
         .map_err(DriverError::Failed)?

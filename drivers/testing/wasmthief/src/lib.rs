@@ -96,7 +96,8 @@ impl Driver for WasmThief {
                 outcome(wasm::start(&workload(&attack.module, dir, &attack))),
             ));
         }
-        let id = wasm::start(&workload(&attack.module, "", &attack)).map_err(DriverError::Failed)?;
+        let id =
+            wasm::start(&workload(&attack.module, "", &attack)).map_err(DriverError::Failed)?;
         let state = caravan_driver_sdk::encode_state(&State {
             workload: id,
             outcomes,
