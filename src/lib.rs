@@ -4,6 +4,7 @@
 //! subsystem is a module here.
 
 pub mod agent;
+pub mod allocfs;
 pub mod api;
 pub mod cli;
 pub mod client;

@@ -131,6 +131,16 @@ pub struct ClientConfig {
     pub max_kill_timeout: Option<String>,
     pub gc_interval: Option<String>,
     pub reserved: ReservedConfig,
+    pub artifact: ArtifactConfig,
+}
+
+/// `client { artifact { ... } }` (Nomad's block of the same name).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArtifactConfig {
+    /// Absolute directories `file://` artifact sources may be read from (beneath, never through
+    /// a symbolic link); `file://` sources are refused when empty.
+    pub file_allowlist: Option<Vec<PathBuf>>,
 }
 
 /// `plugin "NAME" { config { ... } }`: the driver's own settings, handed to it as JSON, and the
@@ -194,6 +204,14 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// The `file://` artifact sources `-dev` allows: the Wasm guests built beside the running
+/// binary (`<target>/wasm-guests`, where `wasm-examples/jobs` and `scripts/demo.sh` take them).
+fn dev_artifact_dirs() -> Option<Vec<PathBuf>> {
+    let exe = std::env::current_exe().ok()?;
+    let guests = exe.parent()?.parent()?.join("wasm-guests");
+    Some(vec![guests])
+}
+
 /// Default ports, as Nomad's.
 pub const DEFAULT_HTTP_PORT: u16 = 4646;
 pub const DEFAULT_RPC_PORT: u16 = 4647;
@@ -239,6 +257,9 @@ impl AgentConfig {
             },
             client: ClientConfig {
                 enabled: Some(true),
+                artifact: ArtifactConfig {
+                    file_allowlist: dev_artifact_dirs(),
+                },
                 ..ClientConfig::default()
             },
             plugin,
@@ -384,6 +405,14 @@ impl AgentConfig {
             problems.push(format!(
                 "client.min_dynamic_port ({min}) is greater than client.max_dynamic_port ({max})"
             ));
+        }
+        for dir in self.client.artifact.file_allowlist.iter().flatten() {
+            if !dir.is_absolute() {
+                problems.push(format!(
+                    "client.artifact.file_allowlist entry {} must be absolute",
+                    dir.display()
+                ));
+            }
         }
         for (name, volume) in &self.client.host_volume {
             match &volume.path {

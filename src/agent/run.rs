@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use super::config::{AgentConfig, duration_or};
 use super::proxy::{Forwarder, base_url};
 use super::start::{bind, serve, server_options, start_server_on, wait_for_signal};
-use crate::client::{Client, ClientOptions, HttpServerLink};
+use crate::client::{Client, ClientOptions, CollectorMode, HttpServerLink, TaskFilesConfig};
 use crate::server::worker::default_scheduler;
 use crate::structs::{HostVolume, NodeReservedResources};
 
@@ -95,6 +95,11 @@ pub fn client_options(
             client.max_kill_timeout.as_deref(),
             defaults.max_kill_timeout,
         ),
+        task_files: TaskFilesConfig {
+            artifact_file_allowlist: client.artifact.file_allowlist.clone().unwrap_or_default(),
+            // `caravan logmon` processes when this is the caravan binary, else threads.
+            log_collector: CollectorMode::default_for_agents(),
+        },
         ..defaults
     }
 }

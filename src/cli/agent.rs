@@ -16,6 +16,11 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
         config.log_level.as_deref().unwrap_or("INFO"),
         config.log_json.unwrap_or(false),
     );
+    // This process is the caravan binary: its clients run log collectors as `caravan logmon`
+    // processes that outlive it.
+    if let Ok(exe) = std::env::current_exe() {
+        crate::client::CollectorMode::use_process_by_default(exe);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

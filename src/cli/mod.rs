@@ -75,6 +75,27 @@ pub enum Command {
     Status(StatusArgs),
     /// Prints the caravan version
     Version,
+    /// Collects one task stream's logs into capped files (started by the client, not by hand)
+    #[command(hide = true)]
+    Logmon(LogmonArgs),
+}
+
+/// `caravan logmon`: the client's log collector process (see `task_runner/log_collector.rs`).
+#[derive(Clone, Debug, Args)]
+pub struct LogmonArgs {
+    /// The allocation's directory
+    #[arg(long)]
+    pub alloc_dir: std::path::PathBuf,
+    #[arg(long)]
+    pub task: String,
+    /// stdout or stderr
+    #[arg(long)]
+    pub stream: String,
+    #[arg(long)]
+    pub max_files: usize,
+    /// Bytes per file
+    #[arg(long)]
+    pub max_file_size: u64,
 }
 
 /// How to reach the agent's HTTP API.
@@ -560,6 +581,16 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
             Ok(ExitCode::SUCCESS)
         }
         Command::Agent(args) => agent::run(&args),
+        Command::Logmon(args) => {
+            crate::client::run_log_collector(
+                args.alloc_dir,
+                args.task,
+                args.stream,
+                args.max_files,
+                args.max_file_size,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Job(JobCommand::Init(args)) => job_init::run(&args),
         Command::Job(JobCommand::Validate(args)) => {
             job_file::load(&args)?;

@@ -13,14 +13,17 @@
 //! - `PUT|POST /v1/client/allocation/{id}/restart` `{"TaskName","AllTasks"}`, `.../signal`
 //!   `{"Task","Signal"}`, `GET .../stats`; `GET /v1/client/stats` the host's usage.
 //!
-//! Rotated log files are read oldest first (`logs_hook::log_files`): the stream is the
-//! concatenation of `<task>.<type>.N ... .1 .0`.
+//! - `GET /v1/client/fs/readat/{alloc}?path=&offset=&limit=`: a byte range of a file.
 //!
-//! **Invariant:** every file served resolves inside the allocation's directory.
+//! Log files are read in index order (`logs_hook::log_indexes`), oldest first: the stream is
+//! the concatenation of `<task>.<type>.0 .1 ... .N` that the collector kept.
+//!
+//! **Invariant:** every file served is reached through `crate::allocfs` beneath the
+//! allocation's directory: a symbolic link a task planted is listed as a link and never
+//! followed, and only regular files are read.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +39,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use crate::allocfs::{AllocFsError, FileKind, Metadata, OpenOptions, RelPath, Root};
 use crate::client::Shared;
 use crate::client::alloc_runner::AllocRunnerHandle;
 use crate::client::task_runner::{TaskCommand, logs_hook};
@@ -52,6 +56,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/client/fs/ls/{alloc}", get(ls))
         .route("/v1/client/fs/cat/{alloc}", get(cat))
         .route("/v1/client/fs/stat/{alloc}", get(stat))
+        .route("/v1/client/fs/readat/{alloc}", get(readat))
         .route("/v1/client/allocation/{alloc}/restart", any(restart))
         .route("/v1/client/allocation/{alloc}/signal", any(signal))
         .route("/v1/client/allocation/{alloc}/stats", get(alloc_stats))
@@ -90,49 +95,71 @@ fn flag(params: &HashMap<String, String>, name: &str) -> bool {
         .is_some_and(|value| value == "true" || value == "1")
 }
 
+/// The allocation's root and the `path` parameter beneath it. Every fs route then acts through
+/// [`crate::allocfs`], so a link a task planted is reported as a link, never followed.
 fn path_param(
     runner: &AllocRunnerHandle,
     params: &HashMap<String, String>,
-) -> Result<PathBuf, ApiError> {
+) -> Result<(Root, RelPath), ApiError> {
     let relative = params.get("path").map(String::as_str).unwrap_or("/");
-    let escapes = || {
+    let root = runner.alloc_dir().open_root().map_err(|err| {
+        error(
+            StatusCode::NOT_FOUND,
+            format!("allocation directory: {err}"),
+        )
+    })?;
+    let path = root.rel_rooted(relative).map_err(|_| {
         error(
             StatusCode::BAD_REQUEST,
             format!("path {relative:?} escapes the allocation directory"),
         )
-    };
-    let path = runner.alloc_dir().resolve(relative).ok_or_else(escapes)?;
-    // A task can plant symlinks in its directories: what they point to must stay inside too.
-    if let (Ok(real), Ok(root)) = (
-        std::fs::canonicalize(&path),
-        std::fs::canonicalize(runner.alloc_dir().root()),
-    ) && !real.starts_with(&root)
-    {
-        return Err(escapes());
-    }
-    Ok(path)
+    })?;
+    Ok((root, path))
 }
 
-fn file_info(path: &Path, name: String) -> std::io::Result<serde_json::Value> {
-    let metadata = std::fs::metadata(path)?;
-    use std::os::unix::fs::PermissionsExt;
-    let mode = metadata.permissions().mode();
-    let mod_time = metadata
-        .modified()
-        .map(|time| humantime::format_rfc3339_nanos(time).to_string())
-        .unwrap_or_default();
-    Ok(json!({
+/// The status an allocfs error answers with.
+fn fs_error(err: AllocFsError) -> ApiError {
+    let status = match &err {
+        AllocFsError::NotFound { .. } => StatusCode::NOT_FOUND,
+        AllocFsError::Escapes { .. }
+        | AllocFsError::Symlink { .. }
+        | AllocFsError::NotRegular { .. }
+        | AllocFsError::NotADirectory { .. }
+        | AllocFsError::IsRoot { .. }
+        | AllocFsError::TooLarge { .. } => StatusCode::BAD_REQUEST,
+        AllocFsError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, err.to_string())
+}
+
+/// Runs a blocking file operation off the async threads.
+async fn blocking<T: Send + 'static>(
+    operation: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(operation)
+        .await
+        .map_err(|err| error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
+}
+
+fn file_info(metadata: &Metadata, name: String) -> serde_json::Value {
+    let mod_time = humantime::format_rfc3339_nanos(metadata.modified).to_string();
+    json!({
         "Name": name,
         "IsDir": metadata.is_dir(),
-        "Size": metadata.len(),
-        "FileMode": format_mode(mode, metadata.is_dir()),
+        "Size": metadata.len,
+        "FileMode": format_mode(metadata.mode, metadata.kind),
         "ModTime": mod_time,
         "ContentType": if metadata.is_dir() { "" } else { "application/octet-stream" },
-    }))
+    })
 }
 
-fn format_mode(mode: u32, is_dir: bool) -> String {
-    let mut text = String::from(if is_dir { "d" } else { "-" });
+fn format_mode(mode: u32, kind: FileKind) -> String {
+    let mut text = String::from(match kind {
+        FileKind::Dir => "d",
+        FileKind::Symlink => "L",
+        FileKind::File => "-",
+        FileKind::Other => "?",
+    });
     for shift in [6, 3, 0] {
         let bits = (mode >> shift) & 7;
         text.push(if bits & 4 != 0 { 'r' } else { '-' });
@@ -142,27 +169,25 @@ fn format_mode(mode: u32, is_dir: bool) -> String {
     text
 }
 
+/// Largest file `cat` answers with; `readat` reads any range of a larger one.
+const MAX_CAT_BYTES: u64 = 64 << 20;
+
 async fn ls(
     State(shared): State<Arc<Shared>>,
     UrlPath(alloc): UrlPath<String>,
     Query(params): Params,
 ) -> Response {
-    let result = (|| {
+    let result = async {
         let runner = runner_of(&shared, &alloc)?;
-        let dir = path_param(&runner, &params)?;
-        let entries =
-            std::fs::read_dir(&dir).map_err(|err| error(StatusCode::NOT_FOUND, err.to_string()))?;
-        let mut infos = Vec::new();
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Ok(info) = file_info(&entry.path(), name) {
-                infos.push(info);
-            }
-        }
-        infos.sort_by(|a, b| a["Name"].as_str().cmp(&b["Name"].as_str()));
+        let (root, path) = path_param(&runner, &params)?;
+        let entries = blocking(move || root.list(&path).map_err(fs_error)).await?;
+        let infos: Vec<_> = entries
+            .iter()
+            .map(|entry| file_info(&entry.metadata, entry.name.to_string_lossy().into_owned()))
+            .collect();
         Ok::<_, ApiError>(Json(infos).into_response())
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
+    };
+    result.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn stat(
@@ -170,18 +195,18 @@ async fn stat(
     UrlPath(alloc): UrlPath<String>,
     Query(params): Params,
 ) -> Response {
-    let result = (|| {
+    let result = async {
         let runner = runner_of(&shared, &alloc)?;
-        let path = path_param(&runner, &params)?;
+        let (root, path) = path_param(&runner, &params)?;
         let name = path
-            .file_name()
+            .names()
+            .last()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_else(|| "/".to_owned());
-        let info =
-            file_info(&path, name).map_err(|err| error(StatusCode::NOT_FOUND, err.to_string()))?;
-        Ok::<_, ApiError>(Json(info).into_response())
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
+        let metadata = blocking(move || root.metadata(&path).map_err(fs_error)).await?;
+        Ok::<_, ApiError>(Json(file_info(&metadata, name)).into_response())
+    };
+    result.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn cat(
@@ -189,19 +214,70 @@ async fn cat(
     UrlPath(alloc): UrlPath<String>,
     Query(params): Params,
 ) -> Response {
-    let result = (|| {
+    let result = async {
         let runner = runner_of(&shared, &alloc)?;
-        let path = path_param(&runner, &params)?;
-        if path.is_dir() {
-            return Err(error(StatusCode::BAD_REQUEST, "path is a directory"));
-        }
-        let bytes =
-            std::fs::read(&path).map_err(|err| error(StatusCode::NOT_FOUND, err.to_string()))?;
+        let (root, path) = path_param(&runner, &params)?;
+        let bytes = blocking(move || {
+            if root.metadata(&path).map_err(fs_error)?.is_dir() {
+                return Err(error(StatusCode::BAD_REQUEST, "path is a directory"));
+            }
+            root.read(&path, MAX_CAT_BYTES).map_err(fs_error)
+        })
+        .await?;
         Ok::<_, ApiError>(
             ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
         )
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
+    };
+    result.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /v1/client/fs/readat/{alloc}?path=&offset=&limit=`: a byte range of a file.
+async fn readat(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(alloc): UrlPath<String>,
+    Query(params): Params,
+) -> Response {
+    let result = async {
+        let runner = runner_of(&shared, &alloc)?;
+        let (root, path) = path_param(&runner, &params)?;
+        let number = |name: &str, default: u64| match params.get(name) {
+            None => Ok(default),
+            Some(text) => text.parse::<u64>().map_err(|_| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    format!("{name} must be a non-negative integer"),
+                )
+            }),
+        };
+        let offset = number("offset", 0)?;
+        let limit = number("limit", MAX_CAT_BYTES)?.min(MAX_CAT_BYTES);
+        let bytes =
+            blocking(move || read_range(&root, &path, offset, limit).map_err(fs_error)).await?;
+        Ok::<_, ApiError>(
+            ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
+        )
+    };
+    result.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Up to `limit` bytes of the regular file at `path` from `offset`.
+fn read_range(
+    root: &Root,
+    path: &RelPath,
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<u8>, AllocFsError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |source| AllocFsError::Io {
+        path: path.to_string(),
+        root: root.path().to_path_buf(),
+        source,
+    };
+    let mut file = root.open_file(path, OpenOptions::read())?;
+    file.seek(SeekFrom::Start(offset)).map_err(io)?;
+    let mut data = Vec::new();
+    file.take(limit).read_to_end(&mut data).map_err(io)?;
+    Ok(data)
 }
 
 #[derive(Deserialize, Default)]
@@ -571,104 +647,25 @@ async fn logs(
     };
     let follow = flag(&params, "follow");
     let plain = flag(&params, "plain");
-    let logs_dir = runner.alloc_dir().logs_dir();
+    let logs = match logs_hook::open_logs_dir(runner.alloc_dir()) {
+        Ok(logs) => logs,
+        Err(err) => {
+            return error(StatusCode::NOT_FOUND, format!("no logs: {err}")).into_response();
+        }
+    };
     let (sender, receiver) = mpsc::channel::<Bytes>(16);
-    tokio::spawn(async move {
-        let files = logs_hook::log_files(&logs_dir, &task, &stream_type);
-        let mut contents: Vec<(String, Vec<u8>)> = files
-            .iter()
-            .map(|path| {
-                let name = path
-                    .file_name()
-                    .map(|name| name.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                (
-                    format!("alloc/logs/{name}"),
-                    std::fs::read(path).unwrap_or_default(),
-                )
-            })
-            .collect();
-        let total: u64 = contents.iter().map(|(_, data)| data.len() as u64).sum();
-        let mut skip = if origin_end {
-            total.saturating_sub(offset)
-        } else {
-            offset.min(total)
+    // The reading runs on a blocking thread: it reads files, and a follower waits for growth.
+    tokio::task::spawn_blocking(move || {
+        let request = LogRequest {
+            logs,
+            task,
+            stream_type,
+            origin_end,
+            offset,
+            follow,
+            plain,
         };
-        let live_name = format!("alloc/logs/{task}.{stream_type}.0");
-        let mut live_position = contents
-            .iter()
-            .find(|(name, _)| *name == live_name)
-            .map(|(_, data)| data.len() as u64)
-            .unwrap_or(0);
-        for (name, data) in contents.drain(..) {
-            let len = data.len() as u64;
-            if skip >= len {
-                skip -= len;
-                continue;
-            }
-            let start = usize::try_from(skip).unwrap_or(0);
-            skip = 0;
-            for (piece_idx, piece) in data[start..].chunks(FRAME_BYTES).enumerate() {
-                let chunk = Chunk {
-                    file: name.clone(),
-                    offset: (start + piece_idx * FRAME_BYTES) as u64,
-                    data: piece.to_vec(),
-                };
-                if sender.send(encode_chunk(&chunk, plain)).await.is_err() {
-                    return;
-                }
-            }
-        }
-        if !follow {
-            return;
-        }
-        let live_path = logs_hook::live_path(&logs_dir, &task, &stream_type);
-        let rotated_path = logs_dir.join(format!("{task}.{stream_type}.1"));
-        loop {
-            let task_dead = task_handle.state().state == TaskStateValue::Dead;
-            let size = std::fs::metadata(&live_path)
-                .map(|metadata| metadata.len())
-                .unwrap_or(0);
-            if size < live_position {
-                // Rotated: the rest of what we were reading is now at the end of `.1`.
-                if let Ok(rotated) = std::fs::read(&rotated_path)
-                    && (rotated.len() as u64) > live_position
-                {
-                    let start = usize::try_from(live_position).unwrap_or(0);
-                    let chunk = Chunk {
-                        file: format!("alloc/logs/{task}.{stream_type}.1"),
-                        offset: live_position,
-                        data: rotated[start..].to_vec(),
-                    };
-                    if sender.send(encode_chunk(&chunk, plain)).await.is_err() {
-                        return;
-                    }
-                }
-                live_position = 0;
-            }
-            if size > live_position
-                && let Ok(data) = read_from(&live_path, live_position)
-                && !data.is_empty()
-            {
-                let chunk = Chunk {
-                    file: live_name.clone(),
-                    offset: live_position,
-                    data,
-                };
-                live_position += chunk.data.len() as u64;
-                if sender.send(encode_chunk(&chunk, plain)).await.is_err() {
-                    return;
-                }
-                continue;
-            }
-            if task_dead {
-                return;
-            }
-            tokio::select! {
-                () = tokio::time::sleep(FOLLOW_POLL) => {}
-                () = sender.closed() => return,
-            }
-        }
+        stream_logs(&request, &task_handle, &sender);
     });
     let stream = futures::stream::unfold(receiver, |mut receiver| async move {
         receiver
@@ -688,13 +685,104 @@ async fn logs(
         .into_response()
 }
 
-fn read_from(path: &Path, position: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path)?;
-    file.seek(SeekFrom::Start(position))?;
-    let mut data = Vec::new();
-    file.take(4 * FRAME_BYTES as u64).read_to_end(&mut data)?;
-    Ok(data)
+/// One `/v1/client/fs/logs` request, once checked.
+struct LogRequest {
+    logs: Root,
+    task: String,
+    stream_type: String,
+    origin_end: bool,
+    offset: u64,
+    follow: bool,
+    plain: bool,
+}
+
+/// Streams the task's log files in index order (oldest first), then, when following, what is
+/// appended and each newer file as the collector rotates, until the task is dead. Only regular
+/// files are read, through `allocfs`: a link planted under a log name is never followed.
+fn stream_logs(
+    request: &LogRequest,
+    task_handle: &crate::client::task_runner::TaskRunnerHandle,
+    sender: &mpsc::Sender<Bytes>,
+) {
+    let LogRequest {
+        logs,
+        task,
+        stream_type,
+        ..
+    } = request;
+    let file_len = |index: u64| {
+        let name = logs_hook::file_name(task, stream_type, index);
+        logs.metadata(&RelPath::root().join_name(std::ffi::OsStr::new(&name)))
+            .ok()
+            .filter(|metadata| metadata.is_file())
+            .map(|metadata| metadata.len)
+    };
+    let indexes = logs_hook::log_indexes(logs, task, stream_type, true);
+    let sizes: Vec<(u64, u64)> = indexes
+        .iter()
+        .filter_map(|index| Some((*index, file_len(*index)?)))
+        .collect();
+    let total: u64 = sizes.iter().map(|(_, len)| len).sum();
+    let mut skip = if request.origin_end {
+        total.saturating_sub(request.offset)
+    } else {
+        request.offset.min(total)
+    };
+    // Where reading starts: the first file not wholly skipped.
+    let mut current = indexes.first().copied().unwrap_or(0);
+    let mut position = 0u64;
+    for (index, len) in &sizes {
+        current = *index;
+        if skip >= *len && Some(index) != sizes.last().map(|(last, _)| last) {
+            skip -= len;
+            continue;
+        }
+        position = skip.min(*len);
+        break;
+    }
+    loop {
+        // Everything currently in `current` from `position`.
+        let name = logs_hook::file_name(task, stream_type, current);
+        let path = RelPath::root().join_name(std::ffi::OsStr::new(&name));
+        let data = read_range(logs, &path, position, 4 * FRAME_BYTES as u64).unwrap_or_default();
+        if !data.is_empty() {
+            for (piece_idx, piece) in data.chunks(FRAME_BYTES).enumerate() {
+                let chunk = Chunk {
+                    file: format!("alloc/logs/{name}"),
+                    offset: position + (piece_idx * FRAME_BYTES) as u64,
+                    data: piece.to_vec(),
+                };
+                if sender
+                    .blocking_send(encode_chunk(&chunk, request.plain))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            position += data.len() as u64;
+            continue;
+        }
+        // `current` is read to its end: move on to the next newer file if there is one.
+        let next = logs_hook::log_indexes(logs, task, stream_type, true)
+            .into_iter()
+            .find(|index| *index > current);
+        if let Some(next) = next {
+            current = next;
+            position = 0;
+            continue;
+        }
+        if !request.follow || task_handle.state().state == TaskStateValue::Dead {
+            // One more look after death, so output written just before it is not missed.
+            if request.follow && file_len(current).is_some_and(|len| len > position) {
+                continue;
+            }
+            return;
+        }
+        if sender.is_closed() {
+            return;
+        }
+        std::thread::sleep(FOLLOW_POLL);
+    }
 }
 
 #[cfg(test)]
@@ -712,7 +800,8 @@ mod tests {
 
     #[test]
     fn file_modes_read_like_ls() {
-        assert_eq!(format_mode(0o755, true), "drwxr-xr-x");
-        assert_eq!(format_mode(0o640, false), "-rw-r-----");
+        assert_eq!(format_mode(0o755, FileKind::Dir), "drwxr-xr-x");
+        assert_eq!(format_mode(0o640, FileKind::File), "-rw-r-----");
+        assert_eq!(format_mode(0o777, FileKind::Symlink), "Lrwxrwxrwx");
     }
 }

@@ -52,6 +52,9 @@ pub mod server_link;
 pub mod state;
 pub(crate) mod task_runner;
 
+pub use alloc_runner::alloc_dir::TaskFilesConfig;
+pub use task_runner::log_collector::CollectorMode;
+
 #[cfg(test)]
 mod fake_link;
 #[cfg(test)]
@@ -115,6 +118,8 @@ pub struct ClientOptions {
     pub host_volumes: BTreeMap<String, crate::structs::HostVolume>,
     /// `client { max_kill_timeout }` (Nomad: 30s).
     pub max_kill_timeout: Duration,
+    /// What the host may do with files for tasks: `file://` artifact sources, log collectors.
+    pub task_files: alloc_runner::alloc_dir::TaskFilesConfig,
 }
 
 impl Default for ClientOptions {
@@ -144,8 +149,40 @@ impl Default for ClientOptions {
             reserved: crate::structs::NodeReservedResources::default(),
             host_volumes: BTreeMap::new(),
             max_kill_timeout: Duration::from_secs(30),
+            task_files: alloc_runner::alloc_dir::TaskFilesConfig::default(),
         }
     }
+}
+
+/// `caravan logmon`: runs one task stream's log collector in this process until the client
+/// removes the stream's FIFO (see `task_runner/log_collector.rs`).
+pub fn run_log_collector(
+    alloc_dir: PathBuf,
+    task: String,
+    stream: String,
+    max_files: usize,
+    max_file_size: u64,
+) -> std::io::Result<()> {
+    if !task_runner::logs_hook::STREAMS.contains(&stream.as_str())
+        || max_files == 0
+        || max_file_size == 0
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "invalid log collector arguments: stream {stream:?}, max_files {max_files}, max_file_size {max_file_size}"
+            ),
+        ));
+    }
+    task_runner::log_collector::run_process(&task_runner::log_collector::CollectorArgs {
+        alloc_dir,
+        task,
+        stream,
+        config: task_runner::logs_hook::RotationConfig {
+            max_files,
+            max_file_size,
+        },
+    })
 }
 
 /// Why the client could not start.
@@ -165,6 +202,7 @@ pub(crate) struct Shared {
     pub(crate) data_dir: PathBuf,
     pub(crate) alloc_root: PathBuf,
     pub(crate) max_kill_timeout: Duration,
+    pub(crate) task_files: Arc<alloc_runner::alloc_dir::TaskFilesConfig>,
     pub(crate) node: Mutex<Node>,
     pub(crate) facts: Arc<NodeFacts>,
     pub(crate) driver_host: DriverHost,
@@ -207,6 +245,7 @@ impl Shared {
             alloc: Arc::clone(&alloc),
             alloc_root: self.alloc_root.clone(),
             max_kill_timeout: self.max_kill_timeout,
+            task_files: Arc::clone(&self.task_files),
             node_id: self.node_id(),
             driver_host: self.driver_host.clone(),
             facts: Arc::clone(&self.facts),
@@ -305,6 +344,7 @@ impl Client {
             data_dir: options.data_dir.clone(),
             alloc_root,
             max_kill_timeout: options.max_kill_timeout,
+            task_files: Arc::new(options.task_files.clone()),
             facts: Arc::new(NodeFacts {
                 node: node.clone(),
                 region: options.region.clone(),

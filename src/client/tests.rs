@@ -20,6 +20,11 @@ fn options(data_dir: &std::path::Path) -> ClientOptions {
         plugins: BTreeMap::from([("raw_exec".to_owned(), json!({ "enabled": true }))]),
         network_ip: Some("127.0.0.1".parse().expect("literal ip")),
         update_interval: Duration::from_millis(20),
+        task_files: super::TaskFilesConfig {
+            // The tests' `file://` artifacts come from their own temp dir.
+            artifact_file_allowlist: vec![data_dir.to_path_buf()],
+            ..super::TaskFilesConfig::default()
+        },
         ..ClientOptions::default()
     }
 }
@@ -354,7 +359,8 @@ async fn task_logs_rotate_per_the_logs_block() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
     let client = Client::start(options(dir.path()), link.clone()).await?;
-    // 1 MiB files, 2 kept: ~2.5 MiB of output in three bursts leaves .0 and .1 only.
+    // 1 MiB files, 2 kept: ~2.7 MiB of output in three bursts fills .0 and .1 and starts .2;
+    // .0 is then removed (Nomad's numbering: the highest index is the newest).
     let mut task = sh_task(
         "chatty",
         "for burst in 1 2 3; do head -c 900000 /dev/zero | tr '\\0' a; echo; sleep 1.2; done; exec sleep 30",
@@ -369,14 +375,23 @@ async fn task_logs_rotate_per_the_logs_block() -> anyhow::Result<()> {
     link.upsert_alloc(alloc);
     wait_status(&link, &alloc_id, AllocClientStatus::Running).await;
     let logs = dir.path().join(format!("alloc/{alloc_id}/alloc/logs"));
-    let rotated = logs.join("chatty.stdout.1");
+    let newest = logs.join("chatty.stdout.2");
     assert!(
-        wait_until(Duration::from_secs(15), || rotated.exists()).await,
+        wait_until(Duration::from_secs(15), || newest.exists()).await,
         "never rotated"
     );
-    assert!(std::fs::metadata(&rotated)?.len() >= 1 << 20);
-    assert!(!logs.join("chatty.stdout.2").exists(), "max_files is 2");
-    assert!(std::fs::metadata(logs.join("chatty.stdout.0"))?.len() < 1 << 20);
+    assert!(
+        wait_until(Duration::from_secs(5), || !logs
+            .join("chatty.stdout.0")
+            .exists())
+        .await,
+        "max_files is 2"
+    );
+    assert_eq!(
+        std::fs::metadata(logs.join("chatty.stdout.1"))?.len(),
+        1 << 20
+    );
+    assert!(std::fs::metadata(&newest)?.len() < 1 << 20);
     link.stop_alloc(&alloc_id);
     wait_status(&link, &alloc_id, AllocClientStatus::Complete).await;
     client.shutdown().await;

@@ -46,6 +46,15 @@ impl Fixture {
             network_ip: Some("127.0.0.1".parse()?),
             servers: vec![self.server.url()],
             update_interval: Duration::from_millis(50),
+            // The wasm examples arrive as `file://` artifacts (modules are relative to the task
+            // directory): their build directory is allowed.
+            task_files: caravan::client::TaskFilesConfig {
+                artifact_file_allowlist: [HELLO_WASM, COUNTER_WASM]
+                    .iter()
+                    .filter_map(|module| Path::new(module).parent().map(Path::to_path_buf))
+                    .collect(),
+                ..caravan::client::TaskFilesConfig::default()
+            },
             ..ClientOptions::default()
         };
         let link = Arc::new(HttpServerLink::with_watch_wait(

@@ -11,6 +11,7 @@ mod docker;
 mod docker_agent;
 mod docker_client;
 mod driver_host;
+mod sandbox_fs;
 mod sandbox_identity;
 mod server;
 mod server_durability;

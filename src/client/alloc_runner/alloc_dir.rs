@@ -12,10 +12,24 @@
 //! ```
 //!
 //! **Invariant:** every path handed out is under the allocation's root; [`AllocDir::resolve`]
-//! refuses user paths that would leave it.
+//! refuses user paths that would leave it. Everything the host creates, changes or removes under
+//! the root goes through [`crate::allocfs`] beneath an fd of the root, so a symbolic link planted
+//! by a task (`secrets -> /etc`) is refused, never followed.
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
+
+use crate::allocfs::{RelPath, Root};
+
+/// What the operator lets the host do with files on tasks' behalf.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilesConfig {
+    /// `client { artifact { file_allowlist = [...] } }`: the directories `file://` artifact
+    /// sources may be read from; empty refuses every `file://` source.
+    pub artifact_file_allowlist: Vec<PathBuf>,
+    /// Where log collectors run.
+    pub log_collector: crate::client::task_runner::log_collector::CollectorMode,
+}
 
 /// One allocation's directory tree.
 #[derive(Debug, Clone)]
@@ -49,31 +63,48 @@ impl AllocDir {
         self.root.join(task)
     }
 
+    /// The allocation's root, opened (it must exist: see [`AllocDir::build`]).
+    pub fn open_root(&self) -> io::Result<Root> {
+        Ok(Root::open(&self.root)?)
+    }
+
     /// Creates `alloc/{logs,tmp,data}`; idempotent.
     pub fn build(&self) -> io::Result<()> {
-        for sub in ["logs", "tmp", "data"] {
-            std::fs::create_dir_all(self.shared_dir().join(sub))?;
+        let root = Root::create(&self.root)?;
+        for sub in ["alloc/logs", "alloc/tmp", "alloc/data"] {
+            root.create_dir_all(&RelPath::parse(sub).map_err(invalid)?, 0o755)?;
         }
         Ok(())
     }
 
-    /// Creates `<task>/{local,secrets,tmp}`; idempotent.
+    /// Creates `<task>/{local,secrets,tmp}` beneath the root without following a link a task
+    /// may have planted in their place; idempotent. `secrets/` gets mode 0700.
     pub fn build_task_dir(&self, task: &str) -> io::Result<PathBuf> {
-        let task_dir = self.task_dir(task);
-        for sub in ["local", "secrets", "tmp"] {
-            std::fs::create_dir_all(task_dir.join(sub))?;
+        let root = self.open_root()?;
+        let task_rel = RelPath::parse(task).map_err(invalid)?;
+        if task_rel.names().len() != 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("task name {task:?} is not one path component"),
+            ));
         }
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            task_dir.join("secrets"),
-            std::fs::Permissions::from_mode(0o700),
-        )?;
-        Ok(task_dir)
+        for sub in ["local", "secrets", "tmp"] {
+            let dir = task_rel.join_name(std::ffi::OsStr::new(sub));
+            root.create_dir_all(&dir, 0o755)?;
+        }
+        root.set_mode(&task_rel.join_name(std::ffi::OsStr::new("secrets")), 0o700)?;
+        Ok(self.task_dir(task))
     }
 
-    /// Removes the whole tree.
+    /// Removes the whole tree; links inside are removed, never followed.
     pub fn destroy(&self) -> io::Result<()> {
-        match std::fs::remove_dir_all(&self.root) {
+        let root = match Root::open(&self.root) {
+            Ok(root) => root,
+            Err(err) if err.is_not_found() => return Ok(()),
+            Err(err) => return Err(err.into()),
+        };
+        root.clear()?;
+        match std::fs::remove_dir(&self.root) {
             Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
             _ => Ok(()),
         }
@@ -84,6 +115,10 @@ impl AllocDir {
     pub fn resolve(&self, relative: &str) -> Option<PathBuf> {
         resolve_under(&self.root, relative)
     }
+}
+
+fn invalid(problem: crate::allocfs::PathProblem) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, format!("{problem:?}"))
 }
 
 /// `relative` joined under `base` lexically, refusing `..` that climbs out of `base`.
@@ -129,6 +164,32 @@ mod tests {
         ] {
             assert!(data.path().join("alloc/a1").join(sub).is_dir(), "{sub}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn planted_links_are_not_followed_on_restart() -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let data = tempfile::tempdir()?;
+        let outside = data.path().join("outside");
+        std::fs::create_dir(&outside)?;
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o755))?;
+        let alloc_dir = AllocDir::new(&data.path().join("alloc"), "a1");
+        alloc_dir.build()?;
+        alloc_dir.build_task_dir("web")?;
+        // A task replaces its secrets/ by a link to a directory outside, then restarts.
+        let secrets = alloc_dir.task_dir("web").join("secrets");
+        std::fs::remove_dir(&secrets)?;
+        std::os::unix::fs::symlink(&outside, &secrets)?;
+        let err = alloc_dir.build_task_dir("web").expect_err("refused");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        let mode = std::fs::metadata(&outside)?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o755, "the outside directory was not chmodded");
+        // Destroying the allocation removes the link, not the outside directory.
+        std::fs::write(outside.join("keep"), "x")?;
+        alloc_dir.destroy()?;
+        assert!(!alloc_dir.root().exists());
+        assert_eq!(std::fs::read_to_string(outside.join("keep"))?, "x");
         Ok(())
     }
 

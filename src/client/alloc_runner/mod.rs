@@ -66,6 +66,8 @@ pub struct AllocRunnerConfig {
     pub alloc_root: std::path::PathBuf,
     /// The agent's `max_kill_timeout`: no task waits longer between its kill signal and SIGKILL.
     pub max_kill_timeout: std::time::Duration,
+    /// What the host may do with files for tasks (artifact sources, log collectors).
+    pub task_files: Arc<alloc_dir::TaskFilesConfig>,
     pub node_id: NodeId,
     pub driver_host: DriverHost,
     pub facts: Arc<NodeFacts>,
@@ -190,6 +192,7 @@ pub fn spawn(config: AllocRunnerConfig) -> AllocRunnerHandle {
                 state_db: config.state_db.clone(),
                 restored: restored_tasks.remove(&task.name),
                 max_kill_timeout: config.max_kill_timeout,
+                task_files: Arc::clone(&config.task_files),
                 changed: Arc::clone(&changed),
             });
             tasks.insert(task.name.clone(), handle);

@@ -7,55 +7,107 @@
 //! `local/`); in mode `file` it names the file, otherwise it is a directory that receives the
 //! source's base name.
 
+//! **Invariant:** a `file://` source is read only from beneath a directory the operator allows
+//! (`client { artifact { file_allowlist = [...] } }`), and neither the source nor the destination
+//! is ever reached through a symbolic link: both go through [`crate::allocfs`].
+
+use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::client::alloc_runner::alloc_dir::resolve_under;
+use crate::allocfs::{OpenOptions, RelPath, Root};
 use crate::structs::TaskArtifact;
 
 pub const NAME: &str = "artifacts";
 
-/// Fetches every artifact; the error names the failing source.
-pub async fn run(task_dir: &Path, artifacts: &[TaskArtifact]) -> Result<(), String> {
+/// Fetches every artifact; the error names the failing source. `file_allowlist` lists the
+/// directories `file://` sources may come from.
+pub async fn run(
+    task_dir: &Path,
+    artifacts: &[TaskArtifact],
+    file_allowlist: &[PathBuf],
+) -> Result<(), String> {
     for artifact in artifacts {
-        fetch(task_dir, artifact).await.map_err(|err| {
-            format!(
-                "failed to download artifact {:?}: {err}",
-                artifact.getter_source
-            )
-        })?;
+        fetch(task_dir, artifact, file_allowlist)
+            .await
+            .map_err(|err| {
+                format!(
+                    "failed to download artifact {:?}: {err}",
+                    artifact.getter_source
+                )
+            })?;
     }
     Ok(())
 }
 
-fn destination(
-    task_dir: &Path,
-    artifact: &TaskArtifact,
-    base_name: &str,
-) -> Result<PathBuf, String> {
+/// The destination beneath the task dir: in mode `file` the file itself, otherwise a directory
+/// that receives `base_name`.
+fn destination(artifact: &TaskArtifact, base_name: &str) -> Result<RelPath, String> {
     let relative = if artifact.relative_dest.is_empty() {
         "local/"
     } else {
         artifact.relative_dest.as_str()
     };
-    let dest = resolve_under(task_dir, relative)
-        .ok_or_else(|| format!("destination {relative:?} escapes the task directory"))?;
+    let dest = RelPath::parse_rooted(relative)
+        .map_err(|_| format!("destination {relative:?} escapes the task directory"))?;
     if artifact.getter_mode == "file" {
         Ok(dest)
     } else {
-        Ok(dest.join(base_name))
+        Ok(dest.join_name(std::ffi::OsStr::new(base_name)))
     }
 }
 
-async fn fetch(task_dir: &Path, artifact: &TaskArtifact) -> Result<(), String> {
+/// The allowed directory `source` lies beneath, and its path relative to it.
+fn allowed_source(source: &str, file_allowlist: &[PathBuf]) -> Result<(Root, RelPath), String> {
+    let source_path = Path::new(source);
+    if !source_path.is_absolute() {
+        return Err("a file:// source must be an absolute path".to_owned());
+    }
+    let normalized = RelPath::parse_rooted(source_path)
+        .map_err(|_| "the source path is not valid".to_owned())?;
+    let normalized = Path::new("/").join(normalized.to_path_buf());
+    for allowed in file_allowlist {
+        if let Ok(rest) = normalized.strip_prefix(allowed) {
+            let root = Root::open(allowed).map_err(|err| err.to_string())?;
+            let relative = RelPath::parse(rest).map_err(|_| "the source path is not valid")?;
+            return Ok((root, relative));
+        }
+    }
+    Err(format!(
+        "file:// sources are refused outside the client's artifact file_allowlist ({})",
+        if file_allowlist.is_empty() {
+            "empty".to_owned()
+        } else {
+            file_allowlist
+                .iter()
+                .map(|dir| dir.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    ))
+}
+
+async fn fetch(
+    task_dir: &Path,
+    artifact: &TaskArtifact,
+    file_allowlist: &[PathBuf],
+) -> Result<(), String> {
     let source = artifact.getter_source.as_str();
     if let Some(path) = source.strip_prefix("file://") {
-        let source_path = Path::new(path);
-        let base_name = source_path
-            .file_name()
+        let (source_root, source_rel) = allowed_source(path, file_allowlist)?;
+        let base_name = source_rel
+            .names()
+            .last()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_else(|| "artifact".to_owned());
-        let dest = destination(task_dir, artifact, &base_name)?;
-        copy_recursively(source_path, &dest).map_err(|err| err.to_string())
+        let dest = destination(artifact, &base_name)?;
+        let task_dir = task_dir.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let task_root = Root::create(&task_dir)?;
+            copy_recursively(&source_root, &source_rel, &task_root, &dest)
+        })
+        .await
+        .map_err(|err| err.to_string())?
+        .map_err(|err| err.to_string())
     } else if source.starts_with("http://") {
         let url_path = source
             .split(['?', '#'])
@@ -68,7 +120,7 @@ async fn fetch(task_dir: &Path, artifact: &TaskArtifact) -> Result<(), String> {
             .filter(|name| !name.is_empty() && !name.contains(':'))
             .unwrap_or("artifact")
             .to_owned();
-        let dest = destination(task_dir, artifact, &base_name)?;
+        let dest = destination(artifact, &base_name)?;
         let client = reqwest::Client::new();
         let mut request = client.get(source);
         for (name, value) in &artifact.getter_headers {
@@ -79,10 +131,17 @@ async fn fetch(task_dir: &Path, artifact: &TaskArtifact) -> Result<(), String> {
             return Err(format!("bad response code: {}", response.status().as_u16()));
         }
         let bytes = response.bytes().await.map_err(|err| err.to_string())?;
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|err| err.to_string())?;
-        }
-        std::fs::write(&dest, &bytes).map_err(|err| err.to_string())
+        let task_dir = task_dir.to_path_buf();
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
+            let task_root = Root::create(&task_dir)?;
+            if let Some((parent, _)) = dest.split_last() {
+                task_root.create_dir_all(&parent, 0o755)?;
+            }
+            Ok(task_root.write(&dest, &bytes)?)
+        })
+        .await
+        .map_err(|err| err.to_string())?
+        .map_err(|err| err.to_string())
     } else if source.starts_with("https://") {
         Err("https sources are not supported yet (no TLS backend in this build)".to_owned())
     } else {
@@ -90,19 +149,32 @@ async fn fetch(task_dir: &Path, artifact: &TaskArtifact) -> Result<(), String> {
     }
 }
 
-fn copy_recursively(from: &Path, to: &Path) -> std::io::Result<()> {
-    if from.is_dir() {
-        std::fs::create_dir_all(to)?;
-        for entry in std::fs::read_dir(from)? {
-            let entry = entry?;
-            copy_recursively(&entry.path(), &to.join(entry.file_name()))?;
+/// Copies a file or directory tree from beneath one root to beneath another, following no link
+/// on either side.
+fn copy_recursively(
+    from_root: &Root,
+    from: &RelPath,
+    to_root: &Root,
+    to: &RelPath,
+) -> io::Result<()> {
+    if from_root.metadata(from)?.is_dir() {
+        to_root.create_dir_all(to, 0o755)?;
+        for entry in from_root.list(from)? {
+            copy_recursively(
+                from_root,
+                &from.join_name(&entry.name),
+                to_root,
+                &to.join_name(&entry.name),
+            )?;
         }
         Ok(())
     } else {
-        if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent)?;
+        if let Some((parent, _)) = to.split_last() {
+            to_root.create_dir_all(&parent, 0o755)?;
         }
-        std::fs::copy(from, to).map(|_| ())
+        let mut source = from_root.open_file(from, OpenOptions::read())?;
+        let mut dest = to_root.open_file(to, OpenOptions::write_truncate())?;
+        io::copy(&mut source, &mut dest).map(drop)
     }
 }
 
@@ -128,7 +200,8 @@ mod tests {
                 ..TaskArtifact::default()
             },
         ];
-        run(&task_dir, &artifacts)
+        let allowlist = [dir.path().to_path_buf()];
+        run(&task_dir, &artifacts, &allowlist)
             .await
             .map_err(std::io::Error::other)?;
         assert_eq!(
@@ -144,7 +217,70 @@ mod tests {
             relative_dest: "../../x".to_owned(),
             ..TaskArtifact::default()
         }];
-        assert!(run(&task_dir, &escape).await.is_err());
+        assert!(run(&task_dir, &escape, &allowlist).await.is_err());
+        Ok(())
+    }
+
+    /// `file:///secret` is refused unless its directory is allowed, and a link inside an allowed
+    /// directory (or in the task's destination) is never followed.
+    #[tokio::test]
+    async fn file_sources_only_from_allowed_directories() -> std::io::Result<()> {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let dir = tempfile::tempdir()?;
+        let secret_dir = dir.path().join("secret-dir");
+        std::fs::create_dir(&secret_dir)?;
+        let secret = secret_dir.join("secret");
+        std::fs::write(&secret, "top secret")?;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600))?;
+        let allowed = dir.path().join("allowed");
+        std::fs::create_dir(&allowed)?;
+        symlink(&secret, allowed.join("via-link"))?;
+        let task_dir = dir.path().join("task");
+        let fetch_one = |source: String| {
+            let task_dir = task_dir.clone();
+            let allowed = allowed.clone();
+            async move {
+                let artifacts = [TaskArtifact {
+                    getter_source: source,
+                    ..TaskArtifact::default()
+                }];
+                run(&task_dir, &artifacts, &[allowed]).await
+            }
+        };
+        for source in [
+            format!("file://{}", secret.display()),
+            format!("file://{}/../secret-dir/secret", allowed.display()),
+            format!("file://{}/via-link", allowed.display()),
+        ] {
+            let err = fetch_one(source.clone()).await.expect_err("refused");
+            assert!(
+                err.contains("file_allowlist") || err.contains("symbolic link"),
+                "{source}: {err}"
+            );
+        }
+        assert!(
+            run(
+                &task_dir,
+                &[TaskArtifact {
+                    getter_source: format!("file://{}", secret.display()),
+                    ..TaskArtifact::default()
+                }],
+                &[]
+            )
+            .await
+            .is_err_and(|err| err.contains("empty"))
+        );
+        // A destination planted as a link to the outside is not written through.
+        std::fs::create_dir_all(task_dir.join("local"))?;
+        std::fs::write(allowed.join("tool"), "tool")?;
+        symlink(&secret, task_dir.join("local/tool"))?;
+        assert!(
+            fetch_one(format!("file://{}/tool", allowed.display()))
+                .await
+                .is_err()
+        );
+        assert_eq!(std::fs::read_to_string(&secret)?, "top secret");
+        assert!(!task_dir.join("local/secret").exists());
         Ok(())
     }
 }

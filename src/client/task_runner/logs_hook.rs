@@ -1,33 +1,39 @@
-//! Hook `logs`: where a task's stdout and stderr go, and their rotation per the task's
+//! Hook `logs`: where a task's stdout and stderr go, capped per the task's
 //! `logs { max_files, max_file_size }`.
 //!
-//! Decision: drivers append to `alloc/logs/<task>.<stream>.0` themselves (the host opens the file
-//! with `O_APPEND` and hands it to the process or WASI context). A FIFO read by the agent, as
-//! Nomad's logmon does, would tie the task's life to the agent's: a raw_exec task writing after
-//! an agent restart would get `SIGPIPE`. With a plain file the task survives the agent, and the
-//! agent rotates it *copy-truncate*: when `.0` reaches `max_file_size`, `.N-1` is dropped, every
-//! `.i` becomes `.i+1`, `.0` is copied to `.1` and truncated (the writer's `O_APPEND` continues at
-//! offset 0). So `.0` is always the newest file and a higher index is older — the reverse of
-//! Nomad's order, which the logs API accounts for ([`log_files`] lists oldest first). Output
-//! written between the copy and the truncate (microseconds) can be lost.
+//! Each stream goes through a FIFO, `alloc/logs/.<task>.<stream>.fifo`, read by a log collector
+//! (`log_collector.rs`, Nomad's logmon) that writes `<task>.<stream>.N` files of at most
+//! `max_file_size` and keeps at most `max_files`, as the task writes: the cap holds whatever the
+//! writer's speed (a writer faster than the disk blocks on the FIFO; nothing is copied on a
+//! timer). Numbering is Nomad's: `.0` is the first file, the highest index the newest, so the
+//! logs API reads them in index order.
 //!
-//! Nomad: `client/logmon/logging/rotator.go`.
+//! The host-side hand-off: [`prepare`] makes the FIFOs and makes sure collectors read them;
+//! [`open_sink`] gives a host capability the write end for task X (drivers that take a path get
+//! [`sink_path`] today); [`stop`] ends the collectors when the task is dead for good.
+//! Everything under `alloc/logs/` is reached through [`crate::allocfs`]: a FIFO, lock or log
+//! file a task replaced by a symbolic link is removed and recreated, never followed.
+//!
+//! Nomad: `client/allocrunner/taskrunner/logmon_hook.go`.
 
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
+use super::log_collector::{self, CollectorArgs, CollectorMode};
+use crate::allocfs::{AllocFsError, FileKind, RelPath, Root};
+use crate::client::alloc_runner::alloc_dir::AllocDir;
 use crate::structs::LogConfig;
 
 pub const NAME: &str = "logs";
 
-/// How often the rotator looks at the files' sizes.
-const CHECK_INTERVAL: Duration = Duration::from_millis(500);
+/// The streams a task has.
+pub const STREAMS: [&str; 2] = ["stdout", "stderr"];
 
 /// Rotation limits of one task's logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RotationConfig {
-    /// Files kept per stream, `.0` included.
+    /// Files kept per stream.
     pub max_files: usize,
     pub max_file_size: u64,
 }
@@ -43,166 +49,262 @@ impl RotationConfig {
     }
 }
 
-/// The file a driver appends to.
-pub fn live_path(logs_dir: &Path, task: &str, stream: &str) -> PathBuf {
-    logs_dir.join(format!("{task}.{stream}.0"))
+/// `<task>.<stream>.<index>`.
+pub fn file_name(task: &str, stream: &str, index: u64) -> String {
+    format!("{task}.{stream}.{index}")
 }
 
-fn indexed_path(logs_dir: &Path, task: &str, stream: &str, index: usize) -> PathBuf {
-    logs_dir.join(format!("{task}.{stream}.{index}"))
+/// The FIFO a task's stream is written to.
+pub fn fifo_name(task: &str, stream: &str) -> String {
+    format!(".{task}.{stream}.fifo")
 }
 
-/// Creates the live files so readers find them before the first output.
-pub fn prepare(logs_dir: &Path, task: &str) -> io::Result<()> {
-    std::fs::create_dir_all(logs_dir)?;
-    for stream in ["stdout", "stderr"] {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(live_path(logs_dir, task, stream))?;
+/// The lock its collector holds.
+pub fn lock_name(task: &str, stream: &str) -> String {
+    format!(".{task}.{stream}.lock")
+}
+
+/// The path of the FIFO, for drivers that are handed a path.
+pub fn sink_path(logs_dir: &Path, task: &str, stream: &str) -> PathBuf {
+    logs_dir.join(fifo_name(task, stream))
+}
+
+fn one_name(name: &str) -> io::Result<RelPath> {
+    RelPath::parse(name)
+        .ok()
+        .filter(|path| path.names().len() == 1)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{name:?} is not one path component"),
+            )
+        })
+}
+
+fn logs_root(alloc_dir: &AllocDir) -> io::Result<Root> {
+    let root = alloc_dir.open_root()?;
+    Ok(root.create_dir_all(
+        &RelPath::parse("alloc/logs").map_err(|_| io::ErrorKind::InvalidInput)?,
+        0o755,
+    )?)
+}
+
+/// Makes the task's FIFOs (replacing anything else a task left under their names) and makes
+/// sure a collector reads each; idempotent, so it runs before every start and on recovery.
+pub fn prepare(
+    alloc_dir: &AllocDir,
+    task: &str,
+    config: RotationConfig,
+    mode: &CollectorMode,
+) -> io::Result<()> {
+    let logs = logs_root(alloc_dir)?;
+    for stream in STREAMS {
+        let fifo = one_name(&fifo_name(task, stream))?;
+        match logs.make_fifo(&fifo, 0o622) {
+            Err(AllocFsError::Symlink { .. } | AllocFsError::NotRegular { .. }) => {
+                logs.remove(&fifo)?;
+                logs.make_fifo(&fifo, 0o622)?;
+            }
+            other => other?,
+        }
+        let args = CollectorArgs {
+            alloc_dir: alloc_dir.root().to_path_buf(),
+            task: task.to_owned(),
+            stream: stream.to_owned(),
+            config,
+        };
+        log_collector::ensure_running(&args, mode)?;
     }
     Ok(())
 }
 
-/// Rotates `<task>.<stream>.0` if it has reached the limit; returns whether it did.
-pub fn rotate_if_needed(
-    logs_dir: &Path,
-    task: &str,
-    stream: &str,
-    config: RotationConfig,
-) -> io::Result<bool> {
-    let live = live_path(logs_dir, task, stream);
-    let size = match std::fs::metadata(&live) {
-        Ok(metadata) => metadata.len(),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
+/// The write end of a task's stream, for host code that hands it to the task (a process's
+/// stdout, a WASI workload's stdout, a container log follower). Fails rather than blocks when
+/// no collector reads it. The host capabilities still open [`sink_path`] as drivers name it;
+/// this is the call they switch to when the host, not the driver, picks a task's log sink.
+#[allow(dead_code)]
+pub fn open_sink(alloc_dir: &AllocDir, task: &str, stream: &str) -> io::Result<File> {
+    let logs = logs_root(alloc_dir)?;
+    Ok(File::from(
+        logs.open_fifo(&one_name(&fifo_name(task, stream))?, false)?,
+    ))
+}
+
+/// The task is dead for good: removes its FIFOs, so its collectors drain and exit.
+pub fn stop(alloc_dir: &AllocDir, task: &str) -> io::Result<()> {
+    let logs = match logs_root(alloc_dir) {
+        Ok(logs) => logs,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(err) => return Err(err),
     };
-    if size < config.max_file_size {
-        return Ok(false);
-    }
-    if config.max_files > 1 {
-        let oldest = indexed_path(logs_dir, task, stream, config.max_files - 1);
-        match std::fs::remove_file(&oldest) {
-            Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+    for stream in STREAMS {
+        match logs.remove(&one_name(&fifo_name(task, stream))?) {
+            Err(err) if !err.is_not_found() => return Err(err.into()),
             _ => {}
         }
-        for index in (1..config.max_files - 1).rev() {
-            let from = indexed_path(logs_dir, task, stream, index);
-            if from.exists() {
-                std::fs::rename(&from, indexed_path(logs_dir, task, stream, index + 1))?;
-            }
-        }
-        std::fs::copy(&live, indexed_path(logs_dir, task, stream, 1))?;
     }
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&live)?
-        .set_len(0)?;
-    Ok(true)
+    Ok(())
 }
 
-/// A task's log files of `stream`, oldest first (so `.0`, the live file, comes last).
-pub fn log_files(logs_dir: &Path, task: &str, stream: &str) -> Vec<PathBuf> {
+/// The indexes of the task's files of `stream`, ascending (oldest first); with `regular_only`,
+/// only regular files (not links or anything else a task may have planted).
+pub fn log_indexes(logs: &Root, task: &str, stream: &str, regular_only: bool) -> Vec<u64> {
     let prefix = format!("{task}.{stream}.");
-    let mut indexed: Vec<(usize, PathBuf)> = std::fs::read_dir(logs_dir)
+    let mut indexes: Vec<u64> = logs
+        .list(&RelPath::root())
+        .unwrap_or_default()
         .into_iter()
-        .flatten()
-        .flatten()
+        .filter(|entry| !regular_only || entry.metadata.kind == FileKind::File)
         .filter_map(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let index = name.strip_prefix(&prefix)?.parse::<usize>().ok()?;
-            Some((index, entry.path()))
+            let name = entry.name.to_str()?;
+            let index = name.strip_prefix(&prefix)?;
+            // Canonical numbers only: `.01` is not file 1.
+            let parsed = index.parse::<u64>().ok()?;
+            (parsed.to_string() == index).then_some(parsed)
         })
         .collect();
-    indexed.sort_by_key(|(index, _)| std::cmp::Reverse(*index));
-    indexed.into_iter().map(|(_, path)| path).collect()
+    indexes.sort_unstable();
+    indexes
 }
 
-/// Rotates the task's two streams until aborted (the task runner aborts it when the task ends).
-pub fn spawn_rotator(
-    logs_dir: PathBuf,
-    task: String,
-    config: RotationConfig,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(CHECK_INTERVAL);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            for stream in ["stdout", "stderr"] {
-                if let Err(err) = rotate_if_needed(&logs_dir, &task, stream, config) {
-                    tracing::warn!(task = %task, stream, error = %err, "log rotation failed");
-                }
-            }
-        }
-    })
+/// The task's regular log files of `stream`, oldest first, as names in `logs`.
+#[cfg(test)]
+pub fn log_files(logs: &Root, task: &str, stream: &str) -> Vec<String> {
+    log_indexes(logs, task, stream, true)
+        .into_iter()
+        .map(|index| file_name(task, stream, index))
+        .collect()
+}
+
+/// Opens `alloc/logs` of an allocation for reading.
+pub fn open_logs_dir(alloc_dir: &AllocDir) -> io::Result<Root> {
+    let root = alloc_dir.open_root()?;
+    Ok(root.subdir(&RelPath::parse("alloc/logs").map_err(|_| io::ErrorKind::InvalidInput)?)?)
 }
 
 #[cfg(test)]
 mod tests {
     use std::io::Write;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    use std::time::{Duration, Instant};
 
+    use super::log_collector::Rotator;
     use super::*;
 
-    fn append(path: &Path, text: &str) -> io::Result<()> {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?
-            .write_all(text.as_bytes())
+    fn names(logs: &Root, task: &str, stream: &str) -> Vec<String> {
+        log_files(logs, task, stream)
     }
 
     #[test]
-    fn rotates_copy_truncate_and_keeps_max_files() -> io::Result<()> {
+    fn rotates_as_it_writes_and_keeps_max_files() -> io::Result<()> {
         let dir = tempfile::tempdir()?;
-        let logs = dir.path();
+        let logs = Root::open(dir.path())?;
         let config = RotationConfig {
             max_files: 3,
             max_file_size: 10,
         };
-        prepare(logs, "web")?;
-        let live = live_path(logs, "web", "stdout");
-        // One open writer across every rotation, as a running task holds its file.
-        let mut writer = std::fs::OpenOptions::new().append(true).open(&live)?;
-        for chunk in ["aaaaaaaaaa", "bbbbbbbbbb", "cccccccccc", "dddddddddd"] {
-            writer.write_all(chunk.as_bytes())?;
-            assert!(rotate_if_needed(logs, "web", "stdout", config)?);
-        }
-        writer.write_all(b"eee")?;
-        assert!(!rotate_if_needed(logs, "web", "stdout", config)?);
-        let files = log_files(logs, "web", "stdout");
-        let names: Vec<String> = files
+        let mut rotator = Rotator::open(logs.clone(), "web", "stdout", config)?;
+        rotator.write(b"aaaaaaaaaabbbbbbbbbbcc")?;
+        rotator.write(b"ccccccccdddddddddde")?;
+        rotator.write(b"ee")?;
+        assert_eq!(
+            names(&logs, "web", "stdout"),
+            ["web.stdout.2", "web.stdout.3", "web.stdout.4"]
+        );
+        let contents: Vec<String> = names(&logs, "web", "stdout")
             .iter()
-            .map(|path| {
-                path.file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        assert_eq!(names, ["web.stdout.2", "web.stdout.1", "web.stdout.0"]);
-        let contents: Vec<String> = files
-            .iter()
-            .map(|path| std::fs::read_to_string(path).unwrap_or_default())
+            .map(|name| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default())
             .collect();
         assert_eq!(contents, ["cccccccccc", "dddddddddd", "eee"]);
+        // A new rotator (a restarted collector) continues the newest file.
+        let mut again = Rotator::open(logs.clone(), "web", "stdout", config)?;
+        again.write(b"f")?;
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("web.stdout.4"))?,
+            "eeef"
+        );
+        Ok(())
+    }
+
+    /// A task turned `t.stderr.0` into a link to a host file: the collector removes the link
+    /// and writes a fresh file; the host file is neither read, written nor truncated.
+    #[test]
+    fn a_planted_log_link_is_never_followed() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "secret")?;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600))?;
+        let logs_dir = dir.path().join("logs");
+        std::fs::create_dir(&logs_dir)?;
+        symlink(&secret, logs_dir.join("t.stderr.0"))?;
+        symlink(&secret, logs_dir.join("t.stderr.1"))?;
+        let logs = Root::open(&logs_dir)?;
+        assert_eq!(log_files(&logs, "t", "stderr"), Vec::<String>::new());
+        let config = RotationConfig {
+            max_files: 1,
+            max_file_size: 4,
+        };
+        let mut rotator = Rotator::open(logs.clone(), "t", "stderr", config)?;
+        rotator.write(b"0123456789")?;
+        assert_eq!(std::fs::read_to_string(&secret)?, "secret");
+        assert_eq!(
+            std::fs::metadata(&secret)?.permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(log_files(&logs, "t", "stderr"), ["t.stderr.2"]);
+        assert!(logs_dir.join("t.stderr.0").symlink_metadata().is_err());
         Ok(())
     }
 
     #[test]
-    fn a_single_file_is_truncated() -> io::Result<()> {
+    fn a_collector_caps_a_fast_writer_and_stops_with_its_fifo() -> io::Result<()> {
         let dir = tempfile::tempdir()?;
-        append(&live_path(dir.path(), "t", "stderr"), "0123456789ab")?;
+        let alloc_dir = AllocDir::new(dir.path(), "a1");
+        alloc_dir.build()?;
         let config = RotationConfig {
-            max_files: 1,
-            max_file_size: 10,
+            max_files: 2,
+            max_file_size: 64 << 10,
         };
-        assert!(rotate_if_needed(dir.path(), "t", "stderr", config)?);
-        assert_eq!(log_files(dir.path(), "t", "stderr").len(), 1);
+        prepare(&alloc_dir, "t", config, &CollectorMode::Thread)?;
+        // A second prepare finds the collectors running and starts none.
+        prepare(&alloc_dir, "t", config, &CollectorMode::Thread)?;
+        let mut sink = open_sink(&alloc_dir, "t", "stdout")?;
+        let chunk = vec![b'x'; 32 << 10];
+        for _ in 0..256 {
+            sink.write_all(&chunk)?;
+        }
+        drop(sink);
+        let logs = open_logs_dir(&alloc_dir)?;
+        let total = |logs: &Root| -> u64 {
+            log_files(logs, "t", "stdout")
+                .iter()
+                .filter_map(|name| std::fs::metadata(alloc_dir.logs_dir().join(name)).ok())
+                .map(|metadata| metadata.len())
+                .sum()
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while log_indexes(&logs, "t", "stdout", true).last() != Some(&127) {
+            assert!(Instant::now() < deadline, "collector did not catch up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert_eq!(
-            std::fs::metadata(live_path(dir.path(), "t", "stderr"))?.len(),
-            0
+            log_files(&logs, "t", "stdout"),
+            ["t.stdout.126", "t.stdout.127"]
         );
+        assert_eq!(total(&logs), 128 << 10);
+        stop(&alloc_dir, "t")?;
+        // With its FIFO gone the collector exits and releases its lock.
+        let lock = alloc_dir.logs_dir().join(lock_name("t", "stdout"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let file = std::fs::OpenOptions::new().write(true).open(&lock)?;
+            if nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "collector did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(open_sink(&alloc_dir, "t", "stdout").is_err());
         Ok(())
     }
 

@@ -25,6 +25,7 @@
 pub(crate) mod artifact_hook;
 pub(crate) mod env_hook;
 pub(crate) mod events;
+pub(crate) mod log_collector;
 pub(crate) mod logs_hook;
 pub(crate) mod restarts;
 pub(crate) mod task_dir_hook;
@@ -89,6 +90,8 @@ pub struct TaskRunnerConfig {
     pub restored: Option<TaskRunnerState>,
     /// Caps the task's `kill_timeout` (the agent's `max_kill_timeout`).
     pub max_kill_timeout: Duration,
+    /// What the host may do with files for tasks (artifact sources, log collectors).
+    pub task_files: Arc<crate::client::alloc_runner::alloc_dir::TaskFilesConfig>,
     /// Told after every state change.
     pub changed: Arc<tokio::sync::Notify>,
 }
@@ -158,7 +161,6 @@ pub fn spawn(config: TaskRunnerConfig) -> TaskRunnerHandle {
         current,
         scope,
         tracker,
-        log_rotator: None,
         artifacts_done: false,
         config,
     };
@@ -176,16 +178,7 @@ struct TaskRunner {
     /// The task's scope, from the runner's own allocation record and allocation directory.
     scope: Arc<TaskScope>,
     tracker: RestartTracker,
-    log_rotator: Option<tokio::task::JoinHandle<()>>,
     artifacts_done: bool,
-}
-
-impl Drop for TaskRunner {
-    fn drop(&mut self) {
-        if let Some(rotator) = self.log_rotator.take() {
-            rotator.abort();
-        }
-    }
 }
 
 /// How waiting for the running task ended.
@@ -258,6 +251,10 @@ impl TaskRunner {
         self.state.failed |= failed;
         self.state.finished_at = Some(events::now_rfc3339());
         self.set_running(None);
+        // The task is dead for good: its log collectors drain and exit.
+        if let Err(err) = logs_hook::stop(&self.config.alloc_dir, &self.config.task.name) {
+            tracing::warn!(error = %err, "failed to stop log collectors");
+        }
         self.publish();
     }
 
@@ -351,7 +348,11 @@ impl TaskRunner {
                 tracing::info!("recovered running task");
                 self.set_running(Some((driver.clone(), handle.clone())));
                 self.state.state = TaskStateValue::Running;
-                self.start_log_rotator();
+                // Collectors that ran on this agent's threads went with it: start them again
+                // (a collector process that outlived the agent is found running and kept).
+                if let Err(err) = self.prepare_logs().await {
+                    tracing::warn!(error = %err, "failed to restart log collectors");
+                }
                 self.publish();
                 Some((driver, handle))
             }
@@ -393,16 +394,18 @@ impl TaskRunner {
         }
     }
 
-    fn start_log_rotator(&mut self) {
-        if self.log_rotator.is_none() {
-            let rotation =
-                logs_hook::RotationConfig::from_log_config(self.config.task.log_config.as_ref());
-            self.log_rotator = Some(logs_hook::spawn_rotator(
-                self.config.alloc_dir.logs_dir(),
-                self.config.task.name.clone(),
-                rotation,
-            ));
-        }
+    /// Hook `logs`: the task's FIFOs and their collectors (blocking work, off the runtime).
+    async fn prepare_logs(&self) -> std::io::Result<()> {
+        let rotation =
+            logs_hook::RotationConfig::from_log_config(self.config.task.log_config.as_ref());
+        let alloc_dir = self.config.alloc_dir.clone();
+        let task = self.config.task.name.clone();
+        let task_files = Arc::clone(&self.config.task_files);
+        tokio::task::spawn_blocking(move || {
+            logs_hook::prepare(&alloc_dir, &task, rotation, &task_files.log_collector)
+        })
+        .await
+        .map_err(std::io::Error::other)?
     }
 
     /// Runs the prestart hooks and starts the task with its driver.
@@ -418,10 +421,9 @@ impl TaskRunner {
             Err(err) => return Err(self.setup_failed(&err)),
         };
         // Hook: logs.
-        if let Err(err) = logs_hook::prepare(&alloc_dir.logs_dir(), &task.name) {
-            return Err(self.setup_failed(&format!("failed to create log files: {err}")));
+        if let Err(err) = self.prepare_logs().await {
+            return Err(self.setup_failed(&format!("failed to set up log collection: {err}")));
         }
-        self.start_log_rotator();
         // Hook: artifacts (once per runner; a restart reuses what was fetched).
         if !self.artifacts_done && !task.artifacts.is_empty() {
             self.emit(events::new(
@@ -429,7 +431,13 @@ impl TaskRunner {
                 "Client is downloading artifacts",
             ));
             self.publish();
-            if let Err(err) = artifact_hook::run(&task_dir, &task.artifacts).await {
+            if let Err(err) = artifact_hook::run(
+                &task_dir,
+                &task.artifacts,
+                &self.config.task_files.artifact_file_allowlist,
+            )
+            .await
+            {
                 let mut event = events::new(TaskEvent::FAILED_ARTIFACT_DOWNLOAD, err.clone());
                 event.message = err;
                 self.emit(event);
@@ -678,8 +686,8 @@ fn task_scope(config: &TaskRunnerConfig) -> TaskScope {
         alloc.id.as_str(),
         &task.name,
         config.alloc_dir.root(),
-        logs_hook::live_path(&logs_dir, &task.name, "stdout"),
-        logs_hook::live_path(&logs_dir, &task.name, "stderr"),
+        logs_hook::sink_path(&logs_dir, &task.name, "stdout"),
+        logs_hook::sink_path(&logs_dir, &task.name, "stderr"),
     );
     scope.task_dir = config.alloc_dir.task_dir(&task.name);
     scope.resources = match alloc.allocated_resources.tasks.get(&task.name) {

@@ -6,12 +6,20 @@
 //! Vault functions fails visibly instead of rendering wrong. `env = true` templates are parsed as
 //! `KEY=VALUE` lines and added to the task's environment.
 //! Nomad: `client/allocrunner/taskrunner/template/template.go`.
+//!
+//! **Invariant:** sources are read and destinations written beneath the task dir through
+//! [`crate::allocfs`] (Nomad's file sandbox): an absolute or escaping path is an error, and a
+//! symbolic link a task planted (`local/conf -> /etc`, `secrets -> /root`) is refused, never
+//! followed, on the first start and on every restart.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::client::alloc_runner::alloc_dir::resolve_under;
+use crate::allocfs::{RelPath, Root};
 use crate::structs::Template;
+
+/// Largest template source read.
+const MAX_SOURCE_BYTES: u64 = 4 << 20;
 
 pub const NAME: &str = "template";
 
@@ -22,20 +30,23 @@ pub fn run(
     env: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, String> {
     let mut extra_env = BTreeMap::new();
+    if templates.is_empty() {
+        return Ok(extra_env);
+    }
+    let root = Root::open(task_dir).map_err(|err| err.to_string())?;
     for template in templates {
         let source = if template.embedded_tmpl.is_empty() && !template.source_path.is_empty() {
-            let path = if Path::new(&template.source_path).is_absolute() {
-                Path::new(&template.source_path).to_path_buf()
-            } else {
-                resolve_under(task_dir, &template.source_path).ok_or_else(|| {
-                    format!(
-                        "template source {:?} escapes the task directory",
-                        template.source_path
-                    )
-                })?
-            };
-            std::fs::read_to_string(&path)
-                .map_err(|err| format!("failed to read template {}: {err}", path.display()))?
+            let path = RelPath::parse(&template.source_path).map_err(|_| {
+                format!(
+                    "template source {:?} escapes the task directory",
+                    template.source_path
+                )
+            })?;
+            let bytes = root
+                .read(&path, MAX_SOURCE_BYTES)
+                .map_err(|err| format!("failed to read template: {err}"))?;
+            String::from_utf8(bytes)
+                .map_err(|_| format!("template source {:?} is not UTF-8", template.source_path))?
         } else {
             template.embedded_tmpl.clone()
         };
@@ -51,23 +62,26 @@ pub fn run(
         };
         let rendered = render(&source, left, right, env)
             .map_err(|err| format!("failed to render template {:?}: {err}", template.dest_path))?;
-        let dest = resolve_under(task_dir, &template.dest_path).ok_or_else(|| {
-            format!(
-                "template destination {:?} escapes the task directory",
-                template.dest_path
-            )
-        })?;
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|err| err.to_string())?;
+        let dest = RelPath::parse_rooted(&template.dest_path)
+            .ok()
+            .filter(|dest| !dest.is_root())
+            .ok_or_else(|| {
+                format!(
+                    "template destination {:?} escapes the task directory",
+                    template.dest_path
+                )
+            })?;
+        if let Some((parent, _)) = dest.split_last() {
+            root.create_dir_all(&parent, 0o755)
+                .map_err(|err| format!("failed to write template: {err}"))?;
         }
-        std::fs::write(&dest, &rendered)
-            .map_err(|err| format!("failed to write {}: {err}", dest.display()))?;
+        root.write(&dest, rendered.as_bytes())
+            .map_err(|err| format!("failed to write template: {err}"))?;
         if let Ok(mode) = u32::from_str_radix(template.perms.trim_start_matches("0o"), 8)
             && !template.perms.is_empty()
         {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode))
-                .map_err(|err| err.to_string())?;
+            root.set_mode(&dest, mode)
+                .map_err(|err| format!("failed to set template permissions: {err}"))?;
         }
         if template.envvars {
             for line in rendered.lines() {
@@ -199,6 +213,51 @@ mod tests {
             "listen 8080\n"
         );
         assert_eq!(extra.get("EXTRA").map(String::as_str), Some("web-x"));
+        Ok(())
+    }
+
+    /// A task replaced `local/app.conf` and `secrets/` by links to the outside and exited: the
+    /// restart's render refuses them and leaves the outside alone.
+    #[test]
+    fn planted_links_are_not_written_through() -> Result<(), String> {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let io = |err: std::io::Error| err.to_string();
+        let dir = tempfile::tempdir().map_err(io)?;
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).map_err(io)?;
+        let secret = outside.join("secret");
+        std::fs::write(&secret, "secret").map_err(io)?;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        let task_dir = dir.path().join("task");
+        std::fs::create_dir_all(task_dir.join("local")).map_err(io)?;
+        symlink(&secret, task_dir.join("local/app.conf")).map_err(io)?;
+        symlink(&outside, task_dir.join("secrets")).map_err(io)?;
+        for dest in ["local/app.conf", "secrets/secret", "secrets/new.env"] {
+            let templates = [Template {
+                embedded_tmpl: "pwned".to_owned(),
+                dest_path: dest.to_owned(),
+                perms: "0666".to_owned(),
+                ..Template::default()
+            }];
+            let err = run(&task_dir, &templates, &env()).expect_err("refused");
+            assert!(err.contains("symbolic link"), "{dest}: {err}");
+        }
+        let source = [Template {
+            source_path: "secrets/secret".to_owned(),
+            dest_path: "local/copy".to_owned(),
+            ..Template::default()
+        }];
+        assert!(run(&task_dir, &source, &env()).is_err());
+        assert!(!task_dir.join("local/copy").exists());
+        assert_eq!(std::fs::read_to_string(&secret).map_err(io)?, "secret");
+        let mode = std::fs::metadata(&secret).map_err(io)?.permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let names: Vec<_> = std::fs::read_dir(&outside)
+            .map_err(io)?
+            .flatten()
+            .map(|entry| entry.file_name())
+            .collect();
+        assert_eq!(names, ["secret"]);
         Ok(())
     }
 }

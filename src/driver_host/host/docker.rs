@@ -160,15 +160,14 @@ async fn copy_logs(
     stderr_path: &Path,
     since: i32,
 ) -> Result<(), String> {
+    // Beneath the allocation directory, never through a link a container planted there.
     let open = |path: &Path| {
         let path = path.to_path_buf();
         async move {
-            tokio::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
+            let file = tokio::task::spawn_blocking(move || docker_scope::open_log_sink(&path))
                 .await
-                .map_err(|err| format!("open {}: {err}", path.display()))
+                .map_err(|err| err.to_string())??;
+            Ok::<_, String>(tokio::fs::File::from_std(file))
         }
     };
     let mut stdout = open(stdout_path).await?;
@@ -586,6 +585,9 @@ impl Host for CallState {
         crate::driver_host::host::bounded(self, "docker start", async {
             let (docker, _) = runtime.docker.client(&driver).await?;
             let inspect = self.authorize(&docker, &id).await?;
+            // The bind sources again, now: task code may have swapped one for a link since
+            // the container was created.
+            docker_scope::recheck_mounts(&inspect, self.docker_owner()?.task_dir)?;
             let full = full_id(&inspect, &id);
             let labels = inspect
                 .config

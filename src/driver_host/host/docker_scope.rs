@@ -18,14 +18,21 @@
 //! that container name another task.
 //!
 //! **Invariant:** whatever the driver asks, a container runs privileged only with the plugin
-//! config's `allow_privileged = true`, mounts host paths or named volumes outside the allocation
-//! directory only with `volumes { enabled = true }`, and logs only into files inside the
-//! allocation directory (Nomad: drivers/docker/config.go `allow_privileged`, `volumes.enabled`).
+//! config's `allow_privileged = true`, shares the host's network namespace (`network_mode =
+//! "host"`) only with `allow_host_network = true`, mounts host paths or named volumes outside the
+//! allocation directory only with `volumes { enabled = true }`, and logs only into files inside
+//! the allocation directory (Nomad: drivers/docker/config.go `allow_privileged`,
+//! `volumes.enabled`). A bind source inside the allocation directory is resolved beneath it
+//! through [`crate::allocfs`] with no symbolic link on the way, when the container is created
+//! and again just before it starts, so a link a container planted (`ln -s / alloc/data/hostroot`)
+//! never mounts the host's `/` into another.
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use bollard::models::ContainerInspectResponse;
+
+use crate::allocfs::{FileKind, Root};
 
 use crate::driver_host::bindings::caravan::driver::host_docker::{ContainerSpec, MountKind};
 
@@ -49,6 +56,8 @@ pub(crate) struct DockerSettings {
     pub allow_privileged: bool,
     /// `volumes { enabled = true }`.
     pub volumes_enabled: bool,
+    /// `allow_host_network = true`: containers may use `network_mode = "host"`.
+    pub allow_host_network: bool,
 }
 
 impl DockerSettings {
@@ -60,6 +69,7 @@ impl DockerSettings {
             endpoint: String::from(DEFAULT_ENDPOINT),
             allow_privileged: false,
             volumes_enabled: false,
+            allow_host_network: false,
         };
         let Some(object) = config.and_then(serde_json::Value::as_object) else {
             return Ok(settings);
@@ -74,6 +84,11 @@ impl DockerSettings {
         if let Some(value) = object.get("allow_privileged") {
             settings.allow_privileged = value.as_bool().ok_or_else(|| {
                 format!("plugin config allow_privileged: expected a bool, got {value}")
+            })?;
+        }
+        if let Some(value) = object.get("allow_host_network") {
+            settings.allow_host_network = value.as_bool().ok_or_else(|| {
+                format!("plugin config allow_host_network: expected a bool, got {value}")
             })?;
         }
         if let Some(value) = object.get("volumes") {
@@ -232,6 +247,11 @@ pub(crate) fn check_spec(
             "privileged containers are disabled on this node: set allow_privileged = true in the docker plugin config",
         ));
     }
+    if spec.network_mode.as_deref().map(str::trim) == Some("host") && !settings.allow_host_network {
+        return Err(String::from(
+            "network_mode \"host\" is disabled on this node: set allow_host_network = true in the docker plugin config",
+        ));
+    }
     for mount in &spec.mounts {
         if !mount.target.starts_with('/') {
             return Err(format!(
@@ -256,7 +276,9 @@ pub(crate) fn check_spec(
                         mount.source
                     ));
                 }
-                if !settings.volumes_enabled && !is_inside(source, alloc_dir) {
+                if is_inside(source, alloc_dir) {
+                    check_bind_source(source, alloc_dir)?;
+                } else if !settings.volumes_enabled {
                     return Err(format!(
                         "bind mount source {:?} is outside the allocation directory: set volumes {{ enabled = true }} in the docker plugin config to allow host paths",
                         mount.source
@@ -271,15 +293,99 @@ pub(crate) fn check_spec(
     Ok(())
 }
 
-/// A log file must be an absolute path inside the allocation directory.
+/// A bind source inside the allocation directory: every component beneath it, the last one
+/// included, must be a real directory or file, never a symbolic link (task code may have planted
+/// one). Resolved through `allocfs` from an fd of the allocation directory.
+pub(crate) fn check_bind_source(source: &Path, alloc_dir: &Path) -> Result<(), String> {
+    let refused = |why: String| format!("bind mount source {}: {why}", source.display());
+    let (Some(source_normal), Some(alloc_normal)) = (normalize(source), normalize(alloc_dir))
+    else {
+        return Err(refused(String::from("not an absolute path")));
+    };
+    let relative = source_normal
+        .strip_prefix(&alloc_normal)
+        .map_err(|_| refused(String::from("outside the allocation directory")))?;
+    let root = Root::open(alloc_dir).map_err(|err| refused(err.to_string()))?;
+    let relative = root.rel(relative).map_err(|err| refused(err.to_string()))?;
+    match root.metadata(&relative) {
+        Ok(metadata) if metadata.kind == FileKind::Symlink => Err(refused(String::from(
+            "a symbolic link; links under the allocation directory are never mounted",
+        ))),
+        Ok(_) => Ok(()),
+        Err(err) => Err(refused(err.to_string())),
+    }
+}
+
+/// Just before a container starts: its bind sources inside the allocation directory are checked
+/// again (the container's own labels say which allocation; the host wrote them), since task code
+/// may have swapped a directory for a link since the container was created.
+pub(crate) fn recheck_mounts(
+    inspect: &ContainerInspectResponse,
+    task_dir: &Path,
+) -> Result<(), String> {
+    let alloc_dir = alloc_dir(task_dir);
+    let mounts = inspect
+        .host_config
+        .as_ref()
+        .and_then(|host_config| host_config.mounts.as_ref());
+    for mount in mounts.into_iter().flatten() {
+        if mount.typ != Some(bollard::models::MountType::BIND) {
+            continue;
+        }
+        if let Some(source) = mount.source.as_deref()
+            && is_inside(Path::new(source), alloc_dir)
+        {
+            check_bind_source(Path::new(source), alloc_dir)?;
+        }
+    }
+    Ok(())
+}
+
+/// A log file must be `<alloc_dir>/alloc/logs/<name>`: where the host's log collectors read.
 pub(crate) fn check_log_path(stream: &str, path: &str, alloc_dir: &Path) -> Result<(), String> {
-    if !is_inside(Path::new(path), alloc_dir) {
+    let in_logs_dir = normalize(Path::new(path)).is_some_and(|path| {
+        path.parent() == normalize(&alloc_dir.join("alloc/logs")).as_deref()
+            && path.file_name().is_some()
+    });
+    if !in_logs_dir {
         return Err(format!(
-            "{stream} log file {path:?} is outside the allocation directory {}",
+            "{stream} log file {path:?} is outside the allocation directory's alloc/logs ({})",
             alloc_dir.display()
         ));
     }
     Ok(())
+}
+
+/// Opens a container's log sink, `<alloc_dir>/alloc/logs/<name>` (checked by
+/// [`check_log_path`] when the container was created), beneath the allocation directory through
+/// `allocfs`: the collector's FIFO for writing, or a regular file for appending; a link a
+/// container planted under that name (or in place of `alloc/logs`) is refused, never followed.
+pub(crate) fn open_log_sink(path: &Path) -> Result<std::fs::File, String> {
+    let refused = |why: String| format!("log sink {}: {why}", path.display());
+    let logs_dir = path
+        .parent()
+        .ok_or_else(|| refused(String::from("no directory")))?;
+    let alloc_dir = logs_dir
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| refused(String::from("not under an allocation directory")))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| refused(String::from("no file name")))?;
+    let root = Root::open(alloc_dir).map_err(|err| refused(err.to_string()))?;
+    let relative = root
+        .rel("alloc/logs")
+        .map_err(|err| refused(err.to_string()))?
+        .join_name(name);
+    match root.metadata(&relative) {
+        Ok(metadata) if metadata.kind == FileKind::Other => root
+            .open_fifo(&relative, false)
+            .map(std::fs::File::from)
+            .map_err(|err| refused(err.to_string())),
+        _ => root
+            .open_file(&relative, crate::allocfs::OpenOptions::append())
+            .map_err(|err| refused(err.to_string())),
+    }
 }
 
 #[cfg(test)]
@@ -338,36 +444,106 @@ mod tests {
 
     #[test]
     fn the_spec_is_held_to_the_allocation_directory() {
-        let task_dir = Path::new("/data/alloc/a1/web");
+        let data = tempfile::tempdir().expect("tempdir");
+        let alloc = data.path().join("a1");
+        std::fs::create_dir_all(alloc.join("alloc/data")).expect("mkdir");
+        std::fs::create_dir_all(alloc.join("web")).expect("mkdir");
+        let task_dir = alloc.join("web");
+        let at = |relative: &str| format!("{}/{relative}", alloc.display());
         let strict = DockerSettings::from_plugin_config(None).expect("defaults");
-        check_spec(
-            &spec(vec![bind("/data/alloc/a1/alloc")], false),
-            task_dir,
-            &strict,
-        )
-        .expect("the shared alloc dir");
-        let err =
-            check_spec(&spec(vec![bind("/etc")], false), task_dir, &strict).expect_err("host path");
+        let spec = |mounts, privileged| {
+            let mut spec = spec(mounts, privileged);
+            spec.stdout_path = at("alloc/logs/web.stdout.0");
+            spec.stderr_path = at("alloc/logs/web.stderr.0");
+            spec
+        };
+        check_spec(&spec(vec![bind(&at("alloc"))], false), &task_dir, &strict)
+            .expect("the shared alloc dir");
+        let err = check_spec(&spec(vec![bind("/etc")], false), &task_dir, &strict)
+            .expect_err("host path");
         assert!(err.contains("outside the allocation directory"), "{err}");
-        let err = check_spec(
-            &spec(vec![bind("/data/alloc/a1/../a2")], false),
-            task_dir,
-            &strict,
-        )
-        .expect_err("a sibling allocation");
+        let err = check_spec(&spec(vec![bind(&at("../a2"))], false), &task_dir, &strict)
+            .expect_err("a sibling allocation");
         assert!(err.contains("outside"), "{err}");
-        let err = check_spec(&spec(Vec::new(), true), task_dir, &strict).expect_err("privileged");
+        let err = check_spec(&spec(Vec::new(), true), &task_dir, &strict).expect_err("privileged");
         assert!(err.contains("allow_privileged"), "{err}");
         let open = DockerSettings {
             allow_privileged: true,
             volumes_enabled: true,
             ..strict.clone()
         };
-        check_spec(&spec(vec![bind("/etc")], true), task_dir, &open).expect("allowed");
+        check_spec(&spec(vec![bind("/etc")], true), &task_dir, &open).expect("allowed");
         let mut escaping_log = spec(Vec::new(), false);
         escaping_log.stdout_path = String::from("/etc/passwd");
-        let err = check_spec(&escaping_log, task_dir, &open).expect_err("log outside");
+        let err = check_spec(&escaping_log, &task_dir, &open).expect_err("log outside");
         assert!(err.contains("stdout log file"), "{err}");
+    }
+
+    /// A container ran `ln -s / /alloc/data/hostroot`: another task's bind mount of it (or of a
+    /// path through it, as `volumes = ["../alloc/data/hostroot:/host"]` becomes) is refused,
+    /// even with host volumes enabled.
+    #[test]
+    fn a_planted_link_is_never_a_bind_source() {
+        let data = tempfile::tempdir().expect("tempdir");
+        let alloc = data.path().join("a1");
+        std::fs::create_dir_all(alloc.join("alloc/data")).expect("mkdir");
+        std::fs::create_dir_all(alloc.join("web")).expect("mkdir");
+        std::os::unix::fs::symlink("/", alloc.join("alloc/data/hostroot")).expect("plant");
+        let task_dir = alloc.join("web");
+        let open = DockerSettings {
+            volumes_enabled: true,
+            ..DockerSettings::from_plugin_config(None).expect("defaults")
+        };
+        for source in [
+            format!("{}/alloc/data/hostroot", alloc.display()),
+            format!("{}/alloc/data/hostroot/etc", alloc.display()),
+            format!("{}/web/../alloc/data/hostroot", alloc.display()),
+        ] {
+            let err = check_spec(&spec(vec![bind(&source)], false), &task_dir, &open)
+                .expect_err("link refused");
+            assert!(err.contains("symbolic link"), "{source}: {err}");
+        }
+    }
+
+    #[test]
+    fn container_logs_never_go_through_a_planted_link() {
+        use std::io::Write;
+        let data = tempfile::tempdir().expect("tempdir");
+        let alloc = data.path().join("a1");
+        let logs = alloc.join("alloc/logs");
+        std::fs::create_dir_all(&logs).expect("mkdir");
+        let secret = data.path().join("secret");
+        std::fs::write(&secret, "secret").expect("write");
+        std::os::unix::fs::symlink(&secret, logs.join("web.stdout.0")).expect("plant");
+        let err = open_log_sink(&logs.join("web.stdout.0")).expect_err("refused");
+        assert!(err.contains("symbolic link"), "{err}");
+        let mut file = open_log_sink(&logs.join("web.stderr.0")).expect("a fresh file");
+        file.write_all(b"ok").expect("write");
+        assert_eq!(std::fs::read_to_string(&secret).expect("read"), "secret");
+        assert!(
+            check_log_path(
+                "stdout",
+                "/data/alloc/a1/web/local/x",
+                Path::new("/data/alloc/a1")
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn host_networking_needs_the_grant() {
+        let task_dir = Path::new("/data/alloc/a1/web");
+        let strict = DockerSettings::from_plugin_config(None).expect("defaults");
+        let mut host = spec(Vec::new(), false);
+        host.network_mode = Some(String::from("host"));
+        let err = check_spec(&host, task_dir, &strict).expect_err("refused");
+        assert!(err.contains("allow_host_network"), "{err}");
+        let granted =
+            DockerSettings::from_plugin_config(Some(&json!({"allow_host_network": true})))
+                .expect("valid");
+        check_spec(&host, task_dir, &granted).expect("granted");
+        host.network_mode = Some(String::from("bridge"));
+        check_spec(&host, task_dir, &strict).expect("bridge is fine");
     }
 
     #[test]

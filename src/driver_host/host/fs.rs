@@ -1,10 +1,14 @@
 //! Capability `host-fs`: files inside the current call's task directory, nothing else.
 //!
-//! Invariant: a path is relative, has no `..`, and after resolving symlinks still lies inside the
-//! task directory; calls without a task directory (info, fingerprint) fail.
+//! Invariant: a path is relative and has no `..` (refused at the front door, with a message the
+//! driver can act on), and every operation then goes through [`crate::allocfs`] beneath an fd of
+//! the task directory: no symbolic link under it is ever followed, so a link planted (or swapped
+//! in concurrently) by task code cannot take a read or write outside. Calls without a task
+//! directory (info, fingerprint) fail.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
+use crate::allocfs::{RelPath, Root};
 use crate::driver_host::bindings::caravan::driver::host_fs::Host;
 use crate::driver_host::host::bounded;
 use crate::driver_host::instance::CallState;
@@ -12,9 +16,8 @@ use crate::driver_host::instance::CallState;
 /// Largest file `read-file` returns.
 const MAX_READ_BYTES: u64 = 16 << 20;
 
-/// Resolves `path` inside `task_dir`, refusing anything that could leave it.
-pub(crate) fn resolve(task_dir: Option<&Path>, path: &str) -> Result<PathBuf, String> {
-    let task_dir = task_dir.ok_or_else(|| String::from("this call has no task directory"))?;
+/// Checks `path` as the driver gave it: relative, no `..`.
+pub(crate) fn check_path(path: &str) -> Result<RelPath, String> {
     let relative = Path::new(path);
     if relative.is_absolute() {
         return Err(format!(
@@ -27,107 +30,117 @@ pub(crate) fn resolve(task_dir: Option<&Path>, path: &str) -> Result<PathBuf, St
     {
         return Err(format!("{path:?}: `..` is refused"));
     }
-    let joined = task_dir.join(relative);
-    // Symlinks: the deepest existing ancestor must still be inside the task directory.
-    let root = task_dir
-        .canonicalize()
-        .map_err(|err| format!("task directory {}: {err}", task_dir.display()))?;
-    let existing = joined
-        .ancestors()
-        // `symlink_metadata`, not `exists`: a dangling symlink must be resolved (and fail), not
-        // skipped, or a write would follow it out of the task directory.
-        .find(|ancestor| ancestor.symlink_metadata().is_ok())
-        .unwrap_or(task_dir);
-    let real = existing
-        .canonicalize()
-        .map_err(|err| format!("{path:?}: {err}"))?;
-    if !real.starts_with(&root) {
-        return Err(format!("{path:?} leaves the task directory"));
-    }
-    Ok(joined)
+    RelPath::parse(relative).map_err(|problem| format!("{path:?}: {problem:?}"))
 }
 
-fn io_error(path: &str) -> impl FnOnce(std::io::Error) -> String + '_ {
-    move |err| format!("{path:?}: {err}")
+/// The task directory of this call and `path` beneath it.
+fn open(task_dir: Option<&Path>, path: &str) -> Result<(Root, RelPath), String> {
+    let task_dir = task_dir.ok_or_else(|| String::from("this call has no task directory"))?;
+    let relative = check_path(path)?;
+    let root = Root::open(task_dir).map_err(|err| err.to_string())?;
+    Ok((root, relative))
+}
+
+/// Runs a blocking file operation beneath the task directory off the async threads.
+async fn blocking<T: Send + 'static>(
+    operation: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(operation)
+        .await
+        .map_err(|err| format!("file operation failed: {err}"))?
 }
 
 impl Host for CallState {
     async fn read_file(&mut self, path: String) -> Result<Vec<u8>, String> {
-        let full = resolve(self.task_dir.as_deref(), &path)?;
-        bounded(self, "read-file", async {
-            let metadata = tokio::fs::metadata(&full).await.map_err(io_error(&path))?;
-            if metadata.len() > MAX_READ_BYTES {
-                return Err(format!("{path:?}: larger than {MAX_READ_BYTES} bytes"));
-            }
-            tokio::fs::read(&full).await.map_err(io_error(&path))
-        })
+        let (root, relative) = open(self.task_dir.as_deref(), &path)?;
+        bounded(
+            self,
+            "read-file",
+            blocking(move || {
+                root.read(&relative, MAX_READ_BYTES)
+                    .map_err(|err| err.to_string())
+            }),
+        )
         .await
     }
 
     async fn write_file(&mut self, path: String, contents: Vec<u8>) -> Result<(), String> {
-        let full = resolve(self.task_dir.as_deref(), &path)?;
-        bounded(self, "write-file", async {
-            tokio::fs::write(&full, contents)
-                .await
-                .map_err(io_error(&path))
-        })
+        let (root, relative) = open(self.task_dir.as_deref(), &path)?;
+        bounded(
+            self,
+            "write-file",
+            blocking(move || {
+                root.write(&relative, &contents)
+                    .map_err(|err| err.to_string())
+            }),
+        )
         .await
     }
 
     async fn exists(&mut self, path: String) -> bool {
-        resolve(self.task_dir.as_deref(), &path).is_ok_and(|full| full.exists())
+        let Ok((root, relative)) = open(self.task_dir.as_deref(), &path) else {
+            return false;
+        };
+        // A link is reported as absent: nothing in this interface can use it.
+        blocking(move || {
+            Ok(root
+                .metadata(&relative)
+                .is_ok_and(|metadata| metadata.kind != crate::allocfs::FileKind::Symlink))
+        })
+        .await
+        .unwrap_or(false)
     }
 
     async fn create_dir(&mut self, path: String) -> Result<(), String> {
-        let full = resolve(self.task_dir.as_deref(), &path)?;
-        bounded(self, "create-dir", async {
-            tokio::fs::create_dir_all(&full)
-                .await
-                .map_err(io_error(&path))
-        })
+        let (root, relative) = open(self.task_dir.as_deref(), &path)?;
+        bounded(
+            self,
+            "create-dir",
+            blocking(move || {
+                root.create_dir_all(&relative, 0o755)
+                    .map(drop)
+                    .map_err(|err| err.to_string())
+            }),
+        )
         .await
     }
 
     async fn list_dir(&mut self, path: String) -> Result<Vec<String>, String> {
-        let full = resolve(self.task_dir.as_deref(), &path)?;
-        bounded(self, "list-dir", async {
-            let mut entries = tokio::fs::read_dir(&full).await.map_err(io_error(&path))?;
-            let mut names = Vec::new();
-            while let Some(entry) = entries.next_entry().await.map_err(io_error(&path))? {
-                names.push(entry.file_name().to_string_lossy().into_owned());
-            }
-            names.sort();
-            Ok(names)
-        })
+        let (root, relative) = open(self.task_dir.as_deref(), &path)?;
+        bounded(
+            self,
+            "list-dir",
+            blocking(move || {
+                let entries = root.list(&relative).map_err(|err| err.to_string())?;
+                Ok(entries
+                    .into_iter()
+                    .map(|entry| entry.name.to_string_lossy().into_owned())
+                    .collect())
+            }),
+        )
         .await
     }
 
     async fn remove(&mut self, path: String) -> Result<(), String> {
-        let full = resolve(self.task_dir.as_deref(), &path)?;
-        let names_an_entry = Path::new(&path)
-            .components()
-            .any(|component| matches!(component, Component::Normal(_)));
-        if !names_an_entry {
+        let (root, relative) = open(self.task_dir.as_deref(), &path)?;
+        if relative.is_root() {
             return Err(String::from("the task directory itself cannot be removed"));
         }
-        bounded(self, "remove", async {
-            let metadata = tokio::fs::symlink_metadata(&full)
-                .await
-                .map_err(io_error(&path))?;
-            if metadata.is_dir() {
-                tokio::fs::remove_dir_all(&full)
-                    .await
-                    .map_err(io_error(&path))
-            } else {
-                tokio::fs::remove_file(&full).await.map_err(io_error(&path))
-            }
-        })
+        bounded(
+            self,
+            "remove",
+            blocking(move || root.remove(&relative).map_err(|err| err.to_string())),
+        )
         .await
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use super::*;
 
     #[test]
@@ -135,20 +148,74 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(dir.path().join("local")).expect("mkdir");
         let task_dir = Some(dir.path());
+        let (root, relative) = open(task_dir, "local/app.wasm").expect("inside");
         assert_eq!(
-            resolve(task_dir, "local/app.wasm").expect("inside"),
+            root.display_path(&relative),
             dir.path().join("local/app.wasm")
         );
-        assert!(resolve(task_dir, "/etc/passwd").is_err());
-        assert!(resolve(task_dir, "local/../../etc").is_err());
-        assert!(resolve(None, "local").is_err());
-        std::os::unix::fs::symlink("/etc", dir.path().join("escape")).expect("symlink");
-        std::os::unix::fs::symlink("/nonexistent/x", dir.path().join("dangling")).expect("symlink");
+        assert!(open(task_dir, "/etc/passwd").is_err());
+        assert!(open(task_dir, "local/../../etc").is_err());
+        assert!(open(None, "local").is_err());
+        symlink("/etc", dir.path().join("escape")).expect("symlink");
+        symlink("/nonexistent/x", dir.path().join("dangling")).expect("symlink");
+        let (root, dangling) = open(task_dir, "dangling").expect("parses");
         assert!(
-            resolve(task_dir, "dangling").is_err(),
-            "a dangling symlink is not followed"
+            root.write(&dangling, b"x").is_err(),
+            "a dangling link is not followed"
         );
-        let err = resolve(task_dir, "escape/passwd").expect_err("symlink out");
-        assert!(err.contains("leaves the task directory"), "{err}");
+        let (root, escape) = open(task_dir, "escape/passwd").expect("parses");
+        let err = root.read(&escape, 1 << 20).expect_err("symlink out");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+    }
+
+    /// The race: a thread swaps `local/out` between a directory and a link to an
+    /// outside directory 4,000 times while the host writes through it; nothing lands outside.
+    #[test]
+    fn writes_never_land_outside_under_a_concurrent_swapper() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).expect("mkdir");
+        let secret = outside.join("target");
+        std::fs::write(&secret, "secret").expect("write");
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let task_dir = dir.path().join("task");
+        std::fs::create_dir_all(task_dir.join("local/out")).expect("mkdir");
+        let stop = Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let stop = Arc::clone(&stop);
+            let local = task_dir.join("local");
+            let outside = outside.clone();
+            std::thread::spawn(move || {
+                let mut swaps = 0u32;
+                while swaps < 4_000 && !stop.load(Ordering::Relaxed) {
+                    // Real directory <-> link to the outside, by rename so each state is whole.
+                    let _ = std::fs::remove_file(local.join("link"));
+                    let _ = symlink(&outside, local.join("link"));
+                    let _ = std::fs::rename(local.join("out"), local.join("real"));
+                    let _ = std::fs::rename(local.join("link"), local.join("out"));
+                    let _ = std::fs::rename(local.join("out"), local.join("link"));
+                    let _ = std::fs::rename(local.join("real"), local.join("out"));
+                    swaps += 1;
+                }
+                swaps
+            })
+        };
+        let mut attempts = 0u32;
+        while !swapper.is_finished() {
+            let (root, relative) = open(Some(&task_dir), "local/out/target").expect("path");
+            let _ = root.write(&relative, b"pwned");
+            let _ = root.read(&relative, 1 << 20);
+            attempts += 1;
+        }
+        stop.store(true, Ordering::Relaxed);
+        assert_eq!(swapper.join().expect("swapper"), 4_000);
+        assert!(attempts > 0);
+        assert_eq!(std::fs::read_to_string(&secret).expect("secret"), "secret");
+        let names: Vec<_> = std::fs::read_dir(&outside)
+            .expect("ls")
+            .flatten()
+            .map(|entry| entry.file_name())
+            .collect();
+        assert_eq!(names, ["target"]);
     }
 }
