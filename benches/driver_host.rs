@@ -6,12 +6,15 @@
 //!   what every call pays. Target < 100 µs.
 //! - `api_call`: a whole API call (`config_schema`: instantiate, call, drop).
 //! - `hello_start_to_exit`: the `hello` WASI task through the wasm driver: `start_task` to
-//!   `wait_task` returning (its module compiled once, then cached). Target < 5 ms.
+//!   `wait_task` returning (the host's own wait, then `interpret-exit`; its module compiled once,
+//!   then cached). Target < 5 ms.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use caravan::driver_host::{DriverHost, DriverHostConfig, TaskConfig, TaskHandle};
+use caravan::driver_host::{
+    DriverHost, DriverHostConfig, TaskConfig, TaskHandle, TaskScope, WaitOn,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const HELLO_WASM: &str = env!("CARAVAN_EXAMPLE_HELLO_WASM");
@@ -33,20 +36,26 @@ fn benches(c: &mut Criterion) {
     })
     .expect("driver host");
     let wasm = runtime.block_on(host.driver("wasm")).expect("wasm driver");
-    let task_dir = dir.path().join("hello");
-    std::fs::create_dir_all(&task_dir).expect("task dir");
-    std::fs::copy(HELLO_WASM, task_dir.join("hello.wasm")).expect("copy hello");
+    let scope = TaskScope::new(
+        "bench",
+        "hello",
+        dir.path(),
+        dir.path().join("hello.stdout"),
+        dir.path().join("hello.stderr"),
+    );
+    std::fs::create_dir_all(&scope.task_dir).expect("task dir");
+    std::fs::copy(HELLO_WASM, scope.task_dir.join("hello.wasm")).expect("copy hello");
 
     let unknown_workload = TaskHandle {
         driver: String::from("wasm"),
-        id: String::from("bench/none"),
-        task_dir: task_dir.clone(),
+        id: scope.task_id.clone(),
         driver_state: br#"{"workload_id":0,"module_path":"none"}"#.to_vec(),
+        wait_on: WaitOn::Workload(0),
     };
     c.bench_function("round_trip", |b| {
         b.iter_custom(|iterations| {
             runtime
-                .block_on(wasm.bench_round_trips(&unknown_workload, iterations))
+                .block_on(wasm.bench_round_trips(&scope, &unknown_workload, iterations))
                 .expect("round trips")
         })
     });
@@ -74,13 +83,8 @@ fn benches(c: &mut Criterion) {
     });
 
     let hello = TaskConfig {
-        id: String::from("bench/hello"),
-        name: String::from("hello"),
         config: serde_json::json!({ "module": "hello.wasm", "args": ["bench"] }),
         env: BTreeMap::from([(String::from("NOMAD_TASK_NAME"), String::from("hello"))]),
-        stdout_path: dir.path().join("hello.stdout"),
-        stderr_path: dir.path().join("hello.stderr"),
-        task_dir,
         ..TaskConfig::default()
     };
     c.bench_function("hello_start_to_exit", |b| {
@@ -88,8 +92,8 @@ fn benches(c: &mut Criterion) {
             runtime.block_on(async {
                 let started = Instant::now();
                 for _ in 0..iterations {
-                    let handle = wasm.start_task(&hello).await.expect("start hello");
-                    let exit = wasm.wait_task(&handle).await.expect("wait hello");
+                    let handle = wasm.start_task(&scope, &hello).await.expect("start hello");
+                    let exit = wasm.wait_task(&scope, &handle).await.expect("wait hello");
                     assert_eq!(exit.exit_code, 0);
                 }
                 started.elapsed()

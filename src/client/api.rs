@@ -385,10 +385,10 @@ async fn alloc_stats(
     let (mut total_rss, mut total_user, mut total_system) = (0u64, 0u64, 0u64);
     let now = crate::client::task_runner::events::now_nanos();
     for (name, task) in runner.tasks() {
-        let Some((driver, handle)) = task.running() else {
+        let Some((driver, handle, scope)) = task.running() else {
             continue;
         };
-        if let Ok(stats) = driver.task_stats(&handle).await {
+        if let Ok(stats) = driver.task_stats(&scope, &handle).await {
             total_rss += stats.memory_rss_bytes;
             total_user += stats.cpu_user_ms;
             total_system += stats.cpu_system_ms;
@@ -508,7 +508,7 @@ async fn exec(
     let Some(task) = runner.tasks().get(&task_name) else {
         return error(StatusCode::NOT_FOUND, format!("unknown task {task_name:?}")).into_response();
     };
-    let Some((driver, handle)) = task.running() else {
+    let Some((driver, handle, scope)) = task.running() else {
         return error(
             StatusCode::BAD_REQUEST,
             format!("task {task_name:?} is not running"),
@@ -524,7 +524,10 @@ async fn exec(
     }
     upgrade.on_upgrade(move |mut socket| async move {
         use axum::extract::ws::Message;
-        let frames = match driver.exec_task(&handle, &command, EXEC_TIMEOUT).await {
+        let frames = match driver
+            .exec_task(&scope, &handle, &command, EXEC_TIMEOUT)
+            .await
+        {
             Ok(result) => {
                 let mut frames = Vec::new();
                 if !result.stdout.is_empty() {

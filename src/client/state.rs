@@ -5,7 +5,8 @@
 //!   node-id                      the node's UUID, made once
 //!   secret-id
 //!   allocs/<alloc_id>/alloc.json          the allocation as last received
-//!   allocs/<alloc_id>/task-<name>.json    the task's TaskState and driver TaskHandle
+//!   allocs/<alloc_id>/task-<name>.json    the task's TaskState, the driver's TaskHandle and
+//!                                         the host's own HostRecord of the task
 //! ```
 //!
 //! Decision: one small JSON file per allocation and per task, each replaced atomically (write a
@@ -23,15 +24,21 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::driver_host::TaskHandle;
+use crate::driver_host::{HostRecord, TaskHandle};
 use crate::structs::{Allocation, TaskState};
 
 /// What a task runner persists.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskRunnerState {
     pub task_state: TaskState,
-    /// The running task's driver handle; `None` when it is not running.
+    /// The running task's driver handle (the driver's opaque state and what the host waits on);
+    /// `None` when it is not running.
     pub handle: Option<TaskHandle>,
+    /// What the host itself recorded of the running task (its processes and their start
+    /// times), kept apart from the driver's handle: after a restart the host re-registers the
+    /// task's things from this record, never from driver state.
+    #[serde(default)]
+    pub host_record: HostRecord,
 }
 
 /// An allocation and its tasks, as read back at start-up.
@@ -191,9 +198,15 @@ mod tests {
             handle: Some(TaskHandle {
                 driver: "raw_exec".to_owned(),
                 id: "a1/web".to_owned(),
-                task_dir: "/tmp/a1/web".into(),
                 driver_state: vec![1, 2, 3],
+                wait_on: crate::driver_host::WaitOn::Process(42),
             }),
+            host_record: HostRecord {
+                processes: vec![crate::driver_host::ProcessRecord {
+                    pid: 42,
+                    start_time: 1234,
+                }],
+            },
         };
         db.put_task("a1", "web", &state)?;
         let loaded = db.load_allocs();

@@ -487,7 +487,7 @@ async fn a_hung_driver_fingerprint_stops_neither_start_up_nor_heartbeats() -> an
     let dir = tempfile::tempdir()?;
     let plugin_dir = dir.path().join("plugins");
     std::fs::create_dir_all(&plugin_dir)?;
-    // The blocker's fingerprint blocks in the host until its deadline; rounds follow each other.
+    // The blocker's fingerprint never answers until its deadline; rounds follow each other.
     std::fs::copy(
         std::path::Path::new(env!("CARAVAN_TESTING_DRIVERS_DIR")).join("blocker.wasm"),
         plugin_dir.join("blocker.wasm"),
@@ -498,6 +498,8 @@ async fn a_hung_driver_fingerprint_stops_neither_start_up_nor_heartbeats() -> an
         .plugins
         .insert("blocker".to_owned(), json!({ "capabilities": ["process"] }));
     options.driver_limits.fingerprint_timeout = Duration::from_secs(4);
+    // The blocker's fingerprint spins: a CPU budget past the deadline lets the deadline cut it.
+    options.driver_limits.cpu_budget = Duration::from_secs(60);
     options.driver_fingerprint_interval = Duration::from_millis(100);
     let link = Arc::new(FakeLink::new(Duration::from_millis(300)));
     let started = Instant::now();

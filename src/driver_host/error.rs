@@ -146,6 +146,29 @@ pub enum Error {
         owner: String,
     },
 
+    /// A handle used for another task than the one of the call's scope.
+    #[error(
+        "driver {driver:?}: handle of task {handle_task:?} used for task {scope_task:?}: refused"
+    )]
+    ScopeMismatch {
+        driver: String,
+        handle_task: String,
+        scope_task: String,
+    },
+
+    /// `start-task` returned something to wait on that is not the task's own; what the call
+    /// created was reaped.
+    #[error("driver {driver:?} start-task: {reason}")]
+    ForeignWaitable { driver: String, reason: String },
+
+    /// The host's own wait for a task failed (its process, workload or container vanished).
+    #[error("driver {driver:?}: waiting for task {task_id:?}: {reason}")]
+    Wait {
+        driver: String,
+        task_id: String,
+        reason: String,
+    },
+
     /// Setting up the engine failed.
     #[error("wasmtime engine: {0}")]
     Engine(String),

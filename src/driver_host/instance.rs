@@ -21,6 +21,7 @@ use crate::driver_host::bindings;
 use crate::driver_host::budget::{DRIVER_STORE_COUNTS, LanePermit, StoreBudget};
 use crate::driver_host::error::Error;
 use crate::driver_host::host::HostRuntime;
+use crate::driver_host::types::TaskScope;
 
 /// The data of a driver call's store.
 pub(crate) struct CallState {
@@ -33,7 +34,9 @@ pub(crate) struct CallState {
     /// Nanoseconds spent inside host capabilities so far.
     pub host_nanos: Arc<AtomicU64>,
     pub deadline_hit: bool,
-    /// Scope of capability `fs`: the task directory of the call, if it concerns a task.
+    /// The task the call concerns (the client's record), if any: the scope of every capability.
+    pub scope: Option<Arc<TaskScope>>,
+    /// Scope of capability `fs`: the task directory of [`CallState::scope`].
     pub task_dir: Option<PathBuf>,
     pub runtime: Arc<HostRuntime>,
     /// Wall-clock limit of one host capability call (except the deliberate waits).
@@ -44,9 +47,10 @@ impl CallState {
     pub(crate) fn new(
         driver: Arc<str>,
         limits: CallLimits,
-        task_dir: Option<PathBuf>,
+        scope: Option<Arc<TaskScope>>,
         runtime: Arc<HostRuntime>,
     ) -> CallState {
+        let task_dir = scope.as_ref().map(|scope| scope.task_dir.clone());
         CallState {
             driver,
             memory: StoreBudget::new(limits.memory_cap_bytes, DRIVER_STORE_COUNTS),
@@ -54,6 +58,7 @@ impl CallState {
             started: Instant::now(),
             host_nanos: Arc::new(AtomicU64::new(0)),
             deadline_hit: false,
+            scope,
             task_dir,
             runtime,
             host_call_timeout: limits.host_call_timeout,

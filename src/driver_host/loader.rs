@@ -19,8 +19,9 @@ use wasmtime::component::types::ComponentItem;
 
 use crate::driver_host::error::{Error, Result};
 
-/// The contract versions this host accepts (`^0.1`: any `0.1.x`).
-pub const ACCEPTED_CONTRACT: &str = "^0.1";
+/// The contract versions this host accepts (`^0.2`: any `0.2.x`, and no 0.1 driver: 0.2 moved
+/// task identity and waits to the host).
+pub const ACCEPTED_CONTRACT: &str = "^0.2";
 const PLUGIN_EXPORT_PREFIX: &str = "caravan:driver/plugin@";
 
 /// Compiles components, through the on-disk cache when there is one.
@@ -191,9 +192,10 @@ mod tests {
 
     #[test]
     fn contract_versions_follow_semver_for_zero_dot() {
-        assert!(accepts_contract("0.1.0"));
-        assert!(accepts_contract("0.1.7"));
-        assert!(!accepts_contract("0.2.0"));
+        assert!(accepts_contract("0.2.0"));
+        assert!(accepts_contract("0.2.7"));
+        assert!(!accepts_contract("0.1.0"));
+        assert!(!accepts_contract("0.3.0"));
         assert!(!accepts_contract("1.0.0"));
         assert!(!accepts_contract("not-a-version"));
     }

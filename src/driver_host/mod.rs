@@ -5,7 +5,7 @@
 //! use std::collections::BTreeMap;
 //! use std::time::Duration;
 //!
-//! use caravan::driver_host::{DriverHost, DriverHostConfig, TaskConfig};
+//! use caravan::driver_host::{DriverHost, DriverHostConfig, TaskConfig, TaskScope};
 //!
 //! # async fn example() -> Result<(), caravan::driver_host::Error> {
 //! // One host per agent. The agent config's `plugin "raw_exec" { config { enabled = true } }`
@@ -23,22 +23,25 @@
 //! let fingerprint = raw_exec.fingerprint().await?;
 //! println!("raw_exec: {:?}", fingerprint.health);
 //!
-//! let handle = raw_exec
-//!     .start_task(&TaskConfig {
-//!         id: String::from("alloc-1/web"),
-//!         name: String::from("web"),
-//!         config: serde_json::json!({ "command": "/bin/sh", "args": ["-c", "echo hi"] }),
-//!         task_dir: "/var/lib/caravan/alloc/alloc-1/web".into(),
-//!         stdout_path: "/var/lib/caravan/alloc/alloc-1/alloc/logs/web.stdout.0".into(),
-//!         stderr_path: "/var/lib/caravan/alloc/alloc-1/alloc/logs/web.stderr.0".into(),
-//!         ..TaskConfig::default()
-//!     })
-//!     .await?;
-//! // The client persists `handle` (serde) to recover the task after an agent restart.
-//! let exit = raw_exec.wait_task(&handle).await?;
+//! // The client's own record of the task: every call about it is bound to this scope.
+//! let scope = TaskScope::new(
+//!     "alloc-1",
+//!     "web",
+//!     "/var/lib/caravan/alloc/alloc-1".as_ref(),
+//!     "/var/lib/caravan/alloc/alloc-1/alloc/logs/web.stdout.0".into(),
+//!     "/var/lib/caravan/alloc/alloc-1/alloc/logs/web.stderr.0".into(),
+//! );
+//! let config = TaskConfig {
+//!     config: serde_json::json!({ "command": "/bin/sh", "args": ["-c", "echo hi"] }),
+//!     ..TaskConfig::default()
+//! };
+//! let handle = raw_exec.start_task(&scope, &config).await?;
+//! // The client persists `handle` and `raw_exec.host_record(&scope)` to recover the task after
+//! // an agent restart. The host waits on the process itself; no driver instance is held.
+//! let exit = raw_exec.wait_task(&scope, &handle).await?;
 //! assert!(exit.successful());
-//! raw_exec.stop_task(&handle, Duration::from_secs(5), "SIGTERM").await?;
-//! raw_exec.destroy_task(&handle, true).await?;
+//! raw_exec.stop_task(&scope, &handle, Duration::from_secs(5), "SIGTERM").await?;
+//! raw_exec.destroy_task(&scope, &handle, true).await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -51,17 +54,26 @@
 //! - `budget.rs`: the store limiter (one byte budget over all memories and tables, counts of
 //!   instances, memories and tables) and the per-driver lanes of the instance pool.
 //! - `grants.rs`: which capabilities a driver gets; `host/`: one file per capability.
-//! - `driver.rs`: [`Driver`], the API the client uses; `types.rs`: its serde types.
+//! - `driver.rs`: [`Driver`], the API the client uses (a swappable slot per driver name);
+//!   `types.rs`: its serde types, [`TaskScope`] the host's record of a task.
 //!
 //! **Invariant:** a capability not granted is not linked; a driver importing one does not load.
+//! **Invariant:** every task call is bound to the client's [`TaskScope`]; what a driver creates
+//! belongs to that task in host tables; a running task holds no driver instance.
+//! **Hot upgrade:** a changed `<plugin_dir>/<name>.wasm` (content hash polled every
+//! [`PLUGIN_POLL_INTERVAL`], or [`DriverHost::reload`]) loads as a new version for new calls;
+//! live tasks are re-attached through its `recover-task`; a version that fails to load leaves the
+//! old one serving, with the error in the driver's fingerprint description.
 //! **Invariant:** each call has its own instance, memory cap and deadline; a trap, deadline
 //! overrun or timeout fails that call only (the instance is discarded) and never the agent.
 //! **Boundary:** the client reaches drivers only through this module.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
+
+use sha2::{Digest, Sha256};
 
 pub(crate) mod bindings;
 mod budget;
@@ -79,9 +91,13 @@ pub use error::{DriverError, Error, Result};
 pub use grants::{Capability, PluginGrants, default_grants, resolve_grants};
 pub use loader::ACCEPTED_CONTRACT;
 pub use types::{
-    Capabilities, DriverInfo, ExecResult, ExitResult, Fingerprint, FsIsolation, Health,
-    PortMapping, Resources, TaskConfig, TaskHandle, TaskState, TaskStats, TaskStatus,
+    Capabilities, DriverInfo, ExecResult, ExitResult, Fingerprint, FsIsolation, Health, HostRecord,
+    PortMapping, ProcessRecord, Resources, TaskConfig, TaskHandle, TaskScope, TaskState, TaskStats,
+    TaskStatus, WaitOn,
 };
+
+/// How often the host looks for changed drivers in `plugin_dir` (their content hash).
+pub const PLUGIN_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_drivers.rs"));
@@ -94,13 +110,13 @@ pub struct DriverLimits {
     pub memory_cap_bytes: usize,
     /// Guest execution allowed per call (time suspended in host capabilities does not count).
     pub cpu_budget: Duration,
-    /// Wall-clock limit of one call, except `wait-task` (which lasts as long as the task); for
-    /// `stop-task` and `exec-task` the caller's timeout is added.
+    /// Wall-clock limit of one call; for `stop-task` and `exec-task` the caller's timeout is
+    /// added.
     pub call_timeout: Duration,
     /// Wall-clock limit of one host capability call other than the deliberate waits.
     pub host_call_timeout: Duration,
-    /// Driver instances alive at once: in-flight calls, including one `wait-task` per running task.
-    /// A 16th of them (2 to 64) is kept for `stop-task` and `destroy-task` only.
+    /// Driver instances alive at once: in-flight calls (a running task holds none). A 16th of
+    /// them (2 to 64) is kept for `stop-task` and `destroy-task` only.
     pub max_instances: u32,
     /// Instances one driver's ordinary calls may hold at once; `None`: half of the slots for
     /// ordinary calls, so one driver never takes them all.
@@ -149,6 +165,8 @@ struct HostInner {
     config: DriverHostConfig,
     runtime: Arc<host::HostRuntime>,
     drivers: Mutex<HashMap<String, Driver>>,
+    /// Serialises loads and reloads, so one file is compiled once and swaps do not interleave.
+    loading: tokio::sync::Mutex<()>,
     _ticker: engine::EpochTicker,
 }
 
@@ -177,15 +195,68 @@ impl DriverHost {
             config.limits.max_instances,
             config.limits.max_instances_per_driver,
         ));
-        Ok(DriverHost {
+        let host = DriverHost {
             inner: Arc::new(HostInner {
                 loader: loader::Loader::new(driver_engine, config.cache_dir.clone()),
+                runtime: host::HostRuntime::new(workloads, docker, lanes, config.plugins.clone()),
                 config,
-                runtime: host::HostRuntime::new(workloads, docker, lanes),
                 drivers: Mutex::new(HashMap::new()),
+                loading: tokio::sync::Mutex::new(()),
                 _ticker: ticker,
             }),
-        })
+        };
+        if host.inner.config.plugin_dir.is_some()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(watch_plugins(Arc::downgrade(&host.inner)));
+        }
+        Ok(host)
+    }
+
+    /// Reloads driver `name` if its component changed since it was loaded (content hash): the
+    /// new version serves the next calls and re-attaches the live tasks through `recover-task`.
+    /// Returns whether a new version now serves. A new version that fails to load leaves the old
+    /// one serving; the error is kept for the driver's health and returned.
+    pub async fn reload(&self, name: &str) -> Result<bool> {
+        let _loading = self.inner.loading.lock().await;
+        let Some(driver) = self.lock_drivers().get(name).cloned() else {
+            return Ok(false);
+        };
+        let bytes = match self.component_bytes(name) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                driver.set_reload_error(Some(err.to_string()));
+                return Err(err);
+            }
+        };
+        let hash = Sha256::digest(&bytes).to_vec();
+        if hash == driver.source_hash() {
+            return Ok(false);
+        }
+        match self.load_version(name, &bytes).await {
+            Ok(version) => {
+                driver.upgrade(version, hash).await;
+                Ok(true)
+            }
+            Err(err) => {
+                tracing::warn!(driver = name, error = %err, "new driver version failed to load; the old one keeps serving");
+                driver.set_reload_error(Some(err.to_string()));
+                Err(err)
+            }
+        }
+    }
+
+    /// Reloads every loaded driver whose component changed (see [`DriverHost::reload`]).
+    pub async fn reload_changed(&self) -> BTreeMap<String, Result<bool>> {
+        let names: Vec<String> = self.lock_drivers().keys().cloned().collect();
+        let mut results = BTreeMap::new();
+        for name in names {
+            if Self::builtin_drivers().any(|builtin| builtin == name) {
+                continue;
+            }
+            results.insert(name.clone(), self.reload(&name).await);
+        }
+        results
     }
 
     /// The names of the drivers built into this binary.
@@ -261,7 +332,13 @@ impl DriverHost {
         if let Some(driver) = self.lock_drivers().get(name) {
             return Ok(driver.clone());
         }
-        let driver = self.load(name).await?;
+        let _loading = self.inner.loading.lock().await;
+        if let Some(driver) = self.lock_drivers().get(name) {
+            return Ok(driver.clone());
+        }
+        let bytes = self.component_bytes(name)?;
+        let hash = Sha256::digest(&bytes).to_vec();
+        let driver = Driver::new(self.load_version(name, &bytes).await?, hash);
         self.lock_drivers()
             .entry(name.to_owned())
             .or_insert_with(|| driver.clone());
@@ -275,7 +352,7 @@ impl DriverHost {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    async fn load(&self, name: &str) -> Result<Driver> {
+    async fn load_version(&self, name: &str, bytes: &[u8]) -> Result<driver::Version> {
         let config = &self.inner.config;
         let grants = resolve_grants(name, config.plugins.get(name))?;
         if !grants.enabled {
@@ -283,14 +360,14 @@ impl DriverHost {
                 driver: name.to_owned(),
             });
         }
-        let bytes = self.component_bytes(name)?;
         let engine = self.inner.loader.engine().clone();
         // Compiling takes seconds of CPU: off the async workers, so the agent's API and
         // heartbeats keep answering while drivers load.
         let host = self.clone();
         let owned_name = name.to_owned();
+        let owned_bytes = bytes.to_vec();
         let component =
-            tokio::task::spawn_blocking(move || host.inner.loader.load(&owned_name, &bytes))
+            tokio::task::spawn_blocking(move || host.inner.loader.load(&owned_name, &owned_bytes))
                 .await
                 .map_err(|err| Error::Engine(format!("loading driver {name:?}: {err}")))??;
         let version = loader::contract_version(&engine, &component).ok_or_else(|| {
@@ -321,7 +398,7 @@ impl DriverHost {
                 driver: name.to_owned(),
                 reason: format!("{err:#}"),
             })?;
-        let driver = Driver::new(
+        let loaded = driver::Version::load(
             name,
             grants,
             engine,
@@ -330,8 +407,8 @@ impl DriverHost {
             config.limits,
         )
         .await?;
-        tracing::info!(driver = name, version = %driver.info().version, contract = %version, "driver loaded");
-        Ok(driver)
+        tracing::info!(driver = name, version = %loaded.info().version, contract = %version, "driver loaded");
+        Ok(loaded)
     }
 
     fn component_bytes(&self, name: &str) -> Result<std::borrow::Cow<'static, [u8]>> {
@@ -358,6 +435,25 @@ impl DriverHost {
                 driver: name.to_owned(),
                 plugin_dir,
             }),
+        }
+    }
+}
+
+/// Polls `plugin_dir` for changed drivers until the host is dropped.
+async fn watch_plugins(inner: Weak<HostInner>) {
+    let mut ticks = tokio::time::interval(PLUGIN_POLL_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let host = DriverHost { inner };
+        for (name, result) in host.reload_changed().await {
+            if let Err(err) = result {
+                tracing::debug!(driver = %name, error = %err, "driver reload failed");
+            }
         }
     }
 }

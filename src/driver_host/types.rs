@@ -3,6 +3,12 @@
 //! They mirror the WIT records of `caravan:driver/types` with Rust-friendly shapes (maps, paths,
 //! `Duration`s, JSON values) and serde, so the client can persist a [`TaskHandle`] and recover the
 //! task after an agent restart.
+//!
+//! [`TaskScope`] is the host's own record of the task a call concerns: the client builds it from
+//! its allocation record and allocation directory and passes it to every task call; nothing in it
+//! ever comes from a driver. [`TaskHandle`] is what the driver handed back (its opaque state, and
+//! what the host waits on, checked to be the task's own), [`HostRecord`] what the host itself
+//! recorded (the task's processes with their start times); the client persists both, apart.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -29,38 +35,111 @@ pub struct Resources {
     pub memory_max_mb: u32,
 }
 
-/// Everything a driver needs to start a task (Nomad: `drivers.TaskConfig`).
+/// The host's record of the task a call concerns, built by the client from its own allocation
+/// record and allocation directory (never from a persisted handle or anything a driver returned).
+/// Every capability a task call uses is scoped by it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskScope {
+    /// `<alloc-id>/<task-name>`: the key of the host tables of the task's things.
+    pub task_id: String,
+    pub alloc_id: String,
+    pub task_name: String,
+    /// The task directory, absolute: the working directory and the scope of capability `fs`.
+    pub task_dir: PathBuf,
+    /// The allocation directory (the task directory's parent).
+    pub alloc_dir: PathBuf,
+    /// The task's log files: every process and workload of the task writes there.
+    pub stdout_path: PathBuf,
+    pub stderr_path: PathBuf,
+    pub resources: Resources,
+    /// The job's `user` for the task, if set.
+    pub user: Option<String>,
+}
+
+impl TaskScope {
+    /// The scope of task `task_name` of allocation `alloc_id`, whose directory is
+    /// `<alloc_dir>/<task_name>` and whose live log files are `stdout_path` and `stderr_path`.
+    pub fn new(
+        alloc_id: &str,
+        task_name: &str,
+        alloc_dir: &std::path::Path,
+        stdout_path: PathBuf,
+        stderr_path: PathBuf,
+    ) -> TaskScope {
+        TaskScope {
+            task_id: format!("{alloc_id}/{task_name}"),
+            alloc_id: alloc_id.to_owned(),
+            task_name: task_name.to_owned(),
+            task_dir: alloc_dir.join(task_name),
+            alloc_dir: alloc_dir.to_path_buf(),
+            stdout_path,
+            stderr_path,
+            resources: Resources::default(),
+            user: None,
+        }
+    }
+
+    /// The task's memory limit in bytes (`memory_max` when set, else `memory`); `None` when the
+    /// scheduler assigned none.
+    pub fn memory_limit_bytes(&self) -> Option<u64> {
+        let mb = match self.resources.memory_max_mb {
+            0 => self.resources.memory_mb,
+            max => max,
+        };
+        (mb > 0).then(|| u64::from(mb) << 20)
+    }
+}
+
+/// What a driver needs to start a task besides its [`TaskScope`] (Nomad: `drivers.TaskConfig`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskConfig {
-    /// Unique id of this task instance, conventionally `<alloc-id>/<task-name>`.
-    pub id: String,
-    pub name: String,
-    pub alloc_id: String,
     pub job_name: String,
     pub group_name: String,
     /// The task's `config { ... }` block.
     pub config: serde_json::Value,
     pub env: BTreeMap<String, String>,
-    /// The task directory, absolute: the working directory and the scope of capability `fs`.
-    pub task_dir: PathBuf,
-    pub stdout_path: PathBuf,
-    pub stderr_path: PathBuf,
-    pub resources: Resources,
     pub ports: Vec<PortMapping>,
-    pub user: Option<String>,
 }
 
-/// What the client persists to find a task again (Nomad: `drivers.TaskHandle`).
+/// What the host waits on while a task runs: one of the task's own things, checked when
+/// `start-task` returned it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WaitOn {
+    Process(u32),
+    Workload(u64),
+    Container(String),
+    /// Nothing to wait on: the host polls `inspect-task`.
+    Poll,
+}
+
+/// What the client persists of a driver's answer to find a task again (Nomad:
+/// `drivers.TaskHandle`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskHandle {
     /// The driver that started the task.
     pub driver: String,
-    /// The task's id (`TaskConfig::id`).
+    /// The task's id (the [`TaskScope::task_id`] of the start call; the driver's value is not used).
     pub id: String,
-    pub task_dir: PathBuf,
     /// The driver's own state, opaque to the host (hex in JSON).
     #[serde(with = "hex_bytes")]
     pub driver_state: Vec<u8>,
+    /// What the host waits on.
+    pub wait_on: WaitOn,
+}
+
+/// A process the host started for a task, as the host recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRecord {
+    pub pid: u32,
+    /// Field 22 of /proc/PID/stat (clock ticks after boot): a reused pid has another.
+    pub start_time: u64,
+}
+
+/// What the host recorded of a task's things, persisted by the client beside the handle so that
+/// after an agent restart the host re-registers them from its own record, not from driver state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRecord {
+    pub processes: Vec<ProcessRecord>,
 }
 
 /// How a task ended.
@@ -171,11 +250,11 @@ fn path_string(path: &std::path::Path) -> String {
 }
 
 impl TaskConfig {
-    pub(crate) fn to_wit(&self) -> wit::TaskConfig {
+    pub(crate) fn to_wit(&self, scope: &TaskScope) -> wit::TaskConfig {
         wit::TaskConfig {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            alloc_id: self.alloc_id.clone(),
+            id: scope.task_id.clone(),
+            name: scope.task_name.clone(),
+            alloc_id: scope.alloc_id.clone(),
             job_name: self.job_name.clone(),
             group_name: self.group_name.clone(),
             config_json: if self.config.is_null() {
@@ -184,13 +263,13 @@ impl TaskConfig {
                 self.config.to_string()
             },
             env: pairs(&self.env),
-            task_dir: path_string(&self.task_dir),
-            stdout_path: path_string(&self.stdout_path),
-            stderr_path: path_string(&self.stderr_path),
+            task_dir: path_string(&scope.task_dir),
+            stdout_path: path_string(&scope.stdout_path),
+            stderr_path: path_string(&scope.stderr_path),
             resources: wit::Resources {
-                cpu_mhz: self.resources.cpu_mhz,
-                memory_mb: self.resources.memory_mb,
-                memory_max_mb: self.resources.memory_max_mb,
+                cpu_mhz: scope.resources.cpu_mhz,
+                memory_mb: scope.resources.memory_mb,
+                memory_max_mb: scope.resources.memory_max_mb,
             },
             ports: self
                 .ports
@@ -202,7 +281,7 @@ impl TaskConfig {
                     host_ip: port.host_ip.clone(),
                 })
                 .collect(),
-            user: self.user.clone(),
+            user: scope.user.clone(),
         }
     }
 }
@@ -211,17 +290,26 @@ impl TaskHandle {
     pub(crate) fn to_wit(&self) -> wit::TaskHandle {
         wit::TaskHandle {
             id: self.id.clone(),
-            task_dir: path_string(&self.task_dir),
             driver_state: self.driver_state.clone(),
         }
     }
 
-    pub(crate) fn from_wit(driver: &str, handle: wit::TaskHandle) -> TaskHandle {
+    /// The handle of a started task: the id is the scope's, whatever the driver said.
+    pub(crate) fn from_wit(
+        driver: &str,
+        scope: &TaskScope,
+        started: wit::StartedTask,
+    ) -> TaskHandle {
         TaskHandle {
             driver: driver.to_owned(),
-            id: handle.id,
-            task_dir: PathBuf::from(handle.task_dir),
-            driver_state: handle.driver_state,
+            id: scope.task_id.clone(),
+            driver_state: started.handle.driver_state,
+            wait_on: match started.wait_on {
+                wit::Waitable::Process(pid) => WaitOn::Process(pid),
+                wit::Waitable::Workload(id) => WaitOn::Workload(id),
+                wit::Waitable::Container(id) => WaitOn::Container(id),
+                wit::Waitable::Poll => WaitOn::Poll,
+            },
         }
     }
 }
@@ -328,8 +416,8 @@ mod tests {
         let handle = TaskHandle {
             driver: String::from("raw_exec"),
             id: String::from("alloc/web"),
-            task_dir: PathBuf::from("/tmp/alloc/web"),
             driver_state: b"{\"pid\":42}".to_vec(),
+            wait_on: WaitOn::Process(42),
         };
         let json = serde_json::to_string(&handle).expect("serialise");
         assert!(
@@ -341,8 +429,26 @@ mod tests {
     }
 
     #[test]
+    fn scopes_name_the_task_and_its_memory() {
+        let mut scope = TaskScope::new(
+            "a1",
+            "web",
+            std::path::Path::new("/data/alloc/a1"),
+            PathBuf::from("/data/alloc/a1/alloc/logs/web.stdout.0"),
+            PathBuf::from("/data/alloc/a1/alloc/logs/web.stderr.0"),
+        );
+        assert_eq!(scope.task_id, "a1/web");
+        assert_eq!(scope.task_dir, PathBuf::from("/data/alloc/a1/web"));
+        assert_eq!(scope.memory_limit_bytes(), None);
+        scope.resources.memory_mb = 64;
+        assert_eq!(scope.memory_limit_bytes(), Some(64 << 20));
+        scope.resources.memory_max_mb = 128;
+        assert_eq!(scope.memory_limit_bytes(), Some(128 << 20));
+    }
+
+    #[test]
     fn a_null_config_is_an_empty_object_for_the_driver() {
         let config = TaskConfig::default();
-        assert_eq!(config.to_wit().config_json, "{}");
+        assert_eq!(config.to_wit(&TaskScope::default()).config_json, "{}");
     }
 }

@@ -46,6 +46,15 @@ impl Fixture {
             network_ip: Some("127.0.0.1".parse()?),
             servers: vec![self.server.url()],
             update_interval: Duration::from_millis(50),
+            // The wasm examples arrive as `file://` artifacts (modules are relative to the task
+            // directory): their build directory is allowed.
+            task_files: caravan::client::TaskFilesConfig {
+                artifact_file_allowlist: [HELLO_WASM, COUNTER_WASM]
+                    .iter()
+                    .filter_map(|module| Path::new(module).parent().map(Path::to_path_buf))
+                    .collect(),
+                ..caravan::client::TaskFilesConfig::default()
+            },
             ..ClientOptions::default()
         };
         let link = Arc::new(HttpServerLink::with_watch_wait(
@@ -106,14 +115,24 @@ fn sh_task(name: &str, script: &str) -> Task {
     }
 }
 
+/// A wasm task running `module`, fetched into the task's `local/` as an artifact (the wasm
+/// driver's modules are relative to the task directory).
 fn wasm_task(name: &str, module: &str, args: &[&str]) -> Task {
+    let file_name = Path::new(module)
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
     Task {
         name: name.to_owned(),
         driver: "wasm".to_owned(),
-        config: json!({ "module": module, "args": args })
+        config: json!({ "module": format!("local/{file_name}"), "args": args })
             .as_object()
             .cloned()
             .unwrap_or_default(),
+        artifacts: vec![caravan::structs::TaskArtifact {
+            getter_source: format!("file://{module}"),
+            ..caravan::structs::TaskArtifact::default()
+        }],
         kill_timeout: Some(Duration::from_secs(2)),
         ..Task::default()
     }

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use caravan::driver_host::{
-    DriverError, DriverHost, DriverHostConfig, Error, Health, PortMapping, Resources, TaskConfig,
-    TaskHandle, TaskState,
+    DriverError, DriverHost, DriverHostConfig, Error, Health, HostRecord, PortMapping, Resources,
+    TaskConfig, TaskHandle, TaskScope, TaskState,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -97,37 +97,59 @@ impl Fixture {
         self.dir.path().join(&self.alloc_id)
     }
 
-    /// A task config laid out as the client does: `<alloc>/<task>/{local,secrets,tmp}`,
-    /// `<alloc>/alloc/logs`.
-    fn task(&self, name: &str, config: serde_json::Value) -> Result<TaskConfig> {
+    /// A task laid out as the client does: `<alloc>/<task>/{local,secrets,tmp}`,
+    /// `<alloc>/alloc/logs`, with its scope (the client's record) and config.
+    fn task(&self, name: &str, config: serde_json::Value) -> Result<Task> {
         let alloc_dir = self.alloc_dir();
-        let task_dir = alloc_dir.join(name);
-        for sub in ["local", "secrets", "tmp"] {
-            std::fs::create_dir_all(task_dir.join(sub))?;
-        }
         let logs = alloc_dir.join("alloc").join("logs");
         std::fs::create_dir_all(&logs)?;
-        Ok(TaskConfig {
-            id: format!("{}/{name}", self.alloc_id),
-            name: name.to_owned(),
-            alloc_id: self.alloc_id.clone(),
-            job_name: String::from("example"),
-            group_name: String::from("web"),
-            config,
-            env: BTreeMap::from([
-                (String::from("NOMAD_TASK_NAME"), name.to_owned()),
-                (String::from("NOMAD_ALLOC_DIR"), String::from("/alloc")),
-            ]),
-            task_dir,
-            stdout_path: logs.join(format!("{name}.stdout.0")),
-            stderr_path: logs.join(format!("{name}.stderr.0")),
-            resources: Resources {
-                cpu_mhz: 100,
-                memory_mb: 64,
-                memory_max_mb: 0,
+        let mut scope = TaskScope::new(
+            &self.alloc_id,
+            name,
+            &alloc_dir,
+            logs.join(format!("{name}.stdout.0")),
+            logs.join(format!("{name}.stderr.0")),
+        );
+        for sub in ["local", "secrets", "tmp"] {
+            std::fs::create_dir_all(scope.task_dir.join(sub))?;
+        }
+        scope.resources = Resources {
+            cpu_mhz: 100,
+            memory_mb: 64,
+            memory_max_mb: 0,
+        };
+        Ok(Task {
+            scope,
+            config: TaskConfig {
+                job_name: String::from("example"),
+                group_name: String::from("web"),
+                config,
+                env: BTreeMap::from([
+                    (String::from("NOMAD_TASK_NAME"), name.to_owned()),
+                    (String::from("NOMAD_ALLOC_DIR"), String::from("/alloc")),
+                ]),
+                ..TaskConfig::default()
             },
-            ..TaskConfig::default()
         })
+    }
+}
+
+/// A task: the client's record of it (its scope, also reachable through `Deref`) and its config.
+struct Task {
+    scope: TaskScope,
+    config: TaskConfig,
+}
+
+impl std::ops::Deref for Task {
+    type Target = TaskScope;
+    fn deref(&self) -> &TaskScope {
+        &self.scope
+    }
+}
+
+impl std::ops::DerefMut for Task {
+    fn deref_mut(&mut self) -> &mut TaskScope {
+        &mut self.scope
     }
 }
 
@@ -236,13 +258,13 @@ async fn docker_runs_httpd_with_a_published_port_logs_mounts_exec_stats_and_stop
     let docker = fixture.host.driver("docker").await?;
     let port = free_port()?;
     let mut task = fixture.task("web", httpd_config())?;
-    task.ports = vec![PortMapping {
+    task.config.ports = vec![PortMapping {
         label: String::from("http"),
         value: port,
         to: 8080,
         host_ip: String::from("127.0.0.1"),
     }];
-    let handle = docker.start_task(&task).await?;
+    let handle = docker.start_task(&task.scope, &task.config).await?;
     let id = container_id(&handle)?;
 
     let answer = http_get_within(port, Duration::from_secs(10)).await?;
@@ -272,11 +294,12 @@ async fn docker_runs_httpd_with_a_published_port_logs_mounts_exec_stats_and_stop
         &id,
     ])?;
     ensure!(limits == format!("{} 100", 64 << 20), "{limits}");
-    let status = docker.inspect_task(&handle).await?;
+    let status = docker.inspect_task(&task.scope, &handle).await?;
     ensure!(status.state == TaskState::Running, "{status:?}");
 
     let exec = docker
         .exec_task(
+            &task.scope,
             &handle,
             &[
                 String::from("sh"),
@@ -294,7 +317,7 @@ async fn docker_runs_httpd_with_a_published_port_logs_mounts_exec_stats_and_stop
     ensure!(read(&task.task_dir.join("local/out.txt")) == "from-exec\n");
     ensure!(read(&fixture.alloc_dir().join("alloc/shared.txt")) == "shared\n");
 
-    let stats = docker.task_stats(&handle).await?;
+    let stats = docker.task_stats(&task.scope, &handle).await?;
     ensure!(
         stats.memory_rss_bytes > 0 || !stats.pids.is_empty(),
         "{stats:?}"
@@ -303,12 +326,12 @@ async fn docker_runs_httpd_with_a_published_port_logs_mounts_exec_stats_and_stop
     // httpd as pid 1 ignores SIGTERM: the stop escalates to SIGKILL after the timeout.
     let started = Instant::now();
     docker
-        .stop_task(&handle, Duration::from_secs(1), "")
+        .stop_task(&task.scope, &handle, Duration::from_secs(1), "")
         .await?;
-    let exit = docker.wait_task(&handle).await?;
+    let exit = docker.wait_task(&task.scope, &handle).await?;
     ensure!(exit.exit_code == 137 || exit.exit_code == 143, "{exit:?}");
     ensure!(started.elapsed() < Duration::from_secs(20));
-    docker.destroy_task(&handle, true).await?;
+    docker.destroy_task(&task.scope, &handle, true).await?;
     ensure!(
         docker_cli(&["inspect", &id]).is_err(),
         "container {id} is still there"
@@ -327,14 +350,14 @@ async fn docker_reports_exit_codes_and_delivers_signals() -> Result<()> {
         "exits",
         json!({ "image": TEST_IMAGE, "args": ["sh", "-c", "echo bye; exit 7"] }),
     )?;
-    let handle = docker.start_task(&task).await?;
-    let exit = docker.wait_task(&handle).await?;
+    let handle = docker.start_task(&task.scope, &task.config).await?;
+    let exit = docker.wait_task(&task.scope, &handle).await?;
     ensure!(exit.exit_code == 7 && !exit.oom_killed, "{exit:?}");
     ensure!(
         read(&task.stdout_path).contains("bye"),
         "logs are complete when the wait returns"
     );
-    docker.destroy_task(&handle, false).await?;
+    docker.destroy_task(&task.scope, &handle, false).await?;
 
     let task = fixture.task(
         "trapper",
@@ -344,13 +367,13 @@ async fn docker_reports_exit_codes_and_delivers_signals() -> Result<()> {
             "args": ["trap 'echo got-hup; exit 0' HUP; echo ready; while true; do sleep 0.1; done"],
         }),
     )?;
-    let handle = docker.start_task(&task).await?;
+    let handle = docker.start_task(&task.scope, &task.config).await?;
     wait_for_text(&task.stdout_path, "ready", Duration::from_secs(10)).await?;
-    docker.signal_task(&handle, "SIGHUP").await?;
-    let exit = docker.wait_task(&handle).await?;
+    docker.signal_task(&task.scope, &handle, "SIGHUP").await?;
+    let exit = docker.wait_task(&task.scope, &handle).await?;
     ensure!(exit.exit_code == 0, "{exit:?}");
     ensure!(read(&task.stdout_path).contains("got-hup"));
-    docker.destroy_task(&handle, true).await?;
+    docker.destroy_task(&task.scope, &handle, true).await?;
     Ok(())
 }
 
@@ -362,7 +385,10 @@ async fn docker_bad_image_fails_with_dockers_message() -> Result<()> {
     let fixture = fixture(None)?;
     let docker = fixture.host.driver("docker").await?;
     let task = fixture.task("bad", json!({ "image": "caravan-test/no-such-image:nope" }))?;
-    let err = docker.start_task(&task).await.expect_err("no such image");
+    let err = docker
+        .start_task(&task.scope, &task.config)
+        .await
+        .expect_err("no such image");
     let message = err.to_string();
     ensure!(
         message.contains("failed to pull `caravan-test/no-such-image:nope`"),
@@ -377,7 +403,7 @@ async fn docker_bad_image_fails_with_dockers_message() -> Result<()> {
 
     let task = fixture.task("invalid", json!({ "image": "Not/Valid:Ref" }))?;
     let err = docker
-        .start_task(&task)
+        .start_task(&task.scope, &task.config)
         .await
         .expect_err("invalid reference");
     ensure!(
@@ -386,7 +412,10 @@ async fn docker_bad_image_fails_with_dockers_message() -> Result<()> {
     );
 
     let task = fixture.task("empty", json!({ "image": "" }))?;
-    let err = docker.start_task(&task).await.expect_err("empty image");
+    let err = docker
+        .start_task(&task.scope, &task.config)
+        .await
+        .expect_err("empty image");
     ensure!(
         matches!(err.driver_error(), Some(DriverError::InvalidConfig(_))),
         "{err}"
@@ -405,13 +434,19 @@ async fn docker_refuses_privileged_and_host_volumes_unless_allowed() -> Result<(
         "priv",
         json!({ "image": TEST_IMAGE, "args": ["true"], "privileged": true }),
     )?;
-    let err = docker.start_task(&task).await.expect_err("privileged");
+    let err = docker
+        .start_task(&task.scope, &task.config)
+        .await
+        .expect_err("privileged");
     ensure!(err.to_string().contains("allow_privileged"), "{err}");
     let task = fixture.task(
         "vol",
         json!({ "image": TEST_IMAGE, "args": ["true"], "volumes": ["/etc:/host-etc:ro"] }),
     )?;
-    let err = docker.start_task(&task).await.expect_err("host volume");
+    let err = docker
+        .start_task(&task.scope, &task.config)
+        .await
+        .expect_err("host volume");
     ensure!(err.to_string().contains("volumes"), "{err}");
 
     let open = fixture_allowing()?;
@@ -422,17 +457,17 @@ async fn docker_refuses_privileged_and_host_volumes_unless_allowed() -> Result<(
         "priv",
         json!({ "image": TEST_IMAGE, "args": ["true"], "privileged": true }),
     )?;
-    if let Err(err) = docker.start_task(&task).await {
+    if let Err(err) = docker.start_task(&task.scope, &task.config).await {
         ensure!(!err.to_string().contains("allow_privileged"), "{err}");
     }
     let task = open.task(
         "vol",
         json!({ "image": TEST_IMAGE, "args": ["cat", "/host-etc/hostname"], "volumes": ["/etc:/host-etc:ro"] }),
     )?;
-    let handle = docker.start_task(&task).await?;
-    let exit = docker.wait_task(&handle).await?;
+    let handle = docker.start_task(&task.scope, &task.config).await?;
+    let exit = docker.wait_task(&task.scope, &handle).await?;
     ensure!(exit.exit_code == 0, "{exit:?} {}", read(&task.stderr_path));
-    docker.destroy_task(&handle, true).await?;
+    docker.destroy_task(&task.scope, &handle, true).await?;
     Ok(())
 }
 
@@ -450,11 +485,13 @@ async fn docker_scope_refuses_a_handle_forged_with_another_containers_id() -> Re
     let fixture = fixture(None)?;
     let docker = fixture.host.driver("docker").await?;
     let sleeper = json!({ "image": TEST_IMAGE, "args": ["sleep", "300"] });
+    let victim_task = fixture.task("victim", sleeper.clone())?;
     let victim = docker
-        .start_task(&fixture.task("victim", sleeper.clone())?)
+        .start_task(&victim_task.scope, &victim_task.config)
         .await?;
+    let attacker_task = fixture.task("attacker", sleeper)?;
     let attacker = docker
-        .start_task(&fixture.task("attacker", sleeper)?)
+        .start_task(&attacker_task.scope, &attacker_task.config)
         .await?;
 
     // The attacker's handle with the victim's container id.
@@ -463,7 +500,12 @@ async fn docker_scope_refuses_a_handle_forged_with_another_containers_id() -> Re
     state["container_id"] = json!(container_id(&victim)?);
     forged.driver_state = serde_json::to_vec(&state)?;
     let err = docker
-        .stop_task(&forged, Duration::from_secs(1), "SIGKILL")
+        .stop_task(
+            &attacker_task.scope,
+            &forged,
+            Duration::from_secs(1),
+            "SIGKILL",
+        )
         .await
         .expect_err("forged stop");
     ensure!(
@@ -476,18 +518,29 @@ async fn docker_scope_refuses_a_handle_forged_with_another_containers_id() -> Re
         "{err}"
     );
     let err = docker
-        .exec_task(&forged, &[String::from("id")], Duration::from_secs(5))
+        .exec_task(
+            &attacker_task.scope,
+            &forged,
+            &[String::from("id")],
+            Duration::from_secs(5),
+        )
         .await
         .expect_err("forged exec");
     ensure!(err.to_string().contains("refused"), "{err}");
-    ensure!(docker.inspect_task(&victim).await?.state == TaskState::Running);
+    ensure!(
+        docker
+            .inspect_task(&victim_task.scope, &victim)
+            .await?
+            .state
+            == TaskState::Running
+    );
 
     // A container caravan did not create is out of reach too.
     let outsider = docker_cli(&["create", TEST_IMAGE, "sleep", "1"])?;
     state["container_id"] = json!(outsider);
     forged.driver_state = serde_json::to_vec(&state)?;
     let err = docker
-        .destroy_task(&forged, true)
+        .destroy_task(&attacker_task.scope, &forged, true)
         .await
         .expect_err("outsider");
     ensure!(err.to_string().contains("refused"), "{err}");
@@ -495,8 +548,9 @@ async fn docker_scope_refuses_a_handle_forged_with_another_containers_id() -> Re
 
     // Joining a network namespace: the allocation's own containers only.
     let joiner = |peer: &str| json!({ "image": TEST_IMAGE, "args": ["sleep", "300"], "network_mode": format!("container:{peer}") });
+    let joiner_task = fixture.task("joiner", joiner(&outsider))?;
     let err = docker
-        .start_task(&fixture.task("joiner", joiner(&outsider))?)
+        .start_task(&joiner_task.scope, &joiner_task.config)
         .await
         .expect_err("foreign namespace");
     ensure!(
@@ -505,15 +559,27 @@ async fn docker_scope_refuses_a_handle_forged_with_another_containers_id() -> Re
         "{err}"
     );
     docker_cli(&["rm", "-f", &outsider])?;
+    let sidecar_task = fixture.task("joiner", joiner(&container_id(&victim)?))?;
     let sidecar = docker
-        .start_task(&fixture.task("joiner", joiner(&container_id(&victim)?))?)
+        .start_task(&sidecar_task.scope, &sidecar_task.config)
         .await?;
-    ensure!(docker.inspect_task(&sidecar).await?.state == TaskState::Running);
-    docker.destroy_task(&sidecar, true).await?;
+    ensure!(
+        docker
+            .inspect_task(&sidecar_task.scope, &sidecar)
+            .await?
+            .state
+            == TaskState::Running
+    );
+    docker
+        .destroy_task(&sidecar_task.scope, &sidecar, true)
+        .await?;
 
-    for handle in [&victim, &attacker] {
-        docker.destroy_task(handle, true).await?;
-    }
+    docker
+        .destroy_task(&victim_task.scope, &victim, true)
+        .await?;
+    docker
+        .destroy_task(&attacker_task.scope, &attacker, true)
+        .await?;
     Ok(())
 }
 
@@ -532,7 +598,7 @@ async fn docker_recovers_a_running_container_after_an_agent_restart() -> Result<
     )?;
     let handle = {
         let docker = fixture.host.driver("docker").await?;
-        docker.start_task(&task).await?
+        docker.start_task(&task.scope, &task.config).await?
     };
     wait_for_text(&task.stdout_path, "before", Duration::from_secs(10)).await?;
     // The client persists the handle as JSON; a new agent reads it back.
@@ -540,18 +606,23 @@ async fn docker_recovers_a_running_container_after_an_agent_restart() -> Result<
     let restarted = DriverHost::new(DriverHostConfig::default())?;
     let handle: TaskHandle = serde_json::from_str(&persisted)?;
     let docker = restarted.driver("docker").await?;
-    docker.recover_task(&handle).await?;
+    docker
+        .recover_task(&task.scope, &handle, &HostRecord::default())
+        .await?;
     std::fs::write(task.task_dir.join("local/go"), "")?;
-    let exit = docker.wait_task(&handle).await?;
+    let exit = docker.wait_task(&task.scope, &handle).await?;
     ensure!(exit.exit_code == 4, "{exit:?}");
     ensure!(
         read(&task.stdout_path).contains("after"),
         "{:?}",
         read(&task.stdout_path)
     );
-    docker.destroy_task(&handle, true).await?;
+    docker.destroy_task(&task.scope, &handle, true).await?;
 
-    let err = docker.recover_task(&handle).await.expect_err("gone");
+    let err = docker
+        .recover_task(&task.scope, &handle, &HostRecord::default())
+        .await
+        .expect_err("gone");
     ensure!(
         matches!(
             err,
@@ -580,11 +651,11 @@ async fn docker_reports_an_oom_kill() -> Result<()> {
         }),
     )?;
     task.resources.memory_mb = 16;
-    let handle = docker.start_task(&task).await?;
-    let exit = docker.wait_task(&handle).await?;
+    let handle = docker.start_task(&task.scope, &task.config).await?;
+    let exit = docker.wait_task(&task.scope, &handle).await?;
     ensure!(exit.oom_killed, "{exit:?}");
     ensure!(exit.err.as_deref() == Some("OOM Killed"), "{exit:?}");
-    docker.destroy_task(&handle, true).await?;
+    docker.destroy_task(&task.scope, &handle, true).await?;
     Ok(())
 }
 
@@ -607,7 +678,7 @@ async fn docker_loads_an_image_archive_from_the_task_dir_and_maps_legacy_ports()
             "labels": [{ "team": "caravan" }],
         }),
     )?;
-    task.ports = vec![PortMapping {
+    task.config.ports = vec![PortMapping {
         label: String::from("http"),
         value: port,
         to: 0,
@@ -619,7 +690,7 @@ async fn docker_loads_an_image_archive_from_the_task_dir_and_maps_legacy_ports()
     docker_cli(&["save", "-o", &archive_text, &image])?;
     docker_cli(&["rmi", &image])?;
 
-    let handle = docker.start_task(&task).await?;
+    let handle = docker.start_task(&task.scope, &task.config).await?;
     let answer = http_get_within(port, Duration::from_secs(10)).await?;
     ensure!(answer.contains("hello from caravan"), "{answer}");
     let id = container_id(&handle)?;
@@ -632,9 +703,9 @@ async fn docker_loads_an_image_archive_from_the_task_dir_and_maps_legacy_ports()
         ])? == "caravan"
     );
     docker
-        .stop_task(&handle, Duration::from_secs(1), "SIGKILL")
+        .stop_task(&task.scope, &handle, Duration::from_secs(1), "SIGKILL")
         .await?;
-    docker.destroy_task(&handle, true).await?;
+    docker.destroy_task(&task.scope, &handle, true).await?;
     docker_cli(&["rmi", &image])?;
 
     let task = fixture.task(
@@ -642,7 +713,7 @@ async fn docker_loads_an_image_archive_from_the_task_dir_and_maps_legacy_ports()
         json!({ "image": image, "load": "../../etc/image.tar" }),
     )?;
     let err = docker
-        .start_task(&task)
+        .start_task(&task.scope, &task.config)
         .await
         .expect_err("outside the task dir");
     ensure!(

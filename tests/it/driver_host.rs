@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use caravan::driver_host::{
-    Capability, DriverError, DriverHost, DriverHostConfig, DriverLimits, Error, Health, TaskConfig,
-    TaskHandle, TaskState,
+    Capability, Driver, DriverError, DriverHost, DriverHostConfig, DriverLimits, Error, Health,
+    HostRecord, TaskConfig, TaskHandle, TaskScope, TaskState,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -56,26 +56,43 @@ fn test_limits() -> DriverLimits {
     }
 }
 
+/// A task as the client would describe it: its scope (the client's record) and its config.
+struct Task {
+    scope: TaskScope,
+    config: TaskConfig,
+}
+
 impl Fixture {
-    /// A task config with its own task dir and log files.
-    fn task(&self, name: &str, config: serde_json::Value) -> Result<TaskConfig> {
-        let task_dir = self.dir.path().join("alloc").join(name);
-        std::fs::create_dir_all(&task_dir)?;
-        let logs = self.dir.path().join("alloc").join("logs");
+    /// A task of allocation `alloc-1` with its own task dir and log files.
+    fn task(&self, name: &str, config: serde_json::Value) -> Result<Task> {
+        let alloc_dir = self.dir.path().join("alloc");
+        let logs = alloc_dir.join("alloc").join("logs");
         std::fs::create_dir_all(&logs)?;
-        Ok(TaskConfig {
-            id: format!("alloc-1/{name}"),
-            name: name.to_owned(),
-            alloc_id: String::from("alloc-1"),
-            job_name: String::from("example"),
-            group_name: String::from("group"),
-            config,
-            env: BTreeMap::from([(String::from("NOMAD_TASK_NAME"), name.to_owned())]),
-            task_dir,
-            stdout_path: logs.join(format!("{name}.stdout.0")),
-            stderr_path: logs.join(format!("{name}.stderr.0")),
-            ..TaskConfig::default()
+        let scope = TaskScope::new(
+            "alloc-1",
+            name,
+            &alloc_dir,
+            logs.join(format!("{name}.stdout.0")),
+            logs.join(format!("{name}.stderr.0")),
+        );
+        std::fs::create_dir_all(&scope.task_dir)?;
+        Ok(Task {
+            scope,
+            config: TaskConfig {
+                job_name: String::from("example"),
+                group_name: String::from("group"),
+                config,
+                env: BTreeMap::from([(String::from("NOMAD_TASK_NAME"), name.to_owned())]),
+                ..TaskConfig::default()
+            },
         })
+    }
+
+    /// Copies a file of the examples into the task directory (modules are relative to it).
+    fn copy_into(&self, task: &Task, source: &str, name: &str) -> Result<()> {
+        std::fs::copy(source, task.scope.task_dir.join(name))
+            .with_context(|| format!("copy {source}"))?;
+        Ok(())
     }
 
     fn install_plugin(&self, source: &Path, name: &str) -> Result<()> {
@@ -83,6 +100,17 @@ impl Fixture {
         std::fs::copy(source, plugin_dir.join(format!("{name}.wasm")))
             .with_context(|| format!("copy {}", source.display()))?;
         Ok(())
+    }
+}
+
+/// Starts a task given as a [`Task`] (scope and config).
+trait StartOf {
+    async fn start_task_of(&self, task: &Task) -> caravan::driver_host::Result<TaskHandle>;
+}
+
+impl StartOf for Driver {
+    async fn start_task_of(&self, task: &Task) -> caravan::driver_host::Result<TaskHandle> {
+        self.start_task(&task.scope, &task.config).await
     }
 }
 
@@ -124,16 +152,16 @@ async fn raw_exec_runs_sh_with_output_in_the_log_files_and_reports_the_exit_code
         "web",
         sh("echo out-$NOMAD_TASK_NAME; pwd; echo oops >&2; exit 3"),
     )?;
-    let handle = raw_exec.start_task(&task).await?;
-    let exit = raw_exec.wait_task(&handle).await?;
+    let handle = raw_exec.start_task(&task.scope, &task.config).await?;
+    let exit = raw_exec.wait_task(&task.scope, &handle).await?;
     assert_eq!((exit.exit_code, exit.signal), (3, 0), "{exit:?}");
-    let stdout = read(&task.stdout_path);
+    let stdout = read(&task.scope.stdout_path);
     assert!(stdout.contains("out-web"), "{stdout}");
     assert!(
-        stdout.contains(&task.task_dir.canonicalize()?.display().to_string()),
+        stdout.contains(&task.scope.task_dir.canonicalize()?.display().to_string()),
         "cwd is the task dir: {stdout}"
     );
-    assert_eq!(read(&task.stderr_path), "oops\n");
+    assert_eq!(read(&task.scope.stderr_path), "oops\n");
     // The handle survives a trip through JSON, as the client persists it.
     let persisted: TaskHandle = serde_json::from_str(&serde_json::to_string(&handle)?)?;
     assert_eq!(persisted, handle);
@@ -144,10 +172,9 @@ async fn raw_exec_runs_sh_with_output_in_the_log_files_and_reports_the_exit_code
 async fn raw_exec_reports_the_signal_that_killed_the_task() -> Result<()> {
     let fixture = fixture()?;
     let raw_exec = fixture.host.driver("raw_exec").await?;
-    let handle = raw_exec
-        .start_task(&fixture.task("doomed", sh("kill -KILL $$"))?)
-        .await?;
-    let exit = raw_exec.wait_task(&handle).await?;
+    let task = fixture.task("doomed", sh("kill -KILL $$"))?;
+    let handle = raw_exec.start_task(&task.scope, &task.config).await?;
+    let exit = raw_exec.wait_task(&task.scope, &handle).await?;
     assert_eq!((exit.exit_code, exit.signal), (-1, 9), "{exit:?}");
     Ok(())
 }
@@ -157,17 +184,18 @@ async fn raw_exec_stop_escalates_to_sigkill_after_the_kill_timeout() -> Result<(
     let fixture = fixture()?;
     let raw_exec = fixture.host.driver("raw_exec").await?;
     let task = fixture.task("stubborn", sh("trap '' TERM; echo ready; sleep 30"))?;
-    let handle = raw_exec.start_task(&task).await?;
-    wait_for_text(&task.stdout_path, "ready", Duration::from_secs(5)).await?;
-    // The client's wait runs concurrently with the stop, each in its own instance.
+    let handle = raw_exec.start_task(&task.scope, &task.config).await?;
+    wait_for_text(&task.scope.stdout_path, "ready", Duration::from_secs(5)).await?;
+    // The host's wait runs concurrently with the stop (which has an instance of its own).
     let waiter = {
         let raw_exec = raw_exec.clone();
         let handle = handle.clone();
-        tokio::spawn(async move { raw_exec.wait_task(&handle).await })
+        let scope = task.scope.clone();
+        tokio::spawn(async move { raw_exec.wait_task(&scope, &handle).await })
     };
     let started = Instant::now();
     raw_exec
-        .stop_task(&handle, Duration::from_millis(500), "SIGTERM")
+        .stop_task(&task.scope, &handle, Duration::from_millis(500), "SIGTERM")
         .await?;
     let took = started.elapsed();
     ensure!(
@@ -188,19 +216,19 @@ async fn raw_exec_stop_with_a_handled_signal_needs_no_sigkill() -> Result<()> {
         "polite",
         sh("trap 'echo bye; exit 0' INT; echo ready; while true; do sleep 0.05; done"),
     )?;
-    let handle = raw_exec.start_task(&task).await?;
-    wait_for_text(&task.stdout_path, "ready", Duration::from_secs(5)).await?;
+    let handle = raw_exec.start_task(&task.scope, &task.config).await?;
+    wait_for_text(&task.scope.stdout_path, "ready", Duration::from_secs(5)).await?;
     let started = Instant::now();
     raw_exec
-        .stop_task(&handle, Duration::from_secs(10), "SIGINT")
+        .stop_task(&task.scope, &handle, Duration::from_secs(10), "SIGINT")
         .await?;
     ensure!(
         started.elapsed() < Duration::from_secs(5),
         "a handled signal ends the task quickly"
     );
-    let exit = raw_exec.wait_task(&handle).await?;
+    let exit = raw_exec.wait_task(&task.scope, &handle).await?;
     assert_eq!((exit.exit_code, exit.signal), (0, 0), "{exit:?}");
-    wait_for_text(&task.stdout_path, "bye", Duration::from_secs(1)).await?;
+    wait_for_text(&task.scope.stdout_path, "bye", Duration::from_secs(1)).await?;
     Ok(())
 }
 
@@ -209,34 +237,38 @@ async fn raw_exec_inspects_signals_execs_measures_and_recovers() -> Result<()> {
     let fixture = fixture()?;
     let raw_exec = fixture.host.driver("raw_exec").await?;
     let task = fixture.task("sleeper", sh("echo ready; sleep 30 & wait"))?;
-    let handle = raw_exec.start_task(&task).await?;
-    wait_for_text(&task.stdout_path, "ready", Duration::from_secs(5)).await?;
+    let handle = raw_exec.start_task(&task.scope, &task.config).await?;
+    wait_for_text(&task.scope.stdout_path, "ready", Duration::from_secs(5)).await?;
 
-    let status = raw_exec.inspect_task(&handle).await?;
+    let status = raw_exec.inspect_task(&task.scope, &handle).await?;
     assert_eq!(status.state, TaskState::Running);
-    raw_exec.recover_task(&handle).await?;
+    raw_exec
+        .recover_task(&task.scope, &handle, &raw_exec.host_record(&task.scope))
+        .await?;
 
-    let stats = raw_exec.task_stats(&handle).await?;
+    let stats = raw_exec.task_stats(&task.scope, &handle).await?;
     ensure!(stats.pids.len() >= 2, "sh and its sleep: {stats:?}");
     ensure!(stats.memory_rss_bytes > 0, "{stats:?}");
 
     let cmd = ["/bin/sh", "-c", "echo exec-$NOMAD_TASK_NAME; pwd"].map(String::from);
     let exec = raw_exec
-        .exec_task(&handle, &cmd, Duration::from_secs(5))
+        .exec_task(&task.scope, &handle, &cmd, Duration::from_secs(5))
         .await?;
     assert_eq!(exec.exit_code, 0);
     let exec_stdout = String::from_utf8(exec.stdout)?;
     assert!(exec_stdout.starts_with("exec-sleeper\n"), "{exec_stdout}");
 
-    raw_exec.signal_task(&handle, "SIGKILL").await?;
-    let exit = raw_exec.wait_task(&handle).await?;
+    raw_exec
+        .signal_task(&task.scope, &handle, "SIGKILL")
+        .await?;
+    let exit = raw_exec.wait_task(&task.scope, &handle).await?;
     assert_eq!(exit.signal, 9);
     assert!(matches!(
-        raw_exec.inspect_task(&handle).await?.state,
+        raw_exec.inspect_task(&task.scope, &handle).await?.state,
         TaskState::Exited(_)
     ));
     let err = raw_exec
-        .recover_task(&handle)
+        .recover_task(&task.scope, &handle, &HostRecord::default())
         .await
         .expect_err("the task is gone");
     assert!(
@@ -250,7 +282,7 @@ async fn raw_exec_inspects_signals_execs_measures_and_recovers() -> Result<()> {
         .copied()
         .find(|pid| *pid != stats.pids[0])
         .context("the sleep")?;
-    raw_exec.destroy_task(&handle, false).await?;
+    raw_exec.destroy_task(&task.scope, &handle, false).await?;
     let deadline = Instant::now() + Duration::from_secs(5);
     while std::fs::read_to_string(format!("/proc/{orphan}/stat"))
         .is_ok_and(|stat| !stat.contains(") Z "))
@@ -272,23 +304,37 @@ async fn raw_exec_recovers_a_task_after_an_agent_restart() -> Result<()> {
         .host
         .driver("raw_exec")
         .await?
-        .start_task(&task)
+        .start_task(&task.scope, &task.config)
         .await?;
-    wait_for_text(&task.stdout_path, "ready", Duration::from_secs(5)).await?;
+    wait_for_text(&task.scope.stdout_path, "ready", Duration::from_secs(5)).await?;
     let persisted = serde_json::to_string(&handle)?;
+    let record = first
+        .host
+        .driver("raw_exec")
+        .await?
+        .host_record(&task.scope);
+    assert_eq!(record.processes.len(), 1, "{record:?}");
+    let persisted_record = serde_json::to_string(&record)?;
 
-    // A new host (as after an agent restart) with the persisted handle.
+    // A new host (as after an agent restart) with the persisted handle and host record.
     let second = DriverHost::new(DriverHostConfig {
         plugins: BTreeMap::from([(String::from("raw_exec"), json!({ "enabled": true }))]),
         ..DriverHostConfig::default()
     })?;
     let raw_exec = second.driver("raw_exec").await?;
     let handle: TaskHandle = serde_json::from_str(&persisted)?;
-    raw_exec.recover_task(&handle).await?;
+    // Without the host's record the pid is no process of the task for the new host.
+    let err = raw_exec
+        .recover_task(&task.scope, &handle, &HostRecord::default())
+        .await
+        .expect_err("the driver state alone proves nothing");
+    assert!(err.to_string().contains("gone"), "{err}");
+    let record: HostRecord = serde_json::from_str(&persisted_record)?;
+    raw_exec.recover_task(&task.scope, &handle, &record).await?;
     raw_exec
-        .stop_task(&handle, Duration::from_secs(2), "SIGTERM")
+        .stop_task(&task.scope, &handle, Duration::from_secs(2), "SIGTERM")
         .await?;
-    let exit = raw_exec.wait_task(&handle).await?;
+    let exit = raw_exec.wait_task(&task.scope, &handle).await?;
     assert!(
         exit.err
             .is_some_and(|err| err.contains("not a child of this agent")),
@@ -311,7 +357,7 @@ async fn raw_exec_is_disabled_unless_enabled_and_validates_its_config() -> Resul
     let fixture = fixture()?;
     let raw_exec = fixture.host.driver("raw_exec").await?;
     let err = raw_exec
-        .start_task(&fixture.task("bad", json!({ "args": ["x"] }))?)
+        .start_task_of(&fixture.task("bad", json!({ "args": ["x"] }))?)
         .await
         .expect_err("no command");
     assert!(
@@ -319,12 +365,12 @@ async fn raw_exec_is_disabled_unless_enabled_and_validates_its_config() -> Resul
         "{err}"
     );
     let err = raw_exec
-        .start_task(&fixture.task("bad2", json!({ "command": "/bin/true", "comand": "typo" }))?)
+        .start_task_of(&fixture.task("bad2", json!({ "command": "/bin/true", "comand": "typo" }))?)
         .await
         .expect_err("unknown key");
     assert!(err.to_string().contains("comand"), "{err}");
     let err = raw_exec
-        .start_task(&fixture.task("bad3", json!({ "command": "/nonexistent/cmd" }))?)
+        .start_task_of(&fixture.task("bad3", json!({ "command": "/nonexistent/cmd" }))?)
         .await
         .expect_err("missing");
     assert!(err.to_string().contains("/nonexistent/cmd"), "{err}");
@@ -336,18 +382,19 @@ async fn wasm_driver_runs_hello_with_its_args_and_env() -> Result<()> {
     let fixture = fixture()?;
     let wasm = fixture.host.driver("wasm").await?;
     let mut task = fixture.task("hello", json!({ "module": "hello.wasm", "args": ["one", "two words"], "env": { "GREETING": "hi" } }))?;
-    std::fs::copy(HELLO_WASM, task.task_dir.join("hello.wasm"))?;
-    task.env
+    fixture.copy_into(&task, HELLO_WASM, "hello.wasm")?;
+    task.config
+        .env
         .insert(String::from("HELLO_EXIT_CODE"), String::from("7"));
     let started = Instant::now();
-    let handle = wasm.start_task(&task).await?;
-    let exit = wasm.wait_task(&handle).await?;
+    let handle = wasm.start_task(&task.scope, &task.config).await?;
+    let exit = wasm.wait_task(&task.scope, &handle).await?;
     eprintln!(
         "hello start-to-exit (first run, compiles): {:?}",
         started.elapsed()
     );
     assert_eq!(exit.exit_code, 7, "{exit:?}");
-    let stdout = read(&task.stdout_path);
+    let stdout = read(&task.scope.stdout_path);
     for line in [
         "hello from caravan",
         "arg[0]=hello.wasm",
@@ -363,9 +410,9 @@ async fn wasm_driver_runs_hello_with_its_args_and_env() -> Result<()> {
         "the workload inherits nothing from the agent: {stdout}"
     );
     assert!(
-        read(&task.stderr_path).contains("hello: 3 args"),
+        read(&task.scope.stderr_path).contains("hello: 3 args"),
         "{}",
-        read(&task.stderr_path)
+        read(&task.scope.stderr_path)
     );
     Ok(())
 }
@@ -376,12 +423,13 @@ async fn wasm_driver_runs_a_wasi_p2_component() -> Result<()> {
     let wasm = fixture.host.driver("wasm").await?;
     let task = fixture.task(
         "hello-p2",
-        json!({ "module": HELLO_COMPONENT_WASM, "args": ["one"] }),
+        json!({ "module": "hello.component.wasm", "args": ["one"] }),
     )?;
-    let handle = wasm.start_task(&task).await?;
-    let exit = wasm.wait_task(&handle).await?;
+    fixture.copy_into(&task, HELLO_COMPONENT_WASM, "hello.component.wasm")?;
+    let handle = wasm.start_task(&task.scope, &task.config).await?;
+    let exit = wasm.wait_task(&task.scope, &handle).await?;
     assert_eq!(exit.exit_code, 0, "{exit:?}");
-    let stdout = read(&task.stdout_path);
+    let stdout = read(&task.scope.stdout_path);
     for line in [
         "hello from caravan",
         "arg[1]=one",
@@ -396,23 +444,36 @@ async fn wasm_driver_runs_a_wasi_p2_component() -> Result<()> {
 async fn wasm_driver_runs_counter_until_stopped() -> Result<()> {
     let fixture = fixture()?;
     let wasm = fixture.host.driver("wasm").await?;
-    let task = fixture.task("counter", json!({ "module": COUNTER_WASM, "args": ["20"] }))?;
-    let handle = wasm.start_task(&task).await?;
-    wait_for_text(&task.stdout_path, "count 3\n", Duration::from_secs(10)).await?;
-    assert_eq!(wasm.inspect_task(&handle).await?.state, TaskState::Running);
+    let task = fixture.task(
+        "counter",
+        json!({ "module": "counter.wasm", "args": ["20"] }),
+    )?;
+    fixture.copy_into(&task, COUNTER_WASM, "counter.wasm")?;
+    let handle = wasm.start_task(&task.scope, &task.config).await?;
+    wait_for_text(
+        &task.scope.stdout_path,
+        "count 3\n",
+        Duration::from_secs(10),
+    )
+    .await?;
+    assert_eq!(
+        wasm.inspect_task(&task.scope, &handle).await?.state,
+        TaskState::Running
+    );
     let started = Instant::now();
-    wasm.stop_task(&handle, Duration::from_secs(5), "").await?;
+    wasm.stop_task(&task.scope, &handle, Duration::from_secs(5), "")
+        .await?;
     ensure!(
         started.elapsed() < Duration::from_secs(1),
         "stop interrupts a sleeping workload: {:?}",
         started.elapsed()
     );
-    let exit = wasm.wait_task(&handle).await?;
+    let exit = wasm.wait_task(&task.scope, &handle).await?;
     assert_eq!(exit.err.as_deref(), Some("stopped"), "{exit:?}");
-    let lines_at_stop = read(&task.stdout_path).lines().count();
+    let lines_at_stop = read(&task.scope.stdout_path).lines().count();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
-        read(&task.stdout_path).lines().count(),
+        read(&task.scope.stdout_path).lines().count(),
         lines_at_stop,
         "nothing runs after the stop"
     );
@@ -425,26 +486,32 @@ async fn wasm_driver_enforces_fuel_and_memory_limits() -> Result<()> {
     let wasm = fixture.host.driver("wasm").await?;
     let task = fixture.task(
         "fuel",
-        json!({ "module": COUNTER_WASM, "args": ["1"], "fuel": 300_000 }),
+        json!({ "module": "counter.wasm", "args": ["1"], "fuel": 300_000 }),
     )?;
-    let handle = wasm.start_task(&task).await?;
-    let exit = tokio::time::timeout(Duration::from_secs(10), wasm.wait_task(&handle)).await??;
+    fixture.copy_into(&task, COUNTER_WASM, "counter.wasm")?;
+    let handle = wasm.start_task(&task.scope, &task.config).await?;
+    let exit = tokio::time::timeout(
+        Duration::from_secs(10),
+        wasm.wait_task(&task.scope, &handle),
+    )
+    .await??;
     assert_eq!(exit.err.as_deref(), Some("ran out of fuel"), "{exit:?}");
     ensure!(
-        read(&task.stdout_path).contains("count 0"),
+        read(&task.scope.stdout_path).contains("count 0"),
         "it ran until the fuel was gone"
     );
 
     // 1 MiB is less than the module's initial memory: it cannot even start.
     let task = fixture.task(
         "tiny",
-        json!({ "module": HELLO_WASM, "memory_limit_mb": 1 }),
+        json!({ "module": "hello.wasm", "memory_limit_mb": 1 }),
     )?;
-    let handle = wasm.start_task(&task).await?;
-    let exit = wasm.wait_task(&handle).await?;
+    fixture.copy_into(&task, HELLO_WASM, "hello.wasm")?;
+    let handle = wasm.start_task(&task.scope, &task.config).await?;
+    let exit = wasm.wait_task(&task.scope, &handle).await?;
     ensure!(exit.exit_code != 0 && exit.err.is_some(), "{exit:?}");
     ensure!(
-        !read(&task.stdout_path).contains("hello from caravan"),
+        !read(&task.scope.stdout_path).contains("hello from caravan"),
         "it never ran"
     );
     Ok(())
@@ -455,7 +522,7 @@ async fn wasm_driver_rejects_modules_outside_the_task_dir_config() -> Result<()>
     let fixture = fixture()?;
     let wasm = fixture.host.driver("wasm").await?;
     let err = wasm
-        .start_task(&fixture.task("missing", json!({ "module": "nope.wasm" }))?)
+        .start_task_of(&fixture.task("missing", json!({ "module": "nope.wasm" }))?)
         .await
         .expect_err("missing module");
     assert!(
@@ -463,7 +530,7 @@ async fn wasm_driver_rejects_modules_outside_the_task_dir_config() -> Result<()>
         "{err}"
     );
     let err = wasm
-        .start_task(&fixture.task("escape", json!({ "module": "../../etc/x.wasm" }))?)
+        .start_task_of(&fixture.task("escape", json!({ "module": "../../etc/x.wasm" }))?)
         .await
         .expect_err("escape");
     assert!(err.driver_error().is_some(), "{err}");
@@ -473,10 +540,9 @@ async fn wasm_driver_rejects_modules_outside_the_task_dir_config() -> Result<()>
 /// Asserts that a good driver still works on the same host.
 async fn good_driver_still_works(fixture: &Fixture) -> Result<()> {
     let raw_exec = fixture.host.driver("raw_exec").await?;
-    let handle = raw_exec
-        .start_task(&fixture.task(&format!("after-{}", rand_suffix()), sh("exit 0"))?)
-        .await?;
-    ensure!(raw_exec.wait_task(&handle).await?.successful());
+    let task = fixture.task(&format!("after-{}", rand_suffix()), sh("exit 0"))?;
+    let handle = raw_exec.start_task(&task.scope, &task.config).await?;
+    ensure!(raw_exec.wait_task(&task.scope, &handle).await?.successful());
     Ok(())
 }
 
@@ -576,7 +642,7 @@ async fn a_trapping_driver_fails_only_its_call() -> Result<()> {
         );
     }
     let err = trapper
-        .start_task(&fixture.task("t", json!({}))?)
+        .start_task_of(&fixture.task("t", json!({}))?)
         .await
         .expect_err("panics");
     assert!(err.is_sandbox_violation(), "{err}");
@@ -662,7 +728,7 @@ async fn a_user_driver_loads_from_the_plugin_dir_with_its_grants() -> Result<()>
         Some("1")
     );
     let err = java
-        .start_task(&fixture.task("app", json!({ "jvm_options": ["-Xmx64m"] }))?)
+        .start_task_of(&fixture.task("app", json!({ "jvm_options": ["-Xmx64m"] }))?)
         .await
         .expect_err("no jar");
     assert!(
@@ -782,28 +848,45 @@ async fn a_driver_cannot_reach_the_processes_of_another_task() -> Result<()> {
     let fixture = fixture()?;
     let raw_exec = fixture.host.driver("raw_exec").await?;
     let victim = fixture.task("victim", sh("echo ready; exec sleep 30"))?;
-    let victim_handle = raw_exec.start_task(&victim).await?;
-    wait_for_text(&victim.stdout_path, "ready", Duration::from_secs(5)).await?;
+    let victim_handle = raw_exec.start_task_of(&victim).await?;
+    wait_for_text(&victim.scope.stdout_path, "ready", Duration::from_secs(5)).await?;
 
-    // A handle of another task carrying the victim's pid, as a confused or hostile driver would.
-    let intruder_dir = fixture.task("intruder", json!({}))?.task_dir;
+    // The victim's handle used for another task: refused before the driver runs.
+    let intruder = fixture.task("intruder", json!({}))?;
+    let err = raw_exec
+        .signal_task(&intruder.scope, &victim_handle, "SIGKILL")
+        .await
+        .expect_err("another task's handle");
+    assert!(matches!(err, Error::ScopeMismatch { .. }), "{err}");
+    // A handle of the intruder carrying the victim's pid in its driver state, as a confused or
+    // hostile driver would make: the host's table says the pid is not the intruder's.
     let forged = TaskHandle {
-        id: String::from("alloc-1/intruder"),
-        task_dir: intruder_dir,
+        id: intruder.scope.task_id.clone(),
         ..victim_handle.clone()
     };
     let err = raw_exec
-        .signal_task(&forged, "SIGKILL")
+        .signal_task(&intruder.scope, &forged, "SIGKILL")
         .await
         .expect_err("not its process");
-    assert!(err.to_string().contains("belongs to another task"), "{err}");
+    assert!(
+        err.to_string().contains("not a process of this task"),
+        "{err}"
+    );
     assert_eq!(
-        raw_exec.inspect_task(&victim_handle).await?.state,
+        raw_exec
+            .inspect_task(&victim.scope, &victim_handle)
+            .await?
+            .state,
         TaskState::Running
     );
 
     raw_exec
-        .stop_task(&victim_handle, Duration::from_secs(2), "SIGTERM")
+        .stop_task(
+            &victim.scope,
+            &victim_handle,
+            Duration::from_secs(2),
+            "SIGTERM",
+        )
         .await?;
     Ok(())
 }
@@ -813,17 +896,16 @@ async fn waiting_tasks_hold_no_threads() -> Result<()> {
     let fixture = fixture()?;
     let raw_exec = fixture.host.driver("raw_exec").await?;
     let mut waits = Vec::new();
-    // 40 tasks of 1 s, each with its wait-task call suspended in host-process.wait, on a runtime
-    // of 2 worker threads: all finish in about a second.
+    // 40 tasks of 1 s, each waited on by the host (no driver instance held), on a runtime of 2
+    // worker threads: all finish in about a second.
     let started = Instant::now();
     for index in 0..40 {
-        let handle = raw_exec
-            .start_task(&fixture.task(&format!("sleeper-{index}"), sh("sleep 1"))?)
-            .await?;
+        let task = fixture.task(&format!("sleeper-{index}"), sh("sleep 1"))?;
+        let handle = raw_exec.start_task(&task.scope, &task.config).await?;
         let raw_exec = raw_exec.clone();
-        waits.push(tokio::spawn(
-            async move { raw_exec.wait_task(&handle).await },
-        ));
+        waits.push(tokio::spawn(async move {
+            raw_exec.wait_task(&task.scope, &handle).await
+        }));
     }
     for wait in waits {
         ensure!(wait.await??.successful());

@@ -16,6 +16,7 @@ mod driver_host;
 mod hardening;
 mod sandbox_budgets;
 mod sandbox_fs;
+mod sandbox_identity;
 mod server;
 mod server_durability;
 mod support;

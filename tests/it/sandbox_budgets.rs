@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use caravan::driver_host::{DriverHost, DriverHostConfig, DriverLimits, Error, TaskHandle};
+use caravan::driver_host::{
+    DriverHost, DriverHostConfig, DriverLimits, Error, TaskHandle, TaskScope, WaitOn,
+};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -194,6 +196,12 @@ mod wasm {
 }
 
 /// A driver host in a temp dir, as `tests/it/driver_host.rs` makes them.
+/// A task for a direct driver call: the host's record of it and what the driver is given.
+struct Task {
+    scope: TaskScope,
+    config: caravan::driver_host::TaskConfig,
+}
+
 struct Fixture {
     dir: TempDir,
     host: DriverHost,
@@ -213,22 +221,26 @@ fn fixture(limits: DriverLimits, plugins: BTreeMap<String, Value>) -> Result<Fix
 }
 
 impl Fixture {
-    fn task(&self, name: &str, config: Value) -> Result<caravan::driver_host::TaskConfig> {
-        let task_dir = self.dir.path().join("alloc").join(name);
-        std::fs::create_dir_all(&task_dir)?;
-        let logs = self.dir.path().join("alloc").join("logs");
+    fn task(&self, name: &str, config: Value) -> Result<Task> {
+        let alloc_dir = self.dir.path().join("alloc");
+        let logs = alloc_dir.join("logs");
         std::fs::create_dir_all(&logs)?;
-        Ok(caravan::driver_host::TaskConfig {
-            id: format!("alloc-1/{name}"),
-            name: name.to_owned(),
-            alloc_id: String::from("alloc-1"),
-            job_name: String::from("budgets"),
-            group_name: String::from("group"),
-            config,
-            task_dir,
-            stdout_path: logs.join(format!("{name}.stdout.0")),
-            stderr_path: logs.join(format!("{name}.stderr.0")),
-            ..caravan::driver_host::TaskConfig::default()
+        let scope = TaskScope::new(
+            "alloc-1",
+            name,
+            &alloc_dir,
+            logs.join(format!("{name}.stdout.0")),
+            logs.join(format!("{name}.stderr.0")),
+        );
+        std::fs::create_dir_all(&scope.task_dir)?;
+        Ok(Task {
+            scope,
+            config: caravan::driver_host::TaskConfig {
+                job_name: String::from("budgets"),
+                group_name: String::from("group"),
+                config,
+                ..caravan::driver_host::TaskConfig::default()
+            },
         })
     }
 
@@ -250,15 +262,16 @@ impl Fixture {
         memory_limit_mb: u64,
     ) -> Result<caravan::driver_host::ExitResult> {
         let wasm = self.host.driver("wasm").await?;
-        let task = self.task(name, json!({}))?;
-        let path = task.task_dir.join(format!("{name}.wasm"));
-        std::fs::write(&path, module)?;
-        let task = caravan::driver_host::TaskConfig {
-            config: json!({ "module": path, "memory_limit_mb": memory_limit_mb }),
-            ..task
-        };
-        let handle = wasm.start_task(&task).await?;
-        Ok(tokio::time::timeout(Duration::from_secs(20), wasm.wait_task(&handle)).await??)
+        let mut task = self.task(name, json!({}))?;
+        let module_name = format!("{name}.wasm");
+        std::fs::write(task.scope.task_dir.join(&module_name), module)?;
+        task.config.config = json!({ "module": module_name, "memory_limit_mb": memory_limit_mb });
+        let handle = wasm.start_task(&task.scope, &task.config).await?;
+        Ok(tokio::time::timeout(
+            Duration::from_secs(20),
+            wasm.wait_task(&task.scope, &handle),
+        )
+        .await??)
     }
 
     /// The hello example still runs as a wasm task.
@@ -266,10 +279,11 @@ impl Fixture {
         let wasm = self.host.driver("wasm").await?;
         let task = self.task(
             &format!("hello-{}", std::process::id()),
-            json!({ "module": HELLO_WASM }),
+            json!({ "module": "hello.wasm" }),
         )?;
-        let handle = wasm.start_task(&task).await?;
-        let exit = wasm.wait_task(&handle).await?;
+        std::fs::copy(HELLO_WASM, task.scope.task_dir.join("hello.wasm"))?;
+        let handle = wasm.start_task(&task.scope, &task.config).await?;
+        let exit = wasm.wait_task(&task.scope, &handle).await?;
         ensure!(exit.successful(), "hello after the bombs: {exit:?}");
         Ok(())
     }
@@ -385,7 +399,7 @@ async fn one_driver_cannot_take_every_slot_and_its_stop_task_still_runs() -> Res
     for index in 0..20 {
         let blocker = blocker.clone();
         let task = fixture.task(&format!("flood-{index}"), json!({}))?;
-        flood.spawn(async move { blocker.start_task(&task).await });
+        flood.spawn(async move { blocker.start_task(&task.scope, &task.config).await });
     }
     let mut refused = 0;
     while refused < 13 {
@@ -408,18 +422,19 @@ async fn one_driver_cannot_take_every_slot_and_its_stop_task_still_runs() -> Res
         "other",
         json!({ "command": "/bin/sh", "args": ["-c", "exit 0"] }),
     )?;
-    let handle = raw_exec.start_task(&task).await?;
-    ensure!(raw_exec.wait_task(&handle).await?.successful());
+    let handle = raw_exec.start_task(&task.scope, &task.config).await?;
+    ensure!(raw_exec.wait_task(&task.scope, &handle).await?.successful());
     raw_exec.fingerprint().await?;
     // The flooding driver's own stop-task and destroy-task get the reserved lane.
+    let flood_0 = fixture.task("flood-0", json!({}))?;
     let handle = TaskHandle {
         driver: String::from("blocker"),
-        id: String::from("alloc-1/flood-0"),
-        task_dir: fixture.dir.path().join("alloc").join("flood-0"),
+        id: flood_0.scope.task_id.clone(),
         driver_state: Vec::new(),
+        wait_on: WaitOn::Poll,
     };
     blocker
-        .stop_task(&handle, Duration::from_secs(1), "SIGTERM")
+        .stop_task(&flood_0.scope, &handle, Duration::from_secs(1), "SIGTERM")
         .await?;
     ensure!(
         started.elapsed() < Duration::from_secs(10),
@@ -590,7 +605,10 @@ async fn hostile_fingerprints_neither_stall_the_node_nor_flood_it() -> Result<()
         blocker["Healthy"] == false
             && blocker["HealthDescription"]
                 .as_str()
-                .is_some_and(|text| text.contains("no answer within 5s")),
+                // Cut by the fingerprint's deadline or, first, by the driver's CPU budget.
+                .is_some_and(
+                    |text| text.contains("no answer within 5s") || text.contains("CPU budget")
+                ),
         "blocker: {blocker}"
     );
     let noisy = &drivers["noisy"];

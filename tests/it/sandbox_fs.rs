@@ -618,7 +618,7 @@ async fn logs_are_collected_while_the_agent_is_down() -> Result<()> {
 /// and `network_mode = "host"` is refused without the plugin's `allow_host_network = true`.
 #[tokio::test]
 async fn docker_never_mounts_a_planted_link_nor_joins_the_host_network() -> Result<()> {
-    use caravan::driver_host::{DriverHost, DriverHostConfig, Resources, TaskConfig};
+    use caravan::driver_host::{DriverHost, DriverHostConfig, Resources, TaskConfig, TaskScope};
     use std::collections::BTreeMap;
 
     if !crate::docker::docker_ready()? {
@@ -645,29 +645,33 @@ async fn docker_never_mounts_a_planted_link_nor_joins_the_host_network() -> Resu
         }
     }
     let _cleanup = Cleanup(alloc_id.clone());
-    let task = |name: &str, config: Value| -> Result<TaskConfig> {
-        let task_dir = alloc_dir.join(name);
+    // A task's scope (the client's record) and config.
+    let task = |name: &str, config: Value| -> Result<(TaskScope, TaskConfig)> {
+        let mut scope = TaskScope::new(
+            &alloc_id,
+            name,
+            &alloc_dir,
+            logs.join(format!("{name}.stdout.0")),
+            logs.join(format!("{name}.stderr.0")),
+        );
         for sub in ["local", "secrets", "tmp"] {
-            std::fs::create_dir_all(task_dir.join(sub))?;
+            std::fs::create_dir_all(scope.task_dir.join(sub))?;
         }
-        Ok(TaskConfig {
-            id: format!("{alloc_id}/{name}"),
-            name: name.to_owned(),
-            alloc_id: alloc_id.clone(),
-            job_name: String::from("sandbox"),
-            group_name: String::from("g"),
-            config,
-            env: BTreeMap::from([(String::from("NOMAD_ALLOC_DIR"), String::from("/alloc"))]),
-            task_dir,
-            stdout_path: logs.join(format!("{name}.stdout.0")),
-            stderr_path: logs.join(format!("{name}.stderr.0")),
-            resources: Resources {
-                cpu_mhz: 100,
-                memory_mb: 64,
-                memory_max_mb: 0,
+        scope.resources = Resources {
+            cpu_mhz: 100,
+            memory_mb: 64,
+            memory_max_mb: 0,
+        };
+        Ok((
+            scope,
+            TaskConfig {
+                job_name: String::from("sandbox"),
+                group_name: String::from("g"),
+                config,
+                env: BTreeMap::from([(String::from("NOMAD_ALLOC_DIR"), String::from("/alloc"))]),
+                ..TaskConfig::default()
             },
-            ..TaskConfig::default()
-        })
+        ))
     };
     let host = DriverHost::new(DriverHostConfig {
         plugins: BTreeMap::from([(
@@ -685,8 +689,8 @@ async fn docker_never_mounts_a_planted_link_nor_joins_the_host_network() -> Resu
             "args": ["-c", "ln -s / /alloc/data/hostroot"],
         }),
     )?;
-    let handle = docker.start_task(&planter).await?;
-    let exit = docker.wait_task(&handle).await?;
+    let handle = docker.start_task(&planter.0, &planter.1).await?;
+    let exit = docker.wait_task(&planter.0, &handle).await?;
     ensure!(exit.exit_code == 0, "{exit:?}");
     let planted = alloc_dir.join("alloc/data/hostroot");
     ensure!(
@@ -703,7 +707,7 @@ async fn docker_never_mounts_a_planted_link_nor_joins_the_host_network() -> Resu
         }),
     )?;
     let err = docker
-        .start_task(&victim)
+        .start_task(&victim.0, &victim.1)
         .await
         .err()
         .context("a bind mount of the planted link must be refused")?;
@@ -717,7 +721,7 @@ async fn docker_never_mounts_a_planted_link_nor_joins_the_host_network() -> Resu
         }),
     )?;
     let err = docker
-        .start_task(&host_network)
+        .start_task(&host_network.0, &host_network.1)
         .await
         .err()
         .context("network_mode host must be refused without the grant")?;

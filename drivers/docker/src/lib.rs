@@ -17,7 +17,8 @@ mod config;
 use caravan_driver_sdk::host::docker::{self, ContainerExit};
 use caravan_driver_sdk::{
     Capabilities, Driver, DriverError, DriverInfo, ExecResult, ExitResult, Fingerprint,
-    FsIsolation, Health, TaskConfig, TaskHandle, TaskState, TaskStats, TaskStatus,
+    FsIsolation, Health, RawExit, StartedTask, TaskConfig, TaskHandle, TaskState, TaskStats,
+    TaskStatus, Waitable,
 };
 use serde::{Deserialize, Serialize};
 
@@ -156,7 +157,7 @@ impl Driver for DockerDriver {
         }
     }
 
-    fn start_task(config: TaskConfig) -> Result<TaskHandle, DriverError> {
+    fn start_task(config: TaskConfig) -> Result<StartedTask, DriverError> {
         let block = DockerConfig::parse(&config)?;
         let spec = block.container_spec(&config)?;
         ensure_image(&block, &config)?;
@@ -175,27 +176,25 @@ impl Driver for DockerDriver {
             config.id
         ));
         let state = State {
-            container_id,
+            container_id: container_id.clone(),
             image: block.image,
             stdout_path: config.stdout_path.clone(),
             stderr_path: config.stderr_path.clone(),
         };
-        Ok(caravan_driver_sdk::handle(
+        Ok(caravan_driver_sdk::started(
             &config,
             caravan_driver_sdk::encode_state(&state)?,
+            Waitable::Container(container_id),
         ))
     }
 
-    fn wait_task(handle: TaskHandle) -> Result<ExitResult, DriverError> {
-        let state = state_of(&handle)?;
-        match docker::wait_container(&state.container_id, None)
-            .map_err(|err| not_found_or_failed(&handle, "wait", err))?
-        {
-            Some(exit) => Ok(exit_result(exit)),
-            None => Err(DriverError::Failed(String::from(
-                "wait ended without an exit",
-            ))),
-        }
+    /// Docker's view of the end: an OOM kill is named as Nomad names it.
+    fn interpret_exit(_handle: TaskHandle, exit: RawExit) -> ExitResult {
+        exit_result(ContainerExit {
+            exit_code: exit.exit_code,
+            oom_killed: exit.oom_killed,
+            error: exit.detail,
+        })
     }
 
     fn stop_task(handle: TaskHandle, timeout_ms: u64, signal: String) -> Result<(), DriverError> {
@@ -247,7 +246,7 @@ impl Driver for DockerDriver {
     }
 
     /// Re-attaches to the container: streams its logs again if it still runs; one that exited
-    /// while the agent was away is recovered too, so `wait-task` reports its exit code.
+    /// while the agent was away is recovered too, so the host's wait reports its exit code.
     fn recover_task(handle: TaskHandle) -> Result<(), DriverError> {
         let state = state_of(&handle)?;
         let status = docker::container_state(&state.container_id)

@@ -2,16 +2,19 @@
 //! raw_exec does (Nomad: drivers/rawexec/driver.go). Disabled unless the operator enables it.
 //!
 //! Task config: `command` (required), `args`. The task directory is the working directory, the
-//! task's environment is the whole environment, stdout/stderr go to the task's log files.
+//! task's environment is the whole environment, stdout/stderr go to the task's log files (the
+//! host's choice), the user is the task's under the operator's policy.
 //!
-//! The driver holds the logic (validate, build the command line, interpret exits, escalate a stop);
-//! capability `host-process` does the system calls and the waiting. The handle's driver state is the
-//! pid plus what `exec-task` needs, so `recover-task` re-attaches by pid after an agent restart.
+//! The driver holds the logic (validate, build the command line, escalate a stop); capability
+//! `host-process` does the system calls, and the host waits on the process (`waitable::process`).
+//! The handle's driver state is the pid plus what `exec-task` needs, so `recover-task` re-attaches
+//! by pid after an agent restart or an upgrade (the host has re-registered the task's pids first).
 
 use caravan_driver_sdk::host::process::{self, ExecRequest, ProcessExit, SpawnRequest};
 use caravan_driver_sdk::{
     Capabilities, Driver, DriverError, DriverInfo, ExecResult, ExitResult, Fingerprint,
-    FsIsolation, Health, TaskConfig, TaskHandle, TaskState, TaskStats, TaskStatus,
+    FsIsolation, Health, StartedTask, TaskConfig, TaskHandle, TaskState, TaskStats, TaskStatus,
+    Waitable,
 };
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +32,6 @@ struct TaskConfigBlock {
 struct State {
     pid: u32,
     command: String,
-    cwd: String,
     env: Vec<(String, String)>,
 }
 
@@ -90,38 +92,26 @@ impl Driver for RawExec {
         }
     }
 
-    fn start_task(config: TaskConfig) -> Result<TaskHandle, DriverError> {
+    fn start_task(config: TaskConfig) -> Result<StartedTask, DriverError> {
         let block = validate(&config)?;
         let pid = process::spawn(&SpawnRequest {
             command: block.command.clone(),
             args: block.args,
             env: config.env.clone(),
-            cwd: config.task_dir.clone(),
-            stdout_path: config.stdout_path.clone(),
-            stderr_path: config.stderr_path.clone(),
+            cwd: String::new(),
         })
         .map_err(failed("cannot start the command"))?;
         caravan_driver_sdk::log::debug(&format!("task {} started as pid {pid}", config.id));
         let state = State {
             pid,
             command: block.command,
-            cwd: config.task_dir.clone(),
             env: config.env.clone(),
         };
-        Ok(caravan_driver_sdk::handle(
+        Ok(caravan_driver_sdk::started(
             &config,
             caravan_driver_sdk::encode_state(&state)?,
+            Waitable::Process(pid),
         ))
-    }
-
-    fn wait_task(handle: TaskHandle) -> Result<ExitResult, DriverError> {
-        let state: State = caravan_driver_sdk::decode_state(&handle)?;
-        match process::wait(state.pid, None).map_err(failed("wait"))? {
-            Some(exit) => Ok(exit_result(exit)),
-            None => Err(DriverError::Failed(String::from(
-                "wait ended without an exit",
-            ))),
-        }
     }
 
     fn stop_task(handle: TaskHandle, timeout_ms: u64, signal: String) -> Result<(), DriverError> {
@@ -135,7 +125,7 @@ impl Driver for RawExec {
             signal
         };
         process::signal_group(state.pid, &signal).map_err(failed("cannot signal the task"))?;
-        if process::wait(state.pid, Some(timeout_ms))
+        if process::wait(state.pid, timeout_ms)
             .map_err(failed("wait"))?
             .is_some()
         {
@@ -146,7 +136,7 @@ impl Driver for RawExec {
             handle.id
         ));
         process::signal_group(state.pid, "SIGKILL").map_err(failed("cannot kill the task"))?;
-        match process::wait(state.pid, Some(KILL_GRACE_MS)).map_err(failed("wait"))? {
+        match process::wait(state.pid, KILL_GRACE_MS).map_err(failed("wait"))? {
             Some(_) => Ok(()),
             None => Err(DriverError::Failed(format!(
                 "pid {} survived SIGKILL",
@@ -168,14 +158,14 @@ impl Driver for RawExec {
         // An empty group is no error.
         let _ = process::signal_group(state.pid, "SIGKILL");
         if alive {
-            process::wait(state.pid, Some(KILL_GRACE_MS)).map_err(failed("wait"))?;
+            process::wait(state.pid, KILL_GRACE_MS).map_err(failed("wait"))?;
         }
         Ok(())
     }
 
     fn inspect_task(handle: TaskHandle) -> Result<TaskStatus, DriverError> {
         let state: State = caravan_driver_sdk::decode_state(&handle)?;
-        let task_state = match process::wait(state.pid, Some(0)).map_err(failed("wait"))? {
+        let task_state = match process::wait(state.pid, 0).map_err(failed("wait"))? {
             Some(exit) => TaskState::Exited(exit_result(exit)),
             None => TaskState::Running,
         };
@@ -222,7 +212,7 @@ impl Driver for RawExec {
             command,
             args: words.collect(),
             env: state.env,
-            cwd: state.cwd,
+            cwd: String::new(),
             timeout_ms,
         })
         .map_err(failed("exec"))?;

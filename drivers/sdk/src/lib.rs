@@ -1,11 +1,11 @@
 //! The caravan driver SDK: write a task driver as a Rust trait, get a WebAssembly component.
 //!
 //! A driver is a `cdylib` crate that implements [`Driver`] and calls [`export_driver!`]. The SDK
-//! hides the generated component bindings (wit-bindgen) of the contract `caravan:driver@0.1.0`
+//! hides the generated component bindings (wit-bindgen) of the contract `caravan:driver@0.2.0`
 //! (`drivers/wit/driver.wit`); the host capabilities a driver may use are under [`host`].
 //!
 //! ```ignore
-//! use caravan_driver_sdk::{export_driver, Driver, DriverError, DriverInfo, TaskConfig, TaskHandle};
+//! use caravan_driver_sdk::{export_driver, Driver, DriverError, DriverInfo, StartedTask, TaskConfig, Waitable};
 //!
 //! struct Echo;
 //!
@@ -13,19 +13,21 @@
 //!     fn info() -> DriverInfo {
 //!         caravan_driver_sdk::driver_info("echo", "0.1.0", caravan_driver_sdk::Capabilities::default())
 //!     }
-//!     fn start_task(config: TaskConfig) -> Result<TaskHandle, DriverError> {
+//!     fn start_task(config: TaskConfig) -> Result<StartedTask, DriverError> {
 //!         // Validate config.config_json, start something through `host::process`...
-//!         Ok(caravan_driver_sdk::handle(&config, Vec::new()))
+//!         let pid = 0; // the pid `host::process::spawn` returned
+//!         Ok(caravan_driver_sdk::started(&config, Vec::new(), Waitable::Process(pid)))
 //!     }
-//!     // wait_task, stop_task... have defaults that return `DriverError::Unsupported`.
+//!     // The host waits on the process; interpret_exit, stop_task... have defaults.
 //! }
 //!
 //! export_driver!(Echo);
 //! ```
 //!
-//! Invariant: a driver keeps no state between calls; each call may run in a fresh instance, so what
-//! it needs to find a task again goes into `TaskHandle::driver_state` ([`encode_state`] and
-//! [`decode_state`] serialise any serde type as JSON).
+//! Invariant: a driver keeps no state between calls; each call may run in a fresh instance (and a
+//! newer version of the driver may serve the next one), so what it needs to find a task again
+//! goes into `TaskHandle::driver_state` ([`encode_state`] and [`decode_state`] serialise any serde
+//! type as JSON). Waits belong to the host: `start_task` says what to wait on ([`Waitable`]).
 //!
 //! Build it for `wasm32-unknown-unknown` and turn the core module into a component with
 //! `wit-component` (caravan's build script does both for the crates under `drivers/`; the README of
@@ -49,8 +51,8 @@ pub mod bindings {
 
 pub use bindings::caravan::driver::types::{
     Capabilities, DriverError, DriverFingerprint as Fingerprint, DriverInfo, ExecResult,
-    ExitResult, FsIsolation, Health, PortMapping, Resources, TaskConfig, TaskHandle,
-    TaskResourceUsage as TaskStats, TaskState, TaskStatus,
+    ExitResult, FsIsolation, Health, PortMapping, RawExit, Resources, StartedTask, TaskConfig,
+    TaskHandle, TaskResourceUsage as TaskStats, TaskState, TaskStatus, Waitable,
 };
 
 /// The host capabilities. Each is usable only if the operator granted it to the driver; a driver
@@ -63,8 +65,8 @@ pub mod host {
     pub use crate::bindings::caravan::driver::host_wasm as wasm;
 }
 
-/// A task driver. Only [`Driver::info`], [`Driver::start_task`] and [`Driver::wait_task`] have no
-/// default; the others answer [`DriverError::Unsupported`] or a neutral value.
+/// A task driver. Only [`Driver::info`] and [`Driver::start_task`] have no default; the others
+/// answer [`DriverError::Unsupported`] or a neutral value.
 ///
 /// Every function is associated (no `self`): a driver has no state between calls.
 pub trait Driver {
@@ -87,11 +89,19 @@ pub trait Driver {
         }
     }
 
-    /// Validates the config and starts the task.
-    fn start_task(config: TaskConfig) -> Result<TaskHandle, DriverError>;
+    /// Validates the config and starts the task; returns its handle and what the host waits on.
+    fn start_task(config: TaskConfig) -> Result<StartedTask, DriverError>;
 
-    /// Waits until the task exits (inside a host capability, never in a guest loop).
-    fn wait_task(handle: TaskHandle) -> Result<ExitResult, DriverError>;
+    /// What the end of the task's waitable means; by default the raw exit as it is.
+    fn interpret_exit(handle: TaskHandle, exit: RawExit) -> ExitResult {
+        let _ = handle;
+        ExitResult {
+            exit_code: exit.exit_code,
+            signal: exit.signal,
+            oom_killed: exit.oom_killed,
+            err: exit.detail,
+        }
+    }
 
     /// Sends `signal`, then kills the task if it still runs after `timeout_ms`.
     fn stop_task(handle: TaskHandle, timeout_ms: u64, signal: String) -> Result<(), DriverError> {
@@ -113,7 +123,7 @@ pub trait Driver {
         })
     }
 
-    /// Re-attaches after an agent restart.
+    /// Re-attaches after an agent restart or a driver upgrade.
     fn recover_task(handle: TaskHandle) -> Result<(), DriverError> {
         let _ = handle;
         Err(unsupported("recover-task"))
@@ -162,8 +172,15 @@ pub fn driver_info(name: &str, version: &str, capabilities: Capabilities) -> Dri
 pub fn handle(config: &TaskConfig, driver_state: Vec<u8>) -> TaskHandle {
     TaskHandle {
         id: config.id.clone(),
-        task_dir: config.task_dir.clone(),
         driver_state,
+    }
+}
+
+/// What `start_task` returns: the handle (see [`handle`]) and what the host waits on.
+pub fn started(config: &TaskConfig, driver_state: Vec<u8>, wait_on: Waitable) -> StartedTask {
+    StartedTask {
+        handle: handle(config, driver_state),
+        wait_on,
     }
 }
 
@@ -232,11 +249,11 @@ impl<D: Driver> bindings::exports::caravan::driver::plugin::Guest for Export<D> 
     fn fingerprint(plugin_config: String) -> Fingerprint {
         D::fingerprint(plugin_config)
     }
-    fn start_task(config: TaskConfig) -> Result<TaskHandle, DriverError> {
+    fn start_task(config: TaskConfig) -> Result<StartedTask, DriverError> {
         D::start_task(config)
     }
-    fn wait_task(handle: TaskHandle) -> Result<ExitResult, DriverError> {
-        D::wait_task(handle)
+    fn interpret_exit(handle: TaskHandle, exit: RawExit) -> ExitResult {
+        D::interpret_exit(handle, exit)
     }
     fn stop_task(handle: TaskHandle, timeout_ms: u64, signal: String) -> Result<(), DriverError> {
         D::stop_task(handle, timeout_ms, signal)

@@ -1,16 +1,18 @@
 //! The `wasm` driver: caravan's native WebAssembly tasks. A task runs a WASI program (a p1 module or
 //! a p2 command component) inside the agent, in its own store, through capability `host-wasm`.
 //!
-//! Task config: `module` (path relative to the task directory, or absolute), `args`, `env` (merged
-//! over the task's environment), `memory_limit_mb` (default: the task's memory_max or memory, else
-//! 64), `fuel` (unlimited when absent). The task directory is preopened as `.` and nothing else of
-//! the host is visible; stdout/stderr go to the task's log files; stop interrupts the workload.
+//! Task config: `module` (path relative to the task directory; the host refuses absolute paths,
+//! `..` and symlinks), `args`, `env` (merged over the task's environment), `memory_limit_mb`
+//! (default: the task's memory_max or memory, else 64; the host caps it at the task's memory),
+//! `fuel` (unlimited when absent). The task directory is preopened as `.` and nothing else of the
+//! host is visible; stdout/stderr go to the task's log files; stop interrupts the workload. The
+//! host waits on the workload (`waitable::workload`).
 
 use caravan_driver_sdk::host::fs;
 use caravan_driver_sdk::host::wasm::{self, Workload, WorkloadExit};
 use caravan_driver_sdk::{
-    Capabilities, Driver, DriverError, DriverInfo, ExitResult, FsIsolation, TaskConfig, TaskHandle,
-    TaskState, TaskStats, TaskStatus,
+    Capabilities, Driver, DriverError, DriverInfo, ExitResult, FsIsolation, StartedTask,
+    TaskConfig, TaskHandle, TaskState, TaskStats, TaskStatus, Waitable,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -59,17 +61,13 @@ fn workload(config: &TaskConfig) -> Result<Workload, DriverError> {
             config.name
         )));
     }
-    let module_path = if block.module.starts_with('/') {
-        block.module.clone()
-    } else {
-        if !fs::exists(&block.module) {
-            return Err(DriverError::InvalidConfig(format!(
-                "task {}: config.module {:?} not found in the task directory",
-                config.name, block.module
-            )));
-        }
-        format!("{}/{}", config.task_dir.trim_end_matches('/'), block.module)
-    };
+    if block.module.starts_with('/') {
+        return Err(DriverError::InvalidConfig(format!(
+            "task {}: config.module {:?} must be relative to the task directory",
+            config.name, block.module
+        )));
+    }
+    let module_path = block.module.trim_start_matches("./").to_owned();
     let resources_mb = match config.resources.memory_max_mb {
         0 => config.resources.memory_mb,
         max => max,
@@ -90,9 +88,7 @@ fn workload(config: &TaskConfig) -> Result<Workload, DriverError> {
         module_path,
         args: block.args,
         env: env.into_iter().collect(),
-        dir: config.task_dir.clone(),
-        stdout_path: config.stdout_path.clone(),
-        stderr_path: config.stderr_path.clone(),
+        dir: String::new(),
         max_memory_bytes: memory_mb.saturating_mul(1 << 20),
         fuel: block.fuel,
     })
@@ -117,28 +113,25 @@ impl Driver for WasmDriver {
         )
     }
 
-    fn start_task(config: TaskConfig) -> Result<TaskHandle, DriverError> {
+    fn start_task(config: TaskConfig) -> Result<StartedTask, DriverError> {
         let workload = workload(&config)?;
+        if !fs::exists(&workload.module_path) {
+            return Err(DriverError::InvalidConfig(format!(
+                "task {}: config.module {:?} not found in the task directory",
+                config.name, workload.module_path
+            )));
+        }
         let module_path = workload.module_path.clone();
         let workload_id = wasm::start(&workload).map_err(failed("cannot start the workload"))?;
         let state = State {
             workload_id,
             module_path,
         };
-        Ok(caravan_driver_sdk::handle(
+        Ok(caravan_driver_sdk::started(
             &config,
             caravan_driver_sdk::encode_state(&state)?,
+            Waitable::Workload(workload_id),
         ))
-    }
-
-    fn wait_task(handle: TaskHandle) -> Result<ExitResult, DriverError> {
-        let state: State = caravan_driver_sdk::decode_state(&handle)?;
-        match wasm::wait(state.workload_id, None).map_err(failed("wait"))? {
-            Some(exit) => Ok(exit_result(exit)),
-            None => Err(DriverError::Failed(String::from(
-                "wait ended without an exit",
-            ))),
-        }
     }
 
     fn stop_task(handle: TaskHandle, timeout_ms: u64, _signal: String) -> Result<(), DriverError> {
@@ -148,7 +141,7 @@ impl Driver for WasmDriver {
             return Ok(());
         }
         wasm::stop(state.workload_id).map_err(failed("stop"))?;
-        match wasm::wait(state.workload_id, Some(timeout_ms.max(1_000))).map_err(failed("wait"))? {
+        match wasm::wait(state.workload_id, timeout_ms.max(1_000)).map_err(failed("wait"))? {
             Some(_) => Ok(()),
             None => Err(DriverError::Failed(format!(
                 "workload {} did not stop",
@@ -173,7 +166,7 @@ impl Driver for WasmDriver {
 
     fn inspect_task(handle: TaskHandle) -> Result<TaskStatus, DriverError> {
         let state: State = caravan_driver_sdk::decode_state(&handle)?;
-        let task_state = match wasm::wait(state.workload_id, Some(0)) {
+        let task_state = match wasm::wait(state.workload_id, 0) {
             Ok(Some(exit)) => TaskState::Exited(exit_result(exit)),
             Ok(None) => TaskState::Running,
             Err(_) => TaskState::Unknown,
@@ -222,7 +215,8 @@ mod tests {
     use super::*;
     use caravan_driver_sdk::Resources;
 
-    // Absolute module paths only: relative ones ask the host (`host-fs`), which native tests lack.
+    // `workload` builds the spec only; `start_task` asks the host (`host-fs`) whether the module
+    // exists, which native tests lack.
     fn config(json: &str, memory_mb: u32, memory_max_mb: u32) -> TaskConfig {
         TaskConfig {
             id: String::from("alloc/app"),
@@ -256,13 +250,13 @@ mod tests {
                 .max_memory_bytes
         };
         assert_eq!(
-            limit(r#"{"module":"/m.wasm","memory_limit_mb":8}"#, 64, 128),
+            limit(r#"{"module":"m.wasm","memory_limit_mb":8}"#, 64, 128),
             8 << 20
         );
-        assert_eq!(limit(r#"{"module":"/m.wasm"}"#, 64, 128), 128 << 20);
-        assert_eq!(limit(r#"{"module":"/m.wasm"}"#, 64, 0), 64 << 20);
+        assert_eq!(limit(r#"{"module":"m.wasm"}"#, 64, 128), 128 << 20);
+        assert_eq!(limit(r#"{"module":"m.wasm"}"#, 64, 0), 64 << 20);
         assert_eq!(
-            limit(r#"{"module":"/m.wasm"}"#, 0, 0),
+            limit(r#"{"module":"m.wasm"}"#, 0, 0),
             DEFAULT_MEMORY_MB << 20
         );
     }
@@ -270,7 +264,7 @@ mod tests {
     #[test]
     fn config_env_overrides_the_task_env() {
         let workload = workload(&config(
-            r#"{"module":"/m.wasm","env":{"B":"config"},"fuel":5}"#,
+            r#"{"module":"m.wasm","env":{"B":"config"},"fuel":5}"#,
             0,
             0,
         ))
@@ -283,7 +277,8 @@ mod tests {
             ]
         );
         assert_eq!(workload.fuel, Some(5));
-        assert_eq!(workload.dir, "/alloc/app");
+        assert_eq!(workload.dir, "");
+        assert_eq!(workload.module_path, "m.wasm");
     }
 
     #[test]
@@ -291,8 +286,9 @@ mod tests {
         for json in [
             r#"{}"#,
             r#"{"module":""}"#,
-            r#"{"module":"/m.wasm","memory_limit_mb":0}"#,
-            r#"{"module":"/m.wasm","fule":1}"#,
+            r#"{"module":"/abs/m.wasm"}"#,
+            r#"{"module":"m.wasm","memory_limit_mb":0}"#,
+            r#"{"module":"m.wasm","fule":1}"#,
         ] {
             let err = workload(&config(json, 0, 0)).expect_err(json);
             assert!(

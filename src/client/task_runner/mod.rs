@@ -5,15 +5,19 @@
 //!  pending ──start gate──► hooks (task_dir, logs, artifacts, env, template) ──► driver start
 //!     ▲                                                                            │
 //!     │ Restarting (delay)                                                    running
-//!     └──────────── restart tracker ◄── Terminated ◄── wait-task ◄───────────────┘
+//!     └──────────── restart tracker ◄── Terminated ◄── host wait ◄───────────────┘
 //!                        │                                 ▲ kill: Killing → stop-task → Killed
 //!                        └─► dead (Terminated: complete | Not Restarting: failed)
 //! ```
 //!
 //! The hooks run in one ordered list, [`PRESTART_HOOKS`], each idempotent so they run again
-//! before every restart. The runner persists its state and driver handle after every change
-//! (`state.rs`); a runner created from persisted state with a handle re-attaches with
-//! `recover-task` and never starts the task a second time.
+//! before every restart. The runner persists its state, the driver's handle and the host's own
+//! record of the task after every change (`state.rs`); a runner created from persisted state with
+//! a handle re-attaches with `recover-task` and never starts the task a second time.
+//!
+//! Every driver call is bound to the task's [`TaskScope`], which the runner builds from its own
+//! allocation record and allocation directory (never from the persisted handle). The runner holds
+//! a [`Driver`] slot, so each call goes to the driver's current version (hot upgrade).
 //!
 //! **Invariant:** at most one driver task runs per runner; its handle is persisted before the
 //! "Started" event is published.
@@ -36,7 +40,8 @@ use tokio::sync::{mpsc, watch};
 use crate::client::alloc_runner::alloc_dir::AllocDir;
 use crate::client::state::{StateDb, TaskRunnerState};
 use crate::driver_host::{
-    Driver, DriverError, DriverHost, ExitResult, PortMapping, Resources, TaskConfig, TaskHandle,
+    Driver, DriverError, DriverHost, ExitResult, HostRecord, PortMapping, Resources, TaskConfig,
+    TaskHandle, TaskScope,
 };
 use crate::structs::{
     Allocation, JobType, RestartPolicy, Task, TaskEvent, TaskState, TaskStateValue,
@@ -100,6 +105,7 @@ pub struct TaskRunnerHandle {
     state: watch::Receiver<TaskState>,
     commands: mpsc::UnboundedSender<TaskCommand>,
     current: Arc<Mutex<Option<(Driver, TaskHandle)>>>,
+    scope: Arc<TaskScope>,
 }
 
 impl TaskRunnerHandle {
@@ -112,12 +118,14 @@ impl TaskRunnerHandle {
         let _ = self.commands.send(command);
     }
 
-    /// The driver and handle of the task if it is running.
-    pub fn running(&self) -> Option<(Driver, TaskHandle)> {
+    /// The driver, handle and scope of the task if it is running; driver calls about the task
+    /// take the scope.
+    pub fn running(&self) -> Option<(Driver, TaskHandle, TaskScope)> {
         self.current
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+            .map(|(driver, handle)| (driver, handle, (*self.scope).clone()))
     }
 }
 
@@ -131,6 +139,7 @@ pub fn spawn(config: TaskRunnerConfig) -> TaskRunnerHandle {
     let (state_tx, state_rx) = watch::channel(restored_state.clone());
     let (command_tx, command_rx) = mpsc::unbounded_channel();
     let current = Arc::new(Mutex::new(None));
+    let scope = Arc::new(task_scope(&config));
     let handle = TaskRunnerHandle {
         name: config.task.name.clone(),
         lifecycle: config.task.lifecycle.clone(),
@@ -138,6 +147,7 @@ pub fn spawn(config: TaskRunnerConfig) -> TaskRunnerHandle {
         state: state_rx,
         commands: command_tx,
         current: Arc::clone(&current),
+        scope: Arc::clone(&scope),
     };
     let tracker = RestartTracker::new(
         config.restart_policy.clone(),
@@ -149,6 +159,7 @@ pub fn spawn(config: TaskRunnerConfig) -> TaskRunnerHandle {
         state_tx,
         commands: command_rx,
         current,
+        scope,
         tracker,
         artifacts_done: false,
         config,
@@ -164,6 +175,8 @@ struct TaskRunner {
     state_tx: watch::Sender<TaskState>,
     commands: mpsc::UnboundedReceiver<TaskCommand>,
     current: Arc<Mutex<Option<(Driver, TaskHandle)>>>,
+    /// The task's scope, from the runner's own allocation record and allocation directory.
+    scope: Arc<TaskScope>,
     tracker: RestartTracker,
     artifacts_done: bool,
 }
@@ -186,10 +199,15 @@ enum PauseEnd {
 impl TaskRunner {
     /// Records the state, persists it with the handle, and tells the alloc runner.
     fn publish(&mut self) {
-        let handle = self.running().map(|(_, handle)| handle);
+        let running = self.running();
+        let host_record = running
+            .as_ref()
+            .map(|(driver, _)| driver.host_record(&self.scope))
+            .unwrap_or_default();
         let persisted = TaskRunnerState {
             task_state: self.state.clone(),
-            handle,
+            handle: running.map(|(_, handle)| handle),
+            host_record,
         };
         if let Err(err) = self.config.state_db.put_task(
             self.config.alloc.id.as_str(),
@@ -254,7 +272,7 @@ impl TaskRunner {
             }
             Some(restored) => {
                 if let Some(handle) = restored.handle.clone() {
-                    recovered = self.recover(handle).await;
+                    recovered = self.recover(handle, &restored.host_record).await;
                 }
             }
         }
@@ -311,8 +329,13 @@ impl TaskRunner {
         }
     }
 
-    /// Re-attaches to a task that ran before the agent restarted.
-    async fn recover(&mut self, handle: TaskHandle) -> Option<(Driver, TaskHandle)> {
+    /// Re-attaches to a task that ran before the agent restarted; the host re-registers the
+    /// task's processes from its own persisted record first.
+    async fn recover(
+        &mut self,
+        handle: TaskHandle,
+        host_record: &HostRecord,
+    ) -> Option<(Driver, TaskHandle)> {
         let driver = match self.config.driver_host.driver(&handle.driver).await {
             Ok(driver) => driver,
             Err(err) => {
@@ -320,7 +343,7 @@ impl TaskRunner {
                 return None;
             }
         };
-        match driver.recover_task(&handle).await {
+        match driver.recover_task(&self.scope, &handle, host_record).await {
             Ok(()) => {
                 tracing::info!("recovered running task");
                 self.set_running(Some((driver.clone(), handle.clone())));
@@ -449,8 +472,15 @@ impl TaskRunner {
             &env,
             &self.config.facts,
         );
-        let task_config = self.task_config(&task, config, env, task_dir);
-        match driver.start_task(&task_config).await {
+        if task_dir != self.scope.task_dir {
+            return Err(self.setup_failed(&format!(
+                "task directory {} is not the task's own {}",
+                task_dir.display(),
+                self.scope.task_dir.display()
+            )));
+        }
+        let task_config = self.task_config(config, env);
+        match driver.start_task(&self.scope, &task_config).await {
             Ok(handle) => {
                 self.set_running(Some((driver.clone(), handle.clone())));
                 self.state.state = TaskStateValue::Running;
@@ -476,33 +506,9 @@ impl TaskRunner {
         RunOutcome::StartFailed { recoverable: true }
     }
 
-    fn task_config(
-        &self,
-        task: &Task,
-        config: serde_json::Value,
-        env: BTreeMap<String, String>,
-        task_dir: std::path::PathBuf,
-    ) -> TaskConfig {
+    fn task_config(&self, config: serde_json::Value, env: BTreeMap<String, String>) -> TaskConfig {
         let alloc = &self.config.alloc;
-        let logs_dir = self.config.alloc_dir.logs_dir();
-        let allocated = alloc.allocated_resources.tasks.get(&task.name);
-        let resources = match allocated {
-            Some(allocated) => Resources {
-                cpu_mhz: u32::try_from(allocated.cpu.cpu_shares).unwrap_or(0),
-                memory_mb: u32::try_from(allocated.memory.memory_mb).unwrap_or(0),
-                memory_max_mb: u32::try_from(allocated.memory.memory_max_mb).unwrap_or(0),
-            },
-            None => task
-                .resources
-                .as_ref()
-                .map(|resources| Resources {
-                    cpu_mhz: u32::try_from(resources.cpu).unwrap_or(0),
-                    memory_mb: u32::try_from(resources.memory_mb).unwrap_or(0),
-                    memory_max_mb: u32::try_from(resources.memory_max_mb).unwrap_or(0),
-                })
-                .unwrap_or_default(),
-        };
-        let ports = env_hook::ports_of(alloc, &task.name)
+        let ports = env_hook::ports_of(alloc, &self.config.task.name)
             .into_iter()
             .map(|port| PortMapping {
                 label: port.label,
@@ -512,19 +518,11 @@ impl TaskRunner {
             })
             .collect();
         TaskConfig {
-            id: format!("{}/{}", alloc.id, task.name),
-            name: task.name.clone(),
-            alloc_id: alloc.id.to_string(),
             job_name: alloc.job_id.to_string(),
             group_name: alloc.task_group.clone(),
             config,
             env,
-            task_dir,
-            stdout_path: logs_hooks_live(&logs_dir, &task.name, "stdout"),
-            stderr_path: logs_hooks_live(&logs_dir, &task.name, "stderr"),
-            resources,
             ports,
-            user: Some(task.user.clone()).filter(|user| !user.is_empty()),
         }
     }
 
@@ -532,7 +530,9 @@ impl TaskRunner {
     async fn wait(&mut self, driver: &Driver, handle: &TaskHandle) -> WaitEnd {
         let wait_driver = driver.clone();
         let wait_handle = handle.clone();
-        let exit = tokio::spawn(async move { wait_driver.wait_task(&wait_handle).await });
+        let wait_scope = Arc::clone(&self.scope);
+        let exit =
+            tokio::spawn(async move { wait_driver.wait_task(&wait_scope, &wait_handle).await });
         tokio::pin!(exit);
         let outcome_of = |joined: Result<
             crate::driver_host::Result<ExitResult>,
@@ -569,7 +569,7 @@ impl TaskRunner {
                         Some(TaskCommand::Signal { signal }) => {
                             self.emit(events::signaling(&signal));
                             self.publish();
-                            if let Err(err) = driver.signal_task(handle, &signal).await {
+                            if let Err(err) = driver.signal_task(&self.scope, handle, &signal).await {
                                 tracing::warn!(error = %err, "failed to signal task");
                             }
                             continue;
@@ -618,7 +618,7 @@ impl TaskRunner {
                     self.emit(events::killing(kill_timeout));
                     self.publish();
                     let stop_error = driver
-                        .stop_task(handle, kill_timeout, &self.config.task.kill_signal)
+                        .stop_task(&self.scope, handle, kill_timeout, &self.config.task.kill_signal)
                         .await
                         .err()
                         .map(|err| err.to_string());
@@ -634,7 +634,7 @@ impl TaskRunner {
     }
 
     async fn finish_driver_task(&mut self, driver: &Driver, handle: &TaskHandle) {
-        if let Err(err) = driver.destroy_task(handle, true).await {
+        if let Err(err) = driver.destroy_task(&self.scope, handle, true).await {
             tracing::debug!(error = %err, "destroy task");
         }
         self.set_running(None);
@@ -676,8 +676,38 @@ impl TaskRunner {
     }
 }
 
-fn logs_hooks_live(logs_dir: &std::path::Path, task: &str, stream: &str) -> std::path::PathBuf {
-    logs_hook::sink_path(logs_dir, task, stream)
+/// The task's scope from the runner's own records: its allocation (id, resources, user) and its
+/// allocation directory (task directory, log files). Nothing here comes from a driver.
+fn task_scope(config: &TaskRunnerConfig) -> TaskScope {
+    let alloc = &config.alloc;
+    let task = &config.task;
+    let logs_dir = config.alloc_dir.logs_dir();
+    let mut scope = TaskScope::new(
+        alloc.id.as_str(),
+        &task.name,
+        config.alloc_dir.root(),
+        logs_hook::sink_path(&logs_dir, &task.name, "stdout"),
+        logs_hook::sink_path(&logs_dir, &task.name, "stderr"),
+    );
+    scope.task_dir = config.alloc_dir.task_dir(&task.name);
+    scope.resources = match alloc.allocated_resources.tasks.get(&task.name) {
+        Some(allocated) => Resources {
+            cpu_mhz: u32::try_from(allocated.cpu.cpu_shares).unwrap_or(0),
+            memory_mb: u32::try_from(allocated.memory.memory_mb).unwrap_or(0),
+            memory_max_mb: u32::try_from(allocated.memory.memory_max_mb).unwrap_or(0),
+        },
+        None => task
+            .resources
+            .as_ref()
+            .map(|resources| Resources {
+                cpu_mhz: u32::try_from(resources.cpu).unwrap_or(0),
+                memory_mb: u32::try_from(resources.memory_mb).unwrap_or(0),
+                memory_max_mb: u32::try_from(resources.memory_max_mb).unwrap_or(0),
+            })
+            .unwrap_or_default(),
+    };
+    scope.user = Some(task.user.clone()).filter(|user| !user.is_empty());
+    scope
 }
 
 impl std::fmt::Debug for TaskRunnerHandle {

@@ -25,7 +25,8 @@ use bollard::errors::Error as BollardError;
 use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, ImportImageOptions, KillContainerOptions,
-    LogsOptions, RemoveContainerOptions, StatsOptions, StopContainerOptions, WaitContainerOptions,
+    ListContainersOptions, LogsOptions, RemoveContainerOptions, StatsOptions, StopContainerOptions,
+    WaitContainerOptions,
 };
 use bollard::{API_DEFAULT_VERSION, Docker};
 use futures::StreamExt;
@@ -40,9 +41,10 @@ use crate::driver_host::host::docker_convert::{
     status_of,
 };
 use crate::driver_host::host::docker_scope::{
-    self, DockerSettings, LABEL_STDERR, LABEL_STDOUT, Owner,
+    self, DockerSettings, LABEL_STDERR, LABEL_STDOUT, LABEL_TASK_ID, Owner,
 };
 use crate::driver_host::instance::CallState;
+use crate::driver_host::types::TaskScope;
 
 /// Seconds a request may take to get its response headers (bollard's per-request timeout); the
 /// call's own host timeout usually ends it first.
@@ -51,6 +53,8 @@ const REQUEST_TIMEOUT_SECS: u64 = 120;
 const IMAGE_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long `wait-container` waits for the log follower to drain after the container stopped.
 const LOG_DRAIN: Duration = Duration::from_secs(3);
+/// How long the host's own ownership checks and reaping may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Agent-wide state of the capability: settings per driver, clients per endpoint, log followers.
 pub(crate) struct DockerRuntime {
@@ -194,6 +198,148 @@ async fn copy_logs(
     Ok(())
 }
 
+/// The owner a task's containers carry.
+fn owner_of<'a>(driver: &'a str, scope: &'a TaskScope) -> Owner<'a> {
+    Owner {
+        driver,
+        task_id: &scope.task_id,
+        alloc_id: &scope.alloc_id,
+        task_dir: &scope.task_dir,
+    }
+}
+
+/// Waits on the Engine API's wait stream until the container is not running; Docker's error,
+/// if any.
+async fn wait_not_running(docker: &Docker, full: &str) -> Result<Option<String>, String> {
+    let mut stream = docker.wait_container(
+        full,
+        Some(WaitContainerOptions {
+            condition: String::from("not-running"),
+        }),
+    );
+    match stream.next().await {
+        Some(Ok(response)) => Ok(response
+            .error
+            .and_then(|error| error.message)
+            .filter(|message| !message.is_empty())),
+        Some(Err(BollardError::DockerContainerWaitError { error, .. })) => {
+            Ok(Some(error).filter(|error| !error.is_empty()))
+        }
+        Some(Err(err)) => Err(docker_error(err)),
+        None => Err(format!(
+            "wait for container {full}: the daemon closed the stream"
+        )),
+    }
+}
+
+impl DockerRuntime {
+    /// Inspects container `id` and checks it was created by `driver` for the task of `scope`.
+    async fn owned(
+        &self,
+        driver: &str,
+        scope: &TaskScope,
+        id: &str,
+    ) -> Result<(Docker, ContainerInspectResponse), String> {
+        let (docker, _) = self.client(driver).await?;
+        let inspect = docker
+            .inspect_container(id, None)
+            .await
+            .map_err(docker_error)?;
+        owner_of(driver, scope).check(id, &inspect)?;
+        Ok((docker, inspect))
+    }
+
+    /// Whether container `id` belongs to the task of `scope` (for a `start-task` waitable).
+    pub(crate) async fn check_owned(
+        &self,
+        driver: &str,
+        scope: &TaskScope,
+        id: &str,
+    ) -> Result<(), String> {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.owned(driver, scope, id))
+            .await
+            .map_err(|_| format!("docker inspect {id} timed out"))?
+            .map(drop)
+    }
+
+    /// The host's own wait for a task whose life is container `id`: until it stops, then its
+    /// logs drained and its exit read.
+    pub(crate) async fn wait_task(
+        &self,
+        driver: &str,
+        scope: &TaskScope,
+        id: &str,
+    ) -> Result<crate::driver_host::host::RawExit, String> {
+        let (docker, inspect) =
+            tokio::time::timeout(REQUEST_TIMEOUT, self.owned(driver, scope, id))
+                .await
+                .map_err(|_| format!("docker inspect {id} timed out"))??;
+        let full = full_id(&inspect, id);
+        let wait_error = wait_not_running(&docker, &full).await?;
+        self.drain(&full, LOG_DRAIN).await;
+        let inspect = docker
+            .inspect_container(&full, None)
+            .await
+            .map_err(docker_error)?;
+        let state = state_of(&inspect);
+        let error = wait_error.or_else(|| {
+            inspect
+                .state
+                .and_then(|state| state.error)
+                .filter(|error| !error.is_empty())
+        });
+        Ok(crate::driver_host::host::RawExit {
+            exit_code: state.exit_code,
+            signal: 0,
+            oom_killed: state.oom_killed,
+            detail: error,
+        })
+    }
+
+    /// Removes (forced) every container `driver` created for the task of `scope`; returns how
+    /// many. Nothing when the driver has no daemon.
+    pub(crate) async fn reap(&self, driver: &str, scope: &TaskScope) -> usize {
+        let reaping = async {
+            let (docker, _) = self.client(driver).await.ok()?;
+            let mut filters = HashMap::new();
+            filters.insert(
+                String::from("label"),
+                vec![
+                    format!("{LABEL_TASK_ID}={}", scope.task_id),
+                    format!("{}={driver}", docker_scope::LABEL_DRIVER),
+                ],
+            );
+            let containers = docker
+                .list_containers(Some(ListContainersOptions {
+                    all: true,
+                    filters: Some(filters),
+                    ..ListContainersOptions::default()
+                }))
+                .await
+                .ok()?;
+            let mut removed = 0;
+            for container in containers {
+                let Some(id) = container.id else { continue };
+                self.unfollow(&id);
+                let options = RemoveContainerOptions {
+                    force: true,
+                    v: true,
+                    ..RemoveContainerOptions::default()
+                };
+                if docker.remove_container(&id, Some(options)).await.is_ok() {
+                    removed += 1;
+                }
+            }
+            Some(removed)
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, reaping)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+    }
+}
+
 /// Runs a host operation under `limit`, counting its time as host time.
 async fn bounded_for<T>(
     state: &CallState,
@@ -209,16 +355,13 @@ async fn bounded_for<T>(
 }
 
 impl CallState {
-    /// The owner of containers this call may touch: its driver and task directory.
+    /// The owner of containers this call may touch: its driver and task (the call's scope).
     fn docker_owner(&self) -> Result<Owner<'_>, String> {
-        let task_dir = self
-            .task_dir
+        let scope = self
+            .scope
             .as_deref()
             .ok_or_else(|| String::from("container calls need a task: this call concerns none"))?;
-        Ok(Owner {
-            driver: &self.driver,
-            task_dir,
-        })
+        Ok(owner_of(&self.driver, scope))
     }
 
     /// Inspects `id` and checks that it belongs to this call's task.
@@ -362,6 +505,12 @@ impl Host for CallState {
     }
 
     async fn create_container(&mut self, spec: ContainerSpec) -> Result<String, String> {
+        let mut spec = spec;
+        // The container's logs go to the task's own log files (the host's record).
+        if let Some(scope) = &self.scope {
+            spec.stdout_path = scope.stdout_path.display().to_string();
+            spec.stderr_path = scope.stderr_path.display().to_string();
+        }
         let runtime = Arc::clone(&self.runtime);
         let (docker, settings) = crate::driver_host::host::bounded(self, "docker connect", {
             let runtime = Arc::clone(&runtime);
@@ -429,6 +578,8 @@ impl Host for CallState {
     }
 
     async fn start_container(&mut self, id: String) -> Result<(), String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         crate::driver_host::host::bounded(self, "docker start", async {
@@ -462,11 +613,19 @@ impl Host for CallState {
     async fn follow_logs(
         &mut self,
         id: String,
-        stdout_path: String,
-        stderr_path: String,
+        _stdout_path: String,
+        _stderr_path: String,
     ) -> Result<(), String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
+        let scope = self
+            .scope
+            .clone()
+            .ok_or_else(|| String::from("container calls need a task: this call concerns none"))?;
+        let stdout_path = scope.stdout_path.display().to_string();
+        let stderr_path = scope.stderr_path.display().to_string();
         crate::driver_host::host::bounded(self, "docker logs", async {
             let (docker, _) = runtime.docker.client(&driver).await?;
             let owner = self.docker_owner()?;
@@ -490,8 +649,10 @@ impl Host for CallState {
     async fn wait_container(
         &mut self,
         id: String,
-        timeout_ms: Option<u64>,
+        timeout_ms: u64,
     ) -> Result<Option<ContainerExit>, String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         let (docker, full) = crate::driver_host::host::bounded(self, "docker inspect", async {
@@ -501,33 +662,10 @@ impl Host for CallState {
         })
         .await?;
         let _timer = self.host_timer();
-        let wait = async {
-            let mut stream = docker.wait_container(
-                &full,
-                Some(WaitContainerOptions {
-                    condition: String::from("not-running"),
-                }),
-            );
-            match stream.next().await {
-                Some(Ok(response)) => Ok(response
-                    .error
-                    .and_then(|error| error.message)
-                    .filter(|message| !message.is_empty())),
-                Some(Err(BollardError::DockerContainerWaitError { error, .. })) => {
-                    Ok(Some(error).filter(|error| !error.is_empty()))
-                }
-                Some(Err(err)) => Err(docker_error(err)),
-                None => Err(format!(
-                    "wait for container {full}: the daemon closed the stream"
-                )),
-            }
-        };
-        let wait_error = match timeout_ms {
-            Some(limit) => match tokio::time::timeout(Duration::from_millis(limit), wait).await {
-                Ok(result) => result?,
-                Err(_) => return Ok(None),
-            },
-            None => wait.await?,
+        let wait = wait_not_running(&docker, &full);
+        let wait_error = match tokio::time::timeout(Duration::from_millis(timeout_ms), wait).await {
+            Ok(result) => result?,
+            Err(_) => return Ok(None),
         };
         runtime.docker.drain(&full, LOG_DRAIN).await;
         let inspect = docker
@@ -554,6 +692,8 @@ impl Host for CallState {
         timeout_ms: u64,
         signal: String,
     ) -> Result<(), String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         let limit = self
@@ -617,6 +757,8 @@ impl Host for CallState {
     }
 
     async fn signal_container(&mut self, id: String, signal: String) -> Result<(), String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         crate::driver_host::host::bounded(self, "docker kill", async {
@@ -634,6 +776,8 @@ impl Host for CallState {
     }
 
     async fn remove_container(&mut self, id: String, force: bool) -> Result<(), String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         crate::driver_host::host::bounded(self, "docker rm", async {
@@ -664,6 +808,8 @@ impl Host for CallState {
     }
 
     async fn container_state(&mut self, id: String) -> Result<ContainerStatus, String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         crate::driver_host::host::bounded(self, "docker inspect", async {
@@ -674,6 +820,8 @@ impl Host for CallState {
     }
 
     async fn inspect_container(&mut self, id: String) -> Result<String, String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         crate::driver_host::host::bounded(self, "docker inspect", async {
@@ -690,6 +838,8 @@ impl Host for CallState {
         cmd: Vec<String>,
         timeout_ms: u64,
     ) -> Result<ContainerExecOutput, String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         let limit = self
@@ -751,6 +901,8 @@ impl Host for CallState {
     }
 
     async fn stats_container(&mut self, id: String) -> Result<ContainerStats, String> {
+        // Container calls need a task: refused before the daemon is asked.
+        self.docker_owner()?;
         let runtime = Arc::clone(&self.runtime);
         let driver = Arc::clone(&self.driver);
         crate::driver_host::host::bounded(self, "docker stats", async {

@@ -62,10 +62,13 @@ pub(crate) fn full_id(inspect: &ContainerInspectResponse, requested: &str) -> St
 
 pub(crate) fn container_body(spec: &ContainerSpec, owner: &Owner<'_>) -> ContainerCreateBody {
     let mut labels: HashMap<String, String> = spec.labels.iter().cloned().collect();
+    // The ownership labels are the host's: a driver cannot forge them.
     labels.retain(|key, _| {
         !key.starts_with("caravan.managed")
             && !key.starts_with("caravan.driver")
             && !key.starts_with("caravan.task_dir")
+            && !key.starts_with("caravan.task_id")
+            && !key.starts_with("caravan.alloc_id")
             && !key.starts_with("caravan.std")
     });
     for (key, value) in owner.labels() {

@@ -8,11 +8,14 @@
 //! |--------------------|--------------------------------------------|
 //! | `caravan.managed`  | `true`                                     |
 //! | `caravan.driver`   | the driver that created it (`docker`)      |
+//! | `caravan.task_id`  | the task id of the creating call           |
+//! | `caravan.alloc_id` | the allocation id of the creating call     |
 //! | `caravan.task_dir` | the task directory of the creating call    |
 //!
-//! The task directory is what the host itself knows of the call (it is also the scope of
-//! `host-fs` and `host-process`), so a driver cannot reach another task's container by forging a
-//! handle: the labels of that container name another task directory.
+//! All three come from the call's [`TaskScope`](crate::driver_host::TaskScope), the client's own
+//! record of the task (also the scope of `host-fs` and `host-process`), never from a driver
+//! value, so a driver cannot reach another task's container by forging a handle: the labels of
+//! that container name another task.
 //!
 //! **Invariant:** whatever the driver asks, a container runs privileged only with the plugin
 //! config's `allow_privileged = true`, shares the host's network namespace (`network_mode =
@@ -36,6 +39,8 @@ use crate::driver_host::bindings::caravan::driver::host_docker::{ContainerSpec, 
 pub(crate) const LABEL_MANAGED: &str = "caravan.managed";
 pub(crate) const LABEL_DRIVER: &str = "caravan.driver";
 pub(crate) const LABEL_TASK_DIR: &str = "caravan.task_dir";
+pub(crate) const LABEL_TASK_ID: &str = "caravan.task_id";
+pub(crate) const LABEL_ALLOC_ID: &str = "caravan.alloc_id";
 pub(crate) const LABEL_STDOUT: &str = "caravan.stdout_path";
 pub(crate) const LABEL_STDERR: &str = "caravan.stderr_path";
 
@@ -102,19 +107,23 @@ impl DockerSettings {
     }
 }
 
-/// Who a container belongs to: the driver and the task directory of the call that created it.
+/// Who a container belongs to: the driver and the task (from the call's scope) that created it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Owner<'a> {
     pub driver: &'a str,
+    pub task_id: &'a str,
+    pub alloc_id: &'a str,
     pub task_dir: &'a Path,
 }
 
 impl Owner<'_> {
     /// The labels the host puts on a container it creates for this owner.
-    pub(crate) fn labels(&self) -> [(&'static str, String); 3] {
+    pub(crate) fn labels(&self) -> [(&'static str, String); 5] {
         [
             (LABEL_MANAGED, String::from("true")),
             (LABEL_DRIVER, self.driver.to_owned()),
+            (LABEL_TASK_ID, self.task_id.to_owned()),
+            (LABEL_ALLOC_ID, self.alloc_id.to_owned()),
             (LABEL_TASK_DIR, self.task_dir.display().to_string()),
         ]
     }
@@ -162,6 +171,7 @@ impl Owner<'_> {
             .unwrap_or(&empty);
         let owned = labels.get(LABEL_MANAGED).map(String::as_str) == Some("true")
             && labels.get(LABEL_DRIVER).map(String::as_str) == Some(self.driver)
+            && labels.get(LABEL_TASK_ID).map(String::as_str) == Some(self.task_id)
             && labels.get(LABEL_TASK_DIR).map(String::as_str)
                 == Some(self.task_dir.display().to_string().as_str());
         if owned {

@@ -5,17 +5,28 @@
 //! interfaces granted to a driver; nothing is linked by default.
 //!
 //! Invariant: every host function either finishes within `host_call_timeout` or is one of the
-//! deliberate waits (`host-process.wait`, `host-wasm.wait`, `host-docker.wait-container`) whose timeout the driver passes; all
-//! of them are async, so a waiting task suspends its call and never holds an agent thread.
+//! deliberate waits (`host-process.wait`, `host-wasm.wait`, `host-docker.wait-container`) whose
+//! timeout the driver passes (and the call's own timeout bounds); all of them are async. A running
+//! task's life is waited on by the host itself ([`HostRuntime::wait`]), holding no instance.
+//!
+//! Invariant: what a capability creates belongs to the task of the call (the call's
+//! [`TaskScope`], the client's record), in tables keyed by the task's id; every call naming a pid,
+//! workload or container checks it there. [`HostRuntime::reap`] ends everything a task owns.
 
 use std::collections::BTreeSet;
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path};
 use std::sync::Arc;
+
+use nix::fcntl::{OFlag, openat};
+use nix::sys::stat::Mode;
 
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::driver_host::bindings::caravan::driver as wit;
 use crate::driver_host::grants::Capability;
 use crate::driver_host::instance::CallState;
+use crate::driver_host::types::{TaskScope, WaitOn};
 
 pub(crate) mod docker;
 pub(crate) mod docker_convert;
@@ -34,13 +45,19 @@ pub(crate) struct HostRuntime {
     pub log: log::LogLimiter,
     /// The driver engine's instance slots, shared out per driver (`budget.rs`).
     pub lanes: crate::driver_host::budget::PoolLanes,
+    /// The agent config's `plugin "NAME" { config {...} }` blocks (process user policy...).
+    pub plugins: std::collections::BTreeMap<String, serde_json::Value>,
 }
+
+/// How the thing a task waited on ended, before the driver interprets it.
+pub(crate) type RawExit = wit::types::RawExit;
 
 impl HostRuntime {
     pub(crate) fn new(
         workloads: wasm::WorkloadRuntime,
         docker: docker::DockerRuntime,
         lanes: crate::driver_host::budget::PoolLanes,
+        plugins: std::collections::BTreeMap<String, serde_json::Value>,
     ) -> Arc<HostRuntime> {
         Arc::new(HostRuntime {
             processes: process::ProcessTable::default(),
@@ -48,7 +65,149 @@ impl HostRuntime {
             docker,
             log: log::LogLimiter::default(),
             lanes,
+            plugins,
         })
+    }
+
+    /// Whether `wait_on`, returned by a driver's `start-task`, is one of the task's own things.
+    pub(crate) async fn check_waitable(
+        &self,
+        driver: &str,
+        scope: &TaskScope,
+        wait_on: &WaitOn,
+    ) -> Result<(), String> {
+        match wait_on {
+            WaitOn::Process(pid) => self.processes.authorize(*pid, &scope.task_id).map(drop),
+            WaitOn::Workload(id) => self.workloads.owned(*id, &scope.task_id).map(drop),
+            WaitOn::Container(id) => self.docker.check_owned(driver, scope, id).await,
+            WaitOn::Poll => Ok(()),
+        }
+    }
+
+    /// Waits natively for the task's process, workload or container to end (`None` for
+    /// [`WaitOn::Poll`], which the caller polls through the driver).
+    pub(crate) async fn wait(
+        &self,
+        driver: &str,
+        scope: &TaskScope,
+        wait_on: &WaitOn,
+    ) -> Option<Result<RawExit, String>> {
+        let exit = match wait_on {
+            WaitOn::Process(pid) => self.processes.wait_task(*pid, &scope.task_id).await,
+            WaitOn::Workload(id) => self.workloads.wait_task(*id, &scope.task_id).await,
+            WaitOn::Container(id) => self.docker.wait_task(driver, scope, id).await,
+            WaitOn::Poll => return None,
+        };
+        Some(exit)
+    }
+
+    /// Ends everything the task owns: its process groups, its workloads, its containers (the
+    /// driver's). Used when `start-task` failed or timed out, and after `destroy-task`.
+    pub(crate) async fn reap(&self, driver: &str, scope: &TaskScope, docker_granted: bool) {
+        let processes = self.processes.reap(&scope.task_id);
+        let workloads = self.workloads.reap(&scope.task_id);
+        let containers = if docker_granted {
+            self.docker.reap(driver, scope).await
+        } else {
+            0
+        };
+        if processes + workloads + containers > 0 {
+            tracing::info!(
+                task = %scope.task_id,
+                processes,
+                workloads,
+                containers,
+                "reaped what the task left running"
+            );
+        }
+    }
+}
+
+/// Opens `relative` beneath `root` without following any symlink (`root` itself included) and
+/// without leaving it: no absolute path, no `..`. Each step opens from the previous step's
+/// descriptor with `O_NOFOLLOW`, so a symlink planted at any point (before or during the walk)
+/// fails the open instead of being followed. `directory` asks for a directory at the end.
+pub(crate) fn open_beneath(
+    root: &Path,
+    relative: &str,
+    directory: bool,
+) -> Result<OwnedFd, String> {
+    let path = Path::new(relative);
+    if path.is_absolute() {
+        return Err(format!(
+            "{relative:?} is absolute: paths are relative to the task directory"
+        ));
+    }
+    let directory_flags =
+        OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
+    let refuse = |what: &Path, err: nix::Error| match err {
+        nix::Error::ELOOP | nix::Error::ENOTDIR => {
+            format!("{}: a symlink or not a directory: refused", what.display())
+        }
+        err => format!("{}: {err}", what.display()),
+    };
+    let mut current =
+        nix::fcntl::open(root, directory_flags, Mode::empty()).map_err(|err| refuse(root, err))?;
+    let components: Vec<Component<'_>> = path.components().collect();
+    let last_index = components.len().checked_sub(1);
+    for (index, component) in components.iter().enumerate() {
+        let name = match component {
+            Component::Normal(name) => *name,
+            Component::CurDir => continue,
+            Component::ParentDir => {
+                return Err(format!("{relative:?} contains `..`: refused"));
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!("{relative:?} is not relative: refused"));
+            }
+        };
+        let is_last = Some(index) == last_index;
+        let flags = if is_last && !directory {
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+        } else {
+            directory_flags
+        };
+        current = openat(&current, name, flags, Mode::empty())
+            .map_err(|err| refuse(&root.join(path), err))?;
+    }
+    if !directory {
+        let metadata =
+            nix::sys::stat::fstat(&current).map_err(|err| format!("{relative:?}: {err}"))?;
+        if metadata.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(format!("{relative:?} is not a regular file"));
+        }
+    }
+    Ok(current)
+}
+
+/// The path through which an open descriptor of this process reaches exactly what it opened
+/// (`/proc/self/fd/N`); used to hand an already-checked directory to APIs that take a path.
+pub(crate) fn fd_path(fd: &OwnedFd) -> std::path::PathBuf {
+    use std::os::fd::AsRawFd;
+    std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// Opens one of the task's log files (host paths from the scope) for appending, refusing a
+/// symlink in its place.
+pub(crate) fn open_task_log(scope: &TaskScope, path: &Path) -> Result<std::fs::File, String> {
+    use crate::allocfs::{AllocFsError, OpenOptions, Root};
+    let refused = |err: AllocFsError| format!("cannot open log file {}: {err}", path.display());
+    let relative = path.strip_prefix(&scope.alloc_dir).map_err(|_| {
+        format!(
+            "log file {} is not inside the allocation directory",
+            path.display()
+        )
+    })?;
+    // Beneath the allocation directory, no link followed on the way (a task can write there).
+    let root = Root::open(&scope.alloc_dir).map_err(refused)?;
+    let relative = root.rel(relative).map_err(refused)?;
+    // The log collector's FIFO when there is one; else a plain file, appended to.
+    match root.open_fifo(&relative, false) {
+        Ok(fd) => Ok(std::fs::File::from(fd)),
+        Err(AllocFsError::NotRegular { .. } | AllocFsError::NotFound { .. }) => root
+            .open_file(&relative, OpenOptions::append())
+            .map_err(refused),
+        Err(err) => Err(refused(err)),
     }
 }
 
@@ -103,5 +262,78 @@ pub(crate) async fn bounded<T>(
             "{what} timed out after {:?}",
             state.host_call_timeout
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_open_beneath_the_root_and_never_through_a_symlink() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
+        let root = dir.path().join("task");
+        std::fs::create_dir_all(root.join("local/sub")).map_err(|err| err.to_string())?;
+        std::fs::write(root.join("local/app.wasm"), b"\0asm").map_err(|err| err.to_string())?;
+        std::fs::write(dir.path().join("secret"), b"s").map_err(|err| err.to_string())?;
+        std::os::unix::fs::symlink(dir.path(), root.join("up")).map_err(|err| err.to_string())?;
+        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("local/link"))
+            .map_err(|err| err.to_string())?;
+
+        open_beneath(&root, "", true)?;
+        open_beneath(&root, "./local/sub", true)?;
+        open_beneath(&root, "local/app.wasm", false)?;
+        for (path, directory) in [
+            ("/", true),
+            ("..", true),
+            ("local/../..", true),
+            ("up", true),
+            ("up/secret", false),
+            ("local/link", false),
+            ("local", false),
+            ("local/app.wasm", true),
+        ] {
+            assert!(
+                open_beneath(&root, path, directory).is_err(),
+                "{path} (directory: {directory})"
+            );
+        }
+        // The root itself must not be a symlink either.
+        assert!(open_beneath(&root.join("up"), "", true).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn task_logs_are_never_opened_through_a_symlink() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
+        let alloc_dir = dir.path().join("alloc-1");
+        let logs = alloc_dir.join("alloc").join("logs");
+        std::fs::create_dir_all(&logs).map_err(|err| err.to_string())?;
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, b"s").map_err(|err| err.to_string())?;
+        let scope = TaskScope::new(
+            "alloc-1",
+            "web",
+            &alloc_dir,
+            logs.join("web.stdout.0"),
+            logs.join("web.stderr.0"),
+        );
+        // A link as the file itself.
+        std::os::unix::fs::symlink(&secret, &scope.stdout_path).map_err(|err| err.to_string())?;
+        assert!(open_task_log(&scope, &scope.stdout_path).is_err());
+        assert!(open_task_log(&scope, &scope.stderr_path).is_ok());
+        // A link on the way: `alloc/logs` replaced by a link to a directory outside.
+        std::fs::remove_dir_all(alloc_dir.join("alloc")).map_err(|err| err.to_string())?;
+        std::fs::create_dir_all(alloc_dir.join("alloc")).map_err(|err| err.to_string())?;
+        std::os::unix::fs::symlink(dir.path(), &logs).map_err(|err| err.to_string())?;
+        assert!(open_task_log(&scope, &scope.stderr_path).is_err());
+        assert!(
+            !dir.path().join("web.stderr.0").exists(),
+            "nothing created outside"
+        );
+        // And nothing outside the allocation directory.
+        assert!(open_task_log(&scope, &secret).is_err());
+        assert_eq!(std::fs::read(&secret).map_err(|err| err.to_string())?, b"s");
+        Ok(())
     }
 }

@@ -1,39 +1,48 @@
 //! Capability `host-process`: native processes for drivers such as raw_exec.
 //!
 //! Every process starts in its own process group (pgid = pid) with a cleared environment (only
-//! what the driver passes), stdin from /dev/null, stdout and stderr appended to the task's log
-//! files. A reaper task per child records its exit in the [`ProcessTable`]; any number of calls
-//! can wait for it (a task's `wait-task` and a `stop-task` at the same time).
+//! what the driver passes), stdin from /dev/null, stdout and stderr appended to the task's own log
+//! files (from the call's [`TaskScope`](crate::driver_host::TaskScope), never from the driver),
+//! its working directory opened beneath the task directory without following symlinks (and
+//! entered through `/proc/self/fd/N`, so the check cannot race), as the task's user under the
+//! operator's policy ([`UserPolicy`]). A reaper task per child records its exit in the
+//! [`ProcessTable`]; any number of waiters can wait for it (the host's own wait for the task and a
+//! `stop-task` at the same time).
 //!
-//! Scope: a call acts only on the processes of its own task (see [`ProcessTable::authorize`]).
+//! Scope: the table is keyed by pid and records the task id and start time (/proc/PID/stat field
+//! 22) of each process; a call acts only on the processes of its own task, and never on a pid
+//! whose start time changed (a reused pid). There is no fallback: a pid the table does not list
+//! for the task is refused. After an agent restart the client gives the host its own persisted
+//! [`HostRecord`](crate::driver_host::HostRecord) and [`ProcessTable::adopt`] re-registers the
+//! processes whose start time still matches; their exit status is then unknown (not our
+//! children), as Nomad reports for re-attached tasks it cannot reap.
 //!
-//! After an agent restart a task's process is no longer the agent's child: `wait` then polls
-//! /proc until the pid is gone and reports an unknown exit status, as Nomad does for
-//! re-attached tasks it cannot reap.
+//! What it cannot do, said honestly: the spawned program is native code running as the task's
+//! user; the scope covers the calls the driver makes, not what that program does.
 
 use std::collections::HashMap;
-use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::Stdio;
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::{Signal, kill, killpg};
-use nix::unistd::Pid;
+use nix::unistd::{Pid, User};
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
 use crate::driver_host::bindings::caravan::driver::host_process::{
     ExecOutput, ExecRequest, Host, ProcessExit, ProcessStats, SpawnRequest,
 };
-use crate::driver_host::host::bounded;
+use crate::driver_host::host::{RawExit, bounded, fd_path, open_beneath, open_task_log};
 use crate::driver_host::instance::CallState;
+use crate::driver_host::types::{ProcessRecord, TaskScope};
 
 /// The PATH a process gets when the task's environment has none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-/// How often `wait` looks at a process that is not the agent's child.
-const FOREIGN_POLL: Duration = Duration::from_millis(50);
+/// How often the host looks at a re-adopted process that is not the agent's child.
+const FOREIGN_POLL: Duration = Duration::from_millis(250);
 /// Linux reports CPU times in USER_HZ, fixed at 100 for userspace.
 const MS_PER_CLOCK_TICK: u64 = 10;
 /// Most output `exec` returns per stream.
@@ -41,103 +50,262 @@ const MAX_EXEC_OUTPUT: u64 = 1 << 20;
 /// Finished children kept for late waiters before the table prunes them.
 const KEEP_FINISHED: usize = 4096;
 
-/// A child started through `host-process`, for the task whose call started it.
+/// A process started through `host-process`, for the task whose call started it.
 #[derive(Clone)]
-struct Child {
-    task_dir: Option<PathBuf>,
+pub(crate) struct Child {
+    task_id: Arc<str>,
+    start_time: u64,
     exit: watch::Receiver<Option<ProcessExit>>,
 }
 
-/// The agent's children started through `host-process`, with their exits once known.
+impl Child {
+    fn running(&self) -> bool {
+        self.exit.borrow().is_none()
+    }
+}
+
+/// The agent's processes started through `host-process`, by pid, with their task and exit.
 #[derive(Default)]
 pub(crate) struct ProcessTable {
     children: Mutex<HashMap<u32, Child>>,
 }
 
+/// Who a task's processes run as: the plugin config's `user_denylist` (default `["root"]`,
+/// Nomad's `user.denylist`) refuses a job's `user`; `default_user` is the user of tasks without
+/// one (default: the agent's own user, as Nomad's raw_exec).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UserPolicy {
+    pub denylist: Vec<String>,
+    pub default_user: Option<String>,
+}
+
+impl UserPolicy {
+    pub(crate) fn from_plugin_config(
+        config: Option<&serde_json::Value>,
+    ) -> Result<UserPolicy, String> {
+        let mut policy = UserPolicy {
+            denylist: vec![String::from("root")],
+            default_user: None,
+        };
+        let Some(object) = config.and_then(serde_json::Value::as_object) else {
+            return Ok(policy);
+        };
+        if let Some(value) = object.get("user_denylist") {
+            policy.denylist = value
+                .as_array()
+                .and_then(|names| {
+                    names
+                        .iter()
+                        .map(|name| name.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()
+                })
+                .ok_or_else(|| {
+                    format!("user_denylist: expected a list of user names, got {value}")
+                })?;
+        }
+        if let Some(value) = object.get("default_user") {
+            policy.default_user = Some(
+                value
+                    .as_str()
+                    .filter(|name| !name.is_empty())
+                    .ok_or_else(|| format!("default_user: expected a user name, got {value}"))?
+                    .to_owned(),
+            );
+        }
+        Ok(policy)
+    }
+
+    /// The uid and gid a task's process runs as; `None`: the agent's own user.
+    pub(crate) fn resolve(&self, task_user: Option<&str>) -> Result<Option<(u32, u32)>, String> {
+        let Some(name) = task_user
+            .filter(|name| !name.is_empty())
+            .or(self.default_user.as_deref())
+        else {
+            return Ok(None);
+        };
+        if self.denylist.iter().any(|denied| denied == name) {
+            return Err(format!(
+                "user {name:?} is in the plugin's user_denylist: refused"
+            ));
+        }
+        let user = User::from_name(name)
+            .map_err(|err| format!("user {name:?}: {err}"))?
+            .ok_or_else(|| format!("user {name:?} does not exist on this node"))?;
+        let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
+        let agent = nix::unistd::geteuid().as_raw();
+        if uid == agent {
+            return Ok(None);
+        }
+        if agent != 0 {
+            return Err(format!(
+                "cannot run the task as user {name:?}: the agent does not run as root"
+            ));
+        }
+        Ok(Some((uid, gid)))
+    }
+}
+
 impl ProcessTable {
-    fn insert(&self, pid: u32, child: Child) {
-        let mut children = self
-            .children
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Child>> {
+        self.children
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn insert(&self, pid: u32, child: Child) {
+        let mut children = self.lock();
         if children.len() >= KEEP_FINISHED {
-            children.retain(|_, child| child.exit.borrow().is_none());
+            children.retain(|_, child| child.running());
         }
         children.insert(pid, child);
     }
 
-    fn get(&self, pid: u32) -> Option<Child> {
-        let children = self
-            .children
+    /// The table's entry for `pid` if it belongs to `task_id`; anything else is refused (another
+    /// task's process, a system process, a pid the host never started). There is no fallback.
+    pub(crate) fn authorize(&self, pid: u32, task_id: &str) -> Result<Child, String> {
+        match self.lock().get(&pid) {
+            Some(child) if *child.task_id == *task_id => Ok(child.clone()),
+            _ => Err(format!("pid {pid} is not a process of this task: refused")),
+        }
+    }
+
+    /// Like [`ProcessTable::authorize`], for a call about to signal `pid`: it must still run and
+    /// still be the process the host recorded (same start time).
+    fn authorize_live(&self, pid: u32, task_id: &str) -> Result<Option<Child>, String> {
+        let child = self.authorize(pid, task_id)?;
+        if !child.running() || start_time(pid) != Some(child.start_time) {
+            return Ok(None);
+        }
+        Ok(Some(child))
+    }
+
+    /// The running processes of a task, for the client to persist (its [`HostRecord`]).
+    ///
+    /// [`HostRecord`]: crate::driver_host::HostRecord
+    pub(crate) fn records(&self, task_id: &str) -> Vec<ProcessRecord> {
+        let mut records: Vec<ProcessRecord> = self
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        children.get(&pid).cloned()
+            .iter()
+            .filter(|(_, child)| *child.task_id == *task_id && child.running())
+            .map(|(pid, child)| ProcessRecord {
+                pid: *pid,
+                start_time: child.start_time,
+            })
+            .collect();
+        records.sort_by_key(|record| record.pid);
+        records
     }
 
-    /// Whether a call for `task_dir` may act on `pid`: a child started for the same task, or,
-    /// after an agent restart, a running process whose working directory is inside the task
-    /// directory. A driver cannot reach the processes of other tasks or of the system.
-    pub(crate) fn authorize(&self, pid: u32, task_dir: Option<&Path>) -> Result<(), String> {
-        if let Some(child) = self.get(pid) {
-            return if child.task_dir.as_deref() == task_dir {
-                Ok(())
-            } else {
-                Err(format!("pid {pid} belongs to another task"))
-            };
-        }
-        if !is_alive(pid) {
-            return Ok(());
-        }
-        let inside = task_dir
-            .and_then(|dir| dir.canonicalize().ok())
-            .is_some_and(|dir| {
-                std::fs::read_link(format!("/proc/{pid}/cwd"))
-                    .is_ok_and(|cwd| cwd.starts_with(&dir))
+    /// Re-registers a task's processes from the client's record after an agent restart: each one
+    /// still running with the recorded start time (a reused pid has another) becomes the task's
+    /// again; the others are skipped. Returns how many were adopted.
+    pub(crate) fn adopt(&self, task_id: &str, records: &[ProcessRecord]) -> usize {
+        let task_id: Arc<str> = Arc::from(task_id);
+        let mut adopted = 0;
+        for record in records {
+            if self.lock().contains_key(&record.pid) {
+                continue;
+            }
+            if start_time(record.pid) != Some(record.start_time) || !is_alive(record.pid) {
+                continue;
+            }
+            let (sender, receiver) = watch::channel(None);
+            self.insert(
+                record.pid,
+                Child {
+                    task_id: Arc::clone(&task_id),
+                    start_time: record.start_time,
+                    exit: receiver,
+                },
+            );
+            let ProcessRecord {
+                pid,
+                start_time: started,
+            } = *record;
+            tokio::spawn(async move {
+                while is_alive(pid) && start_time(pid) == Some(started) {
+                    tokio::time::sleep(FOREIGN_POLL).await;
+                }
+                let _ = sender.send(Some(ProcessExit {
+                    exit_code: -1,
+                    signal: 0,
+                    detail: Some(format!(
+                        "pid {pid} is not a child of this agent (recovered after a restart): its exit status is unknown"
+                    )),
+                }));
             });
-        if inside {
-            Ok(())
-        } else {
-            Err(format!("pid {pid} was not started for this task"))
+            adopted += 1;
         }
+        adopted
     }
 
-    /// Starts a process; returns its pid (also its process group id).
+    /// SIGKILLs the process groups of a task's running processes; returns how many.
+    pub(crate) fn reap(&self, task_id: &str) -> usize {
+        let pids: Vec<(u32, u64)> = self
+            .lock()
+            .iter()
+            .filter(|(_, child)| *child.task_id == *task_id && child.running())
+            .map(|(pid, child)| (*pid, child.start_time))
+            .collect();
+        let mut reaped = 0;
+        for (pid, started) in pids {
+            if start_time(pid) != Some(started) {
+                continue;
+            }
+            if let Ok(target) = target_pid(pid)
+                && killpg(target, Signal::SIGKILL).is_ok()
+            {
+                reaped += 1;
+            }
+        }
+        reaped
+    }
+
+    /// Starts a process of the task of `scope`; returns its pid (also its process group id).
     pub(crate) fn spawn(
         &self,
         request: &SpawnRequest,
-        task_dir: Option<&Path>,
+        scope: &TaskScope,
+        policy: &UserPolicy,
     ) -> Result<u32, String> {
-        let cwd = Path::new(&request.cwd);
-        if !cwd.is_absolute() {
-            return Err(format!("cwd {:?} is not absolute", request.cwd));
-        }
-        let program = program_path(&request.command, cwd);
-        let stdout = open_log(&request.stdout_path)?;
-        let stderr = open_log(&request.stderr_path)?;
-        let mut command = tokio::process::Command::new(&program);
+        let cwd = open_beneath(&scope.task_dir, &request.cwd, true)
+            .map_err(|err| format!("cwd: {err}"))?;
+        let user = policy.resolve(scope.user.as_deref())?;
+        let stdout = open_task_log(scope, &scope.stdout_path)?;
+        let stderr = open_task_log(scope, &scope.stderr_path)?;
+        let mut command = tokio::process::Command::new(&request.command);
         command
             .args(&request.args)
             .env_clear()
             .envs(request.env.iter().map(|(key, value)| (key, value)))
-            .current_dir(cwd)
+            // The child enters the directory this process opened and checked: a symlink planted
+            // after the check cannot redirect it.
+            .current_dir(fd_path(&cwd))
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
             .process_group(0);
+        if let Some((uid, gid)) = user {
+            command.as_std_mut().uid(uid).gid(gid);
+        }
         if !request.env.iter().any(|(key, _)| key == "PATH") {
             command.env("PATH", DEFAULT_PATH);
         }
         let mut child = command
             .spawn()
-            .map_err(|err| format!("cannot start {}: {err}", program.display()))?;
+            .map_err(|err| format!("cannot start {}: {err}", request.command))?;
+        drop(cwd);
         let pid = child
             .id()
             .ok_or_else(|| String::from("the process exited before its pid was read"))?;
+        // The child is not reaped before its reaper below runs, so its stat is there.
+        let started = start_time(pid).unwrap_or(0);
         let (sender, receiver) = watch::channel(None);
         self.insert(
             pid,
             Child {
-                task_dir: task_dir.map(Path::to_path_buf),
+                task_id: Arc::from(scope.task_id.as_str()),
+                start_time: started,
                 exit: receiver,
             },
         );
@@ -161,32 +329,19 @@ impl ProcessTable {
         Ok(pid)
     }
 
-    /// Waits for `pid` to exit; `Ok(None)` when `timeout` passed first.
+    /// Waits for the task's process `pid` to exit; `Ok(None)` when `timeout` passed first.
     pub(crate) async fn wait(
         &self,
         pid: u32,
+        task_id: &str,
         timeout: Option<Duration>,
     ) -> Result<Option<ProcessExit>, String> {
+        let mut exit = self.authorize(pid, task_id)?.exit;
         let waiting = async {
-            match self.get(pid) {
-                Some(Child { mut exit, .. }) => exit
-                    .wait_for(Option::is_some)
-                    .await
-                    .map(|exit| exit.clone())
-                    .map_err(|_| format!("the reaper of pid {pid} is gone")),
-                None => {
-                    while is_alive(pid) {
-                        tokio::time::sleep(FOREIGN_POLL).await;
-                    }
-                    Ok(Some(ProcessExit {
-                        exit_code: -1,
-                        signal: 0,
-                        detail: Some(format!(
-                            "pid {pid} is not a child of this agent (recovered after a restart): its exit status is unknown"
-                        )),
-                    }))
-                }
-            }
+            exit.wait_for(Option::is_some)
+                .await
+                .map(|exit| exit.clone())
+                .map_err(|_| format!("the reaper of pid {pid} is gone"))
         };
         match timeout {
             None => waiting.await,
@@ -195,25 +350,20 @@ impl ProcessTable {
                 .unwrap_or(Ok(None)),
         }
     }
-}
 
-/// `command` as run from `cwd`: a relative path with a `/` is relative to `cwd`, a bare name is
-/// looked up in PATH.
-fn program_path(command: &str, cwd: &Path) -> PathBuf {
-    let path = Path::new(command);
-    if command.contains('/') && path.is_relative() {
-        cwd.join(path)
-    } else {
-        path.to_path_buf()
+    /// The host's own wait for a task whose life is process `pid`.
+    pub(crate) async fn wait_task(&self, pid: u32, task_id: &str) -> Result<RawExit, String> {
+        let exit = self
+            .wait(pid, task_id, None)
+            .await?
+            .ok_or_else(|| format!("wait for pid {pid} ended without an exit"))?;
+        Ok(RawExit {
+            exit_code: exit.exit_code,
+            signal: exit.signal,
+            oom_killed: false,
+            detail: exit.detail,
+        })
     }
-}
-
-fn open_log(path: &str) -> Result<std::fs::File, String> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|err| format!("cannot open log file {path:?}: {err}"))
 }
 
 fn exit_of(status: std::process::ExitStatus) -> ProcessExit {
@@ -260,6 +410,12 @@ fn target_pid(pid: u32) -> Result<Pid, String> {
     Ok(Pid::from_raw(raw))
 }
 
+/// When `pid` started (/proc/PID/stat field 22, clock ticks after boot); `None` when gone.
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat).map(|fields| fields.start_time)
+}
+
 /// Whether `pid` runs (a zombie does not).
 pub(crate) fn is_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -275,6 +431,7 @@ pub(crate) struct StatFields {
     pub pgrp: u32,
     pub utime_ticks: u64,
     pub stime_ticks: u64,
+    pub start_time: u64,
 }
 
 /// Parses /proc/PID/stat; the command name may contain spaces and parentheses, so fields are
@@ -282,12 +439,14 @@ pub(crate) struct StatFields {
 pub(crate) fn parse_stat(stat: &str) -> Option<StatFields> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the name: state(3) ppid(4) pgrp(5) ... utime(14) stime(15), numbered as in proc(5).
+    // After the name: state(3) ppid(4) pgrp(5) ... utime(14) stime(15) ... starttime(22),
+    // numbered as in proc(5).
     Some(StatFields {
         state: fields.first()?.chars().next()?,
         pgrp: fields.get(2)?.parse().ok()?,
         utime_ticks: fields.get(11)?.parse().ok()?,
         stime_ticks: fields.get(12)?.parse().ok()?,
+        start_time: fields.get(19)?.parse().ok()?,
     })
 }
 
@@ -365,26 +524,36 @@ async fn read_capped(stream: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u
     bytes
 }
 
-/// Runs a command to completion, killing it after `timeout_ms`.
-async fn exec(request: ExecRequest) -> Result<ExecOutput, String> {
-    let cwd = PathBuf::from(&request.cwd);
-    let program = program_path(&request.command, &cwd);
-    let mut command = tokio::process::Command::new(&program);
+/// Runs a command of the task to completion (beneath its directory, as its user), killing it
+/// after `timeout_ms`.
+async fn exec(
+    request: ExecRequest,
+    scope: &TaskScope,
+    policy: &UserPolicy,
+) -> Result<ExecOutput, String> {
+    let cwd =
+        open_beneath(&scope.task_dir, &request.cwd, true).map_err(|err| format!("cwd: {err}"))?;
+    let user = policy.resolve(scope.user.as_deref())?;
+    let mut command = tokio::process::Command::new(&request.command);
     command
         .args(&request.args)
         .env_clear()
         .envs(request.env.iter().map(|(key, value)| (key, value)))
-        .current_dir(&cwd)
+        .current_dir(fd_path(&cwd))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    if let Some((uid, gid)) = user {
+        command.as_std_mut().uid(uid).gid(gid);
+    }
     if !request.env.iter().any(|(key, _)| key == "PATH") {
         command.env("PATH", DEFAULT_PATH);
     }
     let mut child = command
         .spawn()
-        .map_err(|err| format!("cannot start {}: {err}", program.display()))?;
+        .map_err(|err| format!("cannot start {}: {err}", request.command))?;
+    drop(cwd);
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let run = async {
@@ -406,62 +575,81 @@ async fn exec(request: ExecRequest) -> Result<ExecOutput, String> {
     }
 }
 
+impl CallState {
+    /// The task of this call: process calls need one.
+    fn process_scope(&self) -> Result<Arc<TaskScope>, String> {
+        self.scope
+            .clone()
+            .ok_or_else(|| String::from("process calls need a task: this call concerns none"))
+    }
+
+    fn user_policy(&self) -> Result<UserPolicy, String> {
+        UserPolicy::from_plugin_config(self.runtime.plugins.get(&*self.driver))
+    }
+}
+
 impl Host for CallState {
     async fn spawn(&mut self, request: SpawnRequest) -> Result<u32, String> {
         let _timer = self.host_timer();
-        self.runtime
-            .processes
-            .spawn(&request, self.task_dir.as_deref())
+        let scope = self.process_scope()?;
+        let policy = self.user_policy()?;
+        self.runtime.processes.spawn(&request, &scope, &policy)
     }
 
-    async fn wait(
-        &mut self,
-        pid: u32,
-        timeout_ms: Option<u64>,
-    ) -> Result<Option<ProcessExit>, String> {
+    async fn wait(&mut self, pid: u32, timeout_ms: u64) -> Result<Option<ProcessExit>, String> {
         let _timer = self.host_timer();
+        let scope = self.process_scope()?;
         self.runtime
             .processes
-            .authorize(pid, self.task_dir.as_deref())?;
-        self.runtime
-            .processes
-            .wait(pid, timeout_ms.map(Duration::from_millis))
+            .wait(pid, &scope.task_id, Some(Duration::from_millis(timeout_ms)))
             .await
     }
 
     async fn signal(&mut self, pid: u32, signal: String) -> Result<(), String> {
         let _timer = self.host_timer();
         let signal = parse_signal(&signal)?;
-        self.runtime
+        let scope = self.process_scope()?;
+        if self
+            .runtime
             .processes
-            .authorize(pid, self.task_dir.as_deref())?;
+            .authorize_live(pid, &scope.task_id)?
+            .is_none()
+        {
+            return Err(format!("pid {pid} has exited"));
+        }
         kill(target_pid(pid)?, signal).map_err(|err| format!("kill {pid} {signal}: {err}"))
     }
 
     async fn signal_group(&mut self, pid: u32, signal: String) -> Result<(), String> {
         let _timer = self.host_timer();
         let signal = parse_signal(&signal)?;
-        self.runtime
-            .processes
-            .authorize(pid, self.task_dir.as_deref())?;
+        let scope = self.process_scope()?;
+        // Also after the leader exited: its group id cannot be reused while members remain.
+        self.runtime.processes.authorize(pid, &scope.task_id)?;
         killpg(target_pid(pid)?, signal).map_err(|err| format!("killpg {pid} {signal}: {err}"))
     }
 
     async fn is_alive(&mut self, pid: u32) -> bool {
         let _timer = self.host_timer();
-        is_alive(pid)
+        self.process_scope().is_ok_and(|scope| {
+            matches!(
+                self.runtime.processes.authorize_live(pid, &scope.task_id),
+                Ok(Some(_))
+            )
+        })
     }
 
     async fn stats(&mut self, pid: u32) -> Result<ProcessStats, String> {
-        self.runtime
-            .processes
-            .authorize(pid, self.task_dir.as_deref())?;
+        let scope = self.process_scope()?;
+        self.runtime.processes.authorize(pid, &scope.task_id)?;
         bounded(self, "stats", async { group_stats(pid) }).await
     }
 
     async fn exec(&mut self, request: ExecRequest) -> Result<ExecOutput, String> {
         let _timer = self.host_timer();
-        exec(request).await
+        let scope = self.process_scope()?;
+        let policy = self.user_policy()?;
+        exec(request, &scope, &policy).await
     }
 }
 
@@ -488,7 +676,8 @@ mod tests {
                 state: 'S',
                 pgrp: 4242,
                 utime_ticks: 7,
-                stime_ticks: 3
+                stime_ticks: 3,
+                start_time: 100
             }
         );
     }
@@ -501,13 +690,92 @@ mod tests {
     }
 
     #[test]
-    fn relative_commands_with_a_slash_are_relative_to_the_task_dir() {
-        let cwd = Path::new("/alloc/task");
-        assert_eq!(
-            program_path("./run.sh", cwd),
-            PathBuf::from("/alloc/task/./run.sh")
+    fn user_policies_default_to_the_agent_user_and_deny_root() {
+        let policy = UserPolicy::from_plugin_config(None).expect("default");
+        assert_eq!(policy.resolve(None), Ok(None));
+        let err = policy.resolve(Some("root")).expect_err("root is denied");
+        assert!(err.contains("user_denylist"), "{err}");
+        let err = policy
+            .resolve(Some("no-such-user-caravan"))
+            .expect_err("unknown user");
+        assert!(err.contains("does not exist"), "{err}");
+        let policy = UserPolicy::from_plugin_config(Some(&serde_json::json!({
+            "user_denylist": [],
+            "default_user": "root",
+        })))
+        .expect("configured");
+        assert_eq!(policy.default_user.as_deref(), Some("root"));
+        // root as the default user: only an agent running as root may switch to it.
+        if nix::unistd::geteuid().is_root() {
+            assert_eq!(policy.resolve(None), Ok(None));
+        } else {
+            assert!(policy.resolve(None).is_err());
+        }
+        assert!(
+            UserPolicy::from_plugin_config(Some(&serde_json::json!({"user_denylist": "root"})))
+                .is_err()
         );
-        assert_eq!(program_path("sh", cwd), PathBuf::from("sh"));
-        assert_eq!(program_path("/bin/sh", cwd), PathBuf::from("/bin/sh"));
+    }
+
+    #[tokio::test]
+    async fn pids_belong_to_the_task_that_spawned_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let alloc = dir.path();
+        std::fs::create_dir_all(alloc.join("web/local")).expect("task dir");
+        std::fs::create_dir_all(alloc.join("alloc/logs")).expect("logs");
+        let scope = TaskScope::new(
+            "a1",
+            "web",
+            alloc,
+            alloc.join("alloc/logs/web.stdout.0"),
+            alloc.join("alloc/logs/web.stderr.0"),
+        );
+        let table = ProcessTable::default();
+        let policy = UserPolicy::from_plugin_config(None).expect("policy");
+        let request = |cwd: &str| SpawnRequest {
+            command: String::from("/bin/sh"),
+            args: vec![String::from("-c"), String::from("pwd; sleep 30")],
+            env: Vec::new(),
+            cwd: cwd.to_owned(),
+        };
+        for bad in ["/", "..", "local/../.."] {
+            assert!(
+                table.spawn(&request(bad), &scope, &policy).is_err(),
+                "{bad}"
+            );
+        }
+        std::os::unix::fs::symlink("/", alloc.join("web/escape")).expect("symlink");
+        let err = table
+            .spawn(&request("escape"), &scope, &policy)
+            .expect_err("symlink cwd");
+        assert!(err.contains("symlink"), "{err}");
+        let pid = table
+            .spawn(&request("local"), &scope, &policy)
+            .expect("spawn");
+        assert!(table.authorize(pid, "a1/web").is_ok());
+        assert!(table.authorize(pid, "a1/other").is_err());
+        assert!(table.authorize(std::process::id(), "a1/web").is_err());
+        let records = table.records("a1/web");
+        assert_eq!(records.len(), 1);
+        assert_eq!(Some(records[0].start_time), start_time(pid));
+        // A record whose start time does not match (a reused pid) is never adopted.
+        let other = ProcessTable::default();
+        let stale = ProcessRecord {
+            pid,
+            start_time: records[0].start_time + 1,
+        };
+        assert_eq!(other.adopt("a1/web", &[stale]), 0);
+        assert_eq!(other.adopt("a1/web", &records), 1);
+        assert!(other.authorize(pid, "a1/web").is_ok());
+        assert_eq!(table.reap("a1/other"), 0);
+        assert_eq!(table.reap("a1/web"), 1);
+        let exit = table
+            .wait(pid, "a1/web", Some(Duration::from_secs(10)))
+            .await
+            .expect("wait")
+            .expect("exited");
+        assert_eq!(exit.signal, 9);
+        let out = std::fs::read_to_string(alloc.join("alloc/logs/web.stdout.0")).expect("log");
+        assert!(out.trim_end().ends_with("web/local"), "{out}");
     }
 }

@@ -1,13 +1,19 @@
 //! Capability `host-wasm`: WASI workloads (the `wasm` driver's tasks) run inside the agent.
 //!
 //! Each workload gets its own store on the workload engine with: a memory cap over all its memories
-//! and tables together and a cap on its instances, memories and tables (`budget.rs`), optional fuel, a
-//! WASI context that inherits nothing (args and env as given, stdout/stderr appended to the
-//! task's log files, the task directory preopened as `.` and no other file, no network), and a
-//! tokio task that runs it. p1 modules run `_start`; p2 components run `wasi:cli/run`.
+//! and tables together (at most the task's memory) and a cap on its instances, memories and tables
+//! (`budget.rs`), optional fuel, a WASI context that inherits nothing (args and env as given,
+//! stdout/stderr appended to the task's own log files from the call's scope, one directory beneath
+//! the task directory preopened as `.` and no other file, no network), and a tokio task that runs
+//! it. p1 modules run `_start`; p2 components run `wasi:cli/run`.
 //!
-//! Compiled modules are cached in memory by (path, size, mtime), so a second start of the same
-//! file skips compilation and instantiates from an `InstancePre`.
+//! Scope: the module file and the preopened directory are opened beneath the task directory of
+//! the call without following symlinks; the module is read from that descriptor and the directory
+//! preopened through `/proc/self/fd/N`, so nothing planted between check and use is followed.
+//! Workloads are recorded with their task's id: a call names only its own task's workloads.
+//!
+//! Compiled modules are cached in memory by (device, inode, size, mtime), so a second start of the
+//! same file skips compilation and instantiates from an `InstancePre`.
 //!
 //! ```text
 //!   start ──> running ──(returns / proc_exit / trap / out of fuel)──> exited(exit)
@@ -15,7 +21,8 @@
 //! ```
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -32,8 +39,9 @@ use crate::driver_host::bindings::caravan::driver::host_wasm::{
     Host, Workload, WorkloadExit, WorkloadStats,
 };
 use crate::driver_host::budget::{BudgetHit, StoreBudget, WORKLOAD_STORE_COUNTS};
-use crate::driver_host::host::bounded;
+use crate::driver_host::host::{RawExit, bounded, fd_path, open_beneath, open_task_log};
 use crate::driver_host::instance::CallState;
+use crate::driver_host::types::TaskScope;
 
 /// Exited workloads kept for late waiters before the table prunes them.
 const KEEP_FINISHED: usize = 4096;
@@ -48,13 +56,16 @@ enum Compiled {
 /// Identity of a file on disk for the compile cache.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct FileKey {
-    path: PathBuf,
+    device: u64,
+    inode: u64,
     len: u64,
     modified: Option<SystemTime>,
 }
 
 #[derive(Clone)]
 struct Running {
+    /// The task whose call started the workload.
+    task_id: Arc<str>,
     stop: Arc<Notify>,
     stopping: Arc<AtomicBool>,
     exit: watch::Receiver<Option<WorkloadExit>>,
@@ -127,55 +138,57 @@ impl WorkloadRuntime {
         })
     }
 
-    /// Compiles (or finds in the cache) the workload file.
-    fn compile(&self, path: &Path) -> Result<Compiled, String> {
-        let metadata =
-            std::fs::metadata(path).map_err(|err| format!("{}: {err}", path.display()))?;
+    /// Compiles (or finds in the cache) the workload file, read from the descriptor the host
+    /// opened beneath the task directory (`path` only names it in messages).
+    fn compile(&self, file: std::fs::File, path: &str) -> Result<Compiled, String> {
+        let mut file = file;
+        let metadata = file.metadata().map_err(|err| format!("{path}: {err}"))?;
         let key = FileKey {
-            path: path.to_path_buf(),
+            device: metadata.dev(),
+            inode: metadata.ino(),
             len: metadata.len(),
             modified: metadata.modified().ok(),
         };
         if let Some(compiled) = lock(&self.compiled).get(&key) {
             return Ok(compiled.clone());
         }
-        let bytes = std::fs::read(path).map_err(|err| format!("{}: {err}", path.display()))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|err| format!("{path}: {err}"))?;
         let compiled = if is_component(&bytes) {
-            let component = Component::new(&self.engine, &bytes)
-                .map_err(|err| format!("{}: {err}", path.display()))?;
+            let component =
+                Component::new(&self.engine, &bytes).map_err(|err| format!("{path}: {err}"))?;
             let pre = self
                 .p2_linker
                 .instantiate_pre(&component)
-                .map_err(|err| format!("{}: {err}", path.display()))?;
+                .map_err(|err| format!("{path}: {err}"))?;
             Compiled::Component(
-                CommandPre::new(pre)
-                    .map_err(|err| format!("{}: not a WASI command: {err}", path.display()))?,
+                CommandPre::new(pre).map_err(|err| format!("{path}: not a WASI command: {err}"))?,
             )
         } else {
-            let module = Module::new(&self.engine, &bytes)
-                .map_err(|err| format!("{}: {err}", path.display()))?;
+            let module =
+                Module::new(&self.engine, &bytes).map_err(|err| format!("{path}: {err}"))?;
             Compiled::Module(
                 self.p1_linker
                     .instantiate_pre(&module)
-                    .map_err(|err| format!("{}: {err}", path.display()))?,
+                    .map_err(|err| format!("{path}: {err}"))?,
             )
         };
         lock(&self.compiled).insert(key, compiled.clone());
         Ok(compiled)
     }
 
-    /// Starts a workload; returns its id.
-    pub(crate) fn start(&self, workload: &Workload) -> Result<u64, String> {
-        let path = Path::new(&workload.module_path);
-        if !path.is_absolute() {
-            return Err(format!(
-                "module path {:?} is not absolute",
-                workload.module_path
-            ));
-        }
-        let compiled = self.compile(path)?;
-        let wasi = wasi_builder(workload, path)?;
-        let cap_bytes = usize::try_from(workload.max_memory_bytes).unwrap_or(usize::MAX);
+    /// Starts a workload of the task of `scope`; returns its id.
+    pub(crate) fn start(&self, workload: &Workload, scope: &TaskScope) -> Result<u64, String> {
+        let module = open_beneath(&scope.task_dir, &workload.module_path, false)
+            .map_err(|err| format!("module: {err}"))?;
+        let compiled = self.compile(std::fs::File::from(module), &workload.module_path)?;
+        let wasi = wasi_builder(workload, scope)?;
+        let max_memory = match scope.memory_limit_bytes() {
+            Some(task_limit) => workload.max_memory_bytes.min(task_limit),
+            None => workload.max_memory_bytes,
+        };
+        let cap_bytes = usize::try_from(max_memory).unwrap_or(usize::MAX);
         let limits = StoreBudget::new(cap_bytes, WORKLOAD_STORE_COUNTS);
         let memory_bytes = limits.memory_bytes();
         let stop = Arc::new(Notify::new());
@@ -226,6 +239,7 @@ impl WorkloadRuntime {
         workloads.insert(
             id,
             Running {
+                task_id: Arc::from(scope.task_id.as_str()),
                 stop,
                 stopping,
                 exit: receiver,
@@ -235,19 +249,54 @@ impl WorkloadRuntime {
         Ok(id)
     }
 
-    fn running(&self, id: u64) -> Result<Running, String> {
-        lock(&self.workloads)
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| format!("no workload {id}"))
+    /// The workload `id` if the task `task_id` started it; any other id is refused.
+    fn running(&self, id: u64, task_id: &str) -> Result<Running, String> {
+        match lock(&self.workloads).get(&id) {
+            Some(running) if *running.task_id == *task_id => Ok(running.clone()),
+            _ => Err(format!(
+                "workload {id} is not a workload of this task: refused"
+            )),
+        }
+    }
+
+    /// Whether workload `id` belongs to the task `task_id`.
+    pub(crate) fn owned(&self, id: u64, task_id: &str) -> Result<(), String> {
+        self.running(id, task_id).map(drop)
+    }
+
+    /// Stops every running workload of a task; returns how many.
+    pub(crate) fn reap(&self, task_id: &str) -> usize {
+        let ids: Vec<u64> = lock(&self.workloads)
+            .iter()
+            .filter(|(_, running)| *running.task_id == *task_id && running.exit.borrow().is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        ids.iter()
+            .filter(|id| self.stop(**id, task_id).is_ok())
+            .count()
+    }
+
+    /// The host's own wait for a task whose life is workload `id`.
+    pub(crate) async fn wait_task(&self, id: u64, task_id: &str) -> Result<RawExit, String> {
+        let exit = self
+            .wait(id, task_id, None)
+            .await?
+            .ok_or_else(|| format!("wait for workload {id} ended without an exit"))?;
+        Ok(RawExit {
+            exit_code: exit.exit_code,
+            signal: 0,
+            oom_killed: false,
+            detail: exit.trap,
+        })
     }
 
     pub(crate) async fn wait(
         &self,
         id: u64,
+        task_id: &str,
         timeout: Option<Duration>,
     ) -> Result<Option<WorkloadExit>, String> {
-        let mut exit = self.running(id)?.exit;
+        let mut exit = self.running(id, task_id)?.exit;
         let waiting = async {
             exit.wait_for(Option::is_some)
                 .await
@@ -262,21 +311,21 @@ impl WorkloadRuntime {
         }
     }
 
-    pub(crate) fn stop(&self, id: u64) -> Result<(), String> {
-        let running = self.running(id)?;
+    pub(crate) fn stop(&self, id: u64, task_id: &str) -> Result<(), String> {
+        let running = self.running(id, task_id)?;
         running.stopping.store(true, Ordering::Relaxed);
         // `notify_one` stores a permit, so a stop that races the task's first poll is not lost.
         running.stop.notify_one();
         Ok(())
     }
 
-    pub(crate) fn is_running(&self, id: u64) -> bool {
-        self.running(id)
+    pub(crate) fn is_running(&self, id: u64, task_id: &str) -> bool {
+        self.running(id, task_id)
             .is_ok_and(|running| running.exit.borrow().is_none())
     }
 
-    pub(crate) fn stats(&self, id: u64) -> Result<WorkloadStats, String> {
-        let running = self.running(id)?;
+    pub(crate) fn stats(&self, id: u64, task_id: &str) -> Result<WorkloadStats, String> {
+        let running = self.running(id, task_id)?;
         Ok(WorkloadStats {
             memory_bytes: running.memory_bytes.load(Ordering::Relaxed),
         })
@@ -294,26 +343,26 @@ fn is_component(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes[0..4] == *b"\0asm" && bytes[6..8] == [1, 0]
 }
 
-/// A WASI context that inherits nothing from the agent.
-fn wasi_builder(workload: &Workload, path: &Path) -> Result<WasiCtxBuilder, String> {
-    let open = |log: &str| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .map_err(|err| format!("cannot open log file {log:?}: {err}"))
-    };
+/// A WASI context that inherits nothing from the agent: the task's log files, one directory
+/// beneath the task directory.
+fn wasi_builder(workload: &Workload, scope: &TaskScope) -> Result<WasiCtxBuilder, String> {
     let mut builder = WasiCtxBuilder::new();
-    let argv0 = path.file_name().map_or_else(
-        || String::from("main.wasm"),
-        |name| name.to_string_lossy().into_owned(),
-    );
+    let argv0 = std::path::Path::new(&workload.module_path)
+        .file_name()
+        .map_or_else(
+            || String::from("main.wasm"),
+            |name| name.to_string_lossy().into_owned(),
+        );
     builder.arg(argv0).args(&workload.args).envs(&workload.env);
     builder
-        .stdout(OutputFile::new(open(&workload.stdout_path)?))
-        .stderr(OutputFile::new(open(&workload.stderr_path)?));
+        .stdout(OutputFile::new(open_task_log(scope, &scope.stdout_path)?))
+        .stderr(OutputFile::new(open_task_log(scope, &scope.stderr_path)?));
+    let dir = open_beneath(&scope.task_dir, &workload.dir, true)
+        .map_err(|err| format!("preopen: {err}"))?;
+    // Preopens the directory opened and checked above (its /proc/self/fd path), not a path that
+    // could be swapped for a symlink in between.
     builder
-        .preopened_dir(&workload.dir, ".", FsPerms::ReadWrite)
+        .preopened_dir(fd_path(&dir), ".", FsPerms::ReadWrite)
         .map_err(|err| format!("cannot preopen {:?}: {err}", workload.dir))?;
     Ok(builder)
 }
@@ -407,39 +456,49 @@ fn exit_of<T>(
     }
 }
 
+impl CallState {
+    /// The task of this call: workload calls need one.
+    fn wasm_scope(&self) -> Result<Arc<TaskScope>, String> {
+        self.scope
+            .clone()
+            .ok_or_else(|| String::from("workload calls need a task: this call concerns none"))
+    }
+}
+
 impl Host for CallState {
     async fn start(&mut self, spec: Workload) -> Result<u64, String> {
-        let runtime = std::sync::Arc::clone(&self.runtime);
+        let runtime = Arc::clone(&self.runtime);
+        let scope = self.wasm_scope()?;
         bounded(self, "start", async move {
-            tokio::task::spawn_blocking(move || runtime.workloads.start(&spec))
+            tokio::task::spawn_blocking(move || runtime.workloads.start(&spec, &scope))
                 .await
                 .map_err(|err| format!("start: {err}"))?
         })
         .await
     }
 
-    async fn wait(
-        &mut self,
-        id: u64,
-        timeout_ms: Option<u64>,
-    ) -> Result<Option<WorkloadExit>, String> {
+    async fn wait(&mut self, id: u64, timeout_ms: u64) -> Result<Option<WorkloadExit>, String> {
         let _timer = self.host_timer();
+        let scope = self.wasm_scope()?;
         self.runtime
             .workloads
-            .wait(id, timeout_ms.map(Duration::from_millis))
+            .wait(id, &scope.task_id, Some(Duration::from_millis(timeout_ms)))
             .await
     }
 
     async fn stop(&mut self, id: u64) -> Result<(), String> {
         let _timer = self.host_timer();
-        self.runtime.workloads.stop(id)
+        let scope = self.wasm_scope()?;
+        self.runtime.workloads.stop(id, &scope.task_id)
     }
 
     async fn is_running(&mut self, id: u64) -> bool {
-        self.runtime.workloads.is_running(id)
+        self.wasm_scope()
+            .is_ok_and(|scope| self.runtime.workloads.is_running(id, &scope.task_id))
     }
 
     async fn stats(&mut self, id: u64) -> Result<WorkloadStats, String> {
-        self.runtime.workloads.stats(id)
+        let scope = self.wasm_scope()?;
+        self.runtime.workloads.stats(id, &scope.task_id)
     }
 }

@@ -7,8 +7,8 @@
 
 use caravan_driver_sdk::host::process::{self, SpawnRequest};
 use caravan_driver_sdk::{
-    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, FsIsolation, Health,
-    TaskConfig, TaskHandle, TaskStats,
+    Capabilities, Driver, DriverError, DriverInfo, Fingerprint, FsIsolation, Health, StartedTask,
+    TaskConfig, TaskHandle, TaskStats, Waitable,
 };
 use serde::{Deserialize, Serialize};
 
@@ -75,7 +75,7 @@ impl Driver for Java {
         }
     }
 
-    fn start_task(config: TaskConfig) -> Result<TaskHandle, DriverError> {
+    fn start_task(config: TaskConfig) -> Result<StartedTask, DriverError> {
         let java: JavaConfig = caravan_driver_sdk::parse_task_config(&config)?;
         let args = java_args(&java)
             .map_err(|err| DriverError::InvalidConfig(format!("task {}: {err}", config.name)))?;
@@ -83,28 +83,16 @@ impl Driver for Java {
             command: String::from("java"),
             args,
             env: config.env.clone(),
-            cwd: config.task_dir.clone(),
-            stdout_path: config.stdout_path.clone(),
-            stderr_path: config.stderr_path.clone(),
+            // The task directory; output goes to the task's log files (the host's choice).
+            cwd: String::new(),
         })
         .map_err(|err| DriverError::Failed(format!("cannot start java: {err}")))?;
-        Ok(caravan_driver_sdk::handle(
+        // The host waits on the process; the default `interpret_exit` reports its exit as is.
+        Ok(caravan_driver_sdk::started(
             &config,
             caravan_driver_sdk::encode_state(&State { pid })?,
+            Waitable::Process(pid),
         ))
-    }
-
-    fn wait_task(handle: TaskHandle) -> Result<ExitResult, DriverError> {
-        let state: State = caravan_driver_sdk::decode_state(&handle)?;
-        let exit = process::wait(state.pid, None)
-            .map_err(DriverError::Failed)?
-            .ok_or_else(|| DriverError::Failed(String::from("wait ended without an exit")))?;
-        Ok(ExitResult {
-            exit_code: exit.exit_code,
-            signal: exit.signal,
-            oom_killed: false,
-            err: exit.detail,
-        })
     }
 
     fn stop_task(handle: TaskHandle, timeout_ms: u64, signal: String) -> Result<(), DriverError> {
@@ -115,7 +103,7 @@ impl Driver for Java {
             signal
         };
         process::signal_group(state.pid, &signal).map_err(DriverError::Failed)?;
-        if process::wait(state.pid, Some(timeout_ms))
+        if process::wait(state.pid, timeout_ms)
             .map_err(DriverError::Failed)?
             .is_none()
         {

@@ -2,7 +2,8 @@
 //! deadline (epoch interruption) and stay up.
 
 use caravan_driver_sdk::{
-    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, TaskConfig, TaskHandle,
+    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, RawExit, StartedTask,
+    TaskConfig, TaskHandle,
 };
 
 struct Looper;
@@ -21,10 +22,10 @@ impl Driver for Looper {
     fn fingerprint(_plugin_config: String) -> Fingerprint {
         spin()
     }
-    fn start_task(_config: TaskConfig) -> Result<TaskHandle, DriverError> {
+    fn start_task(_config: TaskConfig) -> Result<StartedTask, DriverError> {
         spin()
     }
-    fn wait_task(_handle: TaskHandle) -> Result<ExitResult, DriverError> {
+    fn interpret_exit(_handle: TaskHandle, _exit: RawExit) -> ExitResult {
         spin()
     }
 }

@@ -2,7 +2,8 @@
 //! (StoreLimits) must stop it and the host must stay up.
 
 use caravan_driver_sdk::{
-    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, TaskConfig, TaskHandle,
+    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, RawExit, StartedTask,
+    TaskConfig, TaskHandle,
 };
 
 struct MemBomb;
@@ -23,10 +24,10 @@ impl Driver for MemBomb {
     fn fingerprint(_plugin_config: String) -> Fingerprint {
         allocate_forever()
     }
-    fn start_task(_config: TaskConfig) -> Result<TaskHandle, DriverError> {
+    fn start_task(_config: TaskConfig) -> Result<StartedTask, DriverError> {
         allocate_forever()
     }
-    fn wait_task(_handle: TaskHandle) -> Result<ExitResult, DriverError> {
+    fn interpret_exit(_handle: TaskHandle, _exit: RawExit) -> ExitResult {
         allocate_forever()
     }
 }

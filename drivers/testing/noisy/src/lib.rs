@@ -3,8 +3,7 @@
 //! registration stay small, and the node registers.
 
 use caravan_driver_sdk::{
-    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, Health, TaskConfig,
-    TaskHandle,
+    Capabilities, Driver, DriverError, DriverInfo, Fingerprint, Health, StartedTask, TaskConfig,
 };
 
 struct Noisy;
@@ -27,11 +26,8 @@ impl Driver for Noisy {
             attributes,
         }
     }
-    fn start_task(_config: TaskConfig) -> Result<TaskHandle, DriverError> {
+    fn start_task(_config: TaskConfig) -> Result<StartedTask, DriverError> {
         Err(caravan_driver_sdk::unsupported("start-task"))
-    }
-    fn wait_task(_handle: TaskHandle) -> Result<ExitResult, DriverError> {
-        Err(caravan_driver_sdk::unsupported("wait-task"))
     }
 }
 

@@ -2,7 +2,8 @@
 //! only that call.
 
 use caravan_driver_sdk::{
-    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, TaskConfig, TaskHandle,
+    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, RawExit, StartedTask,
+    TaskConfig, TaskHandle,
 };
 
 struct Trapper;
@@ -14,11 +15,11 @@ impl Driver for Trapper {
     fn fingerprint(plugin_config: String) -> Fingerprint {
         panic!("trapper fingerprint with {plugin_config}")
     }
-    fn start_task(config: TaskConfig) -> Result<TaskHandle, DriverError> {
+    fn start_task(config: TaskConfig) -> Result<StartedTask, DriverError> {
         panic!("trapper start-task {}", config.id)
     }
-    fn wait_task(handle: TaskHandle) -> Result<ExitResult, DriverError> {
-        panic!("trapper wait-task {}", handle.id)
+    fn interpret_exit(handle: TaskHandle, _exit: RawExit) -> ExitResult {
+        panic!("trapper interpret-exit {}", handle.id)
     }
 }
 

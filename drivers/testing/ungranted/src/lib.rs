@@ -3,8 +3,7 @@
 
 use caravan_driver_sdk::host::docker;
 use caravan_driver_sdk::{
-    Capabilities, Driver, DriverError, DriverInfo, ExitResult, Fingerprint, Health, TaskConfig,
-    TaskHandle,
+    Capabilities, Driver, DriverError, DriverInfo, Fingerprint, Health, StartedTask, TaskConfig,
 };
 
 struct Ungranted;
@@ -24,13 +23,8 @@ impl Driver for Ungranted {
             attributes: Vec::new(),
         }
     }
-    fn start_task(_config: TaskConfig) -> Result<TaskHandle, DriverError> {
+    fn start_task(_config: TaskConfig) -> Result<StartedTask, DriverError> {
         docker::pull_image("busybox", None).map_err(DriverError::Failed)?;
-        Err(DriverError::Unsupported(String::from(
-            "ungranted runs nothing",
-        )))
-    }
-    fn wait_task(_handle: TaskHandle) -> Result<ExitResult, DriverError> {
         Err(DriverError::Unsupported(String::from(
             "ungranted runs nothing",
         )))
