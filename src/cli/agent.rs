@@ -19,7 +19,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
     // This process is the caravan binary: its clients run log collectors as `caravan logmon`
     // processes that outlive it.
     if let Ok(exe) = std::env::current_exe() {
-        crate::client::CollectorMode::use_process_by_default(exe);
+        crate::agent::logmon::collect_logs_in_processes(exe);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

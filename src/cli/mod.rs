@@ -582,13 +582,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
         }
         Command::Agent(args) => agent::run(&args),
         Command::Logmon(args) => {
-            crate::client::run_log_collector(
-                args.alloc_dir,
-                args.task,
-                args.stream,
-                args.max_files,
-                args.max_file_size,
-            )?;
+            crate::agent::logmon::run(crate::agent::logmon::LogmonArgs {
+                alloc_dir: args.alloc_dir,
+                task: args.task,
+                stream: args.stream,
+                max_files: args.max_files,
+                max_file_size: args.max_file_size,
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Job(JobCommand::Init(args)) => job_init::run(&args),

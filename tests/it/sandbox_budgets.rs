@@ -538,6 +538,9 @@ client {{
   options = {{
     "fingerprint.driver_timeout" = "5s"
   }}
+  artifact {{
+    file_allowlist = ["{examples}"]
+  }}
 }}
 plugin "blocker" {{
   config {{
@@ -551,6 +554,10 @@ ports {{
 "#,
             data = dir.join("data").display(),
             plugins = plugins.display(),
+            examples = Path::new(HELLO_WASM)
+                .parent()
+                .map(Path::display)
+                .context("the examples' directory")?,
         ),
     )?;
     let started = Instant::now();
@@ -606,9 +613,8 @@ async fn hostile_fingerprints_neither_stall_the_node_nor_flood_it() -> Result<()
             && blocker["HealthDescription"]
                 .as_str()
                 // Cut by the fingerprint's deadline or, first, by the driver's CPU budget.
-                .is_some_and(
-                    |text| text.contains("no answer within 5s") || text.contains("CPU budget")
-                ),
+                .is_some_and(|text| text.contains("no answer within 5s")
+                    || text.contains("of guest execution")),
         "blocker: {blocker}"
     );
     let noisy = &drivers["noisy"];
@@ -648,7 +654,9 @@ async fn hostile_fingerprints_neither_stall_the_node_nor_flood_it() -> Result<()
         "TaskGroups": [{ "Name": "g", "Tasks": [{
             "Name": "hello",
             "Driver": "wasm",
-            "Config": { "module": HELLO_WASM },
+            // Modules are relative to the task directory: the example arrives as an artifact.
+            "Artifacts": [{ "GetterSource": format!("file://{HELLO_WASM}"), "RelativeDest": "local/" }],
+            "Config": { "module": "local/hello.wasm" },
             "Resources": { "CPU": 20, "MemoryMB": 16 },
         }]}],
     }});

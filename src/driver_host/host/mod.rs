@@ -15,11 +15,8 @@
 
 use std::collections::BTreeSet;
 use std::os::fd::OwnedFd;
-use std::path::{Component, Path};
+use std::path::Path;
 use std::sync::Arc;
-
-use nix::fcntl::{OFlag, openat};
-use nix::sys::stat::Mode;
 
 use wasmtime::component::{HasSelf, Linker};
 
@@ -123,61 +120,43 @@ impl HostRuntime {
     }
 }
 
-/// Opens `relative` beneath `root` without following any symlink (`root` itself included) and
-/// without leaving it: no absolute path, no `..`. Each step opens from the previous step's
-/// descriptor with `O_NOFOLLOW`, so a symlink planted at any point (before or during the walk)
-/// fails the open instead of being followed. `directory` asks for a directory at the end.
+/// Opens `relative` beneath `root` without following any symlink (`root`'s last component
+/// included: a task could replace its own directory by a link) and without leaving it: no
+/// absolute path, no `..` above it. Through [`crate::allocfs`], the one layer for host code under
+/// an allocation directory, so nothing planted before or during the walk is followed.
+/// `directory` asks for a directory at the end, else a regular file opened for reading.
 pub(crate) fn open_beneath(
     root: &Path,
     relative: &str,
     directory: bool,
 ) -> Result<OwnedFd, String> {
-    let path = Path::new(relative);
-    if path.is_absolute() {
+    use crate::allocfs::{OpenOptions, RelPath, Root};
+    let (Some(parent), Some(name)) = (root.parent(), root.file_name()) else {
+        return Err(format!("{} has no parent directory", root.display()));
+    };
+    let refuse = |err: crate::allocfs::AllocFsError| err.to_string();
+    let root = Root::open(parent)
+        .and_then(|parent| parent.subdir(&RelPath::root().join_name(name)))
+        .map_err(refuse)?;
+    if Path::new(relative).is_absolute() {
         return Err(format!(
             "{relative:?} is absolute: paths are relative to the task directory"
         ));
     }
-    let directory_flags =
-        OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
-    let refuse = |what: &Path, err: nix::Error| match err {
-        nix::Error::ELOOP | nix::Error::ENOTDIR => {
-            format!("{}: a symlink or not a directory: refused", what.display())
-        }
-        err => format!("{}: {err}", what.display()),
-    };
-    let mut current =
-        nix::fcntl::open(root, directory_flags, Mode::empty()).map_err(|err| refuse(root, err))?;
-    let components: Vec<Component<'_>> = path.components().collect();
-    let last_index = components.len().checked_sub(1);
-    for (index, component) in components.iter().enumerate() {
-        let name = match component {
-            Component::Normal(name) => *name,
-            Component::CurDir => continue,
-            Component::ParentDir => {
-                return Err(format!("{relative:?} contains `..`: refused"));
-            }
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(format!("{relative:?} is not relative: refused"));
-            }
-        };
-        let is_last = Some(index) == last_index;
-        let flags = if is_last && !directory {
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+    let path = root.rel(relative).map_err(refuse)?;
+    if directory {
+        let dir = if path.is_root() {
+            root
         } else {
-            directory_flags
+            root.subdir(&path).map_err(refuse)?
         };
-        current = openat(&current, name, flags, Mode::empty())
-            .map_err(|err| refuse(&root.join(path), err))?;
+        dir.as_fd()
+            .try_clone_to_owned()
+            .map_err(|err| format!("{relative:?}: {err}"))
+    } else {
+        let file = root.open_file(&path, OpenOptions::read()).map_err(refuse)?;
+        Ok(OwnedFd::from(file))
     }
-    if !directory {
-        let metadata =
-            nix::sys::stat::fstat(&current).map_err(|err| format!("{relative:?}: {err}"))?;
-        if metadata.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return Err(format!("{relative:?} is not a regular file"));
-        }
-    }
-    Ok(current)
 }
 
 /// The path through which an open descriptor of this process reaches exactly what it opened
