@@ -180,16 +180,25 @@ pub(crate) fn fd_path(fd: &OwnedFd) -> std::path::PathBuf {
     std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
-/// Opens one of the task's log files (host paths from the scope) for appending, refusing a
-/// symlink in its place.
+/// Opens one of the task's log files (host paths from the scope: a regular file, or the FIFO
+/// its log collector reads) for appending, refusing a symlink in its place. The open does not
+/// block: a FIFO nobody reads is an error (`ENXIO`), not a hung agent thread; the descriptor is
+/// then made blocking again so the task's writes wait for the collector rather than fail.
 pub(crate) fn open_task_log(path: &Path) -> Result<std::fs::File, String> {
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
+    let cannot =
+        |err: &dyn std::fmt::Display| format!("cannot open log file {}: {err}", path.display());
+    let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
-        .map_err(|err| format!("cannot open log file {}: {err}", path.display()))
+        .map_err(|err| cannot(&err))?;
+    let flags =
+        nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFL).map_err(|err| cannot(&err))?;
+    let flags = OFlag::from_bits_truncate(flags) & !OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(flags)).map_err(|err| cannot(&err))?;
+    Ok(file)
 }
 
 /// A linker with the granted capabilities and nothing else.
@@ -292,7 +301,16 @@ mod tests {
         let log = dir.path().join("web.stdout.0");
         std::os::unix::fs::symlink(&secret, &log).map_err(|err| err.to_string())?;
         assert!(open_task_log(&log).is_err());
-        assert!(open_task_log(&dir.path().join("web.stderr.0")).is_ok());
+        let file = open_task_log(&dir.path().join("web.stderr.0"))?;
+        let flags = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFL)
+            .map_err(|err| err.to_string())?;
+        assert!(!OFlag::from_bits_truncate(flags).contains(OFlag::O_NONBLOCK));
+        // A FIFO without its collector: an error at once, not a blocked thread.
+        let fifo = dir.path().join(".web.stdout.fifo");
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600))
+            .map_err(|err| err.to_string())?;
+        let err = open_task_log(&fifo).expect_err("no reader");
+        assert!(err.contains("No such device"), "{err}");
         Ok(())
     }
 }
