@@ -122,6 +122,11 @@ async fn run(allocs: usize, nodes: usize, jobs: usize, dev: bool) -> anyhow::Res
         rpc_addr: "127.0.0.1:0".parse()?,
         dev,
         node_name: "bench".to_owned(),
+        // One job may carry every allocation (`CARAVAN_BENCH_JOBS=1`).
+        limits: caravan::server::limits::JobLimits {
+            max_placements: u64::MAX,
+            ..Default::default()
+        },
         ..ServerOptions::default()
     };
     let server = Server::start(options, default_scheduler()).await?;

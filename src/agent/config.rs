@@ -92,6 +92,15 @@ pub struct ServerConfig {
     pub eval_gc_threshold: Option<String>,
     pub raft_protocol: Option<u32>,
     pub encrypt: Option<String>,
+    /// Limits on the work one request can cause (see `server::limits`); each at least 1.
+    pub job_max_task_groups: Option<u64>,
+    pub job_max_tasks_per_group: Option<u64>,
+    /// The sum of a job's group counts.
+    pub job_max_placements: Option<u64>,
+    /// Bytes of a job as JSON.
+    pub job_max_size: Option<u64>,
+    /// Bytes of any HTTP request body.
+    pub max_request_body_size: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -257,6 +266,8 @@ impl AgentConfig {
             },
             client: ClientConfig {
                 enabled: Some(true),
+                // Nomad's dev mode: tasks' ports and the node's address are on loopback.
+                network_interface: Some("lo".to_owned()),
                 artifact: ArtifactConfig {
                     file_allowlist: dev_artifact_dirs(),
                 },
@@ -365,6 +376,26 @@ impl AgentConfig {
         }
         if self.server_enabled() && self.server.bootstrap_expect == Some(0) {
             problems.push("server.bootstrap_expect must be at least 1".to_owned());
+        }
+        for (key, value) in [
+            (
+                "server.job_max_task_groups",
+                self.server.job_max_task_groups,
+            ),
+            (
+                "server.job_max_tasks_per_group",
+                self.server.job_max_tasks_per_group,
+            ),
+            ("server.job_max_placements", self.server.job_max_placements),
+            ("server.job_max_size", self.server.job_max_size),
+            (
+                "server.max_request_body_size",
+                self.server.max_request_body_size,
+            ),
+        ] {
+            if value == Some(0) {
+                problems.push(format!("{key} must be at least 1"));
+            }
         }
         for (key, value) in [
             ("server.heartbeat_grace", &self.server.heartbeat_grace),

@@ -30,7 +30,7 @@ pub fn client_options(
     data_dir: PathBuf,
     servers: Vec<String>,
     http_addr: SocketAddr,
-) -> ClientOptions {
+) -> anyhow::Result<ClientOptions> {
     let defaults = ClientOptions::default();
     let client = &config.client;
     let plugins = config
@@ -67,7 +67,11 @@ pub fn client_options(
             )
         })
         .collect();
-    ClientOptions {
+    let network_ip = match client.network_interface.as_deref() {
+        Some(interface) => Some(interface_ipv4(interface)?),
+        None => None,
+    };
+    Ok(ClientOptions {
         data_dir,
         node_name: config.name.clone().unwrap_or_default(),
         datacenter: config.datacenter().to_owned(),
@@ -95,13 +99,28 @@ pub fn client_options(
             client.max_kill_timeout.as_deref(),
             defaults.max_kill_timeout,
         ),
+        network_ip,
         task_files: TaskFilesConfig {
             artifact_file_allowlist: client.artifact.file_allowlist.clone().unwrap_or_default(),
             // `caravan logmon` processes when this is the caravan binary, else threads.
             log_collector: CollectorMode::default_for_agents(),
         },
         ..defaults
-    }
+    })
+}
+
+/// The first IPv4 address of the network interface `name` (`client.network_interface`, Nomad's
+/// `network_interface`): the address the node advertises and binds its tasks' ports to.
+fn interface_ipv4(name: &str) -> anyhow::Result<IpAddr> {
+    let addresses = nix::ifaddrs::getifaddrs().context("listing the network interfaces")?;
+    addresses
+        .filter(|interface| interface.interface_name == name)
+        .find_map(|interface| {
+            let address = interface.address?;
+            let ipv4 = address.as_sockaddr_in()?;
+            Some(IpAddr::V4(ipv4.ip()))
+        })
+        .with_context(|| format!("network_interface {name:?} has no IPv4 address on this host"))
 }
 
 /// The HTTP address other agents reach this one at: `advertise.http`, else the bound address,
@@ -248,7 +267,7 @@ pub async fn start_agent(config: AgentConfig, dev: bool) -> anyhow::Result<Runni
                 .map(|server| base_url(server))
                 .collect()
         };
-        let options = client_options(&config, data_dir.clone(), servers, http_addr);
+        let options = client_options(&config, data_dir.clone(), servers, http_addr)?;
         let link = Arc::new(HttpServerLink::new(&options.servers));
         Some(
             Client::start(options, link)

@@ -192,5 +192,28 @@ pub fn server_options(
             .map_or(0, |count| count as usize),
         heartbeat,
         snapshot_after_logs: defaults.snapshot_after_logs,
+        limits: job_limits(&config.server, defaults.limits),
     })
+}
+
+/// The server block's request limits over the defaults.
+fn job_limits(
+    server: &crate::agent::config::ServerConfig,
+    defaults: crate::server::limits::JobLimits,
+) -> crate::server::limits::JobLimits {
+    let size = |value: Option<u64>, default: usize| {
+        value.map_or(default, |value| {
+            usize::try_from(value).unwrap_or(usize::MAX)
+        })
+    };
+    crate::server::limits::JobLimits {
+        max_task_groups: size(server.job_max_task_groups, defaults.max_task_groups),
+        max_tasks_per_group: size(server.job_max_tasks_per_group, defaults.max_tasks_per_group),
+        max_placements: server.job_max_placements.unwrap_or(defaults.max_placements),
+        max_job_bytes: size(server.job_max_size, defaults.max_job_bytes),
+        max_request_body_bytes: size(
+            server.max_request_body_size,
+            defaults.max_request_body_bytes,
+        ),
+    }
 }

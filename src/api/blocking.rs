@@ -16,6 +16,7 @@ use super::error::ApiError;
 use super::query::QueryOptions;
 use crate::server::Server;
 use crate::server::state::{StateSnapshot, Table};
+use crate::structs::NodeId;
 
 /// Runs `read` against a snapshot once the tables have changed past the query's index, or
 /// the wait ran out, and answers with Nomad's query headers.
@@ -43,6 +44,26 @@ where
     let index = snapshot.tables().indexes.max_of(tables);
     let body = read(&snapshot)?;
     Ok(with_meta(server, index, Json(body).into_response()))
+}
+
+/// Waits as [`blocking_query`] does, on one node's allocation index instead of whole tables: a
+/// client's watch wakes only when its own allocations change (Nomad: `Node.GetClientAllocs`).
+/// Returns the snapshot to answer from.
+pub async fn wait_for_node_allocs(
+    server: &Arc<Server>,
+    query: &QueryOptions,
+    node_id: &NodeId,
+) -> StateSnapshot {
+    if query.min_index > 0 {
+        let mut index = server.store.watch_node_allocs(node_id);
+        let jitter_nanos = u64::try_from(query.wait.as_nanos() / 16).unwrap_or(0);
+        let jitter = Duration::from_nanos(rand::thread_rng().gen_range(0..=jitter_nanos));
+        let deadline = tokio::time::Instant::now() + query.wait + jitter;
+        let reached = index.wait_for(|index| *index > query.min_index);
+        // A timeout is a normal end of a blocking query: the unchanged data is the answer.
+        let _ = tokio::time::timeout_at(deadline, reached).await;
+    }
+    server.store.snapshot()
 }
 
 /// Adds `X-Nomad-Index`, `X-Nomad-KnownLeader` and `X-Nomad-LastContact` to a response.

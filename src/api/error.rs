@@ -52,6 +52,7 @@ impl From<ServerError> for ApiError {
                 Self::Unavailable(error.to_string())
             }
             ServerError::Raft(_) => Self::Internal(error.to_string()),
+            ServerError::Forbidden(message) => Self::Forbidden(message),
         }
     }
 }

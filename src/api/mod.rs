@@ -10,11 +10,15 @@
 //! Nomad: `command/agent/http.go` (the mux and `wrap`), `*_endpoint.go`.
 
 pub mod blocking;
+pub mod decode;
 pub mod error;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod identity;
 pub mod query;
 pub mod routes;
 pub mod stubs;
+pub mod types;
 
 use std::sync::Arc;
 
@@ -26,6 +30,7 @@ use routes::{agent, allocs, deployments, evals, events, internal, jobs, jobs_par
 
 /// The API router over a server.
 pub fn router(server: Arc<Server>) -> Router {
+    let body_limit = server.options.limits.max_request_body_bytes;
     Router::new()
         .route(
             "/v1/jobs",
@@ -86,7 +91,20 @@ pub fn router(server: Arc<Server>) -> Router {
             "/v1/internal/node/{id}/allocations",
             post(internal::node_update_allocs).put(internal::node_update_allocs),
         )
+        .route(
+            "/v1/internal/node/{id}/client-allocs",
+            get(internal::node_client_allocs),
+        )
+        .route(
+            "/v1/internal/node/{id}/allocs/pull",
+            post(internal::node_pull_allocs),
+        )
         .fallback(|| async { error::ApiError::NotFound("path".to_owned()) })
+        .layer(axum::middleware::from_fn_with_state(
+            body_limit,
+            decode::limit_body,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(identity::resolve_identity))
         .with_state(server)
 }

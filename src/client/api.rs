@@ -89,10 +89,12 @@ fn runner_of(shared: &Shared, alloc_id: &str) -> Result<AllocRunnerHandle, ApiEr
     })
 }
 
+/// A boolean query parameter as Go's `strconv.ParseBool` reads it (python-nomad sends `True`).
 fn flag(params: &HashMap<String, String>, name: &str) -> bool {
     params
         .get(name)
-        .is_some_and(|value| value == "true" || value == "1")
+        .and_then(|value| crate::api::query::parse_bool(value))
+        .unwrap_or(false)
 }
 
 /// The allocation's root and the `path` parameter beneath it. Every fs route then acts through
@@ -292,7 +294,13 @@ async fn restart(
     UrlPath(alloc): UrlPath<String>,
     body: Bytes,
 ) -> Response {
-    let request: RestartRequest = serde_json::from_slice(&body).unwrap_or_default();
+    // A body that does not decode acts on nothing (strict: no defaults for a bad body).
+    let request: RestartRequest = match crate::api::decode::decode_json(&body) {
+        Ok(request) => request,
+        Err(decode_error) => {
+            return error(StatusCode::BAD_REQUEST, decode_error.to_string()).into_response();
+        }
+    };
     let runner = match runner_of(&shared, &alloc) {
         Ok(runner) => runner,
         Err(response) => return response.into_response(),
@@ -331,7 +339,12 @@ async fn signal(
     UrlPath(alloc): UrlPath<String>,
     body: Bytes,
 ) -> Response {
-    let request: SignalRequest = serde_json::from_slice(&body).unwrap_or_default();
+    let request: SignalRequest = match crate::api::decode::decode_json(&body) {
+        Ok(request) => request,
+        Err(decode_error) => {
+            return error(StatusCode::BAD_REQUEST, decode_error.to_string()).into_response();
+        }
+    };
     let runner = match runner_of(&shared, &alloc) {
         Ok(runner) => runner,
         Err(response) => return response.into_response(),
@@ -545,30 +558,9 @@ async fn exec(
 }
 
 /// Base64 (standard alphabet, padded), as Go's `[]byte` JSON encoding.
-pub fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(ALPHABET[(n >> 18) as usize & 63] as char);
-        out.push(ALPHABET[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            ALPHABET[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            ALPHABET[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
+pub(crate) fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::prelude::BASE64_STANDARD.encode(bytes)
 }
 
 /// One piece of a log stream.

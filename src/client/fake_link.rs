@@ -1,5 +1,8 @@
 //! An in-process [`ServerLink`] for unit tests: a node table, an allocation table with a Raft-like
 //! index that blocking watches wait on, and a record of every status update.
+//!
+//! As the servers do, a server-side change (`upsert_alloc`, `stop_alloc`) stamps the
+//! allocation's `AllocModifyIndex` and moves the watch; a client's status update does neither.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -8,7 +11,7 @@ use futures::future::BoxFuture;
 use tokio::sync::watch;
 
 use crate::client::server_link::{
-    AllocUpdate, HeartbeatResponse, LinkError, NodeAllocs, ServerLink,
+    AllocUpdate, HeartbeatResponse, LinkError, NodeClientAllocs, ServerLink,
 };
 use crate::structs::{AllocDesiredStatus, AllocId, Allocation, Node, NodeId};
 
@@ -18,6 +21,7 @@ struct FakeState {
     allocs: BTreeMap<AllocId, Allocation>,
     updates: Vec<AllocUpdate>,
     registrations: u64,
+    heartbeats: u64,
 }
 
 pub(crate) struct FakeLink {
@@ -41,19 +45,28 @@ impl FakeLink {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn next_index(&self) -> u64 {
+        *self.index.borrow() + 1
+    }
+
     fn bump(&self) {
         self.index.send_modify(|index| *index += 1);
     }
 
-    pub(crate) fn upsert_alloc(&self, alloc: Allocation) {
+    pub(crate) fn upsert_alloc(&self, mut alloc: Allocation) {
+        let index = self.next_index();
+        alloc.modify_index = index;
+        alloc.alloc_modify_index = index;
         self.lock().allocs.insert(alloc.id.clone(), alloc);
         self.bump();
     }
 
     pub(crate) fn stop_alloc(&self, alloc_id: &AllocId) {
+        let index = self.next_index();
         if let Some(alloc) = self.lock().allocs.get_mut(alloc_id) {
             alloc.desired_status = AllocDesiredStatus::Stop;
-            alloc.modify_index += 1;
+            alloc.modify_index = index;
+            alloc.alloc_modify_index = index;
         }
         self.bump();
     }
@@ -69,6 +82,10 @@ impl FakeLink {
 
     pub(crate) fn registrations(&self) -> u64 {
         self.lock().registrations
+    }
+
+    pub(crate) fn heartbeats(&self) -> u64 {
+        self.lock().heartbeats
     }
 
     pub(crate) fn alloc(&self, alloc_id: &AllocId) -> Option<Allocation> {
@@ -100,7 +117,9 @@ impl ServerLink for FakeLink {
         node_id: &'a NodeId,
     ) -> BoxFuture<'a, Result<HeartbeatResponse, LinkError>> {
         Box::pin(async move {
-            if self.lock().nodes.contains_key(node_id) {
+            let mut state = self.lock();
+            state.heartbeats += 1;
+            if state.nodes.contains_key(node_id) {
                 Ok(HeartbeatResponse {
                     heartbeat_ttl: self.ttl,
                 })
@@ -114,7 +133,7 @@ impl ServerLink for FakeLink {
         &'a self,
         node_id: &'a NodeId,
         min_index: u64,
-    ) -> BoxFuture<'a, Result<NodeAllocs, LinkError>> {
+    ) -> BoxFuture<'a, Result<NodeClientAllocs, LinkError>> {
         Box::pin(async move {
             let mut index = self.index.subscribe();
             let _ = tokio::time::timeout(
@@ -128,9 +147,25 @@ impl ServerLink for FakeLink {
                 .allocs
                 .values()
                 .filter(|alloc| alloc.node_id == *node_id)
-                .cloned()
+                .map(|alloc| (alloc.id.clone(), alloc.alloc_modify_index))
                 .collect();
-            Ok(NodeAllocs { allocs, index })
+            Ok(NodeClientAllocs { allocs, index })
+        })
+    }
+
+    fn pull_allocs<'a>(
+        &'a self,
+        node_id: &'a NodeId,
+        alloc_ids: &'a [AllocId],
+    ) -> BoxFuture<'a, Result<Vec<Allocation>, LinkError>> {
+        Box::pin(async move {
+            let state = self.lock();
+            Ok(alloc_ids
+                .iter()
+                .filter_map(|alloc_id| state.allocs.get(alloc_id))
+                .filter(|alloc| alloc.node_id == *node_id)
+                .cloned()
+                .collect())
         })
     }
 
@@ -144,7 +179,9 @@ impl ServerLink for FakeLink {
                 if let Some(alloc) = state.allocs.get_mut(&update.id) {
                     alloc.client_status = update.client_status;
                     alloc.client_description = update.client_description.clone();
-                    alloc.task_states = update.task_states.clone();
+                    if !update.task_states.is_empty() {
+                        alloc.task_states = update.task_states.clone();
+                    }
                 }
                 state.updates.push(update.clone());
             }

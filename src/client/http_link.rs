@@ -5,15 +5,17 @@
 //! | call | request | success | other answers |
 //! |------|---------|---------|---------------|
 //! | register | `PUT /v1/internal/node/register` body `{"Node": <Node>}` | 200 `{"HeartbeatTTL": <ns>, "Index": <n>}` | |
-//! | heartbeat | `PUT /v1/internal/node/<node_id>/heartbeat` (no body) | 200 `{"HeartbeatTTL": <ns>}` | 404: node unknown → the client registers again |
-//! | watch | `GET /v1/node/<node_id>/allocations?index=<n>&wait=<go duration>` | 200 `[<Allocation>...]` (with `Job`), header `X-Nomad-Index: <n>` | 404: node unknown |
-//! | update | `PUT /v1/internal/node/<node_id>/allocations` body `{"Allocs": [{"ID", "NodeID", "ClientStatus", "ClientDescription", "TaskStates"}...]}` | 200 (body ignored) | |
+//! | heartbeat | `PUT /v1/internal/node/<node_id>/heartbeat` body `{"SecretID": <the node's secret>}` | 200 `{"HeartbeatTTL": <ns>}` | 404: node unknown → the client registers again; 403: another node holds the ID |
+//! | watch | `GET /v1/internal/node/<node_id>/client-allocs?index=<n>&wait=<go duration>` | 200 `NodeClientAllocs` (`{"Allocs": {<id>: <AllocModifyIndex>}, "Index": <n>}`) | |
+//! | pull | `POST /v1/internal/node/<node_id>/allocs/pull` body `{"AllocIDs": [...]}` | 200 `PullAllocsResponse` (allocations, each job version once) | |
+//! | update | `PUT /v1/internal/node/<node_id>/allocations` body `AllocUpdateRequest` | 200 (body ignored) | 403: not this node's allocation |
 //!
-//! These are the servers' client-facing routes (`src/api/routes/internal.rs`); the watch is the
-//! public blocking query.
+//! These are the servers' client-facing routes (`src/api/routes/internal.rs`), with the wire
+//! types of [`crate::api::types::node`].
 //!
-//! The watch is a blocking query: the server holds it until the node's allocations change past
-//! `index` or `wait` elapses (then it answers with the same index). Any other status or a
+//! The watch is a blocking query on the node's own allocation index: the server holds it until
+//! the servers change this node's allocations past `index` or `wait` elapses (then it answers
+//! with the same index). Any other status or a
 //! transport error is [`LinkError::Unavailable`]; the client retries with backoff and the link
 //! moves on to the next server address. Addresses are HTTP base URLs (`http://10.0.0.1:4646`);
 //! a bare `host:port` gets `http://`.
@@ -24,10 +26,11 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use crate::api::types::node::{AllocUpdateRequest, PullAllocsRequest, PullAllocsResponse};
 use crate::client::server_link::{
-    AllocUpdate, HeartbeatResponse, LinkError, NodeAllocs, ServerLink,
+    AllocUpdate, HeartbeatResponse, LinkError, NodeClientAllocs, ServerLink,
 };
-use crate::structs::{Allocation, Node, NodeId};
+use crate::structs::{AllocId, Allocation, Node, NodeId};
 
 /// How long the server may hold a watch.
 const DEFAULT_WATCH_WAIT: Duration = Duration::from_secs(300);
@@ -39,6 +42,15 @@ pub struct HttpServerLink {
     servers: Vec<String>,
     current: AtomicUsize,
     watch_wait: Duration,
+    /// The secret the node last registered with; heartbeats carry it as proof of identity.
+    secret_id: std::sync::Mutex<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct HeartbeatRequest<'a> {
+    #[serde(rename = "SecretID")]
+    secret_id: &'a str,
 }
 
 #[derive(Serialize)]
@@ -52,12 +64,6 @@ struct RegisterRequest<'a> {
 struct HeartbeatBody {
     #[serde(rename = "HeartbeatTTL", default)]
     heartbeat_ttl: i64,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct UpdateRequest<'a> {
-    allocs: &'a [AllocUpdate],
 }
 
 impl HttpServerLink {
@@ -87,6 +93,7 @@ impl HttpServerLink {
             servers,
             current: AtomicUsize::new(0),
             watch_wait,
+            secret_id: std::sync::Mutex::new(String::new()),
         }
     }
 
@@ -151,6 +158,10 @@ impl ServerLink for HttpServerLink {
         node: &'a Node,
     ) -> BoxFuture<'a, Result<HeartbeatResponse, LinkError>> {
         Box::pin(async move {
+            *self
+                .secret_id
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = node.secret_id.clone();
             let url = format!("{}/v1/internal/node/register", self.base()?);
             let response = self
                 .send(
@@ -169,7 +180,15 @@ impl ServerLink for HttpServerLink {
     ) -> BoxFuture<'a, Result<HeartbeatResponse, LinkError>> {
         Box::pin(async move {
             let url = format!("{}/v1/internal/node/{node_id}/heartbeat", self.base()?);
-            let response = self.send("heartbeat", self.client.put(url)).await?;
+            let secret_id = self
+                .secret_id
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            let request = self.client.put(url).json(&HeartbeatRequest {
+                secret_id: &secret_id,
+            });
+            let response = self.send("heartbeat", request).await?;
             if response.status() == reqwest::StatusCode::NOT_FOUND {
                 return Err(LinkError::NodeUnknown(node_id.clone()));
             }
@@ -182,11 +201,11 @@ impl ServerLink for HttpServerLink {
         &'a self,
         node_id: &'a NodeId,
         min_index: u64,
-    ) -> BoxFuture<'a, Result<NodeAllocs, LinkError>> {
+    ) -> BoxFuture<'a, Result<NodeClientAllocs, LinkError>> {
         Box::pin(async move {
             let wait = crate::structs::duration::format_go_duration(self.watch_wait);
             let url = format!(
-                "{}/v1/node/{node_id}/allocations?index={min_index}&wait={wait}",
+                "{}/v1/internal/node/{node_id}/client-allocs?index={min_index}&wait={wait}",
                 self.base()?
             );
             let request = self
@@ -194,21 +213,33 @@ impl ServerLink for HttpServerLink {
                 .get(url)
                 .timeout(self.watch_wait + Duration::from_secs(30));
             let response = self.send("watch allocations", request).await?;
-            if response.status() == reqwest::StatusCode::NOT_FOUND {
-                return Err(LinkError::NodeUnknown(node_id.clone()));
-            }
             let response = self.expect_ok("watch allocations", response).await?;
-            let index = response
-                .headers()
-                .get("X-Nomad-Index")
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.parse::<u64>().ok())
-                .unwrap_or(min_index);
-            let allocs: Vec<Allocation> = response
+            response
                 .json()
                 .await
-                .map_err(|err| self.failed("watch allocations", format!("bad body: {err}")))?;
-            Ok(NodeAllocs { allocs, index })
+                .map_err(|err| self.failed("watch allocations", format!("bad body: {err}")))
+        })
+    }
+
+    fn pull_allocs<'a>(
+        &'a self,
+        node_id: &'a NodeId,
+        alloc_ids: &'a [AllocId],
+    ) -> BoxFuture<'a, Result<Vec<Allocation>, LinkError>> {
+        Box::pin(async move {
+            let url = format!("{}/v1/internal/node/{node_id}/allocs/pull", self.base()?);
+            let body = PullAllocsRequest {
+                alloc_ids: alloc_ids.to_vec(),
+            };
+            let response = self
+                .send("pull allocations", self.client.post(url).json(&body))
+                .await?;
+            let response = self.expect_ok("pull allocations", response).await?;
+            let pulled: PullAllocsResponse = response
+                .json()
+                .await
+                .map_err(|err| self.failed("pull allocations", format!("bad body: {err}")))?;
+            Ok(pulled.into_allocs())
         })
     }
 
@@ -231,9 +262,7 @@ impl ServerLink for HttpServerLink {
                 let response = self
                     .send(
                         "update allocations",
-                        self.client
-                            .put(url)
-                            .json(&UpdateRequest { allocs: &allocs }),
+                        self.client.put(url).json(&AllocUpdateRequest { allocs }),
                     )
                     .await?;
                 self.expect_ok("update allocations", response).await?;

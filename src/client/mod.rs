@@ -3,7 +3,9 @@
 //! per allocation, and reports their status back in batches (Nomad: `client/client.go`).
 //!
 //! ```text
-//!                 ┌── heartbeat loop: every TTL/2..3TTL/4; 404 → register again
+//!                 ┌── fingerprint loop: every driver at once, each under its deadline; every 30 s
+//!                 │     └─► first round done, or a driver's health changed ─► (re-)register
+//!                 ├── heartbeat loop: every TTL/2..3TTL/4; 404 → register again
 //!  start ─ restore persisted allocs (recover running tasks) ─ register ─┤
 //!                 └── watch loop: GET allocations?index=N (blocking) ─► reconcile runners
 //!  alloc runners ─► status updates ─► batcher (first at once, then at most every 200 ms)
@@ -73,7 +75,7 @@ use crate::structs::{AllocDesiredStatus, AllocId, Allocation, Node, NodeId};
 use alloc_runner::AllocRunnerConfig;
 pub use alloc_runner::AllocRunnerHandle;
 pub use http_link::HttpServerLink;
-pub use server_link::{AllocUpdate, HeartbeatResponse, LinkError, NodeAllocs, ServerLink};
+pub use server_link::{AllocUpdate, HeartbeatResponse, LinkError, NodeClientAllocs, ServerLink};
 use state::StateDb;
 use task_runner::env_hook::NodeFacts;
 
@@ -120,6 +122,8 @@ pub struct ClientOptions {
     pub max_kill_timeout: Duration,
     /// What the host may do with files for tasks: `file://` artifact sources, log collectors.
     pub task_files: alloc_runner::alloc_dir::TaskFilesConfig,
+    /// How often drivers are fingerprinted again (Nomad: each driver's fingerprint period, 30 s).
+    pub driver_fingerprint_interval: Duration,
 }
 
 impl Default for ClientOptions {
@@ -150,6 +154,7 @@ impl Default for ClientOptions {
             host_volumes: BTreeMap::new(),
             max_kill_timeout: Duration::from_secs(30),
             task_files: alloc_runner::alloc_dir::TaskFilesConfig::default(),
+            driver_fingerprint_interval: Duration::from_secs(30),
         }
     }
 }
@@ -195,6 +200,37 @@ pub enum ClientError {
     },
     #[error("driver host: {0}")]
     DriverHost(#[from] crate::driver_host::Error),
+    #[error("client option {key:?} = {value:?}: {reason}")]
+    Option {
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// `client { options { "fingerprint.driver_timeout" = "10s" } }`: each driver's fingerprint
+/// deadline.
+pub const FINGERPRINT_TIMEOUT_OPTION: &str = "fingerprint.driver_timeout";
+
+/// The driver limits with the `client { options }` that adjust them.
+fn driver_limits(options: &ClientOptions) -> Result<DriverLimits, ClientError> {
+    let mut limits = options.driver_limits;
+    if let Some(value) = options.options.get(FINGERPRINT_TIMEOUT_OPTION) {
+        let timeout = humantime::parse_duration(value).map_err(|err| ClientError::Option {
+            key: FINGERPRINT_TIMEOUT_OPTION,
+            value: value.clone(),
+            reason: err.to_string(),
+        })?;
+        if timeout.is_zero() {
+            return Err(ClientError::Option {
+                key: FINGERPRINT_TIMEOUT_OPTION,
+                value: value.clone(),
+                reason: String::from("must be more than zero"),
+            });
+        }
+        limits.fingerprint_timeout = timeout;
+    }
+    Ok(limits)
 }
 
 /// What the loops, the runners and the API share.
@@ -204,7 +240,8 @@ pub(crate) struct Shared {
     pub(crate) max_kill_timeout: Duration,
     pub(crate) task_files: Arc<alloc_runner::alloc_dir::TaskFilesConfig>,
     pub(crate) node: Mutex<Node>,
-    pub(crate) facts: Arc<NodeFacts>,
+    /// The node as tasks see it (`${attr.*}`...), replaced when the drivers' fingerprints change.
+    pub(crate) facts: Mutex<Arc<NodeFacts>>,
     pub(crate) driver_host: DriverHost,
     pub(crate) state_db: StateDb,
     pub(crate) runners: Mutex<HashMap<AllocId, AllocRunnerHandle>>,
@@ -248,7 +285,12 @@ impl Shared {
             task_files: Arc::clone(&self.task_files),
             node_id: self.node_id(),
             driver_host: self.driver_host.clone(),
-            facts: Arc::clone(&self.facts),
+            facts: Arc::clone(
+                &self
+                    .facts
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            ),
             state_db: self.state_db.clone(),
             restored_tasks: restored,
             updates: self.updates.clone(),
@@ -306,7 +348,7 @@ impl Client {
             cache_dir: Some(options.data_dir.join("cache")),
             plugin_dir: options.plugin_dir.clone(),
             plugins: options.plugins.clone(),
-            limits: options.driver_limits,
+            limits: driver_limits(&options)?,
         })?;
         let mut facts = node::HostFacts::gather(&options.data_dir, options.network_ip);
         if let Some(total) = options.cpu_total_compute.filter(|total| *total > 0) {
@@ -329,7 +371,9 @@ impl Client {
             http_addr: options.http_advertise.clone(),
             meta: options.meta.clone(),
         };
-        let mut node = node::fingerprint_node(&identity, &facts, &driver_host).await;
+        // Drivers are fingerprinted by the fingerprint loop: a slow or hung driver delays neither
+        // the start-up (so the agent's API answers at once) nor the heartbeats.
+        let mut node = node::fingerprint_node(&identity, &facts);
         if let Some(port) = options.min_dynamic_port {
             node.node_resources.min_dynamic_port = i32::from(port);
         }
@@ -338,17 +382,17 @@ impl Client {
         }
         node.reserved_resources = options.reserved.clone();
         node.host_volumes = options.host_volumes.clone();
-        tracing::info!(node_id = %node.id, name = %node.name, drivers = ?node.drivers.keys().collect::<Vec<_>>(), "node fingerprinted");
+        tracing::info!(node_id = %node.id, name = %node.name, "node fingerprinted");
         let (updates_tx, updates_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             data_dir: options.data_dir.clone(),
             alloc_root,
             max_kill_timeout: options.max_kill_timeout,
             task_files: Arc::new(options.task_files.clone()),
-            facts: Arc::new(NodeFacts {
+            facts: Mutex::new(Arc::new(NodeFacts {
                 node: node.clone(),
                 region: options.region.clone(),
-            }),
+            })),
             node: Mutex::new(node),
             driver_host,
             state_db: state_db.clone(),
@@ -366,9 +410,17 @@ impl Client {
         }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (registered_tx, registered_rx) = watch::channel(None::<Duration>);
+        let (drivers_tx, drivers_rx) = watch::channel(0u64);
         let loops = vec![
+            tokio::spawn(fingerprint_drivers_loop(
+                Arc::clone(&shared),
+                drivers_tx,
+                options.driver_fingerprint_interval,
+                shutdown_rx.clone(),
+            )),
             tokio::spawn(register_and_heartbeat(
                 Arc::clone(&shared),
+                drivers_rx,
                 registered_tx,
                 shutdown_rx.clone(),
             )),
@@ -486,34 +538,45 @@ async fn register(shared: &Shared, shutdown: &mut watch::Receiver<bool>) -> Opti
 #[tracing::instrument(level = "debug", skip_all)]
 async fn register_and_heartbeat(
     shared: Arc<Shared>,
+    mut drivers: watch::Receiver<u64>,
     registered: watch::Sender<Option<Duration>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // The first registration carries the drivers' first fingerprints (as Nomad waits for its
+    // first driver fingerprints): one round, each driver under its own deadline.
+    tokio::select! {
+        result = drivers.wait_for(|round| *round > 0) => if result.is_err() { return },
+        _ = shutdown.wait_for(|stop| *stop) => return,
+    }
+    drivers.mark_unchanged();
     let Some(mut ttl) = register(&shared, &mut shutdown).await else {
         return;
     };
     registered.send_replace(Some(ttl));
     let node_id = shared.node_id();
     let mut failures = 0;
-    let mut next_fingerprint = Instant::now() + DRIVER_FINGERPRINT_INTERVAL;
+    let mut drivers_open = true;
     loop {
-        if Instant::now() >= next_fingerprint {
-            next_fingerprint = Instant::now() + DRIVER_FINGERPRINT_INTERVAL;
-            if refresh_drivers(&shared).await {
-                tracing::info!("driver health changed; updating the node");
-                let Some(new_ttl) = register(&shared, &mut shutdown).await else {
-                    return;
-                };
-                ttl = new_ttl;
-            }
-        }
         let delay = if failures == 0 {
             heartbeat_delay(ttl)
         } else {
             retry_delay(failures)
         };
-        if !sleep_or_shutdown(delay, &mut shutdown).await {
-            return;
+        let drivers_changed = tokio::select! {
+            () = tokio::time::sleep(delay) => false,
+            result = drivers.changed(), if drivers_open => {
+                drivers_open = result.is_ok();
+                drivers_open
+            }
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        if drivers_changed {
+            tracing::info!("driver health changed; updating the node");
+            let Some(new_ttl) = register(&shared, &mut shutdown).await else {
+                return;
+            };
+            ttl = new_ttl;
+            continue;
         }
         match shared.link.heartbeat(&node_id).await {
             Ok(response) => {
@@ -536,8 +599,30 @@ async fn register_and_heartbeat(
     }
 }
 
-/// How often drivers are fingerprinted again (Nomad: each driver's fingerprint period, 30 s).
-const DRIVER_FINGERPRINT_INTERVAL: Duration = Duration::from_secs(30);
+/// Fingerprints the drivers now and every `interval`, apart from the
+/// heartbeats; bumps `rounds` after the first round and after each round that changed a driver.
+#[tracing::instrument(level = "debug", skip_all)]
+async fn fingerprint_drivers_loop(
+    shared: Arc<Shared>,
+    rounds: watch::Sender<u64>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut first = true;
+    loop {
+        let changed = tokio::select! {
+            changed = refresh_drivers(&shared) => changed,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        if changed || first {
+            rounds.send_modify(|round| *round += 1);
+        }
+        first = false;
+        if !sleep_or_shutdown(interval, &mut shutdown).await {
+            return;
+        }
+    }
+}
 
 /// Fingerprints the drivers again; true if any driver's detection or health changed, in which
 /// case the node (drivers and `driver.*` attributes) is updated.
@@ -559,10 +644,21 @@ async fn refresh_drivers(shared: &Shared) -> bool {
     if changed {
         node::set_driver_attributes(&mut node.attributes, &drivers);
         node.drivers = drivers;
+        let mut facts = shared
+            .facts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *facts = Arc::new(NodeFacts {
+            node: node.clone(),
+            region: facts.region.clone(),
+        });
     }
     changed
 }
 
+/// Watches the node's allocations as Nomad's client does (`client.watchAllocations`): a blocking
+/// query on the node's own index answers with IDs and `AllocModifyIndex`es, and only the
+/// allocations whose index moved since they were last seen are pulled in full.
 #[tracing::instrument(level = "debug", skip_all)]
 async fn watch_allocations(
     shared: Arc<Shared>,
@@ -577,18 +673,20 @@ async fn watch_allocations(
     let mut index = 0u64;
     let mut first = true;
     let mut failures = 0;
+    // The AllocModifyIndex of every allocation as last pulled.
+    let mut seen: HashMap<AllocId, u64> = HashMap::new();
     loop {
         let asked = Instant::now();
         let result = tokio::select! {
-            result = shared.link.watch_allocs(&node_id, index) => result,
+            result = pull_changed(&shared, &node_id, index, &seen) => result,
             _ = shutdown.wait_for(|stop| *stop) => return,
         };
         match result {
-            Ok(response) => {
+            Ok((listed, changed)) => {
                 failures = 0;
                 // An index that went backwards means the servers lost their state: their answer
                 // is the truth to reconcile with.
-                if !first && response.index == index {
+                if !first && listed.index == index && changed.is_empty() {
                     // The server's wait elapsed without a change. A server that does not block
                     // would make this a hot loop: pace it.
                     if asked.elapsed() < Duration::from_millis(50)
@@ -599,8 +697,12 @@ async fn watch_allocations(
                     continue;
                 }
                 first = false;
-                index = response.index.max(1);
-                reconcile(&shared, response.allocs);
+                index = listed.index.max(1);
+                seen.retain(|alloc_id, _| listed.allocs.contains_key(alloc_id));
+                for alloc in &changed {
+                    seen.insert(alloc.id.clone(), alloc.alloc_modify_index);
+                }
+                reconcile(&shared, &listed.allocs, changed);
             }
             Err(err) => {
                 tracing::warn!(error = %err, "watching allocations failed");
@@ -613,19 +715,40 @@ async fn watch_allocations(
     }
 }
 
+/// One round of the watch: the node's allocation IDs past `index`, and those of them whose
+/// `AllocModifyIndex` differs from what was `seen`, pulled in full.
+async fn pull_changed(
+    shared: &Shared,
+    node_id: &NodeId,
+    index: u64,
+    seen: &HashMap<AllocId, u64>,
+) -> Result<(NodeClientAllocs, Vec<Allocation>), LinkError> {
+    let listed = shared.link.watch_allocs(node_id, index).await?;
+    let stale: Vec<AllocId> = listed
+        .allocs
+        .iter()
+        .filter(|(alloc_id, modify_index)| seen.get(*alloc_id) != Some(*modify_index))
+        .map(|(alloc_id, _)| alloc_id.clone())
+        .collect();
+    let changed = if stale.is_empty() {
+        Vec::new()
+    } else {
+        shared.link.pull_allocs(node_id, &stale).await?
+    };
+    Ok((listed, changed))
+}
+
 /// Starts runners for new allocations, hands updates to existing ones, and stops and removes
 /// the runners of allocations the servers no longer list (Nomad: `client.runAllocs`).
-fn reconcile(shared: &Arc<Shared>, allocs: Vec<Allocation>) {
-    let mut listed = std::collections::HashSet::new();
-    for alloc in allocs {
-        listed.insert(alloc.id.clone());
+/// `listed` is every allocation of the node; `changed` those pulled because they changed.
+fn reconcile(shared: &Arc<Shared>, listed: &BTreeMap<AllocId, u64>, changed: Vec<Allocation>) {
+    for alloc in changed {
         let existing = shared.runner(alloc.id.as_str());
         match existing {
             Some(runner) => {
                 let current = runner.alloc();
                 if current.desired_status != alloc.desired_status
                     || current.alloc_modify_index != alloc.alloc_modify_index
-                    || current.modify_index != alloc.modify_index
                 {
                     let mut alloc = alloc;
                     // Servers may leave the job out of allocations that did not change job
@@ -649,7 +772,7 @@ fn reconcile(shared: &Arc<Shared>, allocs: Vec<Allocation>) {
     let removed: Vec<(AllocId, AllocRunnerHandle)> = shared
         .lock_runners()
         .iter()
-        .filter(|(id, _)| !listed.contains(*id))
+        .filter(|(id, _)| !listed.contains_key(*id))
         .map(|(id, runner)| (id.clone(), runner.clone()))
         .collect();
     for (alloc_id, runner) in removed {

@@ -7,6 +7,13 @@
 //! `unique.storage.volume`, `unique.storage.bytestotal`, `unique.storage.bytesfree`,
 //! `nomad.version`, `caravan.version` and `driver.<name>` ("1" when the driver is healthy).
 //!
+//! Drivers are fingerprinted apart from the host facts ([`fingerprint_drivers`]), by the client's
+//! fingerprint loop, never on its start-up path or in its heartbeat loop; what a driver reports is
+//! bounded ([`bound_fingerprint`]): at most [`MAX_DRIVER_ATTRIBUTES`] attributes, keys of at most
+//! [`MAX_ATTRIBUTE_KEY_BYTES`] and values of at most [`MAX_ATTRIBUTE_VALUE_BYTES`]; the entries
+//! over those limits are dropped with a warning and a note in the driver's health description
+//! (the driver keeps the health it reported), so the node's registration stays small.
+//!
 //! **Boundary:** drivers are fingerprinted through `driver_host` only.
 
 use std::collections::BTreeMap;
@@ -182,12 +189,8 @@ pub struct NodeIdentity {
     pub meta: BTreeMap<String, String>,
 }
 
-/// The node as registered, with every driver's fingerprint.
-pub async fn fingerprint_node(
-    identity: &NodeIdentity,
-    facts: &HostFacts,
-    host: &DriverHost,
-) -> Node {
+/// The node as registered, without its drivers (the fingerprint loop adds them).
+pub fn fingerprint_node(identity: &NodeIdentity, facts: &HostFacts) -> Node {
     let mut attributes = BTreeMap::new();
     let mut set = |key: &str, value: String| {
         attributes.insert(key.to_owned(), value);
@@ -217,8 +220,6 @@ pub async fn fingerprint_node(
     );
     set("nomad.version", "1.9.0".to_owned());
     set("caravan.version", env!("CARGO_PKG_VERSION").to_owned());
-    let drivers = fingerprint_drivers(host).await;
-    set_driver_attributes(&mut attributes, &drivers);
     Node {
         id: identity.id.as_str().into(),
         secret_id: identity.secret_id.clone(),
@@ -253,7 +254,6 @@ pub async fn fingerprint_node(
         meta: identity.meta.clone(),
         node_class: identity.node_class.clone(),
         node_pool: identity.node_pool.clone(),
-        drivers,
         status: NodeStatus::Ready,
         ..Node::default()
     }
@@ -278,7 +278,17 @@ pub fn set_driver_attributes(
     }
 }
 
-/// Every available driver's health: fingerprinted, disabled, or why it failed to load.
+/// Attributes kept of one driver's fingerprint.
+pub const MAX_DRIVER_ATTRIBUTES: usize = 128;
+/// Longest attribute key kept, in bytes.
+pub const MAX_ATTRIBUTE_KEY_BYTES: usize = 128;
+/// Longest attribute value kept, in bytes.
+pub const MAX_ATTRIBUTE_VALUE_BYTES: usize = 512;
+/// Longest health description kept, in bytes.
+pub const MAX_HEALTH_DESCRIPTION_BYTES: usize = 1024;
+
+/// Every available driver's health: fingerprinted (bounded), disabled, or why it failed to load
+/// or answer. All drivers are fingerprinted concurrently, each under its own deadline.
 pub async fn fingerprint_drivers(host: &DriverHost) -> BTreeMap<String, DriverInfo> {
     let now = crate::client::task_runner::events::now_rfc3339();
     host.fingerprint_all()
@@ -286,24 +296,42 @@ pub async fn fingerprint_drivers(host: &DriverHost) -> BTreeMap<String, DriverIn
         .into_iter()
         .map(|(name, fingerprint)| {
             let info = match fingerprint {
-                Ok(fingerprint) => DriverInfo {
-                    attributes: fingerprint.attributes,
-                    detected: fingerprint.health != Health::Undetected,
-                    healthy: fingerprint.health == Health::Healthy,
-                    health_description: if fingerprint.description.is_empty() {
+                Ok(fingerprint) => {
+                    let (attributes, dropped) = bound_fingerprint(fingerprint.attributes);
+                    let mut description = if fingerprint.description.is_empty() {
                         "Healthy".to_owned()
                     } else {
-                        fingerprint.description
-                    },
-                    update_time: now.clone(),
-                },
+                        cut(fingerprint.description, MAX_HEALTH_DESCRIPTION_BYTES)
+                    };
+                    if dropped > 0 {
+                        tracing::warn!(
+                            driver = %name,
+                            dropped,
+                            kept = attributes.len(),
+                            "driver fingerprint over its limits: attributes dropped"
+                        );
+                        description.push_str(&format!(
+                            " ({dropped} fingerprint attributes dropped: over the limits of \
+                             {MAX_DRIVER_ATTRIBUTES} attributes, keys of \
+                             {MAX_ATTRIBUTE_KEY_BYTES} bytes, values of \
+                             {MAX_ATTRIBUTE_VALUE_BYTES} bytes)"
+                        ));
+                    }
+                    DriverInfo {
+                        attributes,
+                        detected: fingerprint.health != Health::Undetected,
+                        healthy: fingerprint.health == Health::Healthy,
+                        health_description: description,
+                        update_time: now.clone(),
+                    }
+                }
                 Err(DriverHostError::Disabled { .. }) => DriverInfo {
                     health_description: "disabled".to_owned(),
                     update_time: now.clone(),
                     ..DriverInfo::default()
                 },
                 Err(err) => DriverInfo {
-                    health_description: err.to_string(),
+                    health_description: cut(err.to_string(), MAX_HEALTH_DESCRIPTION_BYTES),
                     update_time: now.clone(),
                     ..DriverInfo::default()
                 },
@@ -311,6 +339,37 @@ pub async fn fingerprint_drivers(host: &DriverHost) -> BTreeMap<String, DriverIn
             (name, info)
         })
         .collect()
+}
+
+/// The attributes within the limits (the first [`MAX_DRIVER_ATTRIBUTES`] in key order of those
+/// whose key and value fit), and how many were dropped.
+pub fn bound_fingerprint(
+    attributes: BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, usize) {
+    let total = attributes.len();
+    let kept: BTreeMap<String, String> = attributes
+        .into_iter()
+        .filter(|(key, value)| {
+            !key.is_empty()
+                && key.len() <= MAX_ATTRIBUTE_KEY_BYTES
+                && value.len() <= MAX_ATTRIBUTE_VALUE_BYTES
+        })
+        .take(MAX_DRIVER_ATTRIBUTES)
+        .collect();
+    let dropped = total - kept.len();
+    (kept, dropped)
+}
+
+/// `text` cut to at most `max` bytes at a character boundary.
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }
 
 #[cfg(test)]
@@ -333,6 +392,22 @@ mod tests {
             parse_os_release("NAME=\"Ubuntu\"\nID=ubuntu\nVERSION_ID=\"24.04\"\n"),
             ("ubuntu".to_owned(), "24.04".to_owned())
         );
+    }
+
+    #[test]
+    fn driver_fingerprints_are_bounded() {
+        let mut attributes: BTreeMap<String, String> = (0..200_000)
+            .map(|index| (format!("driver.noisy.attr{index:06}"), "x".repeat(10)))
+            .collect();
+        attributes.insert("driver.noisy.a-long-value".to_owned(), "v".repeat(513));
+        attributes.insert(format!("driver.{}", "k".repeat(200)), "1".to_owned());
+        let (kept, dropped) = bound_fingerprint(attributes);
+        assert_eq!(kept.len(), MAX_DRIVER_ATTRIBUTES);
+        assert_eq!(dropped, 200_002 - MAX_DRIVER_ATTRIBUTES);
+        assert!(kept.keys().all(|key| key.starts_with("driver.noisy.attr")));
+        let small = BTreeMap::from([("driver.ok".to_owned(), "1".to_owned())]);
+        assert_eq!(bound_fingerprint(small.clone()), (small, 0));
+        assert_eq!(cut("ü".repeat(10), 3), "ü");
     }
 
     #[test]

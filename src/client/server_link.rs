@@ -4,13 +4,11 @@
 //!
 //! The HTTP implementation is [`crate::client::http_link::HttpServerLink`].
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use serde::{Deserialize, Serialize};
 
-use crate::structs::{AllocClientStatus, AllocId, Allocation, Node, NodeId, TaskState};
+use crate::structs::{AllocId, Allocation, Node, NodeId};
 
 /// Why a call to the servers failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,27 +28,7 @@ pub struct HeartbeatResponse {
     pub heartbeat_ttl: Duration,
 }
 
-/// The allocations assigned to the node, as of a Raft index.
-#[derive(Debug, Clone, Default)]
-pub struct NodeAllocs {
-    pub allocs: Vec<Allocation>,
-    /// Pass as `min_index` to the next watch to block until something changes.
-    pub index: u64,
-}
-
-/// What a client reports about one allocation (Nomad: the `Allocation` stubs of
-/// `Node.UpdateAlloc`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct AllocUpdate {
-    #[serde(rename = "ID")]
-    pub id: AllocId,
-    #[serde(rename = "NodeID")]
-    pub node_id: NodeId,
-    pub client_status: AllocClientStatus,
-    pub client_description: String,
-    pub task_states: BTreeMap<String, TaskState>,
-}
+pub use crate::api::types::node::{AllocUpdate, NodeClientAllocs};
 
 /// The calls a client makes to the servers. Object-safe: the client holds an
 /// `Arc<dyn ServerLink>`.
@@ -67,13 +45,22 @@ pub trait ServerLink: Send + Sync + 'static {
         node_id: &'a NodeId,
     ) -> BoxFuture<'a, Result<HeartbeatResponse, LinkError>>;
 
-    /// A blocking query: returns once the node's allocations changed past `min_index` (or the
-    /// server's wait elapsed, with the same index).
+    /// A blocking query on the node's own allocation index: returns once the servers changed
+    /// the node's allocations past `min_index` (or the server's wait elapsed, with the same
+    /// index), with every allocation's ID and `AllocModifyIndex` only.
     fn watch_allocs<'a>(
         &'a self,
         node_id: &'a NodeId,
         min_index: u64,
-    ) -> BoxFuture<'a, Result<NodeAllocs, LinkError>>;
+    ) -> BoxFuture<'a, Result<NodeClientAllocs, LinkError>>;
+
+    /// The allocations `alloc_ids` of the node in full, with their jobs; unknown IDs and
+    /// allocations of other nodes are left out.
+    fn pull_allocs<'a>(
+        &'a self,
+        node_id: &'a NodeId,
+        alloc_ids: &'a [AllocId],
+    ) -> BoxFuture<'a, Result<Vec<Allocation>, LinkError>>;
 
     /// Reports client-side status changes, many allocations at once.
     fn update_allocs<'a>(

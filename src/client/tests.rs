@@ -481,3 +481,64 @@ async fn an_unknown_driver_fails_the_task_and_shutdown_delay_precedes_the_kill()
     client.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_driver_fingerprint_stops_neither_start_up_nor_heartbeats() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let plugin_dir = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugin_dir)?;
+    // The blocker's fingerprint never answers until its deadline; rounds follow each other.
+    std::fs::copy(
+        std::path::Path::new(env!("CARAVAN_TESTING_DRIVERS_DIR")).join("blocker.wasm"),
+        plugin_dir.join("blocker.wasm"),
+    )?;
+    let mut options = options(dir.path());
+    options.plugin_dir = Some(plugin_dir);
+    options
+        .plugins
+        .insert("blocker".to_owned(), json!({ "capabilities": ["process"] }));
+    options.driver_limits.fingerprint_timeout = Duration::from_secs(4);
+    // The blocker's fingerprint spins: a CPU budget past the deadline lets the deadline cut it.
+    options.driver_limits.cpu_budget = Duration::from_secs(60);
+    options.driver_fingerprint_interval = Duration::from_millis(100);
+    let link = Arc::new(FakeLink::new(Duration::from_millis(300)));
+    let started = Instant::now();
+    let client = Client::start(options, link.clone()).await?;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "start-up waited {:?} for the drivers",
+        started.elapsed()
+    );
+    let node_id = client.node_id();
+    assert!(wait_until(Duration::from_secs(15), || link.node(&node_id).is_some()).await);
+    let node = link.node(&node_id).expect("registered");
+    let blocker = &node.drivers["blocker"];
+    assert!(
+        !blocker.healthy && blocker.health_description.contains("no answer within 4s"),
+        "{blocker:?}"
+    );
+    assert!(node.drivers["raw_exec"].healthy);
+    // A new round is blocked for 4 s from now on, and heartbeats (every 150-225 ms) go on.
+    let before = link.heartbeats();
+    assert!(
+        wait_until(Duration::from_secs(3), || link.heartbeats() >= before + 8).await,
+        "{} heartbeats in 3 s",
+        link.heartbeats() - before
+    );
+    // Tasks see the drivers' attributes, fingerprinted after start-up.
+    let alloc = alloc_for(
+        &node_id,
+        JobType::Batch,
+        vec![sh_task("attrs", "echo raw_exec=${attr.driver.raw_exec}")],
+    );
+    let alloc_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    wait_status(&link, &alloc_id, AllocClientStatus::Complete).await;
+    let stdout = std::fs::read_to_string(
+        dir.path()
+            .join(format!("alloc/{alloc_id}/alloc/logs/attrs.stdout.0")),
+    )?;
+    assert_eq!(stdout.trim(), "raw_exec=1");
+    client.shutdown().await;
+    Ok(())
+}

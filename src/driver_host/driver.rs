@@ -182,7 +182,12 @@ impl Version {
             scope.map(|scope| Arc::new(scope.clone())),
             Arc::clone(&self.runtime),
         );
-        Instance::new(&self.engine, &self.pre, state)
+        let permit = self
+            .runtime
+            .lanes
+            .acquire(&self.name, call, self.limits.call_timeout)
+            .await?;
+        Instance::new(&self.engine, &self.pre, state, permit)
             .await
             .map_err(|err| Error::Instantiate {
                 driver: self.name.to_string(),

@@ -2,7 +2,10 @@
 //!
 //! Two engines, one per kind of guest:
 //! - the *driver* engine: components of the driver contract, pooling allocator (instantiation per
-//!   call is a few microseconds), epoch interruption for per-call CPU deadlines;
+//!   call is a few microseconds), epoch interruption for per-call CPU deadlines; the pool refuses
+//!   a component with more core instances, memories or tables than a driver needs
+//!   ([`DRIVER_STORE_COUNTS`]), and sizes its totals so a component at those limits in every
+//!   slot still fits;
 //! - the *workload* engine: WASI tasks run by the `wasm` driver, on-demand allocation (their
 //!   memory caps vary per task), epoch interruption (so `stop` can interrupt a busy workload) and
 //!   fuel (for the task config's `fuel` limit).
@@ -17,6 +20,7 @@ use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::driver_host::budget::{DRIVER_STORE_COUNTS, DRIVER_TABLE_ELEMENTS};
 use crate::driver_host::error::{Error, Result};
 
 /// The epoch period: the granularity of every deadline.
@@ -33,11 +37,24 @@ pub(crate) struct DriverEngineConfig {
 
 pub(crate) fn driver_engine(config: DriverEngineConfig) -> Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
-    // A wit-component driver has a few core instances (the module, shims) and one memory.
+    let counts = DRIVER_STORE_COUNTS;
+    let per_slot = |count: usize| {
+        config
+            .max_instances
+            .saturating_mul(u32::try_from(count).unwrap_or(u32::MAX))
+    };
+    // A wit-component driver has a few core instances (the module, shims), one memory and a table
+    // or two; a component declaring more than the limits does not instantiate.
     pool.total_component_instances(config.max_instances)
-        .total_core_instances(config.max_instances.saturating_mul(4))
-        .total_memories(config.max_instances.saturating_mul(2))
-        .total_tables(config.max_instances.saturating_mul(4))
+        .total_core_instances(per_slot(counts.instances))
+        .total_memories(per_slot(counts.memories))
+        .total_tables(per_slot(counts.tables))
+        .max_core_instances_per_component(u32::try_from(counts.instances).unwrap_or(u32::MAX))
+        .max_memories_per_component(u32::try_from(counts.memories).unwrap_or(u32::MAX))
+        .max_tables_per_component(u32::try_from(counts.tables).unwrap_or(u32::MAX))
+        .max_memories_per_module(u32::try_from(counts.memories).unwrap_or(u32::MAX))
+        .max_tables_per_module(u32::try_from(counts.tables).unwrap_or(u32::MAX))
+        .table_elements(DRIVER_TABLE_ELEMENTS)
         .max_memory_size(config.memory_cap_bytes);
     let mut wasm_config = Config::new();
     wasm_config

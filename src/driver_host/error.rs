@@ -53,8 +53,12 @@ pub enum Error {
         budget: Duration,
     },
 
-    /// The guest tried to grow its memory past the cap.
-    #[error("driver {driver:?} {call}: exceeded its memory cap of {cap_bytes} bytes")]
+    /// The guest tried to grow a memory or a table past its store's budget (all memories and
+    /// tables of the store together).
+    #[error(
+        "driver {driver:?} {call}: exceeded its memory cap of {cap_bytes} bytes (linear memory and \
+         tables of all its instances together)"
+    )]
     MemoryCapExceeded {
         driver: String,
         call: &'static str,
@@ -121,6 +125,18 @@ pub enum Error {
         call: &'static str,
         reason: String,
     },
+
+    /// The call found no free instance slot in its driver's lane (see `budget.rs`).
+    #[error("driver {driver:?} {call}: busy: {reason}")]
+    Busy {
+        driver: String,
+        call: &'static str,
+        reason: String,
+    },
+
+    /// Loading and fingerprinting a driver did not finish within its deadline.
+    #[error("driver {driver:?} fingerprint: no answer within {timeout:?}")]
+    FingerprintTimeout { driver: String, timeout: Duration },
 
     /// A handle given to another driver than the one that made it.
     #[error("driver {driver:?}: handle of task {task_id:?} belongs to driver {owner:?}")]

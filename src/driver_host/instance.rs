@@ -1,5 +1,6 @@
-//! One driver call's instance: a fresh store with a memory cap and a CPU deadline, instantiated
-//! from the driver's `InstancePre`, and the classification of how a call failed.
+//! One driver call's instance: a fresh store with a memory budget (all its memories and tables
+//! together, see `budget.rs`) and a CPU deadline, instantiated from the driver's `InstancePre`
+//! while the call holds a slot of its driver's lane, and the classification of how a call failed.
 //!
 //! Invariant: an instance serves exactly one call. A trap, a deadline overrun or a timeout
 //! discards it with its store; the next call instantiates again (microseconds with the pooling
@@ -14,9 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use crate::driver_host::bindings;
+use crate::driver_host::budget::{DRIVER_STORE_COUNTS, LanePermit, StoreBudget};
 use crate::driver_host::error::Error;
 use crate::driver_host::host::HostRuntime;
 use crate::driver_host::types::TaskScope;
@@ -24,7 +26,8 @@ use crate::driver_host::types::TaskScope;
 /// The data of a driver call's store.
 pub(crate) struct CallState {
     pub driver: Arc<str>,
-    pub memory: MemoryCap,
+    /// Linear memory and tables of the whole store, and the counts of its instances.
+    pub memory: StoreBudget,
     /// Guest execution allowed for the call.
     pub budget: Duration,
     pub started: Instant,
@@ -50,10 +53,7 @@ impl CallState {
         let task_dir = scope.as_ref().map(|scope| scope.task_dir.clone());
         CallState {
             driver,
-            memory: MemoryCap {
-                cap_bytes: limits.memory_cap_bytes,
-                hit: false,
-            },
+            memory: StoreBudget::new(limits.memory_cap_bytes, DRIVER_STORE_COUNTS),
             budget: limits.cpu_budget,
             started: Instant::now(),
             host_nanos: Arc::new(AtomicU64::new(0)),
@@ -101,40 +101,12 @@ impl Drop for HostTimer {
     }
 }
 
-/// The memory cap of a store, remembering whether the guest hit it.
-pub(crate) struct MemoryCap {
-    pub cap_bytes: usize,
-    pub hit: bool,
-}
-
-impl ResourceLimiter for MemoryCap {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.cap_bytes {
-            self.hit = true;
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
-    }
-}
-
 /// A driver instance ready for one call.
 pub(crate) struct Instance {
     pub store: Store<CallState>,
     pub bindings: bindings::Driver,
+    /// The call's slot in its driver's lane, released with the instance.
+    _permit: LanePermit,
 }
 
 impl Instance {
@@ -142,6 +114,7 @@ impl Instance {
         engine: &Engine,
         pre: &bindings::DriverPre<CallState>,
         state: CallState,
+        permit: LanePermit,
     ) -> wasmtime::Result<Instance> {
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.memory);
@@ -154,8 +127,22 @@ impl Instance {
             }
             Ok(UpdateDeadline::Continue(1))
         });
-        let bindings = pre.instantiate_async(&mut store).await?;
-        Ok(Instance { store, bindings })
+        let bindings = match pre.instantiate_async(&mut store).await {
+            Ok(bindings) => bindings,
+            Err(err) if store.data().memory.hit().is_some() => {
+                let cap_bytes = store.data().memory.cap_bytes();
+                return Err(err.context(format!(
+                    "over the memory cap of {cap_bytes} bytes (linear memory and tables of all \
+                     its instances together)"
+                )));
+            }
+            Err(err) => return Err(err),
+        };
+        Ok(Instance {
+            store,
+            bindings,
+            _permit: permit,
+        })
     }
 }
 
@@ -169,11 +156,11 @@ pub(crate) fn classify(call: &'static str, state: &CallState, err: &wasmtime::Er
             budget: state.budget,
         };
     }
-    if state.memory.hit {
+    if state.memory.hit().is_some() {
         return Error::MemoryCapExceeded {
             driver,
             call,
-            cap_bytes: state.memory.cap_bytes,
+            cap_bytes: state.memory.cap_bytes(),
         };
     }
     let message = match err.downcast_ref::<Trap>() {

@@ -51,6 +51,8 @@
 //! - `loader.rs`: compile once, cache precompiled artifacts on disk, check the contract version.
 //! - `bindings.rs`: the one `bindgen!` of `drivers/wit/driver.wit`.
 //! - `instance.rs`: a store per call with a memory cap and a CPU deadline.
+//! - `budget.rs`: the store limiter (one byte budget over all memories and tables, counts of
+//!   instances, memories and tables) and the per-driver lanes of the instance pool.
 //! - `grants.rs`: which capabilities a driver gets; `host/`: one file per capability.
 //! - `driver.rs`: [`Driver`], the API the client uses (a swappable slot per driver name);
 //!   `types.rs`: its serde types, [`TaskScope`] the host's record of a task.
@@ -74,6 +76,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 pub(crate) mod bindings;
+mod budget;
 mod driver;
 mod engine;
 mod error;
@@ -112,8 +115,15 @@ pub struct DriverLimits {
     pub call_timeout: Duration,
     /// Wall-clock limit of one host capability call other than the deliberate waits.
     pub host_call_timeout: Duration,
-    /// Driver instances alive at once: in-flight calls (a running task holds none).
+    /// Driver instances alive at once: in-flight calls (a running task holds none). A 16th of
+    /// them (2 to 64) is kept for `stop-task` and `destroy-task` only.
     pub max_instances: u32,
+    /// Instances one driver's ordinary calls may hold at once; `None`: half of the slots for
+    /// ordinary calls, so one driver never takes them all.
+    pub max_instances_per_driver: Option<u32>,
+    /// Deadline of each driver's fingerprint (loading included); a driver that misses it is
+    /// reported unhealthy.
+    pub fingerprint_timeout: Duration,
 }
 
 impl Default for DriverLimits {
@@ -124,6 +134,8 @@ impl Default for DriverLimits {
             call_timeout: Duration::from_secs(60),
             host_call_timeout: Duration::from_secs(30),
             max_instances: 1000,
+            max_instances_per_driver: None,
+            fingerprint_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -179,10 +191,14 @@ impl DriverHost {
         let workloads = host::wasm::WorkloadRuntime::new(workload_engine)
             .map_err(|err| Error::Engine(format!("{err:#}")))?;
         let docker = host::docker::DockerRuntime::new(config.plugins.clone());
+        let lanes = budget::PoolLanes::new(budget::LaneSizes::new(
+            config.limits.max_instances,
+            config.limits.max_instances_per_driver,
+        ));
         let host = DriverHost {
             inner: Arc::new(HostInner {
                 loader: loader::Loader::new(driver_engine, config.cache_dir.clone()),
-                runtime: host::HostRuntime::new(workloads, docker, config.plugins.clone()),
+                runtime: host::HostRuntime::new(workloads, docker, lanes, config.plugins.clone()),
                 config,
                 drivers: Mutex::new(HashMap::new()),
                 loading: tokio::sync::Mutex::new(()),
@@ -271,16 +287,40 @@ impl DriverHost {
     }
 
     /// Loads every available driver and fingerprints it, for the node's fingerprint (Nomad:
-    /// client/pluginmanager/drivermanager). A driver that is disabled, fails to load or misbehaves
-    /// has its error in the map; the others are unaffected.
+    /// client/pluginmanager/drivermanager). All drivers at once, each in its own tokio task under
+    /// its own deadline (`fingerprint_timeout`, loading included): a driver that is disabled, fails
+    /// to load, misbehaves or does not answer in time has its error in the map; the others are
+    /// unaffected and none waits for another.
     pub async fn fingerprint_all(&self) -> BTreeMap<String, Result<Fingerprint>> {
-        let mut fingerprints = BTreeMap::new();
+        let timeout = self.inner.config.limits.fingerprint_timeout;
+        let mut calls = tokio::task::JoinSet::new();
         for name in self.available_drivers() {
-            let fingerprint = match self.driver(&name).await {
-                Ok(driver) => driver.fingerprint().await,
-                Err(err) => Err(err),
-            };
-            fingerprints.insert(name, fingerprint);
+            let host = self.clone();
+            calls.spawn(async move {
+                let fingerprint = async {
+                    let driver = host.driver(&name).await?;
+                    driver.fingerprint().await
+                };
+                let result = tokio::time::timeout(timeout, fingerprint)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Error::FingerprintTimeout {
+                            driver: name.clone(),
+                            timeout,
+                        })
+                    });
+                (name, result)
+            });
+        }
+        let mut fingerprints = BTreeMap::new();
+        while let Some(joined) = calls.join_next().await {
+            match joined {
+                Ok((name, result)) => {
+                    fingerprints.insert(name, result);
+                }
+                // The tasks do not panic; a cancelled one (runtime shutting down) reports nothing.
+                Err(err) => tracing::warn!(error = %err, "driver fingerprint task failed"),
+            }
         }
         fingerprints
     }
@@ -321,7 +361,15 @@ impl DriverHost {
             });
         }
         let engine = self.inner.loader.engine().clone();
-        let component = self.inner.loader.load(name, bytes)?;
+        // Compiling takes seconds of CPU: off the async workers, so the agent's API and
+        // heartbeats keep answering while drivers load.
+        let host = self.clone();
+        let owned_name = name.to_owned();
+        let owned_bytes = bytes.to_vec();
+        let component =
+            tokio::task::spawn_blocking(move || host.inner.loader.load(&owned_name, &owned_bytes))
+                .await
+                .map_err(|err| Error::Engine(format!("loading driver {name:?}: {err}")))??;
         let version = loader::contract_version(&engine, &component).ok_or_else(|| {
             Error::InvalidComponent {
                 driver: name.to_owned(),

@@ -12,14 +12,15 @@
 
 use hcl::Value;
 use hcl::edit::Span;
-use hcl::edit::expr::{Expression, ObjectKey};
+use hcl::edit::expr::{Expression, ForExpr, ObjectKey};
 use hcl::edit::template::{Element, Template};
 use hcl::edit::visit::{self, Visit};
+use hcl::edit::visit_mut::{self as visit_mut, VisitMut};
 use hcl::eval::Evaluate;
 
 use super::body::value_to_bool;
 use super::error::{JobspecError, SourceFile};
-use super::{functions, operators};
+use super::{budget, functions, operators};
 
 /// The roots Nomad evaluates when it parses a job; everything else is left to run time.
 const PARSE_TIME_ROOTS: &[&str] = &["var", "local"];
@@ -66,6 +67,7 @@ impl<'src> Evaluator<'src> {
     }
 
     pub fn eval(&self, expr: &Expression) -> Result<Value, JobspecError> {
+        budget::check_time().map_err(|message| self.error(expr, message))?;
         match expr {
             Expression::Null(_) => Ok(Value::Null),
             Expression::Bool(value) => Ok(Value::Bool(*value.value())),
@@ -97,6 +99,7 @@ impl<'src> Evaluator<'src> {
                 }
                 Ok(Value::Object(map))
             }
+            Expression::ForExpr(for_expr) => self.eval_for(expr, for_expr),
             Expression::StringTemplate(template) => self.render(expr, template),
             Expression::HeredocTemplate(heredoc) => self.render(expr, &heredoc.template),
             Expression::Parenthesis(inner) => self.eval(inner.inner()),
@@ -126,6 +129,109 @@ impl<'src> Evaluator<'src> {
         }
     }
 
+    /// Evaluates a `for` expression one element at a time, so that each result is held to the
+    /// budget as it is made (hcl-rs would build the whole collection first: a nested `for` over a
+    /// large list is quadratic). The bound variables are substituted into a copy of each
+    /// expression as literals, then evaluated as any other expression.
+    fn eval_for(&self, expr: &Expression, for_expr: &ForExpr) -> Result<Value, JobspecError> {
+        let collection = self.eval(&for_expr.intro.collection_expr)?;
+        let elements: Vec<(Value, Value)> = match collection {
+            Value::Array(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(idx, item)| (Value::from(idx as u64), item))
+                .collect(),
+            Value::Object(map) => map
+                .into_iter()
+                .map(|(key, value)| (Value::from(key), value))
+                .collect(),
+            other => {
+                return Err(self.error(
+                    &for_expr.intro.collection_expr,
+                    format!(
+                        "a for expression needs a list or an object, got {}",
+                        kind_of(&other)
+                    ),
+                ));
+            }
+        };
+        let key_var = for_expr.intro.key_var.as_ref().map(|name| name.as_str());
+        let value_var = for_expr.intro.value_var.as_str();
+        let bind = |template: &Expression, key: &Value, value: &Value| {
+            let mut bound = template.clone();
+            Substitute {
+                name: value_var,
+                value: Expression::from(hcl::Expression::from(value.clone())),
+            }
+            .visit_expr_mut(&mut bound);
+            if let Some(key_var) = key_var {
+                Substitute {
+                    name: key_var,
+                    value: Expression::from(hcl::Expression::from(key.clone())),
+                }
+                .visit_expr_mut(&mut bound);
+            }
+            bound
+        };
+        let mut array = Vec::new();
+        let mut object = hcl::Map::new();
+        for (key, value) in &elements {
+            budget::charge(8).map_err(|message| self.error(expr, message))?;
+            if let Some(cond) = &for_expr.cond {
+                let keep = self.eval(&bind(&cond.expr, key, value))?;
+                match value_to_bool(&keep) {
+                    Some(true) => {}
+                    Some(false) => continue,
+                    None => {
+                        return Err(self.error(
+                            &cond.expr,
+                            format!("a for condition must be a bool, got {}", kind_of(&keep)),
+                        ));
+                    }
+                }
+            }
+            let result = self.eval(&bind(&for_expr.value_expr, key, value))?;
+            budget::charge(budget::size_of(&result))
+                .map_err(|message| self.error(expr, message))?;
+            let Some(key_expr) = &for_expr.key_expr else {
+                array.push(result);
+                continue;
+            };
+            let object_key = match self.eval(&bind(key_expr, key, value))? {
+                Value::String(text) => text,
+                Value::Number(number) => number.to_string(),
+                Value::Bool(flag) => flag.to_string(),
+                other => {
+                    return Err(self.error(
+                        key_expr,
+                        format!("a for key must be a string, got {}", kind_of(&other)),
+                    ));
+                }
+            };
+            if for_expr.grouping {
+                match object
+                    .entry(object_key)
+                    .or_insert_with(|| Value::Array(Vec::new()))
+                {
+                    Value::Array(group) => group.push(result),
+                    _ => return Err(self.error(expr, "a grouped for key holds a non-list")),
+                }
+            } else if object.insert(object_key.clone(), result).is_some() {
+                return Err(self.error(
+                    key_expr,
+                    format!("duplicate key {object_key:?} in a for expression; use ... to group"),
+                ));
+            }
+        }
+        let made = if for_expr.key_expr.is_some() {
+            Value::Object(object)
+        } else {
+            Value::Array(array)
+        };
+        budget::check_size(budget::size_of(&made)).map_err(|message| self.error(expr, message))?;
+        Ok(made)
+    }
+
     /// Renders a template, keeping runtime interpolations literal.
     fn render(&self, expr: &Expression, template: &Template) -> Result<Value, JobspecError> {
         if template
@@ -149,7 +255,10 @@ impl<'src> Evaluator<'src> {
             match element {
                 Element::Literal(literal) => {
                     let text = literal.value().as_str();
-                    rendered.push_str(if strip_next { text.trim_start() } else { text });
+                    let text = if strip_next { text.trim_start() } else { text };
+                    budget::check_size(rendered.len().saturating_add(text.len()))
+                        .map_err(|message| self.error(expr, message))?;
+                    rendered.push_str(text);
                     strip_next = false;
                 }
                 Element::Interpolation(interpolation) => {
@@ -159,16 +268,22 @@ impl<'src> Evaluator<'src> {
                             rendered.truncate(rendered.trim_end().len());
                         }
                         let value = self.eval(&interpolation.expr)?;
-                        rendered.push_str(&self.interpolated_text(&interpolation.expr, value)?);
+                        let text = self.interpolated_text(&interpolation.expr, value)?;
+                        budget::check_size(rendered.len().saturating_add(text.len()))
+                            .map_err(|message| self.error(expr, message))?;
+                        rendered.push_str(&text);
                         strip_next = interpolation.strip.strip_end();
                     } else {
-                        rendered
-                            .push_str(self.source_text(interpolation.span(), &interpolation.expr));
+                        let text = self.source_text(interpolation.span(), &interpolation.expr);
+                        budget::check_size(rendered.len().saturating_add(text.len()))
+                            .map_err(|message| self.error(expr, message))?;
+                        rendered.push_str(text);
                     }
                 }
                 Element::Directive(_) => {}
             }
         }
+        budget::charge(rendered.len()).map_err(|message| self.error(expr, message))?;
         Ok(Value::String(rendered))
     }
 
@@ -206,6 +321,10 @@ impl<'src> Evaluator<'src> {
         let Ok(result) = outcome else {
             return Err(self.error(expr, "expression cannot be evaluated: arithmetic overflow"));
         };
+        // What hcl-rs made itself (`for` expressions, directives) counts against the budget too.
+        if let Ok(value) = &result {
+            budget::charge(budget::size_of(value)).map_err(|message| self.error(expr, message))?;
+        }
         result.map_err(|error| {
             let message = match error.kind() {
                 hcl::eval::ErrorKind::UndefinedVar(name) => {
@@ -250,6 +369,38 @@ impl<'src> Evaluator<'src> {
             }
         }
         Ok(())
+    }
+}
+
+/// Replaces the variable `name` by a literal, except where a nested `for` binds the same name.
+struct Substitute<'a> {
+    name: &'a str,
+    value: Expression,
+}
+
+impl VisitMut for Substitute<'_> {
+    fn visit_expr_mut(&mut self, expr: &mut Expression) {
+        if let Expression::Variable(variable) = expr
+            && variable.as_str() == self.name
+        {
+            *expr = self.value.clone();
+            return;
+        }
+        visit_mut::visit_expr_mut(self, expr);
+    }
+
+    fn visit_for_expr_mut(&mut self, for_expr: &mut ForExpr) {
+        let intro = &for_expr.intro;
+        let shadows = intro.value_var.as_str() == self.name
+            || intro
+                .key_var
+                .as_ref()
+                .is_some_and(|key_var| key_var.as_str() == self.name);
+        if shadows {
+            self.visit_expr_mut(&mut for_expr.intro.collection_expr);
+        } else {
+            visit_mut::visit_for_expr_mut(self, for_expr);
+        }
     }
 }
 

@@ -75,12 +75,23 @@ fn string_arg(args: &FuncArgs, idx: usize) -> Result<&str, String> {
         .ok_or_else(|| format!("argument {} must be a string", idx + 1))
 }
 
+/// Charges a function's result to the evaluation's budget (see [`super::budget`]).
+fn charged(value: Value) -> Result<Value, String> {
+    super::budget::charge(super::budget::size_of(&value))?;
+    Ok(value)
+}
+
 fn upper(args: FuncArgs) -> Result<Value, String> {
-    Ok(Value::from(string_arg(&args, 0)?.to_uppercase()))
+    let text = string_arg(&args, 0)?;
+    // Case mapping at most triples a string's bytes.
+    super::budget::charge(text.len().saturating_mul(3))?;
+    charged(Value::from(text.to_uppercase()))
 }
 
 fn lower(args: FuncArgs) -> Result<Value, String> {
-    Ok(Value::from(string_arg(&args, 0)?.to_lowercase()))
+    let text = string_arg(&args, 0)?;
+    super::budget::charge(text.len().saturating_mul(3))?;
+    charged(Value::from(text.to_lowercase()))
 }
 
 fn trimspace(args: FuncArgs) -> Result<Value, String> {
@@ -91,6 +102,18 @@ fn replace(args: FuncArgs) -> Result<Value, String> {
     let text = string_arg(&args, 0)?;
     let from = string_arg(&args, 1)?;
     let to = string_arg(&args, 2)?;
+    // The result's size, known before it is made: each match of `from` becomes `to` (an empty
+    // `from` matches between every character and at both ends).
+    let matches = if from.is_empty() {
+        text.chars().count().saturating_add(1)
+    } else {
+        text.matches(from).count()
+    };
+    let size = text
+        .len()
+        .saturating_sub(matches.saturating_mul(from.len()))
+        .saturating_add(matches.saturating_mul(to.len()));
+    super::budget::charge(size)?;
     Ok(Value::from(text.replace(from, to)))
 }
 
@@ -111,8 +134,14 @@ fn join(args: FuncArgs) -> Result<Value, String> {
     let items = arg(&args, 1)?
         .as_array()
         .ok_or("argument 2 must be a list")?;
-    let texts: Result<Vec<String>, String> = items.iter().map(scalar_text).collect();
-    Ok(Value::from(texts?.join(separator)))
+    let texts: Vec<String> = items.iter().map(scalar_text).collect::<Result<_, _>>()?;
+    let size = texts
+        .iter()
+        .map(String::len)
+        .fold(0, usize::saturating_add)
+        .saturating_add(separator.len().saturating_mul(texts.len()));
+    super::budget::charge(size)?;
+    Ok(Value::from(texts.join(separator)))
 }
 
 fn split(args: FuncArgs) -> Result<Value, String> {
@@ -121,12 +150,17 @@ fn split(args: FuncArgs) -> Result<Value, String> {
     if separator.is_empty() {
         return Err("separator must not be empty".to_owned());
     }
-    Ok(Value::Array(
+    charged(Value::Array(
         text.split(separator).map(Value::from).collect(),
     ))
 }
 
 fn concat(args: FuncArgs) -> Result<Value, String> {
+    let size = args
+        .variadic_args()
+        .map(super::budget::size_of)
+        .fold(0, usize::saturating_add);
+    super::budget::charge(size)?;
     let mut all = Vec::new();
     for list in args.variadic_args() {
         all.extend(
@@ -207,6 +241,11 @@ fn max(args: FuncArgs) -> Result<Value, String> {
 }
 
 fn merge(args: FuncArgs) -> Result<Value, String> {
+    let size = args
+        .variadic_args()
+        .map(super::budget::size_of)
+        .fold(0, usize::saturating_add);
+    super::budget::charge(size)?;
     let mut merged = hcl::Map::new();
     for object in args.variadic_args() {
         for (key, value) in object.as_object().ok_or("arguments must be maps")? {

@@ -14,8 +14,11 @@
 //! Invariant: interpolations rooted at anything but `var` and `local` (`${attr.kernel.name}`,
 //! `${NOMAD_PORT_http}`, `${meta.rack}`) are kept literally for the client to fill in.
 //! Boundary: the file system is touched only to read the job file and the var files.
+//! Invariant: evaluation runs under a [`Budget`] of bytes and time (`budget.rs`); a file over it
+//! fails at the expression that crossed it.
 
 mod body;
+mod budget;
 mod decode;
 mod error;
 mod eval;
@@ -28,6 +31,7 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
+pub use budget::Budget;
 pub use error::{JobspecError, Location, ValidationProblem};
 
 use crate::structs::Job;
@@ -127,7 +131,21 @@ pub fn parse(source: &str, filename: &str, config: &ParseConfig) -> Result<Job, 
 
 /// [`parse`] with the var files already read, as `(name, text)` pairs (the HTTP API's
 /// `/v1/jobs/parse` receives them as text).
+///
+/// Evaluation runs under the default [`Budget`]: a file whose expressions would make too much,
+/// or take too long, fails at the expression that crossed the limit.
 pub fn parse_with_var_files(
+    source: &str,
+    filename: &str,
+    config: &ParseConfig,
+    var_file_texts: &[(String, String)],
+) -> Result<Job, JobspecError> {
+    budget::with_budget(Budget::default(), || {
+        parse_within_budget(source, filename, config, var_file_texts)
+    })
+}
+
+fn parse_within_budget(
     source: &str,
     filename: &str,
     config: &ParseConfig,

@@ -534,3 +534,125 @@ fn crlf_line_endings_parse_the_same() {
         assert_eq!(unix, windows, "{name}");
     }
 }
+
+/// The issue's hostile file: 29 nested `replace(..., "a", "aa")` in a meta value (875 bytes) would
+/// make a 5 GB string; it fails fast at the expression, under the evaluation budget.
+pub(crate) fn nested_replace_job(depth: usize) -> String {
+    let mut expr = "\"aaaaaaaaaa\"".to_owned();
+    for _ in 0..depth {
+        expr = format!("replace({expr}, \"a\", \"aa\")");
+    }
+    format!(
+        "job \"bomb\" {{\n  meta {{\n    x = {expr}\n  }}\n  group \"g\" {{\n    task \"t\" {{\n      driver = \"raw_exec\"\n    }}\n  }}\n}}\n"
+    )
+}
+
+#[test]
+fn expressions_over_budget_fail_fast_at_the_expression() {
+    let source = nested_replace_job(29);
+    assert!(source.len() < 900, "{} bytes", source.len());
+    let started = std::time::Instant::now();
+    let error = parse(&source, "bomb.nomad.hcl", &ParseConfig::default())
+        .expect_err("over budget")
+        .to_string();
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert!(error.starts_with("bomb.nomad.hcl:3:9: "), "{error}");
+    assert!(error.contains("replace"), "names the function: {error}");
+    assert!(
+        error.contains("over the limit of 1048576 bytes per value"),
+        "{error}"
+    );
+    assert!(error.len() < 1000, "a small answer: {} bytes", error.len());
+    // Below the budget, the same expression evaluates.
+    let job = parse(
+        &nested_replace_job(3),
+        "ok.nomad.hcl",
+        &ParseConfig::default(),
+    )
+    .expect("within budget");
+    assert_eq!(job.meta["x"].len(), 80);
+
+    // Templates that double through locals are held to the same limit.
+    let mut locals = String::from("locals {\n  a0 = \"aaaaaaaaaaaaaaaa\"\n");
+    for level in 1..=30 {
+        let previous = level - 1;
+        locals.push_str(&format!(
+            "  a{level} = \"${{local.a{previous}}}${{local.a{previous}}}\"\n"
+        ));
+    }
+    locals.push_str("}\n");
+    let source = format!(
+        "{locals}job \"bomb\" {{\n  meta {{\n    x = local.a30\n  }}\n  group \"g\" {{\n    task \"t\" {{\n      driver = \"raw_exec\"\n    }}\n  }}\n}}\n"
+    );
+    let error = parse(&source, "locals.nomad.hcl", &ParseConfig::default())
+        .expect_err("over budget")
+        .to_string();
+    assert!(
+        error.contains("over the limit of 1048576 bytes per value"),
+        "{error}"
+    );
+}
+
+/// `for` expressions are evaluated one element at a time under the budget: a nested `for` over a
+/// large list fails at the expression instead of building its square.
+#[test]
+fn for_expressions_are_evaluated_within_the_budget() {
+    let ok = r#"
+locals {
+  ports = { http = 80, https = 443 }
+  names = [for name, port in local.ports : upper(name) if port > 100]
+  by_len = { for name in ["a", "bb", "cc"] : length(name) => name... }
+  nested = [for a in [1, 2] : [for b in [10, 20] : a + b]]
+  shadow = [for a in [1, 2] : [for a in [5] : a]]
+}
+job "loops" {
+  meta {
+    names  = join(",", local.names)
+    by_len = join(",", local.by_len["2"])
+    nested = join(",", flatten_pairs)
+  }
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+    }
+  }
+}
+"#
+    .replace(
+        "flatten_pairs",
+        "concat(local.nested[0], local.nested[1], local.shadow[0], local.shadow[1])",
+    );
+    let job = parse(&ok, "loops.nomad.hcl", &ParseConfig::default()).expect("parses");
+    assert_eq!(job.meta["names"], "HTTPS");
+    assert_eq!(job.meta["by_len"], "bb,cc");
+    assert_eq!(job.meta["nested"], "11,21,12,22,5,5");
+
+    let bomb = r#"
+locals {
+  many = split(",", replace("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "a", ",,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,"))
+  square = [for a in local.many : [for b in local.many : b]]
+}
+job "bomb" {
+  meta {
+    x = length(local.square)
+  }
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+    }
+  }
+}
+"#;
+    let started = std::time::Instant::now();
+    let error = parse(bomb, "bomb.nomad.hcl", &ParseConfig::default())
+        .expect_err("over budget")
+        .to_string();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(error.starts_with("bomb.nomad.hcl:4:"), "{error}");
+    assert!(
+        ["bytes per value", "bytes in all", "took over 2000 ms"]
+            .iter()
+            .any(|limit| error.contains(limit)),
+        "{error}"
+    );
+}

@@ -24,7 +24,7 @@ use super::placement::{NewAlloc, build_alloc, penalty_nodes, try_in_place};
 use super::reconcile::cluster::{ClusterInput, reconcile_cluster};
 use super::reconcile::descriptions::{BLOCKED_EVAL_FAILED_PLACEMENTS, BLOCKED_EVAL_MAX_PLAN};
 use super::reconcile::followup::followup_evals;
-use super::reconcile::{AllocPlacement, NodeTaint, destructive_placement};
+use super::reconcile::{AllocPlacement, NewPlacements, NodeTaint, destructive_placement};
 use super::stack::{GroupSelector, Stack};
 use super::{Planner, PlannerError, SchedulerConfig, SchedulerError, State};
 use crate::structs::{
@@ -237,34 +237,88 @@ fn compute_attempt(state: Arc<dyn State>, config: &SchedulerConfig, eval: &Evalu
         for group in &job.task_groups {
             attempt.queued.insert(group.name.clone(), 0);
         }
-        place_all(&mut ctx, config, job, &placements, &mut attempt);
+        place_all(
+            &mut ctx,
+            config,
+            job,
+            &placements,
+            results.new_names,
+            &mut attempt,
+        );
     }
     attempt.plan = ctx.plan;
     attempt
 }
 
+/// Places the reconciler's placements, then the new allocations it asked for, one at a time: a
+/// group's first failure ends its placement, and what is left of it is counted as coalesced
+/// failures without being generated (Nomad: `computePlacements`).
 fn place_all(
     ctx: &mut EvalContext,
     config: &SchedulerConfig,
     job: &Arc<Job>,
     placements: &[AllocPlacement],
+    new_names: Vec<NewPlacements>,
     attempt: &mut Attempt,
 ) {
-    if placements.is_empty() {
+    if placements.is_empty() && new_names.iter().all(|new| new.remaining == 0) {
         return;
     }
     let (candidates, base) = candidates_and_base_metric(ctx, job);
-    let mut stack = Stack::new(ctx, candidates, job.is_batch_like(), config.algorithm);
-    let mut selectors: HashMap<String, GroupSelector> = HashMap::new();
+    let mut placer = Placer {
+        stack: Stack::new(ctx, candidates, job.is_batch_like(), config.algorithm),
+        selectors: HashMap::new(),
+        base,
+    };
     for placement in placements {
+        placer.place(ctx, job, placement, attempt);
+    }
+    for mut new in new_names {
+        while new.remaining > 0 {
+            if let Some(failed) = attempt.failed_tg_allocs.get_mut(&new.task_group) {
+                let left = u64::try_from(new.remaining).unwrap_or(u64::MAX);
+                failed.coalesced_failures = failed.coalesced_failures.saturating_add(left);
+                let queued = attempt.queued.entry(new.task_group.clone()).or_default();
+                *queued = queued.saturating_add(left);
+                break;
+            }
+            let Some(placement) = new.next() else {
+                break;
+            };
+            placer.place(ctx, job, &placement, attempt);
+        }
+    }
+    record_class_eligibility(&placer.selectors, attempt);
+}
+
+/// The state placements share within one attempt: the stack and one selector per group.
+struct Placer {
+    stack: Stack,
+    selectors: HashMap<String, GroupSelector>,
+    base: AllocMetric,
+}
+
+impl Placer {
+    fn place(
+        &mut self,
+        ctx: &mut EvalContext,
+        job: &Arc<Job>,
+        placement: &AllocPlacement,
+        attempt: &mut Attempt,
+    ) {
         let Some(group) = job.task_group(&placement.task_group) else {
-            continue;
+            return;
         };
         if let Some(failed) = attempt.failed_tg_allocs.get_mut(&group.name) {
             failed.coalesced_failures += 1;
             *attempt.queued.entry(group.name.clone()).or_default() += 1;
-            continue;
+            return;
         }
+        let Self {
+            stack,
+            selectors,
+            base,
+        } = self;
         let selector = selectors
             .entry(group.name.clone())
             .or_insert_with(|| GroupSelector::new(ctx, job, group));
@@ -311,7 +365,6 @@ fn place_all(
             }
         }
     }
-    record_class_eligibility(&selectors, attempt);
 }
 
 fn record_class_eligibility(selectors: &HashMap<String, GroupSelector>, attempt: &mut Attempt) {

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::server::state::{JobKey, job_key};
-use crate::structs::Evaluation;
+use crate::structs::{Evaluation, JobId};
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -98,6 +98,12 @@ impl BlockedEvals {
         let mut inner = self.lock();
         inner.unblock_index = inner.unblock_index.max(index);
         inner.by_job.drain().map(|(_, eval)| eval).collect()
+    }
+
+    /// Drops the job's blocked evaluation (the job was deregistered) and returns it to be
+    /// cancelled.
+    pub fn cancel_job(&self, namespace: &str, job_id: &JobId) -> Option<Arc<Evaluation>> {
+        self.lock().by_job.remove(&job_key(namespace, job_id))
     }
 
     /// Older blocked evaluations replaced by newer ones, for the leader to cancel.

@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::server::state::{JobKey, job_key};
-use crate::structs::{EvalId, Evaluation};
+use crate::structs::{EvalId, Evaluation, JobId};
 
 /// Timings and limits of the broker.
 #[derive(Clone, Debug)]
@@ -405,6 +405,69 @@ impl EvalBroker {
         if any_due {
             self.ready_changed.notify_waiters();
         }
+    }
+
+    /// Drops the queued evaluations of a job that was deregistered, all but `keep` (the
+    /// deregister's own), and returns them for the leader to mark cancelled. An evaluation a
+    /// worker holds is left to finish: the plan applier refuses its placements.
+    pub fn cancel_job(
+        &self,
+        namespace: &str,
+        job_id: &JobId,
+        keep: Option<&EvalId>,
+    ) -> Vec<Arc<Evaluation>> {
+        let key = job_key(namespace, job_id);
+        let cancels = |eval: &Evaluation| {
+            eval.namespace == namespace && eval.job_id == *job_id && Some(&eval.id) != keep
+        };
+        let mut inner = self.lock();
+        let mut cancelled = Vec::new();
+        if let Some(pending) = inner.pending.remove(&key) {
+            let kept: BinaryHeap<ReadyEval> = pending
+                .into_iter()
+                .filter_map(|ReadyEval(eval)| {
+                    if cancels(&eval) {
+                        cancelled.push(eval);
+                        None
+                    } else {
+                        Some(ReadyEval(eval))
+                    }
+                })
+                .collect();
+            if !kept.is_empty() {
+                inner.pending.insert(key.clone(), kept);
+            }
+        }
+        // The job's slot is freed when the evaluation holding it (ready, or waiting for a
+        // redelivery) is cancelled.
+        let mut slot_freed = false;
+        for ReadyEval(eval) in std::mem::take(&mut inner.ready).into_vec() {
+            if cancels(&eval) {
+                slot_freed = true;
+                cancelled.push(eval);
+            } else {
+                inner.ready.push(ReadyEval(eval));
+            }
+        }
+        for delayed in std::mem::take(&mut inner.delayed) {
+            if cancels(&delayed.eval) {
+                slot_freed |= delayed.redelivery;
+                cancelled.push(delayed.eval);
+            } else {
+                inner.delayed.push(delayed);
+            }
+        }
+        inner.requeue.retain(|_, eval| !cancels(eval));
+        for eval in &cancelled {
+            inner.tracked.remove(&eval.id);
+            inner.deliveries.remove(&eval.id);
+        }
+        if slot_freed {
+            Self::release_job(&mut inner, &key);
+        }
+        drop(inner);
+        self.ready_changed.notify_waiters();
+        cancelled
     }
 
     /// Evaluations that reached the delivery limit, for the leader to mark failed.

@@ -36,6 +36,10 @@ pub enum ServerError {
     Raft(String),
     #[error("{0}")]
     Rejected(String),
+    /// The caller may not do this (a node speaking for another node's ID, or reporting for
+    /// another node's allocation).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 /// `PUT /v1/jobs` reply (Nomad: `JobRegisterResponse`).
@@ -149,6 +153,10 @@ impl Server {
             job.region = self.options.region.clone();
         }
         job.validate()?;
+        self.options
+            .limits
+            .check(&job)
+            .map_err(ServerError::Invalid)?;
         let now = super::now_unix_nanos();
         job.submit_time = now;
         let eval = (!job.is_template()).then(|| new_eval(&job, EvalTrigger::JOB_REGISTER, now));
@@ -203,6 +211,7 @@ impl Server {
             .as_ref()
             .map(|eval| eval.id.to_string())
             .unwrap_or_default();
+        let keep = eval.as_ref().map(|eval| eval.id.clone());
         let response = self
             .write_checked(Command::JobDeregister {
                 namespace: namespace.to_owned(),
@@ -211,6 +220,8 @@ impl Server {
                 eval,
             })
             .await?;
+        self.cancel_job_evals(namespace, job_id, keep.as_ref())
+            .await;
         Ok(JobDeregisterResponse {
             eval_create_index: if eval_id.is_empty() {
                 0
@@ -223,11 +234,37 @@ impl Server {
         })
     }
 
+    /// Cancels the evaluations of a deregistered job still waiting in the broker or blocked,
+    /// all but `keep` (the deregister's own): they would only place what was just stopped.
+    async fn cancel_job_evals(&self, namespace: &str, job_id: &JobId, keep: Option<&EvalId>) {
+        let mut cancelled = self.broker.cancel_job(namespace, job_id, keep);
+        cancelled.extend(self.blocked.cancel_job(namespace, job_id));
+        if cancelled.is_empty() {
+            return;
+        }
+        let now = super::now_unix_nanos();
+        let evals = cancelled
+            .iter()
+            .map(|eval| {
+                let mut eval = (**eval).clone();
+                eval.status = EvalStatus::Canceled;
+                eval.status_description = "job deregistered".to_owned();
+                eval.modify_time = now;
+                eval
+            })
+            .collect();
+        if let Err(error) = self.write(Command::EvalUpdate { evals }).await {
+            tracing::warn!(error = %error, "marking evaluations of a deregistered job cancelled");
+        }
+    }
+
     /// Registers a client node and gives it a heartbeat TTL (Nomad: `Node.Register`).
     pub async fn node_register(&self, mut node: Node) -> Result<NodeUpdateResponse, ServerError> {
         if node.id.0.is_empty() {
             return Err(ServerError::Invalid("missing node ID".to_owned()));
         }
+        node.validate_registration()
+            .map_err(|errors| ServerError::Invalid(format!("invalid node: {errors}")))?;
         if node.datacenter.is_empty() {
             node.datacenter = "dc1".to_owned();
         }
@@ -241,6 +278,9 @@ impl Server {
         node.status_updated_at = now / 1_000_000_000;
         let snapshot = self.store.snapshot();
         let previous = snapshot.tables().nodes.get(&node.id).cloned();
+        if let Some(previous) = &previous {
+            check_node_secret(previous, &node.secret_id)?;
+        }
         let becomes_ready = node.status == NodeStatus::Ready
             && previous
                 .as_ref()
@@ -289,6 +329,27 @@ impl Server {
         node_id: &NodeId,
         status: NodeStatus,
     ) -> Result<NodeUpdateResponse, ServerError> {
+        self.node_update_status_as(node_id, status, None).await
+    }
+
+    /// A node's own heartbeat or status update: `secret_id` must be the one the node registered
+    /// with.
+    pub async fn node_heartbeat(
+        &self,
+        node_id: &NodeId,
+        status: NodeStatus,
+        secret_id: &str,
+    ) -> Result<NodeUpdateResponse, ServerError> {
+        self.node_update_status_as(node_id, status, Some(secret_id))
+            .await
+    }
+
+    async fn node_update_status_as(
+        &self,
+        node_id: &NodeId,
+        status: NodeStatus,
+        secret_id: Option<&str>,
+    ) -> Result<NodeUpdateResponse, ServerError> {
         let snapshot = self.store.snapshot();
         let Some(node) = snapshot.tables().nodes.get(node_id).cloned() else {
             return Err(ServerError::NotFound {
@@ -296,6 +357,9 @@ impl Server {
                 id: node_id.to_string(),
             });
         };
+        if let Some(secret_id) = secret_id {
+            check_node_secret(&node, secret_id)?;
+        }
         if node.status == status {
             let index = snapshot.tables().indexes.nodes;
             if status == NodeStatus::Down {
@@ -337,12 +401,42 @@ impl Server {
 
     /// Batched allocation updates from a client (Nomad: `Node.UpdateAlloc`): failed allocations of
     /// service and batch jobs get an evaluation, so they are rescheduled.
+    /// The updates come from the wire: a node may update only its own allocations (by the
+    /// servers' record of where each runs), and the modify time is stamped here, not by the
+    /// client.
     pub async fn node_update_allocs(
         &self,
-        updates: Vec<AllocClientUpdate>,
+        node_id: &NodeId,
+        wire_updates: Vec<crate::api::types::node::AllocUpdate>,
     ) -> Result<u64, ServerError> {
         let snapshot = self.store.snapshot();
         let now = super::now_unix_nanos();
+        let mut updates = Vec::with_capacity(wire_updates.len());
+        for update in wire_updates {
+            if update.node_id != *node_id {
+                return Err(ServerError::Forbidden(format!(
+                    "node {node_id} cannot report for node {}",
+                    update.node_id
+                )));
+            }
+            match snapshot.alloc(&update.id) {
+                Some(alloc) if alloc.node_id != *node_id => {
+                    return Err(ServerError::Forbidden(format!(
+                        "allocation {} does not run on node {node_id}",
+                        update.id
+                    )));
+                }
+                // An allocation garbage-collected meanwhile: the apply skips it.
+                _ => {}
+            }
+            updates.push(AllocClientUpdate {
+                id: update.id,
+                client_status: update.client_status,
+                client_description: update.client_description,
+                task_states: update.task_states,
+                modify_time: now,
+            });
+        }
         let mut jobs_with_failures = BTreeSet::new();
         for update in &updates {
             if update.client_status == AllocClientStatus::Failed
@@ -531,6 +625,19 @@ impl Server {
             }
         }
     }
+}
+
+/// Refuses a node speaking for an ID registered with another secret (Nomad checks the node's
+/// secret on every client RPC; until ACLs land, the secret a node first registered with is the
+/// proof that it is that node).
+fn check_node_secret(registered: &Node, secret_id: &str) -> Result<(), ServerError> {
+    if registered.secret_id.is_empty() || registered.secret_id == secret_id {
+        return Ok(());
+    }
+    Err(ServerError::Forbidden(format!(
+        "node {} is registered with another secret ID",
+        registered.id
+    )))
 }
 
 /// Evaluations for every job with allocations on the node, and every system job (Nomad:

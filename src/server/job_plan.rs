@@ -107,6 +107,10 @@ impl Server {
     pub async fn job_plan(&self, mut job: Job, diff: bool) -> Result<JobPlanResponse, ServerError> {
         job.canonicalize();
         job.validate()?;
+        self.options
+            .limits
+            .check(&job)
+            .map_err(ServerError::Invalid)?;
         let snapshot = self.store.snapshot();
         let existing = snapshot.job(&job.namespace, &job.id);
         let now = super::now_unix_nanos();

@@ -23,6 +23,7 @@ pub mod endpoints;
 pub mod heartbeat;
 pub mod job_plan;
 mod leader;
+pub mod limits;
 mod options;
 pub mod plan_apply;
 pub mod raft;

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::server::heartbeat::HeartbeatConfig;
+use crate::server::limits::JobLimits;
 
 /// How to run a server.
 #[derive(Clone, Debug)]
@@ -26,6 +27,8 @@ pub struct ServerOptions {
     pub heartbeat: HeartbeatConfig,
     /// Build a Raft snapshot and compact the log after this many entries.
     pub snapshot_after_logs: u64,
+    /// Limits on the work one request can cause.
+    pub limits: JobLimits,
 }
 
 impl Default for ServerOptions {
@@ -42,6 +45,7 @@ impl Default for ServerOptions {
             num_workers: 0,
             heartbeat: HeartbeatConfig::default(),
             snapshot_after_logs: 20_000,
+            limits: JobLimits::default(),
         }
     }
 }

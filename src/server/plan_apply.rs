@@ -31,6 +31,14 @@ pub enum PlanError {
     Closed,
     #[error("committing the plan: {0}")]
     Commit(String),
+    /// The job was purged or stopped after the worker took its snapshot: nothing may be placed
+    /// for it (a deregister cancels the evaluations in flight).
+    #[error("plan for evaluation {eval_id}: job {job_id:?} is {state}; its placements are refused")]
+    JobGone {
+        eval_id: String,
+        job_id: String,
+        state: &'static str,
+    },
 }
 
 struct PendingPlan {
@@ -89,6 +97,7 @@ async fn apply_one(server: &Server, mut plan: Plan) -> Result<PlanResult, PlanEr
         return Err(PlanError::StaleToken(plan.eval_id.to_string()));
     }
     let snapshot = server.store.snapshot();
+    check_job_live(&snapshot, &plan)?;
     let verdict = accepted_nodes(&snapshot, &plan);
     // The accepted part moves out of the plan into the request: no copy of the allocations.
     let plan_job = plan.job.clone();
@@ -162,6 +171,27 @@ async fn apply_one(server: &Server, mut plan: Plan) -> Result<PlanResult, PlanEr
     result.deployment = request.deployment.clone();
     result.deployment_updates = request.deployment_updates.clone();
     Ok(result)
+}
+
+/// Refuses a plan that places allocations for a job that is gone (purged) or stopped in the
+/// latest state: its evaluation was planned before the deregister and is cancelled by it.
+pub fn check_job_live(snapshot: &StateSnapshot, plan: &Plan) -> Result<(), PlanError> {
+    let Some(job) = &plan.job else {
+        return Ok(());
+    };
+    if plan.node_allocation.values().all(Vec::is_empty) {
+        return Ok(());
+    }
+    let state = match snapshot.job(&job.namespace, &job.id) {
+        None => "purged",
+        Some(current) if current.stop => "stopped",
+        Some(_) => return Ok(()),
+    };
+    Err(PlanError::JobGone {
+        eval_id: plan.eval_id.to_string(),
+        job_id: job.id.to_string(),
+        state,
+    })
 }
 
 /// True if the allocation's job is the plan's job (apply attaches the one shared copy).

@@ -98,9 +98,17 @@ pub mod nanos {
         serializer.serialize_i64(i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX))
     }
 
+    /// A negative duration is an error, never read as zero: Nomad's validation refuses them
+    /// ("must be a positive value"), and a silent zero would mean "no timeout".
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         let nanos = Option::<i64>::deserialize(deserializer)?.unwrap_or(0);
-        Ok(Duration::from_nanos(u64::try_from(nanos).unwrap_or(0)))
+        from_signed::<D::Error>(nanos)
+    }
+
+    pub(super) fn from_signed<E: serde::de::Error>(nanos: i64) -> Result<Duration, E> {
+        u64::try_from(nanos)
+            .map(Duration::from_nanos)
+            .map_err(|_| E::custom(format!("duration must be a positive value, got {nanos} ns")))
     }
 }
 
@@ -123,8 +131,9 @@ pub mod opt_nanos {
     pub fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<Duration>, D::Error> {
-        let nanos = Option::<i64>::deserialize(deserializer)?;
-        Ok(nanos.map(|nanos| Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))))
+        Option::<i64>::deserialize(deserializer)?
+            .map(super::nanos::from_signed::<D::Error>)
+            .transpose()
     }
 }
 
@@ -162,6 +171,30 @@ mod tests {
         assert!(parse_go_duration("").is_err());
         assert!(parse_go_duration("-1s").is_err());
         assert!(parse_go_duration("s").is_err());
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Timeouts {
+        #[serde(with = "nanos")]
+        required: Duration,
+        #[serde(with = "opt_nanos", default)]
+        optional: Option<Duration>,
+    }
+
+    #[test]
+    fn negative_nanoseconds_do_not_decode() {
+        let ok: Timeouts =
+            serde_json::from_str(r#"{"required": 5, "optional": null}"#).expect("decodes");
+        assert_eq!((ok.required, ok.optional), (Duration::from_nanos(5), None));
+        for body in [r#"{"required": -1}"#, r#"{"required": 1, "optional": -1}"#] {
+            let error = serde_json::from_str::<Timeouts>(body).expect_err("negative");
+            assert!(
+                error
+                    .to_string()
+                    .contains("duration must be a positive value, got -1 ns"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::nullable;
-use super::validation::{ValidationErrors, check_name};
+use super::validation::{ValidationErrors, check_name, check_path_name};
 use super::{Affinity, Constraint, JobId, Spread, TaskGroup, UpdateStrategy};
 
 /// The namespace every job lands in unless it names another.
@@ -210,9 +210,13 @@ impl Job {
             errors.push("ID", format!("job ID {:?} contains a space", self.id.0));
         } else if self.id.0.contains('\0') {
             errors.push("ID", "job ID contains a null character");
+        } else {
+            check_path_name("ID", "job ID", &self.id.0, &mut errors);
         }
         if self.name.is_empty() {
             errors.push("Name", "missing job name");
+        } else {
+            check_path_name("Name", "job name", &self.name, &mut errors);
         }
         if !(1..=100).contains(&self.priority) {
             errors.push(
@@ -270,6 +274,31 @@ impl Job {
             }
             if periodic.spec.is_empty() && periodic.specs.is_empty() {
                 errors.push("Periodic.Spec", "periodic job must have a cron spec");
+            }
+            if !matches!(periodic.spec_type.as_str(), "" | "cron") {
+                errors.push(
+                    "Periodic.SpecType",
+                    format!(
+                        "Unknown periodic specification type {:?}",
+                        periodic.spec_type
+                    ),
+                );
+            }
+            let specs = (!periodic.spec.is_empty())
+                .then_some(("Periodic.Spec".to_owned(), &periodic.spec))
+                .into_iter()
+                .chain(
+                    periodic
+                        .specs
+                        .iter()
+                        .enumerate()
+                        .map(|(idx, spec)| (format!("Periodic.Specs[{idx}]"), spec)),
+                );
+            for (path, spec) in specs {
+                // Nomad's message: "Invalid cron spec %q: %v".
+                if let Err(problem) = super::cron::check_cron(spec) {
+                    errors.push(&path, format!("Invalid cron spec {spec:?}: {problem}"));
+                }
             }
         }
         if let Some(parameterized) = &self.parameterized_job {

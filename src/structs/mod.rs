@@ -12,6 +12,7 @@
 
 mod allocation;
 mod constraint;
+mod cron;
 mod deployment;
 pub mod duration;
 mod evaluation;
@@ -62,5 +63,7 @@ pub use task::{
 pub use task_group::{TaskGroup, VolumeRequest};
 pub use validation::{ValidationError, ValidationErrors};
 
+#[cfg(test)]
+mod hostile_tests;
 #[cfg(test)]
 mod tests;

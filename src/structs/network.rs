@@ -80,6 +80,12 @@ impl NetworkResource {
                 ),
             );
         }
+        if self.mbits < 0 {
+            errors.push(
+                &format!("{path}.MBits"),
+                format!("mbits can't be negative, got {}", self.mbits),
+            );
+        }
         let mut static_values = BTreeMap::new();
         for port in self.ports() {
             let port_path = format!("{path}.Ports[{}]", port.label);
@@ -95,6 +101,15 @@ impl NetworkResource {
                 errors.push(
                     &format!("{port_path}.To"),
                     format!("port mapping {} out of range -1..=65535", port.to),
+                );
+            }
+        }
+        for port in &self.dynamic_ports {
+            // The scheduler picks a dynamic port's value; a submitted one must still be a port.
+            if !(0..=Self::MAX_PORT).contains(&port.value) {
+                errors.push(
+                    &format!("{path}.Ports[{}].Value", port.label),
+                    format!("dynamic port value {} out of range 0..=65535", port.value),
                 );
             }
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::validation::ValidationErrors;
 use super::{NetworkResource, NodeId, duration, nullable};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -174,6 +175,78 @@ pub struct Node {
 }
 
 impl Node {
+    /// The most CPU a node may offer, in MHz (4096 cores at 4 GHz).
+    pub const MAX_CPU_MHZ: i64 = 1 << 24;
+    /// The most memory a node may offer, in MB (16 TiB).
+    pub const MAX_MEMORY_MB: i64 = 1 << 24;
+    /// The most disk a node may offer, in MB (64 PiB).
+    pub const MAX_DISK_MB: i64 = 1 << 36;
+
+    /// Checks what a registering client claims about itself: resources within sane bounds (a
+    /// node offering 10^12 MHz would swallow every placement) and a safe name.
+    pub fn validate_registration(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let bounds = [
+            (
+                "NodeResources.Cpu.CpuShares",
+                self.node_resources.cpu.cpu_shares,
+                Self::MAX_CPU_MHZ,
+            ),
+            (
+                "NodeResources.Memory.MemoryMB",
+                self.node_resources.memory.memory_mb,
+                Self::MAX_MEMORY_MB,
+            ),
+            (
+                "NodeResources.Disk.DiskMB",
+                self.node_resources.disk.disk_mb,
+                Self::MAX_DISK_MB,
+            ),
+            (
+                "ReservedResources.Cpu.CpuShares",
+                self.reserved_resources.cpu.cpu_shares,
+                Self::MAX_CPU_MHZ,
+            ),
+            (
+                "ReservedResources.Memory.MemoryMB",
+                self.reserved_resources.memory.memory_mb,
+                Self::MAX_MEMORY_MB,
+            ),
+            (
+                "ReservedResources.Disk.DiskMB",
+                self.reserved_resources.disk.disk_mb,
+                Self::MAX_DISK_MB,
+            ),
+        ];
+        for (path, value, max) in bounds {
+            if !(0..=max).contains(&value) {
+                errors.push(path, format!("{value} is out of range 0-{max}"));
+            }
+        }
+        let ports = (
+            self.node_resources.min_dynamic_port,
+            self.node_resources.max_dynamic_port,
+        );
+        if ports != (0, 0) && !(1 <= ports.0 && ports.0 <= ports.1 && ports.1 <= 65535) {
+            errors.push(
+                "NodeResources.MinDynamicPort",
+                format!(
+                    "dynamic port range {}-{} is not within 1-65535",
+                    ports.0, ports.1
+                ),
+            );
+        }
+        if self.name.len() > super::validation::MAX_NAME_LENGTH
+            || self.name.chars().any(char::is_control)
+        {
+            errors.push(
+                "Name",
+                "node name must be at most 128 bytes without control characters",
+            );
+        }
+        errors.into_result()
+    }
+
     /// True if the scheduler may place new allocations here.
     pub fn is_schedulable(&self) -> bool {
         self.status == NodeStatus::Ready

@@ -219,6 +219,8 @@ pub struct EphemeralDisk {
 
 impl EphemeralDisk {
     pub const DEFAULT_SIZE_MB: i32 = 300;
+    /// The smallest disk Nomad accepts.
+    pub const MIN_SIZE_MB: i32 = 10;
 }
 
 /// `logs` block: rotation of a task's stdout and stderr files.

@@ -51,6 +51,12 @@ impl Resources {
         if self.cpu > 0 && self.cores > 0 {
             errors.push(path, "cpu and cores can't both be set");
         }
+        if self.disk_mb < 0 {
+            errors.push(
+                &format!("{path}.DiskMB"),
+                format!("disk can't be negative, got {}", self.disk_mb),
+            );
+        }
         if self.cores < 0 {
             errors.push(&format!("{path}.Cores"), "cores can't be negative");
         }

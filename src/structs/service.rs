@@ -18,6 +18,21 @@ pub struct CheckRestart {
     pub ignore_warnings: bool,
 }
 
+impl CheckRestart {
+    fn validate(&self, path: &str, errors: &mut ValidationErrors) {
+        // Nomad: `CheckRestart.Validate`.
+        if self.limit < 0 {
+            errors.push(
+                &format!("{path}.Limit"),
+                format!(
+                    "limit must be greater than or equal to 0 but found {}",
+                    self.limit
+                ),
+            );
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ServiceCheck {
@@ -158,6 +173,12 @@ impl Service {
                     "script checks need a command",
                 );
             }
+            if let Some(check_restart) = &check.check_restart {
+                check_restart.validate(&format!("{check_path}.CheckRestart"), errors);
+            }
+        }
+        if let Some(check_restart) = &self.check_restart {
+            check_restart.validate(&format!("{path}.CheckRestart"), errors);
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::validation::ValidationErrors;
+use super::validation::{ValidationErrors, check_path_name};
 use super::{
     Affinity, Constraint, JobType, LogConfig, Resources, RestartPolicy, Service, duration, nullable,
 };
@@ -195,11 +195,8 @@ impl Task {
     ) {
         if self.name.is_empty() {
             errors.push(path, "missing task name");
-        } else if self.name.contains('/') {
-            errors.push(
-                path,
-                format!("task name {:?} must not contain '/'", self.name),
-            );
+        } else {
+            check_path_name(path, "task name", &self.name, errors);
         }
         if self.driver.is_empty() {
             errors.push(&format!("{path}.Driver"), "missing task driver");

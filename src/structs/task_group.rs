@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::validation::ValidationErrors;
+use super::validation::{ValidationErrors, check_path_name};
 use super::{
     Affinity, Constraint, EphemeralDisk, JobType, MigrateStrategy, NetworkResource,
     ReschedulePolicy, RestartPolicy, Service, Spread, Task, UpdateStrategy, duration, nullable,
@@ -142,6 +142,8 @@ impl TaskGroup {
     pub(crate) fn validate(&self, job_type: JobType, path: &str, errors: &mut ValidationErrors) {
         if self.name.is_empty() {
             errors.push(path, "missing task group name");
+        } else {
+            check_path_name(path, "task group name", &self.name, errors);
         }
         if self.count < 0 {
             errors.push(
@@ -173,6 +175,31 @@ impl TaskGroup {
         }
         if let Some(policy) = &self.restart_policy {
             policy.validate(&format!("{path}.RestartPolicy"), errors);
+        }
+        if let Some(disk) = &self.ephemeral_disk
+            && disk.size_mb < EphemeralDisk::MIN_SIZE_MB
+        {
+            // Nomad: `EphemeralDisk.Validate`.
+            errors.push(
+                &format!("{path}.EphemeralDisk.SizeMB"),
+                format!(
+                    "minimum DiskMB value is {}; got {}",
+                    EphemeralDisk::MIN_SIZE_MB,
+                    disk.size_mb
+                ),
+            );
+        }
+        if let Some(migrate) = &self.migrate
+            && migrate.max_parallel < 0
+        {
+            // Nomad: `MigrateStrategy.Validate`.
+            errors.push(
+                &format!("{path}.Migrate.MaxParallel"),
+                format!(
+                    "MaxParallel must be >= 0 but found {}",
+                    migrate.max_parallel
+                ),
+            );
         }
         if let Some(policy) = &self.reschedule_policy {
             policy.validate(&format!("{path}.ReschedulePolicy"), errors);

@@ -59,3 +59,75 @@ pub(crate) fn check_name(path: &str, name: &str, errors: &mut ValidationErrors) 
         errors.push(path, "name must not be empty");
     }
 }
+
+/// The longest job ID, group or task name accepted, in bytes (Nomad's `maxLength` for
+/// identifiers used in paths and DNS-like names).
+pub const MAX_NAME_LENGTH: usize = 128;
+
+/// Why `name` cannot be used as one component of a file path, if it cannot: names of jobs,
+/// groups and tasks become directory and file names on clients (`<alloc>/<task>/`), so `..`,
+/// `.`, separators, NUL and control characters are refused, as are names over
+/// [`MAX_NAME_LENGTH`] bytes.
+pub fn path_component_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("must not be empty".to_owned());
+    }
+    if name == "." || name == ".." {
+        return Some("is not allowed".to_owned());
+    }
+    if name.len() > MAX_NAME_LENGTH {
+        return Some(format!(
+            "is {} bytes long; the limit is {MAX_NAME_LENGTH}",
+            name.len()
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| matches!(c, '/' | '\\') || c.is_control())
+    {
+        return Some(format!("must not contain {bad:?}"));
+    }
+    None
+}
+
+/// Flags a name that is not a safe path component (see [`path_component_problem`]).
+pub(crate) fn check_path_name(path: &str, kind: &str, name: &str, errors: &mut ValidationErrors) {
+    if let Some(problem) = path_component_problem(name) {
+        let shown: String = name.chars().take(40).collect();
+        let ellipsis = if shown.len() < name.len() { "..." } else { "" };
+        errors.push(path, format!("{kind} {shown:?}{ellipsis} {problem}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_components() {
+        let longest = "x".repeat(MAX_NAME_LENGTH);
+        for good in ["web", "redis-1", "a.b", "..a", "名前", longest.as_str()] {
+            assert_eq!(path_component_problem(good), None, "{good}");
+        }
+        let long = "x".repeat(4096);
+        let cases = [
+            ("", "must not be empty"),
+            (".", "is not allowed"),
+            ("..", "is not allowed"),
+            ("a/b", "must not contain '/'"),
+            ("../etc", "must not contain '/'"),
+            ("a\\b", "must not contain '\\\\'"),
+            ("a\0b", "must not contain '\\0'"),
+            ("a\nb", "must not contain '\\n'"),
+            ("a\u{7f}", "must not contain '\\u{7f}'"),
+            (long.as_str(), "is 4096 bytes long; the limit is 128"),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(
+                path_component_problem(name).as_deref(),
+                Some(expected),
+                "{name:?}"
+            );
+        }
+    }
+}

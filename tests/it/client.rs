@@ -739,6 +739,16 @@ async fn client_api_serves_logs_files_and_restarts() -> Result<()> {
         .text()
         .await?;
     assert!(plain.starts_with("first\n"), "{plain}");
+    // python-nomad sends booleans as `True`, which Go's ParseBool reads as true.
+    let plain_python = http
+        .get(format!(
+            "{api}/v1/client/fs/logs/{alloc_id}?task=web&type=stdout&plain=True"
+        ))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(plain_python.starts_with("first\n"), "{plain_python}");
     let tail = http
         .get(format!(
             "{api}/v1/client/fs/logs/{alloc_id}?task=web&plain=true&origin=end&offset=7"

@@ -1,6 +1,8 @@
 //! A tiny stand-in for the servers' HTTP API, on a loopback port: exactly the endpoints the
-//! client's `HttpServerLink` uses (node register and heartbeat, the blocking allocation watch,
-//! allocation updates), over an in-memory table with a Raft-like index.
+//! client's `HttpServerLink` uses (node register and heartbeat, the blocking allocation watch and
+//! pull, allocation updates), over an in-memory table with a Raft-like index, speaking the wire
+//! types of `caravan::api::types::node`. As the servers do, a server-side change stamps the
+//! allocation's `AllocModifyIndex` and moves the watch; a client's update does neither.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -12,8 +14,10 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
-use caravan::client::AllocUpdate;
+use axum::routing::{get, post, put};
+use caravan::api::types::node::{
+    AllocUpdateRequest, NodeClientAllocs, PullAllocsRequest, PullAllocsResponse,
+};
 use caravan::structs::{AllocDesiredStatus, AllocId, Allocation, Node, NodeId};
 use serde::Deserialize;
 use serde_json::json;
@@ -40,12 +44,6 @@ struct RegisterBody {
     node: Node,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct UpdateBody {
-    allocs: Vec<AllocUpdate>,
-}
-
 impl TestServer {
     /// Serves on 127.0.0.1:0 until the test's runtime ends; `extra` is merged in (the client
     /// router, for the client API tests).
@@ -60,7 +58,8 @@ impl TestServer {
         let router = Router::new()
             .route("/v1/internal/node/register", put(register))
             .route("/v1/internal/node/{id}/heartbeat", put(heartbeat))
-            .route("/v1/node/{id}/allocations", get(allocations))
+            .route("/v1/internal/node/{id}/client-allocs", get(client_allocs))
+            .route("/v1/internal/node/{id}/allocs/pull", post(pull))
             .route("/v1/internal/node/{id}/allocations", put(update))
             .with_state(Arc::clone(&server));
         tokio::spawn(async move {
@@ -79,19 +78,28 @@ impl TestServer {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn next_index(&self) -> u64 {
+        *self.index.borrow() + 1
+    }
+
     fn bump(&self) {
         self.index.send_modify(|index| *index += 1);
     }
 
-    pub fn upsert_alloc(&self, alloc: Allocation) {
+    pub fn upsert_alloc(&self, mut alloc: Allocation) {
+        let index = self.next_index();
+        alloc.modify_index = index;
+        alloc.alloc_modify_index = index;
         self.lock().allocs.insert(alloc.id.clone(), alloc);
         self.bump();
     }
 
     pub fn stop_alloc(&self, alloc_id: &AllocId) {
+        let index = self.next_index();
         if let Some(alloc) = self.lock().allocs.get_mut(alloc_id) {
             alloc.desired_status = AllocDesiredStatus::Stop;
-            alloc.modify_index += 1;
+            alloc.modify_index = index;
+            alloc.alloc_modify_index = index;
         }
         self.bump();
     }
@@ -169,7 +177,7 @@ async fn heartbeat(State(server): State<Arc<TestServer>>, Path(id): Path<String>
     Json(json!({ "HeartbeatTTL": server.heartbeat_ttl.as_nanos() as u64 })).into_response()
 }
 
-async fn allocations(
+async fn client_allocs(
     State(server): State<Arc<TestServer>>,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
@@ -187,26 +195,47 @@ async fn allocations(
     let _ = tokio::time::timeout(wait, index.wait_for(|index| *index > min_index)).await;
     let index = *index.borrow();
     let node_id = NodeId::from(id.as_str());
-    let allocs: Vec<Allocation> = server
+    let allocs = server
         .lock()
         .allocs
         .values()
         .filter(|alloc| alloc.node_id == node_id)
-        .cloned()
+        .map(|alloc| (alloc.id.clone(), alloc.alloc_modify_index))
         .collect();
-    ([("X-Nomad-Index", index.to_string())], Json(allocs)).into_response()
+    Json(NodeClientAllocs { allocs, index }).into_response()
 }
 
-async fn update(State(server): State<Arc<TestServer>>, Json(body): Json<UpdateBody>) -> Response {
+async fn pull(
+    State(server): State<Arc<TestServer>>,
+    Path(id): Path<String>,
+    Json(body): Json<PullAllocsRequest>,
+) -> Response {
+    let node_id = NodeId::from(id.as_str());
+    let tables = server.lock();
+    let allocs: Vec<Arc<Allocation>> = body
+        .alloc_ids
+        .iter()
+        .filter_map(|alloc_id| tables.allocs.get(alloc_id))
+        .filter(|alloc| alloc.node_id == node_id)
+        .map(|alloc| Arc::new(alloc.clone()))
+        .collect();
+    let index = *server.index.borrow();
+    Json(PullAllocsResponse::from_allocs(allocs, index)).into_response()
+}
+
+async fn update(
+    State(server): State<Arc<TestServer>>,
+    Json(body): Json<AllocUpdateRequest>,
+) -> Response {
     let mut tables = server.lock();
     for update in body.allocs {
         if let Some(alloc) = tables.allocs.get_mut(&update.id) {
             alloc.client_status = update.client_status;
             alloc.client_description = update.client_description;
-            alloc.task_states = update.task_states;
+            if !update.task_states.is_empty() {
+                alloc.task_states = update.task_states;
+            }
         }
     }
-    drop(tables);
-    server.bump();
     Json(json!({})).into_response()
 }

@@ -30,10 +30,27 @@ async fn dev_agent_runs_a_job_and_stops_its_tasks_on_shutdown() -> anyhow::Resul
             .then_some(()))
     })
     .await?;
+    // Nomad's dev mode: the node, and so every port of its tasks, is on loopback.
+    let nodes: Vec<Value> = http
+        .get(format!("{url}/v1/nodes"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let node_id = nodes[0]["ID"].as_str().unwrap_or_default();
+    let node: Value = http
+        .get(format!("{url}/v1/node/{node_id}"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(node["Attributes"]["unique.network.ip-address"], "127.0.0.1");
     let marker = format!("caravan-dev-test-{}", std::process::id());
     let job = json!({ "Job": {
         "ID": "dev-sleeper",
-        "TaskGroups": [{ "Name": "g", "Tasks": [{
+        "TaskGroups": [{ "Name": "g",
+            "Networks": [{ "DynamicPorts": [{ "Label": "http" }] }],
+            "Tasks": [{
             "Name": "t",
             "Driver": "raw_exec",
             "Config": { "command": "/bin/sh", "args": ["-c", "while :; do sleep 1; done", marker] },
@@ -59,6 +76,25 @@ async fn dev_agent_runs_a_job_and_stops_its_tasks_on_shutdown() -> anyhow::Resul
             .then_some(()))
     })
     .await?;
+    let allocs: Vec<Value> = http
+        .get(format!("{url}/v1/job/dev-sleeper/allocations"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let alloc_id = allocs[0]["ID"].as_str().unwrap_or_default();
+    let alloc: Value = http
+        .get(format!("{url}/v1/allocation/{alloc_id}"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let ports = &alloc["AllocatedResources"]["Shared"]["Ports"];
+    assert_eq!(ports[0]["Label"], "http", "the port is allocated: {ports}");
+    assert_eq!(
+        ports[0]["HostIP"], "127.0.0.1",
+        "ports of a dev agent are on loopback"
+    );
     let task_running = || {
         std::process::Command::new("pgrep")
             .args(["-f", &marker])

@@ -49,7 +49,9 @@ fn test_limits() -> DriverLimits {
     DriverLimits {
         memory_cap_bytes: 32 << 20,
         cpu_budget: Duration::from_millis(300),
-        max_instances: 64,
+        // One driver gets half of the ordinary slots (60 here): room for the 40 waits of
+        // `waiting_tasks_hold_no_threads`.
+        max_instances: 128,
         ..DriverLimits::default()
     }
 }

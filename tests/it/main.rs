@@ -2,15 +2,19 @@
 //! agents on loopback ports, in the manner of ripgrep's and wasmtime's `tests/`.
 
 mod api_parse;
+mod boundaries;
 mod cli;
 mod cli_api;
 mod client;
 mod client_server;
+mod client_watch;
 mod dev_agent;
 mod docker;
 mod docker_agent;
 mod docker_client;
 mod driver_host;
+mod hardening;
+mod sandbox_budgets;
 mod sandbox_fs;
 mod sandbox_identity;
 mod server;

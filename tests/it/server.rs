@@ -109,7 +109,7 @@ async fn client_updates_and_stop_flow_to_summary_and_status() -> anyhow::Result<
     let (allocs, _): (Vec<Value>, u64) = server.get_json("/v1/job/web/allocations").await?;
     let updates: Vec<Value> = allocs
         .iter()
-        .map(|alloc| json!({ "ID": alloc["ID"], "ClientStatus": "running" }))
+        .map(|alloc| json!({ "ID": alloc["ID"], "NodeID": node, "ClientStatus": "running" }))
         .collect();
     server
         .put_json(
@@ -251,14 +251,15 @@ async fn node_that_misses_heartbeats_goes_down_and_its_allocs_are_replaced() -> 
         options.heartbeat.grace = Duration::from_millis(300);
     })
     .await?;
-    let heartbeat = |node_id: String| {
+    // A heartbeat carries the secret the node registered with (`mock_node`'s `secret-<idx>`).
+    let heartbeat = |node_id: String, secret_id: &'static str| {
         let http = server.http.clone();
         let url = format!("{}/v1/internal/node/{node_id}/heartbeat", server.url);
         tokio::spawn(async move {
             loop {
                 let _ = http
                     .put(&url)
-                    .json(&json!({"Status": "ready"}))
+                    .json(&json!({"Status": "ready", "SecretID": secret_id}))
                     .send()
                     .await;
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -266,14 +267,14 @@ async fn node_that_misses_heartbeats_goes_down_and_its_allocs_are_replaced() -> 
         })
     };
     let silent = server.register_node(1).await?;
-    let silent_beat = heartbeat(silent.clone());
+    let silent_beat = heartbeat(silent.clone(), "secret-1");
     server.run_job(service_job("lost", 1)).await?;
     let (allocs, _): (Vec<Value>, u64) = server.get_json("/v1/job/lost/allocations").await?;
     assert_eq!(allocs[0]["NodeID"], silent.as_str());
 
     // A second node keeps heartbeating; the first falls silent.
     let alive = server.register_node(2).await?;
-    let beat = heartbeat(alive.clone());
+    let beat = heartbeat(alive.clone(), "secret-2");
     silent_beat.abort();
     wait_for(Duration::from_secs(15), || async {
         let (node, _): (Value, u64) = server.get_json(&format!("/v1/node/{silent}")).await?;

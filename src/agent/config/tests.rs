@@ -200,3 +200,37 @@ fn server_addresses_parse() {
     assert!(parse_server_address("host:notaport").is_err());
     assert!(parse_server_address("").is_err());
 }
+
+#[test]
+fn server_request_limits_are_configurable() {
+    let config = AgentConfig::parse(
+        "server {\n  enabled = true\n  job_max_task_groups = 5\n  job_max_tasks_per_group = 6\n  job_max_placements = 7\n  job_max_size = 8000\n  max_request_body_size = 9000\n}\n",
+        "limits.hcl",
+    )
+    .expect("parses");
+    config.validate().expect("valid");
+    let options = crate::agent::start::server_options(&config, true).expect("maps");
+    assert_eq!(
+        options.limits,
+        crate::server::limits::JobLimits {
+            max_task_groups: 5,
+            max_tasks_per_group: 6,
+            max_placements: 7,
+            max_job_bytes: 8000,
+            max_request_body_bytes: 9000,
+        }
+    );
+    let defaults = crate::agent::start::server_options(&AgentConfig::dev(), true).expect("maps");
+    assert_eq!(defaults.limits, crate::server::limits::JobLimits::default());
+
+    let zero = AgentConfig::parse(
+        "server {\n  enabled = true\n  job_max_placements = 0\n}\n",
+        "zero.hcl",
+    )
+    .expect("parses");
+    let error = zero.validate().expect_err("zero is no limit").to_string();
+    assert!(
+        error.contains("server.job_max_placements must be at least 1"),
+        "{error}"
+    );
+}

@@ -3,28 +3,36 @@
 //! | method and path                        | body                                 | reply                  |
 //! |----------------------------------------|--------------------------------------|------------------------|
 //! | `PUT /v1/internal/node/register`       | `{"Node": Node}`                     | `NodeUpdateResponse`   |
-//! | `PUT /v1/internal/node/:id/heartbeat`  | `{"Status": "ready"}` (optional)     | `NodeUpdateResponse`   |
-//! | `PUT /v1/internal/node/:id/allocations`| `{"Allocs": [AllocClientUpdate]}`    | `{"Index": N}`         |
+//! | `PUT /v1/internal/node/:id/heartbeat`  | `{"SecretID": "...", "Status": ...}` | `NodeUpdateResponse`   |
+//! | `PUT /v1/internal/node/:id/allocations`| `AllocUpdateRequest`                 | `{"Index": N}`         |
+//! | `GET /v1/internal/node/:id/client-allocs?index=N` | (blocking query)          | `NodeClientAllocs`     |
+//! | `POST /v1/internal/node/:id/allocs/pull` | `PullAllocsRequest`                | `PullAllocsResponse`   |
 //!
 //! `NodeUpdateResponse.HeartbeatTTL` is in nanoseconds: the node must heartbeat again within it
-//! or be marked down. A client watches its allocations with the public blocking query
-//! `GET /v1/node/:id/allocations?index=N&wait=5m` (whole allocations, with their job).
+//! or be marked down. A client watches its allocations as Nomad's does: `client-allocs` blocks on
+//! the node's own allocation index and answers with IDs and `AllocModifyIndex`es only; the client
+//! then pulls just the allocations that changed, each job version once. The wire types are in
+//! [`crate::api::types::node`].
 //!
 //! Nomad does these over its RPC protocol (`Node.Register`, `Node.UpdateStatus`,
 //! `Node.GetClientAllocs`, `Node.UpdateAlloc`); caravan keeps one transport, HTTP.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::jobs::parse_body;
-use crate::api::blocking::with_meta;
+use crate::api::blocking::{wait_for_node_allocs, with_meta};
 use crate::api::error::ApiError;
+use crate::api::query::QueryOptions;
+use crate::api::types::node::{
+    AllocUpdateRequest, NodeClientAllocs, PullAllocsRequest, PullAllocsResponse,
+};
 use crate::server::Server;
-use crate::server::raft::AllocClientUpdate;
 use crate::structs::{Node, NodeId, NodeStatus};
 
 #[derive(Debug, Default, Deserialize)]
@@ -37,12 +45,10 @@ pub struct NodeRegisterRequest {
 #[serde(rename_all = "PascalCase", default)]
 pub struct HeartbeatRequest {
     pub status: Option<NodeStatus>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct AllocUpdateRequest {
-    pub allocs: Vec<AllocClientUpdate>,
+    /// The secret the node registered with: a heartbeat for a node ID registered with another
+    /// secret is refused (403).
+    #[serde(rename = "SecretID")]
+    pub secret_id: String,
 }
 
 pub async fn node_register(
@@ -70,7 +76,7 @@ pub async fn node_heartbeat(
     };
     let status = request.status.unwrap_or(NodeStatus::Ready);
     let response = server
-        .node_update_status(&NodeId::from(node_id), status)
+        .node_heartbeat(&NodeId::from(node_id), status, &request.secret_id)
         .await?;
     let index = response.index;
     Ok(with_meta(&server, index, Json(response).into_response()))
@@ -78,7 +84,7 @@ pub async fn node_heartbeat(
 
 pub async fn node_update_allocs(
     State(server): State<Arc<Server>>,
-    Path(_node_id): Path<String>,
+    Path(node_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let request: AllocUpdateRequest = parse_body(&body)?;
@@ -87,10 +93,56 @@ pub async fn node_update_allocs(
             "must update at least one allocation".to_owned(),
         ));
     }
-    let index = server.node_update_allocs(request.allocs).await?;
+    let index = server
+        .node_update_allocs(&NodeId::from(node_id), request.allocs)
+        .await?;
     Ok(with_meta(
         &server,
         index,
         Json(serde_json::json!({ "Index": index })).into_response(),
     ))
+}
+
+/// The node's allocations as IDs and `AllocModifyIndex`es, blocking on the node's own index.
+pub async fn node_client_allocs(
+    State(server): State<Arc<Server>>,
+    Path(node_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    let node_id = NodeId::from(node_id);
+    let snapshot = wait_for_node_allocs(&server, &query, &node_id).await;
+    let tables = snapshot.tables();
+    let index = tables.node_alloc_index(&node_id);
+    let allocs = tables
+        .allocs_by_node
+        .get(&node_id)
+        .map(|allocs| {
+            allocs
+                .iter()
+                .map(|(id, alloc)| (id.clone(), alloc.alloc_modify_index))
+                .collect()
+        })
+        .unwrap_or_default();
+    let body = NodeClientAllocs { allocs, index };
+    Ok(with_meta(&server, index, Json(body).into_response()))
+}
+
+/// The allocations a client asks for in full, its own node's only, each job version once.
+pub async fn node_pull_allocs(
+    State(server): State<Arc<Server>>,
+    Path(node_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: PullAllocsRequest = parse_body(&body)?;
+    let node_id = NodeId::from(node_id);
+    let snapshot = server.store.snapshot();
+    let index = snapshot.tables().indexes.allocs;
+    let allocs = request
+        .alloc_ids
+        .iter()
+        .filter_map(|alloc_id| snapshot.alloc(alloc_id))
+        .filter(|alloc| alloc.node_id == node_id);
+    let body = PullAllocsResponse::from_allocs(allocs, index);
+    Ok(with_meta(&server, index, Json(body).into_response()))
 }

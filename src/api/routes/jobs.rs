@@ -33,9 +33,9 @@ pub struct JobPlanRequest {
     pub diff: bool,
 }
 
+/// Decodes a request body strictly (see [`crate::api::decode`]): a 400 naming the bad field.
 pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|error| ApiError::BadRequest(format!("failed to decode request body: {error}")))
+    crate::api::decode::decode_json(body).map_err(|error| ApiError::BadRequest(error.to_string()))
 }
 
 pub async fn list(

@@ -4,7 +4,8 @@
 //! Body: `{"JobHCL": "<job file>", "Variables": "<var file text>", "Canonicalize": true}`. The reply
 //! is the job, canonicalized and validated: caravan's jobspec always applies Nomad's defaults, so
 //! `Canonicalize = false` is accepted and gives the same answer. A file that does not parse is a
-//! 400 with the jobspec's one-line `file:line:col` error.
+//! 400 with the jobspec's one-line `file:line:col` error; so is a file whose expressions go over
+//! the jobspec's evaluation budget. Evaluation runs on a blocking thread, off the async runtime.
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
@@ -42,12 +43,18 @@ pub async fn parse(body: axum::body::Bytes) -> Result<Response, ApiError> {
     } else {
         vec![("variables".to_owned(), request.variables)]
     };
-    let job = jobspec::parse_with_var_files(
-        &request.job_hcl,
-        "input.nomad.hcl",
-        &ParseConfig::default(),
-        &var_files,
-    )
+    // Off the async runtime: evaluation is CPU work, bounded by the jobspec's budget, and must
+    // not stall the agent's other endpoints meanwhile.
+    let job = tokio::task::spawn_blocking(move || {
+        jobspec::parse_with_var_files(
+            &request.job_hcl,
+            "input.nomad.hcl",
+            &ParseConfig::default(),
+            &var_files,
+        )
+    })
+    .await
+    .map_err(|error| ApiError::Internal(format!("job file evaluation failed: {error}")))?
     .map_err(|error| ApiError::BadRequest(error.to_string()))?;
     Ok(Json(job).into_response())
 }

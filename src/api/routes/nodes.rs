@@ -18,7 +18,7 @@ use crate::api::query::QueryOptions;
 use crate::api::stubs::NodeListStub;
 use crate::server::Server;
 use crate::server::state::{StateSnapshot, Table};
-use crate::structs::{DrainStrategy, Node, NodeId, SchedulingEligibility, duration};
+use crate::structs::{DrainStrategy, Node, NodeId, SchedulingEligibility};
 
 pub async fn list(
     State(server): State<Arc<Server>>,
@@ -81,9 +81,28 @@ pub async fn allocations(
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct DrainSpec {
-    #[serde(with = "duration::nanos")]
-    pub deadline: Duration,
+    /// Nanoseconds; 0 drains without a deadline, a negative value forces the drain now (Nomad's
+    /// `-force`).
+    pub deadline: i64,
     pub ignore_system_jobs: bool,
+}
+
+impl DrainSpec {
+    /// The drain strategy this spec asks for, started at `now` (Unix nanoseconds). The deadline
+    /// saturates: `2^63-1` ns is as far in the future as time goes, never a wrap into the past.
+    pub fn strategy(&self, now: i64, started_at: String) -> DrainStrategy {
+        let force_deadline = match self.deadline {
+            0 => 0,
+            deadline if deadline < 0 => now,
+            deadline => now.saturating_add(deadline),
+        };
+        DrainStrategy {
+            deadline: Duration::from_nanos(u64::try_from(self.deadline.max(0)).unwrap_or(0)),
+            ignore_system_jobs: self.ignore_system_jobs,
+            force_deadline,
+            started_at,
+        }
+    }
 }
 
 /// `api.NodeUpdateDrainRequest`.
@@ -115,15 +134,11 @@ pub async fn drain(
     let request: DrainRequest = parse_body(&body)?;
     let node = find_node(&server.store.snapshot(), &node_id)?;
     let now = crate::server::now_unix_nanos();
-    let strategy = request.drain_spec.map(|spec| DrainStrategy {
-        deadline: spec.deadline,
-        ignore_system_jobs: spec.ignore_system_jobs,
-        force_deadline: if spec.deadline.is_zero() {
-            0
-        } else {
-            now + i64::try_from(spec.deadline.as_nanos()).unwrap_or(i64::MAX)
-        },
-        started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+    let strategy = request.drain_spec.map(|spec| {
+        spec.strategy(
+            now,
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        )
     });
     let response = server
         .node_update_drain(&node.id, strategy, request.mark_eligible)
@@ -174,4 +189,43 @@ pub async fn eligibility(
         index,
     };
     Ok(with_meta(&server, index, Json(body).into_response()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(deadline: i64) -> DrainSpec {
+        DrainSpec {
+            deadline,
+            ignore_system_jobs: false,
+        }
+    }
+
+    #[test]
+    fn drain_deadlines_saturate_and_force() {
+        let now = 1_700_000_000_000_000_000;
+        let far = spec(i64::MAX).strategy(now, String::new());
+        assert_eq!(far.force_deadline, i64::MAX, "never wraps into the past");
+        assert_eq!(far.deadline, Duration::from_nanos(i64::MAX as u64));
+        assert_eq!(spec(0).strategy(now, String::new()).force_deadline, 0);
+        let forced = spec(-1).strategy(now, String::new());
+        assert_eq!(
+            (forced.force_deadline, forced.deadline),
+            (now, Duration::ZERO)
+        );
+        assert_eq!(spec(5).strategy(now, String::new()).force_deadline, now + 5);
+    }
+
+    #[test]
+    fn drain_bodies_are_strict() {
+        for body in [
+            &b"[]"[..],
+            b"{\"DrainSpec\": []}",
+            b"{\"DrainSpec\": {\"Deadline\": \"1h\"}}",
+        ] {
+            let error = parse_body::<DrainRequest>(body).expect_err("not a drain body");
+            assert!(error.to_string().contains("invalid type"), "{error}");
+        }
+    }
 }

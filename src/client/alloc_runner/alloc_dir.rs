@@ -149,6 +149,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn task_dirs_stay_under_the_allocation() -> io::Result<()> {
+        let data = tempfile::tempdir()?;
+        let alloc_dir = AllocDir::new(&data.path().join("alloc"), "a1");
+        for name in ["..", ".", "", "a/b", "/etc", "../../x"] {
+            let error = alloc_dir.build_task_dir(name).expect_err(name);
+            assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{name:?}");
+        }
+        assert!(!data.path().join("alloc/local").exists());
+        Ok(())
+    }
+
+    #[test]
     fn builds_nomads_layout() -> io::Result<()> {
         let data = tempfile::tempdir()?;
         let alloc_dir = AllocDir::new(&data.path().join("alloc"), "a1");

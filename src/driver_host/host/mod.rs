@@ -41,6 +41,10 @@ pub(crate) struct HostRuntime {
     pub processes: process::ProcessTable,
     pub workloads: wasm::WorkloadRuntime,
     pub docker: docker::DockerRuntime,
+    /// Each driver's log-line budget.
+    pub log: log::LogLimiter,
+    /// The driver engine's instance slots, shared out per driver (`budget.rs`).
+    pub lanes: crate::driver_host::budget::PoolLanes,
     /// The agent config's `plugin "NAME" { config {...} }` blocks (process user policy...).
     pub plugins: std::collections::BTreeMap<String, serde_json::Value>,
 }
@@ -52,12 +56,15 @@ impl HostRuntime {
     pub(crate) fn new(
         workloads: wasm::WorkloadRuntime,
         docker: docker::DockerRuntime,
+        lanes: crate::driver_host::budget::PoolLanes,
         plugins: std::collections::BTreeMap<String, serde_json::Value>,
     ) -> Arc<HostRuntime> {
         Arc::new(HostRuntime {
             processes: process::ProcessTable::default(),
             workloads,
             docker,
+            log: log::LogLimiter::default(),
+            lanes,
             plugins,
         })
     }
@@ -180,25 +187,28 @@ pub(crate) fn fd_path(fd: &OwnedFd) -> std::path::PathBuf {
     std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
-/// Opens one of the task's log files (host paths from the scope: a regular file, or the FIFO
-/// its log collector reads) for appending, refusing a symlink in its place. The open does not
-/// block: a FIFO nobody reads is an error (`ENXIO`), not a hung agent thread; the descriptor is
-/// then made blocking again so the task's writes wait for the collector rather than fail.
-pub(crate) fn open_task_log(path: &Path) -> Result<std::fs::File, String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let cannot =
-        |err: &dyn std::fmt::Display| format!("cannot open log file {}: {err}", path.display());
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|err| cannot(&err))?;
-    let flags =
-        nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFL).map_err(|err| cannot(&err))?;
-    let flags = OFlag::from_bits_truncate(flags) & !OFlag::O_NONBLOCK;
-    nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(flags)).map_err(|err| cannot(&err))?;
-    Ok(file)
+/// Opens one of the task's log files (host paths from the scope) for appending, refusing a
+/// symlink in its place.
+pub(crate) fn open_task_log(scope: &TaskScope, path: &Path) -> Result<std::fs::File, String> {
+    use crate::allocfs::{AllocFsError, OpenOptions, Root};
+    let refused = |err: AllocFsError| format!("cannot open log file {}: {err}", path.display());
+    let relative = path.strip_prefix(&scope.alloc_dir).map_err(|_| {
+        format!(
+            "log file {} is not inside the allocation directory",
+            path.display()
+        )
+    })?;
+    // Beneath the allocation directory, no link followed on the way (a task can write there).
+    let root = Root::open(&scope.alloc_dir).map_err(refused)?;
+    let relative = root.rel(relative).map_err(refused)?;
+    // The log collector's FIFO when there is one; else a plain file, appended to.
+    match root.open_fifo(&relative, false) {
+        Ok(fd) => Ok(std::fs::File::from(fd)),
+        Err(AllocFsError::NotRegular { .. } | AllocFsError::NotFound { .. }) => root
+            .open_file(&relative, OpenOptions::append())
+            .map_err(refused),
+        Err(err) => Err(refused(err)),
+    }
 }
 
 /// A linker with the granted capabilities and nothing else.
@@ -296,21 +306,34 @@ mod tests {
     #[test]
     fn task_logs_are_never_opened_through_a_symlink() -> Result<(), String> {
         let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
+        let alloc_dir = dir.path().join("alloc-1");
+        let logs = alloc_dir.join("alloc").join("logs");
+        std::fs::create_dir_all(&logs).map_err(|err| err.to_string())?;
         let secret = dir.path().join("secret");
         std::fs::write(&secret, b"s").map_err(|err| err.to_string())?;
-        let log = dir.path().join("web.stdout.0");
-        std::os::unix::fs::symlink(&secret, &log).map_err(|err| err.to_string())?;
-        assert!(open_task_log(&log).is_err());
-        let file = open_task_log(&dir.path().join("web.stderr.0"))?;
-        let flags = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFL)
-            .map_err(|err| err.to_string())?;
-        assert!(!OFlag::from_bits_truncate(flags).contains(OFlag::O_NONBLOCK));
-        // A FIFO without its collector: an error at once, not a blocked thread.
-        let fifo = dir.path().join(".web.stdout.fifo");
-        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600))
-            .map_err(|err| err.to_string())?;
-        let err = open_task_log(&fifo).expect_err("no reader");
-        assert!(err.contains("No such device"), "{err}");
+        let scope = TaskScope::new(
+            "alloc-1",
+            "web",
+            &alloc_dir,
+            logs.join("web.stdout.0"),
+            logs.join("web.stderr.0"),
+        );
+        // A link as the file itself.
+        std::os::unix::fs::symlink(&secret, &scope.stdout_path).map_err(|err| err.to_string())?;
+        assert!(open_task_log(&scope, &scope.stdout_path).is_err());
+        assert!(open_task_log(&scope, &scope.stderr_path).is_ok());
+        // A link on the way: `alloc/logs` replaced by a link to a directory outside.
+        std::fs::remove_dir_all(alloc_dir.join("alloc")).map_err(|err| err.to_string())?;
+        std::fs::create_dir_all(alloc_dir.join("alloc")).map_err(|err| err.to_string())?;
+        std::os::unix::fs::symlink(dir.path(), &logs).map_err(|err| err.to_string())?;
+        assert!(open_task_log(&scope, &scope.stderr_path).is_err());
+        assert!(
+            !dir.path().join("web.stderr.0").exists(),
+            "nothing created outside"
+        );
+        // And nothing outside the allocation directory.
+        assert!(open_task_log(&scope, &secret).is_err());
+        assert_eq!(std::fs::read(&secret).map_err(|err| err.to_string())?, b"s");
         Ok(())
     }
 }

@@ -271,8 +271,8 @@ impl ProcessTable {
         let cwd = open_beneath(&scope.task_dir, &request.cwd, true)
             .map_err(|err| format!("cwd: {err}"))?;
         let user = policy.resolve(scope.user.as_deref())?;
-        let stdout = open_task_log(&scope.stdout_path)?;
-        let stderr = open_task_log(&scope.stderr_path)?;
+        let stdout = open_task_log(scope, &scope.stdout_path)?;
+        let stderr = open_task_log(scope, &scope.stderr_path)?;
         let mut command = tokio::process::Command::new(&request.command);
         command
             .args(&request.args)

@@ -1,7 +1,8 @@
 //! Capability `host-wasm`: WASI workloads (the `wasm` driver's tasks) run inside the agent.
 //!
-//! Each workload gets its own store on the workload engine with: a memory cap (at most the task's
-//! memory), optional fuel, a WASI context that inherits nothing (args and env as given,
+//! Each workload gets its own store on the workload engine with: a memory cap over all its memories
+//! and tables together (at most the task's memory) and a cap on its instances, memories and tables
+//! (`budget.rs`), optional fuel, a WASI context that inherits nothing (args and env as given,
 //! stdout/stderr appended to the task's own log files from the call's scope, one directory beneath
 //! the task directory preopened as `.` and no other file, no network), and a tokio task that runs
 //! it. p1 modules run `_start`; p2 components run `wasi:cli/run`.
@@ -37,6 +38,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, Wasi
 use crate::driver_host::bindings::caravan::driver::host_wasm::{
     Host, Workload, WorkloadExit, WorkloadStats,
 };
+use crate::driver_host::budget::{BudgetHit, StoreBudget, WORKLOAD_STORE_COUNTS};
 use crate::driver_host::host::{RawExit, bounded, fd_path, open_beneath, open_task_log};
 use crate::driver_host::instance::CallState;
 use crate::driver_host::types::TaskScope;
@@ -83,14 +85,14 @@ pub(crate) struct WorkloadRuntime {
 /// Store data of a p1 module.
 pub(crate) struct P1State {
     wasi: WasiP1Ctx,
-    limits: WorkloadLimiter,
+    limits: StoreBudget,
 }
 
 /// Store data of a p2 component.
 pub(crate) struct P2State {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: WorkloadLimiter,
+    limits: StoreBudget,
 }
 
 impl WasiView for P2State {
@@ -102,50 +104,18 @@ impl WasiView for P2State {
     }
 }
 
-/// A workload's memory cap, publishing its current size for stats.
-struct WorkloadLimiter {
-    cap_bytes: usize,
-    hit: bool,
-    current: Arc<AtomicU64>,
-}
-
-impl wasmtime::ResourceLimiter for WorkloadLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.cap_bytes {
-            self.hit = true;
-            return Ok(false);
-        }
-        self.current.store(desired as u64, Ordering::Relaxed);
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
-    }
-}
-
 trait Limited {
-    fn limiter(&mut self) -> &mut WorkloadLimiter;
+    fn limiter(&mut self) -> &mut StoreBudget;
 }
 
 impl Limited for P1State {
-    fn limiter(&mut self) -> &mut WorkloadLimiter {
+    fn limiter(&mut self) -> &mut StoreBudget {
         &mut self.limits
     }
 }
 
 impl Limited for P2State {
-    fn limiter(&mut self) -> &mut WorkloadLimiter {
+    fn limiter(&mut self) -> &mut StoreBudget {
         &mut self.limits
     }
 }
@@ -219,12 +189,8 @@ impl WorkloadRuntime {
             None => workload.max_memory_bytes,
         };
         let cap_bytes = usize::try_from(max_memory).unwrap_or(usize::MAX);
-        let memory_bytes = Arc::new(AtomicU64::new(0));
-        let limits = WorkloadLimiter {
-            cap_bytes,
-            hit: false,
-            current: Arc::clone(&memory_bytes),
-        };
+        let limits = StoreBudget::new(cap_bytes, WORKLOAD_STORE_COUNTS);
+        let memory_bytes = limits.memory_bytes();
         let stop = Arc::new(Notify::new());
         let stopping = Arc::new(AtomicBool::new(false));
         let (sender, receiver) = watch::channel(None);
@@ -389,8 +355,8 @@ fn wasi_builder(workload: &Workload, scope: &TaskScope) -> Result<WasiCtxBuilder
         );
     builder.arg(argv0).args(&workload.args).envs(&workload.env);
     builder
-        .stdout(OutputFile::new(open_task_log(&scope.stdout_path)?))
-        .stderr(OutputFile::new(open_task_log(&scope.stderr_path)?));
+        .stdout(OutputFile::new(open_task_log(scope, &scope.stdout_path)?))
+        .stderr(OutputFile::new(open_task_log(scope, &scope.stderr_path)?));
     let dir = open_beneath(&scope.task_dir, &workload.dir, true)
         .map_err(|err| format!("preopen: {err}"))?;
     // Preopens the directory opened and checked above (its /proc/self/fd path), not a path that
@@ -446,7 +412,7 @@ async fn run_component(
 
 fn exit_of<T>(
     result: wasmtime::Result<i32>,
-    limits: &WorkloadLimiter,
+    limits: &StoreBudget,
     fuel: Option<u64>,
     store: &Store<T>,
 ) -> WorkloadExit {
@@ -462,8 +428,16 @@ fn exit_of<T>(
                     trap: None,
                 };
             }
-            let trap = if limits.hit {
-                format!("exceeded its memory limit of {} bytes", limits.cap_bytes)
+            let trap = if let Some(hit) = limits.hit() {
+                let what = match hit {
+                    BudgetHit::Memory => "memory",
+                    BudgetHit::Table => "table",
+                };
+                format!(
+                    "exceeded its memory limit of {} bytes (linear memory and tables together; a \
+                     {what} grew past it)",
+                    limits.cap_bytes()
+                )
             } else if fuel.is_some() && store.get_fuel().is_ok_and(|left| left == 0) {
                 String::from("ran out of fuel")
             } else if matches!(

@@ -28,7 +28,7 @@ use super::names::NameIndex;
 use super::reschedule::{RescheduleDecision, decide};
 use super::update::tasks_updated;
 use super::{
-    AllocPlacement, AllocStop, DelayedReschedule, NodeTaint, ReconcileResults,
+    AllocPlacement, AllocStop, DelayedReschedule, NewPlacements, NodeTaint, ReconcileResults,
     destructive_placement, runs_older_version,
 };
 use crate::structs::{
@@ -220,22 +220,17 @@ fn reconcile_group(
         });
     }
     if room > 0 {
-        let mut names = NameIndex::new(
+        let names = NameIndex::new(
             job.id.as_str(),
             &group.name,
             u32::try_from(count).unwrap_or(u32::MAX),
             kept.iter().chain(replacing.iter()).map(|alloc| &***alloc),
         );
-        for name in names.next(room) {
-            results.place.push(AllocPlacement {
-                task_group: group.name.clone(),
-                name,
-                previous: None,
-                reschedule: false,
-                stop_previous: None,
-                node_id: None,
-            });
-        }
+        results.new_names.push(NewPlacements {
+            task_group: group.name.clone(),
+            names,
+            remaining: room,
+        });
     }
 
     // Updates of kept, running allocations made from an older job version.

@@ -66,6 +66,38 @@ pub struct AllocPlacement {
     pub node_id: Option<NodeId>,
 }
 
+/// `remaining` new allocations of one group, each named when it is taken.
+#[derive(Clone, Debug)]
+pub struct NewPlacements {
+    pub task_group: String,
+    pub names: names::NameIndex,
+    pub remaining: usize,
+}
+
+impl Iterator for NewPlacements {
+    type Item = AllocPlacement;
+
+    fn next(&mut self) -> Option<AllocPlacement> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let name = self.names.next_name()?;
+        Some(AllocPlacement {
+            task_group: self.task_group.clone(),
+            name,
+            previous: None,
+            reschedule: false,
+            stop_previous: None,
+            node_id: None,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.remaining))
+    }
+}
+
 /// A failed allocation to replace later, from a follow-up evaluation.
 #[derive(Clone, Debug)]
 pub struct DelayedReschedule {
@@ -78,6 +110,10 @@ pub struct DelayedReschedule {
 pub struct ReconcileResults {
     pub stop: Vec<AllocStop>,
     pub place: Vec<AllocPlacement>,
+    /// New allocations under fresh names, generated lazily as they are placed: a group's count
+    /// costs nothing until a node is found for each (Nomad generates placements one at a time
+    /// and stops a group at its first failure).
+    pub new_names: Vec<NewPlacements>,
     /// Allocations of an older job version that may be updated in place, if their node still
     /// takes them; otherwise they become destructive updates.
     pub in_place: Vec<Arc<Allocation>>,

@@ -15,6 +15,8 @@ pub struct NameIndex {
     task_group: String,
     count: u32,
     used: BTreeSet<u32>,
+    /// Every index below this one is used or handed out.
+    cursor: u32,
 }
 
 impl NameIndex {
@@ -29,24 +31,29 @@ impl NameIndex {
             task_group: task_group.to_owned(),
             count,
             used: in_use.into_iter().filter_map(Allocation::index).collect(),
+            cursor: 0,
         }
     }
 
     /// `n` fresh names, lowest free indexes first.
     pub fn next(&mut self, n: usize) -> Vec<String> {
-        let mut names = Vec::with_capacity(n);
-        let mut candidate = 0u32;
-        while names.len() < n {
-            if self.used.insert(candidate) {
-                names.push(Allocation::make_name(
+        (0..n).map_while(|_| self.next_name()).collect()
+    }
+
+    /// The next fresh name, lowest free index first; `None` once every `u32` index is taken.
+    pub fn next_name(&mut self) -> Option<String> {
+        loop {
+            let candidate = self.cursor;
+            self.cursor = self.cursor.checked_add(1)?;
+            // Indexes below the cursor are never offered again, so the used set need not grow.
+            if !self.used.remove(&candidate) {
+                return Some(Allocation::make_name(
                     &self.job_id,
                     &self.task_group,
                     candidate,
                 ));
             }
-            candidate += 1;
         }
-        names
     }
 
     pub fn count(&self) -> u32 {

@@ -82,6 +82,27 @@ fn failed_placements_are_explained_and_blocked() {
     assert_eq!(eval.blocked_eval.as_ref(), Some(&blocked.id));
 }
 
+/// Placements are generated one at a time and a group stops at its first failure: a count of a
+/// billion on a node that takes 8 costs 9 attempts, not a billion names (Nomad:
+/// `computePlacements`).
+#[test]
+fn a_huge_count_stops_at_the_first_failure_without_generating_the_rest() {
+    let (mut harness, job) = harness_with(vec![mock::node(0)], mock::job(1_000_000_000));
+    let started = std::time::Instant::now();
+    harness
+        .process(&config(), &mock::eval(&job, "eval-huge"))
+        .expect("scheduling succeeds");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(harness.placed().len(), 8, "4000 MHz / 500 MHz");
+    let eval = harness.last_eval().expect("eval updated");
+    let metric = eval.failed_tg_allocs.get("web").expect("web failed");
+    assert_eq!(metric.coalesced_failures, 1_000_000_000 - 9);
+    assert_eq!(
+        eval.queued_allocations.get("web"),
+        Some(&(1_000_000_000 - 8))
+    );
+}
+
 #[test]
 fn blocked_eval_that_still_fails_is_reblocked() {
     let (mut harness, job) = harness_with(vec![mock::node(0)], mock::job(9));

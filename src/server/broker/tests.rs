@@ -170,3 +170,43 @@ async fn dequeue_wakes_on_enqueue() {
         Some("e".to_owned())
     );
 }
+
+#[tokio::test]
+async fn deregister_cancels_the_jobs_queued_evals() {
+    let broker = broker(BrokerConfig::default());
+    // "register" is ready, "update" and "dereg" wait behind it; "other" is another job.
+    broker.enqueue(eval("register", "web", 50, 1), 0);
+    broker.enqueue(eval("update", "web", 50, 2), 0);
+    broker.enqueue(eval("dereg", "web", 50, 3), 0);
+    broker.enqueue(eval("other", "db", 50, 4), 0);
+    let cancelled = broker.cancel_job("default", &JobId::from("web"), Some(&EvalId::from("dereg")));
+    let mut ids: Vec<&str> = cancelled.iter().map(|eval| eval.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["register", "update"]);
+    let mut order = Vec::new();
+    while let Some((eval, token)) = broker.try_dequeue() {
+        order.push(eval.id.to_string());
+        broker.ack(&eval.id, &token).expect("ack");
+    }
+    order.sort();
+    assert_eq!(
+        order,
+        ["dereg", "other"],
+        "the deregister's own eval still runs"
+    );
+    assert_eq!(broker.stats().total_pending, 0);
+}
+
+#[tokio::test]
+async fn an_unacked_eval_is_left_to_its_worker() {
+    let broker = broker(BrokerConfig::default());
+    broker.enqueue(eval("register", "web", 50, 1), 0);
+    let (register, token) = broker.try_dequeue().expect("ready");
+    broker.enqueue(eval("dereg", "web", 50, 2), 0);
+    let cancelled = broker.cancel_job("default", &JobId::from("web"), Some(&EvalId::from("dereg")));
+    assert!(cancelled.is_empty());
+    assert!(broker.outstanding(&register.id, &token));
+    broker.ack(&register.id, &token).expect("ack");
+    let (next, _) = broker.try_dequeue().expect("the deregister follows");
+    assert_eq!(next.id.as_str(), "dereg");
+}

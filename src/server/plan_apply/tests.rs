@@ -185,3 +185,74 @@ fn all_at_once_plan_commits_nothing_if_any_node_refuses() {
     assert!(result.node_allocation.is_empty());
     assert!(result.refresh_index > 0);
 }
+
+#[test]
+fn placements_for_a_purged_or_stopped_job_are_refused() {
+    use crate::server::plan_apply::{PlanError, check_job_live};
+    use crate::structs::{Job, TaskGroup};
+
+    let store = store_with(vec![node("n1", NodeStatus::Ready)], Vec::new());
+    let job = Job {
+        id: JobId::from("web"),
+        namespace: "default".to_owned(),
+        task_groups: vec![TaskGroup {
+            name: "web".to_owned(),
+            ..TaskGroup::default()
+        }],
+        ..Job::default()
+    };
+    let register = |index| {
+        store.apply(
+            index,
+            &Command::JobRegister {
+                job: Arc::new(job.clone()),
+                eval: None,
+            },
+        )
+    };
+    let deregister = |index, purge| {
+        store.apply(
+            index,
+            &Command::JobDeregister {
+                namespace: "default".to_owned(),
+                job_id: JobId::from("web"),
+                purge,
+                eval: None,
+            },
+        )
+    };
+    let mut plan = plan_placing(vec![alloc("a1", "n1", 100, None)]);
+    plan.job = Some(Arc::new(job.clone()));
+    register(10);
+    assert!(check_job_live(&store.snapshot(), &plan).is_ok());
+    deregister(11, false);
+    let refused = check_job_live(&store.snapshot(), &plan);
+    assert!(
+        matches!(
+            refused,
+            Err(PlanError::JobGone {
+                state: "stopped",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    deregister(12, true);
+    let refused = check_job_live(&store.snapshot(), &plan);
+    assert!(
+        matches!(
+            refused,
+            Err(PlanError::JobGone {
+                state: "purged",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    // A plan that only stops allocations of the gone job goes through.
+    let stops_only = Plan {
+        job: Some(Arc::new(job)),
+        ..Plan::default()
+    };
+    assert!(check_job_live(&store.snapshot(), &stops_only).is_ok());
+}

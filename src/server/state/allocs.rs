@@ -10,7 +10,9 @@ use super::apply::ApplyEffects;
 use super::events::{Event, EventPayload, Topic};
 use super::tables::{Tables, job_key};
 use crate::server::raft::{AllocClientUpdate, PlanApplyRequest};
-use crate::structs::{AllocClientStatus, AllocId, Allocation, DesiredTransition, TaskGroupSummary};
+use crate::structs::{
+    AllocClientStatus, AllocId, Allocation, DesiredTransition, NodeId, TaskGroupSummary,
+};
 
 /// The summary bucket an allocation's client status counts in.
 fn summary_bucket(summary: &mut TaskGroupSummary, status: AllocClientStatus) -> &mut u64 {
@@ -35,6 +37,16 @@ impl Tables {
     ) {
         let key = job_key(&alloc.namespace, &alloc.job_id);
         let previous = self.allocs.insert(alloc.id.clone(), alloc.clone());
+        // The node's watch moves on a server-side change only: new, moved, or a new
+        // AllocModifyIndex. A client's own status update would only echo back to it.
+        match &previous {
+            Some(previous) if previous.node_id != alloc.node_id => {
+                self.bump_node_allocs(index, &previous.node_id, effects);
+                self.bump_node_allocs(index, &alloc.node_id, effects);
+            }
+            Some(previous) if previous.alloc_modify_index == alloc.alloc_modify_index => {}
+            _ => self.bump_node_allocs(index, &alloc.node_id, effects),
+        }
         let previous_status = previous.as_ref().map(|previous| previous.client_status);
         if previous_status != Some(alloc.client_status) {
             let new_status = alloc.client_status;
@@ -90,6 +102,12 @@ impl Tables {
         });
     }
 
+    /// Records a server-side change to `node_id`'s allocations: its watch moves to `index`.
+    fn bump_node_allocs(&mut self, index: u64, node_id: &NodeId, effects: &mut ApplyEffects) {
+        self.node_alloc_index.insert(node_id.clone(), index);
+        effects.alloc_nodes.insert(node_id.clone());
+    }
+
     /// Moves a node's usage from `previous` (if it was live) to `current` (if it is live).
     pub(super) fn update_node_usage(
         &mut self,
@@ -120,11 +138,17 @@ impl Tables {
         }
     }
 
-    pub(super) fn delete_alloc(&mut self, index: u64, alloc_id: &AllocId) {
+    pub(super) fn delete_alloc(
+        &mut self,
+        index: u64,
+        alloc_id: &AllocId,
+        effects: &mut ApplyEffects,
+    ) {
         let Some(alloc) = self.allocs.remove(alloc_id) else {
             return;
         };
         self.update_node_usage(Some(&alloc), None);
+        self.bump_node_allocs(index, &alloc.node_id, effects);
         let key = job_key(&alloc.namespace, &alloc.job_id);
         if let Some(by_job) = self.allocs_by_job.get_mut(&key) {
             by_job.remove(alloc_id);

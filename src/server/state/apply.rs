@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::events::Event;
 use super::tables::{JobKey, Tables};
 use crate::server::raft::{Command, CommandResponse};
-use crate::structs::{Evaluation, Node};
+use crate::structs::{Evaluation, Node, NodeId};
 
 /// What an apply changed that the leader's machinery reacts to.
 #[derive(Debug, Default)]
@@ -27,6 +27,8 @@ pub struct ApplyEffects {
     pub nodes: Vec<Arc<Node>>,
     /// Jobs whose allocations changed: their status is recomputed at the end of the apply.
     pub(super) touched_jobs: BTreeSet<JobKey>,
+    /// Nodes whose allocations changed on the servers' side: their clients' watches wake.
+    pub alloc_nodes: BTreeSet<NodeId>,
 }
 
 impl ApplyEffects {

@@ -80,7 +80,7 @@ impl Tables {
             self.indexes.evals = index;
         }
         for alloc_id in alloc_ids {
-            self.delete_alloc(index, alloc_id);
+            self.delete_alloc(index, alloc_id, effects);
         }
     }
 }

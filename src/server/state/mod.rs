@@ -27,11 +27,12 @@ mod tables;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::{broadcast, watch};
 
-use crate::structs::{Evaluation, Node};
+use crate::structs::{Evaluation, Node, NodeId};
 
 pub use apply::ApplyEffects;
 pub use events::{Event, EventBatch, EventPayload, Topic};
@@ -51,6 +52,9 @@ pub struct StateStore {
     tables: RwLock<Tables>,
     indexes: watch::Sender<TableIndexes>,
     events: broadcast::Sender<Arc<EventBatch>>,
+    /// Per node with a client watching, its allocation index: an apply wakes only the watches
+    /// of the nodes whose allocations it changed.
+    node_allocs: Mutex<HashMap<NodeId, watch::Sender<u64>>>,
 }
 
 impl std::fmt::Debug for StateStore {
@@ -75,6 +79,7 @@ impl StateStore {
             tables: RwLock::new(Tables::default()),
             indexes,
             events,
+            node_allocs: Mutex::new(HashMap::new()),
         }
     }
 
@@ -96,6 +101,46 @@ impl StateStore {
     /// A receiver that sees every change of the per-table indexes.
     pub fn watch_indexes(&self) -> watch::Receiver<TableIndexes> {
         self.indexes.subscribe()
+    }
+
+    /// A receiver of `node_id`'s allocation index ([`Tables::node_alloc_index`]): it changes
+    /// only when an apply changes that node's allocations on the servers' side.
+    pub fn watch_node_allocs(&self, node_id: &NodeId) -> watch::Receiver<u64> {
+        // The read lock keeps applies out until the sender is registered, so none is missed.
+        let tables = self
+            .tables
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = tables.node_alloc_index(node_id);
+        let mut watchers = self
+            .node_allocs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let sender = watchers
+            .entry(node_id.clone())
+            .or_insert_with(|| watch::channel(current).0);
+        sender.send_if_modified(|index| std::mem::replace(index, current) != current);
+        sender.subscribe()
+    }
+
+    fn wake_node_watches(&self, tables: &Tables, nodes: &std::collections::BTreeSet<NodeId>) {
+        if nodes.is_empty() {
+            return;
+        }
+        let mut watchers = self
+            .node_allocs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for node_id in nodes {
+            let Some(sender) = watchers.get(node_id) else {
+                continue;
+            };
+            if sender.receiver_count() == 0 {
+                watchers.remove(node_id);
+                continue;
+            }
+            sender.send_replace(tables.node_alloc_index(node_id));
+        }
     }
 
     /// Subscribes to the change events of every later write.
@@ -129,6 +174,8 @@ impl StateStore {
             let mut effects = ApplyEffects::new(want_events);
             effects.index = index;
             let response = tables.apply(index, command, &mut effects);
+            // Under the write lock, so a watch registered meanwhile cannot miss this index.
+            self.wake_node_watches(&tables, &effects.alloc_nodes);
             (response, effects, tables.indexes)
         };
         self.indexes.send_replace(indexes);
@@ -166,10 +213,20 @@ impl StateStore {
     pub fn restore(&self, persisted: PersistedState) {
         let restored = persisted.into_tables();
         let indexes = restored.indexes;
-        *self
+        let mut tables = self
             .tables
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = restored;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *tables = restored;
+        let watched: std::collections::BTreeSet<NodeId> = self
+            .node_allocs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        self.wake_node_watches(&tables, &watched);
+        drop(tables);
         self.indexes.send_replace(indexes);
     }
 }

@@ -117,6 +117,7 @@ impl PersistedState {
             );
         }
         tables.indexes = self.indexes;
+        tables.restored_alloc_index = self.indexes.allocs;
         tables
     }
 }

@@ -91,10 +91,28 @@ pub struct Tables {
     /// Per node, what its non-terminal allocations use: kept on every allocation write so
     /// schedulers and the plan applier never rescan a node's allocations.
     pub node_usage: OrdMap<NodeId, Arc<NodeUsage>>,
+    /// Per node, the index of the last server-side change to its allocations (placed, updated
+    /// by the servers, stopped, deleted; a client's own status update does not count): what a
+    /// client's watch blocks on, so a plan wakes only the nodes it touches.
+    pub node_alloc_index: OrdMap<NodeId, u64>,
+    /// The allocation index of the snapshot this state was restored from: the index of every
+    /// node that has not changed since (the index a node had before is not in the snapshot).
+    pub restored_alloc_index: u64,
     pub evals: OrdMap<EvalId, Arc<Evaluation>>,
     pub evals_by_job: OrdMap<JobKey, OrdMap<EvalId, Arc<Evaluation>>>,
     pub deployments: OrdMap<DeploymentId, Arc<Deployment>>,
     pub deployments_by_job: OrdMap<JobKey, OrdMap<DeploymentId, Arc<Deployment>>>,
+}
+
+impl Tables {
+    /// The index of the last server-side change to `node_id`'s allocations.
+    pub fn node_alloc_index(&self, node_id: &NodeId) -> u64 {
+        self.node_alloc_index
+            .get(node_id)
+            .copied()
+            .unwrap_or(self.restored_alloc_index)
+            .max(1)
+    }
 }
 
 /// Values of `map` whose key's string form starts with `prefix`, in key order; `start` is the
