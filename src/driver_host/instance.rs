@@ -125,7 +125,9 @@ impl Instance {
                 state.deadline_hit = true;
                 return Ok(UpdateDeadline::Interrupt);
             }
-            Ok(UpdateDeadline::Continue(1))
+            // Yield to the executor at every tick: a guest that computes never holds an agent
+            // thread for longer than a tick, and the call's wall-clock timeout can fire.
+            Ok(UpdateDeadline::Yield(1))
         });
         let bindings = match pre.instantiate_async(&mut store).await {
             Ok(bindings) => bindings,

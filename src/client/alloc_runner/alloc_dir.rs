@@ -80,7 +80,8 @@ impl AllocDir {
     /// Creates `<task>/{local,secrets,tmp}` beneath the root without following a link a task
     /// may have planted in their place; idempotent. `secrets/` gets mode 0700.
     pub fn build_task_dir(&self, task: &str) -> io::Result<PathBuf> {
-        let root = self.open_root()?;
+        // The name is checked before anything is touched: a task dir is exactly one plain
+        // component below the allocation's root.
         let task_rel = RelPath::parse(task).map_err(invalid)?;
         if task_rel.names().len() != 1 {
             return Err(io::Error::new(
@@ -88,6 +89,7 @@ impl AllocDir {
                 format!("task name {task:?} is not one path component"),
             ));
         }
+        let root = self.open_root()?;
         for sub in ["local", "secrets", "tmp"] {
             let dir = task_rel.join_name(std::ffi::OsStr::new(sub));
             root.create_dir_all(&dir, 0o755)?;
