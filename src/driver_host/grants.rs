@@ -72,7 +72,7 @@ impl Capability {
             .find(|capability| capability.config_name() == name)
     }
 
-    /// The capability behind a component import such as `caravan:driver/host-process@0.1.0`.
+    /// The capability behind a component import such as `caravan:driver/host-process@0.2.0`.
     pub fn from_import(import: &str) -> Option<Capability> {
         let interface = import.strip_prefix("caravan:driver/")?;
         let interface = interface.split('@').next()?;

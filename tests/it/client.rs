@@ -20,6 +20,7 @@ use crate::client_server::TestServer;
 
 const HELLO_WASM: &str = env!("CARAVAN_EXAMPLE_HELLO_WASM");
 const COUNTER_WASM: &str = env!("CARAVAN_EXAMPLE_COUNTER_WASM");
+const TESTING_DRIVERS: &str = env!("CARAVAN_TESTING_DRIVERS_DIR");
 
 struct Fixture {
     dir: TempDir,
@@ -39,7 +40,14 @@ impl Fixture {
     }
 
     async fn start_client(&self) -> Result<ClientHandle> {
-        let options = ClientOptions {
+        self.start_client_with(|_| {}).await
+    }
+
+    async fn start_client_with(
+        &self,
+        adjust: impl FnOnce(&mut ClientOptions),
+    ) -> Result<ClientHandle> {
+        let mut options = ClientOptions {
             data_dir: self.data_dir(),
             node_name: "client1".to_owned(),
             plugins: BTreeMap::from([("raw_exec".to_owned(), json!({ "enabled": true }))]),
@@ -57,6 +65,7 @@ impl Fixture {
             },
             ..ClientOptions::default()
         };
+        adjust(&mut options);
         let link = Arc::new(HttpServerLink::with_watch_wait(
             &options.servers,
             Duration::from_secs(5),
@@ -567,6 +576,99 @@ async fn a_restarted_client_recovers_its_running_task_with_the_same_pid() -> Res
         ensure!(Instant::now() < deadline, "stopped task {pid} still alive");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    client.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_upgraded_in_the_plugin_dir_keeps_its_task_running_and_stops_it() -> Result<()> {
+    let fixture = Fixture::new(Duration::from_secs(10)).await?;
+    let plugin_dir = fixture.dir.path().join("plugins");
+    std::fs::create_dir_all(&plugin_dir)?;
+    let install = |fixture_name: &str| -> Result<()> {
+        let temporary = plugin_dir.join("upgrader.wasm.tmp");
+        std::fs::copy(
+            Path::new(TESTING_DRIVERS).join(format!("{fixture_name}.wasm")),
+            &temporary,
+        )?;
+        Ok(std::fs::rename(
+            &temporary,
+            plugin_dir.join("upgrader.wasm"),
+        )?)
+    };
+    install("upgrade_v1")?;
+    let client = fixture
+        .start_client_with(|options| {
+            options.plugin_dir = Some(plugin_dir.clone());
+            options.plugins.insert(
+                String::from("upgrader"),
+                json!({ "capabilities": ["process", "fs"] }),
+            );
+        })
+        .await?;
+    let task = Task {
+        name: "app".to_owned(),
+        driver: "upgrader".to_owned(),
+        kill_timeout: Some(Duration::from_secs(2)),
+        ..Task::default()
+    };
+    let alloc = alloc_for(
+        &client.node_id(),
+        JobType::Service,
+        no_restarts(),
+        vec![task],
+    );
+    let alloc_id = alloc.id.clone();
+    fixture.server.upsert_alloc(alloc);
+    fixture
+        .wait_status(&alloc_id, AllocClientStatus::Running)
+        .await?;
+    let runner = client.alloc_runner(alloc_id.as_str()).context("runner")?;
+    let (driver, handle, _) = runner.tasks()["app"].running().context("running")?;
+    ensure!(driver.info().version == "1.0.0");
+    let caravan::driver_host::WaitOn::Process(pid) = handle.wait_on else {
+        bail!("the upgrader waits on its process: {:?}", handle.wait_on);
+    };
+
+    // Version 2 replaces the file; the client's driver host loads it and v2 re-attaches the task.
+    install("upgrade_v2")?;
+    let recovered = wait_for_file(
+        &fixture
+            .task_dir(&alloc_id, "app")
+            .join("recovered-by-2.0.0"),
+        Duration::from_secs(20),
+    )
+    .await?;
+    ensure!(recovered == pid.to_string(), "{recovered} != {pid}");
+    ensure!(
+        driver.info().version == "2.0.0",
+        "the runner's driver is the new version"
+    );
+    let alloc = fixture.server.alloc(&alloc_id).context("alloc")?;
+    ensure!(
+        alloc.client_status == AllocClientStatus::Running
+            && alloc.task_states["app"].state == TaskStateValue::Running
+            && alloc.task_states["app"].restarts == 0,
+        "{:?}",
+        alloc.task_states
+    );
+    ensure!(pid_alive(i32::try_from(pid)?), "nothing restarted");
+
+    // Stopping the allocation goes through v2.
+    fixture.server.stop_alloc(&alloc_id);
+    fixture
+        .wait_status(&alloc_id, AllocClientStatus::Complete)
+        .await?;
+    let stopped =
+        std::fs::read_to_string(fixture.task_dir(&alloc_id, "app").join("stopped-by-2.0.0"))?;
+    ensure!(stopped == pid.to_string());
+    ensure!(
+        !fixture
+            .task_dir(&alloc_id, "app")
+            .join("stopped-by-1.0.0")
+            .exists()
+    );
+    ensure!(!pid_alive(i32::try_from(pid)?), "stopped");
     client.shutdown().await;
     Ok(())
 }

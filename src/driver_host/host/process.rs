@@ -752,6 +752,18 @@ mod tests {
         let pid = table
             .spawn(&request("local"), &scope, &policy)
             .expect("spawn");
+        // Its output lands in the task's log, from its working directory beneath the task dir.
+        let log = alloc.join("alloc/logs/web.stdout.0");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(&log).is_ok_and(|out| out.trim_end().ends_with("web/local"))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                std::fs::read_to_string(&log)
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         assert!(table.authorize(pid, "a1/web").is_ok());
         assert!(table.authorize(pid, "a1/other").is_err());
         assert!(table.authorize(std::process::id(), "a1/web").is_err());
@@ -775,7 +787,5 @@ mod tests {
             .expect("wait")
             .expect("exited");
         assert_eq!(exit.signal, 9);
-        let out = std::fs::read_to_string(alloc.join("alloc/logs/web.stdout.0")).expect("log");
-        assert!(out.trim_end().ends_with("web/local"), "{out}");
     }
 }
