@@ -748,7 +748,7 @@ mod tests {
         let err = table
             .spawn(&request("escape"), &scope, &policy)
             .expect_err("symlink cwd");
-        assert!(err.contains("symlink"), "{err}");
+        assert!(err.contains("symbolic link"), "{err}");
         let pid = table
             .spawn(&request("local"), &scope, &policy)
             .expect("spawn");
