@@ -9,6 +9,7 @@ mod client;
 mod client_server;
 mod client_watch;
 mod dev_agent;
+mod errors;
 mod docker;
 mod docker_agent;
 mod docker_client;
