@@ -75,7 +75,12 @@ async fn job_run_check_index_with_a_stale_index_is_refused_in_nomads_words() -> 
 
     job_file(dir.path(), 2)?;
     let stale = current - 1;
-    let refused = job_run(dir.path(), &server.url, &["-check-index", &stale.to_string()]).await?;
+    let refused = job_run(
+        dir.path(),
+        &server.url,
+        &["-check-index", &stale.to_string()],
+    )
+    .await?;
     assert_eq!(refused.code, Some(1), "{refused:?}");
     assert_eq!(
         refused.stderr,
@@ -86,7 +91,12 @@ async fn job_run_check_index_with_a_stale_index_is_refused_in_nomads_words() -> 
     );
     assert_eq!(job_modify_index(&server).await?, current, "nothing changed");
 
-    let accepted = job_run(dir.path(), &server.url, &["-check-index", &current.to_string()]).await?;
+    let accepted = job_run(
+        dir.path(),
+        &server.url,
+        &["-check-index", &current.to_string()],
+    )
+    .await?;
     assert_eq!(accepted.code, Some(0), "{accepted:?}");
     assert!(job_modify_index(&server).await? > current);
 
@@ -131,7 +141,11 @@ async fn writes_naming_a_missing_object_are_404_and_state_conflicts_409() -> any
     ];
     for (request, message) in cases {
         let response = request.send().await?;
-        assert_eq!(response.status(), reqwest::StatusCode::NOT_FOUND, "{message}");
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::NOT_FOUND,
+            "{message}"
+        );
         assert_eq!(response.text().await?, message);
     }
 
