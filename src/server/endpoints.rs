@@ -44,6 +44,13 @@ pub enum ServerError {
     Forbidden(String),
 }
 
+impl ServerError {
+    /// The request names an object the state does not hold.
+    pub fn not_found(kind: ObjectKind, id: impl std::fmt::Display) -> Self {
+        Self::State(ApplyError::not_found(kind, id))
+    }
+}
+
 /// `PUT /v1/jobs` reply (Nomad: `JobRegisterResponse`).
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -213,10 +220,7 @@ impl Server {
         purge: bool,
     ) -> Result<JobDeregisterResponse, ServerError> {
         let Some(job) = self.store.snapshot().job(namespace, job_id) else {
-            return Err(ServerError::State(ApplyError::not_found(
-                ObjectKind::Job,
-                job_id,
-            )));
+            return Err(ServerError::not_found(ObjectKind::Job, job_id));
         };
         let now = super::now_unix_nanos();
         let eval = (!job.is_template()).then(|| new_eval(&job, EvalTrigger::JOB_DEREGISTER, now));
@@ -365,10 +369,7 @@ impl Server {
     ) -> Result<NodeUpdateResponse, ServerError> {
         let snapshot = self.store.snapshot();
         let Some(node) = snapshot.tables().nodes.get(node_id).cloned() else {
-            return Err(ServerError::State(ApplyError::not_found(
-                ObjectKind::Node,
-                node_id,
-            )));
+            return Err(ServerError::not_found(ObjectKind::Node, node_id));
         };
         if let Some(secret_id) = secret_id {
             check_node_secret(&node, secret_id)?;
@@ -478,10 +479,7 @@ impl Server {
     ) -> Result<EvalsResponse, ServerError> {
         let snapshot = self.store.snapshot();
         if snapshot.tables().nodes.get(node_id).is_none() {
-            return Err(ServerError::State(ApplyError::not_found(
-                ObjectKind::Node,
-                node_id,
-            )));
+            return Err(ServerError::not_found(ObjectKind::Node, node_id));
         }
         let evals = if eligibility == SchedulingEligibility::Eligible {
             node_evals(&snapshot, node_id, super::now_unix_nanos())
@@ -518,10 +516,7 @@ impl Server {
     ) -> Result<EvalsResponse, ServerError> {
         let snapshot = self.store.snapshot();
         if snapshot.tables().nodes.get(node_id).is_none() {
-            return Err(ServerError::State(ApplyError::not_found(
-                ObjectKind::Node,
-                node_id,
-            )));
+            return Err(ServerError::not_found(ObjectKind::Node, node_id));
         }
         let now = super::now_unix_nanos();
         let evals = if drain_strategy.is_some() {
@@ -581,18 +576,13 @@ impl Server {
     pub async fn alloc_stop(&self, alloc_id: &AllocId) -> Result<EvalsResponse, ServerError> {
         let snapshot = self.store.snapshot();
         let Some(alloc) = snapshot.alloc(alloc_id) else {
-            return Err(ServerError::State(ApplyError::not_found(
-                ObjectKind::Allocation,
-                alloc_id,
-            )));
+            return Err(ServerError::not_found(ObjectKind::Allocation, alloc_id));
         };
         let job = alloc
             .job
             .clone()
             .or_else(|| snapshot.job(&alloc.namespace, &alloc.job_id))
-            .ok_or_else(|| {
-                ServerError::State(ApplyError::not_found(ObjectKind::Job, &alloc.job_id))
-            })?;
+            .ok_or_else(|| ServerError::not_found(ObjectKind::Job, &alloc.job_id))?;
         let eval = new_eval(&job, EvalTrigger::ALLOC_STOP, super::now_unix_nanos());
         let eval_id = eval.id.to_string();
         let response = self
