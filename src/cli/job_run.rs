@@ -8,11 +8,23 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use super::api_client::{ApiClient, block_on, encode, i64_of, str_of};
+use crate::api::error::ENFORCE_INDEX_ERR_PREFIX;
+
+use super::api_client::{ApiClient, UnexpectedResponse, block_on, encode, i64_of, str_of};
 use super::job_file;
 use super::monitor::{self, MonitorConfig};
 use super::output::outln;
 use super::{JobPlanArgs, JobRunArgs};
+
+/// The server's reason when a register failed because of `-check-index`: the condition is known
+/// by the prefix both ends share (Nomad: `api.RegisterEnforceIndexErrPrefix`).
+fn enforce_index_conflict(err: &anyhow::Error) -> Option<&str> {
+    let response = err.downcast_ref::<UnexpectedResponse>()?;
+    response
+        .reason
+        .starts_with(ENFORCE_INDEX_ERR_PREFIX)
+        .then_some(response.reason.as_str())
+}
 
 pub fn run(args: &JobRunArgs) -> anyhow::Result<ExitCode> {
     let job = job_file::load(&args.job)
@@ -27,15 +39,11 @@ pub fn run(args: &JobRunArgs) -> anyhow::Result<ExitCode> {
         }
         let response = match client.put("/v1/jobs", &body).await {
             Ok(response) => response,
-            Err(err) if err.to_string().contains("Enforcing job modify index") => {
+            Err(err) => match enforce_index_conflict(&err) {
                 // Nomad shows the server's reason alone, then says nothing changed.
-                let reason = err.to_string();
-                let reason = reason
-                    .split_once('(')
-                    .map_or(reason.as_str(), |(_, rest)| rest.trim_end_matches(')'));
-                anyhow::bail!("{reason}\nJob not updated");
-            }
-            Err(err) => anyhow::bail!("Error submitting job: {err}"),
+                Some(reason) => anyhow::bail!("{reason}\nJob not updated"),
+                None => anyhow::bail!("Error submitting job: {err}"),
+            },
         };
         let eval_id = str_of(&response, "EvalID").to_owned();
         let job_type = str_of(&job_value, "Type");
@@ -173,4 +181,28 @@ fn update_parts(update: &Value) -> Vec<(&'static str, i64)> {
     .map(|(field, label)| (label, i64_of(update, field)))
     .filter(|(_, count)| *count > 0)
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_reply_opening_with_the_shared_prefix_is_an_enforce_index_conflict() {
+        let conflict = anyhow::Error::from(UnexpectedResponse {
+            status: 409,
+            reason: format!("{ENFORCE_INDEX_ERR_PREFIX} 3: job does not exist"),
+        });
+        assert_eq!(
+            enforce_index_conflict(&conflict),
+            Some("Enforcing job modify index 3: job does not exist")
+        );
+        let other = anyhow::Error::from(UnexpectedResponse {
+            status: 400,
+            reason: "job validation failed: no task groups".to_owned(),
+        });
+        assert_eq!(enforce_index_conflict(&other), None);
+        let transport = anyhow::anyhow!("connection refused");
+        assert_eq!(enforce_index_conflict(&transport), None);
+    }
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::Server;
 use super::raft::{AllocClientUpdate, Command, CommandResponse, ServerId};
-use super::state::StateSnapshot;
+use super::state::{ApplyError, ObjectKind, StateSnapshot};
 use crate::structs::{
     AllocClientStatus, AllocId, DesiredTransition, DrainStrategy, EvalId, EvalStatus, EvalTrigger,
     Evaluation, Job, JobId, JobType, Node, NodeId, NodeStatus, SchedulingEligibility,
@@ -26,20 +26,29 @@ pub enum ServerError {
     Invalid(String),
     #[error("job validation failed: {0}")]
     Validation(#[from] ValidationErrors),
-    #[error("{kind} {id:?} not found")]
-    NotFound { kind: &'static str, id: String },
+    /// The state refuses the request: checked before the write or by the apply itself.
+    #[error(transparent)]
+    State(#[from] ApplyError),
     #[error("no cluster leader")]
     NoLeader,
     #[error("this server is not the leader (leader: {0})")]
     NotLeader(String),
     #[error("raft: {0}")]
     Raft(String),
+    /// The scheduler failed to plan a job (`job plan`).
     #[error("{0}")]
-    Rejected(String),
+    Scheduler(String),
     /// The caller may not do this (a node speaking for another node's ID, or reporting for
     /// another node's allocation).
     #[error("{0}")]
     Forbidden(String),
+}
+
+impl ServerError {
+    /// The request names an object the state does not hold.
+    pub fn not_found(kind: ObjectKind, id: impl std::fmt::Display) -> Self {
+        Self::State(ApplyError::not_found(kind, id))
+    }
 }
 
 /// `PUT /v1/jobs` reply (Nomad: `JobRegisterResponse`).
@@ -134,10 +143,9 @@ impl Server {
 
     /// Like [`write`](Self::write), turning a command the state refused into an error.
     async fn write_checked(&self, command: Command) -> Result<CommandResponse, ServerError> {
-        let response = self.write(command).await?;
-        match &response.error {
-            Some(error) if error.contains("not found") => Err(ServerError::Rejected(error.clone())),
-            Some(error) => Err(ServerError::Rejected(error.clone())),
+        let mut response = self.write(command).await?;
+        match response.error.take() {
+            Some(error) => Err(ServerError::State(error)),
             None => Ok(response),
         }
     }
@@ -147,7 +155,18 @@ impl Server {
     }
 
     /// Registers a job (Nomad: `Job.Register`).
-    pub async fn job_register(&self, mut job: Job) -> Result<JobRegisterResponse, ServerError> {
+    pub async fn job_register(&self, job: Job) -> Result<JobRegisterResponse, ServerError> {
+        self.job_register_enforced(job, None).await
+    }
+
+    /// Registers a job; with `enforce_index`, only if the stored job's modify index is that one
+    /// (0: only if no such job exists), checked by the apply itself so that no write can slip in
+    /// between check and register (Nomad: `Job.Register` with `EnforceIndex`).
+    pub async fn job_register_enforced(
+        &self,
+        mut job: Job,
+        enforce_index: Option<u64>,
+    ) -> Result<JobRegisterResponse, ServerError> {
         job.canonicalize();
         if job.region.is_empty() || job.region == "global" {
             job.region = self.options.region.clone();
@@ -169,6 +188,7 @@ impl Server {
         let response = self
             .write_checked(Command::JobRegister {
                 job: Arc::new(job),
+                enforce_index,
                 eval,
             })
             .await?;
@@ -200,10 +220,7 @@ impl Server {
         purge: bool,
     ) -> Result<JobDeregisterResponse, ServerError> {
         let Some(job) = self.store.snapshot().job(namespace, job_id) else {
-            return Err(ServerError::NotFound {
-                kind: "job",
-                id: job_id.to_string(),
-            });
+            return Err(ServerError::not_found(ObjectKind::Job, job_id));
         };
         let now = super::now_unix_nanos();
         let eval = (!job.is_template()).then(|| new_eval(&job, EvalTrigger::JOB_DEREGISTER, now));
@@ -352,10 +369,7 @@ impl Server {
     ) -> Result<NodeUpdateResponse, ServerError> {
         let snapshot = self.store.snapshot();
         let Some(node) = snapshot.tables().nodes.get(node_id).cloned() else {
-            return Err(ServerError::NotFound {
-                kind: "node",
-                id: node_id.to_string(),
-            });
+            return Err(ServerError::not_found(ObjectKind::Node, node_id));
         };
         if let Some(secret_id) = secret_id {
             check_node_secret(&node, secret_id)?;
@@ -465,10 +479,7 @@ impl Server {
     ) -> Result<EvalsResponse, ServerError> {
         let snapshot = self.store.snapshot();
         if snapshot.tables().nodes.get(node_id).is_none() {
-            return Err(ServerError::NotFound {
-                kind: "node",
-                id: node_id.to_string(),
-            });
+            return Err(ServerError::not_found(ObjectKind::Node, node_id));
         }
         let evals = if eligibility == SchedulingEligibility::Eligible {
             node_evals(&snapshot, node_id, super::now_unix_nanos())
@@ -505,10 +516,7 @@ impl Server {
     ) -> Result<EvalsResponse, ServerError> {
         let snapshot = self.store.snapshot();
         if snapshot.tables().nodes.get(node_id).is_none() {
-            return Err(ServerError::NotFound {
-                kind: "node",
-                id: node_id.to_string(),
-            });
+            return Err(ServerError::not_found(ObjectKind::Node, node_id));
         }
         let now = super::now_unix_nanos();
         let evals = if drain_strategy.is_some() {
@@ -568,19 +576,13 @@ impl Server {
     pub async fn alloc_stop(&self, alloc_id: &AllocId) -> Result<EvalsResponse, ServerError> {
         let snapshot = self.store.snapshot();
         let Some(alloc) = snapshot.alloc(alloc_id) else {
-            return Err(ServerError::NotFound {
-                kind: "alloc",
-                id: alloc_id.to_string(),
-            });
+            return Err(ServerError::not_found(ObjectKind::Allocation, alloc_id));
         };
         let job = alloc
             .job
             .clone()
             .or_else(|| snapshot.job(&alloc.namespace, &alloc.job_id))
-            .ok_or_else(|| ServerError::NotFound {
-                kind: "job",
-                id: alloc.job_id.to_string(),
-            })?;
+            .ok_or_else(|| ServerError::not_found(ObjectKind::Job, &alloc.job_id))?;
         let eval = new_eval(&job, EvalTrigger::ALLOC_STOP, super::now_unix_nanos());
         let eval_id = eval.id.to_string();
         let response = self

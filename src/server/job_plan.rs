@@ -119,6 +119,7 @@ impl Server {
         eval.annotate_plan = true;
         let command = Command::JobRegister {
             job: Arc::new(job.clone()),
+            enforce_index: None,
             eval: Some(eval.clone()),
         };
         let speculative = snapshot.speculative(&command);
@@ -140,7 +141,7 @@ impl Server {
         })
         .await
         .map_err(|error| ServerError::Raft(error.to_string()))?
-        .map_err(|error| ServerError::Rejected(error.to_string()))?;
+        .map_err(|error| ServerError::Scheduler(error.to_string()))?;
         let mut annotations = PlanAnnotations::default();
         for plan in &recorded.plans {
             for alloc in plan.node_allocation.values().flatten() {

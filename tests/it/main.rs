@@ -13,6 +13,7 @@ mod docker;
 mod docker_agent;
 mod docker_client;
 mod driver_host;
+mod errors;
 mod hardening;
 mod sandbox_budgets;
 mod sandbox_fs;

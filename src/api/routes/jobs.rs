@@ -83,27 +83,8 @@ async fn register_job(
     if job.namespace.is_empty() {
         job.namespace = namespace.to_owned();
     }
-    if request.enforce_index {
-        let current = server
-            .store
-            .snapshot()
-            .job(
-                if job.namespace.is_empty() {
-                    namespace
-                } else {
-                    &job.namespace
-                },
-                &job.id,
-            )
-            .map_or(0, |job| job.job_modify_index);
-        if current != request.job_modify_index {
-            return Err(ApiError::BadRequest(format!(
-                "Enforcing job modify index {}: job exists with conflicting job modify index: {current}",
-                request.job_modify_index
-            )));
-        }
-    }
-    let response = server.job_register(job).await?;
+    let enforce_index = request.enforce_index.then_some(request.job_modify_index);
+    let response = server.job_register_enforced(job, enforce_index).await?;
     let index = response.index;
     Ok(with_meta(server, index, Json(response).into_response()))
 }

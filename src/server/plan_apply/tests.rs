@@ -206,6 +206,7 @@ fn placements_for_a_purged_or_stopped_job_are_refused() {
             index,
             &Command::JobRegister {
                 job: Arc::new(job.clone()),
+                enforce_index: None,
                 eval: None,
             },
         )

@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::server::state::ApplyError;
+
 use crate::structs::{
     AllocClientStatus, AllocId, Allocation, Deployment, DeploymentStatusUpdate, DesiredTransition,
     DrainStrategy, EvalId, Evaluation, Job, JobId, Node, NodeId, NodeStatus, SchedulingEligibility,
@@ -23,6 +25,10 @@ pub enum Command {
     /// Registers a new version of a job, with the evaluation that schedules it.
     JobRegister {
         job: Arc<Job>,
+        /// With `EnforceIndex`: the job modify index the writer expects the stored job to have
+        /// (0: no such job); the apply refuses the register on any other.
+        #[serde(default)]
+        enforce_index: Option<u64>,
         eval: Option<Evaluation>,
     },
     /// Stops a job (marks it stopped) or, with `purge`, removes it and its versions.
@@ -138,5 +144,5 @@ pub struct CommandResponse {
     pub index: u64,
     /// Why the state refused the command (an unknown node, for instance); the command is in the
     /// log all the same and changed nothing.
-    pub error: Option<String>,
+    pub error: Option<ApplyError>,
 }

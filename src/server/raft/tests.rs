@@ -90,6 +90,7 @@ async fn snapshot_file_restores_the_state() -> anyhow::Result<()> {
         log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(1, 1), 5),
         payload: openraft::EntryPayload::Normal(Command::JobRegister {
             job: Arc::new(job),
+            enforce_index: None,
             eval: None,
         }),
     };

@@ -55,9 +55,11 @@ impl Tables {
     ) -> CommandResponse {
         self.indexes.latest = self.indexes.latest.max(index);
         let result = match command {
-            Command::JobRegister { job, eval } => {
-                self.apply_job_register(index, job, eval.as_ref(), effects)
-            }
+            Command::JobRegister {
+                job,
+                enforce_index,
+                eval,
+            } => self.apply_job_register(index, job, *enforce_index, eval.as_ref(), effects),
             Command::JobDeregister {
                 namespace,
                 job_id,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::apply::ApplyEffects;
+use super::error::{ApplyError, ObjectKind};
 use super::events::{Event, EventPayload, Topic};
 use super::tables::{Tables, job_key};
 use crate::structs::{Deployment, DeploymentStatusUpdate};
@@ -49,9 +50,12 @@ impl Tables {
         index: u64,
         update: &DeploymentStatusUpdate,
         effects: &mut ApplyEffects,
-    ) -> Result<(), String> {
+    ) -> Result<(), ApplyError> {
         let Some(existing) = self.deployments.get(&update.deployment_id) else {
-            return Err(format!("deployment {:?} not found", update.deployment_id.0));
+            return Err(ApplyError::not_found(
+                ObjectKind::Deployment,
+                &update.deployment_id.0,
+            ));
         };
         let mut deployment = (**existing).clone();
         deployment.status = update.status;

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::apply::ApplyEffects;
+use super::error::{ApplyError, ObjectKind, check_enforce_index};
 use super::events::{Event, EventPayload, Topic};
 use super::tables::{JobKey, Tables, job_key};
 use crate::structs::{Evaluation, Job, JobId, JobStatus, JobSummary, JobType, TaskGroupSummary};
@@ -36,9 +37,17 @@ impl Tables {
         &mut self,
         index: u64,
         job: &Arc<Job>,
+        enforce_index: Option<u64>,
         eval: Option<&Evaluation>,
         effects: &mut ApplyEffects,
-    ) -> Result<(), String> {
+    ) -> Result<(), ApplyError> {
+        if let Some(expected) = enforce_index {
+            let actual = self
+                .jobs
+                .get(&job_key(&job.namespace, &job.id))
+                .map(|existing| existing.job_modify_index);
+            check_enforce_index(expected, actual)?;
+        }
         let stored = self.upsert_job(index, (**job).clone(), effects);
         if let Some(eval) = eval {
             let mut eval = eval.clone();
@@ -56,10 +65,10 @@ impl Tables {
         purge: bool,
         eval: Option<&Evaluation>,
         effects: &mut ApplyEffects,
-    ) -> Result<(), String> {
+    ) -> Result<(), ApplyError> {
         let key = job_key(namespace, job_id);
         let Some(existing) = self.jobs.get(&key).cloned() else {
-            return Err(format!("job {job_id:?} not found"));
+            return Err(ApplyError::not_found(ObjectKind::Job, job_id));
         };
         if purge {
             self.jobs.remove(&key);

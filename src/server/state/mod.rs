@@ -17,6 +17,7 @@
 mod allocs;
 mod apply;
 mod deployments;
+pub mod error;
 mod evals;
 pub mod events;
 mod jobs;
@@ -35,6 +36,7 @@ use tokio::sync::{broadcast, watch};
 use crate::structs::{Evaluation, Node, NodeId};
 
 pub use apply::ApplyEffects;
+pub use error::{ApplyError, ObjectKind};
 pub use events::{Event, EventBatch, EventPayload, Topic};
 pub use persist::PersistedState;
 pub use snapshot::StateSnapshot;

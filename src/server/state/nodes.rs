@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::apply::ApplyEffects;
+use super::error::{ApplyError, ObjectKind};
 use super::events::{Event, EventPayload, Topic};
 use super::tables::Tables;
 use crate::structs::{DrainStrategy, Node, NodeId, NodeStatus, SchedulingEligibility};
@@ -55,11 +56,11 @@ impl Tables {
         });
     }
 
-    fn node_for_update(&self, node_id: &NodeId) -> Result<Node, String> {
+    fn node_for_update(&self, node_id: &NodeId) -> Result<Node, ApplyError> {
         self.nodes
             .get(node_id)
             .map(|node| (**node).clone())
-            .ok_or_else(|| format!("node {node_id:?} not found"))
+            .ok_or_else(|| ApplyError::not_found(ObjectKind::Node, node_id))
     }
 
     pub(super) fn apply_node_update_status(
@@ -69,7 +70,7 @@ impl Tables {
         status: NodeStatus,
         updated_at: i64,
         effects: &mut ApplyEffects,
-    ) -> Result<(), String> {
+    ) -> Result<(), ApplyError> {
         let mut node = self.node_for_update(node_id)?;
         if node.status != NodeStatus::Ready && status == NodeStatus::Ready {
             effects.capacity_changed = true;
@@ -87,12 +88,12 @@ impl Tables {
         node_id: &NodeId,
         eligibility: SchedulingEligibility,
         effects: &mut ApplyEffects,
-    ) -> Result<(), String> {
+    ) -> Result<(), ApplyError> {
         let mut node = self.node_for_update(node_id)?;
         if node.drain_strategy.is_some() && eligibility == SchedulingEligibility::Eligible {
-            return Err(format!(
-                "node {node_id:?} is draining: it cannot be marked eligible"
-            ));
+            return Err(ApplyError::NodeDraining {
+                node_id: node_id.clone(),
+            });
         }
         if eligibility == SchedulingEligibility::Eligible {
             effects.capacity_changed = true;
@@ -110,7 +111,7 @@ impl Tables {
         drain_strategy: Option<DrainStrategy>,
         mark_eligible: bool,
         effects: &mut ApplyEffects,
-    ) -> Result<(), String> {
+    ) -> Result<(), ApplyError> {
         let mut node = self.node_for_update(node_id)?;
         node.drain = drain_strategy.is_some();
         if drain_strategy.is_some() {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{PersistedState, StateStore, Table};
+use super::{ApplyError, ObjectKind, PersistedState, StateStore, Table};
 use crate::scheduler::State;
 use crate::server::raft::{AllocClientUpdate, Command, PlanApplyRequest};
 use crate::structs::{
@@ -60,6 +60,7 @@ fn commands() -> Vec<Command> {
         },
         Command::JobRegister {
             job: job.clone(),
+            enforce_index: None,
             eval: Some(eval("e1", "web")),
         },
         Command::PlanApply(Arc::new(PlanApplyRequest {
@@ -176,6 +177,7 @@ fn spec_change_bumps_the_version_and_identical_register_does_not() {
             index,
             &Command::JobRegister {
                 job: Arc::new(job),
+                enforce_index: None,
                 eval: None,
             },
         )
@@ -215,9 +217,52 @@ fn deregister_of_a_missing_job_changes_nothing_and_says_why() {
             eval: None,
         },
     );
-    assert!(
-        response
-            .error
-            .is_some_and(|error| error.contains("not found"))
+    assert_eq!(
+        response.error,
+        Some(ApplyError::not_found(ObjectKind::Job, "ghost"))
     );
+}
+
+#[test]
+fn an_enforced_register_applies_only_at_the_expected_job_modify_index() {
+    let store = StateStore::new();
+    let register = |index, count, enforce_index| {
+        store
+            .apply(
+                index,
+                &Command::JobRegister {
+                    job: Arc::new(job("web", count)),
+                    enforce_index,
+                    eval: None,
+                },
+            )
+            .0
+            .error
+    };
+    assert_eq!(
+        register(1, 1, Some(4)),
+        Some(ApplyError::EnforceIndex {
+            expected: 4,
+            actual: None
+        })
+    );
+    assert!(
+        store
+            .snapshot()
+            .job("default", &JobId::from("web"))
+            .is_none()
+    );
+    assert_eq!(register(2, 1, Some(0)), None);
+    assert_eq!(
+        register(3, 2, Some(1)),
+        Some(ApplyError::EnforceIndex {
+            expected: 1,
+            actual: Some(2)
+        })
+    );
+    let stored = store.snapshot().job("default", &JobId::from("web"));
+    assert_eq!(stored.map(|job| job.version), Some(0));
+    assert_eq!(register(4, 2, Some(2)), None);
+    let stored = store.snapshot().job("default", &JobId::from("web"));
+    assert_eq!(stored.map(|job| job.job_modify_index), Some(4));
 }

@@ -1,0 +1,136 @@
+//! Why the state refused a command: the typed error an apply returns. It crosses Raft in
+//! [`CommandResponse`](crate::server::raft::CommandResponse), reaches the writer as
+//! [`ServerError::State`](crate::server::ServerError), and is mapped to an HTTP status once, in
+//! `api::error`. Callers branch on the variant, never on the message.
+//!
+//! Nomad: the refusals of `nomad/state/state_store.go` and `nomad/job_endpoint.go`
+//! (`structs.RegisterEnforceIndexErrPrefix`).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::error::ENFORCE_INDEX_ERR_PREFIX;
+use crate::structs::NodeId;
+
+/// The kind of object a request named.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectKind {
+    Job,
+    Node,
+    Allocation,
+    Evaluation,
+    Deployment,
+}
+
+impl fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Job => "job",
+            Self::Node => "node",
+            Self::Allocation => "alloc",
+            Self::Evaluation => "evaluation",
+            Self::Deployment => "deployment",
+        })
+    }
+}
+
+/// Why the state refused a command. The command stays in the log and changed nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ApplyError {
+    /// The command names an object the state does not hold.
+    #[error("{kind} {id:?} not found")]
+    NotFound { kind: ObjectKind, id: String },
+    /// A register with `EnforceIndex` whose expected job modify index is not the stored one
+    /// (`actual` is `None` when no such job exists).
+    #[error("{}", enforce_index_message(*expected, *actual))]
+    EnforceIndex { expected: u64, actual: Option<u64> },
+    /// A draining node cannot be made eligible: the drain must be removed first.
+    #[error("can not set node's scheduling eligibility to eligible while it is draining")]
+    NodeDraining { node_id: NodeId },
+}
+
+impl ApplyError {
+    pub fn not_found(kind: ObjectKind, id: impl fmt::Display) -> Self {
+        Self::NotFound {
+            kind,
+            id: id.to_string(),
+        }
+    }
+}
+
+/// Nomad's wording of an enforce-index conflict (`nomad/job_endpoint.go` `Register`).
+fn enforce_index_message(expected: u64, actual: Option<u64>) -> String {
+    match actual {
+        Some(_) if expected == 0 => format!("{ENFORCE_INDEX_ERR_PREFIX} 0: job already exists"),
+        Some(actual) => format!(
+            "{ENFORCE_INDEX_ERR_PREFIX} {expected}: job exists with conflicting job modify index: {actual}"
+        ),
+        None => format!("{ENFORCE_INDEX_ERR_PREFIX} {expected}: job does not exist"),
+    }
+}
+
+/// Checks a register's `EnforceIndex` against the stored job's modify index (`None`: no job).
+pub fn check_enforce_index(expected: u64, actual: Option<u64>) -> Result<(), ApplyError> {
+    let conflict = match actual {
+        Some(actual) => expected != actual,
+        None => expected != 0,
+    };
+    if conflict {
+        return Err(ApplyError::EnforceIndex { expected, actual });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enforce_index_accepts_the_stored_index_and_zero_for_a_new_job() {
+        assert_eq!(check_enforce_index(7, Some(7)), Ok(()));
+        assert_eq!(check_enforce_index(0, None), Ok(()));
+    }
+
+    #[test]
+    fn enforce_index_refuses_every_mismatch_in_nomads_words() {
+        let cases = [
+            (
+                5,
+                Some(7),
+                "Enforcing job modify index 5: job exists with conflicting job modify index: 7",
+            ),
+            (
+                0,
+                Some(7),
+                "Enforcing job modify index 0: job already exists",
+            ),
+            (5, None, "Enforcing job modify index 5: job does not exist"),
+        ];
+        for (expected, actual, message) in cases {
+            let error = check_enforce_index(expected, actual).expect_err("a conflict");
+            assert_eq!(error, ApplyError::EnforceIndex { expected, actual });
+            assert_eq!(error.to_string(), message);
+            assert!(error.to_string().starts_with(ENFORCE_INDEX_ERR_PREFIX));
+        }
+    }
+
+    #[test]
+    fn an_apply_error_survives_the_raft_encoding() {
+        let errors = [
+            ApplyError::not_found(ObjectKind::Deployment, "d1"),
+            ApplyError::EnforceIndex {
+                expected: 3,
+                actual: None,
+            },
+            ApplyError::NodeDraining {
+                node_id: NodeId::from("n1"),
+            },
+        ];
+        for error in errors {
+            let bytes = serde_json::to_vec(&error).expect("encodes");
+            let decoded: ApplyError = serde_json::from_slice(&bytes).expect("decodes");
+            assert_eq!(decoded, error);
+        }
+    }
+}
