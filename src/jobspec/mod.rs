@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! source ──parse (hcl-edit, spans)──► Body ──variables/locals──► Evaluator
-//!        ──decode (one reader per block, schema-checked)──► Job
-//!        ──Job::canonicalize──► ──Job::validate──► Ok(Job) | Err(JobspecError::Validation)
+//!        ──decode (one reader per block, schema-checked)──► JobSubmission
+//!        ──JobSubmission::into_job (Nomad's defaults)──► ──Job::validate──► Ok(Job) | Err(..)
 //! ```
 //!
 //! Entry points: [`parse`] for text, [`parse_file`] for a path; [`ParseConfig`] carries `-var`,
@@ -201,8 +201,7 @@ fn parse_within_budget(
             ),
         ));
     }
-    let mut job = decode::decode_job(&file, job_block)?;
-    job.canonicalize();
+    let job = decode::decode_job(&file, job_block)?.into_job();
     job.validate().map_err(|errors| JobspecError::Validation {
         problems: errors
             .errors

@@ -148,7 +148,6 @@ impl Server {
 
     /// Registers a job (Nomad: `Job.Register`).
     pub async fn job_register(&self, mut job: Job) -> Result<JobRegisterResponse, ServerError> {
-        job.canonicalize();
         if job.region.is_empty() || job.region == "global" {
             job.region = self.options.region.clone();
         }
