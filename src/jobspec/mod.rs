@@ -28,6 +28,8 @@ mod variables;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod defaults_tests;
 
 use std::path::{Path, PathBuf};
 
@@ -141,16 +143,45 @@ pub fn parse_with_var_files(
     var_file_texts: &[(String, String)],
 ) -> Result<Job, JobspecError> {
     budget::with_budget(Budget::default(), || {
-        parse_within_budget(source, filename, config, var_file_texts)
+        parse_within_budget(source, filename, config, var_file_texts, |submission, decoder| {
+            let job = submission.into_job();
+            job.validate().map_err(|errors| JobspecError::Validation {
+                problems: errors
+                    .errors
+                    .into_iter()
+                    .map(|error| ValidationProblem {
+                        location: decoder.location_of(&error.path),
+                        path: error.path,
+                        message: error.message,
+                    })
+                    .collect(),
+            })?;
+            Ok(job)
+        })
     })
 }
 
-fn parse_within_budget(
+/// The job file as written, before Nomad's defaults: what the tests compare with the same job
+/// sent as API JSON.
+#[cfg(test)]
+pub(crate) fn parse_submission(
+    source: &str,
+    filename: &str,
+) -> Result<crate::structs::JobSubmission, JobspecError> {
+    budget::with_budget(Budget::default(), || {
+        parse_within_budget(source, filename, &ParseConfig::default(), &[], |submission, _| {
+            Ok(submission)
+        })
+    })
+}
+
+fn parse_within_budget<T>(
     source: &str,
     filename: &str,
     config: &ParseConfig,
     var_file_texts: &[(String, String)],
-) -> Result<Job, JobspecError> {
+    finish: impl FnOnce(crate::structs::JobSubmission, &Decoder<'_>) -> Result<T, JobspecError>,
+) -> Result<T, JobspecError> {
     let body = hcl::edit::parser::parse_body(source).map_err(|error| JobspecError::Syntax {
         location: Location {
             file: filename.to_owned(),
@@ -201,17 +232,6 @@ fn parse_within_budget(
             ),
         ));
     }
-    let job = decode::decode_job(&file, job_block)?.into_job();
-    job.validate().map_err(|errors| JobspecError::Validation {
-        problems: errors
-            .errors
-            .into_iter()
-            .map(|error| ValidationProblem {
-                location: decoder.location_of(&error.path),
-                path: error.path,
-                message: error.message,
-            })
-            .collect(),
-    })?;
-    Ok(job)
+    let submission = decode::decode_job(&file, job_block)?;
+    finish(submission, &decoder)
 }
