@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{ParseConfig, parse, parse_submission};
 use crate::api::decode::decode_json;
 use crate::api::routes::jobs::JobRegisterRequest;
-use crate::structs::{DelayFunction, Job, JobSubmission};
+use crate::structs::{DelayFunction, Job, JobSubmission, TaskGroupSubmission, TaskSubmission};
 
 /// A JSON body as a user would write it: nulls (fields the file did not set) and empty values
 /// dropped, recursively; a driver's free-form `Config` is the user's own and kept as written.
@@ -38,9 +38,54 @@ fn sparse(value: Value) -> Option<Value> {
     }
 }
 
+/// `stored` as JSON with the submission's own blocks in place of the stored ones.
+fn with_blocks(stored: Value, blocks: Vec<(&str, Value)>) -> Value {
+    let Value::Object(mut map) = stored else {
+        panic!("a struct serialises as an object");
+    };
+    for (key, value) in blocks {
+        map.insert(key.to_owned(), value);
+    }
+    Value::Object(map)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("serialises")
+}
+
+fn task_json(task: &TaskSubmission) -> Value {
+    let blocks = vec![
+        ("Resources", json(&task.resources)),
+        ("RestartPolicy", json(&task.restart_policy)),
+        ("LogConfig", json(&task.log_config)),
+    ];
+    with_blocks(json(&task.task), blocks)
+}
+
+fn group_json(group: &TaskGroupSubmission) -> Value {
+    let tasks = Value::Array(group.tasks.iter().map(task_json).collect());
+    let blocks = vec![
+        ("Count", json(&group.count)),
+        ("Tasks", tasks),
+        ("RestartPolicy", json(&group.restart_policy)),
+        ("ReschedulePolicy", json(&group.reschedule_policy)),
+        ("EphemeralDisk", json(&group.ephemeral_disk)),
+        ("Update", json(&group.update)),
+        ("Migrate", json(&group.migrate)),
+    ];
+    with_blocks(json(&group.group), blocks)
+}
+
 /// The sparse JSON form of a job file, as `{"Job": ...}` text.
 fn sparse_json_of(submission: &JobSubmission) -> String {
-    let value = serde_json::to_value(submission).expect("a submission serialises");
+    let groups = Value::Array(submission.task_groups.iter().map(group_json).collect());
+    let blocks = vec![
+        ("TaskGroups", groups),
+        ("Update", json(&submission.update)),
+        ("Reschedule", json(&submission.reschedule)),
+        ("Migrate", json(&submission.migrate)),
+    ];
+    let value = with_blocks(json(&submission.job), blocks);
     let job = sparse(value).expect("a job has fields");
     serde_json::json!({ "Job": job }).to_string()
 }
@@ -97,7 +142,12 @@ fn sparse_json_carries_only_what_the_file_wrote() {
   }
 }"#;
     let body = sparse_json_of(&parse_submission(source, "web.nomad.hcl").expect("decodes"));
-    for default_only in ["RestartPolicy", "ReschedulePolicy", "EphemeralDisk", "\"Count\""] {
+    for default_only in [
+        "RestartPolicy",
+        "ReschedulePolicy",
+        "EphemeralDisk",
+        "\"Count\"",
+    ] {
         assert!(!body.contains(default_only), "{default_only} in {body}");
     }
     let job = stored_from_json(&body);
@@ -235,4 +285,30 @@ fn partial_reschedule_and_update_blocks_merge_job_group_and_defaults() {
     let resources = task.resources.as_ref().expect("resources");
     assert_eq!((resources.cpu, resources.memory_mb), (100, 300));
     assert_eq!(task.restart_policy, None, "the task follows its group");
+}
+
+#[test]
+fn a_bad_field_anywhere_in_a_submission_is_named_by_its_path() {
+    for (body, expected) in [
+        (
+            r#"{"Job": {"ID": "x", "TaskGroups": [{"Name": "g", "RestartPolicy": {"Attempts": "two"}}]}}"#,
+            "Job.TaskGroups[0].RestartPolicy.Attempts: invalid type",
+        ),
+        (
+            r#"{"Job": {"ID": "x", "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Lifecycle": ["prestart"]}]}]}}"#,
+            "Job.TaskGroups[0].Tasks[0].Lifecycle: invalid type: sequence",
+        ),
+        (
+            r#"{"Job": {"ID": "x", "Priority": "high"}}"#,
+            "Job.Priority: invalid type",
+        ),
+        (
+            r#"{"Job": {"ID": "x", "Update": [1]}}"#,
+            "Job.Update: invalid type: sequence",
+        ),
+    ] {
+        let error = decode_json::<JobRegisterRequest>(body.as_bytes())
+            .expect_err("the body does not decode");
+        assert!(error.to_string().contains(expected), "{body}: {error}");
+    }
 }

@@ -27,9 +27,9 @@ mod operators;
 mod variables;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod defaults_tests;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 
@@ -143,21 +143,27 @@ pub fn parse_with_var_files(
     var_file_texts: &[(String, String)],
 ) -> Result<Job, JobspecError> {
     budget::with_budget(Budget::default(), || {
-        parse_within_budget(source, filename, config, var_file_texts, |submission, decoder| {
-            let job = submission.into_job();
-            job.validate().map_err(|errors| JobspecError::Validation {
-                problems: errors
-                    .errors
-                    .into_iter()
-                    .map(|error| ValidationProblem {
-                        location: decoder.location_of(&error.path),
-                        path: error.path,
-                        message: error.message,
-                    })
-                    .collect(),
-            })?;
-            Ok(job)
-        })
+        parse_within_budget(
+            source,
+            filename,
+            config,
+            var_file_texts,
+            |submission, decoder| {
+                let job = submission.into_job();
+                job.validate().map_err(|errors| JobspecError::Validation {
+                    problems: errors
+                        .errors
+                        .into_iter()
+                        .map(|error| ValidationProblem {
+                            location: decoder.location_of(&error.path),
+                            path: error.path,
+                            message: error.message,
+                        })
+                        .collect(),
+                })?;
+                Ok(job)
+            },
+        )
     })
 }
 
@@ -169,9 +175,13 @@ pub(crate) fn parse_submission(
     filename: &str,
 ) -> Result<crate::structs::JobSubmission, JobspecError> {
     budget::with_budget(Budget::default(), || {
-        parse_within_budget(source, filename, &ParseConfig::default(), &[], |submission, _| {
-            Ok(submission)
-        })
+        parse_within_budget(
+            source,
+            filename,
+            &ParseConfig::default(),
+            &[],
+            |submission, _| Ok(submission),
+        )
     })
 }
 

@@ -58,14 +58,14 @@ pub use policy::{
 pub use resources::Resources;
 pub use scores::Scores;
 pub use service::{CheckRestart, Service, ServiceCheck};
-pub use task::{
-    DispatchPayloadConfig, Task, TaskArtifact, TaskLifecycle, Template, VolumeMount,
-    WorkloadIdentity,
-};
 pub use submission::{
     EphemeralDiskSubmission, JobSubmission, LogConfigSubmission, MigrateSubmission,
     RescheduleSubmission, ResourcesSubmission, RestartSubmission, TaskGroupSubmission,
     TaskSubmission, UpdateSubmission,
+};
+pub use task::{
+    DispatchPayloadConfig, Task, TaskArtifact, TaskLifecycle, Template, VolumeMount,
+    WorkloadIdentity,
 };
 pub use task_group::{TaskGroup, VolumeRequest};
 pub use validation::{ValidationError, ValidationErrors};

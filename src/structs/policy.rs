@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::validation::ValidationErrors;
 use super::duration;
 use super::submission::defaults;
+use super::validation::ValidationErrors;
 
 /// What a task does when its restart attempts are used up within the interval.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,11 +7,15 @@
 //! fills in Nomad's defaults (Nomad: `api/jobs.go` `Job.Canonicalize`, `api/tasks.go`
 //! `TaskGroup.Canonicalize` and `Task.Canonicalize`): a partially written block is completed field
 //! by field, a job-level `update`/`reschedule`/`migrate` block under a group's own, and a task's
-//! `restart` over its group's policy. Everything else of the job decodes straight into the stored
-//! types, flattened beneath the blocks that differ.
+//! `restart` over its group's policy. Every other field of the job decodes straight into the
+//! stored types, in the same pass over the JSON object (see `FromOverlay`).
 
+use std::fmt;
+use std::marker::PhantomData;
 use std::time::Duration;
 
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -216,11 +220,9 @@ pub struct LogConfigSubmission {
 }
 
 /// A task as submitted: the stored task's fields, with the blocks whose defaults differ from zero
-/// kept optional field by field. The flattened `task`'s own copies of these blocks are ignored.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
+/// kept optional field by field (the stored task's own copies of them stay `None`).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct TaskSubmission {
-    #[serde(flatten)]
     pub task: Task,
     pub resources: Option<ResourcesSubmission>,
     pub restart_policy: Option<RestartSubmission>,
@@ -228,13 +230,10 @@ pub struct TaskSubmission {
 }
 
 /// A task group as submitted.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct TaskGroupSubmission {
-    #[serde(flatten)]
     pub group: TaskGroup,
     pub count: Option<i32>,
-    #[serde(deserialize_with = "nullable::default")]
     pub tasks: Vec<TaskSubmission>,
     pub restart_policy: Option<RestartSubmission>,
     pub reschedule_policy: Option<RescheduleSubmission>,
@@ -244,18 +243,167 @@ pub struct TaskGroupSubmission {
 }
 
 /// A job as submitted (`{"Job": {...}}` or a job file).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct JobSubmission {
-    #[serde(flatten)]
     pub job: Job,
-    #[serde(deserialize_with = "nullable::default")]
     pub task_groups: Vec<TaskGroupSubmission>,
     pub update: Option<UpdateSubmission>,
     /// A job-level `reschedule` block: every group's default (Nomad: `api.Job.Reschedule`).
     pub reschedule: Option<RescheduleSubmission>,
     /// A job-level `migrate` block: every group's default (Nomad: `api.Job.Migrate`).
     pub migrate: Option<MigrateSubmission>,
+}
+
+impl<'de> Deserialize<'de> for TaskSubmission {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(SubmissionVisitor::<Self>(PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for TaskGroupSubmission {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(SubmissionVisitor::<Self>(PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for JobSubmission {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(SubmissionVisitor::<Self>(PhantomData))
+    }
+}
+
+/// A submission read from a JSON object: its own optional blocks are taken out of the map as
+/// their keys come, every other key goes to the stored type's derived `Deserialize`. One pass
+/// over the map, so error paths (`Job.TaskGroups[0].Tasks[0].KillTimeout`) and the API's strict
+/// decoding reach every field.
+trait FromOverlay: Sized {
+    const EXPECTING: &'static str;
+    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
+}
+
+struct SubmissionVisitor<T>(PhantomData<T>);
+
+impl<'de, T: FromOverlay> Visitor<'de> for SubmissionVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(T::EXPECTING)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::from_map(map)
+    }
+}
+
+/// A map access that hands each key to `capture` first; keys it does not take pass through.
+struct Overlay<A, F> {
+    map: A,
+    capture: F,
+}
+
+impl<'de, A, F> MapAccess<'de> for Overlay<A, F>
+where
+    A: MapAccess<'de>,
+    F: FnMut(&str, &mut A) -> Result<bool, A::Error>,
+{
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        loop {
+            let Some(key) = self.map.next_key::<String>()? else {
+                return Ok(None);
+            };
+            if (self.capture)(&key, &mut self.map)? {
+                continue;
+            }
+            return seed.deserialize(key.into_deserializer()).map(Some);
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+}
+
+fn overlay<'de, T, A, F>(map: A, capture: F) -> Result<T, A::Error>
+where
+    T: Deserialize<'de>,
+    A: MapAccess<'de>,
+    F: FnMut(&str, &mut A) -> Result<bool, A::Error>,
+{
+    T::deserialize(MapAccessDeserializer::new(Overlay { map, capture }))
+}
+
+/// A list that JSON may send as `null`.
+fn list<'de, T: Deserialize<'de>, A: MapAccess<'de>>(map: &mut A) -> Result<Vec<T>, A::Error> {
+    Ok(map.next_value::<Option<Vec<T>>>()?.unwrap_or_default())
+}
+
+impl FromOverlay for TaskSubmission {
+    const EXPECTING: &'static str = "struct Task";
+
+    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        let (mut resources, mut restart_policy, mut log_config) = (None, None, None);
+        let task = overlay(map, |key: &str, map: &mut A| {
+            match key {
+                "Resources" => resources = map.next_value()?,
+                "RestartPolicy" => restart_policy = map.next_value()?,
+                "LogConfig" => log_config = map.next_value()?,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        Ok(Self {
+            task,
+            resources,
+            restart_policy,
+            log_config,
+        })
+    }
+}
+
+impl FromOverlay for TaskGroupSubmission {
+    const EXPECTING: &'static str = "struct TaskGroup";
+
+    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        let mut submission = Self::default();
+        submission.group = overlay(map, |key: &str, map: &mut A| {
+            match key {
+                "Count" => submission.count = map.next_value()?,
+                "Tasks" => submission.tasks = list(map)?,
+                "RestartPolicy" => submission.restart_policy = map.next_value()?,
+                "ReschedulePolicy" => submission.reschedule_policy = map.next_value()?,
+                "EphemeralDisk" => submission.ephemeral_disk = map.next_value()?,
+                "Update" => submission.update = map.next_value()?,
+                "Migrate" => submission.migrate = map.next_value()?,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        Ok(submission)
+    }
+}
+
+impl FromOverlay for JobSubmission {
+    const EXPECTING: &'static str = "struct Job";
+
+    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        let mut submission = Self::default();
+        submission.job = overlay(map, |key: &str, map: &mut A| {
+            match key {
+                "TaskGroups" => submission.task_groups = list(map)?,
+                "Update" => submission.update = map.next_value()?,
+                "Reschedule" => submission.reschedule = map.next_value()?,
+                "Migrate" => submission.migrate = map.next_value()?,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        Ok(submission)
+    }
 }
 
 /// Nomad's defaults, by job type where they differ (Nomad: `nomad/structs` `DefaultServiceJob*`,
@@ -530,7 +678,10 @@ impl TaskGroupSubmission {
                 migrate: Some(disk.migrate),
                 size_mb: (disk.size_mb != 0).then_some(disk.size_mb),
             });
-        let update = group.update.take().map(|update| update_from_stored(&update));
+        let update = group
+            .update
+            .take()
+            .map(|update| update_from_stored(&update));
         let migrate = group.migrate.take().map(|migrate| MigrateSubmission {
             max_parallel: (migrate.max_parallel != 0).then_some(migrate.max_parallel),
             health_check: nonempty(migrate.health_check),
@@ -564,9 +715,11 @@ impl TaskSubmission {
         let resources = resources.unwrap_or_default();
         let cores = resources.cores.unwrap_or(0);
         task.resources = Some(Resources {
-            cpu: resources
-                .cpu
-                .unwrap_or(if cores == 0 { Resources::DEFAULT_CPU } else { 0 }),
+            cpu: resources.cpu.unwrap_or(if cores == 0 {
+                Resources::DEFAULT_CPU
+            } else {
+                0
+            }),
             cores,
             memory_mb: resources.memory_mb.unwrap_or(Resources::DEFAULT_MEMORY_MB),
             memory_max_mb: resources.memory_max_mb.unwrap_or(0),

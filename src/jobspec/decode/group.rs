@@ -82,8 +82,7 @@ pub(super) fn decode_group(
         submission.restart_policy = Some(decode_restart(&group, block)?);
     }
     if let Some(block) = group.unique_block("reschedule")? {
-        submission.reschedule_policy =
-            Some(decode_reschedule(&group, block, "ReschedulePolicy")?);
+        submission.reschedule_policy = Some(decode_reschedule(&group, block, "ReschedulePolicy")?);
     }
     if let Some(block) = group.unique_block("migrate")? {
         submission.migrate = Some(decode_migrate(&group, block)?);
