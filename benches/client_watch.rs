@@ -173,7 +173,8 @@ fn node(idx: usize, id: NodeId) -> Node {
 }
 
 fn job(idx: usize, count: usize) -> Job {
-    Job {
+    // Built in code, not submitted: Nomad's defaults as the API would apply them.
+    let mut job = Job {
         id: JobId::from(format!("watch-{idx:05}")),
         job_type: JobType::Service,
         datacenters: vec!["dc1".to_owned()],
@@ -193,7 +194,9 @@ fn job(idx: usize, count: usize) -> Job {
             ..TaskGroup::default()
         }],
         ..Job::default()
-    }
+    };
+    job.canonicalize();
+    job
 }
 
 async fn run_mode(

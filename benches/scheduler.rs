@@ -67,7 +67,8 @@ fn node(idx: usize, id: NodeId) -> Node {
 }
 
 fn job(idx: usize, count: usize) -> Job {
-    Job {
+    // Built in code, not submitted: Nomad's defaults as the API would apply them.
+    let mut job = Job {
         id: JobId::from(format!("bench-{idx:06}")),
         job_type: JobType::Service,
         datacenters: vec!["dc1".to_owned()],
@@ -87,7 +88,9 @@ fn job(idx: usize, count: usize) -> Job {
             ..TaskGroup::default()
         }],
         ..Job::default()
-    }
+    };
+    job.canonicalize();
+    job
 }
 
 fn peak_rss_mb() -> u64 {

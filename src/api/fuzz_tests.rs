@@ -197,8 +197,8 @@ fn check(door: Door, input: &[u8]) -> String {
         Door::Json => {
             let message = match decode_json::<JobRegisterRequest>(input) {
                 Ok(request) => match request.job {
-                    Some(mut job) => {
-                        job.canonicalize();
+                    Some(submission) => {
+                        let job = submission.into_job();
                         job.validate()
                             .map_err(|errors| errors.to_string())
                             .and_then(|()| JobLimits::default().check(&job))

@@ -5,7 +5,7 @@ use anyhow::Context;
 
 use super::{JobFileArgs, VarArgs};
 use crate::jobspec::{self, ParseConfig};
-use crate::structs::Job;
+use crate::structs::{Job, JobSubmission};
 
 /// Parses the job file named in `args` into a canonicalized, validated job.
 pub fn load(args: &JobFileArgs) -> anyhow::Result<Job> {
@@ -28,9 +28,9 @@ fn load_json(args: &JobFileArgs) -> anyhow::Result<Job> {
         }
         other => other,
     };
-    let mut job: Job = serde_json::from_value(job_value)
+    let submission: JobSubmission = serde_json::from_value(job_value)
         .with_context(|| format!("{} is not a job", args.file.display()))?;
-    job.canonicalize();
+    let job = submission.into_job();
     job.validate()
         .map_err(|errors| anyhow::anyhow!("{}: {errors}", args.file.display()))?;
     Ok(job)

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! source ──parse (hcl-edit, spans)──► Body ──variables/locals──► Evaluator
-//!        ──decode (one reader per block, schema-checked)──► Job
-//!        ──Job::canonicalize──► ──Job::validate──► Ok(Job) | Err(JobspecError::Validation)
+//!        ──decode (one reader per block, schema-checked)──► JobSubmission
+//!        ──JobSubmission::into_job (Nomad's defaults)──► ──Job::validate──► Ok(Job) | Err(..)
 //! ```
 //!
 //! Entry points: [`parse`] for text, [`parse_file`] for a path; [`ParseConfig`] carries `-var`,
@@ -26,6 +26,8 @@ mod functions;
 mod operators;
 mod variables;
 
+#[cfg(test)]
+mod defaults_tests;
 #[cfg(test)]
 mod tests;
 
@@ -141,16 +143,55 @@ pub fn parse_with_var_files(
     var_file_texts: &[(String, String)],
 ) -> Result<Job, JobspecError> {
     budget::with_budget(Budget::default(), || {
-        parse_within_budget(source, filename, config, var_file_texts)
+        parse_within_budget(
+            source,
+            filename,
+            config,
+            var_file_texts,
+            |submission, decoder| {
+                let job = submission.into_job();
+                job.validate().map_err(|errors| JobspecError::Validation {
+                    problems: errors
+                        .errors
+                        .into_iter()
+                        .map(|error| ValidationProblem {
+                            location: decoder.location_of(&error.path),
+                            path: error.path,
+                            message: error.message,
+                        })
+                        .collect(),
+                })?;
+                Ok(job)
+            },
+        )
     })
 }
 
-fn parse_within_budget(
+/// The job file as written, before Nomad's defaults: what the tests compare with the same job
+/// sent as API JSON.
+#[cfg(test)]
+pub(crate) fn parse_submission(
+    source: &str,
+    filename: &str,
+) -> Result<crate::structs::JobSubmission, JobspecError> {
+    budget::with_budget(Budget::default(), || {
+        parse_within_budget(
+            source,
+            filename,
+            &ParseConfig::default(),
+            &[],
+            |submission, _| Ok(submission),
+        )
+    })
+}
+
+fn parse_within_budget<T>(
     source: &str,
     filename: &str,
     config: &ParseConfig,
     var_file_texts: &[(String, String)],
-) -> Result<Job, JobspecError> {
+    finish: impl FnOnce(crate::structs::JobSubmission, &Decoder<'_>) -> Result<T, JobspecError>,
+) -> Result<T, JobspecError> {
     let body = hcl::edit::parser::parse_body(source).map_err(|error| JobspecError::Syntax {
         location: Location {
             file: filename.to_owned(),
@@ -201,18 +242,6 @@ fn parse_within_budget(
             ),
         ));
     }
-    let mut job = decode::decode_job(&file, job_block)?;
-    job.canonicalize();
-    job.validate().map_err(|errors| JobspecError::Validation {
-        problems: errors
-            .errors
-            .into_iter()
-            .map(|error| ValidationProblem {
-                location: decoder.location_of(&error.path),
-                path: error.path,
-                message: error.message,
-            })
-            .collect(),
-    })?;
-    Ok(job)
+    let submission = decode::decode_job(&file, job_block)?;
+    finish(submission, &decoder)
 }

@@ -167,7 +167,6 @@ impl Server {
         mut job: Job,
         enforce_index: Option<u64>,
     ) -> Result<JobRegisterResponse, ServerError> {
-        job.canonicalize();
         if job.region.is_empty() || job.region == "global" {
             job.region = self.options.region.clone();
         }

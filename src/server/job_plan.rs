@@ -105,7 +105,6 @@ impl Planner for RecordingPlanner {
 impl Server {
     /// Plans `job` without registering it.
     pub async fn job_plan(&self, mut job: Job, diff: bool) -> Result<JobPlanResponse, ServerError> {
-        job.canonicalize();
         job.validate()?;
         self.options
             .limits

@@ -155,49 +155,12 @@ impl Job {
     /// Nomad's default job priority.
     pub const DEFAULT_PRIORITY: i32 = 50;
 
-    /// Fills every field a user may leave out with Nomad's default, in one place for job files and
-    /// API submissions alike (Nomad: `api/jobs.go` `Job.Canonicalize`).
+    /// Fills every field left unset with Nomad's default by reading the job as a submission
+    /// ([`JobSubmission::from_stored`](super::JobSubmission::from_stored)) and converting it
+    /// through the one conversion, [`JobSubmission::into_job`](super::JobSubmission::into_job).
+    /// For jobs built in code; job files and API bodies decode into a submission directly.
     pub fn canonicalize(&mut self) {
-        if self.name.is_empty() {
-            self.name = self.id.to_string();
-        }
-        if self.namespace.is_empty() {
-            self.namespace = Namespace::DEFAULT.to_owned();
-        }
-        if self.region.is_empty() {
-            self.region = "global".to_owned();
-        }
-        if self.priority == 0 {
-            self.priority = Self::DEFAULT_PRIORITY;
-        }
-        if self.datacenters.is_empty() {
-            self.datacenters = vec!["*".to_owned()];
-        }
-        if self.node_pool.is_empty() {
-            self.node_pool = "default".to_owned();
-        }
-        if let Some(periodic) = &mut self.periodic {
-            if periodic.spec_type.is_empty() {
-                periodic.spec_type = "cron".to_owned();
-            }
-            if periodic.time_zone.is_empty() {
-                periodic.time_zone = "UTC".to_owned();
-            }
-        }
-        if let Some(parameterized) = &mut self.parameterized_job
-            && parameterized.payload.is_empty()
-        {
-            parameterized.payload = "optional".to_owned();
-        }
-        let job_type = self.job_type;
-        let job_update = self.update.clone();
-        for group in &mut self.task_groups {
-            group.canonicalize(job_type, job_update.as_ref());
-        }
-        // The job-level update block only serves as the groups' default.
-        if matches!(job_type, JobType::Batch | JobType::Sysbatch) {
-            self.update = None;
-        }
+        *self = super::JobSubmission::from_stored(std::mem::take(self)).into_job();
     }
 
     /// Checks the job as Nomad's `Job.Validate` does and returns every problem, each with the path

@@ -7,8 +7,9 @@
 //!
 //! Invariant: this module depends on serde and the standard library only; it does no I/O.
 //! Invariant: deserialisation is lenient as Nomad's is (missing fields and JSON `null` take the
-//! default), validation is strict and separate ([`Job::validate`]), defaults are applied by
-//! [`Job::canonicalize`] in one place for both job files and API submissions.
+//! default), validation is strict and separate ([`Job::validate`]), Nomad's defaults are applied in
+//! one place, [`JobSubmission::into_job`], for both job files and API submissions: a submission
+//! keeps `Option` where "unset" differs from zero, the stored job has every field decided.
 
 mod allocation;
 mod constraint;
@@ -27,6 +28,7 @@ mod policy;
 mod resources;
 mod scores;
 mod service;
+mod submission;
 mod task;
 mod task_group;
 mod validation;
@@ -56,6 +58,11 @@ pub use policy::{
 pub use resources::Resources;
 pub use scores::Scores;
 pub use service::{CheckRestart, Service, ServiceCheck};
+pub use submission::{
+    EphemeralDiskSubmission, JobSubmission, LogConfigSubmission, MigrateSubmission,
+    RescheduleSubmission, ResourcesSubmission, RestartSubmission, TaskGroupSubmission,
+    TaskSubmission, UpdateSubmission,
+};
 pub use task::{
     DispatchPayloadConfig, Task, TaskArtifact, TaskLifecycle, Template, VolumeMount,
     WorkloadIdentity,

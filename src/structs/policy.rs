@@ -1,14 +1,15 @@
 //! The policies of a group or task: restart, reschedule, update, migrate, disk and logs.
 //!
-//! Each has Nomad's defaults (`default_for` a job type, or `fill_defaults`) and a `fill_from`
-//! that completes a partially written block field by field, as Nomad's `Merge` does.
+//! These are the stored shapes, every field decided; Nomad's defaults and the completion of a
+//! partially written block live in one place, `submission.rs`.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::duration;
+use super::submission::defaults;
 use super::validation::ValidationErrors;
-use super::{JobType, duration};
 
 /// What a task does when its restart attempts are used up within the interval.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,37 +36,6 @@ pub struct RestartPolicy {
 }
 
 impl RestartPolicy {
-    /// Nomad's defaults: service and system jobs 2 attempts in 30m, batch jobs 3 in 24h, 15s apart.
-    pub fn default_for(job_type: JobType) -> Self {
-        match job_type {
-            JobType::Service | JobType::System => Self {
-                attempts: 2,
-                interval: Duration::from_secs(30 * 60),
-                delay: Duration::from_secs(15),
-                mode: RestartMode::Fail,
-                render_templates: false,
-            },
-            JobType::Batch | JobType::Sysbatch => Self {
-                attempts: 3,
-                interval: Duration::from_secs(24 * 3600),
-                delay: Duration::from_secs(15),
-                mode: RestartMode::Fail,
-                render_templates: false,
-            },
-        }
-    }
-
-    /// Fills zero-valued durations from `default`. `attempts = 0` is meaningful (never restart),
-    /// so only the jobspec decides attempts when the user leaves them out.
-    pub fn fill_from(&mut self, default: &Self) {
-        if self.interval.is_zero() {
-            self.interval = default.interval;
-        }
-        if self.delay.is_zero() {
-            self.delay = default.delay;
-        }
-    }
-
     pub(crate) fn validate(&self, path: &str, errors: &mut ValidationErrors) {
         if self.attempts < 0 {
             errors.push(
@@ -117,42 +87,6 @@ pub struct ReschedulePolicy {
 }
 
 impl ReschedulePolicy {
-    /// Nomad's defaults: service jobs reschedule without limit with exponential backoff from 30s to
-    /// 1h; batch jobs once a day after 5s; system jobs are never rescheduled.
-    pub fn default_for(job_type: JobType) -> Option<Self> {
-        match job_type {
-            JobType::Service => Some(Self {
-                attempts: 0,
-                interval: Duration::ZERO,
-                delay: Duration::from_secs(30),
-                delay_function: DelayFunction::Exponential,
-                max_delay: Duration::from_secs(3600),
-                unlimited: true,
-            }),
-            JobType::Batch => Some(Self {
-                attempts: 1,
-                interval: Duration::from_secs(24 * 3600),
-                delay: Duration::from_secs(5),
-                delay_function: DelayFunction::Constant,
-                max_delay: Duration::ZERO,
-                unlimited: false,
-            }),
-            JobType::System | JobType::Sysbatch => None,
-        }
-    }
-
-    pub fn fill_from(&mut self, default: &Self) {
-        if self.delay.is_zero() {
-            self.delay = default.delay;
-        }
-        if self.max_delay.is_zero() {
-            self.max_delay = default.max_delay;
-        }
-        if self.interval.is_zero() && !self.unlimited {
-            self.interval = default.interval;
-        }
-    }
-
     /// The delay before reschedule number `attempt_idx` (0-based), as Nomad's delay functions grow.
     pub fn delay_for_attempt(&self, attempt_idx: u32) -> Duration {
         let delay = match self.delay_function {
@@ -234,12 +168,13 @@ pub struct LogConfig {
 }
 
 impl LogConfig {
+    /// Completes a config that predates the submission conversion (zero meaning unset).
     pub fn fill_defaults(&mut self) {
         if self.max_files == 0 {
-            self.max_files = 10;
+            self.max_files = defaults::LOG_MAX_FILES;
         }
         if self.max_file_size_mb == 0 {
-            self.max_file_size_mb = 10;
+            self.max_file_size_mb = defaults::LOG_MAX_FILE_SIZE_MB;
         }
     }
 
@@ -268,23 +203,6 @@ pub struct MigrateStrategy {
     pub healthy_deadline: Duration,
 }
 
-impl MigrateStrategy {
-    pub fn fill_defaults(&mut self) {
-        if self.max_parallel == 0 {
-            self.max_parallel = 1;
-        }
-        if self.health_check.is_empty() {
-            self.health_check = "checks".to_owned();
-        }
-        if self.min_healthy_time.is_zero() {
-            self.min_healthy_time = Duration::from_secs(10);
-        }
-        if self.healthy_deadline.is_zero() {
-            self.healthy_deadline = Duration::from_secs(300);
-        }
-    }
-}
-
 /// `update` block: rolling updates, canaries and deployments.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -306,48 +224,6 @@ pub struct UpdateStrategy {
 }
 
 impl UpdateStrategy {
-    /// Nomad's `DefaultUpdateStrategy`.
-    pub fn default_strategy() -> Self {
-        Self {
-            stagger: Duration::from_secs(30),
-            max_parallel: 1,
-            health_check: "checks".to_owned(),
-            min_healthy_time: Duration::from_secs(10),
-            healthy_deadline: Duration::from_secs(300),
-            progress_deadline: Duration::from_secs(600),
-            canary: 0,
-            auto_revert: false,
-            auto_promote: false,
-        }
-    }
-
-    /// Overlays the non-zero fields of `other` (a job's or group's block) on `self`.
-    pub fn merge(&mut self, other: &Self) {
-        if !other.stagger.is_zero() {
-            self.stagger = other.stagger;
-        }
-        if other.max_parallel != 0 {
-            self.max_parallel = other.max_parallel;
-        }
-        if !other.health_check.is_empty() {
-            self.health_check = other.health_check.clone();
-        }
-        if !other.min_healthy_time.is_zero() {
-            self.min_healthy_time = other.min_healthy_time;
-        }
-        if !other.healthy_deadline.is_zero() {
-            self.healthy_deadline = other.healthy_deadline;
-        }
-        if !other.progress_deadline.is_zero() {
-            self.progress_deadline = other.progress_deadline;
-        }
-        if other.canary != 0 {
-            self.canary = other.canary;
-        }
-        self.auto_revert |= other.auto_revert;
-        self.auto_promote |= other.auto_promote;
-    }
-
     pub(crate) fn validate(&self, path: &str, errors: &mut ValidationErrors) {
         if !matches!(
             self.health_check.as_str(),
@@ -388,10 +264,12 @@ impl UpdateStrategy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::structs::JobType;
 
     #[test]
     fn exponential_reschedule_delay_doubles_up_to_max() {
-        let policy = ReschedulePolicy::default_for(JobType::Service).expect("service has a policy");
+        let policy = crate::structs::submission::defaults::reschedule(JobType::Service)
+            .expect("service has a policy");
         let delays: Vec<u64> = (0..9)
             .map(|n| policy.delay_for_attempt(n).as_secs())
             .collect();

@@ -32,15 +32,6 @@ impl Resources {
     /// The smallest memory ask Nomad accepts.
     pub const MIN_MEMORY_MB: i32 = 10;
 
-    pub fn fill_defaults(&mut self) {
-        if self.cpu == 0 && self.cores == 0 {
-            self.cpu = Self::DEFAULT_CPU;
-        }
-        if self.memory_mb == 0 {
-            self.memory_mb = Self::DEFAULT_MEMORY_MB;
-        }
-    }
-
     pub(crate) fn validate(&self, path: &str, errors: &mut ValidationErrors) {
         if self.cpu < 0 {
             errors.push(

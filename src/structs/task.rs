@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::validation::{ValidationErrors, check_path_name};
 use super::{
-    Affinity, Constraint, JobType, LogConfig, Resources, RestartPolicy, Service, duration, nullable,
+    Affinity, Constraint, LogConfig, Resources, RestartPolicy, Service, duration, nullable,
 };
 
 /// `lifecycle` block: when a task runs relative to the group's main tasks.
@@ -144,18 +144,11 @@ impl Task {
     /// Nomad's default time between the kill signal and SIGKILL.
     pub const DEFAULT_KILL_TIMEOUT: Duration = Duration::from_secs(5);
 
-    /// Applies Nomad's task defaults (Nomad: `api/tasks.go` `Task.Canonicalize`).
-    pub fn canonicalize(&mut self, job_type: JobType) {
+    /// Nomad's defaults for the task's plain fields (Nomad: `api/tasks.go` `Task.Canonicalize`);
+    /// called only by the submission conversion, which fills the optional blocks.
+    pub(super) fn apply_defaults(&mut self) {
         if self.kill_timeout.is_none() {
             self.kill_timeout = Some(Self::DEFAULT_KILL_TIMEOUT);
-        }
-        let log_config = self.log_config.get_or_insert_with(LogConfig::default);
-        log_config.fill_defaults();
-        let resources = self.resources.get_or_insert_with(Resources::default);
-        resources.fill_defaults();
-        // A task-level restart policy overrides the group's, completed with the type's defaults.
-        if let Some(policy) = &mut self.restart_policy {
-            policy.fill_from(&RestartPolicy::default_for(job_type));
         }
         for artifact in &mut self.artifacts {
             if artifact.getter_mode.is_empty() {

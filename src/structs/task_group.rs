@@ -11,10 +11,6 @@ use super::{
     ReschedulePolicy, RestartPolicy, Service, Spread, Task, UpdateStrategy, duration, nullable,
 };
 
-fn default_count() -> i32 {
-    1
-}
-
 /// A `volume` request of a group (host volumes).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -30,7 +26,6 @@ pub struct VolumeRequest {
 #[serde(rename_all = "PascalCase", default)]
 pub struct TaskGroup {
     pub name: String,
-    #[serde(default = "default_count")]
     pub count: i32,
     #[serde(deserialize_with = "nullable::default")]
     pub constraints: Vec<Constraint>,
@@ -65,7 +60,8 @@ impl Default for TaskGroup {
     fn default() -> Self {
         Self {
             name: String::new(),
-            count: default_count(),
+            // For groups built in code; a submitted group's count comes from the conversion.
+            count: 1,
             constraints: Vec::new(),
             affinities: Vec::new(),
             spreads: Vec::new(),
@@ -87,58 +83,6 @@ impl Default for TaskGroup {
 }
 
 impl TaskGroup {
-    /// Applies Nomad's defaults for a group of a job of type `job_type` (Nomad: `api/tasks.go`
-    /// `TaskGroup.Canonicalize`). Policies the user gave partially are completed field by field.
-    pub fn canonicalize(&mut self, job_type: JobType, job_update: Option<&UpdateStrategy>) {
-        let restart_default = RestartPolicy::default_for(job_type);
-        match &mut self.restart_policy {
-            Some(policy) => policy.fill_from(&restart_default),
-            None => self.restart_policy = Some(restart_default),
-        }
-        match (
-            ReschedulePolicy::default_for(job_type),
-            &mut self.reschedule_policy,
-        ) {
-            (Some(default), Some(policy)) => policy.fill_from(&default),
-            (Some(default), None) => self.reschedule_policy = Some(default),
-            (None, _) => self.reschedule_policy = None,
-        }
-        let disk = self
-            .ephemeral_disk
-            .get_or_insert_with(EphemeralDisk::default);
-        if disk.size_mb == 0 {
-            disk.size_mb = EphemeralDisk::DEFAULT_SIZE_MB;
-        }
-        self.update = match job_type {
-            JobType::Service | JobType::System => {
-                let mut update = UpdateStrategy::default_strategy();
-                if let Some(job_update) = job_update {
-                    update.merge(job_update);
-                }
-                if let Some(group_update) = &self.update {
-                    update.merge(group_update);
-                }
-                Some(update)
-            }
-            JobType::Batch | JobType::Sysbatch => None,
-        };
-        if job_type == JobType::Service {
-            let migrate = self.migrate.get_or_insert_with(MigrateStrategy::default);
-            migrate.fill_defaults();
-        } else {
-            self.migrate = None;
-        }
-        for network in &mut self.networks {
-            network.canonicalize();
-        }
-        for service in &mut self.services {
-            service.canonicalize();
-        }
-        for task in &mut self.tasks {
-            task.canonicalize(job_type);
-        }
-    }
-
     pub(crate) fn validate(&self, job_type: JobType, path: &str, errors: &mut ValidationErrors) {
         if self.name.is_empty() {
             errors.push(path, "missing task group name");

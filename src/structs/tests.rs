@@ -137,13 +137,13 @@ fn canonicalize_applies_nomad_defaults_by_type() {
     assert_eq!(service.datacenters, ["*"]);
     assert_eq!(
         group.restart_policy,
-        Some(RestartPolicy::default_for(JobType::Service))
+        Some(super::submission::defaults::restart(JobType::Service))
     );
     assert_eq!(
         group.reschedule_policy,
-        ReschedulePolicy::default_for(JobType::Service)
+        super::submission::defaults::reschedule(JobType::Service)
     );
-    assert_eq!(group.update, Some(UpdateStrategy::default_strategy()));
+    assert_eq!(group.update, Some(super::submission::defaults::update()));
     assert_eq!(group.ephemeral_disk.as_ref().map(|d| d.size_mb), Some(300));
     let task = &group.tasks[0];
     assert_eq!(

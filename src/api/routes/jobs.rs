@@ -14,13 +14,13 @@ use crate::api::query::QueryOptions;
 use crate::api::stubs::{AllocListStub, JobListStub};
 use crate::server::Server;
 use crate::server::state::Table;
-use crate::structs::{Job, JobId};
+use crate::structs::{Job, JobId, JobSubmission};
 
 /// The body of a register: `{"Job": {...}}` (Nomad: `api.JobRegisterRequest`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct JobRegisterRequest {
-    pub job: Option<Job>,
+    pub job: Option<JobSubmission>,
     pub enforce_index: bool,
     pub job_modify_index: u64,
 }
@@ -29,7 +29,7 @@ pub struct JobRegisterRequest {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct JobPlanRequest {
-    pub job: Option<Job>,
+    pub job: Option<JobSubmission>,
     pub diff: bool,
 }
 
@@ -70,18 +70,20 @@ async fn register_job(
     path_id: Option<&str>,
     namespace: &str,
 ) -> Result<Response, ApiError> {
-    let Some(mut job) = request.job else {
+    let Some(mut submission) = request.job else {
         return Err(ApiError::BadRequest("Job must be specified".to_owned()));
     };
+    if submission.job.namespace.is_empty() {
+        submission.job.namespace = namespace.to_owned();
+    }
+    // The one conversion that applies Nomad's defaults, as for job files.
+    let job = submission.into_job();
     if let Some(path_id) = path_id
         && job.id.as_str() != path_id
     {
         return Err(ApiError::BadRequest(
             "Job ID does not match name".to_owned(),
         ));
-    }
-    if job.namespace.is_empty() {
-        job.namespace = namespace.to_owned();
     }
     let enforce_index = request.enforce_index.then_some(request.job_modify_index);
     let response = server.job_register_enforced(job, enforce_index).await?;
@@ -265,14 +267,15 @@ pub async fn plan(
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
     let request: JobPlanRequest = parse_body(&body)?;
-    let Some(mut job) = request.job else {
+    let Some(mut submission) = request.job else {
         return Err(ApiError::BadRequest("Job must be specified".to_owned()));
     };
+    if submission.job.namespace.is_empty() {
+        submission.job.namespace = query.namespace.clone();
+    }
+    let job = submission.into_job();
     if job.id.as_str() != job_id {
         return Err(ApiError::BadRequest("Job ID does not match".to_owned()));
-    }
-    if job.namespace.is_empty() {
-        job.namespace = query.namespace.clone();
     }
     let response = server.job_plan(job, request.diff).await?;
     let index = response.index;

@@ -176,11 +176,16 @@ pub fn spawn(config: AllocRunnerConfig) -> AllocRunnerHandle {
     let mut restored_tasks = config.restored_tasks;
     if let Some(group) = &group {
         for task in &group.tasks {
+            // The stored job has every default applied (`JobSubmission::into_job`): a task
+            // follows its own policy, else its group's. A job without either never restarts.
             let restart_policy = task
                 .restart_policy
                 .clone()
                 .or_else(|| group.restart_policy.clone())
-                .unwrap_or_else(|| RestartPolicy::default_for(job_type));
+                .unwrap_or_else(|| {
+                    tracing::warn!(alloc_id = %alloc.id, task = %task.name, "task has no restart policy; it will not be restarted");
+                    RestartPolicy::default()
+                });
             let handle = task_runner::spawn(TaskRunnerConfig {
                 alloc: Arc::clone(&alloc),
                 task: task.clone(),

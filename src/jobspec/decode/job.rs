@@ -4,10 +4,10 @@ use hcl::edit::structure::Block;
 
 use super::group::{GroupContext, decode_group};
 use super::placement::{decode_affinities, decode_constraints, decode_spreads};
-use super::policy::{PartialMigrate, PartialReschedule, decode_update};
+use super::policy::{decode_migrate, decode_reschedule, decode_update};
 use crate::jobspec::body::{BlockReader, Schema, no_labels, single_label};
 use crate::jobspec::error::JobspecError;
-use crate::structs::{Job, JobId, JobType, ParameterizedJobConfig, PeriodicConfig};
+use crate::structs::{Job, JobId, JobSubmission, JobType, ParameterizedJobConfig, PeriodicConfig};
 
 const JOB_SCHEMA: Schema = Schema {
     arguments: &[
@@ -47,7 +47,10 @@ const PARAMETERIZED_SCHEMA: Schema = Schema {
 };
 
 /// Decodes the one `job "<name>" { ... }` block; `file` reads the top level of the file.
-pub(crate) fn decode_job(file: &BlockReader<'_, '_>, block: &Block) -> Result<Job, JobspecError> {
+pub(crate) fn decode_job(
+    file: &BlockReader<'_, '_>,
+    block: &Block,
+) -> Result<JobSubmission, JobspecError> {
     let job_name = single_label(file, block, "name")?;
     let job = file.child(
         block,
@@ -91,8 +94,9 @@ pub(crate) fn decode_job(file: &BlockReader<'_, '_>, block: &Block) -> Result<Jo
         spreads: decode_spreads(&job)?,
         ..Job::default()
     };
+    let mut submission = JobSubmission::default();
     if let Some(block) = job.unique_block("update")? {
-        decoded.update = Some(decode_update(&job, block)?);
+        submission.update = Some(decode_update(&job, block)?);
     }
     if let Some(block) = job.unique_block("periodic")? {
         decoded.periodic = Some(decode_periodic(&job, block)?);
@@ -100,26 +104,22 @@ pub(crate) fn decode_job(file: &BlockReader<'_, '_>, block: &Block) -> Result<Jo
     if let Some(block) = job.unique_block("parameterized")? {
         decoded.parameterized_job = Some(decode_parameterized(&job, block)?);
     }
-    let reschedule = match job.unique_block("reschedule")? {
-        Some(block) => Some(PartialReschedule::decode(&job, block, "Reschedule")?),
-        None => None,
-    };
-    let migrate = match job.unique_block("migrate")? {
-        Some(block) => Some(PartialMigrate::decode(&job, block, "Migrate")?),
-        None => None,
-    };
+    if let Some(block) = job.unique_block("reschedule")? {
+        submission.reschedule = Some(decode_reschedule(&job, block, "Reschedule")?);
+    }
+    if let Some(block) = job.unique_block("migrate")? {
+        submission.migrate = Some(decode_migrate(&job, block)?);
+    }
     let context = GroupContext {
         job_name: &decoded.id.0,
-        job_type,
-        reschedule: reschedule.as_ref(),
-        migrate: migrate.as_ref(),
     };
     for group_block in job.blocks("group") {
-        decoded
+        submission
             .task_groups
             .push(decode_group(&job, group_block, &context)?);
     }
-    Ok(decoded)
+    submission.job = decoded;
+    Ok(submission)
 }
 
 fn decode_periodic(

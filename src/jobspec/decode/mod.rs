@@ -7,10 +7,8 @@
 //!  └────────┴─ constraint, affinity, spread, meta, update, restart, reschedule, migrate
 //! ```
 //!
-//! Invariant: decoding fills only what the file says; Nomad's defaults come from
-//! `Job::canonicalize`, except where a partially written block must be completed from the job
-//! type's defaults field by field (`restart`, `reschedule`), which only the decoder can do because
-//! it alone knows which fields were written.
+//! Invariant: decoding fills only what the file says, into a `structs::JobSubmission` (the same
+//! type an API body decodes into); Nomad's defaults come only from `JobSubmission::into_job`.
 //! Invariant: every decoded block and argument records its field path and position, so that a
 //! validation error can be reported at the line that caused it.
 

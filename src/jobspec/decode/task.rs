@@ -5,13 +5,13 @@ use hcl::edit::structure::Block;
 
 use super::config::decode_config;
 use super::placement::{decode_affinities, decode_constraints};
-use super::policy::{PartialRestart, decode_logs};
+use super::policy::{decode_logs, decode_restart};
 use super::service::decode_services;
 use crate::jobspec::body::{BlockReader, Schema, join_path, no_labels, single_label};
 use crate::jobspec::error::JobspecError;
 use crate::structs::{
-    DispatchPayloadConfig, Resources, RestartPolicy, Task, TaskArtifact, TaskLifecycle, Template,
-    VolumeMount, WorkloadIdentity,
+    DispatchPayloadConfig, ResourcesSubmission, Task, TaskArtifact, TaskLifecycle, TaskSubmission,
+    Template, VolumeMount, WorkloadIdentity,
 };
 
 const TASK_SCHEMA: Schema = Schema {
@@ -106,14 +106,13 @@ const VOLUME_MOUNT_SCHEMA: Schema = Schema {
 pub(super) struct TaskContext<'a> {
     pub job_name: &'a str,
     pub group_name: &'a str,
-    pub group_restart: &'a RestartPolicy,
 }
 
 pub(super) fn decode_task(
     group: &BlockReader<'_, '_>,
     block: &Block,
     context: &TaskContext<'_>,
-) -> Result<Task, JobspecError> {
+) -> Result<TaskSubmission, JobspecError> {
     let task_name = single_label(group, block, "name")?;
     let task = group.child(
         block,
@@ -144,16 +143,16 @@ pub(super) fn decode_task(
     if let Some(config_block) = task.unique_block("config")? {
         decoded.config = decode_config(&task, config_block)?;
     }
+    let mut submission = TaskSubmission::default();
     if let Some(resources_block) = task.unique_block("resources")? {
-        decoded.resources = Some(decode_resources(&task, resources_block)?);
+        submission.resources = Some(decode_resources(&task, resources_block)?);
     }
     if let Some(restart_block) = task.unique_block("restart")? {
-        // Nomad: a task's restart block is merged over its group's policy.
-        let partial = PartialRestart::decode(&task, restart_block, "RestartPolicy")?;
-        decoded.restart_policy = Some(partial.over(context.group_restart));
+        // Merged over the group's policy by the submission conversion, as Nomad does.
+        submission.restart_policy = Some(decode_restart(&task, restart_block)?);
     }
     if let Some(logs_block) = task.unique_block("logs")? {
-        decoded.log_config = Some(decode_logs(&task, logs_block)?);
+        submission.log_config = Some(decode_logs(&task, logs_block)?);
     }
     if let Some(lifecycle_block) = task.unique_block("lifecycle")? {
         no_labels(&task, lifecycle_block)?;
@@ -224,7 +223,8 @@ pub(super) fn decode_task(
         });
     }
     decoded.name = task_name;
-    Ok(decoded)
+    submission.task = decoded;
+    Ok(submission)
 }
 
 fn decode_identity(
@@ -257,7 +257,10 @@ fn decode_identity(
     })
 }
 
-fn decode_resources(task: &BlockReader<'_, '_>, block: &Block) -> Result<Resources, JobspecError> {
+fn decode_resources(
+    task: &BlockReader<'_, '_>,
+    block: &Block,
+) -> Result<ResourcesSubmission, JobspecError> {
     no_labels(task, block)?;
     let resources = task.child(
         block,
@@ -265,12 +268,12 @@ fn decode_resources(task: &BlockReader<'_, '_>, block: &Block) -> Result<Resourc
         join_path(&task.path, "Resources"),
         RESOURCES_SCHEMA,
     )?;
-    Ok(Resources {
-        cpu: resources.int_in("cpu", "CPU")?.unwrap_or(0),
-        cores: resources.int_in("cores", "Cores")?.unwrap_or(0),
-        memory_mb: resources.int_in("memory", "MemoryMB")?.unwrap_or(0),
-        memory_max_mb: resources.int_in("memory_max", "MemoryMaxMB")?.unwrap_or(0),
-        ..Resources::default()
+    Ok(ResourcesSubmission {
+        cpu: resources.int_in("cpu", "CPU")?,
+        cores: resources.int_in("cores", "Cores")?,
+        memory_mb: resources.int_in("memory", "MemoryMB")?,
+        memory_max_mb: resources.int_in("memory_max", "MemoryMaxMB")?,
+        ..ResourcesSubmission::default()
     })
 }
 
