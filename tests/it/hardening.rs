@@ -28,7 +28,22 @@ struct DevAgent {
 }
 
 impl Drop for DevAgent {
+    /// SIGTERM first: a `-dev` agent that stops stops its tasks and their log collectors, where
+    /// a SIGKILL would leave them running. SIGKILL only if it does not go within 20 s.
     fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
