@@ -16,7 +16,7 @@
 //! first. `seconds_to_seen` runs from the first job registration until every client has seen all
 //! of its allocations; `server_cpu_s` is this process's CPU time over the same span.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -25,12 +25,12 @@ use std::time::{Duration, Instant};
 
 use caravan::agent::start::{ServerOptions, start_server};
 use caravan::api::types::node::{NodeClientAllocs, PullAllocsRequest, PullAllocsResponse};
-use caravan::structs::{
-    AllocId, Allocation, DriverInfo, EvalId, EvalStatus, Job, JobId, JobType, Node,
-    NodeCpuResources, NodeDiskResources, NodeId, NodeMemoryResources, NodeResources, NodeStatus,
-    Resources, Task, TaskGroup,
-};
+use caravan::structs::{AllocId, Allocation, EvalId, EvalStatus, Job, Node, NodeId, NodeStatus};
 use futures::StreamExt;
+
+#[path = "fixtures/mod.rs"]
+mod fixtures;
+use fixtures::NodeSize;
 
 /// The same allocator as the `caravan` binary, so the figures are the agent's.
 #[global_allocator]
@@ -138,65 +138,16 @@ fn process_cpu_seconds() -> f64 {
 }
 
 fn node(idx: usize, id: NodeId) -> Node {
-    Node {
-        id,
-        secret_id: format!("secret-{idx}"),
-        name: format!("watch-node-{idx}"),
-        datacenter: "dc1".to_owned(),
-        node_pool: "default".to_owned(),
-        attributes: BTreeMap::from([("kernel.name".to_owned(), "linux".to_owned())]),
-        drivers: BTreeMap::from([(
-            "wasm".to_owned(),
-            DriverInfo {
-                detected: true,
-                healthy: true,
-                ..DriverInfo::default()
-            },
-        )]),
-        node_resources: NodeResources {
-            cpu: NodeCpuResources {
-                cpu_shares: 64_000,
-                total_cpu_cores: 64,
-                ..NodeCpuResources::default()
-            },
-            memory: NodeMemoryResources { memory_mb: 262_144 },
-            disk: NodeDiskResources {
-                disk_mb: 10_000_000,
-            },
-            networks: Vec::new(),
-            min_dynamic_port: 20000,
-            max_dynamic_port: 32000,
-        },
-        status: NodeStatus::Ready,
-        ..Node::default()
-    }
+    let size = NodeSize {
+        cores: 64,
+        memory_mb: 262_144,
+        disk_mb: 10_000_000,
+    };
+    fixtures::node("watch-node", idx, id, &size)
 }
 
 fn job(idx: usize, count: usize) -> Job {
-    // Built in code, not submitted: Nomad's defaults as the API would apply them.
-    let mut job = Job {
-        id: JobId::from(format!("watch-{idx:05}")),
-        job_type: JobType::Service,
-        datacenters: vec!["dc1".to_owned()],
-        task_groups: vec![TaskGroup {
-            name: "work".to_owned(),
-            count: i32::try_from(count).unwrap_or(i32::MAX),
-            tasks: vec![Task {
-                name: "wasm".to_owned(),
-                driver: "wasm".to_owned(),
-                resources: Some(Resources {
-                    cpu: 20,
-                    memory_mb: 32,
-                    ..Resources::default()
-                }),
-                ..Task::default()
-            }],
-            ..TaskGroup::default()
-        }],
-        ..Job::default()
-    };
-    job.canonicalize();
-    job
+    fixtures::wasm_job(format!("watch-{idx:05}"), count)
 }
 
 async fn run_mode(

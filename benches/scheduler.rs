@@ -16,11 +16,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use caravan::server::{Server, ServerOptions, worker::default_scheduler};
-use caravan::structs::{
-    DriverInfo, Job, JobId, JobType, Node, NodeCpuResources, NodeDiskResources, NodeId,
-    NodeMemoryResources, NodeResources, NodeStatus, Resources, Task, TaskGroup,
-};
+use caravan::structs::{Job, Node, NodeId, NodeStatus};
 use futures::StreamExt;
+
+#[path = "fixtures/mod.rs"]
+mod fixtures;
+use fixtures::NodeSize;
 
 /// The same allocator as the `caravan` binary, so the figures are the agent's.
 #[global_allocator]
@@ -34,63 +35,16 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn node(idx: usize, id: NodeId) -> Node {
-    Node {
-        id,
-        secret_id: format!("secret-{idx}"),
-        name: format!("bench-node-{idx}"),
-        datacenter: "dc1".to_owned(),
-        node_pool: "default".to_owned(),
-        attributes: BTreeMap::from([("kernel.name".to_owned(), "linux".to_owned())]),
-        drivers: BTreeMap::from([(
-            "wasm".to_owned(),
-            DriverInfo {
-                detected: true,
-                healthy: true,
-                ..DriverInfo::default()
-            },
-        )]),
-        node_resources: NodeResources {
-            cpu: NodeCpuResources {
-                cpu_shares: 16_000,
-                total_cpu_cores: 16,
-                ..NodeCpuResources::default()
-            },
-            memory: NodeMemoryResources { memory_mb: 32_768 },
-            disk: NodeDiskResources { disk_mb: 1_000_000 },
-            networks: Vec::new(),
-            min_dynamic_port: 20000,
-            max_dynamic_port: 32000,
-        },
-        status: NodeStatus::Ready,
-        ..Node::default()
-    }
+    let size = NodeSize {
+        cores: 16,
+        memory_mb: 32_768,
+        disk_mb: 1_000_000,
+    };
+    fixtures::node("bench-node", idx, id, &size)
 }
 
 fn job(idx: usize, count: usize) -> Job {
-    // Built in code, not submitted: Nomad's defaults as the API would apply them.
-    let mut job = Job {
-        id: JobId::from(format!("bench-{idx:06}")),
-        job_type: JobType::Service,
-        datacenters: vec!["dc1".to_owned()],
-        task_groups: vec![TaskGroup {
-            name: "work".to_owned(),
-            count: i32::try_from(count).unwrap_or(i32::MAX),
-            tasks: vec![Task {
-                name: "wasm".to_owned(),
-                driver: "wasm".to_owned(),
-                resources: Some(Resources {
-                    cpu: 20,
-                    memory_mb: 32,
-                    ..Resources::default()
-                }),
-                ..Task::default()
-            }],
-            ..TaskGroup::default()
-        }],
-        ..Job::default()
-    };
-    job.canonicalize();
-    job
+    fixtures::wasm_job(format!("bench-{idx:06}"), count)
 }
 
 fn peak_rss_mb() -> u64 {
