@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use caravan::agent::start::{ServerOptions, start_server};
 use caravan::api::types::node::{NodeClientAllocs, PullAllocsRequest, PullAllocsResponse};
-use caravan::structs::{AllocId, Allocation, EvalId, EvalStatus, Job, Node, NodeId, NodeStatus};
+use caravan::structs::{AllocId, Allocation, EvalId, EvalStatus, Job, Node, NodeId};
 use futures::StreamExt;
 
 #[path = "fixtures/mod.rs"]
@@ -171,19 +171,7 @@ async fn run_mode(
         "no leadership"
     );
     let node_ids: Vec<NodeId> = (0..clients).map(|_| NodeId::generate()).collect();
-    let heartbeat = {
-        let server = server.clone();
-        let node_ids = node_ids.clone();
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                interval.tick().await;
-                for node_id in &node_ids {
-                    let _ = server.node_update_status(node_id, NodeStatus::Ready).await;
-                }
-            }
-        })
-    };
+    let heartbeat = fixtures::heartbeat(&server, &node_ids);
     for (idx, node_id) in node_ids.iter().enumerate() {
         server.node_register(node(idx, node_id.clone())).await?;
     }

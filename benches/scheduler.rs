@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use caravan::server::{Server, ServerOptions, worker::default_scheduler};
-use caravan::structs::{Job, Node, NodeId, NodeStatus};
+use caravan::structs::{Job, Node, NodeId};
 use futures::StreamExt;
 
 #[path = "fixtures/mod.rs"]
@@ -94,21 +94,7 @@ async fn run(allocs: usize, nodes: usize, jobs: usize, dev: bool) -> anyhow::Res
 
     // Random UUIDs, as real clients make them.
     let node_ids: Vec<NodeId> = (0..nodes).map(|_| NodeId::generate()).collect();
-    // Simulated clients heartbeat like real ones from the start, or the leader would mark the
-    // first ones down while the last register.
-    let heartbeat = {
-        let server = server.clone();
-        let node_ids = node_ids.clone();
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                interval.tick().await;
-                for node_id in &node_ids {
-                    let _ = server.node_update_status(node_id, NodeStatus::Ready).await;
-                }
-            }
-        })
-    };
+    let heartbeat = fixtures::heartbeat(&server, &node_ids);
 
     let started_nodes = Instant::now();
     futures::stream::iter(node_ids.iter().cloned().enumerate())

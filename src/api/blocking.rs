@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use serde::Serialize;
+use tokio::sync::watch;
 
 use super::error::ApiError;
 use super::query::QueryOptions;
@@ -30,16 +31,10 @@ where
     T: Serialize,
     F: Fn(&StateSnapshot) -> Result<T, ApiError>,
 {
-    let mut indexes = server.store.watch_indexes();
-    if query.min_index > 0 {
-        // Nomad adds up to wait/16 of jitter so many blocked clients do not wake at once.
-        let jitter_nanos = u64::try_from(query.wait.as_nanos() / 16).unwrap_or(0);
-        let jitter = Duration::from_nanos(rand::thread_rng().gen_range(0..=jitter_nanos));
-        let deadline = tokio::time::Instant::now() + query.wait + jitter;
-        let reached = indexes.wait_for(|indexes| indexes.max_of(tables) > query.min_index);
-        // A timeout is a normal end of a blocking query: the unchanged data is the answer.
-        let _ = tokio::time::timeout_at(deadline, reached).await;
-    }
+    wait_past(query, server.store.watch_indexes(), |indexes| {
+        indexes.max_of(tables) > query.min_index
+    })
+    .await;
     let snapshot = server.store.snapshot();
     let index = snapshot.tables().indexes.max_of(tables);
     let body = read(&snapshot)?;
@@ -55,15 +50,28 @@ pub async fn wait_for_node_allocs(
     node_id: &NodeId,
 ) -> StateSnapshot {
     if query.min_index > 0 {
-        let mut index = server.store.watch_node_allocs(node_id);
-        let jitter_nanos = u64::try_from(query.wait.as_nanos() / 16).unwrap_or(0);
-        let jitter = Duration::from_nanos(rand::thread_rng().gen_range(0..=jitter_nanos));
-        let deadline = tokio::time::Instant::now() + query.wait + jitter;
-        let reached = index.wait_for(|index| *index > query.min_index);
-        // A timeout is a normal end of a blocking query: the unchanged data is the answer.
-        let _ = tokio::time::timeout_at(deadline, reached).await;
+        let index = server.store.watch_node_allocs(node_id);
+        wait_past(query, index, |index| *index > query.min_index).await;
     }
     server.store.snapshot()
+}
+
+/// Waits until `reached` holds for the watched value, or the query's wait runs out, plus up to
+/// wait/16 of jitter as Nomad adds so many blocked clients do not wake at once. A query without
+/// an index does not wait. A timeout is a normal end of a blocking query: the unchanged data is
+/// the answer.
+async fn wait_past<T>(
+    query: &QueryOptions,
+    mut watched: watch::Receiver<T>,
+    reached: impl FnMut(&T) -> bool,
+) {
+    if query.min_index == 0 {
+        return;
+    }
+    let jitter_nanos = u64::try_from(query.wait.as_nanos() / 16).unwrap_or(0);
+    let jitter = Duration::from_nanos(rand::thread_rng().gen_range(0..=jitter_nanos));
+    let deadline = tokio::time::Instant::now() + query.wait + jitter;
+    let _ = tokio::time::timeout_at(deadline, watched.wait_for(reached)).await;
 }
 
 /// Adds `X-Nomad-Index`, `X-Nomad-KnownLeader` and `X-Nomad-LastContact` to a response.
