@@ -6,8 +6,10 @@
 #   target when one is installed, otherwise Debian's rustc-web (1.96, knows the wasm32 targets) with
 #   the standard library sources, a wasm linker and WASI libc.
 # - docker.io and busybox-static for the Docker driver and its offline test image.
-# Not installed: qemu-system-x86 (Debian 12's conflicts with the backported qemu-utils on these
-# machines).
+# - qemu-system-x86 for the qemu driver, from bookworm-backports: these machines carry a backported
+#   qemu-utils (10.0), and Debian 12's own qemu-system-x86 (7.2) would remove it. The backports
+#   suite is added from the machine's own mirror (it is NotAutomatic, so nothing else changes).
+#   syslinux + mtools let scripts/build-qemu-guest.sh also write a bootable disk image.
 set -euo pipefail
 
 packages=()
@@ -20,13 +22,34 @@ if ! grep -qx wasm32-unknown-unknown <<<"$installed_targets" || ! grep -qx wasm3
 fi
 for pkg in docker.io busybox-static; do need "$pkg"; done
 
+for pkg in syslinux mtools; do need "$pkg"; done
+
+if [[ $(id -u) -ne 0 ]]; then
+  sudo=sudo
+else
+  sudo=
+fi
+updated=false
+
 if ((${#packages[@]})); then
-  if [[ $(id -u) -ne 0 ]]; then
-    sudo=sudo
-  else
-    sudo=
-  fi
   echo "==> installing ${packages[*]}"
   $sudo apt-get update -qq
+  updated=true
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+
+# qemu-system-x86 at the version of the installed qemu-utils, never removing it.
+if ! dpkg-query -W -f='${Status}' qemu-system-x86 2>/dev/null | grep -q "install ok installed"; then
+  src=/etc/apt/sources.list.d/bookworm-backports.sources
+  if [[ ! -f $src ]]; then
+    uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    uri=${uri:-http://deb.debian.org/debian}
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "$uri" | $sudo tee "$src" >/dev/null
+    updated=false
+  fi
+  echo "==> installing qemu-system-x86 (bookworm-backports)"
+  $updated || $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    -t bookworm-backports qemu-system-x86 qemu-utils >/dev/null
 fi
