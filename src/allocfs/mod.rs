@@ -357,6 +357,22 @@ impl Root {
         Ok(fd)
     }
 
+    /// Opens the unix socket at `path` as an `O_PATH` descriptor of the socket's own inode (a link
+    /// in its place or on the way is refused, as is anything that is not a socket). Connecting
+    /// to `/proc/self/fd/N` of it reaches exactly that socket, whatever the name holds by then.
+    pub fn open_socket(&self, path: &RelPath) -> Result<OwnedFd, AllocFsError> {
+        if path.is_root() {
+            return Err(self.not_regular(path));
+        }
+        let fd = self.open_raw(path, OFlag::O_PATH, Mode::empty())?;
+        let stat = nix::sys::stat::fstat(&fd).map_err(|errno| self.error(path, errno))?;
+        match SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits()) {
+            SFlag::S_IFSOCK => Ok(fd),
+            SFlag::S_IFLNK => Err(self.error(path, Errno::ELOOP)),
+            _ => Err(self.not_regular(path)),
+        }
+    }
+
     /// The inode of `path` (not followed), to notice when a name is replaced.
     pub fn inode(&self, path: &RelPath) -> Result<u64, AllocFsError> {
         let Some((parent, name)) = path.split_last() else {

@@ -6,15 +6,17 @@
 //!
 //! Defaults per built-in driver (Nomad's raw_exec is off unless enabled, so is ours):
 //!
-//! | driver     | enabled | capabilities           |
-//! |------------|---------|------------------------|
-//! | raw_exec   | no      | log, process, fs       |
-//! | wasm       | yes     | log, wasm, fs          |
-//! | docker     | yes     | log, docker, fs        |
-//! | any other  | yes     | log                    |
+//! | driver     | enabled | capabilities                  |
+//! |------------|---------|-------------------------------|
+//! | raw_exec   | no      | log, config, process, fs      |
+//! | wasm       | yes     | log, config, wasm, fs         |
+//! | docker     | yes     | log, config, docker, fs       |
+//! | qemu       | yes     | log, config, process, socket  |
+//! | any other  | yes     | log, config                   |
 //!
 //! The agent config overrides them: `plugin "NAME" { config { enabled = true, capabilities =
-//! ["process", "fs"] } }` (`log` is always granted). The whole `config` block also goes to the
+//! ["process", "fs"] } }` (`log` and `config` are always granted: the driver's own log lines and
+//! its own plugin config block). The whole `config` block also goes to the
 //! driver's `fingerprint` as JSON.
 
 use std::collections::BTreeSet;
@@ -33,16 +35,25 @@ pub enum Capability {
     Fs,
     Wasm,
     Docker,
+    /// `host-config`: the driver's own plugin config (always granted).
+    Config,
+    /// `host-socket`: one request over a unix socket in the task directory.
+    Socket,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 5] = [
+    pub const ALL: [Capability; 7] = [
         Capability::Log,
         Capability::Process,
         Capability::Fs,
         Capability::Wasm,
         Capability::Docker,
+        Capability::Config,
+        Capability::Socket,
     ];
+
+    /// Granted to every driver whatever the agent config says.
+    pub const ALWAYS: [Capability; 2] = [Capability::Log, Capability::Config];
 
     /// The name used in the agent config (`"process"`).
     pub fn config_name(self) -> &'static str {
@@ -52,6 +63,8 @@ impl Capability {
             Capability::Fs => "fs",
             Capability::Wasm => "wasm",
             Capability::Docker => "docker",
+            Capability::Config => "config",
+            Capability::Socket => "socket",
         }
     }
 
@@ -63,6 +76,8 @@ impl Capability {
             Capability::Fs => "host-fs",
             Capability::Wasm => "host-wasm",
             Capability::Docker => "host-docker",
+            Capability::Config => "host-config",
+            Capability::Socket => "host-socket",
         }
     }
 
@@ -101,12 +116,14 @@ pub struct PluginGrants {
 pub fn default_grants(driver: &str) -> (bool, BTreeSet<Capability>) {
     use Capability::*;
     let (enabled, capabilities): (bool, &[Capability]) = match driver {
-        "raw_exec" => (false, &[Log, Process, Fs]),
-        "wasm" => (true, &[Log, Wasm, Fs]),
-        "docker" => (true, &[Log, Docker, Fs]),
-        _ => (true, &[Log]),
+        "raw_exec" => (false, &[Process, Fs]),
+        "wasm" => (true, &[Wasm, Fs]),
+        "docker" => (true, &[Docker, Fs]),
+        "qemu" => (true, &[Process, Socket]),
+        _ => (true, &[]),
     };
-    (enabled, capabilities.iter().copied().collect())
+    let capabilities = Capability::ALWAYS.iter().chain(capabilities).copied();
+    (enabled, capabilities.collect())
 }
 
 /// Resolves a driver's grants from its defaults and the agent's `plugin "NAME" { config {...} }`
@@ -139,12 +156,12 @@ pub fn resolve_grants(
         let names = value
             .as_array()
             .ok_or_else(|| invalid(format!("capabilities: expected a list, got {value}")))?;
-        capabilities = BTreeSet::from([Capability::Log]);
+        capabilities = BTreeSet::from(Capability::ALWAYS);
         for name in names {
             let capability = name
                 .as_str()
                 .and_then(Capability::from_config_name)
-                .ok_or_else(|| invalid(format!("capabilities: unknown capability {name}; known: log, process, fs, wasm, docker")))?;
+                .ok_or_else(|| invalid(format!("capabilities: unknown capability {name}; known: log, config, process, fs, wasm, docker, socket")))?;
             capabilities.insert(capability);
         }
     }
@@ -198,7 +215,12 @@ mod tests {
         assert!(grants.enabled);
         assert_eq!(
             grants.capabilities,
-            BTreeSet::from([Capability::Log, Capability::Process, Capability::Fs])
+            BTreeSet::from([
+                Capability::Log,
+                Capability::Config,
+                Capability::Process,
+                Capability::Fs
+            ])
         );
         assert_eq!(grants.config_json, r#"{"enabled":true}"#);
     }
@@ -207,12 +229,42 @@ mod tests {
     fn user_drivers_get_only_log_unless_granted() {
         let grants = resolve_grants("java", None).expect("defaults");
         assert!(grants.enabled);
-        assert_eq!(grants.capabilities, BTreeSet::from([Capability::Log]));
+        assert_eq!(grants.capabilities, BTreeSet::from(Capability::ALWAYS));
         let grants =
             resolve_grants("java", Some(&json!({"capabilities": ["process"]}))).expect("valid");
         assert_eq!(
             grants.capabilities,
-            BTreeSet::from([Capability::Log, Capability::Process])
+            BTreeSet::from([Capability::Log, Capability::Config, Capability::Process])
+        );
+    }
+
+    #[test]
+    fn qemu_gets_process_and_socket_and_nothing_else() {
+        let grants = resolve_grants("qemu", None).expect("defaults");
+        assert!(grants.enabled);
+        assert_eq!(
+            grants.capabilities,
+            BTreeSet::from([
+                Capability::Log,
+                Capability::Config,
+                Capability::Process,
+                Capability::Socket
+            ])
+        );
+        // Withdrawn by the operator: the socket capability is no longer linked.
+        let grants =
+            resolve_grants("qemu", Some(&json!({"capabilities": ["process"]}))).expect("valid");
+        assert!(!grants.capabilities.contains(&Capability::Socket));
+        let err = check_imports(
+            "qemu",
+            ["caravan:driver/host-socket@0.2.1"],
+            &grants.capabilities,
+        )
+        .expect_err("ungranted");
+        assert!(
+            err.to_string()
+                .contains("driver \"qemu\" imports capability socket"),
+            "{err}"
         );
     }
 
@@ -222,7 +274,7 @@ mod tests {
             resolve_grants("wasm", Some(&json!({"capabilities": ["wasm"]}))).expect("valid");
         assert_eq!(
             grants.capabilities,
-            BTreeSet::from([Capability::Log, Capability::Wasm])
+            BTreeSet::from([Capability::Log, Capability::Config, Capability::Wasm])
         );
     }
 

@@ -1,7 +1,7 @@
 //! The caravan driver SDK: write a task driver as a Rust trait, get a WebAssembly component.
 //!
 //! A driver is a `cdylib` crate that implements [`Driver`] and calls [`export_driver!`]. The SDK
-//! hides the generated component bindings (wit-bindgen) of the contract `caravan:driver@0.2.0`
+//! hides the generated component bindings (wit-bindgen) of the contract `caravan:driver@0.2.1`
 //! (`drivers/wit/driver.wit`); the host capabilities a driver may use are under [`host`].
 //!
 //! ```ignore
@@ -58,10 +58,12 @@ pub use bindings::caravan::driver::types::{
 /// The host capabilities. Each is usable only if the operator granted it to the driver; a driver
 /// that calls into an ungranted one does not load at all.
 pub mod host {
+    pub use crate::bindings::caravan::driver::host_config as config;
     pub use crate::bindings::caravan::driver::host_docker as docker;
     pub use crate::bindings::caravan::driver::host_fs as fs;
     pub use crate::bindings::caravan::driver::host_log as log;
     pub use crate::bindings::caravan::driver::host_process as process;
+    pub use crate::bindings::caravan::driver::host_socket as socket;
     pub use crate::bindings::caravan::driver::host_wasm as wasm;
 }
 

@@ -25,12 +25,14 @@ use crate::driver_host::grants::Capability;
 use crate::driver_host::instance::CallState;
 use crate::driver_host::types::{TaskScope, WaitOn};
 
+pub(crate) mod config;
 pub(crate) mod docker;
 pub(crate) mod docker_convert;
 pub(crate) mod docker_scope;
 pub(crate) mod fs;
 pub(crate) mod log;
 pub(crate) mod process;
+pub(crate) mod socket;
 pub(crate) mod wasm;
 
 /// Agent-wide state behind the capabilities, shared by every call of every driver.
@@ -218,6 +220,14 @@ pub(crate) fn link(
                 |state| state,
             )?,
             Capability::Docker => wit::host_docker::add_to_linker::<CallState, HasSelf<CallState>>(
+                &mut linker,
+                |state| state,
+            )?,
+            Capability::Config => wit::host_config::add_to_linker::<CallState, HasSelf<CallState>>(
+                &mut linker,
+                |state| state,
+            )?,
+            Capability::Socket => wit::host_socket::add_to_linker::<CallState, HasSelf<CallState>>(
                 &mut linker,
                 |state| state,
             )?,

@@ -575,6 +575,90 @@ async fn exec(
     }
 }
 
+/// The agent's PATH directories.
+fn agent_path() -> Vec<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
+    std::env::split_paths(&path).collect()
+}
+
+fn is_executable_file(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
+}
+
+/// The executables named `prefix*` in the first directory of `dirs` that has any, sorted.
+pub(crate) fn find_programs(dirs: &[std::path::PathBuf], prefix: &str) -> Vec<String> {
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter(|name| name.starts_with(prefix) && is_executable_file(&dir.join(name)))
+            .collect();
+        if !names.is_empty() {
+            names.sort();
+            return names;
+        }
+    }
+    Vec::new()
+}
+
+/// Runs `command` (a bare name from the agent's PATH) as `probe` says.
+async fn probe(
+    command: &str,
+    args: &[String],
+    timeout: Duration,
+    policy: &UserPolicy,
+) -> Result<ExecOutput, String> {
+    if command.is_empty() || command.contains('/') {
+        return Err(format!(
+            "probe {command:?}: name a program in the agent's PATH (no `/`)"
+        ));
+    }
+    let dirs = agent_path();
+    let program = dirs
+        .iter()
+        .map(|dir| dir.join(command))
+        .find(|candidate| is_executable_file(candidate))
+        .ok_or_else(|| format!("probe: {command} is not in the agent's PATH"))?;
+    let user = policy.resolve(None)?;
+    let path_env = std::env::join_paths(&dirs).map_err(|err| format!("PATH: {err}"))?;
+    let mut child = tokio::process::Command::new(&program);
+    child
+        .args(args)
+        .env_clear()
+        .env("PATH", path_env)
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some((uid, gid)) = user {
+        child.as_std_mut().uid(uid).gid(gid);
+    }
+    let mut child = child
+        .spawn()
+        .map_err(|err| format!("cannot start {command}: {err}"))?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let run = async {
+        let (stdout, stderr, status) =
+            tokio::join!(read_capped(stdout), read_capped(stderr), child.wait());
+        let status = status.map_err(|err| format!("wait: {err}"))?;
+        Ok(ExecOutput {
+            exit_code: exit_of(status).exit_code,
+            stdout,
+            stderr,
+        })
+    };
+    tokio::time::timeout(timeout, run)
+        .await
+        .unwrap_or_else(|_| Err(format!("{command} timed out after {timeout:?}")))
+}
+
 impl CallState {
     /// The task of this call: process calls need one.
     fn process_scope(&self) -> Result<Arc<TaskScope>, String> {
@@ -651,11 +735,100 @@ impl Host for CallState {
         let policy = self.user_policy()?;
         exec(request, &scope, &policy).await
     }
+
+    async fn find_programs(&mut self, prefix: String) -> Vec<String> {
+        let _timer = self.host_timer();
+        if prefix.is_empty() || prefix.contains('/') {
+            return Vec::new();
+        }
+        let dirs = agent_path();
+        tokio::task::spawn_blocking(move || find_programs(&dirs, &prefix))
+            .await
+            .unwrap_or_default()
+    }
+
+    async fn probe(
+        &mut self,
+        command: String,
+        args: Vec<String>,
+        timeout_ms: u64,
+    ) -> Result<ExecOutput, String> {
+        let _timer = self.host_timer();
+        let policy = self.user_policy()?;
+        let timeout = Duration::from_millis(timeout_ms).min(self.host_call_timeout);
+        probe(&command, &args, timeout, &policy).await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn programs_are_found_in_the_first_path_directory_that_has_any() -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
+        let (empty, first, second) = (
+            dir.path().join("empty"),
+            dir.path().join("first"),
+            dir.path().join("second"),
+        );
+        for (path, names) in [
+            (&empty, &["other"][..]),
+            (&first, &["qemu-system-x86_64", "qemu-system-i386", "qemu-system-notexec"]),
+            (&second, &["qemu-system-aarch64"]),
+        ] {
+            std::fs::create_dir(path).map_err(|err| err.to_string())?;
+            for name in names {
+                let file = path.join(name);
+                std::fs::write(&file, b"#!/bin/sh\n").map_err(|err| err.to_string())?;
+                let mode = if name.ends_with("notexec") { 0o644 } else { 0o755 };
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode))
+                    .map_err(|err| err.to_string())?;
+            }
+        }
+        let dirs = [dir.path().join("missing"), empty, first, second];
+        assert_eq!(
+            find_programs(&dirs, "qemu-system-"),
+            ["qemu-system-i386", "qemu-system-x86_64"]
+        );
+        assert!(find_programs(&dirs, "nothing-").is_empty());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn probe_runs_a_program_from_path_and_refuses_paths() -> Result<(), String> {
+        let policy = UserPolicy {
+            denylist: Vec::new(),
+            default_user: None,
+        };
+        let output = probe(
+            "sh",
+            &[String::from("-c"), String::from("echo $PWD; echo err >&2")],
+            Duration::from_secs(10),
+            &policy,
+        )
+        .await?;
+        assert_eq!(output.exit_code, 0);
+        assert_eq!(output.stdout, b"/\n");
+        assert_eq!(output.stderr, b"err\n");
+        for command in ["/bin/sh", "./sh", ""] {
+            let err = probe(command, &[], Duration::from_secs(1), &policy)
+                .await
+                .expect_err(command);
+            assert!(err.contains("no `/`"), "{command}: {err}");
+        }
+        let err = probe(
+            "sh",
+            &[String::from("-c"), String::from("sleep 5")],
+            Duration::from_millis(100),
+            &policy,
+        )
+        .await
+        .expect_err("timeout");
+        assert!(err.contains("timed out"), "{err}");
+        Ok(())
+    }
 
     #[test]
     fn signals_parse_in_every_spelling() {
