@@ -13,6 +13,7 @@ mod docker;
 mod docker_agent;
 mod docker_client;
 mod driver_host;
+mod qemu;
 mod errors;
 mod hardening;
 mod sandbox_budgets;

@@ -222,7 +222,7 @@ mod tests {
             ("up/outside.sock", "symbolic link"),
             ("file", "not a socket"),
             ("", "name a socket"),
-            ("missing.sock", "No such file"),
+            ("missing.sock", "not found"),
         ] {
             let err = open_socket(&task_dir, path).expect_err(path);
             assert!(err.contains(expected), "{path}: {err}");
