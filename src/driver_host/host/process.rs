@@ -775,14 +775,25 @@ mod tests {
         );
         for (path, names) in [
             (&empty, &["other"][..]),
-            (&first, &["qemu-system-x86_64", "qemu-system-i386", "qemu-system-notexec"]),
+            (
+                &first,
+                &[
+                    "qemu-system-x86_64",
+                    "qemu-system-i386",
+                    "qemu-system-notexec",
+                ],
+            ),
             (&second, &["qemu-system-aarch64"]),
         ] {
             std::fs::create_dir(path).map_err(|err| err.to_string())?;
             for name in names {
                 let file = path.join(name);
                 std::fs::write(&file, b"#!/bin/sh\n").map_err(|err| err.to_string())?;
-                let mode = if name.ends_with("notexec") { 0o644 } else { 0o755 };
+                let mode = if name.ends_with("notexec") {
+                    0o644
+                } else {
+                    0o755
+                };
                 std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode))
                     .map_err(|err| err.to_string())?;
             }

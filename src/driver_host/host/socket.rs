@@ -161,7 +161,8 @@ mod tests {
                     let _ = writer.write_all(b"hello\n");
                     for line in BufReader::new(stream).lines().map_while(Result::ok) {
                         if line != "silent" {
-                            let _ = writer.write_all(format!("{}\n", line.to_uppercase()).as_bytes());
+                            let _ =
+                                writer.write_all(format!("{}\n", line.to_uppercase()).as_bytes());
                         }
                     }
                 });
@@ -205,8 +206,8 @@ mod tests {
         let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
         let task_dir = dir.path().join("task");
         std::fs::create_dir(&task_dir).map_err(|err| err.to_string())?;
-        let _outside = UnixListener::bind(dir.path().join("outside.sock"))
-            .map_err(|err| err.to_string())?;
+        let _outside =
+            UnixListener::bind(dir.path().join("outside.sock")).map_err(|err| err.to_string())?;
         let _inside =
             UnixListener::bind(task_dir.join("qm.sock")).map_err(|err| err.to_string())?;
         symlink(dir.path().join("outside.sock"), task_dir.join("link.sock"))
