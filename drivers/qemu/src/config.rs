@@ -149,7 +149,12 @@ pub fn image_path(
     let allowed = alloc_dir
         .iter()
         .cloned()
-        .chain(plugin.image_paths.iter().filter_map(|dir| normalise(Path::new(dir))))
+        .chain(
+            plugin
+                .image_paths
+                .iter()
+                .filter_map(|dir| normalise(Path::new(dir))),
+        )
         .any(|dir| resolved.starts_with(&dir) && resolved != dir);
     if !allowed {
         return Err(invalid(
@@ -213,7 +218,10 @@ fn port_map(
             })
             .collect::<Result<_, _>>()?,
         Some(other) => {
-            return Err(invalid(config, format!("port_map: expected a map, got {other}")));
+            return Err(invalid(
+                config,
+                format!("port_map: expected a map, got {other}"),
+            ));
         }
     };
     for object in objects {
@@ -223,7 +231,10 @@ fn port_map(
                 .and_then(|port| u16::try_from(port).ok())
                 .filter(|port| *port != 0)
                 .ok_or_else(|| {
-                    invalid(config, format!("port_map.{label}: expected a port number, got {port}"))
+                    invalid(
+                        config,
+                        format!("port_map.{label}: expected a port number, got {port}"),
+                    )
                 })?;
             map.insert(label.clone(), port);
         }
@@ -249,7 +260,9 @@ fn forwards(config: &TaskConfig, block: &TaskConfigBlock) -> Result<Vec<String>,
                 .ok_or_else(|| {
                     invalid(
                         config,
-                        format!("port_map.{label}: the task's network has no port labelled {label:?}"),
+                        format!(
+                            "port_map.{label}: the task's network has no port labelled {label:?}"
+                        ),
                     )
                 })?;
             pairs.push((port, *guest));
@@ -267,8 +280,14 @@ fn forwards(config: &TaskConfig, block: &TaskConfigBlock) -> Result<Vec<String>,
                 ),
             ));
         }
-        if !ip.chars().all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':')) {
-            return Err(invalid(config, format!("port {:?}: odd host address {ip:?}", port.label)));
+        if !ip
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':'))
+        {
+            return Err(invalid(
+                config,
+                format!("port {:?}: odd host address {ip:?}", port.label),
+            ));
         }
         for protocol in ["tcp", "udp"] {
             forwards.push(format!("hostfwd={protocol}:{ip}:{}-:{guest}", port.value));
@@ -280,7 +299,11 @@ fn forwards(config: &TaskConfig, block: &TaskConfigBlock) -> Result<Vec<String>,
 /// Counts the CPUs of a cpuset such as `0-1,3` (the task's reserved cores).
 pub fn count_cpuset(cpuset: &str) -> Option<u32> {
     let mut count = 0u32;
-    for part in cpuset.split(',').map(str::trim).filter(|part| !part.is_empty()) {
+    for part in cpuset
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+    {
         match part.split_once('-') {
             Some((low, high)) => {
                 let (low, high): (u32, u32) = (low.parse().ok()?, high.parse().ok()?);
@@ -303,7 +326,10 @@ pub fn plan(
 ) -> Result<Plan, DriverError> {
     let emulator = trim_emulator(block.emulator.as_deref().unwrap_or("x86_64"));
     if !simple_word(emulator) {
-        return Err(invalid(config, format!("emulator {emulator:?} is not an emulator name")));
+        return Err(invalid(
+            config,
+            format!("emulator {emulator:?} is not an emulator name"),
+        ));
     }
     if !plugin.emulator_allowed(emulator) {
         return Err(invalid(
@@ -316,7 +342,10 @@ pub fn plan(
     }
     let machine = block.machine_type.as_deref().unwrap_or("pc");
     if !simple_word(machine) {
-        return Err(invalid(config, format!("machine_type {machine:?} is not a machine name")));
+        return Err(invalid(
+            config,
+            format!("machine_type {machine:?} is not a machine name"),
+        ));
     }
     let accelerator = block.accelerator.as_deref().unwrap_or("tcg");
     match accelerator {
@@ -386,12 +415,18 @@ pub fn plan(
     };
     if block.graceful_shutdown {
         args.push(String::from("-monitor"));
-        args.push(format!("unix:{},server=on,wait=off", socket(MONITOR_SOCKET)?));
+        args.push(format!(
+            "unix:{},server=on,wait=off",
+            socket(MONITOR_SOCKET)?
+        ));
     }
     if block.guest_agent {
         args.extend([
             String::from("-chardev"),
-            format!("socket,path={},server=on,wait=off,id=qga0", socket(AGENT_SOCKET)?),
+            format!(
+                "socket,path={},server=on,wait=off,id=qga0",
+                socket(AGENT_SOCKET)?
+            ),
             String::from("-device"),
             String::from("virtio-serial"),
             String::from("-device"),

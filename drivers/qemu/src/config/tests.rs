@@ -86,12 +86,16 @@ fn the_command_line_is_nomads_in_nomads_order() {
 fn ports_with_a_to_forward_without_a_port_map_and_never_to_every_interface() {
     let mut config = task(r#"{"image_path":"x.img"}"#);
     let plan = plan_of(&config, &PluginConfig::default()).expect("valid");
-    assert!(!plan.args.iter().any(|arg| arg == "-netdev"), "no ports to forward");
+    assert!(
+        !plan.args.iter().any(|arg| arg == "-netdev"),
+        "no ports to forward"
+    );
     config.ports[0].to = 8080;
     let plan = plan_of(&config, &PluginConfig::default()).expect("valid");
     assert!(
-        plan.args
-            .contains(&String::from("user,id=user.0,hostfwd=tcp:127.0.0.1:24000-:8080,hostfwd=udp:127.0.0.1:24000-:8080")),
+        plan.args.contains(&String::from(
+            "user,id=user.0,hostfwd=tcp:127.0.0.1:24000-:8080,hostfwd=udp:127.0.0.1:24000-:8080"
+        )),
         "{:?}",
         plan.args
     );
@@ -115,7 +119,10 @@ fn args_outside_the_allowlist_are_refused_by_name() {
     plan_of(&config, &plugin).expect("listed");
     let config = task(r#"{"image_path":"x.img","args":["-kernel","k","-device","evil"]}"#);
     let err = message(plan_of(&config, &plugin).expect_err("unlisted"));
-    assert!(err.contains("argument \"-device\" is not in the plugin's args_allowlist"), "{err}");
+    assert!(
+        err.contains("argument \"-device\" is not in the plugin's args_allowlist"),
+        "{err}"
+    );
     // Without an allowlist everything goes (Nomad's default).
     plan_of(&config, &PluginConfig::default()).expect("no allowlist");
 }
@@ -157,20 +164,38 @@ fn bad_values_name_their_key() {
     };
     for (json, expected) in [
         (r#"{}"#, "image_path"),
-        (r#"{"image_path":"x","emulator":"aarch64"}"#, "emulators_allowlist"),
-        (r#"{"image_path":"x","emulator":"x86_64,evil"}"#, "not an emulator name"),
-        (r#"{"image_path":"x","machine_type":"pc,accel=kvm"}"#, "machine_type"),
+        (
+            r#"{"image_path":"x","emulator":"aarch64"}"#,
+            "emulators_allowlist",
+        ),
+        (
+            r#"{"image_path":"x","emulator":"x86_64,evil"}"#,
+            "not an emulator name",
+        ),
+        (
+            r#"{"image_path":"x","machine_type":"pc,accel=kvm"}"#,
+            "machine_type",
+        ),
         (r#"{"image_path":"x","accelerator":"hvf"}"#, "accelerator"),
         (r#"{"image_path":"x","accelerator":"kvm"}"#, "kvm"),
-        (r#"{"image_path":"x","drive_interface":"usb"}"#, "drive_interface"),
-        (r#"{"image_path":"x","port_map":{"http":"eighty"}}"#, "port_map.http"),
+        (
+            r#"{"image_path":"x","drive_interface":"usb"}"#,
+            "drive_interface",
+        ),
+        (
+            r#"{"image_path":"x","port_map":{"http":"eighty"}}"#,
+            "port_map.http",
+        ),
         (r#"{"image_path":"x","imagepath":"y"}"#, "unknown field"),
     ] {
         let err = message(plan_of(&task(json), &plugin).expect_err(json));
         assert!(err.contains(expected), "{json}: {err}");
     }
     let config = task(r#"{"image_path":"x","emulator":"qemu-system-x86_64"}"#);
-    assert_eq!(plan_of(&config, &plugin).expect("allowed").program, "qemu-system-x86_64");
+    assert_eq!(
+        plan_of(&config, &plugin).expect("allowed").program,
+        "qemu-system-x86_64"
+    );
 }
 
 #[test]
@@ -182,7 +207,9 @@ fn memory_within_nomads_bounds_and_cores_become_smp() {
         assert!(err.contains("resources.memory"), "{err}");
     }
     config.resources.memory_mb = 128;
-    config.env.push((String::from("NOMAD_CPU_CORES"), String::from("0-1,3")));
+    config
+        .env
+        .push((String::from("NOMAD_CPU_CORES"), String::from("0-1,3")));
     let plan = plan_of(&config, &PluginConfig::default()).expect("valid");
     assert!(plan.args.windows(2).any(|pair| pair == ["-m", "128M"]));
     assert!(plan.args.windows(2).any(|pair| pair == ["-smp", "3"]));
@@ -210,8 +237,9 @@ fn commas_in_paths_are_escaped_for_qemu() {
     config.task_dir = String::from("/data/alloc/a1/v,m");
     let plan = plan_of(&config, &PluginConfig::default()).expect("valid");
     assert!(
-        plan.args
-            .contains(&String::from("file=/data/alloc/a1/v,,m/a,,b.img,if=ide,id=image0")),
+        plan.args.contains(&String::from(
+            "file=/data/alloc/a1/v,,m/a,,b.img,if=ide,id=image0"
+        )),
         "{:?}",
         plan.args
     );
