@@ -475,7 +475,22 @@ async fn a_vm_boots_serves_its_port_logs_its_console_and_powers_off_on_job_stop(
     );
 
     let vm = boot_vm(&agent, &guest, "qemu-vm").await?;
-    ensure!(qemu_pids(&vm.marker).len() == 1, "one qemu for the job");
+    let pids = qemu_pids(&vm.marker);
+    ensure!(pids.len() == 1, "one qemu for the job: {pids:?}");
+    // The VM's resource usage (what `alloc status -stats` shows): qemu's own RSS and pid.
+    let stats = agent
+        .get(&format!("/v1/client/allocation/{}/stats", vm.alloc_id))
+        .await?;
+    let usage = &stats["Tasks"]["vm"];
+    let rss = usage["ResourceUsage"]["MemoryStats"]["RSS"]
+        .as_u64()
+        .unwrap_or(0);
+    ensure!(rss > 32 << 20, "a VM's RSS: {usage}");
+    ensure!(
+        usage["Pids"].get(pids[0].to_string()).is_some(),
+        "qemu's pid {} in {usage}",
+        pids[0]
+    );
     let task = stop_gracefully(&agent, &vm).await?;
     let terminated = event(&task, "Terminated").context("no Terminated event")?;
     ensure!(
