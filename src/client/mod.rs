@@ -56,6 +56,8 @@ pub(crate) mod task_runner;
 
 pub use alloc_runner::alloc_dir::TaskFilesConfig;
 pub use task_runner::log_collector::CollectorMode;
+/// The task runner's hook interfaces: one trait per lifecycle phase.
+pub use task_runner::hooks as task_hooks;
 
 #[cfg(test)]
 mod fake_link;

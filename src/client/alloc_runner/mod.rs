@@ -280,6 +280,10 @@ impl AllocRunner {
                         if let Err(err) = self.state_db.put_alloc(&alloc) {
                             tracing::error!(error = %err, "failed to persist allocation");
                         }
+                        // Each task runner takes the new version and walks its update hooks.
+                        for task in self.tasks.values() {
+                            task.send(TaskCommand::Update(Arc::clone(&alloc)));
+                        }
                         self.alloc = alloc;
                     }
                     Some(AllocCommand::Stop) => self.stopping = true,

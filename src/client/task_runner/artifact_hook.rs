@@ -11,32 +11,116 @@
 //! (`client { artifact { file_allowlist = [...] } }`), and neither the source nor the destination
 //! is ever reached through a symbolic link: both go through [`crate::allocfs`].
 
+use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
+use super::events;
+use super::hooks::{HookError, HookFuture, Prestart, PrestartRequest, PrestartResponse, TaskHook};
 use crate::allocfs::{OpenOptions, RelPath, Root};
-use crate::structs::TaskArtifact;
+use crate::structs::{TaskArtifact, TaskEvent};
 
 pub const NAME: &str = "artifacts";
 
 /// Fetches every artifact; the error names the failing source. `file_allowlist` lists the
 /// directories `file://` sources may come from.
+#[cfg(test)]
 pub async fn run(
     task_dir: &Path,
     artifacts: &[TaskArtifact],
     file_allowlist: &[PathBuf],
 ) -> Result<(), String> {
     for artifact in artifacts {
-        fetch(task_dir, artifact, file_allowlist)
-            .await
-            .map_err(|err| {
-                format!(
-                    "failed to download artifact {:?}: {err}",
-                    artifact.getter_source
-                )
-            })?;
+        fetch_one(task_dir, artifact, file_allowlist).await?;
     }
     Ok(())
+}
+
+async fn fetch_one(
+    task_dir: &Path,
+    artifact: &TaskArtifact,
+    file_allowlist: &[PathBuf],
+) -> Result<(), String> {
+    fetch(task_dir, artifact, file_allowlist)
+        .await
+        .map_err(|err| {
+            format!(
+                "failed to download artifact {:?}: {err}",
+                artifact.getter_source
+            )
+        })
+}
+
+/// An artifact's identity in the hook's state: a digest of its whole block, so a changed block
+/// is a different artifact (Nomad keys by `TaskArtifact.Hash`).
+fn artifact_key(artifact: &TaskArtifact) -> String {
+    use sha2::{Digest, Sha256};
+    let encoded = serde_json::to_vec(artifact).unwrap_or_default();
+    hex::encode(&Sha256::digest(&encoded)[..16])
+}
+
+/// What the hook keeps: the artifacts fetched so far, so a retry after a partial failure does
+/// not fetch them again.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Fetched {
+    fetched: BTreeSet<String>,
+}
+
+/// The `artifacts` hook: fetches what is not yet fetched, then reports `done`, so the
+/// artifacts are fetched once per allocation, not again on a task restart or an agent restart.
+#[derive(Debug, Clone, Default)]
+pub struct ArtifactHook {
+    pub file_allowlist: Vec<PathBuf>,
+}
+
+impl TaskHook for ArtifactHook {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn as_prestart(&self) -> Option<&dyn Prestart> {
+        Some(self)
+    }
+}
+
+impl Prestart for ArtifactHook {
+    fn prestart<'a>(
+        &'a self,
+        req: &'a PrestartRequest<'a>,
+        resp: &'a mut PrestartResponse,
+    ) -> HookFuture<'a> {
+        Box::pin(async move {
+            let artifacts = &req.task.artifacts;
+            if artifacts.is_empty() {
+                resp.done = true;
+                return Ok(());
+            }
+            let mut state = req.previous::<Fetched>().unwrap_or_default();
+            req.events.emit(events::new(
+                TaskEvent::DOWNLOADING_ARTIFACTS,
+                "Client is downloading artifacts",
+            ));
+            for artifact in artifacts {
+                let key = artifact_key(artifact);
+                if state.fetched.contains(&key) {
+                    continue;
+                }
+                if let Err(err) = fetch_one(req.task_dir, artifact, &self.file_allowlist).await {
+                    // Keep what was fetched: the retry starts from the first missing one.
+                    resp.set_state(&state)?;
+                    let mut event = events::new(TaskEvent::FAILED_ARTIFACT_DOWNLOAD, err.clone());
+                    event.message = err.clone();
+                    return Err(HookError::new(err).with_event(event));
+                }
+                state.fetched.insert(key);
+            }
+            resp.set_state(&state)?;
+            resp.done = true;
+            Ok(())
+        })
+    }
 }
 
 /// The destination beneath the task dir: in mode `file` the file itself, otherwise a directory
