@@ -206,12 +206,22 @@ async fn a_restarted_client_does_not_rerun_done_prestart_hooks() -> Result<()> {
     let runner = client
         .alloc_runner(alloc_id.as_str())
         .context("restored runner")?;
+    // The restored state reads "running" at once; the task is recovered once the runner holds
+    // its handle again.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while runner.task_states().get("web").map(|state| state.state) != Some(TaskStateValue::Running)
+    while runner
+        .tasks()
+        .get("web")
+        .and_then(|task| task.running())
+        .is_none()
     {
         ensure!(Instant::now() < deadline, "task not recovered");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(
+        runner.task_states().get("web").map(|state| state.restarts),
+        Some(0)
+    );
     // The recovered task dies; its restart runs the prestart hooks that are not done.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(first_pid),
