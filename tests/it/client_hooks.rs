@@ -185,7 +185,10 @@ async fn a_restarted_client_does_not_rerun_done_prestart_hooks() -> Result<()> {
     let fetched = task_dir.join("local/tool.txt");
     let rendered = task_dir.join("local/app.conf");
     assert_eq!(std::fs::read_to_string(&fetched)?, "v1\n");
-    assert_eq!(std::fs::read_to_string(&rendered)?, "alloc=example.group[0]\n");
+    assert_eq!(
+        std::fs::read_to_string(&rendered)?,
+        "alloc=example.group[0]\n"
+    );
     let fetched_before = identity(&fetched)?;
     let rendered_before = identity(&rendered)?;
 
@@ -230,9 +233,10 @@ async fn a_restarted_client_does_not_rerun_done_prestart_hooks() -> Result<()> {
     let second_pid = read_pid(&pid_file, Some(first_pid)).await?;
     let restarted = fixture
         .wait_alloc(&alloc_id, "restarted and running", |alloc| {
-            alloc.task_states.get("web").is_some_and(|state| {
-                state.restarts == 1 && state.state == TaskStateValue::Running
-            })
+            alloc
+                .task_states
+                .get("web")
+                .is_some_and(|state| state.restarts == 1 && state.state == TaskStateValue::Running)
         })
         .await?;
     ensure!(second_pid != first_pid);
@@ -246,8 +250,16 @@ async fn a_restarted_client_does_not_rerun_done_prestart_hooks() -> Result<()> {
     assert_eq!(count(&restarted, "Task hook failed"), 0);
     assert_eq!(count(&restarted, TaskEvent::STARTED), 2);
     assert_eq!(std::fs::read_to_string(&fetched)?, "v1\n");
-    assert_eq!(identity(&fetched)?, fetched_before, "artifact fetched again");
-    assert_eq!(identity(&rendered)?, rendered_before, "template written again");
+    assert_eq!(
+        identity(&fetched)?,
+        fetched_before,
+        "artifact fetched again"
+    );
+    assert_eq!(
+        identity(&rendered)?,
+        rendered_before,
+        "template written again"
+    );
 
     fixture.server.stop_alloc(&alloc_id);
     fixture

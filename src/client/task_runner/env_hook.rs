@@ -89,8 +89,7 @@ impl Prestart for EnvHook {
         resp: &'a mut PrestartResponse,
     ) -> HookFuture<'a> {
         Box::pin(async move {
-            let paths =
-                TaskPaths::for_driver(req.alloc_dir.root(), req.task_dir, req.fs_isolation);
+            let paths = TaskPaths::for_driver(req.alloc_dir.root(), req.task_dir, req.fs_isolation);
             resp.env = build_env(req.alloc, req.task, &self.facts, &paths);
             Ok(())
         })

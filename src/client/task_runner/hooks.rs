@@ -41,7 +41,7 @@ use crate::structs::{Allocation, Task, TaskEvent};
 pub struct HookError {
     message: String,
     /// The event to record instead of the generic "Task hook failed" (Nomad's `HookError`).
-    event: Option<TaskEvent>,
+    event: Option<Box<TaskEvent>>,
     recoverable: bool,
 }
 
@@ -65,7 +65,7 @@ impl HookError {
 
     /// Records `event` for this failure instead of the generic one.
     pub fn with_event(mut self, event: TaskEvent) -> HookError {
-        self.event = Some(event);
+        self.event = Some(Box::new(event));
         self
     }
 
@@ -74,7 +74,7 @@ impl HookError {
     }
 
     pub fn event(&self) -> Option<&TaskEvent> {
-        self.event.as_ref()
+        self.event.as_deref()
     }
 }
 

@@ -21,8 +21,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::hooks::{
-    HookError, HookFuture, Prestart, PrestartRequest, PrestartResponse, Stop, StopRequest,
-    TaskHook,
+    HookError, HookFuture, Prestart, PrestartRequest, PrestartResponse, Stop, StopRequest, TaskHook,
 };
 use super::log_collector::{self, CollectorArgs, CollectorMode};
 use crate::allocfs::{AllocFsError, FileKind, RelPath, Root};

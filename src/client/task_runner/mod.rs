@@ -433,7 +433,12 @@ impl TaskRunner {
 
     /// Runs the prestart hooks and starts the task with its driver, then the poststart hooks.
     async fn start(&mut self) -> Result<(Driver, TaskHandle), RunOutcome> {
-        let driver = match self.config.driver_host.driver(&self.config.task.driver).await {
+        let driver = match self
+            .config
+            .driver_host
+            .driver(&self.config.task.driver)
+            .await
+        {
             Ok(driver) => driver,
             Err(err) => {
                 self.emit(events::driver_failure(&format!(

@@ -305,7 +305,12 @@ impl TaskRunner {
             .job
             .as_ref()
             .and_then(|job| job.task_group(&alloc.task_group))
-            .and_then(|group| group.tasks.iter().find(|task| task.name == self.config.task.name))
+            .and_then(|group| {
+                group
+                    .tasks
+                    .iter()
+                    .find(|task| task.name == self.config.task.name)
+            })
             .cloned();
         let Some(task) = task else {
             tracing::warn!("allocation update is missing the task; ignored");

@@ -121,7 +121,8 @@ pub fn run(
                     continue;
                 }
                 if let Some((key, value)) = line.split_once('=') {
-                    out.env.insert(key.trim().to_owned(), value.trim().to_owned());
+                    out.env
+                        .insert(key.trim().to_owned(), value.trim().to_owned());
                 }
             }
         }

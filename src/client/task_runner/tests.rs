@@ -171,7 +171,11 @@ impl Fixture {
         })
     }
 
-    fn config(&self, alloc: &Arc<Allocation>, restored: Option<TaskRunnerState>) -> TaskRunnerConfig {
+    fn config(
+        &self,
+        alloc: &Arc<Allocation>,
+        restored: Option<TaskRunnerState>,
+    ) -> TaskRunnerConfig {
         let task = alloc
             .job
             .as_ref()
@@ -310,7 +314,8 @@ fn the_list_is_built_in_nomads_order() -> anyhow::Result<()> {
 async fn every_phase_walks_the_hooks_in_list_order() -> anyhow::Result<()> {
     let fixture = Fixture::new()?;
     let log = Log::default();
-    let alloc = alloc_running("echo \"$HOOK_A$HOOK_B$HOOK_C\" > $NOMAD_TASK_DIR/env; exec sleep 30");
+    let alloc =
+        alloc_running("echo \"$HOOK_A$HOOK_B$HOOK_C\" > $NOMAD_TASK_DIR/env; exec sleep 30");
     let hooks: Vec<Arc<dyn TaskHook>> = vec![
         Recorder::new("a", &log),
         Recorder::new("b", &log),
@@ -346,7 +351,10 @@ async fn every_phase_walks_the_hooks_in_list_order() -> anyhow::Result<()> {
     assert_eq!(entries(&log), expected);
     // Each hook's environment reached the task.
     let task_dir = fixture.config(&alloc, None).alloc_dir.task_dir("web");
-    assert_eq!(std::fs::read_to_string(task_dir.join("local/env"))?, "111\n");
+    assert_eq!(
+        std::fs::read_to_string(task_dir.join("local/env"))?,
+        "111\n"
+    );
     Ok(())
 }
 
@@ -438,12 +446,17 @@ async fn hook_state_is_handed_back_after_restore_and_done_hooks_are_skipped() ->
     );
 
     // What the next agent reads back: each hook's state by name.
-    let persisted = fixture.persisted(&alloc.id).ok_or_else(|| anyhow::anyhow!("no state"))?;
+    let persisted = fixture
+        .persisted(&alloc.id)
+        .ok_or_else(|| anyhow::anyhow!("no state"))?;
     assert!(persisted.handle.is_some());
     let once_state = &persisted.hooks["once"];
     assert!(once_state.prestart_done);
     assert_eq!(once_state.data, Some(json!(1)));
-    assert_eq!(once_state.env.get("HOOK_ONCE").map(String::as_str), Some("1"));
+    assert_eq!(
+        once_state.env.get("HOOK_ONCE").map(String::as_str),
+        Some("1")
+    );
     assert!(!persisted.hooks["every"].prestart_done);
     assert_eq!(persisted.hooks["every"].data, Some(json!(1)));
     assert!(persisted.hooks["artifacts"].prestart_done);
@@ -459,9 +472,15 @@ async fn hook_state_is_handed_back_after_restore_and_done_hooks_are_skipped() ->
     wait_log(&second, "every:poststart").await?;
     assert_eq!(
         entries(&second),
-        ["every:prestart:Some(1)", "once:poststart", "every:poststart"]
+        [
+            "every:prestart:Some(1)",
+            "once:poststart",
+            "every:poststart"
+        ]
     );
-    let persisted = fixture.persisted(&alloc.id).ok_or_else(|| anyhow::anyhow!("no state"))?;
+    let persisted = fixture
+        .persisted(&alloc.id)
+        .ok_or_else(|| anyhow::anyhow!("no state"))?;
     assert_eq!(persisted.hooks["every"].data, Some(json!(2)));
     assert_eq!(persisted.hooks["once"].data, Some(json!(1)));
 
@@ -475,11 +494,16 @@ async fn hook_state_is_handed_back_after_restore_and_done_hooks_are_skipped() ->
     let task_dir = fixture.config(&alloc, None).alloc_dir.task_dir("web");
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::fs::read_to_string(task_dir.join("local/env")).unwrap_or_default() != "1\n1\n" {
-        anyhow::ensure!(Instant::now() < deadline, "the restarted task lacks HOOK_ONCE");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the restarted task lacks HOOK_ONCE"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(
-        !entries(&second).iter().any(|entry| entry.starts_with("once:prestart")),
+        !entries(&second)
+            .iter()
+            .any(|entry| entry.starts_with("once:prestart")),
         "{:?}",
         entries(&second)
     );
