@@ -244,4 +244,16 @@ mod tests {
         assert!(db.load_allocs().is_empty());
         Ok(())
     }
+
+    /// A task file written before hooks kept state reads back with none: every prestart hook
+    /// runs again rather than the file being skipped.
+    #[test]
+    fn a_task_file_without_hook_states_reads_back() -> io::Result<()> {
+        let state: TaskRunnerState =
+            serde_json::from_str(r#"{"task_state": {"State": "running"}, "handle": null}"#)
+                .map_err(io::Error::other)?;
+        assert_eq!(state.task_state.state, TaskStateValue::Running);
+        assert!(state.hooks.is_empty());
+        Ok(())
+    }
 }

@@ -270,3 +270,76 @@ async fn a_restarted_client_does_not_rerun_done_prestart_hooks() -> Result<()> {
     client.shutdown().await;
     Ok(())
 }
+
+/// An allocation update from the servers reaches the task runner (Nomad's `TaskRunner.Update`):
+/// the task's next start is built from the new version of the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allocation_update_reaches_the_task_runner_for_its_next_start() -> Result<()> {
+    let fixture = Fixture {
+        dir: tempfile::tempdir()?,
+        server: TestServer::start(Duration::from_secs(10)).await?,
+    };
+    std::fs::create_dir_all(fixture.sources())?;
+    let source = fixture.sources().join("tool.txt");
+    std::fs::write(&source, "v1\n")?;
+    let client = fixture.start_client().await?;
+    let mut alloc = alloc_for(&client.node_id(), &source);
+    let with_release = |alloc: &mut Allocation, release: &str, version: u64| {
+        if let Some(job) = alloc.job.as_mut() {
+            let job = Arc::make_mut(job);
+            job.version = version;
+            job.meta.insert("release".to_owned(), release.to_owned());
+            for task in &mut job.task_groups[0].tasks {
+                task.config.insert(
+                    "args".to_owned(),
+                    json!([
+                        "-c",
+                        "echo $NOMAD_META_release > $NOMAD_TASK_DIR/release; \
+                         echo $$ > $NOMAD_TASK_DIR/pid; exec sleep 60"
+                    ]),
+                );
+            }
+        }
+    };
+    with_release(&mut alloc, "r1", 0);
+    let alloc_id = alloc.id.clone();
+    fixture.server.upsert_alloc(alloc.clone());
+    let task_dir = fixture.task_dir(&alloc_id);
+    let pid = read_pid(&task_dir.join("local/pid"), None).await?;
+    assert_eq!(
+        std::fs::read_to_string(task_dir.join("local/release"))?,
+        "r1\n"
+    );
+
+    with_release(&mut alloc, "r2", 1);
+    fixture.server.upsert_alloc(alloc);
+    let runner = client
+        .alloc_runner(alloc_id.as_str())
+        .context("alloc runner")?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while runner.alloc().job.as_ref().map(|job| job.version) != Some(1) {
+        ensure!(Instant::now() < deadline, "update not received");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    read_pid(&task_dir.join("local/pid"), Some(pid)).await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(task_dir.join("local/release")).unwrap_or_default() != "r2\n" {
+        ensure!(
+            Instant::now() < deadline,
+            "the restarted task runs the old version"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    fixture.server.stop_alloc(&alloc_id);
+    fixture
+        .wait_alloc(&alloc_id, "complete", |alloc| {
+            alloc.client_status == AllocClientStatus::Complete
+        })
+        .await?;
+    client.shutdown().await;
+    Ok(())
+}
