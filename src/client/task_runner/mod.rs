@@ -210,6 +210,16 @@ enum WaitEnd {
     Detached,
 }
 
+/// How a start that did not start the task ended.
+enum StartEnd {
+    /// The start failed; the restart policy decides.
+    Failed(RunOutcome),
+    /// A kill arrived while the prestart hooks ran (they are cancelled); the reason, if any.
+    Killed(Option<TaskEvent>),
+    /// The agent shut down while the prestart hooks ran.
+    Detached,
+}
+
 /// How a pause (start gate, restart delay) ended.
 enum PauseEnd {
     Proceed,
@@ -317,10 +327,21 @@ impl TaskRunner {
                     }
                     match self.start().await {
                         Ok(running) => running,
-                        Err(outcome) => {
+                        Err(StartEnd::Failed(outcome)) => {
                             if self.after_run(outcome).await {
                                 continue;
                             }
+                            return;
+                        }
+                        Err(StartEnd::Killed(reason)) => {
+                            if let Some(reason) = reason {
+                                self.emit(reason);
+                            }
+                            self.mark_dead(false).await;
+                            return;
+                        }
+                        Err(StartEnd::Detached) => {
+                            self.run_shutdown().await;
                             return;
                         }
                     }
@@ -432,7 +453,7 @@ impl TaskRunner {
     }
 
     /// Runs the prestart hooks and starts the task with its driver, then the poststart hooks.
-    async fn start(&mut self) -> Result<(Driver, TaskHandle), RunOutcome> {
+    async fn start(&mut self) -> Result<(Driver, TaskHandle), StartEnd> {
         let driver = match self
             .config
             .driver_host
@@ -445,7 +466,9 @@ impl TaskRunner {
                     "failed to load driver {:?}: {err}",
                     self.config.task.driver
                 )));
-                return Err(RunOutcome::StartFailed { recoverable: false });
+                return Err(StartEnd::Failed(RunOutcome::StartFailed {
+                    recoverable: false,
+                }));
             }
         };
         let env = self
@@ -474,7 +497,7 @@ impl TaskRunner {
                 let recoverable =
                     !matches!(err.driver_error(), Some(DriverError::InvalidConfig(_)));
                 self.emit(events::driver_failure(&err.to_string()));
-                Err(RunOutcome::StartFailed { recoverable })
+                Err(StartEnd::Failed(RunOutcome::StartFailed { recoverable }))
             }
         }
     }

@@ -31,7 +31,7 @@ use super::logs_hook::LogsHook;
 use super::restarts::RunOutcome;
 use super::task_dir_hook::TaskDirHook;
 use super::template_hook::TemplateHook;
-use super::{TaskRunner, TaskRunnerConfig, events};
+use super::{StartEnd, TaskCommand, TaskRunner, TaskRunnerConfig, events};
 use crate::client::state::HookState;
 use crate::driver_host::{Driver, ExitResult, FsIsolation, TaskHandle};
 use crate::structs::{Allocation, TaskEvent};
@@ -97,13 +97,69 @@ impl TaskRunner {
         out
     }
 
+    /// Drives a prestart hook's future like [`TaskRunner::drive`], but a kill or the agent's
+    /// shutdown cancels it (Nomad's kill and shutdown contexts: a hook may wait long, e.g. for
+    /// a download or for data a template needs). An update arriving meanwhile is kept in
+    /// `deferred` for the end of the walk; restarts and signals are moot before the task runs.
+    async fn drive_cancellable<T>(
+        &mut self,
+        future: impl Future<Output = T>,
+        events: &mut mpsc::UnboundedReceiver<TaskEvent>,
+        deferred: &mut Option<Arc<Allocation>>,
+    ) -> Result<T, StartEnd> {
+        tokio::pin!(future);
+        let out = loop {
+            tokio::select! {
+                biased;
+                Some(event) = events.recv() => {
+                    self.emit(event);
+                    self.publish();
+                }
+                command = self.commands.recv() => match command {
+                    Some(TaskCommand::Kill { reason }) => break Err(StartEnd::Killed(reason)),
+                    None => break Err(StartEnd::Killed(None)),
+                    Some(TaskCommand::Detach) => break Err(StartEnd::Detached),
+                    Some(TaskCommand::Update(alloc)) => *deferred = Some(alloc),
+                    Some(TaskCommand::Start | TaskCommand::Restart | TaskCommand::Signal { .. }) => {}
+                },
+                out = &mut future => break Ok(out),
+            }
+        };
+        let mut late = false;
+        while let Ok(event) = events.try_recv() {
+            self.emit(event);
+            late = true;
+        }
+        if late {
+            self.publish();
+        }
+        out
+    }
+
     /// Walks the prestart hooks; the task's environment on success. `recovering`: the task is
-    /// already running (recovered after an agent restart).
+    /// already running (recovered after an agent restart); the walk is then not cancelled by
+    /// commands, which wait for the running task's own handling.
     pub(super) async fn run_prestart(
         &mut self,
         fs_isolation: FsIsolation,
         recovering: bool,
-    ) -> Result<BTreeMap<String, String>, RunOutcome> {
+    ) -> Result<BTreeMap<String, String>, StartEnd> {
+        let mut deferred = None;
+        let walked = self
+            .walk_prestart(fs_isolation, recovering, &mut deferred)
+            .await;
+        if let Some(alloc) = deferred {
+            self.run_update(alloc).await;
+        }
+        walked
+    }
+
+    async fn walk_prestart(
+        &mut self,
+        fs_isolation: FsIsolation,
+        recovering: bool,
+        deferred: &mut Option<Arc<Allocation>>,
+    ) -> Result<BTreeMap<String, String>, StartEnd> {
         let hooks = Arc::clone(&self.hooks);
         let alloc = Arc::clone(&self.config.alloc);
         let task = self.config.task.clone();
@@ -139,7 +195,12 @@ impl TaskRunner {
                 let future = prestart
                     .prestart(&req, &mut resp)
                     .instrument(hook_span(name, "prestart"));
-                self.drive(future, &mut receiver).await
+                if recovering {
+                    self.drive(future, &mut receiver).await
+                } else {
+                    self.drive_cancellable(future, &mut receiver, deferred)
+                        .await?
+                }
             };
             tracing::debug!(hook = name, phase = "prestart", elapsed = ?started.elapsed(), "finished hook");
             if let Err(err) = result {
@@ -147,7 +208,7 @@ impl TaskRunner {
                 if let Some(data) = resp.state.take() {
                     self.hook_states.entry(name.to_owned()).or_default().data = Some(data);
                 }
-                return Err(self.hook_failed(name, &err));
+                return Err(StartEnd::Failed(self.hook_failed(name, &err)));
             }
             let state = HookState {
                 prestart_done: resp.done,

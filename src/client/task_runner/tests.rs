@@ -24,6 +24,8 @@ struct Recorder {
     log: Log,
     fail: bool,
     done: bool,
+    /// Its prestart never ends by itself.
+    block: bool,
 }
 
 impl Recorder {
@@ -33,6 +35,7 @@ impl Recorder {
             log: Arc::clone(log),
             fail: false,
             done: false,
+            block: false,
         })
     }
 
@@ -82,6 +85,9 @@ impl Prestart for Recorder {
             self.record(format!("{}:prestart:{previous:?}", self.name));
             if self.fail {
                 return Err(HookError::new("boom"));
+            }
+            if self.block {
+                std::future::pending::<()>().await;
             }
             resp.set_state(&(previous.unwrap_or(0) + 1))?;
             resp.env
@@ -370,6 +376,7 @@ async fn a_failing_prestart_hook_stops_the_walk_and_fails_the_task() -> anyhow::
             log: Arc::clone(&log),
             fail: true,
             done: false,
+            block: false,
         }),
         Recorder::new("c", &log),
     ];
@@ -422,6 +429,7 @@ async fn hook_state_is_handed_back_after_restore_and_done_hooks_are_skipped() ->
             log: Arc::clone(log),
             fail: false,
             done: true,
+            block: false,
         })
     };
     let handle = fixture.spawn(
@@ -509,5 +517,67 @@ async fn hook_state_is_handed_back_after_restore_and_done_hooks_are_skipped() ->
     );
     handle.send(TaskCommand::Kill { reason: None });
     wait_for(&handle, "dead", |state| state.state == TaskStateValue::Dead).await?;
+    Ok(())
+}
+
+/// A kill while a prestart hook waits cancels it: the task dies without starting, not failed,
+/// and the stop hooks run; the agent's shutdown cancels it too, leaving the task to the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_or_shutdown_cancels_a_waiting_prestart_hook() -> anyhow::Result<()> {
+    let fixture = Fixture::new()?;
+    let blocker = |log: &Log| -> Arc<dyn TaskHook> {
+        Arc::new(Recorder {
+            name: "blocker",
+            log: Arc::clone(log),
+            fail: false,
+            done: false,
+            block: true,
+        })
+    };
+    let log = Log::default();
+    let alloc = alloc_running("exec sleep 30");
+    let handle = fixture.spawn(
+        &alloc,
+        None,
+        vec![
+            Recorder::new("a", &log),
+            blocker(&log),
+            Recorder::new("c", &log),
+        ],
+    );
+    handle.send(TaskCommand::Start);
+    wait_log(&log, "blocker:prestart:None").await?;
+    handle.send(TaskCommand::Kill {
+        reason: Some(events::sibling_failed("other")),
+    });
+    let state = wait_for(&handle, "dead", |state| state.state == TaskStateValue::Dead).await?;
+    assert!(!state.failed, "{state:?}");
+    assert_eq!(
+        entries(&log),
+        [
+            "a:prestart:None",
+            "blocker:prestart:None",
+            "a:stop:Some(Number(1))",
+            "blocker:stop:None",
+            "c:stop:None"
+        ]
+    );
+    let types: Vec<&str> = state
+        .events
+        .iter()
+        .map(|event| event.event_type.as_str())
+        .collect();
+    assert!(!types.contains(&TaskEvent::STARTED), "{types:?}");
+    assert_eq!(types.last(), Some(&TaskEvent::SIBLING_FAILED));
+
+    let log = Log::default();
+    let alloc = alloc_running("exec sleep 30");
+    let handle = fixture.spawn(&alloc, None, vec![blocker(&log)]);
+    handle.send(TaskCommand::Start);
+    wait_log(&log, "blocker:prestart:None").await?;
+    handle.send(TaskCommand::Detach);
+    wait_log(&log, "blocker:shutdown").await?;
+    assert_ne!(handle.state().state, TaskStateValue::Dead);
+    assert!(handle.running().is_none());
     Ok(())
 }
