@@ -215,7 +215,7 @@ enum StartEnd {
     /// The start failed; the restart policy decides.
     Failed(RunOutcome),
     /// A kill arrived while the prestart hooks ran (they are cancelled); the reason, if any.
-    Killed(Option<TaskEvent>),
+    Killed(Option<Box<TaskEvent>>),
     /// The agent shut down while the prestart hooks ran.
     Detached,
 }
@@ -335,7 +335,7 @@ impl TaskRunner {
                         }
                         Err(StartEnd::Killed(reason)) => {
                             if let Some(reason) = reason {
-                                self.emit(reason);
+                                self.emit(*reason);
                             }
                             self.mark_dead(false).await;
                             return;

@@ -116,7 +116,9 @@ impl TaskRunner {
                     self.publish();
                 }
                 command = self.commands.recv() => match command {
-                    Some(TaskCommand::Kill { reason }) => break Err(StartEnd::Killed(reason)),
+                    Some(TaskCommand::Kill { reason }) => {
+                        break Err(StartEnd::Killed(reason.map(Box::new)));
+                    }
                     None => break Err(StartEnd::Killed(None)),
                     Some(TaskCommand::Detach) => break Err(StartEnd::Detached),
                     Some(TaskCommand::Update(alloc)) => *deferred = Some(alloc),
