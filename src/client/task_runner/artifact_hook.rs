@@ -367,4 +367,88 @@ mod tests {
         assert!(!task_dir.join("local/secret").exists());
         Ok(())
     }
+
+    /// The hook keeps what it fetched: after a failure the retry fetches only what is missing,
+    /// then reports `done`.
+    #[tokio::test]
+    async fn the_hook_keeps_what_it_fetched_and_reports_done() -> std::io::Result<()> {
+        use super::super::hooks::HookEvents;
+        use crate::client::alloc_runner::alloc_dir::AllocDir;
+        use crate::structs::{Allocation, Task};
+        let dir = tempfile::tempdir()?;
+        let first = dir.path().join("first");
+        let second = dir.path().join("second");
+        std::fs::write(&first, "one")?;
+        let task = Task {
+            artifacts: [&first, &second]
+                .iter()
+                .map(|source| TaskArtifact {
+                    getter_source: format!("file://{}", source.display()),
+                    ..TaskArtifact::default()
+                })
+                .collect(),
+            ..Task::default()
+        };
+        let hook = ArtifactHook {
+            file_allowlist: vec![dir.path().to_path_buf()],
+        };
+        let alloc = Allocation::default();
+        let alloc_dir = AllocDir::new(dir.path(), "alloc");
+        let task_dir = dir.path().join("task");
+        let (events, mut received) = HookEvents::channel();
+        let env = std::collections::BTreeMap::new();
+        let run_with = |previous: Option<serde_json::Value>| {
+            let (hook, alloc, task, alloc_dir, task_dir, env, events) =
+                (&hook, &alloc, &task, &alloc_dir, &task_dir, &env, &events);
+            async move {
+                let req = PrestartRequest {
+                    alloc,
+                    task,
+                    alloc_dir,
+                    task_dir,
+                    fs_isolation: crate::driver_host::FsIsolation::None,
+                    env,
+                    previous_state: previous.as_ref(),
+                    recovering: false,
+                    events,
+                };
+                let mut resp = PrestartResponse::default();
+                let result = hook.prestart(&req, &mut resp).await;
+                (result, resp)
+            }
+        };
+        let (result, resp) = run_with(None).await;
+        let err = result.expect_err("the second source is missing");
+        assert_eq!(
+            err.event().map(|event| event.event_type.as_str()),
+            Some(TaskEvent::FAILED_ARTIFACT_DOWNLOAD)
+        );
+        assert!(!resp.done);
+        let kept = resp.state.clone();
+        assert_eq!(
+            kept.as_ref()
+                .and_then(|state| state["fetched"].as_array())
+                .map(Vec::len),
+            Some(1)
+        );
+        assert_eq!(
+            received.try_recv().map(|event| event.event_type).ok(),
+            Some(TaskEvent::DOWNLOADING_ARTIFACTS.to_owned())
+        );
+        // The first source is gone too: only the second is fetched on the retry.
+        std::fs::remove_file(&first)?;
+        std::fs::write(&second, "two")?;
+        let (result, resp) = run_with(kept).await;
+        result.map_err(std::io::Error::other)?;
+        assert!(resp.done);
+        assert_eq!(
+            std::fs::read_to_string(task_dir.join("local/first"))?,
+            "one"
+        );
+        assert_eq!(
+            std::fs::read_to_string(task_dir.join("local/second"))?,
+            "two"
+        );
+        Ok(())
+    }
 }

@@ -341,4 +341,38 @@ mod tests {
         assert_eq!(names, ["secret"]);
         Ok(())
     }
+
+    /// A destination whose render matches the checksum kept and the file on disk is not
+    /// written again; a changed render, or a file changed on disk, is.
+    #[test]
+    fn unchanged_renders_are_not_written_again() -> Result<(), String> {
+        let io = |err: std::io::Error| err.to_string();
+        let dir = tempfile::tempdir().map_err(io)?;
+        let templates = [Template {
+            embedded_tmpl: "port={{ env \"PORT\" }}\n".to_owned(),
+            dest_path: "local/app.conf".to_owned(),
+            ..Template::default()
+        }];
+        let first = run(dir.path(), &templates, &env(), &BTreeMap::new())?;
+        assert_eq!(first.written, ["local/app.conf"]);
+        let again = run(dir.path(), &templates, &env(), &first.checksums)?;
+        assert!(again.written.is_empty(), "{again:?}");
+        assert_eq!(again.checksums, first.checksums);
+        // Without the kept checksum (a first render) it is written.
+        let fresh = run(dir.path(), &templates, &env(), &BTreeMap::new())?;
+        assert_eq!(fresh.written, ["local/app.conf"]);
+        // Changed on disk: written back.
+        let dest = dir.path().join("local/app.conf");
+        std::fs::write(&dest, "tampered").map_err(io)?;
+        let mended = run(dir.path(), &templates, &env(), &first.checksums)?;
+        assert_eq!(mended.written, ["local/app.conf"]);
+        assert_eq!(std::fs::read_to_string(&dest).map_err(io)?, "port=8080\n");
+        // A changed render: written.
+        let mut other = env();
+        other.insert("PORT".to_owned(), "9090".to_owned());
+        let changed = run(dir.path(), &templates, &other, &first.checksums)?;
+        assert_eq!(changed.written, ["local/app.conf"]);
+        assert_ne!(changed.checksums, first.checksums);
+        Ok(())
+    }
 }
