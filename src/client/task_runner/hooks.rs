@@ -167,7 +167,8 @@ pub struct TaskRequest<'a> {
 pub struct ExitedRequest<'a> {
     pub alloc: &'a Allocation,
     pub task: &'a Task,
-    /// How the task ended (`None` when it was killed before its exit could be read).
+    /// How the task ended when it ended by itself; `None` when the runner killed or restarted
+    /// it (Nomad's request carries nothing).
     pub exit: Option<&'a ExitResult>,
     pub events: &'a HookEvents,
 }
