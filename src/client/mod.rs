@@ -55,6 +55,8 @@ pub mod state;
 pub(crate) mod task_runner;
 
 pub use alloc_runner::alloc_dir::TaskFilesConfig;
+/// The task runner's hook interfaces: one trait per lifecycle phase.
+pub use task_runner::hooks as task_hooks;
 pub use task_runner::log_collector::CollectorMode;
 
 #[cfg(test)]

@@ -5,8 +5,9 @@
 //!   node-id                      the node's UUID, made once
 //!   secret-id
 //!   allocs/<alloc_id>/alloc.json          the allocation as last received
-//!   allocs/<alloc_id>/task-<name>.json    the task's TaskState, the driver's TaskHandle and
-//!                                         the host's own HostRecord of the task
+//!   allocs/<alloc_id>/task-<name>.json    the task's TaskState, the driver's TaskHandle,
+//!                                         the host's own HostRecord of the task and each
+//!                                         task hook's state by hook name
 //! ```
 //!
 //! Decision: one small JSON file per allocation and per task, each replaced atomically (write a
@@ -19,6 +20,7 @@
 //!
 //! **Invariant:** a reader never sees a half-written file.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -39,6 +41,24 @@ pub struct TaskRunnerState {
     /// task's things from this record, never from driver state.
     #[serde(default)]
     pub host_record: HostRecord,
+    /// Each task hook's state by hook name (Nomad: `LocalState.Hooks`), so a restored runner
+    /// hands hooks back what they kept and skips prestart hooks that are done.
+    #[serde(default)]
+    pub hooks: BTreeMap<String, HookState>,
+}
+
+/// What the runner keeps of one task hook (Nomad: `state.HookState`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HookState {
+    /// The hook's prestart work is complete for the life of the allocation.
+    #[serde(default)]
+    pub prestart_done: bool,
+    /// The environment variables the hook's prestart contributed, re-applied when it is skipped.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The hook's own small value, handed back on its next run.
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
 }
 
 /// An allocation and its tasks, as read back at start-up.
@@ -173,8 +193,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
     use crate::structs::TaskStateValue;
 
@@ -207,6 +225,14 @@ mod tests {
                     start_time: 1234,
                 }],
             },
+            hooks: BTreeMap::from([(
+                "artifacts".to_owned(),
+                HookState {
+                    prestart_done: true,
+                    env: BTreeMap::from([("K".to_owned(), "v".to_owned())]),
+                    data: Some(serde_json::json!({ "fetched": [0] })),
+                },
+            )]),
         };
         db.put_task("a1", "web", &state)?;
         let loaded = db.load_allocs();
@@ -216,6 +242,18 @@ mod tests {
         assert_eq!(tasks.get("web"), Some(&state));
         db.delete_alloc("a1")?;
         assert!(db.load_allocs().is_empty());
+        Ok(())
+    }
+
+    /// A task file written before hooks kept state reads back with none: every prestart hook
+    /// runs again rather than the file being skipped.
+    #[test]
+    fn a_task_file_without_hook_states_reads_back() -> io::Result<()> {
+        let state: TaskRunnerState =
+            serde_json::from_str(r#"{"task_state": {"State": "running"}, "handle": null}"#)
+                .map_err(io::Error::other)?;
+        assert_eq!(state.task_state.state, TaskStateValue::Running);
+        assert!(state.hooks.is_empty());
         Ok(())
     }
 }

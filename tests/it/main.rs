@@ -6,6 +6,7 @@ mod boundaries;
 mod cli;
 mod cli_api;
 mod client;
+mod client_hooks;
 mod client_server;
 mod client_watch;
 mod dev_agent;

@@ -126,8 +126,13 @@ impl AllocRunnerHandle {
             .collect()
     }
 
-    /// Hands the runner a newer version of the allocation from the servers.
+    /// Hands the runner a newer version of the allocation from the servers. Each task runner
+    /// is handed it first, in order with any command sent to it after this call returns (a
+    /// restart asked after an update starts the updated task); it walks its update hooks.
     pub fn update(&self, alloc: Arc<Allocation>) {
+        for task in self.tasks.values() {
+            task.send(TaskCommand::Update(Arc::clone(&alloc)));
+        }
         *self
             .alloc
             .lock()

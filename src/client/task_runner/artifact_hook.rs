@@ -11,32 +11,116 @@
 //! (`client { artifact { file_allowlist = [...] } }`), and neither the source nor the destination
 //! is ever reached through a symbolic link: both go through [`crate::allocfs`].
 
+use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
+use super::events;
+use super::hooks::{HookError, HookFuture, Prestart, PrestartRequest, PrestartResponse, TaskHook};
 use crate::allocfs::{OpenOptions, RelPath, Root};
-use crate::structs::TaskArtifact;
+use crate::structs::{TaskArtifact, TaskEvent};
 
 pub const NAME: &str = "artifacts";
 
 /// Fetches every artifact; the error names the failing source. `file_allowlist` lists the
 /// directories `file://` sources may come from.
+#[cfg(test)]
 pub async fn run(
     task_dir: &Path,
     artifacts: &[TaskArtifact],
     file_allowlist: &[PathBuf],
 ) -> Result<(), String> {
     for artifact in artifacts {
-        fetch(task_dir, artifact, file_allowlist)
-            .await
-            .map_err(|err| {
-                format!(
-                    "failed to download artifact {:?}: {err}",
-                    artifact.getter_source
-                )
-            })?;
+        fetch_one(task_dir, artifact, file_allowlist).await?;
     }
     Ok(())
+}
+
+async fn fetch_one(
+    task_dir: &Path,
+    artifact: &TaskArtifact,
+    file_allowlist: &[PathBuf],
+) -> Result<(), String> {
+    fetch(task_dir, artifact, file_allowlist)
+        .await
+        .map_err(|err| {
+            format!(
+                "failed to download artifact {:?}: {err}",
+                artifact.getter_source
+            )
+        })
+}
+
+/// An artifact's identity in the hook's state: a digest of its whole block, so a changed block
+/// is a different artifact (Nomad keys by `TaskArtifact.Hash`).
+fn artifact_key(artifact: &TaskArtifact) -> String {
+    use sha2::{Digest, Sha256};
+    let encoded = serde_json::to_vec(artifact).unwrap_or_default();
+    hex::encode(&Sha256::digest(&encoded)[..16])
+}
+
+/// What the hook keeps: the artifacts fetched so far, so a retry after a partial failure does
+/// not fetch them again.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Fetched {
+    fetched: BTreeSet<String>,
+}
+
+/// The `artifacts` hook: fetches what is not yet fetched, then reports `done`, so the
+/// artifacts are fetched once per allocation, not again on a task restart or an agent restart.
+#[derive(Debug, Clone, Default)]
+pub struct ArtifactHook {
+    pub file_allowlist: Vec<PathBuf>,
+}
+
+impl TaskHook for ArtifactHook {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn as_prestart(&self) -> Option<&dyn Prestart> {
+        Some(self)
+    }
+}
+
+impl Prestart for ArtifactHook {
+    fn prestart<'a>(
+        &'a self,
+        req: &'a PrestartRequest<'a>,
+        resp: &'a mut PrestartResponse,
+    ) -> HookFuture<'a> {
+        Box::pin(async move {
+            let artifacts = &req.task.artifacts;
+            if artifacts.is_empty() {
+                resp.done = true;
+                return Ok(());
+            }
+            let mut state = req.previous::<Fetched>().unwrap_or_default();
+            req.events.emit(events::new(
+                TaskEvent::DOWNLOADING_ARTIFACTS,
+                "Client is downloading artifacts",
+            ));
+            for artifact in artifacts {
+                let key = artifact_key(artifact);
+                if state.fetched.contains(&key) {
+                    continue;
+                }
+                if let Err(err) = fetch_one(req.task_dir, artifact, &self.file_allowlist).await {
+                    // Keep what was fetched: the retry starts from the first missing one.
+                    resp.set_state(&state)?;
+                    let mut event = events::new(TaskEvent::FAILED_ARTIFACT_DOWNLOAD, err.clone());
+                    event.message = err.clone();
+                    return Err(HookError::new(err).with_event(event));
+                }
+                state.fetched.insert(key);
+            }
+            resp.set_state(&state)?;
+            resp.done = true;
+            Ok(())
+        })
+    }
 }
 
 /// The destination beneath the task dir: in mode `file` the file itself, otherwise a directory
@@ -281,6 +365,90 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(&secret)?, "top secret");
         assert!(!task_dir.join("local/secret").exists());
+        Ok(())
+    }
+
+    /// The hook keeps what it fetched: after a failure the retry fetches only what is missing,
+    /// then reports `done`.
+    #[tokio::test]
+    async fn the_hook_keeps_what_it_fetched_and_reports_done() -> std::io::Result<()> {
+        use super::super::hooks::HookEvents;
+        use crate::client::alloc_runner::alloc_dir::AllocDir;
+        use crate::structs::{Allocation, Task};
+        let dir = tempfile::tempdir()?;
+        let first = dir.path().join("first");
+        let second = dir.path().join("second");
+        std::fs::write(&first, "one")?;
+        let task = Task {
+            artifacts: [&first, &second]
+                .iter()
+                .map(|source| TaskArtifact {
+                    getter_source: format!("file://{}", source.display()),
+                    ..TaskArtifact::default()
+                })
+                .collect(),
+            ..Task::default()
+        };
+        let hook = ArtifactHook {
+            file_allowlist: vec![dir.path().to_path_buf()],
+        };
+        let alloc = Allocation::default();
+        let alloc_dir = AllocDir::new(dir.path(), "alloc");
+        let task_dir = dir.path().join("task");
+        let (events, mut received) = HookEvents::channel();
+        let env = std::collections::BTreeMap::new();
+        let run_with = |previous: Option<serde_json::Value>| {
+            let (hook, alloc, task, alloc_dir, task_dir, env, events) =
+                (&hook, &alloc, &task, &alloc_dir, &task_dir, &env, &events);
+            async move {
+                let req = PrestartRequest {
+                    alloc,
+                    task,
+                    alloc_dir,
+                    task_dir,
+                    fs_isolation: crate::driver_host::FsIsolation::None,
+                    env,
+                    previous_state: previous.as_ref(),
+                    recovering: false,
+                    events,
+                };
+                let mut resp = PrestartResponse::default();
+                let result = hook.prestart(&req, &mut resp).await;
+                (result, resp)
+            }
+        };
+        let (result, resp) = run_with(None).await;
+        let err = result.expect_err("the second source is missing");
+        assert_eq!(
+            err.event().map(|event| event.event_type.as_str()),
+            Some(TaskEvent::FAILED_ARTIFACT_DOWNLOAD)
+        );
+        assert!(!resp.done);
+        let kept = resp.state.clone();
+        assert_eq!(
+            kept.as_ref()
+                .and_then(|state| state["fetched"].as_array())
+                .map(Vec::len),
+            Some(1)
+        );
+        assert_eq!(
+            received.try_recv().map(|event| event.event_type).ok(),
+            Some(TaskEvent::DOWNLOADING_ARTIFACTS.to_owned())
+        );
+        // The first source is gone too: only the second is fetched on the retry.
+        std::fs::remove_file(&first)?;
+        std::fs::write(&second, "two")?;
+        let (result, resp) = run_with(kept).await;
+        result.map_err(std::io::Error::other)?;
+        assert!(resp.done);
+        assert_eq!(
+            std::fs::read_to_string(task_dir.join("local/first"))?,
+            "one"
+        );
+        assert_eq!(
+            std::fs::read_to_string(task_dir.join("local/second"))?,
+            "two"
+        );
         Ok(())
     }
 }

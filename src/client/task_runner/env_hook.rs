@@ -12,9 +12,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
+use super::hooks::{HookFuture, Prestart, PrestartRequest, PrestartResponse, TaskHook};
 use crate::driver_host::FsIsolation;
 use crate::structs::{Allocation, Node, Task};
+
+pub const NAME: &str = "env";
 
 /// What the env hook needs about the node the task runs on.
 #[derive(Debug, Clone, Default)]
@@ -58,6 +62,37 @@ impl TaskPaths {
                 tmp_dir: "/tmp".to_owned(),
             },
         }
+    }
+}
+
+/// The `env` hook: the task's runtime environment, built afresh before every start from the
+/// allocation as last received.
+#[derive(Debug, Clone)]
+pub struct EnvHook {
+    pub facts: Arc<NodeFacts>,
+}
+
+impl TaskHook for EnvHook {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn as_prestart(&self) -> Option<&dyn Prestart> {
+        Some(self)
+    }
+}
+
+impl Prestart for EnvHook {
+    fn prestart<'a>(
+        &'a self,
+        req: &'a PrestartRequest<'a>,
+        resp: &'a mut PrestartResponse,
+    ) -> HookFuture<'a> {
+        Box::pin(async move {
+            let paths = TaskPaths::for_driver(req.alloc_dir.root(), req.task_dir, req.fs_isolation);
+            resp.env = build_env(req.alloc, req.task, &self.facts, &paths);
+            Ok(())
+        })
     }
 }
 

@@ -122,12 +122,6 @@ pub fn driver_failure(error: &str) -> TaskEvent {
     event
 }
 
-pub fn setup_failure(error: &str) -> TaskEvent {
-    let mut event = new(TaskEvent::SETUP_FAILURE, error);
-    event.message = error.to_owned();
-    event
-}
-
 pub fn sibling_failed(sibling: &str) -> TaskEvent {
     let mut event = new(
         TaskEvent::SIBLING_FAILED,
@@ -154,5 +148,16 @@ pub fn restart_signaled() -> TaskEvent {
 pub fn signaling(signal: &str) -> TaskEvent {
     let mut event = new(TaskEvent::SIGNALING, "Task being sent a signal");
     event.details.insert("signal".to_owned(), signal.to_owned());
+    event
+}
+
+/// Nomad's `TaskHookFailed` event type.
+pub const TASK_HOOK_FAILED: &str = "Task hook failed";
+
+/// A hook failed: Nomad's `emitHookError`, the message naming the hook.
+pub fn hook_failed(hook: &str, error: &str) -> TaskEvent {
+    let message = format!("{hook}: {error}");
+    let mut event = new(TASK_HOOK_FAILED, message.clone());
+    event.message = message;
     event
 }

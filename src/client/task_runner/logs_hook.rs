@@ -20,6 +20,9 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::hooks::{
+    HookError, HookFuture, Prestart, PrestartRequest, PrestartResponse, Stop, StopRequest, TaskHook,
+};
 use super::log_collector::{self, CollectorArgs, CollectorMode};
 use crate::allocfs::{AllocFsError, FileKind, RelPath, Root};
 use crate::client::alloc_runner::alloc_dir::AllocDir;
@@ -116,6 +119,55 @@ pub fn prepare(
         log_collector::ensure_running(&args, mode)?;
     }
     Ok(())
+}
+
+/// The `logs` hook: prestart makes the FIFOs and their collectors (on recovery too, so
+/// collectors that ran on the previous agent's threads start again); stop ends them.
+#[derive(Debug, Clone, Default)]
+pub struct LogsHook {
+    pub mode: CollectorMode,
+}
+
+impl TaskHook for LogsHook {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn as_prestart(&self) -> Option<&dyn Prestart> {
+        Some(self)
+    }
+
+    fn as_stop(&self) -> Option<&dyn Stop> {
+        Some(self)
+    }
+}
+
+impl Prestart for LogsHook {
+    fn prestart<'a>(
+        &'a self,
+        req: &'a PrestartRequest<'a>,
+        _resp: &'a mut PrestartResponse,
+    ) -> HookFuture<'a> {
+        let rotation = RotationConfig::from_log_config(req.task.log_config.as_ref());
+        let alloc_dir = req.alloc_dir.clone();
+        let task = req.task.name.clone();
+        let mode = self.mode.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || prepare(&alloc_dir, &task, rotation, &mode))
+                .await
+                .map_err(|err| HookError::new(err.to_string()))?
+                .map_err(|err| HookError::new(format!("failed to set up log collection: {err}")))
+        })
+    }
+}
+
+impl Stop for LogsHook {
+    fn stop<'a>(&'a self, req: &'a StopRequest<'a>) -> HookFuture<'a> {
+        Box::pin(async move {
+            stop(req.alloc_dir, &req.task.name)
+                .map_err(|err| HookError::new(format!("failed to stop log collectors: {err}")))
+        })
+    }
 }
 
 /// The write end of a task's stream, for host code that hands it to the task (a process's

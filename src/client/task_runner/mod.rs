@@ -2,18 +2,21 @@
 //! driver and the restart policy (Nomad: `client/allocrunner/taskrunner/task_runner.go`).
 //!
 //! ```text
-//!  pending ──start gate──► hooks (task_dir, logs, artifacts, env, template) ──► driver start
+//!  pending ──start gate──► prestart hooks ──► driver start ──► poststart hooks ──► running
 //!     ▲                                                                            │
-//!     │ Restarting (delay)                                                    running
-//!     └──────────── restart tracker ◄── Terminated ◄── host wait ◄───────────────┘
-//!                        │                                 ▲ kill: Killing → stop-task → Killed
-//!                        └─► dead (Terminated: complete | Not Restarting: failed)
+//!     │ Restarting (delay)                        kill: pre-kill hooks → Killing → stop-task
+//!     └──── restart tracker ◄── exited hooks ◄── Terminated ◄── host wait ◄───────┘
+//!                        │
+//!                        └─► dead (Terminated: complete | Not Restarting: failed) ─► stop hooks
 //! ```
 //!
-//! The hooks run in one ordered list, [`PRESTART_HOOKS`], each idempotent so they run again
-//! before every restart. The runner persists its state, the driver's handle and the host's own
-//! record of the task after every change (`state.rs`); a runner created from persisted state with
-//! a handle re-attaches with `recover-task` and never starts the task a second time.
+//! The hooks are objects in one ordered list built by [`runner_hooks::init_hooks`] (task dir,
+//! logs, artifacts, env, template), one trait per phase (`hooks.rs`); every phase walks the list
+//! in order. Prestart hooks run before every start and on recovery, except those whose persisted
+//! state says `done` (artifacts). The runner persists its state, the driver's handle, the host's
+//! own record of the task and each hook's state after every change (`state.rs`); a runner
+//! created from persisted state with a handle re-attaches with `recover-task`, walks the
+//! prestart and poststart hooks, and never starts the task a second time.
 //!
 //! Every driver call is bound to the task's [`TaskScope`], which the runner builds from its own
 //! allocation record and allocation directory (never from the persisted handle). The runner holds
@@ -25,11 +28,15 @@
 pub(crate) mod artifact_hook;
 pub(crate) mod env_hook;
 pub(crate) mod events;
+pub mod hooks;
 pub(crate) mod log_collector;
 pub(crate) mod logs_hook;
 pub(crate) mod restarts;
+pub(crate) mod runner_hooks;
 pub(crate) mod task_dir_hook;
 pub(crate) mod template_hook;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -38,7 +45,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use crate::client::alloc_runner::alloc_dir::AllocDir;
-use crate::client::state::{StateDb, TaskRunnerState};
+use crate::client::state::{HookState, StateDb, TaskRunnerState};
 use crate::driver_host::{
     Driver, DriverError, DriverHost, ExitResult, HostRecord, PortMapping, Resources, TaskConfig,
     TaskHandle, TaskScope,
@@ -48,15 +55,7 @@ use crate::structs::{
 };
 use env_hook::NodeFacts;
 use restarts::{RestartDecision, RestartTracker, RunOutcome};
-
-/// The prestart hooks, in the order they run.
-pub const PRESTART_HOOKS: [&str; 5] = [
-    task_dir_hook::NAME,
-    logs_hook::NAME,
-    artifact_hook::NAME,
-    "env",
-    template_hook::NAME,
-];
+use runner_hooks::HookList;
 
 /// Most events kept per task, as Nomad's `MaxEvents`.
 const MAX_EVENTS: usize = 10;
@@ -75,6 +74,8 @@ pub enum TaskCommand {
     /// The agent is shutting down: stop watching the task but leave it running, so the next
     /// agent recovers it.
     Detach,
+    /// The servers sent a newer version of the allocation.
+    Update(Arc<Allocation>),
 }
 
 /// Everything a task runner needs.
@@ -129,8 +130,16 @@ impl TaskRunnerHandle {
     }
 }
 
-/// Starts the runner's tokio task; it waits for [`TaskCommand::Start`] unless restored running.
+/// Starts the runner's tokio task with the hooks of [`runner_hooks::init_hooks`]; it waits for
+/// [`TaskCommand::Start`] unless restored running.
 pub fn spawn(config: TaskRunnerConfig) -> TaskRunnerHandle {
+    let hooks = runner_hooks::init_hooks(&config);
+    spawn_with_hooks(config, hooks)
+}
+
+/// Starts the runner's tokio task with `hooks` as its hook list.
+pub fn spawn_with_hooks(config: TaskRunnerConfig, hooks: HookList) -> TaskRunnerHandle {
+    tracing::debug!(task = %config.task.name, hooks = ?runner_hooks::hook_names(&hooks), "task hooks");
     let restored_state = config
         .restored
         .as_ref()
@@ -154,6 +163,11 @@ pub fn spawn(config: TaskRunnerConfig) -> TaskRunnerHandle {
         config.job_type,
         config.task.lifecycle.as_ref(),
     );
+    let hook_states = config
+        .restored
+        .as_ref()
+        .map(|restored| restored.hooks.clone())
+        .unwrap_or_default();
     let runner = TaskRunner {
         state: restored_state,
         state_tx,
@@ -161,7 +175,9 @@ pub fn spawn(config: TaskRunnerConfig) -> TaskRunnerHandle {
         current,
         scope,
         tracker,
-        artifacts_done: false,
+        hooks,
+        hook_states,
+        env: BTreeMap::new(),
         config,
     };
     let span = tracing::info_span!("task", alloc_id = %runner.config.alloc.id, task = %runner.config.task.name);
@@ -178,7 +194,12 @@ struct TaskRunner {
     /// The task's scope, from the runner's own allocation record and allocation directory.
     scope: Arc<TaskScope>,
     tracker: RestartTracker,
-    artifacts_done: bool,
+    /// The hooks, in the order every phase walks them.
+    hooks: HookList,
+    /// Each hook's persisted state, by hook name.
+    hook_states: BTreeMap<String, HookState>,
+    /// The environment of the last prestart walk.
+    env: BTreeMap<String, String>,
 }
 
 /// How waiting for the running task ended.
@@ -186,6 +207,16 @@ enum WaitEnd {
     Exited(ExitResult),
     Killed,
     Restart,
+    Detached,
+}
+
+/// How a start that did not start the task ended.
+enum StartEnd {
+    /// The start failed; the restart policy decides.
+    Failed(RunOutcome),
+    /// A kill arrived while the prestart hooks ran (they are cancelled); the reason, if any.
+    Killed(Option<Box<TaskEvent>>),
+    /// The agent shut down while the prestart hooks ran.
     Detached,
 }
 
@@ -208,6 +239,7 @@ impl TaskRunner {
             task_state: self.state.clone(),
             handle: running.map(|(_, handle)| handle),
             host_record,
+            hooks: self.hook_states.clone(),
         };
         if let Err(err) = self.config.state_db.put_task(
             self.config.alloc.id.as_str(),
@@ -246,15 +278,13 @@ impl TaskRunner {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = running;
     }
 
-    fn mark_dead(&mut self, failed: bool) {
+    async fn mark_dead(&mut self, failed: bool) {
         self.state.state = TaskStateValue::Dead;
         self.state.failed |= failed;
         self.state.finished_at = Some(events::now_rfc3339());
         self.set_running(None);
-        // The task is dead for good: its log collectors drain and exit.
-        if let Err(err) = logs_hook::stop(&self.config.alloc_dir, &self.config.task.name) {
-            tracing::warn!(error = %err, "failed to stop log collectors");
-        }
+        // The task is dead for good: the stop hooks run (its log collectors drain and exit).
+        self.run_stop().await;
         self.publish();
     }
 
@@ -286,30 +316,49 @@ impl TaskRunner {
                         match self.pause(None).await {
                             PauseEnd::Proceed => {}
                             PauseEnd::Killed => {
-                                self.mark_dead(false);
+                                self.mark_dead(false).await;
                                 return;
                             }
-                            PauseEnd::Detached => return,
+                            PauseEnd::Detached => {
+                                self.run_shutdown().await;
+                                return;
+                            }
                         }
                     }
                     match self.start().await {
                         Ok(running) => running,
-                        Err(outcome) => {
+                        Err(StartEnd::Failed(outcome)) => {
                             if self.after_run(outcome).await {
                                 continue;
                             }
+                            return;
+                        }
+                        Err(StartEnd::Killed(reason)) => {
+                            if let Some(reason) = reason {
+                                self.emit(*reason);
+                            }
+                            self.mark_dead(false).await;
+                            return;
+                        }
+                        Err(StartEnd::Detached) => {
+                            self.run_shutdown().await;
                             return;
                         }
                     }
                 }
             };
             match self.wait(&driver, &handle).await {
-                WaitEnd::Detached => return,
+                WaitEnd::Detached => {
+                    self.run_shutdown().await;
+                    return;
+                }
                 WaitEnd::Killed => {
-                    self.mark_dead(false);
+                    self.run_exited(None).await;
+                    self.mark_dead(false).await;
                     return;
                 }
                 WaitEnd::Restart => {
+                    self.run_exited(None).await;
                     self.state.restarts += 1;
                     self.state.last_restart = Some(events::now_rfc3339());
                     self.emit(events::restarting(Duration::ZERO, "User requested restart"));
@@ -318,6 +367,7 @@ impl TaskRunner {
                     continue;
                 }
                 WaitEnd::Exited(exit) => {
+                    self.run_exited(Some(&exit)).await;
                     let outcome = RunOutcome::Exited {
                         successful: exit.successful(),
                     };
@@ -348,12 +398,19 @@ impl TaskRunner {
                 tracing::info!("recovered running task");
                 self.set_running(Some((driver.clone(), handle.clone())));
                 self.state.state = TaskStateValue::Running;
-                // Collectors that ran on this agent's threads went with it: start them again
-                // (a collector process that outlived the agent is found running and kept).
-                if let Err(err) = self.prepare_logs().await {
-                    tracing::warn!(error = %err, "failed to restart log collectors");
+                // The prestart hooks that are not done run again (Nomad's restore): collectors
+                // that ran on this agent's threads start again (a collector process that
+                // outlived the agent is found running and kept), templates are checked. A
+                // failure is recorded; the task keeps running.
+                match self
+                    .run_prestart(driver.info().capabilities.fs_isolation, true)
+                    .await
+                {
+                    Ok(env) => self.env = env,
+                    Err(_) => tracing::warn!("prestart hooks failed on recovery"),
                 }
                 self.publish();
+                self.run_poststart(&driver, &handle).await;
                 Some((driver, handle))
             }
             Err(err) => {
@@ -387,6 +444,7 @@ impl TaskRunner {
                         return PauseEnd::Killed;
                     }
                     Some(TaskCommand::Detach) => return PauseEnd::Detached,
+                    Some(TaskCommand::Update(alloc)) => self.run_update(alloc).await,
                     Some(_) => {}
                     None => return PauseEnd::Killed,
                 },
@@ -394,91 +452,34 @@ impl TaskRunner {
         }
     }
 
-    /// Hook `logs`: the task's FIFOs and their collectors (blocking work, off the runtime).
-    async fn prepare_logs(&self) -> std::io::Result<()> {
-        let rotation =
-            logs_hook::RotationConfig::from_log_config(self.config.task.log_config.as_ref());
-        let alloc_dir = self.config.alloc_dir.clone();
-        let task = self.config.task.name.clone();
-        let task_files = Arc::clone(&self.config.task_files);
-        tokio::task::spawn_blocking(move || {
-            logs_hook::prepare(&alloc_dir, &task, rotation, &task_files.log_collector)
-        })
-        .await
-        .map_err(std::io::Error::other)?
-    }
-
-    /// Runs the prestart hooks and starts the task with its driver.
-    async fn start(&mut self) -> Result<(Driver, TaskHandle), RunOutcome> {
-        tracing::debug!(hooks = ?PRESTART_HOOKS, "running prestart hooks");
-        self.emit(events::task_setup());
-        self.publish();
-        let alloc_dir = self.config.alloc_dir.clone();
-        let task = self.config.task.clone();
-        // Hook: task_dir.
-        let task_dir = match task_dir_hook::run(&alloc_dir, &task.name) {
-            Ok(task_dir) => task_dir,
-            Err(err) => return Err(self.setup_failed(&err)),
-        };
-        // Hook: logs.
-        if let Err(err) = self.prepare_logs().await {
-            return Err(self.setup_failed(&format!("failed to set up log collection: {err}")));
-        }
-        // Hook: artifacts (once per runner; a restart reuses what was fetched).
-        if !self.artifacts_done && !task.artifacts.is_empty() {
-            self.emit(events::new(
-                TaskEvent::DOWNLOADING_ARTIFACTS,
-                "Client is downloading artifacts",
-            ));
-            self.publish();
-            if let Err(err) = artifact_hook::run(
-                &task_dir,
-                &task.artifacts,
-                &self.config.task_files.artifact_file_allowlist,
-            )
+    /// Runs the prestart hooks and starts the task with its driver, then the poststart hooks.
+    async fn start(&mut self) -> Result<(Driver, TaskHandle), StartEnd> {
+        let driver = match self
+            .config
+            .driver_host
+            .driver(&self.config.task.driver)
             .await
-            {
-                let mut event = events::new(TaskEvent::FAILED_ARTIFACT_DOWNLOAD, err.clone());
-                event.message = err;
-                self.emit(event);
-                return Err(RunOutcome::StartFailed { recoverable: true });
-            }
-            self.artifacts_done = true;
-        }
-        let driver = match self.config.driver_host.driver(&task.driver).await {
+        {
             Ok(driver) => driver,
             Err(err) => {
                 self.emit(events::driver_failure(&format!(
                     "failed to load driver {:?}: {err}",
-                    task.driver
+                    self.config.task.driver
                 )));
-                return Err(RunOutcome::StartFailed { recoverable: false });
+                return Err(StartEnd::Failed(RunOutcome::StartFailed {
+                    recoverable: false,
+                }));
             }
         };
-        // Hook: env.
-        let paths = env_hook::TaskPaths::for_driver(
-            alloc_dir.root(),
-            &task_dir,
-            driver.info().capabilities.fs_isolation,
-        );
-        let mut env = env_hook::build_env(&self.config.alloc, &task, &self.config.facts, &paths);
-        // Hook: template.
-        match template_hook::run(&task_dir, &task.templates, &env) {
-            Ok(extra_env) => env.extend(extra_env),
-            Err(err) => return Err(self.setup_failed(&err)),
-        }
+        let env = self
+            .run_prestart(driver.info().capabilities.fs_isolation, false)
+            .await?;
+        self.env = env.clone();
         let config = env_hook::interpolate_config(
-            &serde_json::Value::Object(task.config.clone()),
+            &serde_json::Value::Object(self.config.task.config.clone()),
             &env,
             &self.config.facts,
         );
-        if task_dir != self.scope.task_dir {
-            return Err(self.setup_failed(&format!(
-                "task directory {} is not the task's own {}",
-                task_dir.display(),
-                self.scope.task_dir.display()
-            )));
-        }
         let task_config = self.task_config(config, env);
         match driver.start_task(&self.scope, &task_config).await {
             Ok(handle) => {
@@ -489,21 +490,16 @@ impl TaskRunner {
                 }
                 self.emit(events::started());
                 self.publish();
+                self.run_poststart(&driver, &handle).await;
                 Ok((driver, handle))
             }
             Err(err) => {
                 let recoverable =
                     !matches!(err.driver_error(), Some(DriverError::InvalidConfig(_)));
                 self.emit(events::driver_failure(&err.to_string()));
-                Err(RunOutcome::StartFailed { recoverable })
+                Err(StartEnd::Failed(RunOutcome::StartFailed { recoverable }))
             }
         }
-    }
-
-    fn setup_failed(&mut self, error: &str) -> RunOutcome {
-        tracing::error!(error, "prestart failed");
-        self.emit(events::setup_failure(error));
-        RunOutcome::StartFailed { recoverable: true }
     }
 
     fn task_config(&self, config: serde_json::Value, env: BTreeMap<String, String>) -> TaskConfig {
@@ -575,6 +571,10 @@ impl TaskRunner {
                             continue;
                         }
                         Some(TaskCommand::Start) => continue,
+                        Some(TaskCommand::Update(alloc)) => {
+                            self.run_update(alloc).await;
+                            continue;
+                        }
                         Some(TaskCommand::Detach) => {
                             exit.abort();
                             return WaitEnd::Detached;
@@ -584,6 +584,7 @@ impl TaskRunner {
                     if let Some(reason) = reason {
                         self.emit(reason);
                     }
+                    self.run_pre_kill().await;
                     // Nomad: `shutdown_delay` lets load balancers drain before the kill signal
                     // when the allocation is stopped.
                     if stopping_alloc
@@ -648,12 +649,12 @@ impl TaskRunner {
         match decision {
             RestartDecision::Terminated { reason } => {
                 tracing::info!(reason, "task finished");
-                self.mark_dead(false);
+                self.mark_dead(false).await;
                 false
             }
             RestartDecision::NotRestarting { reason } => {
                 self.emit(events::not_restarting(&reason));
-                self.mark_dead(true);
+                self.mark_dead(true).await;
                 false
             }
             RestartDecision::Restart { delay, reason } => {
@@ -667,7 +668,7 @@ impl TaskRunner {
                     PauseEnd::Detached => false,
                     PauseEnd::Killed => {
                         self.emit(events::killed(None));
-                        self.mark_dead(false);
+                        self.mark_dead(false).await;
                         false
                     }
                 }

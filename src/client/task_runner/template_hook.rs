@@ -15,6 +15,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::hooks::{HookError, HookFuture, Prestart, PrestartRequest, PrestartResponse, TaskHook};
 use crate::allocfs::{RelPath, Root};
 use crate::structs::Template;
 
@@ -23,15 +27,28 @@ const MAX_SOURCE_BYTES: u64 = 4 << 20;
 
 pub const NAME: &str = "template";
 
-/// Renders every template; returns the variables of `env = true` templates.
+/// What rendering the templates gave.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Rendered {
+    /// The variables of `env = true` templates.
+    pub env: BTreeMap<String, String>,
+    /// A SHA-256 of each destination's rendered content, by destination.
+    pub checksums: BTreeMap<String, String>,
+    /// The destinations written this time (the others already held what they render to).
+    pub written: Vec<String>,
+}
+
+/// Renders every template. A destination whose content is unchanged since the render recorded
+/// in `previous` (destination → checksum) and still on disk as rendered is not written again.
 pub fn run(
     task_dir: &Path,
     templates: &[Template],
     env: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, String> {
-    let mut extra_env = BTreeMap::new();
+    previous: &BTreeMap<String, String>,
+) -> Result<Rendered, String> {
+    let mut out = Rendered::default();
     if templates.is_empty() {
-        return Ok(extra_env);
+        return Ok(out);
     }
     let root = Root::open(task_dir).map_err(|err| err.to_string())?;
     for template in templates {
@@ -71,12 +88,26 @@ pub fn run(
                     template.dest_path
                 )
             })?;
-        if let Some((parent, _)) = dest.split_last() {
-            root.create_dir_all(&parent, 0o755)
+        let checksum = hex::encode(Sha256::digest(rendered.as_bytes()));
+        let unchanged = previous.get(&template.dest_path) == Some(&checksum)
+            && root
+                .read(
+                    &dest,
+                    u64::try_from(rendered.len())
+                        .unwrap_or(u64::MAX)
+                        .saturating_add(1),
+                )
+                .is_ok_and(|on_disk| on_disk == rendered.as_bytes());
+        if !unchanged {
+            if let Some((parent, _)) = dest.split_last() {
+                root.create_dir_all(&parent, 0o755)
+                    .map_err(|err| format!("failed to write template: {err}"))?;
+            }
+            root.write(&dest, rendered.as_bytes())
                 .map_err(|err| format!("failed to write template: {err}"))?;
+            out.written.push(template.dest_path.clone());
         }
-        root.write(&dest, rendered.as_bytes())
-            .map_err(|err| format!("failed to write template: {err}"))?;
+        out.checksums.insert(template.dest_path.clone(), checksum);
         if let Ok(mode) = u32::from_str_radix(template.perms.trim_start_matches("0o"), 8)
             && !template.perms.is_empty()
         {
@@ -90,12 +121,62 @@ pub fn run(
                     continue;
                 }
                 if let Some((key, value)) = line.split_once('=') {
-                    extra_env.insert(key.trim().to_owned(), value.trim().to_owned());
+                    out.env
+                        .insert(key.trim().to_owned(), value.trim().to_owned());
                 }
             }
         }
     }
-    Ok(extra_env)
+    Ok(out)
+}
+
+/// What the hook keeps: the checksum of each destination's last render.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Checksums {
+    checksums: BTreeMap<String, String>,
+}
+
+/// The `template` hook: renders before every start, and on recovery, writing only what changed
+/// since its last render (consul-template writes a destination only when its content changes).
+#[derive(Debug, Clone, Default)]
+pub struct TemplateHook;
+
+impl TaskHook for TemplateHook {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn as_prestart(&self) -> Option<&dyn Prestart> {
+        Some(self)
+    }
+}
+
+impl Prestart for TemplateHook {
+    fn prestart<'a>(
+        &'a self,
+        req: &'a PrestartRequest<'a>,
+        resp: &'a mut PrestartResponse,
+    ) -> HookFuture<'a> {
+        Box::pin(async move {
+            let previous = req.previous::<Checksums>().unwrap_or_default();
+            let task_dir = req.task_dir.to_path_buf();
+            let templates = req.task.templates.clone();
+            let env = req.env.clone();
+            let rendered = tokio::task::spawn_blocking(move || {
+                run(&task_dir, &templates, &env, &previous.checksums)
+            })
+            .await
+            .map_err(|err| HookError::new(err.to_string()))?
+            .map_err(HookError::new)?;
+            if !rendered.written.is_empty() {
+                tracing::debug!(destinations = ?rendered.written, "templates rendered");
+            }
+            resp.env = rendered.env;
+            resp.set_state(&Checksums {
+                checksums: rendered.checksums,
+            })
+        })
+    }
 }
 
 /// Renders `source`: `{{ env "X" }}` actions (with `{{-`/`-}}` trimming) and literal text.
@@ -206,7 +287,7 @@ mod tests {
                 ..Template::default()
             },
         ];
-        let extra = run(dir.path(), &templates, &env())?;
+        let extra = run(dir.path(), &templates, &env(), &BTreeMap::new())?.env;
         assert_eq!(
             std::fs::read_to_string(dir.path().join("local/app.conf"))
                 .map_err(|err| err.to_string())?,
@@ -239,7 +320,7 @@ mod tests {
                 perms: "0666".to_owned(),
                 ..Template::default()
             }];
-            let err = run(&task_dir, &templates, &env()).expect_err("refused");
+            let err = run(&task_dir, &templates, &env(), &BTreeMap::new()).expect_err("refused");
             assert!(err.contains("symbolic link"), "{dest}: {err}");
         }
         let source = [Template {
@@ -247,7 +328,7 @@ mod tests {
             dest_path: "local/copy".to_owned(),
             ..Template::default()
         }];
-        assert!(run(&task_dir, &source, &env()).is_err());
+        assert!(run(&task_dir, &source, &env(), &BTreeMap::new()).is_err());
         assert!(!task_dir.join("local/copy").exists());
         assert_eq!(std::fs::read_to_string(&secret).map_err(io)?, "secret");
         let mode = std::fs::metadata(&secret).map_err(io)?.permissions().mode();
@@ -258,6 +339,40 @@ mod tests {
             .map(|entry| entry.file_name())
             .collect();
         assert_eq!(names, ["secret"]);
+        Ok(())
+    }
+
+    /// A destination whose render matches the checksum kept and the file on disk is not
+    /// written again; a changed render, or a file changed on disk, is.
+    #[test]
+    fn unchanged_renders_are_not_written_again() -> Result<(), String> {
+        let io = |err: std::io::Error| err.to_string();
+        let dir = tempfile::tempdir().map_err(io)?;
+        let templates = [Template {
+            embedded_tmpl: "port={{ env \"PORT\" }}\n".to_owned(),
+            dest_path: "local/app.conf".to_owned(),
+            ..Template::default()
+        }];
+        let first = run(dir.path(), &templates, &env(), &BTreeMap::new())?;
+        assert_eq!(first.written, ["local/app.conf"]);
+        let again = run(dir.path(), &templates, &env(), &first.checksums)?;
+        assert!(again.written.is_empty(), "{again:?}");
+        assert_eq!(again.checksums, first.checksums);
+        // Without the kept checksum (a first render) it is written.
+        let fresh = run(dir.path(), &templates, &env(), &BTreeMap::new())?;
+        assert_eq!(fresh.written, ["local/app.conf"]);
+        // Changed on disk: written back.
+        let dest = dir.path().join("local/app.conf");
+        std::fs::write(&dest, "tampered").map_err(io)?;
+        let mended = run(dir.path(), &templates, &env(), &first.checksums)?;
+        assert_eq!(mended.written, ["local/app.conf"]);
+        assert_eq!(std::fs::read_to_string(&dest).map_err(io)?, "port=8080\n");
+        // A changed render: written.
+        let mut other = env();
+        other.insert("PORT".to_owned(), "9090".to_owned());
+        let changed = run(dir.path(), &templates, &other, &first.checksums)?;
+        assert_eq!(changed.written, ["local/app.conf"]);
+        assert_ne!(changed.checksums, first.checksums);
         Ok(())
     }
 }
