@@ -603,6 +603,12 @@ async fn a_vm_is_killed_after_kill_timeout_when_it_ignores_the_power_button_or_h
     )?;
     let (alloc, _) = agent.wait_task(&job, "running").await?;
     let alloc_id = alloc["ID"].as_str().context("alloc id")?.to_owned();
+    // Once the guest runs, qemu has its signal handlers (before, SIGTERM just kills it).
+    poll("the guest booted", BOOT, async || {
+        let logs = agent.cli(&["alloc", "logs", &alloc_id, "vm"])?;
+        Ok(logs.contains("CARAVAN_GUEST_BOOTED").then_some(()))
+    })
+    .await?;
     let stopped = Instant::now();
     agent.cli(&["job", "stop", "-detach", &job])?;
     let (_, task) = agent.wait_task(&job, "dead").await?;
@@ -610,8 +616,17 @@ async fn a_vm_is_killed_after_kill_timeout_when_it_ignores_the_power_button_or_h
         stopped.elapsed() < Duration::from_secs(30),
         "not the kill_timeout"
     );
-    let stderr = agent.cli(&["alloc", "logs", "-stderr", &alloc_id, "vm"])?;
-    ensure!(stderr.contains("terminating on signal 15"), "{stderr}");
+    // The log collector may still be copying qemu's last line when the task is dead.
+    poll(
+        "qemu's own word on stderr",
+        Duration::from_secs(20),
+        async || {
+            let stderr = agent.cli(&["alloc", "logs", "-stderr", &alloc_id, "vm"])?;
+            Ok(stderr.contains("terminating on signal 15").then_some(()))
+        },
+    )
+    .await
+    .with_context(|| format!("events: {}", task["Events"]))?;
     let logs = agent.cli(&["alloc", "logs", &alloc_id, "vm"])?;
     ensure!(!logs.contains("CARAVAN_GUEST_POWERDOWN"), "{logs}");
     ensure!(
