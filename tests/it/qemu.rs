@@ -394,7 +394,7 @@ async fn boot_vm(agent: &Agent, guest: &Path, prefix: &str) -> Result<Vm> {
         guest,
         &image,
         &marker,
-        "graceful_shutdown = true",
+        "graceful_shutdown = true\n        guest_agent       = true",
         "30s",
     );
     agent.run_job(&job, &hcl)?;
@@ -477,6 +477,20 @@ async fn a_vm_boots_serves_its_port_logs_its_console_and_powers_off_on_job_stop(
     let vm = boot_vm(&agent, &guest, "qemu-vm").await?;
     let pids = qemu_pids(&vm.marker);
     ensure!(pids.len() == 1, "one qemu for the job: {pids:?}");
+    // guest_agent: the guest's agent port answers on qa.sock in the task directory.
+    let socket = agent
+        .dir
+        .path()
+        .join("data/alloc")
+        .join(&vm.alloc_id)
+        .join("vm/qa.sock");
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket)
+        .with_context(|| format!("connect {}", socket.display()))?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    std::io::Write::write_all(&mut stream, b"{\"execute\":\"guest-ping\"}\n")?;
+    let mut reply = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut reply)?;
+    ensure!(reply.trim() == r#"{"return": {}}"#, "{reply:?}");
     // The VM's resource usage (what `alloc status -stats` shows): qemu's own RSS and pid.
     let stats = agent
         .get(&format!("/v1/client/allocation/{}/stats", vm.alloc_id))
