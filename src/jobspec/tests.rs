@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{JobspecError, ParseConfig, parse, parse_with_var_files};
+use super::{JobspecError, ParseConfig, parse, parse_validated, parse_with_var_files};
 
 fn data_dir(kind: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -57,9 +57,10 @@ fn check(expect_file: &Path, actual: &str) -> Option<String> {
     })
 }
 
+/// Parses and validates a corpus file, validation problems located in it.
 fn parse_path(path: &Path) -> Result<crate::structs::Job, JobspecError> {
     let source = std::fs::read_to_string(path).expect("corpus file is readable");
-    parse(&source, &file_name(path), &ParseConfig::default())
+    parse_validated(&source, &file_name(path), &ParseConfig::default(), &[])
 }
 
 #[test]
