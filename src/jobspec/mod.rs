@@ -30,6 +30,8 @@ mod operators;
 mod variables;
 
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
 mod defaults_tests;
 #[cfg(test)]
 mod tests;

@@ -207,6 +207,12 @@ impl Task {
         for service in &mut self.services {
             service.canonicalize();
         }
+        for mount in &mut self.volume_mounts {
+            // Nomad: `VolumeMount.Canonicalize`.
+            if mount.propagation_mode.is_empty() {
+                mount.propagation_mode = "private".to_owned();
+            }
+        }
         // Nomad: `Vault.Canonicalize` and `ScalingPolicy.Canonicalize`.
         if let Some(vault) = &mut self.vault {
             vault.env.get_or_insert(true);
