@@ -41,12 +41,19 @@ fn sibling(path: &Path, extension: &str) -> PathBuf {
 fn first_difference(expected: &Value, actual: &Value, at: String) -> Option<String> {
     match (expected, actual) {
         (Value::Object(left), Value::Object(right)) => {
-            let keys: std::collections::BTreeSet<&String> = left.keys().chain(right.keys()).collect();
-            let shown = |value: Option<&Value>| value.map_or("nothing".to_owned(), Value::to_string);
-            keys.into_iter().find_map(|key| match (left.get(key), right.get(key)) {
-                (Some(l), Some(r)) => first_difference(l, r, format!("{at}/{key}")),
-                (l, r) => Some(format!("{at}/{key}: expected {}, got {}", shown(l), shown(r))),
-            })
+            let keys: std::collections::BTreeSet<&String> =
+                left.keys().chain(right.keys()).collect();
+            let shown =
+                |value: Option<&Value>| value.map_or("nothing".to_owned(), Value::to_string);
+            keys.into_iter()
+                .find_map(|key| match (left.get(key), right.get(key)) {
+                    (Some(l), Some(r)) => first_difference(l, r, format!("{at}/{key}")),
+                    (l, r) => Some(format!(
+                        "{at}/{key}: expected {}, got {}",
+                        shown(l),
+                        shown(r)
+                    )),
+                })
         }
         (Value::Array(left), Value::Array(right)) if left.len() == right.len() => left
             .iter()
@@ -65,7 +72,11 @@ fn every_block_of_the_job_specification_parses_to_nomads_json() {
     let mut failures = Vec::new();
     for path in files {
         let source = std::fs::read_to_string(&path).expect("corpus file is readable");
-        let name = path.file_name().expect("a file").to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .expect("a file")
+            .to_string_lossy()
+            .into_owned();
         let job = match parse(&source, &name, &ParseConfig::default()) {
             Ok(job) => job,
             Err(error) => {
@@ -91,7 +102,9 @@ fn every_block_of_the_job_specification_parses_to_nomads_json() {
         let validation = job.validate().err().map(|errors| errors.to_string());
         match (std::fs::read_to_string(&err_path).ok(), validation) {
             (None, None) => {}
-            (None, Some(errors)) => failures.push(format!("{name}: unexpectedly invalid: {errors}")),
+            (None, Some(errors)) => {
+                failures.push(format!("{name}: unexpectedly invalid: {errors}"))
+            }
             (Some(_), None) => failures.push(format!("{name}: unexpectedly valid")),
             (Some(expected), Some(errors)) => {
                 if update {

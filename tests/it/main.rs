@@ -15,6 +15,7 @@ mod docker_client;
 mod driver_host;
 mod errors;
 mod hardening;
+mod jobspec;
 mod sandbox_budgets;
 mod sandbox_fs;
 mod sandbox_identity;
