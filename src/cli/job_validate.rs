@@ -15,8 +15,8 @@ use super::output::outln;
 use super::{JobValidateArgs, job_file};
 
 pub fn run(args: &JobValidateArgs) -> anyhow::Result<ExitCode> {
-    let job = job_file::load(&args.job)
-        .map_err(|err| anyhow::anyhow!("Error getting job struct: {err:#}"))?;
+    // A file that does not parse fails with the jobspec's one located line, as before.
+    let job = job_file::load(&args.job)?;
     let client = ApiClient::new(&args.api)?;
     let body = json!({ "Job": serde_json::to_value(&job).context("failed to encode the job")? });
     let reply = block_on(async { client.put("/v1/validate/job", &body).await });
