@@ -7,10 +7,12 @@ use super::placement::{decode_affinities, decode_constraints, decode_spreads};
 use super::policy::{decode_migrate, decode_reschedule, decode_update};
 use super::spec::{labeled_blocks, optional_block};
 use super::specs;
+use super::task::{TaskContext, decode_task};
 use crate::jobspec::body::{BlockReader, Schema, no_labels, single_label};
 use crate::jobspec::error::JobspecError;
 use crate::structs::{
-    Job, JobId, JobSubmission, JobType, ParameterizedJobConfig, PeriodicConfig, Secret, Vault,
+    Job, JobId, JobSubmission, JobType, ParameterizedJobConfig, PeriodicConfig, Secret, TaskGroup,
+    TaskGroupSubmission, Vault,
 };
 
 const JOB_SCHEMA: Schema<'static> = Schema {
@@ -38,6 +40,7 @@ const JOB_SCHEMA: Schema<'static> = Schema {
         "reschedule",
         "secret",
         "spread",
+        "task",
         "ui",
         "update",
         "vault",
@@ -125,8 +128,29 @@ pub(crate) fn decode_job(
     let context = GroupContext {
         job_name: &decoded.id.0,
     };
+    // Nomad (jobspec2 `normalizeJob`): a task written directly in the job is a group of its own,
+    // named after it, placed before the written groups.
+    let mut groups = Vec::new();
+    for task_block in job.blocks("task") {
+        let task_name = single_label(&job, task_block, "name")?;
+        let task_context = TaskContext {
+            job_name: context.job_name,
+            group_name: &task_name,
+        };
+        let task = decode_task(&job, task_block, &task_context)?;
+        groups.push(TaskGroupSubmission {
+            group: TaskGroup {
+                name: task_name.clone(),
+                ..TaskGroup::default()
+            },
+            tasks: vec![task],
+            ..TaskGroupSubmission::default()
+        });
+    }
     for group_block in job.blocks("group") {
-        let mut group = decode_group(&job, group_block, &context)?;
+        groups.push(decode_group(&job, group_block, &context)?);
+    }
+    for mut group in groups {
         // Nomad (jobspec2 `normalizeJob`): a job-level vault block is the default of every task,
         // and job-level secrets are added to every task's.
         for task in &mut group.tasks {
