@@ -607,7 +607,13 @@ impl TaskGroupSubmission {
             migrate,
         } = self;
         let job_type = job_level.job_type;
-        group.count = count.unwrap_or(1);
+        // Nomad: an unset count is the scaling block's min, else 1 (`TaskGroup.Canonicalize`).
+        let scaling_min = group
+            .scaling
+            .as_ref()
+            .and_then(|scaling| scaling.min)
+            .and_then(|min| i32::try_from(min).ok());
+        group.count = count.or(scaling_min).unwrap_or(1);
         // Nomad: `ScalingPolicy.Canonicalize` (enabled, min = the group's count, horizontal) and
         // `DisconnectStrategy.Canonicalize`.
         if let Some(scaling) = &mut group.scaling {
