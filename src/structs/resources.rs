@@ -55,6 +55,14 @@ impl Resources {
                 format!("disk can't be negative, got {}", self.disk_mb),
             );
         }
+        if let Some(secrets_mb) = self.secrets_mb
+            && secrets_mb < 0
+        {
+            errors.push(
+                &format!("{path}.SecretsMB"),
+                format!("SecretsMB value ({secrets_mb}) cannot be negative"),
+            );
+        }
         if self.cores < 0 {
             errors.push(&format!("{path}.Cores"), "cores can't be negative");
         }
