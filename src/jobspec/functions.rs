@@ -1,7 +1,8 @@
 //! The HCL functions a job file may call, a subset of Nomad's (which are Terraform's and cty's
 //! standard library): string, collection and conversion functions.
 //!
-//! Invariant: functions are pure; none touches the file system or the environment.
+//! Invariant: functions are pure, but for `file()` (`file_function.rs`), which reads beside the
+//! job file only when the CLI parses one from disk; none touches the environment.
 
 use hcl::Value;
 use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
@@ -79,6 +80,7 @@ pub(crate) fn declare_all(context: &mut Context<'_>) {
         FuncDef::new(element, [ParamType::Any, ParamType::Number]),
     );
     context.declare_func("abs", FuncDef::new(abs, [ParamType::Number]));
+    context.declare_func("file", FuncDef::new(super::file_function::file, [string()]));
 }
 
 /// Argument `idx`; hcl-rs checks the count against the declaration before calling, so a

@@ -16,7 +16,8 @@
 //! Invariant: every error is one line that starts with `file:line:col` (see [`JobspecError`]).
 //! Invariant: interpolations rooted at anything but `var` and `local` (`${attr.kernel.name}`,
 //! `${NOMAD_PORT_http}`, `${meta.rack}`) are kept literally for the client to fill in.
-//! Boundary: the file system is touched only to read the job file and the var files.
+//! Boundary: the file system is touched only to read the job file, the var files and, for a job
+//! file read from disk, the files its `file()` calls name (relative to the job file).
 //! Invariant: evaluation runs under a [`Budget`] of bytes and time (`budget.rs`); a file over it
 //! fails at the expression that crossed it.
 
@@ -25,6 +26,7 @@ mod budget;
 mod decode;
 mod error;
 mod eval;
+mod file_function;
 mod functions;
 mod operators;
 mod variables;
@@ -113,13 +115,19 @@ fn parse_file_with(
         source,
     })?;
     let var_file_texts = read_var_files(config)?;
-    parse_with(
-        &source,
-        &path.display().to_string(),
-        config,
-        &var_file_texts,
-        validate,
-    )
+    let base = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    file_function::with_file_base(base, || {
+        parse_with(
+            &source,
+            &path.display().to_string(),
+            config,
+            &var_file_texts,
+            validate,
+        )
+    })
 }
 
 fn read_var_files(config: &ParseConfig) -> Result<Vec<(String, String)>, JobspecError> {
