@@ -13,7 +13,7 @@ use proptest::prelude::*;
 
 use crate::api::decode::decode_json;
 use crate::api::routes::jobs::JobRegisterRequest;
-use crate::jobspec::{ParseConfig, parse};
+use crate::jobspec::{ParseConfig, parse_validated};
 use crate::server::limits::JobLimits;
 
 /// Inputs kept because they once took the agent down or panicked, with what they feed.
@@ -182,7 +182,8 @@ fn check(door: Door, input: &[u8]) -> String {
     let (answer_len, error) = match door {
         Door::Hcl => {
             let text = String::from_utf8_lossy(input);
-            match parse(&text, "fuzz.nomad.hcl", &ParseConfig::default()) {
+            // Parsed and validated, as `job validate` does without an agent.
+            match parse_validated(&text, "fuzz.nomad.hcl", &ParseConfig::default(), &[]) {
                 Ok(job) => (
                     serde_json::to_vec(&job).map_or(0, |json| json.len()),
                     String::new(),

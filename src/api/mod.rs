@@ -26,7 +26,9 @@ use axum::Router;
 use axum::routing::{get, post};
 
 use crate::server::Server;
-use routes::{agent, allocs, deployments, evals, events, internal, jobs, jobs_parse, nodes};
+use routes::{
+    agent, allocs, deployments, evals, events, internal, jobs, jobs_parse, nodes, validate,
+};
 
 /// The API router over a server.
 pub fn router(server: Arc<Server>) -> Router {
@@ -35,6 +37,10 @@ pub fn router(server: Arc<Server>) -> Router {
         .route(
             "/v1/jobs",
             get(jobs::list).put(jobs::register).post(jobs::register),
+        )
+        .route(
+            "/v1/validate/job",
+            post(validate::validate_job).put(validate::validate_job),
         )
         .route(
             "/v1/jobs/parse",

@@ -7,13 +7,27 @@ use super::{JobFileArgs, VarArgs};
 use crate::jobspec::{self, ParseConfig};
 use crate::structs::{Job, JobSubmission};
 
-/// Parses the job file named in `args` into a canonicalized, validated job.
+/// Parses the job file named in `args` into a job with Nomad's defaults, without validating it:
+/// as with Nomad, the server validates at registration.
 pub fn load(args: &JobFileArgs) -> anyhow::Result<Job> {
     if args.json {
         return load_json(args);
     }
     let config = parse_config(&args.vars)?;
     Ok(jobspec::parse_file(&args.file, &config)?)
+}
+
+/// [`load`], then validates the job here, each problem of an HCL file located in it (`job
+/// validate` without an agent).
+pub fn load_validated(args: &JobFileArgs) -> anyhow::Result<Job> {
+    if args.json {
+        let job = load_json(args)?;
+        job.validate()
+            .map_err(|errors| anyhow::anyhow!("{}: {errors}", args.file.display()))?;
+        return Ok(job);
+    }
+    let config = parse_config(&args.vars)?;
+    Ok(jobspec::parse_file_validated(&args.file, &config)?)
 }
 
 fn load_json(args: &JobFileArgs) -> anyhow::Result<Job> {
@@ -30,10 +44,7 @@ fn load_json(args: &JobFileArgs) -> anyhow::Result<Job> {
     };
     let submission: JobSubmission = serde_json::from_value(job_value)
         .with_context(|| format!("{} is not a job", args.file.display()))?;
-    let job = submission.into_job();
-    job.validate()
-        .map_err(|errors| anyhow::anyhow!("{}: {errors}", args.file.display()))?;
-    Ok(job)
+    Ok(submission.into_job())
 }
 
 fn parse_config(vars: &VarArgs) -> anyhow::Result<ParseConfig> {

@@ -19,6 +19,7 @@ mod job_file;
 mod job_init;
 mod job_run;
 mod job_status;
+mod job_validate;
 mod monitor;
 mod node_status;
 pub mod output;
@@ -188,7 +189,7 @@ pub enum JobCommand {
     /// Creates an example job file
     Init(JobInitArgs),
     /// Checks a job file for errors without running it
-    Validate(JobFileArgs),
+    Validate(JobValidateArgs),
     /// Submits a job file, or prints its API JSON with -output
     Run(JobRunArgs),
     /// Shows a job's status, or lists jobs
@@ -224,6 +225,14 @@ pub struct JobFileArgs {
     /// Reads the job file as API JSON instead of HCL
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JobValidateArgs {
+    #[command(flatten)]
+    pub job: JobFileArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 #[derive(Debug, Args)]
@@ -592,11 +601,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
             Ok(ExitCode::SUCCESS)
         }
         Command::Job(JobCommand::Init(args)) => job_init::run(&args),
-        Command::Job(JobCommand::Validate(args)) => {
-            job_file::load(&args)?;
-            outln!("Job validation successful")?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Job(JobCommand::Validate(args)) => job_validate::run(&args),
         Command::Job(JobCommand::Run(args)) if args.output => {
             outln!("{}", job_file::api_json(&job_file::load(&args.job)?)?)?;
             Ok(ExitCode::SUCCESS)

@@ -21,9 +21,9 @@ use crate::structs::duration::parse_go_duration;
 
 /// The arguments and block types a block accepts.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Schema {
-    pub arguments: &'static [&'static str],
-    pub blocks: &'static [&'static str],
+pub(crate) struct Schema<'s> {
+    pub arguments: &'s [&'s str],
+    pub blocks: &'s [&'s str],
 }
 
 pub(crate) struct BlockReader<'a, 'src> {
@@ -44,7 +44,7 @@ impl<'a, 'src> BlockReader<'a, 'src> {
         offset: usize,
         what: String,
         path: String,
-        schema: Schema,
+        schema: Schema<'_>,
     ) -> Result<Self, JobspecError> {
         let reader = Self {
             decoder,
@@ -64,7 +64,7 @@ impl<'a, 'src> BlockReader<'a, 'src> {
         block: &'a Block,
         what: String,
         path: String,
-        schema: Schema,
+        schema: Schema<'_>,
     ) -> Result<BlockReader<'a, 'src>, JobspecError> {
         BlockReader::new(
             self.decoder,
@@ -76,7 +76,7 @@ impl<'a, 'src> BlockReader<'a, 'src> {
         )
     }
 
-    fn check_schema(&self, schema: Schema) -> Result<(), JobspecError> {
+    fn check_schema(&self, schema: Schema<'_>) -> Result<(), JobspecError> {
         let source = &self.decoder.eval.source;
         let mut seen_arguments: BTreeMap<&str, usize> = BTreeMap::new();
         for structure in self.body.iter() {
@@ -340,6 +340,14 @@ impl<'a, 'src> BlockReader<'a, 'src> {
         self.body.get_blocks(name)
     }
 
+    /// The blocks of type `name`, in order (for names that are not `'a`).
+    pub fn blocks_named(&self, name: &str) -> Vec<&'a Block> {
+        self.body
+            .blocks()
+            .filter(|block| block.has_ident(name))
+            .collect()
+    }
+
     /// The one block of type `name`, if any; a second one is an error.
     pub fn unique_block(&self, name: &str) -> Result<Option<&'a Block>, JobspecError> {
         let mut blocks = self.body.blocks().filter(|block| block.has_ident(name));
@@ -368,7 +376,7 @@ pub(crate) fn join_path(parent: &str, field: &str) -> String {
 }
 
 /// ` (did you mean "count"?)` when a known key is a likely typo of `name`, else nothing.
-fn suggestion(name: &str, schema: Schema) -> String {
+fn suggestion(name: &str, schema: Schema<'_>) -> String {
     let closest = schema
         .arguments
         .iter()

@@ -1,7 +1,8 @@
 //! The HCL functions a job file may call, a subset of Nomad's (which are Terraform's and cty's
 //! standard library): string, collection and conversion functions.
 //!
-//! Invariant: functions are pure; none touches the file system or the environment.
+//! Invariant: functions are pure, but for `file()` (`file_function.rs`), which reads beside the
+//! job file only when the CLI parses one from disk; none touches the environment.
 
 use hcl::Value;
 use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
@@ -60,6 +61,26 @@ pub(crate) fn declare_all(context: &mut Context<'_>) {
             .variadic_param(ParamType::object_of(ParamType::Any))
             .build(merge),
     );
+    context.declare_func("base64encode", FuncDef::new(base64encode, [string()]));
+    context.declare_func("base64decode", FuncDef::new(base64decode, [string()]));
+    context.declare_func("trimprefix", FuncDef::new(trimprefix, [string(), string()]));
+    context.declare_func("trimsuffix", FuncDef::new(trimsuffix, [string(), string()]));
+    context.declare_func("keys", FuncDef::new(keys, [ParamType::Any]));
+    context.declare_func("values", FuncDef::new(values, [ParamType::Any]));
+    context.declare_func(
+        "lookup",
+        FuncDef::builder()
+            .param(ParamType::Any)
+            .param(string())
+            .variadic_param(ParamType::Any)
+            .build(lookup),
+    );
+    context.declare_func(
+        "element",
+        FuncDef::new(element, [ParamType::Any, ParamType::Number]),
+    );
+    context.declare_func("abs", FuncDef::new(abs, [ParamType::Number]));
+    context.declare_func("file", FuncDef::new(super::file_function::file, [string()]));
 }
 
 /// Argument `idx`; hcl-rs checks the count against the declaration before calling, so a
@@ -253,4 +274,103 @@ fn merge(args: FuncArgs) -> Result<Value, String> {
         }
     }
     Ok(Value::Object(merged))
+}
+
+fn base64encode(args: FuncArgs) -> Result<Value, String> {
+    use base64::Engine as _;
+    let text = string_arg(&args, 0)?;
+    super::budget::charge(text.len().saturating_mul(4) / 3 + 4)?;
+    Ok(Value::from(
+        base64::engine::general_purpose::STANDARD.encode(text.as_bytes()),
+    ))
+}
+
+fn base64decode(args: FuncArgs) -> Result<Value, String> {
+    use base64::Engine as _;
+    let text = string_arg(&args, 0)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.as_bytes())
+        .map_err(|error| format!("invalid base64: {error}"))?;
+    let decoded =
+        String::from_utf8(bytes).map_err(|_| "the decoded bytes are not UTF-8".to_owned())?;
+    charged(Value::from(decoded))
+}
+
+fn trimprefix(args: FuncArgs) -> Result<Value, String> {
+    let text = string_arg(&args, 0)?;
+    let prefix = string_arg(&args, 1)?;
+    Ok(Value::from(text.strip_prefix(prefix).unwrap_or(text)))
+}
+
+fn trimsuffix(args: FuncArgs) -> Result<Value, String> {
+    let text = string_arg(&args, 0)?;
+    let suffix = string_arg(&args, 1)?;
+    Ok(Value::from(text.strip_suffix(suffix).unwrap_or(text)))
+}
+
+fn object_arg(args: &FuncArgs, idx: usize) -> Result<&hcl::Map<String, Value>, String> {
+    arg(args, idx)?
+        .as_object()
+        .ok_or_else(|| format!("argument {} must be a map", idx + 1))
+}
+
+/// A map's keys, sorted (as cty's `keys`).
+fn keys(args: FuncArgs) -> Result<Value, String> {
+    let mut keys: Vec<&String> = object_arg(&args, 0)?.keys().collect();
+    keys.sort();
+    charged(Value::Array(
+        keys.into_iter()
+            .map(|key| Value::from(key.as_str()))
+            .collect(),
+    ))
+}
+
+/// A map's values, in the order of its sorted keys.
+fn values(args: FuncArgs) -> Result<Value, String> {
+    let map = object_arg(&args, 0)?;
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    charged(Value::Array(
+        keys.into_iter()
+            .filter_map(|key| map.get(key).cloned())
+            .collect(),
+    ))
+}
+
+/// `lookup(map, key, default)`: the value at `key`, else the default.
+fn lookup(args: FuncArgs) -> Result<Value, String> {
+    let map = object_arg(&args, 0)?;
+    let key = string_arg(&args, 1)?;
+    match (map.get(key), args.variadic_args().next()) {
+        (Some(value), _) => Ok(value.clone()),
+        (None, Some(default)) => Ok(default.clone()),
+        (None, None) => Err(format!("no key {key:?} in the map and no default given")),
+    }
+}
+
+/// `element(list, index)`: the item at `index`, wrapping around as cty's does.
+fn element(args: FuncArgs) -> Result<Value, String> {
+    let items = arg(&args, 0)?
+        .as_array()
+        .ok_or("argument 1 must be a list")?;
+    let index = arg(&args, 1)?
+        .as_i64()
+        .filter(|index| *index >= 0)
+        .ok_or("argument 2 must be a whole number, not negative")?;
+    if items.is_empty() {
+        return Err("cannot use element function with an empty list".to_owned());
+    }
+    let len = i64::try_from(items.len()).map_err(|_| "list too long".to_owned())?;
+    let at = usize::try_from(index % len).map_err(|_| "index out of range".to_owned())?;
+    items
+        .get(at)
+        .cloned()
+        .ok_or_else(|| "index out of range".to_owned())
+}
+
+fn abs(args: FuncArgs) -> Result<Value, String> {
+    let number = arg(&args, 0)?
+        .as_f64()
+        .ok_or("argument 1 must be a number")?;
+    Ok(number_value(number.abs()))
 }

@@ -3,17 +3,21 @@
 //! ```text
 //! source ──parse (hcl-edit, spans)──► Body ──variables/locals──► Evaluator
 //!        ──decode (one reader per block, schema-checked)──► JobSubmission
-//!        ──JobSubmission::into_job (Nomad's defaults)──► ──Job::validate──► Ok(Job) | Err(..)
+//!        ──JobSubmission::into_job (Nomad's defaults)──► Job  (──Job::validate──► located errors)
 //! ```
 //!
 //! Entry points: [`parse`] for text, [`parse_file`] for a path; [`ParseConfig`] carries `-var`,
-//! `-var-file` and the environment (for `NOMAD_VAR_<name>`).
+//! `-var-file` and the environment (for `NOMAD_VAR_<name>`). As Nomad's parser, they parse only:
+//! a job without groups parses, and the server validates at registration. [`parse_validated`]
+//! and [`parse_file_validated`] also validate, each problem located at the line that caused it
+//! (`job validate` without an agent).
 //!
 //! Invariant: the jobspec depends only on `structs`; it never panics, whatever the input.
 //! Invariant: every error is one line that starts with `file:line:col` (see [`JobspecError`]).
 //! Invariant: interpolations rooted at anything but `var` and `local` (`${attr.kernel.name}`,
 //! `${NOMAD_PORT_http}`, `${meta.rack}`) are kept literally for the client to fill in.
-//! Boundary: the file system is touched only to read the job file and the var files.
+//! Boundary: the file system is touched only to read the job file, the var files and, for a job
+//! file read from disk, the files its `file()` calls name (relative to the job file).
 //! Invariant: evaluation runs under a [`Budget`] of bytes and time (`budget.rs`); a file over it
 //! fails at the expression that crossed it.
 
@@ -22,10 +26,13 @@ mod budget;
 mod decode;
 mod error;
 mod eval;
+mod file_function;
 mod functions;
 mod operators;
 mod variables;
 
+#[cfg(test)]
+mod corpus_tests;
 #[cfg(test)]
 mod defaults_tests;
 #[cfg(test)]
@@ -73,23 +80,70 @@ impl ParseConfig {
     }
 }
 
-const FILE_SCHEMA: Schema = Schema {
+const FILE_SCHEMA: Schema<'static> = Schema {
     arguments: &[],
     blocks: &["job", "locals", "variable", "variables"],
 };
 
-/// Parses the job file at `path`; errors name the path as given.
+/// Whether a parse also validates the job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Validate {
+    No,
+    Yes,
+}
+
+/// Parses the job file at `path` without validating it; errors name the path as given.
 pub fn parse_file(path: impl AsRef<Path>, config: &ParseConfig) -> Result<Job, JobspecError> {
-    let path = path.as_ref();
+    parse_file_with(path.as_ref(), config, Validate::No)
+}
+
+/// [`parse_file`], then validates the job as the server would, every problem located in the file.
+pub fn parse_file_validated(
+    path: impl AsRef<Path>,
+    config: &ParseConfig,
+) -> Result<Job, JobspecError> {
+    parse_file_with(path.as_ref(), config, Validate::Yes)
+}
+
+fn parse_file_with(
+    path: &Path,
+    config: &ParseConfig,
+    validate: Validate,
+) -> Result<Job, JobspecError> {
     let source = std::fs::read_to_string(path).map_err(|source| JobspecError::Io {
         path: path.to_owned(),
         source,
     })?;
-    parse(&source, &path.display().to_string(), config)
+    let var_file_texts = read_var_files(config)?;
+    let base = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    file_function::with_file_base(base, || {
+        parse_with(
+            &source,
+            &path.display().to_string(),
+            config,
+            &var_file_texts,
+            validate,
+        )
+    })
 }
 
-/// Parses a job file's text into a canonicalized, validated job. `filename` names the source in
-/// error messages.
+fn read_var_files(config: &ParseConfig) -> Result<Vec<(String, String)>, JobspecError> {
+    let mut var_file_texts = Vec::new();
+    for path in &config.var_files {
+        let text = std::fs::read_to_string(path).map_err(|source| JobspecError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        var_file_texts.push((path.display().to_string(), text));
+    }
+    Ok(var_file_texts)
+}
+
+/// Parses a job file's text into a job with Nomad's defaults applied, without validating it (as
+/// Nomad's parser: a job without groups parses). `filename` names the source in error messages.
 ///
 /// ```
 /// use caravan::jobspec::{ParseConfig, parse};
@@ -120,15 +174,8 @@ pub fn parse_file(path: impl AsRef<Path>, config: &ParseConfig) -> Result<Job, J
 /// # Ok::<(), caravan::jobspec::JobspecError>(())
 /// ```
 pub fn parse(source: &str, filename: &str, config: &ParseConfig) -> Result<Job, JobspecError> {
-    let mut var_file_texts = Vec::new();
-    for path in &config.var_files {
-        let text = std::fs::read_to_string(path).map_err(|source| JobspecError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        var_file_texts.push((path.display().to_string(), text));
-    }
-    parse_with_var_files(source, filename, config, &var_file_texts)
+    let var_file_texts = read_var_files(config)?;
+    parse_with(source, filename, config, &var_file_texts, Validate::No)
 }
 
 /// [`parse`] with the var files already read, as `(name, text)` pairs (the HTTP API's
@@ -142,6 +189,27 @@ pub fn parse_with_var_files(
     config: &ParseConfig,
     var_file_texts: &[(String, String)],
 ) -> Result<Job, JobspecError> {
+    parse_with(source, filename, config, var_file_texts, Validate::No)
+}
+
+/// [`parse_with_var_files`], then validates the job as the server would (`Job::validate`), every
+/// problem located at the block or argument that set the field.
+pub fn parse_validated(
+    source: &str,
+    filename: &str,
+    config: &ParseConfig,
+    var_file_texts: &[(String, String)],
+) -> Result<Job, JobspecError> {
+    parse_with(source, filename, config, var_file_texts, Validate::Yes)
+}
+
+fn parse_with(
+    source: &str,
+    filename: &str,
+    config: &ParseConfig,
+    var_file_texts: &[(String, String)],
+    validate: Validate,
+) -> Result<Job, JobspecError> {
     budget::with_budget(Budget::default(), || {
         parse_within_budget(
             source,
@@ -150,6 +218,9 @@ pub fn parse_with_var_files(
             var_file_texts,
             |submission, decoder| {
                 let job = submission.into_job();
+                if validate == Validate::No {
+                    return Ok(job);
+                }
                 job.validate().map_err(|errors| JobspecError::Validation {
                     problems: errors
                         .errors

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{JobspecError, ParseConfig, parse, parse_with_var_files};
+use super::{JobspecError, ParseConfig, parse, parse_validated, parse_with_var_files};
 
 fn data_dir(kind: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -57,9 +57,10 @@ fn check(expect_file: &Path, actual: &str) -> Option<String> {
     })
 }
 
+/// Parses and validates a corpus file, validation problems located in it.
 fn parse_path(path: &Path) -> Result<crate::structs::Job, JobspecError> {
     let source = std::fs::read_to_string(path).expect("corpus file is readable");
-    parse(&source, &file_name(path), &ParseConfig::default())
+    parse_validated(&source, &file_name(path), &ParseConfig::default(), &[])
 }
 
 #[test]
@@ -107,7 +108,11 @@ fn every_error_is_one_line_with_a_position() {
 /// Feeds every prefix of every corpus file to the parser: it must answer, never panic.
 #[test]
 fn truncated_inputs_never_panic() {
-    for path in job_files("jobs").into_iter().chain(job_files("invalid")) {
+    for path in job_files("jobs")
+        .into_iter()
+        .chain(job_files("invalid"))
+        .chain(job_files("jobspec-corpus"))
+    {
         let source = std::fs::read_to_string(&path).expect("corpus file is readable");
         let boundaries: Vec<usize> = source
             .char_indices()
@@ -130,7 +135,10 @@ fn mutated_inputs_never_panic() {
     const TOKENS: &[&str] = &[
         "{", "}", "\"", "${", "%{", "<<EOF\n", "= ", "[", "]", "var.", "\u{e9}", "\\", "#", "/*",
     ];
-    for path in job_files("jobs") {
+    for path in job_files("jobs")
+        .into_iter()
+        .chain(job_files("jobspec-corpus"))
+    {
         let source = std::fs::read_to_string(&path).expect("corpus file is readable");
         let lines: Vec<&str> = source.lines().collect();
         for skipped_idx in 0..lines.len() {

@@ -23,12 +23,12 @@ use super::body::{
 use super::error::{JobspecError, Location, SourceFile};
 use super::eval::{Evaluator, kind_of, one_line, parse_number};
 
-const VARIABLE_SCHEMA: Schema = Schema {
+const VARIABLE_SCHEMA: Schema<'static> = Schema {
     arguments: &["default", "description", "sensitive", "type"],
     blocks: &["validation"],
 };
 
-const VALIDATION_SCHEMA: Schema = Schema {
+const VALIDATION_SCHEMA: Schema<'static> = Schema {
     arguments: &["condition", "error_message"],
     blocks: &[],
 };

@@ -24,7 +24,7 @@ use crate::structs::{
 pub enum ServerError {
     #[error("{0}")]
     Invalid(String),
-    #[error("job validation failed: {0}")]
+    #[error("Job validation failed: {0}")]
     Validation(#[from] ValidationErrors),
     /// The state refuses the request: checked before the write or by the apply itself.
     #[error(transparent)]
@@ -154,6 +154,18 @@ impl Server {
         self.raft.id
     }
 
+    /// Checks a job as registration does, after putting it in this server's region (Nomad:
+    /// `Job.Validate`): the job's own rules ([`Job::validate`], which also refuses the
+    /// integrations caravan lacks) and the operator's limits. Registration and `/v1/validate/job`
+    /// ask this.
+    pub fn job_validate(&self, job: &mut Job) -> Result<(), ServerError> {
+        if job.region.is_empty() || job.region == "global" {
+            job.region = self.options.region.clone();
+        }
+        job.validate()?;
+        self.options.limits.check(job).map_err(ServerError::Invalid)
+    }
+
     /// Registers a job (Nomad: `Job.Register`).
     pub async fn job_register(&self, job: Job) -> Result<JobRegisterResponse, ServerError> {
         self.job_register_enforced(job, None).await
@@ -167,14 +179,7 @@ impl Server {
         mut job: Job,
         enforce_index: Option<u64>,
     ) -> Result<JobRegisterResponse, ServerError> {
-        if job.region.is_empty() || job.region == "global" {
-            job.region = self.options.region.clone();
-        }
-        job.validate()?;
-        self.options
-            .limits
-            .check(&job)
-            .map_err(ServerError::Invalid)?;
+        self.job_validate(&mut job)?;
         let now = super::now_unix_nanos();
         job.submit_time = now;
         let eval = (!job.is_template()).then(|| new_eval(&job, EvalTrigger::JOB_REGISTER, now));

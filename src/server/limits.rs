@@ -132,7 +132,7 @@ mod tests {
             max_task_groups: 3,
             max_tasks_per_group: 2,
             max_placements: 10,
-            max_job_bytes: 4096,
+            max_job_bytes: 8192,
             max_request_body_bytes: 1 << 20,
         };
         assert_eq!(limits.check(&job(3, 2, 3)), Ok(()));
@@ -154,11 +154,11 @@ mod tests {
             assert_eq!(limits.check(&job), Err(expected.to_owned()));
         }
         let mut big = job(1, 1, 1);
-        big.meta.insert("blob".to_owned(), "x".repeat(5000));
+        big.meta.insert("blob".to_owned(), "x".repeat(9000));
         assert_eq!(
             limits.check(&big),
             Err(
-                "job is larger than the limit of 4096 bytes as JSON (server.job_max_size)"
+                "job is larger than the limit of 8192 bytes as JSON (server.job_max_size)"
                     .to_owned()
             )
         );

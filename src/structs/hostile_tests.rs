@@ -116,13 +116,13 @@ fn invalid_cron_specs_are_refused_with_nomads_message() {
     let error = submit(job.clone()).expect_err("bad cron");
     assert_eq!(
         error,
-        "Periodic.Spec: Invalid cron spec \"61 * * * *\": minute field \"61\": 61 is out of range 0-59"
+        "1 error occurred:\n\t* Periodic.Spec: Invalid cron spec \"61 * * * *\": minute field \"61\": 61 is out of range 0-59"
     );
     job["Periodic"]["Spec"] = Value::from("");
     job["Periodic"]["Specs"] = serde_json::json!(["0 9 * * 1-5", "bogus"]);
     let error = submit(job).expect_err("bad cron in the list");
     assert!(
-        error.starts_with("Periodic.Specs[1]: Invalid cron spec \"bogus\""),
+        error.starts_with("1 error occurred:\n\t* Periodic.Specs[1]: Invalid cron spec \"bogus\""),
         "{error}"
     );
 }

@@ -136,6 +136,11 @@ pub struct Job {
     pub dispatched: bool,
     #[serde(deserialize_with = "nullable::default")]
     pub meta: BTreeMap<String, String>,
+    /// `multiregion` block: refused at registration (caravan has one region per cluster).
+    pub multiregion: Option<super::Multiregion>,
+    /// `ui` block: shown, not acted on.
+    #[serde(rename = "UI")]
+    pub ui: Option<super::JobUiConfig>,
     /// True once the job has been stopped (deregistered without purge).
     pub stop: bool,
     #[serde(rename = "ParentID")]
@@ -194,7 +199,8 @@ impl Job {
             errors.push("Datacenters", "datacenter name must not be empty");
         }
         if self.task_groups.is_empty() {
-            errors.push("TaskGroups", "job must have at least one task group");
+            // Nomad's wording (`Job.Validate`).
+            errors.push("TaskGroups", "Missing job task groups");
         }
         let mut seen_groups = BTreeMap::new();
         for (group_idx, group) in self.task_groups.iter().enumerate() {
@@ -287,6 +293,18 @@ impl Job {
         for key in self.meta.keys() {
             check_name("Meta", key, &mut errors);
         }
+        if let Some(ui) = &self.ui
+            && ui.description.len() > super::JobUiConfig::MAX_DESCRIPTION_LEN
+        {
+            errors.push(
+                "UI.Description",
+                format!(
+                    "UI description must be under 1000 characters, currently {}",
+                    ui.description.len()
+                ),
+            );
+        }
+        super::integrations::unsupported(self, &mut errors);
         errors.into_result()
     }
 

@@ -12,12 +12,14 @@
 //! keeps `Option` where "unset" differs from zero, the stored job has every field decided.
 
 mod allocation;
+mod blocks;
 mod constraint;
 mod cron;
 mod deployment;
 pub mod duration;
 mod evaluation;
 mod ids;
+mod integrations;
 mod job;
 mod job_summary;
 mod network;
@@ -39,10 +41,19 @@ pub use allocation::{
     Allocation, DesiredTransition, NodeScoreMeta, RescheduleEvent, RescheduleTracker, TaskEvent,
     TaskState, TaskStateValue,
 };
+pub use blocks::{
+    Action, ChangeScript, CniConfig, DisconnectStrategy, DnsConfig, JobUiConfig, JobUiLink,
+    NumaResource, RequestedDevice, ScalingPolicy, ServiceWeights, TaskSchedule, TaskScheduleCron,
+    WaitConfig,
+};
 pub use constraint::{Affinity, Constraint, ConstraintOperand, Spread, SpreadTarget};
 pub use deployment::{Deployment, DeploymentState, DeploymentStatus};
 pub use evaluation::{EvalStatus, EvalTrigger, Evaluation};
 pub use ids::{AllocId, DeploymentId, EvalId, JobId, NodeId, new_uuid};
+pub use integrations::{
+    Consul, ConsulConnect, CsiMountOptions, Multiregion, MultiregionRegion, MultiregionStrategy,
+    Secret, TaskCsiPluginConfig, Vault,
+};
 pub use job::{Job, JobStatus, JobType, Namespace, ParameterizedJobConfig, PeriodicConfig};
 pub use job_summary::{JobChildrenSummary, JobSummary, TaskGroupSummary};
 pub use network::{NetworkResource, Port};

@@ -18,6 +18,7 @@ pub struct Port {
     /// -1 means the same as the host port in bridge mode.
     pub to: i32,
     pub host_network: String,
+    pub ignore_collision: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -37,6 +38,10 @@ pub struct NetworkResource {
     pub reserved_ports: Vec<Port>,
     #[serde(deserialize_with = "nullable::default")]
     pub dynamic_ports: Vec<Port>,
+    #[serde(rename = "DNS")]
+    pub dns: Option<super::DnsConfig>,
+    #[serde(rename = "CNI")]
+    pub cni: Option<super::CniConfig>,
 }
 
 impl NetworkResource {

@@ -302,7 +302,7 @@ mod tests {
         policy.validate("RestartPolicy", &mut errors);
         assert_eq!(
             errors.to_string(),
-            "RestartPolicy.Interval: restart interval 30s is less than attempts (3) times delay (15s)"
+            "1 error occurred:\n\t* RestartPolicy.Interval: restart interval 30s is less than attempts (3) times delay (15s)"
         );
     }
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::validation::ValidationErrors;
-use super::{NetworkResource, nullable};
+use super::{NetworkResource, NumaResource, RequestedDevice, nullable};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -22,6 +22,13 @@ pub struct Resources {
     pub disk_mb: i32,
     #[serde(deserialize_with = "nullable::default")]
     pub networks: Vec<NetworkResource>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub devices: Vec<RequestedDevice>,
+    #[serde(rename = "NUMA")]
+    pub numa: Option<NumaResource>,
+    /// The size of the task's in-memory secrets dir, in MB; `None` is the client's default.
+    #[serde(rename = "SecretsMB")]
+    pub secrets_mb: Option<i32>,
 }
 
 impl Resources {
@@ -46,6 +53,14 @@ impl Resources {
             errors.push(
                 &format!("{path}.DiskMB"),
                 format!("disk can't be negative, got {}", self.disk_mb),
+            );
+        }
+        if let Some(secrets_mb) = self.secrets_mb
+            && secrets_mb < 0
+        {
+            errors.push(
+                &format!("{path}.SecretsMB"),
+                format!("SecretsMB value ({secrets_mb}) cannot be negative"),
             );
         }
         if self.cores < 0 {

@@ -57,6 +57,22 @@ pub struct ServiceCheck {
     pub initial_status: String,
     pub task_name: String,
     pub check_restart: Option<CheckRestart>,
+    pub expose: bool,
+    pub advertise: String,
+    pub notes: String,
+    #[serde(rename = "TLSServerName")]
+    pub tls_server_name: String,
+    #[serde(rename = "TLSSkipVerify")]
+    pub tls_skip_verify: bool,
+    #[serde(rename = "GRPCService")]
+    pub grpc_service: String,
+    #[serde(rename = "GRPCUseTLS")]
+    pub grpc_use_tls: bool,
+    pub success_before_passing: i32,
+    pub failures_before_critical: i32,
+    pub failures_before_warning: i32,
+    pub body: String,
+    pub on_update: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -80,6 +96,19 @@ pub struct Service {
     pub on_update: String,
     /// The default `check_restart` of the service's checks.
     pub check_restart: Option<CheckRestart>,
+    pub enable_tag_override: bool,
+    #[serde(deserialize_with = "nullable::default")]
+    pub canary_meta: BTreeMap<String, String>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub tagged_addresses: BTreeMap<String, String>,
+    /// Consul service mesh: refused at registration.
+    pub connect: Option<super::ConsulConnect>,
+    pub identity: Option<super::WorkloadIdentity>,
+    pub weights: Option<super::ServiceWeights>,
+    /// The Consul cluster of a `provider = "consul"` service.
+    pub cluster: String,
+    /// Consul's service kind (e.g. a gateway's); empty for a plain service.
+    pub kind: String,
 }
 
 impl Service {
@@ -175,6 +204,31 @@ impl Service {
             }
             if let Some(check_restart) = &check.check_restart {
                 check_restart.validate(&format!("{check_path}.CheckRestart"), errors);
+            }
+            // Nomad: `ServiceCheck.validateCommon`.
+            for (field, name, value) in [
+                (
+                    "SuccessBeforePassing",
+                    "success_before_passing",
+                    check.success_before_passing,
+                ),
+                (
+                    "FailuresBeforeCritical",
+                    "failures_before_critical",
+                    check.failures_before_critical,
+                ),
+                (
+                    "FailuresBeforeWarning",
+                    "failures_before_warning",
+                    check.failures_before_warning,
+                ),
+            ] {
+                if value < 0 {
+                    errors.push(
+                        &format!("{check_path}.{field}"),
+                        format!("{name} must be non-negative"),
+                    );
+                }
             }
         }
         if let Some(check_restart) = &self.check_restart {

@@ -207,6 +207,12 @@ pub struct ResourcesSubmission {
     pub disk_mb: Option<i32>,
     #[serde(deserialize_with = "nullable::default")]
     pub networks: Vec<super::NetworkResource>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub devices: Vec<super::RequestedDevice>,
+    #[serde(rename = "NUMA")]
+    pub numa: Option<super::NumaResource>,
+    #[serde(rename = "SecretsMB")]
+    pub secrets_mb: Option<i32>,
 }
 
 /// A `logs` block as written (Nomad: `api.LogConfig`).
@@ -601,7 +607,28 @@ impl TaskGroupSubmission {
             migrate,
         } = self;
         let job_type = job_level.job_type;
-        group.count = count.unwrap_or(1);
+        // Nomad: an unset count is the scaling block's min, else 1 (`TaskGroup.Canonicalize`).
+        let scaling_min = group
+            .scaling
+            .as_ref()
+            .and_then(|scaling| scaling.min)
+            .and_then(|min| i32::try_from(min).ok());
+        group.count = count.or(scaling_min).unwrap_or(1);
+        // Nomad: `ScalingPolicy.Canonicalize` (enabled, min = the group's count, horizontal) and
+        // `DisconnectStrategy.Canonicalize`.
+        if let Some(scaling) = &mut group.scaling {
+            scaling.enabled.get_or_insert(true);
+            scaling.min.get_or_insert(i64::from(group.count));
+            if scaling.policy_type.is_empty() {
+                scaling.policy_type = "horizontal".to_owned();
+            }
+        }
+        if let Some(disconnect) = &mut group.disconnect {
+            disconnect.replace.get_or_insert(true);
+            disconnect
+                .reconcile
+                .get_or_insert_with(|| "best_score".to_owned());
+        }
         let restart = restart_policy
             .unwrap_or_default()
             .over(&defaults::restart(job_type));
@@ -725,6 +752,9 @@ impl TaskSubmission {
             memory_max_mb: resources.memory_max_mb.unwrap_or(0),
             disk_mb: resources.disk_mb.unwrap_or(0),
             networks: resources.networks,
+            devices: resources.devices,
+            numa: resources.numa,
+            secrets_mb: resources.secrets_mb,
         });
         let logs = log_config.unwrap_or_default();
         task.log_config = Some(LogConfig {
@@ -746,6 +776,9 @@ impl TaskSubmission {
             memory_max_mb: Some(resources.memory_max_mb),
             disk_mb: Some(resources.disk_mb),
             networks: resources.networks,
+            devices: resources.devices,
+            numa: resources.numa,
+            secrets_mb: resources.secrets_mb,
         });
         let restart_policy = task.restart_policy.take().map(|policy| RestartSubmission {
             attempts: Some(policy.attempts),

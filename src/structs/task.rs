@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::validation::{ValidationErrors, check_path_name};
 use super::{
-    Affinity, Constraint, LogConfig, Resources, RestartPolicy, Service, duration, nullable,
+    Action, Affinity, ChangeScript, Constraint, Consul, LogConfig, Resources, RestartPolicy,
+    ScalingPolicy, Secret, Service, TaskCsiPluginConfig, TaskSchedule, Vault, WaitConfig, duration,
+    nullable,
 };
 
 /// `lifecycle` block: when a task runs relative to the group's main tasks.
@@ -38,6 +40,8 @@ pub struct TaskArtifact {
     /// "any", "file" or "dir".
     pub getter_mode: String,
     pub relative_dest: String,
+    pub getter_insecure: bool,
+    pub chown: bool,
 }
 
 /// `template` block: a file rendered into the task dir.
@@ -58,6 +62,13 @@ pub struct Template {
     /// Render as environment variables (`env = true`).
     pub envvars: bool,
     pub err_missing_key: bool,
+    pub change_script: Option<ChangeScript>,
+    pub once: bool,
+    pub uid: Option<i32>,
+    pub gid: Option<i32>,
+    #[serde(with = "duration::opt_nanos")]
+    pub vault_grace: Option<Duration>,
+    pub wait: Option<WaitConfig>,
 }
 
 /// `volume_mount` block: a group volume mounted into a task.
@@ -67,6 +78,10 @@ pub struct VolumeMount {
     pub volume: String,
     pub destination: String,
     pub read_only: bool,
+    /// "private", "host-to-task" or "bidirectional".
+    pub propagation_mode: String,
+    #[serde(rename = "SELinuxLabel")]
+    pub selinux_label: String,
 }
 
 /// `identity` block: a workload identity (a signed token) given to the task.
@@ -87,6 +102,8 @@ pub struct WorkloadIdentity {
     pub service_name: String,
     #[serde(rename = "TTL", with = "duration::nanos")]
     pub ttl: Duration,
+    #[serde(deserialize_with = "nullable::default")]
+    pub extra_claims: Vec<String>,
 }
 
 /// `dispatch_payload` block: where a dispatched job's payload is written.
@@ -138,6 +155,18 @@ pub struct Task {
     #[serde(deserialize_with = "nullable::default")]
     pub identities: Vec<WorkloadIdentity>,
     pub dispatch_payload: Option<DispatchPayloadConfig>,
+    pub vault: Option<Vault>,
+    pub consul: Option<Consul>,
+    #[serde(rename = "CSIPluginConfig")]
+    pub csi_plugin_config: Option<TaskCsiPluginConfig>,
+    /// `scaling "cpu"` and `scaling "mem"` blocks.
+    #[serde(deserialize_with = "nullable::default")]
+    pub scaling_policies: Vec<ScalingPolicy>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub secrets: Vec<Secret>,
+    #[serde(deserialize_with = "nullable::default")]
+    pub actions: Vec<Action>,
+    pub schedule: Option<TaskSchedule>,
 }
 
 impl Task {
@@ -177,6 +206,23 @@ impl Task {
         }
         for service in &mut self.services {
             service.canonicalize();
+        }
+        for mount in &mut self.volume_mounts {
+            // Nomad: `VolumeMount.Canonicalize`.
+            if mount.propagation_mode.is_empty() {
+                mount.propagation_mode = "private".to_owned();
+            }
+        }
+        // Nomad: `Vault.Canonicalize` and `ScalingPolicy.Canonicalize`.
+        if let Some(vault) = &mut self.vault {
+            vault.env.get_or_insert(true);
+            vault.disable_file.get_or_insert(false);
+            if vault.change_mode.is_empty() {
+                vault.change_mode = "restart".to_owned();
+            }
+        }
+        for policy in &mut self.scaling_policies {
+            policy.enabled.get_or_insert(true);
         }
     }
 

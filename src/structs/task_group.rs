@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::validation::{ValidationErrors, check_path_name};
 use super::{
-    Affinity, Constraint, EphemeralDisk, JobType, MigrateStrategy, NetworkResource,
-    ReschedulePolicy, RestartPolicy, Service, Spread, Task, UpdateStrategy, duration, nullable,
+    Affinity, Constraint, Consul, CsiMountOptions, DisconnectStrategy, EphemeralDisk, JobType,
+    MigrateStrategy, NetworkResource, ReschedulePolicy, RestartPolicy, ScalingPolicy, Service,
+    Spread, Task, UpdateStrategy, duration, nullable,
 };
 
 /// A `volume` request of a group (host volumes).
@@ -20,6 +21,11 @@ pub struct VolumeRequest {
     pub volume_type: String,
     pub source: String,
     pub read_only: bool,
+    pub sticky: bool,
+    pub access_mode: String,
+    pub attachment_mode: String,
+    pub mount_options: Option<CsiMountOptions>,
+    pub per_alloc: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,6 +60,14 @@ pub struct TaskGroup {
     pub stop_after_client_disconnect: Option<Duration>,
     #[serde(with = "duration::opt_nanos")]
     pub max_client_disconnect: Option<Duration>,
+    /// `disconnect` block (Nomad 1.8+), the successor of `max_client_disconnect`.
+    pub disconnect: Option<DisconnectStrategy>,
+    #[serde(with = "duration::opt_nanos")]
+    pub max_run_duration: Option<Duration>,
+    /// `scaling` block: the count's bounds for `job scale` and an autoscaler.
+    pub scaling: Option<ScalingPolicy>,
+    pub consul: Option<Consul>,
+    pub prevent_reschedule_on_lost: bool,
 }
 
 impl Default for TaskGroup {
@@ -78,6 +92,11 @@ impl Default for TaskGroup {
             shutdown_delay: None,
             stop_after_client_disconnect: None,
             max_client_disconnect: None,
+            disconnect: None,
+            max_run_duration: None,
+            scaling: None,
+            consul: None,
+            prevent_reschedule_on_lost: false,
         }
     }
 }
@@ -148,6 +167,9 @@ impl TaskGroup {
         if let Some(policy) = &self.reschedule_policy {
             policy.validate(&format!("{path}.ReschedulePolicy"), errors);
         }
+        if let Some(scaling) = &self.scaling {
+            self.validate_scaling(scaling, &format!("{path}.Scaling"), errors);
+        }
         if let Some(update) = &self.update {
             update.validate(&format!("{path}.Update"), errors);
         }
@@ -181,6 +203,41 @@ impl TaskGroup {
         }
         if n_leaders > 1 {
             errors.push(path, "only one task may be marked as leader");
+        }
+    }
+
+    /// Nomad: `ScalingPolicy.Validate` and `TaskGroup.validateScalingPolicy`.
+    fn validate_scaling(&self, scaling: &ScalingPolicy, path: &str, errors: &mut ValidationErrors) {
+        let min = scaling.min.unwrap_or(0);
+        match scaling.max {
+            Some(max) if max >= 0 => {
+                if max < min {
+                    errors.push(
+                        path,
+                        "Scaling policy invalid: maximum count must not be less than minimum count",
+                    );
+                } else if i64::from(self.count) > max {
+                    errors.push(
+                        path,
+                        "Scaling policy invalid: task group count must not be greater than maximum count in scaling policy",
+                    );
+                }
+            }
+            _ => errors.push(
+                path,
+                "Scaling policy invalid: maximum count must be specified and non-negative",
+            ),
+        }
+        if min < 0 {
+            errors.push(
+                path,
+                "Scaling policy invalid: minimum count must be specified and non-negative",
+            );
+        } else if i64::from(self.count) < min {
+            errors.push(
+                path,
+                "Scaling policy invalid: task group count must not be less than minimum count in scaling policy",
+            );
         }
     }
 

@@ -218,3 +218,40 @@ fn minimal_job(job_type: JobType) -> Job {
         ..Job::default()
     }
 }
+
+/// A job sent as API JSON with integrations caravan lacks is refused at validation, each
+/// naming its block, as a job file is.
+#[test]
+fn api_jobs_using_missing_integrations_are_refused_naming_the_block() {
+    let json = serde_json::json!({
+        "ID": "mesh",
+        "TaskGroups": [{
+            "Name": "g",
+            "Services": [{"Name": "api", "Connect": {"Native": true}}],
+            "Tasks": [{
+                "Name": "t",
+                "Driver": "raw_exec",
+                "Vault": {"Role": "app"},
+                "Resources": {"SecretsMB": -1}
+            }]
+        }]
+    });
+    let submission: crate::structs::JobSubmission = serde_json::from_value(json).expect("decodes");
+    let job = submission.into_job();
+    let errors = job.validate().expect_err("refused").to_string();
+    assert!(errors.starts_with("3 errors occurred:\n\t* "), "{errors}");
+    assert!(
+        errors.contains("TaskGroups[g].Services[api].Connect: caravan has no Consul service mesh: group \"g\" service \"api\" uses connect"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("TaskGroups[g].Tasks[t].Vault: caravan has no Vault integration"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains(
+            "TaskGroups[g].Tasks[t].Resources.SecretsMB: SecretsMB value (-1) cannot be negative"
+        ),
+        "{errors}"
+    );
+}

@@ -10,6 +10,16 @@ pub struct ValidationError {
     pub message: String,
 }
 
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
 /// Every problem validation found, in the order found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, thiserror::Error)]
 pub struct ValidationErrors {
@@ -39,13 +49,14 @@ impl ValidationErrors {
 
 impl fmt::Display for ValidationErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // go-multierror's wording, as Nomad's errors read, each problem with its field path.
         match self.errors.as_slice() {
             [] => f.write_str("no errors"),
-            [only] => write!(f, "{}: {}", only.path, only.message),
-            many => {
-                write!(f, "{} errors occurred:", many.len())?;
-                for error in many {
-                    write!(f, "\n\t* {}: {}", error.path, error.message)?;
+            errors => {
+                let plural = if errors.len() == 1 { "" } else { "s" };
+                write!(f, "{} error{plural} occurred:", errors.len())?;
+                for error in errors {
+                    write!(f, "\n\t* {error}")?;
                 }
                 Ok(())
             }

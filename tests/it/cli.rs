@@ -109,6 +109,10 @@ fn example_job_validates_and_prints_api_json() -> anyhow::Result<()> {
     let job = &json["Job"];
     assert_eq!(job["ID"], "example");
     assert_eq!(job["Type"], "service");
+    // Nomad 1.10's example has a ui block, kept in the job as Nomad's `UI`.
+    assert_eq!(job["UI"]["Description"], "caravan **Example** Job");
+    assert_eq!(job["UI"]["Links"][0]["Label"], "Learn more about caravan");
+    assert_eq!(job["TaskGroups"][0]["Tasks"][0]["Identity"]["Env"], true);
     let group = &job["TaskGroups"][0];
     assert_eq!(group["Name"], "cache");
     assert_eq!(group["Count"], 1);

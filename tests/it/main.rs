@@ -16,6 +16,7 @@ mod docker_client;
 mod driver_host;
 mod errors;
 mod hardening;
+mod jobspec;
 mod qemu;
 mod sandbox_budgets;
 mod sandbox_fs;

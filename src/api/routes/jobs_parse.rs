@@ -2,7 +2,8 @@
 //! `JobsParseRequest`), so API clients need no HCL parser of their own.
 //!
 //! Body: `{"JobHCL": "<job file>", "Variables": "<var file text>", "Canonicalize": true}`. The reply
-//! is the job, canonicalized and validated: caravan's jobspec always applies Nomad's defaults, so
+//! is the job, canonicalized but not validated (as Nomad's: a job without groups parses; the
+//! server validates at registration): caravan's jobspec always applies Nomad's defaults, so
 //! `Canonicalize = false` is accepted and gives the same answer. A file that does not parse is a
 //! 400 with the jobspec's one-line `file:line:col` error; so is a file whose expressions go over
 //! the jobspec's evaluation budget. Evaluation runs on a blocking thread, off the async runtime.

@@ -9,6 +9,7 @@ pub mod internal;
 pub mod jobs;
 pub mod jobs_parse;
 pub mod nodes;
+pub mod validate;
 
 use std::sync::Arc;
 

@@ -4,8 +4,8 @@
 
 # A job is what you submit: its name is its ID in the cluster, unique per namespace.
 job "example" {
-  # The datacenters the job may run in; "*" matches them all, and is the default.
-  # datacenters = ["dc1"]
+  # The datacenters the job may run in; "*" matches them all. Globs such as "us-east-*" work too.
+  datacenters = ["*"]
 
   # The scheduler to use. "service" keeps long-running tasks up forever; "batch" runs tasks to
   # completion; "system" and "sysbatch" run one copy on every client.
@@ -28,6 +28,15 @@ job "example" {
     health_check     = "checks"
     min_healthy_time = "10s"
     healthy_deadline = "5m"
+  }
+
+  # How the job is shown in a web UI: a description (markdown) and links.
+  ui {
+    description = "caravan **Example** Job"
+    link {
+      label = "Learn more about caravan"
+      url   = "https://developer.hashicorp.com/nomad/docs/job-specification"
+    }
   }
 
   # A group is a set of tasks placed together on one client. `count` is how many copies run.
@@ -80,6 +89,16 @@ job "example" {
         image          = "redis:7"
         ports          = ["db"]
         auth_soft_fail = true
+      }
+
+      # Once the task is told to stop, wait this long before killing it, so that clients can
+      # drain their connections.
+      shutdown_delay = "10s"
+
+      # A signed workload identity, given to the task as NOMAD_TOKEN and in secrets/.
+      identity {
+        env  = true
+        file = true
       }
 
       # What the task needs from its node: CPU in MHz and memory in MB. The scheduler places it

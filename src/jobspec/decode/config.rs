@@ -24,7 +24,7 @@ pub(super) fn decode_config(
     body_to_json(&task.decoder.eval, &block.body)
 }
 
-fn body_to_json(eval: &Evaluator<'_>, body: &Body) -> Result<JsonMap, JobspecError> {
+pub(super) fn body_to_json(eval: &Evaluator<'_>, body: &Body) -> Result<JsonMap, JobspecError> {
     let mut map = JsonMap::new();
     for structure in body.iter() {
         match structure {

@@ -5,11 +5,17 @@ use hcl::edit::structure::Block;
 use super::group::{GroupContext, decode_group};
 use super::placement::{decode_affinities, decode_constraints, decode_spreads};
 use super::policy::{decode_migrate, decode_reschedule, decode_update};
+use super::spec::{labeled_blocks, optional_block};
+use super::specs;
+use super::task::{TaskContext, decode_task};
 use crate::jobspec::body::{BlockReader, Schema, no_labels, single_label};
 use crate::jobspec::error::JobspecError;
-use crate::structs::{Job, JobId, JobSubmission, JobType, ParameterizedJobConfig, PeriodicConfig};
+use crate::structs::{
+    Job, JobId, JobSubmission, JobType, ParameterizedJobConfig, PeriodicConfig, Secret, TaskGroup,
+    TaskGroupSubmission, Vault,
+};
 
-const JOB_SCHEMA: Schema = Schema {
+const JOB_SCHEMA: Schema<'static> = Schema {
     arguments: &[
         "all_at_once",
         "datacenters",
@@ -28,20 +34,25 @@ const JOB_SCHEMA: Schema = Schema {
         "group",
         "meta",
         "migrate",
+        "multiregion",
         "parameterized",
         "periodic",
         "reschedule",
+        "secret",
         "spread",
+        "task",
+        "ui",
         "update",
+        "vault",
     ],
 };
 
-const PERIODIC_SCHEMA: Schema = Schema {
+const PERIODIC_SCHEMA: Schema<'static> = Schema {
     arguments: &["cron", "crons", "enabled", "prohibit_overlap", "time_zone"],
     blocks: &[],
 };
 
-const PARAMETERIZED_SCHEMA: Schema = Schema {
+const PARAMETERIZED_SCHEMA: Schema<'static> = Schema {
     arguments: &["meta_optional", "meta_required", "payload"],
     blocks: &[],
 };
@@ -110,13 +121,45 @@ pub(crate) fn decode_job(
     if let Some(block) = job.unique_block("migrate")? {
         submission.migrate = Some(decode_migrate(&job, block)?);
     }
+    decoded.ui = optional_block(&job, "ui", "UI", &specs::UI)?;
+    decoded.multiregion = optional_block(&job, "multiregion", "Multiregion", &specs::MULTIREGION)?;
+    let vault: Option<Vault> = optional_block(&job, "vault", "Vault", &specs::VAULT)?;
+    let secrets: Vec<Secret> = labeled_blocks(&job, "secret", "Secrets", &specs::SECRET, "Name")?;
     let context = GroupContext {
         job_name: &decoded.id.0,
     };
+    // Nomad (jobspec2 `normalizeJob`): a task written directly in the job is a group of its own,
+    // named after it, placed before the written groups.
+    let mut groups = Vec::new();
+    for task_block in job.blocks("task") {
+        let task_name = single_label(&job, task_block, "name")?;
+        let task_context = TaskContext {
+            job_name: context.job_name,
+            group_name: &task_name,
+        };
+        let task = decode_task(&job, task_block, &task_context)?;
+        groups.push(TaskGroupSubmission {
+            group: TaskGroup {
+                name: task_name.clone(),
+                ..TaskGroup::default()
+            },
+            tasks: vec![task],
+            ..TaskGroupSubmission::default()
+        });
+    }
     for group_block in job.blocks("group") {
-        submission
-            .task_groups
-            .push(decode_group(&job, group_block, &context)?);
+        groups.push(decode_group(&job, group_block, &context)?);
+    }
+    for mut group in groups {
+        // Nomad (jobspec2 `normalizeJob`): a job-level vault block is the default of every task,
+        // and job-level secrets are added to every task's.
+        for task in &mut group.tasks {
+            if task.task.vault.is_none() {
+                task.task.vault.clone_from(&vault);
+            }
+            task.task.secrets.extend(secrets.iter().cloned());
+        }
+        submission.task_groups.push(group);
     }
     submission.job = decoded;
     Ok(submission)

@@ -19,6 +19,8 @@ mod network;
 mod placement;
 mod policy;
 mod service;
+mod spec;
+mod specs;
 mod task;
 
 use std::cell::RefCell;

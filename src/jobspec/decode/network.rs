@@ -5,17 +5,19 @@
 
 use hcl::edit::structure::Block;
 
+use super::spec::optional_block;
+use super::specs;
 use crate::jobspec::body::{BlockReader, Schema, join_path, no_labels, single_label};
 use crate::jobspec::error::JobspecError;
 use crate::structs::{NetworkResource, Port};
 
-const NETWORK_SCHEMA: Schema = Schema {
-    arguments: &["hostname", "mbits", "mode"],
-    blocks: &["port"],
+const NETWORK_SCHEMA: Schema<'static> = Schema {
+    arguments: &["cidr", "device", "hostname", "ip", "mbits", "mode"],
+    blocks: &["cni", "dns", "port", "reserved_ports"],
 };
 
-const PORT_SCHEMA: Schema = Schema {
-    arguments: &["host_network", "static", "to"],
+const PORT_SCHEMA: Schema<'static> = Schema {
+    arguments: &["host_network", "ignore_collision", "static", "to"],
     blocks: &[],
 };
 
@@ -34,9 +36,19 @@ pub(super) fn decode_network(
         mode: network.string("mode", "Mode")?.unwrap_or_default(),
         hostname: network.string("hostname", "Hostname")?.unwrap_or_default(),
         mbits: network.int_in("mbits", "MBits")?.unwrap_or(0),
+        device: network.string("device", "Device")?.unwrap_or_default(),
+        cidr: network.string("cidr", "CIDR")?.unwrap_or_default(),
+        ip: network.string("ip", "IP")?.unwrap_or_default(),
+        dns: optional_block(&network, "dns", "DNS", &specs::DNS)?,
+        cni: optional_block(&network, "cni", "CNI", &specs::CNI)?,
         ..NetworkResource::default()
     };
-    for port_block in network.blocks("port") {
+    // `reserved_ports "<label>" { static = N }` is the HCL1 spelling of a static port.
+    let port_blocks = network
+        .blocks("port")
+        .map(|block| (block, false))
+        .chain(network.blocks("reserved_ports").map(|block| (block, true)));
+    for (port_block, reserved) in port_blocks {
         let label = single_label(&network, port_block, "label")?;
         let port = network.child(
             port_block,
@@ -51,9 +63,12 @@ pub(super) fn decode_network(
             host_network: port
                 .string("host_network", "HostNetwork")?
                 .unwrap_or_default(),
+            ignore_collision: port
+                .bool("ignore_collision", "IgnoreCollision")?
+                .unwrap_or(false),
             label,
         };
-        if static_value.is_some() {
+        if static_value.is_some() || reserved {
             decoded.reserved_ports.push(decoded_port);
         } else {
             decoded.dynamic_ports.push(decoded_port);

@@ -18,7 +18,7 @@ const VALUE_SHORTHANDS: &[&str] = &[
     "set_contains_all",
 ];
 
-const CONSTRAINT_SCHEMA: Schema = Schema {
+const CONSTRAINT_SCHEMA: Schema<'static> = Schema {
     arguments: &[
         "attribute",
         "distinct_hosts",
@@ -35,7 +35,7 @@ const CONSTRAINT_SCHEMA: Schema = Schema {
     blocks: &[],
 };
 
-const AFFINITY_SCHEMA: Schema = Schema {
+const AFFINITY_SCHEMA: Schema<'static> = Schema {
     arguments: &[
         "attribute",
         "operator",
@@ -51,12 +51,12 @@ const AFFINITY_SCHEMA: Schema = Schema {
     blocks: &[],
 };
 
-const SPREAD_SCHEMA: Schema = Schema {
+const SPREAD_SCHEMA: Schema<'static> = Schema {
     arguments: &["attribute", "weight"],
     blocks: &["target"],
 };
 
-const SPREAD_TARGET_SCHEMA: Schema = Schema {
+const SPREAD_TARGET_SCHEMA: Schema<'static> = Schema {
     arguments: &["percent"],
     blocks: &[],
 };

@@ -12,7 +12,7 @@ use crate::structs::{
     RescheduleSubmission, RestartMode, RestartSubmission, UpdateSubmission,
 };
 
-const UPDATE_SCHEMA: Schema = Schema {
+const UPDATE_SCHEMA: Schema<'static> = Schema {
     arguments: &[
         "auto_promote",
         "auto_revert",
@@ -27,12 +27,12 @@ const UPDATE_SCHEMA: Schema = Schema {
     blocks: &[],
 };
 
-const RESTART_SCHEMA: Schema = Schema {
+const RESTART_SCHEMA: Schema<'static> = Schema {
     arguments: &["attempts", "delay", "interval", "mode", "render_templates"],
     blocks: &[],
 };
 
-const RESCHEDULE_SCHEMA: Schema = Schema {
+const RESCHEDULE_SCHEMA: Schema<'static> = Schema {
     arguments: &[
         "attempts",
         "delay",
@@ -44,7 +44,7 @@ const RESCHEDULE_SCHEMA: Schema = Schema {
     blocks: &[],
 };
 
-const MIGRATE_SCHEMA: Schema = Schema {
+const MIGRATE_SCHEMA: Schema<'static> = Schema {
     arguments: &[
         "health_check",
         "healthy_deadline",
@@ -54,12 +54,12 @@ const MIGRATE_SCHEMA: Schema = Schema {
     blocks: &[],
 };
 
-const EPHEMERAL_DISK_SCHEMA: Schema = Schema {
+const EPHEMERAL_DISK_SCHEMA: Schema<'static> = Schema {
     arguments: &["migrate", "size", "sticky"],
     blocks: &[],
 };
 
-const LOGS_SCHEMA: Schema = Schema {
+const LOGS_SCHEMA: Schema<'static> = Schema {
     arguments: &["disabled", "enabled", "max_file_size", "max_files"],
     blocks: &[],
 };

@@ -5,48 +5,77 @@ use std::collections::BTreeMap;
 use hcl::Value;
 use hcl::edit::structure::{Block, Structure};
 
+use super::spec::optional_block;
+use super::specs;
+use super::task::decode_identity;
 use crate::jobspec::body::{
     BlockReader, Schema, block_offset, join_path, no_labels, value_to_string,
 };
 use crate::jobspec::error::JobspecError;
 use crate::structs::{CheckRestart, Service, ServiceCheck};
 
-const SERVICE_SCHEMA: Schema = Schema {
+const SERVICE_SCHEMA: Schema<'static> = Schema {
     arguments: &[
         "address",
         "address_mode",
+        "canary_meta",
         "canary_tags",
+        "cluster",
+        "enable_tag_override",
+        "kind",
         "meta",
         "name",
         "on_update",
         "port",
         "provider",
+        "tagged_addresses",
         "tags",
         "task",
     ],
-    blocks: &["check", "check_restart", "meta"],
+    blocks: &[
+        "canary_meta",
+        "check",
+        "check_restart",
+        "connect",
+        "identity",
+        "meta",
+        "tagged_addresses",
+        "weights",
+    ],
 };
 
-const CHECK_SCHEMA: Schema = Schema {
+const CHECK_SCHEMA: Schema<'static> = Schema {
     arguments: &[
         "address_mode",
+        "advertise",
         "args",
+        "body",
         "command",
+        "expose",
+        "failures_before_critical",
+        "failures_before_warning",
+        "grpc_service",
+        "grpc_use_tls",
         "initial_status",
         "interval",
         "method",
         "name",
+        "notes",
+        "on_update",
         "path",
         "port",
         "protocol",
+        "success_before_passing",
         "task",
         "timeout",
+        "tls_server_name",
+        "tls_skip_verify",
         "type",
     ],
     blocks: &["check_restart", "header"],
 };
 
-const CHECK_RESTART_SCHEMA: Schema = Schema {
+const CHECK_RESTART_SCHEMA: Schema<'static> = Schema {
     arguments: &["grace", "ignore_warnings", "limit"],
     blocks: &[],
 };
@@ -88,6 +117,23 @@ pub(super) fn decode_services(
             on_update: service.string("on_update", "OnUpdate")?.unwrap_or_default(),
             check_restart: decode_check_restart(&service)?,
             checks: Vec::new(),
+            enable_tag_override: service
+                .bool("enable_tag_override", "EnableTagOverride")?
+                .unwrap_or(false),
+            canary_meta: service
+                .string_map("canary_meta", "CanaryMeta")?
+                .unwrap_or_default(),
+            tagged_addresses: service
+                .string_map("tagged_addresses", "TaggedAddresses")?
+                .unwrap_or_default(),
+            connect: optional_block(&service, "connect", "Connect", &specs::CONNECT)?,
+            identity: match service.unique_block("identity")? {
+                Some(identity_block) => Some(decode_identity(&service, identity_block)?),
+                None => None,
+            },
+            weights: optional_block(&service, "weights", "Weights", &specs::SERVICE_WEIGHTS)?,
+            cluster: service.string("cluster", "Cluster")?.unwrap_or_default(),
+            kind: service.string("kind", "Kind")?.unwrap_or_default(),
             name,
         };
         for check_block in service.blocks("check") {
@@ -141,6 +187,30 @@ fn decode_check(
         task_name: check.string("task", "TaskName")?.unwrap_or_default(),
         check_restart: decode_check_restart(&check)?,
         header,
+        expose: check.bool("expose", "Expose")?.unwrap_or(false),
+        advertise: check.string("advertise", "Advertise")?.unwrap_or_default(),
+        notes: check.string("notes", "Notes")?.unwrap_or_default(),
+        tls_server_name: check
+            .string("tls_server_name", "TLSServerName")?
+            .unwrap_or_default(),
+        tls_skip_verify: check
+            .bool("tls_skip_verify", "TLSSkipVerify")?
+            .unwrap_or(false),
+        grpc_service: check
+            .string("grpc_service", "GRPCService")?
+            .unwrap_or_default(),
+        grpc_use_tls: check.bool("grpc_use_tls", "GRPCUseTLS")?.unwrap_or(false),
+        success_before_passing: check
+            .int_in("success_before_passing", "SuccessBeforePassing")?
+            .unwrap_or(0),
+        failures_before_critical: check
+            .int_in("failures_before_critical", "FailuresBeforeCritical")?
+            .unwrap_or(0),
+        failures_before_warning: check
+            .int_in("failures_before_warning", "FailuresBeforeWarning")?
+            .unwrap_or(0),
+        body: check.string("body", "Body")?.unwrap_or_default(),
+        on_update: check.string("on_update", "OnUpdate")?.unwrap_or_default(),
         name,
     })
 }

@@ -4,17 +4,20 @@
 use hcl::edit::structure::Block;
 
 use super::config::decode_config;
+use super::network::decode_network;
 use super::placement::{decode_affinities, decode_constraints};
 use super::policy::{decode_logs, decode_restart};
 use super::service::decode_services;
+use super::spec::{decode, from_json, labeled_blocks, optional_block};
+use super::specs;
 use crate::jobspec::body::{BlockReader, Schema, join_path, no_labels, single_label};
 use crate::jobspec::error::JobspecError;
 use crate::structs::{
-    DispatchPayloadConfig, ResourcesSubmission, Task, TaskArtifact, TaskLifecycle, TaskSubmission,
-    Template, VolumeMount, WorkloadIdentity,
+    DispatchPayloadConfig, ResourcesSubmission, ScalingPolicy, Task, TaskArtifact, TaskLifecycle,
+    TaskSubmission, Template, VolumeMount, WorkloadIdentity,
 };
 
-const TASK_SCHEMA: Schema = Schema {
+const TASK_SCHEMA: Schema<'static> = Schema {
     arguments: &[
         "driver",
         "env",
@@ -27,10 +30,13 @@ const TASK_SCHEMA: Schema = Schema {
         "user",
     ],
     blocks: &[
+        "action",
         "affinity",
         "artifact",
         "config",
         "constraint",
+        "consul",
+        "csi_plugin",
         "dispatch_payload",
         "env",
         "identity",
@@ -39,18 +45,23 @@ const TASK_SCHEMA: Schema = Schema {
         "meta",
         "resources",
         "restart",
+        "scaling",
+        "schedule",
+        "secret",
         "service",
         "template",
+        "vault",
         "volume_mount",
     ],
 };
 
-const IDENTITY_SCHEMA: Schema = Schema {
+const IDENTITY_SCHEMA: Schema<'static> = Schema {
     arguments: &[
         "aud",
         "change_mode",
         "change_signal",
         "env",
+        "extra_claims",
         "file",
         "filepath",
         "name",
@@ -60,22 +71,22 @@ const IDENTITY_SCHEMA: Schema = Schema {
     blocks: &[],
 };
 
-const DISPATCH_PAYLOAD_SCHEMA: Schema = Schema {
+const DISPATCH_PAYLOAD_SCHEMA: Schema<'static> = Schema {
     arguments: &["file"],
     blocks: &[],
 };
 
-const RESOURCES_SCHEMA: Schema = Schema {
-    arguments: &["cores", "cpu", "memory", "memory_max"],
-    blocks: &[],
+const RESOURCES_SCHEMA: Schema<'static> = Schema {
+    arguments: &["cores", "cpu", "disk", "memory", "memory_max", "secrets"],
+    blocks: &["device", "network", "numa"],
 };
 
-const LIFECYCLE_SCHEMA: Schema = Schema {
+const LIFECYCLE_SCHEMA: Schema<'static> = Schema {
     arguments: &["hook", "sidecar"],
     blocks: &[],
 };
 
-const TEMPLATE_SCHEMA: Schema = Schema {
+const TEMPLATE_SCHEMA: Schema<'static> = Schema {
     arguments: &[
         "change_mode",
         "change_signal",
@@ -83,22 +94,40 @@ const TEMPLATE_SCHEMA: Schema = Schema {
         "destination",
         "env",
         "error_on_missing_key",
+        "gid",
         "left_delimiter",
+        "once",
         "perms",
         "right_delimiter",
         "source",
         "splay",
+        "uid",
+        "vault_grace",
     ],
-    blocks: &[],
+    blocks: &["change_script", "wait"],
 };
 
-const ARTIFACT_SCHEMA: Schema = Schema {
-    arguments: &["destination", "headers", "mode", "options", "source"],
+const ARTIFACT_SCHEMA: Schema<'static> = Schema {
+    arguments: &[
+        "chown",
+        "destination",
+        "headers",
+        "insecure",
+        "mode",
+        "options",
+        "source",
+    ],
     blocks: &["headers", "options"],
 };
 
-const VOLUME_MOUNT_SCHEMA: Schema = Schema {
-    arguments: &["destination", "read_only", "volume"],
+const VOLUME_MOUNT_SCHEMA: Schema<'static> = Schema {
+    arguments: &[
+        "destination",
+        "propagation_mode",
+        "read_only",
+        "selinux_label",
+        "volume",
+    ],
     blocks: &[],
 };
 
@@ -220,14 +249,28 @@ pub(super) fn decode_task(
                 .string("destination", "Destination")?
                 .unwrap_or_default(),
             read_only: mount.bool("read_only", "ReadOnly")?.unwrap_or(false),
+            propagation_mode: mount
+                .string("propagation_mode", "PropagationMode")?
+                .unwrap_or_default(),
+            selinux_label: mount
+                .string("selinux_label", "SELinuxLabel")?
+                .unwrap_or_default(),
         });
     }
+    decoded.vault = optional_block(&task, "vault", "Vault", &specs::VAULT)?;
+    decoded.consul = optional_block(&task, "consul", "Consul", &specs::CONSUL)?;
+    decoded.csi_plugin_config =
+        optional_block(&task, "csi_plugin", "CSIPluginConfig", &specs::CSI_PLUGIN)?;
+    decoded.schedule = optional_block(&task, "schedule", "Schedule", &specs::SCHEDULE)?;
+    decoded.secrets = labeled_blocks(&task, "secret", "Secrets", &specs::SECRET, "Name")?;
+    decoded.actions = labeled_blocks(&task, "action", "Actions", &specs::ACTION, "Name")?;
+    decoded.scaling_policies = decode_task_scaling(&task)?;
     decoded.name = task_name;
     submission.task = decoded;
     Ok(submission)
 }
 
-fn decode_identity(
+pub(super) fn decode_identity(
     task: &BlockReader<'_, '_>,
     block: &Block,
 ) -> Result<WorkloadIdentity, JobspecError> {
@@ -254,6 +297,9 @@ fn decode_identity(
             .string("service_name", "ServiceName")?
             .unwrap_or_default(),
         ttl: identity.duration("ttl", "TTL")?.unwrap_or_default(),
+        extra_claims: identity
+            .strings("extra_claims", "ExtraClaims")?
+            .unwrap_or_default(),
     })
 }
 
@@ -273,7 +319,15 @@ fn decode_resources(
         cores: resources.int_in("cores", "Cores")?,
         memory_mb: resources.int_in("memory", "MemoryMB")?,
         memory_max_mb: resources.int_in("memory_max", "MemoryMaxMB")?,
-        ..ResourcesSubmission::default()
+        disk_mb: resources.int_in("disk", "DiskMB")?,
+        secrets_mb: resources.int_in("secrets", "SecretsMB")?,
+        numa: optional_block(&resources, "numa", "NUMA", &specs::NUMA)?,
+        devices: labeled_blocks(&resources, "device", "Devices", &specs::DEVICE, "Name")?,
+        // Nomad's HCL1 form: `network { port "http" {} }` inside resources.
+        networks: resources
+            .blocks("network")
+            .map(|block| decode_network(&resources, block))
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -313,6 +367,17 @@ fn decode_template(
         err_missing_key: template
             .bool("error_on_missing_key", "ErrMissingKey")?
             .unwrap_or(false),
+        once: template.bool("once", "Once")?.unwrap_or(false),
+        uid: template.int_in("uid", "Uid")?,
+        gid: template.int_in("gid", "Gid")?,
+        vault_grace: template.duration("vault_grace", "VaultGrace")?,
+        wait: optional_block(&template, "wait", "Wait", &specs::TEMPLATE_WAIT)?,
+        change_script: optional_block(
+            &template,
+            "change_script",
+            "ChangeScript",
+            &specs::CHANGE_SCRIPT,
+        )?,
     })
 }
 
@@ -342,5 +407,73 @@ fn decode_artifact(
         relative_dest: artifact
             .string("destination", "RelativeDest")?
             .unwrap_or_default(),
+        getter_insecure: artifact
+            .bool("insecure", "GetterInsecure")?
+            .unwrap_or(false),
+        chown: artifact.bool("chown", "Chown")?.unwrap_or(false),
     })
+}
+
+/// A task's `scaling "cpu"` and `scaling "mem"` blocks, typed "vertical_cpu" and "vertical_mem"
+/// (Nomad: jobspec2 `decodeTaskScalingPolicies`); any other label, a second block of a kind, or a
+/// `type` that contradicts the label is an error.
+fn decode_task_scaling(task: &BlockReader<'_, '_>) -> Result<Vec<ScalingPolicy>, JobspecError> {
+    let mut policies: Vec<ScalingPolicy> = Vec::new();
+    for block in task.blocks("scaling") {
+        let label = single_label(task, block, "cpu|mem")?;
+        let policy_type = match label.to_ascii_lowercase().as_str() {
+            "cpu" => "vertical_cpu",
+            "mem" => "vertical_mem",
+            _ => {
+                return Err(task.error(
+                    crate::jobspec::body::block_offset(block),
+                    format!(
+                        "invalid scaling policy name {label:?} in {}: a task's scaling block is scaling \"cpu\" or scaling \"mem\"",
+                        task.what
+                    ),
+                ));
+            }
+        };
+        if policies
+            .iter()
+            .any(|policy| policy.policy_type == policy_type)
+        {
+            return Err(task.error(
+                crate::jobspec::body::block_offset(block),
+                format!(
+                    "duplicate scaling {label:?} block in {}; only one is allowed",
+                    task.what
+                ),
+            ));
+        }
+        let what = format!("scaling {label:?} of {}", task.what);
+        let mut object = decode(
+            task,
+            block,
+            &specs::SCALING,
+            what.clone(),
+            join_path(&task.path, &format!("ScalingPolicies[{label}]")),
+        )?;
+        match object.get("Type").and_then(serde_json::Value::as_str) {
+            None => {
+                object.insert("Type".to_owned(), serde_json::Value::from(policy_type));
+            }
+            Some(written) if written == policy_type => {}
+            Some(written) => {
+                return Err(task.error(
+                    crate::jobspec::body::block_offset(block),
+                    format!(
+                        "invalid scaling policy type {written:?} in {what}: expected {policy_type:?}"
+                    ),
+                ));
+            }
+        }
+        policies.push(from_json(
+            task,
+            block,
+            serde_json::Value::Object(object),
+            &what,
+        )?);
+    }
+    Ok(policies)
 }

@@ -47,6 +47,7 @@ mod tests {
                 volume_type: "host".to_owned(),
                 source: "certs".to_owned(),
                 read_only: true,
+                ..VolumeRequest::default()
             },
         );
         assert!(node_has_host_volumes(&node, &host_volume_asks(&group)));

@@ -1,0 +1,52 @@
+//! `caravan job validate FILE`: parses the job file here, then asks the agent to validate it
+//! (`PUT /v1/validate/job`, as Nomad's `job validate` does) so the answer is the server's own,
+//! integrations refused and operator limits included. When no agent answers, the job is validated
+//! here, each problem located in the file.
+//!
+//! Nomad: `command/job_validate.go`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::api_client::{ApiClient, UnexpectedResponse, block_on};
+use super::output::outln;
+use super::{JobValidateArgs, job_file};
+
+pub fn run(args: &JobValidateArgs) -> anyhow::Result<ExitCode> {
+    // A file that does not parse fails with the jobspec's one located line, as before.
+    let job = job_file::load(&args.job)?;
+    let client = ApiClient::new(&args.api)?;
+    let body = json!({ "Job": serde_json::to_value(&job).context("failed to encode the job")? });
+    let reply = block_on(async { client.put("/v1/validate/job", &body).await });
+    match reply {
+        Ok(response) => {
+            let error = response
+                .get("Error")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            if !error.is_empty() {
+                anyhow::bail!("Job validation errors:\n{error}");
+            }
+            let warnings = response
+                .get("Warnings")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            if !warnings.is_empty() {
+                outln!("Job Warnings:\n{warnings}\n")?;
+            }
+        }
+        // The agent answered but refused the request: its reason is the answer.
+        Err(err) if err.downcast_ref::<UnexpectedResponse>().is_some() => {
+            anyhow::bail!("Error validating job: {err}");
+        }
+        // No agent: validate here, with each problem's position in the file.
+        Err(_) => {
+            job_file::load_validated(&args.job)
+                .map_err(|err| anyhow::anyhow!("Job validation errors:\n{err:#}"))?;
+        }
+    }
+    outln!("Job validation successful")?;
+    Ok(ExitCode::SUCCESS)
+}
