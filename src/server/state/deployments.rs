@@ -8,7 +8,9 @@ use super::apply::ApplyEffects;
 use super::error::{ApplyError, ObjectKind};
 use super::events::{Event, EventPayload, Topic};
 use super::tables::{Tables, job_key};
-use crate::structs::{Deployment, DeploymentStatusUpdate};
+use crate::structs::{
+    AllocDeploymentStatus, Allocation, Deployment, DeploymentId, DeploymentStatusUpdate,
+};
 
 impl Tables {
     pub(super) fn upsert_deployment(
@@ -62,5 +64,123 @@ impl Tables {
         deployment.status_description = update.status_description.clone();
         self.upsert_deployment(index, deployment, effects);
         Ok(())
+    }
+}
+
+/// RFC 3339 of a Unix-nanosecond time (apply is deterministic: the time comes in the command).
+pub(crate) fn rfc3339_of(unix_nanos: i64) -> String {
+    let nanos = u64::try_from(unix_nanos).unwrap_or(0);
+    humantime::format_rfc3339_nanos(
+        std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(nanos),
+    )
+    .to_string()
+}
+
+impl Tables {
+    /// Applies `change` to a stored deployment; a deployment gone meanwhile is skipped.
+    pub(super) fn change_deployment(
+        &mut self,
+        index: u64,
+        deployment_id: &DeploymentId,
+        effects: &mut ApplyEffects,
+        change: impl FnOnce(&mut Deployment),
+    ) -> Result<(), ApplyError> {
+        let Some(existing) = self.deployments.get(deployment_id) else {
+            return Err(ApplyError::not_found(
+                ObjectKind::Deployment,
+                &deployment_id.0,
+            ));
+        };
+        let mut deployment = (**existing).clone();
+        change(&mut deployment);
+        self.upsert_deployment(index, deployment, effects);
+        Ok(())
+    }
+
+    /// A new deployment from a plan: each group must make progress by `now` plus its deadline.
+    pub(super) fn create_deployment(
+        &mut self,
+        index: u64,
+        mut deployment: Deployment,
+        now: i64,
+        effects: &mut ApplyEffects,
+    ) {
+        for state in deployment.task_groups.values_mut() {
+            if state.progress_deadline > 0 && state.require_progress_by.is_none() {
+                state.require_progress_by =
+                    Some(rfc3339_of(now.saturating_add(state.progress_deadline)));
+            }
+        }
+        self.upsert_deployment(index, deployment, effects);
+    }
+
+    /// A new allocation joins its deployment (Nomad: `updateDeploymentWithAlloc`, placed).
+    pub(super) fn count_placed(
+        &mut self,
+        index: u64,
+        alloc: &Allocation,
+        effects: &mut ApplyEffects,
+    ) {
+        let Some(deployment_id) = &alloc.deployment_id else {
+            return;
+        };
+        let canary = AllocDeploymentStatus::is_canary(alloc.deployment_status.as_ref());
+        let _ = self.change_deployment(index, deployment_id, effects, |deployment| {
+            if let Some(state) = deployment.task_groups.get_mut(&alloc.task_group) {
+                state.placed_allocs += 1;
+                if canary {
+                    state.placed_canaries.push(alloc.id.to_string());
+                }
+            }
+        });
+    }
+
+    /// An allocation's health is decided (Nomad: `updateDeploymentWithAlloc`, health): the
+    /// group's counters move and a healthy one pushes the progress deadline on.
+    pub(super) fn count_health(
+        &mut self,
+        index: u64,
+        alloc: &Allocation,
+        healthy: bool,
+        now: i64,
+        effects: &mut ApplyEffects,
+    ) {
+        let Some(deployment_id) = &alloc.deployment_id else {
+            return;
+        };
+        let _ = self.change_deployment(index, deployment_id, effects, |deployment| {
+            if let Some(state) = deployment.task_groups.get_mut(&alloc.task_group) {
+                if healthy {
+                    state.healthy_allocs += 1;
+                    if state.progress_deadline > 0 {
+                        state.require_progress_by =
+                            Some(rfc3339_of(now.saturating_add(state.progress_deadline)));
+                    }
+                } else {
+                    state.unhealthy_allocs += 1;
+                }
+            }
+        });
+    }
+
+    /// Promotes the canaries of `groups` (every group when empty).
+    pub(super) fn apply_deployment_promote(
+        &mut self,
+        index: u64,
+        deployment_id: &DeploymentId,
+        groups: &[String],
+        effects: &mut ApplyEffects,
+    ) -> Result<(), ApplyError> {
+        self.change_deployment(index, deployment_id, effects, |deployment| {
+            for (name, state) in &mut deployment.task_groups {
+                if groups.is_empty() || groups.contains(name) {
+                    state.promoted = true;
+                }
+            }
+            if deployment.status == crate::structs::DeploymentStatus::Running {
+                deployment.status_description =
+                    crate::structs::deployment_descriptions::RUNNING.to_owned();
+            }
+        })
     }
 }
