@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::structs::{
-    AllocClientStatus, AllocDeploymentStatus, AllocDesiredStatus, AllocatedResources, Allocation, DesiredTransition,
-    DriverInfo, Job, JobStatus, JobSummary, JobType, Node, NodeStatus, RescheduleTracker,
-    SchedulingEligibility, TaskState,
+    AllocClientStatus, AllocDeploymentStatus, AllocDesiredStatus, AllocatedResources, Allocation,
+    DesiredTransition, DriverInfo, Job, JobStatus, JobSummary, JobType, Node, NodeStatus,
+    RescheduleTracker, SchedulingEligibility, TaskState,
 };
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

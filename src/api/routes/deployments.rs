@@ -16,8 +16,8 @@ use super::jobs::parse_body;
 use crate::api::blocking::{blocking_query, with_meta};
 use crate::api::error::ApiError;
 use crate::api::query::QueryOptions;
-use crate::server::Server;
 use crate::api::stubs::AllocListStub;
+use crate::server::Server;
 use crate::server::state::Table;
 use crate::structs::{DeploymentId, JobId};
 

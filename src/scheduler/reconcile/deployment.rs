@@ -12,8 +12,8 @@
 use std::sync::Arc;
 
 use crate::structs::{
-    AllocDeploymentStatus, Allocation, Deployment, DeploymentState, DeploymentStatus,
-    DeploymentStatusUpdate, Job, UpdateStrategy, deployment_descriptions,
+    AllocDeploymentStatus, AllocDesiredStatus, Allocation, Deployment, DeploymentState,
+    DeploymentStatus, DeploymentStatusUpdate, Job, UpdateStrategy, deployment_descriptions,
 };
 
 /// The job's latest deployment as the reconciler sees it.
@@ -100,14 +100,17 @@ impl<'a> DeploymentView<'a> {
         let mut limit = i64::from(strategy.max_parallel);
         if let Some(current) = self.current {
             for alloc in group_allocs {
-                if alloc.deployment_id.as_ref() != Some(&current.id) || alloc.is_terminal() {
+                if alloc.deployment_id.as_ref() != Some(&current.id)
+                    || alloc.desired_status != AllocDesiredStatus::Run
+                {
                     continue;
                 }
                 let status = alloc.deployment_status.as_ref();
+                // A failed allocation still counts here: its failure holds the rollout.
                 if AllocDeploymentStatus::is_unhealthy(status) {
                     return 0;
                 }
-                if !AllocDeploymentStatus::is_healthy(status) {
+                if !alloc.is_client_terminal() && !AllocDeploymentStatus::is_healthy(status) {
                     limit -= 1;
                 }
             }
@@ -198,6 +201,11 @@ mod tests {
         let healthy = alloc(Some(true));
         let pending = alloc(None);
         let unhealthy = alloc(Some(false));
+        let failed_unhealthy = Arc::new(Allocation {
+            client_status: crate::structs::AllocClientStatus::Failed,
+            ..(*alloc(Some(false))).clone()
+        });
+        assert_eq!(view.update_limit(&strategy, &[&failed_unhealthy], false), 0);
         assert_eq!(view.update_limit(&strategy, &[&healthy], false), 2);
         assert_eq!(
             view.update_limit(&strategy, &[&healthy, &pending], false),
