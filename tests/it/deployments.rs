@@ -8,9 +8,21 @@ use caravan::agent::config::AgentConfig;
 use caravan::agent::run::{RunningAgent, start_agent};
 use serde_json::{Value, json};
 
+use crate::support::caravan;
 use crate::support::server::wait_for;
 
 const SECOND: u64 = 1_000_000_000;
+
+/// Runs the CLI off the runtime's workers (the agent answers it on them).
+async fn cli(dir: &std::path::Path, args: &[&str]) -> anyhow::Result<crate::support::Run> {
+    let dir = dir.to_owned();
+    let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        caravan(&dir, &args)
+    })
+    .await?
+}
 
 struct Dev {
     agent: RunningAgent,
@@ -276,15 +288,29 @@ async fn a_canary_waits_for_promotion_then_the_rest_roll() -> anyhow::Result<()>
     let live = dev.live_allocs("canary").await?;
     assert_eq!(live.len(), 3, "the canary runs beside both old allocations");
     let id = waiting["ID"].as_str().unwrap_or_default().to_owned();
+    let dir = tempfile::tempdir()?;
+    let status = cli(
+        dir.path(),
+        &["deployment", "status", "-address", &dev.url, &id[..8]],
+    )
+    .await?;
+    assert_eq!(status.code, Some(0), "{}", status.stderr);
+    assert!(
+        status
+            .stdout
+            .contains("Description = Deployment is running but requires manual promotion"),
+        "{}",
+        status.stdout
+    );
+    assert!(status.stdout.contains("Canaries"), "{}", status.stdout);
     // Promotion waits for the canary to be healthy.
     wait_for(Duration::from_secs(30), || async {
-        let response = dev
-            .http
-            .put(format!("{}/v1/deployment/promote/{id}", dev.url))
-            .json(&json!({ "DeploymentID": id, "All": true }))
-            .send()
-            .await?;
-        Ok(response.status().is_success().then_some(()))
+        let promote = cli(
+            dir.path(),
+            &["job", "promote", "-address", &dev.url, "-detach", "canary"],
+        )
+        .await?;
+        Ok((promote.code == Some(0)).then_some(promote))
     })
     .await?;
     let done = dev.deployment_done("canary", 1).await?;
