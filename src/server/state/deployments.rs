@@ -184,3 +184,119 @@ impl Tables {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::StateStore;
+    use crate::server::raft::{AllocClientUpdate, Command, PlanApplyRequest};
+    use crate::structs::{
+        AllocDeploymentStatus, AllocId, Allocation, Deployment, DeploymentId, DeploymentState, Job,
+        JobId, TaskGroup,
+    };
+
+    const SECOND: i64 = 1_000_000_000;
+
+    fn alloc(id: &str, canary: bool) -> Arc<Allocation> {
+        Arc::new(Allocation {
+            id: AllocId::from(id),
+            namespace: "default".to_owned(),
+            job_id: JobId::from("web"),
+            task_group: "web".to_owned(),
+            deployment_id: Some(DeploymentId::from("d1")),
+            deployment_status: canary.then(|| AllocDeploymentStatus {
+                canary: true,
+                ..AllocDeploymentStatus::default()
+            }),
+            ..Allocation::default()
+        })
+    }
+
+    fn health(id: &str, healthy: bool, at: i64) -> Command {
+        Command::AllocClientUpdate {
+            updates: vec![AllocClientUpdate {
+                id: AllocId::from(id),
+                deployment_healthy: Some(healthy),
+                modify_time: at,
+                ..AllocClientUpdate::default()
+            }],
+            evals: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn placements_and_reported_health_move_the_groups_counters() {
+        let store = StateStore::new();
+        let job = Arc::new(Job {
+            id: JobId::from("web"),
+            namespace: "default".to_owned(),
+            task_groups: vec![TaskGroup {
+                name: "web".to_owned(),
+                count: 2,
+                ..TaskGroup::default()
+            }],
+            ..Job::default()
+        });
+        let deployment = Deployment {
+            id: DeploymentId::from("d1"),
+            namespace: "default".to_owned(),
+            job_id: JobId::from("web"),
+            task_groups: [(
+                "web".to_owned(),
+                DeploymentState {
+                    desired_total: 2,
+                    progress_deadline: 60 * SECOND,
+                    ..DeploymentState::default()
+                },
+            )]
+            .into_iter()
+            .collect(),
+            ..Deployment::default()
+        };
+        let commands = [
+            Command::JobRegister {
+                job: job.clone(),
+                enforce_index: None,
+                eval: None,
+            },
+            Command::PlanApply(Arc::new(PlanApplyRequest {
+                job: Some(job),
+                placed: vec![alloc("a1", true), alloc("a2", false)],
+                deployment: Some(deployment),
+                now: 10 * SECOND,
+                ..PlanApplyRequest::default()
+            })),
+            health("a1", true, 20 * SECOND),
+            // Decided once: a second report changes nothing.
+            health("a1", false, 21 * SECOND),
+            health("a2", false, 22 * SECOND),
+        ];
+        for (idx, command) in commands.iter().enumerate() {
+            let (response, _) = store.apply(idx as u64 + 1, command);
+            assert!(response.error.is_none(), "{response:?}");
+        }
+        let snapshot = store.snapshot();
+        let stored = snapshot
+            .deployment(&DeploymentId::from("d1"))
+            .expect("deployment");
+        let state = &stored.task_groups["web"];
+        assert_eq!(state.placed_allocs, 2);
+        assert_eq!(state.placed_canaries, ["a1"]);
+        assert_eq!(state.healthy_allocs, 1);
+        assert_eq!(state.unhealthy_allocs, 1);
+        assert_eq!(
+            state.require_progress_by.as_deref(),
+            Some(super::rfc3339_of(80 * SECOND).as_str()),
+            "a healthy allocation pushes the deadline to its time plus progress_deadline"
+        );
+        let a1 = snapshot.alloc(&AllocId::from("a1")).expect("a1");
+        let status = a1.deployment_status.as_ref().expect("status");
+        assert_eq!(status.healthy, Some(true));
+        assert!(status.canary);
+        assert_eq!(
+            status.timestamp.as_deref(),
+            Some(super::rfc3339_of(20 * SECOND).as_str())
+        );
+    }
+}
