@@ -325,3 +325,42 @@ async fn a_canary_waits_for_promotion_then_the_rest_roll() -> anyhow::Result<()>
     dev.agent.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_progress_the_deployment_fails_at_its_deadline_and_the_old_version_keeps_serving()
+-> anyhow::Result<()> {
+    let dev = Dev::start().await?;
+    dev.put(
+        "/v1/jobs",
+        &job("stuck", 2, SLEEP_V1, update(0, false, false)),
+    )
+    .await?;
+    dev.deployment_done("stuck", 0).await?;
+    // Manual health: no allocation of the new version is ever judged, so nothing progresses.
+    let mut manual = update(0, false, false);
+    manual["HealthCheck"] = json!("manual");
+    manual["HealthyDeadline"] = json!(2 * SECOND);
+    manual["ProgressDeadline"] = json!(3 * SECOND);
+    dev.put("/v1/jobs", &job("stuck", 2, SLEEP_V2, manual))
+        .await?;
+    let failed = dev.deployment_done("stuck", 1).await?;
+    assert_eq!(failed["Status"], "failed", "{failed}");
+    assert_eq!(
+        failed["StatusDescription"],
+        "Failed due to progress deadline"
+    );
+    let job = dev.get("/v1/job/stuck").await?;
+    assert_eq!(
+        job["Version"], 1,
+        "no auto_revert: the job stays at its version"
+    );
+    let live = dev.live_allocs("stuck").await?;
+    assert_eq!(live.len(), 2, "{live:?}");
+    assert_eq!(
+        live.iter().filter(|alloc| alloc["JobVersion"] == 0).count(),
+        1,
+        "the old allocation not yet replaced keeps serving: {live:?}"
+    );
+    dev.agent.shutdown().await;
+    Ok(())
+}
