@@ -11,9 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::structs::{
-    AllocClientStatus, AllocDeploymentStatus, AllocId, Allocation, Job, JobId, NodeId, TaskState,
-};
+use crate::structs::{AllocClientStatus, AllocId, Allocation, Job, JobId, NodeId, TaskState};
 
 /// `GET /v1/internal/node/:id/client-allocs?index=N`: the node's allocations as IDs and the
 /// index of their last server-side change (Nomad: `NodeClientAllocsResponse`).
@@ -126,7 +124,7 @@ pub struct AllocUpdate {
     /// The allocation's health in its deployment once the client decided it; only `Healthy`
     /// is read (the servers stamp the time and know whether it is a canary).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deployment_status: Option<AllocDeploymentStatus>,
+    pub deployment_status: Option<crate::structs::AllocDeploymentStatus>,
 }
 
 /// `PUT /v1/internal/node/:id/allocations`.
