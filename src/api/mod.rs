@@ -90,6 +90,10 @@ pub fn router(server: Arc<Server>) -> Router {
             post(deployments::pause).put(deployments::pause),
         )
         .route(
+            "/v1/deployment/allocation-health/{id}",
+            post(deployments::allocation_health).put(deployments::allocation_health),
+        )
+        .route(
             "/v1/job/{id}/revert",
             post(deployments::revert).put(deployments::revert),
         )

@@ -15,8 +15,8 @@ use super::endpoints::{JobRegisterResponse, ServerError, new_eval};
 use super::raft::Command;
 use super::state::{ApplyError, ObjectKind};
 use crate::structs::{
-    AllocDeploymentStatus, Deployment, DeploymentId, DeploymentStatus, DeploymentStatusUpdate,
-    EvalTrigger, Evaluation, Job, JobId, deployment_descriptions,
+    AllocDeploymentStatus, AllocId, Deployment, DeploymentId, DeploymentStatus,
+    DeploymentStatusUpdate, EvalTrigger, Evaluation, Job, JobId, deployment_descriptions,
 };
 
 /// What a deployment write answers (Nomad: `DeploymentUpdateResponse`).
@@ -221,6 +221,62 @@ impl Server {
             .write_checked(Command::DeploymentPromote {
                 deployment_id: deployment_id.clone(),
                 groups,
+                eval: Some(eval),
+            })
+            .await?;
+        Ok(DeploymentUpdateResponse {
+            eval_id,
+            eval_create_index: response.index,
+            deployment_modify_index: response.index,
+            reverted_job_version: None,
+            index: response.index,
+        })
+    }
+
+    /// Sets allocations' health in a deployment whose groups use manual health checks (Nomad:
+    /// `Deployment.SetAllocHealth`).
+    pub async fn deployment_alloc_health(
+        &self,
+        deployment_id: &DeploymentId,
+        healthy: Vec<AllocId>,
+        unhealthy: Vec<AllocId>,
+    ) -> Result<DeploymentUpdateResponse, ServerError> {
+        let deployment = self.active_deployment(deployment_id)?;
+        if healthy.is_empty() && unhealthy.is_empty() {
+            return Err(ServerError::Invalid(
+                "must specify at least one healthy or unhealthy allocation ID".to_owned(),
+            ));
+        }
+        let job = self.deployment_job(&deployment)?;
+        let snapshot = self.store.snapshot();
+        for alloc_id in healthy.iter().chain(&unhealthy) {
+            let alloc = snapshot.alloc(alloc_id).ok_or_else(|| {
+                ServerError::State(ApplyError::not_found(ObjectKind::Allocation, alloc_id))
+            })?;
+            if alloc.deployment_id.as_ref() != Some(deployment_id) {
+                return Err(ServerError::Invalid(format!(
+                    "allocation {alloc_id} is not part of deployment {deployment_id}"
+                )));
+            }
+            let manual = job
+                .task_group(&alloc.task_group)
+                .and_then(|group| group.update.as_ref())
+                .is_some_and(|update| update.health_check == "manual");
+            if !manual {
+                return Err(ServerError::Invalid(format!(
+                    "health for allocation {alloc_id} can't be set: its task group does not use manual health checks"
+                )));
+            }
+        }
+        let now = super::now_unix_nanos();
+        let eval = deployment_eval(&job, deployment_id, now);
+        let eval_id = eval.id.to_string();
+        let response = self
+            .write_checked(Command::DeploymentAllocHealth {
+                deployment_id: deployment_id.clone(),
+                healthy,
+                unhealthy,
+                now,
                 eval: Some(eval),
             })
             .await?;

@@ -364,3 +364,97 @@ async fn without_progress_the_deployment_fails_at_its_deadline_and_the_old_versi
     dev.agent.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_health_is_set_by_the_operator() -> anyhow::Result<()> {
+    let dev = Dev::start().await?;
+    let mut manual = update(0, false, false);
+    manual["HealthCheck"] = json!("manual");
+    dev.put("/v1/jobs", &job("manual", 2, SLEEP_V1, manual.clone()))
+        .await?;
+    // Each allocation of the deployment, as it appears, is declared healthy by hand.
+    let mut declared = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let done = loop {
+        let deployment = dev.get("/v1/job/manual/deployment").await?;
+        if !deployment.is_null() && deployment["Status"] != "running" {
+            break deployment;
+        }
+        let id = deployment["ID"].as_str().unwrap_or_default().to_owned();
+        let allocs = dev.get(&format!("/v1/deployment/allocations/{id}")).await?;
+        let fresh: Vec<String> = allocs
+            .as_array()
+            .map(|allocs| {
+                allocs
+                    .iter()
+                    .filter_map(|alloc| alloc["ID"].as_str())
+                    .filter(|alloc_id| !declared.contains(*alloc_id))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !fresh.is_empty() {
+            dev.put(
+                &format!("/v1/deployment/allocation-health/{id}"),
+                &json!({ "DeploymentID": id, "HealthyAllocationIDs": fresh }),
+            )
+            .await?;
+            declared.extend(fresh);
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "never completed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(done["Status"], "successful", "{done}");
+    assert_eq!(done["TaskGroups"]["g"]["HealthyAllocs"], 2, "{done}");
+    let allocs = dev
+        .get(&format!(
+            "/v1/deployment/allocations/{}",
+            done["ID"].as_str().unwrap_or_default()
+        ))
+        .await?;
+    assert!(
+        allocs.as_array().is_some_and(|allocs| allocs
+            .iter()
+            .all(|alloc| alloc["DeploymentStatus"]["Healthy"] == true)),
+        "{allocs}"
+    );
+    // A group without manual health refuses it.
+    dev.put(
+        "/v1/jobs",
+        &job("auto", 1, SLEEP_V1, update(0, false, false)),
+    )
+    .await?;
+    let auto = wait_for(Duration::from_secs(30), || async {
+        let deployment = dev.get("/v1/job/auto/deployment").await?;
+        let allocs = dev
+            .get(&format!(
+                "/v1/deployment/allocations/{}",
+                deployment["ID"].as_str().unwrap_or_default()
+            ))
+            .await?;
+        Ok((deployment["Status"] == "running")
+            .then(|| {
+                allocs[0]["ID"]
+                    .as_str()
+                    .map(|alloc| (deployment, alloc.to_owned()))
+            })
+            .flatten())
+    })
+    .await?;
+    let (deployment, alloc_id) = auto;
+    let id = deployment["ID"].as_str().unwrap_or_default();
+    let response = dev
+        .http
+        .put(format!("{}/v1/deployment/allocation-health/{id}", dev.url))
+        .json(&json!({ "HealthyAllocationIDs": [alloc_id] }))
+        .send()
+        .await?;
+    let status = response.status();
+    let text = response.text().await?;
+    assert!(
+        text.contains("does not use manual health checks"),
+        "{status}: {text}"
+    );
+    dev.agent.shutdown().await;
+    Ok(())
+}

@@ -1,5 +1,5 @@
 //! `/v1/deployments`, `/v1/deployment/:id`, `/v1/deployment/allocations/:id`,
-//! `/v1/deployment/{promote,fail,pause}/:id`, and the job routes of deployments:
+//! `/v1/deployment/{promote,fail,pause,allocation-health}/:id`, and the job routes of deployments:
 //! `/v1/job/:id/revert`, `/v1/job/:id/stable` (Nomad: `command/agent/deployment_endpoint.go`,
 //! `job_endpoint.go`).
 
@@ -19,7 +19,7 @@ use crate::api::query::QueryOptions;
 use crate::api::stubs::AllocListStub;
 use crate::server::Server;
 use crate::server::state::Table;
-use crate::structs::{DeploymentId, JobId};
+use crate::structs::{AllocId, DeploymentId, JobId};
 
 pub async fn list(
     State(server): State<Arc<Server>>,
@@ -167,6 +167,39 @@ pub async fn pause(
     let request: PauseRequest = parse_body(&body)?;
     let id = find(&server, &deployment_id)?;
     let response = server.deployment_pause(&id, request.pause).await?;
+    let index = response.index;
+    Ok(with_meta(&server, index, Json(response).into_response()))
+}
+
+/// `api.DeploymentAllocHealthRequest`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocHealthRequest {
+    #[serde(rename = "DeploymentID")]
+    pub deployment_id: String,
+    #[serde(rename = "HealthyAllocationIDs")]
+    pub healthy_allocation_ids: Vec<String>,
+    #[serde(rename = "UnhealthyAllocationIDs")]
+    pub unhealthy_allocation_ids: Vec<String>,
+}
+
+/// `PUT /v1/deployment/allocation-health/:id`: the operator's verdict on allocations of a
+/// deployment with manual health checks.
+pub async fn allocation_health(
+    State(server): State<Arc<Server>>,
+    Path(deployment_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: AllocHealthRequest = parse_body(&body)?;
+    let id = find(&server, &deployment_id)?;
+    let ids = |ids: Vec<String>| ids.into_iter().map(AllocId::from).collect::<Vec<_>>();
+    let response = server
+        .deployment_alloc_health(
+            &id,
+            ids(request.healthy_allocation_ids),
+            ids(request.unhealthy_allocation_ids),
+        )
+        .await?;
     let index = response.index;
     Ok(with_meta(&server, index, Json(response).into_response()))
 }

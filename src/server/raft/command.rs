@@ -91,6 +91,15 @@ pub enum Command {
         groups: Vec<String>,
         eval: Option<Evaluation>,
     },
+    /// The operator sets allocations' health in a deployment with manual health checks.
+    DeploymentAllocHealth {
+        deployment_id: DeploymentId,
+        healthy: Vec<AllocId>,
+        unhealthy: Vec<AllocId>,
+        /// Unix nanoseconds, the health's timestamp.
+        now: i64,
+        eval: Option<Evaluation>,
+    },
     /// Marks a job version stable or not.
     JobStability {
         namespace: String,
@@ -117,6 +126,7 @@ impl Command {
             Self::AllocDesiredTransition { .. } => "alloc_desired_transition",
             Self::DeploymentUpdate { .. } => "deployment_update",
             Self::DeploymentPromote { .. } => "deployment_promote",
+            Self::DeploymentAllocHealth { .. } => "deployment_alloc_health",
             Self::JobStability { .. } => "job_stability",
         }
     }

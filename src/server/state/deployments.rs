@@ -163,6 +163,38 @@ impl Tables {
         });
     }
 
+    /// Sets one allocation's health as the operator asks (manual health); an allocation not in
+    /// `deployment_id`, gone, or already judged is left as it is.
+    pub(super) fn set_alloc_health(
+        &mut self,
+        index: u64,
+        deployment_id: &DeploymentId,
+        alloc_id: &crate::structs::AllocId,
+        healthy: bool,
+        now: i64,
+        effects: &mut ApplyEffects,
+    ) {
+        let Some(existing) = self.allocs.get(alloc_id) else {
+            return;
+        };
+        let decided = existing
+            .deployment_status
+            .as_ref()
+            .is_some_and(|status| status.healthy.is_some());
+        if existing.deployment_id.as_ref() != Some(deployment_id) || decided {
+            return;
+        }
+        let mut alloc = (**existing).clone();
+        let mut status = alloc.deployment_status.clone().unwrap_or_default();
+        status.healthy = Some(healthy);
+        status.timestamp = Some(rfc3339_of(now));
+        status.modify_index = index;
+        alloc.deployment_status = Some(status);
+        alloc.modify_index = index;
+        self.count_health(index, &alloc, healthy, now, effects);
+        self.upsert_alloc(index, Arc::new(alloc), "AllocationUpdated", effects);
+    }
+
     /// Promotes the canaries of `groups` (every group when empty).
     pub(super) fn apply_deployment_promote(
         &mut self,
