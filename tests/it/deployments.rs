@@ -376,8 +376,13 @@ async fn manual_health_is_set_by_the_operator() -> anyhow::Result<()> {
     let mut declared = std::collections::BTreeSet::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let done = loop {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "never completed");
         let deployment = dev.get("/v1/job/manual/deployment").await?;
-        if !deployment.is_null() && deployment["Status"] != "running" {
+        if deployment.is_null() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        if deployment["Status"] != "running" {
             break deployment;
         }
         let id = deployment["ID"].as_str().unwrap_or_default().to_owned();
@@ -401,7 +406,6 @@ async fn manual_health_is_set_by_the_operator() -> anyhow::Result<()> {
             .await?;
             declared.extend(fresh);
         }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "never completed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(done["Status"], "successful", "{done}");
@@ -426,6 +430,9 @@ async fn manual_health_is_set_by_the_operator() -> anyhow::Result<()> {
     .await?;
     let auto = wait_for(Duration::from_secs(30), || async {
         let deployment = dev.get("/v1/job/auto/deployment").await?;
+        if deployment.is_null() {
+            return Ok(None);
+        }
         let allocs = dev
             .get(&format!(
                 "/v1/deployment/allocations/{}",
