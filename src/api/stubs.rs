@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::structs::{
-    AllocClientStatus, AllocDesiredStatus, AllocatedResources, Allocation, DesiredTransition,
-    DriverInfo, Job, JobStatus, JobSummary, JobType, Node, NodeStatus, RescheduleTracker,
-    SchedulingEligibility, TaskState,
+    AllocClientStatus, AllocDeploymentStatus, AllocDesiredStatus, AllocatedResources, Allocation,
+    DesiredTransition, DriverInfo, Job, JobStatus, JobSummary, JobType, Node, NodeStatus,
+    RescheduleTracker, SchedulingEligibility, TaskState,
 };
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -95,6 +95,9 @@ pub struct AllocListStub {
     pub task_states: BTreeMap<String, TaskState>,
     #[serde(rename = "FollowupEvalID")]
     pub followup_eval_id: String,
+    #[serde(rename = "DeploymentID")]
+    pub deployment_id: Option<String>,
+    pub deployment_status: Option<AllocDeploymentStatus>,
     pub reschedule_tracker: Option<RescheduleTracker>,
     pub create_index: u64,
     pub modify_index: u64,
@@ -131,6 +134,8 @@ impl AllocListStub {
                 .as_ref()
                 .map(|id| id.to_string())
                 .unwrap_or_default(),
+            deployment_id: alloc.deployment_id.as_ref().map(|id| id.to_string()),
+            deployment_status: alloc.deployment_status.clone(),
             reschedule_tracker: alloc.reschedule_tracker.clone(),
             create_index: alloc.create_index,
             modify_index: alloc.modify_index,

@@ -13,6 +13,7 @@ mod alloc_status;
 mod api_client;
 mod args;
 mod config_validate;
+mod deployment;
 mod eval_status;
 mod format;
 mod job_file;
@@ -63,6 +64,9 @@ pub enum Command {
     /// Interacts with evaluations
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Interacts with deployments
+    #[command(subcommand)]
+    Deployment(deployment::DeploymentCommand),
     /// Interacts with nodes
     #[command(subcommand)]
     Node(NodeCommand),
@@ -204,6 +208,10 @@ pub enum JobCommand {
     Allocs(JobIdArgs),
     /// Prints a registered job as API JSON
     Inspect(JobIdArgs),
+    /// Reverts a job to an earlier version
+    Revert(deployment::JobRevertArgs),
+    /// Promotes the canaries of a job's latest deployment
+    Promote(deployment::JobPromoteArgs),
 }
 
 #[derive(Debug, Args)]
@@ -621,6 +629,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
         Command::Alloc(AllocCommand::Stop(args)) => nomad_errors(alloc_actions::stop(&args)),
         Command::Alloc(AllocCommand::Restart(args)) => nomad_errors(alloc_actions::restart(&args)),
         Command::Alloc(AllocCommand::Signal(args)) => nomad_errors(alloc_actions::signal(&args)),
+        Command::Deployment(command) => nomad_errors(deployment::run(&command)),
+        Command::Job(JobCommand::Revert(args)) => nomad_errors(deployment::job_revert(&args)),
+        Command::Job(JobCommand::Promote(args)) => nomad_errors(deployment::job_promote(&args)),
         Command::Eval(EvalCommand::Status(args)) => nomad_errors(eval_status::status(&args)),
         Command::Eval(EvalCommand::List(args)) => nomad_errors(eval_status::list(&args)),
         Command::Node(NodeCommand::Status(args)) => nomad_errors(node_status::status(&args)),

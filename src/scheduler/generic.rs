@@ -28,8 +28,8 @@ use super::reconcile::{AllocPlacement, NewPlacements, NodeTaint, destructive_pla
 use super::stack::{GroupSelector, Stack};
 use super::{Planner, PlannerError, SchedulerConfig, SchedulerError, State};
 use crate::structs::{
-    AllocMetric, Allocation, EvalId, EvalStatus, EvalTrigger, Evaluation, Job, Node, NodeId,
-    NodeStatus, Plan,
+    AllocDeploymentStatus, AllocMetric, Allocation, DeploymentId, EvalId, EvalStatus, EvalTrigger,
+    Evaluation, Job, Node, NodeId, NodeStatus, Plan,
 };
 
 /// What one attempt decided.
@@ -199,6 +199,7 @@ pub(crate) fn base_metric<'a>(
 fn compute_attempt(state: Arc<dyn State>, config: &SchedulerConfig, eval: &Evaluation) -> Attempt {
     let job = state.job_by_id(&eval.namespace, &eval.job_id);
     let allocs = state.allocs_by_job(&eval.namespace, &eval.job_id);
+    let deployment = state.latest_deployment_by_job(&eval.namespace, &eval.job_id);
     let mut ctx = EvalContext::new(state, eval, config.now_unix_nanos, job.as_ref(), &allocs);
     let tainted = tainted_nodes(&ctx, &allocs);
     let results = reconcile_cluster(&ClusterInput {
@@ -207,7 +208,14 @@ fn compute_attempt(state: Arc<dyn State>, config: &SchedulerConfig, eval: &Evalu
         tainted: &tainted,
         eval_id: &eval.id,
         now: config.now_unix_nanos,
+        deployment: deployment.as_ref(),
     });
+    ctx.plan.deployment = results.deployment;
+    ctx.plan.deployment_updates = results.deployment_updates;
+    let tag = DeploymentTag {
+        id: results.deployment_id,
+        groups: results.deployment_groups,
+    };
     let (followups, annotated) =
         followup_evals(eval, results.reschedule_later, config.now_unix_nanos);
     for (alloc, followup_id) in annotated {
@@ -243,6 +251,7 @@ fn compute_attempt(state: Arc<dyn State>, config: &SchedulerConfig, eval: &Evalu
             job,
             &placements,
             results.new_names,
+            &tag,
             &mut attempt,
         );
     }
@@ -259,6 +268,7 @@ fn place_all(
     job: &Arc<Job>,
     placements: &[AllocPlacement],
     new_names: Vec<NewPlacements>,
+    tag: &DeploymentTag,
     attempt: &mut Attempt,
 ) {
     if placements.is_empty() && new_names.iter().all(|new| new.remaining == 0) {
@@ -269,6 +279,7 @@ fn place_all(
         stack: Stack::new(ctx, candidates, job.is_batch_like(), config.algorithm),
         selectors: HashMap::new(),
         base,
+        tag,
     };
     for placement in placements {
         placer.place(ctx, job, placement, attempt);
@@ -291,14 +302,39 @@ fn place_all(
     record_class_eligibility(&placer.selectors, attempt);
 }
 
+/// The deployment new allocations of some groups join.
+pub(crate) struct DeploymentTag {
+    id: Option<DeploymentId>,
+    groups: Vec<String>,
+}
+
+impl DeploymentTag {
+    fn apply(&self, alloc: &mut Allocation, canary: bool) {
+        let Some(id) = &self.id else {
+            return;
+        };
+        if !self.groups.contains(&alloc.task_group) {
+            return;
+        }
+        alloc.deployment_id = Some(id.clone());
+        if canary {
+            alloc.deployment_status = Some(AllocDeploymentStatus {
+                canary: true,
+                ..AllocDeploymentStatus::default()
+            });
+        }
+    }
+}
+
 /// The state placements share within one attempt: the stack and one selector per group.
-struct Placer {
+struct Placer<'a> {
     stack: Stack,
     selectors: HashMap<String, GroupSelector>,
     base: AllocMetric,
+    tag: &'a DeploymentTag,
 }
 
-impl Placer {
+impl Placer<'_> {
     fn place(
         &mut self,
         ctx: &mut EvalContext,
@@ -318,6 +354,7 @@ impl Placer {
             stack,
             selectors,
             base,
+            tag,
         } = self;
         let selector = selectors
             .entry(group.name.clone())
@@ -336,7 +373,7 @@ impl Placer {
             Some(ranked) => {
                 let node = ranked.node.clone();
                 let node_idx = ranked.node_idx;
-                let alloc = build_alloc(
+                let mut alloc = build_alloc(
                     ctx,
                     NewAlloc {
                         job,
@@ -350,6 +387,7 @@ impl Placer {
                         reschedule: placement.reschedule,
                     },
                 );
+                tag.apply(&mut alloc, placement.canary);
                 selector.record_placement(&node);
                 ctx.place(node_idx, alloc);
             }

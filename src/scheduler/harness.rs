@@ -134,8 +134,28 @@ impl MemState {
         let index = self.next_index();
         let mut result = PlanResult {
             alloc_index: index,
+            deployment: plan.deployment.clone(),
+            deployment_updates: plan.deployment_updates.clone(),
             ..PlanResult::default()
         };
+        if let Some(deployment) = &plan.deployment {
+            self.upsert_deployment(deployment.clone());
+        }
+        for update in &plan.deployment_updates {
+            let key = self
+                .deployments
+                .iter()
+                .find(|(_, deployment)| deployment.id == update.deployment_id)
+                .map(|(key, _)| key.clone());
+            if let Some(key) = key
+                && let Some(existing) = self.deployments.get(&key)
+            {
+                let mut deployment = (**existing).clone();
+                deployment.status = update.status;
+                deployment.status_description = update.status_description.clone();
+                self.deployments.insert(key, Arc::new(deployment));
+            }
+        }
         for (node_id, stops) in &plan.node_update {
             for stop in stops {
                 let Some(existing) = self.allocs.get(&stop.id).cloned() else {

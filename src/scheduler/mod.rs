@@ -20,9 +20,12 @@
 //! - `context.rs`, `usage.rs`, `proposed.rs`: the plan so far, kept incrementally;
 //! - `harness.rs`: an in-memory `State` and a recording `Planner` for tests and benchmarks.
 //!
-//! Not yet (TODO(#4)): deployments (canaries, rolling updates paced by `max_parallel`: a new
-//! version replaces every allocation at once), preemption, reserved cores (`cores`), task-level
-//! networks, and `max_client_disconnect` (allocations on disconnected nodes are treated as lost).
+//! Deployments: a service group with an `update` block rolls a destructive change out as a
+//! deployment (`reconcile/deployment.rs`): `max_parallel` at a time beyond what is healthy,
+//! canaries first until promoted; the leader's deployment watcher moves it along.
+//!
+//! Not yet (TODO(#4)): preemption, reserved cores (`cores`), task-level networks, and
+//! `max_client_disconnect` (allocations on disconnected nodes are treated as lost).
 //!
 //! Nomad: `scheduler/scheduler.go` (the `Scheduler`, `State` and `Planner` interfaces).
 

@@ -142,7 +142,10 @@ impl Server {
     }
 
     /// Like [`write`](Self::write), turning a command the state refused into an error.
-    async fn write_checked(&self, command: Command) -> Result<CommandResponse, ServerError> {
+    pub(super) async fn write_checked(
+        &self,
+        command: Command,
+    ) -> Result<CommandResponse, ServerError> {
         let mut response = self.write(command).await?;
         match response.error.take() {
             Some(error) => Err(ServerError::State(error)),
@@ -453,6 +456,7 @@ impl Server {
                 client_description: update.client_description,
                 task_states: update.task_states,
                 modify_time: now,
+                deployment_healthy: update.deployment_status.and_then(|status| status.healthy),
             });
         }
         let mut jobs_with_failures = BTreeSet::new();

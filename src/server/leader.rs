@@ -88,6 +88,8 @@ async fn lead(server: Arc<Server>) {
         }
     }
     server.heartbeats.set_enabled(true, &nodes);
+    // Aborted with this task when leadership is lost.
+    let _deployments = super::deployment_watcher::start(server.clone());
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -19,6 +19,8 @@
 
 pub mod blocked_evals;
 pub mod broker;
+mod deployment_watcher;
+pub mod deployments;
 pub mod endpoints;
 pub mod heartbeat;
 pub mod job_plan;

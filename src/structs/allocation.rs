@@ -323,6 +323,8 @@ pub struct Allocation {
     pub task_states: BTreeMap<String, TaskState>,
     #[serde(rename = "DeploymentID")]
     pub deployment_id: Option<DeploymentId>,
+    /// Health within the deployment (`DeploymentID`); `None` until placed as a canary or judged.
+    pub deployment_status: Option<super::AllocDeploymentStatus>,
     #[serde(rename = "FollowupEvalID")]
     pub followup_eval_id: Option<EvalId>,
     pub previous_allocation: Option<AllocId>,

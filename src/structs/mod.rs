@@ -47,7 +47,10 @@ pub use blocks::{
     WaitConfig,
 };
 pub use constraint::{Affinity, Constraint, ConstraintOperand, Spread, SpreadTarget};
-pub use deployment::{Deployment, DeploymentState, DeploymentStatus};
+pub use deployment::{
+    AllocDeploymentStatus, Deployment, DeploymentState, DeploymentStatus,
+    descriptions as deployment_descriptions, strategy_of,
+};
 pub use evaluation::{EvalStatus, EvalTrigger, Evaluation};
 pub use ids::{AllocId, DeploymentId, EvalId, JobId, NodeId, new_uuid};
 pub use integrations::{

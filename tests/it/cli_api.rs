@@ -413,7 +413,14 @@ fn cli_drives_a_real_agent() -> anyhow::Result<()> {
     );
 
     let evals = agent.cli(dir, &["eval", "list"])?;
-    assert!(evals.stdout.contains("job-register  web-once"), "{evals:?}");
+    // Columns are as wide as their widest cell (a `deployment-watcher` trigger, for one).
+    assert!(
+        evals.stdout.lines().any(|line| {
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            cells.get(2..4) == Some(&["job-register", "web-once"][..])
+        }),
+        "{evals:?}"
+    );
 
     // job stop: monitored like job run, then the job is dead.
     let stop = agent.cli(dir, &["job", "stop", "web"])?;

@@ -9,6 +9,7 @@ mod client;
 mod client_hooks;
 mod client_server;
 mod client_watch;
+mod deployments;
 mod dev_agent;
 mod docker;
 mod docker_agent;

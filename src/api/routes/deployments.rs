@@ -1,18 +1,25 @@
-//! `/v1/deployments`, `/v1/deployment/:id` (Nomad: `command/agent/deployment_endpoint.go`).
+//! `/v1/deployments`, `/v1/deployment/:id`, `/v1/deployment/allocations/:id`,
+//! `/v1/deployment/{promote,fail,pause,allocation-health}/:id`, and the job routes of deployments:
+//! `/v1/job/:id/revert`, `/v1/job/:id/stable` (Nomad: `command/agent/deployment_endpoint.go`,
+//! `job_endpoint.go`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 
 use super::by_id_or_prefix;
-use crate::api::blocking::blocking_query;
+use super::jobs::parse_body;
+use crate::api::blocking::{blocking_query, with_meta};
 use crate::api::error::ApiError;
 use crate::api::query::QueryOptions;
+use crate::api::stubs::AllocListStub;
 use crate::server::Server;
 use crate::server::state::Table;
-use crate::structs::DeploymentId;
+use crate::structs::{AllocId, DeploymentId, JobId};
 
 pub async fn list(
     State(server): State<Arc<Server>>,
@@ -44,4 +51,227 @@ pub async fn read(
         )
     })
     .await
+}
+
+/// `GET /v1/deployment/allocations/:id`: the deployment's allocations.
+pub async fn allocations(
+    State(server): State<Arc<Server>>,
+    Path(deployment_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    blocking_query(
+        &server,
+        &query,
+        &[Table::Deployments, Table::Allocs],
+        |snapshot| {
+            let deployment = by_id_or_prefix(
+                "deployment",
+                &deployment_id,
+                snapshot.deployment(&DeploymentId::from(deployment_id.clone())),
+                snapshot.deployments_with_prefix(&deployment_id),
+            )?;
+            let allocs = crate::scheduler::State::allocs_by_job(
+                snapshot,
+                &deployment.namespace,
+                &deployment.job_id,
+            );
+            Ok(allocs
+                .iter()
+                .filter(|alloc| alloc.deployment_id.as_ref() == Some(&deployment.id))
+                .map(|alloc| AllocListStub::new(alloc, false))
+                .collect::<Vec<_>>())
+        },
+    )
+    .await
+}
+
+fn find(server: &Server, deployment_id: &str) -> Result<DeploymentId, ApiError> {
+    let snapshot = server.store.snapshot();
+    Ok(by_id_or_prefix(
+        "deployment",
+        deployment_id,
+        snapshot.deployment(&DeploymentId::from(deployment_id)),
+        snapshot.deployments_with_prefix(deployment_id),
+    )?
+    .id
+    .clone())
+}
+
+/// `api.DeploymentPromoteRequest`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PromoteRequest {
+    #[serde(rename = "DeploymentID")]
+    pub deployment_id: String,
+    pub all: bool,
+    pub groups: Vec<String>,
+}
+
+/// `PUT /v1/deployment/promote/:id`.
+pub async fn promote(
+    State(server): State<Arc<Server>>,
+    Path(deployment_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: PromoteRequest = if body.is_empty() {
+        PromoteRequest {
+            all: true,
+            ..PromoteRequest::default()
+        }
+    } else {
+        parse_body(&body)?
+    };
+    if !request.all && request.groups.is_empty() {
+        return Err(ApiError::BadRequest(
+            "promote: set All or name the Groups to promote".to_owned(),
+        ));
+    }
+    let id = find(&server, &deployment_id)?;
+    let groups = if request.all {
+        Vec::new()
+    } else {
+        request.groups
+    };
+    let response = server.deployment_promote(&id, groups).await?;
+    let index = response.index;
+    Ok(with_meta(&server, index, Json(response).into_response()))
+}
+
+/// `PUT /v1/deployment/fail/:id`.
+pub async fn fail(
+    State(server): State<Arc<Server>>,
+    Path(deployment_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = find(&server, &deployment_id)?;
+    let response = server.deployment_fail(&id).await?;
+    let index = response.index;
+    Ok(with_meta(&server, index, Json(response).into_response()))
+}
+
+/// `api.DeploymentPauseRequest`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PauseRequest {
+    #[serde(rename = "DeploymentID")]
+    pub deployment_id: String,
+    pub pause: bool,
+}
+
+/// `PUT /v1/deployment/pause/:id`: pauses (`Pause: true`) or resumes a deployment.
+pub async fn pause(
+    State(server): State<Arc<Server>>,
+    Path(deployment_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: PauseRequest = parse_body(&body)?;
+    let id = find(&server, &deployment_id)?;
+    let response = server.deployment_pause(&id, request.pause).await?;
+    let index = response.index;
+    Ok(with_meta(&server, index, Json(response).into_response()))
+}
+
+/// `api.DeploymentAllocHealthRequest`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocHealthRequest {
+    #[serde(rename = "DeploymentID")]
+    pub deployment_id: String,
+    #[serde(rename = "HealthyAllocationIDs")]
+    pub healthy_allocation_ids: Vec<String>,
+    #[serde(rename = "UnhealthyAllocationIDs")]
+    pub unhealthy_allocation_ids: Vec<String>,
+}
+
+/// `PUT /v1/deployment/allocation-health/:id`: the operator's verdict on allocations of a
+/// deployment with manual health checks.
+pub async fn allocation_health(
+    State(server): State<Arc<Server>>,
+    Path(deployment_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: AllocHealthRequest = parse_body(&body)?;
+    let id = find(&server, &deployment_id)?;
+    let ids = |ids: Vec<String>| ids.into_iter().map(AllocId::from).collect::<Vec<_>>();
+    let response = server
+        .deployment_alloc_health(
+            &id,
+            ids(request.healthy_allocation_ids),
+            ids(request.unhealthy_allocation_ids),
+        )
+        .await?;
+    let index = response.index;
+    Ok(with_meta(&server, index, Json(response).into_response()))
+}
+
+/// `api.JobRevertRequest`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RevertRequest {
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    pub job_version: u64,
+    pub enforce_prior_version: Option<u64>,
+}
+
+/// `PUT /v1/job/:id/revert`.
+pub async fn revert(
+    State(server): State<Arc<Server>>,
+    Path(job_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    let request: RevertRequest = parse_body(&body)?;
+    let response = server
+        .job_revert(
+            &query.namespace,
+            &JobId::from(job_id),
+            request.job_version,
+            request.enforce_prior_version,
+        )
+        .await?;
+    let index = response.index;
+    Ok(with_meta(&server, index, Json(response).into_response()))
+}
+
+/// `api.JobStabilityRequest`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct StabilityRequest {
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    pub job_version: u64,
+    pub stable: bool,
+}
+
+/// `api.JobStabilityResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StabilityResponse {
+    pub index: u64,
+}
+
+/// `PUT /v1/job/:id/stable`.
+pub async fn stable(
+    State(server): State<Arc<Server>>,
+    Path(job_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    let request: StabilityRequest = parse_body(&body)?;
+    let index = server
+        .job_stability(
+            &query.namespace,
+            &JobId::from(job_id),
+            request.job_version,
+            request.stable,
+        )
+        .await?;
+    Ok(with_meta(
+        &server,
+        index,
+        Json(StabilityResponse { index }).into_response(),
+    ))
 }

@@ -121,6 +121,10 @@ pub struct AllocUpdate {
     /// Empty leaves the stored task states as they are.
     #[serde(default)]
     pub task_states: BTreeMap<String, TaskState>,
+    /// The allocation's health in its deployment once the client decided it; only `Healthy`
+    /// is read (the servers stamp the time and know whether it is a canary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_status: Option<crate::structs::AllocDeploymentStatus>,
 }
 
 /// `PUT /v1/internal/node/:id/allocations`.

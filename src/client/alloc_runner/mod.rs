@@ -14,8 +14,12 @@
 //! then reports the derived client status if it changed.
 //!
 //! **Invariant:** each gate is opened once and each kill sent once per task.
+//!
+//! An allocation placed in a deployment also has its health decided here (`health.rs`) and
+//! reported with its status, once.
 
 pub(crate) mod alloc_dir;
+pub mod health;
 pub(crate) mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,10 +33,11 @@ use crate::client::task_runner::env_hook::NodeFacts;
 use crate::client::task_runner::{self, TaskCommand, TaskRunnerConfig, TaskRunnerHandle, events};
 use crate::driver_host::DriverHost;
 use crate::structs::{
-    AllocClientStatus, AllocDesiredStatus, Allocation, NodeId, RestartPolicy, TaskLifecycle,
-    TaskState, TaskStateValue,
+    AllocClientStatus, AllocDeploymentStatus, AllocDesiredStatus, Allocation, NodeId,
+    RestartPolicy, TaskLifecycle, TaskState, TaskStateValue, strategy_of,
 };
 use alloc_dir::AllocDir;
+use health::{AllocHealth, HealthTracker, Verdict};
 
 /// Where a task sits in the group's lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +96,7 @@ pub struct AllocRunnerHandle {
     tasks: Arc<BTreeMap<String, TaskRunnerHandle>>,
     commands: mpsc::UnboundedSender<AllocCommand>,
     done: watch::Receiver<bool>,
+    health: AllocHealth,
 }
 
 impl std::fmt::Debug for AllocRunnerHandle {
@@ -117,6 +123,11 @@ impl AllocRunnerHandle {
 
     pub fn tasks(&self) -> &BTreeMap<String, TaskRunnerHandle> {
         &self.tasks
+    }
+
+    /// The allocation's checks verdict, the input health checks feed (see `health.rs`).
+    pub fn health(&self) -> &AllocHealth {
+        &self.health
     }
 
     pub fn task_states(&self) -> BTreeMap<String, TaskState> {
@@ -210,12 +221,25 @@ pub fn spawn(config: AllocRunnerConfig) -> AllocRunnerHandle {
     }
     let (done_tx, done_rx) = watch::channel(false);
     let (command_tx, command_rx) = mpsc::unbounded_channel();
+    let health = AllocHealth::default();
+    // Health is decided once: an allocation the servers already know the health of (a restart of
+    // the agent) is not judged again.
+    let undecided = alloc
+        .deployment_status
+        .as_ref()
+        .is_none_or(|status| status.healthy.is_none());
+    let tracker = job
+        .as_ref()
+        .filter(|_| alloc.deployment_id.is_some() && undecided)
+        .and_then(|job| strategy_of(job, &alloc.task_group))
+        .map(|strategy| HealthTracker::new(&strategy, tokio::time::Instant::now()));
     let handle = AllocRunnerHandle {
         alloc: Arc::new(Mutex::new(Arc::clone(&alloc))),
         alloc_dir,
         tasks: Arc::new(tasks),
         commands: command_tx,
         done: done_rx,
+        health: health.clone(),
     };
     let runner = AllocRunner {
         alloc,
@@ -231,6 +255,10 @@ pub fn spawn(config: AllocRunnerConfig) -> AllocRunnerHandle {
         killed: BTreeSet::new(),
         stopping: false,
         last_update: None,
+        checks: health.subscribe(),
+        health,
+        tracker,
+        wake: None,
     };
     if let Err(err) = handle.alloc_dir.build() {
         tracing::error!(error = %err, "failed to build alloc dir");
@@ -254,6 +282,19 @@ struct AllocRunner {
     killed: BTreeSet<String>,
     stopping: bool,
     last_update: Option<AllocUpdate>,
+    health: AllocHealth,
+    checks: watch::Receiver<Option<bool>>,
+    tracker: Option<HealthTracker>,
+    /// When the health tracker wants to look again.
+    wake: Option<tokio::time::Instant>,
+}
+
+/// Sleeps until `at`, or forever.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl AllocRunner {
@@ -268,7 +309,8 @@ impl AllocRunner {
                 .map(|(name, task)| (name.clone(), task.state()))
                 .collect();
             self.step(&states);
-            self.report(&states);
+            let healthy = self.judge(&states);
+            self.report(&states, healthy);
             let all_dead = states
                 .values()
                 .all(|state| state.state == TaskStateValue::Dead);
@@ -277,6 +319,8 @@ impl AllocRunner {
             }
             tokio::select! {
                 () = self.changed.notified() => {}
+                () = sleep_until(self.wake) => {}
+                _ = self.checks.changed() => {}
                 command = self.commands.recv() => match command {
                     Some(AllocCommand::Update(alloc)) => {
                         if alloc.desired_status != AllocDesiredStatus::Run {
@@ -414,8 +458,43 @@ impl AllocRunner {
         }
     }
 
+    /// The allocation's health in its deployment, once decided; arms the tracker's wake-up.
+    fn judge(&mut self, states: &BTreeMap<String, TaskState>) -> Option<bool> {
+        let long_running: BTreeMap<String, &TaskState> = states
+            .iter()
+            .filter(|(name, _)| {
+                matches!(
+                    self.phase(name),
+                    Phase::Main | Phase::PrestartSidecar | Phase::PoststartSidecar
+                )
+            })
+            .map(|(name, state)| (name.clone(), state))
+            .collect();
+        let checks_passing = self.health.checks_passing();
+        let tracker = self.tracker.as_mut()?;
+        if self.stopping {
+            // Stopped by the servers: that says nothing about its health.
+            self.wake = None;
+            return tracker.decided();
+        }
+        match tracker.observe(tokio::time::Instant::now(), &long_running, checks_passing) {
+            Verdict::Decided(healthy) => {
+                self.wake = None;
+                Some(healthy)
+            }
+            Verdict::WaitUntil(at) => {
+                self.wake = Some(at);
+                None
+            }
+            Verdict::Undecided => {
+                self.wake = None;
+                None
+            }
+        }
+    }
+
     /// Sends the derived status to the servers if it changed.
-    fn report(&mut self, states: &BTreeMap<String, TaskState>) {
+    fn report(&mut self, states: &BTreeMap<String, TaskState>, healthy: Option<bool>) {
         let (client_status, description) = if self.missing_group {
             (
                 AllocClientStatus::Failed,
@@ -430,6 +509,10 @@ impl AllocRunner {
             client_status,
             client_description: description.to_owned(),
             task_states: states.clone(),
+            deployment_status: healthy.map(|healthy| AllocDeploymentStatus {
+                healthy: Some(healthy),
+                ..AllocDeploymentStatus::default()
+            }),
         };
         if self.last_update.as_ref() != Some(&update) {
             tracing::debug!(status = %client_status, "allocation status");

@@ -14,15 +14,19 @@
 //!                 ├─ node draining / migrate flag ──► stopped, replaced
 //!                 └─ otherwise ─────────────────────► kept (maybe updated)
 //! ```
-//! Kept allocations beyond the count are stopped, highest name index first; the rest of the count
-//! is filled by replacements, then new allocations with the lowest free name indexes. Kept
-//! allocations of an older job version are replaced (destructive) or updated in place.
+//! Kept allocations beyond the count are stopped, older versions sharing a name with a current one
+//! first, then highest name index first; the rest of the count is filled by replacements, then
+//! new allocations with the lowest free name indexes. Kept allocations of an older job version
+//! are replaced (destructive) or updated in place; in a group with an `update` block the
+//! destructive ones go through the deployment (`deployment.rs`): `max_parallel` at a time, after
+//! canaries are promoted. Unpromoted canaries are not counted in the group's count.
 //!
 //! Nomad: `scheduler/reconciler/reconcile_cluster.go` `computeGroup`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use super::deployment::{DeploymentView, group_state};
 use super::descriptions::{ALLOC_LOST, ALLOC_MIGRATING, ALLOC_NOT_NEEDED};
 use super::names::NameIndex;
 use super::reschedule::{RescheduleDecision, decide};
@@ -32,7 +36,8 @@ use super::{
     destructive_placement, runs_older_version,
 };
 use crate::structs::{
-    AllocClientStatus, AllocDesiredStatus, AllocId, Allocation, EvalId, Job, NodeId, TaskGroup,
+    AllocClientStatus, AllocDesiredStatus, AllocId, Allocation, Deployment, EvalId, Job, NodeId,
+    TaskGroup, strategy_of,
 };
 
 pub struct ClusterInput<'a> {
@@ -45,6 +50,17 @@ pub struct ClusterInput<'a> {
     pub eval_id: &'a EvalId,
     /// Unix nanoseconds.
     pub now: i64,
+    /// The job's latest deployment.
+    pub deployment: Option<&'a Arc<Deployment>>,
+}
+
+/// What one group asks of the deployment.
+#[derive(Default)]
+struct GroupDeployment {
+    /// The group starts or changes a rollout: a new deployment is needed if none is current.
+    needed: bool,
+    /// Canaries are part of it.
+    canaries: bool,
 }
 
 pub fn reconcile_cluster(input: &ClusterInput<'_>) -> ReconcileResults {
@@ -54,6 +70,8 @@ pub fn reconcile_cluster(input: &ClusterInput<'_>) -> ReconcileResults {
         by_group.entry(&alloc.task_group).or_default().push(alloc);
     }
     let live_job = input.job.filter(|job| !job.stop);
+    let view = DeploymentView::new(input.deployment, live_job.map(|job| &**job));
+    results.deployment_updates.extend(view.cancel.clone());
     let Some(job) = live_job else {
         for alloc in input.allocs {
             stop_if_live(&mut results, alloc, input.tainted, ALLOC_NOT_NEEDED);
@@ -72,9 +90,25 @@ pub fn reconcile_cluster(input: &ClusterInput<'_>) -> ReconcileResults {
             }
         }
     }
+    let mut new_deployment = Deployment::new_for(job);
+    let mut deployment_needed = false;
     for group in &job.task_groups {
         let allocs = by_group.remove(group.name.as_str()).unwrap_or_default();
-        reconcile_group(input, job, group, &allocs, &replaced, &mut results);
+        let asks = reconcile_group(input, &view, job, group, &allocs, &replaced, &mut results);
+        if let Some(strategy) = strategy_of(job, &group.name) {
+            results.deployment_groups.push(group.name.clone());
+            deployment_needed |= asks.needed;
+            new_deployment.task_groups.insert(
+                group.name.clone(),
+                group_state(&strategy, group.count, asks.canaries),
+            );
+        }
+    }
+    if let Some(current) = view.current {
+        results.deployment_id = Some(current.id.clone());
+    } else if deployment_needed {
+        results.deployment_id = Some(new_deployment.id.clone());
+        results.deployment = Some(new_deployment);
     }
     results
 }
@@ -98,12 +132,13 @@ fn stop_if_live(
 
 fn reconcile_group(
     input: &ClusterInput<'_>,
+    view: &DeploymentView<'_>,
     job: &Arc<Job>,
     group: &TaskGroup,
     allocs: &[&Arc<Allocation>],
     replaced: &HashSet<&AllocId>,
     results: &mut ReconcileResults,
-) {
+) -> GroupDeployment {
     // Whether a job version's allocations of this group need replacing, per version.
     let mut updated_cache: HashMap<(u64, u64), bool> = HashMap::new();
     let batch = job.is_batch_like();
@@ -112,6 +147,8 @@ fn reconcile_group(
     let mut reschedule_now: Vec<&Arc<Allocation>> = Vec::new();
     let mut lost: Vec<&Arc<Allocation>> = Vec::new();
     let mut migrate: Vec<&Arc<Allocation>> = Vec::new();
+    let mut canaries: Vec<&Arc<Allocation>> = Vec::new();
+    let had_running = allocs.iter().any(|alloc| !alloc.is_terminal());
     for alloc in allocs {
         if alloc.desired_status != AllocDesiredStatus::Run {
             continue;
@@ -152,6 +189,7 @@ fn reconcile_group(
                 Some(NodeTaint::Lost) => lost.push(alloc),
                 Some(NodeTaint::Draining) => migrate.push(alloc),
                 None if alloc.desired_transition.migrate == Some(true) => migrate.push(alloc),
+                None if view.is_unpromoted_canary(alloc) => canaries.push(alloc),
                 None => kept.push(alloc),
             },
         }
@@ -178,10 +216,19 @@ fn reconcile_group(
             .copied()
             .filter(|alloc| !alloc.is_client_terminal())
             .collect();
+        // After a promotion, the old allocation a canary took the name of goes first.
+        let current_names: HashSet<&str> = kept
+            .iter()
+            .filter(|alloc| !runs_older_version(alloc, job))
+            .map(|alloc| alloc.name.as_str())
+            .collect();
+        let superseded = |alloc: &Allocation| {
+            runs_older_version(alloc, job) && current_names.contains(alloc.name.as_str())
+        };
         live.sort_by(|left, right| {
-            right
-                .index()
-                .cmp(&left.index())
+            superseded(right)
+                .cmp(&superseded(left))
+                .then_with(|| right.index().cmp(&left.index()))
                 .then_with(|| right.id.cmp(&left.id))
         });
         let excess = kept.len() - count;
@@ -204,6 +251,7 @@ fn reconcile_group(
             .map(|alloc| (alloc, false)),
     );
     let mut replacing: Vec<&Arc<Allocation>> = Vec::new();
+    let placed_before = results.place.len();
     for (alloc, reschedule) in replacements {
         if room == 0 {
             break;
@@ -217,8 +265,10 @@ fn reconcile_group(
             reschedule,
             stop_previous: None,
             node_id: None,
+            canary: false,
         });
     }
+    let mut placed_now = results.place.len() - placed_before + room;
     if room > 0 {
         let names = NameIndex::new(
             job.id.as_str(),
@@ -234,6 +284,7 @@ fn reconcile_group(
     }
 
     // Updates of kept, running allocations made from an older job version.
+    let mut destructive: Vec<&Arc<Allocation>> = Vec::new();
     for alloc in kept {
         if alloc.is_client_terminal() || !runs_older_version(alloc, job) {
             continue;
@@ -241,13 +292,60 @@ fn reconcile_group(
         let Some(alloc_job) = &alloc.job else {
             continue;
         };
-        let destructive = *updated_cache
+        let replace = *updated_cache
             .entry((alloc_job.version, alloc_job.job_modify_index))
             .or_insert_with(|| tasks_updated(alloc_job, job, &group.name));
-        if destructive {
-            results.place.push(destructive_placement(alloc, None));
+        if replace {
+            destructive.push(alloc);
         } else {
             results.in_place.push(alloc.clone());
         }
+    }
+    let Some(strategy) = strategy_of(job, &group.name) else {
+        for alloc in destructive {
+            results.place.push(destructive_placement(alloc, None));
+        }
+        return GroupDeployment::default();
+    };
+    destructive.sort_by(|left, right| {
+        left.index()
+            .cmp(&right.index())
+            .then_with(|| left.id.cmp(&right.id))
+    });
+    let promoted = view.group(&group.name).is_some_and(|state| state.promoted);
+    let canarying =
+        strategy.canary > 0 && !promoted && (!destructive.is_empty() || !canaries.is_empty());
+    if canarying && !view.halted() {
+        // Canaries take the names of the allocations they will replace, lowest index first.
+        let wanted = usize::try_from(strategy.canary).unwrap_or(0);
+        let taken: HashSet<&str> = canaries.iter().map(|alloc| alloc.name.as_str()).collect();
+        let names = destructive
+            .iter()
+            .map(|alloc| alloc.name.clone())
+            .filter(|name| !taken.contains(name.as_str()))
+            .take(wanted.saturating_sub(canaries.len()));
+        for name in names {
+            placed_now += 1;
+            results.place.push(AllocPlacement {
+                task_group: group.name.clone(),
+                name,
+                previous: None,
+                reschedule: false,
+                stop_previous: None,
+                node_id: None,
+                canary: true,
+            });
+        }
+    }
+    // What this evaluation places in the group counts against `max_parallel` too.
+    let limit = view
+        .update_limit(&strategy, allocs, canarying)
+        .saturating_sub(placed_now);
+    for alloc in destructive.iter().take(limit) {
+        results.place.push(destructive_placement(alloc, None));
+    }
+    GroupDeployment {
+        needed: !destructive.is_empty() || (!had_running && placed_now > 0),
+        canaries: canarying,
     }
 }

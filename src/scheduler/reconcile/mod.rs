@@ -11,6 +11,7 @@
 //!   `reconcile_node.go`).
 
 pub mod cluster;
+pub mod deployment;
 pub mod followup;
 pub mod names;
 pub mod node;
@@ -19,7 +20,9 @@ pub mod update;
 
 use std::sync::Arc;
 
-use crate::structs::{AllocClientStatus, Allocation, Job, NodeId};
+use crate::structs::{
+    AllocClientStatus, Allocation, Deployment, DeploymentId, DeploymentStatusUpdate, Job, NodeId,
+};
 
 /// Nomad's descriptions of why an allocation is stopped (`scheduler/generic_sched.go`).
 pub mod descriptions {
@@ -64,6 +67,8 @@ pub struct AllocPlacement {
     pub stop_previous: Option<&'static str>,
     /// The node to place on (system jobs); `None` lets the stack choose.
     pub node_id: Option<NodeId>,
+    /// A canary of the deployment: placed beside the allocation it will replace, stopping none.
+    pub canary: bool,
 }
 
 /// `remaining` new allocations of one group, each named when it is taken.
@@ -90,6 +95,7 @@ impl Iterator for NewPlacements {
             reschedule: false,
             stop_previous: None,
             node_id: None,
+            canary: false,
         })
     }
 
@@ -118,6 +124,13 @@ pub struct ReconcileResults {
     /// takes them; otherwise they become destructive updates.
     pub in_place: Vec<Arc<Allocation>>,
     pub reschedule_later: Vec<DelayedReschedule>,
+    /// A deployment to create for the job's current version.
+    pub deployment: Option<Deployment>,
+    /// Deployments to cancel (an older version's, a stopped job's).
+    pub deployment_updates: Vec<DeploymentStatusUpdate>,
+    /// The deployment new allocations of the groups in `deployment_groups` join.
+    pub deployment_id: Option<DeploymentId>,
+    pub deployment_groups: Vec<String>,
 }
 
 /// True if `alloc` runs another version of `job` than the current one.
@@ -141,5 +154,6 @@ pub fn destructive_placement(alloc: &Arc<Allocation>, node_id: Option<NodeId>) -
         reschedule: false,
         stop_previous: Some(descriptions::ALLOC_UPDATING),
         node_id,
+        canary: false,
     }
 }

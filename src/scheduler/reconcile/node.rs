@@ -156,6 +156,7 @@ pub fn reconcile_nodes(input: &NodeInput<'_>) -> ReconcileResults {
                 reschedule: false,
                 stop_previous: None,
                 node_id: Some(node_id.clone()),
+                canary: false,
             });
         }
     }

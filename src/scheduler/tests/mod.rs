@@ -1,5 +1,6 @@
 //! Scheduler tests through the recording harness, and the property tests.
 
+mod deployments;
 mod generic;
 mod mock;
 mod properties;

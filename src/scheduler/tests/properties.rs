@@ -230,6 +230,10 @@ fn without_ids(plan: &Plan) -> Plan {
     let mut plan = plan.clone();
     for alloc in plan.node_allocation.values_mut().flatten() {
         alloc.id = AllocId::default();
+        alloc.deployment_id = None;
+    }
+    if let Some(deployment) = &mut plan.deployment {
+        deployment.id = Default::default();
     }
     plan
 }

@@ -130,7 +130,9 @@ fn stopped_job_stops_everything() {
 #[test]
 fn destructive_update_replaces_by_name() {
     let (mut harness, _) = placed(2);
+    // Without an update block (no deployment), every allocation is replaced at once.
     let job = reregister(&mut harness, |job| {
+        job.task_groups[0].update = None;
         job.task_groups[0].tasks[0]
             .env
             .insert("VERSION".to_owned(), "2".to_owned());

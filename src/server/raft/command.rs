@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::server::state::ApplyError;
 
 use crate::structs::{
-    AllocClientStatus, AllocId, Allocation, Deployment, DeploymentStatusUpdate, DesiredTransition,
-    DrainStrategy, EvalId, Evaluation, Job, JobId, Node, NodeId, NodeStatus, SchedulingEligibility,
-    TaskState,
+    AllocClientStatus, AllocId, Allocation, Deployment, DeploymentId, DeploymentStatusUpdate,
+    DesiredTransition, DrainStrategy, EvalId, Evaluation, Job, JobId, Node, NodeId, NodeStatus,
+    SchedulingEligibility, TaskState,
 };
 
 /// One write to the state store.
@@ -85,6 +85,28 @@ pub enum Command {
         update: DeploymentStatusUpdate,
         eval: Option<Evaluation>,
     },
+    /// Promotes a deployment's canaries (`groups` empty: every group).
+    DeploymentPromote {
+        deployment_id: DeploymentId,
+        groups: Vec<String>,
+        eval: Option<Evaluation>,
+    },
+    /// The operator sets allocations' health in a deployment with manual health checks.
+    DeploymentAllocHealth {
+        deployment_id: DeploymentId,
+        healthy: Vec<AllocId>,
+        unhealthy: Vec<AllocId>,
+        /// Unix nanoseconds, the health's timestamp.
+        now: i64,
+        eval: Option<Evaluation>,
+    },
+    /// Marks a job version stable or not.
+    JobStability {
+        namespace: String,
+        job_id: JobId,
+        version: u64,
+        stable: bool,
+    },
 }
 
 impl Command {
@@ -103,6 +125,9 @@ impl Command {
             Self::AllocClientUpdate { .. } => "alloc_client_update",
             Self::AllocDesiredTransition { .. } => "alloc_desired_transition",
             Self::DeploymentUpdate { .. } => "deployment_update",
+            Self::DeploymentPromote { .. } => "deployment_promote",
+            Self::DeploymentAllocHealth { .. } => "deployment_alloc_health",
+            Self::JobStability { .. } => "job_stability",
         }
     }
 }
@@ -135,6 +160,8 @@ pub struct AllocClientUpdate {
     pub task_states: BTreeMap<String, TaskState>,
     /// Unix nanoseconds.
     pub modify_time: i64,
+    /// The allocation's health in its deployment, once the client decided it.
+    pub deployment_healthy: Option<bool>,
 }
 
 /// What applying a command returns to the writer.

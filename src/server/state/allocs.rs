@@ -172,7 +172,7 @@ impl Tables {
         effects: &mut ApplyEffects,
     ) {
         if let Some(deployment) = &request.deployment {
-            self.upsert_deployment(index, deployment.clone(), effects);
+            self.create_deployment(index, deployment.clone(), request.now, effects);
         }
         for update in &request.deployment_updates {
             // A deployment the plan refers to may have been garbage-collected meanwhile.
@@ -221,6 +221,7 @@ impl Tables {
                     if alloc.create_time == 0 {
                         alloc.create_time = request.now;
                     }
+                    self.count_placed(index, &alloc, effects);
                 }
             }
             alloc.modify_index = index;
@@ -256,6 +257,23 @@ impl Tables {
             alloc.client_description = update.client_description.clone();
             if !update.task_states.is_empty() {
                 alloc.task_states = update.task_states.clone();
+            }
+            // Health is decided once per allocation, and counted in the deployment the servers
+            // placed it in, never one the client names.
+            let decided = alloc
+                .deployment_status
+                .as_ref()
+                .is_some_and(|status| status.healthy.is_some());
+            if let Some(healthy) = update.deployment_healthy
+                && alloc.deployment_id.is_some()
+                && !decided
+            {
+                let mut status = alloc.deployment_status.clone().unwrap_or_default();
+                status.healthy = Some(healthy);
+                status.timestamp = Some(super::deployments::rfc3339_of(update.modify_time));
+                status.modify_index = index;
+                alloc.deployment_status = Some(status);
+                self.count_health(index, &alloc, healthy, update.modify_time, effects);
             }
             alloc.modify_index = index;
             alloc.modify_time = update.modify_time;

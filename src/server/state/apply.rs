@@ -134,6 +134,42 @@ impl Tables {
                         self.upsert_evals(index, std::slice::from_ref(eval), effects);
                     }
                 }),
+            Command::DeploymentPromote {
+                deployment_id,
+                groups,
+                eval,
+            } => self
+                .apply_deployment_promote(index, deployment_id, groups, effects)
+                .map(|()| {
+                    if let Some(eval) = eval {
+                        self.upsert_evals(index, std::slice::from_ref(eval), effects);
+                    }
+                }),
+            Command::DeploymentAllocHealth {
+                deployment_id,
+                healthy,
+                unhealthy,
+                now,
+                eval,
+            } => {
+                let verdicts = healthy
+                    .iter()
+                    .map(|id| (id, true))
+                    .chain(unhealthy.iter().map(|id| (id, false)));
+                for (alloc_id, verdict) in verdicts {
+                    self.set_alloc_health(index, deployment_id, alloc_id, verdict, *now, effects);
+                }
+                if let Some(eval) = eval {
+                    self.upsert_evals(index, std::slice::from_ref(eval), effects);
+                }
+                Ok(())
+            }
+            Command::JobStability {
+                namespace,
+                job_id,
+                version,
+                stable,
+            } => self.apply_job_stability(index, namespace, job_id, *version, *stable, effects),
         };
         let touched = std::mem::take(&mut effects.touched_jobs);
         for key in touched {

@@ -21,6 +21,7 @@ pub enum ObjectKind {
     Allocation,
     Evaluation,
     Deployment,
+    JobVersion,
 }
 
 impl fmt::Display for ObjectKind {
@@ -31,6 +32,7 @@ impl fmt::Display for ObjectKind {
             Self::Allocation => "alloc",
             Self::Evaluation => "evaluation",
             Self::Deployment => "deployment",
+            Self::JobVersion => "job version",
         })
     }
 }

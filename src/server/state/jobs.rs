@@ -274,3 +274,51 @@ impl Tables {
         }
     }
 }
+
+impl Tables {
+    /// Marks one version of a job stable or not, in the versions table and, when it is the
+    /// current version, in the jobs table (Nomad: `UpdateJobStability`).
+    pub(super) fn apply_job_stability(
+        &mut self,
+        index: u64,
+        namespace: &str,
+        job_id: &JobId,
+        version: u64,
+        stable: bool,
+        effects: &mut ApplyEffects,
+    ) -> Result<(), ApplyError> {
+        let key = job_key(namespace, job_id);
+        let Some(existing) = self.job_versions.get(&(key.clone(), version)).cloned() else {
+            return Err(ApplyError::not_found(
+                ObjectKind::JobVersion,
+                format!("{job_id} version {version}"),
+            ));
+        };
+        let mut updated = (*existing).clone();
+        updated.stable = stable;
+        updated.modify_index = index;
+        let updated = Arc::new(updated);
+        self.job_versions
+            .insert((key.clone(), version), updated.clone());
+        self.indexes.job_versions = index;
+        if let Some(current) = self.jobs.get(&key).cloned()
+            && current.version == version
+        {
+            let mut current = (*current).clone();
+            current.stable = stable;
+            current.modify_index = index;
+            let current = Arc::new(current);
+            self.jobs.insert(key, current.clone());
+            self.indexes.jobs = index;
+            effects.event(|| Event {
+                topic: Topic::Job,
+                event_type: "JobStabilityUpdated",
+                key: current.id.to_string(),
+                namespace: current.namespace.clone(),
+                index,
+                payload: EventPayload::Job(current.clone()),
+            });
+        }
+        Ok(())
+    }
+}

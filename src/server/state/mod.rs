@@ -36,6 +36,8 @@ use tokio::sync::{broadcast, watch};
 use crate::structs::{Evaluation, Node, NodeId};
 
 pub use apply::ApplyEffects;
+#[cfg(test)]
+pub(crate) use deployments::rfc3339_of;
 pub use error::{ApplyError, ObjectKind};
 pub use events::{Event, EventBatch, EventPayload, Topic};
 pub use persist::PersistedState;
