@@ -15,6 +15,7 @@ mod docker_agent;
 mod docker_client;
 mod driver_host;
 mod errors;
+mod exec_driver;
 mod hardening;
 mod qemu;
 mod sandbox_budgets;
