@@ -276,6 +276,28 @@ mod tests {
     }
 
     #[test]
+    fn exec_gets_isolated_and_no_process() {
+        let grants = resolve_grants("exec", None).expect("defaults");
+        assert!(grants.enabled);
+        assert_eq!(
+            grants.capabilities,
+            BTreeSet::from([Capability::Log, Capability::Config, Capability::Isolated])
+        );
+        assert_eq!(
+            Capability::from_import("caravan:driver/host-isolated@0.2.1"),
+            Some(Capability::Isolated)
+        );
+        // Nobody else gets it by default.
+        for driver in ["raw_exec", "qemu", "docker", "wasm", "custom"] {
+            let grants = resolve_grants(driver, None).expect("defaults");
+            assert!(
+                !grants.capabilities.contains(&Capability::Isolated),
+                "{driver}"
+            );
+        }
+    }
+
+    #[test]
     fn capabilities_replace_the_defaults() {
         let grants =
             resolve_grants("wasm", Some(&json!({"capabilities": ["wasm"]}))).expect("valid");
