@@ -246,7 +246,8 @@ async fn an_exec_task_sees_only_its_pid_namespace_and_its_chroot() -> Result<()>
 
     let script = format!(
         "echo pid1=$(cat /proc/1/comm); echo procs=$(ls /proc | grep -c '^[0-9]'); \
-         cat {} || echo secret-absent; echo user=$(id -un)",
+         cat {} || echo secret-absent; echo user=$(id -un); \
+         echo data > /local/out && echo wrote-local",
         secret.display()
     );
     agent.run_job("isolated", &job("isolated", "batch", &script, 64))?;
@@ -274,6 +275,8 @@ async fn an_exec_task_sees_only_its_pid_namespace_and_its_chroot() -> Result<()>
         "{log}"
     );
     ensure!(log.contains("user=nobody"), "{log}");
+    // Its own directories are its user's.
+    ensure!(log.contains("wrote-local"), "{log}");
     Ok(())
 }
 

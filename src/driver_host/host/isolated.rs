@@ -538,6 +538,23 @@ fn mount_point(root: &Path, relative: &str, directory: bool) -> Result<PathBuf, 
     Ok(path)
 }
 
+/// Gives the task's user its `local` and `tmp` directories (as Nomad gives exec tasks theirs),
+/// never through a symlink a previous run could have left in their place.
+fn give_task_dirs(root: &Path, uid: u32, gid: u32) -> Result<(), String> {
+    for name in ["local", "tmp"] {
+        let dir = root.join(name);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(metadata) if metadata.is_dir() => {
+                std::os::unix::fs::lchown(&dir, Some(uid), Some(gid))
+                    .map_err(|err| format!("chown {}: {err}", dir.display()))?;
+            }
+            Ok(_) => return Err(format!("{} is not a directory: refused", dir.display())),
+            Err(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// Prepares the child's [`Plan`] (mount points, descriptors, strings).
 fn plan(
     request: &IsolatedRequest,
@@ -558,6 +575,9 @@ fn plan(
             cstring(target.as_os_str().as_bytes())?,
             true,
         ));
+    }
+    if let Some((uid, gid)) = ids {
+        give_task_dirs(root, uid, gid)?;
     }
     let shared = scope.alloc_dir.join("alloc");
     if shared.is_dir() {
