@@ -162,20 +162,31 @@ fn namespace_mode(key: &str, task: &str, default: Option<&str>) -> Result<String
         "host" => Err(format!(
             "{key} = \"host\" needs the plugin config's default_{key} = \"host\""
         )),
-        other => Err(format!("{key}: expected \"private\" or \"host\", got {other:?}")),
+        other => Err(format!(
+            "{key}: expected \"private\" or \"host\", got {other:?}"
+        )),
     }
 }
 
 fn request(config: &TaskConfig, plugin: &PluginConfig) -> Result<IsolatedRequest, DriverError> {
     let block: TaskConfigBlock = caravan_driver_sdk::parse_task_config(config)?;
-    let invalid = |message: String| DriverError::InvalidConfig(format!("task {}: {message}", config.name));
+    let invalid =
+        |message: String| DriverError::InvalidConfig(format!("task {}: {message}", config.name));
     if block.command.trim().is_empty() {
         return Err(invalid(String::from("config.command must not be empty")));
     }
-    let pid_mode = namespace_mode("pid_mode", &block.pid_mode, plugin.default_pid_mode.as_deref())
-        .map_err(invalid)?;
-    let ipc_mode = namespace_mode("ipc_mode", &block.ipc_mode, plugin.default_ipc_mode.as_deref())
-        .map_err(invalid)?;
+    let pid_mode = namespace_mode(
+        "pid_mode",
+        &block.pid_mode,
+        plugin.default_pid_mode.as_deref(),
+    )
+    .map_err(invalid)?;
+    let ipc_mode = namespace_mode(
+        "ipc_mode",
+        &block.ipc_mode,
+        plugin.default_ipc_mode.as_deref(),
+    )
+    .map_err(invalid)?;
     let caps = task_caps(&plugin.allow_caps(), &block.cap_add, &block.cap_drop).map_err(invalid)?;
     Ok(IsolatedRequest {
         command: block.command,
@@ -238,10 +249,14 @@ impl Driver for Exec {
             return undetected(String::from("exec needs an agent running as root"));
         }
         if !support.namespaces {
-            return undetected(String::from("mount, PID and IPC namespaces are not available"));
+            return undetected(String::from(
+                "mount, PID and IPC namespaces are not available",
+            ));
         }
         if support.cgroups == "none" {
-            return undetected(String::from("no cgroup hierarchy with the memory controller"));
+            return undetected(String::from(
+                "no cgroup hierarchy with the memory controller",
+            ));
         }
         Fingerprint {
             health: Health::Healthy,
@@ -256,7 +271,10 @@ impl Driver for Exec {
     fn start_task(config: TaskConfig) -> Result<StartedTask, DriverError> {
         let request = request(&config, &plugin_config()?)?;
         let pid = isolated::spawn_isolated(&request).map_err(failed("cannot start the command"))?;
-        caravan_driver_sdk::log::debug(&format!("task {} started isolated as pid {pid}", config.id));
+        caravan_driver_sdk::log::debug(&format!(
+            "task {} started isolated as pid {pid}",
+            config.id
+        ));
         let state = State {
             pid,
             command: request.command,
