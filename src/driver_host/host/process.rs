@@ -54,28 +54,14 @@ const KEEP_FINISHED: usize = 4096;
 /// A process started through `host-process`, for the task whose call started it.
 #[derive(Clone)]
 pub(crate) struct Child {
-    task_id: Arc<str>,
-    start_time: u64,
-    exit: watch::Receiver<Option<ProcessExit>>,
+    pub(crate) task_id: Arc<str>,
+    pub(crate) start_time: u64,
+    pub(crate) exit: watch::Receiver<Option<ProcessExit>>,
     /// The cgroup of an isolated process (`host-isolated`): OOM record, kill of the whole tree.
     pub(crate) cgroup: Option<Arc<crate::driver_host::host::isolated::Cgroup>>,
 }
 
 impl Child {
-    pub(crate) fn new(
-        task_id: &str,
-        start_time: u64,
-        exit: watch::Receiver<Option<ProcessExit>>,
-        cgroup: Option<Arc<crate::driver_host::host::isolated::Cgroup>>,
-    ) -> Child {
-        Child {
-            task_id: Arc::from(task_id),
-            start_time,
-            exit,
-            cgroup,
-        }
-    }
-
     pub(crate) fn running(&self) -> bool {
         self.exit.borrow().is_none()
     }
