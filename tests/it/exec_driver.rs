@@ -31,6 +31,7 @@ fn exec_ready() -> Result<bool> {
 struct Agent {
     child: Child,
     dir: tempfile::TempDir,
+    config: PathBuf,
     url: String,
     http: reqwest::Client,
 }
@@ -48,18 +49,11 @@ impl Agent {
                 data = dir.path().join("data").display().to_string()
             ),
         )?;
-        let log = std::fs::File::create(dir.path().join("agent.log"))?;
-        let child = Command::new(env!("CARGO_BIN_EXE_caravan"))
-            .args(["agent", "-config"])
-            .arg(&config)
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .context("spawn caravan agent")?;
+        let child = spawn_agent(&config, &dir.path().join("agent.log"))?;
         Ok(Agent {
             child,
             dir,
+            config,
             url: format!("http://127.0.0.1:{http_port}"),
             http: reqwest::Client::new(),
         })
@@ -133,8 +127,9 @@ impl Agent {
     }
 }
 
-impl Drop for Agent {
-    fn drop(&mut self) {
+impl Agent {
+    /// SIGTERM, as an operator stops it, waiting up to 30 s.
+    fn stop(&mut self) {
         if let Ok(pid) = i32::try_from(self.child.id()) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
@@ -146,7 +141,32 @@ impl Drop for Agent {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.kill();
+        let _ = self.child.wait();
     }
+
+    fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.child = spawn_agent(&self.config, &self.dir.path().join("agent.2.log"))?;
+        Ok(())
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn spawn_agent(config: &Path, log: &Path) -> Result<Child> {
+    let log = std::fs::File::create(log)?;
+    Command::new(env!("CARGO_BIN_EXE_caravan"))
+        .args(["agent", "-config"])
+        .arg(config)
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .context("spawn caravan agent")
 }
 
 async fn poll<T>(
@@ -320,6 +340,36 @@ async fn an_exec_tasks_children_die_with_it_on_job_stop() -> Result<()> {
     .await?;
     agent.cli(&["job", "stop", "-detach", "tree"])?;
     agent.wait_task("tree", "dead").await?;
+    poll("no child left", WITHIN, async || {
+        Ok(pids_running(&["sleep", &seconds]).is_empty().then_some(()))
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_exec_task_keeps_running_across_an_agent_restart_and_stops_after() -> Result<()> {
+    if !exec_ready()? {
+        return Ok(());
+    }
+    let mut agent = Agent::start()?;
+    agent.wait_for_exec().await?;
+    let seconds = (100_000 + nanos()? % 800_000).to_string();
+    let script = format!("sleep {seconds} & wait");
+    agent.run_job("kept", &job("kept", "service", &script, 64))?;
+    agent.wait_task("kept", "running").await?;
+    let before = poll("the child running", WITHIN, async || {
+        let pids = pids_running(&["sleep", &seconds]);
+        Ok((pids.len() == 1).then_some(pids))
+    })
+    .await?;
+    agent.restart()?;
+    agent.wait_for_exec().await?;
+    agent.wait_task("kept", "running").await?;
+    // The same process, not a restarted task.
+    ensure!(pids_running(&["sleep", &seconds]) == before, "{before:?}");
+    agent.cli(&["job", "stop", "-detach", "kept"])?;
+    agent.wait_task("kept", "dead").await?;
     poll("no child left", WITHIN, async || {
         Ok(pids_running(&["sleep", &seconds]).is_empty().then_some(()))
     })

@@ -288,6 +288,31 @@ fn own_v1_path(controller: &str) -> PathBuf {
         .unwrap_or_default()
 }
 
+/// Removes the empty cgroups a previous agent process left in `parent` (those of tasks it
+/// re-adopted after a restart, which ended without a reaper of this process): names carry the
+/// agent's pid, so only cgroups of agent processes that are gone are touched, and a cgroup with
+/// processes cannot be removed.
+fn sweep_stale(parent: &Path) {
+    let this = std::process::id().to_string();
+    for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let mut fields = name.rsplit('.');
+        let (Some(_seq), Some(agent)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        // Another agent still running (tests run several on one node) keeps its cgroups.
+        let gone = agent
+            .parse::<u32>()
+            .is_ok_and(|pid| !Path::new("/proc").join(pid.to_string()).exists());
+        if agent != this && gone && entry.path().is_dir() {
+            let _ = std::fs::remove_dir(entry.path());
+        }
+    }
+}
+
 /// A task's cgroup (one directory per hierarchy).
 #[derive(Debug)]
 pub(crate) struct Cgroup {
@@ -328,6 +353,9 @@ impl Cgroup {
             CGROUP_SEQ.fetch_add(1, Ordering::Relaxed)
         );
         let made = |dir: &Path| -> Result<(), String> {
+            if let Some(parent) = dir.parent() {
+                sweep_stale(parent);
+            }
             std::fs::create_dir_all(dir)
                 .map_err(|err| format!("create cgroup {}: {err}", dir.display()))
         };
