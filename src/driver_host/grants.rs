@@ -12,6 +12,7 @@
 //! | wasm       | yes     | log, config, wasm, fs         |
 //! | docker     | yes     | log, config, docker, fs       |
 //! | qemu       | yes     | log, config, process, socket  |
+//! | exec       | yes     | log, config, isolated         |
 //! | any other  | yes     | log, config                   |
 //!
 //! The agent config overrides them: `plugin "NAME" { config { enabled = true, capabilities =
@@ -39,10 +40,12 @@ pub enum Capability {
     Config,
     /// `host-socket`: one request over a unix socket in the task directory.
     Socket,
+    /// `host-isolated`: processes in namespaces, a chroot and a cgroup (the exec driver).
+    Isolated,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 7] = [
+    pub const ALL: [Capability; 8] = [
         Capability::Log,
         Capability::Process,
         Capability::Fs,
@@ -50,6 +53,7 @@ impl Capability {
         Capability::Docker,
         Capability::Config,
         Capability::Socket,
+        Capability::Isolated,
     ];
 
     /// Granted to every driver whatever the agent config says.
@@ -65,6 +69,7 @@ impl Capability {
             Capability::Docker => "docker",
             Capability::Config => "config",
             Capability::Socket => "socket",
+            Capability::Isolated => "isolated",
         }
     }
 
@@ -78,6 +83,7 @@ impl Capability {
             Capability::Docker => "host-docker",
             Capability::Config => "host-config",
             Capability::Socket => "host-socket",
+            Capability::Isolated => "host-isolated",
         }
     }
 
@@ -120,6 +126,7 @@ pub fn default_grants(driver: &str) -> (bool, BTreeSet<Capability>) {
         "wasm" => (true, &[Wasm, Fs]),
         "docker" => (true, &[Docker, Fs]),
         "qemu" => (true, &[Process, Socket]),
+        "exec" => (true, &[Isolated]),
         _ => (true, &[]),
     };
     let capabilities = Capability::ALWAYS.iter().chain(capabilities).copied();
@@ -161,7 +168,7 @@ pub fn resolve_grants(
             let capability = name
                 .as_str()
                 .and_then(Capability::from_config_name)
-                .ok_or_else(|| invalid(format!("capabilities: unknown capability {name}; known: log, config, process, fs, wasm, docker, socket")))?;
+                .ok_or_else(|| invalid(format!("capabilities: unknown capability {name}; known: log, config, process, fs, wasm, docker, socket, isolated")))?;
             capabilities.insert(capability);
         }
     }
@@ -266,6 +273,28 @@ mod tests {
                 .contains("driver \"qemu\" imports capability socket"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn exec_gets_isolated_and_no_process() {
+        let grants = resolve_grants("exec", None).expect("defaults");
+        assert!(grants.enabled);
+        assert_eq!(
+            grants.capabilities,
+            BTreeSet::from([Capability::Log, Capability::Config, Capability::Isolated])
+        );
+        assert_eq!(
+            Capability::from_import("caravan:driver/host-isolated@0.2.1"),
+            Some(Capability::Isolated)
+        );
+        // Nobody else gets it by default.
+        for driver in ["raw_exec", "qemu", "docker", "wasm", "custom"] {
+            let grants = resolve_grants(driver, None).expect("defaults");
+            assert!(
+                !grants.capabilities.contains(&Capability::Isolated),
+                "{driver}"
+            );
+        }
     }
 
     #[test]

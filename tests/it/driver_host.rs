@@ -924,9 +924,12 @@ async fn fingerprinting_all_drivers_isolates_the_bad_ones() -> Result<()> {
     fixture.install_plugin(&testing_driver("trapper"), "trapper")?;
     let fingerprints = fixture.host.fingerprint_all().await;
     let names: Vec<&str> = fingerprints.keys().map(String::as_str).collect();
-    assert_eq!(names, ["docker", "qemu", "raw_exec", "trapper", "wasm"]);
-    // Healthy or undetected depending on the node's Docker daemon or QEMU, but never an error.
-    for driver in ["docker", "qemu"] {
+    assert_eq!(
+        names,
+        ["docker", "exec", "qemu", "raw_exec", "trapper", "wasm"]
+    );
+    // Healthy or undetected depending on the node's Docker daemon, QEMU or root, never an error.
+    for driver in ["docker", "exec", "qemu"] {
         assert!(
             fingerprints[driver].is_ok(),
             "{driver}: {:?}",

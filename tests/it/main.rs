@@ -16,6 +16,7 @@ mod docker_agent;
 mod docker_client;
 mod driver_host;
 mod errors;
+mod exec_driver;
 mod hardening;
 mod jobspec;
 mod qemu;

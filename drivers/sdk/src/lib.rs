@@ -61,6 +61,7 @@ pub mod host {
     pub use crate::bindings::caravan::driver::host_config as config;
     pub use crate::bindings::caravan::driver::host_docker as docker;
     pub use crate::bindings::caravan::driver::host_fs as fs;
+    pub use crate::bindings::caravan::driver::host_isolated as isolated;
     pub use crate::bindings::caravan::driver::host_log as log;
     pub use crate::bindings::caravan::driver::host_process as process;
     pub use crate::bindings::caravan::driver::host_socket as socket;

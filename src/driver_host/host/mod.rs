@@ -30,6 +30,8 @@ pub(crate) mod docker;
 pub(crate) mod docker_convert;
 pub(crate) mod docker_scope;
 pub(crate) mod fs;
+pub(crate) mod isolated;
+pub(crate) mod isolated_child;
 pub(crate) mod log;
 pub(crate) mod process;
 pub(crate) mod socket;
@@ -231,6 +233,10 @@ pub(crate) fn link(
                 &mut linker,
                 |state| state,
             )?,
+            Capability::Isolated => wit::host_isolated::add_to_linker::<
+                CallState,
+                HasSelf<CallState>,
+            >(&mut linker, |state| state)?,
         }
     }
     Ok(linker)

@@ -40,7 +40,8 @@ use crate::driver_host::instance::CallState;
 use crate::driver_host::types::{ProcessRecord, TaskScope};
 
 /// The PATH a process gets when the task's environment has none.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// How often the host looks at a re-adopted process that is not the agent's child.
 const FOREIGN_POLL: Duration = Duration::from_millis(250);
 /// Linux reports CPU times in USER_HZ, fixed at 100 for userspace.
@@ -53,13 +54,15 @@ const KEEP_FINISHED: usize = 4096;
 /// A process started through `host-process`, for the task whose call started it.
 #[derive(Clone)]
 pub(crate) struct Child {
-    task_id: Arc<str>,
-    start_time: u64,
-    exit: watch::Receiver<Option<ProcessExit>>,
+    pub(crate) task_id: Arc<str>,
+    pub(crate) start_time: u64,
+    pub(crate) exit: watch::Receiver<Option<ProcessExit>>,
+    /// The cgroup of an isolated process (`host-isolated`): OOM record, kill of the whole tree.
+    pub(crate) cgroup: Option<Arc<crate::driver_host::host::isolated::Cgroup>>,
 }
 
 impl Child {
-    fn running(&self) -> bool {
+    pub(crate) fn running(&self) -> bool {
         self.exit.borrow().is_none()
     }
 }
@@ -152,7 +155,7 @@ impl ProcessTable {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn insert(&self, pid: u32, child: Child) {
+    pub(crate) fn insert(&self, pid: u32, child: Child) {
         let mut children = self.lock();
         if children.len() >= KEEP_FINISHED {
             children.retain(|_, child| child.running());
@@ -171,7 +174,7 @@ impl ProcessTable {
 
     /// Like [`ProcessTable::authorize`], for a call about to signal `pid`: it must still run and
     /// still be the process the host recorded (same start time).
-    fn authorize_live(&self, pid: u32, task_id: &str) -> Result<Option<Child>, String> {
+    pub(crate) fn authorize_live(&self, pid: u32, task_id: &str) -> Result<Option<Child>, String> {
         let child = self.authorize(pid, task_id)?;
         if !child.running() || start_time(pid) != Some(child.start_time) {
             return Ok(None);
@@ -216,6 +219,7 @@ impl ProcessTable {
                     task_id: Arc::clone(&task_id),
                     start_time: record.start_time,
                     exit: receiver,
+                    cgroup: None,
                 },
             );
             let ProcessRecord {
@@ -241,14 +245,17 @@ impl ProcessTable {
 
     /// SIGKILLs the process groups of a task's running processes; returns how many.
     pub(crate) fn reap(&self, task_id: &str) -> usize {
-        let pids: Vec<(u32, u64)> = self
+        let pids: Vec<(u32, u64, Option<Arc<_>>)> = self
             .lock()
             .iter()
             .filter(|(_, child)| *child.task_id == *task_id && child.running())
-            .map(|(pid, child)| (*pid, child.start_time))
+            .map(|(pid, child)| (*pid, child.start_time, child.cgroup.clone()))
             .collect();
         let mut reaped = 0;
-        for (pid, started) in pids {
+        for (pid, started, cgroup) in pids {
+            if let Some(cgroup) = cgroup {
+                cgroup.kill_all();
+            }
             if start_time(pid) != Some(started) {
                 continue;
             }
@@ -307,6 +314,7 @@ impl ProcessTable {
                 task_id: Arc::from(scope.task_id.as_str()),
                 start_time: started,
                 exit: receiver,
+                cgroup: None,
             },
         );
         tokio::spawn(async move {
@@ -353,6 +361,7 @@ impl ProcessTable {
 
     /// The host's own wait for a task whose life is process `pid`.
     pub(crate) async fn wait_task(&self, pid: u32, task_id: &str) -> Result<RawExit, String> {
+        let cgroup = self.authorize(pid, task_id)?.cgroup;
         let exit = self
             .wait(pid, task_id, None)
             .await?
@@ -360,13 +369,13 @@ impl ProcessTable {
         Ok(RawExit {
             exit_code: exit.exit_code,
             signal: exit.signal,
-            oom_killed: false,
+            oom_killed: cgroup.is_some_and(|cgroup| cgroup.oom_killed()),
             detail: exit.detail,
         })
     }
 }
 
-fn exit_of(status: std::process::ExitStatus) -> ProcessExit {
+pub(crate) fn exit_of(status: std::process::ExitStatus) -> ProcessExit {
     match (status.code(), status.signal()) {
         (Some(code), _) => ProcessExit {
             exit_code: code,
@@ -402,7 +411,7 @@ pub(crate) fn parse_signal(name: &str) -> Result<Signal, String> {
 }
 
 /// Refuses pids whose signalling would hit the agent or the whole system.
-fn target_pid(pid: u32) -> Result<Pid, String> {
+pub(crate) fn target_pid(pid: u32) -> Result<Pid, String> {
     let raw = i32::try_from(pid).map_err(|_| format!("pid {pid} out of range"))?;
     if raw <= 1 || pid == std::process::id() {
         return Err(format!("pid {pid} is not a task's process"));
