@@ -20,6 +20,20 @@ function nodeTotals(n) {
   return { cpu: r.Cpu?.CpuShares || n.Resources?.CPU || 0, mem: r.Memory?.MemoryMB || n.Resources?.MemoryMB || 0 };
 }
 
+/**
+ * Node stubs may lack `NodeResources`: reads each such node once, then calls `render` again.
+ * `details` maps a node ID to its full record.
+ */
+function loadDetails(nodes, details, signal, render) {
+  for (const n of nodes) {
+    if (n.NodeResources || details.has(n.ID)) continue;
+    details.set(n.ID, null);
+    api(`/v1/node/${enc(n.ID)}`, { signal }).then(({ data }) => { details.set(n.ID, data); render(); }, () => details.delete(n.ID));
+  }
+}
+
+const full = (n, details) => details.get(n.ID) || n;
+
 function drivers(n) {
   return Object.entries(n.Drivers || {}).sort(([a], [b]) => a.localeCompare(b));
 }
@@ -35,6 +49,7 @@ export function clientsView(main, signal) {
   fill(main, h("h1", {}, "Clients"), list);
   let nodes = [];
   let allocs = [];
+  const details = new Map();
   const render = () => {
     const used = {};
     for (const a of allocs) {
@@ -52,11 +67,11 @@ export function clientsView(main, signal) {
       { title: "Datacenter", cell: (n) => n.Datacenter, cls: "hide-sm" },
       { title: "Drivers", cell: driverBadges },
       { title: "Allocs", cell: (n) => used[n.ID]?.n || 0 },
-      { title: "CPU", cell: (n) => usage(used[n.ID]?.cpu || 0, nodeTotals(n).cpu, "MHz"), cls: "hide-sm" },
-      { title: "Memory", cell: (n) => usage(used[n.ID]?.mem || 0, nodeTotals(n).mem, "MiB"), cls: "hide-sm" },
+      { title: "CPU", cell: (n) => usage(used[n.ID]?.cpu || 0, nodeTotals(full(n, details)).cpu, "MHz"), cls: "hide-sm" },
+      { title: "Memory", cell: (n) => usage(used[n.ID]?.mem || 0, nodeTotals(full(n, details)).mem, "MiB"), cls: "hide-sm" },
     ], nodes, "No clients have registered."));
   };
-  watch("/v1/nodes?resources=true", signal, (data) => { nodes = data || []; nodes.sort((a, b) => a.Name.localeCompare(b.Name)); render(); },
+  watch("/v1/nodes?resources=true", signal, (data) => { nodes = data || []; nodes.sort((a, b) => a.Name.localeCompare(b.Name)); render(); loadDetails(nodes, details, signal, render); },
     (err) => fill(list, h("div", { class: "error" }, err.message)));
   watch("/v1/allocations?resources=true&task_states=false", signal, (data) => { allocs = data || []; render(); });
 }
@@ -179,10 +194,11 @@ export function topologyView(main, signal) {
   fill(main, h("h1", {}, "Topology"), grid);
   let nodes = [];
   let allocs = [];
+  const details = new Map();
   const render = () => {
     fill(grid, nodes.map((n) => {
       const mine = allocs.filter((a) => a.NodeID === n.ID && LIVE.has(a.ClientStatus) && a.DesiredStatus === "run");
-      const total = nodeTotals(n);
+      const total = nodeTotals(full(n, details));
       let cpu = 0; let mem = 0;
       for (const a of mine) { const u = allocUse(a); cpu += u.cpu; mem += u.mem; }
       return h("div", { class: "card node-box" },
@@ -195,6 +211,6 @@ export function topologyView(main, signal) {
     }));
     if (!nodes.length) fill(grid, h("p", { class: "muted" }, "No clients."));
   };
-  watch("/v1/nodes?resources=true", signal, (data) => { nodes = data || []; render(); });
+  watch("/v1/nodes?resources=true", signal, (data) => { nodes = data || []; render(); loadDetails(nodes, details, signal, render); });
   watch("/v1/allocations?resources=true&task_states=false", signal, (data) => { allocs = data || []; render(); });
 }
