@@ -26,3 +26,4 @@ mod server_durability;
 mod support;
 mod tidy;
 mod tutorial;
+mod web_ui;
