@@ -97,6 +97,17 @@ impl Cdp {
         Ok(())
     }
 
+    /// Follows an in-app link (the client-side router, as a user's click does).
+    async fn follow_link(&mut self, href: &str) -> anyhow::Result<()> {
+        let clicked = self
+            .eval(&format!(
+                "(() => {{ const a = document.querySelector('a[href={href:?}]'); if (!a) return false; a.click(); return true; }})()"
+            ))
+            .await?;
+        anyhow::ensure!(clicked == true, "no link to {href} on the page");
+        Ok(())
+    }
+
     /// Polls until the page's text contains every one of `needles`.
     async fn wait_for_text(&mut self, needles: &[&str]) -> anyhow::Result<String> {
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -120,7 +131,7 @@ impl Cdp {
     async fn click_button(&mut self, label: &str) -> anyhow::Result<()> {
         let expression = format!(
             "(() => {{ const b = [...document.querySelectorAll('button')].find((b) => b.textContent.trim() === {label:?}); \
-             if (!b) return null; b.scrollIntoView(); const r = b.getBoundingClientRect(); \
+             if (!b) return null; b.scrollIntoView({{ block: 'center' }}); const r = b.getBoundingClientRect(); \
              return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
         );
         let point = self.eval(&expression).await?;
@@ -319,15 +330,16 @@ async fn the_web_ui_shows_a_live_cluster_and_stops_a_job() -> anyhow::Result<()>
     wait_for_log(&mut cdp, first + 3).await?;
     cdp.screenshot("allocation").await?;
 
+    // A hard navigation away from a live log tail (the page ends its streams on `pagehide`).
     cdp.goto(&format!("{url}/ui/clients")).await?;
     cdp.wait_for_text(&[&node_name, "ready", "eligible", "raw_exec"])
         .await?;
     cdp.screenshot("clients").await?;
 
-    cdp.goto(&format!("{url}/ui/servers")).await?;
+    cdp.follow_link("/ui/servers").await?;
     cdp.wait_for_text(&["alive", "leader"]).await?;
 
-    cdp.goto(&format!("{url}/ui/evaluations")).await?;
+    cdp.follow_link("/ui/evaluations").await?;
     cdp.wait_for_text(&["web-ui-nowhere", "constraint", "plan9"])
         .await?;
     cdp.screenshot("evaluations").await?;

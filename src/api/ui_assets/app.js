@@ -52,6 +52,8 @@ document.addEventListener("click", (event) => {
   route();
 });
 addEventListener("popstate", route);
+// Leaving the page ends its blocking queries and log streams at once.
+addEventListener("pagehide", () => current?.abort());
 
 const banner = document.getElementById("banner");
 onReachability((ok) => {

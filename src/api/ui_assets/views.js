@@ -73,8 +73,16 @@ export function jobView(main, signal, id) {
       } },
     ], job.TaskGroups || []));
   };
+  let headKey = "";
   watch(path, signal, (data) => {
     job = data;
+    fill(definition, JSON.stringify(job, null, 2));
+    renderGroups();
+    onJob();
+    // Redraw the header only when it changes, so that an armed button stays armed.
+    const key = JSON.stringify([job.Status, job.Stop, job.Version, job.Priority, job.SubmitTime]);
+    if (key === headKey) return;
+    headKey = key;
     const actions = h("div", { class: "actions" });
     if (job.Stop) {
       actions.append(h("button", { type: "button", class: "primary", onclick: async () => {
@@ -96,9 +104,6 @@ export function jobView(main, signal, id) {
       facts([["Type", job.Type], ["Priority", job.Priority], ["Namespace", job.Namespace],
         ["Datacenters", (job.Datacenters || []).join(", ") || "–"], ["Version", job.Version],
         ["Submitted", time(job.SubmitTime)]]));
-    fill(definition, JSON.stringify(job, null, 2));
-    renderGroups();
-    onJob();
   }, (err) => fill(head, h("h1", {}, id), h("div", { class: "error" }, err.message)));
   // Browsers open at most 6 connections to a host: three blocking queries follow the job, its
   // allocations and its evaluations; the rest is read again whenever those change.
