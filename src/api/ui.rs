@@ -77,11 +77,7 @@ async fn index() -> Response {
 async fn asset(Path(name): Path<String>) -> Response {
     match find_asset(&name) {
         Some(asset) => with_headers(asset.body, asset.content_type, "no-cache"),
-        None => (
-            StatusCode::NOT_FOUND,
-            format!("no UI asset named {name:?}"),
-        )
-            .into_response(),
+        None => (StatusCode::NOT_FOUND, format!("no UI asset named {name:?}")).into_response(),
     }
 }
 
@@ -152,7 +148,12 @@ mod tests {
 
     #[tokio::test]
     async fn deep_links_load_the_app() {
-        for path in ["/ui/", "/ui/jobs", "/ui/jobs/example", "/ui/allocations/abc"] {
+        for path in [
+            "/ui/",
+            "/ui/jobs",
+            "/ui/jobs/example",
+            "/ui/allocations/abc",
+        ] {
             let (status, content_type, _, body) = get_path(path).await;
             assert_eq!(status, StatusCode::OK, "{path}");
             assert_eq!(

@@ -1,8 +1,9 @@
 //! The Web UI in a real browser: Debian's Chromium, headless, driven over the DevTools protocol
 //! (a WebSocket), against a `-dev` agent in this process running a real raw_exec job. Each view
 //! loads with real data and no console errors, the allocation's log tail shows new output live, a
-//! placement failure is explained, and stopping the job from the UI (a real mouse click) stops
-//! its allocation. With `CARAVAN_UI_SCREENSHOTS=1` the main views are written to `docs/ui/*.png`.
+//! new client appears on the clients page without a reload, a placement failure is explained, and
+//! stopping the job from the UI (a real mouse click) stops its allocation. With
+//! `CARAVAN_UI_SCREENSHOTS=1` the main views are written to `docs/ui/*.png`.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -17,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::server::wait_for;
+use crate::support::server::{mock_node, wait_for};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -236,7 +237,13 @@ async fn launch(
 }
 
 async fn get_json(http: &reqwest::Client, url: &str) -> anyhow::Result<Value> {
-    Ok(http.get(url).send().await?.error_for_status()?.json().await?)
+    Ok(http
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,6 +342,13 @@ async fn the_web_ui_shows_a_live_cluster_and_stops_a_job() -> anyhow::Result<()>
     cdp.wait_for_text(&[&node_name, "ready", "eligible", "raw_exec"])
         .await?;
     cdp.screenshot("clients").await?;
+    // A client that joins shows up without a reload.
+    http.put(format!("{url}/v1/internal/node/register"))
+        .json(&json!({ "Node": mock_node(7) }))
+        .send()
+        .await?
+        .error_for_status()?;
+    cdp.wait_for_text(&["node-7", &node_name]).await?;
 
     cdp.follow_link("/ui/servers").await?;
     cdp.wait_for_text(&["alive", "leader"]).await?;
