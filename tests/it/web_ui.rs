@@ -262,13 +262,14 @@ async fn the_web_ui_shows_a_live_cluster_and_stops_a_job() -> anyhow::Result<()>
     let agent = start_agent(config, true).await?;
     let url = format!("http://{}", agent.http_addr);
     let http = reqwest::Client::new();
-    let node_name = wait_for(Duration::from_secs(30), || async {
+    let (node_id, node_name) = wait_for(Duration::from_secs(30), || async {
         let nodes = get_json(&http, &format!("{url}/v1/nodes")).await?;
         Ok(nodes.as_array().and_then(|nodes| {
-            nodes
-                .iter()
-                .find(|node| node["Status"] == "ready")
-                .and_then(|node| node["Name"].as_str().map(str::to_owned))
+            let node = nodes.iter().find(|node| node["Status"] == "ready")?;
+            Some((
+                node["ID"].as_str()?.to_owned(),
+                node["Name"].as_str()?.to_owned(),
+            ))
         }))
     })
     .await?;
@@ -358,6 +359,60 @@ async fn the_web_ui_shows_a_live_cluster_and_stops_a_job() -> anyhow::Result<()>
         .await?;
     cdp.screenshot("evaluations").await?;
 
+    // Eligibility from the client's page, followed there without a reload.
+    cdp.follow_link("/ui/clients").await?;
+    cdp.follow_link(&format!("/ui/clients/{node_id}")).await?;
+    cdp.wait_for_text(&["Mark ineligible", "raw_exec", "Attributes"])
+        .await?;
+    cdp.click_button("Mark ineligible").await?;
+    wait_for_eligibility(&http, &url, &node_id, "ineligible").await?;
+    cdp.wait_for_text(&["Mark eligible"]).await?;
+    cdp.click_button("Mark eligible").await?;
+    wait_for_eligibility(&http, &url, &node_id, "eligible").await?;
+
+    // Run a job from pasted HCL: plan first, then run; the app goes to the job's page.
+    cdp.goto(&format!("{url}/ui/jobs/run")).await?;
+    cdp.wait_for_text(&["Run a job", "Plan"]).await?;
+    let hcl = r#"job "web-ui-run" {
+  group "pasted" {
+    task "sleeper" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "while :; do sleep 1; done"]
+      }
+      resources {
+        cpu    = 20
+        memory = 16
+      }
+    }
+  }
+}"#;
+    cdp.eval(&format!(
+        "(() => {{ const t = document.getElementById('job-hcl'); t.value = {}; \
+         t.dispatchEvent(new Event('input')); }})()",
+        serde_json::to_string(hcl)?
+    ))
+    .await?;
+    cdp.click_button("Plan").await?;
+    cdp.wait_for_text(&["Job \"web-ui-run\"", "pasted"]).await?;
+    cdp.click_button("Run").await?;
+    cdp.wait_for_text(&["web-ui-run", "sleeper (raw_exec)", "running"])
+        .await?;
+    assert_eq!(cdp.eval("location.pathname").await?, "/ui/jobs/web-ui-run");
+    wait_for(Duration::from_secs(30), || async {
+        let allocs = get_json(&http, &format!("{url}/v1/job/web-ui-run/allocations")).await?;
+        Ok(allocs
+            .as_array()
+            .is_some_and(|allocs| {
+                allocs
+                    .iter()
+                    .any(|alloc| alloc["ClientStatus"] == "running")
+            })
+            .then_some(()))
+    })
+    .await?;
+
     // Stop the job from its page: a click arms the button, a second confirms.
     cdp.goto(&format!("{url}/ui/jobs/web-ui-demo")).await?;
     cdp.wait_for_text(&["Stop", short]).await?;
@@ -380,6 +435,19 @@ async fn the_web_ui_shows_a_live_cluster_and_stops_a_job() -> anyhow::Result<()>
     browser.kill().await?;
     agent.shutdown().await;
     Ok(())
+}
+
+async fn wait_for_eligibility(
+    http: &reqwest::Client,
+    url: &str,
+    node_id: &str,
+    eligibility: &str,
+) -> anyhow::Result<()> {
+    wait_for(Duration::from_secs(10), || async {
+        let node = get_json(http, &format!("{url}/v1/node/{node_id}")).await?;
+        Ok((node["SchedulingEligibility"] == eligibility).then_some(()))
+    })
+    .await
 }
 
 /// Waits until the log tail on the page holds more than `more_than` lines; returns the count.

@@ -196,13 +196,14 @@ export function allocView(main, signal, id) {
   fill(main, head, status, h("h2", {}, "Tasks"), tasks, h("h2", {}, "Addresses"), addresses,
     h("h2", {}, "Logs"), logs);
   let logTask = null;
+  let headKey = "";
   watch(`/v1/allocation/${enc(id)}`, signal, (a) => {
-    const stop = confirmButton("Stop", () => api(`/v1/allocation/${enc(id)}/stop`, { method: "POST" }), status);
-    fill(head,
-      h("h1", {}, h("span", { class: "mono" }, `Allocation ${shortId(a.ID)}`), badge(a.ClientStatus),
-        h("div", { class: "actions" }, a.DesiredStatus === "run" ? stop : null)),
-      facts([["Job", jobLink(a.JobID)], ["Group", a.TaskGroup], ["Client", nodeLink(a.NodeID, a.NodeName)],
-        ["Desired", a.DesiredStatus], ["Created", time(a.CreateTime)], ["Full ID", h("span", { class: "mono" }, a.ID)]]));
+    // Redraw the header only when it changes, so that an armed button stays armed.
+    const key = JSON.stringify([a.ClientStatus, a.DesiredStatus, a.NodeName]);
+    if (key !== headKey) {
+      headKey = key;
+      renderAllocHead(head, status, a, id);
+    }
     const states = Object.entries(a.TaskStates || {});
     fill(tasks, states.length ? states.map(([name, s]) => h("div", { class: "card" },
       h("div", {}, h("b", {}, name), " ", badge(s.State), s.Failed ? badge("failed") : null,
@@ -228,6 +229,18 @@ export function allocView(main, signal, id) {
       fill(logs, logPanel(a.ID, names, signal));
     }
   }, (err) => fill(head, h("h1", {}, shortId(id)), h("div", { class: "error" }, err.message)));
+}
+
+/** An allocation's header: its facts and the Restart and Stop buttons. */
+function renderAllocHead(head, status, a, id) {
+  const stop = confirmButton("Stop", () => api(`/v1/allocation/${enc(id)}/stop`, { method: "POST" }), status);
+  const restart = confirmButton("Restart", () => api(`/v1/client/allocation/${enc(id)}/restart`,
+    { method: "POST", body: { TaskName: "", AllTasks: false } }), status);
+  fill(head,
+    h("h1", {}, h("span", { class: "mono" }, `Allocation ${shortId(a.ID)}`), badge(a.ClientStatus),
+      h("div", { class: "actions" }, a.ClientStatus === "running" ? restart : null, a.DesiredStatus === "run" ? stop : null)),
+    facts([["Job", jobLink(a.JobID)], ["Group", a.TaskGroup], ["Client", nodeLink(a.NodeID, a.NodeName)],
+      ["Desired", a.DesiredStatus], ["Created", time(a.CreateTime)], ["Full ID", h("span", { class: "mono" }, a.ID)]]));
 }
 
 function allocPorts(a) {
