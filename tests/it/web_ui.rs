@@ -330,12 +330,19 @@ async fn the_web_ui_shows_a_live_cluster_and_stops_a_job() -> anyhow::Result<()>
         .await?;
     cdp.screenshot("job").await?;
 
+    // The task group: its reservations, its allocation with live memory use.
+    cdp.follow_link("/ui/jobs/web-ui-demo/web").await?;
+    cdp.wait_for_text(&["20 MHz", "16 MiB", short, " MiB\t"])
+        .await?;
+
     cdp.goto(&format!("{url}/ui/allocations/{alloc_id}"))
         .await?;
     cdp.wait_for_text(&["ticker", "running", "Started"]).await?;
     let first = wait_for_log(&mut cdp, 0).await?;
     // The tail is live: more lines arrive without a reload.
     wait_for_log(&mut cdp, first + 3).await?;
+    cdp.wait_for_text(&["Resource use", "Memory: ", "CPU: "])
+        .await?;
     cdp.screenshot("allocation").await?;
 
     // A hard navigation away from a live log tail (the page ends its streams on `pagehide`).

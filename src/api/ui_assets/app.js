@@ -1,12 +1,13 @@
 // caravan Web UI: the client-side router, the navigation and the lost-agent banner.
 import { h, fill, api, onReachability } from "./lib.js";
-import { jobsView, jobView, allocView, runView } from "./views.js";
+import { jobsView, jobView, allocView, runView, taskGroupView } from "./views.js";
 import { clientsView, clientView, serversView, evaluationsView, topologyView } from "./nodes.js";
 
 const ROUTES = [
   [/^\/ui\/?$/, () => { history.replaceState(null, "", "/ui/jobs"); return ["jobs", jobsView]; }],
   [/^\/ui\/jobs\/?$/, () => ["jobs", jobsView]],
   [/^\/ui\/jobs\/run\/?$/, () => ["jobs", runView]],
+  [/^\/ui\/jobs\/([^/]+)\/([^/]+)\/?$/, (id, group) => ["jobs", taskGroupView, id, group]],
   [/^\/ui\/jobs\/([^/]+)\/?/, (id) => ["jobs", jobView, id]],
   [/^\/ui\/allocations\/([^/]+)\/?/, (id) => ["jobs", allocView, id]],
   [/^\/ui\/clients\/?$/, () => ["clients", clientsView]],
@@ -29,17 +30,17 @@ function route() {
   const path = location.pathname;
   let section = "";
   let view = notFound;
-  let arg;
+  let args = [];
   for (const [pattern, make] of ROUTES) {
     const m = path.match(pattern);
     if (m) {
-      [section, view, arg] = make(...m.slice(1).map(decodeURIComponent));
+      [section, view, ...args] = make(...m.slice(1).map(decodeURIComponent));
       break;
     }
   }
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.section === section);
-  document.title = `${arg ? `${arg} · ` : ""}${section || "caravan"} · caravan`;
-  view(main, current.signal, arg);
+  document.title = `${args.length ? `${args.join(" / ")} · ` : ""}${section || "caravan"} · caravan`;
+  view(main, current.signal, ...args);
 }
 
 document.addEventListener("click", (event) => {

@@ -223,3 +223,44 @@ export function confirmButton(label, action, status) {
 }
 
 export function enc(s) { return encodeURIComponent(s); }
+
+/**
+ * Samples an allocation's resource use every 2 s while `signal` lives: `onSample({ memMiB,
+ * cpuPct })`, CPU as the share of one core over the last interval. Stops when the allocation
+ * no longer answers (it stopped, or its client went away).
+ */
+export async function pollStats(allocId, signal, onSample) {
+  let previous = null;
+  while (!signal.aborted) {
+    try {
+      const { data } = await api(`/v1/client/allocation/${enc(allocId)}/stats`, { signal });
+      const usage = data?.ResourceUsage || {};
+      const ticks = usage.CpuStats?.TotalTicks || 0;
+      const at = Date.now();
+      const cpuPct = previous ? Math.max(0, ((ticks - previous.ticks) / Math.max(1, at - previous.at)) * 100) : 0;
+      previous = { ticks, at };
+      onSample({ memMiB: (usage.MemoryStats?.RSS || 0) / (1024 * 1024), cpuPct });
+    } catch {
+      return;
+    }
+    await sleep(2000, signal);
+  }
+}
+
+/** A small SVG line chart of `values` (the newest last), with the latest value as a label. */
+export function sparkline(values, label, unit) {
+  const ns = "http://www.w3.org/2000/svg";
+  const width = 240;
+  const height = 48;
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("class", "spark");
+  const max = Math.max(1e-9, ...values);
+  const step = values.length > 1 ? width / (values.length - 1) : width;
+  const points = values.map((v, i) => `${(i * step).toFixed(1)},${(height - 2 - ((height - 4) * v) / max).toFixed(1)}`);
+  const line = document.createElementNS(ns, "polyline");
+  line.setAttribute("points", points.join(" "));
+  svg.appendChild(line);
+  const last = values.length ? values[values.length - 1] : 0;
+  return h("div", { class: "spark-wrap" }, h("div", { class: "legend" }, `${label}: ${last.toFixed(1)} ${unit}`), svg);
+}

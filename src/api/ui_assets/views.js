@@ -1,7 +1,7 @@
 // caravan Web UI: the job and allocation views (jobs list, a job, an allocation, run a job).
 import {
   h, fill, api, watch, time, badge, shortId, table, facts, stateBar, summaryCounts,
-  confirmButton, enc, ALLOC_STATES,
+  confirmButton, enc, ALLOC_STATES, pollStats, sparkline,
 } from "./lib.js";
 
 const jobLink = (id) => h("a", { href: `/ui/jobs/${enc(id)}` }, id);
@@ -63,7 +63,7 @@ export function jobView(main, signal, id) {
   const renderGroups = () => {
     if (!job) return;
     fill(groups, table([
-      { title: "Group", cell: (g) => g.Name },
+      { title: "Group", cell: (g) => h("a", { href: `/ui/jobs/${enc(id)}/${enc(g.Name)}` }, g.Name) },
       { title: "Count", cell: (g) => g.Count },
       { title: "Tasks", cell: (g) => (g.Tasks || []).map((t) => `${t.Name} (${t.Driver})`).join(", ") },
       { title: "Allocations", cell: (g) => {
@@ -193,8 +193,12 @@ export function allocView(main, signal, id) {
   const tasks = h("div", {});
   const addresses = h("div", {});
   const logs = h("div", {});
-  fill(main, head, status, h("h2", {}, "Tasks"), tasks, h("h2", {}, "Addresses"), addresses,
-    h("h2", {}, "Logs"), logs);
+  const charts = h("div", { class: "charts" }, h("span", { class: "muted" }, "Not running."));
+  fill(main, head, status, h("h2", {}, "Resource use"), charts, h("h2", {}, "Tasks"), tasks,
+    h("h2", {}, "Addresses"), addresses, h("h2", {}, "Logs"), logs);
+  let sampling = false;
+  const mem = [];
+  const cpu = [];
   let logTask = null;
   let headKey = "";
   watch(`/v1/allocation/${enc(id)}`, signal, (a) => {
@@ -218,6 +222,15 @@ export function allocView(main, signal, id) {
       { title: "Address", cell: (p) => h("span", { class: "mono" }, `${p.HostIP || p.IP || ""}:${p.Value}`) },
       { title: "To", cell: (p) => p.To || "–" },
     ], allocPorts(a), "No ports."));
+    if (a.ClientStatus === "running" && !sampling) {
+      sampling = true;
+      pollStats(a.ID, signal, (sample) => {
+        mem.push(sample.memMiB);
+        cpu.push(sample.cpuPct);
+        if (mem.length > 60) { mem.shift(); cpu.shift(); }
+        fill(charts, sparkline(mem, "Memory", "MiB"), sparkline(cpu, "CPU", "% of a core"));
+      }).finally(() => { sampling = false; });
+    }
     const names = states.map(([n]) => n);
     if (!names.length) {
       for (const group of a.Job?.TaskGroups || []) {
@@ -360,4 +373,40 @@ export function runView(main, signal) {
   fill(main, h("h1", {}, "Run a job"),
     h("p", { class: "muted" }, "Paste a job specification (HCL), plan it, then run it."),
     text, h("div", { class: "toolbar" }, plan, run), result);
+}
+
+/** /ui/jobs/<id>/<group>: a task group's reservations and its allocations with live use. */
+export function taskGroupView(main, signal, id, group) {
+  const head = h("div", {});
+  const allocs = h("div", {});
+  fill(main, head, h("h2", {}, "Allocations"), allocs);
+  const use = new Map();
+  let rows = [];
+  const render = () => fill(allocs, table([
+    { title: "ID", cell: (a) => allocLink(a.ID) },
+    { title: "Status", cell: (a) => badge(a.ClientStatus) },
+    { title: "Client", cell: (a) => nodeLink(a.NodeID, a.NodeName) },
+    { title: "Created", cell: (a) => time(a.CreateTime), cls: "hide-sm" },
+    { title: "Memory", cell: (a) => (use.has(a.ID) ? `${use.get(a.ID).memMiB.toFixed(1)} MiB` : "–") },
+    { title: "CPU", cell: (a) => (use.has(a.ID) ? `${use.get(a.ID).cpuPct.toFixed(1)} %` : "–") },
+  ], rows, "No allocations."));
+  const sampled = new Set();
+  watch(`/v1/job/${enc(id)}`, signal, (job) => {
+    const g = (job.TaskGroups || []).find((tg) => tg.Name === group);
+    if (!g) { fill(head, h("h1", {}, group), h("div", { class: "error" }, `job ${id} has no group ${group}`)); return; }
+    const sum = (f) => (g.Tasks || []).reduce((n, t) => n + (f(t.Resources || {}) || 0), 0);
+    fill(head, h("h1", {}, h("span", {}, h("a", { href: `/ui/jobs/${enc(id)}` }, job.Name || id), ` / ${group}`)),
+      facts([["Count", g.Count], ["Tasks", (g.Tasks || []).map((t) => `${t.Name} (${t.Driver})`).join(", ")],
+        ["Reserved CPU", `${sum((r) => r.CPU)} MHz`], ["Reserved memory", `${sum((r) => r.MemoryMB)} MiB`],
+        ["Ephemeral disk", `${g.EphemeralDisk?.SizeMB ?? 0} MiB`]]));
+  }, (err) => fill(head, h("h1", {}, group), h("div", { class: "error" }, err.message)));
+  watch(`/v1/job/${enc(id)}/allocations`, signal, (data) => {
+    rows = (data || []).filter((a) => a.TaskGroup === group).sort((a, b) => (b.CreateTime || 0) - (a.CreateTime || 0));
+    for (const a of rows) {
+      if (a.ClientStatus !== "running" || sampled.has(a.ID)) continue;
+      sampled.add(a.ID);
+      pollStats(a.ID, signal, (sample) => { use.set(a.ID, sample); render(); });
+    }
+    render();
+  });
 }
