@@ -2,8 +2,9 @@
 //! (a WebSocket), against a `-dev` agent in this process running a real raw_exec job. Each view
 //! loads with real data and no console errors, the allocation's log tail shows new output live, a
 //! new client appears on the clients page without a reload, a placement failure is explained, and
-//! stopping the job from the UI (a real mouse click) stops its allocation. With
-//! `CARAVAN_UI_SCREENSHOTS=1` the main views are written to `docs/ui/*.png`.
+//! stopping the job from the UI (a real mouse click) stops its allocation; when the agent goes
+//! away the page says so. With `CARAVAN_UI_SCREENSHOTS=1` the main views are written to
+//! `docs/ui/*.png` (the job page also at a phone's width).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -147,6 +148,22 @@ impl Cdp {
             .await?;
         }
         Ok(())
+    }
+
+    /// A screenshot at a phone's width (390 px), then back to the desktop size.
+    async fn phone_screenshot(&mut self, name: &str) -> anyhow::Result<()> {
+        if std::env::var("CARAVAN_UI_SCREENSHOTS").as_deref() != Ok("1") {
+            return Ok(());
+        }
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true }),
+        )
+        .await?;
+        let shot = self.screenshot(name).await;
+        self.call("Emulation.clearDeviceMetricsOverride", json!({}))
+            .await?;
+        shot
     }
 
     async fn screenshot(&mut self, name: &str) -> anyhow::Result<()> {
@@ -329,6 +346,7 @@ async fn the_web_ui_shows_a_live_cluster_and_stops_a_job() -> anyhow::Result<()>
     cdp.wait_for_text(&["web-ui-demo", "web", "ticker (raw_exec)", short, "running"])
         .await?;
     cdp.screenshot("job").await?;
+    cdp.phone_screenshot("job-phone").await?;
 
     // The task group: its reservations, its allocation with live memory use.
     cdp.follow_link("/ui/jobs/web-ui-demo/web").await?;
@@ -439,8 +457,10 @@ async fn the_web_ui_shows_a_live_cluster_and_stops_a_job() -> anyhow::Result<()>
         "the UI logged errors: {:#?}",
         cdp.errors
     );
-    browser.kill().await?;
+    // The agent goes away: the page says so instead of going quiet.
     agent.shutdown().await;
+    cdp.wait_for_text(&["Lost contact with the agent"]).await?;
+    browser.kill().await?;
     Ok(())
 }
 
