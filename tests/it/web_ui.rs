@@ -437,6 +437,15 @@ async fn the_web_ui_shows_a_live_cluster_and_stops_a_job() -> anyhow::Result<()>
             .then_some(()))
     })
     .await?;
+    // A second version: the job page shows what changed between the two.
+    let mut job = get_json(&http, &format!("{url}/v1/job/web-ui-run")).await?;
+    job["Priority"] = json!(70);
+    http.put(format!("{url}/v1/job/web-ui-run"))
+        .json(&json!({ "Job": job }))
+        .send()
+        .await?
+        .error_for_status()?;
+    cdp.wait_for_text(&["Changes", "Priority\t50\t70"]).await?;
 
     // Stop the job from its page: a click arms the button, a second confirms.
     cdp.goto(&format!("{url}/ui/jobs/web-ui-demo")).await?;
@@ -451,6 +460,27 @@ async fn the_web_ui_shows_a_live_cluster_and_stops_a_job() -> anyhow::Result<()>
     .await?;
     // The page follows without a reload: the job is dead and may now be started again.
     cdp.wait_for_text(&["dead", "Start", "Purge"]).await?;
+
+    assert!(
+        cdp.errors.is_empty(),
+        "the UI logged errors: {:#?}",
+        cdp.errors
+    );
+    // Start it again from the same page: a new allocation runs.
+    cdp.click_button("Start").await?;
+    wait_for(Duration::from_secs(30), || async {
+        let allocs = get_json(&http, &format!("{url}/v1/job/web-ui-demo/allocations")).await?;
+        Ok(allocs
+            .as_array()
+            .is_some_and(|allocs| {
+                allocs.iter().any(|alloc| {
+                    alloc["ID"] != alloc_id.as_str() && alloc["ClientStatus"] == "running"
+                })
+            })
+            .then_some(()))
+    })
+    .await?;
+    cdp.wait_for_text(&["running", "Stop"]).await?;
 
     assert!(
         cdp.errors.is_empty(),

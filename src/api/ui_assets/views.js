@@ -110,12 +110,8 @@ export function jobView(main, signal, id) {
   const loadSummary = () => api(`${path}/summary`, { signal }).then(({ data }) => { summary = data; renderGroups(); }, ignore);
   const loadDeployment = () => api(`${path}/deployment`, { signal }).then(({ data: d }) => fill(deployment, d ? deploymentCard(d)
     : h("div", { class: "table-wrap" }, h("div", { class: "empty" }, "No deployment."))), ignore);
-  const loadVersions = () => api(`${path}/versions`, { signal }).then(({ data }) => fill(versions, table([
-    { title: "Version", cell: (v) => v.Version },
-    { title: "Stable", cell: (v) => (v.Stable ? "yes" : "no") },
-    { title: "Stopped", cell: (v) => (v.Stop ? "yes" : "no") },
-    { title: "Submitted", cell: (v) => time(v.SubmitTime) },
-  ], data?.Versions || [])), ignore);
+  const loadVersions = () => api(`${path}/versions`, { signal })
+    .then(({ data }) => fill(versions, versionsPanel(data?.Versions || [])), ignore);
   onJob = () => { loadVersions(); loadSummary(); };
   watch(`${path}/allocations`, signal, (data) => {
     fill(allocs, allocTable(data || []));
@@ -126,6 +122,64 @@ export function jobView(main, signal, id) {
 }
 
 function ignore() {}
+
+/** Fields every new version changes by itself: left out of a diff. */
+const BOOKKEEPING = new Set(["Version", "SubmitTime", "CreateIndex", "ModifyIndex", "JobModifyIndex",
+  "Stable", "Status", "StatusDescription"]);
+
+/** A job as `path → value` for its leaves (bookkeeping fields left out). */
+function flatten(value, path = "", out = new Map()) {
+  if (value !== null && typeof value === "object") {
+    const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v])
+      : Object.entries(value).filter(([k]) => path || !BOOKKEEPING.has(k));
+    if (!entries.length) out.set(path, JSON.stringify(value));
+    for (const [k, v] of entries) {
+      const name = Array.isArray(value) ? `${path}[${k}]` : path ? `${path}.${k}` : k;
+      flatten(v, name, out);
+    }
+  } else {
+    out.set(path, value === null || value === undefined ? "" : String(value));
+  }
+  return out;
+}
+
+/** The fields that differ between two versions of a job: [path, before, after]. */
+export function diffJobs(before, after) {
+  const a = flatten(before);
+  const b = flatten(after);
+  const keys = [...new Set([...a.keys(), ...b.keys()])].sort();
+  return keys.filter((k) => a.get(k) !== b.get(k)).map((k) => [k, a.get(k) ?? "", b.get(k) ?? ""]);
+}
+
+/** The versions of a job, and the diff between two chosen ones (by default the newest two). */
+function versionsPanel(list) {
+  list = [...list].sort((x, y) => y.Version - x.Version);
+  const rows = table([
+    { title: "Version", cell: (v) => v.Version },
+    { title: "Stable", cell: (v) => (v.Stable ? "yes" : "no") },
+    { title: "Stopped", cell: (v) => (v.Stop ? "yes" : "no") },
+    { title: "Submitted", cell: (v) => time(v.SubmitTime) },
+  ], list);
+  if (list.length < 2) return rows;
+  const pick = (label, chosen) => h("select", { "aria-label": label },
+    list.map((v) => h("option", { value: v.Version, selected: v.Version === chosen }, `version ${v.Version}`)));
+  const from = pick("from version", list[1].Version);
+  const to = pick("to version", list[0].Version);
+  const out = h("div", {});
+  const render = () => {
+    const x = list.find((v) => String(v.Version) === from.value);
+    const y = list.find((v) => String(v.Version) === to.value);
+    fill(out, table([
+      { title: "Field", cell: ([k]) => h("span", { class: "mono" }, k) },
+      { title: `Version ${x.Version}`, cell: ([, a]) => h("span", { class: "mono" }, a) },
+      { title: `Version ${y.Version}`, cell: ([, , b]) => h("span", { class: "mono" }, b) },
+    ], diffJobs(x, y), "No differences."));
+  };
+  from.addEventListener("change", render);
+  to.addEventListener("change", render);
+  render();
+  return h("div", {}, rows, h("h2", {}, "Changes"), h("div", { class: "toolbar" }, from, "→", to), out);
+}
 
 function deploymentCard(d) {
   return h("div", { class: "card" },
