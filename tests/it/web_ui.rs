@@ -20,6 +20,7 @@ use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::server::{mock_node, wait_for};
+use crate::support::{AgentProcess, free_port};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -529,4 +530,57 @@ async fn wait_for_log(cdp: &mut Cdp, more_than: usize) -> anyhow::Result<usize> 
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A client-only agent serves the UI too (its API calls go on to the servers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_only_agent_serves_the_ui() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (http_port, absent_server) = (free_port()?, free_port()?);
+    let config = dir.path().join("client.hcl");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+data_dir  = "{data}"
+name      = "ui-client"
+bind_addr = "127.0.0.1"
+client {{
+  enabled = true
+  servers = ["127.0.0.1:{absent_server}"]
+}}
+ports {{
+  http = {http_port}
+}}
+"#,
+            data = dir.path().join("data").display()
+        ),
+    )?;
+    let _agent = AgentProcess::start(dir.path(), "client", &config)?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let base = format!("http://127.0.0.1:{http_port}");
+    let page = wait_for(Duration::from_secs(30), || async {
+        match http
+            .get(format!("{base}/ui/clients/some-node"))
+            .send()
+            .await
+        {
+            Ok(response) if response.status().is_success() => Ok(Some(response)),
+            _ => Ok(None),
+        }
+    })
+    .await?;
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(page.text().await?.contains("/ui/assets/app.js"));
+    let script = http.get(format!("{base}/ui/assets/lib.js")).send().await?;
+    assert_eq!(
+        script.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    let root = http.get(format!("{base}/")).send().await?;
+    assert_eq!(root.status(), reqwest::StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(root.headers()["location"], "/ui/");
+    Ok(())
 }
