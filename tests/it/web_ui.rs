@@ -100,15 +100,25 @@ impl Cdp {
         Ok(())
     }
 
-    /// Follows an in-app link (the client-side router, as a user's click does).
+    /// Follows an in-app link (the client-side router, as a user's click does), once the page
+    /// shows it.
     async fn follow_link(&mut self, href: &str) -> anyhow::Result<()> {
-        let clicked = self
-            .eval(&format!(
-                "(() => {{ const a = document.querySelector('a[href={href:?}]'); if (!a) return false; a.click(); return true; }})()"
-            ))
-            .await?;
-        anyhow::ensure!(clicked == true, "no link to {href} on the page");
-        Ok(())
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let clicked = self
+                .eval(&format!(
+                    "(() => {{ const a = document.querySelector('a[href={href:?}]'); if (!a) return false; a.click(); return true; }})()"
+                ))
+                .await?;
+            if clicked == true {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "no link to {href} on the page"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Polls until the page's text contains every one of `needles`.
@@ -385,6 +395,10 @@ async fn the_web_ui_shows_a_live_cluster_and_stops_a_job() -> anyhow::Result<()>
         .await?;
     cdp.screenshot("evaluations").await?;
 
+    cdp.follow_link("/ui/topology").await?;
+    cdp.wait_for_text(&[&node_name, "MiB memory", "MHz CPU"])
+        .await?;
+
     // Eligibility from the client's page, followed there without a reload.
     cdp.follow_link("/ui/clients").await?;
     cdp.follow_link(&format!("/ui/clients/{node_id}")).await?;
@@ -488,7 +502,38 @@ async fn the_web_ui_shows_a_live_cluster_and_stops_a_job() -> anyhow::Result<()>
         "the UI logged errors: {:#?}",
         cdp.errors
     );
-    // The agent goes away: the page says so instead of going quiet.
+    // Drain a node from its page, then end the drain (it marks the node eligible again). The
+    // simulated node runs nothing, so the drain moves nothing.
+    let mock_id = mock_node(7)["ID"].as_str().unwrap_or_default().to_owned();
+    cdp.goto(&format!("{url}/ui/clients/{mock_id}")).await?;
+    cdp.wait_for_text(&["Drain", "Attributes"]).await?;
+    cdp.click_button("Drain").await?;
+    wait_for(Duration::from_secs(10), || async {
+        let node = get_json(&http, &format!("{url}/v1/node/{mock_id}")).await?;
+        Ok((node["DrainStrategy"].is_object() || node["Drain"] == true).then_some(()))
+    })
+    .await?;
+    cdp.wait_for_text(&["Stop drain", "draining"]).await?;
+    cdp.click_button("Stop drain").await?;
+    wait_for(Duration::from_secs(10), || async {
+        let node = get_json(&http, &format!("{url}/v1/node/{mock_id}")).await?;
+        Ok(
+            (node["DrainStrategy"].is_null() && node["SchedulingEligibility"] == "eligible")
+                .then_some(()),
+        )
+    })
+    .await?;
+    cdp.wait_for_text(&["Drain", "Mark ineligible"]).await?;
+    assert!(
+        cdp.errors.is_empty(),
+        "the UI logged errors: {:#?}",
+        cdp.errors
+    );
+
+    // The agent goes away: the page says so instead of going quiet. (From the servers page,
+    // which polls: the agent's shutdown waits for open blocking queries to end.)
+    cdp.follow_link("/ui/servers").await?;
+    cdp.wait_for_text(&["alive", "leader"]).await?;
     agent.shutdown().await;
     cdp.wait_for_text(&["Lost contact with the agent"]).await?;
     browser.kill().await?;
