@@ -10,6 +10,7 @@
 #   qemu-utils (10.0), and Debian 12's own qemu-system-x86 (7.2) would remove it. The backports
 #   suite is added from the machine's own mirror (it is NotAutomatic, so nothing else changes).
 #   syslinux + mtools let scripts/build-qemu-guest.sh also write a bootable disk image.
+# - chromium (headless) for the Web UI's browser test (tests/it/web_ui.rs).
 set -euo pipefail
 
 packages=()
@@ -23,6 +24,7 @@ fi
 for pkg in docker.io busybox-static; do need "$pkg"; done
 
 for pkg in syslinux mtools; do need "$pkg"; done
+need chromium
 
 if [[ $(id -u) -ne 0 ]]; then
   sudo=sudo

@@ -310,6 +310,7 @@ pub async fn start_agent(config: AgentConfig, dev: bool) -> anyhow::Result<Runni
             let servers = config.client.servers.clone().unwrap_or_default();
             let router = client_routes
                 .unwrap_or_default()
+                .merge(crate::api::ui::router())
                 .merge(Forwarder::new(&servers).router());
             let (stop, stopped) = watch::channel(false);
             agent.client_listener = Some((stop, serve(http_listener, router, "http", stopped)));

@@ -19,6 +19,7 @@ pub mod query;
 pub mod routes;
 pub mod stubs;
 pub mod types;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -133,6 +134,7 @@ pub fn router(server: Arc<Server>) -> Router {
             "/v1/internal/node/{id}/allocs/pull",
             post(internal::node_pull_allocs),
         )
+        .merge(ui::router())
         .fallback(|| async { error::ApiError::NotFound("path".to_owned()) })
         .layer(axum::middleware::from_fn_with_state(
             body_limit,

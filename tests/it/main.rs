@@ -28,3 +28,4 @@ mod server_durability;
 mod support;
 mod tidy;
 mod tutorial;
+mod web_ui;
