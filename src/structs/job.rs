@@ -263,6 +263,13 @@ impl Job {
                         .enumerate()
                         .map(|(idx, spec)| (format!("Periodic.Specs[{idx}]"), spec)),
                 );
+            if let Err(problem) = periodic.zone() {
+                // Nomad's message: "Invalid time zone %q: %v".
+                errors.push(
+                    "Periodic.TimeZone",
+                    format!("Invalid time zone {:?}: {problem}", periodic.time_zone),
+                );
+            }
             for (path, spec) in specs {
                 // Nomad's message: "Invalid cron spec %q: %v".
                 if let Err(problem) = super::cron::check_cron(spec) {
