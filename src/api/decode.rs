@@ -352,7 +352,7 @@ mod tests {
     use serde::Deserialize;
 
     use super::*;
-    use crate::api::routes::jobs::JobRegisterRequest;
+    use crate::api::types::jobs::JobRegisterRequest;
 
     #[derive(Debug, Default, Deserialize, PartialEq)]
     #[serde(rename_all = "PascalCase", default)]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 
 use crate::api::decode::decode_json;
-use crate::api::routes::jobs::JobRegisterRequest;
+use crate::api::types::jobs::JobRegisterRequest;
 use crate::jobspec::{ParseConfig, parse_validated};
 use crate::server::limits::JobLimits;
 

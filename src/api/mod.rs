@@ -17,7 +17,6 @@ mod fuzz_tests;
 pub mod identity;
 pub mod query;
 pub mod routes;
-pub mod stubs;
 pub mod types;
 pub mod ui;
 

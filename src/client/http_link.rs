@@ -24,9 +24,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use serde::{Deserialize, Serialize};
 
-use crate::api::types::node::{AllocUpdateRequest, PullAllocsRequest, PullAllocsResponse};
+use crate::api::types::node::{
+    AllocUpdateRequest, NodeHeartbeatRequest, NodeRegisterRequest, NodeUpdateResponse,
+    PullAllocsRequest, PullAllocsResponse,
+};
 use crate::client::server_link::{
     AllocUpdate, HeartbeatResponse, LinkError, NodeClientAllocs, ServerLink,
 };
@@ -44,26 +46,6 @@ pub struct HttpServerLink {
     watch_wait: Duration,
     /// The secret the node last registered with; heartbeats carry it as proof of identity.
     secret_id: std::sync::Mutex<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct HeartbeatRequest<'a> {
-    #[serde(rename = "SecretID")]
-    secret_id: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct RegisterRequest<'a> {
-    node: &'a Node,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct HeartbeatBody {
-    #[serde(rename = "HeartbeatTTL", default)]
-    heartbeat_ttl: i64,
 }
 
 impl HttpServerLink {
@@ -142,12 +124,12 @@ impl HttpServerLink {
         call: &'static str,
         response: reqwest::Response,
     ) -> Result<HeartbeatResponse, LinkError> {
-        let body: HeartbeatBody = response
+        let body: NodeUpdateResponse = response
             .json()
             .await
             .map_err(|err| self.failed(call, format!("bad body: {err}")))?;
         Ok(HeartbeatResponse {
-            heartbeat_ttl: Duration::from_nanos(u64::try_from(body.heartbeat_ttl).unwrap_or(0)),
+            heartbeat_ttl: Duration::from_nanos(body.heartbeat_ttl),
         })
     }
 }
@@ -166,7 +148,9 @@ impl ServerLink for HttpServerLink {
             let response = self
                 .send(
                     "register",
-                    self.client.put(url).json(&RegisterRequest { node }),
+                    self.client.put(url).json(&NodeRegisterRequest {
+                        node: Some(node.clone()),
+                    }),
                 )
                 .await?;
             let response = self.expect_ok("register", response).await?;
@@ -185,8 +169,9 @@ impl ServerLink for HttpServerLink {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone();
-            let request = self.client.put(url).json(&HeartbeatRequest {
-                secret_id: &secret_id,
+            let request = self.client.put(url).json(&NodeHeartbeatRequest {
+                status: None,
+                secret_id,
             });
             let response = self.send("heartbeat", request).await?;
             if response.status() == reqwest::StatusCode::NOT_FOUND {

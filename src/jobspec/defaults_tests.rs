@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{ParseConfig, parse, parse_submission};
 use crate::api::decode::decode_json;
-use crate::api::routes::jobs::JobRegisterRequest;
+use crate::api::types::jobs::JobRegisterRequest;
 use crate::structs::{DelayFunction, Job, JobSubmission, TaskGroupSubmission, TaskSubmission};
 
 /// A JSON body as a user would write it: nulls (fields the file did not set) and empty values

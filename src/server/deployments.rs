@@ -8,29 +8,16 @@
 //! Nomad: `nomad/deployment_endpoint.go`, `nomad/job_endpoint.go` (`Revert`, `Stable`),
 //! `nomad/deploymentwatcher/deployment_watcher.go` (`FailDeployment`, `handleRollbackValidity`).
 
-use serde::Serialize;
-
 use super::Server;
-use super::endpoints::{JobRegisterResponse, ServerError, new_eval};
+use super::endpoints::{ServerError, new_eval};
 use super::raft::Command;
 use super::state::{ApplyError, ObjectKind};
+use crate::api::types::deployments::DeploymentUpdateResponse;
+use crate::api::types::jobs::JobRegisterResponse;
 use crate::structs::{
     AllocDeploymentStatus, AllocId, Deployment, DeploymentId, DeploymentStatus,
     DeploymentStatusUpdate, EvalTrigger, Evaluation, Job, JobId, deployment_descriptions,
 };
-
-/// What a deployment write answers (Nomad: `DeploymentUpdateResponse`).
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DeploymentUpdateResponse {
-    #[serde(rename = "EvalID")]
-    pub eval_id: String,
-    pub eval_create_index: u64,
-    pub deployment_modify_index: u64,
-    /// The version the job was reverted to, if the failure rolled it back.
-    pub reverted_job_version: Option<u64>,
-    pub index: u64,
-}
 
 /// An evaluation of `job` on behalf of a deployment.
 pub fn deployment_eval(job: &Job, deployment_id: &DeploymentId, now: i64) -> Evaluation {

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
-use serde::Serialize;
 
 use super::Server;
 use super::raft::{AllocClientUpdate, Command, CommandResponse, ServerId};
 use super::state::{ApplyError, ObjectKind, StateSnapshot};
+use crate::api::types::jobs::{JobDeregisterResponse, JobRegisterResponse};
+use crate::api::types::node::NodeUpdateResponse;
 use crate::structs::{
     AllocClientStatus, AllocId, DesiredTransition, DrainStrategy, EvalId, EvalStatus, EvalTrigger,
     Evaluation, Job, JobId, JobType, Node, NodeId, NodeStatus, SchedulingEligibility,
@@ -51,55 +52,11 @@ impl ServerError {
     }
 }
 
-/// `PUT /v1/jobs` reply (Nomad: `JobRegisterResponse`).
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct JobRegisterResponse {
-    #[serde(rename = "EvalID")]
-    pub eval_id: String,
-    pub eval_create_index: u64,
-    pub job_modify_index: u64,
-    pub warnings: String,
-    pub index: u64,
-    pub last_contact: u64,
-    pub known_leader: bool,
-}
-
-/// `DELETE /v1/job/:id` reply (Nomad: `JobDeregisterResponse`).
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct JobDeregisterResponse {
-    #[serde(rename = "EvalID")]
-    pub eval_id: String,
-    pub eval_create_index: u64,
-    pub job_modify_index: u64,
-    pub index: u64,
-}
-
-/// Reply to node register, heartbeat and status updates (Nomad: `NodeUpdateResponse`).
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct NodeUpdateResponse {
-    /// Nanoseconds within which the node must heartbeat again.
-    #[serde(rename = "HeartbeatTTL")]
-    pub heartbeat_ttl: u64,
-    #[serde(rename = "EvalIDs")]
-    pub eval_ids: Vec<String>,
-    pub eval_create_index: u64,
-    pub node_modify_index: u64,
-    #[serde(rename = "LeaderRPCAddr")]
-    pub leader_rpc_addr: String,
-    pub num_nodes: u64,
-    pub index: u64,
-}
-
-/// Reply of writes that create evaluations (drain, eligibility, alloc stop).
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "PascalCase")]
+/// What the writes that create evaluations (drain, eligibility, alloc stop) did; the routes
+/// answer with their own wire types.
+#[derive(Clone, Debug, Default)]
 pub struct EvalsResponse {
-    #[serde(rename = "EvalIDs")]
     pub eval_ids: Vec<String>,
-    #[serde(rename = "EvalID", skip_serializing_if = "String::is_empty")]
     pub eval_id: String,
     pub eval_create_index: u64,
     pub index: u64,

@@ -4,62 +4,14 @@
 //! that records instead of committing. Nomad: `nomad/job_endpoint.go` `Plan`,
 //! `scheduler/annotate.go`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-
-use serde::Serialize;
 
 use super::endpoints::new_eval;
 use super::raft::Command;
 use super::{Server, ServerError};
+use crate::api::types::jobs::{JobDiff, JobPlanResponse, PlanAnnotations};
 use crate::scheduler::{Planner, PlannerError, SchedulerConfig, State};
-use crate::structs::{AllocMetric, EvalTrigger, Evaluation, Job, Plan, PlanResult, shared_allocs};
-
-/// Per task group, what the plan would do (Nomad: `structs.DesiredUpdates`).
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DesiredUpdates {
-    pub ignore: u64,
-    pub place: u64,
-    pub migrate: u64,
-    pub stop: u64,
-    pub in_place_update: u64,
-    pub destructive_update: u64,
-    pub canary: u64,
-    pub preemptions: u64,
-}
-
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct PlanAnnotations {
-    #[serde(rename = "DesiredTGUpdates")]
-    pub desired_tg_updates: BTreeMap<String, DesiredUpdates>,
-}
-
-/// The job's difference from the registered version, at the level Nomad's CLI headlines it.
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct JobDiff {
-    /// "Added", "Edited" or "None".
-    #[serde(rename = "Type")]
-    pub diff_type: String,
-    #[serde(rename = "ID")]
-    pub id: String,
-}
-
-/// Nomad: `structs.JobPlanResponse`.
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct JobPlanResponse {
-    pub annotations: PlanAnnotations,
-    #[serde(rename = "FailedTGAllocs")]
-    pub failed_tg_allocs: BTreeMap<String, AllocMetric>,
-    pub job_modify_index: u64,
-    pub created_evals: Vec<Evaluation>,
-    pub diff: Option<JobDiff>,
-    pub warnings: String,
-    pub index: u64,
-}
+use crate::structs::{EvalTrigger, Evaluation, Job, Plan, PlanResult, shared_allocs};
 
 /// Records what the scheduler would do.
 #[derive(Default)]

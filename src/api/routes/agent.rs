@@ -8,35 +8,21 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use serde_json::json;
 
 use crate::api::error::ApiError;
+use crate::api::types::agent::{
+    AgentAddresses, AgentConfig, AgentHealth, AgentHealthResponse, AgentMember, AgentSelf,
+    AgentServerConfig, AgentVersion, ServerMembers,
+};
+use crate::api::types::status::{StatusLeader, StatusPeers};
 use crate::server::Server;
 
-pub async fn leader(State(server): State<Arc<Server>>) -> Json<String> {
+pub async fn leader(State(server): State<Arc<Server>>) -> Json<StatusLeader> {
     Json(server.leader_addr().unwrap_or_default())
 }
 
-pub async fn peers(State(server): State<Arc<Server>>) -> Json<Vec<String>> {
+pub async fn peers(State(server): State<Arc<Server>>) -> Json<StatusPeers> {
     Json(server.peers())
-}
-
-/// A member of the cluster as `/v1/agent/members` lists it (Nomad: `api.AgentMember`).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AgentMember {
-    pub name: String,
-    pub addr: String,
-    pub port: u16,
-    pub tags: BTreeMap<String, String>,
-    pub status: String,
-    pub protocol_min: u8,
-    pub protocol_max: u8,
-    pub protocol_cur: u8,
-    pub delegate_min: u8,
-    pub delegate_max: u8,
-    pub delegate_cur: u8,
 }
 
 fn self_member(server: &Server) -> AgentMember {
@@ -71,58 +57,116 @@ fn self_member(server: &Server) -> AgentMember {
     }
 }
 
-pub async fn members(State(server): State<Arc<Server>>) -> Json<serde_json::Value> {
+pub async fn members(State(server): State<Arc<Server>>) -> Json<ServerMembers> {
     let options = &server.options;
-    Json(json!({
-        "ServerName": options.node_name,
-        "ServerRegion": options.region,
-        "ServerDC": options.datacenter,
-        "Members": [self_member(&server)],
-    }))
+    Json(ServerMembers {
+        server_name: options.node_name.clone(),
+        server_region: options.region.clone(),
+        server_dc: options.datacenter.clone(),
+        members: vec![self_member(&server)],
+    })
 }
 
-pub async fn agent_self(State(server): State<Arc<Server>>) -> Json<serde_json::Value> {
+/// Counters as `/v1/agent/self` shows them: strings, as Nomad's.
+fn counters<const N: usize>(pairs: [(&str, String); N]) -> BTreeMap<String, String> {
+    pairs
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+}
+
+pub async fn agent_self(State(server): State<Arc<Server>>) -> Json<AgentSelf> {
     let options = &server.options;
     let metrics = server.raft.raft.metrics().borrow().clone();
-    Json(json!({
-        "config": {
-            "Region": options.region,
-            "Datacenter": options.datacenter,
-            "NodeName": options.node_name,
-            "DataDir": options.data_dir,
-            "DevMode": options.dev,
-            "Version": { "Version": env!("CARGO_PKG_VERSION") },
-            "Addresses": { "HTTP": options.http_addr.to_string(), "RPC": options.rpc_addr.to_string() },
-            "Server": {
-                "Enabled": true,
-                "BootstrapExpect": options.bootstrap_expect,
-                "NumSchedulers": options.num_workers,
+    let broker = server.broker.stats();
+    let stats = BTreeMap::from([
+        (
+            "raft".to_owned(),
+            counters([
+                ("state", format!("{:?}", metrics.state)),
+                ("term", metrics.current_term.to_string()),
+                (
+                    "last_log_index",
+                    metrics.last_log_index.unwrap_or(0).to_string(),
+                ),
+                (
+                    "applied_index",
+                    metrics
+                        .last_applied
+                        .map_or(0, |log_id| log_id.index)
+                        .to_string(),
+                ),
+                (
+                    "snapshot_index",
+                    metrics
+                        .snapshot
+                        .map_or(0, |log_id| log_id.index)
+                        .to_string(),
+                ),
+            ]),
+        ),
+        (
+            "broker".to_owned(),
+            counters([
+                ("total_ready", broker.total_ready.to_string()),
+                ("total_unacked", broker.total_unacked.to_string()),
+                ("total_pending", broker.total_pending.to_string()),
+                ("total_waiting", broker.total_waiting.to_string()),
+                ("total_failed", broker.total_failed.to_string()),
+            ]),
+        ),
+        (
+            "blocked_evals".to_owned(),
+            counters([("total_blocked", server.blocked.len().to_string())]),
+        ),
+        (
+            "heartbeats".to_owned(),
+            counters([("tracked_nodes", server.heartbeats.tracked().to_string())]),
+        ),
+    ]);
+    Json(AgentSelf {
+        config: AgentConfig {
+            region: options.region.clone(),
+            datacenter: options.datacenter.clone(),
+            node_name: options.node_name.clone(),
+            data_dir: options
+                .data_dir
+                .as_ref()
+                .map(|dir| dir.display().to_string())
+                .unwrap_or_default(),
+            dev_mode: options.dev,
+            version: AgentVersion {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+            addresses: AgentAddresses {
+                http: options.http_addr.to_string(),
+                rpc: options.rpc_addr.to_string(),
+            },
+            server: AgentServerConfig {
+                enabled: true,
+                bootstrap_expect: options.bootstrap_expect,
+                num_schedulers: options.num_workers,
             },
         },
-        "member": self_member(&server),
-        "stats": {
-            "raft": {
-                "state": format!("{:?}", metrics.state),
-                "term": metrics.current_term.to_string(),
-                "last_log_index": metrics.last_log_index.unwrap_or(0).to_string(),
-                "applied_index": metrics.last_applied.map_or(0, |log_id| log_id.index).to_string(),
-                "snapshot_index": metrics.snapshot.map_or(0, |log_id| log_id.index).to_string(),
-            },
-            "broker": server.broker.stats(),
-            "blocked_evals": { "total_blocked": server.blocked.len() },
-            "heartbeats": { "tracked_nodes": server.heartbeats.tracked() },
-        },
-    }))
+        member: self_member(&server),
+        stats,
+    })
 }
 
 pub async fn health(State(server): State<Arc<Server>>) -> Result<Response, ApiError> {
     let known_leader = server.leader_addr().is_some();
-    let body = json!({
-        "server": {
-            "ok": known_leader,
-            "message": if known_leader { "ok" } else { "no known leader" },
-        },
-    });
+    let body = AgentHealthResponse {
+        client: None,
+        server: Some(AgentHealth {
+            ok: known_leader,
+            message: if known_leader {
+                "ok"
+            } else {
+                "no known leader"
+            }
+            .to_owned(),
+        }),
+    };
     let status = if known_leader {
         StatusCode::OK
     } else {

@@ -12,7 +12,7 @@ use super::by_id_or_prefix;
 use crate::api::blocking::{blocking_query, with_meta};
 use crate::api::error::ApiError;
 use crate::api::query::QueryOptions;
-use crate::api::stubs::AllocListStub;
+use crate::api::types::allocs::{AllocListStub, AllocStopResponse};
 use crate::server::Server;
 use crate::server::state::Table;
 use crate::structs::AllocId;
@@ -63,5 +63,9 @@ pub async fn stop(
     )?;
     let response = server.alloc_stop(&alloc.id).await?;
     let index = response.index;
-    Ok(with_meta(&server, index, Json(response).into_response()))
+    let body = AllocStopResponse {
+        eval_id: response.eval_id,
+        index,
+    };
+    Ok(with_meta(&server, index, Json(body).into_response()))
 }

@@ -9,14 +9,17 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 
 use super::by_id_or_prefix;
 use super::jobs::parse_body;
 use crate::api::blocking::{blocking_query, with_meta};
 use crate::api::error::ApiError;
 use crate::api::query::QueryOptions;
-use crate::api::stubs::AllocListStub;
+use crate::api::types::allocs::AllocListStub;
+use crate::api::types::deployments::{
+    DeploymentAllocHealthRequest, DeploymentPauseRequest, DeploymentPromoteRequest,
+};
+use crate::api::types::jobs::{JobRevertRequest, JobStabilityRequest, JobStabilityResponse};
 use crate::server::Server;
 use crate::server::state::Table;
 use crate::structs::{AllocId, DeploymentId, JobId};
@@ -98,26 +101,16 @@ fn find(server: &Server, deployment_id: &str) -> Result<DeploymentId, ApiError> 
     .clone())
 }
 
-/// `api.DeploymentPromoteRequest`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct PromoteRequest {
-    #[serde(rename = "DeploymentID")]
-    pub deployment_id: String,
-    pub all: bool,
-    pub groups: Vec<String>,
-}
-
 /// `PUT /v1/deployment/promote/:id`.
 pub async fn promote(
     State(server): State<Arc<Server>>,
     Path(deployment_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let request: PromoteRequest = if body.is_empty() {
-        PromoteRequest {
+    let request: DeploymentPromoteRequest = if body.is_empty() {
+        DeploymentPromoteRequest {
             all: true,
-            ..PromoteRequest::default()
+            ..DeploymentPromoteRequest::default()
         }
     } else {
         parse_body(&body)?
@@ -149,38 +142,17 @@ pub async fn fail(
     Ok(with_meta(&server, index, Json(response).into_response()))
 }
 
-/// `api.DeploymentPauseRequest`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct PauseRequest {
-    #[serde(rename = "DeploymentID")]
-    pub deployment_id: String,
-    pub pause: bool,
-}
-
 /// `PUT /v1/deployment/pause/:id`: pauses (`Pause: true`) or resumes a deployment.
 pub async fn pause(
     State(server): State<Arc<Server>>,
     Path(deployment_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let request: PauseRequest = parse_body(&body)?;
+    let request: DeploymentPauseRequest = parse_body(&body)?;
     let id = find(&server, &deployment_id)?;
     let response = server.deployment_pause(&id, request.pause).await?;
     let index = response.index;
     Ok(with_meta(&server, index, Json(response).into_response()))
-}
-
-/// `api.DeploymentAllocHealthRequest`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct AllocHealthRequest {
-    #[serde(rename = "DeploymentID")]
-    pub deployment_id: String,
-    #[serde(rename = "HealthyAllocationIDs")]
-    pub healthy_allocation_ids: Vec<String>,
-    #[serde(rename = "UnhealthyAllocationIDs")]
-    pub unhealthy_allocation_ids: Vec<String>,
 }
 
 /// `PUT /v1/deployment/allocation-health/:id`: the operator's verdict on allocations of a
@@ -190,7 +162,7 @@ pub async fn allocation_health(
     Path(deployment_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let request: AllocHealthRequest = parse_body(&body)?;
+    let request: DeploymentAllocHealthRequest = parse_body(&body)?;
     let id = find(&server, &deployment_id)?;
     let ids = |ids: Vec<String>| ids.into_iter().map(AllocId::from).collect::<Vec<_>>();
     let response = server
@@ -204,16 +176,6 @@ pub async fn allocation_health(
     Ok(with_meta(&server, index, Json(response).into_response()))
 }
 
-/// `api.JobRevertRequest`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct RevertRequest {
-    #[serde(rename = "JobID")]
-    pub job_id: String,
-    pub job_version: u64,
-    pub enforce_prior_version: Option<u64>,
-}
-
 /// `PUT /v1/job/:id/revert`.
 pub async fn revert(
     State(server): State<Arc<Server>>,
@@ -222,7 +184,7 @@ pub async fn revert(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
-    let request: RevertRequest = parse_body(&body)?;
+    let request: JobRevertRequest = parse_body(&body)?;
     let response = server
         .job_revert(
             &query.namespace,
@@ -235,23 +197,6 @@ pub async fn revert(
     Ok(with_meta(&server, index, Json(response).into_response()))
 }
 
-/// `api.JobStabilityRequest`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct StabilityRequest {
-    #[serde(rename = "JobID")]
-    pub job_id: String,
-    pub job_version: u64,
-    pub stable: bool,
-}
-
-/// `api.JobStabilityResponse`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct StabilityResponse {
-    pub index: u64,
-}
-
 /// `PUT /v1/job/:id/stable`.
 pub async fn stable(
     State(server): State<Arc<Server>>,
@@ -260,7 +205,7 @@ pub async fn stable(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
-    let request: StabilityRequest = parse_body(&body)?;
+    let request: JobStabilityRequest = parse_body(&body)?;
     let index = server
         .job_stability(
             &query.namespace,
@@ -272,6 +217,6 @@ pub async fn stable(
     Ok(with_meta(
         &server,
         index,
-        Json(StabilityResponse { index }).into_response(),
+        Json(JobStabilityResponse { index }).into_response(),
     ))
 }

@@ -11,7 +11,7 @@ use super::by_id_or_prefix;
 use crate::api::blocking::blocking_query;
 use crate::api::error::ApiError;
 use crate::api::query::QueryOptions;
-use crate::api::stubs::AllocListStub;
+use crate::api::types::allocs::AllocListStub;
 use crate::server::Server;
 use crate::server::state::Table;
 use crate::structs::EvalId;

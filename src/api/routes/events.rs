@@ -18,6 +18,7 @@ use futures::StreamExt;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::error::ApiError;
+use crate::api::types::events::EventsFrame;
 use crate::server::Server;
 use crate::server::state::{Event, EventBatch, Topic};
 
@@ -69,21 +70,26 @@ impl TopicFilter {
 }
 
 fn line(batch: &EventBatch, filter: &TopicFilter) -> Option<bytes::Bytes> {
-    let events: Vec<&Event> = batch
-        .events
-        .iter()
-        .filter(|event| filter.matches(event))
-        .collect();
-    if events.is_empty() {
+    let frame = EventsFrame {
+        index: batch.index,
+        events: batch
+            .events
+            .iter()
+            .filter(|event| filter.matches(event))
+            .cloned()
+            .collect(),
+    };
+    if frame.is_heartbeat() {
         return None;
     }
-    let mut bytes = serde_json::to_vec(&serde_json::json!({
-        "Index": batch.index,
-        "Events": events,
-    }))
-    .ok()?;
+    Some(frame_bytes(&frame))
+}
+
+/// One frame as a line of the stream.
+fn frame_bytes(frame: &EventsFrame) -> bytes::Bytes {
+    let mut bytes = serde_json::to_vec(frame).expect("an events frame always serialises");
     bytes.push(b'\n');
-    Some(bytes::Bytes::from(bytes))
+    bytes::Bytes::from(bytes)
 }
 
 pub async fn stream(
@@ -98,10 +104,8 @@ pub async fn stream(
             loop {
                 match tokio::time::timeout(Duration::from_secs(10), receiver.recv()).await {
                     Err(_) => {
-                        return Some((
-                            Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{}\n")),
-                            receiver,
-                        ));
+                        let heartbeat = frame_bytes(&EventsFrame::default());
+                        return Some((Ok::<_, std::io::Error>(heartbeat), receiver));
                     }
                     Ok(Ok(batch)) => {
                         if let Some(line) = line(&batch, &filter) {
@@ -118,7 +122,7 @@ pub async fn stream(
     // A heartbeat first: it sends the response head at once, so a client's request returns
     // before the first event.
     let events = futures::stream::once(async {
-        Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{}\n"))
+        Ok::<_, std::io::Error>(frame_bytes(&EventsFrame::default()))
     })
     .chain(events)
     .boxed();

@@ -23,33 +23,17 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use super::jobs::parse_body;
 use crate::api::blocking::{wait_for_node_allocs, with_meta};
 use crate::api::error::ApiError;
 use crate::api::query::QueryOptions;
 use crate::api::types::node::{
-    AllocUpdateRequest, NodeClientAllocs, PullAllocsRequest, PullAllocsResponse,
+    AllocUpdateRequest, AllocUpdateResponse, NodeClientAllocs, NodeHeartbeatRequest,
+    NodeRegisterRequest, PullAllocsRequest, PullAllocsResponse,
 };
 use crate::server::Server;
-use crate::structs::{Node, NodeId, NodeStatus};
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct NodeRegisterRequest {
-    pub node: Option<Node>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct HeartbeatRequest {
-    pub status: Option<NodeStatus>,
-    /// The secret the node registered with: a heartbeat for a node ID registered with another
-    /// secret is refused (403).
-    #[serde(rename = "SecretID")]
-    pub secret_id: String,
-}
+use crate::structs::{NodeId, NodeStatus};
 
 pub async fn node_register(
     State(server): State<Arc<Server>>,
@@ -69,8 +53,8 @@ pub async fn node_heartbeat(
     Path(node_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let request: HeartbeatRequest = if body.is_empty() {
-        HeartbeatRequest::default()
+    let request: NodeHeartbeatRequest = if body.is_empty() {
+        NodeHeartbeatRequest::default()
     } else {
         parse_body(&body)?
     };
@@ -99,7 +83,7 @@ pub async fn node_update_allocs(
     Ok(with_meta(
         &server,
         index,
-        Json(serde_json::json!({ "Index": index })).into_response(),
+        Json(AllocUpdateResponse { index }).into_response(),
     ))
 }
 

@@ -6,32 +6,17 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use crate::api::blocking::{blocking_query, with_meta};
 use crate::api::error::ApiError;
 use crate::api::query::QueryOptions;
-use crate::api::stubs::{AllocListStub, JobListStub};
+use crate::api::types::allocs::AllocListStub;
+use crate::api::types::jobs::{
+    JobListStub, JobPlanRequest, JobRegisterRequest, JobVersionsResponse,
+};
 use crate::server::Server;
 use crate::server::state::Table;
-use crate::structs::{Job, JobId, JobSubmission};
-
-/// The body of a register: `{"Job": {...}}` (Nomad: `api.JobRegisterRequest`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct JobRegisterRequest {
-    pub job: Option<JobSubmission>,
-    pub enforce_index: bool,
-    pub job_modify_index: u64,
-}
-
-/// The body of a plan: `{"Job": {...}, "Diff": true}`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct JobPlanRequest {
-    pub job: Option<JobSubmission>,
-    pub diff: bool,
-}
+use crate::structs::JobId;
 
 /// Decodes a request body strictly (see [`crate::api::decode`]): a 400 naming the bad field.
 pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -186,14 +171,6 @@ pub async fn evaluations(
     .await
 }
 
-/// Nomad: `JobVersionsResponse`.
-#[derive(Debug, serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct JobVersions {
-    versions: Vec<Arc<Job>>,
-    diffs: Option<Vec<serde_json::Value>>,
-}
-
 pub async fn versions(
     State(server): State<Arc<Server>>,
     Path(job_id): Path<String>,
@@ -206,7 +183,7 @@ pub async fn versions(
         if versions.is_empty() {
             return Err(missing_job(&job_id.0));
         }
-        Ok(JobVersions {
+        Ok(JobVersionsResponse {
             versions,
             diffs: None,
         })

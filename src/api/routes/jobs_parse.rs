@@ -10,24 +10,11 @@
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use super::jobs::parse_body;
 use crate::api::error::ApiError;
+use crate::api::types::jobs::JobsParseRequest;
 use crate::jobspec::{self, ParseConfig};
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct JobsParseRequest {
-    #[serde(rename = "JobHCL")]
-    pub job_hcl: String,
-    /// HCLv1 is not supported; a request asking for it is refused.
-    #[serde(rename = "HCLv1")]
-    pub hcl_v1: bool,
-    /// Variable-file text (`name = value` lines).
-    pub variables: String,
-    pub canonicalize: bool,
-}
 
 pub async fn parse(body: axum::body::Bytes) -> Result<Response, ApiError> {
     let request: JobsParseRequest = parse_body(&body)?;

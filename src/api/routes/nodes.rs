@@ -3,22 +3,22 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 
 use super::by_id_or_prefix;
 use super::jobs::parse_body;
 use crate::api::blocking::{blocking_query, with_meta};
 use crate::api::error::ApiError;
 use crate::api::query::QueryOptions;
-use crate::api::stubs::NodeListStub;
+use crate::api::types::nodes::{
+    NodeDrainUpdateResponse, NodeListStub, NodeUpdateDrainRequest, NodeUpdateEligibilityRequest,
+};
 use crate::server::Server;
 use crate::server::state::{StateSnapshot, Table};
-use crate::structs::{DrainStrategy, Node, NodeId, SchedulingEligibility};
+use crate::structs::{Node, NodeId, SchedulingEligibility};
 
 pub async fn list(
     State(server): State<Arc<Server>>,
@@ -77,61 +77,12 @@ pub async fn allocations(
     .await
 }
 
-/// `api.DrainSpec`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct DrainSpec {
-    /// Nanoseconds; 0 drains without a deadline, a negative value forces the drain now (Nomad's
-    /// `-force`).
-    pub deadline: i64,
-    pub ignore_system_jobs: bool,
-}
-
-impl DrainSpec {
-    /// The drain strategy this spec asks for, started at `now` (Unix nanoseconds). The deadline
-    /// saturates: `2^63-1` ns is as far in the future as time goes, never a wrap into the past.
-    pub fn strategy(&self, now: i64, started_at: String) -> DrainStrategy {
-        let force_deadline = match self.deadline {
-            0 => 0,
-            deadline if deadline < 0 => now,
-            deadline => now.saturating_add(deadline),
-        };
-        DrainStrategy {
-            deadline: Duration::from_nanos(u64::try_from(self.deadline.max(0)).unwrap_or(0)),
-            ignore_system_jobs: self.ignore_system_jobs,
-            force_deadline,
-            started_at,
-        }
-    }
-}
-
-/// `api.NodeUpdateDrainRequest`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct DrainRequest {
-    #[serde(rename = "NodeID")]
-    pub node_id: String,
-    pub drain_spec: Option<DrainSpec>,
-    pub mark_eligible: bool,
-}
-
-/// `api.NodeDrainUpdateResponse`.
-#[derive(Debug, Default, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DrainResponse {
-    #[serde(rename = "EvalIDs")]
-    pub eval_ids: Vec<String>,
-    pub eval_create_index: u64,
-    pub node_modify_index: u64,
-    pub index: u64,
-}
-
 pub async fn drain(
     State(server): State<Arc<Server>>,
     Path(node_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let request: DrainRequest = parse_body(&body)?;
+    let request: NodeUpdateDrainRequest = parse_body(&body)?;
     let node = find_node(&server.store.snapshot(), &node_id)?;
     let now = crate::server::now_unix_nanos();
     let strategy = request.drain_spec.map(|spec| {
@@ -144,7 +95,7 @@ pub async fn drain(
         .node_update_drain(&node.id, strategy, request.mark_eligible)
         .await?;
     let index = response.index;
-    let body = DrainResponse {
+    let body = NodeDrainUpdateResponse {
         eval_ids: response.eval_ids,
         eval_create_index: response.eval_create_index,
         node_modify_index: index,
@@ -153,21 +104,12 @@ pub async fn drain(
     Ok(with_meta(&server, index, Json(body).into_response()))
 }
 
-/// `api.NodeUpdateEligibilityRequest`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct EligibilityRequest {
-    #[serde(rename = "NodeID")]
-    pub node_id: String,
-    pub eligibility: String,
-}
-
 pub async fn eligibility(
     State(server): State<Arc<Server>>,
     Path(node_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let request: EligibilityRequest = parse_body(&body)?;
+    let request: NodeUpdateEligibilityRequest = parse_body(&body)?;
     let eligibility = match request.eligibility.as_str() {
         "eligible" => SchedulingEligibility::Eligible,
         "ineligible" => SchedulingEligibility::Ineligible,
@@ -182,7 +124,7 @@ pub async fn eligibility(
         .node_update_eligibility(&node.id, eligibility)
         .await?;
     let index = response.index;
-    let body = DrainResponse {
+    let body = NodeDrainUpdateResponse {
         eval_ids: response.eval_ids,
         eval_create_index: response.eval_create_index,
         node_modify_index: index,
@@ -195,28 +137,6 @@ pub async fn eligibility(
 mod tests {
     use super::*;
 
-    fn spec(deadline: i64) -> DrainSpec {
-        DrainSpec {
-            deadline,
-            ignore_system_jobs: false,
-        }
-    }
-
-    #[test]
-    fn drain_deadlines_saturate_and_force() {
-        let now = 1_700_000_000_000_000_000;
-        let far = spec(i64::MAX).strategy(now, String::new());
-        assert_eq!(far.force_deadline, i64::MAX, "never wraps into the past");
-        assert_eq!(far.deadline, Duration::from_nanos(i64::MAX as u64));
-        assert_eq!(spec(0).strategy(now, String::new()).force_deadline, 0);
-        let forced = spec(-1).strategy(now, String::new());
-        assert_eq!(
-            (forced.force_deadline, forced.deadline),
-            (now, Duration::ZERO)
-        );
-        assert_eq!(spec(5).strategy(now, String::new()).force_deadline, now + 5);
-    }
-
     #[test]
     fn drain_bodies_are_strict() {
         for body in [
@@ -224,7 +144,7 @@ mod tests {
             b"{\"DrainSpec\": []}",
             b"{\"DrainSpec\": {\"Deadline\": \"1h\"}}",
         ] {
-            let error = parse_body::<DrainRequest>(body).expect_err("not a drain body");
+            let error = parse_body::<NodeUpdateDrainRequest>(body).expect_err("not a drain body");
             assert!(error.to_string().contains("invalid type"), "{error}");
         }
     }

@@ -11,31 +11,13 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use serde::{Deserialize, Serialize};
 
 use super::jobs::parse_body;
 use crate::api::error::ApiError;
 use crate::api::query::QueryOptions;
+use crate::api::types::jobs::{JobValidateRequest, JobValidateResponse};
 use crate::server::Server;
 use crate::server::endpoints::ServerError;
-use crate::structs::JobSubmission;
-
-/// The body of a validate request (Nomad: `api.JobValidateRequest`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct JobValidateRequest {
-    pub job: Option<JobSubmission>,
-}
-
-/// Nomad: `api.JobValidateResponse`.
-#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "PascalCase")]
-pub struct JobValidateResponse {
-    pub driver_config_validated: bool,
-    pub validation_errors: Vec<String>,
-    pub error: String,
-    pub warnings: String,
-}
 
 pub async fn validate_job(
     State(server): State<Arc<Server>>,

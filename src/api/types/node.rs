@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::structs::{AllocClientStatus, AllocId, Allocation, Job, JobId, NodeId, TaskState};
+use crate::structs::{
+    AllocClientStatus, AllocId, Allocation, Job, JobId, Node, NodeId, NodeStatus, TaskState,
+};
 
 /// `GET /v1/internal/node/:id/client-allocs?index=N`: the node's allocations as IDs and the
 /// index of their last server-side change (Nomad: `NodeClientAllocsResponse`).
@@ -132,6 +134,50 @@ pub struct AllocUpdate {
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct AllocUpdateRequest {
     pub allocs: Vec<AllocUpdate>,
+}
+
+/// `PUT /v1/internal/node/register` (Nomad: `structs.NodeRegisterRequest`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeRegisterRequest {
+    pub node: Option<Node>,
+}
+
+/// `PUT /v1/internal/node/:id/heartbeat` (Nomad: `structs.NodeUpdateStatusRequest`). An empty
+/// body is a heartbeat with status `ready` and no secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeHeartbeatRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<NodeStatus>,
+    /// The secret the node registered with: a heartbeat for a node ID registered with another
+    /// secret is refused (403).
+    #[serde(rename = "SecretID")]
+    pub secret_id: String,
+}
+
+/// The answer to a registration or heartbeat (Nomad: `structs.NodeUpdateResponse`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeUpdateResponse {
+    /// Nanoseconds within which the node must heartbeat again.
+    #[serde(rename = "HeartbeatTTL")]
+    pub heartbeat_ttl: u64,
+    #[serde(rename = "EvalIDs")]
+    pub eval_ids: Vec<String>,
+    pub eval_create_index: u64,
+    pub node_modify_index: u64,
+    #[serde(rename = "LeaderRPCAddr")]
+    pub leader_rpc_addr: String,
+    pub num_nodes: u64,
+    pub index: u64,
+}
+
+/// The answer to an [`AllocUpdateRequest`] (Nomad: `structs.GenericResponse`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocUpdateResponse {
+    pub index: u64,
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ impl Tables {
         effects.touched_jobs.insert(key);
         effects.event(|| Event {
             topic: Topic::Allocation,
-            event_type,
+            event_type: event_type.into(),
             key: alloc.id.to_string(),
             namespace: alloc.namespace.clone(),
             index,

@@ -39,7 +39,7 @@ impl Tables {
         self.indexes.deployments = index;
         effects.event(|| Event {
             topic: Topic::Deployment,
-            event_type: "DeploymentStatusUpdate",
+            event_type: "DeploymentStatusUpdate".into(),
             key: deployment.id.to_string(),
             namespace: deployment.namespace.clone(),
             index,

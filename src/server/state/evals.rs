@@ -50,7 +50,7 @@ impl Tables {
         effects.evals.push(eval.clone());
         effects.event(|| Event {
             topic: Topic::Evaluation,
-            event_type: "EvaluationUpdated",
+            event_type: "EvaluationUpdated".into(),
             key: eval.id.to_string(),
             namespace: eval.namespace.clone(),
             index,

@@ -86,7 +86,7 @@ impl Tables {
             self.indexes.job_summaries = index;
             effects.event(|| Event {
                 topic: Topic::Job,
-                event_type: "JobDeregistered",
+                event_type: "JobDeregistered".into(),
                 key: job_id.to_string(),
                 namespace: namespace.to_owned(),
                 index,
@@ -154,7 +154,7 @@ impl Tables {
         self.indexes.job_versions = index;
         effects.event(|| Event {
             topic: Topic::Job,
-            event_type: "JobRegistered",
+            event_type: "JobRegistered".into(),
             key: job.id.to_string(),
             namespace: job.namespace.clone(),
             index,
@@ -232,7 +232,7 @@ impl Tables {
         self.indexes.jobs = index;
         effects.event(|| Event {
             topic: Topic::Job,
-            event_type: "JobStatusUpdated",
+            event_type: "JobStatusUpdated".into(),
             key: updated.id.to_string(),
             namespace: updated.namespace.clone(),
             index,
@@ -312,7 +312,7 @@ impl Tables {
             self.indexes.jobs = index;
             effects.event(|| Event {
                 topic: Topic::Job,
-                event_type: "JobStabilityUpdated",
+                event_type: "JobStabilityUpdated".into(),
                 key: current.id.to_string(),
                 namespace: current.namespace.clone(),
                 index,

@@ -48,7 +48,7 @@ impl Tables {
         effects.nodes.push(node.clone());
         effects.event(|| Event {
             topic: Topic::Node,
-            event_type,
+            event_type: event_type.into(),
             key: node.id.to_string(),
             namespace: String::new(),
             index,

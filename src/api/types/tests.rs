@@ -1,0 +1,135 @@
+//! Round trips of every wire type through Nomad-shaped JSON: each file of `testdata/` decodes
+//! into its type and encodes back to the same JSON value, so a renamed, dropped or mistyped field
+//! fails here. The files use the field names of Nomad's `api` package (and, for the internal
+//! client routes, of `nomad/structs`).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{agent, allocs, deployments, events, jobs, node, nodes, status};
+use crate::structs::{Allocation, Deployment, Evaluation, Job, JobSummary, Node};
+
+/// Decodes `testdata/<name>.json` as the type, encodes it again and compares the JSON values.
+macro_rules! check {
+    ($ty:ty, $name:literal) => {
+        check_text::<$ty>($name, include_str!(concat!("testdata/", $name, ".json")))
+    };
+}
+
+fn check_text<T: DeserializeOwned + Serialize>(name: &str, text: &str) {
+    let nomad: serde_json::Value = serde_json::from_str(text).expect("the file is JSON");
+    let decoded: T = serde_json::from_value(nomad.clone())
+        .unwrap_or_else(|error| panic!("{name}: does not decode: {error}"));
+    let encoded = serde_json::to_value(&decoded).expect("encodes");
+    assert_eq!(
+        encoded, nomad,
+        "{name}: the round trip changed the JSON (left: encoded, right: file)"
+    );
+}
+
+#[test]
+fn stored_objects_round_trip() {
+    check!(Job, "job");
+    check!(Allocation, "allocation");
+    check!(Node, "node");
+    check!(Evaluation, "evaluation");
+    check!(Deployment, "deployment");
+    check!(JobSummary, "job_summary");
+}
+
+#[test]
+fn job_messages_round_trip() {
+    check!(Vec<jobs::JobListStub>, "job_list_stub");
+    check!(jobs::JobRegisterRequest<Job>, "job_register_request");
+    check!(jobs::JobRegisterResponse, "job_register_response");
+    check!(jobs::JobDeregisterResponse, "job_deregister_response");
+    check!(jobs::JobPlanRequest<Job>, "job_plan_request");
+    check!(jobs::JobPlanResponse, "job_plan_response");
+    check!(jobs::JobValidateRequest<Job>, "job_validate_request");
+    check!(jobs::JobValidateResponse, "job_validate_response");
+    check!(jobs::JobsParseRequest, "jobs_parse_request");
+    check!(jobs::JobVersionsResponse, "job_versions_response");
+    check!(jobs::JobRevertRequest, "job_revert_request");
+    check!(jobs::JobStabilityRequest, "job_stability_request");
+    check!(jobs::JobStabilityResponse, "job_stability_response");
+}
+
+#[test]
+fn submissions_decode_from_the_request_files() {
+    // The server decodes the same bodies as submissions; their defaults come later.
+    let text = include_str!("testdata/job_register_request.json");
+    let request: jobs::JobRegisterRequest =
+        crate::api::decode::decode_json(text.as_bytes()).expect("decodes as a submission");
+    let job = request.job.expect("has a job").into_job();
+    assert_eq!(job.id.as_str(), "example");
+    assert!(request.enforce_index);
+}
+
+#[test]
+fn alloc_eval_and_deployment_messages_round_trip() {
+    check!(Vec<allocs::AllocListStub>, "alloc_list_stub");
+    check!(allocs::AllocStopResponse, "alloc_stop_response");
+    check!(
+        deployments::DeploymentPromoteRequest,
+        "deployment_promote_request"
+    );
+    check!(
+        deployments::DeploymentPauseRequest,
+        "deployment_pause_request"
+    );
+    check!(
+        deployments::DeploymentAllocHealthRequest,
+        "deployment_alloc_health_request"
+    );
+    check!(
+        deployments::DeploymentUpdateResponse,
+        "deployment_update_response"
+    );
+}
+
+#[test]
+fn node_messages_round_trip() {
+    check!(Vec<nodes::NodeListStub>, "node_list_stub");
+    check!(nodes::NodeUpdateDrainRequest, "node_update_drain_request");
+    check!(nodes::NodeDrainUpdateResponse, "node_drain_update_response");
+    check!(
+        nodes::NodeUpdateEligibilityRequest,
+        "node_update_eligibility_request"
+    );
+    check!(node::NodeRegisterRequest, "node_register_request");
+    check!(node::NodeHeartbeatRequest, "node_heartbeat_request");
+    check!(node::NodeUpdateResponse, "node_update_response");
+    check!(node::NodeClientAllocs, "node_client_allocs");
+    check!(node::PullAllocsRequest, "pull_allocs_request");
+    check!(node::PullAllocsResponse, "pull_allocs_response");
+    check!(node::AllocUpdateRequest, "alloc_update_request");
+    check!(node::AllocUpdateResponse, "alloc_update_response");
+}
+
+#[test]
+fn agent_status_and_event_messages_round_trip() {
+    check!(agent::AgentSelf, "agent_self");
+    check!(agent::ServerMembers, "server_members");
+    check!(agent::AgentHealthResponse, "agent_health_response");
+    check!(status::StatusLeader, "status_leader");
+    check!(status::StatusPeers, "status_peers");
+    check!(events::EventsFrame, "events_frame");
+    check!(events::EventsFrame, "events_heartbeat");
+}
+
+#[test]
+fn an_event_payload_keeps_its_object() {
+    let text = include_str!("testdata/events_frame.json");
+    let frame: events::EventsFrame = serde_json::from_str(text).expect("decodes");
+    assert!(!frame.is_heartbeat());
+    let events::EventPayload::Evaluation(eval) = &frame.events[0].payload else {
+        panic!("the first event is an evaluation's");
+    };
+    assert_eq!(eval.id.to_string(), frame.events[0].key);
+    assert!(matches!(
+        frame.events[1].payload,
+        events::EventPayload::Allocation(ref alloc) if Arc::strong_count(alloc) == 1
+    ));
+}
