@@ -27,7 +27,8 @@ use axum::routing::{get, post};
 
 use crate::server::Server;
 use routes::{
-    agent, allocs, deployments, evals, events, internal, jobs, jobs_parse, nodes, validate,
+    agent, allocs, deployments, evals, events, internal, job_launch, jobs, jobs_parse, nodes,
+    validate,
 };
 
 /// The API router over a server.
@@ -57,6 +58,10 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/v1/job/{id}/evaluations", get(jobs::evaluations))
         .route("/v1/job/{id}/versions", get(jobs::versions))
         .route("/v1/job/{id}/summary", get(jobs::summary))
+        .route(
+            "/v1/job/{id}/periodic/force",
+            post(job_launch::periodic_force).put(job_launch::periodic_force),
+        )
         .route("/v1/job/{id}/plan", post(jobs::plan).put(jobs::plan))
         .route("/v1/job/{id}/deployments", get(jobs::deployments))
         .route("/v1/job/{id}/deployment", get(jobs::latest_deployment))

@@ -51,12 +51,20 @@ async fn show_job(
         .get(&path)
         .await
         .map_err(|err| anyhow::anyhow!("Error querying job: {err}"))?;
-    outln!("{}", job_header(&job))?;
+    let launch_kind = launch_kind(&job);
+    let mut header = job_header_pairs(&job);
+    if launch_kind == Some(LaunchKind::Periodic)
+        && let Some(next) = next_periodic_launch(&job)
+    {
+        header.push(("Next Periodic Launch", next));
+    }
+    outln!("{}", kv(&header))?;
     if args.short {
         return Ok(ExitCode::SUCCESS);
     }
-    if bool_of(&job, "Periodic") || job.get("Periodic").is_some_and(|p| p.is_object()) {
-        // Periodic parents have children instead of allocations; their summary says so below.
+    if let Some(kind) = launch_kind {
+        // Periodic and parameterized parents have children instead of allocations.
+        return show_children(client, &job, &path, kind).await;
     }
     let summary = client
         .get(&format!("{path}/summary"))
@@ -104,8 +112,119 @@ async fn show_job(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The `ID = ...` block at the top of `job status`.
-pub fn job_header(job: &Value) -> String {
+/// How a parent job launches its children.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LaunchKind {
+    Periodic,
+    Parameterized,
+}
+
+/// Whether `job` is a periodic or parameterized parent (Nomad's `IsPeriodic`,
+/// `IsParameterized`: a dispatched child is neither).
+fn launch_kind(job: &Value) -> Option<LaunchKind> {
+    let parameterized = job
+        .get("ParameterizedJob")
+        .is_some_and(|value| value.is_object())
+        && !bool_of(job, "Dispatched");
+    let periodic = job
+        .get("Periodic")
+        .is_some_and(|periodic| bool_of(periodic, "Enabled"));
+    if parameterized {
+        Some(LaunchKind::Parameterized)
+    } else if periodic {
+        Some(LaunchKind::Periodic)
+    } else {
+        None
+    }
+}
+
+/// `2026-12-04T06:00:00Z (1m30s from now)` in the job's time zone, or `none (job stopped)`.
+fn next_periodic_launch(job: &Value) -> Option<String> {
+    if bool_of(job, "Stop") {
+        return Some("none (job stopped)".to_owned());
+    }
+    let periodic: crate::structs::PeriodicConfig =
+        serde_json::from_value(job.get("Periodic")?.clone()).ok()?;
+    let zone = periodic.zone().ok()?;
+    let now = chrono::Utc::now();
+    let next = periodic.next_launch(now)?;
+    let seconds = u64::try_from((next - now).num_seconds()).unwrap_or(0);
+    Some(format!(
+        "{} ({} from now)",
+        next.with_timezone(&zone)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        super::format::two_units(seconds)
+    ))
+}
+
+/// The children summary and list of a periodic or parameterized job (Nomad:
+/// `outputPeriodicInfo`, `outputParameterizedInfo`).
+async fn show_children(
+    client: &ApiClient,
+    job: &Value,
+    path: &str,
+    kind: LaunchKind,
+) -> anyhow::Result<ExitCode> {
+    let summary = client
+        .get(&format!("{path}/summary"))
+        .await
+        .unwrap_or(Value::Null);
+    let children = summary.get("Children").cloned().unwrap_or(Value::Null);
+    outln!()?;
+    outln!("Children Job Summary")?;
+    outln!(
+        "{}",
+        table(
+            &["Pending", "Running", "Dead"],
+            &[vec![
+                i64_of(&children, "Pending").to_string(),
+                i64_of(&children, "Running").to_string(),
+                i64_of(&children, "Dead").to_string(),
+            ]],
+        )
+    )?;
+    let job_id = str_of(job, "ID");
+    let (suffix, title, none) = match kind {
+        LaunchKind::Periodic => (
+            "/periodic-",
+            "Previously Launched Jobs",
+            "No instances of periodic job found",
+        ),
+        LaunchKind::Parameterized => (
+            "/dispatch-",
+            "Dispatched Jobs",
+            "No dispatched instances of parameterized job found",
+        ),
+    };
+    let prefix = format!("{job_id}{suffix}");
+    let listed = client
+        .get(&format!("/v1/jobs?prefix={}", encode(&prefix)))
+        .await
+        .map_err(|err| anyhow::anyhow!("Error querying job: {err}"))?;
+    let rows: Vec<Vec<String>> = listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|child| str_of(child, "ParentID") == job_id)
+        .map(|child| {
+            vec![
+                str_of(child, "ID").to_owned(),
+                str_of(child, "Status").to_owned(),
+            ]
+        })
+        .collect();
+    outln!()?;
+    if rows.is_empty() {
+        outln!("{none}")?;
+    } else {
+        outln!("{title}")?;
+        outln!("{}", table(&["ID", "Status"], &rows))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `ID = ...` lines at the top of `job status`.
+fn job_header_pairs(job: &Value) -> Vec<(&'static str, String)> {
     let datacenters = job
         .get("Datacenters")
         .and_then(Value::as_array)
@@ -126,7 +245,7 @@ pub fn job_header(job: &Value) -> String {
         "" => "default",
         pool => pool,
     };
-    kv(&[
+    vec![
         ("ID", str_of(job, "ID").to_owned()),
         ("Name", str_of(job, "Name").to_owned()),
         ("Submit Date", format_nanos(i64_of(job, "SubmitTime"))),
@@ -138,7 +257,7 @@ pub fn job_header(job: &Value) -> String {
         ("Status", job_status_text(job)),
         ("Periodic", periodic.to_string()),
         ("Parameterized", parameterized.to_string()),
-    ])
+    ]
 }
 
 fn summary_table(summary: &Value) -> String {

@@ -18,6 +18,7 @@ mod eval_status;
 mod format;
 mod job_file;
 mod job_init;
+mod job_launch;
 mod job_run;
 mod job_status;
 mod job_validate;
@@ -212,6 +213,15 @@ pub enum JobCommand {
     Revert(deployment::JobRevertArgs),
     /// Promotes the canaries of a job's latest deployment
     Promote(deployment::JobPromoteArgs),
+    /// Interacts with periodic jobs
+    #[command(subcommand)]
+    Periodic(JobPeriodicCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobPeriodicCommand {
+    /// Launches a child of a periodic job now, whatever its schedule
+    Force(job_launch::JobPeriodicForceArgs),
 }
 
 #[derive(Debug, Args)]
@@ -632,6 +642,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
         Command::Deployment(command) => nomad_errors(deployment::run(&command)),
         Command::Job(JobCommand::Revert(args)) => nomad_errors(deployment::job_revert(&args)),
         Command::Job(JobCommand::Promote(args)) => nomad_errors(deployment::job_promote(&args)),
+        Command::Job(JobCommand::Periodic(JobPeriodicCommand::Force(args))) => {
+            nomad_errors(job_launch::periodic_force(&args))
+        }
         Command::Eval(EvalCommand::Status(args)) => nomad_errors(eval_status::status(&args)),
         Command::Eval(EvalCommand::List(args)) => nomad_errors(eval_status::list(&args)),
         Command::Node(NodeCommand::Status(args)) => nomad_errors(node_status::status(&args)),

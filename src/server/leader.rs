@@ -3,8 +3,9 @@
 //! ```text
 //!   follower ──(elected)──► establish: wait for the log to apply, enable broker, blocked evals and
 //!      ▲                    heartbeats, restore pending/blocked evaluations and node TTLs, start
-//!      │                    the leader loop (broker timers, failed and duplicate evaluations,
-//!      └──(deposed)──────── missed heartbeats); revoke: disable all of it
+//!      │                    the deployment watcher, the periodic dispatcher and the leader loop
+//!      │                    (broker timers, failed and duplicate evaluations, missed heartbeats);
+//!      └──(deposed)──────── revoke: disable all of it
 //! ```
 //!
 //! Nomad: `nomad/leader.go` `establishLeadership`, `revokeLeadership`, `reapFailedEvaluations`,
@@ -90,6 +91,7 @@ async fn lead(server: Arc<Server>) {
     server.heartbeats.set_enabled(true, &nodes);
     // Aborted with this task when leadership is lost.
     let _deployments = super::deployment_watcher::start(server.clone());
+    let _periodic = super::periodic::start(server.clone());
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

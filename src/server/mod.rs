@@ -27,6 +27,7 @@ pub mod job_plan;
 mod leader;
 pub mod limits;
 mod options;
+pub mod periodic;
 pub mod plan_apply;
 pub mod raft;
 pub mod state;

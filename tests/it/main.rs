@@ -19,6 +19,7 @@ mod errors;
 mod exec_driver;
 mod hardening;
 mod jobspec;
+mod periodic;
 mod qemu;
 mod sandbox_budgets;
 mod sandbox_fs;

@@ -6,6 +6,7 @@ pub mod deployments;
 pub mod evals;
 pub mod events;
 pub mod internal;
+pub mod job_launch;
 pub mod jobs;
 pub mod jobs_parse;
 pub mod nodes;

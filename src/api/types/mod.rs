@@ -2,7 +2,8 @@
 //! the server's handlers, the client agent's link to the servers and the CLI, as Nomad's `api`
 //! package and its shared request structs are for Nomad.
 //!
-//! One module per area: [`jobs`], [`allocs`], [`nodes`], [`deployments`], [`agent`],
+//! One module per area: [`jobs`], [`job_launch`] (children of periodic and parameterized jobs),
+//! [`allocs`], [`nodes`], [`deployments`], [`agent`],
 //! [`status`], [`events`], and [`node`] for a client agent's own calls to the servers
 //! (`/v1/internal/...`). Objects that are read whole (a job, an allocation, a node, an
 //! evaluation, a deployment, a job summary) travel as the model's own types from
@@ -19,6 +20,7 @@ pub mod agent;
 pub mod allocs;
 pub mod deployments;
 pub mod events;
+pub mod job_launch;
 pub mod jobs;
 pub mod node;
 pub mod nodes;

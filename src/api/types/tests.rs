@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{agent, allocs, deployments, events, jobs, node, nodes, status};
+use super::{agent, allocs, deployments, events, job_launch, jobs, node, nodes, status};
 use crate::structs::{Allocation, Deployment, Evaluation, Job, JobSummary, Node};
 
 /// Decodes `testdata/<name>.json` as the type, encodes it again and compares the JSON values.
@@ -54,6 +54,10 @@ fn job_messages_round_trip() {
     check!(jobs::JobRevertRequest, "job_revert_request");
     check!(jobs::JobStabilityRequest, "job_stability_request");
     check!(jobs::JobStabilityResponse, "job_stability_response");
+    check!(
+        job_launch::PeriodicForceResponse,
+        "periodic_force_response"
+    );
 }
 
 #[test]

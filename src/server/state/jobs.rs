@@ -9,7 +9,9 @@ use super::apply::ApplyEffects;
 use super::error::{ApplyError, ObjectKind, check_enforce_index};
 use super::events::{Event, EventPayload, Topic};
 use super::tables::{JobKey, Tables, job_key};
-use crate::structs::{Evaluation, Job, JobId, JobStatus, JobSummary, JobType, TaskGroupSummary};
+use crate::structs::{
+    Evaluation, Job, JobChildrenSummary, JobId, JobStatus, JobSummary, JobType, TaskGroupSummary,
+};
 
 /// How many versions of a job the store keeps (Nomad: `JobTrackedVersions`).
 pub const JOB_TRACKED_VERSIONS: u64 = 6;
@@ -81,6 +83,9 @@ impl Tables {
                 self.job_versions.remove(&version_key);
             }
             self.job_summaries.remove(&key);
+            if !existing.parent_id.is_empty() {
+                self.refresh_children_summary(index, namespace, &existing.parent_id);
+            }
             self.indexes.jobs = index;
             self.indexes.job_versions = index;
             self.indexes.job_summaries = index;
@@ -150,6 +155,9 @@ impl Tables {
             }
         }
         self.update_summary_with_job(index, &key, &job);
+        if !job.parent_id.is_empty() {
+            self.refresh_children_summary(index, &job.namespace, &job.parent_id);
+        }
         self.indexes.jobs = index;
         self.indexes.job_versions = index;
         effects.event(|| Event {
@@ -175,6 +183,12 @@ impl Tables {
             },
         };
         let mut changed = summary.create_index == index;
+        // Nomad: a periodic or parameterized job's summary counts its children.
+        if (job.periodic.is_some() || job.parameterized_job.is_some()) && summary.children.is_none()
+        {
+            summary.children = Some(JobChildrenSummary::default());
+            changed = true;
+        }
         for group in &job.task_groups {
             if !summary.summary.contains_key(&group.name) {
                 summary
@@ -230,6 +244,9 @@ impl Tables {
         self.job_versions
             .insert((key.clone(), updated.version), updated.clone());
         self.indexes.jobs = index;
+        if !updated.parent_id.is_empty() {
+            self.refresh_children_summary(index, &updated.namespace, &updated.parent_id);
+        }
         effects.event(|| Event {
             topic: Topic::Job,
             event_type: "JobStatusUpdated".into(),
@@ -238,6 +255,48 @@ impl Tables {
             index,
             payload: EventPayload::Job(updated.clone()),
         });
+    }
+
+    /// The jobs launched or dispatched from `parent_id`, in ID order: their IDs are
+    /// `<parent>/...`, so they are one ordered range of the jobs table.
+    pub fn job_children<'a>(
+        &'a self,
+        namespace: &'a str,
+        parent_id: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<Job>> + 'a {
+        let prefix = format!("{parent_id}/");
+        let start = job_key(namespace, &JobId::from(prefix.as_str()));
+        self.jobs
+            .range(start..)
+            .take_while(move |((ns, id), _)| ns == namespace && id.as_str().starts_with(&prefix))
+            .map(|(_, child)| child)
+            .filter(move |child| child.parent_id == parent_id)
+    }
+
+    /// Recounts the children of `parent_id` by status into its summary (Nomad:
+    /// `state_store.go` `setJobSummary` for `ParentID`). Children are launched or dispatched with
+    /// IDs `<parent>/...`.
+    fn refresh_children_summary(&mut self, index: u64, namespace: &str, parent_id: &str) {
+        let parent_key = job_key(namespace, &JobId::from(parent_id));
+        let Some(existing) = self.job_summaries.get(&parent_key) else {
+            return;
+        };
+        let mut children = JobChildrenSummary::default();
+        for child in self.job_children(namespace, parent_id) {
+            match child.status {
+                JobStatus::Pending => children.pending += 1,
+                JobStatus::Running => children.running += 1,
+                JobStatus::Dead => children.dead += 1,
+            }
+        }
+        if existing.children.as_ref() == Some(&children) {
+            return;
+        }
+        let mut summary = (**existing).clone();
+        summary.children = Some(children);
+        summary.modify_index = index;
+        self.job_summaries.insert(parent_key, Arc::new(summary));
+        self.indexes.job_summaries = index;
     }
 
     /// Nomad: `state_store.go` `getJobStatus`.

@@ -32,6 +32,15 @@ impl StateSnapshot {
         self.tables.jobs.get(&job_key(namespace, job_id)).cloned()
     }
 
+    /// The jobs launched or dispatched from a periodic or parameterized job, in ID order.
+    pub fn job_children<'a>(
+        &'a self,
+        namespace: &'a str,
+        parent_id: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<Job>> + 'a {
+        self.tables.job_children(namespace, parent_id)
+    }
+
     /// Every tracked version of a job, newest first.
     pub fn job_versions(&self, namespace: &str, job_id: &JobId) -> Vec<Arc<Job>> {
         let key = job_key(namespace, job_id);

@@ -43,6 +43,7 @@ pub fn caravan(dir: &Path, args: &[&str]) -> anyhow::Result<Run> {
         .output()?;
     Ok(Run::from(output))
 }
+pub mod dev;
 pub mod server;
 
 /// A free TCP port on loopback (bound, read, released).

@@ -1,0 +1,94 @@
+//! A `-dev` agent in this test process (server and client, raw_exec enabled) with small JSON
+//! helpers, and the CLI run against it off the runtime's workers.
+
+use std::time::Duration;
+
+use caravan::agent::config::AgentConfig;
+use caravan::agent::run::{RunningAgent, start_agent};
+use serde_json::Value;
+
+use super::server::wait_for;
+
+pub struct Dev {
+    pub agent: RunningAgent,
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl Dev {
+    /// Starts the agent and waits for its node to be ready.
+    pub async fn start() -> anyhow::Result<Self> {
+        let mut config = AgentConfig::dev();
+        config.ports.http = Some(0);
+        config.ports.rpc = Some(0);
+        let agent = start_agent(config, true).await?;
+        let url = format!("http://{}", agent.http_addr);
+        let dev = Self {
+            agent,
+            url,
+            http: reqwest::Client::new(),
+        };
+        wait_for(Duration::from_secs(30), || async {
+            let nodes = dev.get("/v1/nodes").await?;
+            Ok(nodes
+                .as_array()
+                .is_some_and(|nodes| nodes.iter().any(|node| node["Status"] == "ready"))
+                .then_some(()))
+        })
+        .await?;
+        Ok(dev)
+    }
+
+    /// GETs `path` and decodes the JSON answer, failing on an error status.
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let response = self.http.get(format!("{}{path}", self.url)).send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(status.is_success(), "GET {path}: {status}: {text}");
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// PUTs `body` to `path`: the status and the answer's text.
+    pub async fn put_raw(&self, path: &str, body: &Value) -> anyhow::Result<(u16, String)> {
+        let response = self
+            .http
+            .put(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await?;
+        Ok((response.status().as_u16(), response.text().await?))
+    }
+
+    /// PUTs `body` to `path` and decodes the answer, failing on an error status.
+    pub async fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let (status, text) = self.put_raw(path, body).await?;
+        anyhow::ensure!(status < 300, "PUT {path}: {status}: {text}");
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// Runs `caravan ARGS -address <this agent>` (the address goes after the subcommand).
+    pub async fn cli(&self, args: &[&str]) -> anyhow::Result<super::Run> {
+        let dir = std::env::temp_dir();
+        let mut all: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        let position = all
+            .iter()
+            .position(|arg| arg.starts_with('-'))
+            .unwrap_or(all.len());
+        all.insert(position, "-address".to_owned());
+        all.insert(position + 1, self.url.clone());
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = all.iter().map(String::as_str).collect();
+            super::caravan(&dir, &args)
+        })
+        .await?
+    }
+
+    pub async fn shutdown(self) {
+        self.agent.shutdown().await;
+    }
+}
+
+/// A job ID as a path segment (`parent/periodic-1` → `parent%2Fperiodic-1`).
+pub fn path_id(job_id: &str) -> String {
+    job_id.replace('/', "%2F")
+}
