@@ -54,10 +54,7 @@ fn job_messages_round_trip() {
     check!(jobs::JobRevertRequest, "job_revert_request");
     check!(jobs::JobStabilityRequest, "job_stability_request");
     check!(jobs::JobStabilityResponse, "job_stability_response");
-    check!(
-        job_launch::PeriodicForceResponse,
-        "periodic_force_response"
-    );
+    check!(job_launch::PeriodicForceResponse, "periodic_force_response");
 }
 
 #[test]
