@@ -28,6 +28,7 @@ use axum::routing::{get, post};
 use crate::server::Server;
 use routes::{
     agent, allocs, deployments, evals, events, internal, job_launch, jobs, jobs_parse, nodes,
+    services,
     validate,
 };
 
@@ -65,6 +66,14 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/v1/job/{id}/plan", post(jobs::plan).put(jobs::plan))
         .route("/v1/job/{id}/deployments", get(jobs::deployments))
         .route("/v1/job/{id}/deployment", get(jobs::latest_deployment))
+        .route("/v1/job/{id}/services", get(services::by_job))
+        .route("/v1/services", get(services::list))
+        .route("/v1/service/{name}", get(services::read))
+        .route(
+            "/v1/service/{name}/{id}",
+            axum::routing::delete(services::delete),
+        )
+        .route("/v1/allocation/{id}/services", get(services::by_alloc))
         .route("/v1/allocations", get(allocs::list))
         .route("/v1/allocation/{id}", get(allocs::read))
         .route(
@@ -133,6 +142,10 @@ pub fn router(server: Arc<Server>) -> Router {
         .route(
             "/v1/internal/node/{id}/client-allocs",
             get(internal::node_client_allocs),
+        )
+        .route(
+            "/v1/internal/node/{id}/services",
+            post(services::node_sync).put(services::node_sync),
         )
         .route(
             "/v1/internal/node/{id}/allocs/pull",

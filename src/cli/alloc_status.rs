@@ -28,6 +28,11 @@ pub fn run(args: &AllocStatusArgs) -> anyhow::Result<ExitCode> {
             outln!("Allocation Addresses:")?;
             outln!("{addresses}")?;
         }
+        if let Some(checks) = checks_table(&client, &alloc).await {
+            outln!()?;
+            outln!("Nomad Service Checks:")?;
+            outln!("{checks}")?;
+        }
         let stats = if str_of(&alloc, "ClientStatus") == "running" {
             client
                 .get(&format!(
@@ -215,6 +220,44 @@ fn header(alloc: &Value, verbose: bool) -> String {
         pairs.push(("Previous Allocation", short_id(previous, verbose)));
     }
     kv(&pairs)
+}
+
+/// `Nomad Service Checks:` from the client's latest check results, when the allocation runs and
+/// has checks (Nomad: `formatAllocNomadServiceChecks`).
+async fn checks_table(client: &ApiClient, alloc: &Value) -> Option<String> {
+    if str_of(alloc, "ClientStatus") != "running" {
+        return None;
+    }
+    let results = client
+        .get(&format!(
+            "/v1/client/allocation/{}/checks",
+            str_of(alloc, "ID")
+        ))
+        .await
+        .ok()?;
+    let mut rows: Vec<Vec<String>> = results
+        .as_object()?
+        .values()
+        .map(|result| {
+            let task = str_of(result, "Task");
+            vec![
+                str_of(result, "Service").to_owned(),
+                if task.is_empty() {
+                    "(group)".to_owned()
+                } else {
+                    task.to_owned()
+                },
+                str_of(result, "Check").to_owned(),
+                str_of(result, "Mode").to_owned(),
+                str_of(result, "Status").to_owned(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    rows.sort();
+    Some(table(&["Service", "Task", "Name", "Mode", "Status"], &rows))
 }
 
 /// `Allocation Addresses:` rows from the allocation's shared ports.

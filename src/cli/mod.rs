@@ -25,6 +25,7 @@ mod job_validate;
 mod monitor;
 mod node_status;
 pub mod output;
+mod service;
 mod status;
 
 use std::ffi::OsString;
@@ -71,6 +72,9 @@ pub enum Command {
     /// Interacts with nodes
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Interacts with the native service catalog
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
     /// Interacts with servers
     #[command(subcommand)]
     Server(ServerCommand),
@@ -640,6 +644,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
         Command::Alloc(AllocCommand::Restart(args)) => nomad_errors(alloc_actions::restart(&args)),
         Command::Alloc(AllocCommand::Signal(args)) => nomad_errors(alloc_actions::signal(&args)),
         Command::Deployment(command) => nomad_errors(deployment::run(&command)),
+        Command::Service(command) => nomad_errors(service::run(&command)),
         Command::Job(JobCommand::Revert(args)) => nomad_errors(deployment::job_revert(&args)),
         Command::Job(JobCommand::Promote(args)) => nomad_errors(deployment::job_promote(&args)),
         Command::Job(JobCommand::Periodic(JobPeriodicCommand::Force(args))) => {

@@ -12,6 +12,8 @@
 //!   so stdin and TTYs are not supported yet.
 //! - `PUT|POST /v1/client/allocation/{id}/restart` `{"TaskName","AllTasks"}`, `.../signal`
 //!   `{"Task","Signal"}`, `GET .../stats`; `GET /v1/client/stats` the host's usage.
+//! - `GET /v1/client/allocation/{id}/checks`: the latest result of each native service check,
+//!   by check ID (Nomad's `CheckQueryResult`).
 //!
 //! - `GET /v1/client/fs/readat/{alloc}?path=&offset=&limit=`: a byte range of a file.
 //!
@@ -60,6 +62,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/client/allocation/{alloc}/restart", any(restart))
         .route("/v1/client/allocation/{alloc}/signal", any(signal))
         .route("/v1/client/allocation/{alloc}/stats", get(alloc_stats))
+        .route("/v1/client/allocation/{alloc}/checks", get(alloc_checks))
         .route("/v1/client/allocation/{alloc}/exec", get(exec))
         .route("/v1/client/stats", get(host_stats))
         .with_state(shared)
@@ -313,7 +316,7 @@ async fn restart(
             *name == request.task_name
         };
         if selected {
-            task.send(TaskCommand::Restart);
+            task.send(TaskCommand::Restart { reason: None });
             restarted += 1;
         }
     }
@@ -371,6 +374,18 @@ async fn signal(
         .into_response();
     }
     Json(json!({})).into_response()
+}
+
+/// The latest result of each of the allocation's service checks, by check ID (Nomad:
+/// `/v1/client/allocation/:id/checks`).
+async fn alloc_checks(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(alloc): UrlPath<String>,
+) -> Response {
+    match runner_of(&shared, &alloc) {
+        Ok(runner) => Json(runner.check_results()).into_response(),
+        Err(response) => response.into_response(),
+    }
 }
 
 async fn alloc_stats(

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use crate::client::server_link::{
     AllocUpdate, HeartbeatResponse, LinkError, NodeClientAllocs, ServerLink,
 };
-use crate::structs::{AllocDesiredStatus, AllocId, Allocation, Node, NodeId};
+use crate::structs::{AllocDesiredStatus, AllocId, Allocation, Node, NodeId, ServiceRegistration};
 
 #[derive(Default)]
 struct FakeState {
@@ -22,6 +22,7 @@ struct FakeState {
     updates: Vec<AllocUpdate>,
     registrations: u64,
     heartbeats: u64,
+    services: BTreeMap<String, ServiceRegistration>,
 }
 
 pub(crate) struct FakeLink {
@@ -90,6 +91,11 @@ impl FakeLink {
 
     pub(crate) fn alloc(&self, alloc_id: &AllocId) -> Option<Allocation> {
         self.lock().allocs.get(alloc_id).cloned()
+    }
+
+    /// The service registrations the client keeps now.
+    pub(crate) fn services(&self) -> Vec<ServiceRegistration> {
+        self.lock().services.values().cloned().collect()
     }
 
     pub(crate) fn updates(&self) -> Vec<AllocUpdate> {
@@ -184,6 +190,26 @@ impl ServerLink for FakeLink {
                     }
                 }
                 state.updates.push(update.clone());
+            }
+            Ok(())
+        })
+    }
+
+    fn sync_services<'a>(
+        &'a self,
+        _node_id: &'a NodeId,
+        upserts: &'a [ServiceRegistration],
+        deletes: &'a [String],
+    ) -> BoxFuture<'a, Result<(), LinkError>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            for id in deletes {
+                state.services.remove(id);
+            }
+            for registration in upserts {
+                state
+                    .services
+                    .insert(registration.id.clone(), registration.clone());
             }
             Ok(())
         })

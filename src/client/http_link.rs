@@ -9,6 +9,7 @@
 //! | watch | `GET /v1/internal/node/<node_id>/client-allocs?index=<n>&wait=<go duration>` | 200 `NodeClientAllocs` (`{"Allocs": {<id>: <AllocModifyIndex>}, "Index": <n>}`) | |
 //! | pull | `POST /v1/internal/node/<node_id>/allocs/pull` body `{"AllocIDs": [...]}` | 200 `PullAllocsResponse` (allocations, each job version once) | |
 //! | update | `PUT /v1/internal/node/<node_id>/allocations` body `AllocUpdateRequest` | 200 (body ignored) | 403: not this node's allocation |
+//! | services | `PUT /v1/internal/node/<node_id>/services` body `ServiceSyncRequest` | 200 (body ignored) | 403: not this node's allocation |
 //!
 //! These are the servers' client-facing routes (`src/api/routes/internal.rs`), with the wire
 //! types of [`crate::api::types::node`].
@@ -29,10 +30,11 @@ use crate::api::types::node::{
     AllocUpdateRequest, NodeHeartbeatRequest, NodeRegisterRequest, NodeUpdateResponse,
     PullAllocsRequest, PullAllocsResponse,
 };
+use crate::api::types::services::ServiceSyncRequest;
 use crate::client::server_link::{
     AllocUpdate, HeartbeatResponse, LinkError, NodeClientAllocs, ServerLink,
 };
-use crate::structs::{AllocId, Allocation, Node, NodeId};
+use crate::structs::{AllocId, Allocation, Node, NodeId, ServiceRegistration};
 
 /// How long the server may hold a watch.
 const DEFAULT_WATCH_WAIT: Duration = Duration::from_secs(300);
@@ -252,6 +254,26 @@ impl ServerLink for HttpServerLink {
                     .await?;
                 self.expect_ok("update allocations", response).await?;
             }
+            Ok(())
+        })
+    }
+
+    fn sync_services<'a>(
+        &'a self,
+        node_id: &'a NodeId,
+        upserts: &'a [ServiceRegistration],
+        deletes: &'a [String],
+    ) -> BoxFuture<'a, Result<(), LinkError>> {
+        Box::pin(async move {
+            let url = format!("{}/v1/internal/node/{node_id}/services", self.base()?);
+            let body = ServiceSyncRequest {
+                upserts: upserts.to_vec(),
+                deletes: deletes.to_vec(),
+            };
+            let response = self
+                .send("sync services", self.client.put(url).json(&body))
+                .await?;
+            self.expect_ok("sync services", response).await?;
             Ok(())
         })
     }

@@ -51,6 +51,7 @@ pub mod api;
 pub mod http_link;
 pub mod node;
 pub mod server_link;
+mod service_sync;
 pub mod state;
 pub(crate) mod task_runner;
 
@@ -248,6 +249,7 @@ pub(crate) struct Shared {
     pub(crate) state_db: StateDb,
     pub(crate) runners: Mutex<HashMap<AllocId, AllocRunnerHandle>>,
     pub(crate) updates: mpsc::UnboundedSender<AllocUpdate>,
+    pub(crate) services: mpsc::UnboundedSender<alloc_runner::services::ServiceSync>,
     pub(crate) link: Arc<dyn ServerLink>,
     pub(crate) started: Instant,
 }
@@ -296,6 +298,7 @@ impl Shared {
             state_db: self.state_db.clone(),
             restored_tasks: restored,
             updates: self.updates.clone(),
+            services: self.services.clone(),
         });
         self.lock_runners().insert(alloc.id.clone(), handle);
     }
@@ -386,6 +389,7 @@ impl Client {
         node.host_volumes = options.host_volumes.clone();
         tracing::info!(node_id = %node.id, name = %node.name, "node fingerprinted");
         let (updates_tx, updates_rx) = mpsc::unbounded_channel();
+        let (services_tx, services_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             data_dir: options.data_dir.clone(),
             alloc_root,
@@ -400,6 +404,7 @@ impl Client {
             state_db: state_db.clone(),
             runners: Mutex::new(HashMap::new()),
             updates: updates_tx,
+            services: services_tx,
             link,
             started: Instant::now(),
         });
@@ -429,6 +434,11 @@ impl Client {
             tokio::spawn(watch_allocations(
                 Arc::clone(&shared),
                 registered_rx,
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(service_sync::sync_services(
+                Arc::clone(&shared),
+                services_rx,
                 shutdown_rx.clone(),
             )),
             tokio::spawn(send_updates(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use crate::structs::{AllocId, Allocation, Node, NodeId};
+use crate::structs::{AllocId, Allocation, Node, NodeId, ServiceRegistration};
 
 /// Why a call to the servers failed.
 #[derive(Debug, thiserror::Error)]
@@ -66,5 +66,13 @@ pub trait ServerLink: Send + Sync + 'static {
     fn update_allocs<'a>(
         &'a self,
         updates: &'a [AllocUpdate],
+    ) -> BoxFuture<'a, Result<(), LinkError>>;
+
+    /// Registers and deregisters the native services of the node's allocations.
+    fn sync_services<'a>(
+        &'a self,
+        node_id: &'a NodeId,
+        upserts: &'a [ServiceRegistration],
+        deletes: &'a [String],
     ) -> BoxFuture<'a, Result<(), LinkError>>;
 }

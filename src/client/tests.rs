@@ -542,3 +542,98 @@ async fn a_hung_driver_fingerprint_stops_neither_start_up_nor_heartbeats() -> an
     client.shutdown().await;
     Ok(())
 }
+
+/// A task service with a tcp check on a port the test listens on, and a script check run
+/// through raw_exec's `exec`: registered with both checks passing while the task runs, the
+/// script check failing once its file is gone, deregistered when the allocation stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registers_checks_and_deregisters_a_native_service() -> anyhow::Result<()> {
+    use crate::structs::{AllocatedPort, CheckStatus, Service, ServiceCheck};
+    let dir = tempfile::tempdir()?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = i32::from(listener.local_addr()?.port());
+    let marker = dir.path().join("healthy");
+    std::fs::write(&marker, "")?;
+    let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
+    let client = Client::start(options(dir.path()), link.clone()).await?;
+    let node_id = client.node_id();
+    let mut task = sh_task("web", "sleep 60");
+    task.services = vec![Service {
+        name: "web-${NOMAD_TASK_NAME}".to_owned(),
+        port_label: "web".to_owned(),
+        provider: "nomad".to_owned(),
+        tags: vec!["a".to_owned()],
+        checks: vec![
+            ServiceCheck {
+                name: "listening".to_owned(),
+                check_type: "tcp".to_owned(),
+                interval: Duration::from_millis(100),
+                timeout: Duration::from_secs(1),
+                ..ServiceCheck::default()
+            },
+            ServiceCheck {
+                name: "marker".to_owned(),
+                check_type: "script".to_owned(),
+                command: "/bin/test".to_owned(),
+                args: vec!["-f".to_owned(), marker.display().to_string()],
+                interval: Duration::from_millis(100),
+                timeout: Duration::from_secs(2),
+                ..ServiceCheck::default()
+            },
+        ],
+        ..Service::default()
+    }];
+    let mut alloc = alloc_for(&node_id, JobType::Service, vec![task]);
+    alloc.allocated_resources.shared.ports = vec![AllocatedPort {
+        label: "web".to_owned(),
+        value: port,
+        to: 0,
+        host_ip: "127.0.0.1".to_owned(),
+    }];
+    let alloc_id = alloc.id.clone();
+    link.upsert_alloc(alloc);
+    let statuses = |link: &FakeLink| -> Option<BTreeMap<String, CheckStatus>> {
+        link.services()
+            .first()
+            .map(|service| service.checks.clone())
+    };
+    let passing = wait_until(Duration::from_secs(20), || {
+        statuses(&link).is_some_and(|checks| {
+            checks.len() == 2
+                && checks
+                    .values()
+                    .all(|status| *status == CheckStatus::Success)
+        })
+    })
+    .await;
+    assert!(passing, "checks never passed: {:?}", link.services());
+    let registration = link.services().remove(0);
+    assert_eq!(registration.service_name, "web-web");
+    assert_eq!(registration.address, "127.0.0.1");
+    assert_eq!(registration.port, port);
+    assert_eq!(registration.tags, vec!["a".to_owned()]);
+    assert_eq!(
+        registration.id,
+        format!("_nomad-task-{alloc_id}-web-web-web-web")
+    );
+    let runner = client.alloc_runner(alloc_id.as_str()).expect("runner");
+    assert_eq!(runner.check_results().len(), 2);
+
+    std::fs::remove_file(&marker)?;
+    let failing = wait_until(Duration::from_secs(20), || {
+        statuses(&link).is_some_and(|checks| checks.get("marker") == Some(&CheckStatus::Failure))
+    })
+    .await;
+    assert!(failing, "script check never failed: {:?}", link.services());
+    assert!(!runner.health().checks_passing());
+
+    link.stop_alloc(&alloc_id);
+    assert!(
+        wait_until(Duration::from_secs(20), || link.services().is_empty()).await,
+        "never deregistered: {:?}",
+        link.services()
+    );
+    drop(listener);
+    client.shutdown_and_stop_tasks().await;
+    Ok(())
+}

@@ -30,6 +30,7 @@ mod policy;
 mod resources;
 mod scores;
 mod service;
+mod service_registration;
 mod submission;
 mod task;
 mod task_group;
@@ -72,6 +73,9 @@ pub use policy::{
 pub use resources::Resources;
 pub use scores::Scores;
 pub use service::{CheckRestart, Service, ServiceCheck};
+pub use service_registration::{
+    CheckStatus, ServiceRegistration, ServiceRegistrationListStub, ServiceRegistrationStub,
+};
 pub use submission::{
     EphemeralDiskSubmission, JobSubmission, LogConfigSubmission, MigrateSubmission,
     RescheduleSubmission, ResourcesSubmission, RestartSubmission, TaskGroupSubmission,

@@ -26,6 +26,7 @@ mod sandbox_fs;
 mod sandbox_identity;
 mod server;
 mod server_durability;
+mod services;
 mod support;
 mod tidy;
 mod tutorial;

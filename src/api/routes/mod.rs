@@ -10,6 +10,7 @@ pub mod job_launch;
 pub mod jobs;
 pub mod jobs_parse;
 pub mod nodes;
+pub mod services;
 pub mod validate;
 
 use std::sync::Arc;

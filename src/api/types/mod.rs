@@ -24,6 +24,7 @@ pub mod job_launch;
 pub mod jobs;
 pub mod node;
 pub mod nodes;
+pub mod services;
 pub mod status;
 
 #[cfg(test)]

@@ -16,10 +16,14 @@
 //! **Invariant:** each gate is opened once and each kill sent once per task.
 //!
 //! An allocation placed in a deployment also has its health decided here (`health.rs`) and
-//! reported with its status, once.
+//! reported with its status, once. Its native services are registered and checked by the
+//! service hook (`services.rs`, `checks.rs`), which the loop steps with the task states and
+//! whose checks feed health.
 
 pub(crate) mod alloc_dir;
+pub mod checks;
 pub mod health;
+pub mod services;
 pub(crate) mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,7 +41,9 @@ use crate::structs::{
     RestartPolicy, TaskLifecycle, TaskState, TaskStateValue, strategy_of,
 };
 use alloc_dir::AllocDir;
+use checks::CheckResults;
 use health::{AllocHealth, HealthTracker, Verdict};
+use services::{ServiceHook, ServiceHookConfig, ServiceSync};
 
 /// Where a task sits in the group's lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +86,8 @@ pub struct AllocRunnerConfig {
     /// Task states read back at start-up; empty for a new allocation.
     pub restored_tasks: BTreeMap<String, TaskRunnerState>,
     pub updates: mpsc::UnboundedSender<AllocUpdate>,
+    /// Where the service hook sends registrations for the servers.
+    pub services: mpsc::UnboundedSender<ServiceSync>,
 }
 
 enum AllocCommand {
@@ -97,6 +105,7 @@ pub struct AllocRunnerHandle {
     commands: mpsc::UnboundedSender<AllocCommand>,
     done: watch::Receiver<bool>,
     health: AllocHealth,
+    check_results: Arc<Mutex<CheckResults>>,
 }
 
 impl std::fmt::Debug for AllocRunnerHandle {
@@ -128,6 +137,14 @@ impl AllocRunnerHandle {
     /// The allocation's checks verdict, the input health checks feed (see `health.rs`).
     pub fn health(&self) -> &AllocHealth {
         &self.health
+    }
+
+    /// The latest result of each of the allocation's service checks, by check ID.
+    pub fn check_results(&self) -> CheckResults {
+        self.check_results
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     pub fn task_states(&self) -> BTreeMap<String, TaskState> {
@@ -233,13 +250,27 @@ pub fn spawn(config: AllocRunnerConfig) -> AllocRunnerHandle {
         .filter(|_| alloc.deployment_id.is_some() && undecided)
         .and_then(|job| strategy_of(job, &alloc.task_group))
         .map(|strategy| HealthTracker::new(&strategy, tokio::time::Instant::now()));
+    let check_results = Arc::new(Mutex::new(CheckResults::new()));
+    let tasks = Arc::new(tasks);
+    let services = ServiceHook::new(
+        &alloc,
+        ServiceHookConfig {
+            facts: Arc::clone(&config.facts),
+            alloc_dir: alloc_dir.clone(),
+            tasks: Arc::clone(&tasks),
+            health: health.clone(),
+            sync: config.services,
+            results: Arc::clone(&check_results),
+        },
+    );
     let handle = AllocRunnerHandle {
         alloc: Arc::new(Mutex::new(Arc::clone(&alloc))),
         alloc_dir,
-        tasks: Arc::new(tasks),
+        tasks,
         commands: command_tx,
         done: done_rx,
         health: health.clone(),
+        check_results,
     };
     let runner = AllocRunner {
         alloc,
@@ -259,6 +290,7 @@ pub fn spawn(config: AllocRunnerConfig) -> AllocRunnerHandle {
         health,
         tracker,
         wake: None,
+        services,
     };
     if let Err(err) = handle.alloc_dir.build() {
         tracing::error!(error = %err, "failed to build alloc dir");
@@ -287,6 +319,16 @@ struct AllocRunner {
     tracker: Option<HealthTracker>,
     /// When the health tracker wants to look again.
     wake: Option<tokio::time::Instant>,
+    /// Registers and checks the native services; `None` without any.
+    services: Option<ServiceHook>,
+}
+
+/// The next probe result of the hook's checks, or never.
+async fn next_check_result(services: &mut Option<ServiceHook>) -> (String, checks::ProbeResult) {
+    match services {
+        Some(hook) => hook.next_result().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Sleeps until `at`, or forever.
@@ -309,6 +351,15 @@ impl AllocRunner {
                 .map(|(name, task)| (name.clone(), task.state()))
                 .collect();
             self.step(&states);
+            if let Some(hook) = &mut self.services {
+                let main_tasks: Vec<String> = self
+                    .tasks
+                    .iter()
+                    .filter(|(_, task)| phase_of(task.lifecycle.as_ref()) == Phase::Main)
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                hook.step(&self.alloc, &states, &main_tasks, self.stopping);
+            }
             let healthy = self.judge(&states);
             self.report(&states, healthy);
             let all_dead = states
@@ -321,6 +372,11 @@ impl AllocRunner {
                 () = self.changed.notified() => {}
                 () = sleep_until(self.wake) => {}
                 _ = self.checks.changed() => {}
+                (check_id, result) = next_check_result(&mut self.services) => {
+                    if let Some(hook) = &mut self.services {
+                        hook.on_result(&check_id, result);
+                    }
+                }
                 command = self.commands.recv() => match command {
                     Some(AllocCommand::Update(alloc)) => {
                         if alloc.desired_status != AllocDesiredStatus::Run {
@@ -333,6 +389,9 @@ impl AllocRunner {
                     }
                     Some(AllocCommand::Stop) => self.stopping = true,
                     Some(AllocCommand::Detach) | None => {
+                        if let Some(hook) = &mut self.services {
+                            hook.detach();
+                        }
                         for task in self.tasks.values() {
                             task.send(TaskCommand::Detach);
                         }

@@ -67,8 +67,9 @@ pub enum TaskCommand {
     Start,
     /// Stop the task for good; `reason` (e.g. "Sibling Task Failed") is recorded first.
     Kill { reason: Option<TaskEvent> },
-    /// Stop and start again without counting against the restart policy.
-    Restart,
+    /// Stop and start again without counting against the restart policy; `reason` is the
+    /// "Restart Signaled" event to record (a user's request when `None`).
+    Restart { reason: Option<TaskEvent> },
     /// Send a signal to the running task.
     Signal { signal: String },
     /// The agent is shutting down: stop watching the task but leave it running, so the next
@@ -206,7 +207,8 @@ struct TaskRunner {
 enum WaitEnd {
     Exited(ExitResult),
     Killed,
-    Restart,
+    /// Restarted on request, with the reason the `Restarting` event gives.
+    Restart(String),
     Detached,
 }
 
@@ -357,11 +359,11 @@ impl TaskRunner {
                     self.mark_dead(false).await;
                     return;
                 }
-                WaitEnd::Restart => {
+                WaitEnd::Restart(reason) => {
                     self.run_exited(None).await;
                     self.state.restarts += 1;
                     self.state.last_restart = Some(events::now_rfc3339());
-                    self.emit(events::restarting(Duration::ZERO, "User requested restart"));
+                    self.emit(events::restarting(Duration::ZERO, &reason));
                     self.state.state = TaskStateValue::Pending;
                     self.publish();
                     continue;
@@ -561,7 +563,15 @@ impl TaskRunner {
                     let (reason, end) = match command {
                         Some(TaskCommand::Kill { reason }) => (reason, WaitEnd::Killed),
                         None => (None, WaitEnd::Killed),
-                        Some(TaskCommand::Restart) => (Some(events::restart_signaled()), WaitEnd::Restart),
+                        Some(TaskCommand::Restart { reason }) => {
+                            let reason = reason.unwrap_or_else(events::restart_signaled);
+                            let why = if reason.restart_reason.is_empty() {
+                                reason.display_message.clone()
+                            } else {
+                                reason.restart_reason.clone()
+                            };
+                            (Some(reason), WaitEnd::Restart(why))
+                        }
                         Some(TaskCommand::Signal { signal }) => {
                             self.emit(events::signaling(&signal));
                             self.publish();

@@ -122,7 +122,7 @@ impl TaskRunner {
                     None => break Err(StartEnd::Killed(None)),
                     Some(TaskCommand::Detach) => break Err(StartEnd::Detached),
                     Some(TaskCommand::Update(alloc)) => *deferred = Some(alloc),
-                    Some(TaskCommand::Start | TaskCommand::Restart | TaskCommand::Signal { .. }) => {}
+                    Some(TaskCommand::Start | TaskCommand::Restart { .. } | TaskCommand::Signal { .. }) => {}
                 },
                 out = &mut future => break Ok(out),
             }

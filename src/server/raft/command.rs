@@ -16,7 +16,7 @@ use crate::server::state::ApplyError;
 use crate::structs::{
     AllocClientStatus, AllocId, Allocation, Deployment, DeploymentId, DeploymentStatusUpdate,
     DesiredTransition, DrainStrategy, EvalId, Evaluation, Job, JobId, Node, NodeId, NodeStatus,
-    SchedulingEligibility, TaskState,
+    SchedulingEligibility, ServiceRegistration, TaskState,
 };
 
 /// One write to the state store.
@@ -100,6 +100,12 @@ pub enum Command {
         now: i64,
         eval: Option<Evaluation>,
     },
+    /// Upserts and deletes native service registrations (a client's sync, an operator's
+    /// delete).
+    ServiceRegistrations {
+        upserts: Vec<Arc<ServiceRegistration>>,
+        deletes: Vec<String>,
+    },
     /// Marks a job version stable or not.
     JobStability {
         namespace: String,
@@ -128,6 +134,7 @@ impl Command {
             Self::DeploymentPromote { .. } => "deployment_promote",
             Self::DeploymentAllocHealth { .. } => "deployment_alloc_health",
             Self::JobStability { .. } => "job_stability",
+            Self::ServiceRegistrations { .. } => "service_registrations",
         }
     }
 }

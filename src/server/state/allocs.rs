@@ -68,6 +68,9 @@ impl Tables {
         if was_live && alloc.is_terminal() {
             effects.capacity_changed = true;
         }
+        if alloc.is_client_terminal() {
+            self.delete_alloc_services(index, &alloc.id);
+        }
         if let Some(by_job) = self.allocs_by_job.get_mut(&key) {
             by_job.insert(alloc.id.clone(), alloc.clone());
         } else {
@@ -147,6 +150,7 @@ impl Tables {
         let Some(alloc) = self.allocs.remove(alloc_id) else {
             return;
         };
+        self.delete_alloc_services(index, alloc_id);
         self.update_node_usage(Some(&alloc), None);
         self.bump_node_allocs(index, &alloc.node_id, effects);
         let key = job_key(&alloc.namespace, &alloc.job_id);

@@ -164,6 +164,10 @@ impl Tables {
                 }
                 Ok(())
             }
+            Command::ServiceRegistrations { upserts, deletes } => {
+                self.apply_service_registrations(index, upserts, deletes, effects);
+                Ok(())
+            }
             Command::JobStability {
                 namespace,
                 job_id,

@@ -22,6 +22,7 @@ pub enum ObjectKind {
     Evaluation,
     Deployment,
     JobVersion,
+    Service,
 }
 
 impl fmt::Display for ObjectKind {
@@ -33,6 +34,7 @@ impl fmt::Display for ObjectKind {
             Self::Evaluation => "evaluation",
             Self::Deployment => "deployment",
             Self::JobVersion => "job version",
+            Self::Service => "service registration",
         })
     }
 }

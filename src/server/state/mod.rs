@@ -23,6 +23,7 @@ pub mod events;
 mod jobs;
 mod nodes;
 mod persist;
+mod services;
 mod snapshot;
 mod tables;
 #[cfg(test)]
@@ -41,6 +42,7 @@ pub(crate) use deployments::rfc3339_of;
 pub use error::{ApplyError, ObjectKind};
 pub use events::{Event, EventBatch, EventPayload, Topic};
 pub use persist::PersistedState;
+pub use services::alloc_service_prefix;
 pub use snapshot::StateSnapshot;
 pub use tables::{JobKey, Table, TableIndexes, Tables, job_key};
 

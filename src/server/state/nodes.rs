@@ -75,6 +75,9 @@ impl Tables {
         if node.status != NodeStatus::Ready && status == NodeStatus::Ready {
             effects.capacity_changed = true;
         }
+        if status == NodeStatus::Down {
+            self.delete_node_services(index, node_id);
+        }
         node.status = status;
         node.status_updated_at = updated_at;
         node.modify_index = index;

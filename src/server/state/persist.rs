@@ -9,7 +9,9 @@ use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 
 use super::tables::{TableIndexes, Tables, job_key};
-use crate::structs::{Allocation, Deployment, Evaluation, Job, JobSummary, Node};
+use crate::structs::{
+    Allocation, Deployment, Evaluation, Job, JobSummary, Node, ServiceRegistration,
+};
 
 /// An allocation without its job, and the version of the job it runs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -29,6 +31,7 @@ pub struct PersistedState {
     pub allocs: Vec<PersistedAlloc>,
     pub evals: Vec<Arc<Evaluation>>,
     pub deployments: Vec<Arc<Deployment>>,
+    pub services: Vec<Arc<ServiceRegistration>>,
 }
 
 impl PersistedState {
@@ -50,6 +53,7 @@ impl PersistedState {
                 .collect(),
             evals: tables.evals.values().cloned().collect(),
             deployments: tables.deployments.values().cloned().collect(),
+            services: tables.services.values().cloned().collect(),
         }
     }
 
@@ -115,6 +119,11 @@ impl PersistedState {
                 alloc.id.clone(),
                 alloc,
             );
+        }
+        for registration in self.services {
+            tables
+                .services
+                .insert(registration.id.clone(), registration);
         }
         tables.indexes = self.indexes;
         tables.restored_alloc_index = self.indexes.allocs;

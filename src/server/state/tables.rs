@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::scheduler::usage::NodeUsage;
 use crate::structs::{
     AllocId, Allocation, Deployment, DeploymentId, EvalId, Evaluation, Job, JobId, JobSummary,
-    Node, NodeId,
+    Node, NodeId, ServiceRegistration,
 };
 
 /// A job's key: namespace and ID.
@@ -37,6 +37,7 @@ pub struct TableIndexes {
     pub allocs: u64,
     pub evals: u64,
     pub deployments: u64,
+    pub services: u64,
 }
 
 /// Which table a read is about, to pick its index.
@@ -49,6 +50,7 @@ pub enum Table {
     Allocs,
     Evals,
     Deployments,
+    Services,
 }
 
 impl TableIndexes {
@@ -61,6 +63,7 @@ impl TableIndexes {
             Table::Allocs => self.allocs,
             Table::Evals => self.evals,
             Table::Deployments => self.deployments,
+            Table::Services => self.services,
         };
         // Nomad never reports index 0: a client that blocks on 0 would spin.
         index.max(1)
@@ -102,6 +105,8 @@ pub struct Tables {
     pub evals_by_job: OrdMap<JobKey, OrdMap<EvalId, Arc<Evaluation>>>,
     pub deployments: OrdMap<DeploymentId, Arc<Deployment>>,
     pub deployments_by_job: OrdMap<JobKey, OrdMap<DeploymentId, Arc<Deployment>>>,
+    /// The native service catalog, by registration ID (`services.rs`).
+    pub services: OrdMap<String, Arc<ServiceRegistration>>,
 }
 
 impl Tables {

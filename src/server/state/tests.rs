@@ -266,3 +266,106 @@ fn an_enforced_register_applies_only_at_the_expected_job_modify_index() {
     let stored = store.snapshot().job("default", &JobId::from("web"));
     assert_eq!(stored.map(|job| job.job_modify_index), Some(4));
 }
+
+fn registration(alloc_id: &str, node_id: &str) -> Arc<crate::structs::ServiceRegistration> {
+    let alloc_id = AllocId::from(alloc_id);
+    Arc::new(crate::structs::ServiceRegistration {
+        id: crate::structs::ServiceRegistration::make_id(&alloc_id, "group-web", "api", "http"),
+        service_name: "api".to_owned(),
+        namespace: "default".to_owned(),
+        node_id: NodeId::from(node_id),
+        job_id: JobId::from("web"),
+        alloc_id,
+        ..crate::structs::ServiceRegistration::default()
+    })
+}
+
+fn register(
+    store: &StateStore,
+    index: u64,
+    upserts: Vec<Arc<crate::structs::ServiceRegistration>>,
+) {
+    let (response, _) = store.apply(
+        index,
+        &Command::ServiceRegistrations {
+            upserts,
+            deletes: Vec::new(),
+        },
+    );
+    assert_eq!(response.error, None);
+}
+
+#[test]
+fn service_registrations_live_with_their_allocation_and_node() {
+    let store = StateStore::new();
+    apply_all(&store);
+    register(
+        &store,
+        20,
+        vec![
+            registration("a1", "n1"),
+            registration("a2", "n1"),
+            // An allocation the state does not have is not registered.
+            registration("gone", "n1"),
+        ],
+    );
+    let services = &store.snapshot().tables().services.clone();
+    assert_eq!(services.len(), 2);
+    assert_eq!(store.indexes().get(Table::Services), 20);
+    // The same registration again changes nothing.
+    register(&store, 21, vec![registration("a1", "n1")]);
+    assert_eq!(store.indexes().get(Table::Services), 20);
+    // The allocation turns terminal: its registration goes.
+    let (response, _) = store.apply(
+        22,
+        &Command::AllocClientUpdate {
+            updates: vec![AllocClientUpdate {
+                id: AllocId::from("a1"),
+                client_status: AllocClientStatus::Complete,
+                ..AllocClientUpdate::default()
+            }],
+            evals: Vec::new(),
+        },
+    );
+    assert_eq!(response.error, None);
+    let snapshot = store.snapshot();
+    let left: Vec<&str> = snapshot
+        .tables()
+        .services
+        .values()
+        .map(|registration| registration.alloc_id.as_str())
+        .collect();
+    assert_eq!(left, vec!["a2"]);
+    // And a late upsert for it is refused.
+    register(&store, 23, vec![registration("a1", "n1")]);
+    assert_eq!(store.snapshot().tables().services.len(), 1);
+    // The node goes down: every registration on it goes.
+    let (response, _) = store.apply(
+        24,
+        &Command::NodeUpdateStatus {
+            node_id: NodeId::from("n1"),
+            status: NodeStatus::Down,
+            updated_at: 0,
+            evals: Vec::new(),
+        },
+    );
+    assert_eq!(response.error, None);
+    assert!(store.snapshot().tables().services.is_empty());
+    assert_eq!(store.indexes().get(Table::Services), 24);
+}
+
+#[test]
+fn service_registrations_survive_a_snapshot() {
+    let store = StateStore::new();
+    apply_all(&store);
+    register(&store, 20, vec![registration("a2", "n1")]);
+    let restored = StateStore::new();
+    let persisted: PersistedState =
+        serde_json::from_str(&serde_json::to_string(&store.persist()).expect("encodes"))
+            .expect("decodes");
+    restored.restore(persisted);
+    assert_eq!(
+        restored.snapshot().tables().services,
+        store.snapshot().tables().services
+    );
+}

@@ -1,0 +1,429 @@
+//! Native services and their checks on a real `-dev` agent with raw_exec tasks serving HTTP on
+//! 127.0.0.1: a rolling update gated on `http` checks, a failing check reverted with
+//! `auto_revert`, `check_restart`, and deregistration when the job stops.
+
+use std::time::Duration;
+
+use caravan::agent::config::AgentConfig;
+use caravan::agent::run::{RunningAgent, start_agent};
+use serde_json::{Value, json};
+
+use crate::support::caravan;
+use crate::support::server::wait_for;
+
+const SECOND: u64 = 1_000_000_000;
+const MILLI: u64 = 1_000_000;
+
+/// Serves the task directory over HTTP on the allocation's `http` port, loopback only.
+const SERVE: &str = "exec /usr/bin/python3 -m http.server \"$NOMAD_PORT_http\" --bind 127.0.0.1";
+
+async fn cli(dir: &std::path::Path, args: &[&str]) -> anyhow::Result<crate::support::Run> {
+    let dir = dir.to_owned();
+    let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        caravan(&dir, &args)
+    })
+    .await?
+}
+
+struct Dev {
+    agent: RunningAgent,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Dev {
+    async fn start() -> anyhow::Result<Self> {
+        let mut config = AgentConfig::dev();
+        config.ports.http = Some(0);
+        config.ports.rpc = Some(0);
+        let agent = start_agent(config, true).await?;
+        let url = format!("http://{}", agent.http_addr);
+        let dev = Self {
+            agent,
+            url,
+            http: reqwest::Client::new(),
+        };
+        wait_for(Duration::from_secs(30), || async {
+            let nodes = dev.get("/v1/nodes").await?;
+            Ok(nodes
+                .as_array()
+                .is_some_and(|nodes| nodes.iter().any(|node| node["Status"] == "ready"))
+                .then_some(()))
+        })
+        .await?;
+        Ok(dev)
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+
+    async fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .put(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(status.is_success(), "PUT {path}: {status}: {text}");
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    async fn deployment_done(&self, job: &str, version: u64) -> anyhow::Result<Value> {
+        let done = wait_for(Duration::from_secs(90), || async {
+            let deployments = self.get(&format!("/v1/job/{job}/deployments")).await?;
+            Ok(deployments.as_array().and_then(|deployments| {
+                deployments
+                    .iter()
+                    .find(|deployment| {
+                        deployment["JobVersion"] == version
+                            && !matches!(deployment["Status"].as_str(), Some("running" | "paused"))
+                    })
+                    .cloned()
+            }))
+        })
+        .await;
+        match done {
+            Ok(deployment) => Ok(deployment),
+            Err(err) => {
+                let deployment = self.get(&format!("/v1/job/{job}/deployment")).await?;
+                let allocs = self.get(&format!("/v1/job/{job}/allocations")).await?;
+                Err(err.context(format!(
+                    "deployment of {job} version {version} not done: {deployment}; allocations: {allocs}"
+                )))
+            }
+        }
+    }
+
+    /// The job's allocations that run and are healthy in their deployment.
+    async fn healthy_allocs(&self, job: &str) -> anyhow::Result<Vec<Value>> {
+        let allocs = self.get(&format!("/v1/job/{job}/allocations")).await?;
+        Ok(allocs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|alloc| {
+                alloc["DesiredStatus"] == "run"
+                    && alloc["ClientStatus"] == "running"
+                    && alloc["DeploymentStatus"]["Healthy"] == true
+            })
+            .cloned()
+            .collect())
+    }
+
+    async fn instances(&self, service: &str) -> anyhow::Result<Vec<Value>> {
+        let instances = self.get(&format!("/v1/service/{service}")).await?;
+        Ok(instances.as_array().cloned().unwrap_or_default())
+    }
+}
+
+/// A service job of `count` raw_exec tasks running `script`, with a group service `web` on the
+/// dynamic port `http` checked by `check`.
+fn job(id: &str, count: u32, script: &str, check: Value, update: Value) -> Value {
+    json!({ "Job": {
+        "ID": id,
+        "TaskGroups": [{
+            "Name": "g",
+            "Count": count,
+            "Update": update,
+            "RestartPolicy": { "Attempts": 0, "Mode": "fail" },
+            "ReschedulePolicy": { "Attempts": 0, "Unlimited": false },
+            "Networks": [{ "DynamicPorts": [{ "Label": "http" }] }],
+            "Services": [{
+                "Name": "web",
+                "PortLabel": "http",
+                "Tags": ["v"],
+                "Checks": [check],
+            }],
+            "Tasks": [{
+                "Name": "t",
+                "Driver": "raw_exec",
+                "Config": { "command": "/bin/sh", "args": ["-c", script] },
+                "Resources": { "CPU": 20, "MemoryMB": 64 },
+            }],
+        }],
+    }})
+}
+
+fn http_check(path: &str) -> Value {
+    json!({
+        "Name": "alive",
+        "Type": "http",
+        "Path": path,
+        "Interval": 300 * MILLI,
+        "Timeout": SECOND,
+    })
+}
+
+fn update(auto_revert: bool) -> Value {
+    json!({
+        "MaxParallel": 1,
+        "HealthCheck": "checks",
+        "MinHealthyTime": SECOND,
+        "HealthyDeadline": 8 * SECOND,
+        "ProgressDeadline": 60 * SECOND,
+        "AutoRevert": auto_revert,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_update_gated_on_http_checks_keeps_three_healthy() -> anyhow::Result<()> {
+    let dev = Dev::start().await?;
+    let v1 = format!("{SERVE} # v1");
+    dev.put(
+        "/v1/jobs",
+        &job("web", 4, &v1, http_check("/"), update(false)),
+    )
+    .await?;
+    let first = dev.deployment_done("web", 0).await?;
+    assert_eq!(first["Status"], "successful", "{first}");
+    assert_eq!(first["TaskGroups"]["g"]["HealthyAllocs"], 4, "{first}");
+
+    let v2 = format!("{SERVE} # v2");
+    dev.put(
+        "/v1/jobs",
+        &job("web", 4, &v2, http_check("/"), update(false)),
+    )
+    .await?;
+    let mut fewest = usize::MAX;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let second = loop {
+        fewest = fewest.min(dev.healthy_allocs("web").await?.len());
+        let deployment = dev.get("/v1/job/web/deployment").await?;
+        if deployment["JobVersion"] == 1 && deployment["Status"] != "running" {
+            break deployment;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "rollout too slow");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(second["Status"], "successful", "{second}");
+    assert_eq!(second["TaskGroups"]["g"]["HealthyAllocs"], 4, "{second}");
+    assert!(fewest >= 3, "at least 3 healthy throughout, saw {fewest}");
+
+    // The catalog holds the 4 new allocations, every check passing.
+    let new_allocs: Vec<String> = dev
+        .healthy_allocs("web")
+        .await?
+        .iter()
+        .filter(|alloc| alloc["JobVersion"] == 1)
+        .filter_map(|alloc| alloc["ID"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(new_allocs.len(), 4);
+    let instances = wait_for(Duration::from_secs(30), || async {
+        let instances = dev.instances("web").await?;
+        let settled = instances.len() == 4
+            && instances.iter().all(|instance| {
+                new_allocs.iter().any(|id| instance["AllocID"] == *id)
+                    && instance["Checks"]["alive"] == "success"
+            });
+        Ok(settled.then_some(instances))
+    })
+    .await?;
+    for instance in &instances {
+        assert_eq!(instance["Address"], "127.0.0.1", "{instance}");
+        assert_eq!(instance["JobID"], "web");
+        let port = instance["Port"].as_u64().unwrap_or(0);
+        assert!(port > 0, "{instance}");
+        // The registered address serves.
+        let page = reqwest::get(format!("http://127.0.0.1:{port}/")).await?;
+        assert!(page.status().is_success());
+    }
+
+    let dir = tempfile::tempdir()?;
+    let info = cli(
+        dir.path(),
+        &["service", "info", "-address", &dev.url, "web"],
+    )
+    .await?;
+    assert_eq!(info.code, Some(0), "{}", info.stderr);
+    assert!(info.stdout.starts_with("Job ID"), "{}", info.stdout);
+    let rows: Vec<&str> = info.stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 4, "{}", info.stdout);
+    assert!(
+        rows.iter().all(|row| row.trim_end().ends_with("success")),
+        "{}",
+        info.stdout
+    );
+    let list = cli(dir.path(), &["service", "list", "-address", &dev.url]).await?;
+    assert!(list.stdout.contains("web"), "{}", list.stdout);
+    assert!(list.stdout.contains("[v]"), "{}", list.stdout);
+
+    let status = cli(
+        dir.path(),
+        &["alloc", "status", "-address", &dev.url, &new_allocs[0]],
+    )
+    .await?;
+    assert!(
+        status.stdout.contains("Nomad Service Checks:"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.lines().any(|line| line.starts_with("web")
+            && line.contains("alive")
+            && line.contains("healthiness")
+            && line.trim_end().ends_with("success")),
+        "{}",
+        status.stdout
+    );
+    let checks = dev
+        .get(&format!("/v1/client/allocation/{}/checks", new_allocs[0]))
+        .await?;
+    let result = checks
+        .as_object()
+        .and_then(|checks| checks.values().next())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(result["Status"], "success", "{checks}");
+    assert_eq!(result["StatusCode"], 200, "{checks}");
+
+    // Stopping the job deregisters every instance.
+    let response = dev
+        .http
+        .delete(format!("{}/v1/job/web", dev.url))
+        .send()
+        .await?;
+    assert!(response.status().is_success());
+    wait_for(Duration::from_secs(30), || async {
+        Ok(dev.instances("web").await?.is_empty().then_some(()))
+    })
+    .await?;
+    let list = cli(dir.path(), &["service", "list", "-address", &dev.url]).await?;
+    assert!(
+        list.stdout.contains("No service registrations found"),
+        "{}",
+        list.stdout
+    );
+    dev.agent.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_failing_its_check_is_reverted() -> anyhow::Result<()> {
+    let dev = Dev::start().await?;
+    let script = format!("{SERVE} # v1");
+    dev.put(
+        "/v1/jobs",
+        &job("flaky", 2, &script, http_check("/"), update(true)),
+    )
+    .await?;
+    let first = dev.deployment_done("flaky", 0).await?;
+    assert_eq!(first["Status"], "successful", "{first}");
+
+    // The new version checks a path the server does not have: 404, never healthy.
+    let broken = format!("{SERVE} # v2");
+    dev.put(
+        "/v1/jobs",
+        &job("flaky", 2, &broken, http_check("/missing"), update(true)),
+    )
+    .await?;
+    let failed = dev.deployment_done("flaky", 1).await?;
+    assert_eq!(failed["Status"], "failed", "{failed}");
+    assert_eq!(
+        failed["StatusDescription"],
+        "Failed due to unhealthy allocations - rolling back to job version 0"
+    );
+    let reverted = wait_for(Duration::from_secs(30), || async {
+        let job = dev.get("/v1/job/flaky").await?;
+        Ok((job["Version"] == 2).then_some(job))
+    })
+    .await?;
+    assert_eq!(
+        reverted["TaskGroups"][0]["Services"][0]["Checks"][0]["Path"],
+        "/"
+    );
+    assert_eq!(
+        reverted["TaskGroups"][0]["Tasks"][0]["Config"]["args"][1],
+        script.as_str()
+    );
+    // The instances left are all passing again, of the reverted version.
+    wait_for(Duration::from_secs(60), || async {
+        let instances = dev.instances("web").await?;
+        let healthy = dev.healthy_allocs("flaky").await?;
+        let settled = instances.len() == 2
+            && instances
+                .iter()
+                .all(|instance| instance["Checks"]["alive"] == "success")
+            && healthy.len() == 2
+            && healthy.iter().all(|alloc| alloc["JobVersion"] == 2);
+        Ok(settled.then_some(()))
+    })
+    .await?;
+    dev.agent.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_restart_restarts_a_task_whose_check_is_critical() -> anyhow::Result<()> {
+    let dev = Dev::start().await?;
+    // The first run serves nothing; after its restart the task serves.
+    let script = format!(
+        "if [ ! -e \"$NOMAD_ALLOC_DIR/first\" ]; then touch \"$NOMAD_ALLOC_DIR/first\"; \
+         exec sleep 300; fi; {SERVE}"
+    );
+    let check = json!({
+        "Name": "alive",
+        "Type": "tcp",
+        "Interval": 200 * MILLI,
+        "Timeout": SECOND,
+        "CheckRestart": { "Limit": 3, "Grace": SECOND },
+    });
+    dev.put(
+        "/v1/jobs",
+        &job("restarts", 1, &script, check, update(false)),
+    )
+    .await?;
+    let alloc = wait_for(Duration::from_secs(60), || async {
+        let allocs = dev.get("/v1/job/restarts/allocations").await?;
+        Ok(allocs.as_array().and_then(|allocs| {
+            allocs
+                .iter()
+                .find(|alloc| alloc["TaskStates"]["t"]["Restarts"].as_u64() >= Some(1))
+                .cloned()
+        }))
+    })
+    .await?;
+    let alloc_id = alloc["ID"].as_str().unwrap_or_default().to_owned();
+    let alloc = dev.get(&format!("/v1/allocation/{alloc_id}")).await?;
+    let events = alloc["TaskStates"]["t"]["Events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let signaled = events
+        .iter()
+        .find(|event| event["Type"] == "Restart Signaled")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        signaled["RestartReason"], "healthcheck: check \"alive\" unhealthy",
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|event| event["Type"] == "Restarting"
+            && event["RestartReason"] == "healthcheck: check \"alive\" unhealthy"),
+        "{events:?}"
+    );
+    // Restarted, the task serves and its check passes.
+    wait_for(Duration::from_secs(30), || async {
+        let instances = dev.instances("web").await?;
+        Ok(instances
+            .iter()
+            .any(|instance| {
+                instance["AllocID"] == alloc_id.as_str() && instance["Checks"]["alive"] == "success"
+            })
+            .then_some(()))
+    })
+    .await?;
+    dev.agent.shutdown().await;
+    Ok(())
+}
