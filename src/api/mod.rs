@@ -28,8 +28,7 @@ use axum::routing::{get, post};
 use crate::server::Server;
 use routes::{
     agent, allocs, deployments, evals, events, internal, job_launch, jobs, jobs_parse, nodes,
-    services,
-    validate,
+    services, validate,
 };
 
 /// The API router over a server.
