@@ -8,10 +8,10 @@
 //! failure with a "Task hook failed" event naming the hook. The other phases log a failure and
 //! carry on, as Nomad's do.
 //!
-//! New capabilities join the list here: a service registration and health checks (#19) are
-//! poststart/pre-kill/exited/update/stop hooks after `template`; dispatch payloads and volume
-//! mounts (#18) prestart hooks before `artifacts`; a template watcher implements update and
-//! shutdown on the `template` hook.
+//! New capabilities join the list here: dispatch payloads and volume mounts (#18) prestart hooks
+//! before `artifacts`; a template watcher implements update and shutdown on the `template` hook.
+//! Services and their checks are the alloc runner's service hook
+//! (`alloc_runner/services.rs`), which sees every task of the allocation.
 
 use std::collections::BTreeMap;
 use std::future::Future;
