@@ -62,6 +62,10 @@ pub fn router(server: Arc<Server>) -> Router {
             "/v1/job/{id}/periodic/force",
             post(job_launch::periodic_force).put(job_launch::periodic_force),
         )
+        .route(
+            "/v1/job/{id}/dispatch",
+            post(job_launch::dispatch).put(job_launch::dispatch),
+        )
         .route("/v1/job/{id}/plan", post(jobs::plan).put(jobs::plan))
         .route("/v1/job/{id}/deployments", get(jobs::deployments))
         .route("/v1/job/{id}/deployment", get(jobs::latest_deployment))

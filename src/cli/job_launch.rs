@@ -1,7 +1,10 @@
-//! `caravan job periodic force`: launching the children of periodic jobs.
+//! `caravan job periodic force` and `caravan job dispatch`: launching the children of periodic
+//! and parameterized jobs.
 //!
-//! Nomad: `command/job_periodic_force.go`.
+//! Nomad: `command/job_periodic_force.go`, `command/job_dispatch.go`.
 
+use std::collections::BTreeMap;
+use std::io::Read;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -9,8 +12,10 @@ use serde_json::json;
 
 use super::ApiArgs;
 use super::api_client::{ApiClient, ObjectKind, block_on, encode, str_of};
+use super::format::{kv, short_id};
 use super::monitor::{self, MonitorConfig};
 use super::output::outln;
+use crate::api::types::job_launch::JobDispatchRequest;
 
 #[derive(Debug, Args)]
 pub struct JobPeriodicForceArgs {
@@ -45,6 +50,89 @@ pub fn periodic_force(args: &JobPeriodicForceArgs) -> anyhow::Result<ExitCode> {
             outln!("Evaluation ID: {eval_id}")?;
             return Ok(ExitCode::SUCCESS);
         }
+        let config = MonitorConfig {
+            verbose: args.verbose,
+        };
+        Ok(ExitCode::from(
+            monitor::monitor_eval(&client, &eval_id, config).await?,
+        ))
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct JobDispatchArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The parameterized job's ID (or prefix)
+    pub job_id: String,
+    /// The payload: a file, or `-` for standard input
+    pub input: Option<String>,
+    /// Meta for the dispatched job, `key=value` (repeatable)
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
+    /// A prefix for the dispatched job's ID, after `dispatch-`
+    #[arg(long = "id-prefix-template", value_name = "PREFIX", default_value = "")]
+    pub id_prefix_template: String,
+    /// Returns at once instead of monitoring the evaluation
+    #[arg(long)]
+    pub detach: bool,
+    /// Shows full IDs
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// `caravan job dispatch JOB [INPUT]`: dispatches a parameterized job with a payload and meta.
+pub fn dispatch(args: &JobDispatchArgs) -> anyhow::Result<ExitCode> {
+    let payload = match args.input.as_deref() {
+        None => Vec::new(),
+        Some("-") => {
+            let mut payload = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut payload)
+                .map_err(|err| anyhow::anyhow!("Error reading input data: {err}"))?;
+            payload
+        }
+        Some(path) => {
+            std::fs::read(path).map_err(|err| anyhow::anyhow!("Error reading input data: {err}"))?
+        }
+    };
+    let mut meta = BTreeMap::new();
+    for pair in &args.meta {
+        let Some((key, value)) = pair.split_once('=') else {
+            anyhow::bail!("Error parsing meta value: {pair}");
+        };
+        meta.insert(key.to_owned(), value.to_owned());
+    }
+    let client = ApiClient::new(&args.api)?;
+    block_on(async {
+        let job = client.resolve(ObjectKind::Job, &args.job_id).await?;
+        let job_id = str_of(&job, "ID").to_owned();
+        let request = JobDispatchRequest {
+            job_id: job_id.clone(),
+            payload,
+            meta,
+            id_prefix_template: args.id_prefix_template.clone(),
+        };
+        let response = client
+            .put(
+                &format!("/v1/job/{}/dispatch", encode(&job_id)),
+                &serde_json::to_value(&request)?,
+            )
+            .await
+            .map_err(|err| anyhow::anyhow!("Failed to dispatch job: {err}"))?;
+        let eval_id = str_of(&response, "EvalID").to_owned();
+        let mut lines = vec![(
+            "Dispatched Job ID",
+            str_of(&response, "DispatchedJobID").to_owned(),
+        )];
+        if !eval_id.is_empty() {
+            lines.push(("Evaluation ID", short_id(&eval_id, args.verbose)));
+        }
+        outln!("{}", kv(&lines))?;
+        if args.detach || eval_id.is_empty() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        outln!()?;
         let config = MonitorConfig {
             verbose: args.verbose,
         };

@@ -220,6 +220,8 @@ pub enum JobCommand {
     /// Interacts with periodic jobs
     #[command(subcommand)]
     Periodic(JobPeriodicCommand),
+    /// Dispatches a parameterized job with a payload and meta
+    Dispatch(job_launch::JobDispatchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -650,6 +652,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
         Command::Job(JobCommand::Periodic(JobPeriodicCommand::Force(args))) => {
             nomad_errors(job_launch::periodic_force(&args))
         }
+        Command::Job(JobCommand::Dispatch(args)) => nomad_errors(job_launch::dispatch(&args)),
         Command::Eval(EvalCommand::Status(args)) => nomad_errors(eval_status::status(&args)),
         Command::Eval(EvalCommand::List(args)) => nomad_errors(eval_status::list(&args)),
         Command::Node(NodeCommand::Status(args)) => nomad_errors(node_status::status(&args)),

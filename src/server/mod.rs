@@ -21,6 +21,7 @@ pub mod blocked_evals;
 pub mod broker;
 mod deployment_watcher;
 pub mod deployments;
+pub mod dispatch;
 pub mod endpoints;
 pub mod heartbeat;
 pub mod job_plan;

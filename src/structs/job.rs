@@ -134,6 +134,11 @@ pub struct Job {
     #[serde(rename = "ParameterizedJob")]
     pub parameterized_job: Option<ParameterizedJobConfig>,
     pub dispatched: bool,
+    /// A dispatched job's payload (base64 in JSON, as Go's `[]byte`), at most
+    /// [`Job::DISPATCH_PAYLOAD_LIMIT`] bytes; the client writes it to each task's
+    /// `dispatch_payload` file.
+    #[serde(with = "payload_base64", skip_serializing_if = "Vec::is_empty")]
+    pub payload: Vec<u8>,
     #[serde(deserialize_with = "nullable::default")]
     pub meta: BTreeMap<String, String>,
     /// `multiregion` block: refused at registration (caravan has one region per cluster).
@@ -159,6 +164,9 @@ pub struct Job {
 impl Job {
     /// Nomad's default job priority.
     pub const DEFAULT_PRIORITY: i32 = 50;
+
+    /// The largest dispatch payload, in bytes (Nomad: `DispatchPayloadSizeLimit`, 16 KiB).
+    pub const DISPATCH_PAYLOAD_LIMIT: usize = 16 * 1024;
 
     /// Fills every field left unset with Nomad's default by reading the job as a submission
     /// ([`JobSubmission::from_stored`](super::JobSubmission::from_stored)) and converting it
@@ -331,5 +339,25 @@ impl Job {
             .as_ref()
             .is_some_and(|periodic| periodic.enabled)
             || (self.parameterized_job.is_some() && !self.dispatched)
+    }
+}
+
+/// `[]byte` as Go's JSON writes it: a base64 string, `null` for none.
+pub mod payload_base64 {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        match Option::<String>::deserialize(deserializer)? {
+            None => Ok(Vec::new()),
+            Some(text) => STANDARD.decode(text.as_bytes()).map_err(|error| {
+                serde::de::Error::custom(format!("payload is not base64: {error}"))
+            }),
+        }
     }
 }

@@ -58,7 +58,9 @@ pub use integrations::{
     Consul, ConsulConnect, CsiMountOptions, Multiregion, MultiregionRegion, MultiregionStrategy,
     Secret, TaskCsiPluginConfig, Vault,
 };
-pub use job::{Job, JobStatus, JobType, Namespace, ParameterizedJobConfig, PeriodicConfig};
+pub use job::{
+    Job, JobStatus, JobType, Namespace, ParameterizedJobConfig, PeriodicConfig, payload_base64,
+};
 pub use job_summary::{JobChildrenSummary, JobSummary, TaskGroupSummary};
 pub use network::{NetworkResource, Port};
 pub use node::{

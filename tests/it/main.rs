@@ -11,6 +11,7 @@ mod client_server;
 mod client_watch;
 mod deployments;
 mod dev_agent;
+mod dispatch;
 mod docker;
 mod docker_agent;
 mod docker_client;

@@ -8,10 +8,10 @@
 //! failure with a "Task hook failed" event naming the hook. The other phases log a failure and
 //! carry on, as Nomad's do.
 //!
-//! New capabilities join the list here: dispatch payloads and volume mounts (#18) prestart hooks
-//! before `artifacts`; a template watcher implements update and shutdown on the `template` hook.
-//! Services and their checks are the alloc runner's service hook
-//! (`alloc_runner/services.rs`), which sees every task of the allocation.
+//! New capabilities join the list here: `dispatch_payload` (for a task with that block) and
+//! volume mounts (#18) are prestart hooks before `artifacts`; a template watcher implements
+//! update and shutdown on the `template` hook. Services and their checks are the alloc runner's
+//! service hook (`alloc_runner/services.rs`), which sees every task of the allocation.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::artifact_hook::ArtifactHook;
+use super::dispatch_hook::DispatchHook;
 use super::env_hook::EnvHook;
 use super::hooks::{
     ExitedRequest, HookError, HookEvents, PoststartRequest, PrestartRequest, PrestartResponse,
@@ -46,13 +47,16 @@ pub fn init_hooks(config: &TaskRunnerConfig) -> HookList {
         Arc::new(LogsHook {
             mode: config.task_files.log_collector.clone(),
         }),
-        Arc::new(ArtifactHook {
-            file_allowlist: config.task_files.artifact_file_allowlist.clone(),
-        }),
-        Arc::new(EnvHook {
-            facts: Arc::clone(&config.facts),
-        }),
     ];
+    if config.task.dispatch_payload.is_some() {
+        hooks.push(Arc::new(DispatchHook));
+    }
+    hooks.push(Arc::new(ArtifactHook {
+        file_allowlist: config.task_files.artifact_file_allowlist.clone(),
+    }));
+    hooks.push(Arc::new(EnvHook {
+        facts: Arc::clone(&config.facts),
+    }));
     if !config.task.templates.is_empty() {
         hooks.push(Arc::new(TemplateHook));
     }
