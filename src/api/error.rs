@@ -3,11 +3,13 @@
 //!
 //! Every refusal of the state ([`ApplyError`]) and of the server ([`ServerError`]) is mapped in
 //! `From<ServerError>`, by variant, never by its message; a new variant does not compile until it
-//! has a status here.
+//! has a status here. So is every refusal of the allocation filesystem ([`AllocFsError`]) on the
+//! client's routes.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::allocfs::AllocFsError;
 use crate::server::ServerError;
 use crate::server::state::ApplyError;
 
@@ -70,6 +72,25 @@ impl From<ServerError> for ApiError {
             }
             ServerError::Raft(_) => Self::Internal(error.to_string()),
             ServerError::Forbidden(message) => Self::Forbidden(message),
+        }
+    }
+}
+
+/// A refusal of the allocation filesystem (the `/v1/client/fs/*` routes): a missing path is a
+/// 404, a path that leaves the allocation or crosses a link a 400, an I/O failure a 500.
+impl From<AllocFsError> for ApiError {
+    fn from(error: AllocFsError) -> Self {
+        match error {
+            AllocFsError::NotFound { path, root } => {
+                Self::NotFound(format!("{path:?} under {}", root.display()))
+            }
+            AllocFsError::Escapes { .. }
+            | AllocFsError::Symlink { .. }
+            | AllocFsError::NotRegular { .. }
+            | AllocFsError::NotADirectory { .. }
+            | AllocFsError::IsRoot { .. }
+            | AllocFsError::TooLarge { .. } => Self::BadRequest(error.to_string()),
+            AllocFsError::Io { .. } => Self::Internal(error.to_string()),
         }
     }
 }

@@ -47,7 +47,6 @@
 //! [`ServerLink`].
 
 pub(crate) mod alloc_runner;
-pub mod api;
 pub mod http_link;
 pub mod node;
 pub mod server_link;
@@ -251,7 +250,6 @@ pub(crate) struct Shared {
     pub(crate) updates: mpsc::UnboundedSender<AllocUpdate>,
     pub(crate) services: mpsc::UnboundedSender<alloc_runner::services::ServiceSync>,
     pub(crate) link: Arc<dyn ServerLink>,
-    pub(crate) started: Instant,
 }
 
 impl Shared {
@@ -406,7 +404,6 @@ impl Client {
             updates: updates_tx,
             services: services_tx,
             link,
-            started: Instant::now(),
         });
         for persisted in state_db.load_allocs() {
             tracing::info!(alloc_id = %persisted.alloc.id, "restoring allocation");
@@ -473,7 +470,7 @@ impl ClientHandle {
 
     /// The `/v1/client/...` routes, to mount into the agent's HTTP server.
     pub fn router(&self) -> axum::Router {
-        api::router(Arc::clone(&self.shared))
+        crate::api::routes::client::router(Arc::clone(&self.shared))
     }
 
     /// Stops every allocation's tasks (kill signal, then SIGKILL after the kill timeout), waits

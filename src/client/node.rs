@@ -128,7 +128,15 @@ fn cpufreq_mhz() -> Option<u64> {
 
 /// `MemTotal` of /proc/meminfo in bytes.
 pub fn parse_meminfo_total(meminfo: &str) -> Option<u64> {
-    let line = meminfo.lines().find(|line| line.starts_with("MemTotal:"))?;
+    parse_meminfo_field(meminfo, "MemTotal")
+}
+
+/// A field of /proc/meminfo (`MemTotal`, `MemAvailable`, `MemFree`...) in bytes.
+pub fn parse_meminfo_field(meminfo: &str, field: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|line| {
+        line.strip_prefix(field)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
@@ -147,7 +155,8 @@ pub fn parse_os_release(text: &str) -> (String, String) {
     (name, version)
 }
 
-fn disk_space(dir: &Path) -> (u64, u64) {
+/// The total and available bytes of the filesystem that holds `dir` (created if missing).
+pub fn disk_space(dir: &Path) -> (u64, u64) {
     let _ = std::fs::create_dir_all(dir);
     match nix::sys::statvfs::statvfs(dir) {
         // The statvfs field types differ across platforms.

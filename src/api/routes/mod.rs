@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod allocs;
+pub mod client;
 pub mod deployments;
 pub mod evals;
 pub mod events;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{agent, allocs, deployments, events, job_launch, jobs, node, nodes, status};
+use super::{agent, allocs, client, deployments, events, job_launch, jobs, node, nodes, status};
 use crate::structs::{Allocation, Deployment, Evaluation, Job, JobSummary, Node};
 
 /// Decodes `testdata/<name>.json` as the type, encodes it again and compares the JSON values.
@@ -133,4 +133,33 @@ fn an_event_payload_keeps_its_object() {
         frame.events[1].payload,
         events::EventPayload::Allocation(ref alloc) if Arc::strong_count(alloc) == 1
     ));
+}
+
+#[test]
+fn client_route_messages_round_trip() {
+    check!(Vec<client::AllocFileInfo>, "alloc_file_info");
+    check!(client::StreamFrame, "stream_frame");
+    check!(client::AllocRestartRequest, "alloc_restart_request");
+    check!(client::AllocSignalRequest, "alloc_signal_request");
+    check!(client::EmptyResponse, "empty_response");
+    check!(client::AllocResourceUsage, "alloc_resource_usage");
+    check!(client::HostStats, "host_stats");
+    check!(client::CheckResults, "check_results");
+    check!(client::ExecStreamingOutput, "exec_output_stdout");
+    check!(client::ExecStreamingOutput, "exec_output_exited");
+}
+
+#[test]
+fn log_frames_and_exec_output_carry_bytes_as_base64() {
+    let frame: client::StreamFrame =
+        serde_json::from_str(include_str!("testdata/stream_frame.json")).expect("decodes");
+    assert_eq!(frame.data, b"hello\n");
+    let output: client::ExecStreamingOutput =
+        serde_json::from_str(include_str!("testdata/exec_output_stdout.json")).expect("decodes");
+    assert_eq!(
+        output,
+        client::ExecStreamingOutput::stdout(b"hello\n".to_vec())
+    );
+    let bad = serde_json::from_str::<client::StreamFrame>(r#"{"Data": "not base64!"}"#);
+    assert!(bad.is_err(), "bad base64 is refused");
 }

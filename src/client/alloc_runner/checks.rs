@@ -20,10 +20,8 @@
 //! failure, else pending). Nomad-native checks have no warning state, so `ignore_warnings` changes
 //! nothing here.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::structs::{CheckStatus, ServiceCheck};
@@ -154,29 +152,7 @@ impl CheckTracker {
     }
 }
 
-/// One check's latest result, as `/v1/client/allocation/:id/checks` answers it (Nomad:
-/// `structs.CheckQueryResult`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct CheckQueryResult {
-    #[serde(rename = "ID")]
-    pub id: String,
-    /// "healthiness" (counts for deployments) or "readiness" (`on_update = "ignore"`).
-    pub mode: String,
-    pub status: CheckStatus,
-    /// The HTTP status of an `http` check, 0 otherwise.
-    pub status_code: u16,
-    pub output: String,
-    /// Unix seconds of the result.
-    pub timestamp: i64,
-    pub group: String,
-    pub task: String,
-    pub service: String,
-    pub check: String,
-}
-
-/// The allocation's check results by check ID.
-pub type CheckResults = BTreeMap<String, CheckQueryResult>;
+pub use crate::api::types::client::{CheckQueryResult, CheckResults};
 
 /// One probe's outcome.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
