@@ -28,7 +28,7 @@ use axum::routing::{get, post};
 use crate::server::Server;
 use routes::{
     agent, allocs, deployments, evals, events, internal, job_launch, jobs, jobs_parse, nodes,
-    services, validate,
+    scaling, services, validate,
 };
 
 /// The API router over a server.
@@ -61,6 +61,12 @@ pub fn router(server: Arc<Server>) -> Router {
         .route(
             "/v1/job/{id}/periodic/force",
             post(job_launch::periodic_force).put(job_launch::periodic_force),
+        )
+        .route(
+            "/v1/job/{id}/scale",
+            get(scaling::status)
+                .put(scaling::scale)
+                .post(scaling::scale),
         )
         .route(
             "/v1/job/{id}/dispatch",

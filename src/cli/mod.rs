@@ -20,6 +20,7 @@ mod job_file;
 mod job_init;
 mod job_launch;
 mod job_run;
+mod job_scale;
 mod job_status;
 mod job_validate;
 mod monitor;
@@ -222,6 +223,10 @@ pub enum JobCommand {
     Periodic(JobPeriodicCommand),
     /// Dispatches a parameterized job with a payload and meta
     Dispatch(job_launch::JobDispatchArgs),
+    /// Changes a task group's count within its scaling policy
+    Scale(job_scale::JobScaleArgs),
+    /// Lists a job's scaling events
+    ScalingEvents(job_scale::JobScalingEventsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -653,6 +658,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
             nomad_errors(job_launch::periodic_force(&args))
         }
         Command::Job(JobCommand::Dispatch(args)) => nomad_errors(job_launch::dispatch(&args)),
+        Command::Job(JobCommand::Scale(args)) => nomad_errors(job_scale::scale(&args)),
+        Command::Job(JobCommand::ScalingEvents(args)) => {
+            nomad_errors(job_scale::scaling_events(&args))
+        }
         Command::Eval(EvalCommand::Status(args)) => nomad_errors(eval_status::status(&args)),
         Command::Eval(EvalCommand::List(args)) => nomad_errors(eval_status::list(&args)),
         Command::Node(NodeCommand::Status(args)) => nomad_errors(node_status::status(&args)),

@@ -31,6 +31,7 @@ mod options;
 pub mod periodic;
 pub mod plan_apply;
 pub mod raft;
+pub mod scaling;
 pub mod services;
 pub mod state;
 pub mod worker;

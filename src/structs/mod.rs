@@ -28,6 +28,7 @@ pub(crate) mod nullable;
 mod plan;
 mod policy;
 mod resources;
+mod scaling;
 mod scores;
 mod service;
 mod service_registration;
@@ -73,6 +74,7 @@ pub use policy::{
     RestartPolicy, UpdateStrategy,
 };
 pub use resources::Resources;
+pub use scaling::{JobScalingEvents, ScalingEvent};
 pub use scores::Scores;
 pub use service::{CheckRestart, Service, ServiceCheck};
 pub use service_registration::{

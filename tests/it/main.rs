@@ -25,6 +25,7 @@ mod qemu;
 mod sandbox_budgets;
 mod sandbox_fs;
 mod sandbox_identity;
+mod scaling;
 mod server;
 mod server_durability;
 mod services;

@@ -3,7 +3,7 @@
 //! package and its shared request structs are for Nomad.
 //!
 //! One module per area: [`jobs`], [`job_launch`] (children of periodic and parameterized jobs),
-//! [`allocs`], [`nodes`], [`deployments`], [`services`], [`agent`], [`status`], [`events`],
+//! [`scaling`] (`job scale`), [`allocs`], [`nodes`], [`deployments`], [`services`], [`agent`], [`status`], [`events`],
 //! [`client`] (the client agent's `/v1/client/...` routes), and [`node`] for a client agent's own
 //! calls to the servers
 //! (`/v1/internal/...`). Objects that are read whole (a job, an allocation, a node, an
@@ -26,6 +26,7 @@ pub mod job_launch;
 pub mod jobs;
 pub mod node;
 pub mod nodes;
+pub mod scaling;
 pub mod services;
 pub mod status;
 

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{agent, allocs, client, deployments, events, job_launch, jobs, node, nodes, status};
+use super::{
+    agent, allocs, client, deployments, events, job_launch, jobs, node, nodes, scaling, status,
+};
 use crate::structs::{Allocation, Deployment, Evaluation, Job, JobSummary, Node};
 
 /// Decodes `testdata/<name>.json` as the type, encodes it again and compares the JSON values.
@@ -55,6 +57,10 @@ fn job_messages_round_trip() {
     check!(jobs::JobStabilityRequest, "job_stability_request");
     check!(jobs::JobStabilityResponse, "job_stability_response");
     check!(job_launch::PeriodicForceResponse, "periodic_force_response");
+    check!(job_launch::JobDispatchRequest, "job_dispatch_request");
+    check!(job_launch::JobDispatchResponse, "job_dispatch_response");
+    check!(scaling::ScalingRequest, "scaling_request");
+    check!(scaling::JobScaleStatusResponse, "job_scale_status_response");
 }
 
 #[test]

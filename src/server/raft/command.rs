@@ -16,7 +16,7 @@ use crate::server::state::ApplyError;
 use crate::structs::{
     AllocClientStatus, AllocId, Allocation, Deployment, DeploymentId, DeploymentStatusUpdate,
     DesiredTransition, DrainStrategy, EvalId, Evaluation, Job, JobId, Node, NodeId, NodeStatus,
-    SchedulingEligibility, ServiceRegistration, TaskState,
+    ScalingEvent, SchedulingEligibility, ServiceRegistration, TaskState,
 };
 
 /// One write to the state store.
@@ -106,6 +106,18 @@ pub enum Command {
         upserts: Vec<Arc<ServiceRegistration>>,
         deletes: Vec<String>,
     },
+    /// Scales a task group: the job with the group's new count (none for an event that changes
+    /// no count), registered only if the stored job's modify index is still `enforce_index`, its
+    /// evaluation, and the scaling event.
+    JobScale {
+        namespace: String,
+        job_id: JobId,
+        group: String,
+        job: Option<Arc<Job>>,
+        enforce_index: Option<u64>,
+        eval: Option<Evaluation>,
+        event: ScalingEvent,
+    },
     /// Marks a job version stable or not.
     JobStability {
         namespace: String,
@@ -134,6 +146,7 @@ impl Command {
             Self::DeploymentPromote { .. } => "deployment_promote",
             Self::DeploymentAllocHealth { .. } => "deployment_alloc_health",
             Self::JobStability { .. } => "job_stability",
+            Self::JobScale { .. } => "job_scale",
             Self::ServiceRegistrations { .. } => "service_registrations",
         }
     }

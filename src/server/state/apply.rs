@@ -174,6 +174,25 @@ impl Tables {
                 version,
                 stable,
             } => self.apply_job_stability(index, namespace, job_id, *version, *stable, effects),
+            Command::JobScale {
+                namespace,
+                job_id,
+                group,
+                job,
+                enforce_index,
+                eval,
+                event,
+            } => self.apply_job_scale(
+                index,
+                namespace,
+                job_id,
+                group,
+                job.as_ref(),
+                *enforce_index,
+                eval.as_ref(),
+                event,
+                effects,
+            ),
         };
         let touched = std::mem::take(&mut effects.touched_jobs);
         for key in touched {

@@ -83,6 +83,9 @@ impl Tables {
                 self.job_versions.remove(&version_key);
             }
             self.job_summaries.remove(&key);
+            if self.scaling_events.remove(&key).is_some() {
+                self.indexes.scaling_events = index;
+            }
             if !existing.parent_id.is_empty() {
                 self.refresh_children_summary(index, namespace, &existing.parent_id);
             }

@@ -23,6 +23,7 @@ pub mod events;
 mod jobs;
 mod nodes;
 mod persist;
+mod scaling;
 mod services;
 mod snapshot;
 mod tables;

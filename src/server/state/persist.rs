@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::tables::{TableIndexes, Tables, job_key};
 use crate::structs::{
-    Allocation, Deployment, Evaluation, Job, JobSummary, Node, ServiceRegistration,
+    Allocation, Deployment, Evaluation, Job, JobScalingEvents, JobSummary, Node,
+    ServiceRegistration,
 };
 
 /// An allocation without its job, and the version of the job it runs.
@@ -32,6 +33,7 @@ pub struct PersistedState {
     pub evals: Vec<Arc<Evaluation>>,
     pub deployments: Vec<Arc<Deployment>>,
     pub services: Vec<Arc<ServiceRegistration>>,
+    pub scaling_events: Vec<Arc<JobScalingEvents>>,
 }
 
 impl PersistedState {
@@ -54,6 +56,7 @@ impl PersistedState {
             evals: tables.evals.values().cloned().collect(),
             deployments: tables.deployments.values().cloned().collect(),
             services: tables.services.values().cloned().collect(),
+            scaling_events: tables.scaling_events.values().cloned().collect(),
         }
     }
 
@@ -119,6 +122,11 @@ impl PersistedState {
                 alloc.id.clone(),
                 alloc,
             );
+        }
+        for events in self.scaling_events {
+            tables
+                .scaling_events
+                .insert(job_key(&events.namespace, &events.job_id), events);
         }
         for registration in self.services {
             tables

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::scheduler::usage::NodeUsage;
 use crate::structs::{
-    AllocId, Allocation, Deployment, DeploymentId, EvalId, Evaluation, Job, JobId, JobSummary,
-    Node, NodeId, ServiceRegistration,
+    AllocId, Allocation, Deployment, DeploymentId, EvalId, Evaluation, Job, JobId,
+    JobScalingEvents, JobSummary, Node, NodeId, ServiceRegistration,
 };
 
 /// A job's key: namespace and ID.
@@ -38,6 +38,7 @@ pub struct TableIndexes {
     pub evals: u64,
     pub deployments: u64,
     pub services: u64,
+    pub scaling_events: u64,
 }
 
 /// Which table a read is about, to pick its index.
@@ -51,6 +52,7 @@ pub enum Table {
     Evals,
     Deployments,
     Services,
+    ScalingEvents,
 }
 
 impl TableIndexes {
@@ -64,6 +66,7 @@ impl TableIndexes {
             Table::Evals => self.evals,
             Table::Deployments => self.deployments,
             Table::Services => self.services,
+            Table::ScalingEvents => self.scaling_events,
         };
         // Nomad never reports index 0: a client that blocks on 0 would spin.
         index.max(1)
@@ -107,6 +110,8 @@ pub struct Tables {
     pub deployments_by_job: OrdMap<JobKey, OrdMap<DeploymentId, Arc<Deployment>>>,
     /// The native service catalog, by registration ID (`services.rs`).
     pub services: OrdMap<String, Arc<ServiceRegistration>>,
+    /// Each job's scaling events by group, newest first (`scaling.rs`).
+    pub scaling_events: OrdMap<JobKey, Arc<JobScalingEvents>>,
 }
 
 impl Tables {
