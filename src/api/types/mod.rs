@@ -3,10 +3,9 @@
 //! package and its shared request structs are for Nomad.
 //!
 //! One module per area: [`jobs`], [`job_launch`] (children of periodic and parameterized jobs),
-//! [`scaling`] (`job scale`), [`allocs`], [`nodes`], [`deployments`], [`services`], [`agent`], [`status`], [`events`],
-//! [`client`] (the client agent's `/v1/client/...` routes), and [`node`] for a client agent's own
-//! calls to the servers
-//! (`/v1/internal/...`). Objects that are read whole (a job, an allocation, a node, an
+//! [`scaling`] (`job scale`), [`allocs`], [`nodes`], [`deployments`], [`services`], [`agent`],
+//! [`status`], [`events`], [`client`] (the client agent's `/v1/client/...` routes), and [`node`]
+//! for a client agent's own calls to the servers (`/v1/internal/...`). Objects that are read whole (a job, an allocation, a node, an
 //! evaluation, a deployment, a job summary) travel as the model's own types from
 //! [`crate::structs`], which carry Nomad's JSON names; these modules hold the lists' stubs and
 //! every request and response envelope. Every type round-trips through a Nomad-shaped JSON file
