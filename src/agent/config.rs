@@ -91,6 +91,10 @@ pub struct ServerConfig {
     pub job_gc_threshold: Option<String>,
     pub eval_gc_threshold: Option<String>,
     pub raft_protocol: Option<u32>,
+    /// Entries after which a Raft snapshot is taken and the log compacted.
+    pub raft_snapshot_threshold: Option<u64>,
+    /// Entries kept in the log behind a snapshot.
+    pub raft_trailing_logs: Option<u64>,
     pub encrypt: Option<String>,
     /// Limits on the work one request can cause (see `server::limits`); each at least 1.
     pub job_max_task_groups: Option<u64>,
@@ -388,6 +392,10 @@ impl AgentConfig {
             ),
             ("server.job_max_placements", self.server.job_max_placements),
             ("server.job_max_size", self.server.job_max_size),
+            (
+                "server.raft_snapshot_threshold",
+                self.server.raft_snapshot_threshold,
+            ),
             (
                 "server.max_request_body_size",
                 self.server.max_request_body_size,

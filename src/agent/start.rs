@@ -109,8 +109,11 @@ pub async fn start_server_on(
     let client_routes =
         extra_routes.unwrap_or_else(|| crate::agent::client_forward::router(server.clone()));
     let http_router = crate::api::router(server.clone()).merge(client_routes);
-    let rpc_router = crate::server::raft::rpc_router(server.raft.raft.clone())
-        .merge(crate::api::router(server.clone()));
+    let rpc_router = crate::server::raft::rpc_router(
+        server.raft.raft.clone(),
+        server.raft.last_leader_contact.clone(),
+    )
+    .merge(crate::api::router(server.clone()));
     let listeners = vec![
         serve(http_listener, http_router, "http", stopped.clone()),
         serve(rpc_listener, rpc_router, "rpc", stopped),
@@ -176,12 +179,38 @@ pub fn server_options(
             defaults.heartbeat.grace,
         ),
     };
+    let server_join = &config.server.server_join;
+    let addresses: Vec<String> = [
+        &server_join.retry_join,
+        &server_join.start_join,
+        &config.server.retry_join,
+        &config.server.start_join,
+    ]
+    .into_iter()
+    .flatten()
+    .flatten()
+    .cloned()
+    .collect();
+    let join = crate::server::cluster::JoinOptions {
+        addresses,
+        retry_interval: duration_or(
+            server_join.retry_interval.as_deref(),
+            defaults.join.retry_interval,
+        ),
+        retry_max: server_join.retry_max.unwrap_or(defaults.join.retry_max),
+    };
     Ok(ServerOptions {
         // The server keeps `data_dir/server/`; `server.data_dir` is not honoured yet.
         data_dir: config.data_dir.clone(),
         http_addr: config.http_addr()?,
         rpc_addr: config.rpc_addr()?,
-        bootstrap_expect: config.server.bootstrap_expect.unwrap_or(1),
+        // A server told whom to join but not how many to expect only joins (Nomad: servers
+        // without `bootstrap_expect` never bootstrap).
+        bootstrap_expect: config
+            .server
+            .bootstrap_expect
+            .unwrap_or(if join.addresses.is_empty() { 1 } else { 0 }),
+        join,
         node_name: config.name.clone().unwrap_or(defaults.node_name),
         region: config.region().to_owned(),
         datacenter: config.datacenter().to_owned(),
@@ -191,7 +220,14 @@ pub fn server_options(
             .num_schedulers
             .map_or(0, |count| count as usize),
         heartbeat,
-        snapshot_after_logs: defaults.snapshot_after_logs,
+        snapshot_after_logs: config
+            .server
+            .raft_snapshot_threshold
+            .unwrap_or(defaults.snapshot_after_logs),
+        trailing_logs: config
+            .server
+            .raft_trailing_logs
+            .unwrap_or(defaults.trailing_logs),
         limits: job_limits(&config.server, defaults.limits),
     })
 }

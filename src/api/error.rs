@@ -67,9 +67,9 @@ impl From<ServerError> for ApiError {
                 conflict @ (ApplyError::EnforceIndex { .. } | ApplyError::NodeDraining { .. }),
             ) => Self::Conflict(conflict.to_string()),
             ServerError::Scheduler(message) => Self::BadRequest(message),
-            ServerError::NoLeader | ServerError::NotLeader(_) => {
-                Self::Unavailable(error.to_string())
-            }
+            // Nomad answers a missing leader with a 500.
+            ServerError::NoLeader => Self::Internal(error.to_string()),
+            ServerError::NotLeader(_) => Self::Unavailable(error.to_string()),
             ServerError::Raft(_) => Self::Internal(error.to_string()),
             ServerError::Forbidden(message) => Self::Forbidden(message),
         }
@@ -172,7 +172,7 @@ mod tests {
                 ServerError::Scheduler("no".to_owned()),
                 StatusCode::BAD_REQUEST,
             ),
-            (ServerError::NoLeader, StatusCode::SERVICE_UNAVAILABLE),
+            (ServerError::NoLeader, StatusCode::INTERNAL_SERVER_ERROR),
             (
                 ServerError::NotLeader("10.0.0.1:4647".to_owned()),
                 StatusCode::SERVICE_UNAVAILABLE,

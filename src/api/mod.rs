@@ -12,6 +12,7 @@
 pub mod blocking;
 pub mod decode;
 pub mod error;
+pub mod forward;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod identity;
@@ -28,7 +29,7 @@ use axum::routing::{get, post};
 use crate::server::Server;
 use routes::{
     agent, allocs, deployments, evals, events, internal, job_launch, jobs, jobs_parse, nodes,
-    scaling, services, validate,
+    operator, scaling, services, validate,
 };
 
 /// The API router over a server.
@@ -135,6 +136,21 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/v1/agent/self", get(agent::agent_self))
         .route("/v1/agent/members", get(agent::members))
         .route("/v1/agent/health", get(agent::health))
+        .route("/v1/agent/join", post(agent::join).put(agent::join))
+        .route(
+            "/v1/agent/force-leave",
+            post(agent::force_leave).put(agent::force_leave),
+        )
+        .route(
+            "/v1/operator/raft/configuration",
+            get(operator::raft_configuration),
+        )
+        .route(
+            "/v1/operator/raft/peer",
+            axum::routing::delete(operator::raft_remove_peer),
+        )
+        .route("/v1/internal/raft/info", get(operator::raft_info))
+        .route("/v1/internal/raft/join", post(operator::raft_join))
         .route("/v1/event/stream", get(events::stream))
         .route(
             "/v1/internal/node/register",
@@ -162,6 +178,10 @@ pub fn router(server: Arc<Server>) -> Router {
         )
         .merge(ui::router())
         .fallback(|| async { error::ApiError::NotFound("path".to_owned()) })
+        .layer(axum::middleware::from_fn_with_state(
+            server.clone(),
+            forward::forward_to_leader,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             body_limit,
             decode::limit_body,

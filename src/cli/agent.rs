@@ -61,6 +61,12 @@ fn flags_config(args: &AgentArgs) -> AgentConfig {
         server: ServerConfig {
             enabled: args.server.then_some(true),
             bootstrap_expect: args.bootstrap_expect,
+            server_join: crate::agent::config::ServerJoin {
+                retry_join: (!args.retry_join.is_empty()).then(|| args.retry_join.clone()),
+                retry_interval: args.retry_interval.clone(),
+                retry_max: args.retry_max,
+                start_join: None,
+            },
             ..ServerConfig::default()
         },
         client: ClientConfig {

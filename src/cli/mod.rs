@@ -25,6 +25,7 @@ mod job_status;
 mod job_validate;
 mod monitor;
 mod node_status;
+mod operator;
 pub mod output;
 mod service;
 mod status;
@@ -79,6 +80,9 @@ pub enum Command {
     /// Interacts with servers
     #[command(subcommand)]
     Server(ServerCommand),
+    /// Operates the cluster: Raft peers
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
     /// Interacts with configurations
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -186,6 +190,15 @@ pub struct AgentArgs {
     /// The number of servers to wait for before bootstrapping
     #[arg(long = "bootstrap-expect", value_name = "N")]
     pub bootstrap_expect: Option<u32>,
+    /// A server to join (host:port of its RPC port), retried until joined (repeatable)
+    #[arg(long = "retry-join", value_name = "ADDR")]
+    pub retry_join: Vec<String>,
+    /// Time between join attempts (a Go duration, default 30s)
+    #[arg(long = "retry-interval", value_name = "DURATION")]
+    pub retry_interval: Option<String>,
+    /// Join attempts before giving up; 0 never gives up
+    #[arg(long = "retry-max", value_name = "N")]
+    pub retry_max: Option<u32>,
     /// Servers a client registers with, host:port (repeatable)
     #[arg(long = "servers", value_name = "ADDR", value_delimiter = ',')]
     pub servers: Vec<String>,
@@ -577,6 +590,10 @@ pub struct NodeEligibilityArgs {
 pub enum ServerCommand {
     /// Lists the servers of the cluster
     Members(ApiOnlyArgs),
+    /// Joins the agent's server to other servers
+    Join(operator::ServerJoinArgs),
+    /// Removes a failed server from the cluster
+    ForceLeave(operator::ServerForceLeaveArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -672,6 +689,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
         Command::Server(ServerCommand::Members(args)) => {
             nomad_errors(status::server_members(&args))
         }
+        Command::Server(ServerCommand::Join(args)) => nomad_errors(operator::server_join(&args)),
+        Command::Server(ServerCommand::ForceLeave(args)) => {
+            nomad_errors(operator::server_force_leave(&args))
+        }
+        Command::Operator(command) => nomad_errors(operator::run(&command)),
         Command::Status(args) => nomad_errors(status::run(&args)),
     }
 }

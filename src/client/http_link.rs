@@ -27,8 +27,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use crate::api::types::node::{
-    AllocUpdateRequest, NodeHeartbeatRequest, NodeRegisterRequest, NodeUpdateResponse,
-    PullAllocsRequest, PullAllocsResponse,
+    AllocUpdateRequest, NodeHeartbeatRequest, NodeRegisterRequest, NodeServerInfo,
+    NodeUpdateResponse, PullAllocsRequest, PullAllocsResponse,
 };
 use crate::api::types::services::ServiceSyncRequest;
 use crate::client::server_link::{
@@ -43,11 +43,24 @@ const DEFAULT_WATCH_WAIT: Duration = Duration::from_secs(300);
 #[derive(Debug)]
 pub struct HttpServerLink {
     client: reqwest::Client,
-    servers: Vec<String>,
+    /// The servers configured, then those the servers name (every register and heartbeat
+    /// answer lists them all, Nomad's `Servers`), as HTTP base URLs.
+    servers: std::sync::Mutex<Vec<String>>,
+    configured: Vec<String>,
     current: AtomicUsize,
     watch_wait: Duration,
     /// The secret the node last registered with; heartbeats carry it as proof of identity.
     secret_id: std::sync::Mutex<String>,
+}
+
+/// `host:port` → `http://host:port`; URLs keep their scheme, lose a trailing slash.
+fn base_url(server: &str) -> String {
+    let server = server.trim_end_matches('/');
+    if server.contains("://") {
+        server.to_owned()
+    } else {
+        format!("http://{server}")
+    }
 }
 
 impl HttpServerLink {
@@ -58,38 +71,72 @@ impl HttpServerLink {
 
     /// As [`HttpServerLink::new`], with the blocking query's `wait`.
     pub fn with_watch_wait(servers: &[String], watch_wait: Duration) -> HttpServerLink {
-        let servers = servers
-            .iter()
-            .map(|server| {
-                let server = server.trim_end_matches('/');
-                if server.contains("://") {
-                    server.to_owned()
-                } else {
-                    format!("http://{server}")
-                }
-            })
-            .collect();
+        let servers: Vec<String> = servers.iter().map(|server| base_url(server)).collect();
         HttpServerLink {
             client: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
                 .build()
                 .unwrap_or_default(),
-            servers,
+            servers: std::sync::Mutex::new(servers.clone()),
+            configured: servers,
             current: AtomicUsize::new(0),
             watch_wait,
             secret_id: std::sync::Mutex::new(String::new()),
         }
     }
 
-    fn base(&self) -> Result<&str, LinkError> {
-        if self.servers.is_empty() {
+    fn servers(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.servers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn base(&self) -> Result<String, LinkError> {
+        let servers = self.servers();
+        if servers.is_empty() {
             return Err(LinkError::Unavailable {
                 call: "connect",
                 message: "no servers configured".to_owned(),
             });
         }
-        let index = self.current.load(Ordering::Relaxed) % self.servers.len();
-        Ok(&self.servers[index])
+        let index = self.current.load(Ordering::Relaxed) % servers.len();
+        Ok(servers[index].clone())
+    }
+
+    /// The servers this link knows now, as HTTP base URLs.
+    pub fn known_servers(&self) -> Vec<String> {
+        self.servers().clone()
+    }
+
+    /// Takes the servers a register or heartbeat answer named: they first, then the configured
+    /// ones they did not name; the link stays on the server it is using.
+    fn learn_servers(&self, named: &[NodeServerInfo]) {
+        if named.is_empty() {
+            return;
+        }
+        let mut learned: Vec<String> = named
+            .iter()
+            .filter(|server| !server.rpc_advertise_addr.is_empty())
+            .map(|server| base_url(&server.rpc_advertise_addr))
+            .collect();
+        for configured in &self.configured {
+            if !learned.contains(configured) {
+                learned.push(configured.clone());
+            }
+        }
+        let mut servers = self.servers();
+        if *servers == learned {
+            return;
+        }
+        let current = servers
+            .get(self.current.load(Ordering::Relaxed) % servers.len().max(1))
+            .cloned();
+        let position = current
+            .and_then(|current| learned.iter().position(|server| *server == current))
+            .unwrap_or(0);
+        tracing::debug!(servers = ?learned, "learned the servers");
+        *servers = learned;
+        self.current.store(position, Ordering::Relaxed);
     }
 
     fn failed(&self, call: &'static str, message: String) -> LinkError {
@@ -130,6 +177,7 @@ impl HttpServerLink {
             .json()
             .await
             .map_err(|err| self.failed(call, format!("bad body: {err}")))?;
+        self.learn_servers(&body.servers);
         Ok(HeartbeatResponse {
             heartbeat_ttl: Duration::from_nanos(body.heartbeat_ttl),
         })

@@ -13,7 +13,7 @@ use super::Server;
 use super::raft::{AllocClientUpdate, Command, CommandResponse, ServerId};
 use super::state::{ApplyError, ObjectKind, StateSnapshot};
 use crate::api::types::jobs::{JobDeregisterResponse, JobRegisterResponse};
-use crate::api::types::node::NodeUpdateResponse;
+use crate::api::types::node::{NodeServerInfo, NodeUpdateResponse};
 use crate::structs::{
     AllocClientStatus, AllocId, DesiredTransition, DrainStrategy, EvalId, EvalStatus, EvalTrigger,
     Evaluation, Job, JobId, JobType, Node, NodeId, NodeStatus, SchedulingEligibility,
@@ -30,7 +30,8 @@ pub enum ServerError {
     /// The state refuses the request: checked before the write or by the apply itself.
     #[error(transparent)]
     State(#[from] ApplyError),
-    #[error("no cluster leader")]
+    /// Nomad's `structs.ErrNoLeader`, word for word: clients match on it.
+    #[error("No cluster leader")]
     NoLeader,
     #[error("this server is not the leader (leader: {0})")]
     NotLeader(String),
@@ -51,6 +52,9 @@ impl ServerError {
         Self::State(ApplyError::not_found(kind, id))
     }
 }
+
+/// How long a write waits for a quorum to commit it (Nomad: `rpc_hold_timeout`, 5 s).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the writes that create evaluations (drain, eligibility, alloc stop) did; the routes
 /// answer with their own wire types.
@@ -80,10 +84,20 @@ pub fn new_eval(job: &Job, triggered_by: &str, now: i64) -> Evaluation {
 }
 
 impl Server {
-    /// Submits a command through Raft and waits for it to be applied.
+    /// Submits a command through Raft and waits for it to be applied. A leader that cannot
+    /// reach a quorum within [`WRITE_TIMEOUT`] answers [`ServerError::NoLeader`], never hangs;
+    /// the entry may still commit if the quorum comes back, as with any timed-out write.
     pub async fn write(&self, command: Command) -> Result<CommandResponse, ServerError> {
         let name = command.name();
-        match self.raft.raft.client_write(command).await {
+        let written = tokio::time::timeout(WRITE_TIMEOUT, self.raft.raft.client_write(command));
+        let Ok(written) = written.await else {
+            tracing::warn!(
+                command = name,
+                "raft write not committed in time: no quorum"
+            );
+            return Err(ServerError::NoLeader);
+        };
+        match written {
             Ok(response) => Ok(response.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
                 match forward.leader_node {
@@ -299,6 +313,14 @@ impl Server {
             node_modify_index: index,
             leader_rpc_addr: self.leader_addr().unwrap_or_default(),
             num_nodes: snapshot.tables().nodes.len() as u64,
+            servers: self
+                .peers()
+                .into_iter()
+                .map(|rpc_advertise_addr| NodeServerInfo {
+                    rpc_advertise_addr,
+                    datacenter: self.options.datacenter.clone(),
+                })
+                .collect(),
             index,
         }
     }

@@ -19,6 +19,7 @@
 
 pub mod blocked_evals;
 pub mod broker;
+pub mod cluster;
 mod deployment_watcher;
 pub mod deployments;
 pub mod dispatch;
@@ -147,6 +148,7 @@ impl Server {
             advertise_rpc: options.rpc_addr.to_string(),
             bootstrap_expect: options.bootstrap_expect,
             snapshot_after_logs: options.snapshot_after_logs,
+            trailing_logs: options.trailing_logs,
         };
         let raft_node = raft::start(&raft_options, store.clone(), observer).await?;
         let (plan_queue, plan_receiver) = PlanQueue::new();
@@ -165,6 +167,12 @@ impl Server {
         });
         tokio::spawn(plan_apply::run(server.clone(), plan_receiver));
         tokio::spawn(leader::monitor_leadership(server.clone()));
+        if server.options.bootstrap_expect != 1 || !server.options.join.addresses.is_empty() {
+            tokio::spawn(cluster::retry_join(
+                server.clone(),
+                server.options.join.clone(),
+            ));
+        }
         let num_workers = if server.options.num_workers == 0 {
             std::thread::available_parallelism().map_or(1, usize::from)
         } else {
@@ -234,21 +242,20 @@ impl Server {
     /// The RPC addresses of the voters.
     pub fn peers(&self) -> Vec<String> {
         let metrics = self.raft.raft.metrics().borrow().clone();
-        metrics
-            .membership_config
-            .membership()
-            .nodes()
-            .map(|(_, node)| node.addr.clone())
+        let membership = metrics.membership_config.membership();
+        membership
+            .voter_ids()
+            .filter_map(|id| membership.get_node(&id).map(|node| node.addr.clone()))
             .collect()
     }
 
-    /// Milliseconds since the leader was last heard from; 0 on the leader.
+    /// Milliseconds since a leader last reached this server (Nomad: `X-Nomad-LastContact`); 0 on
+    /// the leader and on a server no leader has reached yet.
     pub fn last_contact_ms(&self) -> u64 {
         if self.is_leader() {
             return 0;
         }
-        let metrics = self.raft.raft.metrics().borrow().clone();
-        metrics.millis_since_quorum_ack.unwrap_or(0)
+        self.raft.last_leader_contact.millis_since().unwrap_or(0)
     }
 
     /// Waits until this server leads or `timeout` passes.

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::server::cluster::JoinOptions;
 use crate::server::heartbeat::HeartbeatConfig;
 use crate::server::limits::JobLimits;
 
@@ -15,8 +16,11 @@ pub struct ServerOptions {
     pub http_addr: SocketAddr,
     /// Where Raft traffic between servers arrives (port 0 picks a free one).
     pub rpc_addr: SocketAddr,
-    /// How many servers form the cluster; 1 bootstraps a one-server cluster at once.
+    /// How many servers form the cluster; 1 bootstraps a one-server cluster at once, 0 never
+    /// bootstraps (the server joins a cluster through `join`).
     pub bootstrap_expect: u32,
+    /// The other servers to find and join (`server_join`).
+    pub join: JoinOptions,
     pub node_name: String,
     pub region: String,
     pub datacenter: String,
@@ -25,8 +29,11 @@ pub struct ServerOptions {
     /// Scheduler workers; 0 means one per core.
     pub num_workers: usize,
     pub heartbeat: HeartbeatConfig,
-    /// Build a Raft snapshot and compact the log after this many entries.
+    /// Build a Raft snapshot and compact the log after this many entries (Nomad's
+    /// `raft_snapshot_threshold`).
     pub snapshot_after_logs: u64,
+    /// Entries kept behind a snapshot (Nomad's `raft_trailing_logs`).
+    pub trailing_logs: u64,
     /// Limits on the work one request can cause.
     pub limits: JobLimits,
 }
@@ -38,6 +45,7 @@ impl Default for ServerOptions {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 4646)),
             rpc_addr: SocketAddr::from(([127, 0, 0, 1], 4647)),
             bootstrap_expect: 1,
+            join: JoinOptions::default(),
             node_name: hostname(),
             region: "global".to_owned(),
             datacenter: "dc1".to_owned(),
@@ -45,6 +53,7 @@ impl Default for ServerOptions {
             num_workers: 0,
             heartbeat: HeartbeatConfig::default(),
             snapshot_after_logs: 20_000,
+            trailing_logs: 1000,
             limits: JobLimits::default(),
         }
     }

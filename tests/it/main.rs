@@ -18,6 +18,7 @@ mod docker_client;
 mod driver_host;
 mod errors;
 mod exec_driver;
+mod ha;
 mod hardening;
 mod jobspec;
 mod periodic;

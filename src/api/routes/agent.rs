@@ -1,11 +1,13 @@
 //! `/v1/status/leader`, `/v1/status/peers`, `/v1/agent/self`, `/v1/agent/members`,
-//! `/v1/agent/health` (Nomad: `command/agent/agent_endpoint.go`, `status_endpoint.go`).
+//! `/v1/agent/health`, `/v1/agent/join`, `/v1/agent/force-leave` (Nomad:
+//! `command/agent/agent_endpoint.go`, `status_endpoint.go`).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -14,8 +16,17 @@ use crate::api::types::agent::{
     AgentAddresses, AgentConfig, AgentHealth, AgentHealthResponse, AgentMember, AgentSelf,
     AgentServerConfig, AgentVersion, ServerMembers,
 };
+use crate::api::types::cluster::{JoinResponse, RaftServerInfo};
 use crate::api::types::status::{StatusLeader, StatusPeers};
 use crate::server::Server;
+
+/// Asks the other servers about themselves.
+pub(crate) static HTTP: LazyLock<reqwest::Client> = LazyLock::new(|| {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap_or_default()
+});
 
 pub async fn leader(State(server): State<Arc<Server>>) -> Json<StatusLeader> {
     Json(server.leader_addr().unwrap_or_default())
@@ -25,29 +36,35 @@ pub async fn peers(State(server): State<Arc<Server>>) -> Json<StatusPeers> {
     Json(server.peers())
 }
 
-fn self_member(server: &Server) -> AgentMember {
-    let options = &server.options;
+/// A server as a member, from its own answer; `alive` if it answered.
+fn member(info: &RaftServerInfo, alive: bool, leader: bool) -> AgentMember {
+    let (addr, port) = info
+        .rpc_addr
+        .rsplit_once(':')
+        .map_or((info.rpc_addr.as_str(), 0), |(host, port)| {
+            (host, port.parse().unwrap_or(0))
+        });
     let tags = BTreeMap::from([
         ("role".to_owned(), "nomad".to_owned()),
-        ("region".to_owned(), options.region.clone()),
-        ("dc".to_owned(), options.datacenter.clone()),
-        ("build".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
-        ("port".to_owned(), options.rpc_addr.port().to_string()),
+        ("region".to_owned(), info.region.clone()),
+        ("dc".to_owned(), info.datacenter.clone()),
+        ("build".to_owned(), info.build.clone()),
+        ("port".to_owned(), port.to_string()),
         (
             "bootstrap".to_owned(),
-            (options.bootstrap_expect == 1).to_string(),
+            (info.bootstrap_expect == 1).to_string(),
         ),
-        ("expect".to_owned(), options.bootstrap_expect.to_string()),
+        ("expect".to_owned(), info.bootstrap_expect.to_string()),
         ("raft_vsn".to_owned(), "3".to_owned()),
-        ("id".to_owned(), server.raft_id().to_string()),
-        ("leader".to_owned(), server.is_leader().to_string()),
+        ("id".to_owned(), info.id.to_string()),
+        ("leader".to_owned(), leader.to_string()),
     ]);
     AgentMember {
-        name: format!("{}.{}", options.node_name, options.region),
-        addr: options.rpc_addr.ip().to_string(),
-        port: options.rpc_addr.port(),
+        name: info.name.clone(),
+        addr: addr.trim_matches(['[', ']']).to_owned(),
+        port,
         tags,
-        status: "alive".to_owned(),
+        status: if alive { "alive" } else { "failed" }.to_owned(),
         protocol_min: 1,
         protocol_max: 5,
         protocol_cur: 2,
@@ -57,14 +74,105 @@ fn self_member(server: &Server) -> AgentMember {
     }
 }
 
+async fn self_member(server: &Server) -> AgentMember {
+    member(&server.raft_info().await, true, server.is_leader())
+}
+
+/// `GET /v1/agent/members`: every server of the Raft configuration, `alive` if it answered
+/// within a second (Nomad: serf's members; caravan asks each server instead of gossiping).
 pub async fn members(State(server): State<Arc<Server>>) -> Json<ServerMembers> {
     let options = &server.options;
+    let infos = server.peer_infos(&HTTP, Duration::from_secs(1)).await;
+    let metrics = server.raft.raft.metrics().borrow().clone();
+    let leader = metrics.current_leader;
+    let mut members: Vec<AgentMember> = metrics
+        .membership_config
+        .membership()
+        .nodes()
+        .map(|(id, node)| match infos.get(id) {
+            Some(info) => member(info, true, leader == Some(*id)),
+            None => member(
+                &RaftServerInfo {
+                    id: *id,
+                    name: node.addr.clone(),
+                    rpc_addr: node.addr.clone(),
+                    ..RaftServerInfo::default()
+                },
+                false,
+                false,
+            ),
+        })
+        .collect();
+    if members.is_empty() {
+        members.push(self_member(&server).await);
+    }
+    members.sort_by(|a, b| a.name.cmp(&b.name));
     Json(ServerMembers {
         server_name: options.node_name.clone(),
         server_region: options.region.clone(),
         server_dc: options.datacenter.clone(),
-        members: vec![self_member(&server)],
+        members,
     })
+}
+
+/// `PUT /v1/agent/join?address=...`: one attempt at joining (or bootstrapping with) the
+/// servers at the addresses (Nomad: `Agent.Join`).
+pub async fn join(
+    State(server): State<Arc<Server>>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Json<JoinResponse>, ApiError> {
+    let addresses: Vec<String> = params
+        .into_iter()
+        .filter(|(name, _)| name == "address")
+        .map(|(_, value)| value)
+        .collect();
+    if addresses.is_empty() {
+        return Err(ApiError::BadRequest("missing address to join".to_owned()));
+    }
+    Ok(Json(
+        match crate::server::cluster::join_once(&server, &HTTP, &addresses).await {
+            Ok(num_joined) => JoinResponse {
+                num_joined,
+                error: String::new(),
+            },
+            Err(error) => JoinResponse {
+                num_joined: 0,
+                error: error.to_string(),
+            },
+        },
+    ))
+}
+
+/// `PUT /v1/agent/force-leave?node=NAME`: removes a server that no longer answers from the
+/// Raft configuration, by member name, address or ID (Nomad: `Agent.ForceLeave`).
+pub async fn force_leave(
+    State(server): State<Arc<Server>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let node = params
+        .get("node")
+        .filter(|node| !node.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("missing node to force leave".to_owned()))?;
+    let infos = server.peer_infos(&HTTP, Duration::from_secs(1)).await;
+    let metrics = server.raft.raft.metrics().borrow().clone();
+    let membership = metrics.membership_config.membership().clone();
+    let found = membership.nodes().find(|(id, raft_node)| {
+        raft_node.addr == *node
+            || id.to_string() == *node
+            || infos.get(id).is_some_and(|info| {
+                info.name == *node || info.name.split('.').next() == Some(node.as_str())
+            })
+    });
+    let Some((id, _)) = found else {
+        return Err(ApiError::NotFound(format!("member {node:?}")));
+    };
+    if infos.contains_key(id) {
+        return Err(ApiError::BadRequest(format!(
+            "member {node:?} is alive; only a failed server can be forced to leave"
+        )));
+    }
+    server.raft_remove_peer(*id).await?;
+    Ok(StatusCode::OK.into_response())
 }
 
 /// Counters as `/v1/agent/self` shows them: strings, as Nomad's.
@@ -148,7 +256,7 @@ pub async fn agent_self(State(server): State<Arc<Server>>) -> Json<AgentSelf> {
                 num_schedulers: options.num_workers,
             },
         },
-        member: self_member(&server),
+        member: self_member(&server).await,
         stats,
     })
 }

@@ -11,6 +11,7 @@ pub mod job_launch;
 pub mod jobs;
 pub mod jobs_parse;
 pub mod nodes;
+pub mod operator;
 pub mod scaling;
 pub mod services;
 pub mod validate;

@@ -19,6 +19,7 @@
 pub mod agent;
 pub mod allocs;
 pub mod client;
+pub mod cluster;
 pub mod deployments;
 pub mod events;
 pub mod job_launch;

@@ -170,7 +170,19 @@ pub struct NodeUpdateResponse {
     #[serde(rename = "LeaderRPCAddr")]
     pub leader_rpc_addr: String,
     pub num_nodes: u64,
+    /// Every voting server, so clients learn them all and fail over between them (Nomad:
+    /// `NodeUpdateResponse.Servers`).
+    pub servers: Vec<NodeServerInfo>,
     pub index: u64,
+}
+
+/// A server as clients learn it (Nomad: `structs.NodeServerInfo`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeServerInfo {
+    #[serde(rename = "RPCAdvertiseAddr")]
+    pub rpc_advertise_addr: String,
+    pub datacenter: String,
 }
 
 /// The answer to an [`AllocUpdateRequest`] (Nomad: `structs.GenericResponse`).

@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    agent, allocs, client, deployments, events, job_launch, jobs, node, nodes, scaling, status,
+    agent, allocs, client, cluster, deployments, events, job_launch, jobs, node, nodes, scaling,
+    status,
 };
 use crate::structs::{Allocation, Deployment, Evaluation, Job, JobSummary, Node};
 
@@ -168,4 +169,13 @@ fn log_frames_and_exec_output_carry_bytes_as_base64() {
     );
     let bad = serde_json::from_str::<client::StreamFrame>(r#"{"Data": "not base64!"}"#);
     assert!(bad.is_err(), "bad base64 is refused");
+}
+
+#[test]
+fn cluster_messages_round_trip() {
+    check!(cluster::RaftServerInfo, "raft_server_info");
+    check!(cluster::RaftJoinRequest, "raft_join_request");
+    check!(cluster::RaftJoinResponse, "raft_join_response");
+    check!(cluster::RaftConfiguration, "raft_configuration");
+    check!(cluster::JoinResponse, "join_response");
 }

@@ -50,11 +50,17 @@ pub struct RaftOptions {
     pub dir: Option<PathBuf>,
     /// The address other servers reach this one's RPC port at.
     pub advertise_rpc: String,
-    /// How many servers to wait for before bootstrapping; 1 bootstraps at once.
+    /// How many servers to wait for before bootstrapping; 1 bootstraps at once, 0 never
+    /// bootstraps (the server only joins).
     pub bootstrap_expect: u32,
     /// Build a snapshot (and compact the log) after this many entries.
     pub snapshot_after_logs: u64,
+    /// Entries kept in the log behind a snapshot, for followers that lag a little.
+    pub trailing_logs: u64,
 }
+
+/// How often a leader sends heartbeats, in milliseconds.
+pub const HEARTBEAT_INTERVAL_MS: u64 = 100;
 
 /// A running Raft node.
 #[derive(Clone)]
@@ -62,6 +68,29 @@ pub struct RaftNode {
     pub raft: Raft,
     pub id: ServerId,
     pub advertise_rpc: String,
+    /// When a leader last reached this server (append-entries or install-snapshot).
+    pub last_leader_contact: LastContact,
+}
+
+/// When this server last heard from a leader; shared with the RPC routes that hear it.
+#[derive(Clone, Debug, Default)]
+pub struct LastContact(Arc<std::sync::Mutex<Option<std::time::Instant>>>);
+
+impl LastContact {
+    pub fn touch(&self) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::Instant::now());
+    }
+
+    /// Milliseconds since the last contact; `None` if never.
+    pub fn millis_since(&self) -> Option<u64> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .map(|at| u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
 }
 
 impl std::fmt::Debug for RaftNode {
@@ -99,13 +128,18 @@ pub async fn start(
         .context("reading the server ID")?;
     let state_machine = StateMachine::open(store, snapshot_path, Some(observer))
         .context("restoring the state snapshot")?;
+    // Timing for a LAN: a leader heartbeats every 100 ms and a follower stands for election after
+    // 400-800 ms of silence, so a failover takes about a second (Nomad's Raft defaults: 1 s
+    // heartbeat timeout, 1 s election timeout).
     let config = openraft::Config {
         cluster_name: "caravan".to_owned(),
-        heartbeat_interval: 250,
-        election_timeout_min: 500,
-        election_timeout_max: 1000,
+        heartbeat_interval: HEARTBEAT_INTERVAL_MS,
+        election_timeout_min: 400,
+        election_timeout_max: 800,
+        install_snapshot_timeout: 10_000,
+        snapshot_max_chunk_size: network::SNAPSHOT_CHUNK_BYTES,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(options.snapshot_after_logs),
-        max_in_snapshot_log_to_keep: 1000,
+        max_in_snapshot_log_to_keep: options.trailing_logs,
         max_payload_entries: 64,
         ..openraft::Config::default()
     }
@@ -120,7 +154,7 @@ pub async fn start(
     )
     .await
     .context("starting raft")?;
-    if options.bootstrap_expect <= 1 && !raft.is_initialized().await.context("raft state")? {
+    if options.bootstrap_expect == 1 && !raft.is_initialized().await.context("raft state")? {
         let members = BTreeMap::from([(id, BasicNode::new(options.advertise_rpc.clone()))]);
         raft.initialize(members)
             .await
@@ -131,6 +165,7 @@ pub async fn start(
         raft,
         id,
         advertise_rpc: options.advertise_rpc.clone(),
+        last_leader_contact: LastContact::default(),
     })
 }
 

@@ -10,9 +10,10 @@
 //! itself; a transport failure becomes `RPCError::Unreachable`.
 
 use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use openraft::BasicNode;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -21,9 +22,11 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use openraft::{AnyError, BasicNode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::LastContact;
 use super::types::{Raft, ServerId, TypeConfig};
 
 /// Makes connections to the other servers.
@@ -69,10 +72,20 @@ impl Connection {
             .client
             .post(url)
             .timeout(option.hard_ttl())
+            .header(TARGET_HEADER, self.target)
             .json(request)
             .send()
             .await
             .map_err(|error| RPCError::Unreachable(Unreachable::new(&error)))?;
+        if !response.status().is_success() {
+            // Another server at the address (one restarted with a wiped data dir), or a
+            // refusal before Raft saw the message: the target is not reachable as itself.
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            return Err(RPCError::Unreachable(Unreachable::new(&AnyError::error(
+                format!("{status}: {}", body.trim()),
+            ))));
+        }
         let result: Result<Resp, E> = response
             .json()
             .await
@@ -111,32 +124,85 @@ impl RaftNetwork<TypeConfig> for Connection {
     }
 }
 
-/// The receiving side: routes for the RPC listener.
-pub fn router(raft: Raft) -> Router {
+/// The Raft ID a message is meant for. A server answers only messages meant for itself: a server
+/// restarted with a wiped data dir has a new ID at the old address, and must not answer for the
+/// old one (its empty log would look like a follower that lost committed entries).
+pub const TARGET_HEADER: &str = "X-Caravan-Raft-Target";
+
+/// The largest Raft message accepted: a batch of entries or a snapshot chunk
+/// ([`SNAPSHOT_CHUNK_BYTES`]) with room to spare; axum's default of 2 MiB would refuse both.
+pub const MAX_RPC_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// How much of a snapshot one install-snapshot message carries.
+pub const SNAPSHOT_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The receiving side: routes for the RPC listener. Append-entries and install-snapshot from
+/// the current leader mark `last_contact` (what `X-Nomad-LastContact` reports on a follower).
+pub fn router(raft: Raft, last_contact: LastContact) -> Router {
     Router::new()
         .route("/v1/internal/raft/append", post(append))
         .route("/v1/internal/raft/vote", post(vote))
         .route("/v1/internal/raft/snapshot", post(snapshot))
-        .with_state(raft)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_RPC_BODY_BYTES))
+        .with_state((raft, last_contact))
+}
+
+type RpcState = (Raft, LastContact);
+
+/// The refusal of a message meant for another server ID, if it is one.
+fn wrong_target(raft: &Raft, headers: &HeaderMap) -> Option<Response> {
+    let target = headers
+        .get(TARGET_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<ServerId>().ok());
+    let own = raft.metrics().borrow().id;
+    (target != Some(own)).then(|| {
+        (
+            StatusCode::CONFLICT,
+            format!("this is server {own}, not {target:?}"),
+        )
+            .into_response()
+    })
 }
 
 async fn append(
-    State(raft): State<Raft>,
+    State((raft, last_contact)): State<RpcState>,
+    headers: HeaderMap,
     Json(request): Json<AppendEntriesRequest<TypeConfig>>,
-) -> Json<Result<AppendEntriesResponse<ServerId>, RaftError<ServerId>>> {
-    Json(raft.append_entries(request).await)
+) -> Response {
+    if let Some(refused) = wrong_target(&raft, &headers) {
+        return refused;
+    }
+    let result = raft.append_entries(request).await;
+    // A higher vote means the sender is no longer the leader; any other reply is its contact.
+    if matches!(&result, Ok(reply) if !matches!(reply, AppendEntriesResponse::HigherVote(_))) {
+        last_contact.touch();
+    }
+    Json(result).into_response()
 }
 
 async fn vote(
-    State(raft): State<Raft>,
+    State((raft, _)): State<RpcState>,
+    headers: HeaderMap,
     Json(request): Json<VoteRequest<ServerId>>,
-) -> Json<Result<VoteResponse<ServerId>, RaftError<ServerId>>> {
-    Json(raft.vote(request).await)
+) -> Response {
+    if let Some(refused) = wrong_target(&raft, &headers) {
+        return refused;
+    }
+    Json(raft.vote(request).await).into_response()
 }
 
 async fn snapshot(
-    State(raft): State<Raft>,
+    State((raft, last_contact)): State<RpcState>,
+    headers: HeaderMap,
     Json(request): Json<InstallSnapshotRequest<TypeConfig>>,
-) -> Json<Result<InstallSnapshotResponse<ServerId>, RaftError<ServerId, InstallSnapshotError>>> {
-    Json(raft.install_snapshot(request).await)
+) -> Response {
+    if let Some(refused) = wrong_target(&raft, &headers) {
+        return refused;
+    }
+    let result = raft.install_snapshot(request).await;
+    if result.is_ok() {
+        last_contact.touch();
+    }
+    Json(result).into_response()
 }

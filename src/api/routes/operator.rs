@@ -1,0 +1,68 @@
+//! The Raft configuration: `/v1/operator/raft/configuration`, `/v1/operator/raft/peer`, and the
+//! servers' own `/v1/internal/raft/info` and `/v1/internal/raft/join` (Nomad:
+//! `command/agent/operator_endpoint.go`, `nomad/operator_endpoint.go`).
+//!
+//! Changes to the configuration reach the leader through [`crate::api::forward`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::agent::HTTP;
+use super::jobs::parse_body;
+use crate::api::error::ApiError;
+use crate::api::types::cluster::{RaftConfiguration, RaftJoinRequest, RaftServerInfo};
+use crate::server::Server;
+
+pub async fn raft_info(State(server): State<Arc<Server>>) -> Json<RaftServerInfo> {
+    Json(server.raft_info().await)
+}
+
+pub async fn raft_join(
+    State(server): State<Arc<Server>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: RaftJoinRequest = parse_body(&body)?;
+    Ok(Json(server.raft_join(request).await?).into_response())
+}
+
+pub async fn raft_configuration(State(server): State<Arc<Server>>) -> Json<RaftConfiguration> {
+    Json(
+        server
+            .raft_configuration(&HTTP, Duration::from_secs(1))
+            .await,
+    )
+}
+
+/// `DELETE /v1/operator/raft/peer?id=ID` or `?address=HOST:PORT`.
+pub async fn raft_remove_peer(
+    State(server): State<Arc<Server>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let metrics = server.raft.raft.metrics().borrow().clone();
+    let membership = metrics.membership_config.membership().clone();
+    let id = match (params.get("id"), params.get("address")) {
+        (Some(id), None) => id
+            .parse::<u64>()
+            .map_err(|_| ApiError::BadRequest(format!("invalid server ID {id:?}")))?,
+        (None, Some(address)) => membership
+            .nodes()
+            .find(|(_, node)| node.addr == *address)
+            .map(|(id, _)| *id)
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("address {address:?} is not a Raft peer"))
+            })?,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "must specify either ?id or ?address, not both".to_owned(),
+            ));
+        }
+    };
+    server.raft_remove_peer(id).await?;
+    Ok(StatusCode::OK.into_response())
+}

@@ -1,0 +1,186 @@
+//! `caravan operator raft list-peers|remove-peer`, `caravan server join|force-leave`.
+//!
+//! Nomad: `command/operator_raft_list.go`, `operator_raft_remove.go`, `server_join.go`,
+//! `server_force_leave.go`.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use super::ApiArgs;
+use super::api_client::{ApiClient, block_on, bool_of, encode, str_of};
+use super::format::table;
+use super::output::outln;
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Inspects and changes the Raft configuration of the servers
+    #[command(subcommand)]
+    Raft(RaftCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RaftCommand {
+    /// Lists the servers of the Raft configuration
+    ListPeers(RaftListArgs),
+    /// Removes a server from the Raft configuration
+    RemovePeer(RaftRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RaftListArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Asks the agent for what it knows itself rather than the leader's view
+    #[arg(long)]
+    pub stale: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RaftRemoveArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The Raft ID of the server to remove
+    #[arg(long = "peer-id", value_name = "ID")]
+    pub peer_id: Option<String>,
+    /// The RPC address (host:port) of the server to remove
+    #[arg(long = "peer-address", value_name = "ADDR")]
+    pub peer_address: Option<String>,
+}
+
+/// `caravan server join ADDR...`.
+#[derive(Debug, Args)]
+pub struct ServerJoinArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// RPC addresses (host:port) of servers to join
+    #[arg(required = true, value_name = "ADDR")]
+    pub addresses: Vec<String>,
+}
+
+/// `caravan server force-leave NODE`.
+#[derive(Debug, Args)]
+pub struct ServerForceLeaveArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The member's name (as `server members` shows it), address or Raft ID
+    #[arg(value_name = "NODE")]
+    pub node: String,
+}
+
+pub fn run(command: &OperatorCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        OperatorCommand::Raft(RaftCommand::ListPeers(args)) => list_peers(args),
+        OperatorCommand::Raft(RaftCommand::RemovePeer(args)) => remove_peer(args),
+    }
+}
+
+fn list_peers(args: &RaftListArgs) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::new(&args.api)?;
+    block_on(async {
+        let path = if args.stale {
+            "/v1/operator/raft/configuration?stale"
+        } else {
+            "/v1/operator/raft/configuration"
+        };
+        let configuration = client
+            .get(path)
+            .await
+            .map_err(|err| anyhow::anyhow!("Failed to retrieve raft configuration: {err}"))?;
+        let rows: Vec<Vec<String>> = configuration
+            .get("Servers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|server| {
+                vec![
+                    str_of(server, "Node").to_owned(),
+                    str_of(server, "ID").to_owned(),
+                    str_of(server, "Address").to_owned(),
+                    if bool_of(server, "Leader") {
+                        "leader"
+                    } else {
+                        "follower"
+                    }
+                    .to_owned(),
+                    bool_of(server, "Voter").to_string(),
+                    str_of(server, "RaftProtocol").to_owned(),
+                ]
+            })
+            .collect();
+        outln!(
+            "{}",
+            table(
+                &["Node", "ID", "Address", "State", "Voter", "RaftProtocol"],
+                &rows
+            )
+        )?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn remove_peer(args: &RaftRemoveArgs) -> anyhow::Result<ExitCode> {
+    let query = match (&args.peer_id, &args.peer_address) {
+        (Some(id), None) => format!("id={}", encode(id)),
+        (None, Some(address)) => format!("address={}", encode(address)),
+        _ => anyhow::bail!("Error: exactly one of -peer-id or -peer-address must be given"),
+    };
+    let client = ApiClient::new(&args.api)?;
+    block_on(async {
+        client
+            .delete(&format!("/v1/operator/raft/peer?{query}"))
+            .await
+            .map_err(|err| anyhow::anyhow!("Failed to remove raft peer: {err}"))?;
+        let which = args
+            .peer_id
+            .as_deref()
+            .or(args.peer_address.as_deref())
+            .unwrap_or_default();
+        outln!(
+            "Removed peer with {} {which:?}",
+            if args.peer_id.is_some() {
+                "id"
+            } else {
+                "address"
+            }
+        )?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn server_join(args: &ServerJoinArgs) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::new(&args.api)?;
+    let query: Vec<String> = args
+        .addresses
+        .iter()
+        .map(|address| format!("address={}", encode(address)))
+        .collect();
+    block_on(async {
+        let reply = client
+            .put(&format!("/v1/agent/join?{}", query.join("&")), &json!({}))
+            .await
+            .map_err(|err| anyhow::anyhow!("Error joining: {err}"))?;
+        let error = str_of(&reply, "error");
+        if !error.is_empty() {
+            anyhow::bail!("Error joining: {error}");
+        }
+        let joined = reply.get("num_joined").and_then(Value::as_u64).unwrap_or(0);
+        outln!("Joined {joined} servers successfully")?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn server_force_leave(args: &ServerForceLeaveArgs) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::new(&args.api)?;
+    block_on(async {
+        client
+            .put(
+                &format!("/v1/agent/force-leave?node={}", encode(&args.node)),
+                &json!({}),
+            )
+            .await
+            .map_err(|err| anyhow::anyhow!("Error force-leaving server {}: {err}", args.node))?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
