@@ -238,7 +238,8 @@ fn compute_attempt(state: Arc<dyn State>, config: &SchedulerConfig, eval: &Evalu
         let mut placements = results.place;
         let mut feasibility = HashMap::new();
         for alloc in &results.in_place {
-            if !try_in_place(&mut ctx, job, alloc, &mut feasibility) {
+            let deployment = tag.id_for(&alloc.task_group);
+            if !try_in_place(&mut ctx, job, alloc, deployment, &mut feasibility) {
                 placements.push(destructive_placement(alloc, None));
             }
         }
@@ -309,6 +310,13 @@ pub(crate) struct DeploymentTag {
 }
 
 impl DeploymentTag {
+    /// The deployment allocations of `group` join, if any.
+    fn id_for(&self, group: &str) -> Option<&DeploymentId> {
+        self.id
+            .as_ref()
+            .filter(|_| self.groups.iter().any(|name| name == group))
+    }
+
     fn apply(&self, alloc: &mut Allocation, canary: bool) {
         let Some(id) = &self.id else {
             return;

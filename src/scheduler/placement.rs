@@ -19,7 +19,8 @@ use super::usage::host_ip;
 use crate::structs::{
     AllocClientStatus, AllocDesiredStatus, AllocId, AllocMetric, AllocatedCpu, AllocatedMemory,
     AllocatedPort, AllocatedResources, AllocatedSharedResources, AllocatedTaskResources,
-    Allocation, Job, NetworkResource, NodeId, RescheduleEvent, RescheduleTracker, TaskGroup,
+    Allocation, DeploymentId, Job, NetworkResource, NodeId, RescheduleEvent, RescheduleTracker,
+    TaskGroup,
 };
 
 /// Reschedule events kept on an allocation whose policy is unlimited (Nomad's
@@ -174,11 +175,14 @@ pub fn penalty_nodes(previous: Option<&Allocation>, reschedule: bool) -> Vec<Nod
 }
 
 /// Updates `alloc` to `job` on its node if the node still meets the group's constraints and fits
-/// the new resources; `false` if it must be replaced instead.
+/// the new resources; `false` if it must be replaced instead. An allocation updated in place joins
+/// `deployment` (the job version's active deployment) with its health to be decided again
+/// (Nomad: `generic_sched.go` `computeJobAllocs`, the in-place updates).
 pub fn try_in_place(
     ctx: &mut EvalContext,
     job: &Arc<Job>,
     alloc: &Arc<Allocation>,
+    deployment: Option<&DeploymentId>,
     feasibility: &mut HashMap<String, GroupFeasibility>,
 ) -> bool {
     let Some(group) = job.task_group(&alloc.task_group) else {
@@ -211,6 +215,12 @@ pub fn try_in_place(
     updated.allocated_resources.tasks = task_resources(group);
     updated.allocated_resources.shared.disk_mb = ask.disk_mb;
     updated.modify_time = ctx.now;
+    if let Some(deployment_id) = deployment
+        && updated.deployment_id.as_ref() != Some(deployment_id)
+    {
+        updated.deployment_id = Some(deployment_id.clone());
+        updated.deployment_status = None;
+    }
     ctx.update_in_place(alloc, updated);
     true
 }

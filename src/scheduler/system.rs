@@ -123,7 +123,7 @@ fn compute_attempt(
         let mut placements = results.place;
         let mut feasibility = HashMap::new();
         for alloc in &results.in_place {
-            if !try_in_place(&mut ctx, job, alloc, &mut feasibility) {
+            if !try_in_place(&mut ctx, job, alloc, None, &mut feasibility) {
                 placements.push(destructive_placement(alloc, Some(alloc.node_id.clone())));
             }
         }

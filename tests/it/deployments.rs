@@ -76,13 +76,20 @@ impl Dev {
         Ok(serde_json::from_str(&text)?)
     }
 
-    /// The job's latest deployment once it is for `version` and has left `running`.
+    /// The job's deployment of `version` once it has left `running` (a later version's, such as
+    /// an auto-revert's, may already have followed it).
     async fn deployment_done(&self, job: &str, version: u64) -> anyhow::Result<Value> {
         wait_for(Duration::from_secs(60), || async {
-            let deployment = self.get(&format!("/v1/job/{job}/deployment")).await?;
-            Ok((deployment["JobVersion"] == version
-                && !matches!(deployment["Status"].as_str(), Some("running" | "paused")))
-            .then_some(deployment))
+            let deployments = self.get(&format!("/v1/job/{job}/deployments")).await?;
+            Ok(deployments.as_array().and_then(|deployments| {
+                deployments
+                    .iter()
+                    .find(|deployment| {
+                        deployment["JobVersion"] == version
+                            && !matches!(deployment["Status"].as_str(), Some("running" | "paused"))
+                    })
+                    .cloned()
+            }))
         })
         .await
     }
@@ -113,6 +120,8 @@ fn job(id: &str, count: u32, script: &str, update: Value) -> Value {
             "Count": count,
             "Update": update,
             "RestartPolicy": { "Attempts": 0, "Mode": "fail" },
+            // Small, so a development machine's full disk does not stop the placements.
+            "EphemeralDisk": { "SizeMB": 10 },
             "ReschedulePolicy": { "Attempts": 0, "Unlimited": false },
             "Tasks": [{
                 "Name": "t",

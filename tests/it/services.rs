@@ -137,6 +137,8 @@ fn job(id: &str, count: u32, script: &str, check: Value, update: Value) -> Value
             "Count": count,
             "Update": update,
             "RestartPolicy": { "Attempts": 0, "Mode": "fail" },
+            // Small, so a development machine's full disk does not stop the placements.
+            "EphemeralDisk": { "SizeMB": 10 },
             "ReschedulePolicy": { "Attempts": 0, "Unlimited": false },
             "Networks": [{ "DynamicPorts": [{ "Label": "http" }] }],
             "Services": [{
@@ -165,12 +167,14 @@ fn http_check(path: &str) -> Value {
     })
 }
 
-fn update(auto_revert: bool) -> Value {
+/// Checks gate health; `healthy_deadline` in seconds: long where the version should turn healthy
+/// (a loaded machine must not fail it), short where its check fails on purpose.
+fn update(auto_revert: bool, healthy_deadline: u64) -> Value {
     json!({
         "MaxParallel": 1,
         "HealthCheck": "checks",
         "MinHealthyTime": SECOND,
-        "HealthyDeadline": 8 * SECOND,
+        "HealthyDeadline": healthy_deadline * SECOND,
         "ProgressDeadline": 60 * SECOND,
         "AutoRevert": auto_revert,
     })
@@ -182,7 +186,7 @@ async fn a_rolling_update_gated_on_http_checks_keeps_three_healthy() -> anyhow::
     let v1 = format!("{SERVE} # v1");
     dev.put(
         "/v1/jobs",
-        &job("web", 4, &v1, http_check("/"), update(false)),
+        &job("web", 4, &v1, http_check("/"), update(false, 30)),
     )
     .await?;
     let first = dev.deployment_done("web", 0).await?;
@@ -192,7 +196,7 @@ async fn a_rolling_update_gated_on_http_checks_keeps_three_healthy() -> anyhow::
     let v2 = format!("{SERVE} # v2");
     dev.put(
         "/v1/jobs",
-        &job("web", 4, &v2, http_check("/"), update(false)),
+        &job("web", 4, &v2, http_check("/"), update(false, 30)),
     )
     .await?;
     let mut fewest = usize::MAX;
@@ -314,7 +318,7 @@ async fn an_update_failing_its_check_is_reverted() -> anyhow::Result<()> {
     let script = format!("{SERVE} # v1");
     dev.put(
         "/v1/jobs",
-        &job("flaky", 2, &script, http_check("/"), update(true)),
+        &job("flaky", 2, &script, http_check("/"), update(true, 30)),
     )
     .await?;
     let first = dev.deployment_done("flaky", 0).await?;
@@ -324,7 +328,7 @@ async fn an_update_failing_its_check_is_reverted() -> anyhow::Result<()> {
     let broken = format!("{SERVE} # v2");
     dev.put(
         "/v1/jobs",
-        &job("flaky", 2, &broken, http_check("/missing"), update(true)),
+        &job("flaky", 2, &broken, http_check("/missing"), update(true, 5)),
     )
     .await?;
     let failed = dev.deployment_done("flaky", 1).await?;
@@ -359,6 +363,75 @@ async fn an_update_failing_its_check_is_reverted() -> anyhow::Result<()> {
         Ok(settled.then_some(()))
     })
     .await?;
+    // The reverted version rolls out as a deployment of its own, the allocation that kept
+    // serving updated in place into it.
+    let reverted = dev.deployment_done("flaky", 2).await?;
+    assert_eq!(reverted["Status"], "successful", "{reverted}");
+    dev.agent.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_change_updates_in_place_and_its_deployment_waits_for_the_new_check()
+-> anyhow::Result<()> {
+    let dev = Dev::start().await?;
+    let script = format!("{SERVE} # v1");
+    dev.put(
+        "/v1/jobs",
+        &job("inplace", 2, &script, http_check("/"), update(true, 30)),
+    )
+    .await?;
+    let first = dev.deployment_done("inplace", 0).await?;
+    assert_eq!(first["Status"], "successful", "{first}");
+    let ids = |allocs: &[Value]| -> std::collections::BTreeSet<String> {
+        allocs
+            .iter()
+            .filter_map(|alloc| alloc["ID"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let before = ids(&dev.healthy_allocs("inplace").await?);
+    assert_eq!(before.len(), 2);
+
+    // Only the check changes: the allocations are updated in place, join the new deployment,
+    // and its new check (a 404) keeps them from turning healthy.
+    dev.put(
+        "/v1/jobs",
+        &job(
+            "inplace",
+            2,
+            &script,
+            http_check("/missing"),
+            update(true, 5),
+        ),
+    )
+    .await?;
+    let failed = dev.deployment_done("inplace", 1).await?;
+    assert_eq!(failed["Status"], "failed", "{failed}");
+    assert_eq!(
+        failed["StatusDescription"],
+        "Failed due to unhealthy allocations - rolling back to job version 0"
+    );
+    let reverted = dev.deployment_done("inplace", 2).await?;
+    assert_eq!(reverted["Status"], "successful", "{reverted}");
+    let after = dev.healthy_allocs("inplace").await?;
+    assert_eq!(
+        ids(&after),
+        before,
+        "in place: the same allocations throughout"
+    );
+    assert!(
+        after.iter().all(|alloc| alloc["JobVersion"] == 2),
+        "{after:?}"
+    );
+    wait_for(Duration::from_secs(30), || async {
+        let instances = dev.instances("web").await?;
+        Ok((instances.len() == 2
+            && instances
+                .iter()
+                .all(|instance| instance["Checks"]["alive"] == "success"))
+        .then_some(()))
+    })
+    .await?;
     dev.agent.shutdown().await;
     Ok(())
 }
@@ -380,7 +453,7 @@ async fn check_restart_restarts_a_task_whose_check_is_critical() -> anyhow::Resu
     });
     dev.put(
         "/v1/jobs",
-        &job("restarts", 1, &script, check, update(false)),
+        &job("restarts", 1, &script, check, update(false, 30)),
     )
     .await?;
     let alloc = wait_for(Duration::from_secs(60), || async {

@@ -239,17 +239,7 @@ pub fn spawn(config: AllocRunnerConfig) -> AllocRunnerHandle {
     let (done_tx, done_rx) = watch::channel(false);
     let (command_tx, command_rx) = mpsc::unbounded_channel();
     let health = AllocHealth::default();
-    // Health is decided once: an allocation the servers already know the health of (a restart of
-    // the agent) is not judged again.
-    let undecided = alloc
-        .deployment_status
-        .as_ref()
-        .is_none_or(|status| status.healthy.is_none());
-    let tracker = job
-        .as_ref()
-        .filter(|_| alloc.deployment_id.is_some() && undecided)
-        .and_then(|job| strategy_of(job, &alloc.task_group))
-        .map(|strategy| HealthTracker::new(&strategy, tokio::time::Instant::now()));
+    let tracker = health_tracker_for(&alloc);
     let check_results = Arc::new(Mutex::new(CheckResults::new()));
     let tasks = Arc::new(tasks);
     let services = ServiceHook::new(
@@ -331,6 +321,22 @@ async fn next_check_result(services: &mut Option<ServiceHook>) -> (String, check
     }
 }
 
+/// The tracker of an allocation placed in a deployment, from now. Health is decided once per
+/// deployment: an allocation the servers already know the health of (a restart of the agent) is
+/// not judged again.
+fn health_tracker_for(alloc: &Allocation) -> Option<HealthTracker> {
+    let undecided = alloc
+        .deployment_status
+        .as_ref()
+        .is_none_or(|status| status.healthy.is_none());
+    alloc
+        .job
+        .as_ref()
+        .filter(|_| alloc.deployment_id.is_some() && undecided)
+        .and_then(|job| strategy_of(job, &alloc.task_group))
+        .map(|strategy| HealthTracker::new(&strategy, tokio::time::Instant::now()))
+}
+
 /// Sleeps until `at`, or forever.
 async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
@@ -384,6 +390,10 @@ impl AllocRunner {
                         }
                         if let Err(err) = self.state_db.put_alloc(&alloc) {
                             tracing::error!(error = %err, "failed to persist allocation");
+                        }
+                        // Updated in place into a new deployment: its health is judged anew.
+                        if alloc.deployment_id != self.alloc.deployment_id {
+                            self.tracker = health_tracker_for(&alloc);
                         }
                         self.alloc = alloc;
                     }

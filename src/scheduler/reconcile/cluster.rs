@@ -285,6 +285,7 @@ fn reconcile_group(
 
     // Updates of kept, running allocations made from an older job version.
     let mut destructive: Vec<&Arc<Allocation>> = Vec::new();
+    let mut n_in_place = 0usize;
     for alloc in kept {
         if alloc.is_client_terminal() || !runs_older_version(alloc, job) {
             continue;
@@ -298,6 +299,7 @@ fn reconcile_group(
         if replace {
             destructive.push(alloc);
         } else {
+            n_in_place += 1;
             results.in_place.push(alloc.clone());
         }
     }
@@ -345,7 +347,8 @@ fn reconcile_group(
         results.place.push(destructive_placement(alloc, None));
     }
     GroupDeployment {
-        needed: !destructive.is_empty() || (!had_running && placed_now > 0),
+        // Nomad's `updatingSpec`: destructive or in-place updates of running allocations.
+        needed: !destructive.is_empty() || n_in_place > 0 || (!had_running && placed_now > 0),
         canaries: canarying,
     }
 }

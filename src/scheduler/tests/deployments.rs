@@ -323,3 +323,44 @@ fn a_failed_deployment_replaces_nothing_more() {
     run(&mut harness, "e3");
     assert!(harness.placed().is_empty());
 }
+
+#[test]
+fn an_in_place_update_joins_the_new_deployment_with_its_health_undecided() {
+    let (mut harness, _) = harness_with(
+        (0..2).map(mock::node).collect(),
+        job_with(2, strategy(1, 0)),
+    );
+    run(&mut harness, "e1");
+    mark_healthy(&mut harness);
+    let first = deployment(&harness);
+    let mut done = (*first).clone();
+    done.status = DeploymentStatus::Successful;
+    harness.state.upsert_deployment(done);
+    clear(&mut harness);
+
+    // A service change updates the allocations in place.
+    let mut job = (*harness
+        .snapshot()
+        .job_by_id("default", &"web".into())
+        .expect("job"))
+    .clone();
+    job.task_groups[0].services.push(crate::structs::Service {
+        name: "api".to_owned(),
+        ..crate::structs::Service::default()
+    });
+    let v1 = harness.state.upsert_job(job);
+    run(&mut harness, "e2");
+    let created = harness.plans[0].deployment.clone().expect("new deployment");
+    assert_eq!(created.job_version, v1.version);
+    assert!(harness.stopped().is_empty(), "nothing is replaced");
+    let updated = harness.placed();
+    assert_eq!(updated.len(), 2, "both allocations updated in place");
+    for alloc in updated {
+        assert_eq!(alloc.deployment_id.as_ref(), Some(&created.id));
+        assert_eq!(
+            alloc.deployment_status, None,
+            "health is judged again in the new deployment"
+        );
+        assert_eq!(alloc.job.as_ref().map(|job| job.version), Some(v1.version));
+    }
+}

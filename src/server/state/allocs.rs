@@ -219,6 +219,13 @@ impl Tables {
                     alloc.client_status = existing.client_status;
                     alloc.client_description = existing.client_description.clone();
                     alloc.task_states = existing.task_states.clone();
+                    // Moved into a new deployment, it counts there as placed (Nomad:
+                    // `updateDeploymentWithAlloc`).
+                    if alloc.deployment_id.is_some()
+                        && alloc.deployment_id != existing.deployment_id
+                    {
+                        self.count_placed(index, &alloc, effects);
+                    }
                 }
                 None => {
                     alloc.create_index = index;
