@@ -500,3 +500,134 @@ async fn check_restart_restarts_a_task_whose_check_is_critical() -> anyhow::Resu
     dev.agent.shutdown().await;
     Ok(())
 }
+
+/// The servers' side on a real server with two simulated nodes: a node registers only its own
+/// allocations' instances, `/v1/service/:name` blocks until the catalog changes, and a node that
+/// goes down loses its instances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_goes_down_loses_its_instances() -> anyhow::Result<()> {
+    use crate::support::server::{TestServer, index_header, service_job};
+    let server = TestServer::start_with(|options| {
+        options.heartbeat.min_ttl = Duration::from_millis(1000);
+        options.heartbeat.grace = Duration::from_millis(300);
+    })
+    .await?;
+    let heartbeat = |node_id: String, secret_id: &'static str| {
+        let http = server.http.clone();
+        let url = format!("{}/v1/internal/node/{node_id}/heartbeat", server.url);
+        tokio::spawn(async move {
+            loop {
+                let _ = http
+                    .put(&url)
+                    .json(&json!({"Status": "ready", "SecretID": secret_id}))
+                    .send()
+                    .await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let doomed = server.register_node(1).await?;
+    let doomed_beat = heartbeat(doomed.clone(), "secret-1");
+    server.run_job(service_job("cache", 1)).await?;
+    let (allocs, _): (Vec<Value>, u64) = server.get_json("/v1/job/cache/allocations").await?;
+    let alloc_id = allocs[0]["ID"].as_str().unwrap_or_default().to_owned();
+    let other = server.register_node(2).await?;
+    let other_beat = heartbeat(other.clone(), "secret-2");
+
+    let (_, before) = server.get_json::<Value>("/v1/service/cache").await?;
+    // A blocking query on the service wakes when it is registered.
+    let blocked = tokio::spawn({
+        let http = server.http.clone();
+        let url = format!("{}/v1/service/cache?index={before}&wait=20s", server.url);
+        async move { http.get(url).send().await }
+    });
+    let registration = |node_id: &str| {
+        json!({ "Upserts": [{
+            "ID": format!("_nomad-task-{alloc_id}-group-cache-cache-db"),
+            "ServiceName": "cache",
+            "Namespace": "default",
+            "NodeID": node_id,
+            "JobID": "cache",
+            "AllocID": alloc_id,
+            "Tags": ["primary"],
+            "Address": "10.0.0.2",
+            "Port": 20001,
+        }]})
+    };
+    let sync = |node_id: &str, body: &Value| {
+        server
+            .http
+            .put(format!(
+                "{}/v1/internal/node/{node_id}/services",
+                server.url
+            ))
+            .json(body)
+            .send()
+    };
+    // Another node may not speak for this allocation.
+    let refused = sync(&other, &registration(&other)).await?;
+    assert_eq!(refused.status(), 403, "{}", refused.text().await?);
+    let accepted = sync(&doomed, &registration(&doomed)).await?;
+    assert!(accepted.status().is_success(), "{}", accepted.text().await?);
+    let woke = blocked.await??;
+    assert!(index_header(&woke)? > before);
+    let instances: Vec<Value> = woke.json().await?;
+    assert_eq!(instances.len(), 1);
+    assert_eq!(instances[0]["AllocID"], alloc_id.as_str());
+    assert_eq!(instances[0]["Address"], "10.0.0.2");
+    assert_eq!(instances[0]["Port"], 20001);
+    let id = instances[0]["ID"].as_str().unwrap_or_default().to_owned();
+    let stolen = sync(&other, &json!({ "Deletes": [id] })).await?;
+    assert_eq!(stolen.status(), 403);
+    // An operator deletes a second instance with the CLI.
+    let mut second = registration(&doomed);
+    second["Upserts"][0]["ID"] = json!(format!("_nomad-task-{alloc_id}-group-cache-cache-admin"));
+    second["Upserts"][0]["Tags"] = json!([]);
+    assert!(sync(&doomed, &second).await?.status().is_success());
+    let dir = tempfile::tempdir()?;
+    let second_id = second["Upserts"][0]["ID"].as_str().unwrap_or_default();
+    let deleted = cli(
+        dir.path(),
+        &[
+            "service",
+            "delete",
+            "-address",
+            &server.url,
+            "cache",
+            second_id,
+        ],
+    )
+    .await?;
+    assert_eq!(deleted.code, Some(0), "{}", deleted.stderr);
+    assert_eq!(
+        deleted.stdout.trim(),
+        "Successfully deleted service registration"
+    );
+    let (instances, _): (Vec<Value>, u64) = server.get_json("/v1/service/cache").await?;
+    assert_eq!(instances.len(), 1, "{instances:?}");
+    let (listed, _): (Value, u64) = server.get_json("/v1/services").await?;
+    assert_eq!(
+        listed,
+        json!([{ "Namespace": "default", "Services": [{ "ServiceName": "cache", "Tags": ["primary"] }] }])
+    );
+
+    // The node falls silent: once it is down its instance is gone.
+    doomed_beat.abort();
+    wait_for(Duration::from_secs(20), || async {
+        let (instances, _): (Vec<Value>, u64) = server.get_json("/v1/service/cache").await?;
+        Ok(instances.is_empty().then_some(()))
+    })
+    .await?;
+    let (node, _): (Value, u64) = server.get_json(&format!("/v1/node/{doomed}")).await?;
+    assert_eq!(node["Status"], "down");
+    // An operator's delete of what is not there is a 404.
+    let missing = server
+        .http
+        .delete(format!("{}/v1/service/cache/{}", server.url, "nope"))
+        .send()
+        .await?;
+    assert_eq!(missing.status(), 404);
+    other_beat.abort();
+    server.stop().await;
+    Ok(())
+}
