@@ -127,6 +127,8 @@ impl TaskEvent {
     pub const SIGNALING: &'static str = "Signaling";
     pub const RESTART_SIGNAL: &'static str = "Restart Signaled";
     pub const SIBLING_FAILED: &'static str = "Sibling Task Failed";
+    /// A batch group's `max_run_duration` ran out: the task was killed and failed.
+    pub const MAX_RUN_DURATION_EXCEEDED: &'static str = "Max Run Duration Exceeded";
 }
 
 /// A task's state, restarts and event history.

@@ -21,6 +21,7 @@ mod exec_driver;
 mod ha;
 mod hardening;
 mod jobspec;
+mod max_run_duration;
 mod periodic;
 mod qemu;
 mod sandbox_budgets;

@@ -240,6 +240,7 @@ pub fn spawn(config: AllocRunnerConfig) -> AllocRunnerHandle {
     let (command_tx, command_rx) = mpsc::unbounded_channel();
     let health = AllocHealth::default();
     let tracker = health_tracker_for(&alloc);
+    let run_deadline = run_deadline(&alloc, job.as_deref(), group.as_ref());
     let check_results = Arc::new(Mutex::new(CheckResults::new()));
     let tasks = Arc::new(tasks);
     let services = ServiceHook::new(
@@ -280,6 +281,8 @@ pub fn spawn(config: AllocRunnerConfig) -> AllocRunnerHandle {
         health,
         tracker,
         wake: None,
+        run_deadline,
+        run_expired: false,
         services,
     };
     if let Err(err) = handle.alloc_dir.build() {
@@ -309,8 +312,37 @@ struct AllocRunner {
     tracker: Option<HealthTracker>,
     /// When the health tracker wants to look again.
     wake: Option<tokio::time::Instant>,
+    /// A batch group's `max_run_duration`: when it runs out, and the duration.
+    run_deadline: Option<(tokio::time::Instant, std::time::Duration)>,
+    /// The `max_run_duration` ran out: every task still alive is killed, failing.
+    run_expired: bool,
     /// Registers and checks the native services; `None` without any.
     services: Option<ServiceHook>,
+}
+
+/// When a batch or sysbatch group's `max_run_duration` runs out, counted from the allocation's
+/// creation (so an agent restart does not extend it).
+fn run_deadline(
+    alloc: &Allocation,
+    job: Option<&crate::structs::Job>,
+    group: Option<&crate::structs::TaskGroup>,
+) -> Option<(tokio::time::Instant, std::time::Duration)> {
+    let limit = group?.max_run_duration?;
+    if !job?.is_batch_like() {
+        return None;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_nanos()).unwrap_or(i64::MAX)
+        });
+    let elapsed = std::time::Duration::from_nanos(
+        u64::try_from(now.saturating_sub(alloc.create_time)).unwrap_or(0),
+    );
+    Some((
+        tokio::time::Instant::now() + limit.saturating_sub(elapsed),
+        limit,
+    ))
 }
 
 /// The next probe result of the hook's checks, or never.
@@ -377,6 +409,9 @@ impl AllocRunner {
             tokio::select! {
                 () = self.changed.notified() => {}
                 () = sleep_until(self.wake) => {}
+                () = sleep_until(self.run_deadline.map(|(at, _)| at)), if !self.run_expired => {
+                    self.run_expired = true;
+                }
                 _ = self.checks.changed() => {}
                 (check_id, result) = next_check_result(&mut self.services) => {
                     if let Some(hook) = &mut self.services {
@@ -438,6 +473,13 @@ impl AllocRunner {
 
     /// Opens the gates and sends the kills the task states call for.
     fn step(&mut self, states: &BTreeMap<String, TaskState>) {
+        if self.run_expired
+            && let Some((_, limit)) = self.run_deadline
+        {
+            for (name, state) in states {
+                self.kill(name, state, Some(events::max_run_duration_exceeded(limit)));
+            }
+        }
         let is_dead = |name: &str| {
             states
                 .get(name)
@@ -599,5 +641,48 @@ pub fn destroy(handle: &AllocRunnerHandle, state_db: &StateDb) {
     }
     if let Err(err) = state_db.delete_alloc(alloc_id.as_str()) {
         tracing::warn!(alloc_id = %alloc_id, error = %err, "failed to remove alloc state");
+    }
+}
+
+#[cfg(test)]
+mod run_deadline_tests {
+    use std::time::Duration;
+
+    use super::run_deadline;
+    use crate::structs::{Allocation, Job, JobType, TaskGroup};
+
+    #[test]
+    fn only_batch_groups_with_a_limit_get_a_deadline_counted_from_creation() {
+        let group = TaskGroup {
+            name: "g".to_owned(),
+            max_run_duration: Some(Duration::from_secs(60)),
+            ..TaskGroup::default()
+        };
+        let job = |job_type| Job {
+            job_type,
+            ..Job::default()
+        };
+        let now_nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos() as i64);
+        let alloc = Allocation {
+            create_time: now_nanos - 45_000_000_000,
+            ..Allocation::default()
+        };
+        let before = tokio::time::Instant::now();
+        let (at, limit) = run_deadline(&alloc, Some(&job(JobType::Batch)), Some(&group))
+            .expect("a batch group with a limit");
+        assert_eq!(limit, Duration::from_secs(60));
+        let left = at - before;
+        assert!(
+            left > Duration::from_secs(13) && left <= Duration::from_secs(15),
+            "45 s of 60 are gone: {left:?}"
+        );
+        assert!(run_deadline(&alloc, Some(&job(JobType::Service)), Some(&group)).is_none());
+        let unlimited = TaskGroup {
+            max_run_duration: None,
+            ..group
+        };
+        assert!(run_deadline(&alloc, Some(&job(JobType::Batch)), Some(&unlimited)).is_none());
     }
 }

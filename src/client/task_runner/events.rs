@@ -133,6 +133,19 @@ pub fn sibling_failed(sibling: &str) -> TaskEvent {
     event
 }
 
+/// The group's `max_run_duration` ran out: the task is killed and fails.
+pub fn max_run_duration_exceeded(limit: Duration) -> TaskEvent {
+    let mut event = new(
+        TaskEvent::MAX_RUN_DURATION_EXCEEDED,
+        format!(
+            "Task exceeded the group's max_run_duration of {}",
+            crate::structs::duration::format_go_duration(limit)
+        ),
+    );
+    event.fails_task = true;
+    event
+}
+
 pub fn leader_dead() -> TaskEvent {
     new("Leader Task Dead", "Leader Task in Group dead")
 }
