@@ -149,6 +149,12 @@ pub fn router(server: Arc<Server>) -> Router {
             "/v1/operator/raft/peer",
             axum::routing::delete(operator::raft_remove_peer),
         )
+        .route(
+            "/v1/operator/snapshot",
+            get(operator::snapshot_save)
+                .put(operator::snapshot_restore)
+                .post(operator::snapshot_restore),
+        )
         .route("/v1/internal/raft/info", get(operator::raft_info))
         .route("/v1/internal/raft/join", post(operator::raft_join))
         .route("/v1/event/stream", get(events::stream))

@@ -146,6 +146,12 @@ impl ApiClient {
         self.send(self.http.get(self.url(path))).await
     }
 
+    /// `PUT path` with a raw body (a snapshot file).
+    pub async fn put_bytes(&self, path: &str, body: Vec<u8>) -> anyhow::Result<()> {
+        self.send(self.http.put(self.url(path)).body(body)).await?;
+        Ok(())
+    }
+
     /// `PUT path` with a JSON body.
     pub async fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         let response = self.send(self.http.put(self.url(path)).json(body)).await?;

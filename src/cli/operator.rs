@@ -1,7 +1,8 @@
-//! `caravan operator raft list-peers|remove-peer`, `caravan server join|force-leave`.
+//! `caravan operator raft list-peers|remove-peer`, `caravan operator snapshot
+//! save|inspect|restore`, `caravan server join|force-leave`.
 //!
-//! Nomad: `command/operator_raft_list.go`, `operator_raft_remove.go`, `server_join.go`,
-//! `server_force_leave.go`.
+//! Nomad: `command/operator_raft_list.go`, `operator_raft_remove.go`,
+//! `operator_snapshot_{save,inspect,restore}.go`, `server_join.go`, `server_force_leave.go`.
 
 use std::process::ExitCode;
 
@@ -12,12 +13,42 @@ use super::ApiArgs;
 use super::api_client::{ApiClient, block_on, bool_of, encode, str_of};
 use super::format::table;
 use super::output::outln;
+use crate::api::types::cluster::SnapshotHeader;
 
 #[derive(Debug, Subcommand)]
 pub enum OperatorCommand {
     /// Inspects and changes the Raft configuration of the servers
     #[command(subcommand)]
     Raft(RaftCommand),
+    /// Saves, inspects and restores snapshots of the cluster's state
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Saves a point-in-time copy of the whole state to a file
+    Save(SnapshotFileArgs),
+    /// Shows what a snapshot file holds (no agent needed)
+    Inspect(SnapshotInspectArgs),
+    /// Replaces the cluster's state with a snapshot file
+    Restore(SnapshotFileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotFileArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The snapshot file
+    #[arg(value_name = "FILE")]
+    pub file: std::path::PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotInspectArgs {
+    /// The snapshot file
+    #[arg(value_name = "FILE")]
+    pub file: std::path::PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,7 +104,98 @@ pub fn run(command: &OperatorCommand) -> anyhow::Result<ExitCode> {
     match command {
         OperatorCommand::Raft(RaftCommand::ListPeers(args)) => list_peers(args),
         OperatorCommand::Raft(RaftCommand::RemovePeer(args)) => remove_peer(args),
+        OperatorCommand::Snapshot(SnapshotCommand::Save(args)) => snapshot_save(args),
+        OperatorCommand::Snapshot(SnapshotCommand::Inspect(args)) => snapshot_inspect(args),
+        OperatorCommand::Snapshot(SnapshotCommand::Restore(args)) => snapshot_restore(args),
     }
+}
+
+fn snapshot_save(args: &SnapshotFileArgs) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::new(&args.api)?;
+    block_on(async {
+        let response = client
+            .get_stream("/v1/operator/snapshot")
+            .await
+            .map_err(|err| anyhow::anyhow!("Failed to get snapshot file: {err}"))?;
+        let file = response
+            .bytes()
+            .await
+            .map_err(|err| anyhow::anyhow!("Failed to get snapshot file: {err}"))?;
+        let header = read_header(&file)?;
+        // Written beside the target and renamed, so a failed save leaves no partial file.
+        let partial = args.file.with_extension("partial");
+        std::fs::write(&partial, &file)
+            .and_then(|()| std::fs::rename(&partial, &args.file))
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "Failed to write snapshot file {}: {err}",
+                    args.file.display()
+                )
+            })?;
+        outln!(
+            "State file written to {} (index {}, {} jobs)",
+            args.file.display(),
+            header.index,
+            header.jobs
+        )?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn read_header(file: &[u8]) -> anyhow::Result<SnapshotHeader> {
+    let line = file.split(|byte| *byte == b'\n').next().unwrap_or_default();
+    let header: SnapshotHeader = serde_json::from_slice(line).map_err(|err| {
+        anyhow::anyhow!("Error verifying snapshot: not a caravan snapshot: {err}")
+    })?;
+    anyhow::ensure!(
+        header.format == SnapshotHeader::FORMAT,
+        "Error verifying snapshot: not a caravan snapshot (format {:?})",
+        header.format
+    );
+    Ok(header)
+}
+
+fn snapshot_inspect(args: &SnapshotInspectArgs) -> anyhow::Result<ExitCode> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(&args.file).map_err(|err| {
+        anyhow::anyhow!("Error opening snapshot file {}: {err}", args.file.display())
+    })?;
+    let size = file.metadata().map(|metadata| metadata.len()).unwrap_or(0);
+    let mut line = Vec::new();
+    std::io::BufReader::new(file).read_until(b'\n', &mut line)?;
+    let header = read_header(&line)?;
+    outln!(
+        "{}",
+        super::format::kv(&[
+            ("Created", super::format::format_nanos(header.created_at)),
+            ("Size", format!("{size} B")),
+            ("Index", header.index.to_string()),
+            ("Term", header.term.to_string()),
+            ("Version", header.version.to_string()),
+            ("Jobs", header.jobs.to_string()),
+            ("Allocations", header.allocations.to_string()),
+            ("Nodes", header.nodes.to_string()),
+            ("Evaluations", header.evaluations.to_string()),
+            ("Deployments", header.deployments.to_string()),
+        ])
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn snapshot_restore(args: &SnapshotFileArgs) -> anyhow::Result<ExitCode> {
+    let file = std::fs::read(&args.file).map_err(|err| {
+        anyhow::anyhow!("Error opening snapshot file {}: {err}", args.file.display())
+    })?;
+    read_header(&file)?;
+    let client = ApiClient::new(&args.api)?;
+    block_on(async {
+        client
+            .put_bytes("/v1/operator/snapshot", file)
+            .await
+            .map_err(|err| anyhow::anyhow!("Failed to restore snapshot: {err}"))?;
+        outln!("Snapshot Restored")?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn list_peers(args: &RaftListArgs) -> anyhow::Result<ExitCode> {

@@ -5,6 +5,8 @@
 //!   client that knew only one server keeps its task running and its node never goes down; the
 //!   killed server rejoins; all three restarted have the state back; a wiped server rejoins under
 //!   a new ID and catches up by snapshot (Raft paper §7).
+//! - `operator snapshot save` on that cluster and `restore` onto a new single server: the same
+//!   jobs and allocations.
 //! - Five servers: losing two keeps writes working; losing three makes writes fail with Nomad's
 //!   "No cluster leader" within the request timeout; one coming back makes them work again.
 //!
@@ -20,7 +22,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 use crate::support::server::wait_for;
-use crate::support::{AgentProcess, free_port};
+use crate::support::{AgentProcess, caravan, free_port};
 
 /// One server process of a test cluster.
 struct ServerProcess {
@@ -56,6 +58,11 @@ impl ServerProcess {
 
 /// Writes the configs of `count` servers that expect each other.
 fn servers(dir: &Path, count: usize) -> anyhow::Result<Vec<ServerProcess>> {
+    servers_expecting(dir, count, "server")
+}
+
+/// Writes the configs of `count` servers named `<prefix>N` that expect each other.
+fn servers_expecting(dir: &Path, count: usize, prefix: &str) -> anyhow::Result<Vec<ServerProcess>> {
     let ports: Vec<(u16, u16)> = (0..count)
         .map(|_| Ok((free_port()?, free_port()?)))
         .collect::<anyhow::Result<_>>()?;
@@ -67,7 +74,7 @@ fn servers(dir: &Path, count: usize) -> anyhow::Result<Vec<ServerProcess>> {
         .iter()
         .enumerate()
         .map(|(index, &(http, rpc))| {
-            let name = format!("server{}", index + 1);
+            let name = format!("{prefix}{}", index + 1);
             let config = dir.join(format!("{name}.hcl"));
             std::fs::write(
                 &config,
@@ -577,7 +584,73 @@ async fn three_servers(dir: PathBuf) -> anyhow::Result<()> {
         .unwrap_or("0")
         .parse()?;
     assert!(snapshot_index > 0, "the wiped server was sent a snapshot");
+
+    // `operator snapshot save` through a follower, `restore` onto a new single server: the
+    // same jobs and allocations.
+    let snapshot_file = dir.join("cluster.snap");
+    let saved = caravan(
+        dir,
+        &[
+            "operator",
+            "snapshot",
+            "save",
+            "-address",
+            &servers[wiped].url(),
+            &snapshot_file.display().to_string(),
+        ],
+    )?;
+    assert_eq!(saved.code, Some(0), "{saved:?}");
+    let inspected = caravan(
+        dir,
+        &[
+            "operator",
+            "snapshot",
+            "inspect",
+            &snapshot_file.display().to_string(),
+        ],
+    )?;
+    assert_eq!(inspected.code, Some(0), "{inspected:?}");
+    let cluster_jobs = job_ids(&http, &servers[0]).await?;
+    let cluster_allocs = alloc_ids(&http, &servers[0].url()).await?;
+    let jobs_line = format!("= {}", cluster_jobs.len());
+    assert!(
+        inspected
+            .stdout
+            .lines()
+            .any(|line| line.starts_with("Jobs ") && line.ends_with(&jobs_line)),
+        "{inspected:?}"
+    );
+    let mut single = servers_expecting(dir, 1, "single")?.remove(0);
+    single.start()?;
+    wait_for_cluster(&http, std::slice::from_ref(&single), 1)
+        .await
+        .context("a new single server")?;
+    let restored = caravan(
+        dir,
+        &[
+            "operator",
+            "snapshot",
+            "restore",
+            "-address",
+            &single.url(),
+            &snapshot_file.display().to_string(),
+        ],
+    )?;
+    assert_eq!(restored.code, Some(0), "{restored:?}");
+    assert_eq!(job_ids(&http, &single).await?, cluster_jobs);
+    assert_eq!(alloc_ids(&http, &single.url()).await?, cluster_allocs);
     Ok(())
+}
+
+/// The allocation IDs a server holds.
+async fn alloc_ids(http: &reqwest::Client, url: &str) -> anyhow::Result<BTreeSet<String>> {
+    let allocs = get_json(http, &format!("{url}/v1/allocations?stale")).await?;
+    Ok(allocs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|alloc| alloc["ID"].as_str().map(str::to_owned))
+        .collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

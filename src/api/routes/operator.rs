@@ -1,4 +1,5 @@
-//! The Raft configuration: `/v1/operator/raft/configuration`, `/v1/operator/raft/peer`, and the
+//! The Raft configuration: `/v1/operator/raft/configuration`, `/v1/operator/raft/peer`,
+//! operator snapshots (`/v1/operator/snapshot`), and the
 //! servers' own `/v1/internal/raft/info` and `/v1/internal/raft/join` (Nomad:
 //! `command/agent/operator_endpoint.go`, `nomad/operator_endpoint.go`).
 //!
@@ -65,4 +66,27 @@ pub async fn raft_remove_peer(
     };
     server.raft_remove_peer(id).await?;
     Ok(StatusCode::OK.into_response())
+}
+
+/// `GET /v1/operator/snapshot`: the whole state as a snapshot file.
+pub async fn snapshot_save(State(server): State<Arc<Server>>) -> Result<Response, ApiError> {
+    let file = server.snapshot_save().await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        file,
+    )
+        .into_response())
+}
+
+/// `PUT /v1/operator/snapshot`: replaces the cluster's state with the snapshot file in the body.
+pub async fn snapshot_restore(
+    State(server): State<Arc<Server>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let index = server.snapshot_restore(&body).await?;
+    Ok(crate::api::blocking::with_meta(
+        &server,
+        index,
+        StatusCode::OK.into_response(),
+    ))
 }

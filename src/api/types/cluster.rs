@@ -7,6 +7,8 @@
 //! | `POST /v1/internal/raft/join`           | [`RaftJoinRequest`] | [`RaftJoinResponse`]     |
 //! | `GET /v1/operator/raft/configuration`   |                     | [`RaftConfiguration`]    |
 //! | `DELETE /v1/operator/raft/peer?id=`     |                     | (empty)                  |
+//! | `GET /v1/operator/snapshot`             |                     | [`SnapshotHeader`] line, state |
+//! | `PUT /v1/operator/snapshot`             | a snapshot file     | (empty)                  |
 
 use serde::{Deserialize, Serialize};
 
@@ -84,4 +86,29 @@ pub struct RaftServer {
 pub struct JoinResponse {
     pub num_joined: usize,
     pub error: String,
+}
+
+/// The first line of an operator snapshot file (`GET /v1/operator/snapshot`): what the file
+/// holds, readable without the state that follows it (`operator snapshot inspect`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SnapshotHeader {
+    /// Always [`SnapshotHeader::FORMAT`].
+    pub format: String,
+    pub version: u32,
+    /// The Raft index and term the state was read at.
+    pub index: u64,
+    pub term: u64,
+    /// Unix nanoseconds when the snapshot was taken.
+    pub created_at: i64,
+    pub jobs: u64,
+    pub allocations: u64,
+    pub nodes: u64,
+    pub evaluations: u64,
+    pub deployments: u64,
+}
+
+impl SnapshotHeader {
+    pub const FORMAT: &'static str = "caravan-snapshot";
+    pub const VERSION: u32 = 1;
 }

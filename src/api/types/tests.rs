@@ -178,4 +178,5 @@ fn cluster_messages_round_trip() {
     check!(cluster::RaftJoinResponse, "raft_join_response");
     check!(cluster::RaftConfiguration, "raft_configuration");
     check!(cluster::JoinResponse, "join_response");
+    check!(cluster::SnapshotHeader, "snapshot_header");
 }

@@ -118,6 +118,10 @@ pub enum Command {
         eval: Option<Evaluation>,
         event: ScalingEvent,
     },
+    /// Replaces the whole state with an operator's snapshot (`operator snapshot restore`).
+    SnapshotRestore {
+        state: Arc<crate::server::state::PersistedState>,
+    },
     /// Marks a job version stable or not.
     JobStability {
         namespace: String,
@@ -148,6 +152,7 @@ impl Command {
             Self::JobStability { .. } => "job_stability",
             Self::JobScale { .. } => "job_scale",
             Self::ServiceRegistrations { .. } => "service_registrations",
+            Self::SnapshotRestore { .. } => "snapshot_restore",
         }
     }
 }

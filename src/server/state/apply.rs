@@ -47,6 +47,36 @@ impl ApplyEffects {
 }
 
 impl Tables {
+    /// Replaces every table with the restored state, each table's index moved to `index` so
+    /// that every watch wakes; the leader learns the restored nodes and evaluations.
+    fn apply_snapshot_restore(
+        &mut self,
+        index: u64,
+        state: &super::PersistedState,
+        effects: &mut ApplyEffects,
+    ) {
+        *self = state.clone().into_tables();
+        let indexes = &mut self.indexes;
+        for table_index in [
+            &mut indexes.latest,
+            &mut indexes.jobs,
+            &mut indexes.job_summaries,
+            &mut indexes.job_versions,
+            &mut indexes.nodes,
+            &mut indexes.allocs,
+            &mut indexes.evals,
+            &mut indexes.deployments,
+            &mut indexes.services,
+            &mut indexes.scaling_events,
+        ] {
+            *table_index = (*table_index).max(index);
+        }
+        effects.nodes.extend(self.nodes.values().cloned());
+        effects.evals.extend(self.evals.values().cloned());
+        effects.capacity_changed = true;
+        effects.alloc_nodes.extend(self.nodes.keys().cloned());
+    }
+
     pub(super) fn apply(
         &mut self,
         index: u64,
@@ -166,6 +196,10 @@ impl Tables {
             }
             Command::ServiceRegistrations { upserts, deletes } => {
                 self.apply_service_registrations(index, upserts, deletes, effects);
+                Ok(())
+            }
+            Command::SnapshotRestore { state } => {
+                self.apply_snapshot_restore(index, state, effects);
                 Ok(())
             }
             Command::JobStability {
