@@ -10,6 +10,7 @@
 //! Nomad: `command/agent/http.go` (the mux and `wrap`), `*_endpoint.go`.
 
 pub mod blocking;
+pub mod client;
 pub mod decode;
 pub mod error;
 pub mod forward;

@@ -1,8 +1,8 @@
 //! The CLI's HTTP client for the agent's API: JSON reads and writes, blocking queries, ID prefix
 //! resolution, and errors worded as Nomad's CLI words them.
 //!
-//! Boundary: this is the only place the CLI talks to an agent; commands see `serde_json::Value`s
-//! in the API's shape (Nomad's PascalCase JSON), never the agent's internals.
+//! Boundary: the CLI reaches an agent only through [`crate::api::client`]; the commands not yet
+//! moved to its wire types see `serde_json::Value`s in the API's shape through this wrapper.
 
 use std::time::Duration;
 
@@ -10,6 +10,8 @@ use anyhow::Context;
 use serde_json::Value;
 
 use super::ApiArgs;
+pub use crate::api::client::encode;
+use crate::api::client::{ApiClient as TypedClient, ClientConfig, HasId, PrefixMatch};
 
 /// A reply body and the `X-Nomad-Index` that came with it.
 #[derive(Debug)]
@@ -18,111 +20,37 @@ pub struct Indexed {
     pub index: u64,
 }
 
-/// An answer other than 2xx, with the API's plain-text reason.
-#[derive(Debug, thiserror::Error)]
-#[error("Unexpected response code: {status} ({reason})")]
-pub struct UnexpectedResponse {
-    pub status: u16,
-    pub reason: String,
-}
-
-/// A client for one agent address.
+/// A client for one agent address: the typed [`crate::api::client::ApiClient`], with the
+/// untyped reads the commands not yet moved to wire types still make.
 #[derive(Clone, Debug)]
 pub struct ApiClient {
-    base: String,
-    namespace: Option<String>,
-    region: Option<String>,
-    http: reqwest::Client,
+    typed: TypedClient,
 }
 
 impl ApiClient {
     pub fn new(args: &ApiArgs) -> anyhow::Result<Self> {
-        let mut base = args.resolved_address();
-        if !base.contains("://") {
-            base = format!("http://{base}");
-        }
-        let base = base.trim_end_matches('/').to_owned();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .context("failed to build the HTTP client")?;
-        Ok(Self {
-            base,
-            namespace: args.namespace.clone(),
+        let typed = TypedClient::new(ClientConfig {
+            address: args.resolved_address(),
             region: args.region.clone(),
-            http,
-        })
+            namespace: args.namespace.clone(),
+            stale: false,
+        })?;
+        Ok(Self { typed })
+    }
+
+    /// The typed client underneath.
+    pub fn typed(&self) -> &TypedClient {
+        &self.typed
     }
 
     /// The agent's address, as given.
     pub fn address(&self) -> &str {
-        &self.base
-    }
-
-    fn url(&self, path_and_query: &str) -> String {
-        let mut url = format!("{}{path_and_query}", self.base);
-        let mut extra = Vec::new();
-        if let Some(namespace) = &self.namespace {
-            extra.push(format!("namespace={namespace}"));
-        }
-        if let Some(region) = &self.region {
-            extra.push(format!("region={region}"));
-        }
-        if !extra.is_empty() {
-            url.push(if url.contains('?') { '&' } else { '?' });
-            url.push_str(&extra.join("&"));
-        }
-        url
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
-        let response = request.send().await.map_err(|err| {
-            anyhow::anyhow!(
-                "{}",
-                // reqwest's own chain repeats the URL; the root cause is what a person needs.
-                std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
-                    .last()
-                    .map(ToString::to_string)
-                    .unwrap_or_else(|| err.to_string())
-            )
-        })?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let reason = response.text().await.unwrap_or_default();
-        Err(UnexpectedResponse {
-            status: status.as_u16(),
-            reason: reason.trim().to_owned(),
-        }
-        .into())
-    }
-
-    async fn json_of(response: reqwest::Response) -> anyhow::Result<Indexed> {
-        let index = response
-            .headers()
-            .get("X-Nomad-Index")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(0);
-        let text = response.text().await?;
-        let body = if text.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).context("the agent's reply is not JSON")?
-        };
-        Ok(Indexed { body, index })
+        self.typed.address()
     }
 
     /// `GET path`, the body as JSON.
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        Ok(self.get_indexed(path).await?.body)
-    }
-
-    /// `GET path` with its index.
-    pub async fn get_indexed(&self, path: &str) -> anyhow::Result<Indexed> {
-        let response = self.send(self.http.get(self.url(path))).await?;
-        Self::json_of(response).await
+        Ok(self.typed.get(path).await?)
     }
 
     /// A blocking query: returns when the object's index passes `index` or `wait` elapses.
@@ -132,18 +60,16 @@ impl ApiClient {
         index: u64,
         wait: Duration,
     ) -> anyhow::Result<Indexed> {
-        let separator = if path.contains('?') { '&' } else { '?' };
-        let path = format!("{path}{separator}index={index}&wait={}ms", wait.as_millis());
-        let request = self
-            .http
-            .get(self.url(&path))
-            .timeout(wait + Duration::from_secs(10));
-        Self::json_of(self.send(request).await?).await
+        let (body, meta) = self.typed.blocking(path, index, wait).await?;
+        Ok(Indexed {
+            body,
+            index: meta.last_index,
+        })
     }
 
     /// `GET path`, the raw response for streaming bodies.
     pub async fn get_stream(&self, path: &str) -> anyhow::Result<reqwest::Response> {
-        self.send(self.http.get(self.url(path))).await
+        Ok(self.typed.get_stream(path).await?)
     }
 
     /// `PUT path` with a raw body (a snapshot file).
@@ -154,54 +80,52 @@ impl ApiClient {
 
     /// `PUT path` with a JSON body.
     pub async fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let response = self.send(self.http.put(self.url(path)).json(body)).await?;
-        Ok(Self::json_of(response).await?.body)
+        Ok(self.typed.put(path, body).await?)
     }
 
     /// `POST path` with a JSON body.
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let response = self.send(self.http.post(self.url(path)).json(body)).await?;
-        Ok(Self::json_of(response).await?.body)
+        Ok(self.typed.post(path, body).await?)
     }
 
     /// `DELETE path`.
     pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
-        let response = self.send(self.http.delete(self.url(path))).await?;
-        Ok(Self::json_of(response).await?.body)
+        Ok(self.typed.delete(path).await?)
     }
 
-    /// Lists `/v1/<plural>?prefix=` and returns the one object whose `ID` starts with `prefix`.
-    /// An exact match wins; several matches are an error listing them, as Nomad's CLI does.
+    /// Resolves `prefix` among `/v1/<plural>` with the typed client's prefix rules and
+    /// returns the one object; none or several are errors worded as Nomad's CLI words them.
     pub async fn resolve(&self, kind: ObjectKind, prefix: &str) -> anyhow::Result<Value> {
         let (plural, noun) = kind.names();
-        let query = short_prefix(prefix);
-        let list = self
-            .get(&format!("/v1/{plural}?prefix={}", encode(&query)))
+        let found = self
+            .typed
+            .by_prefix::<Untyped>(plural, prefix)
             .await
             .with_context(|| format!("Error querying {noun}"))?;
-        let matches: Vec<Value> = list
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter(|item| str_of(item, "ID").starts_with(prefix))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Some(exact) = matches.iter().find(|item| str_of(item, "ID") == prefix) {
-            return Ok(exact.clone());
-        }
-        match matches.len() {
+        match found {
+            PrefixMatch::One(Untyped(object)) => Ok(object),
             // Nomad's wording differs by command: jobs say "ID", nodes only "prefix".
-            0 => match kind {
+            PrefixMatch::None => match kind {
                 ObjectKind::Job => anyhow::bail!("No job(s) with prefix or ID {prefix:?} found"),
                 ObjectKind::Node => anyhow::bail!("No node(s) with prefix {prefix:?} found"),
                 _ => anyhow::bail!("No {noun}(s) with prefix or id {prefix:?} found"),
             },
-            1 => Ok(matches.into_iter().next().unwrap_or_default()),
-            _ => Err(anyhow::anyhow!(ambiguous(kind, &matches))),
+            PrefixMatch::Many(matches) => {
+                let matches: Vec<Value> = matches.into_iter().map(|Untyped(value)| value).collect();
+                Err(anyhow::anyhow!(ambiguous(kind, &matches)))
+            }
         }
+    }
+}
+
+/// A list entry read as JSON, resolvable by its `ID`.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(transparent)]
+struct Untyped(Value);
+
+impl HasId for Untyped {
+    fn id(&self) -> &str {
+        str_of(&self.0, "ID")
     }
 }
 
@@ -225,17 +149,6 @@ impl ObjectKind {
             ObjectKind::Node => ("nodes", "node"),
             ObjectKind::Deployment => ("deployments", "deployment"),
         }
-    }
-}
-
-/// Nomad queries UUID prefixes in even-length hex only: an odd prefix is cut by one for the query
-/// and filtered client-side (Nomad: `api.Allocations().PrefixList` callers, `sanitizeUUIDPrefix`).
-fn short_prefix(prefix: &str) -> String {
-    let is_uuid_like = prefix.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
-    if is_uuid_like && prefix.len() % 2 == 1 {
-        prefix[..prefix.len() - 1].to_owned()
-    } else {
-        prefix.to_owned()
     }
 }
 
@@ -306,19 +219,6 @@ pub fn i64_of(value: &Value, key: &str) -> i64 {
 /// A boolean field of a JSON object, or false.
 pub fn bool_of(value: &Value, key: &str) -> bool {
     value.get(key).and_then(Value::as_bool).unwrap_or(false)
-}
-
-/// Percent-encodes a query value.
-pub fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// Runs a CLI command's async body on a small runtime.

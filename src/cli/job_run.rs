@@ -10,20 +10,22 @@ use serde_json::{Value, json};
 
 use crate::api::error::ENFORCE_INDEX_ERR_PREFIX;
 
-use super::api_client::{ApiClient, UnexpectedResponse, block_on, encode, i64_of, str_of};
+use super::api_client::{ApiClient, block_on, encode, i64_of, str_of};
 use super::job_file;
 use super::monitor::{self, MonitorConfig};
 use super::output::outln;
 use super::{JobPlanArgs, JobRunArgs};
+use crate::api::client::ClientError;
 
 /// The server's reason when a register failed because of `-check-index`: the condition is known
 /// by the prefix both ends share (Nomad: `api.RegisterEnforceIndexErrPrefix`).
 fn enforce_index_conflict(err: &anyhow::Error) -> Option<&str> {
-    let response = err.downcast_ref::<UnexpectedResponse>()?;
-    response
-        .reason
+    let ClientError::UnexpectedResponse { reason, .. } = err.downcast_ref::<ClientError>()? else {
+        return None;
+    };
+    reason
         .starts_with(ENFORCE_INDEX_ERR_PREFIX)
-        .then_some(response.reason.as_str())
+        .then_some(reason.as_str())
 }
 
 pub fn run(args: &JobRunArgs) -> anyhow::Result<ExitCode> {
@@ -189,7 +191,7 @@ mod tests {
 
     #[test]
     fn only_a_reply_opening_with_the_shared_prefix_is_an_enforce_index_conflict() {
-        let conflict = anyhow::Error::from(UnexpectedResponse {
+        let conflict = anyhow::Error::from(ClientError::UnexpectedResponse {
             status: 409,
             reason: format!("{ENFORCE_INDEX_ERR_PREFIX} 3: job does not exist"),
         });
@@ -197,7 +199,7 @@ mod tests {
             enforce_index_conflict(&conflict),
             Some("Enforcing job modify index 3: job does not exist")
         );
-        let other = anyhow::Error::from(UnexpectedResponse {
+        let other = anyhow::Error::from(ClientError::UnexpectedResponse {
             status: 400,
             reason: "job validation failed: no task groups".to_owned(),
         });

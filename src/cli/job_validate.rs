@@ -10,9 +10,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::json;
 
-use super::api_client::{ApiClient, UnexpectedResponse, block_on};
+use super::api_client::{ApiClient, block_on};
 use super::output::outln;
 use super::{JobValidateArgs, job_file};
+use crate::api::client::ClientError;
 
 pub fn run(args: &JobValidateArgs) -> anyhow::Result<ExitCode> {
     // A file that does not parse fails with the jobspec's one located line, as before.
@@ -38,7 +39,12 @@ pub fn run(args: &JobValidateArgs) -> anyhow::Result<ExitCode> {
             }
         }
         // The agent answered but refused the request: its reason is the answer.
-        Err(err) if err.downcast_ref::<UnexpectedResponse>().is_some() => {
+        Err(err)
+            if matches!(
+                err.downcast_ref::<ClientError>(),
+                Some(ClientError::UnexpectedResponse { .. })
+            ) =>
+        {
             anyhow::bail!("Error validating job: {err}");
         }
         // No agent: validate here, with each problem's position in the file.

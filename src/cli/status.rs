@@ -5,14 +5,18 @@
 
 use std::process::ExitCode;
 
-use serde_json::Value;
-
-use super::api_client::{ApiClient, ObjectKind, block_on, encode, str_of};
+use super::api_client::{ApiClient, ObjectKind, block_on};
 use super::format::table;
 use super::output::outln;
 use super::{
     AllocStatusArgs, ApiOnlyArgs, EvalStatusArgs, JobStatusArgs, NodeStatusArgs, StatusArgs,
 };
+use crate::api::client::{ClientError, PrefixMatch};
+use crate::api::types::agent::ServerMembers;
+use crate::api::types::allocs::AllocListStub;
+use crate::api::types::jobs::JobListStub;
+use crate::api::types::nodes::NodeListStub;
+use crate::structs::{Deployment, Evaluation};
 
 pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let client = ApiClient::new(&args.api)?;
@@ -20,30 +24,33 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
         return block_on(super::job_status::list_jobs(&client));
     };
     let kinds = block_on(async {
-        let mut found = Vec::new();
-        for kind in [
-            ObjectKind::Job,
-            ObjectKind::Node,
-            ObjectKind::Alloc,
-            ObjectKind::Eval,
-            ObjectKind::Deployment,
-        ] {
-            let (plural, _) = kind.names();
-            let list = client
-                .get(&format!("/v1/{plural}?prefix={}", encode(&prefix)))
-                .await
-                .unwrap_or(Value::Null);
-            let matches = list
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|item| str_of(item, "ID").starts_with(prefix.as_str()))
-                .count();
-            if matches > 0 {
-                found.push(kind);
-            }
+        let typed = client.typed();
+        // One or several objects of a kind count as a match of that kind; a kind the agent
+        // cannot list (an error) counts as none, as Nomad's `status` searches every context.
+        fn found<T>(answer: Result<PrefixMatch<T>, ClientError>) -> bool {
+            !matches!(answer, Ok(PrefixMatch::None) | Err(_))
         }
-        Ok(found)
+        let mut kinds = Vec::new();
+        if found(typed.by_prefix::<JobListStub>("jobs", &prefix).await) {
+            kinds.push(ObjectKind::Job);
+        }
+        if found(typed.by_prefix::<NodeListStub>("nodes", &prefix).await) {
+            kinds.push(ObjectKind::Node);
+        }
+        if found(
+            typed
+                .by_prefix::<AllocListStub>("allocations", &prefix)
+                .await,
+        ) {
+            kinds.push(ObjectKind::Alloc);
+        }
+        if found(typed.by_prefix::<Evaluation>("evaluations", &prefix).await) {
+            kinds.push(ObjectKind::Eval);
+        }
+        if found(typed.by_prefix::<Deployment>("deployments", &prefix).await) {
+            kinds.push(ObjectKind::Deployment);
+        }
+        Ok(kinds)
     })?;
     let api = args.api.clone();
     match kinds.as_slice() {
@@ -96,28 +103,21 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
 pub fn server_members(args: &ApiOnlyArgs) -> anyhow::Result<ExitCode> {
     let client = ApiClient::new(&args.api)?;
     block_on(async {
-        let members = client
+        let members: ServerMembers = client
+            .typed()
             .get("/v1/agent/members")
             .await
             .map_err(|err| anyhow::anyhow!("Error querying servers: {err}"))?;
         let rows: Vec<Vec<String>> = members
-            .get("Members")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+            .members
+            .iter()
             .map(|member| {
-                let tag = |key: &str| {
-                    member
-                        .pointer(&format!("/Tags/{key}"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_owned()
-                };
+                let tag = |key: &str| member.tags.get(key).cloned().unwrap_or_default();
                 vec![
-                    str_of(member, "Name").to_owned(),
-                    str_of(member, "Addr").to_owned(),
-                    super::api_client::i64_of(member, "Port").to_string(),
-                    str_of(member, "Status").to_owned(),
+                    member.name.clone(),
+                    member.addr.clone(),
+                    member.port.to_string(),
+                    member.status.clone(),
                     tag("leader"),
                     tag("raft_vsn"),
                     tag("build"),
