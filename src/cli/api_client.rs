@@ -74,8 +74,7 @@ impl ApiClient {
 
     /// `PUT path` with a raw body (a snapshot file).
     pub async fn put_bytes(&self, path: &str, body: Vec<u8>) -> anyhow::Result<()> {
-        self.send(self.http.put(self.url(path)).body(body)).await?;
-        Ok(())
+        Ok(self.typed.put_bytes(path, body).await?)
     }
 
     /// `PUT path` with a JSON body.

@@ -219,6 +219,12 @@ impl ApiClient {
         Ok(Self::decode(path, response).await?.0)
     }
 
+    /// `PUT path` with a raw body (a snapshot file); the answer is not read.
+    pub async fn put_bytes(&self, path: &str, body: Vec<u8>) -> Result<(), ClientError> {
+        self.send(self.http.put(self.url(path)).body(body)).await?;
+        Ok(())
+    }
+
     /// `POST path` with a JSON body, the answer as `T`.
     pub async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
