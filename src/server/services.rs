@@ -66,6 +66,16 @@ impl Server {
                 )));
             }
         }
+        // A client's periodic resync usually changes nothing: no Raft write then.
+        let services = &snapshot.tables().services;
+        let unchanged = upserts.iter().all(|registration| {
+            services
+                .get(&registration.id)
+                .is_some_and(|existing| existing.same_as(registration))
+        }) && deletes.iter().all(|id| !services.contains_key(id));
+        if unchanged {
+            return Ok(snapshot.tables().indexes.services.max(1));
+        }
         let response = self
             .write(Command::ServiceRegistrations {
                 upserts: upserts.into_iter().map(Arc::new).collect(),

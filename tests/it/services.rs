@@ -577,6 +577,16 @@ async fn a_node_that_goes_down_loses_its_instances() -> anyhow::Result<()> {
     assert_eq!(instances[0]["Address"], "10.0.0.2");
     assert_eq!(instances[0]["Port"], 20001);
     let id = instances[0]["ID"].as_str().unwrap_or_default().to_owned();
+    // The same registration again (a client's periodic resync) writes nothing.
+    let (_, registered_at) = server.get_json::<Value>("/v1/service/cache").await?;
+    assert!(
+        sync(&doomed, &registration(&doomed))
+            .await?
+            .status()
+            .is_success()
+    );
+    let (_, still) = server.get_json::<Value>("/v1/service/cache").await?;
+    assert_eq!(still, registered_at);
     let stolen = sync(&other, &json!({ "Deletes": [id] })).await?;
     assert_eq!(stolen.status(), 403);
     // An operator deletes a second instance with the CLI.
