@@ -129,13 +129,13 @@ pub async fn start(
     let state_machine = StateMachine::open(store, snapshot_path, Some(observer))
         .context("restoring the state snapshot")?;
     // Timing for a LAN: a leader heartbeats every 100 ms and a follower stands for election after
-    // 400-800 ms of silence, so a failover takes about a second (Nomad's Raft defaults: 1 s
+    // 300-600 ms of silence, so a failover takes a second or two (Nomad's Raft defaults: 1 s
     // heartbeat timeout, 1 s election timeout).
     let config = openraft::Config {
         cluster_name: "caravan".to_owned(),
         heartbeat_interval: HEARTBEAT_INTERVAL_MS,
-        election_timeout_min: 400,
-        election_timeout_max: 800,
+        election_timeout_min: 300,
+        election_timeout_max: 600,
         install_snapshot_timeout: 10_000,
         snapshot_max_chunk_size: network::SNAPSHOT_CHUNK_BYTES,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(options.snapshot_after_logs),
