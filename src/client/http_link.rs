@@ -4,8 +4,8 @@
 //!
 //! | call | request | success | other answers |
 //! |------|---------|---------|---------------|
-//! | register | `PUT /v1/internal/node/register` body `{"Node": <Node>}` | 200 `{"HeartbeatTTL": <ns>, "Index": <n>}` | |
-//! | heartbeat | `PUT /v1/internal/node/<node_id>/heartbeat` body `{"SecretID": <the node's secret>}` | 200 `{"HeartbeatTTL": <ns>}` | 404: node unknown → the client registers again; 403: another node holds the ID |
+//! | register | `PUT /v1/internal/node/register` body `{"Node": <Node>}` | 200 `{"HeartbeatTTL": <ns>, "Servers": [...], "Index": <n>}` | |
+//! | heartbeat | `PUT /v1/internal/node/<node_id>/heartbeat` body `{"SecretID": <the node's secret>}` | 200 `{"HeartbeatTTL": <ns>, "Servers": [...]}` | 404: node unknown → the client registers again; 403: another node holds the ID |
 //! | watch | `GET /v1/internal/node/<node_id>/client-allocs?index=<n>&wait=<go duration>` | 200 `NodeClientAllocs` (`{"Allocs": {<id>: <AllocModifyIndex>}, "Index": <n>}`) | |
 //! | pull | `POST /v1/internal/node/<node_id>/allocs/pull` body `{"AllocIDs": [...]}` | 200 `PullAllocsResponse` (allocations, each job version once) | |
 //! | update | `PUT /v1/internal/node/<node_id>/allocations` body `AllocUpdateRequest` | 200 (body ignored) | 403: not this node's allocation |
@@ -19,7 +19,9 @@
 //! with the same index). Any other status or a
 //! transport error is [`LinkError::Unavailable`]; the client retries with backoff and the link
 //! moves on to the next server address. Addresses are HTTP base URLs (`http://10.0.0.1:4646`);
-//! a bare `host:port` gets `http://`.
+//! a bare `host:port` gets `http://`. Every register and heartbeat answer names the voting servers
+//! (`Servers`, their RPC addresses, which serve the API too): they become the failover list, the
+//! configured addresses kept after them, so a client given one server reaches all of them.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
