@@ -7,12 +7,12 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use serde_json::Value;
 
 use super::ApiArgs;
-use super::api_client::{ApiClient, block_on, encode, i64_of, str_of};
+use super::api_client::{ApiClient, block_on, encode};
 use super::format::{short_id, table};
 use super::output::outln;
+use crate::api::types::services::{ServiceRegistration, ServiceRegistrationListStub};
 
 #[derive(Debug, Subcommand)]
 pub enum ServiceCommand {
@@ -61,19 +61,13 @@ pub fn run(command: &ServiceCommand) -> anyhow::Result<ExitCode> {
 
 fn list(args: &ServiceListArgs) -> anyhow::Result<ExitCode> {
     let client = ApiClient::new(&args.api)?;
-    let namespaces = block_on(client.get("/v1/services"))
-        .map_err(|err| anyhow::anyhow!("Error listing services: {err:#}"))?;
+    let namespaces: Vec<ServiceRegistrationListStub> =
+        block_on(async { Ok(client.typed().get("/v1/services").await?) })
+            .map_err(|err: anyhow::Error| anyhow::anyhow!("Error listing services: {err:#}"))?;
     let rows: Vec<Vec<String>> = namespaces
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|namespace| {
-            namespace["Services"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|service| vec![str_of(service, "ServiceName").to_owned(), tags_of(service)])
-        })
+        .iter()
+        .flat_map(|namespace| &namespace.services)
+        .map(|service| vec![service.service_name.clone(), tags_of(&service.tags)])
         .collect();
     if rows.is_empty() {
         outln!("No service registrations found")?;
@@ -83,63 +77,42 @@ fn list(args: &ServiceListArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn tags_of(value: &Value) -> String {
-    let tags: Vec<&str> = value["Tags"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+fn tags_of(tags: &[String]) -> String {
     format!("[{}]", tags.join(","))
 }
 
-fn checks_of(registration: &Value) -> String {
-    let statuses: Vec<&str> = registration["Checks"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter_map(|(_, status)| status.as_str())
-        .collect();
-    if statuses.is_empty() {
+/// The instance's checks as one word, `-` without any.
+fn checks_of(registration: &ServiceRegistration) -> String {
+    if registration.checks.is_empty() {
         "-".to_owned()
-    } else if statuses.contains(&"failure") {
-        "failure".to_owned()
-    } else if statuses.contains(&"pending") {
-        "pending".to_owned()
     } else {
-        "success".to_owned()
+        registration.checks_status().to_string()
     }
 }
 
 fn info(args: &ServiceInfoArgs) -> anyhow::Result<ExitCode> {
     let client = ApiClient::new(&args.api)?;
     let path = format!("/v1/service/{}", encode(&args.service_name));
-    let registrations = block_on(client.get(&path))
-        .map_err(|err| anyhow::anyhow!("Error listing service registrations: {err:#}"))?;
-    let mut registrations: Vec<&Value> = registrations.as_array().into_iter().flatten().collect();
+    let mut registrations: Vec<ServiceRegistration> =
+        block_on(async { Ok(client.typed().get(&path).await?) }).map_err(
+            |err: anyhow::Error| anyhow::anyhow!("Error listing service registrations: {err:#}"),
+        )?;
     if registrations.is_empty() {
         outln!("No service registrations found")?;
         return Ok(ExitCode::SUCCESS);
     }
-    registrations.sort_by_key(|registration| {
-        (
-            str_of(registration, "JobID").to_owned(),
-            str_of(registration, "AllocID").to_owned(),
-        )
+    registrations.sort_by(|left, right| {
+        (&left.job_id, &left.alloc_id).cmp(&(&right.job_id, &right.alloc_id))
     });
     let rows: Vec<Vec<String>> = registrations
         .iter()
         .map(|registration| {
             vec![
-                str_of(registration, "JobID").to_owned(),
-                format!(
-                    "{}:{}",
-                    str_of(registration, "Address"),
-                    i64_of(registration, "Port")
-                ),
-                tags_of(registration),
-                short_id(str_of(registration, "NodeID"), args.verbose),
-                short_id(str_of(registration, "AllocID"), args.verbose),
+                registration.job_id.to_string(),
+                format!("{}:{}", registration.address, registration.port),
+                tags_of(&registration.tags),
+                short_id(registration.node_id.as_str(), args.verbose),
+                short_id(registration.alloc_id.as_str(), args.verbose),
                 checks_of(registration),
             ]
         })
@@ -161,8 +134,13 @@ fn delete(args: &ServiceDeleteArgs) -> anyhow::Result<ExitCode> {
         encode(&args.service_name),
         encode(&args.service_id)
     );
-    block_on(client.delete(&path))
-        .map_err(|err| anyhow::anyhow!("Error deleting service registration: {err:#}"))?;
+    block_on(async {
+        let _: serde_json::Value = client.typed().delete(&path).await?;
+        Ok(())
+    })
+    .map_err(|err: anyhow::Error| {
+        anyhow::anyhow!("Error deleting service registration: {err:#}")
+    })?;
     outln!("Successfully deleted service registration")?;
     Ok(ExitCode::SUCCESS)
 }
