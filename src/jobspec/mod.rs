@@ -227,7 +227,7 @@ fn parse_with(
                         .into_iter()
                         .map(|error| ValidationProblem {
                             location: decoder.location_of(&error.path),
-                            path: error.path,
+                            path: error.printable_path(),
                             message: error.message,
                         })
                         .collect(),

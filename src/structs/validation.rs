@@ -10,12 +10,29 @@ pub struct ValidationError {
     pub message: String,
 }
 
+impl ValidationError {
+    /// The path with control characters escaped: a path names user-given keys (task names...),
+    /// and an error must stay on one line.
+    pub fn printable_path(&self) -> String {
+        self.path
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    }
+}
+
 impl fmt::Display for ValidationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.path.is_empty() {
             f.write_str(&self.message)
         } else {
-            write!(f, "{}: {}", self.path, self.message)
+            write!(f, "{}: {}", self.printable_path(), self.message)
         }
     }
 }
@@ -113,6 +130,18 @@ pub(crate) fn check_path_name(path: &str, kind: &str, name: &str, errors: &mut V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_with_control_characters_prints_on_one_line() {
+        let error = ValidationError {
+            path: "TaskGroups[web].Tasks[a\nb]".to_owned(),
+            message: "task name must not contain '\\n'".to_owned(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "TaskGroups[web].Tasks[a\\nb]: task name must not contain '\\n'"
+        );
+    }
 
     #[test]
     fn path_components() {
