@@ -331,4 +331,69 @@ mod tests {
             Some(super::rfc3339_of(20 * SECOND).as_str())
         );
     }
+
+    #[test]
+    fn an_in_place_update_into_a_new_deployment_counts_as_placed_there_once() {
+        let store = StateStore::new();
+        let job = Arc::new(Job {
+            id: JobId::from("web"),
+            namespace: "default".to_owned(),
+            task_groups: vec![TaskGroup {
+                name: "web".to_owned(),
+                count: 1,
+                ..TaskGroup::default()
+            }],
+            ..Job::default()
+        });
+        let deployment = |id: &str| Deployment {
+            id: DeploymentId::from(id),
+            namespace: "default".to_owned(),
+            job_id: JobId::from("web"),
+            task_groups: [("web".to_owned(), DeploymentState::default())]
+                .into_iter()
+                .collect(),
+            ..Deployment::default()
+        };
+        let mut moved = (*alloc("a1", false)).clone();
+        moved.deployment_id = Some(DeploymentId::from("d2"));
+        let commands = [
+            Command::JobRegister {
+                job: job.clone(),
+                enforce_index: None,
+                eval: None,
+            },
+            Command::PlanApply(Arc::new(PlanApplyRequest {
+                job: Some(job.clone()),
+                placed: vec![alloc("a1", false)],
+                deployment: Some(deployment("d1")),
+                ..PlanApplyRequest::default()
+            })),
+            // Updated in place within its deployment: not placed again.
+            Command::PlanApply(Arc::new(PlanApplyRequest {
+                job: Some(job.clone()),
+                placed: vec![alloc("a1", false)],
+                ..PlanApplyRequest::default()
+            })),
+            Command::PlanApply(Arc::new(PlanApplyRequest {
+                job: Some(job),
+                placed: vec![Arc::new(moved)],
+                deployment: Some(deployment("d2")),
+                ..PlanApplyRequest::default()
+            })),
+        ];
+        for (idx, command) in commands.iter().enumerate() {
+            let (response, _) = store.apply(idx as u64 + 1, command);
+            assert!(response.error.is_none(), "{response:?}");
+        }
+        let snapshot = store.snapshot();
+        let placed = |id: &str| {
+            snapshot
+                .deployment(&DeploymentId::from(id))
+                .expect("deployment")
+                .task_groups["web"]
+                .placed_allocs
+        };
+        assert_eq!(placed("d1"), 1);
+        assert_eq!(placed("d2"), 1);
+    }
 }
