@@ -14,8 +14,9 @@ use super::jobs::parse_body;
 use crate::api::blocking::{blocking_query, with_meta};
 use crate::api::error::ApiError;
 use crate::api::query::QueryOptions;
+use crate::api::types::client::EmptyResponse;
 use crate::api::types::services::{
-    ServiceRegistration, ServiceRegistrationListStub, ServiceSyncRequest,
+    ServiceRegistration, ServiceRegistrationListStub, ServiceSyncRequest, ServiceSyncResponse,
 };
 use crate::server::Server;
 use crate::server::state::{StateSnapshot, Table};
@@ -92,7 +93,7 @@ pub async fn delete(
     Ok(with_meta(
         &server,
         index,
-        Json(serde_json::json!({})).into_response(),
+        Json(EmptyResponse {}).into_response(),
     ))
 }
 
@@ -145,6 +146,6 @@ pub async fn node_sync(
     Ok(with_meta(
         &server,
         index,
-        Json(serde_json::json!({ "Index": index })).into_response(),
+        Json(ServiceSyncResponse { index }).into_response(),
     ))
 }

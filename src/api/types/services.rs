@@ -15,3 +15,10 @@ pub struct ServiceSyncRequest {
     pub upserts: Vec<ServiceRegistration>,
     pub deletes: Vec<String>,
 }
+
+/// The answer to a [`ServiceSyncRequest`] (Nomad: `structs.GenericResponse`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ServiceSyncResponse {
+    pub index: u64,
+}

@@ -180,3 +180,11 @@ fn cluster_messages_round_trip() {
     check!(cluster::JoinResponse, "join_response");
     check!(cluster::SnapshotHeader, "snapshot_header");
 }
+
+#[test]
+fn service_messages_round_trip() {
+    check!(
+        super::services::ServiceSyncResponse,
+        "service_sync_response"
+    );
+}
