@@ -49,11 +49,25 @@ pub enum JobspecError {
     Syntax { location: Location, message: String },
     /// The HCL is well formed but does not describe a job: an unknown argument or block, a value
     /// of the wrong type, a bad duration, a missing label, an undefined variable...
-    #[error("{location}: {message}")]
+    /// Control characters in it (a name the file chose, quoted back) are shown escaped.
+    #[error("{location}: {}", one_line(message))]
     Decode { location: Location, message: String },
     /// The job decoded but is not valid; every problem is listed.
     #[error("{}", join_problems(problems))]
     Validation { problems: Vec<ValidationProblem> },
+}
+
+/// `text` with its control characters escaped (`\n` as `\\n`), so an error stays one line.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn join_problems(problems: &[ValidationProblem]) -> String {
