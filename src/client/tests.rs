@@ -517,7 +517,17 @@ async fn a_hung_driver_fingerprint_stops_neither_start_up_nor_heartbeats() -> an
         !blocker.healthy && blocker.health_description.contains("no answer within 4s"),
         "{blocker:?}"
     );
-    assert!(node.drivers["raw_exec"].healthy);
+    // raw_exec answers in its own deadline; on a loaded machine one round may still miss it,
+    // so what is asserted is that a later round (not blocked by the blocker) reports it healthy.
+    assert!(
+        wait_until(Duration::from_secs(20), || link
+            .node(&node_id)
+            .is_some_and(|node| node.drivers["raw_exec"].healthy))
+        .await,
+        "raw_exec: {:?}",
+        link.node(&node_id)
+            .map(|node| node.drivers["raw_exec"].clone())
+    );
     // A new round is blocked for 4 s from now on, and heartbeats (every 150-225 ms) go on.
     let before = link.heartbeats();
     assert!(
