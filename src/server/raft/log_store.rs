@@ -4,7 +4,8 @@
 //! same code either way), with two tables: `logs` (index → JSON entry) and `meta` (vote, committed
 //! log ID, last purged log ID, this server's ID). Every append is committed with
 //! `Durability::Immediate` before openraft is told the entries are flushed, so an acknowledged write
-//! survives SIGKILL.
+//! survives SIGKILL. A purge waits until the state machine's kept snapshot covers it
+//! (`snapshot_store`), so the log never starts past what the snapshot restores.
 //!
 //! Recently appended entries are also kept in memory: openraft reads each entry back right after
 //! appending it to apply it, and decoding it again from JSON would double the cost of a write.
@@ -19,6 +20,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, RaftLogId, RaftLogReader};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+use super::snapshot_store::SnapshotGate;
 use super::types::{Entry, LogId, ServerId, StorageError, TypeConfig, Vote, io_error};
 
 const LOGS: TableDefinition<u64, &[u8]> = TableDefinition::new("logs");
@@ -41,6 +43,8 @@ const CACHE_ENTRIES: usize = 32;
 #[derive(Clone)]
 pub struct LogStore {
     inner: Arc<Inner>,
+    /// Purges wait here until the state machine's durable snapshot covers them.
+    gate: SnapshotGate,
 }
 
 struct Inner {
@@ -70,28 +74,32 @@ fn log_error(verb: ErrorVerb, error: impl std::fmt::Display) -> StorageError {
 }
 
 impl LogStore {
-    /// Opens (or creates) the log store at `path`.
-    pub fn open(path: &Path) -> Result<Self, redb::DatabaseError> {
+    /// Opens (or creates) the log store at `path`; its purges wait at `gate` (the state machine's
+    /// [`StateMachine::snapshot_gate`](super::StateMachine::snapshot_gate)).
+    pub fn open(path: &Path, gate: SnapshotGate) -> Result<Self, redb::DatabaseError> {
         Self::from_db(
             Database::builder()
                 .set_cache_size(LOG_CACHE_BYTES)
                 .create(path)?,
+            gate,
         )
     }
 
     /// A log store in memory only: for `-dev` and tests.
-    pub fn in_memory() -> Result<Self, redb::DatabaseError> {
+    pub fn in_memory(gate: SnapshotGate) -> Result<Self, redb::DatabaseError> {
         Self::from_db(
             Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?,
+            gate,
         )
     }
 
-    fn from_db(db: Database) -> Result<Self, redb::DatabaseError> {
+    fn from_db(db: Database, gate: SnapshotGate) -> Result<Self, redb::DatabaseError> {
         let store = Self {
             inner: Arc::new(Inner {
                 db,
                 cache: Mutex::new(BTreeMap::new()),
             }),
+            gate,
         };
         // Create both tables up front, so reads never meet a missing table.
         let created = (|| -> Result<(), String> {
@@ -333,6 +341,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        // Recorded before the snapshot covering it is durable, a purge would leave, after a
+        // crash, a log that starts past what the snapshot restores.
+        self.gate
+            .covered(log_id)
+            .await
+            .map_err(|error| log_error(ErrorVerb::Delete, error))?;
         {
             let mut cache = self
                 .inner

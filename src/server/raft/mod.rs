@@ -21,6 +21,7 @@ mod command;
 #[allow(clippy::result_large_err)]
 mod log_store;
 mod network;
+mod snapshot_store;
 #[allow(clippy::result_large_err)]
 mod state_machine;
 #[cfg(test)]
@@ -38,6 +39,7 @@ use openraft::BasicNode;
 pub use command::{AllocClientUpdate, Command, CommandResponse, PlanApplyRequest};
 pub use log_store::LogStore;
 pub use network::{Network, router as rpc_router};
+pub use snapshot_store::SnapshotGate;
 pub use state_machine::{ApplyObserver, StateMachine};
 pub use types::{Raft, ServerId, TypeConfig};
 
@@ -109,25 +111,29 @@ pub async fn start(
     store: Arc<StateStore>,
     observer: ApplyObserver,
 ) -> anyhow::Result<RaftNode> {
-    let (log_store, snapshot_path) = match &options.dir {
+    // The state machine first: the log store's purges wait at its snapshot gate.
+    let snapshot_path = match &options.dir {
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            let path = dir.join("raft.redb");
-            let log_store = LogStore::open(&path)
-                .with_context(|| format!("opening the raft log {}", path.display()))?;
-            (log_store, Some(dir.join("snapshot.json")))
+            Some(dir.join("snapshot.json"))
         }
-        None => (
-            LogStore::in_memory().context("creating the in-memory raft log")?,
-            None,
-        ),
+        None => None,
+    };
+    let state_machine = StateMachine::open(store, snapshot_path, Some(observer))
+        .context("restoring the state snapshot")?;
+    let gate = state_machine.snapshot_gate();
+    let log_store = match &options.dir {
+        Some(dir) => {
+            let path = dir.join("raft.redb");
+            LogStore::open(&path, gate)
+                .with_context(|| format!("opening the raft log {}", path.display()))?
+        }
+        None => LogStore::in_memory(gate).context("creating the in-memory raft log")?,
     };
     let id = log_store
         .server_id(|| rand::random::<u64>() >> 1)
         .map_err(anyhow::Error::msg)
         .context("reading the server ID")?;
-    let state_machine = StateMachine::open(store, snapshot_path, Some(observer))
-        .context("restoring the state snapshot")?;
     // Timing for a LAN: a leader heartbeats every 100 ms and a follower stands for election after
     // 300-600 ms of silence, so a failover takes a second or two (Nomad's Raft defaults: 1 s
     // heartbeat timeout, 1 s election timeout).

@@ -1,10 +1,11 @@
 //! The Raft state machine: applies committed commands to the [`StateStore`], builds and installs
 //! snapshots.
 //!
-//! The state lives in memory; what makes it durable is the log plus the latest snapshot, written
-//! to `data_dir/server/snapshot.json` (atomically: a temporary file renamed) before openraft is told
-//! it exists and may purge the log up to it. On start the snapshot is restored, and openraft
-//! re-applies the committed log after it.
+//! The state lives in memory; what makes it durable is the log plus the latest snapshot, kept by
+//! the [`SnapshotStore`] in `data_dir/server/snapshot.json` (fsynced, renamed into place) before
+//! openraft is told it exists and may purge the log up to it; a snapshot from the leader is kept
+//! before the log store's purge of what it covers may proceed (see `snapshot_store`). On start the
+//! snapshot is restored, and openraft re-applies the committed log after it.
 //!
 //! Invariant: `apply` hands every command to [`StateStore::apply`], which is deterministic; what
 //! the leader's machinery must react to (new evaluations, freed capacity, nodes) leaves through
@@ -12,13 +13,14 @@
 
 use std::io::Cursor;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::command::CommandResponse;
+use super::snapshot_store::{Replace, SnapshotGate, SnapshotStore};
 use super::types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig, io_error,
 };
@@ -34,26 +36,12 @@ struct SnapshotFile {
     state: PersistedState,
 }
 
-/// Where the current snapshot is kept.
-#[derive(Clone)]
-enum SnapshotLocation {
-    Memory(Arc<Vec<u8>>),
-    File(PathBuf),
-}
-
-#[derive(Clone)]
-struct CurrentSnapshot {
-    meta: SnapshotMeta,
-    location: SnapshotLocation,
-}
-
 pub struct StateMachine {
     store: Arc<StateStore>,
     last_applied: Option<LogId>,
     last_membership: StoredMembership,
-    /// `data_dir/server/snapshot.json`, or `None` to keep snapshots in memory.
-    snapshot_path: Option<PathBuf>,
-    current: Arc<Mutex<Option<CurrentSnapshot>>>,
+    /// The latest snapshot, in `data_dir/server/snapshot.json` or in memory.
+    snapshots: Arc<SnapshotStore>,
     observer: Option<ApplyObserver>,
 }
 
@@ -85,33 +73,28 @@ impl StateMachine {
             store,
             last_applied: None,
             last_membership: StoredMembership::default(),
-            snapshot_path,
-            current: Arc::new(Mutex::new(None)),
+            snapshots: Arc::new(SnapshotStore::new(snapshot_path)),
             observer,
         };
-        if let Some(path) = machine.snapshot_path.clone()
-            && path.exists()
-        {
-            let bytes =
-                std::fs::read(&path).map_err(|error| snapshot_error(ErrorVerb::Read, error))?;
+        let existing = machine
+            .snapshots
+            .read_existing()
+            .map_err(|error| snapshot_error(ErrorVerb::Read, error))?;
+        if let Some(bytes) = existing {
             let file: SnapshotFile = serde_json::from_slice(&bytes)
                 .map_err(|error| snapshot_error(ErrorVerb::Read, error))?;
-            tracing::info!(path = %path.display(), last_log_id = ?file.meta.last_log_id, "restoring state from snapshot");
+            tracing::info!(last_log_id = ?file.meta.last_log_id, "restoring state from snapshot");
             machine.last_applied = file.meta.last_log_id;
             machine.last_membership = file.meta.last_membership.clone();
-            *machine.current_lock() = Some(CurrentSnapshot {
-                meta: file.meta,
-                location: SnapshotLocation::File(path),
-            });
+            machine.snapshots.adopt_existing(file.meta);
             machine.store.restore(file.state);
         }
         Ok(machine)
     }
 
-    fn current_lock(&self) -> std::sync::MutexGuard<'_, Option<CurrentSnapshot>> {
-        self.current
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The gate the log store's purges wait at, so none runs ahead of a durable snapshot.
+    pub fn snapshot_gate(&self) -> SnapshotGate {
+        self.snapshots.gate()
     }
 }
 
@@ -120,8 +103,7 @@ pub struct SnapshotBuilder {
     view: StateSnapshot,
     last_applied: Option<LogId>,
     last_membership: StoredMembership,
-    snapshot_path: Option<PathBuf>,
-    current: Arc<Mutex<Option<CurrentSnapshot>>>,
+    snapshots: Arc<SnapshotStore>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
@@ -141,40 +123,25 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             snapshot_id,
         };
         let view = self.view.clone();
-        let path = self.snapshot_path.clone();
+        let snapshots = self.snapshots.clone();
         let file_meta = meta.clone();
         // Serialising the whole state is long, CPU-bound work: keep it off the async workers.
-        let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+        let (bytes, kept) = tokio::task::spawn_blocking(move || -> Result<_, String> {
             let file = SnapshotFile {
                 meta: file_meta,
                 state: PersistedState::from_snapshot(&view),
             };
-            let bytes = serde_json::to_vec(&file).map_err(|error| error.to_string())?;
-            if let Some(path) = &path {
-                let temporary = path.with_extension("json.tmp");
-                std::fs::write(&temporary, &bytes).map_err(|error| error.to_string())?;
-                std::fs::File::open(&temporary)
-                    .and_then(|file| file.sync_all())
-                    .map_err(|error| error.to_string())?;
-                std::fs::rename(&temporary, path).map_err(|error| error.to_string())?;
-            }
-            Ok(bytes)
+            let bytes = Arc::new(serde_json::to_vec(&file).map_err(|error| error.to_string())?);
+            let kept = snapshots
+                .keep(&file.meta, bytes.clone(), Replace::IfNewer)
+                .map_err(|error| error.to_string())?;
+            Ok((bytes, kept))
         })
         .await
         .map_err(|error| snapshot_error(ErrorVerb::Write, error))?
         .map_err(|error| snapshot_error(ErrorVerb::Write, error))?;
-        tracing::info!(last_log_id = ?meta.last_log_id, bytes = bytes.len(), "built state snapshot");
-        let location = match &self.snapshot_path {
-            Some(path) => SnapshotLocation::File(path.clone()),
-            None => SnapshotLocation::Memory(Arc::new(bytes.clone())),
-        };
-        *self
-            .current
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(CurrentSnapshot {
-            meta: meta.clone(),
-            location,
-        });
+        tracing::info!(last_log_id = ?meta.last_log_id, bytes = bytes.len(), kept, "built state snapshot");
+        let bytes = Arc::try_unwrap(bytes).unwrap_or_else(|bytes| (*bytes).clone());
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(bytes)),
@@ -228,12 +195,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             view: self.store.snapshot(),
             last_applied: self.last_applied,
             last_membership: self.last_membership.clone(),
-            snapshot_path: self.snapshot_path.clone(),
-            current: self.current.clone(),
+            snapshots: self.snapshots.clone(),
         }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        self.snapshots.begin_receiving();
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
@@ -242,42 +209,35 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
-        let bytes = snapshot.into_inner();
-        let file: SnapshotFile = serde_json::from_slice(&bytes)
-            .map_err(|error| snapshot_error(ErrorVerb::Read, error))?;
-        if let Some(path) = &self.snapshot_path {
-            let temporary = path.with_extension("json.tmp");
-            std::fs::write(&temporary, &bytes)
-                .map_err(|error| snapshot_error(ErrorVerb::Write, error))?;
-            std::fs::rename(&temporary, path)
-                .map_err(|error| snapshot_error(ErrorVerb::Write, error))?;
-        }
+        let bytes = Arc::new(snapshot.into_inner());
+        let installed = serde_json::from_slice::<SnapshotFile>(&bytes)
+            .map_err(|error| error.to_string())
+            .and_then(|file| {
+                self.snapshots
+                    .keep(meta, bytes.clone(), Replace::Always)
+                    .map(|_| file)
+                    .map_err(|error| error.to_string())
+            });
+        let file = match installed {
+            Ok(file) => file,
+            Err(error) => {
+                self.snapshots.install_failed(&error);
+                return Err(snapshot_error(ErrorVerb::Write, error));
+            }
+        };
         self.store.restore(file.state);
         self.last_applied = meta.last_log_id;
         self.last_membership = meta.last_membership.clone();
-        let location = match &self.snapshot_path {
-            Some(path) => SnapshotLocation::File(path.clone()),
-            None => SnapshotLocation::Memory(Arc::new(bytes)),
-        };
-        *self.current_lock() = Some(CurrentSnapshot {
-            meta: meta.clone(),
-            location,
-        });
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
-        let Some(current) = self.current_lock().clone() else {
-            return Ok(None);
-        };
-        let bytes = match current.location {
-            SnapshotLocation::Memory(bytes) => (*bytes).clone(),
-            SnapshotLocation::File(path) => {
-                std::fs::read(path).map_err(|error| sm_error(ErrorVerb::Read, error))?
-            }
-        };
-        Ok(Some(Snapshot {
-            meta: current.meta,
+        let current = self
+            .snapshots
+            .current()
+            .map_err(|error| sm_error(ErrorVerb::Read, error))?;
+        Ok(current.map(|(meta, bytes)| Snapshot {
+            meta,
             snapshot: Box::new(Cursor::new(bytes)),
         }))
     }
