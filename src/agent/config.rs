@@ -105,6 +105,69 @@ pub struct ServerConfig {
     pub job_max_size: Option<u64>,
     /// Bytes of any HTTP request body.
     pub max_request_body_size: Option<u64>,
+    /// The scheduler configuration a new cluster starts with.
+    pub default_scheduler_config: SchedulerConfigBlock,
+}
+
+/// `server { default_scheduler_config { ... } }` (Nomad's keys).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfigBlock {
+    /// `binpack` or `spread`.
+    pub scheduler_algorithm: Option<String>,
+    pub memory_oversubscription_enabled: Option<bool>,
+    pub reject_job_registration: Option<bool>,
+    pub pause_eval_broker: Option<bool>,
+    pub preemption_config: PreemptionConfigBlock,
+}
+
+/// `default_scheduler_config { preemption_config { ... } }`: stored and shown only, caravan's
+/// scheduler does not preempt.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PreemptionConfigBlock {
+    pub system_scheduler_enabled: Option<bool>,
+    pub sysbatch_scheduler_enabled: Option<bool>,
+    pub batch_scheduler_enabled: Option<bool>,
+    pub service_scheduler_enabled: Option<bool>,
+}
+
+impl SchedulerConfigBlock {
+    /// The configuration this block describes, over Nomad's defaults.
+    pub fn to_config(&self) -> Result<crate::structs::SchedulerConfiguration, String> {
+        let defaults = crate::structs::SchedulerConfiguration::default();
+        let preemption = &self.preemption_config;
+        let default_preemption = defaults.preemption_config;
+        Ok(crate::structs::SchedulerConfiguration {
+            scheduler_algorithm: match &self.scheduler_algorithm {
+                Some(text) => text.parse()?,
+                None => defaults.scheduler_algorithm,
+            },
+            preemption_config: crate::structs::PreemptionConfig {
+                system_scheduler_enabled: preemption
+                    .system_scheduler_enabled
+                    .unwrap_or(default_preemption.system_scheduler_enabled),
+                sysbatch_scheduler_enabled: preemption
+                    .sysbatch_scheduler_enabled
+                    .unwrap_or(default_preemption.sysbatch_scheduler_enabled),
+                batch_scheduler_enabled: preemption
+                    .batch_scheduler_enabled
+                    .unwrap_or(default_preemption.batch_scheduler_enabled),
+                service_scheduler_enabled: preemption
+                    .service_scheduler_enabled
+                    .unwrap_or(default_preemption.service_scheduler_enabled),
+            },
+            memory_oversubscription_enabled: self
+                .memory_oversubscription_enabled
+                .unwrap_or(defaults.memory_oversubscription_enabled),
+            reject_job_registration: self
+                .reject_job_registration
+                .unwrap_or(defaults.reject_job_registration),
+            pause_eval_broker: self.pause_eval_broker.unwrap_or(defaults.pause_eval_broker),
+            create_index: 0,
+            modify_index: 0,
+        })
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -380,6 +443,11 @@ impl AgentConfig {
         }
         if self.server_enabled() && self.server.bootstrap_expect == Some(0) {
             problems.push("server.bootstrap_expect must be at least 1".to_owned());
+        }
+        if let Err(err) = self.server.default_scheduler_config.to_config() {
+            problems.push(format!(
+                "server.default_scheduler_config.scheduler_algorithm: {err}"
+            ));
         }
         for (key, value) in [
             (

@@ -229,6 +229,9 @@ pub fn server_options(
             .raft_trailing_logs
             .unwrap_or(defaults.trailing_logs),
         limits: job_limits(&config.server, defaults.limits),
+        default_scheduler_config: config.server.default_scheduler_config.to_config().map_err(
+            |err| anyhow::anyhow!("server.default_scheduler_config.scheduler_algorithm: {err}"),
+        )?,
     })
 }
 

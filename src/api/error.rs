@@ -64,7 +64,9 @@ impl From<ServerError> for ApiError {
                 Self::NotFound(format!("{kind} {id:?}"))
             }
             ServerError::State(
-                conflict @ (ApplyError::EnforceIndex { .. } | ApplyError::NodeDraining { .. }),
+                conflict @ (ApplyError::EnforceIndex { .. }
+                | ApplyError::NodeDraining { .. }
+                | ApplyError::SchedulerConfigCas { .. }),
             ) => Self::Conflict(conflict.to_string()),
             ServerError::Scheduler(message) => Self::BadRequest(message),
             // Nomad answers a missing leader with a 500.

@@ -156,6 +156,12 @@ pub fn router(server: Arc<Server>) -> Router {
                 .put(operator::snapshot_restore)
                 .post(operator::snapshot_restore),
         )
+        .route(
+            "/v1/operator/scheduler/configuration",
+            get(operator::scheduler_get_config)
+                .put(operator::scheduler_set_config)
+                .post(operator::scheduler_set_config),
+        )
         .route("/v1/internal/raft/info", get(operator::raft_info))
         .route("/v1/internal/raft/join", post(operator::raft_join))
         .route("/v1/event/stream", get(events::stream))

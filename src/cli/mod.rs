@@ -26,6 +26,7 @@ mod job_validate;
 mod monitor;
 mod node_status;
 mod operator;
+mod operator_scheduler;
 pub mod output;
 mod service;
 mod status;

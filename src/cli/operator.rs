@@ -23,6 +23,9 @@ pub enum OperatorCommand {
     /// Saves, inspects and restores snapshots of the cluster's state
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Shows and changes the scheduler configuration (preemption flags are stored, not acted on)
+    #[command(subcommand)]
+    Scheduler(super::operator_scheduler::SchedulerCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +110,7 @@ pub fn run(command: &OperatorCommand) -> anyhow::Result<ExitCode> {
         OperatorCommand::Snapshot(SnapshotCommand::Save(args)) => snapshot_save(args),
         OperatorCommand::Snapshot(SnapshotCommand::Inspect(args)) => snapshot_inspect(args),
         OperatorCommand::Snapshot(SnapshotCommand::Restore(args)) => snapshot_restore(args),
+        OperatorCommand::Scheduler(command) => super::operator_scheduler::run(command),
     }
 }
 

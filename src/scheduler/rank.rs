@@ -17,13 +17,9 @@ use super::feasible::constraint::CompiledConstraint;
 use super::usage::NodeCapacity;
 use crate::structs::{Job, Node, NodeId, NodeScoreMeta, Scores, TaskGroup};
 
-/// The cluster-wide placement algorithm (Nomad's `SchedulerAlgorithm`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SchedulerAlgorithm {
-    #[default]
-    BinPack,
-    Spread,
-}
+/// The cluster-wide placement algorithm (Nomad's `SchedulerAlgorithm`), part of the scheduler
+/// configuration the operator sets.
+pub use crate::structs::SchedulerAlgorithm;
 
 /// Nomad's `binPackingMaxFitScore`.
 pub const MAX_FIT_SCORE: f64 = 18.0;

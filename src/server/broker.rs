@@ -107,6 +107,8 @@ struct Delayed {
 #[derive(Debug, Default)]
 struct Inner {
     enabled: bool,
+    /// The scheduler configuration's `PauseEvalBroker`: evaluations are held, none dequeued.
+    paused: bool,
     ready: BinaryHeap<ReadyEval>,
     /// Per job, evaluations waiting for the job's in-flight one.
     pending: HashMap<JobKey, BinaryHeap<ReadyEval>>,
@@ -164,6 +166,12 @@ impl EvalBroker {
             *inner = Inner::default();
         }
         drop(inner);
+        self.ready_changed.notify_waiters();
+    }
+
+    /// Holds every evaluation (`PauseEvalBroker`) or lets them be dequeued again.
+    pub fn set_paused(&self, paused: bool) {
+        self.lock().paused = paused;
         self.ready_changed.notify_waiters();
     }
 
@@ -236,7 +244,7 @@ impl EvalBroker {
 
     fn try_dequeue(&self) -> Option<(Arc<Evaluation>, String)> {
         let mut inner = self.lock();
-        if !inner.enabled {
+        if !inner.enabled || inner.paused {
             return None;
         }
         let ReadyEval(eval) = inner.ready.pop()?;

@@ -143,6 +143,7 @@ impl Server {
         job_id: &JobId,
         request: DispatchRequest,
     ) -> Result<JobDispatchResponse, ServerError> {
+        self.check_job_registration_allowed()?;
         let Some(parent) = self.store.snapshot().job(namespace, job_id) else {
             return Err(ServerError::not_found(ObjectKind::Job, job_id));
         };

@@ -153,6 +153,7 @@ impl Server {
         mut job: Job,
         enforce_index: Option<u64>,
     ) -> Result<JobRegisterResponse, ServerError> {
+        self.check_job_registration_allowed()?;
         self.job_validate(&mut job)?;
         let now = super::now_unix_nanos();
         job.submit_time = now;

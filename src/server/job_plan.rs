@@ -80,12 +80,14 @@ impl Server {
             .map(|eval| (*eval).clone())
             .unwrap_or(eval);
         let index = snapshot.tables().indexes.latest;
+        let algorithm = self.scheduler_config_in(&snapshot).scheduler_algorithm;
         let scheduler = self.scheduler;
         let state: Arc<dyn State> = Arc::new(speculative);
         let recorded = tokio::task::spawn_blocking(move || {
             let mut planner = RecordingPlanner::default();
             let config = SchedulerConfig {
                 now_unix_nanos: now,
+                algorithm,
                 ..SchedulerConfig::default()
             };
             scheduler(state, &mut planner, &config, &stored_eval).map(|()| planner)

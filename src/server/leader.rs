@@ -74,9 +74,13 @@ async fn lead(server: Arc<Server>) {
         .store
         .wait_for_index(target, Duration::from_secs(30))
         .await;
+    server.ensure_scheduler_config().await;
     let snapshot = server.store.snapshot();
     let (evals, nodes) = leader_restore_view(&snapshot);
     server.broker.set_enabled(true);
+    server
+        .broker
+        .set_paused(server.scheduler_config_in(&snapshot).pause_eval_broker);
     server.blocked.set_enabled(true);
     let now = super::now_unix_nanos();
     for eval in evals {

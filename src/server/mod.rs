@@ -34,6 +34,7 @@ pub mod periodic;
 pub mod plan_apply;
 pub mod raft;
 pub mod scaling;
+pub mod scheduler_config;
 pub mod services;
 pub mod state;
 pub mod worker;
@@ -96,6 +97,9 @@ fn apply_observer(
     heartbeats: Arc<Heartbeats>,
 ) -> ApplyObserver {
     Arc::new(move |effects: ApplyEffects| {
+        if let Some(config) = &effects.scheduler_config {
+            broker.set_paused(config.pause_eval_broker);
+        }
         if !broker.enabled() {
             return;
         }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::server::cluster::JoinOptions;
 use crate::server::heartbeat::HeartbeatConfig;
 use crate::server::limits::JobLimits;
+use crate::structs::SchedulerConfiguration;
 
 /// How to run a server.
 #[derive(Clone, Debug)]
@@ -36,6 +37,8 @@ pub struct ServerOptions {
     pub trailing_logs: u64,
     /// Limits on the work one request can cause.
     pub limits: JobLimits,
+    /// The scheduler configuration a new cluster starts with (`default_scheduler_config`).
+    pub default_scheduler_config: SchedulerConfiguration,
 }
 
 impl Default for ServerOptions {
@@ -55,6 +58,7 @@ impl Default for ServerOptions {
             snapshot_after_logs: 20_000,
             trailing_logs: 1000,
             limits: JobLimits::default(),
+            default_scheduler_config: SchedulerConfiguration::default(),
         }
     }
 }

@@ -78,6 +78,7 @@ impl Server {
         job_id: &JobId,
         request: ScalingRequest,
     ) -> Result<JobRegisterResponse, ServerError> {
+        self.check_job_registration_allowed()?;
         let Some(existing) = self.store.snapshot().job(namespace, job_id) else {
             return Err(ServerError::not_found(ObjectKind::Job, job_id));
         };

@@ -139,11 +139,13 @@ fn process(
             "state did not reach index {wait_index} (at {reached})"
         ));
     }
-    let snapshot: Arc<dyn State> = Arc::new(server.store.snapshot());
+    let snapshot = server.store.snapshot();
     let config = SchedulerConfig {
         now_unix_nanos: super::now_unix_nanos(),
+        algorithm: server.scheduler_config_in(&snapshot).scheduler_algorithm,
         ..SchedulerConfig::default()
     };
+    let snapshot: Arc<dyn State> = Arc::new(snapshot);
     let mut planner = WorkerPlanner {
         server: server.clone(),
         runtime: runtime.clone(),

@@ -29,6 +29,7 @@ mod plan;
 mod policy;
 mod resources;
 mod scaling;
+mod scheduler_config;
 mod scores;
 mod service;
 mod service_registration;
@@ -75,6 +76,7 @@ pub use policy::{
 };
 pub use resources::Resources;
 pub use scaling::{JobScalingEvents, ScalingEvent};
+pub use scheduler_config::{PreemptionConfig, SchedulerAlgorithm, SchedulerConfiguration};
 pub use scores::Scores;
 pub use service::{CheckRestart, Service, ServiceCheck};
 pub use service_registration::{

@@ -28,6 +28,7 @@ mod sandbox_budgets;
 mod sandbox_fs;
 mod sandbox_identity;
 mod scaling;
+mod scheduler_config;
 mod server;
 mod server_durability;
 mod services;

@@ -1,5 +1,6 @@
 //! The Raft configuration: `/v1/operator/raft/configuration`, `/v1/operator/raft/peer`,
-//! operator snapshots (`/v1/operator/snapshot`), and the
+//! operator snapshots (`/v1/operator/snapshot`), the scheduler configuration
+//! (`/v1/operator/scheduler/configuration`), and the
 //! servers' own `/v1/internal/raft/info` and `/v1/internal/raft/join` (Nomad:
 //! `command/agent/operator_endpoint.go`, `nomad/operator_endpoint.go`).
 //!
@@ -18,7 +19,11 @@ use super::agent::HTTP;
 use super::jobs::parse_body;
 use crate::api::error::ApiError;
 use crate::api::types::cluster::{RaftConfiguration, RaftJoinRequest, RaftServerInfo};
+use crate::api::types::scheduler::{
+    SchedulerConfigurationResponse, SchedulerSetConfigurationResponse,
+};
 use crate::server::Server;
+use crate::structs::SchedulerConfiguration;
 
 pub async fn raft_info(State(server): State<Arc<Server>>) -> Json<RaftServerInfo> {
     Json(server.raft_info().await)
@@ -88,5 +93,42 @@ pub async fn snapshot_restore(
         &server,
         index,
         StatusCode::OK.into_response(),
+    ))
+}
+
+/// `GET /v1/operator/scheduler/configuration`: the configuration in force.
+pub async fn scheduler_get_config(State(server): State<Arc<Server>>) -> Response {
+    let config = server.scheduler_config();
+    let index = config.modify_index;
+    let body = SchedulerConfigurationResponse {
+        scheduler_config: Some(config),
+        index,
+        last_contact: server.last_contact_ms(),
+        known_leader: server.leader_addr().is_some(),
+        next_token: String::new(),
+    };
+    crate::api::blocking::with_meta(&server, index, Json(body).into_response())
+}
+
+/// `PUT /v1/operator/scheduler/configuration[?cas=N]`: stores the configuration in the body;
+/// with `cas`, only if the stored one's modify index is `N` (`Updated: false` otherwise).
+pub async fn scheduler_set_config(
+    State(server): State<Arc<Server>>,
+    Query(params): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let config: SchedulerConfiguration = parse_body(&body)?;
+    let cas = params
+        .get("cas")
+        .map(|cas| {
+            cas.parse::<u64>()
+                .map_err(|_| ApiError::BadRequest(format!("invalid cas index {cas:?}")))
+        })
+        .transpose()?;
+    let (updated, index) = server.scheduler_set_config(config, cas).await?;
+    Ok(crate::api::blocking::with_meta(
+        &server,
+        index,
+        Json(SchedulerSetConfigurationResponse { updated, index }).into_response(),
     ))
 }

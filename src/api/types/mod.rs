@@ -4,7 +4,7 @@
 //!
 //! One module per area: [`jobs`], [`job_launch`] (children of periodic and parameterized jobs),
 //! [`scaling`] (`job scale`), [`allocs`], [`nodes`], [`deployments`], [`services`], [`agent`],
-//! [`status`], [`events`], [`client`] (the client agent's `/v1/client/...` routes), and [`node`]
+//! [`status`], [`scheduler`] (the operator's scheduler configuration), [`events`], [`client`] (the client agent's `/v1/client/...` routes), and [`node`]
 //! for a client agent's own calls to the servers (`/v1/internal/...`). Objects that are read whole (a job, an allocation, a node, an
 //! evaluation, a deployment, a job summary) travel as the model's own types from
 //! [`crate::structs`], which carry Nomad's JSON names; these modules hold the lists' stubs and
@@ -27,6 +27,7 @@ pub mod jobs;
 pub mod node;
 pub mod nodes;
 pub mod scaling;
+pub mod scheduler;
 pub mod services;
 pub mod status;
 

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::{
     agent, allocs, client, cluster, deployments, events, job_launch, jobs, node, nodes, scaling,
-    status,
+    scheduler, status,
 };
 use crate::structs::{Allocation, Deployment, Evaluation, Job, JobSummary, Node};
 
@@ -40,6 +40,22 @@ fn stored_objects_round_trip() {
     check!(Evaluation, "evaluation");
     check!(Deployment, "deployment");
     check!(JobSummary, "job_summary");
+}
+
+#[test]
+fn scheduler_configuration_messages_round_trip() {
+    check!(
+        scheduler::SchedulerConfigurationResponse,
+        "scheduler_configuration_response"
+    );
+    check!(
+        scheduler::SchedulerSetConfigurationResponse,
+        "scheduler_set_configuration_response"
+    );
+    check!(
+        crate::structs::SchedulerConfiguration,
+        "scheduler_configuration"
+    );
 }
 
 #[test]

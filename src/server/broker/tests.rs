@@ -210,3 +210,25 @@ async fn an_unacked_eval_is_left_to_its_worker() {
     let (next, _) = broker.try_dequeue().expect("the deregister follows");
     assert_eq!(next.id.as_str(), "dereg");
 }
+
+/// `PauseEvalBroker`: a paused broker keeps its evaluations and hands none out, not even to a
+/// dequeue already waiting; unpausing wakes that waiter.
+#[tokio::test]
+async fn a_paused_broker_holds_its_evaluations() {
+    let broker = Arc::new(broker(BrokerConfig::default()));
+    let waiting = tokio::spawn({
+        let broker = broker.clone();
+        async move { broker.dequeue(Duration::from_secs(10)).await }
+    });
+    broker.set_paused(true);
+    broker.enqueue(eval("held", "a", 50, 1), 0);
+    assert_eq!(broker.stats().total_ready, 1);
+    assert!(broker.dequeue(Duration::ZERO).await.is_none());
+    assert!(!waiting.is_finished());
+    broker.set_paused(false);
+    let (dequeued, _) = waiting
+        .await
+        .expect("the waiter ends")
+        .expect("the evaluation is handed out once unpaused");
+    assert_eq!(dequeued.id, EvalId::from("held"));
+}

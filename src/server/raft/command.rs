@@ -122,6 +122,12 @@ pub enum Command {
     SnapshotRestore {
         state: Arc<crate::server::state::PersistedState>,
     },
+    /// Replaces the scheduler configuration; with `cas`, only if the stored one's modify index
+    /// is `cas` (`operator scheduler set-config -check-index`, `?cas=`).
+    SchedulerSetConfig {
+        config: crate::structs::SchedulerConfiguration,
+        cas: Option<u64>,
+    },
     /// Marks a job version stable or not.
     JobStability {
         namespace: String,
@@ -153,6 +159,7 @@ impl Command {
             Self::JobScale { .. } => "job_scale",
             Self::ServiceRegistrations { .. } => "service_registrations",
             Self::SnapshotRestore { .. } => "snapshot_restore",
+            Self::SchedulerSetConfig { .. } => "scheduler_set_config",
         }
     }
 }

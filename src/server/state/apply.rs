@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::events::Event;
 use super::tables::{JobKey, Tables};
 use crate::server::raft::{Command, CommandResponse};
-use crate::structs::{Evaluation, Node, NodeId};
+use crate::structs::{Evaluation, Node, NodeId, SchedulerConfiguration};
 
 /// What an apply changed that the leader's machinery reacts to.
 #[derive(Debug, Default)]
@@ -25,6 +25,8 @@ pub struct ApplyEffects {
     pub capacity_changed: bool,
     /// Nodes written by this command (heartbeat timers follow them).
     pub nodes: Vec<Arc<Node>>,
+    /// The scheduler configuration, when this command changed it.
+    pub scheduler_config: Option<Arc<SchedulerConfiguration>>,
     /// Jobs whose allocations changed: their status is recomputed at the end of the apply.
     pub(super) touched_jobs: BTreeSet<JobKey>,
     /// Nodes whose allocations changed on the servers' side: their clients' watches wake.
@@ -75,6 +77,7 @@ impl Tables {
         effects.evals.extend(self.evals.values().cloned());
         effects.capacity_changed = true;
         effects.alloc_nodes.extend(self.nodes.keys().cloned());
+        effects.scheduler_config = Some(self.scheduler_config.clone().unwrap_or_default());
     }
 
     pub(super) fn apply(
@@ -202,6 +205,9 @@ impl Tables {
                 self.apply_snapshot_restore(index, state, effects);
                 Ok(())
             }
+            Command::SchedulerSetConfig { config, cas } => self
+                .apply_scheduler_set_config(index, config, *cas)
+                .map(|()| effects.scheduler_config = self.scheduler_config.clone()),
             Command::JobStability {
                 namespace,
                 job_id,

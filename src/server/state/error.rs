@@ -52,6 +52,10 @@ pub enum ApplyError {
     /// A draining node cannot be made eligible: the drain must be removed first.
     #[error("can not set node's scheduling eligibility to eligible while it is draining")]
     NodeDraining { node_id: NodeId },
+    /// A check-and-set of the scheduler configuration whose expected modify index is not the
+    /// stored one (`actual` is `None` when none is stored).
+    #[error("scheduler configuration check-and-set index {expected} does not match the stored one ({})", actual.map_or_else(|| "none".to_owned(), |actual| actual.to_string()))]
+    SchedulerConfigCas { expected: u64, actual: Option<u64> },
 }
 
 impl ApplyError {
@@ -129,6 +133,10 @@ mod tests {
             },
             ApplyError::NodeDraining {
                 node_id: NodeId::from("n1"),
+            },
+            ApplyError::SchedulerConfigCas {
+                expected: 4,
+                actual: Some(9),
             },
         ];
         for error in errors {

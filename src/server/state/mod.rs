@@ -24,6 +24,7 @@ mod jobs;
 mod nodes;
 mod persist;
 mod scaling;
+mod scheduler_config;
 mod services;
 mod snapshot;
 mod tables;

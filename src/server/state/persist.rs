@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::tables::{TableIndexes, Tables, job_key};
 use crate::structs::{
     Allocation, Deployment, Evaluation, Job, JobScalingEvents, JobSummary, Node,
-    ServiceRegistration,
+    SchedulerConfiguration, ServiceRegistration,
 };
 
 /// An allocation without its job, and the version of the job it runs.
@@ -34,6 +34,7 @@ pub struct PersistedState {
     pub deployments: Vec<Arc<Deployment>>,
     pub services: Vec<Arc<ServiceRegistration>>,
     pub scaling_events: Vec<Arc<JobScalingEvents>>,
+    pub scheduler_config: Option<Arc<SchedulerConfiguration>>,
 }
 
 impl PersistedState {
@@ -57,6 +58,7 @@ impl PersistedState {
             deployments: tables.deployments.values().cloned().collect(),
             services: tables.services.values().cloned().collect(),
             scaling_events: tables.scaling_events.values().cloned().collect(),
+            scheduler_config: tables.scheduler_config.clone(),
         }
     }
 
@@ -133,6 +135,7 @@ impl PersistedState {
                 .services
                 .insert(registration.id.clone(), registration);
         }
+        tables.scheduler_config = self.scheduler_config;
         tables.indexes = self.indexes;
         tables.restored_alloc_index = self.indexes.allocs;
         tables

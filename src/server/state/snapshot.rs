@@ -24,6 +24,11 @@ impl StateSnapshot {
         &self.tables
     }
 
+    /// The stored scheduler configuration; `None` until a leader or the operator wrote one.
+    pub fn scheduler_config(&self) -> Option<Arc<crate::structs::SchedulerConfiguration>> {
+        self.tables.scheduler_config.clone()
+    }
+
     pub fn jobs(&self) -> impl Iterator<Item = &Arc<Job>> {
         self.tables.jobs.values()
     }

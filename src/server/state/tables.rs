@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::scheduler::usage::NodeUsage;
 use crate::structs::{
     AllocId, Allocation, Deployment, DeploymentId, EvalId, Evaluation, Job, JobId,
-    JobScalingEvents, JobSummary, Node, NodeId, ServiceRegistration,
+    JobScalingEvents, JobSummary, Node, NodeId, SchedulerConfiguration, ServiceRegistration,
 };
 
 /// A job's key: namespace and ID.
@@ -112,6 +112,9 @@ pub struct Tables {
     pub services: OrdMap<String, Arc<ServiceRegistration>>,
     /// Each job's scaling events by group, newest first (`scaling.rs`).
     pub scaling_events: OrdMap<JobKey, Arc<JobScalingEvents>>,
+    /// The operator's scheduler configuration; `None` until a leader or the operator wrote one
+    /// (`scheduler_config.rs`).
+    pub scheduler_config: Option<Arc<SchedulerConfiguration>>,
 }
 
 impl Tables {
