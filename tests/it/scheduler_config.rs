@@ -7,6 +7,8 @@
 //! - A check-and-set with a stale index stores nothing (`Updated: false`).
 //! - `RejectJobRegistration` refuses registrations with Nomad's 403; `PauseEvalBroker` holds
 //!   evaluations in the broker until it is unset.
+//! - `operator scheduler get-config` prints Nomad's lines; `set-config` changes only the flags
+//!   given, checked-and-set, and refuses a stale `-check-index` or an unknown algorithm.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -179,6 +181,65 @@ async fn reject_job_registration_and_pause_eval_broker() -> anyhow::Result<()> {
     server.put_json(CONFIG, &config).await?;
     let eval = server.wait_for_eval(&eval_id).await?;
     assert_eq!(eval["Status"], "complete", "{eval}");
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_shows_and_sets_the_configuration_as_nomad_does() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    stored_config(&server).await?;
+    let dir = tempfile::tempdir()?;
+    let run = |args: &[&str]| {
+        let mut all = vec!["operator", "scheduler"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-address", server.url.as_str()]);
+        crate::support::caravan(dir.path(), &all)
+    };
+    let shown = run(&["get-config"])?;
+    assert_eq!(shown.code, Some(0), "{shown:?}");
+    for line in [
+        "Scheduler Algorithm           = binpack",
+        "Reject Job Registration       = false",
+        "Preemption System Scheduler   = true",
+        "Preemption SysBatch Scheduler = false",
+    ] {
+        assert!(
+            shown.stdout.lines().any(|l| l == line),
+            "{line:?} in {shown:?}"
+        );
+    }
+
+    let set = run(&[
+        "set-config",
+        "-scheduler-algorithm=spread",
+        "-preempt-batch-scheduler=true",
+    ])?;
+    assert_eq!(set.code, Some(0), "{set:?}");
+    assert_eq!(set.stdout.trim(), "Scheduler configuration updated!");
+    let (response, _): (Value, u64) = server.get_json(CONFIG).await?;
+    let config = &response["SchedulerConfig"];
+    assert_eq!(config["SchedulerAlgorithm"], "spread");
+    assert_eq!(config["PreemptionConfig"]["BatchSchedulerEnabled"], true);
+    assert_eq!(
+        config["RejectJobRegistration"], false,
+        "unset flags keep their value"
+    );
+
+    let stale = run(&["set-config", "-check-index=1", "-pause-eval-broker=true"])?;
+    assert_eq!(stale.code, Some(1), "{stale:?}");
+    assert!(
+        stale.stderr.contains("check-index 1 does not match"),
+        "{stale:?}"
+    );
+    let invalid = run(&["set-config", "-scheduler-algorithm=scatter"])?;
+    assert_eq!(invalid.code, Some(1), "{invalid:?}");
+    assert!(
+        invalid
+            .stderr
+            .contains("invalid scheduler algorithm: scatter"),
+        "{invalid:?}"
+    );
     server.stop().await;
     Ok(())
 }
