@@ -322,16 +322,18 @@ mod watchers {
             anyhow::bail!("bad watcher spec {spec:?}");
         };
         let totals = Arc::new(Totals::default());
-        for node_id in nodes.split(',') {
+        for (idx, node_id) in nodes.split(',').enumerate() {
             let totals = Arc::clone(&totals);
             let url = url.to_owned();
             let node_id = node_id.to_owned();
+            // The secret `fixtures::node` registered node `idx` with: its proof of identity.
+            let secret = format!("secret-{idx}");
             let legacy = mode == "legacy";
             tokio::spawn(async move {
                 let result = if legacy {
                     watch_legacy(&url, &node_id, &totals).await
                 } else {
-                    watch_node(&url, &node_id, &totals).await
+                    watch_node(&url, &node_id, &secret, &totals).await
                 };
                 if let Err(err) = result {
                     eprintln!("watcher {node_id}: {err:#}");
@@ -411,7 +413,12 @@ mod watchers {
 
     /// Nomad's watch: IDs and modify indexes on the node's own index, then a pull of the
     /// allocations that changed.
-    async fn watch_node(url: &str, node_id: &str, totals: &Totals) -> anyhow::Result<()> {
+    async fn watch_node(
+        url: &str,
+        node_id: &str,
+        secret: &str,
+        totals: &Totals,
+    ) -> anyhow::Result<()> {
         let http = reqwest::Client::new();
         let mut index = 0u64;
         let mut known: HashMap<AllocId, u64> = HashMap::new();
@@ -422,6 +429,7 @@ mod watchers {
                 .get(format!(
                     "{url}/v1/internal/node/{node_id}/client-allocs?index={index}&wait=5m"
                 ))
+                .header("X-Nomad-Token", secret)
                 .send()
                 .await?
                 .error_for_status()?;
@@ -440,6 +448,7 @@ mod watchers {
             if !stale.is_empty() {
                 let response = http
                     .post(format!("{url}/v1/internal/node/{node_id}/allocs/pull"))
+                    .header("X-Nomad-Token", secret)
                     .json(&PullAllocsRequest { alloc_ids: stale })
                     .send()
                     .await?

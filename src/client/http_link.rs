@@ -5,11 +5,16 @@
 //! | call | request | success | other answers |
 //! |------|---------|---------|---------------|
 //! | register | `PUT /v1/internal/node/register` body `{"Node": <Node>}` | 200 `{"HeartbeatTTL": <ns>, "Servers": [...], "Index": <n>}` | |
-//! | heartbeat | `PUT /v1/internal/node/<node_id>/heartbeat` body `{"SecretID": <the node's secret>}` | 200 `{"HeartbeatTTL": <ns>, "Servers": [...]}` | 404: node unknown → the client registers again; 403: another node holds the ID |
+//! | heartbeat | `PUT /v1/internal/node/<node_id>/heartbeat` body `{"SecretID": <the node's secret>}` | 200 `{"HeartbeatTTL": <ns>, "Servers": [...]}` | 404: node unknown → the client registers again; 403: `Permission denied`, another node holds the ID |
 //! | watch | `GET /v1/internal/node/<node_id>/client-allocs?index=<n>&wait=<go duration>` | 200 `NodeClientAllocs` (`{"Allocs": {<id>: <AllocModifyIndex>}, "Index": <n>}`) | |
 //! | pull | `POST /v1/internal/node/<node_id>/allocs/pull` body `{"AllocIDs": [...]}` | 200 `PullAllocsResponse` (allocations, each job version once) | |
 //! | update | `PUT /v1/internal/node/<node_id>/allocations` body `AllocUpdateRequest` | 200 (body ignored) | 403: not this node's allocation |
 //! | services | `PUT /v1/internal/node/<node_id>/services` body `ServiceSyncRequest` | 200 (body ignored) | 403: not this node's allocation |
+//!
+//! Every call but the registration carries the node's secret (made at first registration and kept
+//! in the data dir) in `X-Nomad-Token`, as Nomad's client RPCs carry it as their auth token: the
+//! servers answer a node's calls only with its own secret (`server::node_identity`), and a 403
+//! `Permission denied` otherwise. The header is marked sensitive, so it is never logged.
 //!
 //! These are the servers' client-facing routes (`src/api/routes/internal.rs`), with the wire
 //! types of [`crate::api::types::node`].
@@ -51,7 +56,8 @@ pub struct HttpServerLink {
     configured: Vec<String>,
     current: AtomicUsize,
     watch_wait: Duration,
-    /// The secret the node last registered with; heartbeats carry it as proof of identity.
+    /// The secret the node last registered with; every later call carries it as proof of
+    /// identity.
     secret_id: std::sync::Mutex<String>,
 }
 
@@ -141,6 +147,22 @@ impl HttpServerLink {
         self.current.store(position, Ordering::Relaxed);
     }
 
+    /// `request` with the node's secret in `X-Nomad-Token` (none before the first registration).
+    fn as_node(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let secret_id = self
+            .secret_id
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match reqwest::header::HeaderValue::from_str(&secret_id) {
+            Ok(mut value) if !secret_id.is_empty() => {
+                value.set_sensitive(true);
+                request.header("X-Nomad-Token", value)
+            }
+            _ => request,
+        }
+    }
+
     fn failed(&self, call: &'static str, message: String) -> LinkError {
         self.current.fetch_add(1, Ordering::Relaxed);
         LinkError::Unavailable { call, message }
@@ -221,10 +243,10 @@ impl ServerLink for HttpServerLink {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone();
-            let request = self.client.put(url).json(&NodeHeartbeatRequest {
+            let request = self.as_node(self.client.put(url).json(&NodeHeartbeatRequest {
                 status: None,
                 secret_id,
-            });
+            }));
             let response = self.send("heartbeat", request).await?;
             if response.status() == reqwest::StatusCode::NOT_FOUND {
                 return Err(LinkError::NodeUnknown(node_id.clone()));
@@ -245,10 +267,11 @@ impl ServerLink for HttpServerLink {
                 "{}/v1/internal/node/{node_id}/client-allocs?index={min_index}&wait={wait}",
                 self.base()?
             );
-            let request = self
-                .client
-                .get(url)
-                .timeout(self.watch_wait + Duration::from_secs(30));
+            let request = self.as_node(
+                self.client
+                    .get(url)
+                    .timeout(self.watch_wait + Duration::from_secs(30)),
+            );
             let response = self.send("watch allocations", request).await?;
             let response = self.expect_ok("watch allocations", response).await?;
             response
@@ -269,7 +292,10 @@ impl ServerLink for HttpServerLink {
                 alloc_ids: alloc_ids.to_vec(),
             };
             let response = self
-                .send("pull allocations", self.client.post(url).json(&body))
+                .send(
+                    "pull allocations",
+                    self.as_node(self.client.post(url).json(&body)),
+                )
                 .await?;
             let response = self.expect_ok("pull allocations", response).await?;
             let pulled: PullAllocsResponse = response
@@ -299,7 +325,7 @@ impl ServerLink for HttpServerLink {
                 let response = self
                     .send(
                         "update allocations",
-                        self.client.put(url).json(&AllocUpdateRequest { allocs }),
+                        self.as_node(self.client.put(url).json(&AllocUpdateRequest { allocs })),
                     )
                     .await?;
                 self.expect_ok("update allocations", response).await?;
@@ -321,7 +347,10 @@ impl ServerLink for HttpServerLink {
                 deletes: deletes.to_vec(),
             };
             let response = self
-                .send("sync services", self.client.put(url).json(&body))
+                .send(
+                    "sync services",
+                    self.as_node(self.client.put(url).json(&body)),
+                )
                 .await?;
             self.expect_ok("sync services", response).await?;
             Ok(())

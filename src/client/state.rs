@@ -91,6 +91,8 @@ impl StateDb {
         self.stable_uuid("node-id")
     }
 
+    /// The node's secret, made (a random v4 UUID) and stored on first use, readable by the
+    /// agent's user only: it is the node's proof of identity to the servers.
     pub fn secret_id(&self) -> io::Result<String> {
         self.stable_uuid("secret-id")
     }
@@ -105,9 +107,11 @@ impl StateDb {
         }
     }
 
+    /// Both IDs are written owner-only: the node ID is no secret, but the one rule keeps
+    /// the secret's file from ever being readable by others.
     fn make_uuid(&self, path: &Path) -> io::Result<String> {
         let id = crate::structs::new_uuid();
-        write_atomic(path, id.as_bytes())?;
+        write_atomic_private(path, id.as_bytes())?;
         Ok(id)
     }
 
@@ -191,6 +195,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// As [`write_atomic`], the file readable and writable by its owner only (mode 0600) from its
+/// creation on.
+fn write_atomic_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file_name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{file_name}.tmp"));
+    // A stale temporary file may carry other permissions; start afresh.
+    match std::fs::remove_file(&tmp) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+        _ => {}
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +231,16 @@ mod tests {
         let db = StateDb::open(dir.path())?;
         let node_id = db.node_id()?;
         assert_eq!(StateDb::open(dir.path())?.node_id()?, node_id);
+        let secret_id = db.secret_id()?;
+        assert_ne!(secret_id, node_id);
+        assert_eq!(StateDb::open(dir.path())?.secret_id()?, secret_id);
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("secret-id"))?
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "the node secret is the owner's only");
+        }
         let alloc = Allocation {
             id: "a1".into(),
             name: "job.group[0]".to_owned(),

@@ -274,9 +274,7 @@ impl Server {
         node.status_updated_at = now / 1_000_000_000;
         let snapshot = self.store.snapshot();
         let previous = snapshot.tables().nodes.get(&node.id).cloned();
-        if let Some(previous) = &previous {
-            check_node_secret(previous, &node.secret_id)?;
-        }
+        super::node_identity::check_registration(previous.as_deref(), &node)?;
         let becomes_ready = node.status == NodeStatus::Ready
             && previous
                 .as_ref()
@@ -337,29 +335,31 @@ impl Server {
     }
 
     /// A node's own heartbeat or status update: `secret_id` must be the one the node registered
-    /// with.
+    /// with ([`super::node_identity`]).
     pub async fn node_heartbeat(
-        &self,
-        node_id: &NodeId,
-        status: NodeStatus,
-        secret_id: &str,
-    ) -> Result<NodeUpdateResponse, ServerError> {
-        self.node_update_status_as(node_id, status, Some(secret_id))
-            .await
-    }
-
-    async fn node_update_status_as(
         &self,
         node_id: &NodeId,
         status: NodeStatus,
         secret_id: Option<&str>,
     ) -> Result<NodeUpdateResponse, ServerError> {
+        self.node_update_status_as(node_id, status, Some(secret_id))
+            .await
+    }
+
+    /// `as_node` is `Some(secret)` when the node itself calls, `None` for the servers' own
+    /// changes (heartbeat expiry) and operators.
+    async fn node_update_status_as(
+        &self,
+        node_id: &NodeId,
+        status: NodeStatus,
+        as_node: Option<Option<&str>>,
+    ) -> Result<NodeUpdateResponse, ServerError> {
         let snapshot = self.store.snapshot();
         let Some(node) = snapshot.tables().nodes.get(node_id).cloned() else {
             return Err(ServerError::not_found(ObjectKind::Node, node_id));
         };
-        if let Some(secret_id) = secret_id {
-            check_node_secret(&node, secret_id)?;
+        if let Some(secret) = as_node {
+            super::node_identity::check_secret(&node, secret)?;
         }
         if node.status == status {
             let index = snapshot.tables().indexes.nodes;
@@ -615,19 +615,6 @@ impl Server {
             }
         }
     }
-}
-
-/// Refuses a node speaking for an ID registered with another secret (Nomad checks the node's
-/// secret on every client RPC; until ACLs land, the secret a node first registered with is the
-/// proof that it is that node).
-fn check_node_secret(registered: &Node, secret_id: &str) -> Result<(), ServerError> {
-    if registered.secret_id.is_empty() || registered.secret_id == secret_id {
-        return Ok(());
-    }
-    Err(ServerError::Forbidden(format!(
-        "node {} is registered with another secret ID",
-        registered.id
-    )))
 }
 
 /// Evaluations for every job with allocations on the node, and every system job (Nomad:

@@ -28,6 +28,7 @@ pub mod heartbeat;
 pub mod job_plan;
 mod leader;
 pub mod limits;
+pub mod node_identity;
 mod operator_snapshot;
 mod options;
 pub mod periodic;

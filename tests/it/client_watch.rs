@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::server::{TestServer, service_job};
+use crate::support::server::{TestServer, mock_node_secret, service_job};
 
 /// `service_job` pinned to one node.
 fn job_on(id: &str, node_id: &str, count: u32) -> Value {
@@ -18,9 +18,14 @@ fn job_on(id: &str, node_id: &str, count: u32) -> Value {
     job
 }
 
-async fn client_allocs(server: &TestServer, node_id: &str) -> anyhow::Result<Value> {
+/// The allocations of the mock node `idx`, asked as that node.
+async fn client_allocs(server: &TestServer, idx: usize, node_id: &str) -> anyhow::Result<Value> {
+    let secret = mock_node_secret(idx);
     let (allocs, _) = server
-        .get_json(&format!("/v1/internal/node/{node_id}/client-allocs"))
+        .get_json_as(
+            &format!("/v1/internal/node/{node_id}/client-allocs"),
+            Some(&secret),
+        )
         .await?;
     Ok(allocs)
 }
@@ -39,8 +44,8 @@ async fn a_node_watch_moves_only_for_its_own_allocations() -> anyhow::Result<()>
     let node_b = server.register_node(2).await?;
 
     server.run_job(job_on("on-a", &node_a, 2)).await?;
-    let listed_a = client_allocs(&server, &node_a).await?;
-    let listed_b = client_allocs(&server, &node_b).await?;
+    let listed_a = client_allocs(&server, 1, &node_a).await?;
+    let listed_b = client_allocs(&server, 2, &node_b).await?;
     let ids_a = alloc_ids(&listed_a);
     assert_eq!(ids_a.len(), 2, "{listed_a}");
     assert!(alloc_ids(&listed_b).is_empty(), "{listed_b}");
@@ -54,7 +59,15 @@ async fn a_node_watch_moves_only_for_its_own_allocations() -> anyhow::Result<()>
             "{}/v1/internal/node/{node_a}/client-allocs?index={index_a}&wait=20s",
             server.url
         );
-        tokio::spawn(async move { http.get(url).send().await?.json::<Value>().await })
+        let secret = mock_node_secret(1);
+        tokio::spawn(async move {
+            http.get(url)
+                .header("X-Nomad-Token", secret)
+                .send()
+                .await?
+                .json::<Value>()
+                .await
+        })
     };
     server.run_job(job_on("more-on-a", &node_a, 1)).await?;
     let woken = watch.await??;
@@ -64,18 +77,22 @@ async fn a_node_watch_moves_only_for_its_own_allocations() -> anyhow::Result<()>
         "{woken}"
     );
     // ... while node B's index, which its watch blocks on, did not move.
-    let listed_b = client_allocs(&server, &node_b).await?;
+    let listed_b = client_allocs(&server, 2, &node_b).await?;
     assert_eq!(listed_b["Index"].as_u64(), Some(index_b), "{listed_b}");
 
     // A node's own status report does not echo back to its watch, and the servers stamp it.
-    let before = client_allocs(&server, &node_a).await?;
+    let before = client_allocs(&server, 1, &node_a).await?;
     let report = json!({ "Allocs": [{
         "ID": ids_a[0], "NodeID": node_a, "ClientStatus": "running",
     }]});
     server
-        .put_json(&format!("/v1/internal/node/{node_a}/allocations"), &report)
+        .put_json_as(
+            &format!("/v1/internal/node/{node_a}/allocations"),
+            Some(&mock_node_secret(1)),
+            &report,
+        )
         .await?;
-    let after = client_allocs(&server, &node_a).await?;
+    let after = client_allocs(&server, 1, &node_a).await?;
     assert_eq!(
         after["Index"], before["Index"],
         "a client update moved the watch"
@@ -90,12 +107,13 @@ async fn a_node_watch_moves_only_for_its_own_allocations() -> anyhow::Result<()>
     );
 
     // A pull returns the node's own allocations only, the job version once.
-    let pull = |node: &str| {
+    let pull = |idx: usize, node: &str| {
         let url = format!("{}/v1/internal/node/{node}/allocs/pull", server.url);
         let body = json!({ "AllocIDs": ids_a });
         let http = server.http.clone();
         async move {
             http.post(url)
+                .header("X-Nomad-Token", mock_node_secret(idx))
                 .json(&body)
                 .send()
                 .await?
@@ -103,7 +121,7 @@ async fn a_node_watch_moves_only_for_its_own_allocations() -> anyhow::Result<()>
                 .await
         }
     };
-    let pulled = pull(&node_a).await?;
+    let pulled = pull(1, &node_a).await?;
     assert_eq!(
         pulled["Allocs"].as_array().map(Vec::len),
         Some(2),
@@ -114,17 +132,18 @@ async fn a_node_watch_moves_only_for_its_own_allocations() -> anyhow::Result<()>
         pulled["Allocs"][0]["Alloc"]["Job"].is_null(),
         "jobs travel once"
     );
-    let pulled_by_b = pull(&node_b).await?;
+    let pulled_by_b = pull(2, &node_b).await?;
     assert_eq!(pulled_by_b["Allocs"], json!([]), "{pulled_by_b}");
 
     // A node may not report for another node's allocation, nor in another node's name.
-    for (path_node, body_node) in [(&node_b, &node_b), (&node_a, &node_b)] {
+    for (path_idx, path_node, body_node) in [(2, &node_b, &node_b), (1, &node_a, &node_b)] {
         let report = json!({ "Allocs": [{
             "ID": ids_a[1], "NodeID": body_node, "ClientStatus": "failed",
         }]});
         let response = server
-            .put(
+            .put_as(
                 &format!("/v1/internal/node/{path_node}/allocations"),
+                Some(&mock_node_secret(path_idx)),
                 &report,
             )
             .await?;

@@ -22,6 +22,7 @@ mod ha;
 mod hardening;
 mod jobspec;
 mod max_run_duration;
+mod node_identity;
 mod periodic;
 mod qemu;
 mod sandbox_budgets;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::server::{TestServer, index_header, service_job, wait_for};
+use crate::support::server::{TestServer, index_header, mock_node_secret, service_job, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registered_job_is_placed_on_registered_nodes() -> anyhow::Result<()> {
@@ -112,8 +112,9 @@ async fn client_updates_and_stop_flow_to_summary_and_status() -> anyhow::Result<
         .map(|alloc| json!({ "ID": alloc["ID"], "NodeID": node, "ClientStatus": "running" }))
         .collect();
     server
-        .put_json(
+        .put_json_as(
             &format!("/v1/internal/node/{node}/allocations"),
+            Some(&mock_node_secret(1)),
             &json!({ "Allocs": updates }),
         )
         .await?;

@@ -554,13 +554,20 @@ async fn a_node_that_goes_down_loses_its_instances() -> anyhow::Result<()> {
             "Port": 20001,
         }]})
     };
+    // Each node syncs with its own secret (`mock_node`'s `secret-<idx>`).
     let sync = |node_id: &str, body: &Value| {
+        let secret = if node_id == doomed {
+            "secret-1"
+        } else {
+            "secret-2"
+        };
         server
             .http
             .put(format!(
                 "{}/v1/internal/node/{node_id}/services",
                 server.url
             ))
+            .header("X-Nomad-Token", secret)
             .json(body)
             .send()
     };

@@ -8,6 +8,11 @@
 //! | `GET /v1/internal/node/:id/client-allocs?index=N` | (blocking query)          | `NodeClientAllocs`     |
 //! | `POST /v1/internal/node/:id/allocs/pull` | `PullAllocsRequest`                | `PullAllocsResponse`   |
 //!
+//! Every call but the registration carries the node's secret in `X-Nomad-Token` (a heartbeat may
+//! carry it as its body's `SecretID`, Nomad's field) and is answered only for the node it proves
+//! ([`crate::server::node_identity`]): another node's allocations, updates and services are out of
+//! reach.
+//!
 //! `NodeUpdateResponse.HeartbeatTTL` is in nanoseconds: the node must heartbeat again within it
 //! or be marked down. A client watches its allocations as Nomad's does: `client-allocs` blocks on
 //! the node's own allocation index and answers with IDs and `AllocModifyIndex`es only; the client
@@ -20,13 +25,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 
 use super::jobs::parse_body;
 use crate::api::blocking::{wait_for_node_allocs, with_meta};
 use crate::api::error::ApiError;
+use crate::api::identity::Identity;
 use crate::api::query::QueryOptions;
 use crate::api::types::node::{
     AllocUpdateRequest, AllocUpdateResponse, NodeClientAllocs, NodeHeartbeatRequest,
@@ -50,6 +56,7 @@ pub async fn node_register(
 
 pub async fn node_heartbeat(
     State(server): State<Arc<Server>>,
+    Extension(identity): Extension<Identity>,
     Path(node_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
@@ -59,8 +66,11 @@ pub async fn node_heartbeat(
         parse_body(&body)?
     };
     let status = request.status.unwrap_or(NodeStatus::Ready);
+    let secret = Some(request.secret_id.as_str())
+        .filter(|secret| !secret.is_empty())
+        .or(identity.token.as_deref());
     let response = server
-        .node_heartbeat(&NodeId::from(node_id), status, &request.secret_id)
+        .node_heartbeat(&NodeId::from(node_id), status, secret)
         .await?;
     let index = response.index;
     Ok(with_meta(&server, index, Json(response).into_response()))
@@ -68,18 +78,19 @@ pub async fn node_heartbeat(
 
 pub async fn node_update_allocs(
     State(server): State<Arc<Server>>,
+    Extension(identity): Extension<Identity>,
     Path(node_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    let node_id = NodeId::from(node_id);
+    server.authenticate_node(&node_id, identity.token.as_deref())?;
     let request: AllocUpdateRequest = parse_body(&body)?;
     if request.allocs.is_empty() {
         return Err(ApiError::BadRequest(
             "must update at least one allocation".to_owned(),
         ));
     }
-    let index = server
-        .node_update_allocs(&NodeId::from(node_id), request.allocs)
-        .await?;
+    let index = server.node_update_allocs(&node_id, request.allocs).await?;
     Ok(with_meta(
         &server,
         index,
@@ -90,11 +101,13 @@ pub async fn node_update_allocs(
 /// The node's allocations as IDs and `AllocModifyIndex`es, blocking on the node's own index.
 pub async fn node_client_allocs(
     State(server): State<Arc<Server>>,
+    Extension(identity): Extension<Identity>,
     Path(node_id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
     let node_id = NodeId::from(node_id);
+    server.authenticate_node(&node_id, identity.token.as_deref())?;
     let snapshot = wait_for_node_allocs(&server, &query, &node_id).await;
     let tables = snapshot.tables();
     let index = tables.node_alloc_index(&node_id);
@@ -115,11 +128,13 @@ pub async fn node_client_allocs(
 /// The allocations a client asks for in full, its own node's only, each job version once.
 pub async fn node_pull_allocs(
     State(server): State<Arc<Server>>,
+    Extension(identity): Extension<Identity>,
     Path(node_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let request: PullAllocsRequest = parse_body(&body)?;
     let node_id = NodeId::from(node_id);
+    server.authenticate_node(&node_id, identity.token.as_deref())?;
+    let request: PullAllocsRequest = parse_body(&body)?;
     let snapshot = server.store.snapshot();
     let index = snapshot.tables().indexes.allocs;
     let allocs = request

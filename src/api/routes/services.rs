@@ -6,13 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 
 use super::jobs::parse_body;
 use crate::api::blocking::{blocking_query, with_meta};
 use crate::api::error::ApiError;
+use crate::api::identity::Identity;
 use crate::api::query::QueryOptions;
 use crate::api::types::client::EmptyResponse;
 use crate::api::types::services::{
@@ -134,14 +135,18 @@ pub async fn by_alloc(
 }
 
 /// `PUT /v1/internal/node/:id/services`: a client's registrations and deregistrations.
+/// Only the node itself, proved by its secret in `X-Nomad-Token`, may sync.
 pub async fn node_sync(
     State(server): State<Arc<Server>>,
+    Extension(identity): Extension<Identity>,
     Path(node_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    let node_id = NodeId::from(node_id);
+    server.authenticate_node(&node_id, identity.token.as_deref())?;
     let request: ServiceSyncRequest = parse_body(&body)?;
     let index = server
-        .service_sync(&NodeId::from(node_id), request.upserts, request.deletes)
+        .service_sync(&node_id, request.upserts, request.deletes)
         .await?;
     Ok(with_meta(
         &server,

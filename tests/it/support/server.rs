@@ -49,8 +49,16 @@ impl TestServer {
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<reqwest::Response> {
-        self.http
-            .get(format!("{}{path}", self.url))
+        self.get_as(path, None).await
+    }
+
+    /// GETs `path` with `token` (a node's secret) in `X-Nomad-Token`.
+    pub async fn get_as(
+        &self,
+        path: &str,
+        token: Option<&str>,
+    ) -> anyhow::Result<reqwest::Response> {
+        with_token(self.http.get(format!("{}{path}", self.url)), token)
             .send()
             .await
             .with_context(|| format!("GET {path}"))
@@ -58,7 +66,16 @@ impl TestServer {
 
     /// GETs `path`, checks for 200, and returns the body and `X-Nomad-Index`.
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<(T, u64)> {
-        let response = self.get(path).await?;
+        self.get_json_as(path, None).await
+    }
+
+    /// As [`TestServer::get_json`], with `token` in `X-Nomad-Token`.
+    pub async fn get_json_as<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+    ) -> anyhow::Result<(T, u64)> {
+        let response = self.get_as(path, token).await?;
         let status = response.status();
         // Not every endpoint is a query with an index (`/v1/status/leader` is not).
         let index = index_header(&response).unwrap_or(0);
@@ -69,8 +86,17 @@ impl TestServer {
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> anyhow::Result<reqwest::Response> {
-        self.http
-            .put(format!("{}{path}", self.url))
+        self.put_as(path, None, body).await
+    }
+
+    /// PUTs `body` to `path` with `token` (a node's secret) in `X-Nomad-Token`.
+    pub async fn put_as(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> anyhow::Result<reqwest::Response> {
+        with_token(self.http.put(format!("{}{path}", self.url)), token)
             .json(body)
             .send()
             .await
@@ -79,7 +105,17 @@ impl TestServer {
 
     /// PUTs `body` to `path`, checks for 200 and returns the reply.
     pub async fn put_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let response = self.put(path, body).await?;
+        self.put_json_as(path, None, body).await
+    }
+
+    /// As [`TestServer::put_json`], with `token` in `X-Nomad-Token`.
+    pub async fn put_json_as(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> anyhow::Result<Value> {
+        let response = self.put_as(path, token, body).await?;
         let status = response.status();
         let text = response.text().await?;
         anyhow::ensure!(status.is_success(), "PUT {path}: {status}: {text}");
@@ -123,6 +159,13 @@ impl TestServer {
     }
 }
 
+fn with_token(request: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
+    match token {
+        Some(token) => request.header("X-Nomad-Token", token),
+        None => request,
+    }
+}
+
 pub fn index_header(response: &reqwest::Response) -> anyhow::Result<u64> {
     response
         .headers()
@@ -152,11 +195,16 @@ where
     }
 }
 
+/// The secret `mock_node(idx)` registers with: its proof of identity on every later call.
+pub fn mock_node_secret(idx: usize) -> String {
+    format!("secret-{idx}")
+}
+
 /// A ready client node with 4000 MHz, 8192 MB and the raw_exec and wasm drivers.
 pub fn mock_node(idx: usize) -> Value {
     json!({
         "ID": format!("00000000-0000-4000-8000-{idx:012}"),
-        "SecretID": format!("secret-{idx}"),
+        "SecretID": mock_node_secret(idx),
         "Name": format!("node-{idx}"),
         "Datacenter": "dc1",
         "HTTPAddr": format!("10.0.0.{}:4646", idx % 250 + 1),
