@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md for the bird's-eye view. The crate is one library with one binary; every
 //! subsystem is a module here.
 
+pub mod acl;
 pub mod agent;
 pub mod allocfs;
 pub mod api;

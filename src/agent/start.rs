@@ -108,12 +108,18 @@ pub async fn start_server_on(
     // calls to the node that runs the allocation.
     let client_routes =
         extra_routes.unwrap_or_else(|| crate::agent::client_forward::router(server.clone()));
-    let http_router = crate::api::router(server.clone()).merge(client_routes);
-    let rpc_router = crate::server::raft::rpc_router(
-        server.raft.raft.clone(),
-        server.raft.last_leader_contact.clone(),
-    )
-    .merge(crate::api::router(server.clone()));
+    let http_router = crate::api::with_identity(
+        crate::api::router(server.clone()).merge(client_routes),
+        server.clone(),
+    );
+    let rpc_router = crate::api::with_identity(
+        crate::server::raft::rpc_router(
+            server.raft.raft.clone(),
+            server.raft.last_leader_contact.clone(),
+        )
+        .merge(crate::api::router(server.clone())),
+        server.clone(),
+    );
     let listeners = vec![
         serve(http_listener, http_router, "http", stopped.clone()),
         serve(rpc_listener, rpc_router, "rpc", stopped),
@@ -232,6 +238,7 @@ pub fn server_options(
         default_scheduler_config: config.server.default_scheduler_config.to_config().map_err(
             |err| anyhow::anyhow!("server.default_scheduler_config.scheduler_algorithm: {err}"),
         )?,
+        acl_enabled: config.acl.enabled.unwrap_or(false),
     })
 }
 

@@ -2,13 +2,14 @@
 //!
 //! Every list and read is a blocking query ([`blocking`]); errors are plain text with Nomad's
 //! statuses, mapped in one place ([`error::ApiError`]); the caller's identity is resolved once, in
-//! a middleware ([`identity`]), where ACLs will be enforced. The client-facing writes (node
+//! a middleware ([`identity`]), which enforces ACLs by the table of [`access`]. The client-facing writes (node
 //! register, heartbeat, allocation updates) are under `/v1/internal/`: see [`routes::internal`].
 //!
 //! Invariant: handlers only read snapshots and call `Server` endpoints; they never write state.
 //!
 //! Nomad: `command/agent/http.go` (the mux and `wrap`), `*_endpoint.go`.
 
+pub mod access;
 pub mod blocking;
 pub mod client;
 pub mod decode;
@@ -29,7 +30,7 @@ use axum::routing::{get, post};
 
 use crate::server::Server;
 use routes::{
-    agent, allocs, deployments, evals, events, internal, job_launch, jobs, jobs_parse, nodes,
+    acl, agent, allocs, deployments, evals, events, internal, job_launch, jobs, jobs_parse, nodes,
     operator, scaling, services, validate,
 };
 
@@ -189,6 +190,31 @@ pub fn router(server: Arc<Server>) -> Router {
             "/v1/internal/node/{id}/allocs/pull",
             post(internal::node_pull_allocs),
         )
+        .route(
+            "/v1/acl/bootstrap",
+            post(acl::bootstrap).put(acl::bootstrap),
+        )
+        .route("/v1/acl/policies", get(acl::list_policies))
+        .route(
+            "/v1/acl/policy/{name}",
+            get(acl::read_policy)
+                .put(acl::write_policy)
+                .post(acl::write_policy)
+                .delete(acl::delete_policy),
+        )
+        .route("/v1/acl/tokens", get(acl::list_tokens))
+        .route(
+            "/v1/acl/token",
+            post(acl::create_token).put(acl::create_token),
+        )
+        .route("/v1/acl/token/self", get(acl::token_self))
+        .route(
+            "/v1/acl/token/{id}",
+            get(acl::read_token)
+                .put(acl::update_token)
+                .post(acl::update_token)
+                .delete(acl::delete_token),
+        )
         .merge(ui::router())
         .fallback(|| async { error::ApiError::NotFound("path".to_owned()) })
         .layer(axum::middleware::from_fn_with_state(
@@ -200,6 +226,15 @@ pub fn router(server: Arc<Server>) -> Router {
             decode::limit_body,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn(identity::resolve_identity))
         .with_state(server)
+}
+
+/// `router` behind the identity middleware (every route of an agent's listeners: the API, the
+/// client routes merged beside it, the servers' Raft routes), which resolves the caller and
+/// enforces ACLs ([`identity`]).
+pub fn with_identity(router: Router, server: Arc<Server>) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(
+        server,
+        identity::resolve_identity,
+    ))
 }

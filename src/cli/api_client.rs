@@ -33,6 +33,7 @@ impl ApiClient {
             address: args.resolved_address(),
             region: args.region.clone(),
             namespace: args.namespace.clone(),
+            token: args.resolved_token(),
             stale: false,
         })?;
         Ok(Self { typed })

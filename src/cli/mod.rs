@@ -5,6 +5,7 @@
 //! Flags are parsed (clap derive, Nomad's single-dash spelling accepted through
 //! [`args::normalize`]) and then validated by each command.
 
+mod acl;
 mod agent;
 mod alloc_actions;
 mod alloc_exec;
@@ -84,6 +85,9 @@ pub enum Command {
     /// Operates the cluster: Raft peers
     #[command(subcommand)]
     Operator(operator::OperatorCommand),
+    /// Interacts with ACL policies and tokens
+    #[command(subcommand)]
+    Acl(acl::AclCommand),
     /// Interacts with configurations
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -126,6 +130,9 @@ pub struct ApiArgs {
     /// The namespace to act in
     #[arg(long, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
+    /// The ACL token's secret to act with [env: CARAVAN_TOKEN, NOMAD_TOKEN]
+    #[arg(long, value_name = "SECRET_ID")]
+    pub token: Option<String>,
 }
 
 impl ApiArgs {
@@ -136,6 +143,15 @@ impl ApiArgs {
             .or_else(|| std::env::var("CARAVAN_ADDR").ok().filter(|a| !a.is_empty()))
             .or_else(|| std::env::var("NOMAD_ADDR").ok().filter(|a| !a.is_empty()))
             .unwrap_or_else(|| DEFAULT_ADDRESS.to_owned())
+    }
+
+    /// The token from the flag, then `CARAVAN_TOKEN`, then `NOMAD_TOKEN`.
+    pub fn resolved_token(&self) -> Option<String> {
+        self.token
+            .clone()
+            .or_else(|| std::env::var("CARAVAN_TOKEN").ok())
+            .or_else(|| std::env::var("NOMAD_TOKEN").ok())
+            .filter(|token| !token.is_empty())
     }
 }
 
@@ -695,6 +711,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
             nomad_errors(operator::server_force_leave(&args))
         }
         Command::Operator(command) => nomad_errors(operator::run(&command)),
+        Command::Acl(command) => nomad_errors(acl::run(&command)),
         Command::Status(args) => nomad_errors(status::run(&args)),
     }
 }

@@ -17,6 +17,7 @@
 //!
 //! Nomad: `nomad/server.go`, `nomad/leader.go`.
 
+pub mod acl;
 pub mod blocked_evals;
 pub mod broker;
 pub mod cluster;

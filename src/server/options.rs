@@ -39,6 +39,8 @@ pub struct ServerOptions {
     pub limits: JobLimits,
     /// The scheduler configuration a new cluster starts with (`default_scheduler_config`).
     pub default_scheduler_config: SchedulerConfiguration,
+    /// Enforce ACLs (`acl { enabled = true }`): every API call needs a token its route allows.
+    pub acl_enabled: bool,
 }
 
 impl Default for ServerOptions {
@@ -59,6 +61,7 @@ impl Default for ServerOptions {
             trailing_logs: 1000,
             limits: JobLimits::default(),
             default_scheduler_config: SchedulerConfiguration::default(),
+            acl_enabled: false,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! one place, [`JobSubmission::into_job`], for both job files and API submissions: a submission
 //! keeps `Option` where "unset" differs from zero, the stored job has every field decided.
 
+mod acl;
 mod allocation;
 mod blocks;
 mod constraint;
@@ -38,6 +39,10 @@ mod task;
 mod task_group;
 mod validation;
 
+pub use acl::{
+    ANONYMOUS_POLICY, AclPolicy, AclPolicyListStub, AclToken, AclTokenListStub, TOKEN_TYPE_CLIENT,
+    TOKEN_TYPE_MANAGEMENT,
+};
 pub use allocation::{
     AllocClientStatus, AllocDesiredStatus, AllocMetric, AllocatedCpu, AllocatedMemory,
     AllocatedPort, AllocatedResources, AllocatedSharedResources, AllocatedTaskResources,

@@ -1,6 +1,7 @@
 //! caravan's integration tests: one test binary that runs the real `caravan` program and real
 //! agents on loopback ports, in the manner of ripgrep's and wasmtime's `tests/`.
 
+mod acl;
 mod api_parse;
 mod boundaries;
 mod cli;

@@ -5,7 +5,7 @@
 //! - Blocking queries: [`ApiClient::blocking`] passes `index` and `wait` and returns the answer
 //!   with the `X-Nomad-Index` it came with ([`QueryMeta`]).
 //! - [`ClientConfig`] carries the agent address, the region and namespace (added to every
-//!   request) and `stale` (any server may answer a read, Nomad's `-stale`).
+//!   request), the ACL token (`X-Nomad-Token` on every request) and `stale` (any server may answer a read, Nomad's `-stale`).
 //! - IDs by prefix, as Nomad's CLI resolves them ([`ApiClient::by_prefix`]): an exact ID wins, an
 //!   odd-length UUID prefix is queried one character shorter and filtered here.
 //! - Errors in Nomad's words: `Unexpected response code: 404 (job "x" not found)`.
@@ -25,6 +25,8 @@ pub struct ClientConfig {
     pub address: String,
     pub region: Option<String>,
     pub namespace: Option<String>,
+    /// The ACL token's secret, sent as `X-Nomad-Token` (marked sensitive, never logged).
+    pub token: Option<String>,
     /// Reads may be answered by any server, not only the leader (Nomad's `-stale`).
     pub stale: bool,
 }
@@ -136,6 +138,18 @@ impl ApiClient {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ClientError> {
+        let request = match self
+            .config
+            .token
+            .as_deref()
+            .and_then(|token| reqwest::header::HeaderValue::from_str(token).ok())
+        {
+            Some(mut token) => {
+                token.set_sensitive(true);
+                request.header("X-Nomad-Token", token)
+            }
+            None => request,
+        };
         let response = request
             .send()
             .await

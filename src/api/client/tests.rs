@@ -67,6 +67,7 @@ async fn start() -> anyhow::Result<ApiClient> {
         address,
         region: Some("global".to_owned()),
         namespace: Some("prod".to_owned()),
+        token: None,
         stale: true,
     })?)
 }

@@ -19,6 +19,7 @@ use crate::structs::AllocId;
 
 pub async fn list(
     State(server): State<Arc<Server>>,
+    axum::Extension(identity): axum::Extension<crate::api::identity::Identity>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
@@ -27,6 +28,7 @@ pub async fn list(
         Ok(snapshot
             .allocs_with_prefix(&query.prefix)
             .filter(|alloc| query.all_namespaces() || alloc.namespace == query.namespace)
+            .filter(|alloc| identity.may_read_namespace(&alloc.namespace))
             .map(|alloc| AllocListStub::new(alloc, resources))
             .collect::<Vec<_>>())
     })

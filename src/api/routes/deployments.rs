@@ -26,6 +26,7 @@ use crate::structs::{AllocId, DeploymentId, JobId};
 
 pub async fn list(
     State(server): State<Arc<Server>>,
+    axum::Extension(identity): axum::Extension<crate::api::identity::Identity>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
@@ -33,6 +34,7 @@ pub async fn list(
         Ok(snapshot
             .deployments_with_prefix(&query.prefix)
             .filter(|deployment| query.all_namespaces() || deployment.namespace == query.namespace)
+            .filter(|deployment| identity.may_read_namespace(&deployment.namespace))
             .cloned()
             .collect::<Vec<_>>())
     })

@@ -18,6 +18,7 @@ use crate::structs::EvalId;
 
 pub async fn list(
     State(server): State<Arc<Server>>,
+    axum::Extension(identity): axum::Extension<crate::api::identity::Identity>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
@@ -27,6 +28,7 @@ pub async fn list(
         Ok(snapshot
             .evals_with_prefix(&query.prefix)
             .filter(|eval| query.all_namespaces() || eval.namespace == query.namespace)
+            .filter(|eval| identity.may_read_namespace(&eval.namespace))
             .filter(|eval| job_filter.as_ref().is_none_or(|job| *eval.job_id == **job))
             .filter(|eval| {
                 status_filter

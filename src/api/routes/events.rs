@@ -17,7 +17,9 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::acl::Acl;
 use crate::api::error::ApiError;
+use crate::api::identity::Identity;
 use crate::api::types::events::EventsFrame;
 use crate::server::Server;
 use crate::server::state::{Event, EventBatch, Topic};
@@ -27,6 +29,9 @@ use crate::server::state::{Event, EventBatch, Topic};
 struct TopicFilter {
     topics: HashMap<Topic, HashSet<String>>,
     all: bool,
+    /// What the caller may read: node events need `node:read`, the others `read-job` in their
+    /// namespace (Nomad: `nomad/stream` ACL filtering).
+    acl: Option<Arc<Acl>>,
 }
 
 impl TopicFilter {
@@ -60,6 +65,15 @@ impl TopicFilter {
     }
 
     fn matches(&self, event: &Event) -> bool {
+        if let Some(acl) = &self.acl {
+            let readable = match event.topic {
+                Topic::Node => acl.allow_node_read(),
+                _ => acl.allow_namespace_op(&event.namespace, "read-job"),
+            };
+            if !readable {
+                return false;
+            }
+        }
         if self.all {
             return true;
         }
@@ -94,9 +108,12 @@ fn frame_bytes(frame: &EventsFrame) -> bytes::Bytes {
 
 pub async fn stream(
     State(server): State<Arc<Server>>,
+    axum::Extension(identity): axum::Extension<Identity>,
     RawQuery(raw_query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let filter = Arc::new(TopicFilter::parse(raw_query.as_deref())?);
+    let mut filter = TopicFilter::parse(raw_query.as_deref())?;
+    filter.acl = Some(identity.acl);
+    let filter = Arc::new(filter);
     let receiver = server.store.subscribe_events();
     let events = futures::stream::unfold(receiver, move |mut receiver| {
         let filter = filter.clone();

@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 
 use crate::api::blocking::{blocking_query, with_meta};
 use crate::api::error::ApiError;
+use crate::api::identity::Identity;
 use crate::api::query::QueryOptions;
 use crate::api::types::allocs::AllocListStub;
 use crate::api::types::jobs::{
@@ -25,6 +26,7 @@ pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
 
 pub async fn list(
     State(server): State<Arc<Server>>,
+    Extension(identity): Extension<Identity>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
@@ -36,6 +38,7 @@ pub async fn list(
             Ok(snapshot
                 .jobs()
                 .filter(|job| query.all_namespaces() || job.namespace == query.namespace)
+                .filter(|job| identity.acl.allow_namespace_op(&job.namespace, "list-jobs"))
                 .filter(|job| job.id.0.starts_with(&query.prefix))
                 .map(|job| {
                     JobListStub::new(
@@ -51,6 +54,7 @@ pub async fn list(
 
 async fn register_job(
     server: &Arc<Server>,
+    identity: &Identity,
     request: JobRegisterRequest,
     path_id: Option<&str>,
     namespace: &str,
@@ -61,6 +65,8 @@ async fn register_job(
     if submission.job.namespace.is_empty() {
         submission.job.namespace = namespace.to_owned();
     }
+    // The job's own namespace is where it is written: the token must allow it there.
+    identity.require(&submission.job.namespace, "submit-job")?;
     // The one conversion that applies Nomad's defaults, as for job files.
     let job = submission.into_job();
     if let Some(path_id) = path_id
@@ -78,21 +84,37 @@ async fn register_job(
 
 pub async fn register(
     State(server): State<Arc<Server>>,
+    Extension(identity): Extension<Identity>,
     Query(params): Query<HashMap<String, String>>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
-    register_job(&server, parse_body(&body)?, None, &query.namespace).await
+    register_job(
+        &server,
+        &identity,
+        parse_body(&body)?,
+        None,
+        &query.namespace,
+    )
+    .await
 }
 
 pub async fn register_at(
     State(server): State<Arc<Server>>,
+    Extension(identity): Extension<Identity>,
     Path(job_id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
-    register_job(&server, parse_body(&body)?, Some(&job_id), &query.namespace).await
+    register_job(
+        &server,
+        &identity,
+        parse_body(&body)?,
+        Some(&job_id),
+        &query.namespace,
+    )
+    .await
 }
 
 fn missing_job(job_id: &str) -> ApiError {
@@ -238,6 +260,7 @@ pub async fn latest_deployment(
 
 pub async fn plan(
     State(server): State<Arc<Server>>,
+    Extension(identity): Extension<Identity>,
     Path(job_id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
     body: axum::body::Bytes,
@@ -250,6 +273,7 @@ pub async fn plan(
     if submission.job.namespace.is_empty() {
         submission.job.namespace = query.namespace.clone();
     }
+    identity.require(&submission.job.namespace, "submit-job")?;
     let job = submission.into_job();
     if job.id.as_str() != job_id {
         return Err(ApiError::BadRequest("Job ID does not match".to_owned()));

@@ -1,5 +1,6 @@
 //! One module per resource, each with the handlers of its paths.
 
+pub mod acl;
 pub mod agent;
 pub mod allocs;
 pub mod client;

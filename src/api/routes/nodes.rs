@@ -61,6 +61,7 @@ pub async fn read(
 
 pub async fn allocations(
     State(server): State<Arc<Server>>,
+    axum::Extension(identity): axum::Extension<crate::api::identity::Identity>,
     Path(node_id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -72,7 +73,10 @@ pub async fn allocations(
             Err(ApiError::NotFound(_)) => NodeId::from(node_id.as_str()),
             Err(error) => return Err(error),
         };
-        Ok(crate::scheduler::State::allocs_by_node(snapshot, &node_id))
+        // Nomad: node:read lists the node, each allocation needs read-job in its namespace.
+        let mut allocs = crate::scheduler::State::allocs_by_node(snapshot, &node_id);
+        allocs.retain(|alloc| identity.may_read_namespace(&alloc.namespace));
+        Ok(allocs)
     })
     .await
 }

@@ -26,23 +26,26 @@ use crate::structs::{JobId, NodeId, ServiceRegistrationStub};
 fn registrations<'a>(
     snapshot: &'a StateSnapshot,
     query: &'a QueryOptions,
+    identity: &'a Identity,
 ) -> impl Iterator<Item = &'a Arc<ServiceRegistration>> + 'a {
     snapshot
         .tables()
         .services
         .values()
         .filter(|registration| query.all_namespaces() || registration.namespace == query.namespace)
+        .filter(|registration| identity.may_read_namespace(&registration.namespace))
 }
 
 /// `GET /v1/services`: per namespace, each service's name and the union of its tags.
 pub async fn list(
     State(server): State<Arc<Server>>,
+    Extension(identity): Extension<Identity>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
     blocking_query(&server, &query, &[Table::Services], |snapshot| {
         let mut by_namespace: BTreeMap<&str, BTreeMap<&str, BTreeSet<&str>>> = BTreeMap::new();
-        for registration in registrations(snapshot, &query) {
+        for registration in registrations(snapshot, &query, &identity) {
             by_namespace
                 .entry(&registration.namespace)
                 .or_default()
@@ -70,12 +73,13 @@ pub async fn list(
 /// `GET /v1/service/:name`: every instance of the service.
 pub async fn read(
     State(server): State<Arc<Server>>,
+    Extension(identity): Extension<Identity>,
     Path(name): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
     blocking_query(&server, &query, &[Table::Services], |snapshot| {
-        Ok(registrations(snapshot, &query)
+        Ok(registrations(snapshot, &query, &identity)
             .filter(|registration| registration.service_name == name)
             .cloned()
             .collect::<Vec<_>>())
@@ -101,13 +105,14 @@ pub async fn delete(
 /// `GET /v1/job/:id/services`.
 pub async fn by_job(
     State(server): State<Arc<Server>>,
+    Extension(identity): Extension<Identity>,
     Path(job_id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
     let job_id = JobId::from(job_id);
     blocking_query(&server, &query, &[Table::Services], |snapshot| {
-        Ok(registrations(snapshot, &query)
+        Ok(registrations(snapshot, &query, &identity)
             .filter(|registration| registration.job_id == job_id)
             .cloned()
             .collect::<Vec<_>>())

@@ -21,6 +21,7 @@ use crate::server::endpoints::ServerError;
 
 pub async fn validate_job(
     State(server): State<Arc<Server>>,
+    axum::Extension(identity): axum::Extension<crate::api::identity::Identity>,
     Query(params): Query<HashMap<String, String>>,
     body: axum::body::Bytes,
 ) -> Result<Json<JobValidateResponse>, ApiError> {
@@ -32,6 +33,7 @@ pub async fn validate_job(
     if submission.job.namespace.is_empty() {
         submission.job.namespace = query.namespace.clone();
     }
+    identity.require(&submission.job.namespace, "read-job")?;
     let mut job = submission.into_job();
     let mut response = JobValidateResponse::default();
     match server.job_validate(&mut job) {

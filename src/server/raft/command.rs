@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::server::state::ApplyError;
 
 use crate::structs::{
-    AllocClientStatus, AllocId, Allocation, Deployment, DeploymentId, DeploymentStatusUpdate,
-    DesiredTransition, DrainStrategy, EvalId, Evaluation, Job, JobId, Node, NodeId, NodeStatus,
-    ScalingEvent, SchedulingEligibility, ServiceRegistration, TaskState,
+    AclPolicy, AclToken, AllocClientStatus, AllocId, Allocation, Deployment, DeploymentId,
+    DeploymentStatusUpdate, DesiredTransition, DrainStrategy, EvalId, Evaluation, Job, JobId, Node,
+    NodeId, NodeStatus, ScalingEvent, SchedulingEligibility, ServiceRegistration, TaskState,
 };
 
 /// One write to the state store.
@@ -128,6 +128,16 @@ pub enum Command {
         config: crate::structs::SchedulerConfiguration,
         cas: Option<u64>,
     },
+    /// The first management token; refused once the ACL system is bootstrapped.
+    AclBootstrap { token: Arc<AclToken> },
+    /// Creates or replaces ACL policies (their rules checked before Raft).
+    AclPolicyUpsert { policies: Vec<Arc<AclPolicy>> },
+    /// Deletes ACL policies by name; refused, changing nothing, if one does not exist.
+    AclPolicyDelete { names: Vec<String> },
+    /// Creates or updates ACL tokens (IDs, secrets and times made before Raft).
+    AclTokenUpsert { tokens: Vec<Arc<AclToken>> },
+    /// Deletes ACL tokens by accessor ID; refused, changing nothing, if one does not exist.
+    AclTokenDelete { accessor_ids: Vec<String> },
     /// Marks a job version stable or not.
     JobStability {
         namespace: String,
@@ -160,6 +170,11 @@ impl Command {
             Self::ServiceRegistrations { .. } => "service_registrations",
             Self::SnapshotRestore { .. } => "snapshot_restore",
             Self::SchedulerSetConfig { .. } => "scheduler_set_config",
+            Self::AclBootstrap { .. } => "acl_bootstrap",
+            Self::AclPolicyUpsert { .. } => "acl_policy_upsert",
+            Self::AclPolicyDelete { .. } => "acl_policy_delete",
+            Self::AclTokenUpsert { .. } => "acl_token_upsert",
+            Self::AclTokenDelete { .. } => "acl_token_delete",
         }
     }
 }

@@ -70,6 +70,8 @@ impl Tables {
             &mut indexes.deployments,
             &mut indexes.services,
             &mut indexes.scaling_events,
+            &mut indexes.acl_policies,
+            &mut indexes.acl_tokens,
         ] {
             *table_index = (*table_index).max(index);
         }
@@ -200,6 +202,16 @@ impl Tables {
             Command::ServiceRegistrations { upserts, deletes } => {
                 self.apply_service_registrations(index, upserts, deletes, effects);
                 Ok(())
+            }
+            Command::AclBootstrap { token } => self.apply_acl_bootstrap(index, token),
+            Command::AclPolicyUpsert { policies } => {
+                self.apply_acl_policy_upsert(index, policies);
+                Ok(())
+            }
+            Command::AclPolicyDelete { names } => self.apply_acl_policy_delete(index, names),
+            Command::AclTokenUpsert { tokens } => self.apply_acl_token_upsert(index, tokens),
+            Command::AclTokenDelete { accessor_ids } => {
+                self.apply_acl_token_delete(index, accessor_ids)
             }
             Command::SnapshotRestore { state } => {
                 self.apply_snapshot_restore(index, state, effects);

@@ -23,6 +23,8 @@ pub enum ObjectKind {
     Deployment,
     JobVersion,
     Service,
+    AclPolicy,
+    AclToken,
 }
 
 impl fmt::Display for ObjectKind {
@@ -35,6 +37,8 @@ impl fmt::Display for ObjectKind {
             Self::Deployment => "deployment",
             Self::JobVersion => "job version",
             Self::Service => "service registration",
+            Self::AclPolicy => "ACL policy",
+            Self::AclToken => "ACL token",
         })
     }
 }
@@ -56,6 +60,10 @@ pub enum ApplyError {
     /// stored one (`actual` is `None` when none is stored).
     #[error("scheduler configuration check-and-set index {expected} does not match the stored one ({})", actual.map_or_else(|| "none".to_owned(), |actual| actual.to_string()))]
     SchedulerConfigCas { expected: u64, actual: Option<u64> },
+    /// The ACL system was bootstrapped already, at `reset_index` (Nomad's wording and reset
+    /// index: the bootstrap token's create index).
+    #[error("ACL bootstrap already done (reset index: {reset_index})")]
+    AclBootstrapped { reset_index: u64 },
 }
 
 impl ApplyError {

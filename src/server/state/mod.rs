@@ -14,6 +14,7 @@
 //!
 //! Nomad: `nomad/state/state_store.go` (one file per resource here, as `state_store_<r>.go`).
 
+mod acl;
 mod allocs;
 mod apply;
 mod deployments;
@@ -38,6 +39,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::structs::{Evaluation, Node, NodeId};
 
+pub use acl::secret_hash;
 pub use apply::ApplyEffects;
 #[cfg(test)]
 pub(crate) use deployments::rfc3339_of;

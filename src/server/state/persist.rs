@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::tables::{TableIndexes, Tables, job_key};
 use crate::structs::{
-    Allocation, Deployment, Evaluation, Job, JobScalingEvents, JobSummary, Node,
-    SchedulerConfiguration, ServiceRegistration,
+    AclPolicy, AclToken, Allocation, Deployment, Evaluation, Job, JobScalingEvents, JobSummary,
+    Node, SchedulerConfiguration, ServiceRegistration,
 };
 
 /// An allocation without its job, and the version of the job it runs.
@@ -35,6 +35,9 @@ pub struct PersistedState {
     pub services: Vec<Arc<ServiceRegistration>>,
     pub scaling_events: Vec<Arc<JobScalingEvents>>,
     pub scheduler_config: Option<Arc<SchedulerConfiguration>>,
+    pub acl_policies: Vec<Arc<AclPolicy>>,
+    pub acl_tokens: Vec<Arc<AclToken>>,
+    pub acl_bootstrap_index: u64,
 }
 
 impl PersistedState {
@@ -59,6 +62,9 @@ impl PersistedState {
             services: tables.services.values().cloned().collect(),
             scaling_events: tables.scaling_events.values().cloned().collect(),
             scheduler_config: tables.scheduler_config.clone(),
+            acl_policies: tables.acl_policies.values().cloned().collect(),
+            acl_tokens: tables.acl_tokens.values().cloned().collect(),
+            acl_bootstrap_index: tables.acl_bootstrap_index,
         }
     }
 
@@ -136,6 +142,13 @@ impl PersistedState {
                 .insert(registration.id.clone(), registration);
         }
         tables.scheduler_config = self.scheduler_config;
+        for policy in self.acl_policies {
+            tables.acl_policies.insert(policy.name.clone(), policy);
+        }
+        for token in self.acl_tokens {
+            tables.insert_acl_token(token);
+        }
+        tables.acl_bootstrap_index = self.acl_bootstrap_index;
         tables.indexes = self.indexes;
         tables.restored_alloc_index = self.indexes.allocs;
         tables

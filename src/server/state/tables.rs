@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::scheduler::usage::NodeUsage;
 use crate::structs::{
-    AllocId, Allocation, Deployment, DeploymentId, EvalId, Evaluation, Job, JobId,
-    JobScalingEvents, JobSummary, Node, NodeId, SchedulerConfiguration, ServiceRegistration,
+    AclPolicy, AclToken, AllocId, Allocation, Deployment, DeploymentId, EvalId, Evaluation, Job,
+    JobId, JobScalingEvents, JobSummary, Node, NodeId, SchedulerConfiguration, ServiceRegistration,
 };
 
 /// A job's key: namespace and ID.
@@ -39,6 +39,8 @@ pub struct TableIndexes {
     pub deployments: u64,
     pub services: u64,
     pub scaling_events: u64,
+    pub acl_policies: u64,
+    pub acl_tokens: u64,
 }
 
 /// Which table a read is about, to pick its index.
@@ -53,6 +55,8 @@ pub enum Table {
     Deployments,
     Services,
     ScalingEvents,
+    AclPolicies,
+    AclTokens,
 }
 
 impl TableIndexes {
@@ -67,6 +71,8 @@ impl TableIndexes {
             Table::Deployments => self.deployments,
             Table::Services => self.services,
             Table::ScalingEvents => self.scaling_events,
+            Table::AclPolicies => self.acl_policies,
+            Table::AclTokens => self.acl_tokens,
         };
         // Nomad never reports index 0: a client that blocks on 0 would spin.
         index.max(1)
@@ -115,6 +121,15 @@ pub struct Tables {
     /// The operator's scheduler configuration; `None` until a leader or the operator wrote one
     /// (`scheduler_config.rs`).
     pub scheduler_config: Option<Arc<SchedulerConfiguration>>,
+    /// ACL policies by name (`acl.rs`).
+    pub acl_policies: OrdMap<String, Arc<AclPolicy>>,
+    /// ACL tokens by accessor ID.
+    pub acl_tokens: OrdMap<String, Arc<AclToken>>,
+    /// Accessor IDs by the SHA-256 of their token's secret: a lookup by secret never compares
+    /// the secret itself (the match is confirmed in constant time).
+    pub acl_tokens_by_secret_hash: OrdMap<String, String>,
+    /// The create index of the bootstrap token, 0 before `acl bootstrap` (Nomad's reset index).
+    pub acl_bootstrap_index: u64,
 }
 
 impl Tables {

@@ -40,6 +40,8 @@ pub fn caravan(dir: &Path, args: &[&str]) -> anyhow::Result<Run> {
         .current_dir(dir)
         .env_remove("CARAVAN_ADDR")
         .env_remove("NOMAD_ADDR")
+        .env_remove("CARAVAN_TOKEN")
+        .env_remove("NOMAD_TOKEN")
         .output()?;
     Ok(Run::from(output))
 }
