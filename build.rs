@@ -2,7 +2,9 @@
 //!
 //! - Every driver crate under `drivers/` (and the misbehaving fixtures under `drivers/testing/`) is
 //!   compiled for `wasm32-unknown-unknown` and turned into a component with `wit-component`.
-//!   The built-in drivers are embedded into the crate through `$OUT_DIR/builtin_drivers.rs`.
+//!   The built-in drivers are embedded into the crate through `$OUT_DIR/builtin_drivers.rs`, the
+//!   device plugins under `drivers/devices/` (WIT world `caravan:device`) through
+//!   `$OUT_DIR/builtin_device_plugins.rs`.
 //! - `wasm-examples/hello` and `wasm-examples/counter` are compiled for `wasm32-wasip1` (plain WASI
 //!   programs, also wrapped as p2 command components with the preview1 adapter),
 //!   `wasm-examples/custom-driver` to a driver component.
@@ -62,11 +64,16 @@ fn run() -> Result<()> {
 
     let builtin = guests_in(&drivers_dir)?;
     let testing = guests_in(&drivers_dir.join("testing"))?;
+    let device_plugins = guests_in(&drivers_dir.join("devices"))?;
     let examples = guests_in(&examples_dir)?;
     emit_rerun_if_changed(
         &drivers_dir,
-        builtin.iter().chain(&testing).map(|g| g.name.as_str()),
-        &["wit", "sdk"],
+        builtin
+            .iter()
+            .chain(&testing)
+            .chain(&device_plugins)
+            .map(|g| g.name.as_str()),
+        &["wit", "sdk", "devices/wit"],
     )?;
     emit_rerun_if_changed(&examples_dir, examples.iter().map(|g| g.name.as_str()), &[])?;
 
@@ -87,7 +94,11 @@ fn run() -> Result<()> {
     };
 
     // Drivers and fixtures: one workspace, one build.
-    builder.build(&drivers_dir, DRIVER_TARGET, builtin.iter().chain(&testing))?;
+    builder.build(
+        &drivers_dir,
+        DRIVER_TARGET,
+        builtin.iter().chain(&testing).chain(&device_plugins),
+    )?;
     let driver_out = out_dir.join("drivers");
     let testing_out = out_dir.join("testing");
     let mut builtin_rs = String::from(
@@ -108,6 +119,28 @@ fn run() -> Result<()> {
     }
     builtin_rs.push_str("];\n");
     write_if_changed(&out_dir.join("builtin_drivers.rs"), builtin_rs.as_bytes())?;
+    let mut devices_rs = String::from(
+        "/// The built-in device plugin components, embedded at build time by build.rs: (name, \
+         component).\n\
+         pub(crate) const BUILTIN_DEVICE_PLUGINS: &[(&str, &[u8])] = &[\n",
+    );
+    for guest in &device_plugins {
+        let component = componentize(
+            &builder.artifact(DRIVER_TARGET, guest),
+            &out_dir.join("devices").join(format!("{}.wasm", guest.name)),
+        )?;
+        writeln!(
+            devices_rs,
+            "    ({:?}, include_bytes!({:?})),",
+            guest.name,
+            component.display().to_string()
+        )?;
+    }
+    devices_rs.push_str("];\n");
+    write_if_changed(
+        &out_dir.join("builtin_device_plugins.rs"),
+        devices_rs.as_bytes(),
+    )?;
     for guest in &testing {
         componentize(
             &builder.artifact(DRIVER_TARGET, guest),
@@ -221,11 +254,11 @@ fn emit_rerun_if_changed<'a>(
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
     for guest in guests {
-        let crate_dir = if workspace.join(guest).is_dir() {
-            workspace.join(guest)
-        } else {
-            workspace.join("testing").join(guest)
-        };
+        let crate_dir = ["", "testing", "devices"]
+            .iter()
+            .map(|sub| workspace.join(sub).join(guest))
+            .find(|dir| dir.is_dir())
+            .unwrap_or_else(|| workspace.join(guest));
         println!(
             "cargo:rerun-if-changed={}",
             crate_dir.join("Cargo.toml").display()

@@ -230,8 +230,47 @@ async fn show_node(
             .map(|(key, value)| (key.as_str(), value.clone()))
             .collect();
         outln!("{}", kv(&pairs))?;
+        let devices = device_group_attributes(&node);
+        if !devices.is_empty() {
+            outln!()?;
+            outln!("Device Group Attributes")?;
+            outln!("{}", devices.join("\n\n"))?;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Nomad's "Device Group Attributes": per device group (sorted by `vendor/type/name`), its name
+/// and its attributes as `value unit`, one block each.
+fn device_group_attributes(node: &Value) -> Vec<String> {
+    let Some(devices) = node.pointer("/NodeResources/Devices").and_then(|devices| {
+        serde_json::from_value::<Vec<crate::structs::NodeDeviceResource>>(devices.clone()).ok()
+    }) else {
+        return Vec::new();
+    };
+    let mut devices: Vec<_> = devices
+        .into_iter()
+        .filter(|device| !device.attributes.is_empty())
+        .collect();
+    devices.sort_by_key(|device| device.full_name());
+    devices
+        .iter()
+        .map(|device| {
+            let name = device.full_name();
+            let attributes: Vec<(String, String)> = device
+                .attributes
+                .iter()
+                .map(|(key, value)| (key.clone(), value.to_string()))
+                .collect();
+            let mut pairs: Vec<(&str, String)> = vec![("Device Group", name)];
+            pairs.extend(
+                attributes
+                    .iter()
+                    .map(|(key, value)| (key.as_str(), value.clone())),
+            );
+            kv(&pairs)
+        })
+        .collect()
 }
 
 fn drain_text(node: &Value) -> String {

@@ -250,6 +250,8 @@ pub(crate) struct Shared {
     pub(crate) updates: mpsc::UnboundedSender<AllocUpdate>,
     pub(crate) services: mpsc::UnboundedSender<alloc_runner::services::ServiceSync>,
     pub(crate) link: Arc<dyn ServerLink>,
+    /// Each device plugin's last fingerprint error, logged once until it changes.
+    pub(crate) device_errors: Mutex<BTreeMap<String, String>>,
 }
 
 impl Shared {
@@ -352,6 +354,7 @@ impl Client {
             plugin_dir: options.plugin_dir.clone(),
             plugins: options.plugins.clone(),
             limits: driver_limits(&options)?,
+            device_probe_path: None,
         })?;
         let mut facts = node::HostFacts::gather(&options.data_dir, options.network_ip);
         if let Some(total) = options.cpu_total_compute.filter(|total| *total > 0) {
@@ -404,6 +407,7 @@ impl Client {
             updates: updates_tx,
             services: services_tx,
             link,
+            device_errors: Mutex::new(BTreeMap::new()),
         });
         for persisted in state_db.load_allocs() {
             tracing::info!(alloc_id = %persisted.alloc.id, "restoring allocation");
@@ -580,7 +584,7 @@ async fn register_and_heartbeat(
             _ = shutdown.wait_for(|stop| *stop) => return,
         };
         if drivers_changed {
-            tracing::info!("driver health changed; updating the node");
+            tracing::info!("driver health or devices changed; updating the node");
             let Some(new_ttl) = register(&shared, &mut shutdown).await else {
                 return;
             };
@@ -633,10 +637,14 @@ async fn fingerprint_drivers_loop(
     }
 }
 
-/// Fingerprints the drivers again; true if any driver's detection or health changed, in which
-/// case the node (drivers and `driver.*` attributes) is updated.
+/// Fingerprints the drivers and device plugins again; true if any driver's detection or health
+/// or the devices changed, in which case the node (drivers, `driver.*` attributes, devices) is
+/// updated.
 async fn refresh_drivers(shared: &Shared) -> bool {
-    let drivers = node::fingerprint_drivers(&shared.driver_host).await;
+    let (drivers, devices) = tokio::join!(
+        node::fingerprint_drivers(&shared.driver_host),
+        node::fingerprint_devices(&shared.driver_host, &shared.device_errors),
+    );
     let mut node = shared.lock_node();
     let same = |a: &crate::structs::DriverInfo, b: &crate::structs::DriverInfo| {
         a.detected == b.detected
@@ -650,7 +658,11 @@ async fn refresh_drivers(shared: &Shared) -> bool {
                 .get(name)
                 .is_none_or(|known| !same(known, info))
         });
-    if changed {
+    let devices_changed = node.node_resources.devices != devices;
+    if devices_changed {
+        node.node_resources.devices = devices;
+    }
+    if changed || devices_changed {
         node::set_driver_attributes(&mut node.attributes, &drivers);
         node.drivers = drivers;
         let mut facts = shared
@@ -662,7 +674,7 @@ async fn refresh_drivers(shared: &Shared) -> bool {
             region: facts.region.clone(),
         });
     }
-    changed
+    changed || devices_changed
 }
 
 /// Watches the node's allocations as Nomad's client does (`client.watchAllocations`): a blocking

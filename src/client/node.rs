@@ -22,8 +22,8 @@ use std::path::Path;
 
 use crate::driver_host::{DriverHost, Error as DriverHostError, Health};
 use crate::structs::{
-    DriverInfo, NetworkResource, Node, NodeCpuResources, NodeDiskResources, NodeMemoryResources,
-    NodeResources, NodeStatus,
+    DriverInfo, NetworkResource, Node, NodeCpuResources, NodeDeviceResource, NodeDiskResources,
+    NodeMemoryResources, NodeResources, NodeStatus,
 };
 
 /// Per-core MHz assumed when neither /proc/cpuinfo nor cpufreq tells (ARM VMs, containers).
@@ -259,6 +259,7 @@ pub fn fingerprint_node(identity: &NodeIdentity, facts: &HostFacts) -> Node {
             }],
             min_dynamic_port: NodeResources::DEFAULT_MIN_DYNAMIC_PORT,
             max_dynamic_port: NodeResources::DEFAULT_MAX_DYNAMIC_PORT,
+            devices: Vec::new(),
         },
         meta: identity.meta.clone(),
         node_class: identity.node_class.clone(),
@@ -348,6 +349,47 @@ pub async fn fingerprint_drivers(host: &DriverHost) -> BTreeMap<String, DriverIn
             (name, info)
         })
         .collect()
+}
+
+/// Every enabled device plugin's device groups, plugin by plugin (Nomad:
+/// `client/devicemanager`). A plugin that fails contributes none; its error is logged when it
+/// first appears or changes (`last_errors`, by plugin), never every round. A group two plugins
+/// report, and groups past [`NodeDeviceResource::MAX_GROUPS`], are left out with a warning.
+pub async fn fingerprint_devices(
+    host: &DriverHost,
+    last_errors: &std::sync::Mutex<BTreeMap<String, String>>,
+) -> Vec<NodeDeviceResource> {
+    let fingerprints = host.fingerprint_devices().await;
+    let mut errors = last_errors
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut devices: Vec<NodeDeviceResource> = Vec::new();
+    for (plugin, result) in fingerprints {
+        match result {
+            Ok(groups) => {
+                if errors.remove(&plugin).is_some() {
+                    tracing::info!(plugin = %plugin, "device plugin fingerprints again");
+                }
+                for group in groups {
+                    if devices.iter().any(|known| known.id() == group.id()) {
+                        tracing::warn!(plugin = %plugin, group = %group.full_name(), "device group reported by two plugins; the second is left out");
+                    } else if devices.len() == NodeDeviceResource::MAX_GROUPS {
+                        tracing::warn!(plugin = %plugin, group = %group.full_name(), max = NodeDeviceResource::MAX_GROUPS, "too many device groups; left out");
+                    } else {
+                        devices.push(group);
+                    }
+                }
+            }
+            Err(err) => {
+                let message = err.to_string();
+                if errors.get(&plugin) != Some(&message) {
+                    tracing::warn!(plugin = %plugin, error = %message, "device plugin fingerprint failed; its devices are left out");
+                    errors.insert(plugin, message);
+                }
+            }
+        }
+    }
+    devices
 }
 
 /// The attributes within the limits (the first [`MAX_DRIVER_ATTRIBUTES`] in key order of those

@@ -77,6 +77,7 @@ use sha2::{Digest, Sha256};
 
 pub(crate) mod bindings;
 mod budget;
+mod device_plugin;
 mod driver;
 mod engine;
 mod error;
@@ -86,6 +87,9 @@ mod instance;
 mod loader;
 mod types;
 
+pub use device_plugin::{
+    DeviceMount, DeviceNodeSpec, DevicePluginError, DeviceReservation, builtin_device_plugins,
+};
 pub use driver::Driver;
 pub use error::{DriverError, Error, Result};
 pub use grants::{Capability, PluginGrants, default_grants, resolve_grants};
@@ -151,6 +155,8 @@ pub struct DriverHostConfig {
     /// The agent config's `plugin "NAME" { config { ... } }` blocks as JSON, by driver name.
     pub plugins: BTreeMap<String, serde_json::Value>,
     pub limits: DriverLimits,
+    /// Where device plugins' `host-probe` looks for programs; `None`: the agent's PATH.
+    pub device_probe_path: Option<Vec<PathBuf>>,
 }
 
 /// The agent's driver host: one wasmtime engine, the loaded drivers, the host capabilities'
@@ -165,6 +171,7 @@ struct HostInner {
     config: DriverHostConfig,
     runtime: Arc<host::HostRuntime>,
     drivers: Mutex<HashMap<String, Driver>>,
+    devices: device_plugin::DevicePluginSet,
     /// Serialises loads and reloads, so one file is compiled once and swaps do not interleave.
     loading: tokio::sync::Mutex<()>,
     _ticker: engine::EpochTicker,
@@ -195,10 +202,19 @@ impl DriverHost {
             config.limits.max_instances,
             config.limits.max_instances_per_driver,
         ));
+        let runtime = host::HostRuntime::new(workloads, docker, lanes, config.plugins.clone());
+        let devices = device_plugin::DevicePluginSet::new(
+            driver_engine.clone(),
+            Arc::clone(&runtime),
+            config.limits,
+            &config.plugins,
+            config.device_probe_path.clone(),
+        );
         let host = DriverHost {
             inner: Arc::new(HostInner {
                 loader: loader::Loader::new(driver_engine, config.cache_dir.clone()),
-                runtime: host::HostRuntime::new(workloads, docker, lanes, config.plugins.clone()),
+                runtime,
+                devices,
                 config,
                 drivers: Mutex::new(HashMap::new()),
                 loading: tokio::sync::Mutex::new(()),
@@ -323,6 +339,66 @@ impl DriverHost {
             }
         }
         fingerprints
+    }
+
+    /// The built-in device plugins the agent config enables (a `plugin "NAME"` block naming one,
+    /// without `enabled = false`), sorted.
+    pub fn device_plugins(&self) -> Vec<String> {
+        self.inner.devices.enabled()
+    }
+
+    /// Fingerprints every enabled device plugin, all at once, each under the fingerprint
+    /// deadline; each answer (checked and bounded device groups) or error apart.
+    pub async fn fingerprint_devices(
+        &self,
+    ) -> BTreeMap<
+        String,
+        std::result::Result<Vec<crate::structs::NodeDeviceResource>, DevicePluginError>,
+    > {
+        let timeout = self.inner.config.limits.fingerprint_timeout;
+        let calls = self.device_plugins().into_iter().map(|name| async move {
+            let result = tokio::time::timeout(timeout, self.inner.devices.fingerprint(&name))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(DevicePluginError::Call {
+                        plugin: name.clone(),
+                        call: "fingerprint",
+                        message: format!("timed out after {timeout:?}"),
+                    })
+                });
+            (name, result)
+        });
+        futures::future::join_all(calls).await.into_iter().collect()
+    }
+
+    /// What a task given `device_ids` (of one group plugin `plugin` reported) gets.
+    pub async fn reserve_devices(
+        &self,
+        plugin: &str,
+        device_ids: &[String],
+    ) -> std::result::Result<DeviceReservation, DevicePluginError> {
+        self.inner.devices.reserve(plugin, device_ids).await
+    }
+
+    /// What a task given `device_ids` of device group `group` gets from the plugin that
+    /// reported the group in its last fingerprint.
+    pub async fn reserve_device_group(
+        &self,
+        group: &crate::structs::DeviceIdTuple,
+        device_ids: &[String],
+    ) -> std::result::Result<DeviceReservation, DevicePluginError> {
+        self.inner.devices.reserve_group(group, device_ids).await
+    }
+
+    /// Figures per instance of device plugin `plugin` now: instance ID → name → value.
+    pub async fn device_stats(
+        &self,
+        plugin: &str,
+    ) -> std::result::Result<
+        BTreeMap<String, BTreeMap<String, crate::structs::Attribute>>,
+        DevicePluginError,
+    > {
+        self.inner.devices.stats(plugin).await
     }
 
     /// The driver called `name`: loaded on first use (compiled or read from the cache, version

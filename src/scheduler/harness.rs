@@ -392,6 +392,7 @@ pub mod synthetic {
                 networks: Vec::new(),
                 min_dynamic_port: 20000,
                 max_dynamic_port: 32000,
+                devices: Vec::new(),
             },
             status: NodeStatus::Ready,
             ..Node::default()

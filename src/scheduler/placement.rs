@@ -46,6 +46,7 @@ pub fn task_resources(group: &TaskGroup) -> BTreeMap<String, AllocatedTaskResour
                         memory_max_mb: i64::from(resources.memory_max_mb),
                     },
                     networks: Vec::new(),
+                    devices: Vec::new(),
                 },
             )
         })
@@ -101,6 +102,12 @@ pub fn build_alloc(ctx: &mut EvalContext, new: NewAlloc<'_>) -> Allocation {
     let node = new.ranked.node.clone();
     let host_ip = host_ip(&node);
     let networks = granted_network(new.port_ask, &new.ranked.ports, &host_ip);
+    let mut tasks = task_resources(new.group);
+    for (task, devices) in new.ranked.devices.tasks {
+        if let Some(resources) = tasks.get_mut(&task) {
+            resources.devices = devices;
+        }
+    }
     let mut alloc = Allocation {
         id: AllocId::generate(),
         namespace: new.job.namespace.clone(),
@@ -112,7 +119,7 @@ pub fn build_alloc(ctx: &mut EvalContext, new: NewAlloc<'_>) -> Allocation {
         job: Some(new.job.clone()),
         task_group: new.group.name.clone(),
         allocated_resources: AllocatedResources {
-            tasks: task_resources(new.group),
+            tasks,
             shared: AllocatedSharedResources {
                 networks,
                 disk_mb: new.ask.disk_mb,
@@ -212,7 +219,14 @@ pub fn try_in_place(
     let mut updated = (**alloc).clone();
     updated.job = Some(job.clone());
     updated.eval_id = ctx.eval.id.clone();
-    updated.allocated_resources.tasks = task_resources(group);
+    // The device asks are unchanged (a change is destructive), so each task keeps its instances.
+    let mut tasks = task_resources(group);
+    for (task, resources) in &mut tasks {
+        if let Some(old_task) = old.tasks.get(task) {
+            resources.devices = old_task.devices.clone();
+        }
+    }
+    updated.allocated_resources.tasks = tasks;
     updated.allocated_resources.shared.disk_mb = ask.disk_mb;
     updated.modify_time = ctx.now;
     if let Some(deployment_id) = deployment

@@ -9,7 +9,8 @@
 //! - job anti-affinity: `-(collisions + 1) / count` for allocations of the same group already there;
 //! - node reschedule penalty: -1 on the node a rescheduled allocation failed on;
 //! - node affinity: the weights of the affinities the node meets over the sum of all weights;
-//! - allocation spread: see `spread.rs`.
+//! - allocation spread: see `spread.rs`;
+//! - devices: the device affinities the chosen device groups meet (`feasible/device.rs`).
 //!
 //! Nomad: `scheduler/rank.go`, `nomad/structs/funcs.go` `ScoreFitBinPack`.
 
@@ -111,6 +112,7 @@ pub struct ScoreParts {
     pub reschedule_penalty: Option<f64>,
     pub affinity: Option<f64>,
     pub spread: Option<f64>,
+    pub devices: Option<f64>,
 }
 
 impl ScoreParts {
@@ -120,6 +122,7 @@ impl ScoreParts {
             self.reschedule_penalty,
             self.affinity,
             self.spread,
+            self.devices,
         ];
         let (sum, count) = extras
             .iter()
@@ -139,6 +142,7 @@ impl ScoreParts {
             ("node-reschedule-penalty", self.reschedule_penalty),
             ("node-affinity", self.affinity),
             ("allocation-spread", self.spread),
+            ("devices", self.devices),
         ] {
             if let Some(score) = score {
                 scores.insert(name, score);

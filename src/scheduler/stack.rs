@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! shuffled candidates ─► static feasibility (memoised) ─► distinct hosts/property
-//!   ─► resources ─► ports ─► score ─► limit (skip poor nodes) ─► max score
+//!   ─► resources ─► ports ─► device instances ─► score ─► limit (skip poor nodes) ─► max score
 //! ```
 //! The source walks the shuffled candidates round-robin and resumes where the previous placement
 //! stopped, so successive placements look at different nodes. The limit keeps only the first few
@@ -18,6 +18,7 @@ use std::sync::Arc;
 use super::context::EvalContext;
 use super::fast_hash::FastMap;
 use super::feasible::GroupFeasibility;
+use super::feasible::device::{DeviceAsk, DeviceOffer};
 use super::feasible::distinct::{DISTINCT_HOSTS, DistinctHosts, DistinctProperty};
 use super::feasible::ports::{PortAsk, assign_ports, check_ports};
 use super::feasible::resources::{ResourceAsk, check_fit};
@@ -41,6 +42,7 @@ pub struct GroupSelector {
     pub distinct_properties: Vec<DistinctProperty>,
     pub ask: ResourceAsk,
     pub port_ask: PortAsk,
+    pub device_ask: DeviceAsk,
     pub affinity: AffinityScorer,
     pub spread: SpreadScorer,
     pub desired_count: u32,
@@ -65,6 +67,7 @@ impl GroupSelector {
             distinct_properties,
             ask: ResourceAsk::of(group),
             port_ask: PortAsk::of(group),
+            device_ask: DeviceAsk::of(group),
             affinity: AffinityScorer::new(job, group),
             spread,
             desired_count: u32::try_from(group.count.max(1)).unwrap_or(1),
@@ -104,13 +107,15 @@ impl GroupSelector {
     }
 }
 
-/// A feasible node with its scores, and its ports once chosen ([`assign_chosen_ports`]).
+/// A feasible node with its scores, its device instances, and its ports once chosen
+/// ([`assign_chosen_ports`]).
 #[derive(Clone, Debug)]
 pub struct RankedNode {
     pub node: Arc<Node>,
     /// The node's position in the context's nodes.
     pub node_idx: usize,
     pub ports: Vec<AllocatedPort>,
+    pub devices: DeviceOffer,
     pub scores: ScoreParts,
     pub final_score: f64,
 }
@@ -156,6 +161,17 @@ pub fn rank_node(
         metrics::exhaust_node(metric, node, dimension);
         return None;
     }
+    let devices = if selector.device_ask.is_empty() {
+        DeviceOffer::default()
+    } else {
+        match selector.device_ask.assign(node, &entry.usage) {
+            Ok(offer) => offer,
+            Err(dimension) => {
+                metrics::exhaust_node(metric, node, dimension);
+                return None;
+            }
+        }
+    };
     let scores = ScoreParts {
         fit: fit_score(
             algorithm,
@@ -171,11 +187,13 @@ pub fn rank_node(
         reschedule_penalty: penalty_nodes.contains(&node.id).then_some(-1.0),
         affinity: selector.affinity.score(node),
         spread: selector.spread.score(node),
+        devices: devices.score,
     };
     Some(RankedNode {
         node: node.clone(),
         node_idx,
         ports: Vec::new(),
+        devices,
         final_score: scores.final_score(),
         scores,
     })

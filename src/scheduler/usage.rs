@@ -5,9 +5,10 @@
 //! then keeps it current as its plan stops and places allocations, so a placement never rescans a
 //! node's allocations.
 //!
-//! Nomad: `nomad/structs/funcs.go` `AllocsFit`, `nomad/structs/network.go` `NetworkIndex`.
+//! Nomad: `nomad/structs/funcs.go` `AllocsFit`, `nomad/structs/network.go` `NetworkIndex`,
+//! `nomad/structs/devices.go` `DeviceAccounter`.
 
-use crate::structs::{Allocation, Node, NodeResources};
+use crate::structs::{Allocation, DeviceIdTuple, Node, NodeResources};
 
 /// Resources in use on a node.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -18,6 +19,8 @@ pub struct NodeUsage {
     pub disk_mb: i64,
     /// Host ports in use, sorted; a port used twice appears twice, so removal is exact.
     pub ports: Vec<u16>,
+    /// Device instances in use, as (group, instance ID), sorted; one given twice appears twice.
+    pub devices: Vec<(DeviceIdTuple, String)>,
 }
 
 impl NodeUsage {
@@ -40,6 +43,10 @@ impl NodeUsage {
             let at = self.ports.partition_point(|used| *used < port);
             self.ports.insert(at, port);
         }
+        for instance in alloc_devices(alloc) {
+            let at = self.devices.partition_point(|used| *used < instance);
+            self.devices.insert(at, instance);
+        }
     }
 
     pub fn remove(&mut self, alloc: &Allocation) {
@@ -51,11 +58,42 @@ impl NodeUsage {
                 self.ports.remove(at);
             }
         }
+        for instance in alloc_devices(alloc) {
+            if let Ok(at) = self.devices.binary_search(&instance) {
+                self.devices.remove(at);
+            }
+        }
     }
 
     pub fn port_in_use(&self, port: u16) -> bool {
         self.ports.binary_search(&port).is_ok()
     }
+
+    /// True if an allocation holds instance `id` of the device group `group`.
+    pub fn device_in_use(&self, group: &DeviceIdTuple, id: &str) -> bool {
+        self.devices
+            .binary_search_by(|(used_group, used_id)| {
+                used_group.cmp(group).then_with(|| used_id.as_str().cmp(id))
+            })
+            .is_ok()
+    }
+}
+
+/// The device instances an allocation holds, as (group, instance ID), over all its tasks.
+pub fn alloc_devices(alloc: &Allocation) -> Vec<(DeviceIdTuple, String)> {
+    alloc
+        .allocated_resources
+        .tasks
+        .values()
+        .flat_map(|task| task.devices.iter())
+        .flat_map(|device| {
+            let group = device.id();
+            device
+                .device_ids
+                .iter()
+                .map(move |id| (group.clone(), id.clone()))
+        })
+        .collect()
 }
 
 /// The host ports an allocation holds, each once.

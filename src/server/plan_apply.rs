@@ -2,12 +2,13 @@
 //!
 //! Workers plan against snapshots that may be stale. The applier takes plans one at a time,
 //! re-checks every node's part against the latest state — node still ready and eligible, CPU,
-//! memory and disk still free, ports still free — and commits what fits as one `PlanApply` through
-//! Raft. What did not fit is left out of the [`PlanResult`], whose `refresh_index` tells the
-//! scheduler to refresh its state and plan the rest again.
+//! memory and disk still free, ports and device instances still free — and commits what fits as
+//! one `PlanApply` through Raft. What did not fit is left out of the [`PlanResult`], whose
+//! `refresh_index` tells the scheduler to refresh its state and plan the rest again.
 //!
-//! Invariant: a node's allocations never exceed its resources nor share a port, whatever the
-//! workers planned, because every placement passes here against the state of the commit before.
+//! Invariant: a node's allocations never exceed its resources nor share a port or a device
+//! instance, and a new allocation gets no unhealthy instance, whatever the workers planned,
+//! because every placement passes here against the state of the commit before.
 //!
 //! Nomad: `nomad/plan_apply.go` (`evaluatePlan`, `evaluateNodePlan`), `nomad/plan_queue.go`.
 
@@ -19,8 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::Server;
 use super::raft::{Command, PlanApplyRequest};
 use super::state::StateSnapshot;
-use crate::scheduler::usage::{alloc_ports, parse_port_spec};
-use crate::structs::{Allocation, Job, NodeId, Plan, PlanResult};
+use crate::scheduler::usage::{NodeUsage, alloc_devices, alloc_ports, parse_port_spec};
+use crate::structs::{Allocation, Job, Node, NodeId, Plan, PlanResult};
 
 /// Why a plan was not applied at all.
 #[derive(Debug, thiserror::Error)]
@@ -323,6 +324,11 @@ fn evaluate_node_plan(
                 return Err("port collision");
             }
         }
+        let is_new = tables
+            .allocs_by_node
+            .get(node_id)
+            .is_none_or(|existing| existing.get(&alloc.id).is_none());
+        check_devices(node, &usage, alloc, is_new)?;
         usage.add(alloc);
     }
     let resources = &node.node_resources;
@@ -336,6 +342,37 @@ fn evaluate_node_plan(
     if resources.disk.disk_mb > 0 && usage.disk_mb > resources.disk.disk_mb - reserved.disk.disk_mb
     {
         return Err("disk exhausted");
+    }
+    Ok(())
+}
+
+/// Every device instance the allocation holds is held by no other allocation on the node (Nomad:
+/// `AllocsFit` with `checkDevices`, "device oversubscribed"); a new allocation's instances exist
+/// and are healthy (one updated in place keeps its instances whatever their health since).
+fn check_devices(
+    node: &Node,
+    usage: &NodeUsage,
+    alloc: &Allocation,
+    is_new: bool,
+) -> Result<(), &'static str> {
+    let held = alloc_devices(alloc);
+    for (at, (group, id)) in held.iter().enumerate() {
+        if usage.device_in_use(group, id) || held[..at].contains(&(group.clone(), id.clone())) {
+            return Err("device oversubscribed");
+        }
+        if !is_new {
+            continue;
+        }
+        let healthy = node
+            .node_resources
+            .devices
+            .iter()
+            .filter(|device| device.id() == *group)
+            .flat_map(|device| device.instances.iter())
+            .any(|instance| instance.id == *id && instance.healthy);
+        if !healthy {
+            return Err("device not available");
+        }
     }
     Ok(())
 }

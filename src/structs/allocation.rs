@@ -12,8 +12,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AllocId, DeploymentId, EvalId, Job, JobId, NetworkResource, NodeId, Port, Scores, Service,
-    nullable,
+    AllocId, AllocatedDeviceResource, DeploymentId, EvalId, Job, JobId, NetworkResource, NodeId,
+    Port, Scores, Service, nullable,
 };
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -170,6 +170,9 @@ pub struct AllocatedTaskResources {
     pub memory: AllocatedMemory,
     #[serde(deserialize_with = "nullable::default")]
     pub networks: Vec<NetworkResource>,
+    /// The device instances the task was given.
+    #[serde(deserialize_with = "nullable::default")]
+    pub devices: Vec<AllocatedDeviceResource>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
 //! Smaller blocks of Nomad's job specification, stored under Nomad's JSON names: `ui`,
-//! `scaling`, `disconnect`, `action`, `schedule`, a resources block's `device` and `numa`, a
+//! `scaling`, `disconnect`, `action`, `schedule`, a resources block's `numa`, a
 //! template's `wait` and `change_script`, a network's `dns` and `cni`, a service's `weights`.
 //!
 //! Metadata-only blocks (`ui`, `scaling` without an autoscaler) are stored and shown; the others
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Affinity, Constraint, duration, nullable};
+use super::{duration, nullable};
 
 /// `ui` block of a job (Nomad: `api.JobUIConfig`): shown by the web UI.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -85,18 +85,6 @@ pub struct TaskScheduleCron {
     pub start: String,
     pub end: String,
     pub timezone: String,
-}
-
-/// `device "<name>"` block of a task's resources (Nomad: `api.RequestedDevice`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct RequestedDevice {
-    pub name: String,
-    pub count: Option<u64>,
-    #[serde(deserialize_with = "nullable::default")]
-    pub constraints: Vec<Constraint>,
-    #[serde(deserialize_with = "nullable::default")]
-    pub affinities: Vec<Affinity>,
 }
 
 /// `numa` block of a task's resources (Nomad: `api.NUMAResource`).

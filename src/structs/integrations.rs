@@ -257,19 +257,6 @@ pub(crate) fn unsupported(job: &Job, errors: &mut ValidationErrors) {
                     ),
                 );
             }
-            let devices = task
-                .resources
-                .as_ref()
-                .map_or(&[][..], |resources| &resources.devices[..]);
-            for device in devices {
-                errors.push(
-                    &format!("{task_path}.Resources.Devices[{}]", device.name),
-                    format!(
-                        "caravan has no device plugins: group {:?} task {:?} asks for device {:?}",
-                        group.name, task.name, device.name
-                    ),
-                );
-            }
         }
     }
 }

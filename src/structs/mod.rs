@@ -13,10 +13,12 @@
 
 mod acl;
 mod allocation;
+mod attribute;
 mod blocks;
 mod constraint;
 mod cron;
 mod deployment;
+mod device;
 pub mod duration;
 mod evaluation;
 mod ids;
@@ -49,15 +51,19 @@ pub use allocation::{
     Allocation, DesiredTransition, NodeScoreMeta, RescheduleEvent, RescheduleTracker, TaskEvent,
     TaskState, TaskStateValue,
 };
+pub use attribute::Attribute;
 pub use blocks::{
     Action, ChangeScript, CniConfig, DisconnectStrategy, DnsConfig, JobUiConfig, JobUiLink,
-    NumaResource, RequestedDevice, ScalingPolicy, ServiceWeights, TaskSchedule, TaskScheduleCron,
-    WaitConfig,
+    NumaResource, ScalingPolicy, ServiceWeights, TaskSchedule, TaskScheduleCron, WaitConfig,
 };
 pub use constraint::{Affinity, Constraint, ConstraintOperand, Spread, SpreadTarget};
 pub use deployment::{
     AllocDeploymentStatus, Deployment, DeploymentState, DeploymentStatus,
     descriptions as deployment_descriptions, strategy_of,
+};
+pub use device::{
+    AllocatedDeviceResource, DeviceIdTuple, NodeDevice, NodeDeviceLocality, NodeDeviceResource,
+    RequestedDevice,
 };
 pub use evaluation::{EvalStatus, EvalTrigger, Evaluation};
 pub use ids::{AllocId, DeploymentId, EvalId, JobId, NodeId, new_uuid};

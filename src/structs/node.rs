@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::validation::ValidationErrors;
-use super::{NetworkResource, NodeId, duration, nullable};
+use super::{NetworkResource, NodeDeviceResource, NodeId, duration, nullable};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -95,6 +95,9 @@ pub struct NodeResources {
     pub networks: Vec<NetworkResource>,
     pub min_dynamic_port: i32,
     pub max_dynamic_port: i32,
+    /// The device groups the node's device plugins fingerprinted.
+    #[serde(deserialize_with = "nullable::default")]
+    pub devices: Vec<NodeDeviceResource>,
 }
 
 impl NodeResources {
@@ -236,6 +239,7 @@ impl Node {
                 ),
             );
         }
+        self.validate_devices(&mut errors);
         if self.name.len() > super::validation::MAX_NAME_LENGTH
             || self.name.chars().any(char::is_control)
         {
@@ -245,6 +249,58 @@ impl Node {
             );
         }
         errors.into_result()
+    }
+
+    /// Bounds what a client may claim of its devices, so a hostile one cannot bloat the state.
+    fn validate_devices(&self, errors: &mut ValidationErrors) {
+        let devices = &self.node_resources.devices;
+        if devices.len() > NodeDeviceResource::MAX_GROUPS {
+            errors.push(
+                "NodeResources.Devices",
+                format!(
+                    "{} device groups, at most {} allowed",
+                    devices.len(),
+                    NodeDeviceResource::MAX_GROUPS
+                ),
+            );
+            return;
+        }
+        for (idx, device) in devices.iter().enumerate() {
+            let path = format!("NodeResources.Devices[{idx}]");
+            if device.vendor.is_empty() || device.device_type.is_empty() || device.name.is_empty() {
+                errors.push(&path, "device group needs a vendor, a type and a name");
+            }
+            if device.instances.len() > NodeDeviceResource::MAX_INSTANCES {
+                errors.push(
+                    &format!("{path}.Instances"),
+                    format!(
+                        "{} instances, at most {} allowed",
+                        device.instances.len(),
+                        NodeDeviceResource::MAX_INSTANCES
+                    ),
+                );
+            }
+            if device.attributes.len() > NodeDeviceResource::MAX_ATTRIBUTES {
+                errors.push(
+                    &format!("{path}.Attributes"),
+                    format!(
+                        "{} attributes, at most {} allowed",
+                        device.attributes.len(),
+                        NodeDeviceResource::MAX_ATTRIBUTES
+                    ),
+                );
+            }
+            let mut ids: Vec<&str> = device.instances.iter().map(|i| i.id.as_str()).collect();
+            ids.sort_unstable();
+            if ids.first().is_some_and(|id| id.is_empty())
+                || ids.windows(2).any(|pair| pair[0] == pair[1])
+            {
+                errors.push(
+                    &format!("{path}.Instances"),
+                    "every instance needs an ID of its own",
+                );
+            }
+        }
     }
 
     /// True if the scheduler may place new allocations here.

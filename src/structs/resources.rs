@@ -1,4 +1,4 @@
-//! What a task asks of its node: CPU, memory, disk, network.
+//! What a task asks of its node: CPU, memory, disk, network, devices.
 
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +75,9 @@ impl Resources {
                     self.memory_mb
                 ),
             );
+        }
+        for (idx, device) in self.devices.iter().enumerate() {
+            device.validate(&format!("{path}.Devices[{idx}]"), errors);
         }
         if self.memory_max_mb != 0 && self.memory_max_mb < self.memory_mb {
             errors.push(

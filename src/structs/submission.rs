@@ -752,7 +752,14 @@ impl TaskSubmission {
             memory_max_mb: resources.memory_max_mb.unwrap_or(0),
             disk_mb: resources.disk_mb.unwrap_or(0),
             networks: resources.networks,
-            devices: resources.devices,
+            devices: resources
+                .devices
+                .into_iter()
+                .map(|device| super::RequestedDevice {
+                    count: Some(device.count()),
+                    ..device
+                })
+                .collect(),
             numa: resources.numa,
             secrets_mb: resources.secrets_mb,
         });

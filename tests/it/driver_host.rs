@@ -39,6 +39,7 @@ fn fixture_with(adjust: impl FnOnce(&mut DriverHostConfig)) -> Result<Fixture> {
         plugin_dir: Some(plugin_dir),
         plugins: BTreeMap::from([(String::from("raw_exec"), json!({ "enabled": true }))]),
         limits: test_limits(),
+        ..DriverHostConfig::default()
     };
     adjust(&mut config);
     let host = DriverHost::new(config)?;

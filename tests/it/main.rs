@@ -12,6 +12,7 @@ mod client_server;
 mod client_watch;
 mod deployments;
 mod dev_agent;
+mod devices;
 mod dispatch;
 mod docker;
 mod docker_agent;

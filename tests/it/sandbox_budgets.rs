@@ -216,6 +216,7 @@ fn fixture(limits: DriverLimits, plugins: BTreeMap<String, Value>) -> Result<Fix
         plugin_dir: Some(plugin_dir),
         plugins,
         limits,
+        ..DriverHostConfig::default()
     })?;
     Ok(Fixture { dir, host })
 }

@@ -48,6 +48,7 @@ impl Sandbox {
             plugin_dir: Some(dir.path().join("plugins")),
             plugins,
             limits,
+            ..DriverHostConfig::default()
         })?;
         Ok(Sandbox { dir, host })
     }

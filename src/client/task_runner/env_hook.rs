@@ -389,6 +389,7 @@ mod tests {
                     memory_max_mb: 0,
                 },
                 networks: Vec::new(),
+                devices: Vec::new(),
             },
         );
         alloc.allocated_resources.shared.ports.push(AllocatedPort {

@@ -26,6 +26,7 @@
 //! "Started" event is published.
 
 pub(crate) mod artifact_hook;
+pub(crate) mod devices_hook;
 pub(crate) mod dispatch_hook;
 pub(crate) mod env_hook;
 pub(crate) mod events;

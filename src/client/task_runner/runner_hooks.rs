@@ -10,7 +10,8 @@
 //!
 //! New capabilities join the list here: `dispatch_payload` (for a task with that block) and
 //! volume mounts (#18) are prestart hooks before `artifacts`; a template watcher implements
-//! update and shutdown on the `template` hook. Services and their checks are the alloc runner's
+//! update and shutdown on the `template` hook; `devices` (for a task given device instances)
+//! follows `env`. Services and their checks are the alloc runner's
 //! service hook (`alloc_runner/services.rs`), which sees every task of the allocation.
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::artifact_hook::ArtifactHook;
+use super::devices_hook::DevicesHook;
 use super::dispatch_hook::DispatchHook;
 use super::env_hook::EnvHook;
 use super::hooks::{
@@ -57,6 +59,17 @@ pub fn init_hooks(config: &TaskRunnerConfig) -> HookList {
     hooks.push(Arc::new(EnvHook {
         facts: Arc::clone(&config.facts),
     }));
+    let has_devices = config
+        .alloc
+        .allocated_resources
+        .tasks
+        .get(&config.task.name)
+        .is_some_and(|resources| !resources.devices.is_empty());
+    if has_devices {
+        hooks.push(Arc::new(DevicesHook {
+            driver_host: config.driver_host.clone(),
+        }));
+    }
     if !config.task.templates.is_empty() {
         hooks.push(Arc::new(TemplateHook));
     }

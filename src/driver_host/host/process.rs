@@ -585,7 +585,7 @@ async fn exec(
 }
 
 /// The agent's PATH directories.
-fn agent_path() -> Vec<std::path::PathBuf> {
+pub(crate) fn agent_path() -> Vec<std::path::PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
     std::env::split_paths(&path).collect()
 }
@@ -616,25 +616,25 @@ pub(crate) fn find_programs(dirs: &[std::path::PathBuf], prefix: &str) -> Vec<St
 }
 
 /// Runs `command` (a bare name from the agent's PATH) as `probe` says.
-async fn probe(
+pub(crate) async fn probe(
     command: &str,
     args: &[String],
     timeout: Duration,
     policy: &UserPolicy,
+    dirs: &[std::path::PathBuf],
 ) -> Result<ExecOutput, String> {
     if command.is_empty() || command.contains('/') {
         return Err(format!(
             "probe {command:?}: name a program in the agent's PATH (no `/`)"
         ));
     }
-    let dirs = agent_path();
     let program = dirs
         .iter()
         .map(|dir| dir.join(command))
         .find(|candidate| is_executable_file(candidate))
         .ok_or_else(|| format!("probe: {command} is not in the agent's PATH"))?;
     let user = policy.resolve(None)?;
-    let path_env = std::env::join_paths(&dirs).map_err(|err| format!("PATH: {err}"))?;
+    let path_env = std::env::join_paths(dirs).map_err(|err| format!("PATH: {err}"))?;
     let mut child = tokio::process::Command::new(&program);
     child
         .args(args)
@@ -765,7 +765,7 @@ impl Host for CallState {
         let _timer = self.host_timer();
         let policy = self.user_policy()?;
         let timeout = Duration::from_millis(timeout_ms).min(self.host_call_timeout);
-        probe(&command, &args, timeout, &policy).await
+        probe(&command, &args, timeout, &policy, &agent_path()).await
     }
 }
 
@@ -827,13 +827,14 @@ mod tests {
             &[String::from("-c"), String::from("echo $PWD; echo err >&2")],
             Duration::from_secs(10),
             &policy,
+            &agent_path(),
         )
         .await?;
         assert_eq!(output.exit_code, 0);
         assert_eq!(output.stdout, b"/\n");
         assert_eq!(output.stderr, b"err\n");
         for command in ["/bin/sh", "./sh", ""] {
-            let err = probe(command, &[], Duration::from_secs(1), &policy)
+            let err = probe(command, &[], Duration::from_secs(1), &policy, &agent_path())
                 .await
                 .expect_err(command);
             assert!(err.contains("no `/`"), "{command}: {err}");
@@ -843,6 +844,7 @@ mod tests {
             &[String::from("-c"), String::from("sleep 5")],
             Duration::from_millis(100),
             &policy,
+            &agent_path(),
         )
         .await
         .expect_err("timeout");

@@ -2,14 +2,16 @@
 //!
 //! A chain of checkers, one per file, run in Nomad's order. The node-level ones (ready, datacenter,
 //! node pool) choose the candidate nodes once per evaluation; [`GroupFeasibility`] runs the
-//! group's static checks (drivers, constraints, host volumes) and caches their verdict per
+//! group's static checks (drivers, constraints, host volumes, devices) and caches their verdict per
 //! computed node class when no check looks at a node's unique attributes; the plan-dependent ones
-//! (distinct hosts and property, resources, ports) run per placement in the stack.
+//! (distinct hosts and property, resources, ports, device instances) run per placement in the
+//! stack.
 //!
 //! Nomad: `scheduler/feasible.go`, `scheduler/stack.go` `GenericStack`.
 
 pub mod constraint;
 pub mod datacenter;
+pub mod device;
 pub mod distinct;
 pub mod driver;
 pub mod host_volume;
@@ -31,10 +33,12 @@ pub struct GroupFeasibility {
     drivers: Vec<String>,
     constraints: Vec<CompiledConstraint>,
     host_volumes: Vec<(String, bool)>,
+    devices: device::DeviceAsk,
     class_cacheable: bool,
     class_cache: HashMap<String, Result<(), Arc<str>>>,
     missing_drivers: Arc<str>,
     missing_host_volumes: Arc<str>,
+    missing_devices: Arc<str>,
 }
 
 impl GroupFeasibility {
@@ -55,17 +59,22 @@ impl GroupFeasibility {
             })
             .map(CompiledConstraint::new)
             .collect();
-        let class_cacheable = constraints
-            .iter()
-            .all(CompiledConstraint::is_class_cacheable);
+        let devices = device::DeviceAsk::of(group);
+        // Device instances and their health are the node's own, not its class's.
+        let class_cacheable = devices.is_empty()
+            && constraints
+                .iter()
+                .all(CompiledConstraint::is_class_cacheable);
         Self {
             drivers,
             constraints,
             host_volumes: host_volume::host_volume_asks(group),
+            devices,
             class_cacheable,
             class_cache: HashMap::new(),
             missing_drivers: driver::MISSING_DRIVERS.into(),
             missing_host_volumes: host_volume::MISSING_HOST_VOLUMES.into(),
+            missing_devices: device::MISSING_DEVICES.into(),
         }
     }
 
@@ -108,6 +117,9 @@ impl GroupFeasibility {
         }
         if !host_volume::node_has_host_volumes(node, &self.host_volumes) {
             return Err(self.missing_host_volumes.clone());
+        }
+        if !self.devices.node_has_devices(node) {
+            return Err(self.missing_devices.clone());
         }
         Ok(())
     }

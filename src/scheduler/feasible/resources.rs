@@ -61,6 +61,7 @@ mod tests {
             memory_mb: 512,
             disk_mb: 1024,
             ports: Vec::new(),
+            devices: Vec::new(),
         };
         let ask = |cpu, memory_mb, disk_mb| ResourceAsk {
             cpu,

@@ -48,6 +48,7 @@ pub fn node(idx: usize) -> Node {
             networks: Vec::new(),
             min_dynamic_port: 20000,
             max_dynamic_port: 32000,
+            devices: Vec::new(),
         },
         status: NodeStatus::Ready,
         ..Node::default()

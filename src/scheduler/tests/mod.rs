@@ -1,6 +1,7 @@
 //! Scheduler tests through the recording harness, and the property tests.
 
 mod deployments;
+mod devices;
 mod generic;
 mod mock;
 mod properties;

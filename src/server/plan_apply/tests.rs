@@ -1,14 +1,16 @@
-//! The plan applier refuses what no longer fits: capacity, ports, node readiness.
+//! The plan applier refuses what no longer fits: capacity, ports, device instances, node
+//! readiness.
 
 use std::sync::Arc;
 
-use crate::server::plan_apply::evaluate_plan;
+use crate::server::plan_apply::{accepted_nodes, evaluate_plan};
 use crate::server::raft::Command;
 use crate::server::state::StateStore;
 use crate::structs::{
-    AllocId, AllocatedCpu, AllocatedMemory, AllocatedPort, AllocatedResources,
-    AllocatedSharedResources, AllocatedTaskResources, Allocation, JobId, Node, NodeCpuResources,
-    NodeId, NodeMemoryResources, NodeResources, NodeStatus, Plan,
+    AllocId, AllocatedCpu, AllocatedDeviceResource, AllocatedMemory, AllocatedPort,
+    AllocatedResources, AllocatedSharedResources, AllocatedTaskResources, Allocation, JobId, Node,
+    NodeCpuResources, NodeDevice, NodeDeviceResource, NodeId, NodeMemoryResources, NodeResources,
+    NodeStatus, Plan,
 };
 
 fn node(id: &str, status: NodeStatus) -> Node {
@@ -256,4 +258,77 @@ fn placements_for_a_purged_or_stopped_job_are_refused() {
         ..Plan::default()
     };
     assert!(check_job_live(&store.snapshot(), &stops_only).is_ok());
+}
+
+/// `n1` with one device group of instances `gpu-0` (healthy), `gpu-1` (healthy), `gpu-2` (not).
+fn node_with_devices() -> Node {
+    let mut node = node("n1", NodeStatus::Ready);
+    node.node_resources.devices = vec![NodeDeviceResource {
+        vendor: "caravan-test".to_owned(),
+        device_type: "gpu".to_owned(),
+        name: "sim".to_owned(),
+        instances: [("gpu-0", true), ("gpu-1", true), ("gpu-2", false)]
+            .into_iter()
+            .map(|(id, healthy)| NodeDevice {
+                id: id.to_owned(),
+                healthy,
+                ..NodeDevice::default()
+            })
+            .collect(),
+        ..NodeDeviceResource::default()
+    }];
+    node
+}
+
+fn alloc_with_devices(id: &str, device_ids: &[&str]) -> Allocation {
+    let mut alloc = alloc(id, "n1", 100, None);
+    if let Some(task) = alloc.allocated_resources.tasks.get_mut("server") {
+        task.devices = vec![AllocatedDeviceResource {
+            vendor: "caravan-test".to_owned(),
+            device_type: "gpu".to_owned(),
+            name: "sim".to_owned(),
+            device_ids: device_ids.iter().map(|id| (*id).to_owned()).collect(),
+        }];
+    }
+    alloc
+}
+
+#[test]
+fn a_device_instance_is_never_given_twice_nor_unhealthy() {
+    let store = store_with(
+        vec![node_with_devices()],
+        vec![alloc_with_devices("a1", &["gpu-0"])],
+    );
+    let refusal = |allocs: Vec<Allocation>| {
+        let verdict = accepted_nodes(&store.snapshot(), &plan_placing(allocs));
+        verdict.refused.first().map(|(_, reason)| *reason)
+    };
+    assert_eq!(refusal(vec![alloc_with_devices("a2", &["gpu-1"])]), None);
+    assert_eq!(
+        refusal(vec![alloc_with_devices("a2", &["gpu-0"])]),
+        Some("device oversubscribed"),
+        "held by a1"
+    );
+    assert_eq!(
+        refusal(vec![
+            alloc_with_devices("a2", &["gpu-1"]),
+            alloc_with_devices("a3", &["gpu-1"]),
+        ]),
+        Some("device oversubscribed"),
+        "given twice in one plan"
+    );
+    assert_eq!(
+        refusal(vec![alloc_with_devices("a2", &["gpu-2"])]),
+        Some("device not available"),
+        "unhealthy"
+    );
+    assert_eq!(
+        refusal(vec![alloc_with_devices("a2", &["gpu-9"])]),
+        Some("device not available"),
+        "no such instance"
+    );
+    // Stopping a1 in the same plan frees gpu-0 for its replacement.
+    let mut plan = plan_placing(vec![alloc_with_devices("a2", &["gpu-0"])]);
+    plan.append_stopped_alloc(&alloc_with_devices("a1", &["gpu-0"]), "replaced", None);
+    assert!(accepted_nodes(&store.snapshot(), &plan).refused.is_empty());
 }

@@ -1,4 +1,4 @@
-# A device request (GPUs): parsed, refused at registration (caravan has no device plugins).
+# A device request (GPUs): a count, a constraint and an affinity on the device's attributes.
 job "train" {
   type = "batch"
   group "gpu" {

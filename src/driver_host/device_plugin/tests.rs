@@ -1,0 +1,303 @@
+//! The built-in device plugins through the real host: the config-based test plugin, and the
+//! nvidia plugin against a stand-in `nvidia-smi` printing the answers in `tests/data/nvidia-smi/`
+//! (hand-written in nvidia-smi's format; see its README: no GPU was at hand).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::driver_host::{DevicePluginError, DriverHost, DriverHostConfig};
+use crate::structs::{Attribute, NodeDeviceResource};
+
+fn device_host(
+    plugins: BTreeMap<String, serde_json::Value>,
+    probe_dir: Option<&Path>,
+) -> Result<DriverHost, crate::driver_host::Error> {
+    DriverHost::new(DriverHostConfig {
+        plugins,
+        device_probe_path: probe_dir.map(|dir| vec![dir.to_path_buf()]),
+        ..DriverHostConfig::default()
+    })
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/nvidia-smi")
+        .join(name)
+}
+
+/// A directory with an executable `nvidia-smi` running `body` (a shell script).
+fn fake_nvidia_smi(body: &str) -> std::io::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("nvidia-smi");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n"))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(dir)
+}
+
+fn answering_fixtures() -> std::io::Result<tempfile::TempDir> {
+    fake_nvidia_smi(&format!(
+        "case \"$1\" in\n  --query-gpu=uuid,name,*) /bin/cat {:?} ;;\n  --query-gpu=uuid,utilization*) /bin/cat {:?} ;;\n  *) echo \"unexpected $1\" >&2; exit 2 ;;\nesac",
+        fixture("gpus.csv"),
+        fixture("stats.csv"),
+    ))
+}
+
+fn nvidia(config: serde_json::Value) -> BTreeMap<String, serde_json::Value> {
+    BTreeMap::from([("nomad-device-nvidia".to_owned(), config)])
+}
+
+fn ids(group: &NodeDeviceResource) -> Vec<&str> {
+    group.instances.iter().map(|i| i.id.as_str()).collect()
+}
+
+#[tokio::test]
+async fn the_test_plugin_reports_its_config_and_reserves_its_env() -> anyhow::Result<()> {
+    let plugins = BTreeMap::from([(
+        "caravan-test-devices".to_owned(),
+        json!({
+            "visible_env": "SIM_VISIBLE",
+            "devices": [{
+                "type": "gpu", "name": "sim-80g",
+                "instances": ["sim-0", "sim-1", "sim-2"], "unhealthy": ["sim-2"],
+                "attributes": { "memory": "80 GiB", "driver_version": "sim", "cores": 132 }
+            }]
+        }),
+    )]);
+    let host = device_host(plugins, None)?;
+    assert_eq!(host.device_plugins(), ["caravan-test-devices"]);
+    let mut fingerprints = host.fingerprint_devices().await;
+    let groups = fingerprints
+        .remove("caravan-test-devices")
+        .expect("fingerprinted")?;
+    assert_eq!(groups.len(), 1);
+    let group = &groups[0];
+    assert_eq!(group.full_name(), "caravan-test/gpu/sim-80g");
+    assert_eq!(ids(group), ["sim-0", "sim-1", "sim-2"]);
+    let healthy: Vec<bool> = group.instances.iter().map(|i| i.healthy).collect();
+    assert_eq!(healthy, [true, true, false]);
+    assert_eq!(group.attributes["memory"], Attribute::int(80, "GiB"));
+    assert_eq!(group.attributes["cores"], Attribute::int(132, ""));
+    assert_eq!(group.attributes["driver_version"], Attribute::string("sim"));
+    let reservation = host
+        .reserve_devices("caravan-test-devices", &["sim-0".into(), "sim-1".into()])
+        .await?;
+    assert_eq!(reservation.env["SIM_VISIBLE"], "sim-0,sim-1");
+    let err = host
+        .reserve_devices("caravan-test-devices", &["sim-9".into()])
+        .await
+        .expect_err("unknown instance");
+    assert!(
+        err.to_string().contains("unknown device \"sim-9\""),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn plugins_run_only_when_configured_and_bad_configs_say_why() -> anyhow::Result<()> {
+    let host = device_host(
+        BTreeMap::from([
+            (
+                "nomad-device-nvidia".to_owned(),
+                json!({ "enabled": false }),
+            ),
+            (
+                "caravan-test-devices".to_owned(),
+                json!({ "devices": [{ "type": "gpu" }] }),
+            ),
+        ]),
+        None,
+    )?;
+    assert_eq!(host.device_plugins(), ["caravan-test-devices"]);
+    let err = host
+        .reserve_devices("nomad-device-nvidia", &[])
+        .await
+        .expect_err("disabled");
+    assert!(matches!(err, DevicePluginError::NotEnabled { .. }), "{err}");
+    let err = host
+        .reserve_devices("acme", &[])
+        .await
+        .expect_err("unknown");
+    assert!(err.to_string().contains("not built in"), "{err}");
+    let fingerprint = host
+        .fingerprint_devices()
+        .await
+        .remove("caravan-test-devices")
+        .expect("fingerprinted");
+    let err = fingerprint.expect_err("the device has no name");
+    assert!(err.to_string().contains("missing field `name`"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn nvidia_groups_gpus_by_model_with_nomads_attributes() -> anyhow::Result<()> {
+    let probe_dir = answering_fixtures()?;
+    let host = device_host(
+        nvidia(json!({ "ignored_gpu_ids": ["GPU-0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e"] })),
+        Some(probe_dir.path()),
+    )?;
+    let groups = host
+        .fingerprint_devices()
+        .await
+        .remove("nomad-device-nvidia")
+        .expect("fingerprinted")?;
+    assert_eq!(groups.len(), 2);
+    let (h100, h200) = (&groups[0], &groups[1]);
+    assert_eq!(h100.full_name(), "nvidia/gpu/NVIDIA H100 80GB HBM3");
+    assert_eq!(
+        ids(h100),
+        ["GPU-6d7a8b1c-2f3e-4a5b-9c8d-0e1f2a3b4c5d"],
+        "one ignored"
+    );
+    assert_eq!(
+        h100.instances[0]
+            .locality
+            .as_ref()
+            .map(|l| l.pci_bus_id.as_str()),
+        Some("00000000:19:00.0")
+    );
+    assert_eq!(h100.attributes["memory"], Attribute::int(81559, "MiB"));
+    assert_eq!(h100.attributes["power"], Attribute::int(700, "W"));
+    assert_eq!(h100.attributes["cores_clock"], Attribute::int(1980, "MHz"));
+    assert_eq!(h100.attributes["memory_clock"], Attribute::int(2619, "MHz"));
+    assert_eq!(
+        h100.attributes["driver_version"],
+        Attribute::string("550.54.15")
+    );
+    assert_eq!(
+        h100.attributes["display_state"],
+        Attribute::string("Disabled")
+    );
+    assert_eq!(
+        h100.attributes["persistence_mode"],
+        Attribute::string("Enabled")
+    );
+    assert_eq!(h200.full_name(), "nvidia/gpu/NVIDIA H200");
+    assert_eq!(h200.instances.len(), 2);
+    assert!(h200.instances.iter().all(|instance| instance.healthy));
+    assert_eq!(h200.attributes["memory"], Attribute::int(143771, "MiB"));
+
+    let reservation = host
+        .reserve_devices(
+            "nomad-device-nvidia",
+            &[
+                "GPU-9f8e7d6c-5b4a-3928-1706-f5e4d3c2b1a0".into(),
+                "GPU-11111111-2222-3333-4444-555555555555".into(),
+            ],
+        )
+        .await?;
+    assert_eq!(
+        reservation.env["NVIDIA_VISIBLE_DEVICES"],
+        "GPU-9f8e7d6c-5b4a-3928-1706-f5e4d3c2b1a0,GPU-11111111-2222-3333-4444-555555555555"
+    );
+
+    let stats = host.device_stats("nomad-device-nvidia").await?;
+    assert_eq!(stats.len(), 3, "the ignored GPU is left out");
+    let busy = &stats["GPU-6d7a8b1c-2f3e-4a5b-9c8d-0e1f2a3b4c5d"];
+    assert_eq!(busy["utilization"], Attribute::int(87, ""));
+    assert_eq!(busy["memory_used"], Attribute::int(61234, "MiB"));
+    assert_eq!(busy["power_draw"], Attribute::float(612.35, "W"));
+    assert!(!stats["GPU-9f8e7d6c-5b4a-3928-1706-f5e4d3c2b1a0"].contains_key("utilization"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn nvidia_without_nvidia_smi_is_no_devices_and_a_failing_one_is_an_error()
+-> anyhow::Result<()> {
+    let empty = tempfile::tempdir()?;
+    let host = device_host(nvidia(json!({})), Some(empty.path()))?;
+    let none = host
+        .fingerprint_devices()
+        .await
+        .remove("nomad-device-nvidia")
+        .expect("fingerprinted")?;
+    assert!(none.is_empty(), "no nvidia-smi: no devices, no error");
+
+    let failing = fake_nvidia_smi(&format!("/bin/cat {:?}\nexit 9", fixture("no-driver.txt")))?;
+    let host = device_host(nvidia(json!({})), Some(failing.path()))?;
+    let err = host
+        .fingerprint_devices()
+        .await
+        .remove("nomad-device-nvidia")
+        .expect("fingerprinted")
+        .expect_err("no driver loaded");
+    let message = err.to_string();
+    assert!(message.contains("nvidia-smi exited with 9"), "{message}");
+    assert!(message.contains("couldn't communicate"), "{message}");
+
+    let garbled = fake_nvidia_smi("echo 'GPU-1, only three, fields'")?;
+    let host = device_host(nvidia(json!({})), Some(garbled.path()))?;
+    let err = host
+        .fingerprint_devices()
+        .await
+        .remove("nomad-device-nvidia")
+        .expect("fingerprinted")
+        .expect_err("three fields");
+    assert!(err.to_string().contains("3 fields where 10"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_plugin_probes_only_the_programs_granted_to_it() -> anyhow::Result<()> {
+    let probe_dir = answering_fixtures()?;
+    let host = device_host(
+        nvidia(json!({ "probe_programs": ["lspci"] })),
+        Some(probe_dir.path()),
+    )?;
+    let err = host
+        .fingerprint_devices()
+        .await
+        .remove("nomad-device-nvidia")
+        .expect("fingerprinted")
+        .expect_err("nvidia-smi not granted");
+    assert!(
+        err.to_string()
+            .contains("probe \"nvidia-smi\" is not granted to device plugin"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn answers_breaking_the_contract_are_refused() {
+    use crate::driver_host::bindings::device::caravan::device::types::{
+        DeviceGroup, DeviceInstance,
+    };
+    let instance = |id: &str| DeviceInstance {
+        id: id.to_owned(),
+        healthy: true,
+        health_description: String::new(),
+        pci_bus_id: None,
+    };
+    let group = |vendor: &str, ids: &[&str]| DeviceGroup {
+        vendor: vendor.to_owned(),
+        device_type: "gpu".to_owned(),
+        name: "x".to_owned(),
+        instances: ids.iter().map(|id| instance(id)).collect(),
+        attributes: Vec::new(),
+    };
+    let check = |groups| super::node_devices(groups).map(|devices| devices.len());
+    assert_eq!(check(vec![group("acme", &["a", "b"])]), Ok(1));
+    for (groups, says) in [
+        (vec![group("", &["a"])], "needs a vendor"),
+        (vec![group("acme", &["a", "a"])], "reported twice"),
+        (vec![group("acme", &[""])], "instance ID"),
+        (
+            vec![group("acme", &[]), group("acme", &[])],
+            "reported twice",
+        ),
+        (vec![group("a/b", &[])], "without `/`"),
+        (
+            (0..=NodeDeviceResource::MAX_GROUPS)
+                .map(|idx| group(&format!("v{idx}"), &[]))
+                .collect(),
+            "at most 64",
+        ),
+    ] {
+        let err = check(groups).expect_err(says);
+        assert!(err.contains(says), "{err}");
+    }
+}
