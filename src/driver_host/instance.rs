@@ -8,7 +8,9 @@
 //!
 //! The CPU deadline counts guest execution only: [`CallState::host_timer`] measures the time the
 //! call spends suspended in host capabilities (a task's `wait` may last days) and the epoch
-//! callback subtracts it.
+//! callback subtracts it; and since a computing guest yields to the executor at every tick, the
+//! time it then waits to be polled again (long on a loaded agent) is not counted either: the guest
+//! is charged at most one tick per epoch callback, which fires only while it runs.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use crate::driver_host::bindings;
 use crate::driver_host::budget::{DRIVER_STORE_COUNTS, LanePermit, StoreBudget};
+use crate::driver_host::engine::EPOCH_TICK;
 use crate::driver_host::error::Error;
 use crate::driver_host::host::HostRuntime;
 use crate::driver_host::types::TaskScope;
@@ -34,6 +37,8 @@ pub(crate) struct CallState {
     /// Nanoseconds spent inside host capabilities so far.
     pub host_nanos: Arc<AtomicU64>,
     pub deadline_hit: bool,
+    /// Epoch callbacks so far: each marks a tick in which the guest ran.
+    pub ticks_run: u32,
     /// The task the call concerns (the client's record), if any: the scope of every capability.
     pub scope: Option<Arc<TaskScope>>,
     /// Scope of capability `fs`: the task directory of [`CallState::scope`].
@@ -58,6 +63,7 @@ impl CallState {
             started: Instant::now(),
             host_nanos: Arc::new(AtomicU64::new(0)),
             deadline_hit: false,
+            ticks_run: 0,
             scope,
             task_dir,
             runtime,
@@ -73,10 +79,14 @@ impl CallState {
         }
     }
 
+    /// Guest execution so far: the wall time outside host capabilities, but never more than one
+    /// tick per epoch callback (time spent queued after a yield is the executor's, not the
+    /// guest's).
     fn guest_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(Duration::from_nanos(
+        let outside_host = self.started.elapsed().saturating_sub(Duration::from_nanos(
             self.host_nanos.load(Ordering::Relaxed),
-        ))
+        ));
+        outside_host.min(EPOCH_TICK.saturating_mul(self.ticks_run))
     }
 }
 
@@ -121,6 +131,7 @@ impl Instance {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut context| {
             let state = context.data_mut();
+            state.ticks_run = state.ticks_run.saturating_add(1);
             if state.guest_time() > state.budget {
                 state.deadline_hit = true;
                 return Ok(UpdateDeadline::Interrupt);

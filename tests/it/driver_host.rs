@@ -592,6 +592,34 @@ async fn a_looping_driver_is_cut_off_at_its_deadline() -> Result<()> {
     good_driver_still_works(&fixture).await
 }
 
+/// On a busy agent a computing guest waits in the executor's queue after each tick it yields;
+/// that wait is not its CPU: here a neighbour task holds the only thread 20 ms of every ~25, so
+/// the looper's 300 ms budget is spent over several times as much wall time (before, the queue
+/// wait was charged and it was cut near 300 ms of wall time, as a slow driver was on a loaded CI
+/// machine).
+#[tokio::test(flavor = "current_thread")]
+async fn time_queued_behind_other_tasks_is_not_charged_to_a_driver() -> Result<()> {
+    let fixture = fixture()?;
+    fixture.install_plugin(&testing_driver("looper"), "looper")?;
+    let looper = fixture.host.driver("looper").await?;
+    let hog = tokio::spawn(async {
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            tokio::task::yield_now().await;
+        }
+    });
+    let started = Instant::now();
+    let err = looper.fingerprint().await.expect_err("loops");
+    let took = started.elapsed();
+    hog.abort();
+    assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err}");
+    ensure!(
+        took > Duration::from_millis(900),
+        "a 300 ms budget ran out after {took:?} of wall time with the thread shared 1:4"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_memory_bomb_stops_at_the_memory_cap() -> Result<()> {
     let fixture = fixture()?;
