@@ -110,7 +110,7 @@ async fn registers_runs_a_batch_task_and_reports_completion() -> anyhow::Result<
     let link = Arc::new(FakeLink::new(Duration::from_secs(10)));
     let client = Client::start(options(dir.path()), link.clone()).await?;
     let node_id = client.node_id();
-    assert!(wait_until(Duration::from_secs(5), || link.node(&node_id).is_some()).await);
+    assert!(wait_until(Duration::from_secs(30), || link.node(&node_id).is_some()).await);
     let node = link.node(&node_id).expect("registered");
     assert_eq!(
         node.attributes.get("driver.raw_exec").map(String::as_str),
@@ -245,7 +245,7 @@ async fn desired_stop_kills_the_task_and_a_forgotten_node_registers_again() -> a
     let registrations = link.registrations();
     link.forget_nodes();
     assert!(
-        wait_until(Duration::from_secs(5), || link.registrations()
+        wait_until(Duration::from_secs(30), || link.registrations()
             > registrations)
         .await
     );
@@ -420,7 +420,7 @@ async fn operator_overrides_reach_the_registered_node() -> anyhow::Result<()> {
     options.state_dir = Some(dir.path().join("state"));
     let client = Client::start(options, link.clone()).await?;
     let node_id = client.node_id();
-    assert!(wait_until(Duration::from_secs(5), || link.node(&node_id).is_some()).await);
+    assert!(wait_until(Duration::from_secs(30), || link.node(&node_id).is_some()).await);
     let node = link.node(&node_id).expect("registered");
     assert_eq!(node.node_resources.cpu.cpu_shares, 4000);
     assert_eq!(node.attributes["cpu.totalcompute"], "4000");

@@ -655,7 +655,9 @@ job "bomb" {
     let error = parse(bomb, "bomb.nomad.hcl", &ParseConfig::default())
         .expect_err("over budget")
         .to_string();
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // Unbudgeted, the bomb builds 20 M strings; cut, it fails within its 2 s budget (the margin
+    // is for a loaded machine running a debug build).
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
     assert!(error.starts_with("bomb.nomad.hcl:4:"), "{error}");
     assert!(
         ["bytes per value", "bytes in all", "took over 2000 ms"]
