@@ -10,7 +10,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::ApiArgs;
-use super::api_client::{ApiClient, block_on, encode};
+use super::block_on;
+use crate::api::client::encode;
 use super::format::{kv, table};
 use super::output::outln;
 use crate::structs::{AclPolicy, AclPolicyListStub, AclToken, AclTokenListStub};
@@ -126,9 +127,9 @@ pub struct TokenIdArgs {
 pub fn run(command: &AclCommand) -> anyhow::Result<ExitCode> {
     match command {
         AclCommand::Bootstrap(args) => {
-            let client = ApiClient::new(&args.api)?;
+            let client = args.api.client()?;
             let token: AclToken =
-                block_on(async { Ok(client.typed().post("/v1/acl/bootstrap", &()).await?) })
+                block_on(async { Ok(client.post("/v1/acl/bootstrap", &()).await?) })
                     .map_err(|err| anyhow::anyhow!("Error bootstrapping: {err:#}"))?;
             print_token(&token)
         }
@@ -152,19 +153,19 @@ fn policy(command: &PolicyCommand) -> anyhow::Result<ExitCode> {
                 rules,
                 ..AclPolicy::default()
             };
-            let client = ApiClient::new(&args.api)?;
+            let client = args.api.client()?;
             let path = format!("/v1/acl/policy/{}", encode(&args.name));
             block_on(async {
-                client.typed().put::<_, ()>(&path, &policy).await?;
+                client.put::<_, ()>(&path, &policy).await?;
                 Ok(())
             })
             .map_err(|err| anyhow::anyhow!("Error writing ACL policy: {err:#}"))?;
             outln!("Successfully wrote {:?} ACL policy!", args.name)?;
         }
         PolicyCommand::List(args) => {
-            let client = ApiClient::new(&args.api)?;
+            let client = args.api.client()?;
             let policies: Vec<AclPolicyListStub> =
-                block_on(async { Ok(client.typed().get("/v1/acl/policies").await?) })
+                block_on(async { Ok(client.get("/v1/acl/policies").await?) })
                     .map_err(|err| anyhow::anyhow!("Error listing ACL policies: {err:#}"))?;
             if policies.is_empty() {
                 outln!("No policies found")?;
@@ -177,9 +178,9 @@ fn policy(command: &PolicyCommand) -> anyhow::Result<ExitCode> {
             }
         }
         PolicyCommand::Info(args) => {
-            let client = ApiClient::new(&args.api)?;
+            let client = args.api.client()?;
             let path = format!("/v1/acl/policy/{}", encode(&args.name));
-            let policy: AclPolicy = block_on(async { Ok(client.typed().get(&path).await?) })
+            let policy: AclPolicy = block_on(async { Ok(client.get(&path).await?) })
                 .map_err(|err| anyhow::anyhow!("Error reading ACL policy: {err:#}"))?;
             outln!(
                 "{}",
@@ -193,10 +194,10 @@ fn policy(command: &PolicyCommand) -> anyhow::Result<ExitCode> {
             outln!("\nRules\n\n{}", policy.rules.trim_end())?;
         }
         PolicyCommand::Delete(args) => {
-            let client = ApiClient::new(&args.api)?;
+            let client = args.api.client()?;
             let path = format!("/v1/acl/policy/{}", encode(&args.name));
             block_on(async {
-                client.typed().delete::<()>(&path).await?;
+                client.delete::<()>(&path).await?;
                 Ok(())
             })
             .map_err(|err| anyhow::anyhow!("Error deleting ACL policy: {err:#}"))?;
@@ -222,16 +223,16 @@ fn token(command: &TokenCommand) -> anyhow::Result<ExitCode> {
                 expiration_ttl,
                 ..AclToken::default()
             };
-            let client = ApiClient::new(&args.api)?;
+            let client = args.api.client()?;
             let token: AclToken =
-                block_on(async { Ok(client.typed().put("/v1/acl/token", &request).await?) })
+                block_on(async { Ok(client.put("/v1/acl/token", &request).await?) })
                     .map_err(|err| anyhow::anyhow!("Error creating token: {err:#}"))?;
             print_token(&token)
         }
         TokenCommand::List(args) => {
-            let client = ApiClient::new(&args.api)?;
+            let client = args.api.client()?;
             let tokens: Vec<AclTokenListStub> =
-                block_on(async { Ok(client.typed().get("/v1/acl/tokens").await?) })
+                block_on(async { Ok(client.get("/v1/acl/tokens").await?) })
                     .map_err(|err| anyhow::anyhow!("Error listing tokens: {err:#}"))?;
             if tokens.is_empty() {
                 outln!("No tokens found")?;
@@ -262,33 +263,33 @@ fn token(command: &TokenCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         TokenCommand::Info(args) => {
-            let client = ApiClient::new(&args.api)?;
+            let client = args.api.client()?;
             let path = format!("/v1/acl/token/{}", encode(&args.accessor_id));
-            let token: AclToken = block_on(async { Ok(client.typed().get(&path).await?) })
+            let token: AclToken = block_on(async { Ok(client.get(&path).await?) })
                 .map_err(|err| anyhow::anyhow!("Error fetching token: {err:#}"))?;
             print_token(&token)
         }
         TokenCommand::Update(args) => {
-            let client = ApiClient::new(&args.api)?;
+            let client = args.api.client()?;
             let path = format!("/v1/acl/token/{}", encode(&args.accessor_id));
             let token = block_on(async {
-                let mut token: AclToken = client.typed().get(&path).await?;
+                let mut token: AclToken = client.get(&path).await?;
                 if let Some(name) = &args.name {
                     token.name = name.clone();
                 }
                 if !args.policies.is_empty() {
                     token.policies = args.policies.clone();
                 }
-                Ok(client.typed().put::<_, AclToken>(&path, &token).await?)
+                Ok(client.put::<_, AclToken>(&path, &token).await?)
             })
             .map_err(|err| anyhow::anyhow!("Error updating token: {err:#}"))?;
             print_token(&token)
         }
         TokenCommand::Delete(args) => {
-            let client = ApiClient::new(&args.api)?;
+            let client = args.api.client()?;
             let path = format!("/v1/acl/token/{}", encode(&args.accessor_id));
             block_on(async {
-                client.typed().delete::<()>(&path).await?;
+                client.delete::<()>(&path).await?;
                 Ok(())
             })
             .map_err(|err| anyhow::anyhow!("Error deleting token: {err:#}"))?;
@@ -296,9 +297,9 @@ fn token(command: &TokenCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         TokenCommand::Self_(args) => {
-            let client = ApiClient::new(&args.api)?;
+            let client = args.api.client()?;
             let token: AclToken =
-                block_on(async { Ok(client.typed().get("/v1/acl/token/self").await?) })
+                block_on(async { Ok(client.get("/v1/acl/token/self").await?) })
                     .map_err(|err| anyhow::anyhow!("Error fetching self token: {err:#}"))?;
             print_token(&token)
         }

@@ -4,26 +4,27 @@
 
 use std::process::ExitCode;
 
-use serde_json::json;
-
 use super::alloc_status::{read_alloc, task_names};
-use super::api_client::{ApiClient, block_on, str_of};
+use super::block_on;
 use super::monitor::{self, MonitorConfig};
 use super::output::outln;
 use super::{AllocIdArgs, AllocSignalArgs, AllocTaskArgs};
+use crate::api::types::allocs::AllocStopResponse;
+use crate::api::types::client::{AllocRestartRequest, AllocSignalRequest, EmptyResponse};
+use crate::structs::Allocation;
 
 pub fn stop(args: &AllocIdArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
         let alloc = read_alloc(&client, &args.alloc_id).await?;
-        let response = client
+        let response: AllocStopResponse = client
             .post(
-                &format!("/v1/allocation/{}/stop", str_of(&alloc, "ID")),
-                &json!({}),
+                &format!("/v1/allocation/{}/stop", alloc.id),
+                &EmptyResponse {},
             )
             .await
             .map_err(|err| anyhow::anyhow!("Error stopping allocation: {err}"))?;
-        let eval_id = str_of(&response, "EvalID").to_owned();
+        let eval_id = response.eval_id;
         if args.detach || eval_id.is_empty() {
             outln!("{eval_id}")?;
             return Ok(ExitCode::SUCCESS);
@@ -33,7 +34,7 @@ pub fn stop(args: &AllocIdArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn check_task(alloc: &serde_json::Value, task: Option<&String>) -> anyhow::Result<()> {
+fn check_task(alloc: &Allocation, task: Option<&String>) -> anyhow::Result<()> {
     if let Some(task) = task
         && !task_names(alloc).contains(task)
     {
@@ -43,14 +44,17 @@ fn check_task(alloc: &serde_json::Value, task: Option<&String>) -> anyhow::Resul
 }
 
 pub fn restart(args: &AllocTaskArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
         let alloc = read_alloc(&client, &args.alloc_id).await?;
         check_task(&alloc, args.task.as_ref())?;
-        let body = json!({ "TaskName": args.task.clone().unwrap_or_default() });
-        client
+        let body = AllocRestartRequest {
+            task_name: args.task.clone().unwrap_or_default(),
+            all_tasks: false,
+        };
+        let _: EmptyResponse = client
             .post(
-                &format!("/v1/client/allocation/{}/restart", str_of(&alloc, "ID")),
+                &format!("/v1/client/allocation/{}/restart", alloc.id),
                 &body,
             )
             .await
@@ -60,19 +64,16 @@ pub fn restart(args: &AllocTaskArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn signal(args: &AllocSignalArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
         let alloc = read_alloc(&client, &args.alloc_id).await?;
         check_task(&alloc, args.task.as_ref())?;
-        let body = json!({
-            "Task": args.task.clone().unwrap_or_default(),
-            "Signal": args.signal,
-        });
-        client
-            .post(
-                &format!("/v1/client/allocation/{}/signal", str_of(&alloc, "ID")),
-                &body,
-            )
+        let body = AllocSignalRequest {
+            task: args.task.clone().unwrap_or_default(),
+            signal: args.signal.clone(),
+        };
+        let _: EmptyResponse = client
+            .post(&format!("/v1/client/allocation/{}/signal", alloc.id), &body)
             .await
             .map_err(|err| anyhow::anyhow!("Error signalling allocation: {err}"))?;
         Ok(ExitCode::SUCCESS)

@@ -19,10 +19,11 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::AllocExecArgs;
 use super::alloc_status::{read_alloc, task_names};
-use super::api_client::{ApiClient, block_on, encode, str_of};
+use super::block_on;
+use crate::api::client::encode;
 
 pub fn run(args: &AllocExecArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
         let alloc = read_alloc(&client, &args.alloc_id).await?;
         let tasks = task_names(&alloc);
@@ -38,7 +39,7 @@ pub fn run(args: &AllocExecArgs) -> anyhow::Result<ExitCode> {
         let command = serde_json::to_string(&args.command)?;
         let path = format!(
             "/v1/client/allocation/{}/exec?task={}&command={}&tty={}",
-            str_of(&alloc, "ID"),
+            alloc.id,
             encode(&task),
             encode(&command),
             args.tty

@@ -7,22 +7,23 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use futures::StreamExt;
-use serde_json::Value;
 
 use super::alloc_status::{read_alloc, task_names};
-use super::api_client::{ApiClient, block_on, bool_of, encode, i64_of, str_of};
+use super::block_on;
 use super::format::{format_nanos, parse_rfc3339, short_id, table};
 use super::output::outln;
 use super::{AllocFsArgs, AllocLogsArgs};
+use crate::api::client::{ApiClient, encode};
+use crate::api::types::client::AllocFileInfo;
 
 /// Lines `-tail` shows when `-n` is not given, as Nomad.
 const DEFAULT_TAIL_LINES: u64 = 10;
 
 pub fn logs(args: &AllocLogsArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
         let alloc = read_alloc(&client, &args.alloc_id).await?;
-        let alloc_id = str_of(&alloc, "ID").to_owned();
+        let alloc_id = alloc.id.to_string();
         let tasks = task_names(&alloc);
         let task = match &args.task {
             Some(task) => {
@@ -119,12 +120,12 @@ fn last_lines(data: &[u8], n_lines: u64) -> &[u8] {
 }
 
 pub fn fs(args: &AllocFsArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
         let alloc = read_alloc(&client, &args.alloc_id).await?;
-        let alloc_id = str_of(&alloc, "ID").to_owned();
+        let alloc_id = alloc.id.to_string();
         let path = encode(&args.path);
-        let info = client
+        let info: AllocFileInfo = client
             .get(&format!("/v1/client/fs/stat/{alloc_id}?path={path}"))
             .await
             .map_err(|err| anyhow::anyhow!("Error stating file: {err}"))?;
@@ -132,12 +133,11 @@ pub fn fs(args: &AllocFsArgs) -> anyhow::Result<ExitCode> {
             outln!("{}", files_table(std::slice::from_ref(&info)))?;
             return Ok(ExitCode::SUCCESS);
         }
-        if bool_of(&info, "IsDir") {
-            let files = client
+        if info.is_dir {
+            let files: Vec<AllocFileInfo> = client
                 .get(&format!("/v1/client/fs/ls/{alloc_id}?path={path}"))
                 .await
                 .map_err(|err| anyhow::anyhow!("Error listing alloc dir: {err}"))?;
-            let files = files.as_array().cloned().unwrap_or_default();
             outln!("{}", files_table(&files))?;
             return Ok(ExitCode::SUCCESS);
         }
@@ -155,18 +155,18 @@ pub fn fs(args: &AllocFsArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `Mode  Size  Modified Time  Name`, directories suffixed with `/`.
-fn files_table(files: &[Value]) -> String {
+fn files_table(files: &[AllocFileInfo]) -> String {
     let rows: Vec<Vec<String>> = files
         .iter()
         .map(|file| {
-            let mut name = str_of(file, "Name").to_owned();
-            if bool_of(file, "IsDir") && !name.ends_with('/') {
+            let mut name = file.name.clone();
+            if file.is_dir && !name.ends_with('/') {
                 name.push('/');
             }
             vec![
-                str_of(file, "FileMode").to_owned(),
-                i64_of(file, "Size").to_string(),
-                format_nanos(parse_rfc3339(str_of(file, "ModTime"))),
+                file.file_mode.clone(),
+                file.size.to_string(),
+                format_nanos(parse_rfc3339(&file.mod_time)),
                 name,
             ]
         })

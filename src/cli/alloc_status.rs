@@ -5,15 +5,17 @@
 
 use std::process::ExitCode;
 
-use serde_json::Value;
-
 use super::AllocStatusArgs;
-use super::api_client::{ApiClient, ObjectKind, block_on, i64_of, str_of};
+use super::block_on;
 use super::format::{format_nanos, go_duration, kv, parse_rfc3339, short_id, table, time_ago};
 use super::output::outln;
+use super::resolve;
+use crate::api::client::ApiClient;
+use crate::api::types::client::{AllocResourceUsage, CheckResults};
+use crate::structs::{AllocClientStatus, Allocation, TaskEvent, TaskState, TaskStateValue};
 
 pub fn run(args: &AllocStatusArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
         let alloc = read_alloc(&client, &args.alloc_id).await?;
         let verbose = args.verbose;
@@ -33,67 +35,44 @@ pub fn run(args: &AllocStatusArgs) -> anyhow::Result<ExitCode> {
             outln!("Nomad Service Checks:")?;
             outln!("{checks}")?;
         }
-        let stats = if str_of(&alloc, "ClientStatus") == "running" {
+        let stats: Option<AllocResourceUsage> = if alloc.client_status == AllocClientStatus::Running
+        {
             client
-                .get(&format!(
-                    "/v1/client/allocation/{}/stats",
-                    str_of(&alloc, "ID")
-                ))
+                .get(&format!("/v1/client/allocation/{}/stats", alloc.id))
                 .await
                 .ok()
         } else {
             None
         };
         for task_name in task_names(&alloc) {
-            let Some(state) = alloc.pointer(&format!("/TaskStates/{}", pointer_escape(&task_name)))
-            else {
+            let Some(state) = alloc.task_states.get(&task_name) else {
                 continue;
             };
             outln!()?;
-            outln!("Task \"{task_name}\" is \"{}\"", str_of(state, "State"))?;
+            outln!("Task \"{task_name}\" is \"{}\"", state.state)?;
             outln!("Task Resources:")?;
             outln!("{}", task_resources(&alloc, &task_name, stats.as_ref()))?;
             if args.stats
-                && let Some(task_stats) = stats
+                && let Some(usage) = stats
                     .as_ref()
-                    .and_then(|s| s.pointer(&format!("/Tasks/{}", pointer_escape(&task_name))))
+                    .and_then(|stats| stats.tasks.get(&task_name))
+                    .map(|task| &task.resource_usage)
             {
+                let rss = usage.memory_stats.as_ref().map_or(0, |memory| memory.rss);
                 outln!()?;
                 outln!("Memory Stats")?;
-                outln!(
-                    "{}",
-                    table(
-                        &["RSS"],
-                        &[vec![bytes(i64_of(
-                            task_stats
-                                .pointer("/ResourceUsage/MemoryStats")
-                                .unwrap_or(&Value::Null),
-                            "RSS"
-                        ))]]
-                    )
-                )?;
+                outln!("{}", table(&["RSS"], &[vec![bytes(rss as i64)]]))?;
                 outln!()?;
                 outln!("CPU Stats")?;
-                let cpu = task_stats
-                    .pointer("/ResourceUsage/CpuStats")
-                    .unwrap_or(&Value::Null);
+                let cpu = usage.cpu_stats.clone().unwrap_or_default();
                 outln!(
                     "{}",
                     table(
                         &["System Mode", "User Mode", "Total Ticks"],
                         &[vec![
-                            format!(
-                                "{:.2}%",
-                                cpu.get("SystemMode").and_then(Value::as_f64).unwrap_or(0.0) / 1e9
-                            ),
-                            format!(
-                                "{:.2}%",
-                                cpu.get("UserMode").and_then(Value::as_f64).unwrap_or(0.0) / 1e9
-                            ),
-                            format!(
-                                "{:.0}",
-                                cpu.get("TotalTicks").and_then(Value::as_f64).unwrap_or(0.0)
-                            ),
+                            format!("{:.2}%", cpu.system_mode / 1e9),
+                            format!("{:.2}%", cpu.user_mode / 1e9),
+                            format!("{:.0}", cpu.total_ticks),
                         ]]
                     )
                 )?;
@@ -110,96 +89,71 @@ pub fn run(args: &AllocStatusArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Resolves an allocation ID prefix and reads the whole allocation.
-pub async fn read_alloc(client: &ApiClient, prefix: &str) -> anyhow::Result<Value> {
+pub async fn read_alloc(client: &ApiClient, prefix: &str) -> anyhow::Result<Allocation> {
     if prefix.len() < 2 {
         anyhow::bail!("Alloc ID must contain at least two characters.");
     }
-    let stub = client.resolve(ObjectKind::Alloc, prefix).await?;
+    let stub = resolve::alloc(client, prefix).await?;
     client
-        .get(&format!("/v1/allocation/{}", str_of(&stub, "ID")))
+        .get(&format!("/v1/allocation/{}", stub.id))
         .await
         .map_err(|err| anyhow::anyhow!("Error querying allocation: {err}"))
 }
 
 /// The allocation's tasks, in the order its group lists them.
-pub fn task_names(alloc: &Value) -> Vec<String> {
-    let group = str_of(alloc, "TaskGroup");
+pub fn task_names(alloc: &Allocation) -> Vec<String> {
     let from_job: Vec<String> = alloc
-        .pointer("/Job/TaskGroups")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|tg| str_of(tg, "Name") == group)
-        .flat_map(|tg| {
-            tg.get("Tasks")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        })
-        .map(|task| str_of(&task, "Name").to_owned())
+        .job
+        .iter()
+        .flat_map(|job| &job.task_groups)
+        .filter(|group| group.name == alloc.task_group)
+        .flat_map(|group| &group.tasks)
+        .map(|task| task.name.clone())
         .collect();
     if !from_job.is_empty() {
         return from_job;
     }
-    alloc
-        .get("TaskStates")
-        .and_then(Value::as_object)
-        .map(|states| states.keys().cloned().collect())
-        .unwrap_or_default()
+    alloc.task_states.keys().cloned().collect()
 }
 
-fn pointer_escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
-}
-
-fn header(alloc: &Value, verbose: bool) -> String {
-    let time = |field: &str| {
-        let nanos = i64_of(alloc, field);
+fn header(alloc: &Allocation, verbose: bool) -> String {
+    let time = |nanos: i64| {
         if verbose {
             format_nanos(nanos)
         } else {
             time_ago(nanos)
         }
     };
-    let modified = if i64_of(alloc, "ModifyTime") > 0 {
-        time("ModifyTime")
+    let modified = if alloc.modify_time > 0 {
+        time(alloc.modify_time)
     } else {
-        time("CreateTime")
+        time(alloc.create_time)
     };
     let mut pairs = vec![
-        ("ID", short_id(str_of(alloc, "ID"), verbose)),
-        ("Eval ID", short_id(str_of(alloc, "EvalID"), verbose)),
-        ("Name", str_of(alloc, "Name").to_owned()),
-        ("Node ID", short_id(str_of(alloc, "NodeID"), verbose)),
-        ("Node Name", str_of(alloc, "NodeName").to_owned()),
-        ("Job ID", str_of(alloc, "JobID").to_owned()),
+        ("ID", short_id(&alloc.id, verbose)),
+        ("Eval ID", short_id(&alloc.eval_id, verbose)),
+        ("Name", alloc.name.clone()),
+        ("Node ID", short_id(&alloc.node_id, verbose)),
+        ("Node Name", alloc.node_name.clone()),
+        ("Job ID", alloc.job_id.to_string()),
         (
             "Job Version",
-            alloc
-                .pointer("/Job/Version")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                .to_string(),
+            alloc.job.as_ref().map_or(0, |job| job.version).to_string(),
         ),
-        ("Client Status", str_of(alloc, "ClientStatus").to_owned()),
-        (
-            "Client Description",
-            str_of(alloc, "ClientDescription").to_owned(),
-        ),
-        ("Desired Status", str_of(alloc, "DesiredStatus").to_owned()),
-        (
-            "Desired Description",
-            str_of(alloc, "DesiredDescription").to_owned(),
-        ),
-        ("Created", time("CreateTime")),
+        ("Client Status", alloc.client_status.to_string()),
+        ("Client Description", alloc.client_description.clone()),
+        ("Desired Status", alloc.desired_status.to_string()),
+        ("Desired Description", alloc.desired_description.clone()),
+        ("Created", time(alloc.create_time)),
         ("Modified", modified),
     ];
-    let deployment_id = str_of(alloc, "DeploymentID");
-    if !deployment_id.is_empty() {
-        pairs.push(("Deployment ID", short_id(deployment_id, verbose)));
+    let present = |id: Option<&str>| id.filter(|id| !id.is_empty()).map(str::to_owned);
+    if let Some(deployment_id) = present(alloc.deployment_id.as_deref()) {
+        pairs.push(("Deployment ID", short_id(&deployment_id, verbose)));
         let health = match alloc
-            .pointer("/DeploymentStatus/Healthy")
-            .and_then(Value::as_bool)
+            .deployment_status
+            .as_ref()
+            .and_then(|status| status.healthy)
         {
             Some(true) => "healthy",
             Some(false) => "unhealthy",
@@ -207,49 +161,41 @@ fn header(alloc: &Value, verbose: bool) -> String {
         };
         pairs.push(("Deployment Health", health.to_owned()));
     }
-    let followup = str_of(alloc, "FollowupEvalID");
-    if !followup.is_empty() {
-        pairs.push(("Follow-up Evaluation", short_id(followup, verbose)));
+    if let Some(followup) = present(alloc.followup_eval_id.as_deref()) {
+        pairs.push(("Follow-up Evaluation", short_id(&followup, verbose)));
     }
-    let next = str_of(alloc, "NextAllocation");
-    if !next.is_empty() {
-        pairs.push(("Replacement Alloc ID", short_id(next, verbose)));
+    if let Some(next) = present(alloc.next_allocation.as_deref()) {
+        pairs.push(("Replacement Alloc ID", short_id(&next, verbose)));
     }
-    let previous = str_of(alloc, "PreviousAllocation");
-    if !previous.is_empty() {
-        pairs.push(("Previous Allocation", short_id(previous, verbose)));
+    if let Some(previous) = present(alloc.previous_allocation.as_deref()) {
+        pairs.push(("Previous Allocation", short_id(&previous, verbose)));
     }
     kv(&pairs)
 }
 
 /// `Nomad Service Checks:` from the client's latest check results, when the allocation runs and
 /// has checks (Nomad: `formatAllocNomadServiceChecks`).
-async fn checks_table(client: &ApiClient, alloc: &Value) -> Option<String> {
-    if str_of(alloc, "ClientStatus") != "running" {
+async fn checks_table(client: &ApiClient, alloc: &Allocation) -> Option<String> {
+    if alloc.client_status != AllocClientStatus::Running {
         return None;
     }
-    let results = client
-        .get(&format!(
-            "/v1/client/allocation/{}/checks",
-            str_of(alloc, "ID")
-        ))
+    let results: CheckResults = client
+        .get(&format!("/v1/client/allocation/{}/checks", alloc.id))
         .await
         .ok()?;
     let mut rows: Vec<Vec<String>> = results
-        .as_object()?
         .values()
         .map(|result| {
-            let task = str_of(result, "Task");
             vec![
-                str_of(result, "Service").to_owned(),
-                if task.is_empty() {
+                result.service.clone(),
+                if result.task.is_empty() {
                     "(group)".to_owned()
                 } else {
-                    task.to_owned()
+                    result.task.clone()
                 },
-                str_of(result, "Check").to_owned(),
-                str_of(result, "Mode").to_owned(),
-                str_of(result, "Status").to_owned(),
+                result.check.clone(),
+                result.mode.clone(),
+                result.status.to_string(),
             ]
         })
         .collect();
@@ -261,88 +207,54 @@ async fn checks_table(client: &ApiClient, alloc: &Value) -> Option<String> {
 }
 
 /// `Allocation Addresses:` rows from the allocation's shared ports.
-fn addresses_table(alloc: &Value) -> Option<String> {
-    let group = str_of(alloc, "TaskGroup");
-    let reserved: Vec<String> = alloc
-        .pointer("/Job/TaskGroups")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|tg| str_of(tg, "Name") == group)
-        .flat_map(|tg| {
-            tg.get("Networks")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        })
-        .flat_map(|network| {
-            network
-                .get("ReservedPorts")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        })
-        .map(|port| str_of(&port, "Label").to_owned())
+fn addresses_table(alloc: &Allocation) -> Option<String> {
+    let reserved: Vec<&str> = alloc
+        .job
+        .iter()
+        .flat_map(|job| &job.task_groups)
+        .filter(|group| group.name == alloc.task_group)
+        .flat_map(|group| &group.networks)
+        .flat_map(|network| &network.reserved_ports)
+        .map(|port| port.label.as_str())
         .collect();
-    let ports = alloc
-        .pointer("/AllocatedResources/Shared/Ports")
-        .and_then(Value::as_array)
-        .filter(|ports| !ports.is_empty())?;
+    let ports = &alloc.allocated_resources.shared.ports;
+    if ports.is_empty() {
+        return None;
+    }
     let rows: Vec<Vec<String>> = ports
         .iter()
         .map(|port| {
-            let label = str_of(port, "Label");
-            let address = format!("{}:{}", str_of(port, "HostIP"), i64_of(port, "Value"));
-            let address = match i64_of(port, "To") {
+            let address = format!("{}:{}", port.host_ip, port.value);
+            let address = match port.to {
                 to if to > 0 => format!("{address} -> {to}"),
                 _ => address,
             };
-            let dynamic = if reserved.iter().any(|name| name == label) {
+            let dynamic = if reserved.contains(&port.label.as_str()) {
                 "no"
             } else {
                 "yes"
             };
-            vec![format!("*{label}"), dynamic.to_owned(), address]
+            vec![format!("*{}", port.label), dynamic.to_owned(), address]
         })
         .collect();
     Some(table(&["Label", "Dynamic", "Address"], &rows))
 }
 
-fn task_resources(alloc: &Value, task: &str, stats: Option<&Value>) -> String {
-    let resources = alloc
-        .pointer(&format!(
-            "/AllocatedResources/Tasks/{}",
-            pointer_escape(task)
-        ))
-        .cloned()
-        .unwrap_or(Value::Null);
-    let cpu = resources
-        .pointer("/Cpu/CpuShares")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    let memory = resources
-        .pointer("/Memory/MemoryMB")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    let disk = alloc
-        .pointer("/AllocatedResources/Shared/DiskMB")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
+fn task_resources(alloc: &Allocation, task: &str, stats: Option<&AllocResourceUsage>) -> String {
+    let resources = alloc.allocated_resources.tasks.get(task);
+    let cpu = resources.map_or(0, |resources| resources.cpu.cpu_shares);
+    let memory = resources.map_or(0, |resources| resources.memory.memory_mb);
+    let disk = alloc.allocated_resources.shared.disk_mb;
     let usage = stats
-        .and_then(|stats| stats.pointer(&format!("/Tasks/{}/ResourceUsage", pointer_escape(task))));
+        .and_then(|stats| stats.tasks.get(task))
+        .map(|task| &task.resource_usage);
     let (cpu_text, memory_text) = match usage {
         Some(usage) => {
-            let ticks = usage
-                .pointer("/CpuStats/TotalTicks")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0);
-            let rss = usage
-                .pointer("/MemoryStats/RSS")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
+            let ticks = usage.cpu_stats.as_ref().map_or(0.0, |cpu| cpu.total_ticks);
+            let rss = usage.memory_stats.as_ref().map_or(0, |memory| memory.rss);
             (
                 format!("{}/{cpu} MHz", ticks.round() as i64),
-                format!("{}/{memory} MiB", bytes(rss)),
+                format!("{}/{memory} MiB", bytes(rss as i64)),
             )
         }
         None => (format!("{cpu} MHz"), format!("{memory} MiB")),
@@ -379,37 +291,33 @@ pub fn bytes(count: i64) -> String {
     }
 }
 
-fn task_events_block(state: &Value) -> String {
-    let time = |field: &str| match str_of(state, field) {
-        "" => "N/A".to_owned(),
-        text => format_nanos(parse_rfc3339(text)),
+fn task_events_block(state: &TaskState) -> String {
+    let time = |at: &Option<String>| match at.as_deref() {
+        None | Some("") => "N/A".to_owned(),
+        Some(text) => format_nanos(parse_rfc3339(text)),
     };
-    let finished = if str_of(state, "State") == "dead" {
-        time("FinishedAt")
+    let finished = if state.state == TaskStateValue::Dead {
+        time(&state.finished_at)
     } else {
         "N/A".to_owned()
     };
     kv(&[
-        ("Started At", time("StartedAt")),
+        ("Started At", time(&state.started_at)),
         ("Finished At", finished),
-        ("Total Restarts", i64_of(state, "Restarts").to_string()),
-        ("Last Restart", time("LastRestart")),
+        ("Total Restarts", state.restarts.to_string()),
+        ("Last Restart", time(&state.last_restart)),
     ])
 }
 
-fn recent_events(state: &Value) -> String {
-    let mut events = state
-        .get("Events")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    events.sort_by_key(|event| std::cmp::Reverse(i64_of(event, "Time")));
+fn recent_events(state: &TaskState) -> String {
+    let mut events: Vec<&TaskEvent> = state.events.iter().collect();
+    events.sort_by_key(|event| std::cmp::Reverse(event.time));
     let rows: Vec<Vec<String>> = events
         .iter()
         .map(|event| {
             vec![
-                format_nanos(i64_of(event, "Time")),
-                str_of(event, "Type").to_owned(),
+                format_nanos(event.time),
+                event.event_type.clone(),
                 event_description(event),
             ]
         })
@@ -419,19 +327,18 @@ fn recent_events(state: &Value) -> String {
 
 /// What Nomad shows for an event: its display message, or one built from its fields
 /// (Nomad: `TaskEvent.PopulateEventDisplayMessage`).
-pub fn event_description(event: &Value) -> String {
-    let display = str_of(event, "DisplayMessage");
-    if !display.is_empty() {
-        return display.to_owned();
+pub fn event_description(event: &TaskEvent) -> String {
+    if !event.display_message.is_empty() {
+        return event.display_message.clone();
     }
-    let message = str_of(event, "Message");
-    match str_of(event, "Type") {
+    let message = &event.message;
+    match event.event_type.as_str() {
         "Received" => "Task received by client".to_owned(),
         "Started" => "Task started by client".to_owned(),
         "Terminated" => {
-            let mut text = format!("Exit Code: {}", i64_of(event, "ExitCode"));
-            if i64_of(event, "Signal") != 0 {
-                text.push_str(&format!(", Signal: {}", i64_of(event, "Signal")));
+            let mut text = format!("Exit Code: {}", event.exit_code);
+            if event.signal != 0 {
+                text.push_str(&format!(", Signal: {}", event.signal));
             }
             if !message.is_empty() {
                 text.push_str(&format!(", Exit Message: {message:?}"));
@@ -439,11 +346,8 @@ pub fn event_description(event: &Value) -> String {
             text
         }
         "Restarting" => {
-            let mut text = format!(
-                "Task restarting in {}",
-                go_duration(i64_of(event, "StartDelay"))
-            );
-            let reason = str_of(event, "RestartReason");
+            let mut text = format!("Task restarting in {}", go_duration(event.start_delay));
+            let reason = &event.restart_reason;
             if !reason.is_empty() && reason != "Restart within policy" {
                 text = format!("{reason} - {text}");
             }
@@ -451,38 +355,34 @@ pub fn event_description(event: &Value) -> String {
         }
         "Killing" => format!(
             "Sent interrupt. Waiting {} before force killing",
-            go_duration(i64_of(event, "KillTimeout"))
+            go_duration(event.kill_timeout)
         ),
-        "Killed" => match str_of(event, "KillError") {
+        "Killed" => match event.kill_error.as_str() {
             "" => "Task successfully killed".to_owned(),
             error => error.to_owned(),
         },
-        "Driver Failure" => str_of(event, "DriverError").to_owned(),
-        "Not Restarting" => match str_of(event, "RestartReason") {
+        "Driver Failure" => event.driver_error.clone(),
+        "Not Restarting" => match event.restart_reason.as_str() {
             "" => "Task exceeded restart policy".to_owned(),
             reason => reason.to_owned(),
         },
-        _ => message.to_owned(),
+        _ => message.clone(),
     }
 }
 
 /// `-short`: one line per task with its last event.
-fn tasks_summary(alloc: &Value) -> String {
+fn tasks_summary(alloc: &Allocation) -> String {
     let rows: Vec<Vec<String>> = task_names(alloc)
         .into_iter()
         .filter_map(|name| {
-            let state = alloc.pointer(&format!("/TaskStates/{}", pointer_escape(&name)))?;
-            let last = state
-                .get("Events")
-                .and_then(Value::as_array)
-                .and_then(|events| events.iter().max_by_key(|event| i64_of(event, "Time")))
-                .cloned()
-                .unwrap_or(Value::Null);
+            let state = alloc.task_states.get(&name)?;
+            let last = state.events.iter().max_by_key(|event| event.time);
             Some(vec![
                 name,
-                str_of(state, "State").to_owned(),
-                str_of(&last, "Type").to_owned(),
-                format_nanos(i64_of(&last, "Time")),
+                state.state.to_string(),
+                last.map(|event| event.event_type.clone())
+                    .unwrap_or_default(),
+                format_nanos(last.map_or(0, |event| event.time)),
             ])
         })
         .collect();

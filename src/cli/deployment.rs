@@ -5,13 +5,19 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
 
-use super::ApiArgs;
-use super::api_client::{ApiClient, ObjectKind, block_on, bool_of, encode, i64_of, str_of};
+use super::block_on;
 use super::format::{kv, short_id, table};
 use super::monitor::{self, MonitorConfig};
 use super::output::outln;
+use super::{ApiArgs, resolve};
+use crate::api::client::{ApiClient, encode};
+use crate::api::types::deployments::{
+    DeploymentFailRequest, DeploymentPauseRequest, DeploymentPromoteRequest,
+    DeploymentUpdateResponse,
+};
+use crate::api::types::jobs::{JobRegisterResponse, JobRevertRequest};
+use crate::structs::Deployment;
 
 #[derive(Debug, Subcommand)]
 pub enum DeploymentCommand {
@@ -133,28 +139,31 @@ enum Action<'a> {
 
 /// Resolves the deployment, acts on it, prints what happened and monitors the evaluation.
 fn act(args: &DeploymentActionArgs, action: Action<'_>) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
-        let stub = client
-            .resolve(ObjectKind::Deployment, &args.deployment_id)
-            .await?;
-        let id = str_of(&stub, "ID").to_owned();
+        let id = resolve::deployment(&client, &args.deployment_id)
+            .await?
+            .id
+            .to_string();
         let (message, response) = match action {
             Action::Promote(groups) => promote(&client, &id, groups).await?,
             Action::Fail => fail(&client, &id).await?,
             Action::Pause(paused) => pause(&client, &id, paused).await?,
         };
         outln!("{message}")?;
-        finish(&client, &response, args.detach, args.verbose).await
+        finish(&client, &response.eval_id, args.detach, args.verbose).await
     })
 }
 
-async fn fail(client: &ApiClient, id: &str) -> anyhow::Result<(String, Value)> {
-    let response = client
-        .put(&format!("/v1/deployment/fail/{id}"), &json!({}))
+async fn fail(client: &ApiClient, id: &str) -> anyhow::Result<(String, DeploymentUpdateResponse)> {
+    let body = DeploymentFailRequest {
+        deployment_id: id.to_owned(),
+    };
+    let response: DeploymentUpdateResponse = client
+        .put(&format!("/v1/deployment/fail/{id}"), &body)
         .await?;
     let mut message = format!("Deployment {id:?} failed");
-    if let Some(version) = response.get("RevertedJobVersion").and_then(Value::as_u64) {
+    if let Some(version) = response.reverted_job_version {
         message.push_str(&format!(". Job reverted to version {version}"));
     }
     Ok((message, response))
@@ -162,11 +171,10 @@ async fn fail(client: &ApiClient, id: &str) -> anyhow::Result<(String, Value)> {
 
 async fn finish(
     client: &ApiClient,
-    response: &Value,
+    eval_id: &str,
     detach: bool,
     verbose: bool,
 ) -> anyhow::Result<ExitCode> {
-    let eval_id = str_of(response, "EvalID");
     if detach || eval_id.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
@@ -180,16 +188,27 @@ async fn promote(
     client: &ApiClient,
     id: &str,
     groups: &[String],
-) -> anyhow::Result<(String, Value)> {
-    let body = json!({ "DeploymentID": id, "All": groups.is_empty(), "Groups": groups });
+) -> anyhow::Result<(String, DeploymentUpdateResponse)> {
+    let body = DeploymentPromoteRequest {
+        deployment_id: id.to_owned(),
+        all: groups.is_empty(),
+        groups: groups.to_vec(),
+    };
     let response = client
         .put(&format!("/v1/deployment/promote/{id}"), &body)
         .await?;
     Ok((format!("Deployment {id:?} promoted"), response))
 }
 
-async fn pause(client: &ApiClient, id: &str, pause: bool) -> anyhow::Result<(String, Value)> {
-    let body = json!({ "DeploymentID": id, "Pause": pause });
+async fn pause(
+    client: &ApiClient,
+    id: &str,
+    pause: bool,
+) -> anyhow::Result<(String, DeploymentUpdateResponse)> {
+    let body = DeploymentPauseRequest {
+        deployment_id: id.to_owned(),
+        pause,
+    };
     let response = client
         .put(&format!("/v1/deployment/pause/{id}"), &body)
         .await?;
@@ -198,10 +217,9 @@ async fn pause(client: &ApiClient, id: &str, pause: bool) -> anyhow::Result<(Str
 }
 
 fn list(args: &DeploymentListArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
-        let deployments = client.get("/v1/deployments").await?;
-        let items = deployments.as_array().cloned().unwrap_or_default();
+        let items: Vec<Deployment> = client.get("/v1/deployments").await?;
         if items.is_empty() {
             outln!("No deployments found")?;
             return Ok(ExitCode::SUCCESS);
@@ -212,18 +230,18 @@ fn list(args: &DeploymentListArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Nomad's `deployment list` table, newest first.
-pub fn deployments_table(items: &[Value], verbose: bool) -> String {
-    let mut items = items.to_vec();
-    items.sort_by_key(|item| std::cmp::Reverse(i64_of(item, "CreateIndex")));
+pub fn deployments_table(items: &[Deployment], verbose: bool) -> String {
+    let mut items: Vec<&Deployment> = items.iter().collect();
+    items.sort_by_key(|item| std::cmp::Reverse(item.create_index));
     let rows: Vec<Vec<String>> = items
         .iter()
         .map(|item| {
             vec![
-                short_id(str_of(item, "ID"), verbose),
-                str_of(item, "JobID").to_owned(),
-                i64_of(item, "JobVersion").to_string(),
-                str_of(item, "Status").to_owned(),
-                str_of(item, "StatusDescription").to_owned(),
+                short_id(&item.id, verbose),
+                item.job_id.to_string(),
+                item.job_version.to_string(),
+                item.status.to_string(),
+                item.status_description.clone(),
             ]
         })
         .collect();
@@ -234,14 +252,11 @@ pub fn deployments_table(items: &[Value], verbose: bool) -> String {
 }
 
 fn status(args: &DeploymentIdArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
-        let stub = client
-            .resolve(ObjectKind::Deployment, &args.deployment_id)
-            .await?;
-        let id = str_of(&stub, "ID");
-        let deployment = client
-            .get(&format!("/v1/deployment/{}", encode(id)))
+        let stub = resolve::deployment(&client, &args.deployment_id).await?;
+        let deployment: Deployment = client
+            .get(&format!("/v1/deployment/{}", encode(&stub.id)))
             .await?;
         outln!("{}", deployment_block(&deployment, args.verbose))?;
         Ok(ExitCode::SUCCESS)
@@ -249,29 +264,20 @@ fn status(args: &DeploymentIdArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Nomad's `deployment status` output: the deployment, then a row per task group.
-pub fn deployment_block(deployment: &Value, verbose: bool) -> String {
+pub fn deployment_block(deployment: &Deployment, verbose: bool) -> String {
     let mut text = kv(&[
-        ("ID", short_id(str_of(deployment, "ID"), verbose)),
-        ("Job ID", str_of(deployment, "JobID").to_owned()),
-        ("Job Version", i64_of(deployment, "JobVersion").to_string()),
-        ("Status", str_of(deployment, "Status").to_owned()),
-        (
-            "Description",
-            str_of(deployment, "StatusDescription").to_owned(),
-        ),
+        ("ID", short_id(&deployment.id, verbose)),
+        ("Job ID", deployment.job_id.to_string()),
+        ("Job Version", deployment.job_version.to_string()),
+        ("Status", deployment.status.to_string()),
+        ("Description", deployment.status_description.clone()),
     ]);
-    let groups = deployment
-        .get("TaskGroups")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+    let groups = &deployment.task_groups;
     if groups.is_empty() {
         return text;
     }
-    let auto_revert = groups.values().any(|state| bool_of(state, "AutoRevert"));
-    let canaries = groups
-        .values()
-        .any(|state| i64_of(state, "DesiredCanaries") > 0);
+    let auto_revert = groups.values().any(|state| state.auto_revert);
+    let canaries = groups.values().any(|state| state.desired_canaries > 0);
     let mut header = vec!["Task Group"];
     if auto_revert {
         header.push("Auto Revert");
@@ -289,19 +295,19 @@ pub fn deployment_block(deployment: &Value, verbose: bool) -> String {
         .map(|(name, state)| {
             let mut row = vec![name.clone()];
             if auto_revert {
-                row.push(bool_of(state, "AutoRevert").to_string());
+                row.push(state.auto_revert.to_string());
             }
             if canaries {
-                row.push(bool_of(state, "Promoted").to_string());
+                row.push(state.promoted.to_string());
             }
-            row.push(i64_of(state, "DesiredTotal").to_string());
+            row.push(state.desired_total.to_string());
             if canaries {
-                row.push(i64_of(state, "DesiredCanaries").to_string());
+                row.push(state.desired_canaries.to_string());
             }
-            row.push(i64_of(state, "PlacedAllocs").to_string());
-            row.push(i64_of(state, "HealthyAllocs").to_string());
-            row.push(i64_of(state, "UnhealthyAllocs").to_string());
-            let by = str_of(state, "RequireProgressBy");
+            row.push(state.placed_allocs.to_string());
+            row.push(state.healthy_allocs.to_string());
+            row.push(state.unhealthy_allocs.to_string());
+            let by = state.require_progress_by.as_deref().unwrap_or_default();
             row.push(if by.is_empty() { "<none>" } else { by }.to_owned());
             row
         })
@@ -313,34 +319,38 @@ pub fn deployment_block(deployment: &Value, verbose: bool) -> String {
 
 /// `caravan job revert JOB VERSION`.
 pub fn job_revert(args: &JobRevertArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
-        let job = client.resolve(ObjectKind::Job, &args.job_id).await?;
-        let job_id = str_of(&job, "ID").to_owned();
-        let body = json!({ "JobID": job_id, "JobVersion": args.version });
-        let response = client
+        let job_id = resolve::job(&client, &args.job_id).await?.id;
+        let body = JobRevertRequest {
+            job_id: job_id.clone(),
+            job_version: args.version,
+            enforce_prior_version: None,
+        };
+        let response: JobRegisterResponse = client
             .put(&format!("/v1/job/{}/revert", encode(&job_id)), &body)
             .await?;
-        finish(&client, &response, args.detach, args.verbose).await
+        finish(&client, &response.eval_id, args.detach, args.verbose).await
     })
 }
 
 /// `caravan job promote JOB`: promotes the job's latest deployment.
 pub fn job_promote(args: &JobPromoteArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
-        let job = client.resolve(ObjectKind::Job, &args.job_id).await?;
-        let job_id = str_of(&job, "ID").to_owned();
-        let deployment = client
+        let job_id = resolve::job(&client, &args.job_id).await?.id;
+        let deployment: Option<Deployment> = client
             .get(&format!("/v1/job/{}/deployment", encode(&job_id)))
             .await?;
-        let id = str_of(&deployment, "ID").to_owned();
-        if id.is_empty() {
+        let Some(id) = deployment
+            .map(|deployment| deployment.id.to_string())
+            .filter(|id| !id.is_empty())
+        else {
             anyhow::bail!("Job {job_id:?} has no deployment to promote");
-        }
+        };
         let (message, response) = promote(&client, &id, &args.groups).await?;
         outln!("{message}")?;
-        finish(&client, &response, args.detach, args.verbose).await
+        finish(&client, &response.eval_id, args.detach, args.verbose).await
     })
 }
 
@@ -350,20 +360,25 @@ mod tests {
 
     #[test]
     fn status_shows_canary_and_revert_columns_only_when_used() {
-        let deployment = json!({
-            "ID": "0b23b149-aaaa-bbbb-cccc-000000000000",
-            "JobID": "web", "JobVersion": 2, "Status": "running",
-            "StatusDescription": "Deployment is running but requires manual promotion",
-            "TaskGroups": { "g": {
-                "AutoRevert": true, "Promoted": false, "DesiredTotal": 3, "DesiredCanaries": 1,
-                "PlacedAllocs": 1, "HealthyAllocs": 1, "UnhealthyAllocs": 0,
-                "RequireProgressBy": "2026-12-03T23:50:23Z",
-            }},
-        });
+        let deployment: Deployment = serde_json::from_str(
+            r#"{
+                "ID": "0b23b149-aaaa-bbbb-cccc-000000000000",
+                "JobID": "web", "JobVersion": 2, "Status": "running",
+                "StatusDescription": "Deployment is running but requires manual promotion",
+                "TaskGroups": { "g": {
+                    "AutoRevert": true, "Promoted": false, "DesiredTotal": 3,
+                    "DesiredCanaries": 1, "PlacedAllocs": 1, "HealthyAllocs": 1,
+                    "UnhealthyAllocs": 0, "RequireProgressBy": "2026-12-03T23:50:23Z"
+                }}
+            }"#,
+        )
+        .expect("a deployment");
         let text = deployment_block(&deployment, false);
         assert!(text.starts_with("ID          = 0b23b149\n"), "{text}");
         assert!(text.contains("Deployed\nTask Group  Auto Revert  Promoted  Desired  Canaries  Placed  Healthy  Unhealthy  Progress Deadline\ng           true         false     3        1         1       1        0          2026-12-03T23:50:23Z"), "{text}");
-        let plain = json!({ "ID": "d", "TaskGroups": { "g": { "DesiredTotal": 1 } } });
+        let plain: Deployment =
+            serde_json::from_str(r#"{ "ID": "d", "TaskGroups": { "g": { "DesiredTotal": 1 } } }"#)
+                .expect("a deployment");
         let text = deployment_block(&plain, false);
         assert!(text.contains("Task Group  Desired  Placed"), "{text}");
     }

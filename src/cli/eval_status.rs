@@ -4,22 +4,21 @@
 
 use std::process::ExitCode;
 
-use serde_json::Value;
-
-use super::api_client::{ApiClient, ObjectKind, block_on, str_of};
+use super::block_on;
 use super::format::{format_nanos, kv, short_id, table, time_ago};
 use super::monitor::{self, MonitorConfig};
 use super::output::outln;
+use super::resolve;
 use super::{ApiOnlyArgs, EvalStatusArgs};
+use crate::structs::{AllocMetric, Evaluation};
 
 pub fn status(args: &EvalStatusArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
         if args.eval_id.len() < 2 {
             anyhow::bail!("Eval ID must contain at least two characters.");
         }
-        let stub = client.resolve(ObjectKind::Eval, &args.eval_id).await?;
-        let eval_id = str_of(&stub, "ID").to_owned();
+        let eval_id = resolve::eval(&client, &args.eval_id).await?.id;
         if args.monitor {
             let config = MonitorConfig {
                 verbose: args.verbose,
@@ -28,7 +27,7 @@ pub fn status(args: &EvalStatusArgs) -> anyhow::Result<ExitCode> {
                 monitor::monitor_eval(&client, &eval_id, config).await?,
             ));
         }
-        let eval = client
+        let eval: Evaluation = client
             .get(&format!("/v1/evaluation/{eval_id}"))
             .await
             .map_err(|err| anyhow::anyhow!("Error querying evaluation: {err}"))?;
@@ -41,8 +40,7 @@ pub fn status(args: &EvalStatusArgs) -> anyhow::Result<ExitCode> {
                     outln!("{line}")?;
                 }
             }
-            let blocked = str_of(&eval, "BlockedEval");
-            if !blocked.is_empty() {
+            if let Some(blocked) = eval.blocked_eval.as_deref().filter(|id| !id.is_empty()) {
                 outln!(
                     "\nEvaluation {:?} waiting for additional capacity to place remainder",
                     short_id(blocked, args.verbose)
@@ -53,15 +51,12 @@ pub fn status(args: &EvalStatusArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn failed_groups(eval: &Value) -> Option<&serde_json::Map<String, Value>> {
-    eval.get("FailedTGAllocs")
-        .and_then(Value::as_object)
-        .filter(|failed| !failed.is_empty())
+fn failed_groups(eval: &Evaluation) -> Option<&std::collections::BTreeMap<String, AllocMetric>> {
+    Some(&eval.failed_tg_allocs).filter(|failed| !failed.is_empty())
 }
 
-fn eval_block(eval: &Value, verbose: bool) -> String {
-    let time = |field: &str| {
-        let nanos = super::api_client::i64_of(eval, field);
+fn eval_block(eval: &Evaluation, verbose: bool) -> String {
+    let time = |nanos: i64| {
         if verbose {
             format_nanos(nanos)
         } else {
@@ -69,29 +64,23 @@ fn eval_block(eval: &Value, verbose: bool) -> String {
         }
     };
     let mut pairs = vec![
-        ("ID", short_id(str_of(eval, "ID"), verbose)),
-        ("Create Time", time("CreateTime")),
-        ("Modify Time", time("ModifyTime")),
-        ("Status", str_of(eval, "Status").to_owned()),
+        ("ID", short_id(&eval.id, verbose)),
+        ("Create Time", time(eval.create_time)),
+        ("Modify Time", time(eval.modify_time)),
+        ("Status", eval.status.to_string()),
         ("Status Description", status_description(eval)),
-        ("Type", str_of(eval, "Type").to_owned()),
-        ("TriggeredBy", str_of(eval, "TriggeredBy").to_owned()),
+        ("Type", eval.eval_type.to_string()),
+        ("TriggeredBy", eval.triggered_by.clone()),
     ];
-    let node_id = str_of(eval, "NodeID");
-    if node_id.is_empty() {
-        pairs.push(("Job ID", str_of(eval, "JobID").to_owned()));
-    } else {
-        pairs.push(("Node ID", short_id(node_id, verbose)));
+    match eval.node_id.as_deref().filter(|id| !id.is_empty()) {
+        None => pairs.push(("Job ID", eval.job_id.to_string())),
+        Some(node_id) => pairs.push(("Node ID", short_id(node_id, verbose))),
     }
-    let deployment_id = str_of(eval, "DeploymentID");
-    if !deployment_id.is_empty() {
+    if let Some(deployment_id) = eval.deployment_id.as_deref().filter(|id| !id.is_empty()) {
         pairs.push(("Deployment ID", short_id(deployment_id, verbose)));
     }
-    pairs.push(("Namespace", str_of(eval, "Namespace").to_owned()));
-    pairs.push((
-        "Priority",
-        super::api_client::i64_of(eval, "Priority").to_string(),
-    ));
+    pairs.push(("Namespace", eval.namespace.clone()));
+    pairs.push(("Priority", eval.priority.to_string()));
     pairs.push((
         "Placement Failures",
         failed_groups(eval).is_some().to_string(),
@@ -99,44 +88,44 @@ fn eval_block(eval: &Value, verbose: bool) -> String {
     kv(&pairs)
 }
 
-fn status_description(eval: &Value) -> String {
-    match str_of(eval, "StatusDescription") {
-        "" => str_of(eval, "Status").to_owned(),
-        text => text.to_owned(),
+fn status_description(eval: &Evaluation) -> String {
+    if eval.status_description.is_empty() {
+        eval.status.to_string()
+    } else {
+        eval.status_description.clone()
     }
 }
 
 pub fn list(args: &ApiOnlyArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
-        let evals = client
+        let mut evals: Vec<Evaluation> = client
             .get("/v1/evaluations")
             .await
             .map_err(|err| anyhow::anyhow!("Error querying evaluations: {err}"))?;
-        let mut evals = evals.as_array().cloned().unwrap_or_default();
         if evals.is_empty() {
             outln!("No evals found")?;
             return Ok(ExitCode::SUCCESS);
         }
-        evals.sort_by_key(|eval| std::cmp::Reverse(super::api_client::i64_of(eval, "CreateIndex")));
+        evals.sort_by_key(|eval| std::cmp::Reverse(eval.create_index));
         outln!("{}", evals_table(&evals, false))?;
         Ok(ExitCode::SUCCESS)
     })
 }
 
 /// `ID  Priority  Triggered By  Job ID  Namespace  Node ID  Status  Placement Failures`.
-pub fn evals_table(evals: &[Value], verbose: bool) -> String {
+pub fn evals_table(evals: &[Evaluation], verbose: bool) -> String {
     let rows: Vec<Vec<String>> = evals
         .iter()
         .map(|eval| {
             vec![
-                short_id(str_of(eval, "ID"), verbose),
-                super::api_client::i64_of(eval, "Priority").to_string(),
-                str_of(eval, "TriggeredBy").to_owned(),
-                str_of(eval, "JobID").to_owned(),
-                str_of(eval, "Namespace").to_owned(),
-                short_id(str_of(eval, "NodeID"), verbose),
-                str_of(eval, "Status").to_owned(),
+                short_id(&eval.id, verbose),
+                eval.priority.to_string(),
+                eval.triggered_by.clone(),
+                eval.job_id.to_string(),
+                eval.namespace.clone(),
+                short_id(eval.node_id.as_deref().unwrap_or_default(), verbose),
+                eval.status.to_string(),
                 failed_groups(eval).is_some().to_string(),
             ]
         })

@@ -5,9 +5,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
-
-use super::api_client::{i64_of, str_of};
+use crate::api::types::jobs::JobListStub;
+use crate::structs::JobStatus;
 
 /// Nomad's `shortId` length.
 pub const SHORT_ID_LEN: usize = 8;
@@ -157,16 +156,16 @@ pub fn go_duration(nanos: i64) -> String {
 }
 
 /// The `ID  Type  Priority  Status  Submit Date` table of `job status`.
-pub fn jobs_table(jobs: &[Value]) -> String {
+pub fn jobs_table(jobs: &[JobListStub]) -> String {
     let rows: Vec<Vec<String>> = jobs
         .iter()
         .map(|job| {
             vec![
-                str_of(job, "ID").to_owned(),
-                str_of(job, "Type").to_owned(),
-                i64_of(job, "Priority").to_string(),
-                job_status_text(job),
-                format_nanos(i64_of(job, "SubmitTime")),
+                job.id.clone(),
+                job.job_type.to_string(),
+                job.priority.to_string(),
+                job_status_text(job.status, job.stop),
+                format_nanos(job.submit_time),
             ]
         })
         .collect();
@@ -174,14 +173,11 @@ pub fn jobs_table(jobs: &[Value]) -> String {
 }
 
 /// A job's status, `dead (stopped)` when stopped but not yet dead, as Nomad's `getStatusString`.
-pub fn job_status_text(job: &Value) -> String {
-    let status = str_of(job, "Status");
-    if job.get("Stop").and_then(Value::as_bool).unwrap_or(false) && status != "dead" {
+pub fn job_status_text(status: JobStatus, stop: bool) -> String {
+    if stop {
         format!("{status} (stopped)")
-    } else if job.get("Stop").and_then(Value::as_bool).unwrap_or(false) {
-        "dead (stopped)".to_owned()
     } else {
-        status.to_owned()
+        status.to_string()
     }
 }
 

@@ -4,6 +4,7 @@
 use anyhow::Context;
 
 use super::{JobFileArgs, VarArgs};
+use crate::api::types::jobs::JobRegisterRequest;
 use crate::jobspec::{self, ParseConfig};
 use crate::structs::{Job, JobSubmission};
 
@@ -33,17 +34,21 @@ pub fn load_validated(args: &JobFileArgs) -> anyhow::Result<Job> {
 fn load_json(args: &JobFileArgs) -> anyhow::Result<Job> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("failed to read {}", args.file.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid JSON", args.file.display()))?;
-    // Both `{"Job": {...}}` (what `job run -output` prints) and a bare job are accepted.
-    let job_value = match value {
-        serde_json::Value::Object(mut map) if map.contains_key("Job") => {
-            map.remove("Job").unwrap_or_default()
-        }
-        other => other,
+    let not_a_job = |error: serde_json::Error| {
+        let what = match error.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                "is not valid JSON"
+            }
+            _ => "is not a job",
+        };
+        anyhow::Error::new(error).context(format!("{} {what}", args.file.display()))
     };
-    let submission: JobSubmission = serde_json::from_value(job_value)
-        .with_context(|| format!("{} is not a job", args.file.display()))?;
+    // Both `{"Job": {...}}` (what `job run -output` prints) and a bare job are accepted.
+    let request: JobRegisterRequest = serde_json::from_str(&text).map_err(not_a_job)?;
+    let submission = match request.job {
+        Some(submission) => submission,
+        None => serde_json::from_str::<JobSubmission>(&text).map_err(not_a_job)?,
+    };
     Ok(submission.into_job())
 }
 

@@ -8,14 +8,17 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use clap::Args;
-use serde_json::json;
 
-use super::ApiArgs;
-use super::api_client::{ApiClient, ObjectKind, block_on, encode, str_of};
+use super::block_on;
 use super::format::{kv, short_id};
 use super::monitor::{self, MonitorConfig};
 use super::output::outln;
-use crate::api::types::job_launch::JobDispatchRequest;
+use super::{ApiArgs, resolve};
+use crate::api::client::encode;
+use crate::api::types::client::EmptyResponse;
+use crate::api::types::job_launch::{
+    JobDispatchRequest, JobDispatchResponse, PeriodicForceResponse,
+};
 
 #[derive(Debug, Args)]
 pub struct JobPeriodicForceArgs {
@@ -33,18 +36,17 @@ pub struct JobPeriodicForceArgs {
 
 /// `caravan job periodic force JOB`: launches a child of the periodic job now.
 pub fn periodic_force(args: &JobPeriodicForceArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
-        let job = client.resolve(ObjectKind::Job, &args.job_id).await?;
-        let job_id = str_of(&job, "ID").to_owned();
-        let response = client
+        let job_id = resolve::job(&client, &args.job_id).await?.id;
+        let response: PeriodicForceResponse = client
             .put(
                 &format!("/v1/job/{}/periodic/force", encode(&job_id)),
-                &json!({}),
+                &EmptyResponse {},
             )
             .await
             .map_err(|err| anyhow::anyhow!("Error forcing periodic job {job_id:?}: {err}"))?;
-        let eval_id = str_of(&response, "EvalID").to_owned();
+        let eval_id = response.eval_id;
         if args.detach {
             outln!("Force periodic successful")?;
             outln!("Evaluation ID: {eval_id}")?;
@@ -103,28 +105,21 @@ pub fn dispatch(args: &JobDispatchArgs) -> anyhow::Result<ExitCode> {
         };
         meta.insert(key.to_owned(), value.to_owned());
     }
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
-        let job = client.resolve(ObjectKind::Job, &args.job_id).await?;
-        let job_id = str_of(&job, "ID").to_owned();
+        let job_id = resolve::job(&client, &args.job_id).await?.id;
         let request = JobDispatchRequest {
             job_id: job_id.clone(),
             payload,
             meta,
             id_prefix_template: args.id_prefix_template.clone(),
         };
-        let response = client
-            .put(
-                &format!("/v1/job/{}/dispatch", encode(&job_id)),
-                &serde_json::to_value(&request)?,
-            )
+        let response: JobDispatchResponse = client
+            .put(&format!("/v1/job/{}/dispatch", encode(&job_id)), &request)
             .await
             .map_err(|err| anyhow::anyhow!("Failed to dispatch job: {err}"))?;
-        let eval_id = str_of(&response, "EvalID").to_owned();
-        let mut lines = vec![(
-            "Dispatched Job ID",
-            str_of(&response, "DispatchedJobID").to_owned(),
-        )];
+        let eval_id = response.eval_id;
+        let mut lines = vec![("Dispatched Job ID", response.dispatched_job_id)];
         if !eval_id.is_empty() {
             lines.push(("Evaluation ID", short_id(&eval_id, args.verbose)));
         }

@@ -5,22 +5,22 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
-use serde_json::{Value, json};
-
-use crate::api::error::ENFORCE_INDEX_ERR_PREFIX;
-
-use super::api_client::{ApiClient, block_on, encode, i64_of, str_of};
+use super::block_on;
 use super::job_file;
 use super::monitor::{self, MonitorConfig};
 use super::output::outln;
 use super::{JobPlanArgs, JobRunArgs};
-use crate::api::client::ClientError;
+use crate::api::client::{ClientError, encode};
+use crate::api::error::ENFORCE_INDEX_ERR_PREFIX;
+use crate::api::types::jobs::{
+    DesiredUpdates, JobPlanRequest, JobPlanResponse, JobRegisterRequest, JobRegisterResponse,
+};
+use crate::structs::{Job, JobType};
 
 /// The server's reason when a register failed because of `-check-index`: the condition is known
 /// by the prefix both ends share (Nomad: `api.RegisterEnforceIndexErrPrefix`).
-fn enforce_index_conflict(err: &anyhow::Error) -> Option<&str> {
-    let ClientError::UnexpectedResponse { reason, .. } = err.downcast_ref::<ClientError>()? else {
+fn enforce_index_conflict(err: &ClientError) -> Option<&str> {
+    let ClientError::UnexpectedResponse { reason, .. } = err else {
         return None;
     };
     reason
@@ -31,15 +31,14 @@ fn enforce_index_conflict(err: &anyhow::Error) -> Option<&str> {
 pub fn run(args: &JobRunArgs) -> anyhow::Result<ExitCode> {
     let job = job_file::load(&args.job)
         .map_err(|err| anyhow::anyhow!("Error getting job struct: {err:#}"))?;
-    let job_value = serde_json::to_value(&job).context("failed to encode the job")?;
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
-        let mut body = json!({ "Job": job_value });
-        if let Some(index) = args.check_index {
-            body["EnforceIndex"] = json!(true);
-            body["JobModifyIndex"] = json!(index);
-        }
-        let response = match client.put("/v1/jobs", &body).await {
+        let body = JobRegisterRequest::<&Job> {
+            job: Some(&job),
+            enforce_index: args.check_index.is_some(),
+            job_modify_index: args.check_index.unwrap_or(0),
+        };
+        let response: JobRegisterResponse = match client.put("/v1/jobs", &body).await {
             Ok(response) => response,
             Err(err) => match enforce_index_conflict(&err) {
                 // Nomad shows the server's reason alone, then says nothing changed.
@@ -47,8 +46,7 @@ pub fn run(args: &JobRunArgs) -> anyhow::Result<ExitCode> {
                 None => anyhow::bail!("Error submitting job: {err}"),
             },
         };
-        let eval_id = str_of(&response, "EvalID").to_owned();
-        let job_type = str_of(&job_value, "Type");
+        let eval_id = response.eval_id;
         if eval_id.is_empty() {
             // Periodic and parameterized jobs make no evaluation until launched or dispatched.
             outln!("Job registration successful")?;
@@ -63,15 +61,9 @@ pub fn run(args: &JobRunArgs) -> anyhow::Result<ExitCode> {
             verbose: args.verbose,
         };
         let code = monitor::monitor_eval(&client, &eval_id, config).await?;
-        if code == 0 && job_type == "service" {
-            let job_modify_index = i64_of(&response, "JobModifyIndex") as u64;
-            monitor::monitor_deployment(
-                &client,
-                str_of(&job_value, "ID"),
-                job_modify_index,
-                config,
-            )
-            .await?;
+        if code == 0 && job.job_type == JobType::Service {
+            monitor::monitor_deployment(&client, &job.id, response.job_modify_index, config)
+                .await?;
         }
         Ok(ExitCode::from(code))
     })
@@ -80,18 +72,21 @@ pub fn run(args: &JobRunArgs) -> anyhow::Result<ExitCode> {
 pub fn plan(args: &JobPlanArgs) -> anyhow::Result<ExitCode> {
     let job = job_file::load(&args.job)
         .map_err(|err| anyhow::anyhow!("Error getting job struct: {err:#}"))?;
-    let job_value = serde_json::to_value(&job).context("failed to encode the job")?;
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
-        let job_id = str_of(&job_value, "ID").to_owned();
-        let body = json!({ "Job": job_value, "Diff": true });
-        let plan = client
+        let job_id = job.id.to_string();
+        let body = JobPlanRequest::<&Job> {
+            job: Some(&job),
+            diff: true,
+        };
+        let plan: JobPlanResponse = client
             .put(&format!("/v1/job/{}/plan", encode(&job_id)), &body)
             .await
             .map_err(|err| anyhow::anyhow!("Error during plan: {err}"))?;
         let diff_type = plan
-            .get("Diff")
-            .map(|diff| str_of(diff, "Type").to_owned())
+            .diff
+            .as_ref()
+            .map(|diff| diff.diff_type.clone())
             .unwrap_or_default();
         let job_mark = match diff_type.as_str() {
             "Added" => "+",
@@ -105,39 +100,31 @@ pub fn plan(args: &JobPlanArgs) -> anyhow::Result<ExitCode> {
             outln!("{job_mark} Job: \"{job_id}\"")?;
         }
         let mut changes = false;
-        if let Some(updates) = plan
-            .pointer("/Annotations/DesiredTGUpdates")
-            .and_then(Value::as_object)
-        {
-            for (group, update) in updates {
-                let parts = update_parts(update);
-                changes |= parts.iter().any(|(label, _)| *label != "ignore");
-                let summary: Vec<String> = parts
-                    .iter()
-                    .map(|(label, count)| format!("{count} {label}"))
-                    .collect();
-                let mark = if i64_of(update, "Place") > 0 && diff_type == "Added" {
-                    "+ "
-                } else if i64_of(update, "Stop") > 0 && i64_of(update, "Place") == 0 {
-                    "- "
-                } else if summary.iter().all(|part| part.ends_with("ignore")) {
-                    ""
-                } else {
-                    "+/- "
-                };
-                if summary.is_empty() {
-                    outln!("{mark}Task Group: \"{group}\"")?;
-                } else {
-                    outln!("{mark}Task Group: \"{group}\" ({})", summary.join(", "))?;
-                }
+        for (group, update) in &plan.annotations.desired_tg_updates {
+            let parts = update_parts(update);
+            changes |= parts.iter().any(|(label, _)| *label != "ignore");
+            let summary: Vec<String> = parts
+                .iter()
+                .map(|(label, count)| format!("{count} {label}"))
+                .collect();
+            let mark = if update.place > 0 && diff_type == "Added" {
+                "+ "
+            } else if update.stop > 0 && update.place == 0 {
+                "- "
+            } else if summary.iter().all(|part| part.ends_with("ignore")) {
+                ""
+            } else {
+                "+/- "
+            };
+            if summary.is_empty() {
+                outln!("{mark}Task Group: \"{group}\"")?;
+            } else {
+                outln!("{mark}Task Group: \"{group}\" ({})", summary.join(", "))?;
             }
         }
         outln!()?;
         outln!("Scheduler dry-run:")?;
-        let failed = plan
-            .get("FailedTGAllocs")
-            .and_then(Value::as_object)
-            .filter(|failed| !failed.is_empty());
+        let failed = Some(&plan.failed_tg_allocs).filter(|failed| !failed.is_empty());
         match failed {
             None => outln!("- All tasks successfully allocated.")?,
             Some(failed) => {
@@ -149,7 +136,7 @@ pub fn plan(args: &JobPlanArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        let index = i64_of(&plan, "JobModifyIndex");
+        let index = plan.job_modify_index;
         outln!()?;
         outln!("Job Modify Index: {index}")?;
         outln!("To submit the job with version verification run:")?;
@@ -169,18 +156,17 @@ pub fn plan(args: &JobPlanArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The non-zero counts of a group's desired updates, with the words Nomad's plan uses.
-fn update_parts(update: &Value) -> Vec<(&'static str, i64)> {
+fn update_parts(update: &DesiredUpdates) -> Vec<(&'static str, u64)> {
     [
-        ("Place", "create"),
-        ("Stop", "destroy"),
-        ("Migrate", "migrate"),
-        ("InPlaceUpdate", "in-place update"),
-        ("DestructiveUpdate", "create/destroy update"),
-        ("Canary", "canary"),
-        ("Ignore", "ignore"),
+        ("create", update.place),
+        ("destroy", update.stop),
+        ("migrate", update.migrate),
+        ("in-place update", update.in_place_update),
+        ("create/destroy update", update.destructive_update),
+        ("canary", update.canary),
+        ("ignore", update.ignore),
     ]
     .into_iter()
-    .map(|(field, label)| (label, i64_of(update, field)))
     .filter(|(_, count)| *count > 0)
     .collect()
 }
@@ -191,20 +177,20 @@ mod tests {
 
     #[test]
     fn only_a_reply_opening_with_the_shared_prefix_is_an_enforce_index_conflict() {
-        let conflict = anyhow::Error::from(ClientError::UnexpectedResponse {
+        let conflict = ClientError::UnexpectedResponse {
             status: 409,
             reason: format!("{ENFORCE_INDEX_ERR_PREFIX} 3: job does not exist"),
-        });
+        };
         assert_eq!(
             enforce_index_conflict(&conflict),
             Some("Enforcing job modify index 3: job does not exist")
         );
-        let other = anyhow::Error::from(ClientError::UnexpectedResponse {
+        let other = ClientError::UnexpectedResponse {
             status: 400,
             reason: "job validation failed: no task groups".to_owned(),
-        });
+        };
         assert_eq!(enforce_index_conflict(&other), None);
-        let transport = anyhow::anyhow!("connection refused");
+        let transport = ClientError::Transport("connection refused".to_owned());
         assert_eq!(enforce_index_conflict(&transport), None);
     }
 }

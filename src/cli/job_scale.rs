@@ -6,14 +6,16 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::Args;
-use serde_json::Value;
 
-use super::ApiArgs;
-use super::api_client::{ApiClient, ObjectKind, block_on, encode, i64_of, str_of};
+use super::block_on;
 use super::format::{format_nanos, table};
 use super::monitor::{self, MonitorConfig};
 use super::output::outln;
-use crate::api::types::scaling::{SCALING_TARGET_GROUP, ScalingRequest};
+use super::{ApiArgs, resolve};
+use crate::api::client::encode;
+use crate::api::types::jobs::JobRegisterResponse;
+use crate::api::types::scaling::{JobScaleStatusResponse, SCALING_TARGET_GROUP, ScalingRequest};
+use crate::structs::{Job, ScalingEvent};
 
 #[derive(Debug, Args)]
 pub struct JobScaleArgs {
@@ -53,20 +55,18 @@ pub fn scale(args: &JobScaleArgs) -> anyhow::Result<ExitCode> {
     let count: i64 = count
         .parse()
         .map_err(|err| anyhow::anyhow!("Failed to convert count string to int: {err}"))?;
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
-        let stub = client.resolve(ObjectKind::Job, &args.job_id).await?;
-        let job_id = str_of(&stub, "ID").to_owned();
+        let job_id = resolve::job(&client, &args.job_id).await?.id;
         let path = format!("/v1/job/{}", encode(&job_id));
         let group = match group {
             Some(group) => group,
             None => {
-                let job = client.get(&path).await?;
-                let groups: Vec<&str> = job["TaskGroups"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|group| str_of(group, "Name"))
+                let job: Job = client.get(&path).await?;
+                let groups: Vec<&str> = job
+                    .task_groups
+                    .iter()
+                    .map(|group| group.name.as_str())
                     .collect();
                 match groups.as_slice() {
                     [only] => (*only).to_owned(),
@@ -80,11 +80,11 @@ pub fn scale(args: &JobScaleArgs) -> anyhow::Result<ExitCode> {
             message: "submitted using the Nomad CLI".to_owned(),
             ..ScalingRequest::default()
         };
-        let response = client
-            .put(&format!("{path}/scale"), &serde_json::to_value(&request)?)
+        let response: JobRegisterResponse = client
+            .put(&format!("{path}/scale"), &request)
             .await
             .map_err(|err| anyhow::anyhow!("Error submitting scaling request: {err}"))?;
-        let eval_id = str_of(&response, "EvalID").to_owned();
+        let eval_id = response.eval_id;
         if args.detach || eval_id.is_empty() {
             outln!("Evaluation ID: {eval_id}")?;
             return Ok(ExitCode::SUCCESS);
@@ -100,11 +100,10 @@ pub fn scale(args: &JobScaleArgs) -> anyhow::Result<ExitCode> {
 
 /// `caravan job scaling-events`: the job's scaling events, newest first.
 pub fn scaling_events(args: &JobScalingEventsArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
-        let stub = client.resolve(ObjectKind::Job, &args.job_id).await?;
-        let job_id = str_of(&stub, "ID").to_owned();
-        let status = client
+        let job_id = resolve::job(&client, &args.job_id).await?.id;
+        let status: JobScaleStatusResponse = client
             .get(&format!("/v1/job/{}/scale", encode(&job_id)))
             .await
             .map_err(|err| anyhow::anyhow!("Error listing scaling events: {err}"))?;
@@ -114,40 +113,34 @@ pub fn scaling_events(args: &JobScalingEventsArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The events of every group, newest first, or `No events found`.
-fn events_table(status: &Value, verbose: bool) -> String {
-    let mut events: Vec<(&str, &Value)> = status["TaskGroups"]
-        .as_object()
-        .into_iter()
-        .flatten()
+fn events_table(status: &JobScaleStatusResponse, verbose: bool) -> String {
+    let mut events: Vec<(&str, &ScalingEvent)> = status
+        .task_groups
+        .iter()
         .flat_map(|(group, state)| {
-            state["Events"]
-                .as_array()
-                .into_iter()
-                .flatten()
+            state
+                .events
+                .iter()
                 .map(move |event| (group.as_str(), event))
         })
         .collect();
     if events.is_empty() {
         return "No events found".to_owned();
     }
-    events.sort_by_key(|(_, event)| std::cmp::Reverse(i64_of(event, "Time")));
+    events.sort_by_key(|(_, event)| std::cmp::Reverse(event.time));
     let rows: Vec<Vec<String>> = events
         .iter()
         .map(|(group, event)| {
-            let count = event["Count"]
-                .as_i64()
+            let count = event
+                .count
                 .map_or_else(|| "-".to_owned(), |count| count.to_string());
-            let date = format_nanos(i64_of(event, "Time"));
-            let mut row = vec![
-                (*group).to_owned(),
-                count,
-                i64_of(event, "PreviousCount").to_string(),
-            ];
+            let date = format_nanos(i64::try_from(event.time).unwrap_or(i64::MAX));
+            let mut row = vec![(*group).to_owned(), count, event.previous_count.to_string()];
             if verbose {
-                row.push(event["Error"].as_bool().unwrap_or(false).to_string());
+                row.push(event.error.to_string());
                 row.push(date);
-                row.push(event["EvalID"].as_str().unwrap_or_default().to_owned());
-                row.push(str_of(event, "Message").to_owned());
+                row.push(event.eval_id.clone().unwrap_or_default());
+                row.push(event.message.clone());
             } else {
                 row.push(date);
             }

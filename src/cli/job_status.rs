@@ -5,22 +5,24 @@
 
 use std::process::ExitCode;
 
-use serde_json::{Value, json};
-
-use super::api_client::{ApiClient, ObjectKind, block_on, bool_of, encode, i64_of, str_of};
+use super::block_on;
 use super::format::{format_nanos, job_status_text, jobs_table, kv, short_id, table, time_ago};
 use super::monitor::{self, MonitorConfig};
 use super::output::outln;
-use super::{JobIdArgs, JobStatusArgs, JobStopArgs};
+use super::{JobIdArgs, JobStatusArgs, JobStopArgs, job_file, resolve};
+use crate::api::client::{ApiClient, encode};
+use crate::api::types::allocs::AllocListStub;
+use crate::api::types::jobs::{JobDeregisterResponse, JobListStub, JobVersionsResponse};
+use crate::structs::{AllocClientStatus, Deployment, Job, JobSummary, JobType};
 
 pub fn status(args: &JobStatusArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
         match &args.job_id {
             None => list_jobs(&client).await,
             Some(prefix) => {
-                let stub = client.resolve(ObjectKind::Job, prefix).await?;
-                show_job(&client, str_of(&stub, "ID"), args).await
+                let stub = resolve::job(&client, prefix).await?;
+                show_job(&client, &stub.id, args).await
             }
         }
     })
@@ -28,11 +30,10 @@ pub fn status(args: &JobStatusArgs) -> anyhow::Result<ExitCode> {
 
 /// The jobs table, or `No running jobs`.
 pub async fn list_jobs(client: &ApiClient) -> anyhow::Result<ExitCode> {
-    let jobs = client
+    let jobs: Vec<JobListStub> = client
         .get("/v1/jobs")
         .await
         .map_err(|err| anyhow::anyhow!("Error querying jobs: {err}"))?;
-    let jobs = jobs.as_array().cloned().unwrap_or_default();
     if jobs.is_empty() {
         outln!("No running jobs")?;
     } else {
@@ -47,7 +48,7 @@ async fn show_job(
     args: &JobStatusArgs,
 ) -> anyhow::Result<ExitCode> {
     let path = format!("/v1/job/{}", encode(job_id));
-    let job = client
+    let job: Job = client
         .get(&path)
         .await
         .map_err(|err| anyhow::anyhow!("Error querying job: {err}"))?;
@@ -62,20 +63,18 @@ async fn show_job(
     if args.short {
         return Ok(ExitCode::SUCCESS);
     }
+    let summary: Option<JobSummary> = client.get(&format!("{path}/summary")).await.ok();
     if let Some(kind) = launch_kind {
         // Periodic and parameterized parents have children instead of allocations.
-        return show_children(client, &job, &path, kind).await;
+        return show_children(client, &job, summary.as_ref(), kind).await;
     }
-    let summary = client
-        .get(&format!("{path}/summary"))
-        .await
-        .unwrap_or(Value::Null);
     outln!()?;
     outln!("Summary")?;
-    outln!("{}", summary_table(&summary))?;
-    if str_of(&job, "Type") == "service"
-        && let Ok(deployment) = client.get(&format!("{path}/deployment")).await
-        && !deployment.is_null()
+    outln!("{}", summary_table(summary.as_ref()))?;
+    if job.job_type == JobType::Service
+        && let Ok(Some(deployment)) = client
+            .get::<Option<Deployment>>(&format!("{path}/deployment"))
+            .await
     {
         outln!()?;
         outln!("Latest Deployment")?;
@@ -84,17 +83,16 @@ async fn show_job(
             monitor::deployment_block(&deployment, args.verbose, false)
         )?;
     }
-    let allocs = client
+    let mut allocs: Vec<AllocListStub> = client
         .get(&format!("{path}/allocations"))
         .await
         .map_err(|err| anyhow::anyhow!("Error querying job allocations: {err}"))?;
-    let mut allocs = allocs.as_array().cloned().unwrap_or_default();
     if !args.all_allocs {
-        let version = i64_of(&job, "Version");
-        let latest: Vec<Value> = allocs
+        let latest: Vec<AllocListStub> = allocs
             .iter()
             .filter(|alloc| {
-                i64_of(alloc, "JobVersion") == version || str_of(alloc, "ClientStatus") == "running"
+                alloc.job_version == job.version
+                    || alloc.client_status == AllocClientStatus::Running
             })
             .cloned()
             .collect();
@@ -121,14 +119,12 @@ enum LaunchKind {
 
 /// Whether `job` is a periodic or parameterized parent (Nomad's `IsPeriodic`,
 /// `IsParameterized`: a dispatched child is neither).
-fn launch_kind(job: &Value) -> Option<LaunchKind> {
-    let parameterized = job
-        .get("ParameterizedJob")
-        .is_some_and(|value| value.is_object())
-        && !bool_of(job, "Dispatched");
+fn launch_kind(job: &Job) -> Option<LaunchKind> {
+    let parameterized = job.parameterized_job.is_some() && !job.dispatched;
     let periodic = job
-        .get("Periodic")
-        .is_some_and(|periodic| bool_of(periodic, "Enabled"));
+        .periodic
+        .as_ref()
+        .is_some_and(|periodic| periodic.enabled);
     if parameterized {
         Some(LaunchKind::Parameterized)
     } else if periodic {
@@ -139,12 +135,11 @@ fn launch_kind(job: &Value) -> Option<LaunchKind> {
 }
 
 /// `2026-12-04T06:00:00Z (1m30s from now)` in the job's time zone, or `none (job stopped)`.
-fn next_periodic_launch(job: &Value) -> Option<String> {
-    if bool_of(job, "Stop") {
+fn next_periodic_launch(job: &Job) -> Option<String> {
+    if job.stop {
         return Some("none (job stopped)".to_owned());
     }
-    let periodic: crate::structs::PeriodicConfig =
-        serde_json::from_value(job.get("Periodic")?.clone()).ok()?;
+    let periodic = job.periodic.as_ref()?;
     let zone = periodic.zone().ok()?;
     let now = chrono::Utc::now();
     let next = periodic.next_launch(now)?;
@@ -161,15 +156,13 @@ fn next_periodic_launch(job: &Value) -> Option<String> {
 /// `outputPeriodicInfo`, `outputParameterizedInfo`).
 async fn show_children(
     client: &ApiClient,
-    job: &Value,
-    path: &str,
+    job: &Job,
+    summary: Option<&JobSummary>,
     kind: LaunchKind,
 ) -> anyhow::Result<ExitCode> {
-    let summary = client
-        .get(&format!("{path}/summary"))
-        .await
-        .unwrap_or(Value::Null);
-    let children = summary.get("Children").cloned().unwrap_or(Value::Null);
+    let children = summary
+        .and_then(|summary| summary.children.clone())
+        .unwrap_or_default();
     outln!()?;
     outln!("Children Job Summary")?;
     outln!(
@@ -177,13 +170,13 @@ async fn show_children(
         table(
             &["Pending", "Running", "Dead"],
             &[vec![
-                i64_of(&children, "Pending").to_string(),
-                i64_of(&children, "Running").to_string(),
-                i64_of(&children, "Dead").to_string(),
+                children.pending.to_string(),
+                children.running.to_string(),
+                children.dead.to_string(),
             ]],
         )
     )?;
-    let job_id = str_of(job, "ID");
+    let job_id = job.id.as_str();
     let (suffix, title, none) = match kind {
         LaunchKind::Periodic => (
             "/periodic-",
@@ -197,21 +190,14 @@ async fn show_children(
         ),
     };
     let prefix = format!("{job_id}{suffix}");
-    let listed = client
+    let listed: Vec<JobListStub> = client
         .get(&format!("/v1/jobs?prefix={}", encode(&prefix)))
         .await
         .map_err(|err| anyhow::anyhow!("Error querying job: {err}"))?;
     let rows: Vec<Vec<String>> = listed
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|child| str_of(child, "ParentID") == job_id)
-        .map(|child| {
-            vec![
-                str_of(child, "ID").to_owned(),
-                str_of(child, "Status").to_owned(),
-            ]
-        })
+        .iter()
+        .filter(|child| child.parent_id == job_id)
+        .map(|child| vec![child.id.clone(), child.status.to_string()])
         .collect();
     outln!()?;
     if rows.is_empty() {
@@ -224,54 +210,46 @@ async fn show_children(
 }
 
 /// The `ID = ...` lines at the top of `job status`.
-fn job_header_pairs(job: &Value) -> Vec<(&'static str, String)> {
-    let datacenters = job
-        .get("Datacenters")
-        .and_then(Value::as_array)
-        .map(|dcs| {
-            dcs.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
-    let periodic = job.get("Periodic").is_some_and(|periodic| {
-        periodic.as_bool().unwrap_or(false) || bool_of(periodic, "Enabled")
-    });
-    let parameterized = job
-        .get("ParameterizedJob")
-        .is_some_and(|value| !value.is_null() && value.as_bool() != Some(false));
-    let node_pool = match str_of(job, "NodePool") {
+fn job_header_pairs(job: &Job) -> Vec<(&'static str, String)> {
+    let periodic = job
+        .periodic
+        .as_ref()
+        .is_some_and(|periodic| periodic.enabled);
+    let node_pool = match job.node_pool.as_str() {
         "" => "default",
         pool => pool,
     };
     vec![
-        ("ID", str_of(job, "ID").to_owned()),
-        ("Name", str_of(job, "Name").to_owned()),
-        ("Submit Date", format_nanos(i64_of(job, "SubmitTime"))),
-        ("Type", str_of(job, "Type").to_owned()),
-        ("Priority", i64_of(job, "Priority").to_string()),
-        ("Datacenters", datacenters),
-        ("Namespace", str_of(job, "Namespace").to_owned()),
+        ("ID", job.id.to_string()),
+        ("Name", job.name.clone()),
+        ("Submit Date", format_nanos(job.submit_time)),
+        ("Type", job.job_type.to_string()),
+        ("Priority", job.priority.to_string()),
+        ("Datacenters", job.datacenters.join(",")),
+        ("Namespace", job.namespace.clone()),
         ("Node Pool", node_pool.to_owned()),
-        ("Status", job_status_text(job)),
+        ("Status", job_status_text(job.status, job.stop)),
         ("Periodic", periodic.to_string()),
-        ("Parameterized", parameterized.to_string()),
+        ("Parameterized", job.parameterized_job.is_some().to_string()),
     ]
 }
 
-fn summary_table(summary: &Value) -> String {
+fn summary_table(summary: Option<&JobSummary>) -> String {
     let rows: Vec<Vec<String>> = summary
-        .get("Summary")
-        .and_then(Value::as_object)
         .into_iter()
-        .flatten()
+        .flat_map(|summary| &summary.summary)
         .map(|(group, counts)| {
             let mut row = vec![group.clone()];
-            for field in [
-                "Queued", "Starting", "Running", "Failed", "Complete", "Lost", "Unknown",
+            for count in [
+                counts.queued,
+                counts.starting,
+                counts.running,
+                counts.failed,
+                counts.complete,
+                counts.lost,
+                counts.unknown,
             ] {
-                row.push(i64_of(counts, field).to_string());
+                row.push(count.to_string());
             }
             row
         })
@@ -292,32 +270,22 @@ fn summary_table(summary: &Value) -> String {
 }
 
 /// `ID  Node ID  Task Group  Version  Desired  Status  Created  Modified`, newest first.
-pub fn allocs_table(allocs: &[Value], verbose: bool) -> String {
-    let mut allocs = allocs.to_vec();
-    allocs.sort_by_key(|alloc| std::cmp::Reverse(i64_of(alloc, "CreateIndex")));
+pub fn allocs_table(allocs: &[AllocListStub], verbose: bool) -> String {
+    let mut allocs: Vec<&AllocListStub> = allocs.iter().collect();
+    allocs.sort_by_key(|alloc| std::cmp::Reverse(alloc.create_index));
     let rows: Vec<Vec<String>> = allocs
         .iter()
         .map(|alloc| {
-            let (created, modified) = if verbose {
-                (
-                    format_nanos(i64_of(alloc, "CreateTime")),
-                    format_nanos(i64_of(alloc, "ModifyTime").max(i64_of(alloc, "CreateTime"))),
-                )
-            } else {
-                (
-                    time_ago(i64_of(alloc, "CreateTime")),
-                    time_ago(i64_of(alloc, "ModifyTime").max(i64_of(alloc, "CreateTime"))),
-                )
-            };
+            let time = if verbose { format_nanos } else { time_ago };
             vec![
-                short_id(str_of(alloc, "ID"), verbose),
-                short_id(str_of(alloc, "NodeID"), verbose),
-                str_of(alloc, "TaskGroup").to_owned(),
-                i64_of(alloc, "JobVersion").to_string(),
-                str_of(alloc, "DesiredStatus").to_owned(),
-                str_of(alloc, "ClientStatus").to_owned(),
-                created,
-                modified,
+                short_id(&alloc.id, verbose),
+                short_id(&alloc.node_id, verbose),
+                alloc.task_group.clone(),
+                alloc.job_version.to_string(),
+                alloc.desired_status.to_string(),
+                alloc.client_status.to_string(),
+                time(alloc.create_time),
+                time(alloc.modify_time.max(alloc.create_time)),
             ]
         })
         .collect();
@@ -337,17 +305,13 @@ pub fn allocs_table(allocs: &[Value], verbose: bool) -> String {
 }
 
 pub fn allocs(args: &JobIdArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
-        let stub = client.resolve(ObjectKind::Job, &args.job_id).await?;
-        let allocs = client
-            .get(&format!(
-                "/v1/job/{}/allocations",
-                encode(str_of(&stub, "ID"))
-            ))
+        let stub = resolve::job(&client, &args.job_id).await?;
+        let allocs: Vec<AllocListStub> = client
+            .get(&format!("/v1/job/{}/allocations", encode(&stub.id)))
             .await
             .map_err(|err| anyhow::anyhow!("Error retrieving allocations: {err}"))?;
-        let allocs = allocs.as_array().cloned().unwrap_or_default();
         if allocs.is_empty() {
             outln!("No allocations placed")?;
         } else {
@@ -358,26 +322,22 @@ pub fn allocs(args: &JobIdArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn history(args: &JobIdArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
-        let stub = client.resolve(ObjectKind::Job, &args.job_id).await?;
-        let versions = client
-            .get(&format!("/v1/job/{}/versions", encode(str_of(&stub, "ID"))))
+        let stub = resolve::job(&client, &args.job_id).await?;
+        let versions: JobVersionsResponse = client
+            .get(&format!("/v1/job/{}/versions", encode(&stub.id)))
             .await
             .map_err(|err| anyhow::anyhow!("Error retrieving job versions: {err}"))?;
-        let mut versions = versions
-            .get("Versions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        versions.sort_by_key(|job| std::cmp::Reverse(i64_of(job, "Version")));
+        let mut versions = versions.versions;
+        versions.sort_by_key(|job| std::cmp::Reverse(job.version));
         let blocks: Vec<String> = versions
             .iter()
             .map(|job| {
                 kv(&[
-                    ("Version", i64_of(job, "Version").to_string()),
-                    ("Stable", bool_of(job, "Stable").to_string()),
-                    ("Submit Date", format_nanos(i64_of(job, "SubmitTime"))),
+                    ("Version", job.version.to_string()),
+                    ("Stable", job.stable.to_string()),
+                    ("Submit Date", format_nanos(job.submit_time)),
                 ])
             })
             .collect();
@@ -387,29 +347,28 @@ pub fn history(args: &JobIdArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn inspect(args: &JobIdArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
-        let stub = client.resolve(ObjectKind::Job, &args.job_id).await?;
-        let job = client
-            .get(&format!("/v1/job/{}", encode(str_of(&stub, "ID"))))
+        let stub = resolve::job(&client, &args.job_id).await?;
+        let job: Job = client
+            .get(&format!("/v1/job/{}", encode(&stub.id)))
             .await
             .map_err(|err| anyhow::anyhow!("Error inspecting job: {err}"))?;
-        outln!("{}", serde_json::to_string_pretty(&json!({ "Job": job }))?)?;
+        outln!("{}", job_file::api_json(&job)?)?;
         Ok(ExitCode::SUCCESS)
     })
 }
 
 pub fn stop(args: &JobStopArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
-        let stub = client.resolve(ObjectKind::Job, &args.job_id).await?;
-        let job_id = str_of(&stub, "ID").to_owned();
+        let stub = resolve::job(&client, &args.job_id).await?;
         let purge = if args.purge { "?purge=true" } else { "" };
-        let response = client
-            .delete(&format!("/v1/job/{}{purge}", encode(&job_id)))
+        let response: JobDeregisterResponse = client
+            .delete(&format!("/v1/job/{}{purge}", encode(&stub.id)))
             .await
             .map_err(|err| anyhow::anyhow!("Error deregistering job: {err}"))?;
-        let eval_id = str_of(&response, "EvalID").to_owned();
+        let eval_id = response.eval_id;
         if args.detach || eval_id.is_empty() {
             outln!("{eval_id}")?;
             return Ok(ExitCode::SUCCESS);

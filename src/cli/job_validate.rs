@@ -7,44 +7,34 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
-use serde_json::json;
-
-use super::api_client::{ApiClient, block_on};
+use super::block_on;
 use super::output::outln;
 use super::{JobValidateArgs, job_file};
 use crate::api::client::ClientError;
+use crate::api::types::jobs::{JobValidateRequest, JobValidateResponse};
+use crate::structs::Job;
 
 pub fn run(args: &JobValidateArgs) -> anyhow::Result<ExitCode> {
     // A file that does not parse fails with the jobspec's one located line, as before.
     let job = job_file::load(&args.job)?;
-    let client = ApiClient::new(&args.api)?;
-    let body = json!({ "Job": serde_json::to_value(&job).context("failed to encode the job")? });
-    let reply = block_on(async { client.put("/v1/validate/job", &body).await });
+    let client = args.api.client()?;
+    let body = JobValidateRequest::<&Job> { job: Some(&job) };
+    let reply = block_on(async {
+        Ok(client
+            .put::<_, JobValidateResponse>("/v1/validate/job", &body)
+            .await)
+    })?;
     match reply {
         Ok(response) => {
-            let error = response
-                .get("Error")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default();
-            if !error.is_empty() {
-                anyhow::bail!("Job validation errors:\n{error}");
+            if !response.error.is_empty() {
+                anyhow::bail!("Job validation errors:\n{}", response.error);
             }
-            let warnings = response
-                .get("Warnings")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default();
-            if !warnings.is_empty() {
-                outln!("Job Warnings:\n{warnings}\n")?;
+            if !response.warnings.is_empty() {
+                outln!("Job Warnings:\n{}\n", response.warnings)?;
             }
         }
         // The agent answered but refused the request: its reason is the answer.
-        Err(err)
-            if matches!(
-                err.downcast_ref::<ClientError>(),
-                Some(ClientError::UnexpectedResponse { .. })
-            ) =>
-        {
+        Err(err @ ClientError::UnexpectedResponse { .. }) => {
             anyhow::bail!("Error validating job: {err}");
         }
         // No agent: validate here, with each problem's position in the file.

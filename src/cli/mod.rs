@@ -11,7 +11,6 @@ mod alloc_actions;
 mod alloc_exec;
 mod alloc_logs;
 mod alloc_status;
-mod api_client;
 mod args;
 mod config_validate;
 mod deployment;
@@ -29,6 +28,7 @@ mod node_status;
 mod operator;
 mod operator_scheduler;
 pub mod output;
+mod resolve;
 mod service;
 mod status;
 
@@ -36,6 +36,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use output::outln;
@@ -153,6 +154,35 @@ impl ApiArgs {
             .or_else(|| std::env::var("NOMAD_TOKEN").ok())
             .filter(|token| !token.is_empty())
     }
+
+    /// The typed client for the agent these flags name; reads go to the leader.
+    pub fn client(&self) -> anyhow::Result<crate::api::client::ApiClient> {
+        self.client_stale(false)
+    }
+
+    /// [`Self::client`], with reads any server may answer when `stale` (Nomad's `-stale`).
+    pub fn client_stale(&self, stale: bool) -> anyhow::Result<crate::api::client::ApiClient> {
+        Ok(crate::api::client::ApiClient::new(
+            crate::api::client::ClientConfig {
+                address: self.resolved_address(),
+                region: self.region.clone(),
+                namespace: self.namespace.clone(),
+                token: self.resolved_token(),
+                stale,
+            },
+        )?)
+    }
+}
+
+/// Runs a CLI command's async body on a small runtime.
+pub fn block_on<T>(
+    future: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?
+        .block_on(future)
 }
 
 /// HCL2 variables for job files.

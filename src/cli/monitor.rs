@@ -15,11 +15,11 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use super::api_client::{ApiClient, i64_of, str_of};
 use super::format::{now_rfc3339, short_id, table};
 use super::output::outln;
+use crate::api::client::{ApiClient, encode};
+use crate::api::types::allocs::AllocListStub;
+use crate::structs::{AllocMetric, Deployment, DeploymentStatus, EvalStatus, Evaluation};
 
 /// How long one blocking query waits before asking again.
 const BLOCKING_WAIT: Duration = Duration::from_secs(30);
@@ -54,45 +54,44 @@ pub async fn monitor_eval(
     let mut printed_deployment = false;
     let mut index = 0;
     loop {
-        let reply = client
-            .get_blocking(&format!("/v1/evaluation/{eval_id}"), index, BLOCKING_WAIT)
+        let (eval, meta): (Evaluation, _) = client
+            .blocking(&format!("/v1/evaluation/{eval_id}"), index, BLOCKING_WAIT)
             .await
             .map_err(|err| anyhow::anyhow!("Error reading evaluation: {err}"))?;
-        index = reply.index.max(index);
-        let eval = reply.body;
+        index = meta.last_index.max(index);
         let now = now_rfc3339();
         if !printed_trigger {
             printed_trigger = true;
             print_trigger(&eval, &now, config)?;
         }
-        let allocs = client
+        let allocs: Vec<AllocListStub> = client
             .get(&format!("/v1/evaluation/{eval_id}/allocations"))
             .await
-            .unwrap_or(Value::Null);
-        for alloc in allocs.as_array().into_iter().flatten() {
-            let alloc_id = str_of(alloc, "ID").to_owned();
-            if !seen_allocs.insert(alloc_id.clone()) {
+            .unwrap_or_default();
+        for alloc in &allocs {
+            if !seen_allocs.insert(alloc.id.clone()) {
                 continue;
             }
-            if i64_of(alloc, "CreateIndex") < i64_of(&eval, "CreateIndex") {
+            if alloc.create_index < eval.create_index {
                 continue;
             }
             outln!(
                 "    {now}: Allocation \"{}\" created: node \"{}\", group \"{}\"",
-                id(&alloc_id),
-                id(str_of(alloc, "NodeID")),
-                str_of(alloc, "TaskGroup")
+                id(&alloc.id),
+                id(&alloc.node_id),
+                alloc.task_group
             )?;
         }
-        let deployment_id = str_of(&eval, "DeploymentID");
-        if !deployment_id.is_empty() && !printed_deployment {
+        if let Some(deployment_id) = eval.deployment_id.as_deref().filter(|id| !id.is_empty())
+            && !printed_deployment
+        {
             printed_deployment = true;
             outln!(
                 "    {now}: Evaluation within deployment: \"{}\"",
                 id(deployment_id)
             )?;
         }
-        let status = str_of(&eval, "Status").to_owned();
+        let status = eval.status.to_string();
         if status != last_status {
             if !last_status.is_empty() || status != "pending" {
                 let from = if last_status.is_empty() {
@@ -106,8 +105,9 @@ pub async fn monitor_eval(
             }
             last_status = status.clone();
         }
-        let next_eval = str_of(&eval, "NextEval");
-        if status == "complete" && !next_eval.is_empty() {
+        if eval.status == EvalStatus::Complete
+            && let Some(next_eval) = eval.next_eval.as_deref().filter(|id| !id.is_empty())
+        {
             outln!(
                 "==> {now}: Monitoring next evaluation \"{}\" in {}",
                 id(next_eval),
@@ -119,42 +119,34 @@ pub async fn monitor_eval(
             printed_trigger = false;
             continue;
         }
-        if matches!(
-            status.as_str(),
-            "complete" | "failed" | "canceled" | "cancelled"
-        ) {
+        if eval.status.is_terminal() {
             return finish(&eval, &status, config);
         }
     }
 }
 
-fn print_trigger(eval: &Value, now: &str, config: MonitorConfig) -> anyhow::Result<()> {
-    let triggered_by = str_of(eval, "TriggeredBy");
-    match triggered_by {
+fn print_trigger(eval: &Evaluation, now: &str, config: MonitorConfig) -> anyhow::Result<()> {
+    match eval.triggered_by.as_str() {
         "node-update" | "node-drain" => outln!(
             "    {now}: Evaluation triggered by node \"{}\"",
-            short_id(str_of(eval, "NodeID"), config.verbose)
+            short_id(eval.node_id.as_deref().unwrap_or_default(), config.verbose)
         )?,
         "alloc-stop" | "alloc-failure" | "job-register" | "job-deregister" | "periodic-job"
-        | "rolling-update" | "deployment-watcher" | "" => outln!(
-            "    {now}: Evaluation triggered by job \"{}\"",
-            str_of(eval, "JobID")
-        )?,
+        | "rolling-update" | "deployment-watcher" | "" => {
+            outln!("    {now}: Evaluation triggered by job \"{}\"", eval.job_id)?
+        }
         other => outln!(
             "    {now}: Evaluation triggered by job \"{}\" ({other})",
-            str_of(eval, "JobID")
+            eval.job_id
         )?,
     }
     Ok(())
 }
 
-fn finish(eval: &Value, status: &str, config: MonitorConfig) -> anyhow::Result<u8> {
+fn finish(eval: &Evaluation, status: &str, config: MonitorConfig) -> anyhow::Result<u8> {
     let now = now_rfc3339();
-    let eval_id = short_id(str_of(eval, "ID"), config.verbose);
-    let failed = eval
-        .get("FailedTGAllocs")
-        .and_then(Value::as_object)
-        .filter(|failed| !failed.is_empty());
+    let eval_id = short_id(&eval.id, config.verbose);
+    let failed = Some(&eval.failed_tg_allocs).filter(|failed| !failed.is_empty());
     match failed {
         None => {
             outln!("==> {now}: Evaluation \"{eval_id}\" finished with status \"{status}\"")?;
@@ -168,8 +160,7 @@ fn finish(eval: &Value, status: &str, config: MonitorConfig) -> anyhow::Result<u
                     outln!("    {line}")?;
                 }
             }
-            let blocked = str_of(eval, "BlockedEval");
-            if !blocked.is_empty() {
+            if let Some(blocked) = eval.blocked_eval.as_deref().filter(|id| !id.is_empty()) {
                 outln!(
                     "    Evaluation \"{}\" waiting for additional capacity to place remainder",
                     short_id(blocked, config.verbose)
@@ -187,56 +178,38 @@ fn finish(eval: &Value, status: &str, config: MonitorConfig) -> anyhow::Result<u
 }
 
 /// Nomad's explanation of one group's failed placements (`formatAllocMetrics`).
-pub fn failed_placement_lines(group: &str, metric: &Value) -> Vec<String> {
-    let coalesced = i64_of(metric, "CoalescedFailures") + 1;
+pub fn failed_placement_lines(group: &str, metric: &AllocMetric) -> Vec<String> {
+    let coalesced = metric.coalesced_failures + 1;
     let plural = if coalesced == 1 { "" } else { "s" };
     let mut lines = vec![format!(
         "Task Group \"{group}\" (failed to place {coalesced} allocation{plural}):"
     )];
-    let nodes_evaluated = i64_of(metric, "NodesEvaluated");
-    if nodes_evaluated == 0 {
+    if metric.nodes_evaluated == 0 {
         lines.push("  * No nodes were eligible for evaluation".to_owned());
     }
-    let counted = |field: &str| -> Vec<(String, i64)> {
-        metric
-            .get(field)
-            .and_then(Value::as_object)
-            .map(|map| {
-                map.iter()
-                    .map(|(name, count)| (name.clone(), count.as_i64().unwrap_or(0)))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    for (class, count) in counted("ClassFiltered") {
+    for (class, count) in &metric.class_filtered {
         lines.push(format!(
             "  * Class {class:?}: {count} nodes excluded by filter"
         ));
     }
-    for (constraint, count) in counted("ConstraintFiltered") {
+    for (constraint, count) in &metric.constraint_filtered {
         lines.push(format!(
             "  * Constraint {constraint:?}: {count} nodes excluded by filter"
         ));
     }
-    let exhausted = i64_of(metric, "NodesExhausted");
+    let exhausted = metric.nodes_exhausted;
     if exhausted > 0 {
         lines.push(format!("  * Resources exhausted on {exhausted} nodes"));
     }
-    for (class, count) in counted("ClassExhausted") {
+    for (class, count) in &metric.class_exhausted {
         lines.push(format!("  * Class {class:?} exhausted on {count} nodes"));
     }
-    for (dimension, count) in counted("DimensionExhausted") {
+    for (dimension, count) in &metric.dimension_exhausted {
         lines.push(format!(
             "  * Dimension {dimension:?} exhausted on {count} nodes"
         ));
     }
-    for quota in metric
-        .get("QuotaExhausted")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
+    for quota in &metric.quota_exhausted {
         lines.push(format!("  * Quota limit hit {quota:?}"));
     }
     lines
@@ -250,24 +223,21 @@ pub async fn monitor_deployment(
     job_modify_index: u64,
     config: MonitorConfig,
 ) -> anyhow::Result<()> {
-    let path = format!("/v1/job/{}/deployment", super::api_client::encode(job_id));
+    let path = format!("/v1/job/{}/deployment", encode(job_id));
     let deadline = Instant::now() + DEPLOYMENT_PATIENCE;
     let mut index = 0;
     let mut announced = false;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let reply = match client
-            .get_blocking(&path, index, remaining.min(BLOCKING_WAIT))
-            .await
-        {
-            Ok(reply) => reply,
-            Err(_) => return Ok(()),
+        let reply = client
+            .blocking::<Option<Deployment>>(&path, index, remaining.min(BLOCKING_WAIT))
+            .await;
+        let Ok((Some(deployment), meta)) = reply else {
+            return Ok(());
         };
-        index = reply.index.max(index);
-        let deployment = reply.body;
+        index = meta.last_index.max(index);
         // A deployment of an earlier version of the job is not this run's.
-        if deployment.is_null() || i64_of(&deployment, "JobModifyIndex") as u64 != job_modify_index
-        {
+        if deployment.job_modify_index != job_modify_index {
             return Ok(());
         }
         if !announced {
@@ -275,11 +245,10 @@ pub async fn monitor_deployment(
             outln!(
                 "==> {}: Monitoring deployment \"{}\"",
                 now_rfc3339(),
-                short_id(str_of(&deployment, "ID"), config.verbose)
+                short_id(&deployment.id, config.verbose)
             )?;
         }
-        let status = str_of(&deployment, "Status");
-        if status != "running" || remaining.is_zero() {
+        if deployment.status != DeploymentStatus::Running || remaining.is_zero() {
             outln!("{}", deployment_block(&deployment, config.verbose, true))?;
             return Ok(());
         }
@@ -287,9 +256,9 @@ pub async fn monitor_deployment(
 }
 
 /// A deployment as Nomad's monitor and `job status` print it.
-pub fn deployment_block(deployment: &Value, verbose: bool, with_header: bool) -> String {
-    let status = str_of(deployment, "Status");
-    let mark = match status {
+pub fn deployment_block(deployment: &Deployment, verbose: bool, with_header: bool) -> String {
+    let status = deployment.status.to_string();
+    let mark = match status.as_str() {
         "successful" => "✓",
         "running" => "⠙",
         _ => "!",
@@ -298,18 +267,15 @@ pub fn deployment_block(deployment: &Value, verbose: bool, with_header: bool) ->
     if with_header {
         text.push_str(&format!(
             "  {mark} Deployment \"{}\" {status}\n\n    {}\n",
-            short_id(str_of(deployment, "ID"), verbose),
+            short_id(&deployment.id, verbose),
             now_rfc3339()
         ));
         for line in super::format::kv(&[
-            ("ID", short_id(str_of(deployment, "ID"), verbose)),
-            ("Job ID", str_of(deployment, "JobID").to_owned()),
-            ("Job Version", i64_of(deployment, "JobVersion").to_string()),
-            ("Status", status.to_owned()),
-            (
-                "Description",
-                str_of(deployment, "StatusDescription").to_owned(),
-            ),
+            ("ID", short_id(&deployment.id, verbose)),
+            ("Job ID", deployment.job_id.to_string()),
+            ("Job Version", deployment.job_version.to_string()),
+            ("Status", status.clone()),
+            ("Description", deployment.status_description.clone()),
         ])
         .lines()
         {
@@ -322,12 +288,9 @@ pub fn deployment_block(deployment: &Value, verbose: bool, with_header: bool) ->
         text.pop();
     } else {
         text.push_str(&super::format::kv(&[
-            ("ID", short_id(str_of(deployment, "ID"), verbose)),
-            ("Status", status.to_owned()),
-            (
-                "Description",
-                str_of(deployment, "StatusDescription").to_owned(),
-            ),
+            ("ID", short_id(&deployment.id, verbose)),
+            ("Status", status.clone()),
+            ("Description", deployment.status_description.clone()),
         ]));
         text.push_str("\n\nDeployed\n");
         text.push_str(&deployed_table(deployment));
@@ -335,20 +298,18 @@ pub fn deployment_block(deployment: &Value, verbose: bool, with_header: bool) ->
     text
 }
 
-fn deployed_table(deployment: &Value) -> String {
+fn deployed_table(deployment: &Deployment) -> String {
     let rows: Vec<Vec<String>> = deployment
-        .get("TaskGroups")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
+        .task_groups
+        .iter()
         .map(|(group, state)| {
             vec![
                 group.clone(),
-                i64_of(state, "DesiredTotal").to_string(),
-                i64_of(state, "PlacedAllocs").to_string(),
-                i64_of(state, "HealthyAllocs").to_string(),
-                i64_of(state, "UnhealthyAllocs").to_string(),
-                str_of(state, "RequireProgressBy").to_owned(),
+                state.desired_total.to_string(),
+                state.placed_allocs.to_string(),
+                state.healthy_allocs.to_string(),
+                state.unhealthy_allocs.to_string(),
+                state.require_progress_by.clone().unwrap_or_default(),
             ]
         })
         .collect();
@@ -367,18 +328,20 @@ fn deployed_table(deployment: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use std::collections::BTreeMap;
 
     use super::failed_placement_lines;
+    use crate::structs::AllocMetric;
 
     #[test]
     fn failed_placements_read_as_nomad_prints_them() {
-        let metric = json!({
-            "NodesEvaluated": 1,
-            "NodesExhausted": 1,
-            "DimensionExhausted": { "memory": 1 },
-            "CoalescedFailures": 0,
-        });
+        let metric = AllocMetric {
+            nodes_evaluated: 1,
+            nodes_exhausted: 1,
+            dimension_exhausted: BTreeMap::from([("memory".to_owned(), 1)]),
+            coalesced_failures: 0,
+            ..AllocMetric::default()
+        };
         assert_eq!(
             failed_placement_lines("cache", &metric),
             [
@@ -387,11 +350,12 @@ mod tests {
                 "  * Dimension \"memory\" exhausted on 1 nodes",
             ]
         );
-        let filtered = json!({
-            "NodesEvaluated": 0,
-            "ConstraintFiltered": { "${attr.kernel.name} = windows": 2 },
-            "CoalescedFailures": 2,
-        });
+        let filtered = AllocMetric {
+            nodes_evaluated: 0,
+            constraint_filtered: BTreeMap::from([("${attr.kernel.name} = windows".to_owned(), 2)]),
+            coalesced_failures: 2,
+            ..AllocMetric::default()
+        };
         assert_eq!(
             failed_placement_lines("web", &filtered),
             [

@@ -6,16 +6,22 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
-use super::api_client::{ApiClient, ObjectKind, block_on, bool_of, i64_of, str_of};
+use super::block_on;
 use super::format::{kv, now_rfc3339, short_id, table};
 use super::job_status::allocs_table;
 use super::output::outln;
-use super::{NodeDrainArgs, NodeEligibilityArgs, NodeStatusArgs};
+use super::{NodeDrainArgs, NodeEligibilityArgs, NodeStatusArgs, resolve};
+use crate::api::client::ApiClient;
+use crate::api::types::agent::AgentSelf;
+use crate::api::types::allocs::AllocListStub;
+use crate::api::types::nodes::{
+    DrainSpec, NodeDrainUpdateResponse, NodeListStub, NodeUpdateDrainRequest,
+    NodeUpdateEligibilityRequest,
+};
+use crate::structs::{AllocClientStatus, AllocDesiredStatus, Allocation, JobType, Node};
 
 pub fn status(args: &NodeStatusArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
         let node_id = match (&args.node_id, args.self_node) {
             (_, true) => Some(self_node_id(&client).await?),
@@ -34,42 +40,36 @@ pub async fn resolve_node(client: &ApiClient, prefix: &str) -> anyhow::Result<St
     if prefix.len() < 2 {
         anyhow::bail!("Node ID must contain at least two characters.");
     }
-    let node = client.resolve(ObjectKind::Node, prefix).await?;
-    Ok(str_of(&node, "ID").to_owned())
+    Ok(resolve::node(client, prefix).await?.id)
 }
 
 /// The node of the agent at the address: its client's node, found by the agent's node name.
 async fn self_node_id(client: &ApiClient) -> anyhow::Result<String> {
-    let agent = client
+    let agent: AgentSelf = client
         .get("/v1/agent/self")
         .await
         .map_err(|err| anyhow::anyhow!("Error querying agent info: {err}"))?;
     if let Some(node_id) = agent
-        .pointer("/stats/client/node_id")
-        .and_then(Value::as_str)
+        .stats
+        .get("client")
+        .and_then(|client| client.get("node_id"))
     {
-        return Ok(node_id.to_owned());
+        return Ok(node_id.clone());
     }
-    let name = agent
-        .pointer("/config/NodeName")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let nodes = client.get("/v1/nodes").await?;
+    let name = &agent.config.node_name;
+    let nodes: Vec<NodeListStub> = client.get("/v1/nodes").await?;
     nodes
-        .as_array()
         .into_iter()
-        .flatten()
-        .find(|node| str_of(node, "Name") == name)
-        .map(|node| str_of(node, "ID").to_owned())
+        .find(|node| &node.name == name)
+        .map(|node| node.id)
         .ok_or_else(|| anyhow::anyhow!("Not running in client mode"))
 }
 
 async fn list_nodes(client: &ApiClient, verbose: bool) -> anyhow::Result<ExitCode> {
-    let nodes = client
+    let nodes: Vec<NodeListStub> = client
         .get("/v1/nodes")
         .await
         .map_err(|err| anyhow::anyhow!("Error querying node status: {err}"))?;
-    let nodes = nodes.as_array().cloned().unwrap_or_default();
     if nodes.is_empty() {
         outln!("No nodes registered")?;
         return Ok(ExitCode::SUCCESS);
@@ -79,19 +79,19 @@ async fn list_nodes(client: &ApiClient, verbose: bool) -> anyhow::Result<ExitCod
 }
 
 /// `ID  Node Pool  DC  Name  Class  Drain  Eligibility  Status`.
-pub fn nodes_table(nodes: &[Value], verbose: bool) -> String {
+pub fn nodes_table(nodes: &[NodeListStub], verbose: bool) -> String {
     let rows: Vec<Vec<String>> = nodes
         .iter()
         .map(|node| {
             vec![
-                short_id(str_of(node, "ID"), verbose),
-                str_of(node, "NodePool").to_owned(),
-                str_of(node, "Datacenter").to_owned(),
-                str_of(node, "Name").to_owned(),
-                str_of(node, "NodeClass").to_owned(),
-                bool_of(node, "Drain").to_string(),
-                str_of(node, "SchedulingEligibility").to_owned(),
-                str_of(node, "Status").to_owned(),
+                short_id(&node.id, verbose),
+                node.node_pool.clone(),
+                node.datacenter.clone(),
+                node.name.clone(),
+                node.node_class.clone(),
+                node.drain.to_string(),
+                node.scheduling_eligibility.to_string(),
+                node.status.to_string(),
             ]
         })
         .collect();
@@ -115,77 +115,50 @@ async fn show_node(
     node_id: &str,
     args: &NodeStatusArgs,
 ) -> anyhow::Result<ExitCode> {
-    let node = client
+    let node: Node = client
         .get(&format!("/v1/node/{node_id}"))
         .await
         .map_err(|err| anyhow::anyhow!("Error querying node info: {err}"))?;
     let verbose = args.verbose;
     let mut drivers: Vec<&str> = node
-        .get("Drivers")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .filter(|(_, info)| bool_of(info, "Detected") && bool_of(info, "Healthy"))
+        .drivers
+        .iter()
+        .filter(|(_, info)| info.detected && info.healthy)
         .map(|(name, _)| name.as_str())
         .collect();
     drivers.sort_unstable();
     outln!(
         "{}",
         kv(&[
-            ("ID", short_id(str_of(&node, "ID"), verbose)),
-            ("Name", str_of(&node, "Name").to_owned()),
-            ("Node Pool", str_of(&node, "NodePool").to_owned()),
-            ("Class", str_of(&node, "NodeClass").to_owned()),
-            ("DC", str_of(&node, "Datacenter").to_owned()),
+            ("ID", short_id(&node.id, verbose)),
+            ("Name", node.name.clone()),
+            ("Node Pool", node.node_pool.clone()),
+            ("Class", node.node_class.clone()),
+            ("DC", node.datacenter.clone()),
             ("Drain", drain_text(&node)),
-            (
-                "Eligibility",
-                str_of(&node, "SchedulingEligibility").to_owned()
-            ),
-            ("Status", str_of(&node, "Status").to_owned()),
+            ("Eligibility", node.scheduling_eligibility.to_string()),
+            ("Status", node.status.to_string()),
             ("Driver Status", drivers.join(",")),
         ])
     )?;
-    let allocs = client
+    let allocs: Vec<Allocation> = client
         .get(&format!("/v1/node/{node_id}/allocations"))
         .await
         .map_err(|err| anyhow::anyhow!("Error querying node allocations: {err}"))?;
-    let allocs = allocs.as_array().cloned().unwrap_or_default();
-    let running: Vec<&Value> = allocs
-        .iter()
-        .filter(|alloc| {
-            matches!(str_of(alloc, "ClientStatus"), "running" | "pending")
-                && str_of(alloc, "DesiredStatus") == "run"
-        })
-        .collect();
+    let running = allocs.iter().filter(|alloc| {
+        matches!(
+            alloc.client_status,
+            AllocClientStatus::Running | AllocClientStatus::Pending
+        ) && alloc.desired_status == AllocDesiredStatus::Run
+    });
     let (mut cpu, mut memory_mb, mut disk_mb) = (0, 0, 0);
-    for alloc in &running {
-        let resources = alloc
-            .get("AllocatedResources")
-            .cloned()
-            .unwrap_or(Value::Null);
-        for task in resources
-            .get("Tasks")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .map(|(_, t)| t)
-        {
-            cpu += task
-                .pointer("/Cpu/CpuShares")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            memory_mb += task
-                .pointer("/Memory/MemoryMB")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-        }
-        disk_mb += resources
-            .pointer("/Shared/DiskMB")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
+    for alloc in running {
+        let resources = &alloc.allocated_resources;
+        cpu += resources.total_cpu();
+        memory_mb += resources.total_memory_mb();
+        disk_mb += resources.shared.disk_mb;
     }
-    let total = |pointer: &str| node.pointer(pointer).and_then(Value::as_i64).unwrap_or(0);
+    let total = &node.node_resources;
     let mib = |mb: i64| super::alloc_status::bytes(mb * 1024 * 1024);
     outln!()?;
     outln!("Allocated Resources")?;
@@ -194,17 +167,9 @@ async fn show_node(
         table(
             &["CPU", "Memory", "Disk"],
             &[vec![
-                format!("{cpu}/{} MHz", total("/NodeResources/Cpu/CpuShares")),
-                format!(
-                    "{}/{}",
-                    mib(memory_mb),
-                    mib(total("/NodeResources/Memory/MemoryMB"))
-                ),
-                format!(
-                    "{}/{}",
-                    mib(disk_mb),
-                    mib(total("/NodeResources/Disk/DiskMB"))
-                ),
+                format!("{cpu}/{} MHz", total.cpu.cpu_shares),
+                format!("{}/{}", mib(memory_mb), mib(total.memory.memory_mb)),
+                format!("{}/{}", mib(disk_mb), mib(total.disk.disk_mb)),
             ]]
         )
     )?;
@@ -213,19 +178,17 @@ async fn show_node(
     if allocs.is_empty() {
         outln!("No allocations placed")?;
     } else {
-        outln!("{}", allocs_table(&allocs, verbose))?;
+        let stubs: Vec<AllocListStub> = allocs
+            .iter()
+            .map(|alloc| AllocListStub::new(alloc, false))
+            .collect();
+        outln!("{}", allocs_table(&stubs, verbose))?;
     }
     if verbose {
         outln!()?;
         outln!("Attributes")?;
-        let attributes: Vec<(String, String)> = node
-            .get("Attributes")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .map(|(key, value)| (key.clone(), value.as_str().unwrap_or("").to_owned()))
-            .collect();
-        let pairs: Vec<(&str, String)> = attributes
+        let pairs: Vec<(&str, String)> = node
+            .attributes
             .iter()
             .map(|(key, value)| (key.as_str(), value.clone()))
             .collect();
@@ -242,14 +205,11 @@ async fn show_node(
 
 /// Nomad's "Device Group Attributes": per device group (sorted by `vendor/type/name`), its name
 /// and its attributes as `value unit`, one block each.
-fn device_group_attributes(node: &Value) -> Vec<String> {
-    let Some(devices) = node.pointer("/NodeResources/Devices").and_then(|devices| {
-        serde_json::from_value::<Vec<crate::structs::NodeDeviceResource>>(devices.clone()).ok()
-    }) else {
-        return Vec::new();
-    };
-    let mut devices: Vec<_> = devices
-        .into_iter()
+fn device_group_attributes(node: &Node) -> Vec<String> {
+    let mut devices: Vec<_> = node
+        .node_resources
+        .devices
+        .iter()
         .filter(|device| !device.attributes.is_empty())
         .collect();
     devices.sort_by_key(|device| device.full_name());
@@ -273,20 +233,14 @@ fn device_group_attributes(node: &Value) -> Vec<String> {
         .collect()
 }
 
-fn drain_text(node: &Value) -> String {
-    match node
-        .get("DrainStrategy")
-        .filter(|strategy| !strategy.is_null())
-    {
+fn drain_text(node: &Node) -> String {
+    match &node.drain_strategy {
         None => "false".to_owned(),
-        Some(strategy) => {
-            let force = i64_of(strategy, "ForceDeadline");
-            if force > 0 {
-                format!("true; {} deadline", super::format::format_nanos(force))
-            } else {
-                "true".to_owned()
-            }
-        }
+        Some(strategy) if strategy.force_deadline > 0 => format!(
+            "true; {} deadline",
+            super::format::format_nanos(strategy.force_deadline)
+        ),
+        Some(_) => "true".to_owned(),
     }
 }
 
@@ -304,7 +258,7 @@ pub fn drain(args: &NodeDrainArgs) -> anyhow::Result<ExitCode> {
     if args.enable == args.disable {
         anyhow::bail!("Either the '-enable' or '-disable' flag must be set, but not both");
     }
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
         let node_id = match (&args.node_id, args.self_node) {
             (_, true) => self_node_id(&client).await?,
@@ -325,20 +279,16 @@ pub fn drain(args: &NodeDrainArgs) -> anyhow::Result<ExitCode> {
             outln!("Canceling drain toggle")?;
             return Ok(ExitCode::SUCCESS);
         }
-        let body = if args.enable {
-            json!({
-                "NodeID": node_id,
-                "DrainSpec": {
-                    "Deadline": deadline.as_nanos() as u64,
-                    "IgnoreSystemJobs": args.ignore_system,
-                },
-                "MarkEligible": false,
-            })
-        } else {
-            json!({ "NodeID": node_id, "DrainSpec": null, "MarkEligible": true })
+        let body = NodeUpdateDrainRequest {
+            node_id: node_id.clone(),
+            drain_spec: args.enable.then(|| DrainSpec {
+                deadline: i64::try_from(deadline.as_nanos()).unwrap_or(i64::MAX),
+                ignore_system_jobs: args.ignore_system,
+            }),
+            mark_eligible: args.disable,
         };
         let live_before = live_allocs(&client, &node_id).await?;
-        client
+        let _: NodeDrainUpdateResponse = client
             .post(&format!("/v1/node/{node_id}/drain"), &body)
             .await
             .map_err(|err| anyhow::anyhow!("Error updating drain specification: {err}"))?;
@@ -350,16 +300,9 @@ pub fn drain(args: &NodeDrainArgs) -> anyhow::Result<ExitCode> {
         if args.detach {
             return Ok(ExitCode::SUCCESS);
         }
-        monitor_drain(&client, &node_id, deadline, live_before).await?;
+        monitor_drain(&client, &node_id, deadline, live_before, args.ignore_system).await?;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-fn is_terminal(alloc: &Value) -> bool {
-    matches!(
-        str_of(alloc, "ClientStatus"),
-        "complete" | "failed" | "lost"
-    )
 }
 
 /// The IDs of the node's allocations that have not finished.
@@ -367,25 +310,25 @@ async fn live_allocs(
     client: &ApiClient,
     node_id: &str,
 ) -> anyhow::Result<std::collections::BTreeSet<String>> {
-    let allocs = client
+    let allocs: Vec<Allocation> = client
         .get(&format!("/v1/node/{node_id}/allocations"))
         .await
         .map_err(|err| anyhow::anyhow!("Error querying node allocations: {err}"))?;
     Ok(allocs
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|alloc| !is_terminal(alloc))
-        .map(|alloc| str_of(alloc, "ID").to_owned())
+        .iter()
+        .filter(|alloc| !alloc.is_client_terminal())
+        .map(|alloc| alloc.id.to_string())
         .collect())
 }
 
-/// Follows the node's allocations until none is left running (Nomad: `api.Nodes().MonitorDrain`).
+/// Follows the node's allocations until none is left running (Nomad: `api.Nodes().MonitorDrain`;
+/// with `ignore_system`, system jobs' allocations stay and are not waited for).
 async fn monitor_drain(
     client: &ApiClient,
     node_id: &str,
     deadline: Duration,
     live_before: std::collections::BTreeSet<String>,
+    ignore_system: bool,
 ) -> anyhow::Result<()> {
     let give_up = std::time::Instant::now() + deadline + Duration::from_secs(30);
     let mut index = 0;
@@ -399,26 +342,26 @@ async fn monitor_drain(
             )?;
             return Ok(());
         }
-        let reply = client
-            .get_blocking(
+        let (allocs, meta): (Vec<Allocation>, _) = client
+            .blocking(
                 &format!("/v1/node/{node_id}/allocations"),
                 index,
                 remaining.min(Duration::from_secs(30)),
             )
             .await?;
-        index = reply.index.max(index);
+        index = meta.last_index.max(index);
         let mut left = 0;
-        for alloc in reply.body.as_array().into_iter().flatten() {
-            let alloc_id = str_of(alloc, "ID");
-            let stopping = str_of(alloc, "DesiredStatus") != "run";
-            let terminal = matches!(
-                str_of(alloc, "ClientStatus"),
-                "complete" | "failed" | "lost"
-            );
-            if str_of(alloc, "JobType") == "system" {
+        for alloc in &allocs {
+            let alloc_id = alloc.id.as_str();
+            let stopping = alloc.desired_status != AllocDesiredStatus::Run;
+            let is_system = alloc
+                .job
+                .as_ref()
+                .is_some_and(|job| job.job_type == JobType::System);
+            if ignore_system && is_system {
                 continue;
             }
-            if terminal {
+            if alloc.is_client_terminal() {
                 if stopping
                     && live_before.contains(alloc_id)
                     && reported.insert(alloc_id.to_owned())
@@ -447,7 +390,7 @@ pub fn eligibility(args: &NodeEligibilityArgs) -> anyhow::Result<ExitCode> {
     if args.enable == args.disable {
         anyhow::bail!("Either the '-enable' or '-disable' flag must be set, but not both");
     }
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
         let node_id = match (&args.node_id, args.self_node) {
             (_, true) => self_node_id(&client).await?,
@@ -459,11 +402,12 @@ pub fn eligibility(args: &NodeEligibilityArgs) -> anyhow::Result<ExitCode> {
         } else {
             "ineligible"
         };
-        client
-            .post(
-                &format!("/v1/node/{node_id}/eligibility"),
-                &json!({ "NodeID": node_id, "Eligibility": eligibility }),
-            )
+        let body = NodeUpdateEligibilityRequest {
+            node_id: node_id.clone(),
+            eligibility: eligibility.to_owned(),
+        };
+        let _: NodeDrainUpdateResponse = client
+            .post(&format!("/v1/node/{node_id}/eligibility"), &body)
             .await
             .map_err(|err| anyhow::anyhow!("Error updating scheduling eligibility: {err}"))?;
         outln!("Node {node_id:?} scheduling eligibility set: {eligibility} for scheduling")?;

@@ -7,13 +7,14 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
 
 use super::ApiArgs;
-use super::api_client::{ApiClient, block_on, bool_of, encode, str_of};
+use super::block_on;
 use super::format::table;
 use super::output::outln;
-use crate::api::types::cluster::SnapshotHeader;
+use crate::api::client::encode;
+use crate::api::types::client::EmptyResponse;
+use crate::api::types::cluster::{JoinResponse, RaftConfiguration, SnapshotHeader};
 
 #[derive(Debug, Subcommand)]
 pub enum OperatorCommand {
@@ -31,7 +32,7 @@ pub enum OperatorCommand {
 #[derive(Debug, Subcommand)]
 pub enum SnapshotCommand {
     /// Saves a point-in-time copy of the whole state to a file
-    Save(SnapshotFileArgs),
+    Save(SnapshotSaveArgs),
     /// Shows what a snapshot file holds (no agent needed)
     Inspect(SnapshotInspectArgs),
     /// Replaces the cluster's state with a snapshot file
@@ -45,6 +46,15 @@ pub struct SnapshotFileArgs {
     /// The snapshot file
     #[arg(value_name = "FILE")]
     pub file: std::path::PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotSaveArgs {
+    #[command(flatten)]
+    pub target: SnapshotFileArgs,
+    /// Lets any server answer with its own state, not only the leader
+    #[arg(long)]
+    pub stale: bool,
 }
 
 #[derive(Debug, Args)]
@@ -114,8 +124,9 @@ pub fn run(command: &OperatorCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn snapshot_save(args: &SnapshotFileArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+fn snapshot_save(save: &SnapshotSaveArgs) -> anyhow::Result<ExitCode> {
+    let args = &save.target;
+    let client = args.api.client_stale(save.stale)?;
     block_on(async {
         let response = client
             .get_stream("/v1/operator/snapshot")
@@ -191,7 +202,7 @@ fn snapshot_restore(args: &SnapshotFileArgs) -> anyhow::Result<ExitCode> {
         anyhow::anyhow!("Error opening snapshot file {}: {err}", args.file.display())
     })?;
     read_header(&file)?;
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
         client
             .put_bytes("/v1/operator/snapshot", file)
@@ -203,35 +214,23 @@ fn snapshot_restore(args: &SnapshotFileArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn list_peers(args: &RaftListArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client_stale(args.stale)?;
     block_on(async {
-        let path = if args.stale {
-            "/v1/operator/raft/configuration?stale"
-        } else {
-            "/v1/operator/raft/configuration"
-        };
-        let configuration = client
-            .get(path)
+        let configuration: RaftConfiguration = client
+            .get("/v1/operator/raft/configuration")
             .await
             .map_err(|err| anyhow::anyhow!("Failed to retrieve raft configuration: {err}"))?;
         let rows: Vec<Vec<String>> = configuration
-            .get("Servers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+            .servers
+            .iter()
             .map(|server| {
                 vec![
-                    str_of(server, "Node").to_owned(),
-                    str_of(server, "ID").to_owned(),
-                    str_of(server, "Address").to_owned(),
-                    if bool_of(server, "Leader") {
-                        "leader"
-                    } else {
-                        "follower"
-                    }
-                    .to_owned(),
-                    bool_of(server, "Voter").to_string(),
-                    str_of(server, "RaftProtocol").to_owned(),
+                    server.node.clone(),
+                    server.id.clone(),
+                    server.address.clone(),
+                    if server.leader { "leader" } else { "follower" }.to_owned(),
+                    server.voter.to_string(),
+                    server.raft_protocol.clone(),
                 ]
             })
             .collect();
@@ -252,10 +251,10 @@ fn remove_peer(args: &RaftRemoveArgs) -> anyhow::Result<ExitCode> {
         (None, Some(address)) => format!("address={}", encode(address)),
         _ => anyhow::bail!("Error: exactly one of -peer-id or -peer-address must be given"),
     };
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
         client
-            .delete(&format!("/v1/operator/raft/peer?{query}"))
+            .delete::<()>(&format!("/v1/operator/raft/peer?{query}"))
             .await
             .map_err(|err| anyhow::anyhow!("Failed to remove raft peer: {err}"))?;
         let which = args
@@ -276,34 +275,36 @@ fn remove_peer(args: &RaftRemoveArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn server_join(args: &ServerJoinArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     let query: Vec<String> = args
         .addresses
         .iter()
         .map(|address| format!("address={}", encode(address)))
         .collect();
     block_on(async {
-        let reply = client
-            .put(&format!("/v1/agent/join?{}", query.join("&")), &json!({}))
+        let reply: JoinResponse = client
+            .put(
+                &format!("/v1/agent/join?{}", query.join("&")),
+                &EmptyResponse {},
+            )
             .await
             .map_err(|err| anyhow::anyhow!("Error joining: {err}"))?;
-        let error = str_of(&reply, "error");
-        if !error.is_empty() {
-            anyhow::bail!("Error joining: {error}");
+        if !reply.error.is_empty() {
+            anyhow::bail!("Error joining: {}", reply.error);
         }
-        let joined = reply.get("num_joined").and_then(Value::as_u64).unwrap_or(0);
+        let joined = reply.num_joined;
         outln!("Joined {joined} servers successfully")?;
         Ok(ExitCode::SUCCESS)
     })
 }
 
 pub fn server_force_leave(args: &ServerForceLeaveArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
         client
-            .put(
+            .put::<_, ()>(
                 &format!("/v1/agent/force-leave?node={}", encode(&args.node)),
-                &json!({}),
+                &EmptyResponse {},
             )
             .await
             .map_err(|err| anyhow::anyhow!("Error force-leaving server {}: {err}", args.node))?;

@@ -9,9 +9,11 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use super::ApiArgs;
-use super::api_client::{ApiClient, block_on, encode};
+use super::block_on;
 use super::format::{short_id, table};
 use super::output::outln;
+use crate::api::client::encode;
+use crate::api::types::client::EmptyResponse;
 use crate::api::types::services::{ServiceRegistration, ServiceRegistrationListStub};
 
 #[derive(Debug, Subcommand)]
@@ -60,9 +62,9 @@ pub fn run(command: &ServiceCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn list(args: &ServiceListArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     let namespaces: Vec<ServiceRegistrationListStub> =
-        block_on(async { Ok(client.typed().get("/v1/services").await?) })
+        block_on(async { Ok(client.get("/v1/services").await?) })
             .map_err(|err: anyhow::Error| anyhow::anyhow!("Error listing services: {err:#}"))?;
     let rows: Vec<Vec<String>> = namespaces
         .iter()
@@ -91,12 +93,12 @@ fn checks_of(registration: &ServiceRegistration) -> String {
 }
 
 fn info(args: &ServiceInfoArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     let path = format!("/v1/service/{}", encode(&args.service_name));
     let mut registrations: Vec<ServiceRegistration> =
-        block_on(async { Ok(client.typed().get(&path).await?) }).map_err(
-            |err: anyhow::Error| anyhow::anyhow!("Error listing service registrations: {err:#}"),
-        )?;
+        block_on(async { Ok(client.get(&path).await?) }).map_err(|err: anyhow::Error| {
+            anyhow::anyhow!("Error listing service registrations: {err:#}")
+        })?;
     if registrations.is_empty() {
         outln!("No service registrations found")?;
         return Ok(ExitCode::SUCCESS);
@@ -128,14 +130,14 @@ fn info(args: &ServiceInfoArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn delete(args: &ServiceDeleteArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     let path = format!(
         "/v1/service/{}/{}",
         encode(&args.service_name),
         encode(&args.service_id)
     );
     block_on(async {
-        let _: serde_json::Value = client.typed().delete(&path).await?;
+        let _: EmptyResponse = client.delete(&path).await?;
         Ok(())
     })
     .map_err(|err: anyhow::Error| {

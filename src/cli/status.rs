@@ -5,11 +5,12 @@
 
 use std::process::ExitCode;
 
-use super::api_client::{ApiClient, ObjectKind, block_on};
+use super::block_on;
 use super::format::table;
 use super::output::outln;
 use super::{
     AllocStatusArgs, ApiOnlyArgs, EvalStatusArgs, JobStatusArgs, NodeStatusArgs, StatusArgs,
+    resolve,
 };
 use crate::api::client::{ClientError, PrefixMatch};
 use crate::api::types::agent::ServerMembers;
@@ -18,13 +19,36 @@ use crate::api::types::jobs::JobListStub;
 use crate::api::types::nodes::NodeListStub;
 use crate::structs::{Deployment, Evaluation};
 
+/// The kinds of object an ID prefix may name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ObjectKind {
+    Job,
+    Alloc,
+    Eval,
+    Node,
+    Deployment,
+}
+
+impl ObjectKind {
+    /// The noun Nomad's messages use.
+    fn noun(self) -> &'static str {
+        match self {
+            ObjectKind::Job => "job",
+            ObjectKind::Alloc => "allocation",
+            ObjectKind::Eval => "evaluation",
+            ObjectKind::Node => "node",
+            ObjectKind::Deployment => "deployment",
+        }
+    }
+}
+
 pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     let Some(prefix) = args.id.clone() else {
         return block_on(super::job_status::list_jobs(&client));
     };
     let kinds = block_on(async {
-        let typed = client.typed();
+        let typed = &client;
         // One or several objects of a kind count as a match of that kind; a kind the agent
         // cannot list (an error) counts as none, as Nomad's `status` searches every context.
         fn found<T>(answer: Result<PrefixMatch<T>, ClientError>) -> bool {
@@ -83,7 +107,7 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
             verbose: false,
         }),
         [ObjectKind::Deployment] => block_on(async {
-            let deployment = client.resolve(ObjectKind::Deployment, &prefix).await?;
+            let deployment = resolve::deployment(&client, &prefix).await?;
             outln!(
                 "{}",
                 super::monitor::deployment_block(&deployment, false, false)
@@ -91,7 +115,7 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }),
         several => {
-            let names: Vec<&str> = several.iter().map(|kind| kind.names().1).collect();
+            let names: Vec<&str> = several.iter().map(|kind| kind.noun()).collect();
             anyhow::bail!(
                 "Prefix {prefix:?} matched multiple types: {}; use the type's status command",
                 names.join(", ")
@@ -101,10 +125,9 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn server_members(args: &ApiOnlyArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
         let members: ServerMembers = client
-            .typed()
             .get("/v1/agent/members")
             .await
             .map_err(|err| anyhow::anyhow!("Error querying servers: {err}"))?;

@@ -270,28 +270,6 @@ fn the_scanner_sees_plain_grouped_and_nested_imports() {
     assert!(scheduler.never.contains(&"client"));
 }
 
-/// The CLI files that still read `serde_json::Value` instead of the wire types of
-/// `api::types` (#16). The list only shrinks: a file not listed that names `Value` fails, and so
-/// does a listed file that no longer does (take it off the list).
-const CLI_FILES_STILL_ON_VALUE: &[&str] = &[
-    "alloc_actions.rs",
-    "alloc_logs.rs",
-    "alloc_status.rs",
-    "api_client.rs",
-    "deployment.rs",
-    "eval_status.rs",
-    "format.rs",
-    "job_file.rs",
-    "job_run.rs",
-    "job_scale.rs",
-    "job_status.rs",
-    "job_validate.rs",
-    "monitor.rs",
-    "node_status.rs",
-    "operator.rs",
-    "service.rs",
-];
-
 /// True when `code` names the identifier `Value` (a `serde_json::Value` or its import).
 fn names_value(code: &str) -> bool {
     code.match_indices("Value").any(|(at, _)| {
@@ -302,29 +280,32 @@ fn names_value(code: &str) -> bool {
     })
 }
 
+/// True when `code` builds untyped JSON without naming `Value` (`json!`, `to_value`).
+fn builds_untyped_json(code: &str) -> bool {
+    ["json!", "to_value(", "from_value("]
+        .iter()
+        .any(|pattern| code.contains(pattern))
+}
+
+/// The CLI reads and writes the wire types of `api::types` only, never loose JSON (#16).
 #[test]
-fn the_cli_moves_off_untyped_json_and_never_back() -> anyhow::Result<()> {
+fn the_cli_reads_no_untyped_json() -> anyhow::Result<()> {
     let mut found = Vec::new();
     for file in part_files("cli") {
         let code = code_of(&std::fs::read_to_string(&file)?);
-        let name = file
-            .strip_prefix(src_dir().join("cli"))?
-            .to_string_lossy()
-            .into_owned();
-        let listed = CLI_FILES_STILL_ON_VALUE.contains(&name.as_str());
-        match (names_value(&code), listed) {
-            (true, false) => found.push(format!(
-                "{} reads serde_json::Value; use the wire types of api::types",
+        if names_value(&code) || builds_untyped_json(&code) {
+            found.push(format!(
+                "{} reads or builds serde_json::Value; use the wire types of api::types",
                 file.display()
-            )),
-            (false, true) => found.push(format!(
-                "{name} no longer reads serde_json::Value: take it off CLI_FILES_STILL_ON_VALUE"
-            )),
-            _ => {}
+            ));
         }
     }
     assert!(found.is_empty(), "{}", found.join("\n"));
     assert!(names_value("let x: serde_json::Value = y;"));
     assert!(!names_value("let x: JsonValue = y; // Values"));
+    assert!(builds_untyped_json("let body = serde_json::json!({});"));
+    assert!(!builds_untyped_json(
+        "let body: JobRegisterRequest = from_str(text)?;"
+    ));
     Ok(())
 }

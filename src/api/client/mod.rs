@@ -97,16 +97,32 @@ pub struct ApiClient {
 
 impl ApiClient {
     pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
-        let mut base = config.address.clone();
-        if !base.contains("://") {
-            base = format!("http://{base}");
-        }
-        let base = base.trim_end_matches('/').to_owned();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|error| ClientError::Build(error.to_string()))?;
-        Ok(Self { base, config, http })
+        Ok(Self::with_http(config, http))
+    }
+
+    /// A client over an HTTP client built elsewhere.
+    pub fn with_http(config: ClientConfig, http: reqwest::Client) -> Self {
+        Self {
+            base: base_url(&config.address),
+            config,
+            http,
+        }
+    }
+
+    /// The same client pointed at another agent's `address`: the region, namespace, `stale`
+    /// and the connection pool are shared (the client agent's link fails over this way).
+    pub fn at(&self, address: &str) -> ApiClient {
+        let mut config = self.config.clone();
+        config.address = address.to_owned();
+        ApiClient {
+            base: base_url(address),
+            config,
+            http: self.http.clone(),
+        }
     }
 
     /// The agent's address, as a URL.
@@ -215,10 +231,11 @@ impl ApiClient {
     ) -> Result<(T, QueryMeta), ClientError> {
         let separator = if path.contains('?') { '&' } else { '?' };
         let blocking_path = format!("{path}{separator}index={index}&wait={}ms", wait.as_millis());
+        // The server may hold the query up to `wait` plus wait/16 of jitter (Nomad's).
         let request = self
             .http
             .get(self.url(&blocking_path))
-            .timeout(wait + Duration::from_secs(10));
+            .timeout(wait + wait / 16 + Duration::from_secs(10));
         let response = self.send(request).await?;
         Self::decode(path, response).await
     }
@@ -326,6 +343,16 @@ impl ApiClient {
             },
         );
         Ok(lines)
+    }
+}
+
+/// `host:port` → `http://host:port`; URLs keep their scheme, lose a trailing slash.
+pub fn base_url(address: &str) -> String {
+    let address = address.trim_end_matches('/');
+    if address.contains("://") {
+        address.to_owned()
+    } else {
+        format!("http://{address}")
     }
 }
 

@@ -82,6 +82,21 @@ async fn every_request_carries_region_namespace_and_stale() -> anyhow::Result<()
 }
 
 #[tokio::test]
+async fn a_client_moved_to_another_agent_keeps_its_settings() -> anyhow::Result<()> {
+    let client = start().await?;
+    let gone = client.at("127.0.0.1:1/");
+    assert_eq!(gone.address(), "http://127.0.0.1:1");
+    let moved_back = gone.at(client.address());
+    let jobs: Vec<JobListStub> = moved_back.get("/v1/jobs").await?;
+    assert_eq!(jobs[0].name, "namespace=prod&region=global&stale=true");
+    assert!(matches!(
+        gone.get::<Vec<JobListStub>>("/v1/jobs").await,
+        Err(ClientError::Transport(_))
+    ));
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_blocking_query_sends_index_and_wait() -> anyhow::Result<()> {
     let client = start().await?;
     let (jobs, meta): (Vec<JobListStub>, QueryMeta) = client

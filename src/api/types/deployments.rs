@@ -15,6 +15,15 @@ pub struct DeploymentPromoteRequest {
     pub groups: Vec<String>,
 }
 
+/// `PUT /v1/deployment/fail/:id` (Nomad: `api.DeploymentFailRequest`); the path names the
+/// deployment, the body may be empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeploymentFailRequest {
+    #[serde(rename = "DeploymentID")]
+    pub deployment_id: String,
+}
+
 /// `PUT /v1/deployment/pause/:id`: pauses (`Pause: true`) or resumes (Nomad:
 /// `api.DeploymentPauseRequest`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -81,6 +81,17 @@ fn job_messages_round_trip() {
 }
 
 #[test]
+fn scaling_messages_without_a_count_round_trip() {
+    // An event-only request (`Count: null`) differs from scaling to zero.
+    check!(scaling::ScalingRequest, "scaling_request_event_only");
+    let request: scaling::ScalingRequest =
+        serde_json::from_str(include_str!("testdata/scaling_request_event_only.json"))
+            .expect("decodes");
+    assert_eq!(request.count, None);
+    check!(scaling::JobScaleStatusResponse, "job_scale_status_stopped");
+}
+
+#[test]
 fn submissions_decode_from_the_request_files() {
     // The server decodes the same bodies as submissions; their defaults come later.
     let text = include_str!("testdata/job_register_request.json");
@@ -102,6 +113,10 @@ fn alloc_eval_and_deployment_messages_round_trip() {
     check!(
         deployments::DeploymentPauseRequest,
         "deployment_pause_request"
+    );
+    check!(
+        deployments::DeploymentFailRequest,
+        "deployment_fail_request"
     );
     check!(
         deployments::DeploymentAllocHealthRequest,
@@ -199,8 +214,17 @@ fn cluster_messages_round_trip() {
 
 #[test]
 fn service_messages_round_trip() {
+    check!(super::services::ServiceSyncRequest, "service_sync_request");
     check!(
         super::services::ServiceSyncResponse,
         "service_sync_response"
+    );
+    check!(
+        Vec<super::services::ServiceRegistration>,
+        "service_registrations"
+    );
+    check!(
+        Vec<super::services::ServiceRegistrationListStub>,
+        "service_list_stubs"
     );
 }
