@@ -7,16 +7,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::api::types::jobs::JobListStub;
 use crate::structs::JobStatus;
+use crate::structs::duration::format_go_duration;
 
 /// Nomad's `shortId` length.
 pub const SHORT_ID_LEN: usize = 8;
 
-/// A UUID cut to 8 characters unless `verbose`.
+/// A UUID cut to 8 characters unless `verbose` (characters, not bytes: an ID is text the API
+/// gave, never trusted to be ASCII).
 pub fn short_id(id: &str, verbose: bool) -> String {
-    if verbose || id.len() <= SHORT_ID_LEN {
+    if verbose {
         id.to_owned()
     } else {
-        id[..SHORT_ID_LEN].to_owned()
+        id.chars().take(SHORT_ID_LEN).collect()
     }
 }
 
@@ -133,26 +135,10 @@ pub fn two_units(seconds: u64) -> String {
     }
 }
 
-/// A Go-style duration from nanoseconds: `15s`, `1m30s`, `250ms`.
+/// A Go-style duration from nanoseconds (`15s`, `1m30s`, `1.5s`, `250ms`; negative is `0s`):
+/// the model's one formatter, [`format_go_duration`].
 pub fn go_duration(nanos: i64) -> String {
-    if nanos <= 0 {
-        return "0s".to_owned();
-    }
-    let nanos = nanos as u64;
-    if nanos < 1_000_000_000 {
-        return format!("{}ms", nanos / 1_000_000);
-    }
-    let seconds = nanos / 1_000_000_000;
-    let (hours, minutes, secs) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-    let mut text = String::new();
-    if hours > 0 {
-        text.push_str(&format!("{hours}h"));
-    }
-    if hours > 0 || minutes > 0 {
-        text.push_str(&format!("{minutes}m"));
-    }
-    text.push_str(&format!("{secs}s"));
-    text
+    format_go_duration(Duration::from_nanos(u64::try_from(nanos).unwrap_or(0)))
 }
 
 /// The `ID  Type  Priority  Status  Submit Date` table of `job status`.
@@ -216,5 +202,16 @@ mod tests {
     fn go_duration_reads_as_go() {
         assert_eq!(go_duration(15_000_000_000), "15s");
         assert_eq!(go_duration(90_000_000_000), "1m30s");
+        assert_eq!(go_duration(1_500_000_000), "1.5s");
+        assert_eq!(go_duration(250_000_000), "250ms");
+        assert_eq!(go_duration(-1), "0s");
+    }
+
+    #[test]
+    fn short_ids_cut_characters_not_bytes() {
+        assert_eq!(short_id("0b23b149-aaaa-bbbb", false), "0b23b149");
+        assert_eq!(short_id("ééééééééé", false), "éééééééé");
+        assert_eq!(short_id("web", false), "web");
+        assert_eq!(short_id("0b23b149-aaaa", true), "0b23b149-aaaa");
     }
 }
