@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use super::ApiArgs;
-use super::api_client::{ApiClient, block_on};
+use super::block_on;
 use super::format::kv;
 use super::output::outln;
 use crate::api::types::scheduler::{
@@ -78,10 +78,9 @@ pub fn run(command: &SchedulerCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn get_config(args: &GetConfigArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
         let response: SchedulerConfigurationResponse = client
-            .typed()
             .get(PATH)
             .await
             .map_err(|err| anyhow::anyhow!("Error querying scheduler configuration: {err}"))?;
@@ -138,12 +137,12 @@ fn set_config(args: &SetConfigArgs) -> anyhow::Result<ExitCode> {
         .map(str::parse::<SchedulerAlgorithm>)
         .transpose()
         .map_err(|err| anyhow::anyhow!("Error parsing -scheduler-algorithm: {err}"))?;
-    let client = ApiClient::new(&args.api)?;
+    let client = args.api.client()?;
     block_on(async {
-        let current: SchedulerConfigurationResponse =
-            client.typed().get(PATH).await.map_err(|err| {
-                anyhow::anyhow!("Error querying for scheduler configuration: {err}")
-            })?;
+        let current: SchedulerConfigurationResponse = client
+            .get(PATH)
+            .await
+            .map_err(|err| anyhow::anyhow!("Error querying for scheduler configuration: {err}"))?;
         let mut config = current.scheduler_config.unwrap_or_default();
         let check_index = args.check_index.filter(|index| *index > 0);
         if let Some(index) = check_index
@@ -192,7 +191,6 @@ fn set_config(args: &SetConfigArgs) -> anyhow::Result<ExitCode> {
         // Check-and-set against the index read (or the one given), as Nomad does.
         let cas = check_index.unwrap_or(config.modify_index);
         let result: SchedulerSetConfigurationResponse = client
-            .typed()
             .put(&format!("{PATH}?cas={cas}"), &config)
             .await
             .map_err(|err| anyhow::anyhow!("Error setting scheduler configuration: {err}"))?;
