@@ -11,9 +11,9 @@ use clap::{Args, Subcommand};
 
 use super::ApiArgs;
 use super::block_on;
-use crate::api::client::encode;
 use super::format::{kv, table};
 use super::output::outln;
+use crate::api::client::encode;
 use crate::structs::{AclPolicy, AclPolicyListStub, AclToken, AclTokenListStub};
 
 #[derive(Debug, Subcommand)]
