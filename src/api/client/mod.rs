@@ -1,6 +1,6 @@
 //! The one typed client of the HTTP API, as Nomad's `api` package is for Nomad: every request and
-//! answer is a type of [`crate::api::types`] (or a model object), never loose JSON. The CLI and the
-//! client agent's link to the servers use it.
+//! answer is a type of [`crate::api::types`] (or a model object), never loose JSON. The CLI uses
+//! it; the client agent's link to the servers (`client/http_link.rs`) does not yet.
 //!
 //! - Blocking queries: [`ApiClient::blocking`] passes `index` and `wait` and returns the answer
 //!   with the `X-Nomad-Index` it came with ([`QueryMeta`]).
