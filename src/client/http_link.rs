@@ -17,7 +17,8 @@
 //! `Permission denied` otherwise. The header is marked sensitive, so it is never logged.
 //!
 //! These are the servers' client-facing routes (`src/api/routes/internal.rs`), with the wire
-//! types of [`crate::api::types::node`].
+//! types of [`crate::api::types::node`], called through the one typed client
+//! ([`crate::api::client::ApiClient`], the CLI's too) pointed at the current server.
 //!
 //! The watch is a blocking query on the node's own allocation index: the server holds it until
 //! the servers change this node's allocations past `index` or `wait` elapses (then it answers
@@ -32,7 +33,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use serde::de::IgnoredAny;
 
+use crate::api::client::{ApiClient, ClientConfig, ClientError};
 use crate::api::types::node::{
     AllocUpdateRequest, NodeHeartbeatRequest, NodeRegisterRequest, NodeServerInfo,
     NodeUpdateResponse, PullAllocsRequest, PullAllocsResponse,
@@ -49,7 +52,8 @@ const DEFAULT_WATCH_WAIT: Duration = Duration::from_secs(300);
 /// The HTTP link; cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct HttpServerLink {
-    client: reqwest::Client,
+    /// The typed client; each call points it at the current server with the node's secret.
+    api: ApiClient,
     /// The servers configured, then those the servers name (every register and heartbeat
     /// answer lists them all, Nomad's `Servers`), as HTTP base URLs.
     servers: std::sync::Mutex<Vec<String>>,
@@ -80,11 +84,16 @@ impl HttpServerLink {
     /// As [`HttpServerLink::new`], with the blocking query's `wait`.
     pub fn with_watch_wait(servers: &[String], watch_wait: Duration) -> HttpServerLink {
         let servers: Vec<String> = servers.iter().map(|server| base_url(server)).collect();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        let config = ClientConfig {
+            address: servers.first().cloned().unwrap_or_default(),
+            ..ClientConfig::default()
+        };
         HttpServerLink {
-            client: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .build()
-                .unwrap_or_default(),
+            api: ApiClient::with_http(config, http),
             servers: std::sync::Mutex::new(servers.clone()),
             configured: servers,
             current: AtomicUsize::new(0),
@@ -109,6 +118,21 @@ impl HttpServerLink {
         }
         let index = self.current.load(Ordering::Relaxed) % servers.len();
         Ok(servers[index].clone())
+    }
+
+    /// The typed client at the current server, carrying the node's secret in `X-Nomad-Token`
+    /// (none before the first registration).
+    fn api(&self) -> Result<ApiClient, LinkError> {
+        let secret_id = self.secret_id();
+        let token = (!secret_id.is_empty()).then_some(secret_id);
+        Ok(self.api.at(&self.base()?).with_token(token))
+    }
+
+    fn secret_id(&self) -> String {
+        self.secret_id
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The servers this link knows now, as HTTP base URLs.
@@ -147,64 +171,23 @@ impl HttpServerLink {
         self.current.store(position, Ordering::Relaxed);
     }
 
-    /// `request` with the node's secret in `X-Nomad-Token` (none before the first registration).
-    fn as_node(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        let secret_id = self
-            .secret_id
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        match reqwest::header::HeaderValue::from_str(&secret_id) {
-            Ok(mut value) if !secret_id.is_empty() => {
-                value.set_sensitive(true);
-                request.header("X-Nomad-Token", value)
-            }
-            _ => request,
-        }
-    }
-
-    fn failed(&self, call: &'static str, message: String) -> LinkError {
+    /// A failed call: the link moves on to the next server and the client retries later.
+    fn failed(&self, call: &'static str, error: &ClientError) -> LinkError {
         self.current.fetch_add(1, Ordering::Relaxed);
+        let message = match error {
+            ClientError::UnexpectedResponse { status, reason } => {
+                format!("status {status}: {reason}")
+            }
+            other => other.to_string(),
+        };
         LinkError::Unavailable { call, message }
     }
 
-    async fn send(
-        &self,
-        call: &'static str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, LinkError> {
-        request
-            .send()
-            .await
-            .map_err(|err| self.failed(call, err.to_string()))
-    }
-
-    async fn expect_ok(
-        &self,
-        call: &'static str,
-        response: reqwest::Response,
-    ) -> Result<reqwest::Response, LinkError> {
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let body = response.text().await.unwrap_or_default();
-        Err(self.failed(call, format!("status {}: {}", status.as_u16(), body.trim())))
-    }
-
-    async fn ttl_of(
-        &self,
-        call: &'static str,
-        response: reqwest::Response,
-    ) -> Result<HeartbeatResponse, LinkError> {
-        let body: NodeUpdateResponse = response
-            .json()
-            .await
-            .map_err(|err| self.failed(call, format!("bad body: {err}")))?;
+    fn ttl_of(&self, body: &NodeUpdateResponse) -> HeartbeatResponse {
         self.learn_servers(&body.servers);
-        Ok(HeartbeatResponse {
+        HeartbeatResponse {
             heartbeat_ttl: Duration::from_nanos(body.heartbeat_ttl),
-        })
+        }
     }
 }
 
@@ -218,17 +201,17 @@ impl ServerLink for HttpServerLink {
                 .secret_id
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = node.secret_id.clone();
-            let url = format!("{}/v1/internal/node/register", self.base()?);
-            let response = self
-                .send(
-                    "register",
-                    self.client.put(url).json(&NodeRegisterRequest {
-                        node: Some(node.clone()),
-                    }),
-                )
-                .await?;
-            let response = self.expect_ok("register", response).await?;
-            self.ttl_of("register", response).await
+            let request = NodeRegisterRequest {
+                node: Some(node.clone()),
+            };
+            // The registration proves the secret by carrying it in the node, not in a header.
+            let body: NodeUpdateResponse = self
+                .api()?
+                .with_token(None)
+                .put("/v1/internal/node/register", &request)
+                .await
+                .map_err(|error| self.failed("register", &error))?;
+            Ok(self.ttl_of(&body))
         })
     }
 
@@ -237,22 +220,21 @@ impl ServerLink for HttpServerLink {
         node_id: &'a NodeId,
     ) -> BoxFuture<'a, Result<HeartbeatResponse, LinkError>> {
         Box::pin(async move {
-            let url = format!("{}/v1/internal/node/{node_id}/heartbeat", self.base()?);
-            let secret_id = self
-                .secret_id
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone();
-            let request = self.as_node(self.client.put(url).json(&NodeHeartbeatRequest {
+            let request = NodeHeartbeatRequest {
                 status: None,
-                secret_id,
-            }));
-            let response = self.send("heartbeat", request).await?;
-            if response.status() == reqwest::StatusCode::NOT_FOUND {
-                return Err(LinkError::NodeUnknown(node_id.clone()));
+                secret_id: self.secret_id(),
+            };
+            let answer: Result<NodeUpdateResponse, _> = self
+                .api()?
+                .put(&format!("/v1/internal/node/{node_id}/heartbeat"), &request)
+                .await;
+            match answer {
+                Ok(body) => Ok(self.ttl_of(&body)),
+                Err(error) if error.status() == Some(404) => {
+                    Err(LinkError::NodeUnknown(node_id.clone()))
+                }
+                Err(error) => Err(self.failed("heartbeat", &error)),
             }
-            let response = self.expect_ok("heartbeat", response).await?;
-            self.ttl_of("heartbeat", response).await
         })
     }
 
@@ -262,22 +244,12 @@ impl ServerLink for HttpServerLink {
         min_index: u64,
     ) -> BoxFuture<'a, Result<NodeClientAllocs, LinkError>> {
         Box::pin(async move {
-            let wait = crate::structs::duration::format_go_duration(self.watch_wait);
-            let url = format!(
-                "{}/v1/internal/node/{node_id}/client-allocs?index={min_index}&wait={wait}",
-                self.base()?
-            );
-            let request = self.as_node(
-                self.client
-                    .get(url)
-                    .timeout(self.watch_wait + Duration::from_secs(30)),
-            );
-            let response = self.send("watch allocations", request).await?;
-            let response = self.expect_ok("watch allocations", response).await?;
-            response
-                .json()
+            let path = format!("/v1/internal/node/{node_id}/client-allocs");
+            self.api()?
+                .blocking(&path, min_index, self.watch_wait)
                 .await
-                .map_err(|err| self.failed("watch allocations", format!("bad body: {err}")))
+                .map(|(allocs, _meta)| allocs)
+                .map_err(|error| self.failed("watch allocations", &error))
         })
     }
 
@@ -287,21 +259,17 @@ impl ServerLink for HttpServerLink {
         alloc_ids: &'a [AllocId],
     ) -> BoxFuture<'a, Result<Vec<Allocation>, LinkError>> {
         Box::pin(async move {
-            let url = format!("{}/v1/internal/node/{node_id}/allocs/pull", self.base()?);
-            let body = PullAllocsRequest {
+            let request = PullAllocsRequest {
                 alloc_ids: alloc_ids.to_vec(),
             };
-            let response = self
-                .send(
-                    "pull allocations",
-                    self.as_node(self.client.post(url).json(&body)),
+            let pulled: PullAllocsResponse = self
+                .api()?
+                .post(
+                    &format!("/v1/internal/node/{node_id}/allocs/pull"),
+                    &request,
                 )
-                .await?;
-            let response = self.expect_ok("pull allocations", response).await?;
-            let pulled: PullAllocsResponse = response
-                .json()
                 .await
-                .map_err(|err| self.failed("pull allocations", format!("bad body: {err}")))?;
+                .map_err(|error| self.failed("pull allocations", &error))?;
             Ok(pulled.into_allocs())
         })
     }
@@ -321,14 +289,14 @@ impl ServerLink for HttpServerLink {
                     .push(update.clone());
             }
             for (node_id, allocs) in by_node {
-                let url = format!("{}/v1/internal/node/{node_id}/allocations", self.base()?);
-                let response = self
-                    .send(
-                        "update allocations",
-                        self.as_node(self.client.put(url).json(&AllocUpdateRequest { allocs })),
+                let _: IgnoredAny = self
+                    .api()?
+                    .put(
+                        &format!("/v1/internal/node/{node_id}/allocations"),
+                        &AllocUpdateRequest { allocs },
                     )
-                    .await?;
-                self.expect_ok("update allocations", response).await?;
+                    .await
+                    .map_err(|error| self.failed("update allocations", &error))?;
             }
             Ok(())
         })
@@ -341,18 +309,15 @@ impl ServerLink for HttpServerLink {
         deletes: &'a [String],
     ) -> BoxFuture<'a, Result<(), LinkError>> {
         Box::pin(async move {
-            let url = format!("{}/v1/internal/node/{node_id}/services", self.base()?);
-            let body = ServiceSyncRequest {
+            let request = ServiceSyncRequest {
                 upserts: upserts.to_vec(),
                 deletes: deletes.to_vec(),
             };
-            let response = self
-                .send(
-                    "sync services",
-                    self.as_node(self.client.put(url).json(&body)),
-                )
-                .await?;
-            self.expect_ok("sync services", response).await?;
+            let _: IgnoredAny = self
+                .api()?
+                .put(&format!("/v1/internal/node/{node_id}/services"), &request)
+                .await
+                .map_err(|error| self.failed("sync services", &error))?;
             Ok(())
         })
     }

@@ -1,6 +1,6 @@
 //! The one typed client of the HTTP API, as Nomad's `api` package is for Nomad: every request and
-//! answer is a type of [`crate::api::types`] (or a model object), never loose JSON. The CLI uses
-//! it; the client agent's link to the servers (`client/http_link.rs`) does not yet.
+//! answer is a type of [`crate::api::types`] (or a model object), never loose JSON. The CLI and the
+//! client agent's link to the servers (`client/http_link.rs`) use it.
 //!
 //! - Blocking queries: [`ApiClient::blocking`] passes `index` and `wait` and returns the answer
 //!   with the `X-Nomad-Index` it came with ([`QueryMeta`]).
@@ -123,6 +123,13 @@ impl ApiClient {
             config,
             http: self.http.clone(),
         }
+    }
+
+    /// The same client sending `token` as its ACL token (`None`: no token); the client agent's
+    /// link carries its node secret this way once it has registered.
+    pub fn with_token(mut self, token: Option<String>) -> ApiClient {
+        self.config.token = token;
+        self
     }
 
     /// The agent's address, as a URL.
