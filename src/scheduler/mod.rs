@@ -24,7 +24,7 @@
 //! deployment (`reconcile/deployment.rs`): `max_parallel` at a time beyond what is healthy,
 //! canaries first until promoted; the leader's deployment watcher moves it along.
 //!
-//! Not yet (TODO(#4)): preemption, reserved cores (`cores`), task-level networks, and
+//! Not yet (TODO(#4)): preemption, task-level networks, and
 //! `max_client_disconnect` (allocations on disconnected nodes are treated as lost).
 //!
 //! Nomad: `scheduler/scheduler.go` (the `Scheduler`, `State` and `Planner` interfaces).

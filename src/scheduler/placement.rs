@@ -108,6 +108,12 @@ pub fn build_alloc(ctx: &mut EvalContext, new: NewAlloc<'_>) -> Allocation {
             resources.devices = devices;
         }
     }
+    for (task, (cores, mhz)) in new.ranked.cores.tasks {
+        if let Some(resources) = tasks.get_mut(&task) {
+            resources.cpu.reserved_cores = cores;
+            resources.cpu.cpu_shares = mhz;
+        }
+    }
     let mut alloc = Allocation {
         id: AllocId::generate(),
         namespace: new.job.namespace.clone(),
@@ -224,6 +230,10 @@ pub fn try_in_place(
     for (task, resources) in &mut tasks {
         if let Some(old_task) = old.tasks.get(task) {
             resources.devices = old_task.devices.clone();
+            // The cores asked are unchanged too: the task keeps its cores and their MHz.
+            if !old_task.cpu.reserved_cores.is_empty() {
+                resources.cpu = old_task.cpu.clone();
+            }
         }
     }
     updated.allocated_resources.tasks = tasks;

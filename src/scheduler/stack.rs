@@ -18,6 +18,7 @@ use std::sync::Arc;
 use super::context::EvalContext;
 use super::fast_hash::FastMap;
 use super::feasible::GroupFeasibility;
+use super::feasible::cores::{CoreAsk, CoreOffer};
 use super::feasible::device::{DeviceAsk, DeviceOffer};
 use super::feasible::distinct::{DISTINCT_HOSTS, DistinctHosts, DistinctProperty};
 use super::feasible::ports::{PortAsk, assign_ports, check_ports};
@@ -43,6 +44,7 @@ pub struct GroupSelector {
     pub ask: ResourceAsk,
     pub port_ask: PortAsk,
     pub device_ask: DeviceAsk,
+    pub core_ask: CoreAsk,
     pub affinity: AffinityScorer,
     pub spread: SpreadScorer,
     pub desired_count: u32,
@@ -68,6 +70,7 @@ impl GroupSelector {
             ask: ResourceAsk::of(group),
             port_ask: PortAsk::of(group),
             device_ask: DeviceAsk::of(group),
+            core_ask: CoreAsk::of(group),
             affinity: AffinityScorer::new(job, group),
             spread,
             desired_count: u32::try_from(group.count.max(1)).unwrap_or(1),
@@ -116,6 +119,8 @@ pub struct RankedNode {
     pub node_idx: usize,
     pub ports: Vec<AllocatedPort>,
     pub devices: DeviceOffer,
+    /// The cores its tasks reserve (`resources { cores }`).
+    pub cores: CoreOffer,
     pub scores: ScoreParts,
     pub final_score: f64,
 }
@@ -161,6 +166,20 @@ pub fn rank_node(
         metrics::exhaust_node(metric, node, dimension);
         return None;
     }
+    let cores = if selector.core_ask.is_empty() {
+        CoreOffer::default()
+    } else {
+        match selector
+            .core_ask
+            .assign(&entry.capacity, &entry.usage, &selector.ask)
+        {
+            Ok(offer) => offer,
+            Err(dimension) => {
+                metrics::exhaust_node(metric, node, dimension);
+                return None;
+            }
+        }
+    };
     let devices = if selector.device_ask.is_empty() {
         DeviceOffer::default()
     } else {
@@ -194,6 +213,7 @@ pub fn rank_node(
         node_idx,
         ports: Vec::new(),
         devices,
+        cores,
         final_score: scores.final_score(),
         scores,
     })

@@ -21,6 +21,8 @@ pub struct NodeUsage {
     pub ports: Vec<u16>,
     /// Device instances in use, as (group, instance ID), sorted; one given twice appears twice.
     pub devices: Vec<(DeviceIdTuple, String)>,
+    /// Reserved CPU cores in use (`resources { cores }`), sorted; one given twice appears twice.
+    pub cores: Vec<u32>,
 }
 
 impl NodeUsage {
@@ -47,6 +49,10 @@ impl NodeUsage {
             let at = self.devices.partition_point(|used| *used < instance);
             self.devices.insert(at, instance);
         }
+        for core in alloc_cores(alloc) {
+            let at = self.cores.partition_point(|used| *used < core);
+            self.cores.insert(at, core);
+        }
     }
 
     pub fn remove(&mut self, alloc: &Allocation) {
@@ -63,6 +69,16 @@ impl NodeUsage {
                 self.devices.remove(at);
             }
         }
+        for core in alloc_cores(alloc) {
+            if let Ok(at) = self.cores.binary_search(&core) {
+                self.cores.remove(at);
+            }
+        }
+    }
+
+    /// True if an allocation holds reserved core `core`.
+    pub fn core_in_use(&self, core: u32) -> bool {
+        self.cores.binary_search(&core).is_ok()
     }
 
     pub fn port_in_use(&self, port: u16) -> bool {
@@ -93,6 +109,16 @@ pub fn alloc_devices(alloc: &Allocation) -> Vec<(DeviceIdTuple, String)> {
                 .iter()
                 .map(move |id| (group.clone(), id.clone()))
         })
+        .collect()
+}
+
+/// The reserved CPU cores an allocation holds, over all its tasks.
+pub fn alloc_cores(alloc: &Allocation) -> Vec<u32> {
+    alloc
+        .allocated_resources
+        .tasks
+        .values()
+        .flat_map(|task| task.cpu.reserved_cores.iter().copied())
         .collect()
 }
 
@@ -135,6 +161,12 @@ pub struct NodeCapacity {
     pub max_dynamic_port: u16,
     /// Host ports no allocation may take, sorted.
     pub reserved_ports: Vec<u16>,
+    /// The cores tasks may reserve (`resources { cores }`): the node's reservable cores but those
+    /// the operator reserved, sorted.
+    pub reservable_cores: Vec<u32>,
+    /// MHz one core is worth (Nomad: `SharesPerCore`): a task reserving `n` cores uses `n` times
+    /// this of the node's CPU.
+    pub mhz_per_core: i64,
 }
 
 impl NodeCapacity {
@@ -156,6 +188,19 @@ impl NodeCapacity {
         );
         reserved_ports.sort_unstable();
         reserved_ports.dedup();
+        let mut reservable_cores: Vec<u32> = resources
+            .cpu
+            .reservable_cpu_cores
+            .iter()
+            .copied()
+            .filter(|core| !reserved.cpu.reservable_cpu_cores.contains(core))
+            .collect();
+        reservable_cores.sort_unstable();
+        reservable_cores.dedup();
+        let mhz_per_core = match i64::from(resources.cpu.total_cpu_cores) {
+            0 => 0,
+            cores => resources.cpu.cpu_shares / cores,
+        };
         Self {
             cpu: resources.cpu.cpu_shares - reserved.cpu.cpu_shares,
             memory_mb: resources.memory.memory_mb - reserved.memory.memory_mb,
@@ -163,6 +208,8 @@ impl NodeCapacity {
             min_dynamic_port: u16::try_from(min_port).unwrap_or(20000),
             max_dynamic_port: u16::try_from(max_port).unwrap_or(32000),
             reserved_ports,
+            reservable_cores,
+            mhz_per_core,
         }
     }
 

@@ -20,7 +20,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::Server;
 use super::raft::{Command, PlanApplyRequest};
 use super::state::StateSnapshot;
-use crate::scheduler::usage::{NodeUsage, alloc_devices, alloc_ports, parse_port_spec};
+use crate::scheduler::usage::{
+    NodeCapacity, NodeUsage, alloc_cores, alloc_devices, alloc_ports, parse_port_spec,
+};
 use crate::structs::{Allocation, Job, Node, NodeId, Plan, PlanResult};
 
 /// Why a plan was not applied at all.
@@ -329,6 +331,7 @@ fn evaluate_node_plan(
             .get(node_id)
             .is_none_or(|existing| existing.get(&alloc.id).is_none());
         check_devices(node, &usage, alloc, is_new)?;
+        check_cores(node, &usage, alloc, is_new)?;
         usage.add(alloc);
     }
     let resources = &node.node_resources;
@@ -342,6 +345,34 @@ fn evaluate_node_plan(
     if resources.disk.disk_mb > 0 && usage.disk_mb > resources.disk.disk_mb - reserved.disk.disk_mb
     {
         return Err("disk exhausted");
+    }
+    Ok(())
+}
+
+/// Every core the allocation reserves is reserved by no other allocation on the node (Nomad:
+/// `AllocsFit`, dimension "cores"); a new allocation's cores are ones the node offers for
+/// reservation.
+fn check_cores(
+    node: &Node,
+    usage: &NodeUsage,
+    alloc: &Allocation,
+    is_new: bool,
+) -> Result<(), &'static str> {
+    let held = alloc_cores(alloc);
+    if held.is_empty() {
+        return Ok(());
+    }
+    let reservable = is_new.then(|| NodeCapacity::of(node).reservable_cores);
+    for (at, core) in held.iter().enumerate() {
+        if usage.core_in_use(*core) || held[..at].contains(core) {
+            return Err("cores oversubscribed");
+        }
+        if reservable
+            .as_ref()
+            .is_some_and(|reservable| reservable.binary_search(core).is_err())
+        {
+            return Err("core not reservable");
+        }
     }
     Ok(())
 }

@@ -154,6 +154,52 @@ pub struct AllocatedCpu {
     pub reserved_cores: Vec<u32>,
 }
 
+impl AllocatedCpu {
+    /// The reserved cores as a Linux cpuset list (`0-2,5`), as `NOMAD_CPU_CORES` carries them.
+    pub fn reserved_cores_list(&self) -> String {
+        let mut sorted = self.reserved_cores.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut ranges: Vec<(u32, u32)> = Vec::new();
+        for core in sorted {
+            match ranges.last_mut() {
+                Some((_, high)) if *high + 1 == core => *high = core,
+                _ => ranges.push((core, core)),
+            }
+        }
+        ranges
+            .iter()
+            .map(|(low, high)| {
+                if low == high {
+                    low.to_string()
+                } else {
+                    format!("{low}-{high}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+#[cfg(test)]
+mod allocated_cpu_tests {
+    use super::AllocatedCpu;
+
+    #[test]
+    fn reserved_cores_are_listed_as_cpuset_ranges() {
+        let list = |cores: &[u32]| {
+            AllocatedCpu {
+                reserved_cores: cores.to_vec(),
+                ..AllocatedCpu::default()
+            }
+            .reserved_cores_list()
+        };
+        assert_eq!(list(&[3, 0, 1, 2, 5, 7, 8]), "0-3,5,7-8");
+        assert_eq!(list(&[4]), "4");
+        assert_eq!(list(&[]), "");
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct AllocatedMemory {

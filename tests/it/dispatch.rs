@@ -2,12 +2,9 @@
 //! from a file and meta, the task reading both, a dispatch refused for missing meta, and the
 //! parent never placed.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::support::dev::{Dev, path_id};
-use crate::support::server::wait_for;
 
 fn render_job() -> Value {
     json!({ "Job": {
@@ -69,17 +66,7 @@ async fn dispatched_job_reads_its_payload_and_meta() -> anyhow::Result<()> {
     assert_eq!(child["ParentID"], "render");
     assert_eq!(child["Dispatched"], true);
     assert_eq!(child["Meta"]["who"], "world");
-    let alloc = wait_for(Duration::from_secs(30), || async {
-        let allocs = dev
-            .get(&format!("/v1/job/{}/allocations", path_id(&child_id)))
-            .await?;
-        Ok(allocs
-            .as_array()
-            .and_then(|allocs| allocs.first())
-            .filter(|alloc| alloc["ClientStatus"] == "complete")
-            .cloned())
-    })
-    .await?;
+    let alloc = dev.first_alloc(&child_id, "complete").await?;
     let alloc_id = alloc["ID"].as_str().unwrap_or_default().to_owned();
     let logs = dev.cli(&["alloc", "logs", &alloc_id, "t"]).await?;
     assert_eq!(

@@ -10,6 +10,7 @@ mod client;
 mod client_hooks;
 mod client_server;
 mod client_watch;
+mod cores;
 mod deployments;
 mod dev_agent;
 mod devices;

@@ -1,12 +1,9 @@
 //! `max_run_duration` on a real `-dev` agent: a batch task still running when its group's limit
 //! runs out is killed, fails, and its event says why.
 
-use std::time::Duration;
-
 use serde_json::json;
 
 use crate::support::dev::Dev;
-use crate::support::server::wait_for;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_task_is_killed_after_max_run_duration() -> anyhow::Result<()> {
@@ -33,15 +30,7 @@ async fn batch_task_is_killed_after_max_run_duration() -> anyhow::Result<()> {
         }}),
     )
     .await?;
-    let alloc = wait_for(Duration::from_secs(30), || async {
-        let allocs = dev.get("/v1/job/long/allocations").await?;
-        Ok(allocs
-            .as_array()
-            .and_then(|allocs| allocs.first())
-            .filter(|alloc| alloc["ClientStatus"] == "failed")
-            .cloned())
-    })
-    .await?;
+    let alloc = dev.first_alloc("long", "failed").await?;
     let alloc_id = alloc["ID"].as_str().unwrap_or_default();
     let alloc = dev.get(&format!("/v1/allocation/{alloc_id}")).await?;
     let state = &alloc["TaskStates"]["t"];

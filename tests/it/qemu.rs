@@ -396,10 +396,22 @@ async fn boot_vm(agent: &Agent, guest: &Path, prefix: &str) -> Result<Vm> {
         &marker,
         "graceful_shutdown = true\n        guest_agent       = true",
         "30s",
-    );
+    )
+    // A core of its own: the VM gets as many virtual CPUs (`-smp`) as cores it reserved.
+    .replace("cpu    = 500", "cores  = 1");
     agent.run_job(&job, &hcl)?;
     let (alloc, _) = agent.wait_task(&job, "running").await?;
     let alloc_id = alloc["ID"].as_str().context("alloc id")?.to_owned();
+    let reserved = &alloc["AllocatedResources"]["Tasks"]["vm"]["Cpu"]["ReservedCores"];
+    ensure!(
+        reserved.as_array().is_some_and(|cores| cores.len() == 1),
+        "{reserved}"
+    );
+    let smp = qemu_pids(&marker).into_iter().any(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|cmdline| cmdline.windows(7).any(|arg| arg == b"-smp\x001\x00"))
+    });
+    ensure!(smp, "qemu runs with -smp 1 for one reserved core");
     let port = &alloc["AllocatedResources"]["Shared"]["Ports"][0];
     let host_ip = port["HostIP"].as_str().context("host ip")?;
     ensure!(host_ip == "127.0.0.1", "{port}");

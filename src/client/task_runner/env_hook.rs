@@ -157,6 +157,12 @@ pub fn build_env(
             "NOMAD_MEMORY_LIMIT".into(),
             resources.memory.memory_mb.to_string(),
         );
+        if !resources.cpu.reserved_cores.is_empty() {
+            set(
+                "NOMAD_CPU_CORES".into(),
+                resources.cpu.reserved_cores_list(),
+            );
+        }
         if resources.memory.memory_max_mb > 0 {
             set(
                 "NOMAD_MEMORY_MAX_LIMIT".into(),

@@ -10,6 +10,7 @@
 //! Nomad: `scheduler/feasible.go`, `scheduler/stack.go` `GenericStack`.
 
 pub mod constraint;
+pub mod cores;
 pub mod datacenter;
 pub mod device;
 pub mod distinct;

@@ -62,6 +62,7 @@ mod tests {
             disk_mb: 1024,
             ports: Vec::new(),
             devices: Vec::new(),
+            cores: Vec::new(),
         };
         let ask = |cpu, memory_mb, disk_mb| ResourceAsk {
             cpu,

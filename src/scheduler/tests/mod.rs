@@ -1,5 +1,6 @@
 //! Scheduler tests through the recording harness, and the property tests.
 
+mod cores;
 mod deployments;
 mod devices;
 mod generic;

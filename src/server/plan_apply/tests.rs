@@ -332,3 +332,44 @@ fn a_device_instance_is_never_given_twice_nor_unhealthy() {
     plan.append_stopped_alloc(&alloc_with_devices("a1", &["gpu-0"]), "replaced", None);
     assert!(accepted_nodes(&store.snapshot(), &plan).refused.is_empty());
 }
+
+#[test]
+fn a_core_is_never_reserved_twice_nor_outside_the_reservable_ones() {
+    let mut node = node("n1", NodeStatus::Ready);
+    node.node_resources.cpu.reservable_cpu_cores = vec![0, 1, 2];
+    // The operator keeps core 2 for the system.
+    node.reserved_resources.cpu.reservable_cpu_cores = vec![2];
+    let with_cores = |id: &str, cores: &[u32]| {
+        let mut alloc = alloc(id, "n1", 100, None);
+        if let Some(task) = alloc.allocated_resources.tasks.get_mut("server") {
+            task.cpu.reserved_cores = cores.to_vec();
+        }
+        alloc
+    };
+    let store = store_with(vec![node], vec![with_cores("a1", &[0])]);
+    let refusal = |allocs: Vec<Allocation>| {
+        let verdict = accepted_nodes(&store.snapshot(), &plan_placing(allocs));
+        verdict.refused.first().map(|(_, reason)| *reason)
+    };
+    assert_eq!(refusal(vec![with_cores("a2", &[1])]), None);
+    assert_eq!(
+        refusal(vec![with_cores("a2", &[0])]),
+        Some("cores oversubscribed"),
+        "held by a1"
+    );
+    assert_eq!(
+        refusal(vec![with_cores("a2", &[1]), with_cores("a3", &[1])]),
+        Some("cores oversubscribed"),
+        "given twice in one plan"
+    );
+    assert_eq!(
+        refusal(vec![with_cores("a2", &[2])]),
+        Some("core not reservable"),
+        "reserved by the operator"
+    );
+    assert_eq!(
+        refusal(vec![with_cores("a2", &[7])]),
+        Some("core not reservable"),
+        "no such core"
+    );
+}

@@ -66,6 +66,20 @@ impl Dev {
         Ok(serde_json::from_str(&text)?)
     }
 
+    /// The first allocation of job `job_id` once its client status is `status` (polled for 30 s).
+    pub async fn first_alloc(&self, job_id: &str, status: &str) -> anyhow::Result<Value> {
+        let path = format!("/v1/job/{}/allocations", path_id(job_id));
+        wait_for(Duration::from_secs(30), || async {
+            let allocs = self.get(&path).await?;
+            Ok(allocs
+                .as_array()
+                .and_then(|allocs| allocs.first())
+                .filter(|alloc| alloc["ClientStatus"] == status)
+                .cloned())
+        })
+        .await
+    }
+
     /// Runs `caravan ARGS -address <this agent>` (the address goes after the subcommand).
     pub async fn cli(&self, args: &[&str]) -> anyhow::Result<super::Run> {
         let dir = std::env::temp_dir();
