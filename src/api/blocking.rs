@@ -14,6 +14,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::error::ApiError;
+use super::list::{ListQuery, NEXT_TOKEN_HEADER};
 use super::query::QueryOptions;
 use crate::server::Server;
 use crate::server::state::{StateSnapshot, Table};
@@ -39,6 +40,39 @@ where
     let index = snapshot.tables().indexes.max_of(tables);
     let body = read(&snapshot)?;
     Ok(with_meta(server, index, Json(body).into_response()))
+}
+
+/// A [`blocking_query`] for a list endpoint: the items `read` gives are filtered and paged as
+/// the request's [`ListQuery`] asks, `key` giving each item's page token, and the next page's
+/// token is answered in `X-Nomad-NextToken`.
+pub async fn blocking_list<T, F, K>(
+    server: &Arc<Server>,
+    query: &QueryOptions,
+    tables: &[Table],
+    key: K,
+    read: F,
+) -> Result<Response, ApiError>
+where
+    T: Serialize,
+    F: Fn(&StateSnapshot) -> Result<Vec<T>, ApiError>,
+    K: Fn(&T) -> String,
+{
+    // A malformed filter or page size is refused before the query waits.
+    let list = ListQuery::parse(query)?;
+    wait_past(query, server.store.watch_indexes(), |indexes| {
+        indexes.max_of(tables) > query.min_index
+    })
+    .await;
+    let snapshot = server.store.snapshot();
+    let index = snapshot.tables().indexes.max_of(tables);
+    let page = list.page(read(&snapshot)?, key)?;
+    let mut response = Json(page.items).into_response();
+    if let Some(token) = page.next_token {
+        let token = HeaderValue::from_bytes(token.as_bytes())
+            .map_err(|_| ApiError::Internal(format!("page token {token:?} is not a header")))?;
+        response.headers_mut().insert(NEXT_TOKEN_HEADER, token);
+    }
+    Ok(with_meta(server, index, response))
 }
 
 /// Waits as [`blocking_query`] does, on one node's allocation index instead of whole tables: a

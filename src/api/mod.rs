@@ -14,10 +14,12 @@ pub mod blocking;
 pub mod client;
 pub mod decode;
 pub mod error;
+pub mod filter;
 pub mod forward;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod identity;
+pub mod list;
 pub mod query;
 pub mod routes;
 pub mod types;

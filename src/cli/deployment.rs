@@ -10,7 +10,7 @@ use super::block_on;
 use super::format::{kv, short_id, table};
 use super::monitor::{self, MonitorConfig};
 use super::output::outln;
-use super::{ApiArgs, resolve};
+use super::{ApiArgs, ListArgs, resolve};
 use crate::api::client::{ApiClient, encode};
 use crate::api::types::deployments::{
     DeploymentFailRequest, DeploymentPauseRequest, DeploymentPromoteRequest,
@@ -42,6 +42,8 @@ pub struct DeploymentListArgs {
     /// Shows full IDs
     #[arg(long)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub list: ListArgs,
 }
 
 #[derive(Debug, Args)]
@@ -219,12 +221,17 @@ async fn pause(
 fn list(args: &DeploymentListArgs) -> anyhow::Result<ExitCode> {
     let client = args.api.client()?;
     block_on(async {
-        let items: Vec<Deployment> = client.get("/v1/deployments").await?;
+        let (items, meta): (Vec<Deployment>, _) = client
+            .get_with_meta(&args.list.path("/v1/deployments"))
+            .await?;
         if items.is_empty() {
             outln!("No deployments found")?;
             return Ok(ExitCode::SUCCESS);
         }
         outln!("{}", deployments_table(&items, args.verbose))?;
+        if let Some(hint) = ListArgs::next_page_hint(meta.next_token.as_deref()) {
+            outln!("{hint}")?;
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -9,7 +9,7 @@ use super::format::{format_nanos, kv, short_id, table, time_ago};
 use super::monitor::{self, MonitorConfig};
 use super::output::outln;
 use super::resolve;
-use super::{ApiOnlyArgs, EvalStatusArgs};
+use super::{EvalListArgs, EvalStatusArgs, ListArgs};
 use crate::structs::{AllocMetric, Evaluation};
 
 pub fn status(args: &EvalStatusArgs) -> anyhow::Result<ExitCode> {
@@ -96,11 +96,11 @@ fn status_description(eval: &Evaluation) -> String {
     }
 }
 
-pub fn list(args: &ApiOnlyArgs) -> anyhow::Result<ExitCode> {
+pub fn list(args: &EvalListArgs) -> anyhow::Result<ExitCode> {
     let client = args.api.client()?;
     block_on(async {
-        let mut evals: Vec<Evaluation> = client
-            .get("/v1/evaluations")
+        let (mut evals, meta): (Vec<Evaluation>, _) = client
+            .get_with_meta(&args.list.path("/v1/evaluations"))
             .await
             .map_err(|err| anyhow::anyhow!("Error querying evaluations: {err}"))?;
         if evals.is_empty() {
@@ -109,6 +109,9 @@ pub fn list(args: &ApiOnlyArgs) -> anyhow::Result<ExitCode> {
         }
         evals.sort_by_key(|eval| std::cmp::Reverse(eval.create_index));
         outln!("{}", evals_table(&evals, false))?;
+        if let Some(hint) = ListArgs::next_page_hint(meta.next_token.as_deref()) {
+            outln!("{hint}")?;
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -119,6 +119,68 @@ pub struct LogmonArgs {
     pub max_file_size: u64,
 }
 
+/// A list command's `-filter`, `-per-page` and `-page-token` (Nomad's list flags).
+#[derive(Clone, Debug, Default, Args)]
+pub struct ListArgs {
+    /// Lists only what matches this expression (Nomad's filter language), e.g.
+    /// `Status == "complete"`
+    #[arg(long, value_name = "EXPRESSION")]
+    pub filter: Option<String>,
+    /// How many results to show per page
+    #[arg(long, value_name = "COUNT")]
+    pub per_page: Option<u32>,
+    /// Where the page starts (the token printed under the previous page)
+    #[arg(long, value_name = "TOKEN")]
+    pub page_token: Option<String>,
+}
+
+impl ListArgs {
+    /// `path` with the list parameters these flags ask for.
+    pub fn path(&self, path: &str) -> String {
+        let mut params = Vec::new();
+        if let Some(filter) = self.filter.as_deref().filter(|text| !text.is_empty()) {
+            params.push(format!("filter={}", crate::api::client::encode(filter)));
+        }
+        if let Some(per_page) = self.per_page {
+            params.push(format!("per_page={per_page}"));
+        }
+        if let Some(token) = self.page_token.as_deref().filter(|text| !text.is_empty()) {
+            params.push(format!("next_token={}", crate::api::client::encode(token)));
+        }
+        if params.is_empty() {
+            return path.to_owned();
+        }
+        let separator = if path.contains('?') { '&' } else { '?' };
+        format!("{path}{separator}{}", params.join("&"))
+    }
+
+    /// Nomad's hint under a page that has a next one: the command to run for it.
+    pub fn next_page_hint(next_token: Option<&str>) -> Option<String> {
+        let token = next_token?;
+        let mut args: Vec<String> = Vec::new();
+        let mut skip_value = false;
+        for arg in std::env::args() {
+            if skip_value {
+                skip_value = false;
+                continue;
+            }
+            let flag = arg.trim_start_matches('-');
+            if arg.starts_with('-') && flag == "page-token" {
+                skip_value = true;
+                continue;
+            }
+            if arg.starts_with('-') && flag.starts_with("page-token=") {
+                continue;
+            }
+            args.push(arg);
+        }
+        Some(format!(
+            "\nResults have been paginated. To get the next page run:\n\n{} -page-token {token}",
+            args.join(" ")
+        ))
+    }
+}
+
 /// How to reach the agent's HTTP API.
 #[derive(Clone, Debug, Args)]
 pub struct ApiArgs {
@@ -537,7 +599,7 @@ pub enum EvalCommand {
     /// Shows an evaluation's status and placement failures
     Status(EvalStatusArgs),
     /// Lists evaluations
-    List(ApiOnlyArgs),
+    List(EvalListArgs),
 }
 
 #[derive(Debug, Args)]
@@ -558,6 +620,14 @@ pub struct EvalStatusArgs {
 pub struct ApiOnlyArgs {
     #[command(flatten)]
     pub api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalListArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub list: ListArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -585,6 +655,8 @@ pub struct NodeStatusArgs {
     /// Shows full IDs and attributes
     #[arg(long)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub list: ListArgs,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,7 @@ use super::block_on;
 use super::format::{kv, now_rfc3339, short_id, table};
 use super::job_status::allocs_table;
 use super::output::outln;
-use super::{NodeDrainArgs, NodeEligibilityArgs, NodeStatusArgs, resolve};
+use super::{ListArgs, NodeDrainArgs, NodeEligibilityArgs, NodeStatusArgs, resolve};
 use crate::api::client::ApiClient;
 use crate::api::types::agent::AgentSelf;
 use crate::api::types::allocs::AllocListStub;
@@ -29,7 +29,7 @@ pub fn status(args: &NodeStatusArgs) -> anyhow::Result<ExitCode> {
             (None, false) => None,
         };
         match node_id {
-            None => list_nodes(&client, args.verbose).await,
+            None => list_nodes(&client, args).await,
             Some(node_id) => show_node(&client, &node_id, args).await,
         }
     })
@@ -65,16 +65,19 @@ async fn self_node_id(client: &ApiClient) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("Not running in client mode"))
 }
 
-async fn list_nodes(client: &ApiClient, verbose: bool) -> anyhow::Result<ExitCode> {
-    let nodes: Vec<NodeListStub> = client
-        .get("/v1/nodes")
+async fn list_nodes(client: &ApiClient, args: &NodeStatusArgs) -> anyhow::Result<ExitCode> {
+    let (nodes, meta): (Vec<NodeListStub>, _) = client
+        .get_with_meta(&args.list.path("/v1/nodes"))
         .await
         .map_err(|err| anyhow::anyhow!("Error querying node status: {err}"))?;
     if nodes.is_empty() {
         outln!("No nodes registered")?;
         return Ok(ExitCode::SUCCESS);
     }
-    outln!("{}", nodes_table(&nodes, verbose))?;
+    outln!("{}", nodes_table(&nodes, args.verbose))?;
+    if let Some(hint) = ListArgs::next_page_hint(meta.next_token.as_deref()) {
+        outln!("{hint}")?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -92,6 +92,7 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
             self_node: false,
             allocs: false,
             verbose: false,
+            list: super::ListArgs::default(),
         }),
         [ObjectKind::Alloc] => super::alloc_status::run(&AllocStatusArgs {
             api,

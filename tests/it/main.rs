@@ -24,6 +24,7 @@ mod exec_driver;
 mod ha;
 mod hardening;
 mod jobspec;
+mod list_queries;
 mod max_run_duration;
 mod node_identity;
 mod periodic;

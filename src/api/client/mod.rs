@@ -66,10 +66,12 @@ impl ClientError {
 }
 
 /// What came with an answer (Nomad: `api.QueryMeta`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueryMeta {
     /// `X-Nomad-Index`: pass it to [`ApiClient::blocking`] to wait for a change.
     pub last_index: u64,
+    /// `X-Nomad-NextToken`: a paged list's next page starts there (`next_token=`).
+    pub next_token: Option<String>,
 }
 
 /// The outcome of resolving an ID prefix.
@@ -198,6 +200,12 @@ impl ApiClient {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse().ok())
             .unwrap_or(0);
+        let next_token = response
+            .headers()
+            .get(crate::api::list::NEXT_TOKEN_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .filter(|token| !token.is_empty())
+            .map(str::to_owned);
         let bytes = response
             .bytes()
             .await
@@ -212,7 +220,13 @@ impl ApiClient {
             path: path.to_owned(),
             message: error.to_string(),
         })?;
-        Ok((body, QueryMeta { last_index }))
+        Ok((
+            body,
+            QueryMeta {
+                last_index,
+                next_token,
+            },
+        ))
     }
 
     /// `GET path` as `T`.

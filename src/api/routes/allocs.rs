@@ -9,8 +9,9 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 
 use super::by_id_or_prefix;
-use crate::api::blocking::{blocking_query, with_meta};
+use crate::api::blocking::{blocking_list, blocking_query, with_meta};
 use crate::api::error::ApiError;
+use crate::api::list::namespaced_token;
 use crate::api::query::QueryOptions;
 use crate::api::types::allocs::{AllocListStub, AllocStopResponse};
 use crate::server::Server;
@@ -24,7 +25,8 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
     let resources = query.flag("resources")?;
-    blocking_query(&server, &query, &[Table::Allocs], |snapshot| {
+    let token = |stub: &AllocListStub| namespaced_token(&query, &stub.namespace, &stub.id);
+    blocking_list(&server, &query, &[Table::Allocs], token, |snapshot| {
         Ok(snapshot
             .allocs_with_prefix(&query.prefix)
             .filter(|alloc| query.all_namespaces() || alloc.namespace == query.namespace)

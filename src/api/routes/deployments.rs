@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::by_id_or_prefix;
 use super::jobs::parse_body;
-use crate::api::blocking::{blocking_query, with_meta};
+use crate::api::blocking::{blocking_list, blocking_query, with_meta};
 use crate::api::error::ApiError;
+use crate::api::list::namespaced_token;
 use crate::api::query::QueryOptions;
 use crate::api::types::allocs::AllocListStub;
 use crate::api::types::deployments::{
@@ -22,7 +23,7 @@ use crate::api::types::deployments::{
 use crate::api::types::jobs::{JobRevertRequest, JobStabilityRequest, JobStabilityResponse};
 use crate::server::Server;
 use crate::server::state::Table;
-use crate::structs::{AllocId, DeploymentId, JobId};
+use crate::structs::{AllocId, Deployment, DeploymentId, JobId};
 
 pub async fn list(
     State(server): State<Arc<Server>>,
@@ -30,7 +31,10 @@ pub async fn list(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
-    blocking_query(&server, &query, &[Table::Deployments], |snapshot| {
+    let token = |deployment: &Arc<Deployment>| {
+        namespaced_token(&query, &deployment.namespace, &deployment.id)
+    };
+    blocking_list(&server, &query, &[Table::Deployments], token, |snapshot| {
         Ok(snapshot
             .deployments_with_prefix(&query.prefix)
             .filter(|deployment| query.all_namespaces() || deployment.namespace == query.namespace)

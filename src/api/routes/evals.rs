@@ -8,13 +8,14 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 
 use super::by_id_or_prefix;
-use crate::api::blocking::blocking_query;
+use crate::api::blocking::{blocking_list, blocking_query};
 use crate::api::error::ApiError;
+use crate::api::list::namespaced_token;
 use crate::api::query::QueryOptions;
 use crate::api::types::allocs::AllocListStub;
 use crate::server::Server;
 use crate::server::state::Table;
-use crate::structs::EvalId;
+use crate::structs::{EvalId, Evaluation};
 
 pub async fn list(
     State(server): State<Arc<Server>>,
@@ -24,7 +25,8 @@ pub async fn list(
     let query = QueryOptions::parse(params)?;
     let job_filter = query.params.get("job").cloned();
     let status_filter = query.params.get("status").cloned();
-    blocking_query(&server, &query, &[Table::Evals], |snapshot| {
+    let token = |eval: &Arc<Evaluation>| namespaced_token(&query, &eval.namespace, &eval.id);
+    blocking_list(&server, &query, &[Table::Evals], token, |snapshot| {
         Ok(snapshot
             .evals_with_prefix(&query.prefix)
             .filter(|eval| query.all_namespaces() || eval.namespace == query.namespace)

@@ -7,9 +7,10 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
-use crate::api::blocking::{blocking_query, with_meta};
+use crate::api::blocking::{blocking_list, blocking_query, with_meta};
 use crate::api::error::ApiError;
 use crate::api::identity::Identity;
+use crate::api::list::namespaced_token;
 use crate::api::query::QueryOptions;
 use crate::api::types::allocs::AllocListStub;
 use crate::api::types::jobs::{
@@ -30,10 +31,11 @@ pub async fn list(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
-    blocking_query(
+    blocking_list(
         &server,
         &query,
         &[Table::Jobs, Table::JobSummaries],
+        |stub: &JobListStub| namespaced_token(&query, &stub.namespace, &stub.id),
         |snapshot| {
             Ok(snapshot
                 .jobs()

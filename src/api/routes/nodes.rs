@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::by_id_or_prefix;
 use super::jobs::parse_body;
-use crate::api::blocking::{blocking_query, with_meta};
+use crate::api::blocking::{blocking_list, blocking_query, with_meta};
 use crate::api::error::ApiError;
 use crate::api::query::QueryOptions;
 use crate::api::types::nodes::{
@@ -26,7 +26,8 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
     let with_attributes = query.flag("os")?;
-    blocking_query(&server, &query, &[Table::Nodes], |snapshot| {
+    let token = |stub: &NodeListStub| stub.id.to_string();
+    blocking_list(&server, &query, &[Table::Nodes], token, |snapshot| {
         Ok(snapshot
             .nodes_with_prefix(&query.prefix)
             .map(|node| NodeListStub::new(node, with_attributes))
