@@ -10,6 +10,41 @@ use std::ffi::OsString;
 
 use clap::Command;
 
+/// Nomad's short forms of common commands (`nomad run` is `nomad job run`), and the
+/// hyphenated names older scripts still call (Nomad: `command/commands.go`).
+pub const ALIASES: &[(&str, &[&str])] = &[
+    ("run", &["job", "run"]),
+    ("stop", &["job", "stop"]),
+    ("plan", &["job", "plan"]),
+    ("validate", &["job", "validate"]),
+    ("inspect", &["job", "inspect"]),
+    ("init", &["job", "init"]),
+    ("logs", &["alloc", "logs"]),
+    ("exec", &["alloc", "exec"]),
+    ("fs", &["alloc", "fs"]),
+    ("alloc-status", &["alloc", "status"]),
+    ("eval-status", &["eval", "status"]),
+    ("node-status", &["node", "status"]),
+    ("node-drain", &["node", "drain"]),
+    ("server-members", &["server", "members"]),
+    ("server-join", &["server", "join"]),
+    ("server-force-leave", &["server", "force-leave"]),
+];
+
+/// Replaces an alias in the command position (right after the program name) by the command it
+/// stands for; anything else is left as it is.
+pub fn expand_alias(mut args: Vec<OsString>) -> Vec<OsString> {
+    let expansion = args
+        .get(1)
+        .and_then(|arg| arg.to_str())
+        .and_then(|name| ALIASES.iter().find(|(alias, _)| *alias == name))
+        .map(|(_, command)| *command);
+    if let Some(command) = expansion {
+        args.splice(1..2, command.iter().map(OsString::from));
+    }
+    args
+}
+
 /// Rewrites single-dash long flags to double-dash ones.
 pub fn normalize(command: &Command, args: Vec<OsString>) -> Vec<OsString> {
     let mut current = command.clone();
@@ -112,6 +147,40 @@ mod tests {
         let normalized = normalize(&Cli::command(), args);
         let normalized: Vec<&str> = normalized.iter().filter_map(|a| a.to_str()).collect();
         assert_eq!(normalized, expected);
+    }
+
+    #[test]
+    fn aliases_expand_in_the_command_position_only() {
+        let expand = |input: &[&str]| -> Vec<String> {
+            expand_alias(input.iter().map(OsString::from).collect())
+                .into_iter()
+                .filter_map(|arg| arg.into_string().ok())
+                .collect()
+        };
+        assert_eq!(
+            expand(&["caravan", "run", "-detach", "x.hcl"]),
+            ["caravan", "job", "run", "-detach", "x.hcl"]
+        );
+        assert_eq!(
+            expand(&["caravan", "node-status", "-self"]),
+            ["caravan", "node", "status", "-self"]
+        );
+        // `job run` stays; an argument named like an alias is not a command.
+        assert_eq!(
+            expand(&["caravan", "job", "run", "stop"]),
+            ["caravan", "job", "run", "stop"]
+        );
+        assert_eq!(expand(&["caravan"]), ["caravan"]);
+        // Every alias names a real command.
+        for (alias, command) in ALIASES {
+            let mut current = Cli::command();
+            for name in *command {
+                current = current
+                    .find_subcommand(name)
+                    .unwrap_or_else(|| panic!("{alias}: no command {command:?}"))
+                    .clone();
+            }
+        }
     }
 
     #[test]

@@ -51,7 +51,10 @@ pub const DEFAULT_ADDRESS: &str = "http://127.0.0.1:4646";
     about = "A WebAssembly-first workload orchestrator in the mould of Nomad",
     long_about = None,
     propagate_version = true,
-    disable_help_subcommand = true
+    disable_help_subcommand = true,
+    after_help = "Shortcuts, as Nomad's: run, stop, plan, validate, inspect, init (job ...); \
+                  logs, exec, fs (alloc ...); alloc-status, eval-status, node-status, node-drain, \
+                  server-members, server-join, server-force-leave."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -739,7 +742,7 @@ pub struct StatusArgs {
 /// Parses `args` (the program name first) and runs the command.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode> {
     let command = Cli::command();
-    let args = args::normalize(&command, args.into_iter().collect());
+    let args = args::normalize(&command, args::expand_alias(args.into_iter().collect()));
     let matches = match command.try_get_matches_from(args) {
         Ok(matches) => matches,
         Err(err) => {

@@ -1,7 +1,7 @@
 //! `filter=` and pagination on a real `-dev` agent's list endpoints and the CLI's `-filter`,
 //! `-per-page` and `-page-token`: the filter selects by the answered JSON, pages follow their
 //! `X-Nomad-NextToken` to the end without repeating or losing an item, and a malformed filter is
-//! refused naming the problem.
+//! refused naming the problem. Nomad's command shortcuts (`inspect`, `node-status`) work.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -193,6 +193,14 @@ async fn lists_filter_and_page_as_nomads() -> anyhow::Result<()> {
         "{}",
         run.stderr
     );
+
+    // Nomad's shortcuts run the commands they stand for.
+    let run = dev.cli(&["inspect", "list-b1"]).await?;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout.contains("\"ID\": \"list-b1\""), "{}", run.stdout);
+    let run = dev.cli(&["node-status"]).await?;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout.contains("ready"), "{}", run.stdout);
 
     dev.shutdown().await;
     Ok(())
