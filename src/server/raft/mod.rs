@@ -17,6 +17,7 @@
 //! redb's in-memory backend and keeps snapshots in memory; a single server is a one-voter cluster.
 
 // openraft's traits fix `StorageError` (224 bytes) as the error type of storage code.
+pub mod codec;
 mod command;
 #[allow(clippy::result_large_err)]
 mod log_store;
