@@ -88,7 +88,7 @@ pub struct DeviceReservation {
 }
 
 /// A host path the task should see (container drivers).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeviceMount {
     pub task_path: String,
     pub host_path: String,
@@ -96,11 +96,37 @@ pub struct DeviceMount {
 }
 
 /// A device node the task should get (container drivers).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeviceNodeSpec {
     pub task_path: String,
     pub host_path: String,
     pub cgroup_permissions: String,
+}
+
+/// What a task's devices give it besides env, for the drivers that can act on it (Docker: the
+/// host adds these to the container it creates for the task; raw_exec gets the env only, as
+/// Nomad's). Nomad: `drivers.TaskConfig.Devices`, `Mounts`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TaskDevices {
+    /// NVIDIA GPUs given to the task (their UUIDs): Docker device requests of driver `nvidia`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nvidia_gpus: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<DeviceMount>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<DeviceNodeSpec>,
+}
+
+impl TaskDevices {
+    pub fn is_empty(&self) -> bool {
+        self.nvidia_gpus.is_empty() && self.mounts.is_empty() && self.nodes.is_empty()
+    }
+
+    /// Adds what `reservation` gives besides env.
+    pub fn add(&mut self, reservation: &DeviceReservation) {
+        self.mounts.extend(reservation.mounts.iter().cloned());
+        self.nodes.extend(reservation.devices.iter().cloned());
+    }
 }
 
 /// The store data of one device-plugin call.
@@ -443,7 +469,7 @@ impl DevicePluginSet {
             call: "reserve",
             message,
         })?;
-        Ok(DeviceReservation {
+        let reservation = DeviceReservation {
             env: reservation.env.into_iter().collect(),
             mounts: reservation
                 .mounts
@@ -460,11 +486,76 @@ impl DevicePluginSet {
                 .map(|node| DeviceNodeSpec {
                     task_path: node.task_path,
                     host_path: node.host_path,
-                    cgroup_permissions: node.cgroup_permissions,
+                    cgroup_permissions: if node.cgroup_permissions.is_empty() {
+                        String::from("rwm")
+                    } else {
+                        node.cgroup_permissions
+                    },
                 })
                 .collect(),
-        })
+        };
+        check_reservation(&reservation).map_err(|message| DevicePluginError::Plugin {
+            plugin: name.to_owned(),
+            call: "reserve",
+            message,
+        })?;
+        Ok(reservation)
     }
+}
+
+/// Most mounts or device nodes one reservation may name.
+const MAX_RESERVED_PATHS: usize = 64;
+/// Longest path a reservation may name, in bytes.
+const MAX_PATH_BYTES: usize = 4096;
+
+/// What a plugin's reservation may give a task: absolute, normalised paths (no `.`, `..` or
+/// empty parts); device nodes from under `/dev/` with cgroup permissions made of `r`, `w`, `m`;
+/// no mount of the host's `/` and none onto the container's `/`.
+fn check_reservation(reservation: &DeviceReservation) -> Result<(), String> {
+    let normal = |path: &str| {
+        path.starts_with('/')
+            && path.len() <= MAX_PATH_BYTES
+            && path
+                .split('/')
+                .skip(1)
+                .all(|part| !part.is_empty() && part != "." && part != "..")
+    };
+    if reservation.mounts.len() + reservation.devices.len() > MAX_RESERVED_PATHS {
+        return Err(format!(
+            "at most {MAX_RESERVED_PATHS} mounts and device nodes allowed"
+        ));
+    }
+    for mount in &reservation.mounts {
+        if !normal(&mount.host_path) || !normal(&mount.task_path) {
+            return Err(format!(
+                "mount {:?} -> {:?}: both paths must be absolute and normalised, not `/`",
+                mount.host_path, mount.task_path
+            ));
+        }
+    }
+    for node in &reservation.devices {
+        if !normal(&node.host_path)
+            || !normal(&node.task_path)
+            || !node.host_path.starts_with("/dev/")
+        {
+            return Err(format!(
+                "device node {:?} -> {:?}: both paths must be absolute and normalised, the host \
+                 path under /dev/",
+                node.host_path, node.task_path
+            ));
+        }
+        if !node
+            .cgroup_permissions
+            .chars()
+            .all(|permission| matches!(permission, 'r' | 'w' | 'm'))
+        {
+            return Err(format!(
+                "device node {:?}: cgroup permissions {:?} are not made of r, w and m",
+                node.host_path, node.cgroup_permissions
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl DevicePluginSet {

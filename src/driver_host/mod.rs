@@ -88,7 +88,8 @@ mod loader;
 mod types;
 
 pub use device_plugin::{
-    DeviceMount, DeviceNodeSpec, DevicePluginError, DeviceReservation, builtin_device_plugins,
+    DeviceMount, DeviceNodeSpec, DevicePluginError, DeviceReservation, TaskDevices,
+    builtin_device_plugins,
 };
 pub use driver::Driver;
 pub use error::{DriverError, Error, Result};

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::driver_host::bindings::wit;
+use crate::driver_host::device_plugin::TaskDevices;
 use crate::driver_host::error::DriverError;
 
 /// A port the scheduler reserved for the task.
@@ -54,6 +55,9 @@ pub struct TaskScope {
     pub resources: Resources,
     /// The job's `user` for the task, if set.
     pub user: Option<String>,
+    /// What the task's device reservations give it besides env (mounts, device nodes, GPUs),
+    /// for the start call; the host applies it where the capability can (`host-docker`).
+    pub devices: TaskDevices,
 }
 
 impl TaskScope {
@@ -76,6 +80,7 @@ impl TaskScope {
             stderr_path,
             resources: Resources::default(),
             user: None,
+            devices: TaskDevices::default(),
         }
     }
 

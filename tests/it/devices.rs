@@ -2,7 +2,8 @@
 //! hardware): a `-dev` agent whose node has two 80 GiB instances (one more, unhealthy) and a
 //! second, client-only agent whose node has one 16 GiB instance. Jobs asking for devices land
 //! only where the devices are, get distinct healthy instances and their plugin's env, and are
-//! explained when nothing fits.
+//! explained when nothing fits. With a Docker daemon, a container given instances gets their
+//! plugin's device node and read-only mount.
 
 use std::time::Duration;
 
@@ -90,31 +91,13 @@ impl Cluster {
     }
 
     async fn run(&self, id: &str, device: Value) -> anyhow::Result<Value> {
-        let job = json!({ "Job": {
-            "ID": id,
-            "Type": "batch",
-            "TaskGroups": [{ "Name": "g", "Tasks": [{
-                "Name": "t",
-                "Driver": "raw_exec",
-                "Config": { "command": "/bin/sh", "args": ["-c", "echo \"given=$SIM_VISIBLE\"; sleep 30"] },
-                "Resources": { "CPU": 20, "MemoryMB": 16, "Devices": [device] },
-            }]}],
-        }});
-        let response = self
-            .http
-            .put(format!("{}/v1/jobs", self.url))
-            .json(&job)
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await?;
-        anyhow::ensure!(status.is_success(), "register {id}: {status}: {body}");
-        let eval_id = body["EvalID"].as_str().unwrap_or_default().to_owned();
-        wait_for(WAIT, || async {
-            let eval = self.get(&format!("/v1/evaluation/{eval_id}")).await?;
-            Ok((eval["Status"] == "complete").then_some(eval))
-        })
-        .await
+        let task = json!({
+            "Name": "t",
+            "Driver": "raw_exec",
+            "Config": { "command": "/bin/sh", "args": ["-c", "echo \"given=$SIM_VISIBLE\"; sleep 300"] },
+            "Resources": { "CPU": 20, "MemoryMB": 16, "Devices": [device] },
+        });
+        register(&self.http, &self.url, id, task).await
     }
 
     async fn allocs(&self, job: &str) -> anyhow::Result<Vec<Value>> {
@@ -131,6 +114,56 @@ impl Cluster {
         self.other.shutdown().await;
         self.dev.shutdown().await;
     }
+}
+
+/// Registers batch job `id` of one task and waits for its evaluation to complete.
+async fn register(
+    http: &reqwest::Client,
+    url: &str,
+    id: &str,
+    task: Value,
+) -> anyhow::Result<Value> {
+    let job = json!({ "Job": {
+        "ID": id,
+        "Type": "batch",
+        "TaskGroups": [{ "Name": "g", "Tasks": [task] }],
+    }});
+    let response = http.put(format!("{url}/v1/jobs")).json(&job).send().await?;
+    let status = response.status();
+    let body: Value = response.json().await?;
+    anyhow::ensure!(status.is_success(), "register {id}: {status}: {body}");
+    let eval_id = body["EvalID"].as_str().unwrap_or_default().to_owned();
+    wait_for(WAIT, || async {
+        let eval: Value = http
+            .get(format!("{url}/v1/evaluation/{eval_id}"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok((eval["Status"] == "complete").then_some(eval))
+    })
+    .await
+}
+
+/// The task's stdout once it holds `marker`.
+async fn stdout_with(
+    http: &reqwest::Client,
+    url: &str,
+    alloc_id: &str,
+    marker: &str,
+) -> anyhow::Result<String> {
+    wait_for(WAIT, || async {
+        let text = http
+            .get(format!(
+                "{url}/v1/client/fs/logs/{alloc_id}?task=t&type=stdout&plain=true"
+            ))
+            .send()
+            .await?
+            .text()
+            .await?;
+        Ok(text.contains(marker).then_some(text))
+    })
+    .await
 }
 
 fn node_name_of(alloc: &Value) -> &str {
@@ -183,19 +216,7 @@ async fn device_jobs_land_where_the_devices_are_and_get_their_instances() -> any
     );
     // The task got the plugin's env naming them.
     let alloc_id = alloc["ID"].as_str().unwrap_or_default().to_owned();
-    let logs = wait_for(WAIT, || async {
-        let response = cluster
-            .http
-            .get(format!(
-                "{}/v1/client/fs/logs/{alloc_id}?task=t&type=stdout&plain=true",
-                cluster.url
-            ))
-            .send()
-            .await?;
-        let text = response.text().await?;
-        Ok(text.contains("given=").then_some(text))
-    })
-    .await?;
+    let logs = stdout_with(&cluster.http, &cluster.url, &alloc_id, "given=").await?;
     assert!(logs.contains("given=big-0,big-2"), "{logs}");
 
     // One more of any GPU: the dev node's are all taken, so the 16 GiB one on the other node.
@@ -254,4 +275,99 @@ async fn device_jobs_land_where_the_devices_are_and_get_their_instances() -> any
     );
     cluster.shutdown().await;
     Ok(())
+}
+
+/// A Docker task given an instance gets what the plugin reserves for it: the env, the device
+/// node (the host's `/dev/null`, a real character device, as `/dev/sim0`) and the host
+/// directory mounted read-only. Skips without a daemon, except with `CI=true`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_docker_task_gets_its_devices_nodes_and_mounts() -> anyhow::Result<()> {
+    if !crate::docker::docker_ready()? {
+        return Ok(());
+    }
+    let shared = tempfile::tempdir()?;
+    std::fs::write(shared.path().join("marker"), "from-the-host\n")?;
+    let mut config = AgentConfig::dev();
+    config.ports.http = Some(0);
+    config.ports.rpc = Some(0);
+    with_devices(
+        &mut config,
+        json!([{
+            "type": "accel", "name": "sim-node",
+            "instances": ["node-0"],
+            "device_nodes": [{ "host_path": "/dev/null", "task_path": "/dev/sim0", "permissions": "rw" }],
+            "mounts": [{ "host_path": shared.path(), "task_path": "/opt/sim", "read_only": true }],
+        }]),
+    );
+    let agent = start_agent(config, true).await?;
+    let url = format!("http://{}", agent.http_addr);
+    let http = reqwest::Client::new();
+    let job = format!(
+        "docker-devices-{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_nanos()
+    );
+    let outcome = async {
+        wait_for(WAIT, || async {
+            let nodes: Value = http.get(format!("{url}/v1/nodes")).send().await?.json().await?;
+            Ok(nodes
+                .as_array()
+                .and_then(|nodes| nodes.first())
+                .filter(|node| node["Drivers"]["docker"]["Healthy"] == json!(true))
+                .filter(|node| node["Status"] == "ready")
+                .map(drop))
+        })
+        .await?;
+        let script = "echo given=$SIM_VISIBLE; [ -c /dev/sim0 ] && echo node=char; \
+                      cat /opt/sim/marker; \
+                      if touch /opt/sim/new 2>/dev/null; then echo mount=rw; else echo mount=ro; fi; \
+                      echo done; sleep 30";
+        let task = json!({
+            "Name": "t",
+            "Driver": "docker",
+            "Config": { "image": crate::docker::TEST_IMAGE, "command": "sh", "args": ["-c", script] },
+            "Resources": { "CPU": 50, "MemoryMB": 32,
+                "Devices": [{ "Name": "caravan-test/accel", "Count": 1 }] },
+        });
+        let eval = register(&http, &url, &job, task).await?;
+        anyhow::ensure!(eval["FailedTGAllocs"] == json!({}), "{eval}");
+        let stubs: Value = http
+            .get(format!("{url}/v1/job/{job}/allocations"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let alloc_id = stubs[0]["ID"].as_str().unwrap_or_default().to_owned();
+        let logs = stdout_with(&http, &url, &alloc_id, "done").await?;
+        anyhow::ensure!(logs.contains("given=node-0"), "{logs}");
+        anyhow::ensure!(logs.contains("node=char"), "no device node: {logs}");
+        anyhow::ensure!(logs.contains("from-the-host"), "no mount: {logs}");
+        anyhow::ensure!(logs.contains("mount=ro"), "the mount is writable: {logs}");
+        anyhow::ensure!(!shared.path().join("new").exists());
+        anyhow::Ok(())
+    }
+    .await;
+    // The containers of the job's allocations go, whatever happened above.
+    let stubs: Value = match http
+        .get(format!("{url}/v1/job/{job}/allocations"))
+        .send()
+        .await
+    {
+        Ok(response) => response.json().await.unwrap_or_default(),
+        Err(_) => Value::Null,
+    };
+    for stub in stubs.as_array().into_iter().flatten() {
+        let filter = format!(
+            "label=caravan.alloc_id={}",
+            stub["ID"].as_str().unwrap_or_default()
+        );
+        if let Ok(ids) = crate::docker::docker_cli(&["ps", "-aq", "--filter", &filter]) {
+            for id in ids.lines() {
+                let _ = crate::docker::docker_cli(&["rm", "-f", id]);
+            }
+        }
+    }
+    agent.shutdown().await;
+    outcome
 }

@@ -128,6 +128,8 @@ impl PrestartRequest<'_> {
 pub struct PrestartResponse {
     /// Variables added to the task's environment (after those of earlier hooks).
     pub env: BTreeMap<String, String>,
+    /// What the task's devices give it besides env (the `devices` hook), for the start call.
+    pub devices: crate::driver_host::TaskDevices,
     /// The hook's state, kept by the runner under the hook's name.
     pub state: Option<serde_json::Value>,
     /// The hook's work is complete for the life of the allocation: it is not run again, after a

@@ -50,7 +50,7 @@ use crate::client::alloc_runner::alloc_dir::AllocDir;
 use crate::client::state::{HookState, StateDb, TaskRunnerState};
 use crate::driver_host::{
     Driver, DriverError, DriverHost, ExitResult, HostRecord, PortMapping, Resources, TaskConfig,
-    TaskHandle, TaskScope,
+    TaskDevices, TaskHandle, TaskScope,
 };
 use crate::structs::{
     Allocation, JobType, RestartPolicy, Task, TaskEvent, TaskState, TaskStateValue,
@@ -181,6 +181,7 @@ pub fn spawn_with_hooks(config: TaskRunnerConfig, hooks: HookList) -> TaskRunner
         hooks,
         hook_states,
         env: BTreeMap::new(),
+        devices: TaskDevices::default(),
         config,
     };
     let span = tracing::info_span!("task", alloc_id = %runner.config.alloc.id, task = %runner.config.task.name);
@@ -203,6 +204,8 @@ struct TaskRunner {
     hook_states: BTreeMap<String, HookState>,
     /// The environment of the last prestart walk.
     env: BTreeMap<String, String>,
+    /// What the task's devices give it besides env, from the last prestart walk.
+    devices: TaskDevices,
 }
 
 /// How waiting for the running task ended.
@@ -485,7 +488,11 @@ impl TaskRunner {
             &self.config.facts,
         );
         let task_config = self.task_config(config, env);
-        match driver.start_task(&self.scope, &task_config).await {
+        let scope = TaskScope {
+            devices: self.devices.clone(),
+            ..(*self.scope).clone()
+        };
+        match driver.start_task(&scope, &task_config).await {
             Ok(handle) => {
                 self.set_running(Some((driver.clone(), handle.clone())));
                 self.state.state = TaskStateValue::Running;

@@ -36,7 +36,7 @@ use super::task_dir_hook::TaskDirHook;
 use super::template_hook::TemplateHook;
 use super::{StartEnd, TaskCommand, TaskRunner, TaskRunnerConfig, events};
 use crate::client::state::HookState;
-use crate::driver_host::{Driver, ExitResult, FsIsolation, TaskHandle};
+use crate::driver_host::{Driver, ExitResult, FsIsolation, TaskDevices, TaskHandle};
 use crate::structs::{Allocation, TaskEvent};
 
 /// The runner's hooks, in the order every phase walks them.
@@ -185,6 +185,7 @@ impl TaskRunner {
         let alloc_dir = self.config.alloc_dir.clone();
         let task_dir = self.scope.task_dir.clone();
         let mut env = BTreeMap::new();
+        self.devices = TaskDevices::default();
         for hook in hooks.iter() {
             let Some(prestart) = hook.as_prestart() else {
                 continue;
@@ -239,6 +240,9 @@ impl TaskRunner {
                 self.publish();
             }
             env.extend(resp.env);
+            self.devices.mounts.extend(resp.devices.mounts);
+            self.devices.nodes.extend(resp.devices.nodes);
+            self.devices.nvidia_gpus.extend(resp.devices.nvidia_gpus);
         }
         Ok(env)
     }

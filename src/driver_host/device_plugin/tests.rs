@@ -301,3 +301,94 @@ fn answers_breaking_the_contract_are_refused() {
         assert!(err.contains(says), "{err}");
     }
 }
+
+#[tokio::test]
+async fn reservations_carry_mounts_and_device_nodes_checked_by_the_host() -> anyhow::Result<()> {
+    let plugin = |mounts: serde_json::Value, nodes: serde_json::Value| {
+        BTreeMap::from([(
+            "caravan-test-devices".to_owned(),
+            json!({ "devices": [
+                { "type": "fpga", "name": "sim", "instances": ["f-0"],
+                  "mounts": mounts, "device_nodes": nodes },
+                { "type": "gpu", "name": "other", "instances": ["g-0"],
+                  "mounts": [{ "host_path": "/opt/other", "task_path": "/opt/other" }] },
+            ]}),
+        )])
+    };
+    let host = device_host(
+        plugin(
+            json!([{ "host_path": "/opt/sim", "task_path": "/opt/sim", "read_only": true }]),
+            json!([
+                { "host_path": "/dev/null", "task_path": "/dev/sim0", "permissions": "rw" },
+                { "host_path": "/dev/zero", "task_path": "/dev/sim1" },
+            ]),
+        ),
+        None,
+    )?;
+    let reservation = host
+        .reserve_devices("caravan-test-devices", &["f-0".into()])
+        .await?;
+    assert_eq!(
+        reservation.mounts,
+        [crate::driver_host::DeviceMount {
+            task_path: "/opt/sim".into(),
+            host_path: "/opt/sim".into(),
+            read_only: true,
+        }],
+        "only the mounts of the group given"
+    );
+    let nodes: Vec<(&str, &str, &str)> = reservation
+        .devices
+        .iter()
+        .map(|node| {
+            (
+                node.host_path.as_str(),
+                node.task_path.as_str(),
+                node.cgroup_permissions.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        nodes,
+        [
+            ("/dev/null", "/dev/sim0", "rw"),
+            ("/dev/zero", "/dev/sim1", "rwm")
+        ],
+        "no permissions given means rwm"
+    );
+    for (mounts, nodes, says) in [
+        (
+            json!([{ "host_path": "/", "task_path": "/host" }]),
+            json!([]),
+            "absolute and normalised",
+        ),
+        (
+            json!([{ "host_path": "/opt/../etc", "task_path": "/etc2" }]),
+            json!([]),
+            "absolute and normalised",
+        ),
+        (
+            json!([{ "host_path": "relative", "task_path": "/x" }]),
+            json!([]),
+            "absolute and normalised",
+        ),
+        (
+            json!([]),
+            json!([{ "host_path": "/etc/shadow", "task_path": "/dev/x" }]),
+            "under /dev/",
+        ),
+        (
+            json!([]),
+            json!([{ "host_path": "/dev/null", "task_path": "/dev/x", "permissions": "rwx" }]),
+            "not made of r, w and m",
+        ),
+    ] {
+        let host = device_host(plugin(mounts, nodes), None)?;
+        let err = host
+            .reserve_devices("caravan-test-devices", &["f-0".into()])
+            .await
+            .expect_err(says);
+        assert!(err.to_string().contains(says), "{says}: {err}");
+    }
+    Ok(())
+}

@@ -37,8 +37,8 @@ use crate::driver_host::bindings::caravan::driver::host_docker::{
     Host, RegistryAuth,
 };
 use crate::driver_host::host::docker_convert::{
-    append_capped, container_body, docker_error, full_id, now_ms, split_reference, state_of,
-    status_of,
+    add_devices, append_capped, container_body, docker_error, full_id, now_ms, split_reference,
+    state_of, status_of,
 };
 use crate::driver_host::host::docker_scope::{
     self, DockerSettings, LABEL_STDERR, LABEL_STDOUT, LABEL_TASK_ID, Owner,
@@ -534,7 +534,10 @@ impl Host for CallState {
             .await?;
             owner.check_same_alloc(peer, &inspect)?;
         }
-        let body = container_body(&spec, &owner);
+        let mut body = container_body(&spec, &owner);
+        if let Some(scope) = &self.scope {
+            add_devices(&mut body, &scope.devices);
+        }
         let options = || {
             Some(CreateContainerOptions {
                 name: Some(spec.name.clone()).filter(|name| !name.is_empty()),

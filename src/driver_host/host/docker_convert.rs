@@ -6,13 +6,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, HostConfig, Mount as BollardMount, MountType,
-    PortBinding as BollardPortBinding,
+    ContainerCreateBody, ContainerInspectResponse, DeviceMapping, DeviceRequest, HostConfig,
+    Mount as BollardMount, MountType, PortBinding as BollardPortBinding,
 };
 
 use crate::driver_host::bindings::caravan::driver::host_docker::{
     ContainerSpec, ContainerStatus, MountKind,
 };
+use crate::driver_host::device_plugin::TaskDevices;
 use crate::driver_host::host::docker_scope::{LABEL_STDERR, LABEL_STDOUT, Owner};
 
 /// Most output `exec-container` returns per stream.
@@ -140,6 +141,47 @@ pub(crate) fn container_body(spec: &ContainerSpec, owner: &Owner<'_>) -> Contain
     }
 }
 
+/// Gives the container what the task's devices reserve, whatever the driver asked (the host's
+/// record of the task, from its device plugins): NVIDIA GPUs as device requests of driver
+/// `nvidia` naming their UUIDs (what `docker run --gpus` sends; the NVIDIA container toolkit
+/// does the rest), device nodes as `Devices`, mounts as bind mounts (read-only as the plugin
+/// says). Nomad: drivers/docker/driver.go, `Devices` and `Mounts` of the task config.
+pub(crate) fn add_devices(body: &mut ContainerCreateBody, devices: &TaskDevices) {
+    if devices.is_empty() {
+        return;
+    }
+    let host_config = body.host_config.get_or_insert_with(HostConfig::default);
+    if !devices.nvidia_gpus.is_empty() {
+        host_config
+            .device_requests
+            .get_or_insert_with(Vec::new)
+            .push(DeviceRequest {
+                driver: Some(String::from("nvidia")),
+                device_ids: Some(devices.nvidia_gpus.clone()),
+                capabilities: Some(vec![vec![String::from("gpu")]]),
+                ..DeviceRequest::default()
+            });
+    }
+    host_config
+        .devices
+        .get_or_insert_with(Vec::new)
+        .extend(devices.nodes.iter().map(|node| DeviceMapping {
+            path_on_host: Some(node.host_path.clone()),
+            path_in_container: Some(node.task_path.clone()),
+            cgroup_permissions: Some(node.cgroup_permissions.clone()),
+        }));
+    host_config
+        .mounts
+        .get_or_insert_with(Vec::new)
+        .extend(devices.mounts.iter().map(|mount| BollardMount {
+            target: Some(mount.task_path.clone()),
+            source: Some(mount.host_path.clone()),
+            typ: Some(MountType::BIND),
+            read_only: Some(mount.read_only),
+            ..BollardMount::default()
+        }));
+}
+
 pub(crate) fn state_of(inspect: &ContainerInspectResponse) -> ContainerStatus {
     let state = inspect.state.clone().unwrap_or_default();
     ContainerStatus {
@@ -168,7 +210,69 @@ pub(crate) fn append_capped(buffer: &mut Vec<u8>, bytes: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use super::split_reference;
+    use super::*;
+    use crate::driver_host::{DeviceMount, DeviceNodeSpec};
+
+    #[test]
+    fn reserved_devices_reach_the_container_config() {
+        let mut body = ContainerCreateBody {
+            host_config: Some(HostConfig {
+                mounts: Some(vec![BollardMount {
+                    target: Some(String::from("/local")),
+                    ..BollardMount::default()
+                }]),
+                ..HostConfig::default()
+            }),
+            ..ContainerCreateBody::default()
+        };
+        add_devices(
+            &mut body,
+            &TaskDevices {
+                nvidia_gpus: vec![String::from("GPU-0a1b"), String::from("GPU-2c3d")],
+                mounts: vec![DeviceMount {
+                    task_path: String::from("/usr/lib/sim"),
+                    host_path: String::from("/opt/sim/lib"),
+                    read_only: true,
+                }],
+                nodes: vec![DeviceNodeSpec {
+                    task_path: String::from("/dev/sim0"),
+                    host_path: String::from("/dev/null"),
+                    cgroup_permissions: String::from("rw"),
+                }],
+            },
+        );
+        let host_config = body.host_config.unwrap_or_default();
+        assert_eq!(
+            host_config.device_requests,
+            Some(vec![DeviceRequest {
+                driver: Some(String::from("nvidia")),
+                device_ids: Some(vec![String::from("GPU-0a1b"), String::from("GPU-2c3d")]),
+                capabilities: Some(vec![vec![String::from("gpu")]]),
+                ..DeviceRequest::default()
+            }])
+        );
+        assert_eq!(
+            host_config.devices,
+            Some(vec![DeviceMapping {
+                path_on_host: Some(String::from("/dev/null")),
+                path_in_container: Some(String::from("/dev/sim0")),
+                cgroup_permissions: Some(String::from("rw")),
+            }])
+        );
+        let mounts = host_config.mounts.unwrap_or_default();
+        assert_eq!(mounts.len(), 2, "the driver's mount is kept: {mounts:?}");
+        assert_eq!(mounts[1].source.as_deref(), Some("/opt/sim/lib"));
+        assert_eq!(mounts[1].target.as_deref(), Some("/usr/lib/sim"));
+        assert_eq!(mounts[1].typ, Some(MountType::BIND));
+        assert_eq!(mounts[1].read_only, Some(true));
+    }
+
+    #[test]
+    fn no_devices_change_nothing() {
+        let mut body = ContainerCreateBody::default();
+        add_devices(&mut body, &TaskDevices::default());
+        assert_eq!(body, ContainerCreateBody::default());
+    }
 
     #[test]
     fn references_split_into_repository_and_tag() {

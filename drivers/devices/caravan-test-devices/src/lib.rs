@@ -14,6 +14,11 @@
 //!         instances  = ["sim-0", "sim-1", "sim-2"]
 //!         unhealthy  = ["sim-2"]
 //!         attributes = { memory = "80 GiB", driver_version = "sim" }
+//!         # What a task given any of these instances gets besides the env (container drivers):
+//!         mounts       = [{ host_path = "/opt/sim", task_path = "/opt/sim", read_only = true }]
+//!         device_nodes = [{ host_path = "/dev/null", task_path = "/dev/sim0", permissions = "rw" }]
+//!         # Figures `stats` reports per instance (as attributes are read).
+//!         stats        = { "sim-0" = { memory_used = "1024 MiB", utilization = 37 } }
 //!       },
 //!     ]
 //!   }
@@ -33,8 +38,8 @@ wit_bindgen::generate!({
 });
 
 use caravan::device::types::{
-    Attribute, AttributeValue, DeviceGroup, DeviceInstance, InstanceStats, PluginInfo,
-    Reservation,
+    Attribute, AttributeValue, DeviceGroup, DeviceInstance, DeviceNode, InstanceStats, Mount,
+    PluginInfo, Reservation,
 };
 use exports::caravan::device::plugin::Guest;
 
@@ -76,6 +81,31 @@ struct GroupConfig {
     unhealthy: Vec<String>,
     #[serde(default)]
     attributes: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    mounts: Vec<MountConfig>,
+    #[serde(default)]
+    device_nodes: Vec<NodeConfig>,
+    /// Figures by instance ID, then by name.
+    #[serde(default)]
+    stats: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MountConfig {
+    host_path: String,
+    task_path: String,
+    #[serde(default)]
+    read_only: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeConfig {
+    host_path: String,
+    task_path: String,
+    #[serde(default)]
+    permissions: String,
 }
 
 fn config(json: &str) -> Result<Config, String> {
@@ -198,13 +228,35 @@ impl Guest for Plugin {
         }) {
             return Err(format!("unknown device {unknown:?}"));
         }
+        let given: Vec<&GroupConfig> = config
+            .devices
+            .iter()
+            .filter(|group| device_ids.iter().any(|id| group.instances.contains(id)))
+            .collect();
         let variable = config
             .visible_env
+            .clone()
             .unwrap_or_else(|| DEFAULT_VISIBLE_ENV.to_owned());
         Ok(Reservation {
             env: vec![(variable, device_ids.join(","))],
-            mounts: Vec::new(),
-            devices: Vec::new(),
+            mounts: given
+                .iter()
+                .flat_map(|group| &group.mounts)
+                .map(|mount| Mount {
+                    task_path: mount.task_path.clone(),
+                    host_path: mount.host_path.clone(),
+                    read_only: mount.read_only,
+                })
+                .collect(),
+            devices: given
+                .iter()
+                .flat_map(|group| &group.device_nodes)
+                .map(|node| DeviceNode {
+                    task_path: node.task_path.clone(),
+                    host_path: node.host_path.clone(),
+                    cgroup_permissions: node.permissions.clone(),
+                })
+                .collect(),
         })
     }
 
@@ -213,10 +265,16 @@ impl Guest for Plugin {
         Ok(config
             .devices
             .iter()
-            .flat_map(|group| group.instances.iter())
-            .map(|id| InstanceStats {
+            .flat_map(|group| group.instances.iter().map(move |id| (group, id)))
+            .map(|(group, id)| InstanceStats {
                 id: id.clone(),
-                stats: Vec::new(),
+                stats: group
+                    .stats
+                    .get(id)
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, value)| attribute(name, value))
+                    .collect(),
             })
             .collect())
     }
