@@ -9,6 +9,7 @@ pub mod allocfs;
 pub mod api;
 pub mod cli;
 pub mod client;
+pub mod codec;
 pub mod driver_host;
 pub mod jobspec;
 pub mod scheduler;

@@ -136,7 +136,7 @@ fn snapshot_save(save: &SnapshotSaveArgs) -> anyhow::Result<ExitCode> {
             .bytes()
             .await
             .map_err(|err| anyhow::anyhow!("Failed to get snapshot file: {err}"))?;
-        let header = read_header(&file)?;
+        let header = read_header(file.as_ref())?;
         // Written beside the target and renamed, so a failed save leaves no partial file.
         let partial = args.file.with_extension("partial");
         std::fs::write(&partial, &file)
@@ -157,28 +157,18 @@ fn snapshot_save(save: &SnapshotSaveArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn read_header(file: &[u8]) -> anyhow::Result<SnapshotHeader> {
-    let line = file.split(|byte| *byte == b'\n').next().unwrap_or_default();
-    let header: SnapshotHeader = serde_json::from_slice(line).map_err(|err| {
-        anyhow::anyhow!("Error verifying snapshot: not a caravan snapshot: {err}")
-    })?;
-    anyhow::ensure!(
-        header.format == SnapshotHeader::FORMAT,
-        "Error verifying snapshot: not a caravan snapshot (format {:?})",
-        header.format
-    );
-    Ok(header)
+fn read_header(file: impl std::io::Read) -> anyhow::Result<SnapshotHeader> {
+    crate::server::operator_snapshot::read_header(file)
+        .map_err(|err| anyhow::anyhow!("Error verifying snapshot: not a caravan snapshot: {err}"))
 }
 
 fn snapshot_inspect(args: &SnapshotInspectArgs) -> anyhow::Result<ExitCode> {
-    use std::io::BufRead;
     let file = std::fs::File::open(&args.file).map_err(|err| {
         anyhow::anyhow!("Error opening snapshot file {}: {err}", args.file.display())
     })?;
     let size = file.metadata().map(|metadata| metadata.len()).unwrap_or(0);
-    let mut line = Vec::new();
-    std::io::BufReader::new(file).read_until(b'\n', &mut line)?;
-    let header = read_header(&line)?;
+    // Only the header is read: the state after it is not decompressed.
+    let header = read_header(file)?;
     outln!(
         "{}",
         super::format::kv(&[
@@ -201,7 +191,7 @@ fn snapshot_restore(args: &SnapshotFileArgs) -> anyhow::Result<ExitCode> {
     let file = std::fs::read(&args.file).map_err(|err| {
         anyhow::anyhow!("Error opening snapshot file {}: {err}", args.file.display())
     })?;
-    read_header(&file)?;
+    read_header(file.as_slice())?;
     let client = args.api.client()?;
     block_on(async {
         client

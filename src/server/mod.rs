@@ -30,7 +30,7 @@ pub mod job_plan;
 mod leader;
 pub mod limits;
 pub mod node_identity;
-mod operator_snapshot;
+pub mod operator_snapshot;
 mod options;
 pub mod periodic;
 pub mod plan_apply;

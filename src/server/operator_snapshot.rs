@@ -3,18 +3,23 @@
 //! `snapshotRestore`).
 //!
 //! ```text
-//!   file = SnapshotHeader as one JSON line ─ "\n" ─ PersistedState as JSON
+//!   file = a codec stream (kind OperatorSnapshot): SnapshotHeader, then the state table by table
 //!   save:    leader confirms it leads (read index) ─► waits until applied ─► O(1) state snapshot
+//!            ─► encoded a row at a time
 //!   restore: file ─► Command::SnapshotRestore through Raft ─► every server replaces its state
 //! ```
+//!
+//! A file of an earlier build (a JSON header line, then the state as JSON) is still restored.
 
+use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::raft::Command;
-use super::state::PersistedState;
+use super::state::{PersistedState, write_state};
 use super::{Server, ServerError};
 use crate::api::types::cluster::SnapshotHeader;
+use crate::codec::{StreamKind, StreamReader, StreamWriter};
 
 impl Server {
     /// The whole state as of the last committed entry this leader knows, as a snapshot file.
@@ -47,13 +52,16 @@ impl Server {
             evaluations: tables.evals.len() as u64,
             deployments: tables.deployments.len() as u64,
         };
-        let state = PersistedState::from_snapshot(&snapshot);
-        let mut file =
-            serde_json::to_vec(&header).map_err(|error| ServerError::Raft(error.to_string()))?;
-        file.push(b'\n');
-        serde_json::to_writer(&mut file, &state)
-            .map_err(|error| ServerError::Raft(error.to_string()))?;
-        Ok(file)
+        // Encoding a large state is CPU-bound work: off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let mut stream = StreamWriter::new(Vec::new(), StreamKind::OperatorSnapshot)?;
+            stream.item(&header)?;
+            write_state(snapshot.tables(), &mut stream)?;
+            stream.finish()
+        })
+        .await
+        .map_err(|error| ServerError::Raft(error.to_string()))?
+        .map_err(|error| ServerError::Raft(format!("encoding the snapshot: {error}")))
     }
 
     /// Replaces the cluster's state with a snapshot file; returns the Raft index of the restore.
@@ -73,24 +81,68 @@ impl Server {
     }
 }
 
+/// Reads the header of a snapshot file, and checks it is one this build restores.
+pub fn read_header(file: impl Read) -> Result<SnapshotHeader, String> {
+    let mut file = std::io::BufReader::new(file);
+    let legacy = std::io::BufRead::fill_buf(&mut file)
+        .map_err(|error| error.to_string())?
+        .starts_with(b"{");
+    let header = if legacy {
+        let mut line = Vec::new();
+        std::io::BufRead::read_until(&mut file, b'\n', &mut line)
+            .map_err(|error| error.to_string())?;
+        serde_json::from_slice::<SnapshotHeader>(&line)
+            .map_err(|error| format!("header: {error}"))?
+    } else {
+        StreamReader::new(file, StreamKind::OperatorSnapshot)
+            .and_then(|mut stream| stream.item::<SnapshotHeader>())
+            .map_err(|error| error.to_string())?
+    };
+    check_header(&header, legacy)?;
+    Ok(header)
+}
+
+fn check_header(header: &SnapshotHeader, legacy: bool) -> Result<(), String> {
+    let version = if legacy {
+        SnapshotHeader::JSON_VERSION
+    } else {
+        SnapshotHeader::VERSION
+    };
+    if header.format != SnapshotHeader::FORMAT || header.version != version {
+        return Err(format!(
+            "format {:?} version {} (this build reads {:?} version {} and the JSON files of \
+             earlier builds, version {})",
+            header.format,
+            header.version,
+            SnapshotHeader::FORMAT,
+            SnapshotHeader::VERSION,
+            SnapshotHeader::JSON_VERSION,
+        ));
+    }
+    Ok(())
+}
+
 /// Splits and checks a snapshot file.
 pub fn parse_snapshot(file: &[u8]) -> Result<(SnapshotHeader, PersistedState), ServerError> {
     let invalid = |message: String| ServerError::Invalid(format!("invalid snapshot: {message}"));
+    if !file.starts_with(b"{") {
+        let mut stream = StreamReader::new(file, StreamKind::OperatorSnapshot)
+            .map_err(|error| invalid(error.to_string()))?;
+        let header: SnapshotHeader = stream
+            .item()
+            .map_err(|error| invalid(format!("header: {error}")))?;
+        check_header(&header, false).map_err(invalid)?;
+        let state = PersistedState::read_stream(&mut stream)
+            .map_err(|error| invalid(format!("state: {error}")))?;
+        return Ok((header, state));
+    }
     let newline = file
         .iter()
         .position(|byte| *byte == b'\n')
         .ok_or_else(|| invalid("no header line".to_owned()))?;
     let header: SnapshotHeader = serde_json::from_slice(&file[..newline])
         .map_err(|error| invalid(format!("header: {error}")))?;
-    if header.format != SnapshotHeader::FORMAT || header.version != SnapshotHeader::VERSION {
-        return Err(invalid(format!(
-            "format {:?} version {} (this server reads {:?} version {})",
-            header.format,
-            header.version,
-            SnapshotHeader::FORMAT,
-            SnapshotHeader::VERSION
-        )));
-    }
+    check_header(&header, true).map_err(invalid)?;
     let state: PersistedState = serde_json::from_slice(&file[newline + 1..])
         .map_err(|error| invalid(format!("state: {error}")))?;
     Ok((header, state))
@@ -102,8 +154,9 @@ mod tests {
 
     #[test]
     fn a_file_that_is_not_a_snapshot_is_refused_with_the_reason() {
-        let cases: [(&[u8], &str); 3] = [
+        let cases: [(&[u8], &str); 4] = [
             (b"{}", "no header line"),
+            (b"PK\x03\x04", "not a caravan file"),
             (
                 b"{\"Format\":\"other\",\"Version\":1,\"Index\":1,\"Term\":1,\"CreatedAt\":0,\"Jobs\":0,\"Allocations\":0,\"Nodes\":0,\"Evaluations\":0,\"Deployments\":0}\n{}",
                 "format \"other\"",

@@ -7,7 +7,7 @@
 //! | `POST /v1/internal/raft/join`           | [`RaftJoinRequest`] | [`RaftJoinResponse`]     |
 //! | `GET /v1/operator/raft/configuration`   |                     | [`RaftConfiguration`]    |
 //! | `DELETE /v1/operator/raft/peer?id=`     |                     | (empty)                  |
-//! | `GET /v1/operator/snapshot`             |                     | [`SnapshotHeader`] line, state |
+//! | `GET /v1/operator/snapshot`             |                     | [`SnapshotHeader`], state (binary) |
 //! | `PUT /v1/operator/snapshot`             | a snapshot file     | (empty)                  |
 
 use serde::{Deserialize, Serialize};
@@ -88,8 +88,8 @@ pub struct JoinResponse {
     pub error: String,
 }
 
-/// The first line of an operator snapshot file (`GET /v1/operator/snapshot`): what the file
-/// holds, readable without the state that follows it (`operator snapshot inspect`).
+/// The first item of an operator snapshot file (`GET /v1/operator/snapshot`, a `codec` stream):
+/// what the file holds, readable without the state that follows it (`operator snapshot inspect`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SnapshotHeader {
@@ -110,5 +110,8 @@ pub struct SnapshotHeader {
 
 impl SnapshotHeader {
     pub const FORMAT: &'static str = "caravan-snapshot";
-    pub const VERSION: u32 = 1;
+    /// A binary `codec` stream.
+    pub const VERSION: u32 = 2;
+    /// A JSON header line and the state as JSON, as earlier builds wrote.
+    pub const JSON_VERSION: u32 = 1;
 }

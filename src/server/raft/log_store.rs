@@ -2,7 +2,7 @@
 //!
 //! One redb file, `data_dir/server/raft.redb` (an in-memory redb backend for `-dev` and tests: the
 //! same code either way), with two tables: `logs` (index → entry) and `meta` (vote, committed log
-//! ID, last purged log ID, this server's ID). Every value is a [`codec`](super::codec) record
+//! ID, last purged log ID, this server's ID). Every value is a [`codec`](crate::codec) record
 //! (CBOR); the JSON values of earlier builds are still read. Every append is committed with
 //! `Durability::Immediate` before openraft is told the entries are flushed, so an acknowledged write
 //! survives SIGKILL. A purge waits until the state machine's kept snapshot covers it
@@ -121,11 +121,11 @@ impl LogStore {
         let Some(value) = table.get(key).s()? else {
             return Ok(None);
         };
-        super::codec::decode_record(value.value()).map(Some).s()
+        crate::codec::decode_record(value.value()).map(Some).s()
     }
 
     fn write_meta<T: serde::Serialize>(&self, key: &str, value: &T) -> Result<(), String> {
-        let bytes = super::codec::encode_record(value).s()?;
+        let bytes = crate::codec::encode_record(value).s()?;
         let txn = self.inner.db.begin_write().s()?;
         {
             let mut table = txn.open_table(META).s()?;
@@ -188,7 +188,7 @@ impl LogStore {
         let mut entries = Vec::new();
         for item in range {
             let (_, value) = item.map_err(|error| log_error(ErrorVerb::Read, error))?;
-            let entry: Entry = super::codec::decode_record(value.value())
+            let entry: Entry = crate::codec::decode_record(value.value())
                 .map_err(|error| log_error(ErrorVerb::Read, error))?;
             entries.push(entry);
         }
@@ -234,7 +234,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 .map_err(|error| log_error(ErrorVerb::Read, error))?
             {
                 Some((_, value)) => {
-                    let entry: Entry = super::codec::decode_record(value.value())
+                    let entry: Entry = crate::codec::decode_record(value.value())
                         .map_err(|error| log_error(ErrorVerb::Read, error))?;
                     Some(*entry.get_log_id())
                 }
@@ -288,7 +288,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             {
                 let mut table = txn.open_table(LOGS).s()?;
                 for entry in &entries {
-                    let bytes = super::codec::encode_record(entry).s()?;
+                    let bytes = crate::codec::encode_record(entry).s()?;
                     table
                         .insert(entry.get_log_id().index, bytes.as_slice())
                         .s()?;
@@ -357,7 +357,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             cache.retain(|index, _| *index > log_id.index);
         }
         (|| -> Result<(), String> {
-            let bytes = super::codec::encode_record(&Some(log_id)).s()?;
+            let bytes = crate::codec::encode_record(&Some(log_id)).s()?;
             let txn = self.inner.db.begin_write().s()?;
             {
                 let mut meta = txn.open_table(META).s()?;

@@ -17,7 +17,6 @@
 //! redb's in-memory backend and keeps snapshots in memory; a single server is a one-voter cluster.
 
 // openraft's traits fix `StorageError` (224 bytes) as the error type of storage code.
-pub mod codec;
 mod command;
 #[allow(clippy::result_large_err)]
 mod log_store;
@@ -116,7 +115,15 @@ pub async fn start(
     let snapshot_path = match &options.dir {
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            Some(dir.join("snapshot.json"))
+            let path = dir.join("snapshot.bin");
+            // An earlier build kept its snapshot as `snapshot.json`: the state machine reads it
+            // there once and rewrites it in the current format.
+            let legacy = dir.join("snapshot.json");
+            if !path.exists() && legacy.exists() {
+                std::fs::rename(&legacy, &path)
+                    .with_context(|| format!("moving {} aside", legacy.display()))?;
+            }
+            Some(path)
         }
         None => None,
     };

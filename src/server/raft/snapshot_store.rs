@@ -23,13 +23,14 @@
 //!
 //! Invariant: a purge recorded in the log store is never ahead of the snapshot kept here.
 
-use std::io::Write;
+use std::io::Cursor;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::watch;
+use tokio_util::either::Either;
 
-use super::types::{LogId, SnapshotMeta};
+use super::types::{LogId, SnapshotData, SnapshotMeta};
 
 /// Where the kept snapshot's bytes are.
 #[derive(Clone)]
@@ -42,6 +43,13 @@ enum Location {
 struct Kept {
     meta: SnapshotMeta,
     location: Location,
+}
+
+/// A snapshot written in full (and synced, when in a file), not kept yet.
+pub(super) enum Written {
+    Memory(Arc<Vec<u8>>),
+    /// A file beside the kept one, removed unless it is kept.
+    File(tempfile::TempPath),
 }
 
 /// What the kept snapshot covers, as the gate sees it.
@@ -64,10 +72,12 @@ pub(super) enum Replace {
     Always,
 }
 
-/// The latest snapshot: in a file (`data_dir/server/snapshot.json`) or in memory (`-dev`).
+/// The latest snapshot: in a file (`data_dir/server/snapshot.bin`) or in memory (`-dev`).
 pub(super) struct SnapshotStore {
     path: Option<PathBuf>,
     kept: Mutex<Option<Kept>>,
+    /// The file a snapshot from the leader is being received into (a new stream replaces it).
+    receiving: Mutex<Option<tempfile::TempPath>>,
     coverage: watch::Sender<Coverage>,
 }
 
@@ -76,6 +86,7 @@ impl SnapshotStore {
         Self {
             path,
             kept: Mutex::new(None),
+            receiving: Mutex::new(None),
             coverage: watch::Sender::new(Coverage::default()),
         }
     }
@@ -89,12 +100,28 @@ impl SnapshotStore {
         self.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The bytes of the snapshot file left by a previous run, if any.
-    pub(super) fn read_existing(&self) -> std::io::Result<Option<Vec<u8>>> {
+    /// The snapshot file left by a previous run, if any.
+    pub(super) fn open_existing(&self) -> std::io::Result<Option<std::fs::File>> {
         match &self.path {
-            Some(path) if path.exists() => std::fs::read(path).map(Some),
+            Some(path) if path.exists() => std::fs::File::open(path).map(Some),
             _ => Ok(None),
         }
+    }
+
+    /// A new file beside the kept one to write a snapshot into; `None` when kept in memory.
+    pub(super) fn new_file(
+        &self,
+        purpose: &str,
+    ) -> std::io::Result<Option<tempfile::NamedTempFile>> {
+        let Some(path) = &self.path else {
+            return Ok(None);
+        };
+        let dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
+        tempfile::Builder::new()
+            .prefix("snapshot.")
+            .suffix(&format!(".{purpose}.tmp"))
+            .tempfile_in(dir)
+            .map(Some)
     }
 
     /// Records that the file [`Self::read_existing`] returned holds the snapshot `meta`.
@@ -111,12 +138,55 @@ impl SnapshotStore {
             .send_modify(|coverage| coverage.durable = coverage.durable.max(last_log_id));
     }
 
-    /// Marks a snapshot from the leader as being received: purges wait until it is installed.
-    pub(super) fn begin_receiving(&self) {
+    /// Marks a snapshot from the leader as being received (purges wait until it is installed),
+    /// and returns where to write it: a new file beside the kept one, or memory.
+    pub(super) fn begin_receiving(&self) -> std::io::Result<SnapshotData> {
         self.coverage.send_modify(|coverage| {
             coverage.receiving = true;
             coverage.failed = None;
         });
+        let Some(file) = self.new_file("receiving")? else {
+            return Ok(Either::Right(Cursor::new(Vec::new())));
+        };
+        let (file, path) = file.into_parts();
+        // A stream begun before is abandoned: its file goes.
+        *self
+            .receiving
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(path);
+        Ok(Either::Left(tokio::fs::File::from_std(file)))
+    }
+
+    /// `file`, a received snapshot, synced, to be kept: the file [`Self::begin_receiving`] made,
+    /// or a copy of any other (openraft's storage suite hands over another store's snapshot).
+    pub(super) fn received(&self, file: &mut std::fs::File) -> std::io::Result<Written> {
+        use std::os::unix::fs::MetadataExt;
+
+        let receiving = self
+            .receiving
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(path) = receiving {
+            let (received, begun) = (file.metadata()?, std::fs::metadata(&path)?);
+            if (received.dev(), received.ino()) == (begun.dev(), begun.ino()) {
+                file.sync_all()?;
+                return Ok(Written::File(path));
+            }
+        }
+        std::io::Seek::rewind(file)?;
+        match self.new_file("receiving")? {
+            Some(mut copy) => {
+                std::io::copy(file, &mut copy)?;
+                copy.as_file().sync_all()?;
+                Ok(Written::File(copy.into_temp_path()))
+            }
+            None => {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(file, &mut bytes)?;
+                Ok(Written::Memory(Arc::new(bytes)))
+            }
+        }
     }
 
     /// Marks the install of a received snapshot as failed: waiting purges fail.
@@ -125,29 +195,27 @@ impl SnapshotStore {
             .send_modify(|coverage| coverage.failed = Some(error.to_owned()));
     }
 
-    /// Makes `bytes`, the snapshot `meta`, the kept snapshot (durably, when kept in a file), unless
-    /// `replace` is [`Replace::IfNewer`] and the kept one covers as much. Blocking: file I/O.
-    /// Returns whether it was kept.
+    /// `bytes` of a snapshot, written where this store keeps snapshots (a synced file, or memory).
+    pub(super) fn write_bytes(&self, bytes: Vec<u8>) -> std::io::Result<Written> {
+        match self.new_file("receiving")? {
+            Some(mut file) => {
+                std::io::Write::write_all(&mut file, &bytes)?;
+                file.as_file().sync_all()?;
+                Ok(Written::File(file.into_temp_path()))
+            }
+            None => Ok(Written::Memory(Arc::new(bytes))),
+        }
+    }
+
+    /// Makes `written`, the snapshot `meta`, the kept snapshot (durably: a file is synced by
+    /// whoever wrote it, and renamed into place here), unless `replace` is [`Replace::IfNewer`]
+    /// and the kept one covers as much. Blocking: file I/O. Returns whether it was kept.
     pub(super) fn keep(
         &self,
         meta: &SnapshotMeta,
-        bytes: Arc<Vec<u8>>,
+        written: Written,
         replace: Replace,
     ) -> std::io::Result<bool> {
-        // Written and fsynced before the lock; only the rename happens under it.
-        let temporary = match &self.path {
-            Some(path) => {
-                let dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
-                let mut temporary = tempfile::Builder::new()
-                    .prefix("snapshot.")
-                    .suffix(".tmp")
-                    .tempfile_in(dir)?;
-                temporary.write_all(&bytes)?;
-                temporary.as_file().sync_all()?;
-                Some(temporary)
-            }
-            None => None,
-        };
         let mut kept = self.kept_lock();
         if replace == Replace::IfNewer
             && let Some(current) = kept.as_ref()
@@ -160,15 +228,20 @@ impl SnapshotStore {
             );
             return Ok(false);
         }
-        let location = match (&self.path, temporary) {
-            (Some(path), Some(temporary)) => {
+        let location = match (&self.path, written) {
+            (Some(path), Written::File(temporary)) => {
                 temporary.persist(path).map_err(|error| error.error)?;
                 if let Some(dir) = path.parent() {
                     std::fs::File::open(dir)?.sync_all()?;
                 }
                 Location::File(path.clone())
             }
-            _ => Location::Memory(bytes),
+            (None, Written::Memory(bytes)) => Location::Memory(bytes),
+            _ => {
+                return Err(std::io::Error::other(
+                    "a snapshot written to memory for a store on disk, or the other way round",
+                ));
+            }
         };
         *kept = Some(Kept {
             meta: meta.clone(),
@@ -188,8 +261,8 @@ impl SnapshotStore {
         Ok(true)
     }
 
-    /// The kept snapshot: its metadata and bytes.
-    pub(super) fn current(&self) -> std::io::Result<Option<(SnapshotMeta, Vec<u8>)>> {
+    /// The kept snapshot: its metadata and its data to read.
+    pub(super) fn current(&self) -> std::io::Result<Option<(SnapshotMeta, SnapshotData)>> {
         // The file is opened under the lock, so what is read is the snapshot `meta` describes
         // even if a newer one is renamed over it meanwhile.
         let (meta, source) = {
@@ -203,15 +276,11 @@ impl SnapshotStore {
             };
             (kept.meta.clone(), source)
         };
-        let bytes = match source {
-            Err(bytes) => (*bytes).clone(),
-            Ok(mut file) => {
-                let mut bytes = Vec::new();
-                std::io::Read::read_to_end(&mut file, &mut bytes)?;
-                bytes
-            }
+        let data = match source {
+            Err(bytes) => Either::Right(Cursor::new((*bytes).clone())),
+            Ok(file) => Either::Left(tokio::fs::File::from_std(file)),
         };
-        Ok(Some((meta, bytes)))
+        Ok(Some((meta, data)))
     }
 }
 

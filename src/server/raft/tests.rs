@@ -209,7 +209,7 @@ async fn a_purge_waits_until_the_received_snapshot_is_kept() -> anyhow::Result<(
 
     // A snapshot that cannot be installed: the purge it would cover fails instead.
     let mut received = follower.begin_receiving_snapshot().await?;
-    received.get_mut().extend_from_slice(b"not a snapshot");
+    tokio::io::AsyncWriteExt::write_all(&mut *received, b"not a snapshot").await?;
     let mut meta = from_leader.meta.clone();
     meta.last_log_id = Some(log_id(20));
     let mut purging = log.clone();
@@ -224,6 +224,215 @@ async fn a_purge_waits_until_the_received_snapshot_is_kept() -> anyhow::Result<(
     assert_eq!(
         log.get_log_state().await?.last_purged_log_id,
         Some(log_id(10))
+    );
+    Ok(())
+}
+
+/// `allocs` running allocations of 20 jobs over 50 nodes, each with the task events a client
+/// reports, as a busy cluster's state holds them.
+fn large_state(allocs: usize) -> crate::server::state::PersistedState {
+    use std::collections::BTreeMap;
+
+    use crate::server::state::{PersistedAlloc, PersistedState};
+    use crate::structs::{
+        AllocClientStatus, AllocId, AllocatedCpu, AllocatedResources, AllocatedTaskResources,
+        Allocation, EvalId, Job, JobId, Node, NodeId, TaskEvent, TaskGroup, TaskState,
+        TaskStateValue,
+    };
+
+    let jobs: Vec<Arc<Job>> = (0..20)
+        .map(|idx| {
+            let mut job = Job {
+                id: JobId::from(format!("web-{idx}")),
+                task_groups: vec![TaskGroup {
+                    name: "web".to_owned(),
+                    count: 1,
+                    ..TaskGroup::default()
+                }],
+                ..Job::default()
+            };
+            job.canonicalize();
+            Arc::new(job)
+        })
+        .collect();
+    let nodes: Vec<Arc<Node>> = (0..50)
+        .map(|idx| {
+            Arc::new(Node {
+                id: NodeId::generate(),
+                name: format!("client-{idx}"),
+                ..Node::default()
+            })
+        })
+        .collect();
+    let allocs = (0..allocs)
+        .map(|idx| {
+            let (job, node) = (&jobs[idx % jobs.len()], &nodes[idx % nodes.len()]);
+            let event = |event_type: &str| TaskEvent {
+                event_type: event_type.to_owned(),
+                time: 1_764_826_000_000_000_000 + idx as i64,
+                ..TaskEvent::default()
+            };
+            PersistedAlloc {
+                job_version: Some(job.version),
+                alloc: Allocation {
+                    id: AllocId::generate(),
+                    namespace: job.namespace.clone(),
+                    eval_id: EvalId::generate(),
+                    name: Allocation::make_name(&job.id, "web", idx as u32),
+                    node_id: node.id.clone(),
+                    node_name: node.name.clone(),
+                    job_id: job.id.clone(),
+                    task_group: "web".to_owned(),
+                    allocated_resources: AllocatedResources {
+                        tasks: BTreeMap::from([(
+                            "server".to_owned(),
+                            AllocatedTaskResources {
+                                cpu: AllocatedCpu {
+                                    cpu_shares: 100,
+                                    ..AllocatedCpu::default()
+                                },
+                                ..AllocatedTaskResources::default()
+                            },
+                        )]),
+                        ..AllocatedResources::default()
+                    },
+                    client_status: AllocClientStatus::Running,
+                    task_states: BTreeMap::from([(
+                        "server".to_owned(),
+                        TaskState {
+                            state: TaskStateValue::Running,
+                            events: vec![event("Received"), event("Started")],
+                            ..TaskState::default()
+                        },
+                    )]),
+                    create_index: 10 + idx as u64,
+                    modify_index: 10 + idx as u64,
+                    ..Allocation::default()
+                },
+            }
+        })
+        .collect();
+    PersistedState {
+        job_versions: jobs.clone(),
+        jobs,
+        nodes,
+        allocs,
+        ..PersistedState::default()
+    }
+}
+
+/// Whether two stores hold the same state: every allocation (each pointing at the one stored
+/// copy of its job version), what each node has in use, the indexes.
+fn assert_same_state(expected: &StateStore, actual: &StateStore) {
+    let (expected, actual) = (expected.snapshot(), actual.snapshot());
+    let (expected, actual) = (expected.tables(), actual.tables());
+    assert_eq!(actual.indexes, expected.indexes);
+    assert_eq!(actual.allocs.len(), expected.allocs.len());
+    assert_eq!(actual.jobs.len(), expected.jobs.len());
+    assert_eq!(actual.nodes.len(), expected.nodes.len());
+    for (id, alloc) in &expected.allocs {
+        let restored = actual.allocs.get(id).expect("every allocation is restored");
+        assert_eq!(**restored, **alloc);
+        let job = restored.job.as_ref().expect("the job it runs");
+        let stored = actual
+            .job_versions
+            .values()
+            .find(|stored| stored.id == job.id && stored.version == job.version)
+            .expect("its job version");
+        assert!(Arc::ptr_eq(job, stored), "the job version is shared");
+    }
+    assert_eq!(actual.node_usage, expected.node_usage);
+    assert_eq!(actual.allocs_by_node.len(), expected.allocs_by_node.len());
+}
+
+/// A snapshot of a realistic size goes through files both ways, as from a leader to a follower
+/// that lags past the log: built a row at a time into the data dir, a fraction of the size of
+/// the JSON document earlier builds wrote, installed from the received file, kept, and restored
+/// again after a restart.
+#[tokio::test]
+async fn a_snapshot_of_30000_allocations_streams_through_files() -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+
+    use crate::server::state::PersistedState;
+
+    let dir = tempfile::tempdir()?;
+    let leader_store = Arc::new(StateStore::new());
+    leader_store.restore(large_state(30_000));
+    let leader_path = dir.path().join("leader.bin");
+    let mut leader = StateMachine::open(leader_store.clone(), Some(leader_path.clone()), None)?;
+    let built = leader.get_snapshot_builder().await.build_snapshot().await?;
+    let size = std::fs::metadata(&leader_path)?.len();
+    let json = serde_json::to_vec(&PersistedState::from_snapshot(&leader_store.snapshot()))?;
+    assert!(
+        size * 10 < json.len() as u64,
+        "the snapshot is {size} bytes, the JSON document {} bytes",
+        json.len()
+    );
+
+    let follower_store = Arc::new(StateStore::new());
+    let follower_path = dir.path().join("follower.bin");
+    let mut follower =
+        StateMachine::open(follower_store.clone(), Some(follower_path.clone()), None)?;
+    let mut received = follower.begin_receiving_snapshot().await?;
+    let mut sent = built.snapshot;
+    tokio::io::copy(&mut *sent, &mut *received).await?;
+    received.shutdown().await?;
+    follower.install_snapshot(&built.meta, received).await?;
+    assert_same_state(&leader_store, &follower_store);
+    assert_eq!(std::fs::metadata(&follower_path)?.len(), size);
+
+    let restarted_store = Arc::new(StateStore::new());
+    StateMachine::open(restarted_store.clone(), Some(follower_path), None)?;
+    assert_same_state(&leader_store, &restarted_store);
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())?
+        .map(|entry| entry.map(|entry| entry.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    files.sort();
+    assert_eq!(
+        files,
+        ["follower.bin", "leader.bin"],
+        "no file is left behind"
+    );
+    Ok(())
+}
+
+/// A data dir an earlier build left, with its snapshot as one JSON document, still starts: the
+/// state is restored and the file rewritten in the current format.
+#[tokio::test]
+async fn a_json_snapshot_of_an_earlier_build_is_restored_and_rewritten() -> anyhow::Result<()> {
+    use crate::server::state::PersistedState;
+    use crate::structs::JobId;
+
+    let dir = tempfile::tempdir()?;
+    let source = StateStore::new();
+    let mut machine = StateMachine::open(Arc::new(StateStore::new()), None, None)?;
+    machine.apply([register_entry("legacy", 7)]).await?;
+    let built = machine
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await?;
+    source.restore(large_state(10));
+    let path = dir.path().join("snapshot.bin");
+    let legacy = serde_json::json!({
+        "meta": built.meta,
+        "state": PersistedState::from_snapshot(&source.snapshot()),
+    });
+    std::fs::write(&path, serde_json::to_vec(&legacy)?)?;
+
+    let store = Arc::new(StateStore::new());
+    let mut restored = StateMachine::open(store.clone(), Some(path.clone()), None)?;
+    assert_eq!(restored.applied_state().await?.0, Some(log_id(7)));
+    assert_same_state(&source, &store);
+    assert!(crate::codec::is_stream(&std::fs::read(&path)?));
+    let again = Arc::new(StateStore::new());
+    StateMachine::open(again.clone(), Some(path), None)?;
+    assert_same_state(&source, &again);
+    assert!(
+        again
+            .snapshot()
+            .job("default", &JobId::from("web-0"))
+            .is_some()
     );
     Ok(())
 }

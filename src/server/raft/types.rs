@@ -1,7 +1,5 @@
 //! The openraft type configuration of caravan's servers.
 
-use std::io::Cursor;
-
 use super::command::{Command, CommandResponse};
 
 openraft::declare_raft_types!(
@@ -12,9 +10,12 @@ openraft::declare_raft_types!(
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = SnapshotData,
         AsyncRuntime = openraft::TokioRuntime,
 );
+
+/// A snapshot's bytes: a file in the data dir, or memory for `-dev` (see `snapshot_store`).
+pub type SnapshotData = tokio_util::either::Either<tokio::fs::File, std::io::Cursor<Vec<u8>>>;
 
 pub type Raft = openraft::Raft<TypeConfig>;
 pub type ServerId = u64;

@@ -45,7 +45,7 @@ pub use apply::ApplyEffects;
 pub(crate) use deployments::rfc3339_of;
 pub use error::{ApplyError, ObjectKind};
 pub use events::{Event, EventBatch, EventPayload, Topic};
-pub use persist::PersistedState;
+pub use persist::{PersistedAlloc, PersistedState, read_state, write_state};
 pub use services::alloc_service_prefix;
 pub use snapshot::StateSnapshot;
 pub use tables::{JobKey, Table, TableIndexes, Tables, job_key};
@@ -221,7 +221,11 @@ impl StateStore {
 
     /// Replaces the whole state with a restored snapshot.
     pub fn restore(&self, persisted: PersistedState) {
-        let restored = persisted.into_tables();
+        self.restore_tables(persisted.into_tables());
+    }
+
+    /// Replaces the whole state with tables read from a snapshot ([`read_state`]).
+    pub fn restore_tables(&self, restored: Tables) {
         let indexes = restored.indexes;
         let mut tables = self
             .tables

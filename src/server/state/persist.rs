@@ -1,14 +1,20 @@
-//! The state in the form a Raft snapshot stores: flat lists, indexes rebuilt on restore.
+//! The state in the form a snapshot stores: flat lists, indexes rebuilt on restore; written and
+//! read as a stream of rows ([`write_state`], [`read_state`]), or as one [`PersistedState`] (what
+//! `Command::SnapshotRestore` carries).
 //!
 //! Allocations are stored without their job; each names the job version it runs, and restore
 //! points it at the one stored copy of that version, as the live store shares it.
 
 use std::sync::Arc;
 
+use std::io::{Read, Write};
+
 use imbl::OrdMap;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::tables::{TableIndexes, Tables, job_key};
+use crate::codec::{CodecError, StreamReader, StreamWriter};
 use crate::structs::{
     AclPolicy, AclToken, Allocation, Deployment, Evaluation, Job, JobScalingEvents, JobSummary,
     Node, SchedulerConfiguration, ServiceRegistration,
@@ -69,89 +75,134 @@ impl PersistedState {
     }
 
     pub(super) fn into_tables(self) -> Tables {
-        let mut tables = Tables::default();
-        for job in self.jobs {
-            tables.jobs.insert(job_key(&job.namespace, &job.id), job);
-        }
-        for job in self.job_versions {
-            let key = job_key(&job.namespace, &job.id);
-            // The current version is shared with the jobs table.
-            let job = match tables.jobs.get(&key) {
-                Some(current) if current.version == job.version => current.clone(),
-                _ => job,
-            };
-            tables.job_versions.insert((key, job.version), job);
-        }
-        for summary in self.job_summaries {
-            tables
-                .job_summaries
-                .insert(job_key(&summary.namespace, &summary.job_id), summary);
-        }
-        for node in self.nodes {
-            tables.nodes.insert(node.id.clone(), node);
-        }
-        for eval in self.evals {
-            let key = job_key(&eval.namespace, &eval.job_id);
-            tables.evals.insert(eval.id.clone(), eval.clone());
-            insert_nested(&mut tables.evals_by_job, key, eval.id.clone(), eval);
-        }
-        for deployment in self.deployments {
-            let key = job_key(&deployment.namespace, &deployment.job_id);
-            tables
-                .deployments
-                .insert(deployment.id.clone(), deployment.clone());
-            insert_nested(
-                &mut tables.deployments_by_job,
-                key,
-                deployment.id.clone(),
-                deployment,
-            );
-        }
-        for PersistedAlloc {
+        let mut restorer = Restorer::default();
+        self.jobs.into_iter().for_each(|job| restorer.job(job));
+        (self.job_versions.into_iter()).for_each(|job| restorer.job_version(job));
+        (self.job_summaries.into_iter()).for_each(|summary| restorer.job_summary(summary));
+        self.nodes.into_iter().for_each(|node| restorer.node(node));
+        self.evals.into_iter().for_each(|eval| restorer.eval(eval));
+        (self.deployments.into_iter()).for_each(|deployment| restorer.deployment(deployment));
+        self.allocs
+            .into_iter()
+            .for_each(|alloc| restorer.alloc(alloc));
+        (self.scaling_events.into_iter()).for_each(|events| restorer.scaling_events(events));
+        self.services
+            .into_iter()
+            .for_each(|service| restorer.service(service));
+        restorer.tables.scheduler_config = self.scheduler_config;
+        (self.acl_policies.into_iter()).for_each(|policy| restorer.acl_policy(policy));
+        self.acl_tokens
+            .into_iter()
+            .for_each(|token| restorer.acl_token(token));
+        restorer.tables.acl_bootstrap_index = self.acl_bootstrap_index;
+        restorer.finish(self.indexes)
+    }
+}
+
+/// Builds the tables from their rows, one at a time, in the order of [`PersistedState`]'s fields:
+/// a job version after the jobs (it shares the current one), an allocation after the job
+/// versions (it points at the one it runs).
+#[derive(Default)]
+struct Restorer {
+    tables: Tables,
+}
+
+impl Restorer {
+    fn job(&mut self, job: Arc<Job>) {
+        self.tables
+            .jobs
+            .insert(job_key(&job.namespace, &job.id), job);
+    }
+
+    fn job_version(&mut self, job: Arc<Job>) {
+        let key = job_key(&job.namespace, &job.id);
+        // The current version is shared with the jobs table.
+        let job = match self.tables.jobs.get(&key) {
+            Some(current) if current.version == job.version => current.clone(),
+            _ => job,
+        };
+        self.tables.job_versions.insert((key, job.version), job);
+    }
+
+    fn job_summary(&mut self, summary: Arc<JobSummary>) {
+        self.tables
+            .job_summaries
+            .insert(job_key(&summary.namespace, &summary.job_id), summary);
+    }
+
+    fn node(&mut self, node: Arc<Node>) {
+        self.tables.nodes.insert(node.id.clone(), node);
+    }
+
+    fn eval(&mut self, eval: Arc<Evaluation>) {
+        let key = job_key(&eval.namespace, &eval.job_id);
+        self.tables.evals.insert(eval.id.clone(), eval.clone());
+        insert_nested(&mut self.tables.evals_by_job, key, eval.id.clone(), eval);
+    }
+
+    fn deployment(&mut self, deployment: Arc<Deployment>) {
+        let key = job_key(&deployment.namespace, &deployment.job_id);
+        self.tables
+            .deployments
+            .insert(deployment.id.clone(), deployment.clone());
+        insert_nested(
+            &mut self.tables.deployments_by_job,
+            key,
+            deployment.id.clone(),
+            deployment,
+        );
+    }
+
+    fn alloc(&mut self, persisted: PersistedAlloc) {
+        let PersistedAlloc {
             job_version,
             mut alloc,
-        } in self.allocs
-        {
-            let key = job_key(&alloc.namespace, &alloc.job_id);
-            alloc.job = job_version
-                .and_then(|version| tables.job_versions.get(&(key.clone(), version)).cloned());
-            let alloc = Arc::new(alloc);
-            tables.update_node_usage(None, Some(&alloc));
-            tables.allocs.insert(alloc.id.clone(), alloc.clone());
-            insert_nested(
-                &mut tables.allocs_by_job,
-                key,
-                alloc.id.clone(),
-                alloc.clone(),
-            );
-            insert_nested(
-                &mut tables.allocs_by_node,
-                alloc.node_id.clone(),
-                alloc.id.clone(),
-                alloc,
-            );
-        }
-        for events in self.scaling_events {
-            tables
-                .scaling_events
-                .insert(job_key(&events.namespace, &events.job_id), events);
-        }
-        for registration in self.services {
-            tables
-                .services
-                .insert(registration.id.clone(), registration);
-        }
-        tables.scheduler_config = self.scheduler_config;
-        for policy in self.acl_policies {
-            tables.acl_policies.insert(policy.name.clone(), policy);
-        }
-        for token in self.acl_tokens {
-            tables.insert_acl_token(token);
-        }
-        tables.acl_bootstrap_index = self.acl_bootstrap_index;
-        tables.indexes = self.indexes;
-        tables.restored_alloc_index = self.indexes.allocs;
-        tables
+        } = persisted;
+        let tables = &mut self.tables;
+        let key = job_key(&alloc.namespace, &alloc.job_id);
+        alloc.job = job_version
+            .and_then(|version| tables.job_versions.get(&(key.clone(), version)).cloned());
+        let alloc = Arc::new(alloc);
+        tables.update_node_usage(None, Some(&alloc));
+        tables.allocs.insert(alloc.id.clone(), alloc.clone());
+        insert_nested(
+            &mut tables.allocs_by_job,
+            key,
+            alloc.id.clone(),
+            alloc.clone(),
+        );
+        insert_nested(
+            &mut tables.allocs_by_node,
+            alloc.node_id.clone(),
+            alloc.id.clone(),
+            alloc,
+        );
+    }
+
+    fn scaling_events(&mut self, events: Arc<JobScalingEvents>) {
+        self.tables
+            .scaling_events
+            .insert(job_key(&events.namespace, &events.job_id), events);
+    }
+
+    fn service(&mut self, registration: Arc<ServiceRegistration>) {
+        self.tables
+            .services
+            .insert(registration.id.clone(), registration);
+    }
+
+    fn acl_policy(&mut self, policy: Arc<AclPolicy>) {
+        self.tables.acl_policies.insert(policy.name.clone(), policy);
+    }
+
+    fn acl_token(&mut self, token: Arc<AclToken>) {
+        self.tables.insert_acl_token(token);
+    }
+
+    fn finish(mut self, indexes: TableIndexes) -> Tables {
+        self.tables.indexes = indexes;
+        self.tables.restored_alloc_index = indexes.allocs;
+        self.tables
     }
 }
 
@@ -172,5 +223,150 @@ impl PersistedState {
     /// The persisted form of a state view.
     pub fn from_snapshot(snapshot: &super::StateSnapshot) -> Self {
         Self::from_tables(snapshot.tables())
+    }
+}
+
+/// The state as a stream of [`codec`] items, table by table: each table is a `(name, count)` item
+/// and then `count` rows, the tables in the order [`Restorer`] needs them, `("End", 0)` last. An
+/// older build skips a table it does not know; a stream cut short is refused (no `End`).
+///
+/// Only one row is ever encoded or decoded at a time: the whole state is never one document.
+mod stream {
+    pub(super) const INDEXES: &str = "Indexes";
+    pub(super) const JOBS: &str = "Jobs";
+    pub(super) const JOB_VERSIONS: &str = "JobVersions";
+    pub(super) const JOB_SUMMARIES: &str = "JobSummaries";
+    pub(super) const NODES: &str = "Nodes";
+    pub(super) const EVALS: &str = "Evals";
+    pub(super) const DEPLOYMENTS: &str = "Deployments";
+    pub(super) const ALLOCS: &str = "Allocs";
+    pub(super) const SCALING_EVENTS: &str = "ScalingEvents";
+    pub(super) const SERVICES: &str = "Services";
+    pub(super) const SCHEDULER_CONFIG: &str = "SchedulerConfig";
+    pub(super) const ACL_POLICIES: &str = "AclPolicies";
+    pub(super) const ACL_TOKENS: &str = "AclTokens";
+    pub(super) const ACL_BOOTSTRAP_INDEX: &str = "AclBootstrapIndex";
+    pub(super) const END: &str = "End";
+}
+
+/// An allocation row as written: [`PersistedAlloc`]'s fields, the allocation borrowed.
+#[derive(Serialize)]
+struct PersistedAllocRef<'a> {
+    job_version: Option<u64>,
+    alloc: &'a Allocation,
+}
+
+fn table<W, T, I>(out: &mut StreamWriter<W>, name: &str, rows: I) -> Result<(), CodecError>
+where
+    W: Write,
+    T: Serialize,
+    I: ExactSizeIterator<Item = T>,
+{
+    out.item(&(name, rows.len() as u64))?;
+    for row in rows {
+        out.item(&row)?;
+    }
+    Ok(())
+}
+
+/// Writes the state of `tables` to `out`, a row at a time (see [`stream`]).
+pub fn write_state<W: Write>(tables: &Tables, out: &mut StreamWriter<W>) -> Result<(), CodecError> {
+    table(out, stream::INDEXES, std::iter::once(tables.indexes))?;
+    table(out, stream::JOBS, tables.jobs.values())?;
+    table(out, stream::JOB_VERSIONS, tables.job_versions.values())?;
+    table(out, stream::JOB_SUMMARIES, tables.job_summaries.values())?;
+    table(out, stream::NODES, tables.nodes.values())?;
+    table(out, stream::EVALS, tables.evals.values())?;
+    table(out, stream::DEPLOYMENTS, tables.deployments.values())?;
+    out.item(&(stream::ALLOCS, tables.allocs.len() as u64))?;
+    for alloc in tables.allocs.values() {
+        // Stored without its job (restore points it at the stored version): a copy without the
+        // job is made one allocation at a time, only when it has one.
+        match &alloc.job {
+            None => out.item(&PersistedAllocRef {
+                job_version: None,
+                alloc,
+            })?,
+            Some(job) => {
+                let mut without_job = (**alloc).clone();
+                without_job.job = None;
+                out.item(&PersistedAllocRef {
+                    job_version: Some(job.version),
+                    alloc: &without_job,
+                })?;
+            }
+        }
+    }
+    table(out, stream::SCALING_EVENTS, tables.scaling_events.values())?;
+    table(out, stream::SERVICES, tables.services.values())?;
+    table(
+        out,
+        stream::SCHEDULER_CONFIG,
+        tables.scheduler_config.iter(),
+    )?;
+    table(out, stream::ACL_POLICIES, tables.acl_policies.values())?;
+    table(out, stream::ACL_TOKENS, tables.acl_tokens.values())?;
+    table(
+        out,
+        stream::ACL_BOOTSTRAP_INDEX,
+        std::iter::once(tables.acl_bootstrap_index),
+    )?;
+    out.item(&(stream::END, 0u64))
+}
+
+/// Reads a state [`write_state`] wrote, building the tables a row at a time.
+pub fn read_state<R: Read>(input: &mut StreamReader<R>) -> Result<Tables, CodecError> {
+    fn rows<R: Read, T: DeserializeOwned>(
+        input: &mut StreamReader<R>,
+        count: u64,
+        mut each: impl FnMut(T),
+    ) -> Result<(), CodecError> {
+        for _ in 0..count {
+            each(input.item()?);
+        }
+        Ok(())
+    }
+    let mut restorer = Restorer::default();
+    let mut indexes = TableIndexes::default();
+    loop {
+        let (name, count): (String, u64) = input.item()?;
+        let input = &mut *input;
+        match name.as_str() {
+            stream::END => break,
+            stream::INDEXES => rows(input, count, |row| indexes = row)?,
+            stream::JOBS => rows(input, count, |row| restorer.job(row))?,
+            stream::JOB_VERSIONS => rows(input, count, |row| restorer.job_version(row))?,
+            stream::JOB_SUMMARIES => rows(input, count, |row| restorer.job_summary(row))?,
+            stream::NODES => rows(input, count, |row| restorer.node(row))?,
+            stream::EVALS => rows(input, count, |row| restorer.eval(row))?,
+            stream::DEPLOYMENTS => rows(input, count, |row| restorer.deployment(row))?,
+            stream::ALLOCS => rows(input, count, |row| restorer.alloc(row))?,
+            stream::SCALING_EVENTS => rows(input, count, |row| restorer.scaling_events(row))?,
+            stream::SERVICES => rows(input, count, |row| restorer.service(row))?,
+            stream::SCHEDULER_CONFIG => rows(input, count, |row| {
+                restorer.tables.scheduler_config = Some(row);
+            })?,
+            stream::ACL_POLICIES => rows(input, count, |row| restorer.acl_policy(row))?,
+            stream::ACL_TOKENS => rows(input, count, |row| restorer.acl_token(row))?,
+            stream::ACL_BOOTSTRAP_INDEX => rows(input, count, |row| {
+                restorer.tables.acl_bootstrap_index = row;
+            })?,
+            other => {
+                tracing::warn!(
+                    table = other,
+                    rows = count,
+                    "skipping a table this build does not know"
+                );
+                rows(input, count, |_: serde::de::IgnoredAny| {})?;
+            }
+        }
+    }
+    Ok(restorer.finish(indexes))
+}
+
+impl PersistedState {
+    /// Reads a state [`write_state`] wrote, in this form.
+    pub fn read_stream<R: Read>(input: &mut StreamReader<R>) -> Result<Self, CodecError> {
+        Ok(Self::from_tables(&read_state(input)?))
     }
 }
