@@ -90,6 +90,9 @@ pub struct ServerConfig {
     pub node_gc_threshold: Option<String>,
     pub job_gc_threshold: Option<String>,
     pub eval_gc_threshold: Option<String>,
+    pub batch_eval_gc_threshold: Option<String>,
+    pub deployment_gc_threshold: Option<String>,
+    pub job_gc_interval: Option<String>,
     pub raft_protocol: Option<u32>,
     /// Entries after which a Raft snapshot is taken and the log compacted.
     pub raft_snapshot_threshold: Option<u64>,
@@ -480,6 +483,18 @@ impl AgentConfig {
                 "server.server_join.retry_interval",
                 &self.server.server_join.retry_interval,
             ),
+            ("server.job_gc_interval", &self.server.job_gc_interval),
+            ("server.job_gc_threshold", &self.server.job_gc_threshold),
+            ("server.eval_gc_threshold", &self.server.eval_gc_threshold),
+            (
+                "server.batch_eval_gc_threshold",
+                &self.server.batch_eval_gc_threshold,
+            ),
+            (
+                "server.deployment_gc_threshold",
+                &self.server.deployment_gc_threshold,
+            ),
+            ("server.node_gc_threshold", &self.server.node_gc_threshold),
             ("client.max_kill_timeout", &self.client.max_kill_timeout),
             ("client.gc_interval", &self.client.gc_interval),
         ] {

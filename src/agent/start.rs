@@ -205,7 +205,32 @@ pub fn server_options(
         ),
         retry_max: server_join.retry_max.unwrap_or(defaults.join.retry_max),
     };
+    let gc = {
+        let server = &config.server;
+        let defaults = &defaults.gc;
+        crate::server::core_gc::GcConfig {
+            interval: duration_or(server.job_gc_interval.as_deref(), defaults.interval),
+            eval_threshold: duration_or(
+                server.eval_gc_threshold.as_deref(),
+                defaults.eval_threshold,
+            ),
+            batch_eval_threshold: duration_or(
+                server.batch_eval_gc_threshold.as_deref(),
+                defaults.batch_eval_threshold,
+            ),
+            job_threshold: duration_or(server.job_gc_threshold.as_deref(), defaults.job_threshold),
+            deployment_threshold: duration_or(
+                server.deployment_gc_threshold.as_deref(),
+                defaults.deployment_threshold,
+            ),
+            node_threshold: duration_or(
+                server.node_gc_threshold.as_deref(),
+                defaults.node_threshold,
+            ),
+        }
+    };
     Ok(ServerOptions {
+        gc,
         // The server keeps `data_dir/server/`; `server.data_dir` is not honoured yet.
         data_dir: config.data_dir.clone(),
         http_addr: config.http_addr()?,

@@ -114,6 +114,7 @@ pub fn rule_for(method: &Method, path: &str) -> Option<Rule> {
         ["v1", "operator", "scheduler", "configuration"] if read => OperatorRead,
         ["v1", "operator", "scheduler", "configuration"] => OperatorWrite,
         ["v1", "operator", "snapshot"] => Management,
+        ["v1", "system", "gc"] => Management,
         ["v1", "event", "stream"] => Events,
         ["v1", "client", "stats"] => NodeRead,
         ["v1", "client", "fs", "logs", _] => AllocNamespace("read-logs"),

@@ -28,12 +28,12 @@ pub mod ui;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 use crate::server::Server;
 use routes::{
     acl, agent, allocs, deployments, evals, events, internal, job_launch, jobs, jobs_parse, nodes,
-    operator, scaling, services, validate,
+    operator, scaling, services, system, validate,
 };
 
 /// The API router over a server.
@@ -135,6 +135,7 @@ pub fn router(server: Arc<Server>) -> Router {
             "/v1/job/{id}/stable",
             post(deployments::stable).put(deployments::stable),
         )
+        .route("/v1/system/gc", put(system::gc).post(system::gc))
         .route("/v1/status/leader", get(agent::leader))
         .route("/v1/status/peers", get(agent::peers))
         .route("/v1/agent/self", get(agent::agent_self))

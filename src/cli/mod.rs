@@ -95,6 +95,9 @@ pub enum Command {
     /// Interacts with configurations
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Maintains the cluster's state
+    #[command(subcommand)]
+    System(SystemCommand),
     /// Displays the status of jobs, or of the object with the given ID prefix
     Status(StatusArgs),
     /// Prints the caravan version
@@ -625,6 +628,12 @@ pub struct ApiOnlyArgs {
     pub api: ApiArgs,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Garbage-collects every finished job, evaluation, allocation, deployment and down node now
+    Gc(ApiOnlyArgs),
+}
+
 #[derive(Debug, Args)]
 pub struct EvalListArgs {
     #[command(flatten)]
@@ -818,7 +827,20 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
         Command::Operator(command) => nomad_errors(operator::run(&command)),
         Command::Acl(command) => nomad_errors(acl::run(&command)),
         Command::Status(args) => nomad_errors(status::run(&args)),
+        Command::System(SystemCommand::Gc(args)) => nomad_errors(system_gc(&args)),
     }
+}
+
+/// `caravan system gc`: silent on success, as Nomad's.
+fn system_gc(args: &ApiOnlyArgs) -> anyhow::Result<ExitCode> {
+    let client = args.api.client()?;
+    block_on(async {
+        client
+            .put_bytes("/v1/system/gc", Vec::new())
+            .await
+            .map_err(|err| anyhow::anyhow!("Error running system garbage-collection: {err}"))?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// A command that talks to an agent prints its errors as Nomad does, already worded ("Error

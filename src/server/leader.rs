@@ -3,7 +3,8 @@
 //! ```text
 //!   follower ──(elected)──► establish: wait for the log to apply, enable broker, blocked evals and
 //!      ▲                    heartbeats, restore pending/blocked evaluations and node TTLs, start
-//!      │                    the deployment watcher, the periodic dispatcher and the leader loop
+//!      │                    the deployment watcher, the periodic dispatcher, the garbage
+//!      │                    collector (`core_gc.rs`) and the leader loop
 //!      │                    (broker timers, failed and duplicate evaluations, missed heartbeats);
 //!      └──(deposed)──────── revoke: disable all of it
 //! ```
@@ -96,6 +97,7 @@ async fn lead(server: Arc<Server>) {
     // Aborted with this task when leadership is lost.
     let _deployments = super::deployment_watcher::start(server.clone());
     let _periodic = super::periodic::start(server.clone());
+    let _garbage = super::core_gc::start(server.clone());
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

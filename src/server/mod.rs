@@ -21,6 +21,7 @@ pub mod acl;
 pub mod blocked_evals;
 pub mod broker;
 pub mod cluster;
+pub mod core_gc;
 mod deployment_watcher;
 pub mod deployments;
 pub mod dispatch;

@@ -41,6 +41,8 @@ pub struct ServerOptions {
     pub default_scheduler_config: SchedulerConfiguration,
     /// Enforce ACLs (`acl { enabled = true }`): every API call needs a token its route allows.
     pub acl_enabled: bool,
+    /// How often and how old finished objects are garbage collected (`*_gc_threshold`).
+    pub gc: crate::server::core_gc::GcConfig,
 }
 
 impl Default for ServerOptions {
@@ -62,6 +64,7 @@ impl Default for ServerOptions {
             limits: JobLimits::default(),
             default_scheduler_config: SchedulerConfiguration::default(),
             acl_enabled: false,
+            gc: crate::server::core_gc::GcConfig::default(),
         }
     }
 }

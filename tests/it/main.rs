@@ -38,6 +38,7 @@ mod server;
 mod server_durability;
 mod services;
 mod support;
+mod system_gc;
 mod tidy;
 mod tutorial;
 mod web_ui;

@@ -15,6 +15,7 @@ pub mod nodes;
 pub mod operator;
 pub mod scaling;
 pub mod services;
+pub mod system;
 pub mod validate;
 
 use std::sync::Arc;

@@ -64,11 +64,8 @@ pub enum Command {
     },
     /// Creates or updates evaluations (a scheduler's outcome, follow-ups, blocked evaluations).
     EvalUpdate { evals: Vec<Evaluation> },
-    /// Garbage collection of terminal evaluations and allocations.
-    EvalDelete {
-        eval_ids: Vec<EvalId>,
-        alloc_ids: Vec<AllocId>,
-    },
+    /// Garbage collection: what the leader's collection picked (`server::core_gc`).
+    Reap(ReapRequest),
     /// A plan committed by the leader's plan applier.
     PlanApply(Arc<PlanApplyRequest>),
     /// Task states reported by clients, batched.
@@ -158,7 +155,7 @@ impl Command {
             Self::NodeUpdateEligibility { .. } => "node_update_eligibility",
             Self::NodeUpdateDrain { .. } => "node_update_drain",
             Self::EvalUpdate { .. } => "eval_update",
-            Self::EvalDelete { .. } => "eval_delete",
+            Self::Reap(_) => "reap",
             Self::PlanApply(_) => "plan_apply",
             Self::AllocClientUpdate { .. } => "alloc_client_update",
             Self::AllocDesiredTransition { .. } => "alloc_desired_transition",
@@ -177,6 +174,38 @@ impl Command {
             Self::AclTokenDelete { .. } => "acl_token_delete",
         }
     }
+}
+
+/// What one garbage collection removes. Applying it skips whatever is already gone or came
+/// back to life since it was picked: a job modified since (re-registered), a deployment active
+/// again, a node no longer down.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReapRequest {
+    pub eval_ids: Vec<EvalId>,
+    pub alloc_ids: Vec<AllocId>,
+    /// Jobs purged with their versions, each as modified when picked.
+    pub jobs: Vec<ReapJob>,
+    pub deployment_ids: Vec<DeploymentId>,
+    pub node_ids: Vec<NodeId>,
+}
+
+impl ReapRequest {
+    pub fn is_empty(&self) -> bool {
+        self.eval_ids.is_empty()
+            && self.alloc_ids.is_empty()
+            && self.jobs.is_empty()
+            && self.deployment_ids.is_empty()
+            && self.node_ids.is_empty()
+    }
+}
+
+/// A job picked for garbage collection.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ReapJob {
+    pub namespace: String,
+    pub job_id: JobId,
+    /// The job's modify index when it was picked: a job modified since stays.
+    pub modify_index: u64,
 }
 
 /// The committed part of a plan.

@@ -36,7 +36,9 @@ use std::time::Duration;
 use anyhow::Context;
 use openraft::BasicNode;
 
-pub use command::{AllocClientUpdate, Command, CommandResponse, PlanApplyRequest};
+pub use command::{
+    AllocClientUpdate, Command, CommandResponse, PlanApplyRequest, ReapJob, ReapRequest,
+};
 pub use log_store::LogStore;
 pub use network::{Network, router as rpc_router};
 pub use snapshot_store::SnapshotGate;

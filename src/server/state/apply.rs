@@ -141,11 +141,8 @@ impl Tables {
                 self.upsert_evals(index, evals, effects);
                 Ok(())
             }
-            Command::EvalDelete {
-                eval_ids,
-                alloc_ids,
-            } => {
-                self.apply_eval_delete(index, eval_ids, alloc_ids, effects);
+            Command::Reap(request) => {
+                self.apply_reap(index, request, effects);
                 Ok(())
             }
             Command::PlanApply(request) => {

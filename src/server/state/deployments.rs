@@ -13,6 +13,38 @@ use crate::structs::{
 };
 
 impl Tables {
+    /// Removes a finished deployment (garbage collection); an active one stays.
+    pub(super) fn delete_deployment(
+        &mut self,
+        index: u64,
+        deployment_id: &DeploymentId,
+        effects: &mut ApplyEffects,
+    ) {
+        let Some(deployment) = self.deployments.get(deployment_id).cloned() else {
+            return;
+        };
+        if deployment.status.is_active() {
+            return;
+        }
+        self.deployments.remove(deployment_id);
+        let key = job_key(&deployment.namespace, &deployment.job_id);
+        if let Some(by_job) = self.deployments_by_job.get_mut(&key) {
+            by_job.remove(deployment_id);
+            if by_job.is_empty() {
+                self.deployments_by_job.remove(&key);
+            }
+        }
+        self.indexes.deployments = index;
+        effects.event(|| Event {
+            topic: Topic::Deployment,
+            event_type: "DeploymentDeleted".into(),
+            key: deployment.id.to_string(),
+            namespace: deployment.namespace.clone(),
+            index,
+            payload: EventPayload::Deployment(deployment.clone()),
+        });
+    }
+
     pub(super) fn upsert_deployment(
         &mut self,
         index: u64,

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use super::apply::ApplyEffects;
 use super::events::{Event, EventPayload, Topic};
 use super::tables::{Tables, job_key};
-use crate::structs::{AllocId, EvalId, Evaluation};
+use crate::server::raft::ReapRequest;
+use crate::structs::{EvalId, Evaluation};
 
 impl Tables {
     pub(super) fn upsert_evals(
@@ -58,29 +59,57 @@ impl Tables {
         });
     }
 
-    pub(super) fn apply_eval_delete(
+    /// Removes what a garbage collection picked (see [`ReapRequest`]).
+    pub(super) fn apply_reap(
         &mut self,
         index: u64,
-        eval_ids: &[EvalId],
-        alloc_ids: &[AllocId],
+        request: &ReapRequest,
         effects: &mut ApplyEffects,
     ) {
-        for eval_id in eval_ids {
-            let Some(eval) = self.evals.remove(eval_id) else {
-                continue;
-            };
-            let key = job_key(&eval.namespace, &eval.job_id);
-            if let Some(by_job) = self.evals_by_job.get_mut(&key) {
-                by_job.remove(eval_id);
-                if by_job.is_empty() {
-                    self.evals_by_job.remove(&key);
-                }
-            }
-            effects.touched_jobs.insert(key);
-            self.indexes.evals = index;
-        }
-        for alloc_id in alloc_ids {
+        for alloc_id in &request.alloc_ids {
             self.delete_alloc(index, alloc_id, effects);
         }
+        for eval_id in &request.eval_ids {
+            self.delete_eval(index, eval_id, effects);
+        }
+        for deployment_id in &request.deployment_ids {
+            self.delete_deployment(index, deployment_id, effects);
+        }
+        for job in &request.jobs {
+            let key = job_key(&job.namespace, &job.job_id);
+            let unchanged = self
+                .jobs
+                .get(&key)
+                .is_some_and(|stored| stored.modify_index == job.modify_index);
+            if unchanged {
+                // Found just above, so the purge cannot fail.
+                let _ = self.apply_job_deregister(
+                    index,
+                    &job.namespace,
+                    &job.job_id,
+                    true,
+                    None,
+                    effects,
+                );
+            }
+        }
+        for node_id in &request.node_ids {
+            self.delete_down_node(index, node_id, effects);
+        }
+    }
+
+    fn delete_eval(&mut self, index: u64, eval_id: &EvalId, effects: &mut ApplyEffects) {
+        let Some(eval) = self.evals.remove(eval_id) else {
+            return;
+        };
+        let key = job_key(&eval.namespace, &eval.job_id);
+        if let Some(by_job) = self.evals_by_job.get_mut(&key) {
+            by_job.remove(eval_id);
+            if by_job.is_empty() {
+                self.evals_by_job.remove(&key);
+            }
+        }
+        effects.touched_jobs.insert(key);
+        self.indexes.evals = index;
     }
 }

@@ -12,6 +12,34 @@ use super::tables::Tables;
 use crate::structs::{DrainStrategy, Node, NodeId, NodeStatus, SchedulingEligibility};
 
 impl Tables {
+    /// Removes a node that is down (garbage collection); its remaining allocations are
+    /// terminal and stay until their own collection. A node that came back stays.
+    pub(super) fn delete_down_node(
+        &mut self,
+        index: u64,
+        node_id: &NodeId,
+        effects: &mut ApplyEffects,
+    ) {
+        let Some(node) = self.nodes.get(node_id).cloned() else {
+            return;
+        };
+        if node.status != NodeStatus::Down {
+            return;
+        }
+        self.nodes.remove(node_id);
+        self.node_usage.remove(node_id);
+        self.delete_node_services(index, node_id);
+        self.indexes.nodes = index;
+        effects.event(|| Event {
+            topic: Topic::Node,
+            event_type: "NodeDeregistration".into(),
+            key: node.id.to_string(),
+            namespace: String::new(),
+            index,
+            payload: EventPayload::Node(node.clone()),
+        });
+    }
+
     pub(super) fn apply_node_register(
         &mut self,
         index: u64,
