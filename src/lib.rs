@@ -15,3 +15,4 @@ pub mod jobspec;
 pub mod scheduler;
 pub mod server;
 pub mod structs;
+pub mod template;

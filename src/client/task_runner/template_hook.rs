@@ -1,10 +1,11 @@
 //! Hook `template`: renders each `template` block into the task dir before the task starts.
 //!
-//! Nomad renders with consul-template; this renders its basic subset: `{{ env "NAME" }}` (the
-//! task's environment, `NOMAD_*` included) and text without actions copied as is, with custom
-//! delimiters honoured. Any other action is an error naming it, so a job relying on Consul or
-//! Vault functions fails visibly instead of rendering wrong. `env = true` templates are parsed as
-//! `KEY=VALUE` lines and added to the task's environment.
+//! Nomad renders with consul-template; this renders with [`crate::template`] (Go's
+//! `text/template` with consul-template's functions caravan serves; the task's environment,
+//! `NOMAD_*` included, is what `env` reads), custom delimiters honoured. A function caravan does
+//! not have is an error naming it, so a job relying on Consul or Vault functions fails visibly
+//! instead of rendering wrong. `env = true` templates are parsed as `KEY=VALUE` lines and added
+//! to the task's environment.
 //! Nomad: `client/allocrunner/taskrunner/template/template.go`.
 //!
 //! **Invariant:** sources are read and destinations written beneath the task dir through
@@ -67,18 +68,26 @@ pub fn run(
         } else {
             template.embedded_tmpl.clone()
         };
-        let left = if template.left_delim.is_empty() {
-            "{{"
-        } else {
-            &template.left_delim
+        let inputs = crate::template::Inputs {
+            env: env.clone(),
+            ..crate::template::Inputs::default()
         };
-        let right = if template.right_delim.is_empty() {
-            "}}"
-        } else {
-            &template.right_delim
-        };
-        let rendered = render(&source, left, right, env)
-            .map_err(|err| format!("failed to render template {:?}: {err}", template.dest_path))?;
+        let output = crate::template::render(
+            &template.dest_path,
+            &source,
+            &template.left_delim,
+            &template.right_delim,
+            &inputs,
+        )
+        .map_err(|err| format!("failed to render template {:?}: {err}", template.dest_path))?;
+        if output.dependencies.missing {
+            return Err(format!(
+                "failed to render template {:?}: it reads Nomad services, which this client \
+                 cannot query yet",
+                template.dest_path
+            ));
+        }
+        let rendered = output.text;
         let dest = RelPath::parse_rooted(&template.dest_path)
             .ok()
             .filter(|dest| !dest.is_root())
@@ -179,55 +188,6 @@ impl Prestart for TemplateHook {
     }
 }
 
-/// Renders `source`: `{{ env "X" }}` actions (with `{{-`/`-}}` trimming) and literal text.
-pub fn render(
-    source: &str,
-    left: &str,
-    right: &str,
-    env: &BTreeMap<String, String>,
-) -> Result<String, String> {
-    let mut out = String::with_capacity(source.len());
-    let mut rest = source;
-    while let Some(start) = rest.find(left) {
-        let mut literal = &rest[..start];
-        let after = &rest[start + left.len()..];
-        let end = after
-            .find(right)
-            .ok_or_else(|| format!("unclosed action (missing {right:?})"))?;
-        let mut action = &after[..end];
-        if let Some(trimmed) = action.strip_prefix('-') {
-            literal = literal.trim_end();
-            action = trimmed;
-        }
-        out.push_str(literal);
-        let mut trim_after = false;
-        if let Some(trimmed) = action.strip_suffix('-') {
-            trim_after = true;
-            action = trimmed;
-        }
-        out.push_str(&evaluate(action.trim(), env)?);
-        rest = &after[end + right.len()..];
-        if trim_after {
-            rest = rest.trim_start();
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-fn evaluate(action: &str, env: &BTreeMap<String, String>) -> Result<String, String> {
-    if let Some(argument) = action.strip_prefix("env ") {
-        let name = argument.trim().trim_matches('"');
-        return Ok(env.get(name).cloned().unwrap_or_default());
-    }
-    if action.starts_with("/*") && action.ends_with("*/") {
-        return Ok(String::new());
-    }
-    Err(format!(
-        "unsupported template action {action:?}: only env is available"
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,37 +197,6 @@ mod tests {
             ("NOMAD_TASK_NAME".to_owned(), "web".to_owned()),
             ("PORT".to_owned(), "8080".to_owned()),
         ])
-    }
-
-    #[test]
-    fn renders_env_and_text() {
-        assert_eq!(
-            render(
-                "task={{ env \"NOMAD_TASK_NAME\" }} port={{env \"PORT\"}}\n",
-                "{{",
-                "}}",
-                &env()
-            ),
-            Ok("task=web port=8080\n".to_owned())
-        );
-        assert_eq!(
-            render("a  {{- env \"PORT\" -}}  b", "{{", "}}", &env()),
-            Ok("a8080b".to_owned())
-        );
-        assert_eq!(
-            render("[[ env \"PORT\" ]] {{x}}", "[[", "]]", &env()),
-            Ok("8080 {{x}}".to_owned())
-        );
-        assert_eq!(
-            render("plain file", "{{", "}}", &env()),
-            Ok("plain file".to_owned())
-        );
-    }
-
-    #[test]
-    fn unknown_actions_are_errors() {
-        let err = render("{{ key \"service/x\" }}", "{{", "}}", &env());
-        assert!(err.is_err_and(|err| err.contains("key \\\"service/x\\\"")));
     }
 
     #[test]
