@@ -105,6 +105,7 @@ pub fn client_options(
             // `caravan logmon` processes when this is the caravan binary, else threads.
             log_collector: CollectorMode::default_for_agents(),
         },
+        acl_enabled: config.acl.enabled.unwrap_or(false),
         ..defaults
     })
 }

@@ -50,7 +50,8 @@ impl Identity {
     }
 }
 
-fn secret_of(request: &Request) -> Option<String> {
+/// The secret a request offers: `X-Nomad-Token`, else `Authorization: Bearer`.
+pub fn secret_of(request: &Request) -> Option<String> {
     let headers = request.headers();
     headers
         .get("X-Nomad-Token")

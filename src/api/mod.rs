@@ -194,6 +194,10 @@ pub fn router(server: Arc<Server>) -> Router {
             post(internal::node_pull_allocs),
         )
         .route(
+            "/v1/internal/node/{id}/acl/resolve",
+            post(internal::node_resolve_token),
+        )
+        .route(
             "/v1/acl/bootstrap",
             post(acl::bootstrap).put(acl::bootstrap),
         )

@@ -15,6 +15,7 @@ use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
 use futures::StreamExt;
 use serde::Deserialize;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::AllocExecArgs;
@@ -44,17 +45,33 @@ pub fn run(args: &AllocExecArgs) -> anyhow::Result<ExitCode> {
             encode(&command),
             args.tty
         );
-        let exit_code = exec_over_websocket(client.address(), &path).await?;
+        let token = args.api.resolved_token();
+        let exit_code = exec_over_websocket(client.address(), &path, token.as_deref()).await?;
         Ok(ExitCode::from(u8::try_from(exit_code).unwrap_or(1)))
     })
 }
 
-async fn exec_over_websocket(address: &str, path: &str) -> anyhow::Result<i64> {
+/// Runs the exec stream at `path`, sending `token` in `X-Nomad-Token` as Nomad's API client does.
+async fn exec_over_websocket(
+    address: &str,
+    path: &str,
+    token: Option<&str>,
+) -> anyhow::Result<i64> {
     let Some(host) = address.strip_prefix("http://") else {
         anyhow::bail!("alloc exec needs an http:// agent address, not {address}");
     };
     let url = format!("ws://{}{path}", host.trim_end_matches('/'));
-    let (mut socket, _) = match tokio_tungstenite::connect_async(url.as_str()).await {
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .with_context(|| format!("invalid exec address {url}"))?;
+    if let Some(token) = token {
+        let mut value = tungstenite::http::HeaderValue::from_str(token)
+            .context("the ACL token is not a valid header value")?;
+        value.set_sensitive(true);
+        request.headers_mut().insert("X-Nomad-Token", value);
+    }
+    let (mut socket, _) = match tokio_tungstenite::connect_async(request).await {
         Ok(connected) => connected,
         Err(tungstenite::Error::Http(response)) => {
             let body = response.body().as_deref().unwrap_or_default();

@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use tokio::sync::watch;
 
 use crate::client::server_link::{
-    AllocUpdate, HeartbeatResponse, LinkError, NodeClientAllocs, ServerLink,
+    AllocUpdate, HeartbeatResponse, LinkError, NodeClientAllocs, ServerLink, TokenGrant,
 };
 use crate::structs::{AllocDesiredStatus, AllocId, Allocation, Node, NodeId, ServiceRegistration};
 
@@ -212,6 +212,21 @@ impl ServerLink for FakeLink {
                     .insert(registration.id.clone(), registration.clone());
             }
             Ok(())
+        })
+    }
+
+    /// The fake servers enforce no ACLs: every secret grants everything, as a server's does
+    /// with ACLs off.
+    fn resolve_token<'a>(
+        &'a self,
+        _node_id: &'a NodeId,
+        _secret: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<TokenGrant, LinkError>> {
+        Box::pin(async move {
+            Ok(TokenGrant {
+                management: true,
+                ..TokenGrant::default()
+            })
         })
     }
 }

@@ -10,6 +10,7 @@
 //! | pull | `POST /v1/internal/node/<node_id>/allocs/pull` body `{"AllocIDs": [...]}` | 200 `PullAllocsResponse` (allocations, each job version once) | |
 //! | update | `PUT /v1/internal/node/<node_id>/allocations` body `AllocUpdateRequest` | 200 (body ignored) | 403: not this node's allocation |
 //! | services | `PUT /v1/internal/node/<node_id>/services` body `ServiceSyncRequest` | 200 (body ignored) | 403: not this node's allocation |
+//! | resolve token | `POST /v1/internal/node/<node_id>/acl/resolve` body `{"SecretID": <a caller's secret>}` | 200 `TokenGrant` | 403: the token is unknown or expired |
 //!
 //! Every call but the registration carries the node's secret (made at first registration and kept
 //! in the data dir) in `X-Nomad-Token`, as Nomad's client RPCs carry it as their auth token: the
@@ -38,7 +39,7 @@ use serde::de::IgnoredAny;
 use crate::api::client::{ApiClient, ClientConfig, ClientError};
 use crate::api::types::node::{
     AllocUpdateRequest, NodeHeartbeatRequest, NodeRegisterRequest, NodeServerInfo,
-    NodeUpdateResponse, PullAllocsRequest, PullAllocsResponse,
+    NodeUpdateResponse, PullAllocsRequest, PullAllocsResponse, TokenGrant, TokenResolveRequest,
 };
 use crate::api::types::services::ServiceSyncRequest;
 use crate::client::server_link::{
@@ -319,6 +320,33 @@ impl ServerLink for HttpServerLink {
                 .await
                 .map_err(|error| self.failed("sync services", &error))?;
             Ok(())
+        })
+    }
+
+    fn resolve_token<'a>(
+        &'a self,
+        node_id: &'a NodeId,
+        secret: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<TokenGrant, LinkError>> {
+        Box::pin(async move {
+            let request = TokenResolveRequest {
+                secret_id: secret.map(str::to_owned),
+            };
+            let answer = self
+                .api()?
+                .post(
+                    &format!("/v1/internal/node/{node_id}/acl/resolve"),
+                    &request,
+                )
+                .await;
+            match answer {
+                Ok(grant) => Ok(grant),
+                Err(ClientError::UnexpectedResponse {
+                    status: 403,
+                    reason,
+                }) => Err(LinkError::Denied(reason)),
+                Err(error) => Err(self.failed("resolve token", &error)),
+            }
         })
     }
 }

@@ -46,6 +46,7 @@
 //! **Boundary:** drivers are reached only through `driver_host`; servers only through
 //! [`ServerLink`].
 
+pub(crate) mod acl;
 pub(crate) mod alloc_runner;
 pub mod http_link;
 pub mod node;
@@ -126,6 +127,9 @@ pub struct ClientOptions {
     pub task_files: alloc_runner::alloc_dir::TaskFilesConfig,
     /// How often drivers are fingerprinted again (Nomad: each driver's fingerprint period, 30 s).
     pub driver_fingerprint_interval: Duration,
+    /// `acl { enabled = true }`: calls to the client's own routes need a token the servers
+    /// grant the route's capability ([`acl`]).
+    pub acl_enabled: bool,
 }
 
 impl Default for ClientOptions {
@@ -157,6 +161,7 @@ impl Default for ClientOptions {
             max_kill_timeout: Duration::from_secs(30),
             task_files: alloc_runner::alloc_dir::TaskFilesConfig::default(),
             driver_fingerprint_interval: Duration::from_secs(30),
+            acl_enabled: false,
         }
     }
 }
@@ -252,10 +257,14 @@ pub(crate) struct Shared {
     pub(crate) link: Arc<dyn ServerLink>,
     /// Each device plugin's last fingerprint error, logged once until it changes.
     pub(crate) device_errors: Mutex<BTreeMap<String, String>>,
+    /// Whether the client's routes check the caller's token.
+    pub(crate) acl_enabled: bool,
+    /// Tokens the servers resolved lately.
+    pub(crate) tokens: acl::TokenCache,
 }
 
 impl Shared {
-    fn node_id(&self) -> NodeId {
+    pub(crate) fn node_id(&self) -> NodeId {
         self.lock_node().id.clone()
     }
 
@@ -408,6 +417,8 @@ impl Client {
             services: services_tx,
             link,
             device_errors: Mutex::new(BTreeMap::new()),
+            acl_enabled: options.acl_enabled,
+            tokens: acl::TokenCache::default(),
         });
         for persisted in state_db.load_allocs() {
             tracing::info!(alloc_id = %persisted.alloc.id, "restoring allocation");

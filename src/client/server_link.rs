@@ -19,6 +19,9 @@ pub enum LinkError {
     /// The servers could not be reached or answered with an error; retry later.
     #[error("server call {call} failed: {message}")]
     Unavailable { call: &'static str, message: String },
+    /// The servers refused the call (403), with their reason (`ACL token not found`...).
+    #[error("{0}")]
+    Denied(String),
 }
 
 /// The answer to a registration or heartbeat.
@@ -28,7 +31,7 @@ pub struct HeartbeatResponse {
     pub heartbeat_ttl: Duration,
 }
 
-pub use crate::api::types::node::{AllocUpdate, NodeClientAllocs};
+pub use crate::api::types::node::{AllocUpdate, NodeClientAllocs, TokenGrant};
 
 /// The calls a client makes to the servers. Object-safe: the client holds an
 /// `Arc<dyn ServerLink>`.
@@ -75,4 +78,12 @@ pub trait ServerLink: Send + Sync + 'static {
         upserts: &'a [ServiceRegistration],
         deletes: &'a [String],
     ) -> BoxFuture<'a, Result<(), LinkError>>;
+
+    /// What the secret a caller of the client's own routes offered grants (none: anonymous);
+    /// [`LinkError::Denied`] with the servers' reason for a token they do not accept.
+    fn resolve_token<'a>(
+        &'a self,
+        node_id: &'a NodeId,
+        secret: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<TokenGrant, LinkError>>;
 }

@@ -23,6 +23,7 @@ use super::endpoints::ServerError;
 use super::raft::Command;
 use super::state::{ObjectKind, StateSnapshot, secret_hash};
 use crate::acl::{Acl, Policy};
+use crate::api::types::node::TokenGrant;
 use crate::structs::{
     ANONYMOUS_POLICY, AclPolicy, AclToken, TOKEN_TYPE_CLIENT, TOKEN_TYPE_MANAGEMENT, new_uuid,
 };
@@ -92,6 +93,26 @@ fn acl_of_policies(snapshot: &StateSnapshot, policies: &[String]) -> Acl {
     Acl::from_policies(&parsed)
 }
 
+/// The live token whose secret is `secret` (none for an anonymous caller).
+fn find_token(
+    snapshot: &StateSnapshot,
+    secret: Option<&str>,
+) -> Result<Option<Arc<AclToken>>, TokenError> {
+    let Some(secret) = secret else {
+        return Ok(None);
+    };
+    let token = snapshot
+        .tables()
+        .acl_token_by_secret_hash(&secret_hash(secret))
+        .filter(|token| bool::from(token.secret_id.as_bytes().ct_eq(secret.as_bytes())))
+        .cloned()
+        .ok_or(TokenError::NotFound)?;
+    if expired(token.expiration_time.as_deref(), super::now_unix_nanos()) {
+        return Err(TokenError::Expired);
+    }
+    Ok(Some(token))
+}
+
 impl Server {
     /// Whether this server enforces ACLs (`acl { enabled = true }`).
     pub fn acl_enabled(&self) -> bool {
@@ -101,30 +122,48 @@ impl Server {
     /// Resolves a request's secret into what the caller may do.
     pub fn resolve_token(&self, secret: Option<&str>) -> Result<Resolved, TokenError> {
         let snapshot = self.store.snapshot();
-        let Some(secret) = secret else {
-            let acl = acl_of_policies(&snapshot, &[ANONYMOUS_POLICY.to_owned()]);
-            return Ok(Resolved {
-                token: None,
-                acl: Arc::new(acl),
-            });
-        };
-        let token = snapshot
-            .tables()
-            .acl_token_by_secret_hash(&secret_hash(secret))
-            .filter(|token| bool::from(token.secret_id.as_bytes().ct_eq(secret.as_bytes())))
-            .cloned()
-            .ok_or(TokenError::NotFound)?;
-        if expired(token.expiration_time.as_deref(), super::now_unix_nanos()) {
-            return Err(TokenError::Expired);
-        }
-        let acl = if token.is_management() {
-            Acl::management()
-        } else {
-            acl_of_policies(&snapshot, &token.policies)
+        let token = find_token(&snapshot, secret)?;
+        let acl = match &token {
+            None => acl_of_policies(&snapshot, &[ANONYMOUS_POLICY.to_owned()]),
+            Some(token) if token.is_management() => Acl::management(),
+            Some(token) => acl_of_policies(&snapshot, &token.policies),
         };
         Ok(Resolved {
-            token: Some(token),
+            token,
             acl: Arc::new(acl),
+        })
+    }
+
+    /// What a secret grants, as the stored policies a client agent compiles itself to check
+    /// calls to its own routes (Nomad: a client's `ACL.ResolveToken` and `ACL.GetPolicies`).
+    /// With ACLs off here every secret grants everything.
+    pub fn token_grant(&self, secret: Option<&str>) -> Result<TokenGrant, TokenError> {
+        if !self.acl_enabled() {
+            return Ok(TokenGrant {
+                management: true,
+                ..TokenGrant::default()
+            });
+        }
+        let snapshot = self.store.snapshot();
+        let token = find_token(&snapshot, secret)?;
+        let names = match &token {
+            None => vec![ANONYMOUS_POLICY.to_owned()],
+            Some(token) if token.is_management() => Vec::new(),
+            Some(token) => token.policies.clone(),
+        };
+        let tables = snapshot.tables();
+        Ok(TokenGrant {
+            accessor_id: token.as_ref().map(|token| token.accessor_id.clone()),
+            management: token.as_ref().is_some_and(|token| token.is_management()),
+            policies: names
+                .iter()
+                .filter_map(|name| {
+                    tables
+                        .acl_policies
+                        .get(name)
+                        .map(|policy| (**policy).clone())
+                })
+                .collect(),
         })
     }
 

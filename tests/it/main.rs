@@ -7,6 +7,7 @@ mod boundaries;
 mod cli;
 mod cli_api;
 mod client;
+mod client_acl;
 mod client_hooks;
 mod client_server;
 mod client_watch;

@@ -7,6 +7,7 @@
 //! | `PUT /v1/internal/node/:id/allocations`| `AllocUpdateRequest`                 | `{"Index": N}`         |
 //! | `GET /v1/internal/node/:id/client-allocs?index=N` | (blocking query)          | `NodeClientAllocs`     |
 //! | `POST /v1/internal/node/:id/allocs/pull` | `PullAllocsRequest`                | `PullAllocsResponse`   |
+//! | `POST /v1/internal/node/:id/acl/resolve` | `TokenResolveRequest`              | `TokenGrant`           |
 //!
 //! Every call but the registration carries the node's secret in `X-Nomad-Token` (a heartbeat may
 //! carry it as its body's `SecretID`, Nomad's field) and is answered only for the node it proves
@@ -36,7 +37,7 @@ use crate::api::identity::Identity;
 use crate::api::query::QueryOptions;
 use crate::api::types::node::{
     AllocUpdateRequest, AllocUpdateResponse, NodeClientAllocs, NodeHeartbeatRequest,
-    NodeRegisterRequest, PullAllocsRequest, PullAllocsResponse,
+    NodeRegisterRequest, PullAllocsRequest, PullAllocsResponse, TokenResolveRequest,
 };
 use crate::server::Server;
 use crate::structs::{NodeId, NodeStatus};
@@ -144,4 +145,21 @@ pub async fn node_pull_allocs(
         .filter(|alloc| alloc.node_id == node_id);
     let body = PullAllocsResponse::from_allocs(allocs, index);
     Ok(with_meta(&server, index, Json(body).into_response()))
+}
+
+/// What the secret a caller of the node's own routes offered grants: the client agent checks
+/// those calls itself (`crate::client::acl`). Only a registered node may ask, so the route is
+/// no oracle for anyone else.
+pub async fn node_resolve_token(
+    State(server): State<Arc<Server>>,
+    Extension(identity): Extension<Identity>,
+    Path(node_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    server.authenticate_node(&NodeId::from(node_id), identity.token.as_deref())?;
+    let request: TokenResolveRequest = parse_body(&body)?;
+    let grant = server
+        .token_grant(request.secret_id.as_deref())
+        .map_err(|error| ApiError::Forbidden(error.to_string()))?;
+    Ok(Json(grant).into_response())
 }

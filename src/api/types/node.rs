@@ -254,3 +254,26 @@ mod tests {
         assert!(error.to_string().contains("ModifyTime"), "{error}");
     }
 }
+
+/// `POST /v1/internal/node/:id/acl/resolve`: a client agent asks what the secret a caller of
+/// its own routes offered grants (none: an anonymous caller).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TokenResolveRequest {
+    #[serde(rename = "SecretID")]
+    pub secret_id: Option<String>,
+}
+
+/// The answer: what the token grants, as its policies' rules (which the client compiles
+/// itself), never the secret. A 403 (`ACL token not found`, `ACL token expired`) otherwise.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TokenGrant {
+    /// The token's accessor ID; none for an anonymous caller.
+    #[serde(rename = "AccessorID")]
+    pub accessor_id: Option<String>,
+    /// A management token: everything.
+    pub management: bool,
+    /// The token's policies that exist (the `anonymous` policy for an anonymous caller).
+    pub policies: Vec<crate::structs::AclPolicy>,
+}

@@ -32,8 +32,9 @@ use crate::client::Shared;
 use crate::client::alloc_runner::AllocRunnerHandle;
 
 /// The `/v1/client/...` routes over a client's shared state.
+/// With ACLs on, every route checks the caller's token first ([`crate::client::acl`]).
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/v1/client/fs/logs/{alloc}", get(logs::logs))
         .route("/v1/client/fs/ls/{alloc}", get(fs::ls))
         .route("/v1/client/fs/cat/{alloc}", get(fs::cat))
@@ -47,8 +48,16 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/v1/client/allocation/{alloc}/checks", get(tasks::checks))
         .route("/v1/client/allocation/{alloc}/exec", get(tasks::exec))
-        .route("/v1/client/stats", get(stats::host_stats))
-        .with_state(shared)
+        .route("/v1/client/stats", get(stats::host_stats));
+    let router = if shared.acl_enabled {
+        router.route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            crate::client::acl::check_caller,
+        ))
+    } else {
+        router
+    };
+    router.with_state(shared)
 }
 
 type Params = Query<HashMap<String, String>>;
