@@ -7,12 +7,16 @@ use std::process::ExitCode;
 
 use super::AllocStatusArgs;
 use super::block_on;
-use super::format::{format_nanos, go_duration, kv, parse_rfc3339, short_id, table, time_ago};
+use super::format::{
+    format_nanos, go_duration, kv, list, parse_rfc3339, short_id, table, time_ago,
+};
 use super::output::outln;
 use super::resolve;
 use crate::api::client::ApiClient;
 use crate::api::types::client::{AllocResourceUsage, CheckResults};
-use crate::structs::{AllocClientStatus, Allocation, TaskEvent, TaskState, TaskStateValue};
+use crate::structs::{
+    AllocClientStatus, Allocation, DeviceGroupStats, TaskEvent, TaskState, TaskStateValue,
+};
 
 pub fn run(args: &AllocStatusArgs) -> anyhow::Result<ExitCode> {
     let client = args.api.client()?;
@@ -52,6 +56,16 @@ pub fn run(args: &AllocStatusArgs) -> anyhow::Result<ExitCode> {
             outln!("Task \"{task_name}\" is \"{}\"", state.state)?;
             outln!("Task Resources:")?;
             outln!("{}", task_resources(&alloc, &task_name, stats.as_ref()))?;
+            let device_stats = stats
+                .as_ref()
+                .and_then(|stats| stats.tasks.get(&task_name))
+                .map(|task| task.resource_usage.device_stats.as_slice())
+                .unwrap_or_default();
+            if !device_stats.is_empty() {
+                outln!()?;
+                outln!("Device Stats")?;
+                outln!("{}", device_summaries(device_stats))?;
+            }
             if args.stats
                 && let Some(usage) = stats
                     .as_ref()
@@ -76,6 +90,11 @@ pub fn run(args: &AllocStatusArgs) -> anyhow::Result<ExitCode> {
                         ]]
                     )
                 )?;
+                if !device_stats.is_empty() {
+                    outln!()?;
+                    outln!("Device Stats")?;
+                    outln!("{}", device_details(device_stats))?;
+                }
             }
             outln!()?;
             outln!("Task Events:")?;
@@ -271,6 +290,53 @@ fn task_resources(alloc: &Allocation, task: &str, stats: Option<&AllocResourceUs
     // Nomad prints no placeholder for a task without addresses.
     text = text.replace("  <none>", "");
     text
+}
+
+/// Nomad's "Device Stats" lines: per instance given, `vendor/type/name[id]` and its summary.
+fn device_summaries(stats: &[DeviceGroupStats]) -> String {
+    let mut rows: Vec<Vec<String>> = stats
+        .iter()
+        .flat_map(|group| {
+            group.instance_stats.iter().map(|(id, instance)| {
+                vec![
+                    group.qualified_id(id),
+                    instance
+                        .summary
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                ]
+            })
+        })
+        .collect();
+    rows.sort();
+    list(&rows)
+}
+
+/// Nomad's `-stats` "Device Stats": per instance given, `Device = vendor/type/name[id]` and
+/// each figure, sorted by name.
+fn device_details(stats: &[DeviceGroupStats]) -> String {
+    let blocks: Vec<String> = stats
+        .iter()
+        .flat_map(|group| {
+            group.instance_stats.iter().map(|(id, instance)| {
+                let figures: Vec<(String, String)> = instance
+                    .stats
+                    .iter()
+                    .flat_map(|stats| &stats.attributes)
+                    .map(|(name, value)| (name.clone(), value.to_string()))
+                    .collect();
+                let mut pairs: Vec<(&str, String)> = vec![("Device", group.qualified_id(id))];
+                pairs.extend(
+                    figures
+                        .iter()
+                        .map(|(name, value)| (name.as_str(), value.clone())),
+                );
+                kv(&pairs)
+            })
+        })
+        .collect();
+    blocks.join("\n\n")
 }
 
 /// Bytes in binary units, as Go's `humanize.IBytes`: `6.3 MiB`.

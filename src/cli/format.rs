@@ -30,6 +30,11 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     columnize(&all, "  ")
 }
 
+/// Rows without a header, columns padded and glued by two spaces (Nomad's `formatList`).
+pub fn list(rows: &[Vec<String>]) -> String {
+    columnize(rows, "  ")
+}
+
 /// `key = value` lines with the `=` aligned.
 pub fn kv(pairs: &[(&str, String)]) -> String {
     let rows: Vec<Vec<String>> = pairs

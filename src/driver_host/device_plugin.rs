@@ -9,7 +9,10 @@
 //! ```
 //!
 //! A plugin runs only when the agent config names it (`plugin "nomad-device-nvidia" { config {
-//! ... } }`, unless `enabled = false`). It keeps no state: the host calls it afresh each time,
+//! ... } }`, unless `enabled = false`): a built-in one, or the operator's own component
+//! `<plugin_dir>/NAME.wasm` (beside the drivers) that exports `caravan:device/plugin@0.1.x`; the
+//! host tells the two kinds of plugin there apart by that export (read from the file without
+//! compiling it), and never offers a device plugin as a driver. It keeps no state: the host calls it afresh each time,
 //! with its config as JSON, in a store of its own with the driver engine's memory cap and CPU
 //! deadline and a wall-clock timeout, so a misbehaving plugin fails its own call only. It has two
 //! capabilities: `host-log` (rate-limited as a driver's) and `host-probe`, which runs only the
@@ -38,7 +41,8 @@ use crate::driver_host::host::HostRuntime;
 use crate::driver_host::host::log::Verdict;
 use crate::driver_host::host::process::{UserPolicy, agent_path, probe};
 use crate::structs::{
-    Attribute, DeviceIdTuple, NodeDevice, NodeDeviceLocality, NodeDeviceResource,
+    Attribute, DeviceGroupStats, DeviceIdTuple, DeviceStats, NodeDevice, NodeDeviceLocality,
+    NodeDeviceResource, StatObject,
 };
 
 mod builtin {
@@ -51,7 +55,9 @@ const DEFAULT_PROBE_PROGRAMS: &[(&str, &[&str])] = &[("nomad-device-nvidia", &["
 /// Everything that can go wrong between the agent and a device plugin.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DevicePluginError {
-    #[error("device plugin {plugin:?} is not built in (built in: {known})")]
+    #[error(
+        "device plugin {plugin:?} is neither built in (built in: {known}) nor a device-plugin component in the plugin directory"
+    )]
     Unknown { plugin: String, known: String },
     #[error("device plugin {plugin:?} is not enabled by the agent config")]
     NotEnabled { plugin: String },
@@ -212,6 +218,66 @@ struct LoadedPlugin {
     probe_programs: Arc<[String]>,
 }
 
+/// The export that makes a component a device plugin, before its version.
+const DEVICE_EXPORT_PREFIX: &str = "caravan:device/plugin@";
+
+/// The device-plugin contract version a component exports, from its top-level export names
+/// (read with `wasmparser`, without compiling); `None` for anything else (a driver, a broken
+/// file).
+pub(crate) fn device_contract_version(bytes: &[u8]) -> Option<String> {
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        match payload.ok()? {
+            wasmparser::Payload::Version { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            wasmparser::Payload::ComponentExportSection(exports) if depth == 1 => {
+                for export in exports {
+                    if let Some(version) = export.ok()?.name.0.strip_prefix(DEVICE_EXPORT_PREFIX) {
+                        return Some(version.to_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Whether this host accepts a device-plugin contract version (`0.1.x`).
+fn accepts_device_contract(version: &str) -> bool {
+    semver::Version::parse(version).is_ok_and(|version| version.major == 0 && version.minor == 1)
+}
+
+/// The names of the device-plugin components in `plugin_dir` (`NAME.wasm` exporting the device
+/// contract, whatever its version), sorted.
+pub(crate) fn device_plugins_in(plugin_dir: &std::path::Path) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(plugin_dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(String, PathBuf)> = entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "wasm")
+        })
+        .filter_map(|path| {
+            let name = path.file_stem()?.to_str()?.to_owned();
+            let bytes = std::fs::read(&path).ok()?;
+            device_contract_version(&bytes).map(|_| (name, path))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Where an enabled plugin's component comes from.
+#[derive(Clone, Debug)]
+enum Source {
+    Builtin(&'static [u8]),
+    File(PathBuf),
+}
+
 /// The agent's device plugins: which are enabled, and each one loaded on first use.
 pub(crate) struct DevicePluginSet {
     engine: Engine,
@@ -219,12 +285,21 @@ pub(crate) struct DevicePluginSet {
     limits: DriverLimits,
     /// The enabled plugins' configs as JSON, by name.
     enabled: BTreeMap<String, serde_json::Value>,
+    /// The component of each enabled plugin.
+    sources: BTreeMap<String, Source>,
+    /// The names of the device-plugin components in `plugin_dir`, enabled or not: never drivers.
+    in_plugin_dir: Vec<String>,
     probe_dirs: Arc<[PathBuf]>,
     loaded: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
     /// Which plugin reported each device group in its last good fingerprint: where a task's
     /// instances are reserved.
     owners: Mutex<BTreeMap<DeviceIdTuple, String>>,
+    /// Each plugin's groups in its last good fingerprint: which group an instance's stats are of.
+    groups: Mutex<BTreeMap<String, Vec<NodeDeviceResource>>>,
 }
+
+/// One instance's figures, in the order its plugin listed them (the first is its summary).
+pub type InstanceFigures = Vec<(String, Attribute)>;
 
 /// The names of the device plugins built into this binary.
 pub fn builtin_device_plugins() -> impl Iterator<Item = &'static str> {
@@ -234,29 +309,47 @@ pub fn builtin_device_plugins() -> impl Iterator<Item = &'static str> {
 }
 
 impl DevicePluginSet {
-    /// The built-in plugins named by a `plugin` block of `plugins` that does not say
-    /// `enabled = false`; `probe_dirs` replaces the agent's PATH for `host-probe` (tests).
+    /// The plugins named by a `plugin` block of `plugins` that does not say `enabled = false`:
+    /// built-in ones, then device-plugin components of `plugin_dir` (a built-in name wins);
+    /// `probe_dirs` replaces the agent's PATH for `host-probe` (tests).
     pub(crate) fn new(
         engine: Engine,
         runtime: Arc<HostRuntime>,
         limits: DriverLimits,
         plugins: &BTreeMap<String, serde_json::Value>,
+        plugin_dir: Option<&std::path::Path>,
         probe_dirs: Option<Vec<PathBuf>>,
     ) -> DevicePluginSet {
-        let enabled = plugins
-            .iter()
-            .filter(|(name, _)| builtin_device_plugins().any(|builtin| builtin == name.as_str()))
-            .filter(|(_, config)| config.get("enabled") != Some(&serde_json::Value::Bool(false)))
-            .map(|(name, config)| (name.clone(), config.clone()))
+        let from_dir = plugin_dir.map(device_plugins_in).unwrap_or_default();
+        let mut sources = BTreeMap::new();
+        for (name, bytes) in builtin::BUILTIN_DEVICE_PLUGINS {
+            sources.insert((*name).to_owned(), Source::Builtin(bytes));
+        }
+        for (name, path) in &from_dir {
+            sources
+                .entry(name.clone())
+                .or_insert_with(|| Source::File(path.clone()));
+        }
+        sources.retain(|name, _| {
+            plugins.get(name).is_some_and(|config| {
+                config.get("enabled") != Some(&serde_json::Value::Bool(false))
+            })
+        });
+        let enabled = sources
+            .keys()
+            .filter_map(|name| Some((name.clone(), plugins.get(name)?.clone())))
             .collect();
         DevicePluginSet {
             engine,
             runtime,
             limits,
             enabled,
+            sources,
+            in_plugin_dir: from_dir.into_iter().map(|(name, _)| name).collect(),
             probe_dirs: probe_dirs.unwrap_or_else(agent_path).into(),
             loaded: Mutex::new(HashMap::new()),
             owners: Mutex::new(BTreeMap::new()),
+            groups: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -264,21 +357,30 @@ impl DevicePluginSet {
         self.enabled.keys().cloned().collect()
     }
 
+    /// Whether `name` is a device-plugin component of `plugin_dir` (so not a driver).
+    pub(crate) fn is_in_plugin_dir(&self, name: &str) -> bool {
+        self.in_plugin_dir.iter().any(|known| known == name)
+    }
+
     async fn load(&self, name: &str) -> Result<Arc<LoadedPlugin>, DevicePluginError> {
         if let Some(loaded) = self.lock_loaded().get(name) {
             return Ok(Arc::clone(loaded));
         }
         let Some(config) = self.enabled.get(name) else {
-            return Err(if builtin_device_plugins().any(|builtin| builtin == name) {
-                DevicePluginError::NotEnabled {
-                    plugin: name.to_owned(),
-                }
-            } else {
-                DevicePluginError::Unknown {
-                    plugin: name.to_owned(),
-                    known: builtin_device_plugins().collect::<Vec<_>>().join(", "),
-                }
-            });
+            return Err(
+                if builtin_device_plugins().any(|builtin| builtin == name)
+                    || self.is_in_plugin_dir(name)
+                {
+                    DevicePluginError::NotEnabled {
+                        plugin: name.to_owned(),
+                    }
+                } else {
+                    DevicePluginError::Unknown {
+                        plugin: name.to_owned(),
+                        known: builtin_device_plugins().collect::<Vec<_>>().join(", "),
+                    }
+                },
+            );
         };
         let load_error = |reason: String| DevicePluginError::Load {
             plugin: name.to_owned(),
@@ -296,14 +398,33 @@ impl DevicePluginSet {
                 .flat_map(|(_, programs)| programs.iter().map(|program| (*program).to_owned()))
                 .collect(),
         };
-        let bytes = builtin::BUILTIN_DEVICE_PLUGINS
-            .iter()
-            .find(|(builtin, _)| *builtin == name)
-            .map(|(_, bytes)| *bytes)
-            .ok_or_else(|| load_error(String::from("no component")))?;
+        let bytes: std::borrow::Cow<'static, [u8]> = match self.sources.get(name) {
+            Some(Source::Builtin(bytes)) => std::borrow::Cow::Borrowed(bytes),
+            Some(Source::File(path)) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|err| load_error(format!("{}: {err}", path.display())))?;
+                match device_contract_version(&bytes) {
+                    Some(version) if accepts_device_contract(&version) => {}
+                    Some(version) => {
+                        return Err(load_error(format!(
+                            "{}: device contract {version} is not accepted (0.1.x is)",
+                            path.display()
+                        )));
+                    }
+                    None => {
+                        return Err(load_error(format!(
+                            "{}: no longer exports {DEVICE_EXPORT_PREFIX}0.1.x",
+                            path.display()
+                        )));
+                    }
+                }
+                std::borrow::Cow::Owned(bytes)
+            }
+            None => return Err(load_error(String::from("no component"))),
+        };
         let engine = self.engine.clone();
         // Compiling takes CPU: off the async workers.
-        let component = tokio::task::spawn_blocking(move || Component::new(&engine, bytes))
+        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
             .await
             .map_err(|err| load_error(err.to_string()))?
             .map_err(|err| load_error(format!("{err:#}")))?;
@@ -428,6 +549,11 @@ impl DevicePluginSet {
         for device in &devices {
             owners.entry(device.id()).or_insert_with(|| name.to_owned());
         }
+        drop(owners);
+        self.groups
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(name.to_owned(), devices.clone());
         Ok(devices)
     }
 
@@ -559,11 +685,11 @@ fn check_reservation(reservation: &DeviceReservation) -> Result<(), String> {
 }
 
 impl DevicePluginSet {
-    /// Figures per instance of plugin `name` now: (instance ID, name → value).
+    /// Figures per instance of plugin `name` now, by instance ID.
     pub(crate) async fn stats(
         &self,
         name: &str,
-    ) -> Result<BTreeMap<String, BTreeMap<String, Attribute>>, DevicePluginError> {
+    ) -> Result<BTreeMap<String, InstanceFigures>, DevicePluginError> {
         let answer = self
             .call(name, "stats", async |plugin, store, config| {
                 plugin
@@ -585,11 +711,79 @@ impl DevicePluginSet {
                     .stats
                     .into_iter()
                     .take(NodeDeviceResource::MAX_ATTRIBUTES)
+                    .filter(|attr| {
+                        !attr.name.is_empty()
+                            && attr.name.len() <= MAX_FIELD_BYTES
+                            && attr.unit.len() <= MAX_FIELD_BYTES
+                    })
                     .map(|attr| (attr.name, attribute(attr.value, attr.unit)))
                     .collect();
                 (instance.id, figures)
             })
             .collect())
+    }
+
+    /// The stats of every enabled plugin's instances now, by device group (of the plugin's last
+    /// good fingerprint; instances it gave no figure for are left out), each plugin's call under
+    /// `timeout`. A plugin whose call fails is logged and left out.
+    pub(crate) async fn group_stats(&self, timeout: Duration) -> Vec<DeviceGroupStats> {
+        let reported: Vec<(String, Vec<NodeDeviceResource>)> = self
+            .groups
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .map(|(name, groups)| (name.clone(), groups.clone()))
+            .collect();
+        let calls = reported.into_iter().map(|(name, groups)| async move {
+            let stats = match tokio::time::timeout(timeout, self.stats(&name)).await {
+                Ok(Ok(stats)) => stats,
+                Ok(Err(err)) => {
+                    tracing::warn!(plugin = %name, error = %err, "device stats failed");
+                    return Vec::new();
+                }
+                Err(_) => {
+                    tracing::warn!(plugin = %name, ?timeout, "device stats timed out");
+                    return Vec::new();
+                }
+            };
+            let timestamp =
+                humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
+            groups
+                .iter()
+                .map(|group| DeviceGroupStats {
+                    vendor: group.vendor.clone(),
+                    device_type: group.device_type.clone(),
+                    name: group.name.clone(),
+                    instance_stats: group
+                        .instances
+                        .iter()
+                        .filter_map(|instance| {
+                            let figures = stats.get(&instance.id).filter(|f| !f.is_empty())?;
+                            Some((
+                                instance.id.clone(),
+                                DeviceStats {
+                                    summary: figures.first().map(|(_, value)| value.into()),
+                                    stats: Some(StatObject {
+                                        nested: BTreeMap::new(),
+                                        attributes: figures
+                                            .iter()
+                                            .map(|(name, value)| (name.clone(), value.into()))
+                                            .collect(),
+                                    }),
+                                    timestamp: timestamp.clone(),
+                                },
+                            ))
+                        })
+                        .collect(),
+                })
+                .filter(|group| !group.instance_stats.is_empty())
+                .collect::<Vec<_>>()
+        });
+        futures::future::join_all(calls)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 }
 

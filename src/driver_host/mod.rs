@@ -88,8 +88,8 @@ mod loader;
 mod types;
 
 pub use device_plugin::{
-    DeviceMount, DeviceNodeSpec, DevicePluginError, DeviceReservation, TaskDevices,
-    builtin_device_plugins,
+    DeviceMount, DeviceNodeSpec, DevicePluginError, DeviceReservation, InstanceFigures,
+    TaskDevices, builtin_device_plugins,
 };
 pub use driver::Driver;
 pub use error::{DriverError, Error, Result};
@@ -209,6 +209,7 @@ impl DriverHost {
             Arc::clone(&runtime),
             config.limits,
             &config.plugins,
+            config.plugin_dir.as_deref(),
             config.device_probe_path.clone(),
         );
         let host = DriverHost {
@@ -281,7 +282,8 @@ impl DriverHost {
         builtin::BUILTIN_DRIVERS.iter().map(|(name, _)| *name)
     }
 
-    /// Built-in drivers plus the `*.wasm` files of `plugin_dir`, sorted.
+    /// Built-in drivers plus the `*.wasm` files of `plugin_dir` (but its device plugins, as
+    /// the agent found them at start), sorted.
     pub fn available_drivers(&self) -> Vec<String> {
         let mut names: Vec<String> = Self::builtin_drivers().map(str::to_owned).collect();
         if let Some(dir) = &self.inner.config.plugin_dir
@@ -293,6 +295,7 @@ impl DriverHost {
                     .extension()
                     .is_some_and(|extension| extension == "wasm")
                     && let Some(stem) = path.file_stem().and_then(|stem| stem.to_str())
+                    && !self.inner.devices.is_in_plugin_dir(stem)
                 {
                     names.push(stem.to_owned());
                 }
@@ -342,8 +345,9 @@ impl DriverHost {
         fingerprints
     }
 
-    /// The built-in device plugins the agent config enables (a `plugin "NAME"` block naming one,
-    /// without `enabled = false`), sorted.
+    /// The device plugins the agent config enables (a `plugin "NAME"` block naming a built-in
+    /// one or a device-plugin component `<plugin_dir>/NAME.wasm`, without `enabled = false`),
+    /// sorted.
     pub fn device_plugins(&self) -> Vec<String> {
         self.inner.devices.enabled()
     }
@@ -391,15 +395,22 @@ impl DriverHost {
         self.inner.devices.reserve_group(group, device_ids).await
     }
 
-    /// Figures per instance of device plugin `plugin` now: instance ID → name → value.
+    /// Figures per instance of device plugin `plugin` now, by instance ID, in the plugin's order.
     pub async fn device_stats(
         &self,
         plugin: &str,
-    ) -> std::result::Result<
-        BTreeMap<String, BTreeMap<String, crate::structs::Attribute>>,
-        DevicePluginError,
-    > {
+    ) -> std::result::Result<BTreeMap<String, InstanceFigures>, DevicePluginError> {
         self.inner.devices.stats(plugin).await
+    }
+
+    /// The stats of every enabled device plugin's instances now, by device group (as each
+    /// plugin's last good fingerprint groups them), each plugin under the fingerprint deadline;
+    /// a plugin that fails is logged and left out (Nomad: `devicemanager.AllStats`).
+    pub async fn device_group_stats(&self) -> Vec<crate::structs::DeviceGroupStats> {
+        self.inner
+            .devices
+            .group_stats(self.inner.config.limits.fingerprint_timeout)
+            .await
     }
 
     /// The driver called `name`: loaded on first use (compiled or read from the cache, version

@@ -217,9 +217,205 @@ impl AllocatedDeviceResource {
     }
 }
 
+/// One figure of a device instance (Nomad: `StatValue`; the JSON leaves out what is unset).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct StatValue {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub float_numerator_val: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub float_denominator_val: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub int_numerator_val: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub int_denominator_val: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub string_val: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bool_val: Option<bool>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub unit: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub desc: String,
+}
+
+impl From<&Attribute> for StatValue {
+    fn from(attribute: &Attribute) -> StatValue {
+        StatValue {
+            float_numerator_val: attribute.float,
+            int_numerator_val: attribute.int,
+            string_val: attribute.string.clone(),
+            bool_val: attribute.bool,
+            unit: attribute.unit.clone(),
+            ..StatValue::default()
+        }
+    }
+}
+
+/// As Nomad prints it: `87 %`, `1024 / 16384 MiB`, floats cut to 3 decimals.
+impl std::fmt::Display for StatValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let with_unit = |text: String| {
+            if self.unit.is_empty() {
+                text
+            } else {
+                format!("{text} {}", self.unit)
+            }
+        };
+        let float = |value: f64| {
+            let text = value.to_string();
+            match text.find('.') {
+                Some(dot) => text[..(dot + 4).min(text.len())].to_owned(),
+                None => text,
+            }
+        };
+        let text = if let Some(value) = self.bool_val {
+            value.to_string()
+        } else if let Some(value) = &self.string_val {
+            value.clone()
+        } else if let Some(value) = self.float_numerator_val {
+            with_unit(match self.float_denominator_val {
+                Some(denominator) => format!("{} / {}", float(value), float(denominator)),
+                None => float(value),
+            })
+        } else if let Some(value) = self.int_numerator_val {
+            with_unit(match self.int_denominator_val {
+                Some(denominator) => format!("{value} / {denominator}"),
+                None => value.to_string(),
+            })
+        } else {
+            String::from("<unknown>")
+        };
+        f.write_str(&text)
+    }
+}
+
+/// Figures by name, and nested groups of figures (Nomad: `StatObject`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct StatObject {
+    pub nested: BTreeMap<String, StatObject>,
+    pub attributes: BTreeMap<String, StatValue>,
+}
+
+/// One instance's figures now (Nomad: `DeviceStats`): `Summary` is the figure its plugin lists
+/// first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeviceStats {
+    pub summary: Option<StatValue>,
+    pub stats: Option<StatObject>,
+    /// RFC 3339.
+    pub timestamp: String,
+}
+
+/// The figures of a device group's instances, by instance ID (Nomad: `DeviceGroupStats`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeviceGroupStats {
+    pub vendor: String,
+    #[serde(rename = "Type")]
+    pub device_type: String,
+    pub name: String,
+    pub instance_stats: BTreeMap<String, DeviceStats>,
+}
+
+impl DeviceGroupStats {
+    pub fn id(&self) -> DeviceIdTuple {
+        DeviceIdTuple {
+            vendor: self.vendor.clone(),
+            device_type: self.device_type.clone(),
+            name: self.name.clone(),
+        }
+    }
+
+    /// `vendor/type/name[id]`, as Nomad names an instance in its output.
+    pub fn qualified_id(&self, instance: &str) -> String {
+        format!(
+            "{}/{}/{}[{instance}]",
+            self.vendor, self.device_type, self.name
+        )
+    }
+
+    /// Only the instances among `given` (an allocation's devices), and only groups left with
+    /// some.
+    pub fn of_allocated(
+        stats: &[DeviceGroupStats],
+        given: &[AllocatedDeviceResource],
+    ) -> Vec<DeviceGroupStats> {
+        stats
+            .iter()
+            .filter_map(|group| {
+                let ids: Vec<&String> = given
+                    .iter()
+                    .filter(|device| device.id() == group.id())
+                    .flat_map(|device| &device.device_ids)
+                    .collect();
+                let instance_stats: BTreeMap<String, DeviceStats> = group
+                    .instance_stats
+                    .iter()
+                    .filter(|(id, _)| ids.contains(id))
+                    .map(|(id, stats)| (id.clone(), stats.clone()))
+                    .collect();
+                (!instance_stats.is_empty()).then(|| DeviceGroupStats {
+                    instance_stats,
+                    ..group.clone()
+                })
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stat_values_print_and_serialise_as_nomads() -> Result<(), serde_json::Error> {
+        let memory = StatValue::from(&Attribute::int(1024, "MiB"));
+        assert_eq!(memory.to_string(), "1024 MiB");
+        assert_eq!(
+            serde_json::to_value(&memory)?,
+            serde_json::json!({ "IntNumeratorVal": 1024, "Unit": "MiB" })
+        );
+        let fraction = StatValue {
+            int_denominator_val: Some(16384),
+            ..memory
+        };
+        assert_eq!(fraction.to_string(), "1024 / 16384 MiB");
+        assert_eq!(
+            StatValue::from(&Attribute::float(612.34567, "W")).to_string(),
+            "612.345 W"
+        );
+        assert_eq!(StatValue::from(&Attribute::float(3.0, "")).to_string(), "3");
+        assert_eq!(StatValue::from(&Attribute::string("ok")).to_string(), "ok");
+        assert_eq!(StatValue::from(&Attribute::bool(true)).to_string(), "true");
+        Ok(())
+    }
+
+    #[test]
+    fn only_the_allocated_instances_stats_are_kept() {
+        let stats = DeviceGroupStats {
+            vendor: "v".into(),
+            device_type: "gpu".into(),
+            name: "m".into(),
+            instance_stats: BTreeMap::from([
+                ("a".to_owned(), DeviceStats::default()),
+                ("b".to_owned(), DeviceStats::default()),
+            ]),
+        };
+        let given = |ids: &[&str]| AllocatedDeviceResource {
+            vendor: "v".into(),
+            device_type: "gpu".into(),
+            name: "m".into(),
+            device_ids: ids.iter().map(|id| (*id).to_owned()).collect(),
+        };
+        let kept = DeviceGroupStats::of_allocated(std::slice::from_ref(&stats), &[given(&["b"])]);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].instance_stats.keys().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(kept[0].qualified_id("b"), "v/gpu/m[b]");
+        assert!(DeviceGroupStats::of_allocated(&[stats], &[given(&["z"])]).is_empty());
+    }
 
     fn request(name: &str) -> RequestedDevice {
         RequestedDevice {

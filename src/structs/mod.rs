@@ -62,8 +62,8 @@ pub use deployment::{
     descriptions as deployment_descriptions, strategy_of,
 };
 pub use device::{
-    AllocatedDeviceResource, DeviceIdTuple, NodeDevice, NodeDeviceLocality, NodeDeviceResource,
-    RequestedDevice,
+    AllocatedDeviceResource, DeviceGroupStats, DeviceIdTuple, DeviceStats, NodeDevice,
+    NodeDeviceLocality, NodeDeviceResource, RequestedDevice, StatObject, StatValue,
 };
 pub use evaluation::{EvalStatus, EvalTrigger, Evaluation};
 pub use ids::{AllocId, DeploymentId, EvalId, JobId, NodeId, new_uuid};

@@ -42,7 +42,11 @@ impl Cluster {
             json!([{
                 "type": "gpu", "name": "sim-80g",
                 "instances": ["big-0", "big-1", "big-2"], "unhealthy": ["big-1"],
-                "attributes": { "memory": "80 GiB" }
+                "attributes": { "memory": "80 GiB" },
+                "stats": {
+                    "big-0": { "memory_used": "1024 MiB", "utilization": 37 },
+                    "big-2": { "memory_used": "2048 MiB", "utilization": 5 },
+                },
             }]),
         );
         let dev = start_agent(config, true).await?;
@@ -218,6 +222,68 @@ async fn device_jobs_land_where_the_devices_are_and_get_their_instances() -> any
     let alloc_id = alloc["ID"].as_str().unwrap_or_default().to_owned();
     let logs = stdout_with(&cluster.http, &cluster.url, &alloc_id, "given=").await?;
     assert!(logs.contains("given=big-0,big-2"), "{logs}");
+
+    // The plugin's stats, as Nomad exposes them: the node's, and the task's own instances'.
+    let host = cluster.get("/v1/client/stats").await?;
+    let group = host["DeviceStats"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|group| group["Name"] == "sim-80g")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(group["Vendor"], "caravan-test", "{host}");
+    let instance = &group["InstanceStats"]["big-0"];
+    assert_eq!(
+        instance["Summary"],
+        json!({ "IntNumeratorVal": 1024, "Unit": "MiB" })
+    );
+    assert_eq!(
+        instance["Stats"]["Attributes"]["utilization"],
+        json!({ "IntNumeratorVal": 37 })
+    );
+    assert!(
+        group["InstanceStats"].get("big-1").is_none(),
+        "no stats configured"
+    );
+    let usage = wait_for(WAIT, || async {
+        let usage = cluster
+            .get(&format!("/v1/client/allocation/{alloc_id}/stats"))
+            .await?;
+        Ok(usage["Tasks"]["t"].is_object().then_some(usage))
+    })
+    .await?;
+    let task_devices = &usage["Tasks"]["t"]["ResourceUsage"]["DeviceStats"];
+    assert_eq!(task_devices.as_array().map(Vec::len), Some(1), "{usage}");
+    let instances: Vec<&String> = task_devices[0]["InstanceStats"]
+        .as_object()
+        .map(|stats| stats.keys().collect())
+        .unwrap_or_default();
+    assert_eq!(instances, ["big-0", "big-2"]);
+    // `alloc status` prints them as Nomad's does.
+    let (dir, url) = (cluster.dev.data_dir.clone(), cluster.url.clone());
+    let status_alloc = alloc_id.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        crate::support::caravan(
+            &dir,
+            &["alloc", "status", "-stats", "-address", &url, &status_alloc],
+        )
+    })
+    .await??;
+    let out = &status.stdout;
+    assert!(out.contains("Device Stats"), "{out}");
+    assert!(
+        out.lines().any(|line| {
+            line.split_whitespace().collect::<Vec<_>>()
+                == ["caravan-test/gpu/sim-80g[big-2]", "2048", "MiB"]
+        }),
+        "{out}"
+    );
+    assert!(
+        out.contains("Device      = caravan-test/gpu/sim-80g[big-0]")
+            && out.contains("utilization = 37"),
+        "{out}"
+    );
 
     // One more of any GPU: the dev node's are all taken, so the 16 GiB one on the other node.
     let eval = cluster

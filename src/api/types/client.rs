@@ -112,6 +112,12 @@ pub struct ResourceUsage {
     pub memory_stats: Option<MemoryStats>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_stats: Option<CpuStats>,
+    /// The stats of the devices the task was given (Nomad: `DeviceStats`).
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::structs::nullable::default"
+    )]
+    pub device_stats: Vec<crate::structs::DeviceGroupStats>,
 }
 
 /// One task's usage (Nomad: `api.TaskResourceUsage`).
@@ -144,6 +150,9 @@ pub struct HostStats {
     /// Unix nanoseconds.
     pub timestamp: i64,
     pub alloc_dir_stats: HostDiskStats,
+    /// The node's device instances' stats, by group, from their plugins now.
+    #[serde(deserialize_with = "crate::structs::nullable::default")]
+    pub device_stats: Vec<crate::structs::DeviceGroupStats>,
 }
 
 /// Nomad: `api.HostMemoryStats`, bytes.

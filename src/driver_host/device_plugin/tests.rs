@@ -121,7 +121,7 @@ async fn plugins_run_only_when_configured_and_bad_configs_say_why() -> anyhow::R
         .reserve_devices("acme", &[])
         .await
         .expect_err("unknown");
-    assert!(err.to_string().contains("not built in"), "{err}");
+    assert!(err.to_string().contains("neither built in"), "{err}");
     let fingerprint = host
         .fingerprint_devices()
         .await
@@ -196,11 +196,17 @@ async fn nvidia_groups_gpus_by_model_with_nomads_attributes() -> anyhow::Result<
 
     let stats = host.device_stats("nomad-device-nvidia").await?;
     assert_eq!(stats.len(), 3, "the ignored GPU is left out");
-    let busy = &stats["GPU-6d7a8b1c-2f3e-4a5b-9c8d-0e1f2a3b4c5d"];
-    assert_eq!(busy["utilization"], Attribute::int(87, ""));
+    let figures = |id: &str| -> BTreeMap<String, Attribute> { stats[id].iter().cloned().collect() };
+    let busy = figures("GPU-6d7a8b1c-2f3e-4a5b-9c8d-0e1f2a3b4c5d");
+    assert_eq!(
+        stats["GPU-6d7a8b1c-2f3e-4a5b-9c8d-0e1f2a3b4c5d"][0].0, "utilization",
+        "listed first: the summary"
+    );
+    assert_eq!(busy["utilization"], Attribute::int(87, "%"));
     assert_eq!(busy["memory_used"], Attribute::int(61234, "MiB"));
+    assert_eq!(busy["temperature"], Attribute::int(71, "C"));
     assert_eq!(busy["power_draw"], Attribute::float(612.35, "W"));
-    assert!(!stats["GPU-9f8e7d6c-5b4a-3928-1706-f5e4d3c2b1a0"].contains_key("utilization"));
+    assert!(!figures("GPU-9f8e7d6c-5b4a-3928-1706-f5e4d3c2b1a0").contains_key("utilization"));
     Ok(())
 }
 
@@ -390,5 +396,76 @@ async fn reservations_carry_mounts_and_device_nodes_checked_by_the_host() -> any
             .expect_err(says);
         assert!(err.to_string().contains(says), "{says}: {err}");
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_device_plugin_component_in_the_plugin_dir_is_fingerprinted() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let component = super::builtin::BUILTIN_DEVICE_PLUGINS
+        .iter()
+        .find(|(name, _)| *name == "caravan-test-devices")
+        .map(|(_, bytes)| *bytes)
+        .ok_or_else(|| anyhow::anyhow!("the test plugin is built in"))?;
+    // The operator's own device plugin, one more without a plugin block, and a driver.
+    std::fs::write(dir.path().join("site-devices.wasm"), component)?;
+    std::fs::write(dir.path().join("idle-devices.wasm"), component)?;
+    std::fs::copy(
+        Path::new(env!("CARAVAN_TESTING_DRIVERS_DIR")).join("noisy.wasm"),
+        dir.path().join("noisy.wasm"),
+    )?;
+    std::fs::write(dir.path().join("broken.wasm"), b"not a component")?;
+    let host = DriverHost::new(DriverHostConfig {
+        plugins: BTreeMap::from([
+            (
+                "site-devices".to_owned(),
+                json!({ "devices": [{ "type": "fpga", "name": "site-1", "instances": ["s-0"] }] }),
+            ),
+            ("noisy".to_owned(), json!({})),
+        ]),
+        plugin_dir: Some(dir.path().to_path_buf()),
+        ..DriverHostConfig::default()
+    })?;
+    assert_eq!(host.device_plugins(), ["site-devices"]);
+    let drivers = host.available_drivers();
+    assert!(drivers.iter().any(|name| name == "noisy"), "{drivers:?}");
+    assert!(
+        !drivers
+            .iter()
+            .any(|name| name == "site-devices" || name == "idle-devices"),
+        "device plugins are never offered as drivers: {drivers:?}"
+    );
+    let mut fingerprints = host.fingerprint_devices().await;
+    let groups = fingerprints
+        .remove("site-devices")
+        .ok_or_else(|| anyhow::anyhow!("fingerprinted"))??;
+    assert_eq!(groups[0].full_name(), "caravan-test/fpga/site-1");
+    assert_eq!(ids(&groups[0]), ["s-0"]);
+    let reservation = host
+        .reserve_devices("site-devices", &["s-0".into()])
+        .await?;
+    assert_eq!(reservation.env["CARAVAN_TEST_VISIBLE_DEVICES"], "s-0");
+    let err = host
+        .reserve_devices("idle-devices", &["s-0".into()])
+        .await
+        .expect_err("no plugin block");
+    assert!(err.to_string().contains("not enabled"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn device_plugins_are_told_from_drivers_by_their_export() -> anyhow::Result<()> {
+    let device = super::builtin::BUILTIN_DEVICE_PLUGINS
+        .iter()
+        .find(|(name, _)| *name == "nomad-device-nvidia")
+        .map(|(_, bytes)| *bytes)
+        .ok_or_else(|| anyhow::anyhow!("built in"))?;
+    assert_eq!(
+        super::device_contract_version(device).as_deref(),
+        Some("0.1.0")
+    );
+    let driver = std::fs::read(Path::new(env!("CARAVAN_TESTING_DRIVERS_DIR")).join("noisy.wasm"))?;
+    assert_eq!(super::device_contract_version(&driver), None);
+    assert_eq!(super::device_contract_version(b"\0asm garbage"), None);
     Ok(())
 }

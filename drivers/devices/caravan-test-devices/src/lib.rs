@@ -17,7 +17,8 @@
 //!         # What a task given any of these instances gets besides the env (container drivers):
 //!         mounts       = [{ host_path = "/opt/sim", task_path = "/opt/sim", read_only = true }]
 //!         device_nodes = [{ host_path = "/dev/null", task_path = "/dev/sim0", permissions = "rw" }]
-//!         # Figures `stats` reports per instance (as attributes are read).
+//!         # Figures `stats` reports per instance (read as attributes are), in name order: the
+//!         # first is the instance's summary.
 //!         stats        = { "sim-0" = { memory_used = "1024 MiB", utilization = 37 } }
 //!       },
 //!     ]

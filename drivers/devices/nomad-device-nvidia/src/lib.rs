@@ -187,9 +187,9 @@ pub fn parse_stats(csv: &str) -> Result<Vec<InstanceStats>, String> {
         stats.push(InstanceStats {
             id: uuid.to_owned(),
             stats: [
-                number("utilization", utilization, ""),
+                number("utilization", utilization, "%"),
                 number("memory_used", memory_used, "MiB"),
-                number("temperature", temperature, ""),
+                number("temperature", temperature, "C"),
                 number("power_draw", power, "W"),
             ]
             .into_iter()

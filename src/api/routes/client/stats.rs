@@ -1,5 +1,6 @@
-//! `GET /v1/client/allocation/{id}/stats` (each running task's usage from its driver) and
-//! `GET /v1/client/stats` (the host's memory, uptime and the data dir's disk) (Nomad:
+//! `GET /v1/client/allocation/{id}/stats` (each running task's usage from its driver, and the
+//! stats of the devices it was given) and `GET /v1/client/stats` (the host's memory, uptime, the
+//! data dir's disk, and every device instance's stats from its plugin, asked now) (Nomad:
 //! `command/agent/alloc_endpoint.go`, `stats_endpoint.go`).
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use crate::api::types::client::{
 use crate::client::Shared;
 use crate::client::node::{disk_space, parse_meminfo_field};
 use crate::client::task_runner::events::now_nanos;
+use crate::structs::DeviceGroupStats;
 
 /// Usage from RSS bytes and CPU milliseconds, as Nomad reports it (CPU in nanoseconds).
 fn usage(rss_bytes: u64, user_ms: u64, system_ms: u64) -> ResourceUsage {
@@ -31,6 +33,7 @@ fn usage(rss_bytes: u64, user_ms: u64, system_ms: u64) -> ResourceUsage {
             total_ticks: (user_ms + system_ms) as f64,
             measured: vec!["User Mode".to_owned(), "System Mode".to_owned()],
         }),
+        device_stats: Vec::new(),
     }
 }
 
@@ -42,6 +45,21 @@ pub(crate) async fn alloc_stats(
     let mut tasks = BTreeMap::new();
     let (mut total_rss, mut total_user, mut total_system) = (0u64, 0u64, 0u64);
     let now = now_nanos();
+    let alloc_record = runner.alloc();
+    let given = |task: &str| {
+        alloc_record
+            .allocated_resources
+            .tasks
+            .get(task)
+            .map(|resources| resources.devices.clone())
+            .unwrap_or_default()
+    };
+    // The plugins are asked only when a task holds devices.
+    let device_stats = if runner.tasks().keys().any(|task| !given(task).is_empty()) {
+        shared.driver_host.device_group_stats().await
+    } else {
+        Vec::new()
+    };
     for (name, task) in runner.tasks() {
         let Some((driver, handle, scope)) = task.running() else {
             continue;
@@ -56,11 +74,14 @@ pub(crate) async fn alloc_stats(
             tasks.insert(
                 name.clone(),
                 TaskResourceUsage {
-                    resource_usage: usage(
-                        stats.memory_rss_bytes,
-                        stats.cpu_user_ms,
-                        stats.cpu_system_ms,
-                    ),
+                    resource_usage: ResourceUsage {
+                        device_stats: DeviceGroupStats::of_allocated(&device_stats, &given(name)),
+                        ..usage(
+                            stats.memory_rss_bytes,
+                            stats.cpu_user_ms,
+                            stats.cpu_system_ms,
+                        )
+                    },
                     timestamp: timestamp_ns,
                     pids: stats
                         .pids
@@ -82,6 +103,7 @@ pub(crate) async fn host_stats(
     State(shared): State<Arc<Shared>>,
 ) -> Result<Json<HostStats>, ApiError> {
     let data_dir = shared.data_dir.clone();
+    let device_stats = shared.driver_host.device_group_stats().await;
     blocking(move || {
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         let field = |name: &str| parse_meminfo_field(&meminfo, name).unwrap_or(0);
@@ -117,6 +139,7 @@ pub(crate) async fn host_stats(
                     0.0
                 },
             },
+            device_stats,
         }))
     })
     .await
