@@ -106,6 +106,7 @@ pub fn client_options(
             log_collector: CollectorMode::default_for_agents(),
         },
         acl_enabled: config.acl.enabled.unwrap_or(false),
+        acl_token_ttl: duration_or(config.acl.token_ttl.as_deref(), defaults.acl_token_ttl),
         ..defaults
     })
 }

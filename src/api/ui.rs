@@ -40,6 +40,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("ui_assets/nodes.js"),
     },
     Asset {
+        name: "settings.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("ui_assets/settings.js"),
+    },
+    Asset {
         name: "lib.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("ui_assets/lib.js"),

@@ -3,14 +3,14 @@
 //!
 //! A client holds no tokens: it asks the servers what the caller's secret grants
 //! (`POST /v1/internal/node/<id>/acl/resolve`, proved by the node's own secret), compiles the
-//! policies it gets back, and keeps the result for [`TOKEN_TTL`] (Nomad: the client's ACL cache,
-//! `acl { token_ttl = "30s" }`), so a revoked token stops working within that time. The route's
+//! policies it gets back, and keeps the result for `acl { token_ttl }` ([`TOKEN_TTL`] unless set;
+//! Nomad's client ACL cache), so a revoked token stops working within that time. The route's
 //! rule is the one of the servers' table ([`crate::api::access`]); an allocation's namespace is
 //! read from the client's own runner.
 //!
 //! ```text
 //!   request ─► Identity already set (the in-process server checked it) ─► handler
-//!           ─► cached grant for the secret's hash, younger than TOKEN_TTL ─┐
+//!           ─► cached grant for the secret's hash, younger than token_ttl ─┐
 //!           ─► else ask the servers ─► 403 "ACL token not found" / ...   │
 //!                                   ─► compile the policies, cache ──────┴► rule allows? ─► handler
 //!                                                                                      └► 403 Permission denied
@@ -35,29 +35,40 @@ use crate::api::identity::{Identity, secret_of};
 use crate::api::types::node::TokenGrant;
 use crate::server::node_identity::PERMISSION_DENIED;
 
-/// How long a resolved token is trusted before the servers are asked again.
+/// How long a resolved token is trusted before the servers are asked again, unless
+/// `acl { token_ttl }` says (Nomad's default).
 pub const TOKEN_TTL: Duration = Duration::from_secs(30);
 
 /// Entries kept at most; the cache is emptied when it would grow past this.
 const MAX_ENTRIES: usize = 4096;
 
 /// Resolved tokens by the SHA-256 of their secret (`""` for anonymous).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TokenCache {
+    ttl: Duration,
     entries: Mutex<HashMap<String, (Instant, Arc<Acl>)>>,
 }
 
 impl TokenCache {
+    /// A cache that trusts an answer for `ttl`.
+    pub(crate) fn new(ttl: Duration) -> Self {
+        TokenCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
     fn get(&self, key: &str) -> Option<Arc<Acl>> {
         let entries = self.lock();
         let (at, acl) = entries.get(key)?;
-        (at.elapsed() < TOKEN_TTL).then(|| Arc::clone(acl))
+        (at.elapsed() < self.ttl).then(|| Arc::clone(acl))
     }
 
     fn insert(&self, key: String, acl: Arc<Acl>) {
         let mut entries = self.lock();
         if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, (at, _)| at.elapsed() < TOKEN_TTL);
+            let ttl = self.ttl;
+            entries.retain(|_, (at, _)| at.elapsed() < ttl);
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
@@ -197,7 +208,7 @@ mod tests {
 
     #[test]
     fn cached_grants_expire() {
-        let cache = TokenCache::default();
+        let cache = TokenCache::new(TOKEN_TTL);
         cache.insert("k".to_owned(), Arc::new(Acl::management()));
         assert!(cache.get("k").is_some());
         assert!(cache.get("other").is_none());

@@ -130,6 +130,8 @@ pub struct ClientOptions {
     /// `acl { enabled = true }`: calls to the client's own routes need a token the servers
     /// grant the route's capability ([`acl`]).
     pub acl_enabled: bool,
+    /// `acl { token_ttl }`: how long a token the servers resolved is trusted.
+    pub acl_token_ttl: Duration,
 }
 
 impl Default for ClientOptions {
@@ -162,6 +164,7 @@ impl Default for ClientOptions {
             task_files: alloc_runner::alloc_dir::TaskFilesConfig::default(),
             driver_fingerprint_interval: Duration::from_secs(30),
             acl_enabled: false,
+            acl_token_ttl: acl::TOKEN_TTL,
         }
     }
 }
@@ -418,7 +421,7 @@ impl Client {
             link,
             device_errors: Mutex::new(BTreeMap::new()),
             acl_enabled: options.acl_enabled,
-            tokens: acl::TokenCache::default(),
+            tokens: acl::TokenCache::new(options.acl_token_ttl),
         });
         for persisted in state_db.load_allocs() {
             tracing::info!(alloc_id = %persisted.alloc.id, "restoring allocation");

@@ -629,3 +629,88 @@ ports {{
     assert_eq!(root.headers()["location"], "/ui/");
     Ok(())
 }
+
+/// With ACLs on, the UI acts anonymously (and is refused) until a secret is set on its "ACL
+/// Tokens" page: an unknown secret is refused there, a good one is kept in the browser's
+/// localStorage and sent as `X-Nomad-Token` with every call, and clearing it goes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_ui_acts_with_the_token_set_on_its_tokens_page() -> anyhow::Result<()> {
+    let Some(binary) = chromium() else {
+        anyhow::ensure!(
+            std::env::var_os("CI").is_none(),
+            "chromium is not installed (scripts/setup.sh installs it)"
+        );
+        eprintln!("skipping the Web UI browser test: chromium is not installed");
+        return Ok(());
+    };
+    let mut config = AgentConfig::dev();
+    config.ports.http = Some(0);
+    config.ports.rpc = Some(0);
+    config.acl.enabled = Some(true);
+    let agent = start_agent(config, true).await?;
+    let url = format!("http://{}", agent.http_addr);
+    let http = reqwest::Client::new();
+    let bootstrap: Value = http
+        .post(format!("{url}/v1/acl/bootstrap"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let secret = bootstrap["SecretID"]
+        .as_str()
+        .context("the bootstrap token has a secret")?
+        .to_owned();
+    let job = json!({ "Job": {
+        "ID": "only-with-a-token",
+        "TaskGroups": [{ "Name": "g",
+            "Tasks": [{
+                "Name": "t",
+                "Driver": "raw_exec",
+                "Config": { "command": "/bin/sleep", "args": ["1000"] },
+                "Resources": { "CPU": 20, "MemoryMB": 16 },
+            }],
+        }],
+    }});
+    http.put(format!("{url}/v1/jobs"))
+        .header("X-Nomad-Token", &secret)
+        .json(&job)
+        .send()
+        .await?
+        .error_for_status()?;
+
+    let profile = tempfile::tempdir()?;
+    let (mut browser, mut cdp) = launch(&binary, profile.path()).await?;
+    cdp.goto(&format!("{url}/ui/jobs")).await?;
+    cdp.wait_for_text(&["Permission denied"]).await?;
+    cdp.follow_link("/ui/settings/tokens").await?;
+    cdp.wait_for_text(&["ACL Tokens", "No token set"]).await?;
+    let type_secret = |value: &str| {
+        format!(
+            "(() => {{ document.getElementById('token-secret').value = {value:?}; return true; }})()"
+        )
+    };
+    cdp.eval(&type_secret("00000000-0000-4000-8000-00000000dead"))
+        .await?;
+    cdp.click_button("Set Token").await?;
+    cdp.wait_for_text(&["Failed to set the token: ACL token not found"])
+        .await?;
+    cdp.eval(&type_secret(&secret)).await?;
+    cdp.click_button("Set Token").await?;
+    cdp.wait_for_text(&["Token set", "Bootstrap Token", "management"])
+        .await?;
+    let kept = cdp.eval("localStorage.getItem('nomadTokenSecret')").await?;
+    assert_eq!(kept, json!(secret));
+    cdp.follow_link("/ui/jobs").await?;
+    cdp.wait_for_text(&["only-with-a-token"]).await?;
+
+    cdp.follow_link("/ui/settings/tokens").await?;
+    cdp.click_button("Clear Token").await?;
+    cdp.wait_for_text(&["Token cleared", "No token set"])
+        .await?;
+    cdp.follow_link("/ui/jobs").await?;
+    cdp.wait_for_text(&["Permission denied"]).await?;
+    browser.kill().await?;
+    agent.shutdown().await;
+    Ok(())
+}

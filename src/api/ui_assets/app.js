@@ -2,6 +2,7 @@
 import { h, fill, api, onReachability } from "./lib.js";
 import { jobsView, jobView, allocView, runView, taskGroupView } from "./views.js";
 import { clientsView, clientView, serversView, evaluationsView, topologyView } from "./nodes.js";
+import { tokensView } from "./settings.js";
 
 const ROUTES = [
   [/^\/ui\/?$/, () => { history.replaceState(null, "", "/ui/jobs"); return ["jobs", jobsView]; }],
@@ -15,6 +16,7 @@ const ROUTES = [
   [/^\/ui\/servers\/?/, () => ["servers", serversView]],
   [/^\/ui\/evaluations\/?/, () => ["evaluations", evaluationsView]],
   [/^\/ui\/topology\/?/, () => ["topology", topologyView]],
+  [/^\/ui\/settings\/tokens\/?/, () => ["tokens", tokensView]],
 ];
 
 let current = null;

@@ -47,14 +47,33 @@ function setReachable(value) {
   for (const fn of listeners) fn(value);
 }
 
+/** Where the "ACL Tokens" page keeps the secret (Nomad's UI: the same localStorage key). */
+const TOKEN_KEY = "nomadTokenSecret";
+
+/** The ACL token's secret the UI acts with, if one was set. */
+export function tokenSecret() {
+  try { return localStorage.getItem(TOKEN_KEY) || ""; } catch { return ""; }
+}
+
+/** Keeps (or, with "", forgets) the secret the UI acts with. */
+export function setTokenSecret(secret) {
+  if (secret) localStorage.setItem(TOKEN_KEY, secret);
+  else localStorage.removeItem(TOKEN_KEY);
+}
+
+/** `X-Nomad-Token` with the kept secret (or `secret`), and `extra` headers. */
+export function authHeaders(extra = {}, secret = tokenSecret()) {
+  return secret ? { ...extra, "X-Nomad-Token": secret } : { ...extra };
+}
+
 /** Calls the API: JSON in, JSON out; returns {data, index}. */
-export async function api(path, { method = "GET", body, signal } = {}) {
+export async function api(path, { method = "GET", body, signal, secret } = {}) {
   let response;
   try {
     response = await fetch(path, {
       method,
       signal,
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      headers: authHeaders(body === undefined ? {} : { "Content-Type": "application/json" }, secret ?? tokenSecret()),
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {

@@ -1,7 +1,7 @@
 // caravan Web UI: the job and allocation views (jobs list, a job, an allocation, run a job).
 import {
   h, fill, api, watch, time, badge, shortId, table, facts, stateBar, summaryCounts,
-  confirmButton, enc, ALLOC_STATES, pollStats, sparkline,
+  confirmButton, enc, ALLOC_STATES, pollStats, sparkline, authHeaders,
 } from "./lib.js";
 
 const jobLink = (id) => h("a", { href: `/ui/jobs/${enc(id)}` }, id);
@@ -352,7 +352,7 @@ async function follow(allocId, task, type, out, state, signal) {
   const decoder = new TextDecoder();
   state.textContent = "following";
   try {
-    const response = await fetch(url, { signal });
+    const response = await fetch(url, { signal, headers: authHeaders() });
     if (!response.ok) {
       state.textContent = `${response.status}: ${(await response.text()).trim()}`;
       return;
