@@ -1,18 +1,21 @@
 //! A Raft snapshot of a large state, built by one state machine and installed by another, as a
 //! leader and a follower that lags past the log do: `CARAVAN_BENCH_SNAPSHOT_ALLOCS` running
-//! allocations (default 1,000,000) of 1,000 jobs over 5,000 nodes. Then the baseline in the same
-//! process: the one JSON document of earlier builds, encoded and decoded the way they did.
+//! allocations (default 1,000,000) of 1,000 jobs over 5,000 nodes. The baseline is the one JSON
+//! document of earlier builds, encoded and decoded the way they did, in the same run.
 //!
-//! The snapshot is built into a file of a temp dir and fsynced, as a server's data dir keeps it;
-//! the follower receives the file's bytes as openraft's chunks would write them, then installs.
-//! Prints per path `path=P bytes=B build_s=S install_s=S build_peak_mb=M install_peak_mb=M`:
-//! each peak is the most the process's resident memory grew above where the phase began (VmHWM,
-//! reset before each phase through `/proc/self/clear_refs`), then the ratios.
+//! This process makes the state and builds both: the streaming snapshot into a file of a temp
+//! dir, fsynced, as a server's data dir keeps it, then the JSON document, written and fsynced.
+//! `build_peak_mb` is how far the resident memory peaked above where each build began (VmHWM,
+//! reset through `/proc/self/clear_refs`). Each file is then installed by a fresh process (this
+//! bench run again), as a follower that receives it would: `install_peak_mb` is that process's
+//! peak resident memory, the installed state included. Prints one line per path,
+//! `path=P bytes=B build_s=S build_peak_mb=M install_s=S install_peak_mb=M`, then the ratios.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use caravan::codec::{StreamKind, StreamReader};
 use caravan::server::raft::StateMachine;
 use caravan::server::state::{PersistedState, StateStore};
 use caravan::structs::{
@@ -192,27 +195,101 @@ fn large_state(allocs: usize) -> PersistedState {
     }
 }
 
+/// Set in the process that installs a file: which path (`stream` or `json`) and the file.
+const INSTALL_ENV: &str = "CARAVAN_BENCH_SNAPSHOT_INSTALL";
+const FILE_ENV: &str = "CARAVAN_BENCH_SNAPSHOT_FILE";
+
 fn main() -> anyhow::Result<()> {
     let allocs = env_number("CARAVAN_BENCH_SNAPSHOT_ALLOCS", 1_000_000);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(allocs))
+    match std::env::var(INSTALL_ENV) {
+        Ok(path) => {
+            let file = std::path::PathBuf::from(std::env::var(FILE_ENV)?);
+            runtime.block_on(install(&path, &file, allocs))
+        }
+        Err(_) => runtime.block_on(run(allocs)),
+    }
+}
+
+/// Installs `file` (of `path`) into a fresh state, as a follower does, and prints the figures.
+async fn install(path: &str, file: &std::path::Path, allocs: usize) -> anyhow::Result<()> {
+    let store = Arc::new(StateStore::new());
+    let began = Instant::now();
+    if path == "stream" {
+        let dir = tempfile::tempdir_in(file.parent().unwrap_or(std::path::Path::new(".")))?;
+        let mut follower =
+            StateMachine::open(store.clone(), Some(dir.path().join("snapshot.bin")), None)?;
+        // The leader's chunks land in the file `begin_receiving_snapshot` made.
+        let mut received = follower.begin_receiving_snapshot().await?;
+        let mut sent = tokio::fs::File::open(file).await?;
+        tokio::io::copy(&mut sent, &mut *received).await?;
+        tokio::io::AsyncWriteExt::shutdown(&mut *received).await?;
+        // The meta openraft sends with the chunks: the stream's first item.
+        let mut stream = StreamReader::new(std::fs::File::open(file)?, StreamKind::RaftSnapshot)?;
+        let meta: openraft::SnapshotMeta<u64, openraft::BasicNode> = stream.item()?;
+        follower.install_snapshot(&meta, received).await?;
+    } else {
+        let read = std::fs::read(file)?;
+        let state: PersistedState = serde_json::from_slice(&read)?;
+        drop(read);
+        store.restore(state);
+    }
+    let install_s = began.elapsed().as_secs_f64();
+    let installed = store.snapshot().tables().allocs.len();
+    anyhow::ensure!(
+        installed == allocs,
+        "{path}: installed {installed} allocations, not {allocs}"
+    );
+    println!("install_s={install_s:.2} install_peak_mb={}", rss_mb().1);
+    Ok(())
+}
+
+/// Runs this bench again to install `file` of `path`: its `install_s` and `install_peak_mb`.
+fn install_in_fresh_process(
+    path: &str,
+    file: &std::path::Path,
+    allocs: usize,
+) -> anyhow::Result<(f64, u64)> {
+    let output = std::process::Command::new(std::env::current_exe()?)
+        .env(INSTALL_ENV, path)
+        .env(FILE_ENV, file)
+        .env("CARAVAN_BENCH_SNAPSHOT_ALLOCS", allocs.to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "installing {path}: {}",
+        output.status
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let value = |key: &str| {
+        stdout
+            .split_whitespace()
+            .find_map(|pair| pair.strip_prefix(key))
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no {key} in {stdout:?}"))
+    };
+    Ok((
+        value("install_s=")?.parse()?,
+        value("install_peak_mb=")?.parse()?,
+    ))
 }
 
 struct Figures {
     bytes: u64,
     build_s: f64,
-    install_s: f64,
     build_peak_mb: u64,
+    install_s: f64,
     install_peak_mb: u64,
 }
 
 impl Figures {
     fn print(&self, path: &str) {
         println!(
-            "path={path} bytes={} build_s={:.2} install_s={:.2} build_peak_mb={} install_peak_mb={}",
-            self.bytes, self.build_s, self.install_s, self.build_peak_mb, self.install_peak_mb
+            "path={path} bytes={} build_s={:.2} build_peak_mb={} install_s={:.2} install_peak_mb={}",
+            self.bytes, self.build_s, self.build_peak_mb, self.install_s, self.install_peak_mb
         );
     }
 }
@@ -227,90 +304,55 @@ async fn run(allocs: usize) -> anyhow::Result<()> {
         rss_mb().0
     );
     let dir = tempfile::tempdir()?;
-    std::fs::create_dir_all(dir.path().join("leader"))?;
-    std::fs::create_dir_all(dir.path().join("follower"))?;
 
     // The streaming snapshot: built into a file by the leader's state machine.
-    let mut leader = StateMachine::open(
-        leader_store.clone(),
-        Some(dir.path().join("leader/snapshot.bin")),
-        None,
-    )?;
+    let stream_file = dir.path().join("snapshot.bin");
+    let mut leader = StateMachine::open(leader_store.clone(), Some(stream_file.clone()), None)?;
     let start = begin_phase();
     let began = Instant::now();
-    let mut snapshot = leader.get_snapshot_builder().await.build_snapshot().await?;
-    let build_s = began.elapsed().as_secs_f64();
-    let build_peak_mb = phase_peak(start);
-    let bytes = std::fs::metadata(dir.path().join("leader/snapshot.bin"))?.len();
+    leader.get_snapshot_builder().await.build_snapshot().await?;
+    let stream_build = (began.elapsed().as_secs_f64(), phase_peak(start));
 
-    // Received by a follower, then installed.
-    let follower_store = Arc::new(StateStore::new());
-    let mut follower = StateMachine::open(
-        follower_store.clone(),
-        Some(dir.path().join("follower/snapshot.bin")),
-        None,
-    )?;
-    let mut received = follower.begin_receiving_snapshot().await?;
-    tokio::io::copy(&mut *snapshot.snapshot, &mut *received).await?;
-    tokio::io::AsyncWriteExt::shutdown(&mut *received).await?;
-    let start = begin_phase();
-    let began = Instant::now();
-    follower.install_snapshot(&snapshot.meta, received).await?;
-    let install_s = began.elapsed().as_secs_f64();
-    let install_peak_mb = phase_peak(start);
-    let installed = follower_store.snapshot().tables().allocs.len();
-    anyhow::ensure!(
-        installed == allocs,
-        "the follower has {installed} allocations, not {allocs}"
-    );
-    drop((follower, follower_store, snapshot));
-    let streaming = Figures {
-        bytes,
-        build_s,
-        install_s,
-        build_peak_mb,
-        install_peak_mb,
-    };
-    streaming.print("cbor-zstd-stream");
-
-    // The baseline: one JSON document of the whole state, written and fsynced, read back whole.
+    // The baseline: one JSON document of the whole state, written and fsynced.
+    let json_file = dir.path().join("snapshot.json");
     let start = begin_phase();
     let began = Instant::now();
     let json = serde_json::to_vec(&PersistedState::from_snapshot(&leader_store.snapshot()))?;
-    let path = dir.path().join("leader/snapshot.json");
-    std::fs::write(&path, &json)?;
-    std::fs::File::open(&path)?.sync_all()?;
-    let build_s = began.elapsed().as_secs_f64();
-    let build_peak_mb = phase_peak(start);
-    let bytes = json.len() as u64;
+    std::fs::write(&json_file, &json)?;
+    std::fs::File::open(&json_file)?.sync_all()?;
+    let json_build = (began.elapsed().as_secs_f64(), phase_peak(start));
     drop(json);
+    drop((leader, leader_store));
 
-    let json_store = StateStore::new();
-    let start = begin_phase();
-    let began = Instant::now();
-    let read = std::fs::read(&path)?;
-    let state: PersistedState = serde_json::from_slice(&read)?;
-    drop(read);
-    json_store.restore(state);
-    let install_s = began.elapsed().as_secs_f64();
-    let install_peak_mb = phase_peak(start);
-    anyhow::ensure!(json_store.snapshot().tables().allocs.len() == allocs);
-    let json = Figures {
-        bytes,
-        build_s,
+    let (install_s, install_peak_mb) = install_in_fresh_process("stream", &stream_file, allocs)?;
+    let streaming = Figures {
+        bytes: std::fs::metadata(&stream_file)?.len(),
+        build_s: stream_build.0,
+        build_peak_mb: stream_build.1,
         install_s,
-        build_peak_mb,
+        install_peak_mb,
+    };
+    streaming.print("cbor-zstd-stream");
+    let (install_s, install_peak_mb) = install_in_fresh_process("json", &json_file, allocs)?;
+    let json = Figures {
+        bytes: std::fs::metadata(&json_file)?.len(),
+        build_s: json_build.0,
+        build_peak_mb: json_build.1,
+        install_s,
         install_peak_mb,
     };
     json.print("json-document");
 
     let ratio = |old: f64, new: f64| if new > 0.0 { old / new } else { 0.0 };
     println!(
-        "json/stream: bytes={:.1}x build_time={:.1}x install_time={:.1}x build_peak={:.1}x install_peak={:.1}x",
+        "json/stream: bytes={:.1}x build_time={:.2}x install_time={:.2}x build_peak={:.0}x install_peak={:.2}x",
         ratio(json.bytes as f64, streaming.bytes as f64),
         ratio(json.build_s, streaming.build_s),
         ratio(json.install_s, streaming.install_s),
-        ratio(json.build_peak_mb as f64, streaming.build_peak_mb as f64),
+        ratio(
+            json.build_peak_mb as f64,
+            streaming.build_peak_mb.max(1) as f64
+        ),
         ratio(
             json.install_peak_mb as f64,
             streaming.install_peak_mb as f64
