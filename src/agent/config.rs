@@ -739,18 +739,36 @@ fn locate_key(text: &str, key: &str) -> Option<(usize, usize)> {
 }
 
 /// HCL yields a list when a block is written twice (`server {}` twice); merge such lists of
-/// objects into one object, later blocks overriding earlier ones, as Nomad does.
+/// objects into one object, later blocks overriding earlier ones, as Nomad does. What a `plugin`
+/// block's `config` holds is the plugin's own and goes to it as written: a list of objects there
+/// (`devices = [{...}, {...}]`) stays a list.
 fn flatten_repeated_blocks(value: Value) -> Value {
+    flatten_blocks(value, &[])
+}
+
+fn flatten_blocks(value: Value, path: &[&str]) -> Value {
+    let plugin_config = matches!(path, ["plugin", _, "config"]);
     match value {
+        Value::Object(map) if plugin_config => Value::Object(map),
         Value::Object(map) => Value::Object(
             map.into_iter()
-                .map(|(key, value)| (key, flatten_repeated_blocks(value)))
+                .map(|(key, value)| {
+                    let mut inner = path.to_vec();
+                    inner.push(key.as_str());
+                    let value = flatten_blocks(value, &inner);
+                    (key, value)
+                })
                 .collect(),
         ),
         Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_object) => {
             let mut merged = Value::Object(serde_json::Map::new());
             for item in items {
-                merge_values(&mut merged, flatten_repeated_blocks(item));
+                let item = if plugin_config {
+                    item
+                } else {
+                    flatten_blocks(item, path)
+                };
+                merge_values(&mut merged, item);
             }
             merged
         }

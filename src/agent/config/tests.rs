@@ -234,3 +234,37 @@ fn server_request_limits_are_configurable() {
         "{error}"
     );
 }
+
+#[test]
+fn lists_in_a_plugin_config_reach_the_plugin_as_written() -> Result<(), ConfigError> {
+    let config = AgentConfig::parse(
+        r#"
+plugin "caravan-test-devices" {
+  config {
+    devices = [
+      { type = "gpu", name = "a", instances = ["a-0"] },
+      { type = "gpu", name = "b", instances = ["b-0"] },
+    ]
+  }
+}
+server {
+  enabled = true
+}
+server {
+  bootstrap_expect = 1
+}
+"#,
+        "agent.hcl",
+    )?;
+    let devices = config.plugin["caravan-test-devices"]
+        .config
+        .as_ref()
+        .and_then(|config| config.get("devices"))
+        .and_then(serde_json::Value::as_array)
+        .map(Vec::len);
+    assert_eq!(devices, Some(2), "{:?}", config.plugin);
+    // Repeated blocks elsewhere still merge.
+    assert_eq!(config.server.enabled, Some(true));
+    assert_eq!(config.server.bootstrap_expect, Some(1));
+    Ok(())
+}

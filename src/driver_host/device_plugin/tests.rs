@@ -469,3 +469,50 @@ fn device_plugins_are_told_from_drivers_by_their_export() -> anyhow::Result<()> 
     assert_eq!(super::device_contract_version(b"\0asm garbage"), None);
     Ok(())
 }
+
+/// The demo config the README names parses and reports what it says: two groups, one
+/// unhealthy instance, and stats for the healthy 80 GiB ones.
+#[tokio::test]
+async fn the_shipped_demo_config_reports_its_devices_and_stats() -> anyhow::Result<()> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/devices.hcl");
+    let config =
+        crate::agent::config::AgentConfig::parse(&std::fs::read_to_string(&path)?, "devices.hcl")?;
+    let plugins = config
+        .plugin
+        .iter()
+        .map(|(name, plugin)| (name.clone(), plugin.config.clone().unwrap_or(json!({}))))
+        .collect();
+    let host = device_host(plugins, None)?;
+    let groups = host
+        .fingerprint_devices()
+        .await
+        .remove("caravan-test-devices")
+        .ok_or_else(|| anyhow::anyhow!("fingerprinted"))??;
+    let names: Vec<String> = groups.iter().map(NodeDeviceResource::full_name).collect();
+    assert_eq!(
+        names,
+        ["caravan-test/gpu/sim-80g", "caravan-test/gpu/sim-16g"]
+    );
+    let unhealthy: Vec<&str> = groups
+        .iter()
+        .flat_map(|group| &group.instances)
+        .filter(|instance| !instance.healthy)
+        .map(|instance| instance.id.as_str())
+        .collect();
+    assert_eq!(unhealthy, ["sim-2"]);
+    let stats = host.device_group_stats().await;
+    let sim = stats
+        .iter()
+        .find(|group| group.name == "sim-80g")
+        .ok_or_else(|| anyhow::anyhow!("stats of sim-80g: {stats:?}"))?;
+    assert_eq!(
+        sim.instance_stats.keys().collect::<Vec<_>>(),
+        ["sim-0", "sim-1"]
+    );
+    let summary = sim.instance_stats["sim-0"]
+        .summary
+        .as_ref()
+        .map(ToString::to_string);
+    assert_eq!(summary.as_deref(), Some("1024 MiB"));
+    Ok(())
+}
