@@ -494,8 +494,9 @@ impl Server {
         })
     }
 
-    /// Starts or stops draining a node (Nomad: `Node.UpdateDrain`). Evaluations for the jobs on
-    /// the node let the schedulers migrate their allocations.
+    /// Starts or stops draining a node (Nomad: `Node.UpdateDrain`). Starting only marks the node:
+    /// the leader's drainer (`drainer.rs`) moves its allocations, `migrate.max_parallel` at a
+    /// time. Stopping evaluates the jobs on the node, as it may take work again.
     pub async fn node_update_drain(
         &self,
         node_id: &NodeId,
@@ -506,33 +507,12 @@ impl Server {
         if snapshot.tables().nodes.get(node_id).is_none() {
             return Err(ServerError::not_found(ObjectKind::Node, node_id));
         }
-        let now = super::now_unix_nanos();
         let evals = if drain_strategy.is_some() {
-            // The drainer's job in Nomad: mark every allocation on the node for migration.
             Vec::new()
         } else {
-            node_evals(&snapshot, node_id, now)
+            node_evals(&snapshot, node_id, super::now_unix_nanos())
         };
-        let mut transitions = BTreeMap::new();
-        if drain_strategy.is_some()
-            && let Some(allocs) = snapshot.tables().allocs_by_node.get(node_id)
-        {
-            for alloc in allocs.values().filter(|alloc| !alloc.is_terminal()) {
-                transitions.insert(
-                    alloc.id.clone(),
-                    DesiredTransition {
-                        migrate: Some(true),
-                        ..DesiredTransition::default()
-                    },
-                );
-            }
-        }
-        let drain_evals = if drain_strategy.is_some() {
-            node_evals(&snapshot, node_id, now)
-        } else {
-            Vec::new()
-        };
-        let mut eval_ids: Vec<String> = evals.iter().map(|eval| eval.id.to_string()).collect();
+        let eval_ids: Vec<String> = evals.iter().map(|eval| eval.id.to_string()).collect();
         let response = self
             .write_checked(Command::NodeUpdateDrain {
                 node_id: node_id.clone(),
@@ -541,22 +521,15 @@ impl Server {
                 evals,
             })
             .await?;
-        let mut index = response.index;
-        if !transitions.is_empty() || !drain_evals.is_empty() {
-            eval_ids.extend(drain_evals.iter().map(|eval| eval.id.to_string()));
-            index = self
-                .write(Command::AllocDesiredTransition {
-                    transitions,
-                    evals: drain_evals,
-                })
-                .await?
-                .index;
-        }
         Ok(EvalsResponse {
-            eval_create_index: if eval_ids.is_empty() { 0 } else { index },
+            eval_create_index: if eval_ids.is_empty() {
+                0
+            } else {
+                response.index
+            },
             eval_ids,
             eval_id: String::new(),
-            index,
+            index: response.index,
         })
     }
 

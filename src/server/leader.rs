@@ -3,8 +3,8 @@
 //! ```text
 //!   follower ──(elected)──► establish: wait for the log to apply, enable broker, blocked evals and
 //!      ▲                    heartbeats, restore pending/blocked evaluations and node TTLs, start
-//!      │                    the deployment watcher, the periodic dispatcher, the garbage
-//!      │                    collector (`core_gc.rs`) and the leader loop
+//!      │                    the deployment watcher, the node drainer, the periodic dispatcher,
+//!      │                    the garbage collector (`core_gc.rs`) and the leader loop
 //!      │                    (broker timers, failed and duplicate evaluations, missed heartbeats);
 //!      └──(deposed)──────── revoke: disable all of it
 //! ```
@@ -96,6 +96,7 @@ async fn lead(server: Arc<Server>) {
     server.heartbeats.set_enabled(true, &nodes);
     // Aborted with this task when leadership is lost.
     let _deployments = super::deployment_watcher::start(server.clone());
+    let _drainer = super::drainer::start(server.clone());
     let _periodic = super::periodic::start(server.clone());
     let _garbage = super::core_gc::start(server.clone());
     let mut ticker = tokio::time::interval(Duration::from_millis(100));

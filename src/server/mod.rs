@@ -25,6 +25,7 @@ pub mod core_gc;
 mod deployment_watcher;
 pub mod deployments;
 pub mod dispatch;
+mod drainer;
 pub mod endpoints;
 pub mod heartbeat;
 pub mod job_plan;

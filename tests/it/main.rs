@@ -19,6 +19,7 @@ mod dispatch;
 mod docker;
 mod docker_agent;
 mod docker_client;
+mod drain;
 mod driver_host;
 mod errors;
 mod exec_driver;

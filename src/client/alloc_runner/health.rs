@@ -1,4 +1,4 @@
-//! Allocation health for deployments: is this allocation of a rolling update healthy?
+//! Allocation health for deployments and node drains: is this allocation healthy?
 //!
 //! The servers place an allocation in a deployment (`DeploymentID`); its client decides once
 //! whether it is healthy and reports it with its status ([`HealthTracker`], Nomad's
@@ -9,6 +9,10 @@
 //!   the allocation's checks have been passing all that time;
 //! - unhealthy when such a task dies (failed or not) or at `update.healthy_deadline`;
 //! - `health_check = "manual"` leaves the decision to the operator: nothing is reported.
+//!
+//! A service allocation outside any deployment is judged the same way by its group's `migrate`
+//! block ([`HealthTracker::for_migration`]): the node drainer moves the next allocation only
+//! once the replacements are healthy.
 //!
 //! **The checks seam.** [`AllocHealth`] is the one input from health checks: whoever runs the
 //! allocation's checks (the task runner's check hooks) holds a clone, from
@@ -22,7 +26,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::structs::{TaskState, TaskStateValue, UpdateStrategy};
+use crate::structs::{MigrateStrategy, TaskState, TaskStateValue, UpdateStrategy};
 
 /// The checks' verdict for one allocation, shared with the check runners. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -100,6 +104,18 @@ impl HealthTracker {
             starts: BTreeMap::new(),
             decided: None,
         }
+    }
+
+    /// The tracker of a service allocation outside a deployment, by its group's `migrate`
+    /// block (Nomad: the health hook's non-deployment case).
+    pub fn for_migration(strategy: &MigrateStrategy, started: Instant) -> Self {
+        let update = UpdateStrategy {
+            health_check: strategy.health_check.clone(),
+            min_healthy_time: strategy.min_healthy_time,
+            healthy_deadline: strategy.healthy_deadline,
+            ..UpdateStrategy::default()
+        };
+        Self::new(&update, started)
     }
 
     pub fn decided(&self) -> Option<bool> {

@@ -37,7 +37,7 @@ use crate::client::task_runner::env_hook::NodeFacts;
 use crate::client::task_runner::{self, TaskCommand, TaskRunnerConfig, TaskRunnerHandle, events};
 use crate::driver_host::DriverHost;
 use crate::structs::{
-    AllocClientStatus, AllocDeploymentStatus, AllocDesiredStatus, Allocation, NodeId,
+    AllocClientStatus, AllocDeploymentStatus, AllocDesiredStatus, Allocation, JobType, NodeId,
     RestartPolicy, TaskLifecycle, TaskState, TaskStateValue, strategy_of,
 };
 use alloc_dir::AllocDir;
@@ -353,20 +353,28 @@ async fn next_check_result(services: &mut Option<ServiceHook>) -> (String, check
     }
 }
 
-/// The tracker of an allocation placed in a deployment, from now. Health is decided once per
-/// deployment: an allocation the servers already know the health of (a restart of the agent) is
-/// not judged again.
+/// The tracker of an allocation placed in a deployment, from now; outside a deployment, a
+/// service allocation is judged by its group's `migrate` block, for node drains. Health is
+/// decided once per deployment: an allocation the servers already know the health of (a restart
+/// of the agent) is not judged again.
 fn health_tracker_for(alloc: &Allocation) -> Option<HealthTracker> {
     let undecided = alloc
         .deployment_status
         .as_ref()
         .is_none_or(|status| status.healthy.is_none());
-    alloc
-        .job
+    let job = alloc.job.as_ref().filter(|_| undecided)?;
+    let now = tokio::time::Instant::now();
+    if alloc.deployment_id.is_some() {
+        return strategy_of(job, &alloc.task_group)
+            .map(|strategy| HealthTracker::new(&strategy, now));
+    }
+    if job.job_type != JobType::Service {
+        return None;
+    }
+    job.task_group(&alloc.task_group)?
+        .migrate
         .as_ref()
-        .filter(|_| alloc.deployment_id.is_some() && undecided)
-        .and_then(|job| strategy_of(job, &alloc.task_group))
-        .map(|strategy| HealthTracker::new(&strategy, tokio::time::Instant::now()))
+        .map(|strategy| HealthTracker::for_migration(strategy, now))
 }
 
 /// Sleeps until `at`, or forever.

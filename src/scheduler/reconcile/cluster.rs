@@ -11,7 +11,7 @@
 //!               ├─── reschedule later ──────────────► kept, follow-up evaluation
 //!               └─── no attempts left ──────────────► kept (counts, stays failed)
 //! running/pending ── node lost ─────────────────────► stopped as lost, replaced
-//!                 ├─ node draining / migrate flag ──► stopped, replaced
+//!                 ├─ marked to migrate (drain) ─────► stopped, replaced
 //!                 └─ otherwise ─────────────────────► kept (maybe updated)
 //! ```
 //! Kept allocations beyond the count are stopped, older versions sharing a name with a current one
@@ -186,11 +186,11 @@ fn reconcile_group(
             AllocClientStatus::Pending
             | AllocClientStatus::Running
             | AllocClientStatus::Unknown => match input.tainted.get(&alloc.node_id) {
+                // On a draining node the drainer marks which allocations move, and when.
                 Some(NodeTaint::Lost) => lost.push(alloc),
-                Some(NodeTaint::Draining) => migrate.push(alloc),
-                None if alloc.desired_transition.migrate == Some(true) => migrate.push(alloc),
-                None if view.is_unpromoted_canary(alloc) => canaries.push(alloc),
-                None => kept.push(alloc),
+                _ if alloc.desired_transition.migrate == Some(true) => migrate.push(alloc),
+                _ if view.is_unpromoted_canary(alloc) => canaries.push(alloc),
+                _ => kept.push(alloc),
             },
         }
     }

@@ -43,7 +43,7 @@ pub mod descriptions {
 pub enum NodeTaint {
     /// Down, disconnected or gone: its allocations are lost.
     Lost,
-    /// Draining: its allocations migrate.
+    /// Draining: its allocations migrate once the drainer marks them.
     Draining,
 }
 

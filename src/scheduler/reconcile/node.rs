@@ -3,7 +3,7 @@
 //! ```text
 //! job stopped or group removed ───────────────► stop
 //! node lost ──────────────────────────────────► stop as lost (not replaced elsewhere)
-//! node draining ──────────────────────────────► stop
+//! node draining, marked to migrate ───────────► stop (unmarked: kept)
 //! node no longer in the job's datacenters/pool► stop
 //! node ineligible (but ready) ─────────────────► keep, place nothing new
 //! two live allocations of a group on a node ──► stop the extra
@@ -88,8 +88,11 @@ pub fn reconcile_nodes(input: &NodeInput<'_>) -> ReconcileResults {
                 continue;
             }
             Some(NodeTaint::Draining) => {
-                stop(&mut results, first, ALLOC_NODE_TAINTED);
-                live.for_each(|alloc| stop(&mut results, alloc, ALLOC_NODE_TAINTED));
+                // The drainer marks system allocations last, once the rest have left.
+                std::iter::once(first)
+                    .chain(live)
+                    .filter(|alloc| alloc.desired_transition.migrate == Some(true))
+                    .for_each(|alloc| stop(&mut results, alloc, ALLOC_NODE_TAINTED));
                 continue;
             }
             None => {}

@@ -205,7 +205,7 @@ fn lost_allocations_are_stopped_and_replaced() {
 }
 
 #[test]
-fn draining_node_migrates() {
+fn draining_node_migrates_what_the_drainer_marks() {
     let (mut harness, job) = placed(4);
     let victim = live_allocs(&harness)[0].clone();
     let mut draining = (*harness
@@ -215,17 +215,26 @@ fn draining_node_migrates() {
     .clone();
     draining.drain_strategy = Some(DrainStrategy::default());
     harness.state.upsert_node(draining);
+    // Draining alone moves nothing: the drainer decides which allocations go, and when.
     harness
         .process(&config(), &mock::eval(&job, "eval-2"))
         .expect("scheduling succeeds");
-    assert!(!harness.stopped().is_empty());
-    assert_eq!(harness.stopped().len(), harness.placed().len());
-    assert!(
-        harness
-            .placed()
-            .iter()
-            .all(|alloc| alloc.node_id != victim.node_id)
-    );
+    assert!(harness.stopped().is_empty());
+    assert!(harness.placed().is_empty());
+
+    let mut marked = (*victim).clone();
+    marked.desired_transition.migrate = Some(true);
+    harness.state.upsert_allocs([marked]);
+    harness
+        .process(&config(), &mock::eval(&job, "eval-3"))
+        .expect("scheduling succeeds");
+    let stopped = harness.stopped();
+    assert_eq!(stopped.len(), 1);
+    assert_eq!(stopped[0].id, victim.id);
+    let placed = harness.placed();
+    assert_eq!(placed.len(), 1);
+    assert_eq!(placed[0].name, victim.name);
+    assert_ne!(placed[0].node_id, victim.node_id);
 }
 
 #[test]

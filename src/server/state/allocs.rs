@@ -270,13 +270,13 @@ impl Tables {
                 alloc.task_states = update.task_states.clone();
             }
             // Health is decided once per allocation, and counted in the deployment the servers
-            // placed it in, never one the client names.
+            // placed it in, never one the client names; outside a deployment it tells the node
+            // drainer the allocation is healthy.
             let decided = alloc
                 .deployment_status
                 .as_ref()
                 .is_some_and(|status| status.healthy.is_some());
             if let Some(healthy) = update.deployment_healthy
-                && alloc.deployment_id.is_some()
                 && !decided
             {
                 let mut status = alloc.deployment_status.clone().unwrap_or_default();
