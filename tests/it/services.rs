@@ -1,6 +1,7 @@
 //! Native services and their checks on a real `-dev` agent with raw_exec tasks serving HTTP on
 //! 127.0.0.1: a rolling update gated on `http` checks, a failing check reverted with
-//! `auto_revert`, `check_restart`, and deregistration when the job stops.
+//! `auto_revert`, `check_restart` (counted by the restart policy), and deregistration when the
+//! job stops.
 
 use std::time::Duration;
 
@@ -451,11 +452,11 @@ async fn check_restart_restarts_a_task_whose_check_is_critical() -> anyhow::Resu
         "Timeout": SECOND,
         "CheckRestart": { "Limit": 3, "Grace": SECOND },
     });
-    dev.put(
-        "/v1/jobs",
-        &job("restarts", 1, &script, check, update(false, 30)),
-    )
-    .await?;
+    let mut restarts = job("restarts", 1, &script, check, update(false, 30));
+    restarts["Job"]["TaskGroups"][0]["RestartPolicy"] = json!({
+        "Attempts": 2, "Interval": 300 * SECOND, "Delay": 100 * MILLI, "Mode": "fail",
+    });
+    dev.put("/v1/jobs", &restarts).await?;
     let alloc = wait_for(Duration::from_secs(60), || async {
         let allocs = dev.get("/v1/job/restarts/allocations").await?;
         Ok(allocs.as_array().and_then(|allocs| {
@@ -481,9 +482,10 @@ async fn check_restart_restarts_a_task_whose_check_is_critical() -> anyhow::Resu
         signaled["RestartReason"], "healthcheck: check \"alive\" unhealthy",
         "{events:?}"
     );
+    // The restart is the restart policy's: counted, and delayed as it says.
     assert!(
         events.iter().any(|event| event["Type"] == "Restarting"
-            && event["RestartReason"] == "healthcheck: check \"alive\" unhealthy"),
+            && event["RestartReason"] == "Restart within policy"),
         "{events:?}"
     );
     // Restarted, the task serves and its check passes.
@@ -497,6 +499,66 @@ async fn check_restart_restarts_a_task_whose_check_is_critical() -> anyhow::Resu
             .then_some(()))
     })
     .await?;
+    dev.agent.shutdown().await;
+    Ok(())
+}
+
+/// A task whose check never passes: `check_restart` restarts it within the group's restart
+/// policy, and once the policy's attempts are spent (mode "fail") the task fails, as Nomad's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_restarts_count_against_the_restart_policy() -> anyhow::Result<()> {
+    let dev = Dev::start().await?;
+    let check = json!({
+        "Name": "alive",
+        "Type": "tcp",
+        "Interval": 200 * MILLI,
+        "Timeout": SECOND,
+        "CheckRestart": { "Limit": 2, "Grace": 500 * MILLI },
+    });
+    let mut never = job("never", 1, "exec sleep 300", check, update(false, 60));
+    never["Job"]["TaskGroups"][0]["RestartPolicy"] = json!({
+        "Attempts": 1, "Interval": 300 * SECOND, "Delay": 100 * MILLI, "Mode": "fail",
+    });
+    dev.put("/v1/jobs", &never).await?;
+    let alloc = wait_for(Duration::from_secs(60), || async {
+        let allocs = dev.get("/v1/job/never/allocations").await?;
+        Ok(allocs.as_array().and_then(|allocs| {
+            allocs
+                .iter()
+                .find(|alloc| alloc["ClientStatus"] == "failed")
+                .cloned()
+        }))
+    })
+    .await?;
+    let alloc_id = alloc["ID"].as_str().unwrap_or_default();
+    let alloc = dev.get(&format!("/v1/allocation/{alloc_id}")).await?;
+    let task = &alloc["TaskStates"]["t"];
+    assert_eq!(task["State"], "dead", "{task}");
+    assert_eq!(task["Failed"], true, "{task}");
+    assert_eq!(task["Restarts"], 1, "one restart within the policy: {task}");
+    let events = task["Events"].as_array().cloned().unwrap_or_default();
+    let types: Vec<&str> = events
+        .iter()
+        .filter_map(|event| event["Type"].as_str())
+        .collect();
+    // The second check_restart (the last ten events are kept) and the policy's verdict on it.
+    assert!(
+        events
+            .iter()
+            .any(|event| event["Type"] == "Restart Signaled"
+                && event["RestartReason"] == "healthcheck: check \"alive\" unhealthy"),
+        "{types:?}"
+    );
+    let verdict = events
+        .iter()
+        .find(|event| event["Type"] == "Not Restarting")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        verdict["DisplayMessage"],
+        "Exceeded allowed attempts 1 in interval 5m0s and mode is \"fail\"",
+        "{types:?}"
+    );
     dev.agent.shutdown().await;
     Ok(())
 }

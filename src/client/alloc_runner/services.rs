@@ -7,7 +7,8 @@
 //!  every main task started, not stopping ─► register each service instance, start its checks
 //!  check result ─► CheckTracker ─► status changed? re-register with the checks' statuses
 //!                               ─► AllocHealth::set_checks(every health check succeeds)
-//!                               ─► check_restart limit reached? restart the task, say why
+//!                               ─► check_restart limit reached? restart the task, say why;
+//!                                  the restart counts against the group's restart policy
 //!  stopping, or every main task dead ─► stop the checks, deregister
 //!  agent shutdown ─► stop the checks only (the next agent registers the same IDs again)
 //! ```
@@ -362,6 +363,7 @@ impl ServiceHook {
             event.restart_reason = reason.clone();
             task.send(TaskCommand::Restart {
                 reason: Some(event),
+                failure: true,
             });
         }
     }

@@ -69,9 +69,14 @@ pub enum TaskCommand {
     Start,
     /// Stop the task for good; `reason` (e.g. "Sibling Task Failed") is recorded first.
     Kill { reason: Option<TaskEvent> },
-    /// Stop and start again without counting against the restart policy; `reason` is the
-    /// "Restart Signaled" event to record (a user's request when `None`).
-    Restart { reason: Option<TaskEvent> },
+    /// Stop and start again; `reason` is the "Restart Signaled" event to record (a user's
+    /// request when `None`). A `failure` (a `check_restart`) counts against the restart policy
+    /// like a failed run and may leave the task failed; otherwise the policy is not consulted
+    /// (Nomad: `RestartTracker.SetRestartTriggered`).
+    Restart {
+        reason: Option<TaskEvent>,
+        failure: bool,
+    },
     /// Send a signal to the running task.
     Signal { signal: String },
     /// The agent is shutting down: stop watching the task but leave it running, so the next
@@ -212,8 +217,12 @@ struct TaskRunner {
 enum WaitEnd {
     Exited(ExitResult),
     Killed,
-    /// Restarted on request, with the reason the `Restarting` event gives.
-    Restart(String),
+    /// Restarted on request, with the reason the `Restarting` event gives; a `failure` is left
+    /// to the restart policy.
+    Restart {
+        reason: String,
+        failure: bool,
+    },
     Detached,
 }
 
@@ -364,7 +373,23 @@ impl TaskRunner {
                     self.mark_dead(false).await;
                     return;
                 }
-                WaitEnd::Restart(reason) => {
+                WaitEnd::Restart {
+                    failure: true,
+                    reason,
+                } => {
+                    self.run_exited(None).await;
+                    tracing::info!(reason, "restart for a failure: the restart policy decides");
+                    if !self
+                        .after_run(RunOutcome::Exited { successful: false })
+                        .await
+                    {
+                        return;
+                    }
+                }
+                WaitEnd::Restart {
+                    failure: false,
+                    reason,
+                } => {
                     self.run_exited(None).await;
                     self.state.restarts += 1;
                     self.state.last_restart = Some(events::now_rfc3339());
@@ -572,14 +597,14 @@ impl TaskRunner {
                     let (reason, end) = match command {
                         Some(TaskCommand::Kill { reason }) => (reason, WaitEnd::Killed),
                         None => (None, WaitEnd::Killed),
-                        Some(TaskCommand::Restart { reason }) => {
+                        Some(TaskCommand::Restart { reason, failure }) => {
                             let reason = reason.unwrap_or_else(events::restart_signaled);
                             let why = if reason.restart_reason.is_empty() {
                                 reason.display_message.clone()
                             } else {
                                 reason.restart_reason.clone()
                             };
-                            (Some(reason), WaitEnd::Restart(why))
+                            (Some(reason), WaitEnd::Restart { reason: why, failure })
                         }
                         Some(TaskCommand::Signal { signal }) => {
                             self.emit(events::signaling(&signal));

@@ -493,7 +493,10 @@ async fn hook_state_is_handed_back_after_restore_and_done_hooks_are_skipped() ->
     assert_eq!(persisted.hooks["once"].data, Some(json!(1)));
 
     // A restart of the recovered task skips `once` too, and still gets its environment.
-    handle.send(TaskCommand::Restart { reason: None });
+    handle.send(TaskCommand::Restart {
+        reason: None,
+        failure: false,
+    });
     wait_log(&second, "every:prestart:Some(2)").await?;
     wait_for(&handle, "restarted", |state| {
         state.restarts == 1 && state.state == TaskStateValue::Running

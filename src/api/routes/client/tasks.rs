@@ -45,7 +45,10 @@ pub(crate) async fn restart(
             *name == request.task_name
         };
         if selected {
-            task.send(TaskCommand::Restart { reason: None });
+            task.send(TaskCommand::Restart {
+                reason: None,
+                failure: false,
+            });
             restarted += 1;
         }
     }
