@@ -13,7 +13,10 @@ use tokio::sync::watch;
 use crate::client::server_link::{
     AllocUpdate, HeartbeatResponse, LinkError, NodeClientAllocs, ServerLink, TokenGrant,
 };
-use crate::structs::{AllocDesiredStatus, AllocId, Allocation, Node, NodeId, ServiceRegistration};
+use crate::structs::{
+    AllocDesiredStatus, AllocId, Allocation, Node, NodeId, ServiceRegistration,
+    ServiceRegistrationListStub, ServiceRegistrationStub,
+};
 
 #[derive(Default)]
 struct FakeState {
@@ -227,6 +230,56 @@ impl ServerLink for FakeLink {
                 management: true,
                 ..TokenGrant::default()
             })
+        })
+    }
+
+    /// Answers at once with the registrations the client keeps (the fake does not block).
+    fn read_service<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        _min_index: u64,
+    ) -> BoxFuture<'a, Result<(Vec<ServiceRegistration>, u64), LinkError>> {
+        Box::pin(async move {
+            let instances = self
+                .lock()
+                .services
+                .values()
+                .filter(|r| r.namespace == namespace && r.service_name == name)
+                .cloned()
+                .collect();
+            Ok((instances, *self.index.borrow()))
+        })
+    }
+
+    fn list_services<'a>(
+        &'a self,
+        namespace: &'a str,
+        _min_index: u64,
+    ) -> BoxFuture<'a, Result<(Vec<ServiceRegistrationListStub>, u64), LinkError>> {
+        Box::pin(async move {
+            let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for registration in self.lock().services.values() {
+                if registration.namespace == namespace {
+                    let tags = by_name
+                        .entry(registration.service_name.clone())
+                        .or_default();
+                    tags.extend(registration.tags.iter().cloned());
+                    tags.sort();
+                    tags.dedup();
+                }
+            }
+            let services = by_name
+                .into_iter()
+                .map(|(service_name, tags)| ServiceRegistrationStub { service_name, tags })
+                .collect();
+            Ok((
+                vec![ServiceRegistrationListStub {
+                    namespace: namespace.to_owned(),
+                    services,
+                }],
+                *self.index.borrow(),
+            ))
         })
     }
 }

@@ -11,6 +11,8 @@
 //! | update | `PUT /v1/internal/node/<node_id>/allocations` body `AllocUpdateRequest` | 200 (body ignored) | 403: not this node's allocation |
 //! | services | `PUT /v1/internal/node/<node_id>/services` body `ServiceSyncRequest` | 200 (body ignored) | 403: not this node's allocation |
 //! | resolve token | `POST /v1/internal/node/<node_id>/acl/resolve` body `{"SecretID": <a caller's secret>}` | 200 `TokenGrant` | 403: the token is unknown or expired |
+//! | read service | `GET /v1/service/<name>?namespace=<ns>&index=<n>&wait=<ms>` | 200 `[ServiceRegistration]`, `X-Nomad-Index` | |
+//! | list services | `GET /v1/services?namespace=<ns>&index=<n>&wait=<ms>` | 200 `[ServiceRegistrationListStub]`, `X-Nomad-Index` | |
 //!
 //! Every call but the registration carries the node's secret (made at first registration and kept
 //! in the data dir) in `X-Nomad-Token`, as Nomad's client RPCs carry it as their auth token: the
@@ -45,7 +47,9 @@ use crate::api::types::services::ServiceSyncRequest;
 use crate::client::server_link::{
     AllocUpdate, HeartbeatResponse, LinkError, NodeClientAllocs, ServerLink,
 };
-use crate::structs::{AllocId, Allocation, Node, NodeId, ServiceRegistration};
+use crate::structs::{
+    AllocId, Allocation, Node, NodeId, ServiceRegistration, ServiceRegistrationListStub,
+};
 
 /// How long the server may hold a watch.
 const DEFAULT_WATCH_WAIT: Duration = Duration::from_secs(300);
@@ -347,6 +351,44 @@ impl ServerLink for HttpServerLink {
                 }) => Err(LinkError::Denied(reason)),
                 Err(error) => Err(self.failed("resolve token", &error)),
             }
+        })
+    }
+
+    fn read_service<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        min_index: u64,
+    ) -> BoxFuture<'a, Result<(Vec<ServiceRegistration>, u64), LinkError>> {
+        Box::pin(async move {
+            let path = format!(
+                "/v1/service/{}?namespace={}",
+                crate::api::client::encode(name),
+                crate::api::client::encode(namespace)
+            );
+            self.api()?
+                .blocking(&path, min_index, self.watch_wait)
+                .await
+                .map(|(instances, meta)| (instances, meta.last_index))
+                .map_err(|error| self.failed("read service", &error))
+        })
+    }
+
+    fn list_services<'a>(
+        &'a self,
+        namespace: &'a str,
+        min_index: u64,
+    ) -> BoxFuture<'a, Result<(Vec<ServiceRegistrationListStub>, u64), LinkError>> {
+        Box::pin(async move {
+            let path = format!(
+                "/v1/services?namespace={}",
+                crate::api::client::encode(namespace)
+            );
+            self.api()?
+                .blocking(&path, min_index, self.watch_wait)
+                .await
+                .map(|(services, meta)| (services, meta.last_index))
+                .map_err(|error| self.failed("list services", &error))
         })
     }
 }

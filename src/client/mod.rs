@@ -311,6 +311,7 @@ impl Shared {
             restored_tasks: restored,
             updates: self.updates.clone(),
             services: self.services.clone(),
+            link: Arc::clone(&self.link),
         });
         self.lock_runners().insert(alloc.id.clone(), handle);
     }

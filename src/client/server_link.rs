@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use crate::structs::{AllocId, Allocation, Node, NodeId, ServiceRegistration};
+use crate::structs::{
+    AllocId, Allocation, Node, NodeId, ServiceRegistration, ServiceRegistrationListStub,
+};
 
 /// Why a call to the servers failed.
 #[derive(Debug, thiserror::Error)]
@@ -86,4 +88,22 @@ pub trait ServerLink: Send + Sync + 'static {
         node_id: &'a NodeId,
         secret: Option<&'a str>,
     ) -> BoxFuture<'a, Result<TokenGrant, LinkError>>;
+
+    /// A blocking query on the instances of service `name` in `namespace` (Nomad's
+    /// `GET /v1/service/<name>`, what templates' `nomadService` reads): answers with the
+    /// instances and the catalog's index once it passes `min_index` (at once for 0).
+    fn read_service<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        min_index: u64,
+    ) -> BoxFuture<'a, Result<(Vec<ServiceRegistration>, u64), LinkError>>;
+
+    /// A blocking query on the services of `namespace` (`GET /v1/services`, what
+    /// `nomadServices` reads), as [`ServerLink::read_service`].
+    fn list_services<'a>(
+        &'a self,
+        namespace: &'a str,
+        min_index: u64,
+    ) -> BoxFuture<'a, Result<(Vec<ServiceRegistrationListStub>, u64), LinkError>>;
 }

@@ -88,6 +88,8 @@ pub struct AllocRunnerConfig {
     pub updates: mpsc::UnboundedSender<AllocUpdate>,
     /// Where the service hook sends registrations for the servers.
     pub services: mpsc::UnboundedSender<ServiceSync>,
+    /// The client's link to the servers (templates read services through it).
+    pub link: Arc<dyn crate::client::ServerLink>,
 }
 
 enum AllocCommand {
@@ -232,6 +234,7 @@ pub fn spawn(config: AllocRunnerConfig) -> AllocRunnerHandle {
                 max_kill_timeout: config.max_kill_timeout,
                 task_files: Arc::clone(&config.task_files),
                 changed: Arc::clone(&changed),
+                link: Some(Arc::clone(&config.link)),
             });
             tasks.insert(task.name.clone(), handle);
         }

@@ -103,6 +103,9 @@ pub struct TaskRunnerConfig {
     pub task_files: Arc<crate::client::alloc_runner::alloc_dir::TaskFilesConfig>,
     /// Told after every state change.
     pub changed: Arc<tokio::sync::Notify>,
+    /// The client's link to the servers, through which templates read Nomad services (`None`
+    /// without servers, as in unit tests: a template reading services then fails).
+    pub link: Option<Arc<dyn crate::client::ServerLink>>,
 }
 
 /// The alloc runner's (and the API's) view of a running task runner.

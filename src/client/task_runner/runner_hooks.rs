@@ -71,7 +71,9 @@ pub fn init_hooks(config: &TaskRunnerConfig) -> HookList {
         }));
     }
     if !config.task.templates.is_empty() {
-        hooks.push(Arc::new(TemplateHook));
+        hooks.push(Arc::new(TemplateHook {
+            link: config.link.clone(),
+        }));
     }
     Arc::new(hooks)
 }

@@ -15,13 +15,16 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::hooks::{HookError, HookFuture, Prestart, PrestartRequest, PrestartResponse, TaskHook};
 use crate::allocfs::{RelPath, Root};
+use crate::client::ServerLink;
 use crate::structs::Template;
+use crate::template::{Dependencies, Inputs};
 
 /// Largest template source read.
 const MAX_SOURCE_BYTES: u64 = 4 << 20;
@@ -37,14 +40,18 @@ pub struct Rendered {
     pub checksums: BTreeMap<String, String>,
     /// The destinations written this time (the others already held what they render to).
     pub written: Vec<String>,
+    /// What the templates read, all together. With `missing` set nothing was written: the
+    /// caller fetches what is missing and runs again.
+    pub dependencies: Dependencies,
 }
 
 /// Renders every template. A destination whose content is unchanged since the render recorded
 /// in `previous` (destination → checksum) and still on disk as rendered is not written again.
+/// Nothing is written unless every template rendered with all it reads present in `inputs`.
 pub fn run(
     task_dir: &Path,
     templates: &[Template],
-    env: &BTreeMap<String, String>,
+    inputs: &Inputs,
     previous: &BTreeMap<String, String>,
 ) -> Result<Rendered, String> {
     let mut out = Rendered::default();
@@ -52,6 +59,7 @@ pub fn run(
         return Ok(out);
     }
     let root = Root::open(task_dir).map_err(|err| err.to_string())?;
+    let mut renders = Vec::with_capacity(templates.len());
     for template in templates {
         let source = if template.embedded_tmpl.is_empty() && !template.source_path.is_empty() {
             let path = RelPath::parse(&template.source_path).map_err(|_| {
@@ -68,75 +76,146 @@ pub fn run(
         } else {
             template.embedded_tmpl.clone()
         };
-        let inputs = crate::template::Inputs {
-            env: env.clone(),
-            ..crate::template::Inputs::default()
-        };
         let output = crate::template::render(
             &template.dest_path,
             &source,
             &template.left_delim,
             &template.right_delim,
-            &inputs,
+            inputs,
         )
         .map_err(|err| format!("failed to render template {:?}: {err}", template.dest_path))?;
-        if output.dependencies.missing {
-            return Err(format!(
-                "failed to render template {:?}: it reads Nomad services, which this client \
-                 cannot query yet",
+        let read = output.dependencies;
+        out.dependencies.services.extend(read.services);
+        out.dependencies.service_list |= read.service_list;
+        out.dependencies.missing |= read.missing;
+        renders.push((template, output.text));
+    }
+    if out.dependencies.missing {
+        return Ok(out);
+    }
+    for (template, rendered) in renders {
+        write(&root, template, &rendered, previous, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Writes one rendered template unless unchanged; notes its checksum and `env = true` variables.
+fn write(
+    root: &Root,
+    template: &Template,
+    rendered: &str,
+    previous: &BTreeMap<String, String>,
+    out: &mut Rendered,
+) -> Result<(), String> {
+    let dest = RelPath::parse_rooted(&template.dest_path)
+        .ok()
+        .filter(|dest| !dest.is_root())
+        .ok_or_else(|| {
+            format!(
+                "template destination {:?} escapes the task directory",
                 template.dest_path
-            ));
-        }
-        let rendered = output.text;
-        let dest = RelPath::parse_rooted(&template.dest_path)
-            .ok()
-            .filter(|dest| !dest.is_root())
-            .ok_or_else(|| {
-                format!(
-                    "template destination {:?} escapes the task directory",
-                    template.dest_path
-                )
-            })?;
-        let checksum = hex::encode(Sha256::digest(rendered.as_bytes()));
-        let unchanged = previous.get(&template.dest_path) == Some(&checksum)
-            && root
-                .read(
-                    &dest,
-                    u64::try_from(rendered.len())
-                        .unwrap_or(u64::MAX)
-                        .saturating_add(1),
-                )
-                .is_ok_and(|on_disk| on_disk == rendered.as_bytes());
-        if !unchanged {
-            if let Some((parent, _)) = dest.split_last() {
-                root.create_dir_all(&parent, 0o755)
-                    .map_err(|err| format!("failed to write template: {err}"))?;
-            }
-            root.write(&dest, rendered.as_bytes())
+            )
+        })?;
+    let checksum = hex::encode(Sha256::digest(rendered.as_bytes()));
+    let unchanged = previous.get(&template.dest_path) == Some(&checksum)
+        && root
+            .read(
+                &dest,
+                u64::try_from(rendered.len())
+                    .unwrap_or(u64::MAX)
+                    .saturating_add(1),
+            )
+            .is_ok_and(|on_disk| on_disk == rendered.as_bytes());
+    if !unchanged {
+        if let Some((parent, _)) = dest.split_last() {
+            root.create_dir_all(&parent, 0o755)
                 .map_err(|err| format!("failed to write template: {err}"))?;
-            out.written.push(template.dest_path.clone());
         }
-        out.checksums.insert(template.dest_path.clone(), checksum);
-        if let Ok(mode) = u32::from_str_radix(template.perms.trim_start_matches("0o"), 8)
-            && !template.perms.is_empty()
-        {
-            root.set_mode(&dest, mode)
-                .map_err(|err| format!("failed to set template permissions: {err}"))?;
-        }
-        if template.envvars {
-            for line in rendered.lines() {
-                let line = line.trim();
-                if line.is_empty() || line.starts_with('#') {
-                    continue;
-                }
-                if let Some((key, value)) = line.split_once('=') {
-                    out.env
-                        .insert(key.trim().to_owned(), value.trim().to_owned());
-                }
+        root.write(&dest, rendered.as_bytes())
+            .map_err(|err| format!("failed to write template: {err}"))?;
+        out.written.push(template.dest_path.clone());
+    }
+    out.checksums.insert(template.dest_path.clone(), checksum);
+    if let Ok(mode) = u32::from_str_radix(template.perms.trim_start_matches("0o"), 8)
+        && !template.perms.is_empty()
+    {
+        root.set_mode(&dest, mode)
+            .map_err(|err| format!("failed to set template permissions: {err}"))?;
+    }
+    if template.envvars {
+        for line in rendered.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some((key, value)) = line.split_once('=') {
+                out.env
+                    .insert(key.trim().to_owned(), value.trim().to_owned());
             }
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Renders until nothing the templates read is missing, fetching what is through `link` (the
+/// instances of each service read, the namespace's service list) in `namespace`, then writes.
+/// Rounds are bounded: a template whose reads depend on what it read (`nomadService` over the
+/// names `nomadServices` lists) needs one round per level.
+pub async fn render_with_link(
+    task_dir: &Path,
+    templates: &[Template],
+    env: &BTreeMap<String, String>,
+    namespace: &str,
+    link: Option<&dyn ServerLink>,
+    previous: &BTreeMap<String, String>,
+) -> Result<Rendered, String> {
+    const MAX_ROUNDS: usize = 8;
+    let mut inputs = Inputs {
+        env: env.clone(),
+        ..Inputs::default()
+    };
+    for _ in 0..MAX_ROUNDS {
+        let (dir, list, fed) = (task_dir.to_path_buf(), templates.to_vec(), inputs.clone());
+        let previous = previous.clone();
+        let rendered = tokio::task::spawn_blocking(move || run(&dir, &list, &fed, &previous))
+            .await
+            .map_err(|err| err.to_string())??;
+        if !rendered.dependencies.missing {
+            return Ok(rendered);
+        }
+        let Some(link) = link else {
+            return Err(
+                "templates read Nomad services, but this task has no link to the \
+                 servers"
+                    .to_owned(),
+            );
+        };
+        for name in &rendered.dependencies.services {
+            if !inputs.services.contains_key(name) {
+                let (instances, _index) = link
+                    .read_service(namespace, name, 0)
+                    .await
+                    .map_err(|err| format!("failed to read service {name:?}: {err}"))?;
+                inputs.services.insert(name.clone(), instances);
+            }
+        }
+        if rendered.dependencies.service_list && inputs.service_list.is_none() {
+            let (lists, _index) = link
+                .list_services(namespace, 0)
+                .await
+                .map_err(|err| format!("failed to list services: {err}"))?;
+            inputs.service_list = Some(
+                lists
+                    .into_iter()
+                    .filter(|list| list.namespace == namespace)
+                    .flat_map(|list| list.services)
+                    .collect(),
+            );
+        }
+    }
+    Err(format!(
+        "templates still read data not fetched after {MAX_ROUNDS} rounds"
+    ))
 }
 
 /// What the hook keeps: the checksum of each destination's last render.
@@ -147,8 +226,11 @@ struct Checksums {
 
 /// The `template` hook: renders before every start, and on recovery, writing only what changed
 /// since its last render (consul-template writes a destination only when its content changes).
-#[derive(Debug, Clone, Default)]
-pub struct TemplateHook;
+/// `nomadService` / `nomadServices` read through `link` in the allocation's namespace.
+#[derive(Clone, Default)]
+pub struct TemplateHook {
+    pub link: Option<Arc<dyn ServerLink>>,
+}
 
 impl TaskHook for TemplateHook {
     fn name(&self) -> &'static str {
@@ -168,14 +250,15 @@ impl Prestart for TemplateHook {
     ) -> HookFuture<'a> {
         Box::pin(async move {
             let previous = req.previous::<Checksums>().unwrap_or_default();
-            let task_dir = req.task_dir.to_path_buf();
-            let templates = req.task.templates.clone();
-            let env = req.env.clone();
-            let rendered = tokio::task::spawn_blocking(move || {
-                run(&task_dir, &templates, &env, &previous.checksums)
-            })
+            let rendered = render_with_link(
+                req.task_dir,
+                &req.task.templates,
+                req.env,
+                &req.alloc.namespace,
+                self.link.as_deref(),
+                &previous.checksums,
+            )
             .await
-            .map_err(|err| HookError::new(err.to_string()))?
             .map_err(HookError::new)?;
             if !rendered.written.is_empty() {
                 tracing::debug!(destinations = ?rendered.written, "templates rendered");
@@ -191,6 +274,13 @@ impl Prestart for TemplateHook {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn inputs(env: &BTreeMap<String, String>) -> Inputs {
+        Inputs {
+            env: env.clone(),
+            ..Inputs::default()
+        }
+    }
 
     fn env() -> BTreeMap<String, String> {
         BTreeMap::from([
@@ -216,7 +306,7 @@ mod tests {
                 ..Template::default()
             },
         ];
-        let extra = run(dir.path(), &templates, &env(), &BTreeMap::new())?.env;
+        let extra = run(dir.path(), &templates, &inputs(&env()), &BTreeMap::new())?.env;
         assert_eq!(
             std::fs::read_to_string(dir.path().join("local/app.conf"))
                 .map_err(|err| err.to_string())?,
@@ -249,7 +339,8 @@ mod tests {
                 perms: "0666".to_owned(),
                 ..Template::default()
             }];
-            let err = run(&task_dir, &templates, &env(), &BTreeMap::new()).expect_err("refused");
+            let err =
+                run(&task_dir, &templates, &inputs(&env()), &BTreeMap::new()).expect_err("refused");
             assert!(err.contains("symbolic link"), "{dest}: {err}");
         }
         let source = [Template {
@@ -257,7 +348,7 @@ mod tests {
             dest_path: "local/copy".to_owned(),
             ..Template::default()
         }];
-        assert!(run(&task_dir, &source, &env(), &BTreeMap::new()).is_err());
+        assert!(run(&task_dir, &source, &inputs(&env()), &BTreeMap::new()).is_err());
         assert!(!task_dir.join("local/copy").exists());
         assert_eq!(std::fs::read_to_string(&secret).map_err(io)?, "secret");
         let mode = std::fs::metadata(&secret).map_err(io)?.permissions().mode();
@@ -282,26 +373,101 @@ mod tests {
             dest_path: "local/app.conf".to_owned(),
             ..Template::default()
         }];
-        let first = run(dir.path(), &templates, &env(), &BTreeMap::new())?;
+        let first = run(dir.path(), &templates, &inputs(&env()), &BTreeMap::new())?;
         assert_eq!(first.written, ["local/app.conf"]);
-        let again = run(dir.path(), &templates, &env(), &first.checksums)?;
+        let again = run(dir.path(), &templates, &inputs(&env()), &first.checksums)?;
         assert!(again.written.is_empty(), "{again:?}");
         assert_eq!(again.checksums, first.checksums);
         // Without the kept checksum (a first render) it is written.
-        let fresh = run(dir.path(), &templates, &env(), &BTreeMap::new())?;
+        let fresh = run(dir.path(), &templates, &inputs(&env()), &BTreeMap::new())?;
         assert_eq!(fresh.written, ["local/app.conf"]);
         // Changed on disk: written back.
         let dest = dir.path().join("local/app.conf");
         std::fs::write(&dest, "tampered").map_err(io)?;
-        let mended = run(dir.path(), &templates, &env(), &first.checksums)?;
+        let mended = run(dir.path(), &templates, &inputs(&env()), &first.checksums)?;
         assert_eq!(mended.written, ["local/app.conf"]);
         assert_eq!(std::fs::read_to_string(&dest).map_err(io)?, "port=8080\n");
         // A changed render: written.
         let mut other = env();
         other.insert("PORT".to_owned(), "9090".to_owned());
-        let changed = run(dir.path(), &templates, &other, &first.checksums)?;
+        let changed = run(dir.path(), &templates, &inputs(&other), &first.checksums)?;
         assert_eq!(changed.written, ["local/app.conf"]);
         assert_ne!(changed.checksums, first.checksums);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod link_tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::client::fake_link::FakeLink;
+    use crate::structs::{NodeId, ServiceRegistration};
+
+    /// `nomadService` and `nomadServices` read the servers' catalog through the link, in the
+    /// allocation's namespace, and the file is written once everything is fetched.
+    #[tokio::test]
+    async fn services_are_read_through_the_link() -> Result<(), String> {
+        let link = FakeLink::new(Duration::from_secs(10));
+        let node = NodeId::from("node-1");
+        let registration = |namespace: &str, port: i32| ServiceRegistration {
+            id: format!("web-{namespace}-{port}"),
+            service_name: "web".to_owned(),
+            namespace: namespace.to_owned(),
+            tags: vec!["http".to_owned()],
+            address: "127.0.0.1".to_owned(),
+            port,
+            ..ServiceRegistration::default()
+        };
+        link.sync_services(
+            &node,
+            &[registration("default", 8080), registration("other", 9090)],
+            &[],
+        )
+        .await
+        .map_err(|err| err.to_string())?;
+        let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
+        let templates = [Template {
+            embedded_tmpl: "{{ range nomadServices }}{{ .Name }}:{{ range nomadService .Name }}\
+                            {{ .Address }}:{{ .Port }}{{ end }}{{ end }}\n"
+                .to_owned(),
+            dest_path: "local/upstreams".to_owned(),
+            ..Template::default()
+        }];
+        let env = BTreeMap::new();
+        let link: Arc<dyn ServerLink> = Arc::new(link);
+        let rendered = render_with_link(
+            dir.path(),
+            &templates,
+            &env,
+            "default",
+            Some(&*link),
+            &BTreeMap::new(),
+        )
+        .await?;
+        assert_eq!(rendered.written, ["local/upstreams"]);
+        assert_eq!(
+            rendered.dependencies.services,
+            std::collections::BTreeSet::from(["web".to_owned()])
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("local/upstreams"))
+                .map_err(|err| err.to_string())?,
+            "web:127.0.0.1:8080\n"
+        );
+        // Without a link a template reading services fails, naming why.
+        let err = render_with_link(
+            dir.path(),
+            &templates,
+            &env,
+            "default",
+            None,
+            &BTreeMap::new(),
+        )
+        .await
+        .expect_err("no link");
+        assert!(err.contains("no link to the servers"), "{err}");
         Ok(())
     }
 }

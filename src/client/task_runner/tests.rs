@@ -208,6 +208,7 @@ impl Fixture {
             max_kill_timeout: Duration::from_secs(5),
             task_files: Arc::new(TaskFilesConfig::default()),
             changed: Arc::new(tokio::sync::Notify::new()),
+            link: None,
         }
     }
 
