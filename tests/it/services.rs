@@ -710,3 +710,69 @@ async fn a_node_that_goes_down_loses_its_instances() -> anyhow::Result<()> {
     server.stop().await;
     Ok(())
 }
+
+/// A template in another job reads the instances of `web` through `nomadService` (the client's
+/// link to the servers) before its task starts: the file holds the instance's address and port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_renders_the_instances_of_a_service() -> anyhow::Result<()> {
+    let dev = Dev::start().await?;
+    dev.put(
+        "/v1/jobs",
+        &job("web", 1, SERVE, http_check("/"), update(false, 30)),
+    )
+    .await?;
+    let instance = wait_for(Duration::from_secs(60), || async {
+        Ok(dev.instances("web").await?.into_iter().next())
+    })
+    .await?;
+    let expected = format!(
+        "{}:{}\n",
+        instance["Address"].as_str().unwrap_or(""),
+        instance["Port"]
+    );
+    dev.put(
+        "/v1/jobs",
+        &json!({ "Job": {
+            "ID": "reader",
+            "TaskGroups": [{
+                "Name": "g",
+                "Count": 1,
+                "EphemeralDisk": { "SizeMB": 10 },
+                "Tasks": [{
+                    "Name": "t",
+                    "Driver": "raw_exec",
+                    "Config": { "command": "/bin/sh", "args": ["-c", "exec sleep 300"] },
+                    "Resources": { "CPU": 20, "MemoryMB": 64 },
+                    "Templates": [{
+                        "EmbeddedTmpl": "{{ range nomadService \"v.web\" }}{{ .Address }}:{{ .Port }}\n{{ end }}",
+                        "DestPath": "local/upstreams",
+                    }],
+                }],
+            }],
+        }}),
+    )
+    .await?;
+    let alloc_id = wait_for(Duration::from_secs(60), || async {
+        let allocs = dev.get("/v1/job/reader/allocations").await?;
+        Ok(allocs.as_array().and_then(|allocs| {
+            allocs
+                .iter()
+                .find(|alloc| alloc["ClientStatus"] == "running")
+                .and_then(|alloc| alloc["ID"].as_str().map(str::to_owned))
+        }))
+    })
+    .await?;
+    let rendered = dev
+        .http
+        .get(format!(
+            "{}/v1/client/fs/cat/{alloc_id}?path=t/local/upstreams",
+            dev.url
+        ))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert_eq!(rendered, expected);
+    dev.agent.shutdown().await;
+    Ok(())
+}
