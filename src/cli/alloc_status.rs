@@ -22,6 +22,9 @@ pub fn run(args: &AllocStatusArgs) -> anyhow::Result<ExitCode> {
     let client = args.api.client()?;
     block_on(async {
         let alloc = read_alloc(&client, &args.alloc_id).await?;
+        if args.output.printed(&alloc)? {
+            return Ok(ExitCode::SUCCESS);
+        }
         let verbose = args.verbose;
         outln!("{}", header(&alloc, verbose))?;
         if args.short {

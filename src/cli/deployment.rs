@@ -10,7 +10,7 @@ use super::block_on;
 use super::format::{kv, short_id, table};
 use super::monitor::{self, MonitorConfig};
 use super::output::outln;
-use super::{ApiArgs, ListArgs, resolve};
+use super::{ApiArgs, ListArgs, OutputArgs, resolve};
 use crate::api::client::{ApiClient, encode};
 use crate::api::types::deployments::{
     DeploymentFailRequest, DeploymentPauseRequest, DeploymentPromoteRequest,
@@ -24,7 +24,7 @@ pub enum DeploymentCommand {
     /// Lists deployments
     List(DeploymentListArgs),
     /// Shows a deployment's status per task group
-    Status(DeploymentIdArgs),
+    Status(DeploymentStatusArgs),
     /// Promotes a deployment's canaries
     Promote(DeploymentPromoteArgs),
     /// Marks a deployment failed (and reverts the job with auto_revert)
@@ -44,6 +44,21 @@ pub struct DeploymentListArgs {
     pub verbose: bool,
     #[command(flatten)]
     pub list: ListArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeploymentStatusArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The deployment ID (or prefix)
+    pub deployment_id: String,
+    /// Shows full IDs
+    #[arg(long)]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -224,6 +239,9 @@ fn list(args: &DeploymentListArgs) -> anyhow::Result<ExitCode> {
         let (items, meta): (Vec<Deployment>, _) = client
             .get_with_meta(&args.list.path("/v1/deployments"))
             .await?;
+        if args.output.printed(&items)? {
+            return Ok(ExitCode::SUCCESS);
+        }
         if items.is_empty() {
             outln!("No deployments found")?;
             return Ok(ExitCode::SUCCESS);
@@ -258,13 +276,16 @@ pub fn deployments_table(items: &[Deployment], verbose: bool) -> String {
     )
 }
 
-fn status(args: &DeploymentIdArgs) -> anyhow::Result<ExitCode> {
+fn status(args: &DeploymentStatusArgs) -> anyhow::Result<ExitCode> {
     let client = args.api.client()?;
     block_on(async {
         let stub = resolve::deployment(&client, &args.deployment_id).await?;
         let deployment: Deployment = client
             .get(&format!("/v1/deployment/{}", encode(&stub.id)))
             .await?;
+        if args.output.printed(&deployment)? {
+            return Ok(ExitCode::SUCCESS);
+        }
         outln!("{}", deployment_block(&deployment, args.verbose))?;
         Ok(ExitCode::SUCCESS)
     })

@@ -31,6 +31,9 @@ pub fn status(args: &EvalStatusArgs) -> anyhow::Result<ExitCode> {
             .get(&format!("/v1/evaluation/{eval_id}"))
             .await
             .map_err(|err| anyhow::anyhow!("Error querying evaluation: {err}"))?;
+        if args.output.printed(&eval)? {
+            return Ok(ExitCode::SUCCESS);
+        }
         outln!("{}", eval_block(&eval, args.verbose))?;
         if let Some(failed) = failed_groups(&eval) {
             outln!()?;
@@ -103,6 +106,9 @@ pub fn list(args: &EvalListArgs) -> anyhow::Result<ExitCode> {
             .get_with_meta(&args.list.path("/v1/evaluations"))
             .await
             .map_err(|err| anyhow::anyhow!("Error querying evaluations: {err}"))?;
+        if args.output.printed(&evals)? {
+            return Ok(ExitCode::SUCCESS);
+        }
         if evals.is_empty() {
             outln!("No evals found")?;
             return Ok(ExitCode::SUCCESS);

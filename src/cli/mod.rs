@@ -125,6 +125,31 @@ pub struct LogmonArgs {
     pub max_file_size: u64,
 }
 
+/// `-json`: a command prints the data it read as JSON instead of its tables, as Nomad's
+/// `-json` does (the API's objects, indented by four spaces).
+#[derive(Clone, Debug, Default, Args)]
+pub struct OutputArgs {
+    /// Prints the data as JSON, as the API answers it
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl OutputArgs {
+    /// Prints `value` if an output format was asked for, and says whether it did; the command
+    /// prints its own output otherwise.
+    pub fn printed<T: serde::Serialize>(&self, value: &T) -> anyhow::Result<bool> {
+        if !self.json {
+            return Ok(false);
+        }
+        let mut out = Vec::new();
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+        value.serialize(&mut serializer)?;
+        outln!("{}", String::from_utf8(out)?)?;
+        Ok(true)
+    }
+}
+
 /// A list command's `-filter`, `-per-page` and `-page-token` (Nomad's list flags).
 #[derive(Clone, Debug, Default, Args)]
 pub struct ListArgs {
@@ -513,6 +538,8 @@ pub struct AllocStatusArgs {
     /// Shows a short summary
     #[arg(long)]
     pub short: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -620,6 +647,8 @@ pub struct EvalStatusArgs {
     /// Shows full IDs
     #[arg(long)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -640,6 +669,8 @@ pub struct EvalListArgs {
     pub api: ApiArgs,
     #[command(flatten)]
     pub list: ListArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -669,6 +700,8 @@ pub struct NodeStatusArgs {
     pub verbose: bool,
     #[command(flatten)]
     pub list: ListArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]

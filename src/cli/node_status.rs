@@ -70,6 +70,9 @@ async fn list_nodes(client: &ApiClient, args: &NodeStatusArgs) -> anyhow::Result
         .get_with_meta(&args.list.path("/v1/nodes"))
         .await
         .map_err(|err| anyhow::anyhow!("Error querying node status: {err}"))?;
+    if args.output.printed(&nodes)? {
+        return Ok(ExitCode::SUCCESS);
+    }
     if nodes.is_empty() {
         outln!("No nodes registered")?;
         return Ok(ExitCode::SUCCESS);
@@ -122,6 +125,9 @@ async fn show_node(
         .get(&format!("/v1/node/{node_id}"))
         .await
         .map_err(|err| anyhow::anyhow!("Error querying node info: {err}"))?;
+    if args.output.printed(&node)? {
+        return Ok(ExitCode::SUCCESS);
+    }
     let verbose = args.verbose;
     let mut drivers: Vec<&str> = node
         .drivers

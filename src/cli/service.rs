@@ -8,10 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::ApiArgs;
 use super::block_on;
 use super::format::{short_id, table};
 use super::output::outln;
+use super::{ApiArgs, OutputArgs};
 use crate::api::client::encode;
 use crate::api::types::client::EmptyResponse;
 use crate::api::types::services::{ServiceRegistration, ServiceRegistrationListStub};
@@ -30,6 +30,8 @@ pub enum ServiceCommand {
 pub struct ServiceListArgs {
     #[command(flatten)]
     pub api: ApiArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -41,6 +43,8 @@ pub struct ServiceInfoArgs {
     /// Shows full IDs
     #[arg(long)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +70,9 @@ fn list(args: &ServiceListArgs) -> anyhow::Result<ExitCode> {
     let namespaces: Vec<ServiceRegistrationListStub> =
         block_on(async { Ok(client.get("/v1/services").await?) })
             .map_err(|err: anyhow::Error| anyhow::anyhow!("Error listing services: {err:#}"))?;
+    if args.output.printed(&namespaces)? {
+        return Ok(ExitCode::SUCCESS);
+    }
     let rows: Vec<Vec<String>> = namespaces
         .iter()
         .flat_map(|namespace| &namespace.services)
@@ -99,6 +106,9 @@ fn info(args: &ServiceInfoArgs) -> anyhow::Result<ExitCode> {
         block_on(async { Ok(client.get(&path).await?) }).map_err(|err: anyhow::Error| {
             anyhow::anyhow!("Error listing service registrations: {err:#}")
         })?;
+    if args.output.printed(&registrations)? {
+        return Ok(ExitCode::SUCCESS);
+    }
     if registrations.is_empty() {
         outln!("No service registrations found")?;
         return Ok(ExitCode::SUCCESS);

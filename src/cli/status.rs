@@ -93,6 +93,7 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
             allocs: false,
             verbose: false,
             list: super::ListArgs::default(),
+            output: super::OutputArgs::default(),
         }),
         [ObjectKind::Alloc] => super::alloc_status::run(&AllocStatusArgs {
             api,
@@ -100,12 +101,14 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
             verbose: false,
             stats: false,
             short: false,
+            output: super::OutputArgs::default(),
         }),
         [ObjectKind::Eval] => super::eval_status::status(&EvalStatusArgs {
             api,
             eval_id: prefix,
             monitor: false,
             verbose: false,
+            output: super::OutputArgs::default(),
         }),
         [ObjectKind::Deployment] => block_on(async {
             let deployment = resolve::deployment(&client, &prefix).await?;

@@ -1,7 +1,8 @@
 //! `filter=` and pagination on a real `-dev` agent's list endpoints and the CLI's `-filter`,
 //! `-per-page` and `-page-token`: the filter selects by the answered JSON, pages follow their
 //! `X-Nomad-NextToken` to the end without repeating or losing an item, and a malformed filter is
-//! refused naming the problem. Nomad's command shortcuts (`inspect`, `node-status`) work.
+//! refused naming the problem. Nomad's command shortcuts (`inspect`, `node-status`) work, and `-json` prints
+//! the objects a command read.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -193,6 +194,34 @@ async fn lists_filter_and_page_as_nomads() -> anyhow::Result<()> {
         "{}",
         run.stderr
     );
+
+    // `-json` prints what the command read, as the API answers it, indented as Nomad's.
+    let run = dev
+        .cli(&["eval", "list", "-json", "-filter", r#"JobID == "list-a2""#])
+        .await?;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let evals: Vec<Value> = serde_json::from_str(&run.stdout)?;
+    assert!(!evals.is_empty(), "{}", run.stdout);
+    assert!(evals.iter().all(|eval| eval["JobID"] == "list-a2"));
+    assert!(run.stdout.contains("\n    {\n        \""), "{}", run.stdout);
+    let run = dev.cli(&["node", "status", "-json"]).await?;
+    let nodes: Vec<Value> = serde_json::from_str(&run.stdout)?;
+    assert_eq!(nodes.len(), 1, "{}", run.stdout);
+    let node_id = nodes[0]["ID"].as_str().unwrap_or_default().to_owned();
+    let run = dev.cli(&["node", "status", "-json", &node_id]).await?;
+    let node: Value = serde_json::from_str(&run.stdout)?;
+    assert_eq!(node["ID"], node_id.as_str());
+    assert!(node["Attributes"].is_object(), "the whole node: {node}");
+    let eval_id = evals[0]["ID"].as_str().unwrap_or_default().to_owned();
+    let run = dev.cli(&["eval", "status", "-json", &eval_id]).await?;
+    let eval: Value = serde_json::from_str(&run.stdout)?;
+    assert_eq!(eval["ID"], eval_id.as_str());
+    let alloc = dev.first_alloc("list-a2", "complete").await?;
+    let alloc_id = alloc["ID"].as_str().unwrap_or_default().to_owned();
+    let run = dev.cli(&["alloc", "status", "-json", &alloc_id]).await?;
+    let alloc: Value = serde_json::from_str(&run.stdout)?;
+    assert_eq!(alloc["ID"], alloc_id.as_str());
+    assert_eq!(alloc["JobID"], "list-a2");
 
     // Nomad's shortcuts run the commands they stand for.
     let run = dev.cli(&["inspect", "list-b1"]).await?;
