@@ -14,5 +14,6 @@ pub mod driver_host;
 pub mod jobspec;
 pub mod scheduler;
 pub mod server;
+pub mod snapshot_file;
 pub mod structs;
 pub mod template;

@@ -15,6 +15,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub use policy::{Level, Policy, PolicyError};
 
+/// Nomad's answer to a caller its token does not allow (`structs.ErrPermissionDenied`).
+pub const PERMISSION_DENIED: &str = "Permission denied";
+
+/// The SHA-256 of a token's secret, hex: how tokens are looked up by secret without the secret
+/// itself being a key (servers' state and clients' caches alike).
+pub fn secret_hash(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
 /// What a token may do: management (everything), or its policies merged.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Acl {

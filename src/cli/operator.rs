@@ -158,7 +158,7 @@ fn snapshot_save(save: &SnapshotSaveArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn read_header(file: impl std::io::Read) -> anyhow::Result<SnapshotHeader> {
-    crate::server::operator_snapshot::read_header(file)
+    crate::snapshot_file::read_header(file)
         .map_err(|err| anyhow::anyhow!("Error verifying snapshot: not a caravan snapshot: {err}"))
 }
 

@@ -28,12 +28,12 @@ use axum::response::{IntoResponse, Response};
 
 use super::Shared;
 use super::server_link::LinkError;
+use crate::acl::PERMISSION_DENIED;
 use crate::acl::{Acl, Policy};
 use crate::api::access::{Rule, path_object_id, rule_for};
 use crate::api::error::ApiError;
 use crate::api::identity::{Identity, secret_of};
 use crate::api::types::node::TokenGrant;
-use crate::server::node_identity::PERMISSION_DENIED;
 
 /// How long a resolved token is trusted before the servers are asked again, unless
 /// `acl { token_ttl }` says (Nomad's default).
@@ -105,9 +105,7 @@ pub(crate) fn acl_of_grant(grant: &TokenGrant) -> Acl {
 
 /// What the caller's secret grants, from the cache or the servers.
 async fn resolve(shared: &Shared, secret: Option<&str>) -> Result<Arc<Acl>, ApiError> {
-    let key = secret
-        .map(crate::server::state::secret_hash)
-        .unwrap_or_default();
+    let key = secret.map(crate::acl::secret_hash).unwrap_or_default();
     if let Some(acl) = shared.tokens.get(&key) {
         return Ok(acl);
     }

@@ -30,7 +30,7 @@ use crate::structs::{Node, NodeId};
 pub const REGISTER_SECRET_MISMATCH: &str = "node secret ID does not match. Not registering node.";
 
 /// Nomad's `structs.ErrPermissionDenied`.
-pub const PERMISSION_DENIED: &str = "Permission denied";
+pub use crate::acl::PERMISSION_DENIED;
 
 /// Whether `offered` is `registered`, in time independent of where they differ.
 fn secrets_match(registered: &str, offered: &str) -> bool {

@@ -11,7 +11,6 @@
 //!
 //! A file of an earlier build (a JSON header line, then the state as JSON) is still restored.
 
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +19,7 @@ use super::state::{PersistedState, write_state};
 use super::{Server, ServerError};
 use crate::api::types::cluster::SnapshotHeader;
 use crate::codec::{StreamKind, StreamReader, StreamWriter};
+use crate::snapshot_file::check_header;
 
 impl Server {
     /// The whole state as of the last committed entry this leader knows, as a snapshot file.
@@ -79,47 +79,6 @@ impl Server {
             .await?;
         Ok(response.index)
     }
-}
-
-/// Reads the header of a snapshot file, and checks it is one this build restores.
-pub fn read_header(file: impl Read) -> Result<SnapshotHeader, String> {
-    let mut file = std::io::BufReader::new(file);
-    let legacy = std::io::BufRead::fill_buf(&mut file)
-        .map_err(|error| error.to_string())?
-        .starts_with(b"{");
-    let header = if legacy {
-        let mut line = Vec::new();
-        std::io::BufRead::read_until(&mut file, b'\n', &mut line)
-            .map_err(|error| error.to_string())?;
-        serde_json::from_slice::<SnapshotHeader>(&line)
-            .map_err(|error| format!("header: {error}"))?
-    } else {
-        StreamReader::new(file, StreamKind::OperatorSnapshot)
-            .and_then(|mut stream| stream.item::<SnapshotHeader>())
-            .map_err(|error| error.to_string())?
-    };
-    check_header(&header, legacy)?;
-    Ok(header)
-}
-
-fn check_header(header: &SnapshotHeader, legacy: bool) -> Result<(), String> {
-    let version = if legacy {
-        SnapshotHeader::JSON_VERSION
-    } else {
-        SnapshotHeader::VERSION
-    };
-    if header.format != SnapshotHeader::FORMAT || header.version != version {
-        return Err(format!(
-            "format {:?} version {} (this build reads {:?} version {} and the JSON files of \
-             earlier builds, version {})",
-            header.format,
-            header.version,
-            SnapshotHeader::FORMAT,
-            SnapshotHeader::VERSION,
-            SnapshotHeader::JSON_VERSION,
-        ));
-    }
-    Ok(())
 }
 
 /// Splits and checks a snapshot file.

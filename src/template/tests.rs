@@ -1,3 +1,5 @@
+//! Tests of the template engine: Go's text/template with the functions caravan serves.
+
 use super::*;
 use crate::structs::{AllocId, JobId, NodeId};
 

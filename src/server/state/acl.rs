@@ -8,16 +8,12 @@
 
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 use super::error::{ApplyError, ObjectKind};
 use super::tables::Tables;
 use crate::structs::{AclPolicy, AclToken};
 
 /// The key a token is found by from its secret: the hex SHA-256 of the secret.
-pub fn secret_hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
+pub use crate::acl::secret_hash;
 
 impl Tables {
     pub(super) fn insert_acl_token(&mut self, token: Arc<AclToken>) {
