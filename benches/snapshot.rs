@@ -11,7 +11,6 @@
 //! peak resident memory, the installed state included. Prints one line per path,
 //! `path=P bytes=B build_s=S build_peak_mb=M install_s=S install_peak_mb=M`, then the ratios.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,7 +20,8 @@ use caravan::server::state::{PersistedState, StateStore};
 use caravan::structs::{
     AllocClientStatus, AllocDesiredStatus, AllocId, AllocatedCpu, AllocatedMemory,
     AllocatedResources, AllocatedTaskResources, Allocation, EvalId, Job, JobId, JobType, Node,
-    NodeId, NodeStatus, Resources, Task, TaskEvent, TaskGroup, TaskState, TaskStateValue,
+    NodeId, NodeStatus, Resources, SortedVecMap, Task, TaskEvent, TaskGroup, TaskState,
+    TaskStateValue,
 };
 use openraft::RaftSnapshotBuilder;
 use openraft::storage::RaftStateMachine;
@@ -125,7 +125,7 @@ fn running_alloc(job: &Arc<Job>, index: usize, node: &Node, at: u64) -> Allocati
         job: Some(job.clone()),
         task_group: "work".to_owned(),
         allocated_resources: AllocatedResources {
-            tasks: BTreeMap::from([(
+            tasks: SortedVecMap::from([(
                 "wasm".to_owned(),
                 AllocatedTaskResources {
                     cpu: AllocatedCpu {
@@ -143,7 +143,7 @@ fn running_alloc(job: &Arc<Job>, index: usize, node: &Node, at: u64) -> Allocati
         },
         desired_status: AllocDesiredStatus::Run,
         client_status: AllocClientStatus::Running,
-        task_states: BTreeMap::from([(
+        task_states: SortedVecMap::from([(
             "wasm".to_owned(),
             TaskState {
                 state: TaskStateValue::Running,

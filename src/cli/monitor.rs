@@ -328,8 +328,6 @@ fn deployed_table(deployment: &Deployment) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::failed_placement_lines;
     use crate::structs::AllocMetric;
 
@@ -338,7 +336,7 @@ mod tests {
         let metric = AllocMetric {
             nodes_evaluated: 1,
             nodes_exhausted: 1,
-            dimension_exhausted: BTreeMap::from([("memory".to_owned(), 1)]),
+            dimension_exhausted: [("memory".to_owned(), 1)].into(),
             coalesced_failures: 0,
             ..AllocMetric::default()
         };
@@ -352,7 +350,7 @@ mod tests {
         );
         let filtered = AllocMetric {
             nodes_evaluated: 0,
-            constraint_filtered: BTreeMap::from([("${attr.kernel.name} = windows".to_owned(), 2)]),
+            constraint_filtered: [("${attr.kernel.name} = windows".to_owned(), 2)].into(),
             coalesced_failures: 2,
             ..AllocMetric::default()
         };

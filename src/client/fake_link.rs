@@ -189,7 +189,7 @@ impl ServerLink for FakeLink {
                     alloc.client_status = update.client_status;
                     alloc.client_description = update.client_description.clone();
                     if !update.task_states.is_empty() {
-                        alloc.task_states = update.task_states.clone();
+                        alloc.task_states = update.task_states.clone().into();
                     }
                 }
                 state.updates.push(update.clone());

@@ -2,11 +2,9 @@
 //!
 //! Nomad: `nomad/structs/structs.go` `AllocMetric.FilterNode`, `ExhaustedNode`.
 
-use std::collections::BTreeMap;
+use crate::structs::{AllocMetric, Node, SortedVecMap};
 
-use crate::structs::{AllocMetric, Node};
-
-fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+fn bump(map: &mut SortedVecMap<String, u64>, key: &str) {
     match map.get_mut(key) {
         Some(count) => *count += 1,
         None => {

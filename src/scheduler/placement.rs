@@ -7,7 +7,7 @@
 //!
 //! Nomad: `scheduler/generic_sched.go` `computePlacements`, `scheduler/util.go` `inplaceUpdate`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::context::EvalContext;
@@ -20,7 +20,7 @@ use crate::structs::{
     AllocClientStatus, AllocDesiredStatus, AllocId, AllocMetric, AllocatedCpu, AllocatedMemory,
     AllocatedPort, AllocatedResources, AllocatedSharedResources, AllocatedTaskResources,
     Allocation, DeploymentId, Job, NetworkResource, NodeId, RescheduleEvent, RescheduleTracker,
-    TaskGroup,
+    SortedVecMap, TaskGroup,
 };
 
 /// Reschedule events kept on an allocation whose policy is unlimited (Nomad's
@@ -28,7 +28,7 @@ use crate::structs::{
 const MAX_PAST_RESCHEDULE_EVENTS: usize = 5;
 
 /// Each task's CPU and memory as granted.
-pub fn task_resources(group: &TaskGroup) -> BTreeMap<String, AllocatedTaskResources> {
+pub fn task_resources(group: &TaskGroup) -> SortedVecMap<String, AllocatedTaskResources> {
     group
         .tasks
         .iter()

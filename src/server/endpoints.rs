@@ -434,7 +434,7 @@ impl Server {
                 id: update.id,
                 client_status: update.client_status,
                 client_description: update.client_description,
-                task_states: update.task_states,
+                task_states: update.task_states.into(),
                 modify_time: now,
                 deployment_healthy: update.deployment_status.and_then(|status| status.healthy),
             });

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AllocId, AllocatedDeviceResource, DeploymentId, EvalId, Job, JobId, NetworkResource, NodeId,
-    Port, Scores, Service, nullable,
+    Port, Scores, Service, SortedVecMap, nullable,
 };
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -259,8 +259,9 @@ impl From<(&Port, &str)> for AllocatedPort {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct AllocatedResources {
+    /// By task name: most groups have one task, so a sorted vector, not a B-tree map.
     #[serde(deserialize_with = "nullable::default")]
-    pub tasks: BTreeMap<String, AllocatedTaskResources>,
+    pub tasks: SortedVecMap<String, AllocatedTaskResources>,
     pub shared: AllocatedSharedResources,
 }
 
@@ -286,6 +287,9 @@ pub struct NodeScoreMeta {
 }
 
 /// How the scheduler reached (or failed to reach) a placement: the evaluation's explanation.
+///
+/// Every placement keeps its own, so its maps (by datacenter, class, constraint, dimension:
+/// usually one entry or none) are sorted vectors.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct AllocMetric {
@@ -293,16 +297,16 @@ pub struct AllocMetric {
     pub nodes_filtered: u64,
     pub nodes_in_pool: u64,
     #[serde(deserialize_with = "nullable::default")]
-    pub nodes_available: BTreeMap<String, u64>,
+    pub nodes_available: SortedVecMap<String, u64>,
     #[serde(deserialize_with = "nullable::default")]
-    pub class_filtered: BTreeMap<String, u64>,
+    pub class_filtered: SortedVecMap<String, u64>,
     #[serde(deserialize_with = "nullable::default")]
-    pub constraint_filtered: BTreeMap<String, u64>,
+    pub constraint_filtered: SortedVecMap<String, u64>,
     pub nodes_exhausted: u64,
     #[serde(deserialize_with = "nullable::default")]
-    pub class_exhausted: BTreeMap<String, u64>,
+    pub class_exhausted: SortedVecMap<String, u64>,
     #[serde(deserialize_with = "nullable::default")]
-    pub dimension_exhausted: BTreeMap<String, u64>,
+    pub dimension_exhausted: SortedVecMap<String, u64>,
     #[serde(deserialize_with = "nullable::default")]
     pub quota_exhausted: Vec<String>,
     #[serde(deserialize_with = "nullable::default")]
@@ -370,8 +374,9 @@ pub struct Allocation {
     pub desired_transition: DesiredTransition,
     pub client_status: AllocClientStatus,
     pub client_description: String,
+    /// By task name, sorted: one entry for most groups ([`SortedVecMap`]).
     #[serde(deserialize_with = "nullable::default")]
-    pub task_states: BTreeMap<String, TaskState>,
+    pub task_states: SortedVecMap<String, TaskState>,
     #[serde(rename = "DeploymentID")]
     pub deployment_id: Option<DeploymentId>,
     /// Health within the deployment (`DeploymentID`); `None` until placed as a canary or judged.

@@ -36,6 +36,7 @@ mod scheduler_config;
 mod scores;
 mod service;
 mod service_registration;
+mod sorted_map;
 mod submission;
 mod task;
 mod task_group;
@@ -93,6 +94,7 @@ pub use service::{CheckRestart, Service, ServiceCheck};
 pub use service_registration::{
     CheckStatus, ServiceRegistration, ServiceRegistrationListStub, ServiceRegistrationStub,
 };
+pub use sorted_map::SortedVecMap;
 pub use submission::{
     EphemeralDiskSubmission, JobSubmission, LogConfigSubmission, MigrateSubmission,
     RescheduleSubmission, ResourcesSubmission, RestartSubmission, TaskGroupSubmission,

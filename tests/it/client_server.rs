@@ -233,7 +233,7 @@ async fn update(
             alloc.client_status = update.client_status;
             alloc.client_description = update.client_description;
             if !update.task_states.is_empty() {
-                alloc.task_states = update.task_states;
+                alloc.task_states = update.task_states.into();
             }
         }
     }

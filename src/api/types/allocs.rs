@@ -71,7 +71,7 @@ impl AllocListStub {
             desired_transition: alloc.desired_transition.clone(),
             client_status: alloc.client_status,
             client_description: alloc.client_description.clone(),
-            task_states: alloc.task_states.clone(),
+            task_states: alloc.task_states.clone().into(),
             followup_eval_id: alloc
                 .followup_eval_id
                 .as_ref()

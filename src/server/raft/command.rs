@@ -16,7 +16,8 @@ use crate::server::state::ApplyError;
 use crate::structs::{
     AclPolicy, AclToken, AllocClientStatus, AllocId, Allocation, Deployment, DeploymentId,
     DeploymentStatusUpdate, DesiredTransition, DrainStrategy, EvalId, Evaluation, Job, JobId, Node,
-    NodeId, NodeStatus, ScalingEvent, SchedulingEligibility, ServiceRegistration, TaskState,
+    NodeId, NodeStatus, ScalingEvent, SchedulingEligibility, ServiceRegistration, SortedVecMap,
+    TaskState,
 };
 
 /// One write to the state store.
@@ -233,7 +234,7 @@ pub struct AllocClientUpdate {
     pub id: AllocId,
     pub client_status: AllocClientStatus,
     pub client_description: String,
-    pub task_states: BTreeMap<String, TaskState>,
+    pub task_states: SortedVecMap<String, TaskState>,
     /// Unix nanoseconds.
     pub modify_time: i64,
     /// The allocation's health in its deployment, once the client decided it.

@@ -231,13 +231,11 @@ async fn a_purge_waits_until_the_received_snapshot_is_kept() -> anyhow::Result<(
 /// `allocs` running allocations of 20 jobs over 50 nodes, each with the task events a client
 /// reports, as a busy cluster's state holds them.
 fn large_state(allocs: usize) -> crate::server::state::PersistedState {
-    use std::collections::BTreeMap;
-
     use crate::server::state::{PersistedAlloc, PersistedState};
     use crate::structs::{
         AllocClientStatus, AllocId, AllocatedCpu, AllocatedResources, AllocatedTaskResources,
-        Allocation, EvalId, Job, JobId, Node, NodeId, TaskEvent, TaskGroup, TaskState,
-        TaskStateValue,
+        Allocation, EvalId, Job, JobId, Node, NodeId, SortedVecMap, TaskEvent, TaskGroup,
+        TaskState, TaskStateValue,
     };
 
     let jobs: Vec<Arc<Job>> = (0..20)
@@ -284,7 +282,7 @@ fn large_state(allocs: usize) -> crate::server::state::PersistedState {
                     job_id: job.id.clone(),
                     task_group: "web".to_owned(),
                     allocated_resources: AllocatedResources {
-                        tasks: BTreeMap::from([(
+                        tasks: SortedVecMap::from([(
                             "server".to_owned(),
                             AllocatedTaskResources {
                                 cpu: AllocatedCpu {
@@ -297,7 +295,7 @@ fn large_state(allocs: usize) -> crate::server::state::PersistedState {
                         ..AllocatedResources::default()
                     },
                     client_status: AllocClientStatus::Running,
-                    task_states: BTreeMap::from([(
+                    task_states: SortedVecMap::from([(
                         "server".to_owned(),
                         TaskState {
                             state: TaskStateValue::Running,
