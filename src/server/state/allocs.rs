@@ -126,18 +126,18 @@ impl Tables {
             let Some(alloc) = alloc else {
                 continue;
             };
-            let mut usage = self
-                .node_usage
-                .get(&alloc.node_id)
-                .map(|usage| (**usage).clone())
-                .unwrap_or_default();
+            // Copied only if a snapshot still shares it.
+            if !self.node_usage.contains_key(&alloc.node_id) {
+                self.node_usage
+                    .insert(alloc.node_id.clone(), Arc::default());
+            }
+            let usage = self.node_usage.get_mut(&alloc.node_id);
+            let usage = Arc::make_mut(usage.expect("the node's usage is inserted above"));
             if adding {
                 usage.add(alloc);
             } else {
                 usage.remove(alloc);
             }
-            self.node_usage
-                .insert(alloc.node_id.clone(), Arc::new(usage));
         }
     }
 

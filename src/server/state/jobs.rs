@@ -215,13 +215,16 @@ impl Tables {
         group: &str,
         change: impl FnOnce(&mut TaskGroupSummary),
     ) {
-        let Some(existing) = self.job_summaries.get(key) else {
+        let Some(summary) = self.job_summaries.get_mut(key) else {
             return;
         };
-        let mut summary = (**existing).clone();
-        change(summary.summary.entry(group.to_owned()).or_default());
+        // Copied only if a snapshot still shares it: a plan changes one summary a thousand times.
+        let summary = Arc::make_mut(summary);
+        match summary.summary.get_mut(group) {
+            Some(group_summary) => change(group_summary),
+            None => change(summary.summary.entry(group.to_owned()).or_default()),
+        }
         summary.modify_index = index;
-        self.job_summaries.insert(key.clone(), Arc::new(summary));
         self.indexes.job_summaries = index;
     }
 
