@@ -6,8 +6,9 @@
 //! ```
 //! The source walks the shuffled candidates round-robin and resumes where the previous placement
 //! stopped, so successive placements look at different nodes. The limit keeps only the first few
-//! feasible nodes (log2(n) for services, 2 for batch, all when affinities or spreads apply) and
-//! sets aside up to three nodes scoring at most 0 in case better ones follow.
+//! feasible nodes (log2(n) for services, 2 for batch; with affinities or spreads the group's count,
+//! at least 100, as Nomad: scoring every node would make a placement cost grow with the cluster)
+//! and sets aside up to three nodes scoring at most 0 in case better ones follow.
 //!
 //! Nomad: `scheduler/stack.go` `GenericStack`, `scheduler/select.go` `LimitIterator`,
 //! `MaxScoreIterator`.
@@ -34,6 +35,9 @@ const SKIP_SCORE_THRESHOLD: f64 = 0.0;
 const MAX_SKIP: usize = 3;
 /// How many top-scoring nodes a metric keeps (Nomad's `MaxRetainedNodeScores`).
 const RETAINED_NODE_SCORES: usize = 5;
+/// The fewest nodes scored for a group with affinities or spreads (Nomad's `GenericStack.Select`:
+/// "this value was empirically determined").
+const MIN_SCORED_WITH_PREFERENCES: usize = 100;
 
 /// What one task group asks of a node, and the state of its plan-dependent checks.
 pub struct GroupSelector {
@@ -79,9 +83,15 @@ impl GroupSelector {
         }
     }
 
-    /// True if every feasible node must be scored (affinities and spreads change the ranking).
-    pub fn needs_all_nodes(&self) -> bool {
-        !self.affinity.is_empty() || !self.spread.is_empty()
+    /// How many feasible nodes to score when affinities or spreads change the ranking: the
+    /// group's count, at least [`MIN_SCORED_WITH_PREFERENCES`] (Nomad: scoring spread across all
+    /// nodes is quadratic); `None` without them.
+    pub fn preference_limit(&self) -> Option<usize> {
+        (!self.affinity.is_empty() || !self.spread.is_empty()).then(|| {
+            usize::try_from(self.desired_count)
+                .unwrap_or(usize::MAX)
+                .max(MIN_SCORED_WITH_PREFERENCES)
+        })
     }
 
     /// Notes a placement on `node` in the plan-dependent counts.
@@ -289,11 +299,9 @@ impl Stack {
         penalty_nodes: &[NodeId],
         metric: &mut AllocMetric,
     ) -> Option<RankedNode> {
-        let limit = if selector.needs_all_nodes() {
-            usize::MAX
-        } else {
-            self.base_limit
-        };
+        let limit = selector
+            .preference_limit()
+            .map_or(self.base_limit, |limit| limit.max(self.base_limit));
         let n_candidates = self.candidates.len();
         let mut visited = 0;
         let mut next_from_source = |stack: &mut Self, metric: &mut AllocMetric| {
