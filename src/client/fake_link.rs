@@ -53,6 +53,17 @@ impl FakeLink {
         *self.index.borrow() + 1
     }
 
+    /// A blocking query's wait: until the index passes `min_index` or 5 s go by; the index then.
+    async fn wait_past(&self, min_index: u64) -> u64 {
+        let mut index = self.index.subscribe();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            index.wait_for(|index| *index > min_index),
+        )
+        .await;
+        *index.borrow()
+    }
+
     fn bump(&self) {
         self.index.send_modify(|index| *index += 1);
     }
@@ -205,15 +216,18 @@ impl ServerLink for FakeLink {
         deletes: &'a [String],
     ) -> BoxFuture<'a, Result<(), LinkError>> {
         Box::pin(async move {
-            let mut state = self.lock();
-            for id in deletes {
-                state.services.remove(id);
+            {
+                let mut state = self.lock();
+                for id in deletes {
+                    state.services.remove(id);
+                }
+                for registration in upserts {
+                    state
+                        .services
+                        .insert(registration.id.clone(), registration.clone());
+                }
             }
-            for registration in upserts {
-                state
-                    .services
-                    .insert(registration.id.clone(), registration.clone());
-            }
+            self.bump();
             Ok(())
         })
     }
@@ -238,9 +252,10 @@ impl ServerLink for FakeLink {
         &'a self,
         namespace: &'a str,
         name: &'a str,
-        _min_index: u64,
+        min_index: u64,
     ) -> BoxFuture<'a, Result<(Vec<ServiceRegistration>, u64), LinkError>> {
         Box::pin(async move {
+            let index = self.wait_past(min_index).await;
             let instances = self
                 .lock()
                 .services
@@ -248,16 +263,17 @@ impl ServerLink for FakeLink {
                 .filter(|r| r.namespace == namespace && r.service_name == name)
                 .cloned()
                 .collect();
-            Ok((instances, *self.index.borrow()))
+            Ok((instances, index))
         })
     }
 
     fn list_services<'a>(
         &'a self,
         namespace: &'a str,
-        _min_index: u64,
+        min_index: u64,
     ) -> BoxFuture<'a, Result<(Vec<ServiceRegistrationListStub>, u64), LinkError>> {
         Box::pin(async move {
+            let index = self.wait_past(min_index).await;
             let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for registration in self.lock().services.values() {
                 if registration.namespace == namespace {
@@ -278,7 +294,7 @@ impl ServerLink for FakeLink {
                     namespace: namespace.to_owned(),
                     services,
                 }],
-                *self.index.borrow(),
+                index,
             ))
         })
     }

@@ -174,3 +174,42 @@ pub fn hook_failed(hook: &str, error: &str) -> TaskEvent {
     event.message = message;
     event
 }
+
+/// Nomad's `TaskHookMessage` event type.
+pub const TASK_HOOK_MESSAGE: &str = "Task hook message";
+
+/// A template with `change_mode = "restart"` (or an `env` template) rendered new content: the
+/// task restarts (Nomad's `handleTemplateRerenders`).
+pub fn template_restart() -> TaskEvent {
+    new(
+        TaskEvent::RESTART_SIGNAL,
+        "Template with change_mode restart re-rendered",
+    )
+}
+
+/// A template with `change_mode = "signal"` rendered new content: the task gets `signal`.
+pub fn template_signal(signal: &str) -> TaskEvent {
+    let mut event = signaling(signal);
+    event.display_message = "Template re-rendered".to_owned();
+    event
+}
+
+/// A `change_script` ran and exited 0.
+pub fn template_script_ran(command: &str, args: &[String], exit_code: i32) -> TaskEvent {
+    new(
+        TASK_HOOK_MESSAGE,
+        format!(
+            "Template successfully ran script {command} with arguments: {args:?}. Exit code: \
+             {exit_code}"
+        ),
+    )
+}
+
+/// A `change_script` failed (could not run, or exited non-zero): a `Task hook failed` event;
+/// with `fail_on_error` it kills the task and fails it.
+pub fn template_script_failed(message: String, fail_on_error: bool) -> TaskEvent {
+    let mut event = new(TASK_HOOK_FAILED, message.clone());
+    event.message = message;
+    event.fails_task = fail_on_error;
+    event
+}

@@ -37,6 +37,7 @@ pub(crate) mod restarts;
 pub(crate) mod runner_hooks;
 pub(crate) mod task_dir_hook;
 pub(crate) mod template_hook;
+pub(crate) mod template_watch;
 #[cfg(test)]
 mod tests;
 
@@ -77,8 +78,14 @@ pub enum TaskCommand {
         reason: Option<TaskEvent>,
         failure: bool,
     },
-    /// Send a signal to the running task.
-    Signal { signal: String },
+    /// Send a signal to the running task; `reason` is the `Signaling` event to record (a
+    /// user's request when `None`).
+    Signal {
+        signal: String,
+        reason: Option<TaskEvent>,
+    },
+    /// Record an event (a template's `change_script` result).
+    Event(TaskEvent),
     /// The agent is shutting down: stop watching the task but leave it running, so the next
     /// agent recovers it.
     Detach,
@@ -160,6 +167,7 @@ pub fn spawn_with_hooks(config: TaskRunnerConfig, hooks: HookList) -> TaskRunner
     let (command_tx, command_rx) = mpsc::unbounded_channel();
     let current = Arc::new(Mutex::new(None));
     let scope = Arc::new(task_scope(&config));
+    let own_commands = command_tx.downgrade();
     let handle = TaskRunnerHandle {
         name: config.task.name.clone(),
         lifecycle: config.task.lifecycle.clone(),
@@ -183,6 +191,7 @@ pub fn spawn_with_hooks(config: TaskRunnerConfig, hooks: HookList) -> TaskRunner
         state: restored_state,
         state_tx,
         commands: command_rx,
+        own_commands,
         current,
         scope,
         tracker,
@@ -202,6 +211,9 @@ struct TaskRunner {
     state: TaskState,
     state_tx: watch::Sender<TaskState>,
     commands: mpsc::UnboundedReceiver<TaskCommand>,
+    /// A sender on `commands` for the runner's own helpers (the template watcher); weak, so the
+    /// channel still closes when the alloc runner drops its handles.
+    own_commands: mpsc::WeakUnboundedSender<TaskCommand>,
     current: Arc<Mutex<Option<(Driver, TaskHandle)>>>,
     /// The task's scope, from the runner's own allocation record and allocation directory.
     scope: Arc<TaskScope>,
@@ -366,7 +378,10 @@ impl TaskRunner {
                     }
                 }
             };
-            match self.wait(&driver, &handle).await {
+            let watcher = self.watch_templates(&driver, &handle);
+            let end = self.wait(&driver, &handle).await;
+            drop(watcher);
+            match end {
                 WaitEnd::Detached => {
                     self.run_shutdown().await;
                     return;
@@ -412,6 +427,31 @@ impl TaskRunner {
                 }
             }
         }
+    }
+
+    /// Starts re-rendering the task's templates when what they read changes, for this run of
+    /// the task (see `template_watch`); `None` without templates or servers to read from.
+    fn watch_templates(
+        &self,
+        driver: &Driver,
+        handle: &TaskHandle,
+    ) -> Option<template_watch::Watcher> {
+        let link = self.config.link.clone()?;
+        if self.config.task.templates.is_empty() {
+            return None;
+        }
+        template_watch::spawn(template_watch::WatchConfig {
+            task_dir: self.scope.task_dir.clone(),
+            templates: self.config.task.templates.clone(),
+            env: self.env.clone(),
+            namespace: self.config.alloc.namespace.clone(),
+            link,
+            checksums: template_hook::kept_checksums(self.hook_states.get(template_hook::NAME)),
+            commands: self.own_commands.clone(),
+            driver: driver.clone(),
+            handle: handle.clone(),
+            scope: (*self.scope).clone(),
+        })
     }
 
     /// Re-attaches to a task that ran before the agent restarted; the host re-registers the
@@ -480,6 +520,10 @@ impl TaskRunner {
                     }
                     Some(TaskCommand::Detach) => return PauseEnd::Detached,
                     Some(TaskCommand::Update(alloc)) => self.run_update(alloc).await,
+                    Some(TaskCommand::Event(event)) => {
+                        self.emit(event);
+                        self.publish();
+                    }
                     Some(_) => {}
                     None => return PauseEnd::Killed,
                 },
@@ -609,8 +653,8 @@ impl TaskRunner {
                             };
                             (Some(reason), WaitEnd::Restart { reason: why, failure })
                         }
-                        Some(TaskCommand::Signal { signal }) => {
-                            self.emit(events::signaling(&signal));
+                        Some(TaskCommand::Signal { signal, reason }) => {
+                            self.emit(reason.unwrap_or_else(|| events::signaling(&signal)));
                             self.publish();
                             if let Err(err) = driver.signal_task(&self.scope, handle, &signal).await {
                                 tracing::warn!(error = %err, "failed to signal task");
@@ -618,6 +662,11 @@ impl TaskRunner {
                             continue;
                         }
                         Some(TaskCommand::Start) => continue,
+                        Some(TaskCommand::Event(event)) => {
+                            self.emit(event);
+                            self.publish();
+                            continue;
+                        }
                         Some(TaskCommand::Update(alloc)) => {
                             self.run_update(alloc).await;
                             continue;

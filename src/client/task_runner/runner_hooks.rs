@@ -141,6 +141,10 @@ impl TaskRunner {
                     None => break Err(StartEnd::Killed(None)),
                     Some(TaskCommand::Detach) => break Err(StartEnd::Detached),
                     Some(TaskCommand::Update(alloc)) => *deferred = Some(alloc),
+                    Some(TaskCommand::Event(event)) => {
+                        self.emit(event);
+                        self.publish();
+                    }
                     Some(TaskCommand::Start | TaskCommand::Restart { .. } | TaskCommand::Signal { .. }) => {}
                 },
                 out = &mut future => break Ok(out),

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::hooks::{HookError, HookFuture, Prestart, PrestartRequest, PrestartResponse, TaskHook};
-use crate::allocfs::{RelPath, Root};
+use crate::allocfs::{FileKind, RelPath, Root};
 use crate::client::ServerLink;
 use crate::structs::Template;
 use crate::template::{Dependencies, Inputs};
@@ -126,19 +126,15 @@ fn write(
                     .saturating_add(1),
             )
             .is_ok_and(|on_disk| on_disk == rendered.as_bytes());
+    let perms = u32::from_str_radix(template.perms.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|_| !template.perms.is_empty());
     if !unchanged {
-        if let Some((parent, _)) = dest.split_last() {
-            root.create_dir_all(&parent, 0o755)
-                .map_err(|err| format!("failed to write template: {err}"))?;
-        }
-        root.write(&dest, rendered.as_bytes())
-            .map_err(|err| format!("failed to write template: {err}"))?;
+        write_atomically(root, &dest, rendered.as_bytes(), perms)?;
         out.written.push(template.dest_path.clone());
     }
     out.checksums.insert(template.dest_path.clone(), checksum);
-    if let Ok(mode) = u32::from_str_radix(template.perms.trim_start_matches("0o"), 8)
-        && !template.perms.is_empty()
-    {
+    if let Some(mode) = perms {
         root.set_mode(&dest, mode)
             .map_err(|err| format!("failed to set template permissions: {err}"))?;
     }
@@ -155,6 +151,60 @@ fn write(
         }
     }
     Ok(())
+}
+
+/// Writes `contents` to `dest` as consul-template does: into a temporary file beside it, given
+/// `perms` (else the mode the destination has, else 0644), renamed over the destination, so the
+/// task never reads half a file. A link or directory planted at the destination is refused.
+fn write_atomically(
+    root: &Root,
+    dest: &RelPath,
+    contents: &[u8],
+    perms: Option<u32>,
+) -> Result<(), String> {
+    let fail = |err: crate::allocfs::AllocFsError| format!("failed to write template: {err}");
+    let Some((parent, name)) = dest.split_last() else {
+        return Err(format!("template destination {dest} is the task directory"));
+    };
+    root.create_dir_all(&parent, 0o755).map_err(fail)?;
+    let existing = match root.metadata(dest) {
+        Ok(metadata) if metadata.kind == FileKind::File => Some(metadata.mode),
+        Ok(metadata) => {
+            let what = if metadata.kind == FileKind::Symlink {
+                "a symbolic link"
+            } else {
+                "not a regular file"
+            };
+            return Err(format!("failed to write template: {dest} is {what}"));
+        }
+        Err(err) if err.is_not_found() => None,
+        Err(err) => return Err(fail(err)),
+    };
+    let mut temporary = std::ffi::OsString::from(".");
+    temporary.push(name);
+    temporary.push(".caravan-tmp");
+    let temporary = parent.join_name(&temporary);
+    root.write(&temporary, contents).map_err(fail)?;
+    let written = root
+        .set_mode(&temporary, perms.or(existing).unwrap_or(0o644))
+        .and_then(|()| root.rename(&temporary, dest));
+    if let Err(err) = written {
+        let _ = root.remove(&temporary);
+        return Err(fail(err));
+    }
+    Ok(())
+}
+
+/// The services of `namespace` in the servers' answer to `/v1/services`.
+pub(crate) fn services_of(
+    lists: Vec<crate::structs::ServiceRegistrationListStub>,
+    namespace: &str,
+) -> Vec<crate::structs::ServiceRegistrationStub> {
+    lists
+        .into_iter()
+        .filter(|list| list.namespace == namespace)
+        .flat_map(|list| list.services)
+        .collect()
 }
 
 /// Renders until nothing the templates read is missing, fetching what is through `link` (the
@@ -204,13 +254,7 @@ pub async fn render_with_link(
                 .list_services(namespace, 0)
                 .await
                 .map_err(|err| format!("failed to list services: {err}"))?;
-            inputs.service_list = Some(
-                lists
-                    .into_iter()
-                    .filter(|list| list.namespace == namespace)
-                    .flat_map(|list| list.services)
-                    .collect(),
-            );
+            inputs.service_list = Some(services_of(lists, namespace));
         }
     }
     Err(format!(
@@ -222,6 +266,17 @@ pub async fn render_with_link(
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Checksums {
     checksums: BTreeMap<String, String>,
+}
+
+/// The checksums the hook kept in `state` (destination → checksum of its last render).
+pub(crate) fn kept_checksums(
+    state: Option<&crate::client::state::HookState>,
+) -> BTreeMap<String, String> {
+    state
+        .and_then(|state| state.data.clone())
+        .and_then(|data| serde_json::from_value::<Checksums>(data).ok())
+        .map(|kept| kept.checksums)
+        .unwrap_or_default()
 }
 
 /// The `template` hook: renders before every start, and on recovery, writing only what changed

@@ -12,6 +12,7 @@ use super::hooks::{
 };
 use super::runner_hooks::{hook_names, init_hooks};
 use super::*;
+use crate::client::ServerLink as _;
 use crate::client::alloc_runner::alloc_dir::TaskFilesConfig;
 use crate::driver_host::DriverHostConfig;
 use crate::structs::{AllocId, Job, JobId, RestartMode, TaskGroup, Template};
@@ -583,5 +584,209 @@ async fn a_kill_or_shutdown_cancels_a_waiting_prestart_hook() -> anyhow::Result<
     wait_log(&log, "blocker:shutdown").await?;
     assert_ne!(handle.state().state, TaskStateValue::Dead);
     assert!(handle.running().is_none());
+    Ok(())
+}
+
+/// A raw_exec task whose templates read the service `web` through a fake link, re-rendered by
+/// the runner's template watcher.
+fn alloc_with_templates(script: &str, templates: Vec<Template>) -> Arc<Allocation> {
+    let mut alloc = (*alloc_running(script)).clone();
+    if let Some(job) = alloc.job.as_mut() {
+        let job = Arc::make_mut(job);
+        if let Some(task) = job
+            .task_groups
+            .first_mut()
+            .and_then(|group| group.tasks.first_mut())
+        {
+            task.templates = templates;
+        }
+    }
+    Arc::new(alloc)
+}
+
+fn web_instance(port: i32) -> crate::structs::ServiceRegistration {
+    crate::structs::ServiceRegistration {
+        id: format!("web-{port}"),
+        service_name: "web".to_owned(),
+        namespace: "default".to_owned(),
+        address: "127.0.0.1".to_owned(),
+        port,
+        ..crate::structs::ServiceRegistration::default()
+    }
+}
+
+const UPSTREAMS: &str = "{{ range nomadService \"web\" }}{{ .Port }}\n{{ end }}";
+
+async fn wait_file(path: &std::path::Path, expected: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let contents = std::fs::read_to_string(path).unwrap_or_default();
+        if contents == expected {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{} holds {contents:?}, not {expected:?}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Two templates reading the same service change together: both files are rewritten and the
+/// task restarts once, with Nomad's event; the `noop` one alone would not restart it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_re_render_on_service_changes_and_restart_once() -> anyhow::Result<()> {
+    let fixture = Fixture::new()?;
+    let link = crate::client::fake_link::FakeLink::new(Duration::from_secs(10));
+    let node = crate::structs::NodeId::from("node-1");
+    link.sync_services(&node, &[web_instance(8080)], &[])
+        .await?;
+    let link: Arc<dyn crate::client::ServerLink> = Arc::new(link);
+    let template = |dest: &str, mode: &str| Template {
+        embedded_tmpl: UPSTREAMS.to_owned(),
+        dest_path: dest.to_owned(),
+        change_mode: mode.to_owned(),
+        perms: "0600".to_owned(),
+        ..Template::default()
+    };
+    let alloc = alloc_with_templates(
+        "exec sleep 300",
+        vec![
+            template("local/restart", "restart"),
+            template("local/noop", "noop"),
+        ],
+    );
+    let mut config = fixture.config(&alloc, None);
+    config.link = Some(Arc::clone(&link));
+    let task_dir = config.alloc_dir.task_dir("web");
+    let handle = spawn(config);
+    handle.send(TaskCommand::Start);
+    wait_for(&handle, "running", |state| {
+        state.state == TaskStateValue::Running
+    })
+    .await?;
+    wait_file(&task_dir.join("local/restart"), "8080\n").await?;
+    assert_eq!(handle.state().restarts, 0);
+    link.sync_services(&node, &[web_instance(8081)], &[])
+        .await?;
+    wait_file(&task_dir.join("local/noop"), "8080\n8081\n").await?;
+    wait_file(&task_dir.join("local/restart"), "8080\n8081\n").await?;
+    let state = wait_for(&handle, "restarted and running", |state| {
+        state.restarts == 1 && state.state == TaskStateValue::Running
+    })
+    .await?;
+    let restarts: Vec<_> = state
+        .events
+        .iter()
+        .filter(|event| event.event_type == TaskEvent::RESTART_SIGNAL)
+        .collect();
+    assert_eq!(restarts.len(), 1, "{:?}", state.events);
+    assert_eq!(
+        restarts[0].display_message,
+        "Template with change_mode restart re-rendered"
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(task_dir.join("local/restart"))?
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // An instance going away re-renders too.
+    link.sync_services(&node, &[], &["web-8080".to_owned()])
+        .await?;
+    wait_file(&task_dir.join("local/noop"), "8081\n").await?;
+    wait_for(&handle, "restarted twice", |state| {
+        state.restarts == 2 && state.state == TaskStateValue::Running
+    })
+    .await?;
+    handle.send(TaskCommand::Kill { reason: None });
+    wait_for(&handle, "dead", |state| state.state == TaskStateValue::Dead).await?;
+    // Stopped: the watcher is gone, so a later change writes nothing.
+    link.sync_services(&node, &[web_instance(9000)], &[])
+        .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        std::fs::read_to_string(task_dir.join("local/noop"))?,
+        "8081\n"
+    );
+    Ok(())
+}
+
+/// `signal` sends the template's signal through the driver ("Template re-rendered"); `script`
+/// runs its command through the driver's `exec`; neither restarts the task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_render_signals_the_task_and_runs_the_change_script() -> anyhow::Result<()> {
+    let fixture = Fixture::new()?;
+    let link = crate::client::fake_link::FakeLink::new(Duration::from_secs(10));
+    let node = crate::structs::NodeId::from("node-1");
+    link.sync_services(&node, &[web_instance(8080)], &[])
+        .await?;
+    let link: Arc<dyn crate::client::ServerLink> = Arc::new(link);
+    let marker_dir = tempfile::tempdir()?;
+    let hup = marker_dir.path().join("hup");
+    let ran = marker_dir.path().join("ran");
+    let script = format!(
+        "trap 'echo hup >> {}' HUP; while :; do sleep 0.1; done",
+        hup.display()
+    );
+    let alloc = alloc_with_templates(
+        &script,
+        vec![
+            Template {
+                embedded_tmpl: UPSTREAMS.to_owned(),
+                dest_path: "local/signal".to_owned(),
+                change_mode: "signal".to_owned(),
+                change_signal: "SIGHUP".to_owned(),
+                ..Template::default()
+            },
+            Template {
+                embedded_tmpl: UPSTREAMS.to_owned(),
+                dest_path: "local/script".to_owned(),
+                change_mode: "script".to_owned(),
+                change_script: Some(crate::structs::ChangeScript {
+                    command: "/bin/sh".to_owned(),
+                    args: vec!["-c".to_owned(), format!("echo ran >> {}", ran.display())],
+                    ..crate::structs::ChangeScript::default()
+                }),
+                ..Template::default()
+            },
+        ],
+    );
+    let mut config = fixture.config(&alloc, None);
+    config.link = Some(Arc::clone(&link));
+    let task_dir = config.alloc_dir.task_dir("web");
+    let handle = spawn(config);
+    handle.send(TaskCommand::Start);
+    wait_for(&handle, "running", |state| {
+        state.state == TaskStateValue::Running
+    })
+    .await?;
+    wait_file(&task_dir.join("local/signal"), "8080\n").await?;
+    link.sync_services(&node, &[web_instance(8081)], &[])
+        .await?;
+    wait_file(&task_dir.join("local/script"), "8080\n8081\n").await?;
+    wait_file(&hup, "hup\n").await?;
+    wait_file(&ran, "ran\n").await?;
+    let state = wait_for(&handle, "script event recorded", |state| {
+        state
+            .events
+            .iter()
+            .any(|event| event.event_type == events::TASK_HOOK_MESSAGE)
+    })
+    .await?;
+    assert!(
+        state.events.iter().any(|event| {
+            event.event_type == TaskEvent::SIGNALING
+                && event.display_message == "Template re-rendered"
+        }),
+        "{:?}",
+        state.events
+    );
+    assert_eq!(state.restarts, 0);
+    assert_eq!(state.state, TaskStateValue::Running);
+    handle.send(TaskCommand::Kill { reason: None });
+    wait_for(&handle, "dead", |state| state.state == TaskStateValue::Dead).await?;
     Ok(())
 }

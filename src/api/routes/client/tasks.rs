@@ -75,6 +75,7 @@ pub(crate) async fn signal(
         if request.task.is_empty() || *name == request.task {
             task.send(TaskCommand::Signal {
                 signal: signal.clone(),
+                reason: None,
             });
             signalled += 1;
         }
