@@ -3,7 +3,8 @@
 //! `client/serviceregistration/watcher.go`).
 //!
 //! A check is probed every `interval` under `timeout` ([`probe`]: `http` expects a 2xx, `tcp` a
-//! connection, `script` exit code 0 through the task's driver `exec`); each result goes through
+//! connection, `script` exit code 0 through the task's driver `exec`, `grpc` a `SERVING` answer to
+//! the health RPC, `grpc_health.rs`); each result goes through
 //! the check's [`CheckTracker`], a pure state machine over the times it is given:
 //!
 //! ```text

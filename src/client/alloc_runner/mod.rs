@@ -22,6 +22,7 @@
 
 pub(crate) mod alloc_dir;
 pub mod checks;
+pub mod grpc_health;
 pub mod health;
 pub mod services;
 pub(crate) mod status;

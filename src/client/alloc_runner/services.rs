@@ -76,6 +76,11 @@ struct CheckSpec {
 enum Target {
     Http(String),
     Tcp(String),
+    /// The health RPC at `address` (`host:port`) for `service`.
+    Grpc {
+        address: String,
+        service: String,
+    },
     Script(Vec<String>),
     /// A check caravan cannot run, and why.
     Refused(String),
@@ -456,6 +461,9 @@ impl ServiceHook {
                         super::checks::probe_http(&http, url, &check, timeout).await
                     }
                     Target::Tcp(address) => super::checks::probe_tcp(address, timeout).await,
+                    Target::Grpc { address, service } => {
+                        super::grpc_health::probe(address, service, timeout).await
+                    }
                     Target::Script(command) => probe_script(task.as_ref(), command, timeout).await,
                     Target::Refused(reason) => ProbeResult::failure(reason.clone()),
                 };
@@ -569,6 +577,15 @@ impl ServiceHook {
                         Target::Http(format!("{protocol}://{host}:{check_port}{path}"))
                     }
                     "tcp" => Target::Tcp(format!("{host}:{check_port}")),
+                    "grpc" if check.grpc_use_tls => Target::Refused(format!(
+                        "caravan runs gRPC checks without TLS only (check {:?} sets \
+                         grpc_use_tls)",
+                        check.name
+                    )),
+                    "grpc" => Target::Grpc {
+                        address: format!("{host}:{check_port}"),
+                        service: interpolate(&check.grpc_service),
+                    },
                     "script" if check_task.is_none() => Target::Refused(format!(
                         "script check {:?} of group service {name:?} needs a task",
                         check.name
