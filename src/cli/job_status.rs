@@ -9,7 +9,7 @@ use super::block_on;
 use super::format::{format_nanos, job_status_text, jobs_table, kv, short_id, table, time_ago};
 use super::monitor::{self, MonitorConfig};
 use super::output::outln;
-use super::{JobIdArgs, JobStatusArgs, JobStopArgs, job_file, resolve};
+use super::{JobHistoryArgs, JobIdArgs, JobStatusArgs, JobStopArgs, job_file, resolve};
 use crate::api::client::{ApiClient, encode};
 use crate::api::types::allocs::AllocListStub;
 use crate::api::types::jobs::{JobDeregisterResponse, JobListStub, JobVersionsResponse};
@@ -321,26 +321,44 @@ pub fn allocs(args: &JobIdArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn history(args: &JobIdArgs) -> anyhow::Result<ExitCode> {
+pub fn history(args: &JobHistoryArgs) -> anyhow::Result<ExitCode> {
     let client = args.api.client()?;
     block_on(async {
         let stub = resolve::job(&client, &args.job_id).await?;
-        let versions: JobVersionsResponse = client
-            .get(&format!("/v1/job/{}/versions", encode(&stub.id)))
+        let diffs = if args.diff { "?diffs=true" } else { "" };
+        let response: JobVersionsResponse = client
+            .get(&format!("/v1/job/{}/versions{diffs}", encode(&stub.id)))
             .await
             .map_err(|err| anyhow::anyhow!("Error retrieving job versions: {err}"))?;
-        let mut versions = versions.versions;
+        if args.output.printed(&response)? {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut versions = response.versions;
         versions.sort_by_key(|job| std::cmp::Reverse(job.version));
+        // Nomad: `diffs[i]` is version i's change from version i + 1 (newest first).
+        let diffs = response.diffs.unwrap_or_default();
         let blocks: Vec<String> = versions
             .iter()
-            .map(|job| {
-                kv(&[
+            .enumerate()
+            .filter(|(_, job)| args.version.is_none_or(|version| job.version == version))
+            .map(|(index, job)| {
+                let mut rows = vec![
                     ("Version", job.version.to_string()),
                     ("Stable", job.stable.to_string()),
                     ("Submit Date", format_nanos(job.submit_time)),
-                ])
+                ];
+                if let Some(diff) = diffs.get(index).filter(|_| args.diff) {
+                    let text = super::job_diff::format_job_diff(diff, false);
+                    rows.push(("Diff", format!("\n{}", text.trim())));
+                }
+                kv(&rows)
             })
             .collect();
+        if blocks.is_empty()
+            && let Some(version) = args.version
+        {
+            anyhow::bail!("job {:?} has no version {version}", stub.id);
+        }
         outln!("{}", blocks.join("\n\n"))?;
         Ok(ExitCode::SUCCESS)
     })

@@ -16,6 +16,7 @@ mod config_validate;
 mod deployment;
 mod eval_status;
 mod format;
+mod job_diff;
 mod job_file;
 mod job_init;
 mod job_launch;
@@ -361,8 +362,8 @@ pub enum JobCommand {
     Stop(JobStopArgs),
     /// Dry-runs a job file: what the scheduler would do
     Plan(JobPlanArgs),
-    /// Shows a job's versions
-    History(JobIdArgs),
+    /// Shows a job's versions, with -p the changes between them
+    History(JobHistoryArgs),
     /// Lists a job's allocations
     Allocs(JobIdArgs),
     /// Prints a registered job as API JSON
@@ -491,6 +492,22 @@ pub struct JobIdArgs {
     /// Shows full IDs and details
     #[arg(long)]
     pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JobHistoryArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The job ID (or prefix)
+    pub job_id: String,
+    /// Shows the differences between each version and the one before it
+    #[arg(short = 'p')]
+    pub diff: bool,
+    /// Shows only this version
+    #[arg(long)]
+    pub version: Option<u64>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]

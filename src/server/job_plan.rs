@@ -136,6 +136,7 @@ impl Server {
             diff: diff.then(|| JobDiff {
                 diff_type: diff_type.to_owned(),
                 id: job.id.to_string(),
+                ..JobDiff::default()
             }),
             warnings: String::new(),
             index,

@@ -25,6 +25,7 @@ mod errors;
 mod exec_driver;
 mod ha;
 mod hardening;
+mod job_history;
 mod jobspec;
 mod list_queries;
 mod max_run_duration;

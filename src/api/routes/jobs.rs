@@ -14,7 +14,7 @@ use crate::api::list::namespaced_token;
 use crate::api::query::QueryOptions;
 use crate::api::types::allocs::AllocListStub;
 use crate::api::types::jobs::{
-    JobListStub, JobPlanRequest, JobRegisterRequest, JobVersionsResponse,
+    JobDiff, JobListStub, JobPlanRequest, JobRegisterRequest, JobVersionsResponse,
 };
 use crate::server::Server;
 use crate::server::state::Table;
@@ -201,16 +201,22 @@ pub async fn versions(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = QueryOptions::parse(params)?;
+    let diffs = query.flag("diffs")?;
     let job_id = JobId::from(job_id);
     blocking_query(&server, &query, &[Table::JobVersions], |snapshot| {
-        let versions = snapshot.job_versions(&query.namespace, &job_id);
+        let mut versions = snapshot.job_versions(&query.namespace, &job_id);
         if versions.is_empty() {
             return Err(missing_job(&job_id.0));
         }
-        Ok(JobVersionsResponse {
-            versions,
-            diffs: None,
-        })
+        versions.sort_by_key(|job| std::cmp::Reverse(job.version));
+        // Nomad: each version's diff from the one before it, newest first.
+        let diffs = diffs.then(|| {
+            versions
+                .windows(2)
+                .map(|pair| JobDiff::between(Some(&*pair[1]), Some(&*pair[0])))
+                .collect()
+        });
+        Ok(JobVersionsResponse { versions, diffs })
     })
     .await
 }

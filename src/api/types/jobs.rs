@@ -138,17 +138,7 @@ pub struct PlanAnnotations {
     pub desired_tg_updates: BTreeMap<String, DesiredUpdates>,
 }
 
-/// The job's difference from the registered version, at the level Nomad's CLI headlines it
-/// (Nomad: `api.JobDiff`, its `Type` and `ID`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct JobDiff {
-    /// "Added", "Edited" or "None".
-    #[serde(rename = "Type")]
-    pub diff_type: String,
-    #[serde(rename = "ID")]
-    pub id: String,
-}
+pub use super::job_diff::JobDiff;
 
 /// The answer to a plan (Nomad: `api.JobPlanResponse`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -205,7 +195,7 @@ fn is_false(value: &bool) -> bool {
 #[serde(rename_all = "PascalCase", default)]
 pub struct JobVersionsResponse {
     pub versions: Vec<Arc<Job>>,
-    /// Not computed yet: always `null`.
+    /// With `diffs=true`: the diff of each version (newest first) from the one before it.
     pub diffs: Option<Vec<JobDiff>>,
 }
 
