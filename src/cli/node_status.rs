@@ -330,7 +330,9 @@ async fn live_allocs(
         .collect())
 }
 
-/// Follows the node's allocations until none is left running (Nomad: `api.Nodes().MonitorDrain`;
+/// Follows the drain until the node's allocations have stopped and the servers have ended its
+/// drain (Nomad: `api.Nodes().MonitorDrain`: "Drain complete for node ..." once the node's drain
+/// strategy is cleared, "All allocations on node ... have stopped" once none is left running;
 /// with `ignore_system`, system jobs' allocations stay and are not waited for).
 async fn monitor_drain(
     client: &ApiClient,
@@ -340,7 +342,8 @@ async fn monitor_drain(
     ignore_system: bool,
 ) -> anyhow::Result<()> {
     let give_up = std::time::Instant::now() + deadline + Duration::from_secs(30);
-    let mut index = 0;
+    let (mut alloc_index, mut node_index) = (0, 0);
+    let (mut stopped, mut complete) = (false, false);
     let mut reported: std::collections::BTreeSet<String> = Default::default();
     loop {
         let remaining = give_up.saturating_duration_since(std::time::Instant::now());
@@ -351,45 +354,67 @@ async fn monitor_drain(
             )?;
             return Ok(());
         }
-        let (allocs, meta): (Vec<Allocation>, _) = client
-            .blocking(
-                &format!("/v1/node/{node_id}/allocations"),
-                index,
-                remaining.min(Duration::from_secs(30)),
-            )
-            .await?;
-        index = meta.last_index.max(index);
-        let mut left = 0;
-        for alloc in &allocs {
-            let alloc_id = alloc.id.as_str();
-            let stopping = alloc.desired_status != AllocDesiredStatus::Run;
-            let is_system = alloc
-                .job
-                .as_ref()
-                .is_some_and(|job| job.job_type == JobType::System);
-            if ignore_system && is_system {
-                continue;
-            }
-            if alloc.is_client_terminal() {
-                if stopping
-                    && live_before.contains(alloc_id)
-                    && reported.insert(alloc_id.to_owned())
-                {
-                    outln!(
-                        "{}: Alloc {:?} draining",
-                        now_rfc3339(),
-                        short_id(alloc_id, false)
-                    )?;
+        let wait = remaining.min(Duration::from_secs(30));
+        if !stopped {
+            let (allocs, meta): (Vec<Allocation>, _) = client
+                .blocking(
+                    &format!("/v1/node/{node_id}/allocations"),
+                    alloc_index,
+                    wait,
+                )
+                .await?;
+            alloc_index = meta.last_index.max(alloc_index);
+            let mut left = 0;
+            for alloc in &allocs {
+                let alloc_id = alloc.id.as_str();
+                let stopping = alloc.desired_status != AllocDesiredStatus::Run;
+                let is_system = alloc
+                    .job
+                    .as_ref()
+                    .is_some_and(|job| job.job_type == JobType::System);
+                if ignore_system && is_system {
+                    continue;
                 }
-            } else {
-                left += 1;
+                if alloc.is_client_terminal() {
+                    if stopping
+                        && live_before.contains(alloc_id)
+                        && reported.insert(alloc_id.to_owned())
+                    {
+                        outln!(
+                            "{}: Alloc {:?} draining",
+                            now_rfc3339(),
+                            short_id(alloc_id, false)
+                        )?;
+                    }
+                } else {
+                    left += 1;
+                }
+            }
+            if left == 0 {
+                stopped = true;
+                outln!(
+                    "{}: All allocations on node {node_id:?} have stopped",
+                    now_rfc3339()
+                )?;
             }
         }
-        if left == 0 {
-            outln!(
-                "{}: All allocations on node {node_id:?} have stopped",
-                now_rfc3339()
-            )?;
+        if !complete {
+            // While allocations run the node is only looked at; after, it is waited on.
+            let (index, node_wait) = if stopped {
+                (node_index, wait)
+            } else {
+                (0, Duration::ZERO)
+            };
+            let (node, meta): (Node, _) = client
+                .blocking(&format!("/v1/node/{node_id}"), index, node_wait)
+                .await?;
+            node_index = meta.last_index.max(node_index);
+            if node.drain_strategy.is_none() {
+                complete = true;
+                outln!("{}: Drain complete for node {node_id}", now_rfc3339())?;
+            }
+        }
+        if stopped && complete {
             return Ok(());
         }
     }

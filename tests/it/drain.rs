@@ -1,7 +1,8 @@
 //! Node drains governed by `migrate`: a count-3 service job on a `-dev` agent's node, a second,
 //! client-only agent's node joining, and the first node drained. The drainer moves one
 //! allocation at a time (`migrate { max_parallel = 1 }`), each only once the previous
-//! replacement is healthy, and ends the drain when the node is empty.
+//! replacement is healthy, and ends the drain when the node is empty; `caravan node drain`
+//! follows it to Nomad's "Drain complete" end.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -87,11 +88,27 @@ async fn a_drain_moves_one_allocation_at_a_time_and_completes() -> anyhow::Resul
     let other = start_agent(config, true).await?;
     let node_b = node_id(&dev, "other").await?;
 
-    dev.put(
-        &format!("/v1/node/{node_a}/drain"),
-        &json!({ "NodeID": node_a, "DrainSpec": { "Deadline": 300 * SECOND } }),
-    )
-    .await?;
+    // The drain is started and monitored by the CLI, as an operator would.
+    let monitor = tokio::task::spawn_blocking({
+        let (url, node) = (dev.url.clone(), node_a.clone());
+        let dir = tempfile::tempdir()?;
+        move || {
+            crate::support::caravan(
+                dir.path(),
+                &[
+                    "node",
+                    "drain",
+                    "-address",
+                    &url,
+                    "-enable",
+                    "-yes",
+                    "-deadline",
+                    "5m",
+                    &node,
+                ],
+            )
+        }
+    });
 
     // Sample throughout: at most one allocation in flight (at least 2 healthy that are not
     // leaving), and the moves seen one by one.
@@ -126,6 +143,19 @@ async fn a_drain_moves_one_allocation_at_a_time_and_completes() -> anyhow::Resul
             "the drain did not complete: node {node}, allocations {allocs:#?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let monitored = tokio::time::timeout(WAIT, monitor).await???;
+    assert_eq!(monitored.code, Some(0), "{monitored:?}");
+    for expected in [
+        format!("Node {node_a:?} drain strategy set"),
+        format!("Drain complete for node {node_a}"),
+        format!("All allocations on node {node_a:?} have stopped"),
+    ] {
+        assert!(
+            monitored.stdout.contains(&expected),
+            "no {expected:?} in {}",
+            monitored.stdout
+        );
     }
     assert!(fewest_healthy >= 2);
     assert!(
