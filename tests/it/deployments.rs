@@ -4,96 +4,20 @@
 
 use std::time::Duration;
 
-use caravan::agent::config::AgentConfig;
-use caravan::agent::run::{RunningAgent, start_agent};
 use serde_json::{Value, json};
 
-use crate::support::caravan;
+use crate::support::caravan_async;
+use crate::support::dev::Dev;
 use crate::support::server::wait_for;
 
 const SECOND: u64 = 1_000_000_000;
 
-/// Runs the CLI off the runtime's workers (the agent answers it on them).
-async fn cli(dir: &std::path::Path, args: &[&str]) -> anyhow::Result<crate::support::Run> {
-    let dir = dir.to_owned();
-    let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        caravan(&dir, &args)
-    })
-    .await?
+/// What these tests read of a job beyond the shared helper.
+trait JobQueries {
+    async fn live_allocs(&self, job: &str) -> anyhow::Result<Vec<Value>>;
 }
 
-struct Dev {
-    agent: RunningAgent,
-    url: String,
-    http: reqwest::Client,
-}
-
-impl Dev {
-    async fn start() -> anyhow::Result<Self> {
-        let mut config = AgentConfig::dev();
-        config.ports.http = Some(0);
-        config.ports.rpc = Some(0);
-        let agent = start_agent(config, true).await?;
-        let url = format!("http://{}", agent.http_addr);
-        let dev = Self {
-            agent,
-            url,
-            http: reqwest::Client::new(),
-        };
-        wait_for(Duration::from_secs(30), || async {
-            let nodes = dev.get("/v1/nodes").await?;
-            Ok(nodes
-                .as_array()
-                .is_some_and(|nodes| nodes.iter().any(|node| node["Status"] == "ready"))
-                .then_some(()))
-        })
-        .await?;
-        Ok(dev)
-    }
-
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        Ok(self
-            .http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await?
-            .json()
-            .await?)
-    }
-
-    async fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let response = self
-            .http
-            .put(format!("{}{path}", self.url))
-            .json(body)
-            .send()
-            .await?;
-        let status = response.status();
-        let text = response.text().await?;
-        anyhow::ensure!(status.is_success(), "PUT {path}: {status}: {text}");
-        Ok(serde_json::from_str(&text)?)
-    }
-
-    /// The job's deployment of `version` once it has left `running` (a later version's, such as
-    /// an auto-revert's, may already have followed it).
-    async fn deployment_done(&self, job: &str, version: u64) -> anyhow::Result<Value> {
-        wait_for(Duration::from_secs(60), || async {
-            let deployments = self.get(&format!("/v1/job/{job}/deployments")).await?;
-            Ok(deployments.as_array().and_then(|deployments| {
-                deployments
-                    .iter()
-                    .find(|deployment| {
-                        deployment["JobVersion"] == version
-                            && !matches!(deployment["Status"].as_str(), Some("running" | "paused"))
-                    })
-                    .cloned()
-            }))
-        })
-        .await
-    }
-
+impl JobQueries for Dev {
     async fn live_allocs(&self, job: &str) -> anyhow::Result<Vec<Value>> {
         let allocs = self.get(&format!("/v1/job/{job}/allocations")).await?;
         Ok(allocs
@@ -298,7 +222,7 @@ async fn a_canary_waits_for_promotion_then_the_rest_roll() -> anyhow::Result<()>
     assert_eq!(live.len(), 3, "the canary runs beside both old allocations");
     let id = waiting["ID"].as_str().unwrap_or_default().to_owned();
     let dir = tempfile::tempdir()?;
-    let status = cli(
+    let status = caravan_async(
         dir.path(),
         &["deployment", "status", "-address", &dev.url, &id[..8]],
     )
@@ -314,7 +238,7 @@ async fn a_canary_waits_for_promotion_then_the_rest_roll() -> anyhow::Result<()>
     assert!(status.stdout.contains("Canaries"), "{}", status.stdout);
     // Promotion waits for the canary to be healthy.
     wait_for(Duration::from_secs(30), || async {
-        let promote = cli(
+        let promote = caravan_async(
             dir.path(),
             &["job", "promote", "-address", &dev.url, "-detach", "canary"],
         )

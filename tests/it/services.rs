@@ -1,15 +1,14 @@
 //! Native services and their checks on a real `-dev` agent with raw_exec tasks serving HTTP on
 //! 127.0.0.1: a rolling update gated on `http` checks, a failing check reverted with
-//! `auto_revert`, `check_restart` (counted by the restart policy), and deregistration when the
-//! job stops.
+//! `auto_revert`, `check_restart` (counted by the restart policy), deregistration when the
+//! job stops, and templates re-rendered as a service's instances come and go.
 
 use std::time::Duration;
 
-use caravan::agent::config::AgentConfig;
-use caravan::agent::run::{RunningAgent, start_agent};
 use serde_json::{Value, json};
 
-use crate::support::caravan;
+use crate::support::caravan_async;
+use crate::support::dev::Dev;
 use crate::support::server::wait_for;
 
 const SECOND: u64 = 1_000_000_000;
@@ -18,94 +17,13 @@ const MILLI: u64 = 1_000_000;
 /// Serves the task directory over HTTP on the allocation's `http` port, loopback only.
 const SERVE: &str = "exec /usr/bin/python3 -m http.server \"$NOMAD_PORT_http\" --bind 127.0.0.1";
 
-async fn cli(dir: &std::path::Path, args: &[&str]) -> anyhow::Result<crate::support::Run> {
-    let dir = dir.to_owned();
-    let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        caravan(&dir, &args)
-    })
-    .await?
+/// What these tests read of services and health beyond the shared helper.
+trait ServiceQueries {
+    async fn healthy_allocs(&self, job: &str) -> anyhow::Result<Vec<Value>>;
+    async fn instances(&self, service: &str) -> anyhow::Result<Vec<Value>>;
 }
 
-struct Dev {
-    agent: RunningAgent,
-    url: String,
-    http: reqwest::Client,
-}
-
-impl Dev {
-    async fn start() -> anyhow::Result<Self> {
-        let mut config = AgentConfig::dev();
-        config.ports.http = Some(0);
-        config.ports.rpc = Some(0);
-        let agent = start_agent(config, true).await?;
-        let url = format!("http://{}", agent.http_addr);
-        let dev = Self {
-            agent,
-            url,
-            http: reqwest::Client::new(),
-        };
-        wait_for(Duration::from_secs(30), || async {
-            let nodes = dev.get("/v1/nodes").await?;
-            Ok(nodes
-                .as_array()
-                .is_some_and(|nodes| nodes.iter().any(|node| node["Status"] == "ready"))
-                .then_some(()))
-        })
-        .await?;
-        Ok(dev)
-    }
-
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        Ok(self
-            .http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await?
-            .json()
-            .await?)
-    }
-
-    async fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let response = self
-            .http
-            .put(format!("{}{path}", self.url))
-            .json(body)
-            .send()
-            .await?;
-        let status = response.status();
-        let text = response.text().await?;
-        anyhow::ensure!(status.is_success(), "PUT {path}: {status}: {text}");
-        Ok(serde_json::from_str(&text)?)
-    }
-
-    async fn deployment_done(&self, job: &str, version: u64) -> anyhow::Result<Value> {
-        let done = wait_for(Duration::from_secs(90), || async {
-            let deployments = self.get(&format!("/v1/job/{job}/deployments")).await?;
-            Ok(deployments.as_array().and_then(|deployments| {
-                deployments
-                    .iter()
-                    .find(|deployment| {
-                        deployment["JobVersion"] == version
-                            && !matches!(deployment["Status"].as_str(), Some("running" | "paused"))
-                    })
-                    .cloned()
-            }))
-        })
-        .await;
-        match done {
-            Ok(deployment) => Ok(deployment),
-            Err(err) => {
-                let deployment = self.get(&format!("/v1/job/{job}/deployment")).await?;
-                let allocs = self.get(&format!("/v1/job/{job}/allocations")).await?;
-                Err(err.context(format!(
-                    "deployment of {job} version {version} not done: {deployment}; allocations: {allocs}"
-                )))
-            }
-        }
-    }
-
+impl ServiceQueries for Dev {
     /// The job's allocations that run and are healthy in their deployment.
     async fn healthy_allocs(&self, job: &str) -> anyhow::Result<Vec<Value>> {
         let allocs = self.get(&format!("/v1/job/{job}/allocations")).await?;
@@ -245,7 +163,7 @@ async fn a_rolling_update_gated_on_http_checks_keeps_three_healthy() -> anyhow::
     }
 
     let dir = tempfile::tempdir()?;
-    let info = cli(
+    let info = caravan_async(
         dir.path(),
         &["service", "info", "-address", &dev.url, "web"],
     )
@@ -259,11 +177,11 @@ async fn a_rolling_update_gated_on_http_checks_keeps_three_healthy() -> anyhow::
         "{}",
         info.stdout
     );
-    let list = cli(dir.path(), &["service", "list", "-address", &dev.url]).await?;
+    let list = caravan_async(dir.path(), &["service", "list", "-address", &dev.url]).await?;
     assert!(list.stdout.contains("web"), "{}", list.stdout);
     assert!(list.stdout.contains("[v]"), "{}", list.stdout);
 
-    let status = cli(
+    let status = caravan_async(
         dir.path(),
         &["alloc", "status", "-address", &dev.url, &new_allocs[0]],
     )
@@ -303,7 +221,7 @@ async fn a_rolling_update_gated_on_http_checks_keeps_three_healthy() -> anyhow::
         Ok(dev.instances("web").await?.is_empty().then_some(()))
     })
     .await?;
-    let list = cli(dir.path(), &["service", "list", "-address", &dev.url]).await?;
+    let list = caravan_async(dir.path(), &["service", "list", "-address", &dev.url]).await?;
     assert!(
         list.stdout.contains("No service registrations found"),
         "{}",
@@ -665,7 +583,7 @@ async fn a_node_that_goes_down_loses_its_instances() -> anyhow::Result<()> {
     assert!(sync(&doomed, &second).await?.status().is_success());
     let dir = tempfile::tempdir()?;
     let second_id = second["Upserts"][0]["ID"].as_str().unwrap_or_default();
-    let deleted = cli(
+    let deleted = caravan_async(
         dir.path(),
         &[
             "service",
@@ -712,24 +630,32 @@ async fn a_node_that_goes_down_loses_its_instances() -> anyhow::Result<()> {
 }
 
 /// A template in another job reads the instances of `web` through `nomadService` (the client's
-/// link to the servers) before its task starts: the file holds the instance's address and port.
+/// link to the servers) before its task starts, and renders again as they come and go: the
+/// `noop` file follows `web` scaled to 2 and stopped; the `restart` template restarts the task
+/// with Nomad's event; the `signal` template's SIGHUP reaches the task's trap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_template_renders_the_instances_of_a_service() -> anyhow::Result<()> {
+async fn a_template_re_renders_as_instances_of_a_service_come_and_go() -> anyhow::Result<()> {
     let dev = Dev::start().await?;
     dev.put(
         "/v1/jobs",
         &job("web", 1, SERVE, http_check("/"), update(false, 30)),
     )
     .await?;
-    let instance = wait_for(Duration::from_secs(60), || async {
-        Ok(dev.instances("web").await?.into_iter().next())
+    wait_for(Duration::from_secs(60), || async {
+        Ok((dev.instances("web").await?.len() == 1).then_some(()))
     })
     .await?;
-    let expected = format!(
-        "{}:{}\n",
-        instance["Address"].as_str().unwrap_or(""),
-        instance["Port"]
-    );
+    let upstreams = "{{ range nomadService \"v.web\" }}{{ .Address }}:{{ .Port }}\n{{ end }}";
+    let template = |dest: &str, mode: &str| {
+        json!({
+            "EmbeddedTmpl": upstreams,
+            "DestPath": dest,
+            "ChangeMode": mode,
+            "ChangeSignal": "SIGHUP",
+            "Splay": 100 * MILLI,
+        })
+    };
+    let trap = "trap 'echo hup >> local/hups' HUP; while :; do sleep 0.1; done";
     dev.put(
         "/v1/jobs",
         &json!({ "Job": {
@@ -738,16 +664,25 @@ async fn a_template_renders_the_instances_of_a_service() -> anyhow::Result<()> {
                 "Name": "g",
                 "Count": 1,
                 "EphemeralDisk": { "SizeMB": 10 },
-                "Tasks": [{
-                    "Name": "t",
-                    "Driver": "raw_exec",
-                    "Config": { "command": "/bin/sh", "args": ["-c", "exec sleep 300"] },
-                    "Resources": { "CPU": 20, "MemoryMB": 64 },
-                    "Templates": [{
-                        "EmbeddedTmpl": "{{ range nomadService \"v.web\" }}{{ .Address }}:{{ .Port }}\n{{ end }}",
-                        "DestPath": "local/upstreams",
-                    }],
-                }],
+                "Tasks": [
+                    {
+                        "Name": "t",
+                        "Driver": "raw_exec",
+                        "Config": { "command": "/bin/sh", "args": ["-c", "exec sleep 300"] },
+                        "Resources": { "CPU": 20, "MemoryMB": 64 },
+                        "Templates": [
+                            template("local/upstreams", "noop"),
+                            template("local/restart", "restart"),
+                        ],
+                    },
+                    {
+                        "Name": "s",
+                        "Driver": "raw_exec",
+                        "Config": { "command": "/bin/sh", "args": ["-c", trap] },
+                        "Resources": { "CPU": 20, "MemoryMB": 64 },
+                        "Templates": [template("local/upstreams", "signal")],
+                    },
+                ],
             }],
         }}),
     )
@@ -762,17 +697,96 @@ async fn a_template_renders_the_instances_of_a_service() -> anyhow::Result<()> {
         }))
     })
     .await?;
-    let rendered = dev
-        .http
-        .get(format!(
-            "{}/v1/client/fs/cat/{alloc_id}?path=t/local/upstreams",
-            dev.url
-        ))
+    let cat = |path: &'static str| {
+        let (dev, alloc_id) = (&dev, &alloc_id);
+        async move {
+            let response = dev
+                .http
+                .get(format!(
+                    "{}/v1/client/fs/cat/{alloc_id}?path={path}",
+                    dev.url
+                ))
+                .send()
+                .await?;
+            anyhow::Ok(if response.status().is_success() {
+                response.text().await?
+            } else {
+                String::new()
+            })
+        }
+    };
+    // The file lists exactly the instances the catalog has (in any order).
+    let follows = |count: usize| {
+        let (dev, cat) = (&dev, &cat);
+        async move {
+            wait_for(Duration::from_secs(60), || async {
+                let instances = dev.instances("web").await?;
+                let mut want: Vec<String> = instances
+                    .iter()
+                    .map(|i| format!("{}:{}", i["Address"].as_str().unwrap_or(""), i["Port"]))
+                    .collect();
+                want.sort();
+                let mut have: Vec<String> = cat("t/local/upstreams")
+                    .await?
+                    .lines()
+                    .map(str::to_owned)
+                    .collect();
+                have.sort();
+                let signalled = cat("s/local/upstreams").await?;
+                let mut also: Vec<String> = signalled.lines().map(str::to_owned).collect();
+                also.sort();
+                Ok((want.len() == count && have == want && also == want).then_some(have))
+            })
+            .await
+        }
+    };
+    assert_eq!(follows(1).await?.len(), 1);
+    dev.put(
+        "/v1/jobs",
+        &job("web", 2, SERVE, http_check("/"), update(false, 30)),
+    )
+    .await?;
+    assert_eq!(follows(2).await?.len(), 2);
+    // The restart template restarted `t` (once per change, with Nomad's event); the signal
+    // template's SIGHUP reached `s`, which kept running.
+    let alloc = wait_for(Duration::from_secs(30), || async {
+        let alloc = dev.get(&format!("/v1/allocation/{alloc_id}")).await?;
+        let restarted = alloc["TaskStates"]["t"]["Events"]
+            .as_array()
+            .is_some_and(|events| {
+                events.iter().any(|event| {
+                    event["Type"] == "Restart Signaled"
+                        && event["DisplayMessage"]
+                            == "Template with change_mode restart re-rendered"
+                })
+            });
+        let running = alloc["TaskStates"]["t"]["State"] == "running";
+        Ok((restarted && running).then_some(alloc))
+    })
+    .await?;
+    assert_eq!(alloc["TaskStates"]["s"]["Restarts"], 0, "{alloc}");
+    let signalled = alloc["TaskStates"]["s"]["Events"]
+        .as_array()
+        .is_some_and(|events| {
+            events.iter().any(|event| {
+                event["Type"] == "Signaling" && event["DisplayMessage"] == "Template re-rendered"
+            })
+        });
+    assert!(signalled, "{alloc}");
+    wait_for(Duration::from_secs(30), || async {
+        Ok(cat("s/local/hups").await?.contains("hup").then_some(()))
+    })
+    .await?;
+    // `web` stopped: its instances go, and the file empties.
+    dev.http
+        .delete(format!("{}/v1/job/web", dev.url))
         .send()
         .await?
-        .text()
-        .await?;
-    assert_eq!(rendered, expected);
+        .error_for_status()?;
+    wait_for(Duration::from_secs(60), || async {
+        Ok(cat("t/local/upstreams").await?.is_empty().then_some(()))
+    })
+    .await?;
     dev.agent.shutdown().await;
     Ok(())
 }

@@ -12,7 +12,7 @@ use super::server::wait_for;
 pub struct Dev {
     pub agent: RunningAgent,
     pub url: String,
-    http: reqwest::Client,
+    pub http: reqwest::Client,
 }
 
 impl Dev {
@@ -78,6 +78,35 @@ impl Dev {
                 .cloned())
         })
         .await
+    }
+
+    /// The job's deployment of `version` once it has left `running` and `paused` (a later
+    /// version's, such as an auto-revert's, may already have followed it); on a timeout the
+    /// error shows the latest deployment and the allocations.
+    pub async fn deployment_done(&self, job: &str, version: u64) -> anyhow::Result<Value> {
+        let done = wait_for(Duration::from_secs(90), || async {
+            let deployments = self.get(&format!("/v1/job/{job}/deployments")).await?;
+            Ok(deployments.as_array().and_then(|deployments| {
+                deployments
+                    .iter()
+                    .find(|deployment| {
+                        deployment["JobVersion"] == version
+                            && !matches!(deployment["Status"].as_str(), Some("running" | "paused"))
+                    })
+                    .cloned()
+            }))
+        })
+        .await;
+        match done {
+            Ok(deployment) => Ok(deployment),
+            Err(err) => {
+                let deployment = self.get(&format!("/v1/job/{job}/deployment")).await?;
+                let allocs = self.get(&format!("/v1/job/{job}/allocations")).await?;
+                Err(err.context(format!(
+                    "deployment of {job} version {version} not done: {deployment}; allocations: {allocs}"
+                )))
+            }
+        }
     }
 
     /// Runs `caravan ARGS -address <this agent>` (the address goes after the subcommand).

@@ -45,6 +45,18 @@ pub fn caravan(dir: &Path, args: &[&str]) -> anyhow::Result<Run> {
         .output()?;
     Ok(Run::from(output))
 }
+
+/// [`caravan`] off the runtime's workers, for async tests whose agent answers on them.
+pub async fn caravan_async(dir: &Path, args: &[&str]) -> anyhow::Result<Run> {
+    let dir = dir.to_owned();
+    let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        caravan(&dir, &args)
+    })
+    .await?
+}
+
 pub mod dev;
 pub mod server;
 
