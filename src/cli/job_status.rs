@@ -340,7 +340,6 @@ pub fn history(args: &JobHistoryArgs) -> anyhow::Result<ExitCode> {
         let blocks: Vec<String> = versions
             .iter()
             .enumerate()
-            .filter(|(_, job)| args.version.is_none_or(|version| job.version == version))
             .map(|(index, job)| {
                 let mut rows = vec![
                     ("Version", job.version.to_string()),
@@ -354,11 +353,6 @@ pub fn history(args: &JobHistoryArgs) -> anyhow::Result<ExitCode> {
                 kv(&rows)
             })
             .collect();
-        if blocks.is_empty()
-            && let Some(version) = args.version
-        {
-            anyhow::bail!("job {:?} has no version {version}", stub.id);
-        }
         outln!("{}", blocks.join("\n\n"))?;
         Ok(ExitCode::SUCCESS)
     })

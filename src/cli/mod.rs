@@ -503,9 +503,6 @@ pub struct JobHistoryArgs {
     /// Shows the differences between each version and the one before it
     #[arg(short = 'p')]
     pub diff: bool,
-    /// Shows only this version
-    #[arg(long)]
-    pub version: Option<u64>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
