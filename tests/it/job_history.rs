@@ -69,7 +69,8 @@ async fn history_shows_the_field_diffs_between_versions() -> anyhow::Result<()> 
         "  +/- Count: \"1\" => \"3\"",
         "  +/- Task: \"redis\"",
         "    +/- Resources {",
-        "      +/- MemoryMB: \"256\" => \"512\"",
+        // Aligned with the longest field of the object (`MemoryMaxMB`), as Nomad's.
+        "      +/- MemoryMB:    \"256\" => \"512\"",
         "Version     = 0",
     ] {
         assert!(out.contains(expected), "no {expected:?} in:\n{out}");
