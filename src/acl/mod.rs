@@ -30,6 +30,8 @@ pub fn secret_hash(secret: &str) -> String {
 pub struct Acl {
     management: bool,
     namespaces: BTreeMap<String, BTreeSet<String>>,
+    /// Per namespace (or glob), per variable path glob, the capabilities granted.
+    variables: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
     node: Level,
     agent: Level,
     operator: Level,
@@ -60,6 +62,13 @@ impl Acl {
                     .entry(rule.name.clone())
                     .or_default()
                     .extend(rule.capabilities.iter().cloned());
+                let paths = acl.variables.entry(rule.name.clone()).or_default();
+                for (glob, capabilities) in &rule.variables {
+                    paths
+                        .entry(glob.clone())
+                        .or_default()
+                        .extend(capabilities.iter().cloned());
+                }
             }
             acl.node = acl.node.merge(policy.node);
             acl.agent = acl.agent.merge(policy.agent);
@@ -76,18 +85,7 @@ impl Acl {
 
     /// The capabilities that apply in `namespace`: its exact rule, else its closest glob.
     fn namespace_rule(&self, namespace: &str) -> Option<&BTreeSet<String>> {
-        if let Some(exact) = self.namespaces.get(namespace) {
-            return Some(exact);
-        }
-        self.namespaces
-            .iter()
-            .filter(|(pattern, _)| pattern.contains('*') && glob_matches(pattern, namespace))
-            .min_by_key(|(pattern, _)| {
-                namespace
-                    .len()
-                    .saturating_sub(pattern.replace('*', "").len())
-            })
-            .map(|(_, capabilities)| capabilities)
+        closest(&self.namespaces, namespace)
     }
 
     /// Whether `capability` is granted in `namespace`.
@@ -96,6 +94,21 @@ impl Acl {
             return true;
         }
         self.namespace_rule(namespace).is_some_and(|capabilities| {
+            !capabilities.contains("deny") && capabilities.contains(capability)
+        })
+    }
+
+    /// Whether `capability` (`read`, `list`, `write`, `destroy`) is granted on the variable at
+    /// `path` in `namespace`: the namespace's exact rule else its closest glob, then the path's
+    /// exact rule else its closest glob (Nomad: `ACL.AllowVariableOperation`).
+    pub fn allow_variable_op(&self, namespace: &str, path: &str, capability: &str) -> bool {
+        if self.management {
+            return true;
+        }
+        let Some(paths) = closest(&self.variables, namespace) else {
+            return false;
+        };
+        closest(paths, path).is_some_and(|capabilities| {
             !capabilities.contains("deny") && capabilities.contains(capability)
         })
     }
@@ -154,6 +167,19 @@ impl Acl {
     pub fn allow_plugin_read(&self) -> bool {
         self.allow(self.plugin, Level::Read)
     }
+}
+
+/// The value of `key` in `rules`, else of the closest glob that matches it (the one that leaves
+/// the fewest characters to its `*`s).
+fn closest<'a, V>(rules: &'a BTreeMap<String, V>, key: &str) -> Option<&'a V> {
+    if let Some(exact) = rules.get(key) {
+        return Some(exact);
+    }
+    rules
+        .iter()
+        .filter(|(pattern, _)| pattern.contains('*') && glob_matches(pattern, key))
+        .min_by_key(|(pattern, _)| key.len().saturating_sub(pattern.replace('*', "").len()))
+        .map(|(_, value)| value)
 }
 
 /// `*` matches any run of characters, everything else itself.
@@ -249,6 +275,27 @@ mod tests {
             r#"namespace "web" { policy = "deny" }"#,
         ]);
         assert!(!denied.allow_namespace_op("web", "read-job"));
+    }
+
+    #[test]
+    fn variables_take_the_closest_path_rule_and_the_namespace_policy() {
+        let acl = acl(&[r#"namespace "default" {
+                 variables {
+                   path "app/*" { capabilities = ["read", "list"] }
+                   path "app/secret" { capabilities = ["deny"] }
+                 }
+               }
+               namespace "web" { policy = "write" }
+               namespace "ro" { policy = "read" }"#]);
+        assert!(acl.allow_variable_op("default", "app/db", "read"));
+        assert!(!acl.allow_variable_op("default", "app/db", "write"));
+        assert!(!acl.allow_variable_op("default", "app/secret", "read"));
+        assert!(!acl.allow_variable_op("default", "other", "read"));
+        assert!(acl.allow_variable_op("web", "anything", "write"));
+        assert!(acl.allow_variable_op("ro", "anything", "list"));
+        assert!(!acl.allow_variable_op("ro", "anything", "write"));
+        assert!(!acl.allow_variable_op("elsewhere", "app/db", "read"));
+        assert!(Acl::management().allow_variable_op("any", "path", "destroy"));
     }
 
     #[test]

@@ -187,6 +187,17 @@ fn expand_namespace_policy(policy: &str) -> Result<&'static [&'static str], Poli
     }
 }
 
+/// What a namespace `policy` grants on its variables (every path): `read` reads and lists
+/// them, `write` also writes and destroys them, `deny` denies them.
+fn namespace_policy_variables(policy: &str) -> Option<&'static [&'static str]> {
+    match policy {
+        "deny" => Some(&["deny"]),
+        "read" => Some(&["read", "list"]),
+        "write" => Some(&["read", "list", "write", "destroy"]),
+        _ => None,
+    }
+}
+
 /// What a host volume `policy` grants (Nomad: `expandHostVolumePolicy`).
 fn expand_host_volume_policy(policy: &str) -> Result<&'static [&'static str], PolicyError> {
     match policy {
@@ -315,6 +326,12 @@ fn parse_namespace(block: &Block) -> Result<NamespaceRule, PolicyError> {
                         let expanded = expand_namespace_policy(&policy)?;
                         rule.capabilities
                             .extend(expanded.iter().map(|cap| (*cap).to_owned()));
+                        if let Some(variables) = namespace_policy_variables(&policy) {
+                            rule.variables.push((
+                                "*".to_owned(),
+                                variables.iter().map(|cap| (*cap).to_owned()).collect(),
+                            ));
+                        }
                     }
                 }
                 "capabilities" => {
@@ -473,9 +490,13 @@ mod tests {
         assert!(web.capabilities.contains("read-job"));
         assert!(web.capabilities.contains("alloc-node-exec"));
         assert!(!web.capabilities.contains("submit-job"));
+        // `policy = "read"` reads and lists every variable; the block adds its own path.
         assert_eq!(
             web.variables,
-            vec![("app/*".to_owned(), caps(&["list", "read"]))]
+            vec![
+                ("*".to_owned(), caps(&["list", "read"])),
+                ("app/*".to_owned(), caps(&["list", "read"]))
+            ]
         );
         assert_eq!(
             policy.namespaces[1].capabilities,

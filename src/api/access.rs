@@ -67,6 +67,13 @@ pub fn rule_for(method: &Method, path: &str) -> Option<Rule> {
         ["v1", "acl", "policy", _] | ["v1", "acl", "token"] | ["v1", "acl", "token", _] => {
             Management
         }
+        // Lists keep the namespaces the token may use; a namespace is read by a token with
+        // any capability there (the handler checks); writes are the operator's.
+        ["v1", "namespaces"] => Filtered,
+        ["v1", "namespace", _] if read => Filtered,
+        ["v1", "namespace"] | ["v1", "namespace", _] => Management,
+        // Variables: the handler checks the path's capability (`variables` rules).
+        ["v1", "vars"] | ["v1", "var", ..] => Filtered,
         ["v1", "jobs"] if read => Namespace("list-jobs"),
         ["v1", "jobs"] => JobBody("submit-job"),
         ["v1", "jobs", "parse"] => Namespace("parse-job"),
@@ -271,6 +278,13 @@ mod tests {
             (Method::GET, "/v1/event/stream", Events),
             (Method::PUT, "/v1/internal/node/n1/heartbeat", NodeSecret),
             (Method::GET, "/v1/status/leader", Public),
+            (Method::GET, "/v1/namespaces", Filtered),
+            (Method::GET, "/v1/namespace/web", Filtered),
+            (Method::PUT, "/v1/namespace/web", Management),
+            (Method::DELETE, "/v1/namespace/web", Management),
+            (Method::GET, "/v1/vars", Filtered),
+            (Method::PUT, "/v1/var/app/db", Filtered),
+            (Method::GET, "/v1/internal/node/n1/var", NodeSecret),
         ];
         for (method, path, expected) in cases {
             assert_eq!(rule_for(&method, path), Some(expected), "{method} {path}");

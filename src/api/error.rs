@@ -78,6 +78,13 @@ impl From<ServerError> for ApiError {
             ServerError::NotLeader(_) => Self::Unavailable(error.to_string()),
             ServerError::Raft(_) => Self::Internal(error.to_string()),
             ServerError::Forbidden(message) => Self::Forbidden(message),
+            ServerError::State(refused @ ApplyError::NamespaceInUse(_)) => {
+                Self::BadRequest(refused.to_string())
+            }
+            ServerError::State(conflict @ ApplyError::VariableCas { .. }) => {
+                Self::Conflict(conflict.to_string())
+            }
+            ServerError::Keyring(_) => Self::Internal(error.to_string()),
         }
     }
 }

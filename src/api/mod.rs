@@ -32,8 +32,8 @@ use axum::routing::{get, post, put};
 
 use crate::server::Server;
 use routes::{
-    acl, agent, allocs, deployments, evals, events, internal, job_launch, jobs, jobs_parse, nodes,
-    operator, scaling, services, system, validate,
+    acl, agent, allocs, deployments, evals, events, internal, job_launch, jobs, jobs_parse,
+    namespaces, nodes, operator, scaling, services, system, validate, variables,
 };
 
 /// The API router over a server.
@@ -222,6 +222,27 @@ pub fn router(server: Arc<Server>) -> Router {
                 .post(acl::update_token)
                 .delete(acl::delete_token),
         )
+        .route("/v1/namespaces", get(namespaces::list))
+        .route(
+            "/v1/namespace",
+            put(namespaces::apply).post(namespaces::apply),
+        )
+        .route(
+            "/v1/namespace/{name}",
+            get(namespaces::read)
+                .put(namespaces::apply_at)
+                .post(namespaces::apply_at)
+                .delete(namespaces::delete),
+        )
+        .route("/v1/vars", get(variables::list))
+        .route(
+            "/v1/var/{*path}",
+            get(variables::read)
+                .put(variables::write)
+                .post(variables::write)
+                .delete(variables::delete),
+        )
+        .route("/v1/internal/node/{id}/var", get(variables::node_read))
         .merge(ui::router())
         .fallback(|| async { error::ApiError::NotFound("path".to_owned()) })
         .layer(axum::middleware::from_fn_with_state(

@@ -25,6 +25,7 @@ mod job_scale;
 mod job_status;
 mod job_validate;
 mod monitor;
+mod namespace;
 mod node_status;
 mod operator;
 mod operator_scheduler;
@@ -32,6 +33,7 @@ pub mod output;
 mod resolve;
 mod service;
 mod status;
+mod var;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -93,6 +95,12 @@ pub enum Command {
     /// Interacts with ACL policies and tokens
     #[command(subcommand)]
     Acl(acl::AclCommand),
+    /// Interacts with namespaces
+    #[command(subcommand)]
+    Namespace(namespace::NamespaceCommand),
+    /// Interacts with variables
+    #[command(subcommand)]
+    Var(var::VarCommand),
     /// Interacts with configurations
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -222,7 +230,8 @@ pub struct ApiArgs {
     /// The region to forward requests to
     #[arg(long)]
     pub region: Option<String>,
-    /// The namespace to act in
+    /// The namespace to act in (`*` lists every namespace) [env: CARAVAN_NAMESPACE,
+    /// NOMAD_NAMESPACE]
     #[arg(long, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
     /// The ACL token's secret to act with [env: CARAVAN_TOKEN, NOMAD_TOKEN]
@@ -249,6 +258,16 @@ impl ApiArgs {
             .filter(|token| !token.is_empty())
     }
 
+    /// The namespace from the flag, then `CARAVAN_NAMESPACE`, then `NOMAD_NAMESPACE`; none: the
+    /// agent's `default`.
+    pub fn resolved_namespace(&self) -> Option<String> {
+        self.namespace
+            .clone()
+            .or_else(|| std::env::var("CARAVAN_NAMESPACE").ok())
+            .or_else(|| std::env::var("NOMAD_NAMESPACE").ok())
+            .filter(|namespace| !namespace.is_empty())
+    }
+
     /// The typed client for the agent these flags name; reads go to the leader.
     pub fn client(&self) -> anyhow::Result<crate::api::client::ApiClient> {
         self.client_stale(false)
@@ -260,7 +279,7 @@ impl ApiArgs {
             crate::api::client::ClientConfig {
                 address: self.resolved_address(),
                 region: self.region.clone(),
-                namespace: self.namespace.clone(),
+                namespace: self.resolved_namespace(),
                 token: self.resolved_token(),
                 stale,
             },
@@ -873,6 +892,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
         }
         Command::Operator(command) => nomad_errors(operator::run(&command)),
         Command::Acl(command) => nomad_errors(acl::run(&command)),
+        Command::Namespace(command) => nomad_errors(namespace::run(&command)),
+        Command::Var(command) => nomad_errors(var::run(&command)),
         Command::Status(args) => nomad_errors(status::run(&args)),
         Command::System(SystemCommand::Gc(args)) => nomad_errors(system_gc(&args)),
     }

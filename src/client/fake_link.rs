@@ -12,10 +12,11 @@ use tokio::sync::watch;
 
 use crate::client::server_link::{
     AllocUpdate, HeartbeatResponse, LinkError, NodeClientAllocs, ServerLink, TokenGrant,
+    VariableRequest,
 };
 use crate::structs::{
     AllocDesiredStatus, AllocId, Allocation, Node, NodeId, ServiceRegistration,
-    ServiceRegistrationListStub, ServiceRegistrationStub,
+    ServiceRegistrationListStub, ServiceRegistrationStub, Variable,
 };
 
 #[derive(Default)]
@@ -26,6 +27,8 @@ struct FakeState {
     registrations: u64,
     heartbeats: u64,
     services: BTreeMap<String, ServiceRegistration>,
+    /// Variables by path, readable by every task (the servers' path checks are theirs).
+    variables: BTreeMap<String, Variable>,
 }
 
 pub(crate) struct FakeLink {
@@ -114,6 +117,13 @@ impl FakeLink {
 
     pub(crate) fn updates(&self) -> Vec<AllocUpdate> {
         self.lock().updates.clone()
+    }
+
+    /// Stores a variable every task may read.
+    pub(crate) fn put_variable(&self, variable: Variable) {
+        self.lock()
+            .variables
+            .insert(variable.path.clone(), variable);
     }
 }
 
@@ -297,5 +307,12 @@ impl ServerLink for FakeLink {
                 index,
             ))
         })
+    }
+
+    fn read_variable<'a>(
+        &'a self,
+        request: &'a VariableRequest,
+    ) -> BoxFuture<'a, Result<Option<Variable>, LinkError>> {
+        Box::pin(async move { Ok(self.lock().variables.get(&request.path).cloned()) })
     }
 }

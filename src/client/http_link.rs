@@ -45,10 +45,10 @@ use crate::api::types::node::{
 };
 use crate::api::types::services::ServiceSyncRequest;
 use crate::client::server_link::{
-    AllocUpdate, HeartbeatResponse, LinkError, NodeClientAllocs, ServerLink,
+    AllocUpdate, HeartbeatResponse, LinkError, NodeClientAllocs, ServerLink, VariableRequest,
 };
 use crate::structs::{
-    AllocId, Allocation, Node, NodeId, ServiceRegistration, ServiceRegistrationListStub,
+    AllocId, Allocation, Node, NodeId, ServiceRegistration, ServiceRegistrationListStub, Variable,
 };
 
 /// How long the server may hold a watch.
@@ -389,6 +389,31 @@ impl ServerLink for HttpServerLink {
                 .await
                 .map(|(services, meta)| (services, meta.last_index))
                 .map_err(|error| self.failed("list services", &error))
+        })
+    }
+
+    fn read_variable<'a>(
+        &'a self,
+        request: &'a VariableRequest,
+    ) -> BoxFuture<'a, Result<Option<Variable>, LinkError>> {
+        Box::pin(async move {
+            let encode = crate::api::client::encode;
+            let path = format!(
+                "/v1/internal/node/{}/var?alloc_id={}&task={}&path={}",
+                request.node_id,
+                encode(request.alloc_id.as_str()),
+                encode(&request.task),
+                encode(&request.path)
+            );
+            match self.api()?.get(&path).await {
+                Ok(variable) => Ok(Some(variable)),
+                Err(error) if error.status() == Some(404) => Ok(None),
+                Err(ClientError::UnexpectedResponse {
+                    status: 403,
+                    reason,
+                }) => Err(LinkError::Denied(reason)),
+                Err(error) => Err(self.failed("read variable", &error)),
+            }
         })
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use crate::structs::{
-    AllocId, Allocation, Node, NodeId, ServiceRegistration, ServiceRegistrationListStub,
+    AllocId, Allocation, Node, NodeId, ServiceRegistration, ServiceRegistrationListStub, Variable,
 };
 
 /// Why a call to the servers failed.
@@ -106,4 +106,21 @@ pub trait ServerLink: Send + Sync + 'static {
         namespace: &'a str,
         min_index: u64,
     ) -> BoxFuture<'a, Result<(Vec<ServiceRegistrationListStub>, u64), LinkError>>;
+
+    /// The variable at `path` that task `task` of the node's allocation `alloc_id` may read
+    /// (what templates' `nomadVar` reads); `None` if there is none. The servers refuse
+    /// ([`LinkError::Denied`]) a path outside the task's job's implicit paths.
+    fn read_variable<'a>(
+        &'a self,
+        request: &'a VariableRequest,
+    ) -> BoxFuture<'a, Result<Option<Variable>, LinkError>>;
+}
+
+/// Which variable a task reads, and on whose behalf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariableRequest {
+    pub node_id: NodeId,
+    pub alloc_id: AllocId,
+    pub task: String,
+    pub path: String,
 }

@@ -44,6 +44,10 @@ pub enum ServerError {
     /// another node's allocation).
     #[error("{0}")]
     Forbidden(String),
+    /// A variable could not be sealed or opened (a root key missing from this server's
+    /// keystore, the keystore unreadable).
+    #[error(transparent)]
+    Keyring(#[from] super::keyring::KeyringError),
 }
 
 impl ServerError {
@@ -155,6 +159,7 @@ impl Server {
     ) -> Result<JobRegisterResponse, ServerError> {
         self.check_job_registration_allowed()?;
         self.job_validate(&mut job)?;
+        self.check_namespace_exists(&format!("job {:?}", job.id.to_string()), &job.namespace)?;
         let now = super::now_unix_nanos();
         job.submit_time = now;
         let eval = (!job.is_template()).then(|| new_eval(&job, EvalTrigger::JOB_REGISTER, now));

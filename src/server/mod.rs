@@ -29,8 +29,10 @@ mod drainer;
 pub mod endpoints;
 pub mod heartbeat;
 pub mod job_plan;
+pub mod keyring;
 mod leader;
 pub mod limits;
+pub mod namespaces;
 pub mod node_identity;
 pub mod operator_snapshot;
 mod options;
@@ -41,6 +43,7 @@ pub mod scaling;
 pub mod scheduler_config;
 pub mod services;
 pub mod state;
+pub mod variables;
 pub mod worker;
 
 use std::sync::Arc;
@@ -80,6 +83,8 @@ pub struct Server {
     pub plan_queue: PlanQueue,
     /// The scheduler entry point the workers and `job plan` run.
     pub scheduler: SchedulerFn,
+    /// The root keys that seal variables ([`keyring`]).
+    pub keyring: Arc<keyring::Keyring>,
     shutdown: Arc<AtomicBool>,
     shutdown_notify: Arc<tokio::sync::Notify>,
     workers: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
@@ -159,6 +164,10 @@ impl Server {
             snapshot_after_logs: options.snapshot_after_logs,
             trailing_logs: options.trailing_logs,
         };
+        let keyring = match &raft_options.dir {
+            Some(dir) => keyring::Keyring::open(&dir.join("keystore"))?,
+            None => keyring::Keyring::in_memory(),
+        };
         let raft_node = raft::start(&raft_options, store.clone(), observer).await?;
         let (plan_queue, plan_receiver) = PlanQueue::new();
         let server = Arc::new(Self {
@@ -170,6 +179,7 @@ impl Server {
             heartbeats,
             plan_queue,
             scheduler,
+            keyring: Arc::new(keyring),
             shutdown: Arc::new(AtomicBool::new(false)),
             shutdown_notify: Arc::new(tokio::sync::Notify::new()),
             workers: std::sync::Mutex::new(Vec::new()),

@@ -9,13 +9,6 @@ use super::nullable;
 use super::validation::{ValidationErrors, check_name, check_path_name};
 use super::{Affinity, Constraint, JobId, Spread, TaskGroup, UpdateStrategy};
 
-/// The namespace every job lands in unless it names another.
-pub struct Namespace;
-
-impl Namespace {
-    pub const DEFAULT: &'static str = "default";
-}
-
 /// Which scheduler places the job.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

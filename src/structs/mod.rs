@@ -25,6 +25,7 @@ mod ids;
 mod integrations;
 mod job;
 mod job_summary;
+mod namespace;
 mod network;
 mod node;
 pub(crate) mod nullable;
@@ -41,6 +42,7 @@ mod submission;
 mod task;
 mod task_group;
 mod validation;
+mod variable;
 
 pub use acl::{
     ANONYMOUS_POLICY, AclPolicy, AclPolicyListStub, AclToken, AclTokenListStub, TOKEN_TYPE_CLIENT,
@@ -72,10 +74,9 @@ pub use integrations::{
     Consul, ConsulConnect, CsiMountOptions, Multiregion, MultiregionRegion, MultiregionStrategy,
     Secret, TaskCsiPluginConfig, Vault,
 };
-pub use job::{
-    Job, JobStatus, JobType, Namespace, ParameterizedJobConfig, PeriodicConfig, payload_base64,
-};
+pub use job::{Job, JobStatus, JobType, ParameterizedJobConfig, PeriodicConfig, payload_base64};
 pub use job_summary::{JobChildrenSummary, JobSummary, TaskGroupSummary};
+pub use namespace::Namespace;
 pub use network::{NetworkResource, Port};
 pub use node::{
     DrainStrategy, DriverInfo, HostVolume, Node, NodeCpuResources, NodeDiskResources,
@@ -106,6 +107,10 @@ pub use task::{
 };
 pub use task_group::{TaskGroup, VolumeRequest};
 pub use validation::{ValidationError, ValidationErrors};
+pub use variable::{
+    RootKeyMeta, Variable, VariableEncrypted, VariableMetadata, check_variable_path,
+    workload_variable_paths,
+};
 
 #[cfg(test)]
 mod hostile_tests;

@@ -6,6 +6,7 @@
 //! | `env NAME`, `envOrDefault NAME DEFAULT` | the task's environment variable |
 //! | `nomadService "[tag.]name"` | the instances of a Nomad service in the task's namespace (`ID`, `Name`, `Namespace`, `Node`, `Datacenter`, `JobID`, `AllocID`, `Tags`, `Address`, `Port`), optionally only those with the tag |
 //! | `nomadServices` | the namespace's services (`Name`, `Tags`) |
+//! | `nomadVar "path"` | the items of the variable at the path in the task's namespace, a map (`{{ .key }}`), as the task's workload identity may read them |
 //! | `byTag SERVICES` | services grouped by tag |
 //! | `base64Encode`, `base64Decode`, `base64URLEncode`, `base64URLDecode` | (standard, URL-safe) base64 |
 //! | `toJSON`, `toJSONPretty`, `parseJSON` | JSON out and in |
@@ -96,6 +97,11 @@ pub(super) fn function_map(
             ))
         }),
     );
+    let (variables, seen) = (Arc::clone(inputs), Arc::clone(recorder));
+    add(
+        "nomadVar",
+        Arc::new(move |args| nomad_var(&variables, &seen, args)),
+    );
     for (name, f) in pure_functions() {
         add(name, f);
     }
@@ -143,6 +149,32 @@ fn nomad_service(inputs: &Inputs, recorder: &Mutex<Dependencies>, args: &[Value]
             .filter(|instance| tag.is_none_or(|tag| instance.tags.iter().any(|t| t == tag)))
             .map(service_value)
             .collect::<Vec<_>>(),
+    ))
+}
+
+/// `nomadVar "path"`: the variable's items as a map; another namespace (`path@namespace`) is
+/// refused, since a task reads only its own.
+fn nomad_var(inputs: &Inputs, recorder: &Mutex<Dependencies>, args: &[Value]) -> FuncResult {
+    arity("nomadVar", args, 1)?;
+    let path = string("nomadVar", args, 0)?;
+    if path.contains('@') {
+        return Err(exec(format!(
+            "nomadVar {path:?}: a task reads variables of its own namespace only"
+        )));
+    }
+    crate::structs::check_variable_path(path)
+        .map_err(|error| exec(format!("nomadVar {path:?}: {error}")))?;
+    let mut seen = recorder.lock().unwrap_or_else(PoisonError::into_inner);
+    seen.variables.insert(path.to_owned());
+    let Some(items) = inputs.variables.get(path) else {
+        seen.missing = true;
+        return Ok(Value::from(BTreeMap::<String, Value>::new()));
+    };
+    Ok(Value::from(
+        items
+            .iter()
+            .map(|(key, value)| (key.clone(), Value::from(value.as_str())))
+            .collect::<BTreeMap<String, Value>>(),
     ))
 }
 

@@ -4,7 +4,8 @@
 //! The engine is the `gotmpl` crate (a port of Go's `text/template`: pipelines, variables, `if`,
 //! `with`, `range`, `define`/`template`/`block`, whitespace trimming, custom delimiters, Go's
 //! built-ins `printf`, `index`, `len`, `eq`, ...); [`funcs`] adds consul-template's functions:
-//! the task's environment (`env`), Nomad's native services (`nomadService`, `nomadServices`) and
+//! the task's environment (`env`), Nomad's native services (`nomadService`, `nomadServices`),
+//! variables (`nomadVar`) and
 //! the string, encoding, JSON, number and time helpers. A function caravan does not have (Consul's
 //! `key` or `service`, Vault's `secret`, ...) is a parse error naming it, so a job relying on it
 //! fails visibly instead of rendering wrong.
@@ -40,7 +41,7 @@ pub enum RenderError {
     Template(#[from] gotmpl::TemplateError),
     /// A function caravan does not have (the engine finds them when the render reaches them).
     #[error(
-        "unknown template function {0:?}: caravan serves env, nomadService, nomadServices and \
+        "unknown template function {0:?}: caravan serves env, nomadService, nomadServices, nomadVar and \
          consul-template's string, encoding, JSON, number and time functions, not Consul's or \
          Vault's"
     )]
@@ -60,6 +61,8 @@ pub struct Inputs {
     pub services: BTreeMap<String, Vec<ServiceRegistration>>,
     /// The services of the namespace (`nomadServices`); `None`: not fetched yet.
     pub service_list: Option<Vec<ServiceRegistrationStub>>,
+    /// The items of each variable fetched so far, by path (in the task's namespace).
+    pub variables: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// What a render read, by kind.
@@ -69,6 +72,8 @@ pub struct Dependencies {
     pub services: BTreeSet<String>,
     /// Whether `nomadServices` was called.
     pub service_list: bool,
+    /// The variable paths `nomadVar` read.
+    pub variables: BTreeSet<String>,
     /// Whether it read data [`Inputs`] did not hold yet (then its output is not to be used).
     pub missing: bool,
 }

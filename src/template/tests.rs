@@ -294,3 +294,27 @@ fn nomad_services_lists_the_namespace() {
     assert_eq!(second.text, "web [a b];");
     assert!(!second.dependencies.missing);
 }
+
+#[test]
+fn nomad_var_reads_the_items_and_records_what_is_missing() {
+    let source = r#"{{ with nomadVar "nomad/jobs/web" }}{{ .k }}/{{ .other }}{{ end }}"#;
+    let first = render("t", source, "", "", &inputs()).expect("renders");
+    assert!(first.dependencies.missing, "not fetched yet");
+    assert_eq!(
+        first.dependencies.variables,
+        BTreeSet::from(["nomad/jobs/web".to_owned()])
+    );
+    let mut fed = inputs();
+    fed.variables.insert(
+        "nomad/jobs/web".to_owned(),
+        BTreeMap::from([
+            ("k".to_owned(), "v".to_owned()),
+            ("other".to_owned(), "w".to_owned()),
+        ]),
+    );
+    let second = render("t", source, "", "", &fed).expect("renders");
+    assert!(!second.dependencies.missing);
+    assert_eq!(second.text, "v/w");
+    assert!(err(r#"{{ nomadVar "nomad/jobs/web@other" }}"#).contains("its own namespace"));
+    assert!(err(r#"{{ nomadVar "bad path" }}"#).contains("invalid path"));
+}

@@ -172,6 +172,46 @@ async fn acls_gate_every_route_class() -> anyhow::Result<()> {
     let web = token_field(&created.stdout, "Secret ID")?;
     assert_eq!(token_field(&created.stdout, "Policies")?, "web");
 
+    // Namespaces are the operator's: the web token cannot make one, the management token does,
+    // and the web token lists only the namespace its policy names.
+    let namespace = json!({ "Name": "web", "Description": "the web team" });
+    assert_eq!(
+        call(
+            &server,
+            put.clone(),
+            "/v1/namespace/web",
+            Some(&web),
+            Some(&namespace)
+        )
+        .await?,
+        denied
+    );
+    let (status, text) = call(
+        &server,
+        put.clone(),
+        "/v1/namespace/web",
+        Some(&management),
+        Some(&namespace),
+    )
+    .await?;
+    assert_eq!(status, 200, "{text}");
+    let (status, text) = call(&server, get.clone(), "/v1/namespaces", Some(&web), None).await?;
+    assert_eq!(status, 200, "{text}");
+    let listed: Vec<Value> = serde_json::from_str(&text)?;
+    let names: Vec<&str> = listed.iter().filter_map(|ns| ns["Name"].as_str()).collect();
+    assert_eq!(names, ["web"]);
+    assert_eq!(
+        call(
+            &server,
+            get.clone(),
+            "/v1/namespace/default",
+            Some(&web),
+            None
+        )
+        .await?,
+        denied
+    );
+
     // The web token runs jobs in web ...
     let (status, text) = call(
         &server,

@@ -11,12 +11,14 @@ pub mod internal;
 pub mod job_launch;
 pub mod jobs;
 pub mod jobs_parse;
+pub mod namespaces;
 pub mod nodes;
 pub mod operator;
 pub mod scaling;
 pub mod services;
 pub mod system;
 pub mod validate;
+pub mod variables;
 
 use std::sync::Arc;
 

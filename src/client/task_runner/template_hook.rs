@@ -23,7 +23,8 @@ use sha2::{Digest, Sha256};
 use super::hooks::{HookError, HookFuture, Prestart, PrestartRequest, PrestartResponse, TaskHook};
 use crate::allocfs::{FileKind, RelPath, Root};
 use crate::client::ServerLink;
-use crate::structs::Template;
+use crate::client::server_link::VariableRequest;
+use crate::structs::{AllocId, Allocation, NodeId, Template};
 use crate::template::{Dependencies, Inputs};
 
 /// Largest template source read.
@@ -87,6 +88,7 @@ pub fn run(
         let read = output.dependencies;
         out.dependencies.services.extend(read.services);
         out.dependencies.service_list |= read.service_list;
+        out.dependencies.variables.extend(read.variables);
         out.dependencies.missing |= read.missing;
         renders.push((template, output.text));
     }
@@ -207,15 +209,37 @@ pub(crate) fn services_of(
         .collect()
 }
 
+/// Whose templates render: the servers answer reads in its namespace, and variables for its
+/// allocation's task only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Workload {
+    pub namespace: String,
+    pub node_id: NodeId,
+    pub alloc_id: AllocId,
+    pub task: String,
+}
+
+impl Workload {
+    pub fn of(alloc: &Allocation, task: &str) -> Self {
+        Self {
+            namespace: alloc.namespace.clone(),
+            node_id: alloc.node_id.clone(),
+            alloc_id: alloc.id.clone(),
+            task: task.to_owned(),
+        }
+    }
+}
+
 /// Renders until nothing the templates read is missing, fetching what is through `link` (the
-/// instances of each service read, the namespace's service list) in `namespace`, then writes.
+/// instances of each service read, the namespace's service list, the variables read) for
+/// `workload`, then writes.
 /// Rounds are bounded: a template whose reads depend on what it read (`nomadService` over the
 /// names `nomadServices` lists) needs one round per level.
 pub async fn render_with_link(
     task_dir: &Path,
     templates: &[Template],
     env: &BTreeMap<String, String>,
-    namespace: &str,
+    workload: &Workload,
     link: Option<&dyn ServerLink>,
     previous: &BTreeMap<String, String>,
 ) -> Result<Rendered, String> {
@@ -235,11 +259,12 @@ pub async fn render_with_link(
         }
         let Some(link) = link else {
             return Err(
-                "templates read Nomad services, but this task has no link to the \
+                "templates read Nomad services or variables, but this task has no link to the \
                  servers"
                     .to_owned(),
             );
         };
+        let namespace = workload.namespace.as_str();
         for name in &rendered.dependencies.services {
             if !inputs.services.contains_key(name) {
                 let (instances, _index) = link
@@ -247,6 +272,22 @@ pub async fn render_with_link(
                     .await
                     .map_err(|err| format!("failed to read service {name:?}: {err}"))?;
                 inputs.services.insert(name.clone(), instances);
+            }
+        }
+        for path in &rendered.dependencies.variables {
+            if !inputs.variables.contains_key(path) {
+                let request = VariableRequest {
+                    node_id: workload.node_id.clone(),
+                    alloc_id: workload.alloc_id.clone(),
+                    task: workload.task.clone(),
+                    path: path.clone(),
+                };
+                let variable = link
+                    .read_variable(&request)
+                    .await
+                    .map_err(|err| format!("failed to read variable {path:?}: {err}"))?
+                    .ok_or_else(|| format!("variable {path:?} not found"))?;
+                inputs.variables.insert(path.clone(), variable.items);
             }
         }
         if rendered.dependencies.service_list && inputs.service_list.is_none() {
@@ -309,7 +350,7 @@ impl Prestart for TemplateHook {
                 req.task_dir,
                 &req.task.templates,
                 req.env,
-                &req.alloc.namespace,
+                &Workload::of(req.alloc, &req.task.name),
                 self.link.as_deref(),
                 &previous.checksums,
             )
@@ -496,7 +537,10 @@ mod link_tests {
             dir.path(),
             &templates,
             &env,
-            "default",
+            &Workload {
+                namespace: "default".to_owned(),
+                ..Workload::default()
+            },
             Some(&*link),
             &BTreeMap::new(),
         )
@@ -516,13 +560,63 @@ mod link_tests {
             dir.path(),
             &templates,
             &env,
-            "default",
+            &Workload::default(),
             None,
             &BTreeMap::new(),
         )
         .await
         .expect_err("no link");
         assert!(err.contains("no link to the servers"), "{err}");
+        Ok(())
+    }
+
+    /// `nomadVar` reads the variable through the link for the task's allocation; a variable
+    /// the servers do not have fails the render, naming it.
+    #[tokio::test]
+    async fn variables_are_read_through_the_link() -> Result<(), String> {
+        let link = FakeLink::new(Duration::from_secs(10));
+        link.put_variable(crate::structs::Variable {
+            namespace: "default".to_owned(),
+            path: "nomad/jobs/web".to_owned(),
+            items: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
+            ..crate::structs::Variable::default()
+        });
+        let link: Arc<dyn ServerLink> = Arc::new(link);
+        let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
+        let template = |path: &str| Template {
+            embedded_tmpl: format!("{{{{ with nomadVar \"{path}\" }}}}{{{{ .k }}}}{{{{ end }}}}"),
+            dest_path: "local/k".to_owned(),
+            ..Template::default()
+        };
+        let workload = Workload {
+            namespace: "default".to_owned(),
+            task: "web".to_owned(),
+            ..Workload::default()
+        };
+        let render = |template: Template| {
+            let (dir, link, workload) = (dir.path().to_path_buf(), link.clone(), workload.clone());
+            async move {
+                render_with_link(
+                    &dir,
+                    &[template],
+                    &BTreeMap::new(),
+                    &workload,
+                    Some(&*link),
+                    &BTreeMap::new(),
+                )
+                .await
+            }
+        };
+        let rendered = render(template("nomad/jobs/web")).await?;
+        assert_eq!(rendered.written, ["local/k"]);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("local/k")).map_err(|err| err.to_string())?,
+            "v"
+        );
+        let err = render(template("nomad/jobs/other"))
+            .await
+            .expect_err("no such variable");
+        assert!(err.contains("\"nomad/jobs/other\" not found"), "{err}");
         Ok(())
     }
 }

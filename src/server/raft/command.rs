@@ -15,9 +15,9 @@ use crate::server::state::ApplyError;
 
 use crate::structs::{
     AclPolicy, AclToken, AllocClientStatus, AllocId, Allocation, Deployment, DeploymentId,
-    DeploymentStatusUpdate, DesiredTransition, DrainStrategy, EvalId, Evaluation, Job, JobId, Node,
-    NodeId, NodeStatus, ScalingEvent, SchedulingEligibility, ServiceRegistration, SortedVecMap,
-    TaskState,
+    DeploymentStatusUpdate, DesiredTransition, DrainStrategy, EvalId, Evaluation, Job, JobId,
+    Namespace, Node, NodeId, NodeStatus, RootKeyMeta, ScalingEvent, SchedulingEligibility,
+    ServiceRegistration, SortedVecMap, TaskState, VariableEncrypted,
 };
 
 /// One write to the state store.
@@ -136,6 +136,25 @@ pub enum Command {
     AclTokenUpsert { tokens: Vec<Arc<AclToken>> },
     /// Deletes ACL tokens by accessor ID; refused, changing nothing, if one does not exist.
     AclTokenDelete { accessor_ids: Vec<String> },
+    /// Creates or updates namespaces (checked before Raft).
+    NamespaceUpsert { namespaces: Vec<Arc<Namespace>> },
+    /// Deletes namespaces; refused, changing nothing, for `default`, a namespace that does not
+    /// exist, or one that still holds a non-terminal job or a variable.
+    NamespaceDelete { names: Vec<String> },
+    /// Writes a variable, its items already sealed; with `cas`, only if the stored one's modify
+    /// index is `cas` (0: only if there is none).
+    VariableUpsert {
+        variable: Arc<VariableEncrypted>,
+        cas: Option<u64>,
+    },
+    /// Deletes a variable; with `cas`, only if the stored one's modify index is `cas`.
+    VariableDelete {
+        namespace: String,
+        path: String,
+        cas: Option<u64>,
+    },
+    /// Records a root key's ID (the key stays in the servers' keystores).
+    RootKeyUpsert { key: Arc<RootKeyMeta> },
     /// Marks a job version stable or not.
     JobStability {
         namespace: String,
@@ -173,6 +192,11 @@ impl Command {
             Self::AclPolicyDelete { .. } => "acl_policy_delete",
             Self::AclTokenUpsert { .. } => "acl_token_upsert",
             Self::AclTokenDelete { .. } => "acl_token_delete",
+            Self::NamespaceUpsert { .. } => "namespace_upsert",
+            Self::NamespaceDelete { .. } => "namespace_delete",
+            Self::VariableUpsert { .. } => "variable_upsert",
+            Self::VariableDelete { .. } => "variable_delete",
+            Self::RootKeyUpsert { .. } => "root_key_upsert",
         }
     }
 }

@@ -72,6 +72,9 @@ impl Tables {
             &mut indexes.scaling_events,
             &mut indexes.acl_policies,
             &mut indexes.acl_tokens,
+            &mut indexes.namespaces,
+            &mut indexes.variables,
+            &mut indexes.root_keys,
         ] {
             *table_index = (*table_index).max(index);
         }
@@ -209,6 +212,23 @@ impl Tables {
             Command::AclTokenUpsert { tokens } => self.apply_acl_token_upsert(index, tokens),
             Command::AclTokenDelete { accessor_ids } => {
                 self.apply_acl_token_delete(index, accessor_ids)
+            }
+            Command::NamespaceUpsert { namespaces } => {
+                self.apply_namespace_upsert(index, namespaces);
+                Ok(())
+            }
+            Command::NamespaceDelete { names } => self.apply_namespace_delete(index, names),
+            Command::VariableUpsert { variable, cas } => {
+                self.apply_variable_upsert(index, variable, *cas)
+            }
+            Command::VariableDelete {
+                namespace,
+                path,
+                cas,
+            } => self.apply_variable_delete(index, namespace, path, *cas),
+            Command::RootKeyUpsert { key } => {
+                self.apply_root_key_upsert(index, key);
+                Ok(())
             }
             Command::SnapshotRestore { state } => {
                 self.apply_snapshot_restore(index, state, effects);

@@ -25,6 +25,8 @@ pub enum ObjectKind {
     Service,
     AclPolicy,
     AclToken,
+    Namespace,
+    Variable,
 }
 
 impl fmt::Display for ObjectKind {
@@ -39,6 +41,8 @@ impl fmt::Display for ObjectKind {
             Self::Service => "service registration",
             Self::AclPolicy => "ACL policy",
             Self::AclToken => "ACL token",
+            Self::Namespace => "namespace",
+            Self::Variable => "variable",
         })
     }
 }
@@ -64,6 +68,15 @@ pub enum ApplyError {
     /// index: the bootstrap token's create index).
     #[error("ACL bootstrap already done (reset index: {reset_index})")]
     AclBootstrapped { reset_index: u64 },
+    /// A namespace delete refused: `default`, or a namespace still in use (Nomad's words).
+    #[error("{0}")]
+    NamespaceInUse(String),
+    /// A variable write or delete whose check-and-set index is not the stored variable's
+    /// modify index (`actual` 0: no such variable).
+    #[error(
+        "cas error: variable check-and-set index {expected} does not match the stored one ({actual})"
+    )]
+    VariableCas { expected: u64, actual: u64 },
 }
 
 impl ApplyError {

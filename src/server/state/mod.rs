@@ -22,6 +22,7 @@ pub mod error;
 mod evals;
 pub mod events;
 mod jobs;
+mod namespaces;
 mod nodes;
 mod persist;
 mod scaling;
@@ -31,6 +32,7 @@ mod snapshot;
 mod tables;
 #[cfg(test)]
 mod tests;
+mod variables;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};

@@ -17,7 +17,7 @@ use super::tables::{TableIndexes, Tables, job_key};
 use crate::codec::{CodecError, StreamReader, StreamWriter};
 use crate::structs::{
     AclPolicy, AclToken, Allocation, Deployment, Evaluation, Job, JobScalingEvents, JobSummary,
-    Node, SchedulerConfiguration, ServiceRegistration,
+    Namespace, Node, RootKeyMeta, SchedulerConfiguration, ServiceRegistration, VariableEncrypted,
 };
 
 /// An allocation without its job, and the version of the job it runs.
@@ -44,6 +44,10 @@ pub struct PersistedState {
     pub acl_policies: Vec<Arc<AclPolicy>>,
     pub acl_tokens: Vec<Arc<AclToken>>,
     pub acl_bootstrap_index: u64,
+    pub namespaces: Vec<Arc<Namespace>>,
+    /// Sealed: the items are never in a snapshot in plain text.
+    pub variables: Vec<Arc<VariableEncrypted>>,
+    pub root_keys: Vec<Arc<RootKeyMeta>>,
 }
 
 impl PersistedState {
@@ -71,6 +75,9 @@ impl PersistedState {
             acl_policies: tables.acl_policies.values().cloned().collect(),
             acl_tokens: tables.acl_tokens.values().cloned().collect(),
             acl_bootstrap_index: tables.acl_bootstrap_index,
+            namespaces: tables.namespaces.values().cloned().collect(),
+            variables: tables.variables.values().cloned().collect(),
+            root_keys: tables.root_keys.values().cloned().collect(),
         }
     }
 
@@ -95,6 +102,9 @@ impl PersistedState {
             .into_iter()
             .for_each(|token| restorer.acl_token(token));
         restorer.tables.acl_bootstrap_index = self.acl_bootstrap_index;
+        (self.namespaces.into_iter()).for_each(|namespace| restorer.namespace(namespace));
+        (self.variables.into_iter()).for_each(|variable| restorer.variable(variable));
+        (self.root_keys.into_iter()).for_each(|key| restorer.root_key(key));
         restorer.finish(self.indexes)
     }
 }
@@ -199,6 +209,21 @@ impl Restorer {
         self.tables.insert_acl_token(token);
     }
 
+    fn namespace(&mut self, namespace: Arc<Namespace>) {
+        self.tables
+            .namespaces
+            .insert(namespace.name.clone(), namespace);
+    }
+
+    fn variable(&mut self, variable: Arc<VariableEncrypted>) {
+        let key = (variable.meta.namespace.clone(), variable.meta.path.clone());
+        self.tables.variables.insert(key, variable);
+    }
+
+    fn root_key(&mut self, key: Arc<RootKeyMeta>) {
+        self.tables.root_keys.insert(key.key_id.clone(), key);
+    }
+
     fn finish(mut self, indexes: TableIndexes) -> Tables {
         self.tables.indexes = indexes;
         self.tables.restored_alloc_index = indexes.allocs;
@@ -246,6 +271,9 @@ mod stream {
     pub(super) const ACL_POLICIES: &str = "AclPolicies";
     pub(super) const ACL_TOKENS: &str = "AclTokens";
     pub(super) const ACL_BOOTSTRAP_INDEX: &str = "AclBootstrapIndex";
+    pub(super) const NAMESPACES: &str = "Namespaces";
+    pub(super) const VARIABLES: &str = "Variables";
+    pub(super) const ROOT_KEYS: &str = "RootKeys";
     pub(super) const END: &str = "End";
 }
 
@@ -311,6 +339,9 @@ pub fn write_state<W: Write>(tables: &Tables, out: &mut StreamWriter<W>) -> Resu
         stream::ACL_BOOTSTRAP_INDEX,
         std::iter::once(tables.acl_bootstrap_index),
     )?;
+    table(out, stream::NAMESPACES, tables.namespaces.values())?;
+    table(out, stream::VARIABLES, tables.variables.values())?;
+    table(out, stream::ROOT_KEYS, tables.root_keys.values())?;
     out.item(&(stream::END, 0u64))
 }
 
@@ -351,6 +382,9 @@ pub fn read_state<R: Read>(input: &mut StreamReader<R>) -> Result<Tables, CodecE
             stream::ACL_BOOTSTRAP_INDEX => rows(input, count, |row| {
                 restorer.tables.acl_bootstrap_index = row;
             })?,
+            stream::NAMESPACES => rows(input, count, |row| restorer.namespace(row))?,
+            stream::VARIABLES => rows(input, count, |row| restorer.variable(row))?,
+            stream::ROOT_KEYS => rows(input, count, |row| restorer.root_key(row))?,
             other => {
                 tracing::warn!(
                     table = other,

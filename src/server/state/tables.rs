@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::scheduler::usage::NodeUsage;
 use crate::structs::{
     AclPolicy, AclToken, AllocId, Allocation, Deployment, DeploymentId, EvalId, Evaluation, Job,
-    JobId, JobScalingEvents, JobSummary, Node, NodeId, SchedulerConfiguration, ServiceRegistration,
+    JobId, JobScalingEvents, JobSummary, Namespace, Node, NodeId, RootKeyMeta,
+    SchedulerConfiguration, ServiceRegistration, VariableEncrypted,
 };
 
 /// A job's key: namespace and ID.
@@ -41,6 +42,9 @@ pub struct TableIndexes {
     pub scaling_events: u64,
     pub acl_policies: u64,
     pub acl_tokens: u64,
+    pub namespaces: u64,
+    pub variables: u64,
+    pub root_keys: u64,
 }
 
 /// Which table a read is about, to pick its index.
@@ -57,6 +61,9 @@ pub enum Table {
     ScalingEvents,
     AclPolicies,
     AclTokens,
+    Namespaces,
+    Variables,
+    RootKeys,
 }
 
 impl TableIndexes {
@@ -73,6 +80,9 @@ impl TableIndexes {
             Table::ScalingEvents => self.scaling_events,
             Table::AclPolicies => self.acl_policies,
             Table::AclTokens => self.acl_tokens,
+            Table::Namespaces => self.namespaces,
+            Table::Variables => self.variables,
+            Table::RootKeys => self.root_keys,
         };
         // Nomad never reports index 0: a client that blocks on 0 would spin.
         index.max(1)
@@ -130,6 +140,12 @@ pub struct Tables {
     pub acl_tokens_by_secret_hash: OrdMap<String, String>,
     /// The create index of the bootstrap token, 0 before `acl bootstrap` (Nomad's reset index).
     pub acl_bootstrap_index: u64,
+    /// Namespaces by name; `default` is answered even when not stored (`namespaces.rs`).
+    pub namespaces: OrdMap<String, Arc<Namespace>>,
+    /// Variables by namespace and path, their items sealed (`variables.rs`).
+    pub variables: OrdMap<(String, String), Arc<VariableEncrypted>>,
+    /// The root keys' metadata by key ID; the keys themselves are in each server's keystore.
+    pub root_keys: OrdMap<String, Arc<RootKeyMeta>>,
 }
 
 impl Tables {
