@@ -727,9 +727,12 @@ async fn a_re_render_signals_the_task_and_runs_the_change_script() -> anyhow::Re
     let marker_dir = tempfile::tempdir()?;
     let hup = marker_dir.path().join("hup");
     let ran = marker_dir.path().join("ran");
+    let trapped = marker_dir.path().join("trapped");
+    // The task says when its trap is set: a SIGHUP before it would end the shell instead.
     let script = format!(
-        "trap 'echo hup >> {}' HUP; while :; do sleep 0.1; done",
-        hup.display()
+        "trap 'echo hup >> {}' HUP; echo set > {}; while :; do sleep 0.1; done",
+        hup.display(),
+        trapped.display()
     );
     let alloc = alloc_with_templates(
         &script,
@@ -764,6 +767,7 @@ async fn a_re_render_signals_the_task_and_runs_the_change_script() -> anyhow::Re
     })
     .await?;
     wait_file(&task_dir.join("local/signal"), "8080\n").await?;
+    wait_file(&trapped, "set\n").await?;
     link.sync_services(&node, &[web_instance(8081)], &[])
         .await?;
     wait_file(&task_dir.join("local/script"), "8080\n8081\n").await?;
