@@ -23,12 +23,13 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 const COUNTER_WASM: &str = env!("CARAVAN_EXAMPLE_COUNTER_WASM");
+/// The agent binary: this build's, or `CARAVAN_BENCH_BIN` (another build, for a before/after).
 const CARAVAN: &str = env!("CARGO_BIN_EXE_caravan");
 const JOB_ID: &str = "density";
 /// Requests of each kind for the latency figure.
 const API_SAMPLES: usize = 150;
 /// How long each phase may take before the bench gives up.
-const PHASE_LIMIT: Duration = Duration::from_secs(600);
+const PHASE_LIMIT: Duration = Duration::from_secs(300);
 
 /// The agent process, killed when dropped.
 struct Agent {
@@ -53,7 +54,7 @@ fn start_agent(tasks: u64) -> anyhow::Result<Agent> {
     let wasm_dir = Path::new(COUNTER_WASM)
         .parent()
         .context("the counter example has no directory")?;
-    // Each task asks 10 MHz and 10 MB: the node is told it has room for all of them.
+    // Each task asks 10 MHz, 10 MB of memory and 10 MB of disk: the node is told it has room.
     let room = tasks.saturating_mul(10).saturating_add(10_000);
     let config = format!(
         r#"
@@ -66,7 +67,7 @@ ports {{
 client {{
   cpu_total_compute = {room}
   memory_total_mb   = {room}
-  artifact {{
+{disk}  artifact {{
     file_allowlist = ["{wasm_dir}"]
   }}
 }}
@@ -75,6 +76,12 @@ client {{
         http = free_port()?,
         rpc = free_port()?,
         wasm_dir = wasm_dir.display(),
+        // Only where the disk would not hold them (builds before the option lack it).
+        disk = if room > 50_000 {
+            format!("  disk_free_mb      = {room}\n")
+        } else {
+            String::new()
+        },
     );
     let config_path = dir.path().join("agent.hcl");
     std::fs::write(&config_path, &config)?;
@@ -83,7 +90,8 @@ client {{
         .find_map(|line| line.trim().strip_prefix("http = "))
         .context("http port")?
         .to_owned();
-    let child = Command::new(CARAVAN)
+    let binary = std::env::var("CARAVAN_BENCH_BIN").unwrap_or_else(|_| CARAVAN.to_owned());
+    let child = Command::new(binary)
         .args(["agent", "-dev", "-config"])
         .arg(&config_path)
         .stdin(Stdio::null())
@@ -105,6 +113,8 @@ fn job(tasks: u64) -> Value {
         "TaskGroups": [{
             "Name": "idle",
             "Count": tasks,
+            // Nomad's default asks 300 MB of disk per allocation.
+            "EphemeralDisk": { "SizeMB": 10 },
             "Tasks": [{
                 "Name": "counter",
                 "Driver": "wasm",
@@ -143,10 +153,15 @@ async fn until(
     done: impl Fn(&Value) -> bool,
 ) -> anyhow::Result<Duration> {
     let started = Instant::now();
+    let mut said = Instant::now();
     loop {
         let counts = summary(http, url).await.unwrap_or(Value::Null);
         if done(&counts) {
             return Ok(started.elapsed());
+        }
+        if said.elapsed() >= Duration::from_secs(5) {
+            said = Instant::now();
+            eprintln!("{what}: {:.0?}: {counts}", started.elapsed());
         }
         anyhow::ensure!(
             started.elapsed() < PHASE_LIMIT,
@@ -184,7 +199,7 @@ fn child_processes(pid: u32) -> usize {
 
 fn report(pid: u32, when: &str) -> f64 {
     let rss_mb = proc_status(pid, "VmRSS") as f64 / 1024.0;
-    println!(
+    eprintln!(
         "{when}: rss_mb={rss_mb:.1} threads={} fds={} child_processes={}",
         proc_status(pid, "Threads"),
         open_fds(pid),
@@ -196,7 +211,9 @@ fn report(pid: u32, when: &str) -> f64 {
 fn p99_ms(mut samples: Vec<Duration>) -> f64 {
     samples.sort_unstable();
     let index = (samples.len() * 99 / 100).min(samples.len().saturating_sub(1));
-    samples.get(index).map_or(0.0, |p99| p99.as_secs_f64() * 1e3)
+    samples
+        .get(index)
+        .map_or(0.0, |p99| p99.as_secs_f64() * 1e3)
 }
 
 async fn run(tasks: u64) -> anyhow::Result<()> {
@@ -242,7 +259,10 @@ async fn run(tasks: u64) -> anyhow::Result<()> {
 
     let mut samples = Vec::with_capacity(API_SAMPLES * 2);
     for _ in 0..API_SAMPLES {
-        for path in ["/v1/jobs".to_owned(), format!("/v1/node/{node_id}/allocations")] {
+        for path in [
+            "/v1/jobs".to_owned(),
+            format!("/v1/node/{node_id}/allocations"),
+        ] {
             let sent = Instant::now();
             let response = http.get(format!("{url}{path}")).send().await?;
             anyhow::ensure!(response.status().is_success(), "GET {path}");
@@ -259,10 +279,7 @@ async fn run(tasks: u64) -> anyhow::Result<()> {
     );
 
     let stop_sent = Instant::now();
-    let response = http
-        .delete(format!("{url}/v1/job/{JOB_ID}"))
-        .send()
-        .await?;
+    let response = http.delete(format!("{url}/v1/job/{JOB_ID}")).send().await?;
     anyhow::ensure!(
         response.status().is_success(),
         "stop: {}",

@@ -205,6 +205,8 @@ pub struct ClientConfig {
     pub network_interface: Option<String>,
     pub cpu_total_compute: Option<u32>,
     pub memory_total_mb: Option<u32>,
+    /// Nomad's `disk_free_mb`: overrides the fingerprinted free disk the scheduler packs into.
+    pub disk_free_mb: Option<u32>,
     pub min_dynamic_port: Option<u16>,
     pub max_dynamic_port: Option<u16>,
     pub max_kill_timeout: Option<String>,

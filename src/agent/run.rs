@@ -91,6 +91,7 @@ pub fn client_options(
         alloc_dir: client.alloc_dir.clone(),
         cpu_total_compute: client.cpu_total_compute,
         memory_total_mb: client.memory_total_mb,
+        disk_free_mb: client.disk_free_mb,
         min_dynamic_port: client.min_dynamic_port,
         max_dynamic_port: client.max_dynamic_port,
         reserved,

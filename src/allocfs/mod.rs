@@ -14,6 +14,7 @@
 //! **Boundary:** a leaf module: std, nix, libc and thiserror only.
 
 mod error;
+pub mod log_files;
 mod path;
 mod resolve;
 #[cfg(test)]

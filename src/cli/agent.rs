@@ -16,6 +16,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
         config.log_level.as_deref().unwrap_or("INFO"),
         config.log_json.unwrap_or(false),
     );
+    raise_open_files_limit();
     // This process is the caravan binary: its clients run log collectors as `caravan logmon`
     // processes that outlive it.
     if let Ok(exe) = std::env::current_exe() {
@@ -27,6 +28,18 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     runtime.block_on(run_agent(config, args.dev, &args.config))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raises the soft limit of open files to the hard one, as Go (so Nomad) does at start: a client
+/// carrying thousands of tasks holds a few descriptors for each.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(err) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        tracing::warn!(soft, hard, error = %err, "cannot raise the limit of open files");
+    }
 }
 
 /// `-dev` defaults, then config files in order, then flags: later wins.

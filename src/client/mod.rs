@@ -115,6 +115,8 @@ pub struct ClientOptions {
     pub cpu_total_compute: Option<u32>,
     /// `client { memory_total_mb }`: overrides the fingerprinted memory.
     pub memory_total_mb: Option<u32>,
+    /// `client { disk_free_mb }`: overrides the fingerprinted free disk (Nomad's option).
+    pub disk_free_mb: Option<u32>,
     pub min_dynamic_port: Option<u16>,
     pub max_dynamic_port: Option<u16>,
     /// `client { reserved { ... } }`: what allocations may not use.
@@ -156,6 +158,7 @@ impl Default for ClientOptions {
             alloc_dir: None,
             cpu_total_compute: None,
             memory_total_mb: None,
+            disk_free_mb: None,
             min_dynamic_port: None,
             max_dynamic_port: None,
             reserved: crate::structs::NodeReservedResources::default(),
@@ -375,6 +378,9 @@ impl Client {
         }
         if let Some(memory_mb) = options.memory_total_mb.filter(|memory| *memory > 0) {
             facts.memory_bytes = u64::from(memory_mb) << 20;
+        }
+        if let Some(disk_mb) = options.disk_free_mb.filter(|disk| *disk > 0) {
+            facts.disk_free_bytes = u64::from(disk_mb) << 20;
         }
         let identity = node::NodeIdentity {
             id: node_id,

@@ -405,6 +405,7 @@ async fn operator_overrides_reach_the_registered_node() -> anyhow::Result<()> {
     let mut options = options(dir.path());
     options.cpu_total_compute = Some(4000);
     options.memory_total_mb = Some(2048);
+    options.disk_free_mb = Some(123_456);
     options.min_dynamic_port = Some(21000);
     options.max_dynamic_port = Some(22000);
     options.node_class = "edge".to_owned();
@@ -425,6 +426,7 @@ async fn operator_overrides_reach_the_registered_node() -> anyhow::Result<()> {
     assert_eq!(node.node_resources.cpu.cpu_shares, 4000);
     assert_eq!(node.attributes["cpu.totalcompute"], "4000");
     assert_eq!(node.node_resources.memory.memory_mb, 2048);
+    assert_eq!(node.node_resources.disk.disk_mb, 123_456);
     assert_eq!(node.node_resources.min_dynamic_port, 21000);
     assert_eq!(node.node_resources.max_dynamic_port, 22000);
     assert_eq!(node.node_class, "edge");

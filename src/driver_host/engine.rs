@@ -29,7 +29,7 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// Sizes the driver engine's pooling allocator.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DriverEngineConfig {
-    /// Instances alive at once (each in-flight call holds one; a task's `wait` holds one for its life).
+    /// Instances alive at once: each in-flight call holds one (a running task holds none).
     pub max_instances: u32,
     /// Linear memory cap of one driver instance.
     pub memory_cap_bytes: usize,

@@ -52,6 +52,9 @@ pub struct TaskScope {
     /// The task's log files: every process and workload of the task writes there.
     pub stdout_path: PathBuf,
     pub stderr_path: PathBuf,
+    /// The task's `logs { max_files, max_file_size }`: the host writes a WASI workload's output
+    /// into the rotated files itself (`host/task_log.rs`).
+    pub log_rotation: crate::allocfs::log_files::RotationConfig,
     pub resources: Resources,
     /// The job's `user` for the task, if set.
     pub user: Option<String>,
@@ -78,6 +81,7 @@ impl TaskScope {
             alloc_dir: alloc_dir.to_path_buf(),
             stdout_path,
             stderr_path,
+            log_rotation: crate::allocfs::log_files::RotationConfig::default(),
             resources: Resources::default(),
             user: None,
             devices: TaskDevices::default(),

@@ -35,8 +35,9 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
-use super::logs_hook::{self, RotationConfig};
-use crate::allocfs::{AllocFsError, OpenOptions, RelPath, Root};
+use super::logs_hook;
+use crate::allocfs::OpenOptions;
+use crate::allocfs::log_files::{RotationConfig, Rotator, name_path, open_logs_dir};
 
 /// How often the collector checks, while idle or busy, that its FIFO is still wanted.
 const CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -139,8 +140,7 @@ pub fn ensure_running(args: &CollectorArgs, mode: &CollectorMode) -> io::Result<
                 let _ = io::BufReader::new(stdout).read_line(&mut line);
                 let _ = line_tx.send(line);
             });
-            // Reap it whenever it exits, so no zombie is left while the agent lives.
-            std::thread::spawn(move || child.wait());
+            reap_when_it_exits(child);
             match line_rx.recv_timeout(READY_TIMEOUT) {
                 Ok(line) if line.trim() == READY_LINE => Ok(()),
                 _ => Err(io::Error::other(format!(
@@ -149,6 +149,39 @@ pub fn ensure_running(args: &CollectorArgs, mode: &CollectorMode) -> io::Result<
                 ))),
             }
         }
+    }
+}
+
+/// Collector processes the agent started, reaped by one thread as they exit: no zombie is left
+/// while the agent lives, and no thread waits on each.
+fn reap_when_it_exits(child: std::process::Child) {
+    static REAPER: std::sync::OnceLock<Option<mpsc::Sender<std::process::Child>>> =
+        std::sync::OnceLock::new();
+    let reaper = REAPER.get_or_init(|| {
+        let (sender, receiver) = mpsc::channel::<std::process::Child>();
+        std::thread::Builder::new()
+            .name(String::from("logmon-reaper"))
+            .spawn(move || {
+                let mut children = Vec::new();
+                loop {
+                    match receiver.recv_timeout(CHECK_INTERVAL) {
+                        Ok(child) => children.push(child),
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                    children.retain_mut(|child| matches!(child.try_wait(), Ok(None)));
+                }
+            })
+            .ok()
+            .map(|_| sender)
+    });
+    let refused = match reaper {
+        Some(sender) => sender.send(child).err().map(|returned| returned.0),
+        None => Some(child),
+    };
+    // No reaper thread: wait on this one from a thread of its own, as before.
+    if let Some(mut child) = refused {
+        std::thread::spawn(move || child.wait());
     }
 }
 
@@ -169,8 +202,7 @@ pub fn run_process(args: &CollectorArgs) -> io::Result<()> {
 /// Runs a collector until its FIFO is removed; `ready` is called once it reads (or once it
 /// knows another collector holds the stream).
 pub fn run(args: &CollectorArgs, ready: impl FnOnce()) -> io::Result<()> {
-    let root = Root::open(&args.alloc_dir)?;
-    let logs = root.subdir(&RelPath::parse("alloc/logs").map_err(|_| invalid("alloc/logs"))?)?;
+    let logs = open_logs_dir(&args.alloc_dir)?;
     let fifo_path = name_path(&logs_hook::fifo_name(&args.task, &args.stream))?;
     let fifo = logs.open_fifo(&fifo_path, true)?;
     let lock_file = logs.open_file(
@@ -240,137 +272,4 @@ fn drain(fifo: &OwnedFd, rotator: &mut Rotator, buffer: &mut [u8]) -> io::Result
             Err(errno) => return Err(errno.into()),
         }
     }
-}
-
-fn invalid(what: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!("invalid path {what:?}"),
-    )
-}
-
-fn name_path(name: &str) -> io::Result<RelPath> {
-    let path = RelPath::parse(name).map_err(|_| invalid(name))?;
-    if path.names().len() != 1 {
-        return Err(invalid(name));
-    }
-    Ok(path)
-}
-
-/// Writes a stream through numbered files, each at most `max_file_size`, the newest with the
-/// highest index, at most `max_files` kept.
-pub(crate) struct Rotator {
-    logs: Root,
-    task: String,
-    stream: String,
-    config: RotationConfig,
-    index: u64,
-    size: u64,
-    file: File,
-}
-
-impl Rotator {
-    /// Continues the newest existing file, or starts at index 0.
-    pub(crate) fn open(
-        logs: Root,
-        task: &str,
-        stream: &str,
-        config: RotationConfig,
-    ) -> io::Result<Rotator> {
-        let index = logs_hook::log_indexes(&logs, task, stream, true)
-            .last()
-            .copied()
-            .unwrap_or(0);
-        let path = name_path(&logs_hook::file_name(task, stream, index))?;
-        let file = match logs.open_file(&path, OpenOptions::append()) {
-            Ok(file) => file,
-            // A link, FIFO or directory planted in its place: remove that entry, start afresh.
-            Err(err @ (AllocFsError::Symlink { .. } | AllocFsError::NotRegular { .. })) => {
-                tracing::warn!(error = %err, "replacing a log file that is not a regular file");
-                logs.remove(&path)?;
-                create_fresh(&logs, &path)?
-            }
-            Err(err) => return Err(err.into()),
-        };
-        let size = file.metadata()?.len();
-        let rotator = Rotator {
-            logs,
-            task: task.to_owned(),
-            stream: stream.to_owned(),
-            config,
-            index,
-            size,
-            file,
-        };
-        rotator.purge()?;
-        Ok(rotator)
-    }
-
-    pub(crate) fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
-        while !data.is_empty() {
-            let room = self.config.max_file_size.saturating_sub(self.size);
-            if room == 0 {
-                self.rotate()?;
-                continue;
-            }
-            let take = usize::try_from(room).unwrap_or(usize::MAX).min(data.len());
-            self.file.write_all(&data[..take])?;
-            self.size += take as u64;
-            data = &data[take..];
-        }
-        Ok(())
-    }
-
-    fn rotate(&mut self) -> io::Result<()> {
-        self.index += 1;
-        let path = name_path(&logs_hook::file_name(&self.task, &self.stream, self.index))?;
-        self.file = create_fresh(&self.logs, &path)?;
-        self.size = 0;
-        self.purge()
-    }
-
-    /// Removes every file of the stream older than the newest `max_files` (links included:
-    /// the entry is removed, never what it points to).
-    fn purge(&self) -> io::Result<()> {
-        let keep_from = (self.index + 1).saturating_sub(self.config.max_files as u64);
-        for index in logs_hook::log_indexes(&self.logs, &self.task, &self.stream, false) {
-            if index < keep_from {
-                let path = name_path(&logs_hook::file_name(&self.task, &self.stream, index))?;
-                match self.logs.remove(&path) {
-                    Err(err) if !err.is_not_found() => return Err(err.into()),
-                    _ => {}
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Creates `path` anew (`O_EXCL`, never through a link), removing whatever had the name.
-fn create_fresh(logs: &Root, path: &RelPath) -> io::Result<File> {
-    let options = OpenOptions {
-        write: true,
-        append: true,
-        create_new: true,
-        mode: 0o644,
-        ..OpenOptions::default()
-    };
-    for _ in 0..3 {
-        match logs.remove(path) {
-            Err(err) if !err.is_not_found() => return Err(err.into()),
-            _ => {}
-        }
-        match logs.open_file(path, options) {
-            Ok(file) => return Ok(file),
-            // Something was planted between the remove and the create: try again.
-            Err(AllocFsError::Io { source, .. })
-                if source.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Err(io::Error::other(format!(
-        "cannot create log file {} in {}",
-        path,
-        logs.path().display()
-    )))
 }

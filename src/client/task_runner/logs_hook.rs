@@ -14,6 +14,9 @@
 //! Everything under `alloc/logs/` is reached through [`crate::allocfs`]: a FIFO, lock or log
 //! file a task replaced by a symbolic link is removed and recreated, never followed.
 //!
+//! Tasks that live inside the agent ([`lives_in_agent`]: WASI workloads) get neither: the host
+//! writes their output into the same rotated files, buffered.
+//!
 //! Nomad: `client/allocrunner/taskrunner/logmon_hook.go`.
 
 use std::fs::File;
@@ -24,7 +27,8 @@ use super::hooks::{
     HookError, HookFuture, Prestart, PrestartRequest, PrestartResponse, Stop, StopRequest, TaskHook,
 };
 use super::log_collector::{self, CollectorArgs, CollectorMode};
-use crate::allocfs::{AllocFsError, FileKind, RelPath, Root};
+pub use crate::allocfs::log_files::{RotationConfig, file_name, log_indexes};
+use crate::allocfs::{AllocFsError, RelPath, Root};
 use crate::client::alloc_runner::alloc_dir::AllocDir;
 use crate::structs::LogConfig;
 
@@ -32,14 +36,6 @@ pub const NAME: &str = "logs";
 
 /// The streams a task has.
 pub const STREAMS: [&str; 2] = ["stdout", "stderr"];
-
-/// Rotation limits of one task's logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RotationConfig {
-    /// Files kept per stream.
-    pub max_files: usize,
-    pub max_file_size: u64,
-}
 
 impl RotationConfig {
     pub fn from_log_config(log_config: Option<&LogConfig>) -> RotationConfig {
@@ -50,11 +46,6 @@ impl RotationConfig {
             max_file_size: u64::try_from(config.max_file_size_mb.max(1)).unwrap_or(1) << 20,
         }
     }
-}
-
-/// `<task>.<stream>.<index>`.
-pub fn file_name(task: &str, stream: &str, index: u64) -> String {
-    format!("{task}.{stream}.{index}")
 }
 
 /// The FIFO a task's stream is written to.
@@ -90,6 +81,14 @@ fn logs_root(alloc_dir: &AllocDir) -> io::Result<Root> {
         &RelPath::parse("alloc/logs").map_err(|_| io::ErrorKind::InvalidInput)?,
         0o755,
     )?)
+}
+
+/// Whether the tasks of `driver` live inside the agent: the `wasm` driver's WASI workloads, whose
+/// output the host writes into the rotated files itself (`driver_host::host::task_log`) and
+/// which end with the agent, so they need no FIFO and no collector outliving the agent (with
+/// 10,000 tasks, 20,000 collector processes).
+pub fn lives_in_agent(driver: &str) -> bool {
+    driver == "wasm"
 }
 
 /// Makes the task's FIFOs (replacing anything else a task left under their names) and makes
@@ -152,7 +151,16 @@ impl Prestart for LogsHook {
         let alloc_dir = req.alloc_dir.clone();
         let task = req.task.name.clone();
         let mode = self.mode.clone();
+        let in_agent = lives_in_agent(&req.task.driver);
         Box::pin(async move {
+            if in_agent {
+                return tokio::task::spawn_blocking(move || logs_root(&alloc_dir).map(drop))
+                    .await
+                    .map_err(|err| HookError::new(err.to_string()))?
+                    .map_err(|err| {
+                        HookError::new(format!("failed to set up the logs directory: {err}"))
+                    });
+            }
             tokio::task::spawn_blocking(move || prepare(&alloc_dir, &task, rotation, &mode))
                 .await
                 .map_err(|err| HookError::new(err.to_string()))?
@@ -198,27 +206,6 @@ pub fn stop(alloc_dir: &AllocDir, task: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// The indexes of the task's files of `stream`, ascending (oldest first); with `regular_only`,
-/// only regular files (not links or anything else a task may have planted).
-pub fn log_indexes(logs: &Root, task: &str, stream: &str, regular_only: bool) -> Vec<u64> {
-    let prefix = format!("{task}.{stream}.");
-    let mut indexes: Vec<u64> = logs
-        .list(&RelPath::root())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|entry| !regular_only || entry.metadata.kind == FileKind::File)
-        .filter_map(|entry| {
-            let name = entry.name.to_str()?;
-            let index = name.strip_prefix(&prefix)?;
-            // Canonical numbers only: `.01` is not file 1.
-            let parsed = index.parse::<u64>().ok()?;
-            (parsed.to_string() == index).then_some(parsed)
-        })
-        .collect();
-    indexes.sort_unstable();
-    indexes
-}
-
 /// The task's regular log files of `stream`, oldest first, as names in `logs`.
 #[cfg(test)]
 pub fn log_files(logs: &Root, task: &str, stream: &str) -> Vec<String> {
@@ -240,8 +227,8 @@ mod tests {
     use std::os::unix::fs::{PermissionsExt, symlink};
     use std::time::{Duration, Instant};
 
-    use super::log_collector::Rotator;
     use super::*;
+    use crate::allocfs::log_files::Rotator;
 
     fn names(logs: &Root, task: &str, stream: &str) -> Vec<String> {
         log_files(logs, task, stream)

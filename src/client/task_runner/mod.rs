@@ -787,6 +787,7 @@ fn task_scope(config: &TaskRunnerConfig) -> TaskScope {
         logs_hook::sink_path(&logs_dir, &task.name, "stderr"),
     );
     scope.task_dir = config.alloc_dir.task_dir(&task.name);
+    scope.log_rotation = logs_hook::RotationConfig::from_log_config(task.log_config.as_ref());
     scope.resources = match alloc.allocated_resources.tasks.get(&task.name) {
         Some(allocated) => Resources {
             cpu_mhz: u32::try_from(allocated.cpu.cpu_shares).unwrap_or(0),

@@ -35,6 +35,7 @@ pub(crate) mod isolated_child;
 pub(crate) mod log;
 pub(crate) mod process;
 pub(crate) mod socket;
+pub(crate) mod task_log;
 pub(crate) mod wasm;
 
 /// Agent-wide state behind the capabilities, shared by every call of every driver.

@@ -3,17 +3,19 @@
 //! Each workload gets its own store on the workload engine with: a memory cap over all its memories
 //! and tables together (at most the task's memory) and a cap on its instances, memories and tables
 //! (`budget.rs`), optional fuel, a WASI context that inherits nothing (args and env as given,
-//! stdout/stderr appended to the task's own log files from the call's scope, one directory beneath
-//! the task directory preopened as `.` and no other file, no network), and a tokio task that runs
-//! it. p1 modules run `_start`; p2 components run `wasi:cli/run`.
+//! stdout/stderr written by the host into the task's rotated log files, buffered (`task_log.rs`:
+//! no FIFO, collector or descriptor per idle task), one directory beneath the task directory
+//! preopened as `.` and no other file, no network), and a tokio task that runs it (no thread).
+//! p1 modules run `_start`; p2 components run `wasi:cli/run`.
 //!
 //! Scope: the module file and the preopened directory are opened beneath the task directory of
 //! the call without following symlinks; the module is read from that descriptor and the directory
 //! preopened through `/proc/self/fd/N`, so nothing planted between check and use is followed.
 //! Workloads are recorded with their task's id: a call names only its own task's workloads.
 //!
-//! Compiled modules are cached in memory by (device, inode, size, mtime), so a second start of the
-//! same file skips compilation and instantiates from an `InstancePre`.
+//! Compiled modules are cached in memory by the SHA-256 of their bytes (at most
+//! [`MAX_COMPILED`] artifacts): every task of a job gets its own copy of the module file, and all
+//! of them share one compiled `Module`/`Component` and instantiate from its `InstancePre`.
 //!
 //! ```text
 //!   start ──> running ──(returns / proc_exit / trap / out of fuel)──> exited(exit)
@@ -22,15 +24,14 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, watch};
 use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{Engine, InstancePre, Linker, Module, Store, UpdateDeadline};
-use wasmtime_wasi::cli::OutputFile;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -39,7 +40,8 @@ use crate::driver_host::bindings::caravan::driver::host_wasm::{
     Host, Workload, WorkloadExit, WorkloadStats,
 };
 use crate::driver_host::budget::{BudgetHit, StoreBudget, WORKLOAD_STORE_COUNTS};
-use crate::driver_host::host::{RawExit, bounded, fd_path, open_beneath, open_task_log};
+use crate::driver_host::host::task_log::TaskLog;
+use crate::driver_host::host::{RawExit, bounded, fd_path, open_beneath};
 use crate::driver_host::instance::CallState;
 use crate::driver_host::types::TaskScope;
 
@@ -53,14 +55,11 @@ enum Compiled {
     Component(CommandPre<P2State>),
 }
 
-/// Identity of a file on disk for the compile cache.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct FileKey {
-    device: u64,
-    inode: u64,
-    len: u64,
-    modified: Option<SystemTime>,
-}
+/// Distinct compiled artifacts kept; beyond, one is dropped (running workloads keep theirs).
+const MAX_COMPILED: usize = 64;
+
+/// The compile cache's key: the SHA-256 of the module's bytes.
+type Digest32 = [u8; 32];
 
 #[derive(Clone)]
 struct Running {
@@ -77,8 +76,12 @@ pub(crate) struct WorkloadRuntime {
     engine: Engine,
     p1_linker: Linker<P1State>,
     p2_linker: wasmtime::component::Linker<P2State>,
-    compiled: Mutex<HashMap<FileKey, Compiled>>,
+    compiled: Mutex<HashMap<Digest32, Compiled>>,
+    /// Held while compiling (see `compile`).
+    compiling: Mutex<()>,
     workloads: Mutex<HashMap<u64, Running>>,
+    /// The table's size at which `start` prunes exited workloads next.
+    prune_at: std::sync::atomic::AtomicUsize,
     next_id: AtomicU64,
 }
 
@@ -133,7 +136,9 @@ impl WorkloadRuntime {
             p1_linker,
             p2_linker,
             compiled: Mutex::new(HashMap::new()),
+            compiling: Mutex::new(()),
             workloads: Mutex::new(HashMap::new()),
+            prune_at: std::sync::atomic::AtomicUsize::new(KEEP_FINISHED),
             next_id: AtomicU64::new(1),
         })
     }
@@ -142,19 +147,19 @@ impl WorkloadRuntime {
     /// opened beneath the task directory (`path` only names it in messages).
     fn compile(&self, file: std::fs::File, path: &str) -> Result<Compiled, String> {
         let mut file = file;
-        let metadata = file.metadata().map_err(|err| format!("{path}: {err}"))?;
-        let key = FileKey {
-            device: metadata.dev(),
-            inode: metadata.ino(),
-            len: metadata.len(),
-            modified: metadata.modified().ok(),
-        };
-        if let Some(compiled) = lock(&self.compiled).get(&key) {
-            return Ok(compiled.clone());
-        }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .map_err(|err| format!("{path}: {err}"))?;
+        let key: Digest32 = Sha256::digest(&bytes).into();
+        if let Some(compiled) = lock(&self.compiled).get(&key) {
+            return Ok(compiled.clone());
+        }
+        // One compile at a time: the tasks of a job that start together wait for the first one
+        // to compile their module instead of each compiling it.
+        let _compiling = lock(&self.compiling);
+        if let Some(compiled) = lock(&self.compiled).get(&key) {
+            return Ok(compiled.clone());
+        }
         let compiled = if is_component(&bytes) {
             let component =
                 Component::new(&self.engine, &bytes).map_err(|err| format!("{path}: {err}"))?;
@@ -174,7 +179,13 @@ impl WorkloadRuntime {
                     .map_err(|err| format!("{path}: {err}"))?,
             )
         };
-        lock(&self.compiled).insert(key, compiled.clone());
+        let mut cache = lock(&self.compiled);
+        if cache.len() >= MAX_COMPILED
+            && let Some(evicted) = cache.keys().next().copied()
+        {
+            cache.remove(&evicted);
+        }
+        cache.insert(key, compiled.clone());
         Ok(compiled)
     }
 
@@ -183,7 +194,8 @@ impl WorkloadRuntime {
         let module = open_beneath(&scope.task_dir, &workload.module_path, false)
             .map_err(|err| format!("module: {err}"))?;
         let compiled = self.compile(std::fs::File::from(module), &workload.module_path)?;
-        let wasi = wasi_builder(workload, scope)?;
+        let logs = (TaskLog::new(scope, "stdout"), TaskLog::new(scope, "stderr"));
+        let wasi = wasi_builder(workload, scope, &logs)?;
         let max_memory = match scope.memory_limit_bytes() {
             Some(task_limit) => workload.max_memory_bytes.min(task_limit),
             None => workload.max_memory_bytes,
@@ -230,11 +242,21 @@ impl WorkloadRuntime {
                 () = run_stop.notified() => WorkloadExit { exit_code: -1, trap: Some(String::from("stopped")) },
             };
             tracing::debug!(workload = id, exit_code = exit.exit_code, trap = ?exit.trap, "workload exited");
+            // What the workload wrote last is on disk before anyone hears it ended.
+            for log in [&logs.0, &logs.1] {
+                if let Err(err) = log.flush() {
+                    tracing::debug!(workload = id, error = %err, "workload log lost");
+                }
+            }
             let _ = sender.send(Some(exit));
         });
         let mut workloads = lock(&self.workloads);
-        if workloads.len() >= KEEP_FINISHED {
+        // Pruning scans every workload: done when the table doubled since the last time, so
+        // starting N workloads costs O(N) however many run.
+        if workloads.len() >= self.prune_at.load(Ordering::Relaxed) {
             workloads.retain(|_, running| running.exit.borrow().is_none());
+            self.prune_at
+                .store((workloads.len() * 2).max(KEEP_FINISHED), Ordering::Relaxed);
         }
         workloads.insert(
             id,
@@ -345,7 +367,11 @@ fn is_component(bytes: &[u8]) -> bool {
 
 /// A WASI context that inherits nothing from the agent: the task's log files, one directory
 /// beneath the task directory.
-fn wasi_builder(workload: &Workload, scope: &TaskScope) -> Result<WasiCtxBuilder, String> {
+fn wasi_builder(
+    workload: &Workload,
+    scope: &TaskScope,
+    logs: &(TaskLog, TaskLog),
+) -> Result<WasiCtxBuilder, String> {
     let mut builder = WasiCtxBuilder::new();
     let argv0 = std::path::Path::new(&workload.module_path)
         .file_name()
@@ -354,9 +380,7 @@ fn wasi_builder(workload: &Workload, scope: &TaskScope) -> Result<WasiCtxBuilder
             |name| name.to_string_lossy().into_owned(),
         );
     builder.arg(argv0).args(&workload.args).envs(&workload.env);
-    builder
-        .stdout(OutputFile::new(open_task_log(scope, &scope.stdout_path)?))
-        .stderr(OutputFile::new(open_task_log(scope, &scope.stderr_path)?));
+    builder.stdout(logs.0.clone()).stderr(logs.1.clone());
     let dir = open_beneath(&scope.task_dir, &workload.dir, true)
         .map_err(|err| format!("preopen: {err}"))?;
     // Preopens the directory opened and checked above (its /proc/self/fd path), not a path that
@@ -500,5 +524,86 @@ impl Host for CallState {
     async fn stats(&mut self, id: u64) -> Result<WorkloadStats, String> {
         let scope = self.wasm_scope()?;
         self.runtime.workloads.stats(id, &scope.task_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COUNTER_WASM: &str = env!("CARAVAN_EXAMPLE_COUNTER_WASM");
+
+    /// A task `task` of its own allocation with its own copy of the counter example.
+    fn task_with_counter(dir: &std::path::Path, alloc: &str) -> std::io::Result<TaskScope> {
+        let alloc_dir = dir.join(alloc);
+        std::fs::create_dir_all(alloc_dir.join("t"))?;
+        std::fs::create_dir_all(alloc_dir.join("alloc/logs"))?;
+        std::fs::copy(COUNTER_WASM, alloc_dir.join("t/counter.wasm"))?;
+        Ok(TaskScope::new(
+            alloc,
+            "t",
+            &alloc_dir,
+            alloc_dir.join("alloc/logs/.t.stdout.fifo"),
+            alloc_dir.join("alloc/logs/.t.stderr.fifo"),
+        ))
+    }
+
+    #[tokio::test]
+    async fn tasks_share_one_compiled_module_and_log_without_a_collector() -> anyhow::Result<()> {
+        let runtime = WorkloadRuntime::new(crate::driver_host::engine::workload_engine()?)?;
+        let dir = tempfile::tempdir()?;
+        let workload = Workload {
+            module_path: String::from("counter.wasm"),
+            args: vec![String::from("3600000")],
+            env: Vec::new(),
+            dir: String::new(),
+            max_memory_bytes: 16 << 20,
+            fuel: None,
+        };
+        let mut started = Vec::new();
+        for alloc in ["a1", "a2", "a3"] {
+            let scope = task_with_counter(dir.path(), alloc)?;
+            let id = runtime
+                .start(&workload, &scope)
+                .map_err(anyhow::Error::msg)?;
+            started.push((id, scope));
+        }
+        // Three files, three inodes, one content: compiled once, one `Module` for all.
+        let modules: Vec<Module> = lock(&runtime.compiled)
+            .values()
+            .filter_map(|compiled| match compiled {
+                Compiled::Module(pre) => Some(pre.module().clone()),
+                Compiled::Component(_) => None,
+            })
+            .collect();
+        assert_eq!(modules.len(), 1);
+        // Each task's first line reaches its own rotated log file, written by the host.
+        for (_, scope) in &started {
+            let log = scope.alloc_dir.join("alloc/logs/t.stdout.0");
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::fs::read_to_string(&log).unwrap_or_default() != "count 0\n" {
+                anyhow::ensure!(
+                    std::time::Instant::now() < deadline,
+                    "no log line in {}",
+                    log.display()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        // A sleeping workload stops at once.
+        for (id, scope) in &started {
+            runtime
+                .stop(*id, &scope.task_id)
+                .map_err(anyhow::Error::msg)?;
+            let exit = runtime
+                .wait(*id, &scope.task_id, Some(Duration::from_secs(10)))
+                .await
+                .map_err(anyhow::Error::msg)?;
+            assert_eq!(
+                exit.and_then(|exit| exit.trap),
+                Some(String::from("stopped"))
+            );
+        }
+        Ok(())
     }
 }
