@@ -550,7 +550,8 @@ mod tests {
 
     #[tokio::test]
     async fn tasks_share_one_compiled_module_and_log_without_a_collector() -> anyhow::Result<()> {
-        let runtime = WorkloadRuntime::new(crate::driver_host::engine::workload_engine()?)?;
+        let runtime = WorkloadRuntime::new(crate::driver_host::engine::workload_engine()?)
+            .map_err(|err| anyhow::anyhow!("{err:#}"))?;
         let dir = tempfile::tempdir()?;
         let workload = Workload {
             module_path: String::from("counter.wasm"),
