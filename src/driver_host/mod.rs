@@ -98,7 +98,7 @@ pub use loader::ACCEPTED_CONTRACT;
 pub use types::{
     Capabilities, DriverInfo, ExecResult, ExitResult, Fingerprint, FsIsolation, Health, HostRecord,
     PortMapping, ProcessRecord, Resources, TaskConfig, TaskHandle, TaskScope, TaskState, TaskStats,
-    TaskStatus, WaitOn,
+    TaskStatus, TaskVolume, WaitOn,
 };
 
 /// How often the host looks for changed drivers in `plugin_dir` (their content hash).

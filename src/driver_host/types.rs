@@ -61,6 +61,20 @@ pub struct TaskScope {
     /// What the task's device reservations give it besides env (mounts, device nodes, GPUs),
     /// for the start call; the host applies it where the capability can (`host-docker`).
     pub devices: TaskDevices,
+    /// The host volumes the task mounts, for the start call: the host gives them to the
+    /// container, isolated process or workload it starts for the task, whatever the driver asks.
+    pub volumes: Vec<TaskVolume>,
+}
+
+/// A client `host_volume` a task mounts (its `volume_mount`): the path from the agent's config,
+/// where the task sees it, and whether read-only (the volume's, the group request's or the
+/// mount's `read_only`). Nomad: `drivers.MountConfig`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskVolume {
+    pub host_path: PathBuf,
+    /// Where the task sees it: in the container, the chroot, or the workload's filesystem.
+    pub task_path: String,
+    pub read_only: bool,
 }
 
 impl TaskScope {
@@ -85,6 +99,7 @@ impl TaskScope {
             resources: Resources::default(),
             user: None,
             devices: TaskDevices::default(),
+            volumes: Vec::new(),
         }
     }
 

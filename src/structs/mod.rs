@@ -43,6 +43,7 @@ mod task;
 mod task_group;
 mod validation;
 mod variable;
+mod volume;
 
 pub use acl::{
     ANONYMOUS_POLICY, AclPolicy, AclPolicyListStub, AclToken, AclTokenListStub, TOKEN_TYPE_CLIENT,
@@ -111,6 +112,7 @@ pub use variable::{
     RootKeyMeta, Variable, VariableEncrypted, VariableMetadata, check_variable_path,
     workload_variable_paths,
 };
+pub use volume::VOLUME_TYPE_HOST;
 
 #[cfg(test)]
 mod hostile_tests;

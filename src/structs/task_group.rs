@@ -173,6 +173,15 @@ impl TaskGroup {
         if let Some(update) = &self.update {
             update.validate(&format!("{path}.Update"), errors);
         }
+        let canaries = self.update.as_ref().map_or(0, |update| update.canary);
+        for (name, volume) in &self.volumes {
+            volume.validate(
+                job_type,
+                canaries,
+                &format!("{path}.Volumes[{name}]"),
+                errors,
+            );
+        }
         for (constraint_idx, constraint) in self.constraints.iter().enumerate() {
             constraint.validate(&format!("{path}.Constraints[{constraint_idx}]"), errors);
         }
@@ -200,6 +209,7 @@ impl TaskGroup {
                 n_leaders += 1;
             }
             task.validate(&task_path, &port_labels, errors);
+            super::volume::validate_mounts(&task.volume_mounts, &self.volumes, &task_path, errors);
         }
         if n_leaders > 1 {
             errors.push(path, "only one task may be marked as leader");

@@ -38,6 +38,11 @@ struct Agent {
 
 impl Agent {
     fn start() -> Result<Agent> {
+        Agent::start_with_client("")
+    }
+
+    /// An agent whose `client` block also holds `client_extra` (host volumes...).
+    fn start_with_client(client_extra: &str) -> Result<Agent> {
         let dir = tempfile::tempdir()?;
         let (http_port, rpc_port) = (free_port()?, free_port()?);
         let config = dir.path().join("agent.hcl");
@@ -45,7 +50,7 @@ impl Agent {
             &config,
             format!(
                 "data_dir = {data:?}\nbind_addr = \"127.0.0.1\"\nports {{\n  http = {http_port}\n  rpc = {rpc_port}\n}}\n\
-                 server {{\n  enabled = true\n  bootstrap_expect = 1\n}}\nclient {{\n  enabled = true\n  network_interface = \"lo\"\n}}\n",
+                 server {{\n  enabled = true\n  bootstrap_expect = 1\n}}\nclient {{\n  enabled = true\n  network_interface = \"lo\"\n{client_extra}\n}}\n",
                 data = dir.path().join("data").display().to_string()
             ),
         )?;
@@ -374,5 +379,55 @@ async fn an_exec_task_keeps_running_across_an_agent_restart_and_stops_after() ->
         Ok(pids_running(&["sleep", &seconds]).is_empty().then_some(()))
     })
     .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_exec_task_gets_its_host_volumes_bound_in_its_chroot() -> Result<()> {
+    if !exec_ready()? {
+        return Ok(());
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let volumes = tempfile::tempdir()?;
+    let (certs, scratch) = (volumes.path().join("certs"), volumes.path().join("scratch"));
+    for dir in [&certs, &scratch] {
+        std::fs::create_dir(dir)?;
+        // Writable by the task's user: only the read-only mount can stop a write to `certs`.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))?;
+    }
+    std::fs::write(certs.join("greeting.txt"), "hi from the host\n")?;
+    let agent = Agent::start_with_client(&format!(
+        "  host_volume \"certs\" {{\n    path = {:?}\n    read_only = true\n  }}\n  \
+         host_volume \"scratch\" {{\n    path = {:?}\n  }}",
+        certs.display().to_string(),
+        scratch.display().to_string()
+    ))?;
+    agent.wait_for_exec().await?;
+    let script = "cat /certs/greeting.txt; (echo x > /certs/planted) 2>/dev/null && echo planted || echo ro-refused; \
+                  echo out > /data/out && echo wrote-scratch";
+    let hcl = job("volumes", "batch", script, 64).replacen(
+        "    task \"t\" {\n",
+        "    volume \"certs\" {\n      type = \"host\"\n      source = \"certs\"\n      read_only = true\n    }\n    \
+         volume \"scratch\" {\n      type = \"host\"\n      source = \"scratch\"\n    }\n    \
+         task \"t\" {\n      volume_mount {\n        volume = \"certs\"\n        destination = \"/certs\"\n      }\n      \
+         volume_mount {\n        volume = \"scratch\"\n        destination = \"/data\"\n      }\n",
+        1,
+    );
+    agent.run_job("volumes", &hcl)?;
+    let (alloc, task) = agent.wait_task("volumes", "dead").await?;
+    ensure!(
+        task["Failed"] == json!(false),
+        "the task failed: {}",
+        task["Events"]
+    );
+    let log = task_log(&agent, &alloc)?;
+    ensure!(log.contains("hi from the host"), "{log}");
+    ensure!(log.contains("ro-refused"), "{log}");
+    ensure!(!certs.join("planted").exists(), "{log}");
+    ensure!(log.contains("wrote-scratch"), "{log}");
+    ensure!(
+        std::fs::read_to_string(scratch.join("out"))? == "out\n",
+        "{log}"
+    );
     Ok(())
 }

@@ -25,6 +25,7 @@ mod errors;
 mod exec_driver;
 mod ha;
 mod hardening;
+mod host_volumes;
 mod job_history;
 mod jobspec;
 mod list_queries;

@@ -130,6 +130,8 @@ pub struct PrestartResponse {
     pub env: BTreeMap<String, String>,
     /// What the task's devices give it besides env (the `devices` hook), for the start call.
     pub devices: crate::driver_host::TaskDevices,
+    /// The host volumes the task mounts (the `volumes` hook), for the start call.
+    pub volumes: Vec<crate::driver_host::TaskVolume>,
     /// The hook's state, kept by the runner under the hook's name.
     pub state: Option<serde_json::Value>,
     /// The hook's work is complete for the life of the allocation: it is not run again, after a

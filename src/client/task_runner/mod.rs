@@ -40,6 +40,7 @@ pub(crate) mod template_hook;
 pub(crate) mod template_watch;
 #[cfg(test)]
 mod tests;
+pub(crate) mod volumes_hook;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -199,6 +200,7 @@ pub fn spawn_with_hooks(config: TaskRunnerConfig, hooks: HookList) -> TaskRunner
         hook_states,
         env: BTreeMap::new(),
         devices: TaskDevices::default(),
+        volumes: Vec::new(),
         config,
     };
     let span = tracing::info_span!("task", alloc_id = %runner.config.alloc.id, task = %runner.config.task.name);
@@ -226,6 +228,8 @@ struct TaskRunner {
     env: BTreeMap<String, String>,
     /// What the task's devices give it besides env, from the last prestart walk.
     devices: TaskDevices,
+    /// The host volumes the task mounts, from the last prestart walk.
+    volumes: Vec<crate::driver_host::TaskVolume>,
 }
 
 /// How waiting for the running task ended.
@@ -562,6 +566,7 @@ impl TaskRunner {
         let task_config = self.task_config(config, env);
         let scope = TaskScope {
             devices: self.devices.clone(),
+            volumes: self.volumes.clone(),
             ..(*self.scope).clone()
         };
         match driver.start_task(&scope, &task_config).await {

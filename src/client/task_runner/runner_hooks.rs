@@ -9,7 +9,7 @@
 //! carry on, as Nomad's do.
 //!
 //! New capabilities join the list here: `dispatch_payload` (for a task with that block) and
-//! volume mounts (#18) are prestart hooks before `artifacts`; a template watcher implements
+//! `volumes` (for a task with `volume_mount`s) are prestart hooks before `artifacts`; a template watcher implements
 //! update and shutdown on the `template` hook; `devices` (for a task given device instances)
 //! follows `env`. Services and their checks are the alloc runner's
 //! service hook (`alloc_runner/services.rs`), which sees every task of the allocation.
@@ -34,6 +34,7 @@ use super::logs_hook::LogsHook;
 use super::restarts::RunOutcome;
 use super::task_dir_hook::TaskDirHook;
 use super::template_hook::TemplateHook;
+use super::volumes_hook::VolumesHook;
 use super::{StartEnd, TaskCommand, TaskRunner, TaskRunnerConfig, events};
 use crate::client::state::HookState;
 use crate::driver_host::{Driver, ExitResult, FsIsolation, TaskDevices, TaskHandle};
@@ -52,6 +53,11 @@ pub fn init_hooks(config: &TaskRunnerConfig) -> HookList {
     ];
     if config.task.dispatch_payload.is_some() {
         hooks.push(Arc::new(DispatchHook));
+    }
+    if !config.task.volume_mounts.is_empty() {
+        hooks.push(Arc::new(VolumesHook {
+            facts: Arc::clone(&config.facts),
+        }));
     }
     hooks.push(Arc::new(ArtifactHook {
         file_allowlist: config.task_files.artifact_file_allowlist.clone(),
@@ -192,6 +198,7 @@ impl TaskRunner {
         let task_dir = self.scope.task_dir.clone();
         let mut env = BTreeMap::new();
         self.devices = TaskDevices::default();
+        self.volumes.clear();
         for hook in hooks.iter() {
             let Some(prestart) = hook.as_prestart() else {
                 continue;
@@ -249,6 +256,7 @@ impl TaskRunner {
             self.devices.mounts.extend(resp.devices.mounts);
             self.devices.nodes.extend(resp.devices.nodes);
             self.devices.nvidia_gpus.extend(resp.devices.nvidia_gpus);
+            self.volumes.extend(resp.volumes);
         }
         Ok(env)
     }

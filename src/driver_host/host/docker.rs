@@ -37,8 +37,8 @@ use crate::driver_host::bindings::caravan::driver::host_docker::{
     Host, RegistryAuth,
 };
 use crate::driver_host::host::docker_convert::{
-    add_devices, append_capped, container_body, docker_error, full_id, now_ms, split_reference,
-    state_of, status_of,
+    add_devices, add_volumes, append_capped, container_body, docker_error, full_id, now_ms,
+    split_reference, state_of, status_of,
 };
 use crate::driver_host::host::docker_scope::{
     self, DockerSettings, LABEL_STDERR, LABEL_STDOUT, LABEL_TASK_ID, Owner,
@@ -537,6 +537,7 @@ impl Host for CallState {
         let mut body = container_body(&spec, &owner);
         if let Some(scope) = &self.scope {
             add_devices(&mut body, &scope.devices);
+            add_volumes(&mut body, &scope.volumes);
         }
         let options = || {
             Some(CreateContainerOptions {

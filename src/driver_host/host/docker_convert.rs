@@ -15,6 +15,7 @@ use crate::driver_host::bindings::caravan::driver::host_docker::{
 };
 use crate::driver_host::device_plugin::TaskDevices;
 use crate::driver_host::host::docker_scope::{LABEL_STDERR, LABEL_STDOUT, Owner};
+use crate::driver_host::types::TaskVolume;
 
 /// Most output `exec-container` returns per stream.
 pub(crate) const MAX_EXEC_OUTPUT: usize = 1 << 20;
@@ -170,16 +171,42 @@ pub(crate) fn add_devices(body: &mut ContainerCreateBody, devices: &TaskDevices)
             path_in_container: Some(node.task_path.clone()),
             cgroup_permissions: Some(node.cgroup_permissions.clone()),
         }));
-    host_config
+    host_config.mounts.get_or_insert_with(Vec::new).extend(
+        devices
+            .mounts
+            .iter()
+            .map(|mount| bind_mount(&mount.host_path, &mount.task_path, mount.read_only)),
+    );
+}
+
+/// Binds the task's host volumes into the container, whatever the driver asked (the host's
+/// record of the task: the agent's `host_volume` paths). Nomad: drivers/docker/driver.go,
+/// `Mounts` of the task config.
+pub(crate) fn add_volumes(body: &mut ContainerCreateBody, volumes: &[TaskVolume]) {
+    if volumes.is_empty() {
+        return;
+    }
+    body.host_config
+        .get_or_insert_with(HostConfig::default)
         .mounts
         .get_or_insert_with(Vec::new)
-        .extend(devices.mounts.iter().map(|mount| BollardMount {
-            target: Some(mount.task_path.clone()),
-            source: Some(mount.host_path.clone()),
-            typ: Some(MountType::BIND),
-            read_only: Some(mount.read_only),
-            ..BollardMount::default()
+        .extend(volumes.iter().map(|volume| {
+            bind_mount(
+                &volume.host_path.to_string_lossy(),
+                &volume.task_path,
+                volume.read_only,
+            )
         }));
+}
+
+fn bind_mount(source: &str, target: &str, read_only: bool) -> BollardMount {
+    BollardMount {
+        target: Some(target.to_owned()),
+        source: Some(source.to_owned()),
+        typ: Some(MountType::BIND),
+        read_only: Some(read_only),
+        ..BollardMount::default()
+    }
 }
 
 pub(crate) fn state_of(inspect: &ContainerInspectResponse) -> ContainerStatus {
@@ -272,6 +299,54 @@ mod tests {
         let mut body = ContainerCreateBody::default();
         add_devices(&mut body, &TaskDevices::default());
         assert_eq!(body, ContainerCreateBody::default());
+    }
+
+    #[test]
+    fn host_volumes_become_bind_mounts_read_only_as_recorded() {
+        let mut body = ContainerCreateBody::default();
+        add_volumes(&mut body, &[]);
+        assert_eq!(body, ContainerCreateBody::default());
+        add_volumes(
+            &mut body,
+            &[
+                TaskVolume {
+                    host_path: "/srv/certs".into(),
+                    task_path: String::from("/etc/certs"),
+                    read_only: true,
+                },
+                TaskVolume {
+                    host_path: "/srv/data".into(),
+                    task_path: String::from("/data"),
+                    read_only: false,
+                },
+            ],
+        );
+        let mounts = body
+            .host_config
+            .unwrap_or_default()
+            .mounts
+            .unwrap_or_default();
+        let seen: Vec<_> = mounts
+            .iter()
+            .map(|m| (m.source.as_deref(), m.target.as_deref(), m.typ, m.read_only))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    Some("/srv/certs"),
+                    Some("/etc/certs"),
+                    Some(MountType::BIND),
+                    Some(true)
+                ),
+                (
+                    Some("/srv/data"),
+                    Some("/data"),
+                    Some(MountType::BIND),
+                    Some(false)
+                ),
+            ]
+        );
     }
 
     #[test]

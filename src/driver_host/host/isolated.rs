@@ -2,7 +2,8 @@
 //! drivers/shared/executor/executor_linux.go): new mount, PID and IPC namespaces, the task
 //! directory as a chroot populated by read-only bind mounts of the plugin config's `chroot_env`,
 //! the task's user, a capability bounding set within `allow_caps`, and a cgroup holding the
-//! task's memory and CPU limits.
+//! task's memory and CPU limits. The task's host volumes are bound in the chroot at their
+//! destinations (read-only where recorded so), after `chroot_env` and `alloc`.
 //!
 //! Invariant: every limit and path comes from the host's record of the task (the call's
 //! [`TaskScope`]) and the operator's plugin config, never from the driver: the driver chooses the
@@ -614,6 +615,16 @@ fn plan(
             cstring(shared.as_os_str().as_bytes())?,
             cstring(target.as_os_str().as_bytes())?,
             false,
+        ));
+    }
+    for volume in &scope.volumes {
+        let metadata = std::fs::metadata(&volume.host_path)
+            .map_err(|err| format!("host volume {}: {err}", volume.host_path.display()))?;
+        let target = mount_point(root, &volume.task_path, metadata.is_dir())?;
+        binds.push((
+            cstring(volume.host_path.as_os_str().as_bytes())?,
+            cstring(target.as_os_str().as_bytes())?,
+            volume.read_only,
         ));
     }
     let proc_dir = mount_point(root, "proc", true)?;

@@ -685,6 +685,13 @@ impl Host for CallState {
     async fn spawn(&mut self, request: SpawnRequest) -> Result<u32, String> {
         let _timer = self.host_timer();
         let scope = self.process_scope()?;
+        if !scope.volumes.is_empty() {
+            // A plain process sees the node's filesystem: it cannot be given a volume where the
+            // task asked, and must not run as if it had been.
+            return Err(String::from(
+                "the task mounts host volumes, which a host-process process cannot be given",
+            ));
+        }
         let policy = self.user_policy()?;
         self.runtime.processes.spawn(&request, &scope, &policy)
     }

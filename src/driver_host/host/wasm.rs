@@ -5,7 +5,8 @@
 //! (`budget.rs`), optional fuel, a WASI context that inherits nothing (args and env as given,
 //! stdout/stderr written by the host into the task's rotated log files, buffered (`task_log.rs`:
 //! no FIFO, collector or descriptor per idle task), one directory beneath the task directory
-//! preopened as `.` and no other file, no network), and a tokio task that runs it (no thread).
+//! preopened as `.` and, besides it, only the task's host volumes preopened at their destinations
+//! (read-only where recorded so), no network), and a tokio task that runs it (no thread).
 //! p1 modules run `_start`; p2 components run `wasi:cli/run`.
 //!
 //! Scope: the module file and the preopened directory are opened beneath the task directory of
@@ -388,6 +389,24 @@ fn wasi_builder(
     builder
         .preopened_dir(fd_path(&dir), ".", FsPerms::ReadWrite)
         .map_err(|err| format!("cannot preopen {:?}: {err}", workload.dir))?;
+    // The task's host volumes: directories of the agent's config, preopened where the task
+    // mounts them, read-only where recorded so.
+    for volume in &scope.volumes {
+        let perms = if volume.read_only {
+            FsPerms::ReadOnly
+        } else {
+            FsPerms::ReadWrite
+        };
+        builder
+            .preopened_dir(&volume.host_path, &volume.task_path, perms)
+            .map_err(|err| {
+                format!(
+                    "cannot mount host volume {} at {:?} (a Wasm task mounts directories only): {err}",
+                    volume.host_path.display(),
+                    volume.task_path
+                )
+            })?;
+    }
     Ok(builder)
 }
 

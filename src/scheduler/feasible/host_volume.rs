@@ -11,7 +11,7 @@ pub fn host_volume_asks(group: &TaskGroup) -> Vec<(String, bool)> {
     group
         .volumes
         .values()
-        .filter(|volume| volume.volume_type.is_empty() || volume.volume_type == "host")
+        .filter(|volume| volume.is_host())
         .map(|volume| (volume.source.clone(), !volume.read_only))
         .collect()
 }

@@ -18,7 +18,14 @@ pub struct Dev {
 impl Dev {
     /// Starts the agent and waits for its node to be ready.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts the agent with `-dev`'s config changed by `change` (client host volumes...) and
+    /// waits for its node to be ready.
+    pub async fn start_with(change: impl FnOnce(&mut AgentConfig)) -> anyhow::Result<Self> {
         let mut config = AgentConfig::dev();
+        change(&mut config);
         config.ports.http = Some(0);
         config.ports.rpc = Some(0);
         let agent = start_agent(config, true).await?;
