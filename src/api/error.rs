@@ -69,9 +69,11 @@ impl From<ServerError> for ApiError {
                 | ApplyError::SchedulerConfigCas { .. }),
             ) => Self::Conflict(conflict.to_string()),
             // Nomad: `NewErrRPCCodedf(400, "ACL bootstrap already done ...")`.
-            ServerError::State(bootstrapped @ ApplyError::AclBootstrapped { .. }) => {
-                Self::BadRequest(bootstrapped.to_string())
-            }
+            ServerError::State(
+                refused @ (ApplyError::AclBootstrapped { .. }
+                | ApplyError::NodePoolBuiltin { .. }
+                | ApplyError::NodePoolInUse { .. }),
+            ) => Self::BadRequest(refused.to_string()),
             ServerError::Scheduler(message) => Self::BadRequest(message),
             // Nomad answers a missing leader with a 500.
             ServerError::NoLeader => Self::Internal(error.to_string()),

@@ -33,7 +33,7 @@ use axum::routing::{get, post, put};
 use crate::server::Server;
 use routes::{
     acl, agent, allocs, deployments, evals, events, internal, job_launch, jobs, jobs_parse,
-    namespaces, nodes, operator, scaling, services, system, validate, variables,
+    namespaces, node_pools, nodes, operator, scaling, services, system, validate, variables,
 };
 
 /// The API router over a server.
@@ -61,6 +61,10 @@ pub fn router(server: Arc<Server>) -> Router {
         )
         .route("/v1/job/{id}/allocations", get(jobs::allocations))
         .route("/v1/job/{id}/evaluations", get(jobs::evaluations))
+        .route(
+            "/v1/job/{id}/evaluate",
+            put(jobs::evaluate).post(jobs::evaluate),
+        )
         .route("/v1/job/{id}/versions", get(jobs::versions))
         .route("/v1/job/{id}/summary", get(jobs::summary))
         .route(
@@ -94,6 +98,18 @@ pub fn router(server: Arc<Server>) -> Router {
             "/v1/allocation/{id}/stop",
             post(allocs::stop).put(allocs::stop),
         )
+        .route(
+            "/v1/node/pools",
+            get(node_pools::list)
+                .put(node_pools::upsert)
+                .post(node_pools::upsert),
+        )
+        .route(
+            "/v1/node/pool/{name}",
+            get(node_pools::read).delete(node_pools::delete),
+        )
+        .route("/v1/node/pool/{name}/nodes", get(node_pools::nodes))
+        .route("/v1/node/pool/{name}/jobs", get(node_pools::jobs))
         .route("/v1/nodes", get(nodes::list))
         .route("/v1/node/{id}", get(nodes::read))
         .route("/v1/node/{id}/allocations", get(nodes::allocations))

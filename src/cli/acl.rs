@@ -9,10 +9,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use super::ApiArgs;
 use super::block_on;
 use super::format::{kv, table};
 use super::output::outln;
+use super::{ApiArgs, OutputArgs};
 use crate::api::client::encode;
 use crate::structs::{AclPolicy, AclPolicyListStub, AclToken, AclTokenListStub};
 
@@ -32,6 +32,8 @@ pub enum AclCommand {
 pub struct ApiOnly {
     #[command(flatten)]
     pub api: ApiArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -41,7 +43,7 @@ pub enum PolicyCommand {
     /// Lists the policies
     List(ApiOnly),
     /// Shows a policy and its rules
-    Info(PolicyNameArgs),
+    Info(PolicyInfoArgs),
     /// Deletes a policy
     Delete(PolicyNameArgs),
 }
@@ -66,6 +68,15 @@ pub struct PolicyNameArgs {
     pub name: String,
 }
 
+#[derive(Debug, Args)]
+pub struct PolicyInfoArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    pub name: String,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Creates a token
@@ -73,7 +84,7 @@ pub enum TokenCommand {
     /// Lists the tokens
     List(ApiOnly),
     /// Shows a token by its accessor ID
-    Info(TokenIdArgs),
+    Info(TokenInfoArgs),
     /// Updates a token's name or policies
     Update(TokenUpdateArgs),
     /// Deletes a token by its accessor ID
@@ -87,6 +98,8 @@ pub enum TokenCommand {
 pub struct TokenCreateArgs {
     #[command(flatten)]
     pub api: ApiArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// The token's name
     #[arg(long, default_value = "")]
     pub name: String,
@@ -108,6 +121,8 @@ pub struct TokenCreateArgs {
 pub struct TokenUpdateArgs {
     #[command(flatten)]
     pub api: ApiArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// A new name
     #[arg(long)]
     pub name: Option<String>,
@@ -124,6 +139,15 @@ pub struct TokenIdArgs {
     pub accessor_id: String,
 }
 
+#[derive(Debug, Args)]
+pub struct TokenInfoArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    pub accessor_id: String,
+}
+
 pub fn run(command: &AclCommand) -> anyhow::Result<ExitCode> {
     match command {
         AclCommand::Bootstrap(args) => {
@@ -131,7 +155,7 @@ pub fn run(command: &AclCommand) -> anyhow::Result<ExitCode> {
             let token: AclToken =
                 block_on(async { Ok(client.post("/v1/acl/bootstrap", &()).await?) })
                     .map_err(|err| anyhow::anyhow!("Error bootstrapping: {err:#}"))?;
-            print_token(&token)
+            print_token(&token, &args.output)
         }
         AclCommand::Policy(command) => policy(command),
         AclCommand::Token(command) => token(command),
@@ -167,6 +191,9 @@ fn policy(command: &PolicyCommand) -> anyhow::Result<ExitCode> {
             let policies: Vec<AclPolicyListStub> =
                 block_on(async { Ok(client.get("/v1/acl/policies").await?) })
                     .map_err(|err| anyhow::anyhow!("Error listing ACL policies: {err:#}"))?;
+            if args.output.printed(&policies)? {
+                return Ok(ExitCode::SUCCESS);
+            }
             if policies.is_empty() {
                 outln!("No policies found")?;
             } else {
@@ -182,6 +209,9 @@ fn policy(command: &PolicyCommand) -> anyhow::Result<ExitCode> {
             let path = format!("/v1/acl/policy/{}", encode(&args.name));
             let policy: AclPolicy = block_on(async { Ok(client.get(&path).await?) })
                 .map_err(|err| anyhow::anyhow!("Error reading ACL policy: {err:#}"))?;
+            if args.output.printed(&policy)? {
+                return Ok(ExitCode::SUCCESS);
+            }
             outln!(
                 "{}",
                 kv(&[
@@ -227,13 +257,16 @@ fn token(command: &TokenCommand) -> anyhow::Result<ExitCode> {
             let token: AclToken =
                 block_on(async { Ok(client.put("/v1/acl/token", &request).await?) })
                     .map_err(|err| anyhow::anyhow!("Error creating token: {err:#}"))?;
-            print_token(&token)
+            print_token(&token, &args.output)
         }
         TokenCommand::List(args) => {
             let client = args.api.client()?;
             let tokens: Vec<AclTokenListStub> =
                 block_on(async { Ok(client.get("/v1/acl/tokens").await?) })
                     .map_err(|err| anyhow::anyhow!("Error listing tokens: {err:#}"))?;
+            if args.output.printed(&tokens)? {
+                return Ok(ExitCode::SUCCESS);
+            }
             if tokens.is_empty() {
                 outln!("No tokens found")?;
             } else {
@@ -267,7 +300,7 @@ fn token(command: &TokenCommand) -> anyhow::Result<ExitCode> {
             let path = format!("/v1/acl/token/{}", encode(&args.accessor_id));
             let token: AclToken = block_on(async { Ok(client.get(&path).await?) })
                 .map_err(|err| anyhow::anyhow!("Error fetching token: {err:#}"))?;
-            print_token(&token)
+            print_token(&token, &args.output)
         }
         TokenCommand::Update(args) => {
             let client = args.api.client()?;
@@ -283,7 +316,7 @@ fn token(command: &TokenCommand) -> anyhow::Result<ExitCode> {
                 Ok(client.put::<_, AclToken>(&path, &token).await?)
             })
             .map_err(|err| anyhow::anyhow!("Error updating token: {err:#}"))?;
-            print_token(&token)
+            print_token(&token, &args.output)
         }
         TokenCommand::Delete(args) => {
             let client = args.api.client()?;
@@ -301,13 +334,16 @@ fn token(command: &TokenCommand) -> anyhow::Result<ExitCode> {
             let token: AclToken =
                 block_on(async { Ok(client.get("/v1/acl/token/self").await?) })
                     .map_err(|err| anyhow::anyhow!("Error fetching self token: {err:#}"))?;
-            print_token(&token)
+            print_token(&token, &args.output)
         }
     }
 }
 
 /// Nomad's `formatKVACLToken`.
-fn print_token(token: &AclToken) -> anyhow::Result<ExitCode> {
+fn print_token(token: &AclToken, output: &OutputArgs) -> anyhow::Result<ExitCode> {
+    if output.printed(token)? {
+        return Ok(ExitCode::SUCCESS);
+    }
     let policies = if token.is_management() {
         "n/a".to_owned()
     } else {

@@ -172,6 +172,15 @@ pub fn job_status_text(status: JobStatus, stop: bool) -> String {
     }
 }
 
+/// `value` as JSON indented by four spaces, as Nomad's `-json` prints it.
+pub fn indented_json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    value.serialize(&mut serializer)?;
+    Ok(String::from_utf8(out)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +227,11 @@ mod tests {
         assert_eq!(short_id("ééééééééé", false), "éééééééé");
         assert_eq!(short_id("web", false), "web");
         assert_eq!(short_id("0b23b149-aaaa", true), "0b23b149-aaaa");
+    }
+
+    #[test]
+    fn json_is_indented_by_four_spaces() {
+        let text = indented_json(&std::collections::BTreeMap::from([("A", [1])])).expect("encodes");
+        assert_eq!(text, "{\n    \"A\": [\n        1\n    ]\n}");
     }
 }

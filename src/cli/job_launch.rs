@@ -1,7 +1,7 @@
 //! `caravan job periodic force` and `caravan job dispatch`: launching the children of periodic
-//! and parameterized jobs.
+//! and parameterized jobs; `caravan job eval`: a new evaluation of a job.
 //!
-//! Nomad: `command/job_periodic_force.go`, `command/job_dispatch.go`.
+//! Nomad: `command/job_periodic_force.go`, `command/job_dispatch.go`, `command/job_eval.go`.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -19,6 +19,7 @@ use crate::api::types::client::EmptyResponse;
 use crate::api::types::job_launch::{
     JobDispatchRequest, JobDispatchResponse, PeriodicForceResponse,
 };
+use crate::api::types::jobs::{EvalOptions, JobEvaluateRequest, JobRegisterResponse};
 
 #[derive(Debug, Args)]
 pub struct JobPeriodicForceArgs {
@@ -57,6 +58,54 @@ pub fn periodic_force(args: &JobPeriodicForceArgs) -> anyhow::Result<ExitCode> {
         };
         Ok(ExitCode::from(
             monitor::monitor_eval(&client, &eval_id, config).await?,
+        ))
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct JobEvalArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The job's ID (or prefix)
+    pub job_id: String,
+    /// Replaces the job's failed allocations now, whatever their reschedule policy says
+    #[arg(long)]
+    pub force_reschedule: bool,
+    /// Returns at once instead of monitoring the evaluation
+    #[arg(long)]
+    pub detach: bool,
+    /// Shows full IDs
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// `caravan job eval JOB`: makes the scheduler look at the job again.
+pub fn eval(args: &JobEvalArgs) -> anyhow::Result<ExitCode> {
+    let client = args.api.client()?;
+    block_on(async {
+        let job_id = resolve::job(&client, &args.job_id).await?.id;
+        let request = JobEvaluateRequest {
+            job_id: job_id.to_string(),
+            eval_options: EvalOptions {
+                force_reschedule: args.force_reschedule,
+            },
+        };
+        let response: JobRegisterResponse = client
+            .put(&format!("/v1/job/{}/evaluate", encode(&job_id)), &request)
+            .await
+            .map_err(|err| anyhow::anyhow!("Error evaluating job: {err}"))?;
+        if args.detach {
+            outln!(
+                "Created eval ID: {:?} ",
+                short_id(&response.eval_id, args.verbose)
+            )?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let config = MonitorConfig {
+            verbose: args.verbose,
+        };
+        Ok(ExitCode::from(
+            monitor::monitor_eval(&client, &response.eval_id, config).await?,
         ))
     })
 }

@@ -312,6 +312,9 @@ pub fn allocs(args: &JobIdArgs) -> anyhow::Result<ExitCode> {
             .get(&format!("/v1/job/{}/allocations", encode(&stub.id)))
             .await
             .map_err(|err| anyhow::anyhow!("Error retrieving allocations: {err}"))?;
+        if args.output.printed(&allocs)? {
+            return Ok(ExitCode::SUCCESS);
+        }
         if allocs.is_empty() {
             outln!("No allocations placed")?;
         } else {
@@ -366,7 +369,9 @@ pub fn inspect(args: &JobIdArgs) -> anyhow::Result<ExitCode> {
             .get(&format!("/v1/job/{}", encode(&stub.id)))
             .await
             .map_err(|err| anyhow::anyhow!("Error inspecting job: {err}"))?;
-        outln!("{}", job_file::api_json(&job)?)?;
+        if !args.output.printed(&job)? {
+            outln!("{}", job_file::api_json(&job)?)?;
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -26,6 +26,7 @@ mod job_status;
 mod job_validate;
 mod monitor;
 mod namespace;
+mod node_pool;
 mod node_status;
 mod operator;
 mod operator_scheduler;
@@ -134,27 +135,30 @@ pub struct LogmonArgs {
     pub max_file_size: u64,
 }
 
-/// `-json`: a command prints the data it read as JSON instead of its tables, as Nomad's
-/// `-json` does (the API's objects, indented by four spaces).
+/// `-json` and `-t`: a command prints the data it read as JSON, or through a Go template, instead
+/// of its tables, as Nomad's do (the API's objects; JSON indented by four spaces).
 #[derive(Clone, Debug, Default, Args)]
 pub struct OutputArgs {
     /// Prints the data as JSON, as the API answers it
-    #[arg(long)]
+    #[arg(long, conflicts_with = "template")]
     pub json: bool,
+    /// Formats the data with a Go template, e.g. `-t '{{range .}}{{.ID}}{{"\n"}}{{end}}'`
+    #[arg(short = 't', value_name = "TEMPLATE")]
+    pub template: Option<String>,
 }
 
 impl OutputArgs {
     /// Prints `value` if an output format was asked for, and says whether it did; the command
     /// prints its own output otherwise.
     pub fn printed<T: serde::Serialize>(&self, value: &T) -> anyhow::Result<bool> {
-        if !self.json {
+        let text = if let Some(template) = &self.template {
+            crate::template::format::format_value(template, value)?
+        } else if self.json {
+            format::indented_json(value)?
+        } else {
             return Ok(false);
-        }
-        let mut out = Vec::new();
-        let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-        let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-        value.serialize(&mut serializer)?;
-        outln!("{}", String::from_utf8(out)?)?;
+        };
+        outln!("{text}")?;
         Ok(true)
     }
 }
@@ -396,6 +400,8 @@ pub enum JobCommand {
     Periodic(JobPeriodicCommand),
     /// Dispatches a parameterized job with a payload and meta
     Dispatch(job_launch::JobDispatchArgs),
+    /// Forces a new evaluation of a job, optionally rescheduling its failed allocations
+    Eval(job_launch::JobEvalArgs),
     /// Changes a task group's count within its scaling policy
     Scale(job_scale::JobScaleArgs),
     /// Lists a job's scaling events
@@ -511,6 +517,8 @@ pub struct JobIdArgs {
     /// Shows full IDs and details
     #[arg(long)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -714,6 +722,9 @@ pub enum NodeCommand {
     Drain(NodeDrainArgs),
     /// Marks a node eligible or ineligible for new allocations
     Eligibility(NodeEligibilityArgs),
+    /// Interacts with node pools
+    #[command(subcommand)]
+    Pool(node_pool::NodePoolCommand),
 }
 
 #[derive(Debug, Args)]
@@ -857,6 +868,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
         Command::Job(JobCommand::History(args)) => nomad_errors(job_status::history(&args)),
         Command::Job(JobCommand::Allocs(args)) => nomad_errors(job_status::allocs(&args)),
         Command::Job(JobCommand::Inspect(args)) => nomad_errors(job_status::inspect(&args)),
+        Command::Job(JobCommand::Eval(args)) => nomad_errors(job_launch::eval(&args)),
         Command::Alloc(AllocCommand::Status(args)) => nomad_errors(alloc_status::run(&args)),
         Command::Alloc(AllocCommand::Logs(args)) => nomad_errors(alloc_logs::logs(&args)),
         Command::Alloc(AllocCommand::Fs(args)) => nomad_errors(alloc_logs::fs(&args)),
@@ -880,6 +892,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
         Command::Eval(EvalCommand::List(args)) => nomad_errors(eval_status::list(&args)),
         Command::Node(NodeCommand::Status(args)) => nomad_errors(node_status::status(&args)),
         Command::Node(NodeCommand::Drain(args)) => nomad_errors(node_status::drain(&args)),
+        Command::Node(NodeCommand::Pool(command)) => nomad_errors(node_pool::run(&command)),
         Command::Node(NodeCommand::Eligibility(args)) => {
             nomad_errors(node_status::eligibility(&args))
         }

@@ -9,10 +9,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::ApiArgs;
 use super::block_on;
 use super::format::kv;
 use super::output::outln;
+use super::{ApiArgs, OutputArgs};
 use crate::api::types::scheduler::{
     SchedulerConfigurationResponse, SchedulerSetConfigurationResponse,
 };
@@ -32,9 +32,8 @@ pub enum SchedulerCommand {
 pub struct GetConfigArgs {
     #[command(flatten)]
     pub api: ApiArgs,
-    /// Outputs the scheduler configuration in its JSON format
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -84,8 +83,7 @@ fn get_config(args: &GetConfigArgs) -> anyhow::Result<ExitCode> {
             .get(PATH)
             .await
             .map_err(|err| anyhow::anyhow!("Error querying scheduler configuration: {err}"))?;
-        if args.json {
-            outln!("{}", serde_json::to_string_pretty(&response)?)?;
+        if args.output.printed(&response)? {
             return Ok(ExitCode::SUCCESS);
         }
         let config = response.scheduler_config.unwrap_or_default();

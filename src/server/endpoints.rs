@@ -14,6 +14,7 @@ use super::raft::{AllocClientUpdate, Command, CommandResponse, ServerId};
 use super::state::{ApplyError, ObjectKind, StateSnapshot};
 use crate::api::types::jobs::{JobDeregisterResponse, JobRegisterResponse};
 use crate::api::types::node::{NodeServerInfo, NodeUpdateResponse};
+use crate::scheduler::State as _;
 use crate::structs::{
     AllocClientStatus, AllocId, DesiredTransition, DrainStrategy, EvalId, EvalStatus, EvalTrigger,
     Evaluation, Job, JobId, JobType, Node, NodeId, NodeStatus, SchedulingEligibility,
@@ -141,6 +142,7 @@ impl Server {
             job.region = self.options.region.clone();
         }
         job.validate()?;
+        super::node_pools::check_job_pool(&self.store.snapshot(), job)?;
         self.options.limits.check(job).map_err(ServerError::Invalid)
     }
 
@@ -231,6 +233,64 @@ impl Server {
             },
             eval_id,
             job_modify_index: response.index,
+            index: response.index,
+        })
+    }
+
+    /// Forces a scheduler run for a job (Nomad: `Job.Evaluate`). With `force_reschedule` its failed
+    /// allocations are marked to be replaced now, whatever their reschedule policy says.
+    pub async fn job_evaluate(
+        &self,
+        namespace: &str,
+        job_id: &JobId,
+        force_reschedule: bool,
+    ) -> Result<EvalsResponse, ServerError> {
+        let snapshot = self.store.snapshot();
+        let Some(job) = snapshot.job(namespace, job_id) else {
+            return Err(ServerError::not_found(ObjectKind::Job, job_id));
+        };
+        if job
+            .periodic
+            .as_ref()
+            .is_some_and(|periodic| periodic.enabled)
+        {
+            return Err(ServerError::Invalid(
+                "can't evaluate periodic job".to_owned(),
+            ));
+        }
+        if job.parameterized_job.is_some() && !job.dispatched {
+            return Err(ServerError::Invalid(
+                "can't evaluate parameterized job".to_owned(),
+            ));
+        }
+        let transitions = if force_reschedule {
+            snapshot
+                .allocs_by_job(namespace, job_id)
+                .iter()
+                .filter(|alloc| alloc.client_status == AllocClientStatus::Failed)
+                .map(|alloc| {
+                    let transition = DesiredTransition {
+                        force_reschedule: Some(true),
+                        ..DesiredTransition::default()
+                    };
+                    (alloc.id.clone(), transition)
+                })
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        let eval = new_eval(&job, EvalTrigger::JOB_REGISTER, super::now_unix_nanos());
+        let eval_id = eval.id.to_string();
+        let response = self
+            .write(Command::AllocDesiredTransition {
+                transitions,
+                evals: vec![eval],
+            })
+            .await?;
+        Ok(EvalsResponse {
+            eval_ids: vec![eval_id.clone()],
+            eval_id,
+            eval_create_index: response.index,
             index: response.index,
         })
     }

@@ -80,7 +80,7 @@ impl Server {
             .map(|eval| (*eval).clone())
             .unwrap_or(eval);
         let index = snapshot.tables().indexes.latest;
-        let algorithm = self.scheduler_config_in(&snapshot).scheduler_algorithm;
+        let algorithm = self.algorithm_for(&snapshot, Some(&job));
         let scheduler = self.scheduler;
         let state: Arc<dyn State> = Arc::new(speculative);
         let recorded = tokio::task::spawn_blocking(move || {

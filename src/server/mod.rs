@@ -34,6 +34,7 @@ mod leader;
 pub mod limits;
 pub mod namespaces;
 pub mod node_identity;
+pub mod node_pools;
 pub mod operator_snapshot;
 mod options;
 pub mod periodic;

@@ -142,7 +142,10 @@ fn process(
     let snapshot = server.store.snapshot();
     let config = SchedulerConfig {
         now_unix_nanos: super::now_unix_nanos(),
-        algorithm: server.scheduler_config_in(&snapshot).scheduler_algorithm,
+        algorithm: server.algorithm_for(
+            &snapshot,
+            snapshot.job(&eval.namespace, &eval.job_id).as_deref(),
+        ),
         ..SchedulerConfig::default()
     };
     let snapshot: Arc<dyn State> = Arc::new(snapshot);

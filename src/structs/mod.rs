@@ -28,6 +28,7 @@ mod job_summary;
 mod namespace;
 mod network;
 mod node;
+mod node_pool;
 pub(crate) mod nullable;
 mod plan;
 mod policy;
@@ -83,6 +84,7 @@ pub use node::{
     DrainStrategy, DriverInfo, HostVolume, Node, NodeCpuResources, NodeDiskResources,
     NodeMemoryResources, NodeReservedResources, NodeResources, NodeStatus, SchedulingEligibility,
 };
+pub use node_pool::{NODE_POOL_ALL, NODE_POOL_DEFAULT, NodePool, NodePoolSchedulerConfiguration};
 pub use plan::{DeploymentStatusUpdate, Plan, PlanResult, shared_allocs};
 pub use policy::{
     DelayFunction, EphemeralDisk, LogConfig, MigrateStrategy, ReschedulePolicy, RestartMode,

@@ -19,6 +19,7 @@
 //! Untrusted input: the template comes from the job submitter. Output is capped at
 //! [`MAX_OUTPUT_BYTES`], `range` iterations at [`MAX_RANGE_ITERATIONS`]; errors never panic.
 
+pub mod format;
 pub mod funcs;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -6,26 +6,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::dev::Dev;
+use crate::support::dev::{Dev, shell_job};
 use crate::support::server::wait_for;
 
 fn job(id: &str, cores: u64, script: &str) -> Value {
-    json!({ "Job": {
-        "ID": id,
-        "Type": "batch",
-        "TaskGroups": [{
-            "Name": "g",
-            "RestartPolicy": { "Attempts": 0, "Mode": "fail" },
-            "ReschedulePolicy": { "Attempts": 0, "Unlimited": false },
-            "EphemeralDisk": { "SizeMB": 10 },
-            "Tasks": [{
-                "Name": "t",
-                "Driver": "raw_exec",
-                "Config": { "command": "/bin/sh", "args": ["-c", script] },
-                "Resources": { "Cores": cores, "MemoryMB": 16 },
-            }],
-        }],
-    }})
+    let mut job = shell_job(id, "batch", script);
+    job["Job"]["TaskGroups"][0]["Tasks"][0]["Resources"] =
+        json!({ "Cores": cores, "MemoryMB": 16 });
+    job
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,29 +4,8 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
-use crate::support::dev::Dev;
+use crate::support::dev::{Dev, shell_job};
 use crate::support::server::wait_for;
-
-fn job(id: &str, job_type: &str, script: &str) -> Value {
-    json!({ "Job": {
-        "ID": id,
-        "Type": job_type,
-        "TaskGroups": [{
-            "Name": "g",
-            "RestartPolicy": { "Attempts": 0, "Mode": "fail" },
-            "ReschedulePolicy": { "Attempts": 0, "Unlimited": false },
-            "EphemeralDisk": { "SizeMB": 10 },
-            "Tasks": [{
-                "Name": "t",
-                "Driver": "raw_exec",
-                "Config": { "command": "/bin/sh", "args": ["-c", script] },
-                "Resources": { "CPU": 20, "MemoryMB": 16 },
-            }],
-        }],
-    }})
-}
 
 async fn status(dev: &Dev, path: &str) -> anyhow::Result<u16> {
     Ok(reqwest::get(format!("{}{path}", dev.url))
@@ -38,9 +17,9 @@ async fn status(dev: &Dev, path: &str) -> anyhow::Result<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn system_gc_removes_what_is_finished_and_keeps_what_runs() -> anyhow::Result<()> {
     let dev = Dev::start().await?;
-    dev.put("/v1/jobs", &job("gc-done", "batch", "exit 0"))
+    dev.put("/v1/jobs", &shell_job("gc-done", "batch", "exit 0"))
         .await?;
-    dev.put("/v1/jobs", &job("gc-live", "service", "sleep 600"))
+    dev.put("/v1/jobs", &shell_job("gc-live", "service", "sleep 600"))
         .await?;
     let done = dev.first_alloc("gc-done", "complete").await?;
     let live = dev.first_alloc("gc-live", "running").await?;

@@ -14,7 +14,8 @@ use crate::api::list::namespaced_token;
 use crate::api::query::QueryOptions;
 use crate::api::types::allocs::AllocListStub;
 use crate::api::types::jobs::{
-    JobDiff, JobListStub, JobPlanRequest, JobRegisterRequest, JobVersionsResponse,
+    JobDiff, JobEvaluateRequest, JobListStub, JobPlanRequest, JobRegisterRequest,
+    JobRegisterResponse, JobVersionsResponse,
 };
 use crate::server::Server;
 use crate::server::state::Table;
@@ -150,6 +151,48 @@ pub async fn deregister(
         .await?;
     let index = response.index;
     Ok(with_meta(&server, index, Json(response).into_response()))
+}
+
+/// `PUT /v1/job/:id/evaluate`: a new evaluation of the job. An empty body is allowed, as Nomad's.
+pub async fn evaluate(
+    State(server): State<Arc<Server>>,
+    Path(job_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let query = QueryOptions::parse(params)?;
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        JobEvaluateRequest {
+            job_id: job_id.clone(),
+            ..JobEvaluateRequest::default()
+        }
+    } else {
+        parse_body::<JobEvaluateRequest>(&body)?
+    };
+    if request.job_id.is_empty() {
+        return Err(ApiError::BadRequest("Job ID must be set".to_owned()));
+    }
+    if request.job_id != job_id {
+        return Err(ApiError::BadRequest(
+            "JobID not same as job name".to_owned(),
+        ));
+    }
+    let response = server
+        .job_evaluate(
+            &query.namespace,
+            &JobId::from(job_id),
+            request.eval_options.force_reschedule,
+        )
+        .await?;
+    let index = response.index;
+    let answer = JobRegisterResponse {
+        eval_id: response.eval_id,
+        eval_create_index: response.eval_create_index,
+        job_modify_index: index,
+        index,
+        ..JobRegisterResponse::default()
+    };
+    Ok(with_meta(&server, index, Json(answer).into_response()))
 }
 
 pub async fn allocations(

@@ -12,6 +12,7 @@ pub mod job_launch;
 pub mod jobs;
 pub mod jobs_parse;
 pub mod namespaces;
+pub mod node_pools;
 pub mod nodes;
 pub mod operator;
 pub mod scaling;

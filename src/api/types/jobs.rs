@@ -83,6 +83,24 @@ pub struct JobRegisterRequest<J = JobSubmission> {
     pub job_modify_index: u64,
 }
 
+/// `PUT /v1/job/:id/evaluate` (Nomad: `api.JobEvaluateRequest`); the answer is a
+/// [`JobRegisterResponse`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobEvaluateRequest {
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    pub eval_options: EvalOptions,
+}
+
+/// What a forced evaluation does besides running the scheduler (Nomad: `api.EvalOptions`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EvalOptions {
+    /// Replace the job's failed allocations now, whatever their reschedule policy says.
+    pub force_reschedule: bool,
+}
+
 /// The answer to a register (Nomad: `api.JobRegisterResponse`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]

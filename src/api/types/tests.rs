@@ -63,6 +63,7 @@ fn job_messages_round_trip() {
     check!(Vec<jobs::JobListStub>, "job_list_stub");
     check!(jobs::JobRegisterRequest<Job>, "job_register_request");
     check!(jobs::JobRegisterResponse, "job_register_response");
+    check!(jobs::JobEvaluateRequest, "job_evaluate_request");
     check!(jobs::JobDeregisterResponse, "job_deregister_response");
     check!(jobs::JobPlanRequest<Job>, "job_plan_request");
     check!(jobs::JobPlanResponse, "job_plan_response");

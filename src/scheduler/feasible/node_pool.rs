@@ -3,9 +3,7 @@
 //! Nomad: `scheduler/util.go` `readyNodesInDCsAndPool`, `nomad/structs/node_pool.go`.
 
 use crate::structs::Node;
-
-pub const NODE_POOL_ALL: &str = "all";
-pub const NODE_POOL_DEFAULT: &str = "default";
+use crate::structs::{NODE_POOL_ALL, NODE_POOL_DEFAULT};
 
 pub fn node_in_pool(node: &Node, pool: &str) -> bool {
     let node_pool = if node.node_pool.is_empty() {

@@ -1,6 +1,7 @@
 //! Whether and when a failed allocation is replaced, per its group's reschedule policy.
 //!
-//! An allocation failed at `fail_time` (its modify time, else its create time) with `n` earlier
+//! An allocation an operator forced to reschedule (`DesiredTransition.ForceReschedule`) is
+//! replaced now. Otherwise an allocation failed at `fail_time` (its modify time, else its create time) with `n` earlier
 //! reschedules is replaced at `fail_time + policy.delay_for_attempt(n)`, if the policy allows another
 //! attempt (unlimited, or fewer than `attempts` reschedules within `interval`). Replacements due
 //! within a second are made now; later ones wait for a follow-up evaluation.
@@ -51,6 +52,10 @@ pub fn decide(
     now: i64,
     eval_id: &EvalId,
 ) -> RescheduleDecision {
+    // `job eval -force-reschedule`: the operator asks for it now, whatever the policy says.
+    if alloc.desired_transition.force_reschedule == Some(true) {
+        return RescheduleDecision::Now;
+    }
     let Some(policy) = policy else {
         return RescheduleDecision::Never;
     };
@@ -176,5 +181,28 @@ mod tests {
             decide(&waiting, Some(&limited), now, &eval_id),
             RescheduleDecision::Now
         );
+    }
+
+    #[test]
+    fn a_forced_reschedule_ignores_the_policy() {
+        let eval_id = EvalId::from("eval");
+        let now = 10_000 * SECOND;
+        let no_attempts = ReschedulePolicy {
+            attempts: 0,
+            unlimited: false,
+            ..ReschedulePolicy::default()
+        };
+        let mut exhausted = failed_at(now, &[now - SECOND]);
+        assert_eq!(
+            decide(&exhausted, Some(&no_attempts), now, &eval_id),
+            RescheduleDecision::Never
+        );
+        exhausted.desired_transition.force_reschedule = Some(true);
+        for policy in [Some(&no_attempts), None] {
+            assert_eq!(
+                decide(&exhausted, policy, now, &eval_id),
+                RescheduleDecision::Now
+            );
+        }
     }
 }

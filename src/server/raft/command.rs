@@ -16,8 +16,8 @@ use crate::server::state::ApplyError;
 use crate::structs::{
     AclPolicy, AclToken, AllocClientStatus, AllocId, Allocation, Deployment, DeploymentId,
     DeploymentStatusUpdate, DesiredTransition, DrainStrategy, EvalId, Evaluation, Job, JobId,
-    Namespace, Node, NodeId, NodeStatus, RootKeyMeta, ScalingEvent, SchedulingEligibility,
-    ServiceRegistration, SortedVecMap, TaskState, VariableEncrypted,
+    Namespace, Node, NodeId, NodePool, NodeStatus, RootKeyMeta, ScalingEvent,
+    SchedulingEligibility, ServiceRegistration, SortedVecMap, TaskState, VariableEncrypted,
 };
 
 /// One write to the state store.
@@ -155,6 +155,11 @@ pub enum Command {
     },
     /// Records a root key's ID (the key stays in the servers' keystores).
     RootKeyUpsert { key: Arc<RootKeyMeta> },
+    /// Creates or replaces node pools (checked before Raft); the built-in ones are refused.
+    NodePoolUpsert { pools: Vec<Arc<NodePool>> },
+    /// Deletes node pools; refused, changing nothing, if one is built in, missing, or still
+    /// holds nodes or live jobs.
+    NodePoolDelete { names: Vec<String> },
     /// Marks a job version stable or not.
     JobStability {
         namespace: String,
@@ -197,6 +202,8 @@ impl Command {
             Self::VariableUpsert { .. } => "variable_upsert",
             Self::VariableDelete { .. } => "variable_delete",
             Self::RootKeyUpsert { .. } => "root_key_upsert",
+            Self::NodePoolUpsert { .. } => "node_pool_upsert",
+            Self::NodePoolDelete { .. } => "node_pool_delete",
         }
     }
 }

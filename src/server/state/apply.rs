@@ -75,6 +75,7 @@ impl Tables {
             &mut indexes.namespaces,
             &mut indexes.variables,
             &mut indexes.root_keys,
+            &mut indexes.node_pools,
         ] {
             *table_index = (*table_index).max(index);
         }
@@ -230,6 +231,8 @@ impl Tables {
                 self.apply_root_key_upsert(index, key);
                 Ok(())
             }
+            Command::NodePoolUpsert { pools } => self.apply_node_pool_upsert(index, pools),
+            Command::NodePoolDelete { names } => self.apply_node_pool_delete(index, names),
             Command::SnapshotRestore { state } => {
                 self.apply_snapshot_restore(index, state, effects);
                 Ok(())

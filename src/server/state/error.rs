@@ -27,6 +27,7 @@ pub enum ObjectKind {
     AclToken,
     Namespace,
     Variable,
+    NodePool,
 }
 
 impl fmt::Display for ObjectKind {
@@ -43,6 +44,7 @@ impl fmt::Display for ObjectKind {
             Self::AclToken => "ACL token",
             Self::Namespace => "namespace",
             Self::Variable => "variable",
+            Self::NodePool => "node pool",
         })
     }
 }
@@ -77,6 +79,12 @@ pub enum ApplyError {
         "cas error: variable check-and-set index {expected} does not match the stored one ({actual})"
     )]
     VariableCas { expected: u64, actual: u64 },
+    /// `all` and `default` are built in (Nomad's wording).
+    #[error("modifying node pool {name:?} is not allowed")]
+    NodePoolBuiltin { name: String },
+    /// A pool still holding nodes or live jobs stays (Nomad's wording).
+    #[error("node pool {name:?} has {what} in regions: [global]")]
+    NodePoolInUse { name: String, what: String },
 }
 
 impl ApplyError {

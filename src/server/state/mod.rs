@@ -23,6 +23,7 @@ mod evals;
 pub mod events;
 mod jobs;
 mod namespaces;
+mod node_pools;
 mod nodes;
 mod persist;
 mod scaling;

@@ -61,6 +61,7 @@ impl Tables {
         if node.status == NodeStatus::Ready {
             effects.capacity_changed = true;
         }
+        self.ensure_node_pool(index, &node.node_pool);
         self.store_node(index, Arc::new(node), "NodeRegistration", effects);
     }
 

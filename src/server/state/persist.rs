@@ -17,7 +17,8 @@ use super::tables::{TableIndexes, Tables, job_key};
 use crate::codec::{CodecError, StreamReader, StreamWriter};
 use crate::structs::{
     AclPolicy, AclToken, Allocation, Deployment, Evaluation, Job, JobScalingEvents, JobSummary,
-    Namespace, Node, RootKeyMeta, SchedulerConfiguration, ServiceRegistration, VariableEncrypted,
+    Namespace, Node, NodePool, RootKeyMeta, SchedulerConfiguration, ServiceRegistration,
+    VariableEncrypted,
 };
 
 /// An allocation without its job, and the version of the job it runs.
@@ -48,6 +49,7 @@ pub struct PersistedState {
     /// Sealed: the items are never in a snapshot in plain text.
     pub variables: Vec<Arc<VariableEncrypted>>,
     pub root_keys: Vec<Arc<RootKeyMeta>>,
+    pub node_pools: Vec<Arc<NodePool>>,
 }
 
 impl PersistedState {
@@ -78,6 +80,7 @@ impl PersistedState {
             namespaces: tables.namespaces.values().cloned().collect(),
             variables: tables.variables.values().cloned().collect(),
             root_keys: tables.root_keys.values().cloned().collect(),
+            node_pools: tables.node_pools.values().cloned().collect(),
         }
     }
 
@@ -105,6 +108,7 @@ impl PersistedState {
         (self.namespaces.into_iter()).for_each(|namespace| restorer.namespace(namespace));
         (self.variables.into_iter()).for_each(|variable| restorer.variable(variable));
         (self.root_keys.into_iter()).for_each(|key| restorer.root_key(key));
+        (self.node_pools.into_iter()).for_each(|pool| restorer.node_pool(pool));
         restorer.finish(self.indexes)
     }
 }
@@ -224,6 +228,10 @@ impl Restorer {
         self.tables.root_keys.insert(key.key_id.clone(), key);
     }
 
+    fn node_pool(&mut self, pool: Arc<NodePool>) {
+        self.tables.node_pools.insert(pool.name.clone(), pool);
+    }
+
     fn finish(mut self, indexes: TableIndexes) -> Tables {
         self.tables.indexes = indexes;
         self.tables.restored_alloc_index = indexes.allocs;
@@ -274,6 +282,7 @@ mod stream {
     pub(super) const NAMESPACES: &str = "Namespaces";
     pub(super) const VARIABLES: &str = "Variables";
     pub(super) const ROOT_KEYS: &str = "RootKeys";
+    pub(super) const NODE_POOLS: &str = "NodePools";
     pub(super) const END: &str = "End";
 }
 
@@ -342,6 +351,7 @@ pub fn write_state<W: Write>(tables: &Tables, out: &mut StreamWriter<W>) -> Resu
     table(out, stream::NAMESPACES, tables.namespaces.values())?;
     table(out, stream::VARIABLES, tables.variables.values())?;
     table(out, stream::ROOT_KEYS, tables.root_keys.values())?;
+    table(out, stream::NODE_POOLS, tables.node_pools.values())?;
     out.item(&(stream::END, 0u64))
 }
 
@@ -385,6 +395,7 @@ pub fn read_state<R: Read>(input: &mut StreamReader<R>) -> Result<Tables, CodecE
             stream::NAMESPACES => rows(input, count, |row| restorer.namespace(row))?,
             stream::VARIABLES => rows(input, count, |row| restorer.variable(row))?,
             stream::ROOT_KEYS => rows(input, count, |row| restorer.root_key(row))?,
+            stream::NODE_POOLS => rows(input, count, |row| restorer.node_pool(row))?,
             other => {
                 tracing::warn!(
                     table = other,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::scheduler::usage::NodeUsage;
 use crate::structs::{
     AclPolicy, AclToken, AllocId, Allocation, Deployment, DeploymentId, EvalId, Evaluation, Job,
-    JobId, JobScalingEvents, JobSummary, Namespace, Node, NodeId, RootKeyMeta,
+    JobId, JobScalingEvents, JobSummary, Namespace, Node, NodeId, NodePool, RootKeyMeta,
     SchedulerConfiguration, ServiceRegistration, VariableEncrypted,
 };
 
@@ -45,6 +45,7 @@ pub struct TableIndexes {
     pub namespaces: u64,
     pub variables: u64,
     pub root_keys: u64,
+    pub node_pools: u64,
 }
 
 /// Which table a read is about, to pick its index.
@@ -64,6 +65,7 @@ pub enum Table {
     Namespaces,
     Variables,
     RootKeys,
+    NodePools,
 }
 
 impl TableIndexes {
@@ -83,6 +85,7 @@ impl TableIndexes {
             Table::Namespaces => self.namespaces,
             Table::Variables => self.variables,
             Table::RootKeys => self.root_keys,
+            Table::NodePools => self.node_pools,
         };
         // Nomad never reports index 0: a client that blocks on 0 would spin.
         index.max(1)
@@ -146,6 +149,8 @@ pub struct Tables {
     pub variables: OrdMap<(String, String), Arc<VariableEncrypted>>,
     /// The root keys' metadata by key ID; the keys themselves are in each server's keystore.
     pub root_keys: OrdMap<String, Arc<RootKeyMeta>>,
+    /// Node pools by name, the built-in `all` and `default` not among them (`node_pools.rs`).
+    pub node_pools: OrdMap<String, Arc<NodePool>>,
 }
 
 impl Tables {

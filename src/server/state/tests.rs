@@ -369,3 +369,104 @@ fn service_registrations_survive_a_snapshot() {
         store.snapshot().tables().services
     );
 }
+
+#[test]
+fn node_pools_are_made_by_nodes_kept_while_used_and_survive_a_snapshot() {
+    use crate::structs::NodePool;
+
+    let store = StateStore::new();
+    let edge_node = Node {
+        id: NodeId::from("n-edge"),
+        node_pool: "edge".to_owned(),
+        status: NodeStatus::Ready,
+        ..Node::default()
+    };
+    let (response, _) = store.apply(
+        5,
+        &Command::NodeRegister {
+            node: Arc::new(edge_node),
+            evals: Vec::new(),
+        },
+    );
+    assert_eq!(response.error, None);
+    let pools = store.snapshot().tables().node_pools.clone();
+    let edge = pools.get("edge").expect("the node's pool is created");
+    assert_eq!((edge.create_index, edge.description.as_str()), (5, ""));
+    assert!(
+        !pools.contains_key("default"),
+        "built-in pools are not stored"
+    );
+
+    let delete = |index, name: &str| {
+        store
+            .apply(
+                index,
+                &Command::NodePoolDelete {
+                    names: vec![name.to_owned()],
+                },
+            )
+            .0
+            .error
+    };
+    assert_eq!(
+        delete(6, "edge"),
+        Some(ApplyError::NodePoolInUse {
+            name: "edge".to_owned(),
+            what: "nodes".to_owned(),
+        })
+    );
+    assert_eq!(
+        delete(7, "default"),
+        Some(ApplyError::NodePoolBuiltin {
+            name: "default".to_owned(),
+        })
+    );
+    assert_eq!(
+        delete(8, "ghost"),
+        Some(ApplyError::not_found(ObjectKind::NodePool, "ghost"))
+    );
+    let upsert = |index, pool: NodePool| {
+        store
+            .apply(
+                index,
+                &Command::NodePoolUpsert {
+                    pools: vec![Arc::new(pool)],
+                },
+            )
+            .0
+            .error
+    };
+    let described = NodePool {
+        name: "edge".to_owned(),
+        description: "at the edge".to_owned(),
+        ..NodePool::default()
+    };
+    assert_eq!(upsert(9, described), None);
+    let builtin = NodePool {
+        name: "all".to_owned(),
+        ..NodePool::default()
+    };
+    assert!(matches!(
+        upsert(10, builtin),
+        Some(ApplyError::NodePoolBuiltin { .. })
+    ));
+    let snapshot = store.snapshot();
+    let edge = snapshot
+        .tables()
+        .node_pools
+        .get("edge")
+        .cloned()
+        .expect("stored");
+    assert_eq!(
+        (
+            edge.create_index,
+            edge.modify_index,
+            edge.description.as_str()
+        ),
+        (5, 9, "at the edge")
+    );
+    assert_eq!(snapshot.tables().indexes.get(Table::NodePools), 9);
+
+    let restored = PersistedState::from_snapshot(&snapshot).into_tables();
+    assert_eq!(restored.node_pools.get("edge"), Some(&edge));
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use caravan::agent::config::AgentConfig;
 use caravan::agent::run::{RunningAgent, start_agent};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::server::wait_for;
 
@@ -141,4 +141,25 @@ impl Dev {
 /// A job ID as a path segment (`parent/periodic-1` → `parent%2Fperiodic-1`).
 pub fn path_id(job_id: &str) -> String {
     job_id.replace('/', "%2F")
+}
+
+/// A register request for a one-group, one-task job running `/bin/sh -c script` with raw_exec,
+/// that neither restarts nor reschedules a failed task (callers adjust the JSON they need).
+pub fn shell_job(id: &str, job_type: &str, script: &str) -> Value {
+    json!({ "Job": {
+        "ID": id,
+        "Type": job_type,
+        "TaskGroups": [{
+            "Name": "g",
+            "RestartPolicy": { "Attempts": 0, "Mode": "fail" },
+            "ReschedulePolicy": { "Attempts": 0, "Unlimited": false },
+            "EphemeralDisk": { "SizeMB": 10 },
+            "Tasks": [{
+                "Name": "t",
+                "Driver": "raw_exec",
+                "Config": { "command": "/bin/sh", "args": ["-c", script] },
+                "Resources": { "CPU": 20, "MemoryMB": 16 },
+            }],
+        }],
+    }})
 }
