@@ -17,3 +17,4 @@ pub mod server;
 pub mod snapshot_file;
 pub mod structs;
 pub mod template;
+pub mod tls;

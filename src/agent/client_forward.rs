@@ -7,33 +7,38 @@
 //! Agents that run a client themselves answer for their own allocations first.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
-use super::proxy::{MAX_BODY_BYTES, base_url, forward_once};
+use super::proxy::{MAX_BODY_BYTES, forward_once};
 use crate::scheduler::State as _;
 use crate::server::Server;
 use crate::structs::AllocId;
+use crate::tls::{Dial, Dialer};
 
 #[derive(Debug)]
 struct Forwarding {
     server: Arc<Server>,
-    http: reqwest::Client,
+    /// To nodes' HTTP APIs: HTTPS with `tls.http`.
+    dialer: Dialer,
 }
 
 /// The routes that forward to nodes.
-pub fn router(server: Arc<Server>) -> axum::Router {
-    let state = Arc::new(Forwarding {
-        server,
-        http: reqwest::Client::new(),
-    });
-    axum::Router::new()
+pub fn router(server: Arc<Server>) -> anyhow::Result<axum::Router> {
+    let dialer = Dialer::new(
+        server.options.tls.as_deref(),
+        Dial::Nodes,
+        Duration::from_secs(5),
+    )?;
+    let state = Arc::new(Forwarding { server, dialer });
+    Ok(axum::Router::new()
         .route("/v1/client/fs/{op}/{alloc_id}", any(forward_fs))
         .route("/v1/client/allocation/{alloc_id}/{op}", any(forward_alloc))
-        .with_state(state)
+        .with_state(state))
 }
 
 async fn forward_fs(
@@ -96,7 +101,8 @@ async fn forward(state: &Forwarding, alloc_id: &str, request: Request) -> Respon
                 .into_response();
         }
     };
-    match forward_once(&state.http, &base_url(&node.http_addr), &parts, body).await {
+    let base = state.dialer.base(&node.http_addr);
+    match forward_once(&state.dialer.http, &base, &parts, body).await {
         Ok(response) => response,
         Err(err) => (
             StatusCode::BAD_GATEWAY,

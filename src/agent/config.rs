@@ -246,13 +246,29 @@ pub struct AclConfig {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
+    /// HTTPS on the HTTP API port.
     pub http: Option<bool>,
+    /// TLS on the RPC port and between agents; internal routes need a CA-signed certificate.
     pub rpc: Option<bool>,
     pub ca_file: Option<PathBuf>,
     pub cert_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
+    /// Peers must hold `server.<region>.nomad` (servers) or `client.<region>.nomad`.
     pub verify_server_hostname: Option<bool>,
+    /// Every HTTPS caller must present a certificate the CA signed.
     pub verify_https_client: Option<bool>,
+    /// Parsed and kept; rustls's defaults (TLS 1.2 and 1.3, its cipher suites) apply.
+    pub tls_min_version: Option<String>,
+    pub tls_cipher_suites: Option<String>,
+    pub tls_prefer_server_cipher_suites: Option<bool>,
+    pub rpc_upgrade_mode: Option<bool>,
+}
+
+impl TlsConfig {
+    /// True when the block turns TLS on for either port.
+    pub fn enabled(&self) -> bool {
+        self.http == Some(true) || self.rpc == Some(true)
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -400,6 +416,25 @@ impl AgentConfig {
     pub fn rpc_addr(&self) -> Result<SocketAddr, ConfigError> {
         let host = self.addresses.rpc.as_deref().unwrap_or(self.bind_addr());
         socket_addr(host, self.rpc_port(), "addresses.rpc")
+    }
+
+    /// The `tls` block for [`crate::tls::AgentTls::load`]; `None` when TLS is off. Nomad's
+    /// defaults: every switch off.
+    pub fn tls_settings(&self) -> Option<crate::tls::TlsSettings> {
+        let tls = &self.tls;
+        if !tls.enabled() {
+            return None;
+        }
+        Some(crate::tls::TlsSettings {
+            http: tls.http.unwrap_or(false),
+            rpc: tls.rpc.unwrap_or(false),
+            ca_file: tls.ca_file.clone().unwrap_or_default(),
+            cert_file: tls.cert_file.clone().unwrap_or_default(),
+            key_file: tls.key_file.clone().unwrap_or_default(),
+            verify_server_hostname: tls.verify_server_hostname.unwrap_or(false),
+            verify_https_client: tls.verify_https_client.unwrap_or(false),
+            region: self.region().to_owned(),
+        })
     }
 
     /// Checks what merging cannot: the agent has a role, values are in range, durations parse,
@@ -555,8 +590,9 @@ impl AgentConfig {
                 problems.push(format!("plugin {name:?}: config must be a block"));
             }
         }
-        if self.tls.http == Some(true) || self.tls.rpc == Some(true) {
+        if self.tls.enabled() {
             for (key, value) in [
+                ("tls.ca_file", &self.tls.ca_file),
                 ("tls.cert_file", &self.tls.cert_file),
                 ("tls.key_file", &self.tls.key_file),
             ] {

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 /// The servers to forward to, as HTTP base URLs.
 #[derive(Debug)]
 pub struct Forwarder {
-    http: reqwest::Client,
+    dialer: crate::tls::Dialer,
     servers: Vec<String>,
     current: AtomicUsize,
 }
@@ -35,10 +35,11 @@ const HOP_BY_HOP: &[&str] = &[
 ];
 
 impl Forwarder {
-    pub fn new(servers: &[String]) -> Self {
+    /// Forwards to `servers` through `dialer` (a bare `host:port` gets its scheme).
+    pub fn new(servers: &[String], dialer: crate::tls::Dialer) -> Self {
         Self {
-            http: reqwest::Client::new(),
-            servers: servers.iter().map(|server| base_url(server)).collect(),
+            servers: servers.iter().map(|server| dialer.base(server)).collect(),
+            dialer,
             current: AtomicUsize::new(0),
         }
     }
@@ -48,15 +49,6 @@ impl Forwarder {
         axum::Router::new()
             .fallback(forward)
             .with_state(Arc::new(self))
-    }
-}
-
-/// `host:port` → `http://host:port`; URLs pass unchanged.
-pub fn base_url(server: &str) -> String {
-    if server.starts_with("http://") || server.starts_with("https://") {
-        server.trim_end_matches('/').to_owned()
-    } else {
-        format!("http://{server}")
     }
 }
 
@@ -76,7 +68,7 @@ async fn forward(State(forwarder): State<Arc<Forwarder>>, request: Request) -> R
     for attempt in 0..forwarder.servers.len() {
         let index = (forwarder.current.load(Ordering::Relaxed) + attempt) % forwarder.servers.len();
         let server = &forwarder.servers[index];
-        match forward_once(&forwarder.http, server, &parts, body.clone()).await {
+        match forward_once(&forwarder.dialer.http, server, &parts, body.clone()).await {
             Ok(response) => {
                 forwarder.current.store(index, Ordering::Relaxed);
                 return response;

@@ -8,20 +8,26 @@
 //!                                      plus the client's /v1/client routes
 //!  client only: HTTP serves /v1/client itself and forwards everything else to the servers
 //! ```
+//!
+//! With a `tls` block the files are read once ([`AgentTls`]) and every listener and outgoing
+//! client is built from them: servers are reached over HTTPS when `tls.rpc` (a bare `host:port`
+//! gets `https://`), nodes' HTTP APIs when `tls.http`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::watch;
 
 use super::config::{AgentConfig, duration_or};
-use super::proxy::{Forwarder, base_url};
-use super::start::{bind, serve, server_options, start_server_on, wait_for_signal};
+use super::proxy::Forwarder;
+use super::start::{bind, serve_port, server_options, start_server_on, wait_for_signal};
 use crate::client::{Client, ClientOptions, CollectorMode, HttpServerLink, TaskFilesConfig};
 use crate::server::worker::default_scheduler;
 use crate::structs::{HostVolume, NodeReservedResources};
+use crate::tls::{AgentTls, Dial, Dialer, Port};
 
 /// The client's options from the agent configuration. `servers` are the HTTP base URLs the client
 /// talks to; `http_addr` is where this agent's HTTP API listens.
@@ -137,10 +143,15 @@ fn advertise_addr(config: &AgentConfig, http_addr: SocketAddr) -> SocketAddr {
             return SocketAddr::new(ip, http_addr.port());
         }
     }
-    if http_addr.ip().is_unspecified() {
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), http_addr.port())
+    loopback_if_unspecified(http_addr)
+}
+
+/// `addr` with an unspecified IP (0.0.0.0) read as loopback: where this host reaches itself.
+fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
     } else {
-        http_addr
+        addr
     }
 }
 
@@ -251,6 +262,11 @@ pub async fn start_agent(config: AgentConfig, dev: bool) -> anyhow::Result<Runni
     };
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating the data dir {}", data_dir.display()))?;
+    let tls = match config.tls_settings() {
+        Some(settings) => Some(AgentTls::load(settings).context("loading the tls block's files")?),
+        None => None,
+    };
+    let to_servers = Dialer::new(tls.as_deref(), Dial::Servers, Duration::from_secs(5))?;
     let http_listener = bind(config.http_addr()?, "HTTP").await?;
     let http_addr = http_listener.local_addr()?;
     let rpc_listener = if config.server_enabled() {
@@ -259,19 +275,29 @@ pub async fn start_agent(config: AgentConfig, dev: bool) -> anyhow::Result<Runni
         None
     };
     let client = if config.client_enabled() {
-        let servers: Vec<String> = if config.server_enabled() {
-            vec![format!("http://{}", advertise_addr(&config, http_addr))]
-        } else {
-            config
+        let servers: Vec<String> = match &rpc_listener {
+            // With TLS, the in-process server's RPC port: it speaks what the link to servers
+            // speaks (HTTPS with `tls.rpc`), whatever the HTTP port does.
+            Some(rpc_listener) if tls.is_some() => {
+                vec![
+                    to_servers
+                        .base(&loopback_if_unspecified(rpc_listener.local_addr()?).to_string()),
+                ]
+            }
+            Some(_) => vec![format!("http://{}", advertise_addr(&config, http_addr))],
+            None => config
                 .client
                 .servers
                 .iter()
                 .flatten()
-                .map(|server| base_url(server))
-                .collect()
+                .map(|server| to_servers.base(server))
+                .collect(),
         };
         let options = client_options(&config, data_dir.clone(), servers, http_addr)?;
-        let link = Arc::new(HttpServerLink::new(&options.servers));
+        let link = Arc::new(HttpServerLink::with_dialer(
+            &options.servers,
+            to_servers.clone(),
+        ));
         Some(
             Client::start(options, link)
                 .await
@@ -297,6 +323,7 @@ pub async fn start_agent(config: AgentConfig, dev: bool) -> anyhow::Result<Runni
         Some(rpc_listener) => {
             let mut options = server_options(&config, dev)?;
             options.data_dir = Some(data_dir);
+            options.tls = tls.clone();
             let server = start_server_on(
                 http_listener,
                 rpc_listener,
@@ -314,9 +341,10 @@ pub async fn start_agent(config: AgentConfig, dev: bool) -> anyhow::Result<Runni
             let router = client_routes
                 .unwrap_or_default()
                 .merge(crate::api::ui::router())
-                .merge(Forwarder::new(&servers).router());
+                .merge(Forwarder::new(&servers, to_servers).router());
             let (stop, stopped) = watch::channel(false);
-            agent.client_listener = Some((stop, serve(http_listener, router, "http", stopped)));
+            let listener = serve_port(http_listener, router, Port::Http, tls.as_ref(), stopped)?;
+            agent.client_listener = Some((stop, listener));
         }
     }
     Ok(agent)

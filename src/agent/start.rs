@@ -9,7 +9,9 @@
 //! ```
 //!
 //! The agent's HCL configuration maps onto [`ServerOptions`]; `-dev` is the same path with
-//! `dev = true` (the Raft log in memory).
+//! `dev = true` (the Raft log in memory). With a `tls` block a port serves HTTPS (`tls.http`,
+//! `tls.rpc`) and the internal routes answer only callers with a cluster certificate
+//! ([`crate::tls::listener`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use tokio::task::JoinHandle;
 use crate::server::Server;
 pub use crate::server::ServerOptions;
 use crate::server::worker::{SchedulerFn, default_scheduler};
+use crate::tls::{AgentTls, Port, TlsListener, TlsPeer};
 
 /// A server agent running in this process.
 #[derive(Debug)]
@@ -35,9 +38,19 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// `http://<http_addr>`.
+    /// `http://<http_addr>`, `https://` with `tls.http`.
     pub fn http_url(&self) -> String {
-        format!("http://{}", self.http_addr)
+        let https = self
+            .server
+            .options
+            .tls
+            .as_ref()
+            .is_some_and(|tls| tls.listener(Port::Http).is_some());
+        format!(
+            "{}://{}",
+            if https { "https" } else { "http" },
+            self.http_addr
+        )
     }
 
     /// Stops the listeners, the workers and Raft.
@@ -57,7 +70,49 @@ pub async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("binding the {what} address {addr}"))
 }
 
-/// Serves `router` on `listener` until `stopped` turns true.
+/// Serves `router` on `listener` until `stopped` turns true: HTTPS when `tls` has a configuration
+/// for `port`, the internal routes then gated on the caller's certificate.
+pub fn serve_port(
+    listener: TcpListener,
+    router: axum::Router,
+    port: Port,
+    tls: Option<&Arc<AgentTls>>,
+    stopped: watch::Receiver<bool>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let name = match port {
+        Port::Http => "http",
+        Port::Rpc => "rpc",
+    };
+    let Some(tls) = tls else {
+        return Ok(serve(listener, router, name, stopped));
+    };
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        tls.clone(),
+        crate::tls::require_cluster_cert,
+    ));
+    let Some(config) = tls.listener(port) else {
+        return Ok(serve(listener, router, name, stopped));
+    };
+    let listener = TlsListener::new(listener, config, tls.clone())
+        .with_context(|| format!("serving https on the {name} port"))?;
+    Ok(tokio::spawn(async move {
+        let mut stopped = stopped;
+        let shutdown = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        if let Err(error) = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<TlsPeer>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        {
+            tracing::error!(listener = name, error = %error, "listener failed");
+        }
+    }))
+}
+
+/// Serves `router` on `listener` (plain HTTP) until `stopped` turns true.
 pub fn serve(
     listener: TcpListener,
     router: axum::Router,
@@ -106,8 +161,10 @@ pub async fn start_server_on(
     let (stop, stopped) = watch::channel(false);
     // An in-process client answers for its own allocations; a server-only agent forwards client
     // calls to the node that runs the allocation.
-    let client_routes =
-        extra_routes.unwrap_or_else(|| crate::agent::client_forward::router(server.clone()));
+    let client_routes = match extra_routes {
+        Some(routes) => routes,
+        None => crate::agent::client_forward::router(server.clone())?,
+    };
     let http_router = crate::api::with_identity(
         crate::api::router(server.clone()).merge(client_routes),
         server.clone(),
@@ -120,9 +177,16 @@ pub async fn start_server_on(
         .merge(crate::api::router(server.clone())),
         server.clone(),
     );
+    let tls = server.options.tls.clone();
     let listeners = vec![
-        serve(http_listener, http_router, "http", stopped.clone()),
-        serve(rpc_listener, rpc_router, "rpc", stopped),
+        serve_port(
+            http_listener,
+            http_router,
+            Port::Http,
+            tls.as_ref(),
+            stopped.clone(),
+        )?,
+        serve_port(rpc_listener, rpc_router, Port::Rpc, tls.as_ref(), stopped)?,
     ];
     tracing::info!(http = %http_addr, rpc = %rpc_addr, dev = server.options.dev, "server started");
     Ok(RunningServer {
@@ -264,6 +328,7 @@ pub fn server_options(
             |err| anyhow::anyhow!("server.default_scheduler_config.scheduler_algorithm: {err}"),
         )?,
         acl_enabled: config.acl.enabled.unwrap_or(false),
+        tls: None,
     })
 }
 

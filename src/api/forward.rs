@@ -14,7 +14,7 @@
 //! request is retried on the next leader only when it could not be sent at all (the connection
 //! was refused), so a write is never applied twice by a retry.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -33,13 +33,6 @@ pub const LEADER_WAIT: Duration = Duration::from_secs(5);
 
 /// Nomad's error text when there is no leader (`structs.ErrNoLeader`).
 pub const NO_LEADER: &str = "No cluster leader";
-
-static HTTP: LazyLock<reqwest::Client> = LazyLock::new(|| {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(1))
-        .build()
-        .unwrap_or_default()
-});
 
 /// True for the routes every server answers from what it knows itself.
 fn served_locally(method: &Method, path: &str, query: &str) -> bool {
@@ -100,8 +93,15 @@ pub async fn forward_to_leader(
                 .await;
         }
         if let Some(leader) = server.leader_addr() {
-            let base = format!("http://{leader}");
-            match crate::agent::proxy::forward_once(&HTTP, &base, &parts, body.clone()).await {
+            let base = server.dialer.base(&leader);
+            match crate::agent::proxy::forward_once(
+                &server.dialer.http,
+                &base,
+                &parts,
+                body.clone(),
+            )
+            .await
+            {
                 Ok(response) => return response,
                 Err(error) if error.is_connect() => {
                     tracing::debug!(leader = %leader, error = %error, "leader unreachable; waiting for another");

@@ -46,21 +46,29 @@ pub fn run(args: &AllocExecArgs) -> anyhow::Result<ExitCode> {
             args.tty
         );
         let token = args.api.resolved_token();
-        let exit_code = exec_over_websocket(client.address(), &path, token.as_deref()).await?;
+        let tls = args.api.resolved_tls();
+        let exit_code =
+            exec_over_websocket(client.address(), &path, token.as_deref(), &tls).await?;
         Ok(ExitCode::from(u8::try_from(exit_code).unwrap_or(1)))
     })
 }
 
-/// Runs the exec stream at `path`, sending `token` in `X-Nomad-Token` as Nomad's API client does.
+/// Runs the exec stream at `path`, sending `token` in `X-Nomad-Token` as Nomad's API client does;
+/// an `https://` agent is reached over `wss://` with the CLI's TLS settings.
 async fn exec_over_websocket(
     address: &str,
     path: &str,
     token: Option<&str>,
+    tls: &crate::tls::CliTls,
 ) -> anyhow::Result<i64> {
-    let Some(host) = address.strip_prefix("http://") else {
-        anyhow::bail!("alloc exec needs an http:// agent address, not {address}");
+    let (scheme, host) = if let Some(host) = address.strip_prefix("http://") {
+        ("ws", host)
+    } else if let Some(host) = address.strip_prefix("https://") {
+        ("wss", host)
+    } else {
+        anyhow::bail!("alloc exec needs an http:// or https:// agent address, not {address}");
     };
-    let url = format!("ws://{}{path}", host.trim_end_matches('/'));
+    let url = format!("{scheme}://{}{path}", host.trim_end_matches('/'));
     let mut request = url
         .as_str()
         .into_client_request()
@@ -71,7 +79,41 @@ async fn exec_over_websocket(
         value.set_sensitive(true);
         request.headers_mut().insert("X-Nomad-Token", value);
     }
-    let (mut socket, _) = match tokio_tungstenite::connect_async(request).await {
+    let host_name = request
+        .uri()
+        .host()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_owned();
+    let port = request
+        .uri()
+        .port_u16()
+        .unwrap_or(if scheme == "wss" { 443 } else { 80 });
+    let tcp = tokio::net::TcpStream::connect((host_name.as_str(), port))
+        .await
+        .with_context(|| format!("failed to connect to {host}"))?;
+    if scheme == "ws" {
+        return relay(tcp, request).await;
+    }
+    let config = tls.https_config()?;
+    let server_name = rustls::pki_types::ServerName::try_from(host_name.clone())
+        .with_context(|| format!("{host_name} is not a valid TLS server name"))?;
+    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(server_name, tcp)
+        .await
+        .with_context(|| format!("failed to connect to {host}"))?;
+    relay(stream, request).await
+}
+
+/// Opens the websocket on `stream` and relays the frames until the agent closes it.
+async fn relay<S>(
+    stream: S,
+    request: tungstenite::handshake::client::Request,
+) -> anyhow::Result<i64>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (mut socket, _) = match tokio_tungstenite::client_async(request, stream).await {
         Ok(connected) => connected,
         Err(tungstenite::Error::Http(response)) => {
             let body = response.body().as_deref().unwrap_or_default();
@@ -81,7 +123,7 @@ async fn exec_over_websocket(
                 String::from_utf8_lossy(body).trim()
             );
         }
-        Err(err) => return Err(err).with_context(|| format!("failed to connect to {host}")),
+        Err(err) => return Err(err).context("failed to open the exec websocket"),
     };
     let mut exit_code = 0;
     while let Some(message) = socket.next().await {

@@ -34,6 +34,7 @@ pub mod output;
 mod resolve;
 mod service;
 mod status;
+mod tls;
 mod var;
 
 use std::ffi::OsString;
@@ -108,6 +109,9 @@ pub enum Command {
     /// Maintains the cluster's state
     #[command(subcommand)]
     System(SystemCommand),
+    /// Makes a certificate authority and agent certificates for mutual TLS
+    #[command(subcommand)]
+    Tls(tls::TlsCommand),
     /// Displays the status of jobs, or of the object with the given ID prefix
     Status(StatusArgs),
     /// Prints the caravan version
@@ -241,6 +245,32 @@ pub struct ApiArgs {
     /// The ACL token's secret to act with [env: CARAVAN_TOKEN, NOMAD_TOKEN]
     #[arg(long, value_name = "SECRET_ID")]
     pub token: Option<String>,
+    /// The CA certificate that signed the agent's, for https:// addresses [env: CARAVAN_CACERT,
+    /// NOMAD_CACERT]
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// The certificate to present to an agent that requires one [env: CARAVAN_CLIENT_CERT,
+    /// NOMAD_CLIENT_CERT]
+    #[arg(long, value_name = "FILE")]
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key [env: CARAVAN_CLIENT_KEY, NOMAD_CLIENT_KEY]
+    #[arg(long, value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
+    /// The name the agent's certificate must hold, instead of the address's host [env:
+    /// CARAVAN_TLS_SERVER_NAME, NOMAD_TLS_SERVER_NAME]
+    #[arg(long, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+    /// Does not verify the agent's certificate (insecure) [env: CARAVAN_SKIP_VERIFY,
+    /// NOMAD_SKIP_VERIFY]
+    #[arg(long)]
+    pub tls_skip_verify: bool,
+}
+
+/// The first of `CARAVAN_<name>`, `NOMAD_<name>` that is set and not empty.
+fn env_var(name: &str) -> Option<String> {
+    [format!("CARAVAN_{name}"), format!("NOMAD_{name}")]
+        .into_iter()
+        .find_map(|key| std::env::var(key).ok().filter(|value| !value.is_empty()))
 }
 
 impl ApiArgs {
@@ -272,6 +302,26 @@ impl ApiArgs {
             .filter(|namespace| !namespace.is_empty())
     }
 
+    /// The TLS files and checks from the flags, then `CARAVAN_*`, then `NOMAD_*`.
+    pub fn resolved_tls(&self) -> crate::tls::CliTls {
+        let path = |flag: &Option<PathBuf>, name: &str| {
+            flag.clone().or_else(|| env_var(name).map(PathBuf::from))
+        };
+        crate::tls::CliTls {
+            ca_cert: path(&self.ca_cert, "CACERT"),
+            client_cert: path(&self.client_cert, "CLIENT_CERT"),
+            client_key: path(&self.client_key, "CLIENT_KEY"),
+            server_name: self
+                .tls_server_name
+                .clone()
+                .or_else(|| env_var("TLS_SERVER_NAME")),
+            skip_verify: self.tls_skip_verify
+                || env_var("SKIP_VERIFY").is_some_and(|value| {
+                    matches!(value.to_ascii_lowercase().as_str(), "1" | "t" | "true")
+                }),
+        }
+    }
+
     /// The typed client for the agent these flags name; reads go to the leader.
     pub fn client(&self) -> anyhow::Result<crate::api::client::ApiClient> {
         self.client_stale(false)
@@ -286,6 +336,7 @@ impl ApiArgs {
                 namespace: self.resolved_namespace(),
                 token: self.resolved_token(),
                 stale,
+                tls: self.resolved_tls(),
             },
         )?)
     }
@@ -861,6 +912,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Validate(args)) => config_validate::run(&args),
+        Command::Tls(command) => tls::run(&command),
         Command::Job(JobCommand::Run(args)) => nomad_errors(job_run::run(&args)),
         Command::Job(JobCommand::Plan(args)) => nomad_errors(job_run::plan(&args)),
         Command::Job(JobCommand::Status(args)) => nomad_errors(job_status::status(&args)),
@@ -929,7 +981,11 @@ fn system_gc(args: &ApiOnlyArgs) -> anyhow::Result<ExitCode> {
 fn nomad_errors(result: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
     match result {
         Err(err) if !output::is_broken_pipe(&err) => {
-            eprintln!("{err:#}");
+            let message = format!("{err:#}");
+            eprintln!("{message}");
+            if let Some(hint) = tls::hint(&message) {
+                eprintln!("{hint}");
+            }
             Ok(ExitCode::from(1))
         }
         other => other,

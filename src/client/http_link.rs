@@ -28,7 +28,8 @@
 //! with the same index). Any other status or a
 //! transport error is [`LinkError::Unavailable`]; the client retries with backoff and the link
 //! moves on to the next server address. Addresses are HTTP base URLs (`http://10.0.0.1:4646`);
-//! a bare `host:port` gets `http://`. Every register and heartbeat answer names the voting servers
+//! a bare `host:port` gets `http://`, or `https://` from a TLS dialer (`tls.rpc`, which also
+//! presents the agent's certificate). Every register and heartbeat answer names the voting servers
 //! (`Servers`, their RPC addresses, which serve the API too): they become the failover list, the
 //! configured addresses kept after them, so a client given one server reaches all of them.
 
@@ -50,6 +51,7 @@ use crate::client::server_link::{
 use crate::structs::{
     AllocId, Allocation, Node, NodeId, ServiceRegistration, ServiceRegistrationListStub, Variable,
 };
+use crate::tls::{Dial, Dialer};
 
 /// How long the server may hold a watch.
 const DEFAULT_WATCH_WAIT: Duration = Duration::from_secs(300);
@@ -65,19 +67,11 @@ pub struct HttpServerLink {
     configured: Vec<String>,
     current: AtomicUsize,
     watch_wait: Duration,
+    /// Its TLS and scheme.
+    dialer: Dialer,
     /// The secret the node last registered with; every later call carries it as proof of
     /// identity.
     secret_id: std::sync::Mutex<String>,
-}
-
-/// `host:port` → `http://host:port`; URLs keep their scheme, lose a trailing slash.
-fn base_url(server: &str) -> String {
-    let server = server.trim_end_matches('/');
-    if server.contains("://") {
-        server.to_owned()
-    } else {
-        format!("http://{server}")
-    }
 }
 
 impl HttpServerLink {
@@ -88,17 +82,25 @@ impl HttpServerLink {
 
     /// As [`HttpServerLink::new`], with the blocking query's `wait`.
     pub fn with_watch_wait(servers: &[String], watch_wait: Duration) -> HttpServerLink {
-        let servers: Vec<String> = servers.iter().map(|server| base_url(server)).collect();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
+        let dialer = Dialer::new(None, Dial::Servers, Duration::from_secs(5)).unwrap_or_default();
+        Self::build(servers, watch_wait, dialer)
+    }
+
+    /// A link to `servers` through `dialer`: its TLS, and its scheme for bare `host:port`
+    /// addresses (the configured ones and those the servers name).
+    pub fn with_dialer(servers: &[String], dialer: Dialer) -> HttpServerLink {
+        Self::build(servers, DEFAULT_WATCH_WAIT, dialer)
+    }
+
+    fn build(servers: &[String], watch_wait: Duration, dialer: Dialer) -> HttpServerLink {
+        let servers: Vec<String> = servers.iter().map(|server| dialer.base(server)).collect();
         let config = ClientConfig {
             address: servers.first().cloned().unwrap_or_default(),
             ..ClientConfig::default()
         };
         HttpServerLink {
-            api: ApiClient::with_http(config, http),
+            api: ApiClient::with_http(config, dialer.http.clone()),
+            dialer,
             servers: std::sync::Mutex::new(servers.clone()),
             configured: servers,
             current: AtomicUsize::new(0),
@@ -154,7 +156,7 @@ impl HttpServerLink {
         let mut learned: Vec<String> = named
             .iter()
             .filter(|server| !server.rpc_advertise_addr.is_empty())
-            .map(|server| base_url(&server.rpc_advertise_addr))
+            .map(|server| self.dialer.base(&server.rpc_advertise_addr))
             .collect();
         for configured in &self.configured {
             if !learned.contains(configured) {

@@ -30,6 +30,7 @@ use super::{Server, ServerError};
 use crate::api::types::cluster::{
     RaftConfiguration, RaftJoinRequest, RaftJoinResponse, RaftServer, RaftServerInfo,
 };
+use crate::tls::Dialer;
 
 /// How a server looks for the others (`server_join` of the agent config).
 #[derive(Clone, Debug)]
@@ -67,6 +68,7 @@ pub enum JoinError {
 pub fn rpc_address(address: &str) -> String {
     let address = address
         .trim_start_matches("http://")
+        .trim_start_matches("https://")
         .trim_end_matches('/')
         .to_owned();
     if address
@@ -196,13 +198,13 @@ impl Server {
     /// (its address when it does not answer within `timeout`).
     pub async fn raft_configuration(
         &self,
-        http: &reqwest::Client,
+        dialer: &Dialer,
         timeout: Duration,
     ) -> RaftConfiguration {
         let metrics = self.raft.raft.metrics().borrow().clone();
         let membership = metrics.membership_config.membership().clone();
         let voters: BTreeSet<u64> = membership.voter_ids().collect();
-        let infos = self.peer_infos(http, timeout).await;
+        let infos = self.peer_infos(dialer, timeout).await;
         let servers = membership
             .nodes()
             .map(|(id, node)| RaftServer {
@@ -228,7 +230,7 @@ impl Server {
     /// Every member's own answer, by Raft ID; this server's without asking.
     pub async fn peer_infos(
         &self,
-        http: &reqwest::Client,
+        dialer: &Dialer,
         timeout: Duration,
     ) -> BTreeMap<u64, RaftServerInfo> {
         let metrics = self.raft.raft.metrics().borrow().clone();
@@ -238,7 +240,7 @@ impl Server {
             .filter(|(id, _)| **id != self.raft.id)
             .map(|(_, node)| node.addr.clone())
             .collect();
-        let mut infos: BTreeMap<u64, RaftServerInfo> = ask_all(http, &others, timeout)
+        let mut infos: BTreeMap<u64, RaftServerInfo> = ask_all(dialer, &others, timeout)
             .await
             .into_iter()
             .filter(|info| {
@@ -268,13 +270,16 @@ fn membership_error(error: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> 
 /// Asks every address for its [`RaftServerInfo`] at once; those that do not answer within
 /// `timeout` are left out.
 pub async fn ask_all(
-    http: &reqwest::Client,
+    dialer: &Dialer,
     addresses: &[String],
     timeout: Duration,
 ) -> Vec<RaftServerInfo> {
     let asks = addresses.iter().map(|address| async move {
-        let url = format!("http://{}/v1/internal/raft/info", rpc_address(address));
-        let response = http.get(url).timeout(timeout).send().await.ok()?;
+        let url = format!(
+            "{}/v1/internal/raft/info",
+            dialer.base(&rpc_address(address))
+        );
+        let response = dialer.http.get(url).timeout(timeout).send().await.ok()?;
         if !response.status().is_success() {
             return None;
         }
@@ -292,11 +297,11 @@ pub async fn ask_all(
 /// asked a cluster member to add it.
 pub async fn join_once(
     server: &Server,
-    http: &reqwest::Client,
+    dialer: &Dialer,
     addresses: &[String],
 ) -> Result<usize, JoinError> {
     let own = server.raft_info().await;
-    let found: BTreeMap<u64, RaftServerInfo> = ask_all(http, addresses, Duration::from_secs(2))
+    let found: BTreeMap<u64, RaftServerInfo> = ask_all(dialer, addresses, Duration::from_secs(2))
         .await
         .into_iter()
         .filter(|info| info.id != own.id)
@@ -310,12 +315,13 @@ pub async fn join_once(
             id: own.id,
             rpc_addr: own.rpc_addr.clone(),
         };
-        let url = format!("http://{}/v1/internal/raft/join", member.rpc_addr);
+        let url = format!("{}/v1/internal/raft/join", dialer.base(&member.rpc_addr));
         let refused = |message: String| JoinError::Refused {
             addr: member.rpc_addr.clone(),
             message,
         };
-        let response = http
+        let response = dialer
+            .http
             .post(url)
             .json(&request)
             .timeout(Duration::from_secs(120))
@@ -377,7 +383,7 @@ pub async fn join_once(
 /// Joins or bootstraps, retrying every `retry_interval` until this server is a voter, or
 /// `retry_max` attempts failed.
 pub async fn retry_join(server: Arc<Server>, options: JoinOptions) {
-    let http = reqwest::Client::new();
+    let dialer = server.dialer.clone();
     let mut attempts = 0u32;
     loop {
         if server.is_shutting_down() {
@@ -388,7 +394,7 @@ pub async fn retry_join(server: Arc<Server>, options: JoinOptions) {
             tracing::debug!("this server is a voter; joining done");
             return;
         }
-        match join_once(&server, &http, &options.addresses).await {
+        match join_once(&server, &dialer, &options.addresses).await {
             Ok(_) => {}
             Err(error) => {
                 attempts += 1;

@@ -78,6 +78,8 @@ pub struct Server {
     pub options: ServerOptions,
     pub store: Arc<StateStore>,
     pub raft: RaftNode,
+    /// How this server reaches the others (their RPC ports): Raft, joining, forwarding.
+    pub dialer: crate::tls::Dialer,
     pub broker: Arc<EvalBroker>,
     pub blocked: Arc<BlockedEvals>,
     pub heartbeats: Arc<Heartbeats>,
@@ -148,6 +150,12 @@ impl Server {
         let blocked = Arc::new(BlockedEvals::default());
         let heartbeats = Arc::new(Heartbeats::new(options.heartbeat.clone()));
         let observer = apply_observer(broker.clone(), blocked.clone(), heartbeats.clone());
+        let dialer = crate::tls::Dialer::new(
+            options.tls.as_deref(),
+            crate::tls::Dial::Servers,
+            Duration::from_secs(1),
+        )
+        .context("building the client to the other servers")?;
         let raft_options = raft::RaftOptions {
             dir: if options.dev {
                 None
@@ -164,6 +172,7 @@ impl Server {
             bootstrap_expect: options.bootstrap_expect,
             snapshot_after_logs: options.snapshot_after_logs,
             trailing_logs: options.trailing_logs,
+            dialer: dialer.clone(),
         };
         let keyring = match &raft_options.dir {
             Some(dir) => keyring::Keyring::open(&dir.join("keystore"))?,
@@ -175,6 +184,7 @@ impl Server {
             options,
             store,
             raft: raft_node,
+            dialer,
             broker,
             blocked,
             heartbeats,

@@ -43,6 +43,8 @@ pub struct ServerOptions {
     pub acl_enabled: bool,
     /// How often and how old finished objects are garbage collected (`*_gc_threshold`).
     pub gc: crate::server::core_gc::GcConfig,
+    /// The agent's `tls` block: HTTPS listeners, and how this server reaches the others.
+    pub tls: Option<std::sync::Arc<crate::tls::AgentTls>>,
 }
 
 impl Default for ServerOptions {
@@ -65,6 +67,7 @@ impl Default for ServerOptions {
             default_scheduler_config: SchedulerConfiguration::default(),
             acl_enabled: false,
             gc: crate::server::core_gc::GcConfig::default(),
+            tls: None,
         }
     }
 }

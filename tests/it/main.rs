@@ -47,6 +47,7 @@ mod services;
 mod support;
 mod system_gc;
 mod tidy;
+mod tls;
 mod tutorial;
 mod variables;
 mod web_ui;

@@ -268,3 +268,43 @@ server {
     assert_eq!(config.server.bootstrap_expect, Some(1));
     Ok(())
 }
+
+#[test]
+fn the_tls_block_maps_with_nomads_defaults() {
+    let text = r#"
+region = "east"
+server { enabled = true }
+tls {
+  http      = true
+  ca_file   = "ca.pem"
+  cert_file = "server.pem"
+  key_file  = "server-key.pem"
+  tls_min_version = "tls12"
+}
+"#;
+    let config = AgentConfig::parse(text, "tls.hcl").expect("parses");
+    config.validate().expect("valid");
+    let settings = config.tls_settings().expect("TLS is on");
+    assert!(settings.http && !settings.rpc);
+    assert!(!settings.verify_server_hostname && !settings.verify_https_client);
+    assert_eq!(settings.ca_file, PathBuf::from("ca.pem"));
+    assert_eq!(settings.region, "east");
+    assert!(
+        AgentConfig::dev().tls_settings().is_none(),
+        "the dev agent has no TLS"
+    );
+
+    let without_ca = r#"
+server { enabled = true }
+tls {
+  rpc       = true
+  cert_file = "server.pem"
+  key_file  = "server-key.pem"
+}
+"#;
+    let error = AgentConfig::parse(without_ca, "tls.hcl")
+        .expect("parses")
+        .validate()
+        .expect_err("TLS needs the CA");
+    assert!(error.to_string().contains("tls.ca_file"), "{error}");
+}

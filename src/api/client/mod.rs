@@ -29,6 +29,8 @@ pub struct ClientConfig {
     pub token: Option<String>,
     /// Reads may be answered by any server, not only the leader (Nomad's `-stale`).
     pub stale: bool,
+    /// The CA, client certificate and checks for `https://` addresses.
+    pub tls: crate::tls::CliTls,
 }
 
 /// Why a call failed.
@@ -99,8 +101,15 @@ pub struct ApiClient {
 
 impl ApiClient {
     pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
+        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
+        if let Some(tls) = config
+            .tls
+            .client_config()
+            .map_err(|error| ClientError::Build(error.to_string()))?
+        {
+            builder = builder.use_preconfigured_tls(tls);
+        }
+        let http = builder
             .build()
             .map_err(|error| ClientError::Build(error.to_string()))?;
         Ok(Self::with_http(config, http))

@@ -69,6 +69,7 @@ async fn start() -> anyhow::Result<ApiClient> {
         namespace: Some("prod".to_owned()),
         token: None,
         stale: true,
+        tls: crate::tls::CliTls::default(),
     })?)
 }
 

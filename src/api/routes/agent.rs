@@ -3,7 +3,7 @@
 //! `command/agent/agent_endpoint.go`, `status_endpoint.go`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -19,14 +19,6 @@ use crate::api::types::agent::{
 use crate::api::types::cluster::{JoinResponse, RaftServerInfo};
 use crate::api::types::status::{StatusLeader, StatusPeers};
 use crate::server::Server;
-
-/// Asks the other servers about themselves.
-pub(crate) static HTTP: LazyLock<reqwest::Client> = LazyLock::new(|| {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(1))
-        .build()
-        .unwrap_or_default()
-});
 
 pub async fn leader(State(server): State<Arc<Server>>) -> Json<StatusLeader> {
     Json(server.leader_addr().unwrap_or_default())
@@ -82,7 +74,9 @@ async fn self_member(server: &Server) -> AgentMember {
 /// within a second (Nomad: serf's members; caravan asks each server instead of gossiping).
 pub async fn members(State(server): State<Arc<Server>>) -> Json<ServerMembers> {
     let options = &server.options;
-    let infos = server.peer_infos(&HTTP, Duration::from_secs(1)).await;
+    let infos = server
+        .peer_infos(&server.dialer, Duration::from_secs(1))
+        .await;
     let metrics = server.raft.raft.metrics().borrow().clone();
     let leader = metrics.current_leader;
     let mut members: Vec<AgentMember> = metrics
@@ -130,7 +124,7 @@ pub async fn join(
         return Err(ApiError::BadRequest("missing address to join".to_owned()));
     }
     Ok(Json(
-        match crate::server::cluster::join_once(&server, &HTTP, &addresses).await {
+        match crate::server::cluster::join_once(&server, &server.dialer, &addresses).await {
             Ok(num_joined) => JoinResponse {
                 num_joined,
                 error: String::new(),
@@ -153,7 +147,9 @@ pub async fn force_leave(
         .get("node")
         .filter(|node| !node.is_empty())
         .ok_or_else(|| ApiError::BadRequest("missing node to force leave".to_owned()))?;
-    let infos = server.peer_infos(&HTTP, Duration::from_secs(1)).await;
+    let infos = server
+        .peer_infos(&server.dialer, Duration::from_secs(1))
+        .await;
     let metrics = server.raft.raft.metrics().borrow().clone();
     let membership = metrics.membership_config.membership().clone();
     let found = membership.nodes().find(|(id, raft_node)| {

@@ -15,7 +15,6 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::agent::HTTP;
 use super::jobs::parse_body;
 use crate::api::error::ApiError;
 use crate::api::types::cluster::{RaftConfiguration, RaftJoinRequest, RaftServerInfo};
@@ -40,7 +39,7 @@ pub async fn raft_join(
 pub async fn raft_configuration(State(server): State<Arc<Server>>) -> Json<RaftConfiguration> {
     Json(
         server
-            .raft_configuration(&HTTP, Duration::from_secs(1))
+            .raft_configuration(&server.dialer, Duration::from_secs(1))
             .await,
     )
 }

@@ -61,6 +61,8 @@ pub struct RaftOptions {
     pub snapshot_after_logs: u64,
     /// Entries kept in the log behind a snapshot, for followers that lag a little.
     pub trailing_logs: u64,
+    /// How Raft messages reach the other servers (HTTPS with `tls.rpc`).
+    pub dialer: crate::tls::Dialer,
 }
 
 /// How often a leader sends heartbeats, in milliseconds.
@@ -164,7 +166,7 @@ pub async fn start(
     let raft = Raft::new(
         id,
         Arc::new(config),
-        Network::default(),
+        Network::new(options.dialer.clone()),
         log_store,
         state_machine,
     )

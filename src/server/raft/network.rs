@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use super::LastContact;
 use super::types::{Raft, ServerId, SnapshotMeta, TypeConfig, Vote};
 use crate::codec::{self, CodecError};
+use crate::tls::Dialer;
 
 /// The content type of every Raft message and reply.
 const CONTENT_TYPE: &str = "application/cbor";
@@ -41,13 +42,20 @@ const CONTENT_TYPE: &str = "application/cbor";
 /// Makes connections to the other servers.
 #[derive(Clone, Debug, Default)]
 pub struct Network {
-    client: reqwest::Client,
+    dialer: Dialer,
+}
+
+impl Network {
+    /// Connections through `dialer` (its TLS and scheme).
+    pub fn new(dialer: Dialer) -> Self {
+        Self { dialer }
+    }
 }
 
 /// A connection to one server.
 #[derive(Debug)]
 pub struct Connection {
-    client: reqwest::Client,
+    dialer: Dialer,
     target: ServerId,
     addr: String,
 }
@@ -57,7 +65,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
     async fn new_client(&mut self, target: ServerId, node: &BasicNode) -> Self::Network {
         Connection {
-            client: self.client.clone(),
+            dialer: self.dialer.clone(),
             target,
             addr: node.addr.clone(),
         }
@@ -76,9 +84,10 @@ impl Connection {
         E: std::error::Error + DeserializeOwned,
     {
         let body = body.map_err(|error| RPCError::Network(NetworkError::new(&error)))?;
-        let url = format!("http://{}/v1/internal/raft/{path}", self.addr);
+        let url = format!("{}/v1/internal/raft/{path}", self.dialer.base(&self.addr));
         let response = self
-            .client
+            .dialer
+            .http
             .post(url)
             .timeout(option.hard_ttl())
             .header(TARGET_HEADER, self.target)
