@@ -9,7 +9,7 @@ use super::format::{format_nanos, kv, short_id, table, time_ago};
 use super::monitor::{self, MonitorConfig};
 use super::output::outln;
 use super::resolve;
-use super::{EvalListArgs, EvalStatusArgs, ListArgs};
+use super::{EvalStatusArgs, ListArgs, ListCommandArgs};
 use crate::structs::{AllocMetric, Evaluation};
 
 pub fn status(args: &EvalStatusArgs) -> anyhow::Result<ExitCode> {
@@ -99,7 +99,7 @@ fn status_description(eval: &Evaluation) -> String {
     }
 }
 
-pub fn list(args: &EvalListArgs) -> anyhow::Result<ExitCode> {
+pub fn list(args: &ListCommandArgs) -> anyhow::Result<ExitCode> {
     let client = args.api.client()?;
     block_on(async {
         let (mut evals, meta): (Vec<Evaluation>, _) = client

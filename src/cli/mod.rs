@@ -724,7 +724,7 @@ pub enum EvalCommand {
     /// Shows an evaluation's status and placement failures
     Status(EvalStatusArgs),
     /// Lists evaluations
-    List(EvalListArgs),
+    List(ListCommandArgs),
 }
 
 #[derive(Debug, Args)]
@@ -755,8 +755,9 @@ pub enum SystemCommand {
     Gc(ApiOnlyArgs),
 }
 
+/// A list command's arguments: the agent, the list flags and the output format.
 #[derive(Debug, Args)]
-pub struct EvalListArgs {
+pub struct ListCommandArgs {
     #[command(flatten)]
     pub api: ApiArgs,
     #[command(flatten)]

@@ -110,7 +110,11 @@ fn status(args: &NamespaceNameArgs, inspect: bool) -> anyhow::Result<ExitCode> {
     let namespace: Namespace = block_on(async { Ok(client.get(&path).await?) })
         .map_err(|err| anyhow::anyhow!("Error retrieving namespace: {err:#}"))?;
     if inspect {
-        let printed = OutputArgs { json: true }.printed(&namespace)?;
+        let printed = OutputArgs {
+            json: true,
+            template: None,
+        }
+        .printed(&namespace)?;
         debug_assert!(printed);
         return Ok(ExitCode::SUCCESS);
     }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::format::{jobs_table, kv, table};
 use super::node_status::nodes_table;
 use super::output::outln;
-use super::{ApiArgs, ListArgs, OutputArgs, block_on};
+use super::{ApiArgs, ListArgs, ListCommandArgs, OutputArgs, block_on};
 use crate::api::client::encode;
 use crate::api::types::jobs::JobListStub;
 use crate::api::types::nodes::NodeListStub;
@@ -21,7 +21,7 @@ use crate::structs::{NodePool, NodePoolSchedulerConfiguration, SchedulerAlgorith
 #[derive(Debug, Subcommand)]
 pub enum NodePoolCommand {
     /// Lists the node pools
-    List(PoolListArgs),
+    List(ListCommandArgs),
     /// Creates or updates a node pool from a specification file (`-` for standard input)
     Apply(PoolApplyArgs),
     /// Shows a node pool
@@ -32,16 +32,6 @@ pub enum NodePoolCommand {
     Jobs(PoolListedArgs),
     /// Deletes a node pool
     Delete(PoolDeleteArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct PoolListArgs {
-    #[command(flatten)]
-    pub api: ApiArgs,
-    #[command(flatten)]
-    pub list: ListArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -99,7 +89,7 @@ pub fn run(command: &NodePoolCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn list(args: &PoolListArgs) -> anyhow::Result<ExitCode> {
+fn list(args: &ListCommandArgs) -> anyhow::Result<ExitCode> {
     let client = args.api.client()?;
     let (pools, meta): (Vec<NodePool>, _) = block_on(async {
         Ok(client
@@ -246,12 +236,7 @@ fn info(args: &PoolArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn nodes(args: &PoolListedArgs) -> anyhow::Result<ExitCode> {
-    let client = args.api.client()?;
-    let path = args
-        .list
-        .path(&format!("/v1/node/pool/{}/nodes", encode(&args.name)));
-    let nodes: Vec<NodeListStub> = block_on(async { Ok(client.get(&path).await?) })
-        .map_err(|err| anyhow::anyhow!("Error querying nodes: {err:#}"))?;
+    let nodes: Vec<NodeListStub> = members(args, "nodes")?;
     if args.output.printed(&nodes)? {
         return Ok(ExitCode::SUCCESS);
     }
@@ -264,12 +249,7 @@ fn nodes(args: &PoolListedArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn jobs(args: &PoolListedArgs) -> anyhow::Result<ExitCode> {
-    let client = args.api.client()?;
-    let path = args
-        .list
-        .path(&format!("/v1/node/pool/{}/jobs", encode(&args.name)));
-    let jobs: Vec<JobListStub> = block_on(async { Ok(client.get(&path).await?) })
-        .map_err(|err| anyhow::anyhow!("Error querying jobs: {err:#}"))?;
+    let jobs: Vec<JobListStub> = members(args, "jobs")?;
     if args.output.printed(&jobs)? {
         return Ok(ExitCode::SUCCESS);
     }
@@ -279,6 +259,19 @@ fn jobs(args: &PoolListedArgs) -> anyhow::Result<ExitCode> {
         outln!("{}", jobs_table(&jobs))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `GET /v1/node/pool/<name>/<what>` (`nodes` or `jobs`) with the list flags.
+fn members<T: serde::de::DeserializeOwned>(
+    args: &PoolListedArgs,
+    what: &str,
+) -> anyhow::Result<Vec<T>> {
+    let client = args.api.client()?;
+    let path = args
+        .list
+        .path(&format!("/v1/node/pool/{}/{what}", encode(&args.name)));
+    block_on(async { Ok(client.get(&path).await?) })
+        .map_err(|err| anyhow::anyhow!("Error querying {what}: {err:#}"))
 }
 
 fn delete(args: &PoolDeleteArgs) -> anyhow::Result<ExitCode> {
@@ -324,7 +317,7 @@ mod tests {
     fn bad_spec_files_name_the_problem() {
         let unknown = parse_spec(r#"node_pool "x" { colour = "red" }"#).expect_err("refused");
         assert!(unknown.to_string().contains("colour"), "{unknown}");
-        let two = parse_spec(r#"node_pool "a" {} node_pool "b" {}"#).expect_err("refused");
+        let two = parse_spec("node_pool \"a\" {}\nnode_pool \"b\" {}\n").expect_err("refused");
         assert!(two.to_string().contains("exactly one"), "{two}");
         let algorithm =
             parse_spec(r#"node_pool "x" { scheduler_config { scheduler_algorithm = "fast" } }"#)

@@ -119,7 +119,11 @@ fn output_format(flag: Option<&str>, default: &str) -> anyhow::Result<String> {
 fn print_variable(variable: &Variable, format: &str) -> anyhow::Result<()> {
     match format {
         "json" => {
-            OutputArgs { json: true }.printed(variable)?;
+            OutputArgs {
+                json: true,
+                template: None,
+            }
+            .printed(variable)?;
         }
         "table" => {
             outln!(

@@ -280,6 +280,15 @@ impl Server {
             BTreeMap::new()
         };
         let eval = new_eval(&job, EvalTrigger::JOB_REGISTER, super::now_unix_nanos());
+        self.transition_with_eval(transitions, eval).await
+    }
+
+    /// Writes desired transitions with the evaluation that acts on them.
+    async fn transition_with_eval(
+        &self,
+        transitions: BTreeMap<AllocId, DesiredTransition>,
+        eval: Evaluation,
+    ) -> Result<EvalsResponse, ServerError> {
         let eval_id = eval.id.to_string();
         let response = self
             .write(Command::AllocDesiredTransition {
@@ -610,25 +619,12 @@ impl Server {
             .or_else(|| snapshot.job(&alloc.namespace, &alloc.job_id))
             .ok_or_else(|| ServerError::not_found(ObjectKind::Job, &alloc.job_id))?;
         let eval = new_eval(&job, EvalTrigger::ALLOC_STOP, super::now_unix_nanos());
-        let eval_id = eval.id.to_string();
-        let response = self
-            .write(Command::AllocDesiredTransition {
-                transitions: BTreeMap::from([(
-                    alloc_id.clone(),
-                    DesiredTransition {
-                        migrate: Some(true),
-                        ..DesiredTransition::default()
-                    },
-                )]),
-                evals: vec![eval],
-            })
-            .await?;
-        Ok(EvalsResponse {
-            eval_ids: vec![eval_id.clone()],
-            eval_id,
-            eval_create_index: response.index,
-            index: response.index,
-        })
+        let migrate = DesiredTransition {
+            migrate: Some(true),
+            ..DesiredTransition::default()
+        };
+        self.transition_with_eval(BTreeMap::from([(alloc_id.clone(), migrate)]), eval)
+            .await
     }
 
     /// Waits for an evaluation to reach a terminal status; for tests and the bench.

@@ -47,16 +47,19 @@ async fn job_eval_force_reschedule_replaces_a_failed_allocation() -> anyhow::Res
         "{}",
         forced.stdout
     );
-    let replacement = wait_for(Duration::from_secs(30), || async {
-        let allocs = dev.get("/v1/job/eval-fail/allocations").await?;
-        Ok(allocs
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|alloc| alloc["PreviousAllocation"] == failed_id.as_str())
-            .cloned())
+    // The list stub has no PreviousAllocation (as Nomad's): follow the failed one's NextAllocation.
+    let next_id = wait_for(Duration::from_secs(30), || async {
+        let old = dev.get(&format!("/v1/allocation/{failed_id}")).await?;
+        Ok(old["NextAllocation"].as_str().map(str::to_owned))
     })
     .await?;
+    let replacement = dev.get(&format!("/v1/allocation/{next_id}")).await?;
+    assert_eq!(replacement["PreviousAllocation"], failed_id.as_str());
+    let allocs = dev.get("/v1/job/eval-fail/allocations").await?;
+    assert_eq!(
+        ids(&allocs),
+        BTreeSet::from([failed_id.clone(), next_id.clone()])
+    );
     let evals = dev.get("/v1/job/eval-fail/evaluations").await?;
     let eval = evals
         .as_array()
