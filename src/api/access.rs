@@ -60,6 +60,8 @@ pub fn rule_for(method: &Method, path: &str) -> Option<Rule> {
         ["v1", "agent", "join" | "force-leave"] => AgentWrite,
         ["v1", "internal", "node", ..] => NodeSecret,
         ["v1", "internal", "raft", ..] => ServerRpc,
+        // Key material: the handler sends it only to a server certificate (mutual TLS).
+        ["v1", "internal", "server", "keyring", _] => ServerRpc,
         ["v1", "acl", "bootstrap"] => Bootstrap,
         ["v1", "acl", "token", "self"] => Filtered,
         ["v1", "acl", "policy", _] if read => Filtered,
@@ -125,6 +127,7 @@ pub fn rule_for(method: &Method, path: &str) -> Option<Rule> {
         ["v1", "operator", "scheduler", "configuration"] if read => OperatorRead,
         ["v1", "operator", "scheduler", "configuration"] => OperatorWrite,
         ["v1", "operator", "snapshot"] => Management,
+        ["v1", "operator", "keyring", "keys" | "rotate"] => Management,
         ["v1", "system", "gc"] => Management,
         ["v1", "event", "stream"] => Events,
         ["v1", "client", "stats"] => NodeRead,

@@ -40,6 +40,7 @@ fn served_locally(method: &Method, path: &str, query: &str) -> bool {
         "/v1/agent/",
         "/v1/status/",
         "/v1/internal/raft/info",
+        "/v1/internal/server/",
         "/v1/operator/raft/configuration",
         "/v1/jobs/parse",
         "/v1/validate/",

@@ -33,7 +33,8 @@ use axum::routing::{get, post, put};
 use crate::server::Server;
 use routes::{
     acl, agent, allocs, deployments, evals, events, internal, job_launch, jobs, jobs_parse,
-    namespaces, node_pools, nodes, operator, scaling, services, system, validate, variables,
+    keyring, namespaces, node_pools, nodes, operator, scaling, services, system, validate,
+    variables,
 };
 
 /// The API router over a server.
@@ -181,6 +182,15 @@ pub fn router(server: Arc<Server>) -> Router {
             get(operator::scheduler_get_config)
                 .put(operator::scheduler_set_config)
                 .post(operator::scheduler_set_config),
+        )
+        .route("/v1/operator/keyring/keys", get(keyring::list))
+        .route(
+            "/v1/operator/keyring/rotate",
+            put(keyring::rotate).post(keyring::rotate),
+        )
+        .route(
+            "/v1/internal/server/keyring/{id}",
+            get(keyring::internal_key),
         )
         .route("/v1/internal/raft/info", get(operator::raft_info))
         .route("/v1/internal/raft/join", post(operator::raft_join))

@@ -29,6 +29,7 @@ mod namespace;
 mod node_pool;
 mod node_status;
 mod operator;
+mod operator_keyring;
 mod operator_scheduler;
 pub mod output;
 mod resolve;

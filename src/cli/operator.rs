@@ -1,5 +1,5 @@
 //! `caravan operator raft list-peers|remove-peer`, `caravan operator snapshot
-//! save|inspect|restore`, `caravan server join|force-leave`.
+//! save|inspect|restore`, `caravan operator root keyring` (in `operator_keyring`), `caravan server join|force-leave`.
 //!
 //! Nomad: `command/operator_raft_list.go`, `operator_raft_remove.go`,
 //! `operator_snapshot_{save,inspect,restore}.go`, `server_join.go`, `server_force_leave.go`.
@@ -27,6 +27,9 @@ pub enum OperatorCommand {
     /// Shows and changes the scheduler configuration (preemption flags are stored, not acted on)
     #[command(subcommand)]
     Scheduler(super::operator_scheduler::SchedulerCommand),
+    /// Manages the root keys that seal variables
+    #[command(subcommand)]
+    Root(super::operator_keyring::RootCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +124,7 @@ pub fn run(command: &OperatorCommand) -> anyhow::Result<ExitCode> {
         OperatorCommand::Snapshot(SnapshotCommand::Inspect(args)) => snapshot_inspect(args),
         OperatorCommand::Snapshot(SnapshotCommand::Restore(args)) => snapshot_restore(args),
         OperatorCommand::Scheduler(command) => super::operator_scheduler::run(command),
+        OperatorCommand::Root(command) => super::operator_keyring::run(command),
     }
 }
 

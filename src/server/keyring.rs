@@ -13,13 +13,12 @@
 //! The associated data binds a sealed value to its namespace and path, so a value copied to
 //! another path does not open.
 //!
-//! High availability: keys are not replicated between servers. A single server (and `-dev`,
-//! whose keys live in memory) has everything it needs. In a cluster, variables are read and
-//! written on the leader (consistent reads forward there); a leader that lacks the active key
-//! makes a new one for new writes, and reads variables sealed with a key it lacks fail with an
-//! error naming the key until an operator copies that key file into its keystore. Nomad
-//! replicates keys between servers over its RPC; caravan's servers share no secret to do that
-//! safely yet.
+//! High availability (Nomad's keyring replication): the keys' metadata (ID, algorithm, create
+//! time, active or inactive) goes through Raft; the key material does not. Every server runs a
+//! replicator ([`super::keyring_replication`]) that fetches the keys named in the state that its
+//! keystore lacks from a peer, over `GET /v1/internal/server/keyring/<id>` — answered only to a
+//! caller presenting the cluster's server certificate (`server.<region>.nomad`, mutual TLS), so
+//! without `tls.rpc` keys are not replicated and a server lacking one says so.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -52,15 +51,36 @@ pub enum KeyringError {
     BadKeyFile { path: PathBuf, message: String },
 }
 
-/// A key file as written to the keystore.
+/// A key as written to the keystore and sent to a peer server (no `Debug`: never logged).
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct KeyFile {
+pub struct KeyFile {
     #[serde(rename = "KeyID")]
-    key_id: String,
-    algorithm: String,
+    pub key_id: String,
+    pub algorithm: String,
     /// Base64 of the 32 key bytes.
-    key: String,
+    pub key: String,
+}
+
+impl KeyFile {
+    fn new(key_id: &str, key: &[u8; 32]) -> Self {
+        Self {
+            key_id: key_id.to_owned(),
+            algorithm: ALGORITHM.to_owned(),
+            key: base64::engine::general_purpose::STANDARD.encode(key),
+        }
+    }
+
+    /// The key's 32 bytes, or why the file does not hold one.
+    pub fn bytes(&self) -> Result<[u8; 32], String> {
+        if self.algorithm != ALGORITHM {
+            return Err(format!("unknown algorithm {:?}", self.algorithm));
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(self.key.as_bytes())
+            .map_err(|error| error.to_string())?;
+        bytes.try_into().map_err(|_| "a key is 32 bytes".to_owned())
+    }
 }
 
 /// The keys this server holds, by key ID.
@@ -122,12 +142,7 @@ impl Keyring {
             let text = std::fs::read_to_string(&path).map_err(io_error(&path))?;
             let file: KeyFile =
                 serde_json::from_str(&text).map_err(|error| bad(error.to_string()))?;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(file.key.as_bytes())
-                .map_err(|error| bad(error.to_string()))?;
-            let key: [u8; 32] = bytes
-                .try_into()
-                .map_err(|_| bad("a key is 32 bytes".to_owned()))?;
+            let key = file.bytes().map_err(bad)?;
             keys.insert(file.key_id, key);
         }
         Ok(Self {
@@ -151,30 +166,41 @@ impl Keyring {
     pub fn make_key(&self, key_id: &str) -> Result<(), KeyringError> {
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
+        self.store_key(key_id, key)
+    }
+
+    /// Stores `key` as `key_id` (a key a peer sent): its file (0600) first, then in memory.
+    pub fn store_key(&self, key_id: &str, key: [u8; 32]) -> Result<(), KeyringError> {
         if let Some(dir) = &self.dir {
             use std::io::Write;
             use std::os::unix::fs::OpenOptionsExt;
             let path = dir.join(format!("{key_id}.json"));
-            let file = KeyFile {
-                key_id: key_id.to_owned(),
-                algorithm: ALGORITHM.to_owned(),
-                key: base64::engine::general_purpose::STANDARD.encode(key),
-            };
-            let text = serde_json::to_string(&file).map_err(|error| KeyringError::BadKeyFile {
-                path: path.clone(),
-                message: error.to_string(),
+            let text = serde_json::to_string(&KeyFile::new(key_id, &key)).map_err(|error| {
+                KeyringError::BadKeyFile {
+                    path: path.clone(),
+                    message: error.to_string(),
+                }
             })?;
+            // Written beside, then renamed: a crash leaves no half key file.
+            let partial = dir.join(format!(".{key_id}.partial"));
+            let _ = std::fs::remove_file(&partial);
             let mut out = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
-                .open(&path)
-                .map_err(io_error(&path))?;
-            out.write_all(text.as_bytes()).map_err(io_error(&path))?;
-            out.sync_all().map_err(io_error(&path))?;
+                .open(&partial)
+                .map_err(io_error(&partial))?;
+            out.write_all(text.as_bytes()).map_err(io_error(&partial))?;
+            out.sync_all().map_err(io_error(&partial))?;
+            std::fs::rename(&partial, &path).map_err(io_error(&path))?;
         }
         self.lock().insert(key_id.to_owned(), key);
         Ok(())
+    }
+
+    /// The key `key_id` as sent to a peer server, if this server holds it.
+    pub fn key_file(&self, key_id: &str) -> Option<KeyFile> {
+        self.lock().get(key_id).map(|key| KeyFile::new(key_id, key))
     }
 
     fn cipher(&self, key_id: &str) -> Result<Aes256Gcm, KeyringError> {

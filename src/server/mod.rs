@@ -30,6 +30,7 @@ pub mod endpoints;
 pub mod heartbeat;
 pub mod job_plan;
 pub mod keyring;
+pub mod keyring_replication;
 mod leader;
 pub mod limits;
 pub mod namespaces;
@@ -197,6 +198,7 @@ impl Server {
         });
         tokio::spawn(plan_apply::run(server.clone(), plan_receiver));
         tokio::spawn(leader::monitor_leadership(server.clone()));
+        tokio::spawn(keyring_replication::replicate(server.clone()));
         if server.options.bootstrap_expect != 1 || !server.options.join.addresses.is_empty() {
             tokio::spawn(cluster::retry_join(
                 server.clone(),

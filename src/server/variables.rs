@@ -15,8 +15,8 @@ use super::raft::Command;
 use super::state::ObjectKind;
 use crate::acl::PERMISSION_DENIED;
 use crate::structs::{
-    AllocId, NodeId, RootKeyMeta, Variable, VariableEncrypted, VariableMetadata, new_uuid,
-    workload_variable_paths,
+    AllocId, NodeId, ROOT_KEY_ACTIVE, RootKeyMeta, Variable, VariableEncrypted, VariableMetadata,
+    new_uuid, workload_variable_paths,
 };
 
 /// What a sealed value is bound to: its namespace and path.
@@ -33,16 +33,22 @@ fn denied() -> ServerError {
 }
 
 impl Server {
-    /// The ID of the key new variables are sealed with: the newest in the state if this server
-    /// holds it, else a new one (its file written first, then its ID through Raft).
+    /// The ID of the key new variables are sealed with: the active one in the state (fetched
+    /// from a peer if this server lacks it), else a new one.
     async fn active_root_key(&self) -> Result<String, ServerError> {
         let _making = self.keyring.making.lock().await;
-        let snapshot = self.store.snapshot();
-        if let Some(active) = snapshot.tables().active_root_key()
-            && self.keyring.has_key(&active.key_id)
+        let active = self.store.snapshot().tables().active_root_key().cloned();
+        if let Some(active) = active
+            && (self.keyring.has_key(&active.key_id) || self.fetch_root_key(&active.key_id).await?)
         {
             return Ok(active.key_id.clone());
         }
+        self.make_root_key().await
+    }
+
+    /// Makes a root key (its file written first, then its ID through Raft as the active key:
+    /// apply makes the others inactive); answers its ID.
+    async fn make_root_key(&self) -> Result<String, ServerError> {
         let key_id = new_uuid();
         self.keyring.make_key(&key_id)?;
         tracing::info!(key_id = %key_id, "made a root key for variables");
@@ -51,11 +57,27 @@ impl Server {
                 key_id: key_id.clone(),
                 algorithm: ALGORITHM.to_owned(),
                 create_time: super::now_unix_nanos(),
+                state: ROOT_KEY_ACTIVE.to_owned(),
                 ..RootKeyMeta::default()
             }),
         })
         .await?;
         Ok(key_id)
+    }
+
+    /// `operator root keyring rotate` (Nomad: `Keyring.Rotate`): a new active key; variables
+    /// sealed with older keys stay readable with them.
+    pub async fn root_key_rotate(&self) -> Result<(Arc<RootKeyMeta>, u64), ServerError> {
+        let _making = self.keyring.making.lock().await;
+        let key_id = self.make_root_key().await?;
+        let snapshot = self.store.snapshot();
+        let key = snapshot
+            .tables()
+            .root_keys
+            .get(&key_id)
+            .cloned()
+            .ok_or_else(|| ServerError::not_found(ObjectKind::RootKey, &key_id))?;
+        Ok((key, snapshot.tables().indexes.root_keys))
     }
 
     /// A stored variable with its items opened.

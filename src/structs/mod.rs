@@ -111,8 +111,8 @@ pub use task::{
 pub use task_group::{TaskGroup, VolumeRequest};
 pub use validation::{ValidationError, ValidationErrors};
 pub use variable::{
-    RootKeyMeta, Variable, VariableEncrypted, VariableMetadata, check_variable_path,
-    workload_variable_paths,
+    ROOT_KEY_ACTIVE, ROOT_KEY_INACTIVE, RootKeyMeta, Variable, VariableEncrypted, VariableMetadata,
+    check_variable_path, workload_variable_paths,
 };
 pub use volume::VOLUME_TYPE_HOST;
 

@@ -85,7 +85,8 @@ pub struct VariableEncrypted {
     pub data: Vec<u8>,
 }
 
-/// A root key as the state knows it: its ID and when it was made, never the key.
+/// A root key as the state knows it: its ID, algorithm, when it was made and whether new
+/// variables are sealed with it, never the key (Nomad: `structs.RootKeyMeta`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct RootKeyMeta {
@@ -96,7 +97,15 @@ pub struct RootKeyMeta {
     pub create_time: i64,
     pub create_index: u64,
     pub modify_index: u64,
+    /// [`ROOT_KEY_ACTIVE`] for the one key new variables are sealed with,
+    /// [`ROOT_KEY_INACTIVE`] for older keys, still used to open what they sealed.
+    pub state: String,
 }
+
+/// The state of the key new variables are sealed with.
+pub const ROOT_KEY_ACTIVE: &str = "active";
+/// The state of a key rotated out: it only opens what it sealed.
+pub const ROOT_KEY_INACTIVE: &str = "inactive";
 
 /// Checks a variable path as Nomad does (`validatePath`): 1 to 128 of `a-zA-Z0-9-_~/`, and under
 /// the reserved `nomad/` only `nomad/jobs` and below.

@@ -204,7 +204,7 @@ pub fn refusal(tls: &AgentTls, peer: Option<&TlsPeer>, path: &str) -> Option<Str
     if !settings.verify_server_hostname {
         return None;
     }
-    if path.starts_with("/v1/internal/raft/") {
+    if path.starts_with("/v1/internal/raft/") || path.starts_with("/v1/internal/server/") {
         return (!roles.server)
             .then(|| format!("Permission denied: {path} needs a certificate for {server}"));
     }

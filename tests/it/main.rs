@@ -29,6 +29,7 @@ mod host_volumes;
 mod job_eval;
 mod job_history;
 mod jobspec;
+mod keyring;
 mod list_queries;
 mod max_run_duration;
 mod namespaces;

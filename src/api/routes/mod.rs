@@ -11,6 +11,7 @@ pub mod internal;
 pub mod job_launch;
 pub mod jobs;
 pub mod jobs_parse;
+pub mod keyring;
 pub mod namespaces;
 pub mod node_pools;
 pub mod nodes;

@@ -28,6 +28,7 @@ pub enum ObjectKind {
     Namespace,
     Variable,
     NodePool,
+    RootKey,
 }
 
 impl fmt::Display for ObjectKind {
@@ -45,6 +46,7 @@ impl fmt::Display for ObjectKind {
             Self::Namespace => "namespace",
             Self::Variable => "variable",
             Self::NodePool => "node pool",
+            Self::RootKey => "root key",
         })
     }
 }

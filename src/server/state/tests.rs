@@ -470,3 +470,40 @@ fn node_pools_are_made_by_nodes_kept_while_used_and_survive_a_snapshot() {
     let restored = PersistedState::from_snapshot(&snapshot).into_tables();
     assert_eq!(restored.node_pools.get("edge"), Some(&edge));
 }
+
+#[test]
+fn a_new_active_root_key_makes_the_others_inactive() {
+    use crate::structs::{ROOT_KEY_ACTIVE, ROOT_KEY_INACTIVE, RootKeyMeta};
+    let store = StateStore::new();
+    let upsert = |key_id: &str| Command::RootKeyUpsert {
+        key: Arc::new(RootKeyMeta {
+            key_id: key_id.to_owned(),
+            algorithm: "aes256-gcm".to_owned(),
+            state: ROOT_KEY_ACTIVE.to_owned(),
+            ..RootKeyMeta::default()
+        }),
+    };
+    for (index, key_id) in [(5, "k1"), (6, "k2"), (7, "k3")] {
+        let (response, _) = store.apply(index, &upsert(key_id));
+        assert_eq!(response.error, None);
+    }
+    let snapshot = store.snapshot();
+    let tables = snapshot.tables();
+    let states: Vec<(&str, &str, u64)> = tables
+        .root_keys
+        .values()
+        .map(|key| (key.key_id.as_str(), key.state.as_str(), key.modify_index))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("k1", ROOT_KEY_INACTIVE, 6),
+            ("k2", ROOT_KEY_INACTIVE, 7),
+            ("k3", ROOT_KEY_ACTIVE, 7),
+        ]
+    );
+    assert_eq!(
+        tables.active_root_key().map(|key| key.key_id.as_str()),
+        Some("k3")
+    );
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::error::ApplyError;
 use super::tables::Tables;
-use crate::structs::{RootKeyMeta, VariableEncrypted};
+use crate::structs::{ROOT_KEY_ACTIVE, ROOT_KEY_INACTIVE, RootKeyMeta, VariableEncrypted};
 
 impl Tables {
     /// The stored variable at `path` in `namespace`.
@@ -99,13 +99,31 @@ impl Tables {
             .get(&key.key_id)
             .map_or(index, |existing| existing.create_index);
         key.modify_index = index;
+        // One key is active: a new active key makes every other one inactive.
+        if key.state == ROOT_KEY_ACTIVE {
+            let others: Vec<Arc<RootKeyMeta>> = self
+                .root_keys
+                .values()
+                .filter(|other| other.key_id != key.key_id && other.state != ROOT_KEY_INACTIVE)
+                .cloned()
+                .collect();
+            for other in others {
+                let mut other = (*other).clone();
+                other.state = ROOT_KEY_INACTIVE.to_owned();
+                other.modify_index = index;
+                self.root_keys.insert(other.key_id.clone(), Arc::new(other));
+            }
+        }
         self.root_keys.insert(key.key_id.clone(), Arc::new(key));
         self.indexes.root_keys = index;
     }
 
-    /// The newest root key: the one new variables are sealed with.
+    /// The key new variables are sealed with: the newest not rotated out.
     pub fn active_root_key(&self) -> Option<&Arc<RootKeyMeta>> {
-        self.root_keys.values().max_by_key(|key| key.create_index)
+        self.root_keys
+            .values()
+            .filter(|key| key.state != ROOT_KEY_INACTIVE)
+            .max_by_key(|key| key.create_index)
     }
 }
 

@@ -57,6 +57,7 @@ pub async fn caravan_async(dir: &Path, args: &[&str]) -> anyhow::Result<Run> {
     .await?
 }
 
+pub mod cluster;
 pub mod dev;
 pub mod server;
 
