@@ -31,6 +31,9 @@ pub(crate) struct Evaluator<'src> {
     context: hcl::eval::Context<'static>,
     /// The names `var.<name>` and `local.<name>` may use, once known.
     names: Option<(Vec<String>, Vec<String>)>,
+    /// Where the innermost expression being evaluated that has a place in the source starts:
+    /// an error in a value a `for` substituted (which has none) is reported there.
+    enclosing: std::cell::Cell<usize>,
 }
 
 impl<'src> Evaluator<'src> {
@@ -41,6 +44,7 @@ impl<'src> Evaluator<'src> {
             source,
             context,
             names: None,
+            enclosing: std::cell::Cell::new(0),
         }
     }
 
@@ -63,10 +67,21 @@ impl<'src> Evaluator<'src> {
     }
 
     pub fn error(&self, expr: &Expression, message: impl Into<String>) -> JobspecError {
-        self.source.error(Self::offset_of(expr), message)
+        let offset = expr.span().map_or(self.enclosing.get(), |span| span.start);
+        self.source.error(offset, message)
     }
 
     pub fn eval(&self, expr: &Expression) -> Result<Value, JobspecError> {
+        let Some(span) = expr.span() else {
+            return self.eval_here(expr);
+        };
+        let outer = self.enclosing.replace(span.start);
+        let result = self.eval_here(expr);
+        self.enclosing.set(outer);
+        result
+    }
+
+    fn eval_here(&self, expr: &Expression) -> Result<Value, JobspecError> {
         budget::check_time().map_err(|message| self.error(expr, message))?;
         match expr {
             Expression::Null(_) => Ok(Value::Null),
