@@ -24,6 +24,9 @@ use crate::tls::TlsPeer;
 /// How often a server looks for keys it lacks.
 const REPLICATE_EVERY: Duration = Duration::from_secs(1);
 
+/// How long one peer may take to send a key (a write waiting for the active key waits on it).
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Why a peer's request for a key is refused, if it is: only a server of the cluster, proved by
 /// its certificate over mutual TLS, gets key material.
 pub fn key_request_refusal(server: &Server, peer: Option<&TlsPeer>) -> Option<String> {
@@ -87,7 +90,8 @@ impl Server {
                 "{}/v1/internal/server/keyring/{key_id}",
                 self.dialer.base(&addr)
             );
-            let response = match self.dialer.http.get(&url).send().await {
+            let request = self.dialer.http.get(&url).timeout(FETCH_TIMEOUT);
+            let response = match request.send().await {
                 Ok(response) if response.status().is_success() => response,
                 Ok(response) => {
                     tracing::debug!(peer = %addr, key_id, status = %response.status(), "peer did not send the root key");
