@@ -130,8 +130,11 @@ pub(crate) fn tainted_nodes(
         }
         let taint = match ctx.node_by_id(&alloc.node_id) {
             None => Some(NodeTaint::Lost),
-            Some(node) if matches!(node.status, NodeStatus::Down | NodeStatus::Disconnected) => {
-                Some(NodeTaint::Lost)
+            Some(node) if node.status == NodeStatus::Down => Some(NodeTaint::Lost),
+            Some(node) if node.status == NodeStatus::Disconnected => {
+                Some(NodeTaint::Disconnected {
+                    since: node.status_updated_at.saturating_mul(1_000_000_000),
+                })
             }
             Some(node) if node.drain_strategy.is_some() || node.drain => Some(NodeTaint::Draining),
             Some(_) => None,
@@ -225,6 +228,9 @@ fn compute_attempt(state: Arc<dyn State>, config: &SchedulerConfig, eval: &Evalu
     }
     for stop in &results.stop {
         ctx.stop(&stop.alloc, stop.description, stop.client_status);
+    }
+    for alloc in &results.disconnecting {
+        ctx.plan.append_unknown_alloc(alloc);
     }
     let mut attempt = Attempt {
         plan: Plan::default(),

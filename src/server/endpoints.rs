@@ -3,7 +3,7 @@
 //!
 //! Nomad: `nomad/job_endpoint.go`, `node_endpoint.go`, `alloc_endpoint.go`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -446,9 +446,12 @@ impl Server {
             return Ok(self.node_response(node_id, index, Vec::new(), false));
         }
         let now = super::now_unix_nanos();
-        // Going down or coming back both change what can run where (Nomad: `createNodeEvals`
-        // for transitions to down, and to ready).
-        let evals = if matches!(status, NodeStatus::Down | NodeStatus::Ready) {
+        // Going down, disconnecting or coming back all change what can run where (Nomad:
+        // `createNodeEvals` for transitions to down, disconnected and ready).
+        let evals = if matches!(
+            status,
+            NodeStatus::Down | NodeStatus::Ready | NodeStatus::Disconnected
+        ) {
             node_evals(&snapshot, node_id, now)
         } else {
             Vec::new()
@@ -513,19 +516,33 @@ impl Server {
                 deployment_healthy: update.deployment_status.and_then(|status| status.healthy),
             });
         }
-        let mut jobs_with_failures = BTreeSet::new();
+        // A failed allocation is rescheduled; one that was `unknown` (its client disconnected)
+        // and reports again may have a replacement to settle with (Nomad: `Node.UpdateAlloc`).
+        let mut jobs_to_evaluate = BTreeMap::new();
         for update in &updates {
-            if update.client_status == AllocClientStatus::Failed
-                && let Some(alloc) = snapshot.alloc(&update.id)
+            let Some(alloc) = snapshot.alloc(&update.id) else {
+                continue;
+            };
+            let trigger = if update.client_status == AllocClientStatus::Failed {
+                EvalTrigger::RETRY_FAILED_ALLOC
+            } else if alloc.client_status == AllocClientStatus::Unknown
+                && update.client_status != AllocClientStatus::Unknown
             {
-                jobs_with_failures.insert((alloc.namespace.clone(), alloc.job_id.clone()));
-            }
+                EvalTrigger::RECONNECT
+            } else {
+                continue;
+            };
+            jobs_to_evaluate
+                .entry((alloc.namespace.clone(), alloc.job_id.clone()))
+                .or_insert(trigger);
         }
-        let evals = jobs_with_failures
+        let evals = jobs_to_evaluate
             .iter()
-            .filter_map(|(namespace, job_id)| snapshot.job(namespace, job_id))
-            .filter(|job| !job.stop)
-            .map(|job| new_eval(&job, EvalTrigger::RETRY_FAILED_ALLOC, now))
+            .filter_map(|((namespace, job_id), trigger)| {
+                snapshot.job(namespace, job_id).map(|job| (job, *trigger))
+            })
+            .filter(|(job, _)| !job.stop)
+            .map(|(job, trigger)| new_eval(&job, trigger, now))
             .collect();
         let response = self
             .write(Command::AllocClientUpdate { updates, evals })

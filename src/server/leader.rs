@@ -18,7 +18,7 @@ use std::time::Duration;
 use super::Server;
 use super::raft::Command;
 use super::state::leader_restore_view;
-use crate::structs::{EvalStatus, Evaluation};
+use crate::structs::{EvalStatus, Evaluation, NodeStatus};
 
 /// Follows Raft leadership for the life of the server.
 pub(super) async fn monitor_leadership(server: Arc<Server>) {
@@ -107,12 +107,25 @@ async fn lead(server: Arc<Server>) {
         reap_failed_evals(&server).await;
         cancel_duplicate_blocked(&server).await;
         for node_id in server.heartbeats.take_expired() {
-            tracing::warn!(node_id = %node_id, "node missed its heartbeat: marking it down");
-            if let Err(error) = server
-                .node_update_status(&node_id, crate::structs::NodeStatus::Down)
-                .await
-            {
-                tracing::error!(node_id = %node_id, error = %error, "marking node down failed");
+            let snapshot = server.store.snapshot();
+            let status = super::disconnect::status_after_missed_heartbeat(
+                &snapshot,
+                &node_id,
+                super::now_unix_nanos(),
+            );
+            let was = snapshot
+                .tables()
+                .nodes
+                .get(&node_id)
+                .map(|node| node.status);
+            tracing::warn!(node_id = %node_id, %status, "node missed its heartbeat");
+            if status == NodeStatus::Disconnected && was == Some(NodeStatus::Disconnected) {
+                // Still within a disconnect window: keep timing it, to mark it down after.
+                server.heartbeats.reset(&node_id);
+                continue;
+            }
+            if let Err(error) = server.node_update_status(&node_id, status).await {
+                tracing::error!(node_id = %node_id, error = %error, "updating the node's status failed");
             }
         }
     }

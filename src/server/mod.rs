@@ -24,6 +24,7 @@ pub mod cluster;
 pub mod core_gc;
 mod deployment_watcher;
 pub mod deployments;
+pub mod disconnect;
 pub mod dispatch;
 mod drainer;
 pub mod endpoints;

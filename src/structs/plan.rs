@@ -79,6 +79,18 @@ impl Plan {
             .push(stopped);
     }
 
+    /// Marks `alloc` `unknown` (its node is disconnected), leaving it to run: an entry of
+    /// `node_update` whose desired status stays `run`. Nomad: `Plan.AppendUnknownAlloc`.
+    pub fn append_unknown_alloc(&mut self, alloc: &Allocation) {
+        let mut unknown = alloc.clone();
+        unknown.client_status = super::AllocClientStatus::Unknown;
+        unknown.job = None;
+        self.node_update
+            .entry(alloc.node_id.clone())
+            .or_default()
+            .push(unknown);
+    }
+
     pub fn append_alloc(&mut self, alloc: Allocation) {
         self.node_allocation
             .entry(alloc.node_id.clone())

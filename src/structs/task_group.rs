@@ -102,6 +102,36 @@ impl Default for TaskGroup {
 }
 
 impl TaskGroup {
+    /// How long allocations of the group on a disconnected client stay `unknown` before they are
+    /// lost: `disconnect { lost_after }`, or its predecessor `max_client_disconnect`; `None`
+    /// when they are lost at once.
+    pub fn disconnect_window(&self) -> Option<Duration> {
+        self.disconnect
+            .as_ref()
+            .and_then(|disconnect| disconnect.lost_after)
+            .or(self.max_client_disconnect)
+            .filter(|window| !window.is_zero())
+    }
+
+    /// Whether an allocation that became `unknown` is replaced meanwhile (`disconnect {
+    /// replace }`, true by default as Nomad's).
+    pub fn replaces_disconnected(&self) -> bool {
+        self.disconnect
+            .as_ref()
+            .and_then(|disconnect| disconnect.replace)
+            .unwrap_or(true)
+    }
+
+    /// Whether, when a disconnected client comes back, its allocation gives way to the
+    /// replacement (`disconnect { reconcile = "keep_replacement" }`); otherwise the original,
+    /// which has run the longest, is kept and the replacement stopped.
+    pub fn keeps_replacement_on_reconnect(&self) -> bool {
+        self.disconnect
+            .as_ref()
+            .and_then(|disconnect| disconnect.reconcile.as_deref())
+            == Some("keep_replacement")
+    }
+
     pub(crate) fn validate(&self, job_type: JobType, path: &str, errors: &mut ValidationErrors) {
         if self.name.is_empty() {
             errors.push(path, "missing task group name");

@@ -88,11 +88,13 @@ async fn a_rolling_update_replaces_one_allocation_at_a_time() -> anyhow::Result<
         "Deployment completed successfully"
     );
     assert_eq!(first["TaskGroups"]["g"]["HealthyAllocs"], 4, "{first}");
-    let stable = dev.get("/v1/job/roll").await?;
-    assert_eq!(
-        stable["Stable"], true,
-        "a successful deployment marks the version stable"
-    );
+    // The version is marked stable by its own write after the deployment's status.
+    wait_for(Duration::from_secs(30), || async {
+        let job = dev.get("/v1/job/roll").await?;
+        Ok((job["Stable"] == true).then_some(()))
+    })
+    .await
+    .map_err(|err| err.context("a successful deployment marks the version stable"))?;
 
     dev.put(
         "/v1/jobs",

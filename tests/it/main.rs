@@ -15,6 +15,7 @@ mod cores;
 mod deployments;
 mod dev_agent;
 mod devices;
+mod disconnect;
 mod dispatch;
 mod docker;
 mod docker_agent;

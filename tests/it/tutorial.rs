@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::server::wait_for;
-use crate::support::{AgentProcess, free_port};
+use crate::support::{AgentProcess, free_port, raw_exec_client_config};
 
 const SERVICE_JOB: &str = r#"
 job "tutorial-svc" {
@@ -112,30 +112,6 @@ fn write_config(dir: &Path, name: &str, text: &str) -> anyhow::Result<std::path:
     Ok(path)
 }
 
-fn client_config(dir: &Path, name: &str, http: u16, server_rpc: u16) -> String {
-    format!(
-        r#"
-log_level = "DEBUG"
-data_dir  = "{data}"
-name      = "{name}"
-bind_addr = "127.0.0.1"
-client {{
-  enabled = true
-  servers = ["127.0.0.1:{server_rpc}"]
-}}
-plugin "raw_exec" {{
-  config {{
-    enabled = true
-  }}
-}}
-ports {{
-  http = {http}
-}}
-"#,
-        data = dir.join(name).display()
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tutorial_topology_places_jobs_and_replaces_a_lost_client() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -171,12 +147,12 @@ ports {{
     let client1_config = write_config(
         dir.path(),
         "client1.hcl",
-        &client_config(dir.path(), "client1", client1_http, server_rpc),
+        &raw_exec_client_config(dir.path(), "client1", client1_http, server_rpc),
     )?;
     let client2_config = write_config(
         dir.path(),
         "client2.hcl",
-        &client_config(dir.path(), "client2", client2_http, server_rpc),
+        &raw_exec_client_config(dir.path(), "client2", client2_http, server_rpc),
     )?;
     let _server = AgentProcess::start(dir.path(), "server1", &server_config)?;
     let _client1 = AgentProcess::start(dir.path(), "client1", &client1_config)?;

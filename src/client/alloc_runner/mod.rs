@@ -442,6 +442,11 @@ impl AllocRunner {
                         if alloc.deployment_id != self.alloc.deployment_id {
                             self.tracker = health_tracker_for(&alloc);
                         }
+                        // The servers marked it `unknown` while this node was disconnected:
+                        // tell them again how it really is (Nomad: `allocRunner.Reconnect`).
+                        if alloc.client_status == AllocClientStatus::Unknown {
+                            self.last_update = None;
+                        }
                         self.alloc = alloc;
                     }
                     Some(AllocCommand::Stop) => self.stopping = true,

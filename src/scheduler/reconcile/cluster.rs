@@ -11,6 +11,10 @@
 //!               ├─── reschedule later ──────────────► kept, follow-up evaluation
 //!               └─── no attempts left ──────────────► kept (counts, stays failed)
 //! running/pending ── node lost ─────────────────────► stopped as lost, replaced
+//!  /unknown       ├─ node disconnected, in window ──► marked unknown, replaced unless
+//!                 │                                   `replace = false` (then kept)
+//!                 ├─ back, with a live replacement ─► one of the two stopped (the replacement,
+//!                 │                                   unless `keep_replacement`)
 //!                 ├─ marked to migrate (drain) ─────► stopped, replaced
 //!                 └─ otherwise ─────────────────────► kept (maybe updated)
 //! ```
@@ -27,7 +31,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::deployment::{DeploymentView, group_state};
-use super::descriptions::{ALLOC_LOST, ALLOC_MIGRATING, ALLOC_NOT_NEEDED};
+use super::descriptions::{ALLOC_LOST, ALLOC_MIGRATING, ALLOC_NOT_NEEDED, ALLOC_RECONNECTED};
 use super::names::NameIndex;
 use super::reschedule::{RescheduleDecision, decide};
 use super::update::tasks_updated;
@@ -122,12 +126,54 @@ fn stop_if_live(
     if alloc.is_terminal() {
         return;
     }
-    let lost = tainted.get(&alloc.node_id) == Some(&NodeTaint::Lost);
+    let lost = super::node_loses_allocs(tainted, &alloc.node_id);
     results.stop.push(AllocStop {
         alloc: alloc.clone(),
         description: if lost { ALLOC_LOST } else { description },
         client_status: lost.then_some(AllocClientStatus::Lost),
     });
+}
+
+/// True while a node disconnected since `since` is within a disconnect `window` at `now`
+/// (Unix nanoseconds).
+fn within(since: i64, window: std::time::Duration, now: i64) -> bool {
+    since.saturating_add(i64::try_from(window.as_nanos()).unwrap_or(i64::MAX)) > now
+}
+
+/// The allocations that give way now that a disconnected client is back: of an original
+/// allocation running again on a node that is no longer tainted and the live replacement placed
+/// while it was `unknown`, the replacement (or the original, with `reconcile =
+/// "keep_replacement"`). Nomad: `reconcileReconnecting`.
+fn reconnect_losers<'a>(
+    input: &ClusterInput<'_>,
+    group: &TaskGroup,
+    allocs: &[&'a Arc<Allocation>],
+) -> HashSet<&'a AllocId> {
+    let live = |alloc: &Allocation| {
+        alloc.desired_status == AllocDesiredStatus::Run && !alloc.is_client_terminal()
+    };
+    let by_id: HashMap<&AllocId, &Arc<Allocation>> =
+        allocs.iter().map(|alloc| (&alloc.id, *alloc)).collect();
+    let mut losers = HashSet::new();
+    for original in allocs {
+        if !live(original) || input.tainted.contains_key(&original.node_id) {
+            continue;
+        }
+        let Some(replacement) = original
+            .next_allocation
+            .as_ref()
+            .and_then(|next| by_id.get(next))
+            .filter(|replacement| live(replacement))
+        else {
+            continue;
+        };
+        if group.keeps_replacement_on_reconnect() {
+            losers.insert(&original.id);
+        } else {
+            losers.insert(&replacement.id);
+        }
+    }
+    losers
 }
 
 fn reconcile_group(
@@ -148,9 +194,20 @@ fn reconcile_group(
     let mut lost: Vec<&Arc<Allocation>> = Vec::new();
     let mut migrate: Vec<&Arc<Allocation>> = Vec::new();
     let mut canaries: Vec<&Arc<Allocation>> = Vec::new();
+    // Unknown allocations of a disconnected node replaced meanwhile.
+    let mut disconnected: Vec<&Arc<Allocation>> = Vec::new();
     let had_running = allocs.iter().any(|alloc| !alloc.is_terminal());
+    let reconnected = reconnect_losers(input, group, allocs);
     for alloc in allocs {
         if alloc.desired_status != AllocDesiredStatus::Run {
+            continue;
+        }
+        if reconnected.contains(&alloc.id) {
+            results.stop.push(AllocStop {
+                alloc: (*alloc).clone(),
+                description: ALLOC_RECONNECTED,
+                client_status: None,
+            });
             continue;
         }
         match alloc.client_status {
@@ -188,6 +245,21 @@ fn reconcile_group(
             | AllocClientStatus::Unknown => match input.tainted.get(&alloc.node_id) {
                 // On a draining node the drainer marks which allocations move, and when.
                 Some(NodeTaint::Lost) => lost.push(alloc),
+                Some(NodeTaint::Disconnected { since }) => match group.disconnect_window() {
+                    Some(window) if within(*since, window, input.now) => {
+                        if alloc.client_status != AllocClientStatus::Unknown {
+                            results.disconnecting.push((*alloc).clone());
+                        }
+                        let already_replaced =
+                            replaced.contains(&alloc.id) || alloc.next_allocation.is_some();
+                        if !group.replaces_disconnected() {
+                            kept.push(alloc);
+                        } else if !already_replaced {
+                            disconnected.push(alloc);
+                        }
+                    }
+                    _ => lost.push(alloc),
+                },
                 _ if alloc.desired_transition.migrate == Some(true) => migrate.push(alloc),
                 _ if view.is_unpromoted_canary(alloc) => canaries.push(alloc),
                 _ => kept.push(alloc),
@@ -248,6 +320,7 @@ fn reconcile_group(
     let replacements = reschedule_now.iter().map(|alloc| (alloc, true)).chain(
         lost.iter()
             .chain(migrate.iter())
+            .chain(disconnected.iter())
             .map(|alloc| (alloc, false)),
     );
     let mut replacing: Vec<&Arc<Allocation>> = Vec::new();

@@ -30,6 +30,7 @@ pub mod descriptions {
     pub const ALLOC_MIGRATING: &str = "alloc is being migrated";
     pub const ALLOC_UPDATING: &str = "alloc is being updated due to job update";
     pub const ALLOC_LOST: &str = "alloc is lost since its node is down";
+    pub const ALLOC_RECONNECTED: &str = "alloc not needed due to disconnected client reconnect";
     pub const ALLOC_IN_PLACE: &str = "alloc updating in-place";
     pub const ALLOC_NODE_TAINTED: &str = "alloc not needed as node is tainted";
     pub const ALLOC_RESCHEDULED: &str = "alloc was rescheduled because it failed";
@@ -41,10 +42,30 @@ pub mod descriptions {
 /// Why a node's allocations need attention.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeTaint {
-    /// Down, disconnected or gone: its allocations are lost.
+    /// Down or gone: its allocations are lost.
     Lost,
+    /// Disconnected since `since` (Unix nanoseconds): allocations of groups with a disconnect
+    /// window become `unknown` until it passes; the others are lost.
+    Disconnected { since: i64 },
     /// Draining: its allocations migrate once the drainer marks them.
     Draining,
+}
+
+impl NodeTaint {
+    /// True when the node's allocations are lost unless their group says otherwise.
+    pub fn loses_allocs(self) -> bool {
+        matches!(self, NodeTaint::Lost | NodeTaint::Disconnected { .. })
+    }
+}
+
+/// True when `tainted` says `node_id`'s allocations are lost (down, gone or disconnected).
+pub fn node_loses_allocs(
+    tainted: &std::collections::HashMap<NodeId, NodeTaint>,
+    node_id: &NodeId,
+) -> bool {
+    tainted
+        .get(node_id)
+        .is_some_and(|taint| taint.loses_allocs())
 }
 
 #[derive(Clone, Debug)]
@@ -115,6 +136,8 @@ pub struct DelayedReschedule {
 #[derive(Clone, Debug, Default)]
 pub struct ReconcileResults {
     pub stop: Vec<AllocStop>,
+    /// Allocations on a disconnected node, within their group's window, to mark `unknown`.
+    pub disconnecting: Vec<Arc<Allocation>>,
     pub place: Vec<AllocPlacement>,
     /// New allocations under fresh names, generated lazily as they are placed: a group's count
     /// costs nothing until a node is found for each (Nomad generates placements one at a time

@@ -42,7 +42,7 @@ pub fn reconcile_nodes(input: &NodeInput<'_>) -> ReconcileResults {
     let mut results = ReconcileResults::default();
     let live_job = input.job.filter(|job| !job.stop);
     let stop = |results: &mut ReconcileResults, alloc: &Arc<Allocation>, description| {
-        let lost = input.tainted.get(&alloc.node_id) == Some(&NodeTaint::Lost);
+        let lost = super::node_loses_allocs(input.tainted, &alloc.node_id);
         results.stop.push(AllocStop {
             alloc: alloc.clone(),
             description: if lost { ALLOC_LOST } else { description },
@@ -82,7 +82,7 @@ pub fn reconcile_nodes(input: &NodeInput<'_>) -> ReconcileResults {
             continue;
         };
         match input.tainted.get(*node_id) {
-            Some(NodeTaint::Lost) => {
+            Some(NodeTaint::Lost | NodeTaint::Disconnected { .. }) => {
                 stop(&mut results, first, ALLOC_LOST);
                 live.for_each(|alloc| stop(&mut results, alloc, ALLOC_LOST));
                 continue;

@@ -3,6 +3,7 @@
 mod cores;
 mod deployments;
 mod devices;
+mod disconnect;
 mod generic;
 mod mock;
 mod properties;

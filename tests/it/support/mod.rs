@@ -61,6 +61,32 @@ pub mod cluster;
 pub mod dev;
 pub mod server;
 
+/// A client agent's config (raw_exec enabled, loopback) naming the server at `server_rpc`,
+/// its data in `<dir>/<name>`.
+pub fn raw_exec_client_config(dir: &Path, name: &str, http: u16, server_rpc: u16) -> String {
+    format!(
+        r#"
+log_level = "DEBUG"
+data_dir  = "{data}"
+name      = "{name}"
+bind_addr = "127.0.0.1"
+client {{
+  enabled = true
+  servers = ["127.0.0.1:{server_rpc}"]
+}}
+plugin "raw_exec" {{
+  config {{
+    enabled = true
+  }}
+}}
+ports {{
+  http = {http}
+}}
+"#,
+        data = dir.join(name).display()
+    )
+}
+
 /// A free TCP port on loopback (bound, read, released).
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
