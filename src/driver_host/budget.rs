@@ -9,9 +9,10 @@
 //!   ([`DRIVER_STORE_COUNTS`], see `engine.rs`).
 //! - [`PoolLanes`]: the driver engine's instance slots, shared out. Every driver call takes a
 //!   permit before it instantiates: an ordinary call from its driver's lane (at most
-//!   `max_instances_per_driver` at once) and from the pool's ordinary part; when those are taken,
-//!   `stop-task` and `destroy-task` wait (bounded) for the reserved lane, which ordinary calls never
-//!   use. So one driver can never take every slot, and a task can always be stopped.
+//!   `max_instances_per_driver` at once) and from the pool's ordinary part, waiting its turn
+//!   (bounded) when they are taken; `stop-task` and `destroy-task` then wait (bounded) for the
+//!   reserved lane instead, which ordinary calls never use. So one driver can never take every
+//!   slot, a burst of calls queues instead of failing, and a task can always be stopped.
 //!
 //! Invariant: budgets are the host's own counters, charged as wasmtime asks to grow; nothing a
 //! guest reports is trusted.
@@ -234,9 +235,11 @@ impl PoolLanes {
             .clone()
     }
 
-    /// A permit for one call of `driver`. Ordinary calls never wait: when their driver's lane or
-    /// the pool is full they fail with [`Error::Busy`] naming the limit. `stop-task` and
-    /// `destroy-task` fall back to the reserved lane and wait for it up to `wait`.
+    /// A permit for one call of `driver`. An ordinary call waits, in turn, up to `wait` for a
+    /// slot of its driver's lane and of the pool's ordinary part, and fails with [`Error::Busy`]
+    /// naming the limit when none frees in time: a burst of calls (a thousand tasks starting
+    /// together) queues instead of failing. `stop-task` and `destroy-task` take an ordinary slot
+    /// if one is free at once, else wait for the reserved lane up to `wait`.
     pub(crate) async fn acquire(
         &self,
         driver: &str,
@@ -249,28 +252,46 @@ impl PoolLanes {
             call,
             reason,
         };
-        let ordinary = match Arc::clone(&driver_lane).try_acquire_owned() {
-            Ok(driver_permit) => match Arc::clone(&self.ordinary).try_acquire_owned() {
-                Ok(pool_permit) => {
-                    return Ok(LanePermit {
-                        _driver: driver_permit,
-                        _pool: pool_permit,
-                    });
-                }
-                Err(_) => busy(format!(
-                    "all {} instance slots for ordinary calls are in use (the pool holds {} more \
-                     for stop-task and destroy-task)",
-                    self.sizes.ordinary, self.sizes.reserved
-                )),
-            },
-            Err(_) => busy(format!(
+        let driver_full = || {
+            format!(
                 "the driver already has {} calls in flight, its limit \
                  (max_instances_per_driver)",
                 self.sizes.per_driver
-            )),
+            )
+        };
+        let pool_full = || {
+            format!(
+                "all {} instance slots for ordinary calls are in use (the pool holds {} more \
+                 for stop-task and destroy-task)",
+                self.sizes.ordinary, self.sizes.reserved
+            )
         };
         if !uses_reserve(call) {
-            return Err(ordinary);
+            let deadline = tokio::time::Instant::now() + wait;
+            let driver_permit =
+                tokio::time::timeout_at(deadline, Arc::clone(&driver_lane).acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .ok_or_else(|| busy(driver_full()))?;
+            let pool_permit =
+                tokio::time::timeout_at(deadline, Arc::clone(&self.ordinary).acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .ok_or_else(|| busy(pool_full()))?;
+            return Ok(LanePermit {
+                _driver: driver_permit,
+                _pool: pool_permit,
+            });
+        }
+        if let Ok(driver_permit) = Arc::clone(&driver_lane).try_acquire_owned()
+            && let Ok(pool_permit) = Arc::clone(&self.ordinary).try_acquire_owned()
+        {
+            return Ok(LanePermit {
+                _driver: driver_permit,
+                _pool: pool_permit,
+            });
         }
         let reserved = async {
             let driver_permit = driver_reserve.acquire_owned().await.ok()?;
@@ -494,19 +515,42 @@ mod tests {
         assert_eq!(LaneSizes::new(2, None).ordinary, 1);
     }
 
+    /// `count` start-task slots of `driver`, held.
+    async fn hold(
+        lanes: &PoolLanes,
+        driver: &str,
+        count: usize,
+        wait: Duration,
+    ) -> Vec<LanePermit> {
+        let mut held = Vec::new();
+        for _ in 0..count {
+            let permit = lanes.acquire(driver, "start-task", wait).await;
+            held.push(permit.expect("slot"));
+        }
+        held
+    }
+
+    #[tokio::test]
+    async fn a_call_over_its_drivers_limit_waits_its_turn() {
+        let lanes = Arc::new(PoolLanes::new(LaneSizes::new(16, None)));
+        let wait = Duration::from_secs(60);
+        let mut held = hold(&lanes, "burst", 7, wait).await;
+        let queued = tokio::spawn({
+            let lanes = Arc::clone(&lanes);
+            async move { lanes.acquire("burst", "start-task", wait).await.map(drop) }
+        });
+        tokio::task::yield_now().await;
+        assert!(!queued.is_finished(), "no slot is free yet");
+        // One call of the burst ends: the queued one gets its slot instead of failing busy.
+        held.pop();
+        queued.await.expect("joined").expect("the freed slot");
+    }
+
     #[tokio::test]
     async fn a_driver_at_its_limit_is_refused_while_others_and_its_stops_go_on() {
         let lanes = PoolLanes::new(LaneSizes::new(16, None));
         let wait = Duration::from_millis(50);
-        let mut held = Vec::new();
-        for _ in 0..7 {
-            held.push(
-                lanes
-                    .acquire("hog", "start-task", wait)
-                    .await
-                    .expect("slot"),
-            );
-        }
+        let mut held = hold(&lanes, "hog", 7, wait).await;
         let err = lanes
             .acquire("hog", "start-task", wait)
             .await

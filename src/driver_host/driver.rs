@@ -185,7 +185,7 @@ impl Version {
         let permit = self
             .runtime
             .lanes
-            .acquire(&self.name, call, self.limits.call_timeout)
+            .acquire(&self.name, call, self.limits.slot_wait)
             .await?;
         Instance::new(&self.engine, &self.pre, state, permit)
             .await

@@ -126,6 +126,9 @@ pub struct DriverLimits {
     /// Instances one driver's ordinary calls may hold at once; `None`: half of the slots for
     /// ordinary calls, so one driver never takes them all.
     pub max_instances_per_driver: Option<u32>,
+    /// How long a call waits its turn for an instance slot (its driver's lane, the pool, or the
+    /// reserved lane for `stop-task` and `destroy-task`) before it fails busy.
+    pub slot_wait: Duration,
     /// Deadline of each driver's fingerprint (loading included); a driver that misses it is
     /// reported unhealthy.
     pub fingerprint_timeout: Duration,
@@ -140,6 +143,7 @@ impl Default for DriverLimits {
             host_call_timeout: Duration::from_secs(30),
             max_instances: 1000,
             max_instances_per_driver: None,
+            slot_wait: Duration::from_secs(60),
             fingerprint_timeout: Duration::from_secs(10),
         }
     }

@@ -378,6 +378,8 @@ async fn one_driver_cannot_take_every_slot_and_its_stop_task_still_runs() -> Res
         memory_cap_bytes: 32 << 20,
         max_instances: 16,
         call_timeout: Duration::from_secs(30),
+        // A call over its driver's limit waits this long for its turn, then is refused.
+        slot_wait: Duration::from_secs(1),
         ..DriverLimits::default()
     };
     let plugins = BTreeMap::from([
@@ -395,7 +397,7 @@ async fn one_driver_cannot_take_every_slot_and_its_stop_task_still_runs() -> Res
     let (_, rss_before) = memory_of("self");
     reset_peak_rss();
     // Twenty start-task calls that block in the host: seven hold the driver's lane, the others
-    // are refused at once, naming the limit.
+    // wait their turn (`slot_wait`) and, no slot freeing, are refused naming the limit.
     let mut flood = tokio::task::JoinSet::new();
     for index in 0..20 {
         let blocker = blocker.clone();
@@ -406,7 +408,7 @@ async fn one_driver_cannot_take_every_slot_and_its_stop_task_still_runs() -> Res
     while refused < 13 {
         let joined = tokio::time::timeout(Duration::from_secs(10), flood.join_next())
             .await
-            .context("the calls over the limit are refused at once")?
+            .context("the calls over the limit are refused once their wait is over")?
             .context("calls left")?;
         match joined? {
             Err(Error::Busy { reason, .. }) => {
