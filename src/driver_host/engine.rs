@@ -7,8 +7,9 @@
 //!   ([`DRIVER_STORE_COUNTS`]), and sizes its totals so a component at those limits in every
 //!   slot still fits;
 //! - the *workload* engine: WASI tasks run by the `wasm` driver, on-demand allocation (their
-//!   memory caps vary per task), epoch interruption (so `stop` can interrupt a busy workload) and
-//!   fuel (for the task config's `fuel` limit).
+//!   memory caps vary per task), epoch interruption (so `stop` can interrupt a busy workload),
+//!   fuel (for the task config's `fuel` limit), and data segments copied, not mapped (two kernel
+//!   mappings per memory instead of four: see `workload_engine`).
 //!
 //! One [`EpochTicker`] thread advances both engines' epochs every [`EPOCH_TICK`]; it stops when
 //! the driver host is dropped.
@@ -74,7 +75,13 @@ pub(crate) fn workload_engine() -> Result<Engine> {
     wasm_config
         .wasm_component_model(true)
         .epoch_interruption(true)
-        .consume_fuel(true);
+        .consume_fuel(true)
+        // Data segments copied into each memory rather than mapped copy-on-write from the
+        // module's image: the image mapping splits every workload's memory into three kernel
+        // mappings more, and at 10,000 idle tasks those pass the kernel's default
+        // `vm.max_map_count` (65,530), when further mmaps fail. The copy is the few KiB a
+        // guest's data segments hold, written by most guests anyway.
+        .memory_init_cow(false);
     Engine::new(&wasm_config).map_err(|err| Error::Engine(format!("workload engine: {err}")))
 }
 
