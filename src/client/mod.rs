@@ -865,16 +865,20 @@ async fn send_updates(
         while let Ok(update) = updates.try_recv() {
             pending.insert(update.id.clone(), update);
         }
-        let batch: Vec<AllocUpdate> = pending.values().cloned().collect();
+        let batch = next_batch(&pending);
         match shared.link.update_allocs(&batch).await {
             Ok(()) => {
                 failures = 0;
-                pending.clear();
                 if sent_status.len() > 100_000 {
                     sent_status.clear();
                 }
                 for update in &batch {
+                    pending.remove(&update.id);
                     sent_status.insert(update.id.clone(), update.client_status);
+                }
+                // More than one request's worth was pending (a stop of thousands): the rest now.
+                if !pending.is_empty() {
+                    continue;
                 }
             }
             Err(err) => {
@@ -922,10 +926,33 @@ async fn flush(
     if pending.is_empty() {
         return;
     }
-    let batch: Vec<AllocUpdate> = pending.values().cloned().collect();
-    match tokio::time::timeout(Duration::from_secs(2), shared.link.update_allocs(&batch)).await {
-        Ok(Ok(())) => pending.clear(),
+    let send_all = async {
+        while !pending.is_empty() {
+            let batch = next_batch(pending);
+            shared.link.update_allocs(&batch).await?;
+            for update in &batch {
+                pending.remove(&update.id);
+            }
+        }
+        Ok::<(), LinkError>(())
+    };
+    match tokio::time::timeout(Duration::from_secs(2), send_all).await {
+        Ok(Ok(())) => {}
         Ok(Err(err)) => tracing::warn!(error = %err, "failed to send final allocation updates"),
         Err(_) => tracing::warn!("timed out sending final allocation updates"),
     }
+}
+
+/// Status updates sent in one request at most: each is about 1 KB (task states and their
+/// events), so a stop of 10,000 allocations in one request would pass the servers' body limit
+/// (`server.max_request_body_size`, 8 MiB by default) and be refused every time.
+const MAX_UPDATES_PER_REQUEST: usize = 1_000;
+
+/// The next request's worth of pending updates, in allocation ID order.
+fn next_batch(pending: &BTreeMap<AllocId, AllocUpdate>) -> Vec<AllocUpdate> {
+    pending
+        .values()
+        .take(MAX_UPDATES_PER_REQUEST)
+        .cloned()
+        .collect()
 }

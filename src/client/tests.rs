@@ -649,3 +649,30 @@ async fn registers_checks_and_deregisters_a_native_service() -> anyhow::Result<(
     client.shutdown_and_stop_tasks().await;
     Ok(())
 }
+
+#[test]
+fn pending_status_updates_go_out_in_requests_under_the_body_limit() {
+    let mut pending: BTreeMap<AllocId, AllocUpdate> = (0..2_500)
+        .map(|index| {
+            let id = AllocId::from(format!("alloc-{index:05}"));
+            let update = AllocUpdate {
+                id: id.clone(),
+                client_status: AllocClientStatus::Complete,
+                ..AllocUpdate::default()
+            };
+            (id, update)
+        })
+        .collect();
+    let mut sizes = Vec::new();
+    let mut sent = std::collections::BTreeSet::new();
+    while !pending.is_empty() {
+        let batch = super::next_batch(&pending);
+        sizes.push(batch.len());
+        for update in &batch {
+            pending.remove(&update.id);
+            sent.insert(update.id.clone());
+        }
+    }
+    assert_eq!(sizes, [1_000, 1_000, 500]);
+    assert_eq!(sent.len(), 2_500);
+}
