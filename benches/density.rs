@@ -10,7 +10,7 @@
 //! - `stop_s`: from `DELETE /v1/job/<id>` (`job stop`) until every allocation is terminal on the
 //!   client.
 //!
-//! The agent's threads, open descriptors and child processes are printed beside, since each of
+//! The agent's threads, memory mappings, open descriptors and child processes are printed beside, since each of
 //! them is a per-task cost when it grows with N. The last line is
 //! `tasks=N start_s=S rss_mb=M api_p99_ms=P stop_s=T`.
 
@@ -59,7 +59,7 @@ fn start_agent(tasks: u64) -> anyhow::Result<Agent> {
     let config = format!(
         r#"
 data_dir  = "{data}"
-log_level = "WARN"
+log_level = "{log_level}"
 ports {{
   http = {http}
   rpc  = {rpc}
@@ -73,6 +73,9 @@ client {{
 }}
 "#,
         data = dir.path().join("data").display(),
+        // `CARAVAN_BENCH_LOG_LEVEL=debug` for a look at what the agent does meanwhile.
+        log_level =
+            std::env::var("CARAVAN_BENCH_LOG_LEVEL").unwrap_or_else(|_| String::from("WARN")),
         http = free_port()?,
         rpc = free_port()?,
         wasm_dir = wasm_dir.display(),
@@ -188,6 +191,11 @@ fn proc_status(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The agent's memory mappings: the kernel refuses an mmap past `vm.max_map_count`.
+fn mappings(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/maps")).map_or(0, |maps| maps.lines().count())
+}
+
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |entries| entries.count())
 }
@@ -200,8 +208,9 @@ fn child_processes(pid: u32) -> usize {
 fn report(pid: u32, when: &str) -> f64 {
     let rss_mb = proc_status(pid, "VmRSS") as f64 / 1024.0;
     eprintln!(
-        "{when}: rss_mb={rss_mb:.1} threads={} fds={} child_processes={}",
+        "{when}: rss_mb={rss_mb:.1} threads={} mappings={} fds={} child_processes={}",
         proc_status(pid, "Threads"),
+        mappings(pid),
         open_fds(pid),
         child_processes(pid)
     );
@@ -257,12 +266,13 @@ async fn run(tasks: u64) -> anyhow::Result<()> {
     .await?;
     let start_s = registered.elapsed().as_secs_f64();
 
-    let mut samples = Vec::with_capacity(API_SAMPLES * 2);
+    let paths = [
+        "/v1/jobs".to_owned(),
+        format!("/v1/node/{node_id}/allocations"),
+    ];
+    let mut samples = vec![Vec::with_capacity(API_SAMPLES); paths.len()];
     for _ in 0..API_SAMPLES {
-        for path in [
-            "/v1/jobs".to_owned(),
-            format!("/v1/node/{node_id}/allocations"),
-        ] {
+        for (path, samples) in paths.iter().zip(&mut samples) {
             let sent = Instant::now();
             let response = http.get(format!("{url}{path}")).send().await?;
             anyhow::ensure!(response.status().is_success(), "GET {path}");
@@ -270,7 +280,10 @@ async fn run(tasks: u64) -> anyhow::Result<()> {
             samples.push(sent.elapsed());
         }
     }
-    let api_p99_ms = p99_ms(samples);
+    for (path, samples) in paths.iter().zip(&samples) {
+        eprintln!("GET {path}: p99_ms={:.2}", p99_ms(samples.clone()));
+    }
+    let api_p99_ms = p99_ms(samples.concat());
     let rss_mb = report(pid, "running");
     let summary_now = summary(&http, &url).await?;
     anyhow::ensure!(
