@@ -7,6 +7,7 @@
 
 mod acl;
 mod agent;
+mod agent_info;
 mod alloc_actions;
 mod alloc_exec;
 mod alloc_logs;
@@ -20,6 +21,7 @@ mod job_diff;
 mod job_file;
 mod job_init;
 mod job_launch;
+mod job_restart;
 mod job_run;
 mod job_scale;
 mod job_status;
@@ -113,8 +115,10 @@ pub enum Command {
     /// Makes a certificate authority and agent certificates for mutual TLS
     #[command(subcommand)]
     Tls(tls::TlsCommand),
+    /// Displays the agent's counters per subsystem (raft, broker, client...)
+    AgentInfo(agent_info::AgentInfoArgs),
     /// Displays the status of jobs, or of the object with the given ID prefix
-    Status(StatusArgs),
+    Status(status::StatusArgs),
     /// Prints the caravan version
     Version,
     /// Collects one task stream's logs into capped files (started by the client, not by hand)
@@ -458,6 +462,8 @@ pub enum JobCommand {
     Scale(job_scale::JobScaleArgs),
     /// Lists a job's scaling events
     ScalingEvents(job_scale::JobScalingEventsArgs),
+    /// Restarts or reschedules a job's running allocations, in batches
+    Restart(job_restart::JobRestartArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -870,14 +876,6 @@ pub struct ConfigValidateArgs {
     pub paths: Vec<PathBuf>,
 }
 
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    #[command(flatten)]
-    pub api: ApiArgs,
-    /// An ID or ID prefix of a job, allocation, evaluation, node or deployment
-    pub id: Option<String>,
-}
-
 /// Parses `args` (the program name first) and runs the command.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode> {
     let command = Cli::command();
@@ -923,6 +921,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
         Command::Job(JobCommand::Allocs(args)) => nomad_errors(job_status::allocs(&args)),
         Command::Job(JobCommand::Inspect(args)) => nomad_errors(job_status::inspect(&args)),
         Command::Job(JobCommand::Eval(args)) => nomad_errors(job_launch::eval(&args)),
+        Command::Job(JobCommand::Restart(args)) => nomad_errors(job_restart::run(&args)),
         Command::Alloc(AllocCommand::Status(args)) => nomad_errors(alloc_status::run(&args)),
         Command::Alloc(AllocCommand::Logs(args)) => nomad_errors(alloc_logs::logs(&args)),
         Command::Alloc(AllocCommand::Fs(args)) => nomad_errors(alloc_logs::fs(&args)),
@@ -962,6 +961,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
         Command::Namespace(command) => nomad_errors(namespace::run(&command)),
         Command::Var(command) => nomad_errors(var::run(&command)),
         Command::Status(args) => nomad_errors(status::run(&args)),
+        Command::AgentInfo(args) => nomad_errors(agent_info::run(&args)),
         Command::System(SystemCommand::Gc(args)) => nomad_errors(system_gc(&args)),
     }
 }

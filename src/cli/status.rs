@@ -9,8 +9,7 @@ use super::block_on;
 use super::format::table;
 use super::output::outln;
 use super::{
-    AllocStatusArgs, ApiOnlyArgs, EvalStatusArgs, JobStatusArgs, NodeStatusArgs, StatusArgs,
-    resolve,
+    AllocStatusArgs, ApiArgs, ApiOnlyArgs, EvalStatusArgs, JobStatusArgs, NodeStatusArgs, resolve,
 };
 use crate::api::client::{ClientError, PrefixMatch};
 use crate::api::types::agent::ServerMembers;
@@ -18,6 +17,14 @@ use crate::api::types::allocs::AllocListStub;
 use crate::api::types::jobs::JobListStub;
 use crate::api::types::nodes::NodeListStub;
 use crate::structs::{Deployment, Evaluation};
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// An ID or ID prefix of a job, allocation, evaluation, node or deployment
+    pub id: Option<String>,
+}
 
 /// The kinds of object an ID prefix may name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -236,6 +236,25 @@ fn cli_drives_a_real_agent() -> anyhow::Result<()> {
         "{members:?}"
     );
 
+    // agent-info: each subsystem, then its counters indented; -json the API's object.
+    let info = agent.cli(dir, &["agent-info"])?;
+    assert_eq!(info.code, Some(0), "{info:?}");
+    let lines: Vec<&str> = info.stdout.lines().collect();
+    let raft = lines.iter().position(|line| *line == "raft");
+    assert!(raft.is_some(), "{info:?}");
+    assert!(
+        lines[raft.unwrap_or_default() + 1..]
+            .iter()
+            .take_while(|line| line.starts_with("  "))
+            .any(|line| line.starts_with("  applied_index = ")),
+        "{info:?}"
+    );
+    let info = agent.cli(dir, &["agent-info", "-json"])?;
+    let parsed: serde_json::Value = serde_json::from_str(&info.stdout)?;
+    assert_eq!(parsed["config"]["Region"], "global", "{info:?}");
+    let term = agent.cli(dir, &["agent-info", "-t{{ .stats.raft.term }}"])?;
+    assert!(term.stdout.trim().parse::<u64>().is_ok(), "{term:?}");
+
     // job run: Nomad's evaluation monitor.
     std::fs::write(dir.join("web.nomad.hcl"), SERVICE_JOB)?;
     std::fs::write(dir.join("once.nomad.hcl"), BATCH_JOB)?;

@@ -29,6 +29,7 @@ mod hardening;
 mod host_volumes;
 mod job_eval;
 mod job_history;
+mod job_restart;
 mod jobspec;
 mod keyring;
 mod list_queries;
