@@ -618,7 +618,9 @@ fn web_instance(port: i32) -> crate::structs::ServiceRegistration {
 const UPSTREAMS: &str = "{{ range nomadService \"web\" }}{{ .Port }}\n{{ end }}";
 
 async fn wait_file(path: &std::path::Path, expected: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // Generous: on a loaded machine (the whole suite on 2 cores) a re-render, its splay and the
+    // signal through the driver can take many seconds.
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let contents = std::fs::read_to_string(path).unwrap_or_default();
         if contents == expected {
