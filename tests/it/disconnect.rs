@@ -13,7 +13,9 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::support::server::wait_for;
-use crate::support::{AgentProcess, caravan_async, free_port, raw_exec_client_config};
+use crate::support::{
+    AgentProcess, caravan_async, free_port, raw_exec_client_config, short_ttl_server_config,
+};
 
 const WITHIN: Duration = Duration::from_secs(60);
 
@@ -109,23 +111,7 @@ async fn a_reconnecting_client_keeps_its_task_and_the_replacement_stops() -> any
     let server_config = write(
         dir.path(),
         "server.hcl",
-        &format!(
-            r#"data_dir  = "{data}"
-name      = "server1"
-bind_addr = "127.0.0.1"
-server {{
-  enabled           = true
-  bootstrap_expect  = 1
-  min_heartbeat_ttl = "2s"
-  heartbeat_grace   = "1s"
-}}
-ports {{
-  http = {server_http}
-  rpc  = {server_rpc}
-}}
-"#,
-            data = dir.path().join("server1").display()
-        ),
+        &short_ttl_server_config(dir.path(), server_http, server_rpc),
     )?;
     let _server = AgentProcess::start(dir.path(), "server1", &server_config)?;
     let mut clients = Vec::new();

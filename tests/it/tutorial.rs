@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::server::wait_for;
-use crate::support::{AgentProcess, free_port, raw_exec_client_config};
+use crate::support::{AgentProcess, free_port, raw_exec_client_config, short_ttl_server_config};
 
 const SERVICE_JOB: &str = r#"
 job "tutorial-svc" {
@@ -124,25 +124,7 @@ async fn tutorial_topology_places_jobs_and_replaces_a_lost_client() -> anyhow::R
     let server_config = write_config(
         dir.path(),
         "server.hcl",
-        &format!(
-            r#"
-log_level = "DEBUG"
-data_dir  = "{data}"
-name      = "server1"
-bind_addr = "127.0.0.1"
-server {{
-  enabled           = true
-  bootstrap_expect  = 1
-  min_heartbeat_ttl = "2s"
-  heartbeat_grace   = "1s"
-}}
-ports {{
-  http = {server_http}
-  rpc  = {server_rpc}
-}}
-"#,
-            data = dir.path().join("server1").display()
-        ),
+        &short_ttl_server_config(dir.path(), server_http, server_rpc),
     )?;
     let client1_config = write_config(
         dir.path(),

@@ -87,6 +87,30 @@ ports {{
     )
 }
 
+/// A one-server agent's config (`server1`, loopback) whose nodes miss their heartbeat within
+/// seconds (`min_heartbeat_ttl = "2s"`, `heartbeat_grace = "1s"`), its data in `<dir>/server1`.
+pub fn short_ttl_server_config(dir: &Path, server_http: u16, server_rpc: u16) -> String {
+    format!(
+        r#"
+log_level = "DEBUG"
+data_dir  = "{data}"
+name      = "server1"
+bind_addr = "127.0.0.1"
+server {{
+  enabled           = true
+  bootstrap_expect  = 1
+  min_heartbeat_ttl = "2s"
+  heartbeat_grace   = "1s"
+}}
+ports {{
+  http = {server_http}
+  rpc  = {server_rpc}
+}}
+"#,
+        data = dir.join("server1").display()
+    )
+}
+
 /// A free TCP port on loopback (bound, read, released).
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
