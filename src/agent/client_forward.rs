@@ -38,6 +38,11 @@ pub fn router(server: Arc<Server>) -> anyhow::Result<axum::Router> {
     Ok(axum::Router::new()
         .route("/v1/client/fs/{op}/{alloc_id}", any(forward_fs))
         .route("/v1/client/allocation/{alloc_id}/{op}", any(forward_alloc))
+        // A server-only agent has no client whose servers could be listed or set.
+        .route(
+            "/v1/agent/servers",
+            any(|| async { (StatusCode::NOT_IMPLEMENTED, "Invalid method") }),
+        )
         .with_state(state))
 }
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::client::task_runner::artifact_hook::ArtifactLimits;
 use crate::structs::duration::parse_go_duration;
 
 /// The merged agent configuration. Field names are the HCL keys.
@@ -222,6 +223,95 @@ pub struct ArtifactConfig {
     /// Absolute directories `file://` artifact sources may be read from (beneath, never through
     /// a symbolic link); `file://` sources are refused when empty.
     pub file_allowlist: Option<Vec<PathBuf>>,
+    /// A download must complete within this (Go duration; default 30m).
+    pub http_read_timeout: Option<String>,
+    /// The largest download (`100GB`, `512MiB`, as go-humanize reads them; default 100GB).
+    pub http_max_size: Option<String>,
+    /// Bytes one archive may unpack to (default 100GB).
+    pub decompression_size_limit: Option<String>,
+    /// Entries one archive may unpack to (default 4096).
+    pub decompression_file_count_limit: Option<u64>,
+    /// A git clone must complete within this (default 30m).
+    pub git_timeout: Option<String>,
+    /// Nomad's getters caravan does not have (GCS, Mercurial, S3): parsed and kept.
+    pub gcs_timeout: Option<String>,
+    pub hg_timeout: Option<String>,
+    pub s3_timeout: Option<String>,
+    /// Nomad's artifact sandbox settings: caravan's fetches are confined by `allocfs` instead.
+    pub disable_artifact_inspection: Option<bool>,
+    pub disable_filesystem_isolation: Option<bool>,
+    pub filesystem_isolation_extra_paths: Option<Vec<String>>,
+    pub set_environment_variables: Option<String>,
+}
+
+impl ArtifactConfig {
+    /// The limits the artifact hook applies, Nomad's defaults where unset.
+    pub fn limits(&self) -> Result<ArtifactLimits, String> {
+        let defaults = ArtifactLimits::default();
+        let duration = |key: &str, value: &Option<String>, default: Duration| match value {
+            Some(text) => {
+                parse_go_duration(text).map_err(|err| format!("client.artifact.{key}: {err}"))
+            }
+            None => Ok(default),
+        };
+        let size = |key: &str, value: &Option<String>, default: u64| match value {
+            Some(text) => parse_bytes(text).map_err(|err| format!("client.artifact.{key}: {err}")),
+            None => Ok(default),
+        };
+        Ok(ArtifactLimits {
+            http_read_timeout: duration(
+                "http_read_timeout",
+                &self.http_read_timeout,
+                defaults.http_read_timeout,
+            )?,
+            http_max_size: size("http_max_size", &self.http_max_size, defaults.http_max_size)?,
+            decompression_size_limit: size(
+                "decompression_size_limit",
+                &self.decompression_size_limit,
+                defaults.decompression_size_limit,
+            )?,
+            decompression_file_count_limit: self
+                .decompression_file_count_limit
+                .unwrap_or(defaults.decompression_file_count_limit),
+            git_timeout: duration("git_timeout", &self.git_timeout, defaults.git_timeout)?,
+        })
+    }
+}
+
+/// A byte size as go-humanize's `ParseBytes` reads it: a number (decimals allowed), optional
+/// space, and a unit: `B`, SI `kB`/`KB`/`K`, `MB`/`M`, ... (powers of 1000) or IEC `KiB`/`Ki`,
+/// `MiB`/`Mi`, ... (powers of 1024), case-insensitive; no unit means bytes.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (like \"100GB\" or \"512MiB\")"))?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let multiplier: f64 = match unit.as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "p" | "pb" => 1e15,
+        "ki" | "kib" => 1024.0,
+        "mi" | "mib" => 1024f64.powi(2),
+        "gi" | "gib" => 1024f64.powi(3),
+        "ti" | "tib" => 1024f64.powi(4),
+        "pi" | "pib" => 1024f64.powi(5),
+        other => return Err(format!("{text:?}: unknown size unit {other:?}")),
+    };
+    let bytes = number * multiplier;
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(format!("{text:?} is too large"));
+    }
+    // A whole, non-negative number of bytes below u64::MAX: the cast is exact enough.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(bytes as u64)
 }
 
 /// `plugin "NAME" { config { ... } }`: the driver's own settings, handed to it as JSON, and the
@@ -358,6 +448,7 @@ impl AgentConfig {
                 network_interface: Some("lo".to_owned()),
                 artifact: ArtifactConfig {
                     file_allowlist: dev_artifact_dirs(),
+                    ..ArtifactConfig::default()
                 },
                 ..ClientConfig::default()
             },
@@ -564,6 +655,9 @@ impl AgentConfig {
             problems.push(format!(
                 "client.min_dynamic_port ({min}) is greater than client.max_dynamic_port ({max})"
             ));
+        }
+        if let Err(err) = self.client.artifact.limits() {
+            problems.push(err);
         }
         for dir in self.client.artifact.file_allowlist.iter().flatten() {
             if !dir.is_absolute() {

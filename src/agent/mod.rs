@@ -4,6 +4,7 @@
 
 pub mod client_forward;
 pub mod config;
+pub mod log_stream;
 pub mod logmon;
 pub mod proxy;
 pub mod run;

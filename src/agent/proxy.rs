@@ -13,12 +13,23 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-/// The servers to forward to, as HTTP base URLs.
-#[derive(Debug)]
+/// Where the servers are now: the client's link knows them (those configured, those the servers
+/// named, those the operator set with `node config -update-servers`), as `host:port` or URLs.
+pub type ServerSource = Box<dyn Fn() -> Vec<String> + Send + Sync>;
+
+/// Forwards to the servers its [`ServerSource`] names when asked.
 pub struct Forwarder {
     dialer: crate::tls::Dialer,
-    servers: Vec<String>,
+    servers: ServerSource,
     current: AtomicUsize,
+}
+
+impl std::fmt::Debug for Forwarder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forwarder")
+            .field("servers", &(self.servers)())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Hop-by-hop headers a proxy must not pass on (RFC 9110 §7.6.1).
@@ -35,10 +46,11 @@ const HOP_BY_HOP: &[&str] = &[
 ];
 
 impl Forwarder {
-    /// Forwards to `servers` through `dialer` (a bare `host:port` gets its scheme).
-    pub fn new(servers: &[String], dialer: crate::tls::Dialer) -> Self {
+    /// Forwards to the servers `servers` names at each request, through `dialer` (a bare
+    /// `host:port` gets its scheme).
+    pub fn new(servers: ServerSource, dialer: crate::tls::Dialer) -> Self {
         Self {
-            servers: servers.iter().map(|server| dialer.base(server)).collect(),
+            servers,
             dialer,
             current: AtomicUsize::new(0),
         }
@@ -64,10 +76,14 @@ async fn forward(State(forwarder): State<Arc<Forwarder>>, request: Request) -> R
                 .into_response();
         }
     };
+    let servers: Vec<String> = (forwarder.servers)()
+        .iter()
+        .map(|server| forwarder.dialer.base(server))
+        .collect();
     let mut last_error = String::from("no servers configured");
-    for attempt in 0..forwarder.servers.len() {
-        let index = (forwarder.current.load(Ordering::Relaxed) + attempt) % forwarder.servers.len();
-        let server = &forwarder.servers[index];
+    for attempt in 0..servers.len() {
+        let index = (forwarder.current.load(Ordering::Relaxed) + attempt) % servers.len();
+        let server = &servers[index];
         match forward_once(&forwarder.dialer.http, server, &parts, body.clone()).await {
             Ok(response) => {
                 forwarder.current.store(index, Ordering::Relaxed);

@@ -24,7 +24,9 @@ use tokio::sync::watch;
 use super::config::{AgentConfig, duration_or};
 use super::proxy::Forwarder;
 use super::start::{bind, serve_port, server_options, start_server_on, wait_for_signal};
-use crate::client::{Client, ClientOptions, CollectorMode, HttpServerLink, TaskFilesConfig};
+use crate::client::{
+    Client, ClientHandle, ClientOptions, CollectorMode, HttpServerLink, TaskFilesConfig,
+};
 use crate::server::worker::default_scheduler;
 use crate::structs::{HostVolume, NodeReservedResources};
 use crate::tls::{AgentTls, Dial, Dialer, Port};
@@ -109,6 +111,7 @@ pub fn client_options(
         network_ip,
         task_files: TaskFilesConfig {
             artifact_file_allowlist: client.artifact.file_allowlist.clone().unwrap_or_default(),
+            artifact_limits: client.artifact.limits().map_err(anyhow::Error::msg)?,
             // `caravan logmon` processes when this is the caravan binary, else threads.
             log_collector: CollectorMode::default_for_agents(),
         },
@@ -307,7 +310,6 @@ pub async fn start_agent(config: AgentConfig, dev: bool) -> anyhow::Result<Runni
         None
     };
     let node_id = client.as_ref().map(|client| client.node_id().to_string());
-    let client_routes = client.as_ref().map(|client| client.router());
     let mut agent = RunningAgent {
         http_addr,
         rpc_addr: None,
@@ -329,7 +331,7 @@ pub async fn start_agent(config: AgentConfig, dev: bool) -> anyhow::Result<Runni
                 rpc_listener,
                 options,
                 default_scheduler(),
-                client_routes,
+                agent.client.as_ref().map(ClientHandle::router),
             )
             .await
             .context("starting the server")?;
@@ -337,11 +339,20 @@ pub async fn start_agent(config: AgentConfig, dev: bool) -> anyhow::Result<Runni
             agent.server = Some(server);
         }
         None => {
-            let servers = config.client.servers.clone().unwrap_or_default();
-            let router = client_routes
+            let servers: crate::agent::proxy::ServerSource = match &agent.client {
+                Some(client) => client.server_source(),
+                None => {
+                    let configured = config.client.servers.clone().unwrap_or_default();
+                    Box::new(move || configured.clone())
+                }
+            };
+            let router = agent
+                .client
+                .as_ref()
+                .map(ClientHandle::standalone_router)
                 .unwrap_or_default()
                 .merge(crate::api::ui::router())
-                .merge(Forwarder::new(&servers, to_servers).router());
+                .merge(Forwarder::new(servers, to_servers).router());
             let (stop, stopped) = watch::channel(false);
             let listener = serve_port(http_listener, router, Port::Http, tls.as_ref(), stopped)?;
             agent.client_listener = Some((stop, listener));

@@ -493,6 +493,20 @@ impl Root {
         })
     }
 
+    /// Creates a symbolic link at `path` holding `target` as given. The link is never followed
+    /// here; deciding whether `target` is acceptable is the caller's business.
+    pub fn symlink(&self, target: &Path, path: &RelPath) -> Result<(), AllocFsError> {
+        let Some((parent, name)) = path.split_last() else {
+            return Err(AllocFsError::IsRoot {
+                path: path.to_string(),
+                root: self.path.clone(),
+                operation: "replaced by a link",
+            });
+        };
+        let parent_fd = self.open_raw(&parent, resolve::DIR_FLAGS, Mode::empty())?;
+        nix::unistd::symlinkat(target, &parent_fd, name).map_err(|errno| self.error(path, errno))
+    }
+
     /// Sets the permission bits of the file or directory at `path` (never through a link).
     pub fn set_mode(&self, path: &RelPath, mode: u32) -> Result<(), AllocFsError> {
         let fd = self.open_raw(

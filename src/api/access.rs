@@ -58,6 +58,9 @@ pub fn rule_for(method: &Method, path: &str) -> Option<Rule> {
         ["v1", "agent", "health"] => Public,
         ["v1", "agent", "self" | "members"] => AgentRead,
         ["v1", "agent", "join" | "force-leave"] => AgentWrite,
+        ["v1", "agent", "monitor"] => AgentRead,
+        ["v1", "agent", "servers"] if read => AgentRead,
+        ["v1", "agent", "servers"] => AgentWrite,
         ["v1", "internal", "node", ..] => NodeSecret,
         ["v1", "internal", "raft", ..] => ServerRpc,
         // Key material: the handler sends it only to a server certificate (mutual TLS).

@@ -33,7 +33,7 @@ use axum::routing::{get, post, put};
 use crate::server::Server;
 use routes::{
     acl, agent, allocs, deployments, evals, events, internal, job_launch, jobs, jobs_parse,
-    keyring, namespaces, node_pools, nodes, operator, scaling, services, system, validate,
+    keyring, monitor, namespaces, node_pools, nodes, operator, scaling, services, system, validate,
     variables,
 };
 
@@ -158,6 +158,7 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/v1/agent/self", get(agent::agent_self))
         .route("/v1/agent/members", get(agent::members))
         .route("/v1/agent/health", get(agent::health))
+        .route("/v1/agent/monitor", get(monitor::monitor))
         .route("/v1/agent/join", post(agent::join).put(agent::join))
         .route(
             "/v1/agent/force-leave",

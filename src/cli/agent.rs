@@ -94,21 +94,28 @@ fn flags_config(args: &AgentArgs) -> AgentConfig {
 
 /// Logs go to stderr at the configured level, with colour only on a terminal; `RUST_LOG` overrides.
 /// The level applies to caravan's own logs; dependencies (openraft, wasmtime, cranelift, hyper)
-/// log at WARN unless `RUST_LOG` asks for more.
+/// log at WARN unless `RUST_LOG` asks for more. `caravan monitor` watchers get their own level
+/// ([`crate::agent::log_stream`]).
 fn init_logging(level: &str, json: bool) {
     use std::io::IsTerminal;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let level = level.to_ascii_lowercase();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,caravan={level}")));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    let result = if json {
-        builder.json().try_init()
+    let stderr = if json {
+        stderr.json().with_filter(filter).boxed()
     } else {
-        builder.try_init()
+        stderr.with_filter(filter).boxed()
     };
+    let result = tracing_subscriber::registry()
+        .with(stderr)
+        .with(crate::agent::log_stream::layer())
+        .try_init();
     if let Err(err) = result {
         eprintln!("warning: logging was already set up: {err}");
     }

@@ -13,7 +13,9 @@ use super::{JobHistoryArgs, JobIdArgs, JobStatusArgs, JobStopArgs, job_file, res
 use crate::api::client::{ApiClient, encode};
 use crate::api::types::allocs::AllocListStub;
 use crate::api::types::jobs::{JobDeregisterResponse, JobListStub, JobVersionsResponse};
-use crate::structs::{AllocClientStatus, Deployment, Job, JobSummary, JobType};
+use crate::structs::{
+    AllocClientStatus, Deployment, EvalStatus, Evaluation, Job, JobSummary, JobType,
+};
 
 pub fn status(args: &JobStatusArgs) -> anyhow::Result<ExitCode> {
     let client = args.api.client()?;
@@ -71,6 +73,11 @@ async fn show_job(
     outln!()?;
     outln!("Summary")?;
     outln!("{}", summary_table(summary.as_ref()))?;
+    let evals: Vec<Evaluation> = client
+        .get(&format!("{path}/evaluations"))
+        .await
+        .map_err(|err| anyhow::anyhow!("Error querying job evaluations: {err}"))?;
+    placement_failures(&evals)?;
     if job.job_type == JobType::Service
         && let Ok(Some(deployment)) = client
             .get::<Option<Deployment>>(&format!("{path}/deployment"))
@@ -108,6 +115,41 @@ async fn show_job(
         outln!("{}", allocs_table(&allocs, args.verbose))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How many groups' failures `job status` explains (Nomad's `maxFailedTGs`).
+const MAX_FAILED_GROUPS: usize = 5;
+
+/// Nomad's "Placement Failure" section: while an evaluation is blocked, why the latest evaluation
+/// with failures could not place its groups.
+fn placement_failures(evals: &[Evaluation]) -> anyhow::Result<()> {
+    if !evals.iter().any(|eval| eval.status == EvalStatus::Blocked) {
+        return Ok(());
+    }
+    let Some(failed) = evals
+        .iter()
+        .filter(|eval| !eval.failed_tg_allocs.is_empty())
+        .max_by_key(|eval| eval.create_index)
+    else {
+        return Ok(());
+    };
+    outln!()?;
+    outln!("Placement Failure")?;
+    let shown = failed.failed_tg_allocs.len().min(MAX_FAILED_GROUPS);
+    for (position, (group, metric)) in failed.failed_tg_allocs.iter().take(shown).enumerate() {
+        outln!("Task Group {group:?}:")?;
+        outln!("{}", monitor::alloc_metric_lines(metric).join("\n"))?;
+        if position + 1 != failed.failed_tg_allocs.len() {
+            outln!()?;
+        }
+    }
+    if failed.failed_tg_allocs.len() > MAX_FAILED_GROUPS {
+        outln!(
+            "Placement failures truncated. To see remainder run:\ncaravan eval status {}",
+            failed.id
+        )?;
+    }
+    Ok(())
 }
 
 /// How a parent job launches its children.

@@ -8,6 +8,7 @@
 mod acl;
 mod agent;
 mod agent_info;
+mod agent_monitor;
 mod alloc_actions;
 mod alloc_exec;
 mod alloc_logs;
@@ -28,6 +29,7 @@ mod job_status;
 mod job_validate;
 mod monitor;
 mod namespace;
+mod node_config;
 mod node_pool;
 mod node_status;
 mod operator;
@@ -117,6 +119,8 @@ pub enum Command {
     Tls(tls::TlsCommand),
     /// Displays the agent's counters per subsystem (raft, broker, client...)
     AgentInfo(agent_info::AgentInfoArgs),
+    /// Streams the agent's log lines as they are written
+    Monitor(agent_monitor::MonitorArgs),
     /// Displays the status of jobs, or of the object with the given ID prefix
     Status(status::StatusArgs),
     /// Prints the caravan version
@@ -778,12 +782,14 @@ pub enum NodeCommand {
     /// Shows a node's status, or lists nodes
     Status(NodeStatusArgs),
     /// Drains a node of its allocations
-    Drain(NodeDrainArgs),
+    Drain(node_status::NodeDrainArgs),
     /// Marks a node eligible or ineligible for new allocations
-    Eligibility(NodeEligibilityArgs),
+    Eligibility(node_status::NodeEligibilityArgs),
     /// Interacts with node pools
     #[command(subcommand)]
     Pool(node_pool::NodePoolCommand),
+    /// Shows or changes the servers a client agent calls
+    Config(node_config::NodeConfigArgs),
 }
 
 #[derive(Debug, Args)]
@@ -805,52 +811,6 @@ pub struct NodeStatusArgs {
     pub list: ListArgs,
     #[command(flatten)]
     pub output: OutputArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct NodeDrainArgs {
-    #[command(flatten)]
-    pub api: ApiArgs,
-    /// The node ID (or prefix)
-    pub node_id: Option<String>,
-    /// Starts draining
-    #[arg(long)]
-    pub enable: bool,
-    /// Stops draining
-    #[arg(long)]
-    pub disable: bool,
-    /// The node of the agent at -address
-    #[arg(long = "self")]
-    pub self_node: bool,
-    /// How long allocations may take to migrate, e.g. 1h
-    #[arg(long, value_name = "DURATION")]
-    pub deadline: Option<String>,
-    /// Leaves system jobs running
-    #[arg(long = "ignore-system")]
-    pub ignore_system: bool,
-    /// Answers yes to the confirmation
-    #[arg(long)]
-    pub yes: bool,
-    /// Returns without monitoring the drain
-    #[arg(long)]
-    pub detach: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct NodeEligibilityArgs {
-    #[command(flatten)]
-    pub api: ApiArgs,
-    /// The node ID (or prefix)
-    pub node_id: Option<String>,
-    /// Marks the node eligible
-    #[arg(long)]
-    pub enable: bool,
-    /// Marks the node ineligible
-    #[arg(long)]
-    pub disable: bool,
-    /// The node of the agent at -address
-    #[arg(long = "self")]
-    pub self_node: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -946,6 +906,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
         Command::Node(NodeCommand::Status(args)) => nomad_errors(node_status::status(&args)),
         Command::Node(NodeCommand::Drain(args)) => nomad_errors(node_status::drain(&args)),
         Command::Node(NodeCommand::Pool(command)) => nomad_errors(node_pool::run(&command)),
+        Command::Node(NodeCommand::Config(args)) => nomad_errors(node_config::run(&args)),
         Command::Node(NodeCommand::Eligibility(args)) => {
             nomad_errors(node_status::eligibility(&args))
         }
@@ -962,6 +923,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
         Command::Var(command) => nomad_errors(var::run(&command)),
         Command::Status(args) => nomad_errors(status::run(&args)),
         Command::AgentInfo(args) => nomad_errors(agent_info::run(&args)),
+        Command::Monitor(args) => nomad_errors(agent_monitor::run(&args)),
         Command::System(SystemCommand::Gc(args)) => nomad_errors(system_gc(&args)),
     }
 }

@@ -184,6 +184,13 @@ pub fn failed_placement_lines(group: &str, metric: &AllocMetric) -> Vec<String> 
     let mut lines = vec![format!(
         "Task Group \"{group}\" (failed to place {coalesced} allocation{plural}):"
     )];
+    lines.extend(alloc_metric_lines(metric));
+    lines
+}
+
+/// Why nodes were filtered or exhausted, one `  * ...` line each (Nomad's `formatAllocMetrics`).
+pub fn alloc_metric_lines(metric: &AllocMetric) -> Vec<String> {
+    let mut lines = Vec::new();
     if metric.nodes_evaluated == 0 {
         lines.push("  * No nodes were eligible for evaluation".to_owned());
     }

@@ -6,11 +6,13 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::Args;
+
 use super::block_on;
 use super::format::{kv, now_rfc3339, short_id, table};
 use super::job_status::allocs_table;
 use super::output::outln;
-use super::{ListArgs, NodeDrainArgs, NodeEligibilityArgs, NodeStatusArgs, resolve};
+use super::{ApiArgs, ListArgs, NodeStatusArgs, resolve};
 use crate::api::client::ApiClient;
 use crate::api::types::agent::AgentSelf;
 use crate::api::types::allocs::AllocListStub;
@@ -19,6 +21,52 @@ use crate::api::types::nodes::{
     NodeUpdateEligibilityRequest,
 };
 use crate::structs::{AllocClientStatus, AllocDesiredStatus, Allocation, JobType, Node};
+
+#[derive(Debug, Args)]
+pub struct NodeDrainArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The node ID (or prefix)
+    pub node_id: Option<String>,
+    /// Starts draining
+    #[arg(long)]
+    pub enable: bool,
+    /// Stops draining
+    #[arg(long)]
+    pub disable: bool,
+    /// The node of the agent at -address
+    #[arg(long = "self")]
+    pub self_node: bool,
+    /// How long allocations may take to migrate, e.g. 1h
+    #[arg(long, value_name = "DURATION")]
+    pub deadline: Option<String>,
+    /// Leaves system jobs running
+    #[arg(long = "ignore-system")]
+    pub ignore_system: bool,
+    /// Answers yes to the confirmation
+    #[arg(long)]
+    pub yes: bool,
+    /// Returns without monitoring the drain
+    #[arg(long)]
+    pub detach: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeEligibilityArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The node ID (or prefix)
+    pub node_id: Option<String>,
+    /// Marks the node eligible
+    #[arg(long)]
+    pub enable: bool,
+    /// Marks the node ineligible
+    #[arg(long)]
+    pub disable: bool,
+    /// The node of the agent at -address
+    #[arg(long = "self")]
+    pub self_node: bool,
+}
 
 pub fn status(args: &NodeStatusArgs) -> anyhow::Result<ExitCode> {
     let client = args.api.client()?;

@@ -128,6 +128,8 @@ fn allowed(shared: &Shared, acl: &Acl, request: &Request) -> bool {
     let path = request.uri().path();
     match rule_for(request.method(), path) {
         Some(Rule::NodeRead) => acl.allow_node_read(),
+        Some(Rule::AgentRead) => acl.allow_agent_read(),
+        Some(Rule::AgentWrite) => acl.allow_agent_write(),
         Some(Rule::AllocNamespace(capability)) => {
             // An allocation this client does not run is the handler's 404 for a caller who may
             // act in `default`.

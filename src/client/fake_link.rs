@@ -29,6 +29,7 @@ struct FakeState {
     services: BTreeMap<String, ServiceRegistration>,
     /// Variables by path, readable by every task (the servers' path checks are theirs).
     variables: BTreeMap<String, Variable>,
+    servers: Vec<String>,
 }
 
 pub(crate) struct FakeLink {
@@ -307,6 +308,15 @@ impl ServerLink for FakeLink {
                 index,
             ))
         })
+    }
+
+    fn servers(&self) -> Vec<String> {
+        self.lock().servers.clone()
+    }
+
+    fn set_servers(&self, servers: &[String]) -> Result<(), LinkError> {
+        self.lock().servers = servers.to_vec();
+        Ok(())
     }
 
     fn read_variable<'a>(

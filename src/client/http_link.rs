@@ -64,7 +64,9 @@ pub struct HttpServerLink {
     /// The servers configured, then those the servers name (every register and heartbeat
     /// answer lists them all, Nomad's `Servers`), as HTTP base URLs.
     servers: std::sync::Mutex<Vec<String>>,
-    configured: Vec<String>,
+    /// The servers the operator named (config, or `PUT /v1/agent/servers`): kept after those the
+    /// servers name, so the link can always fall back on them.
+    configured: std::sync::Mutex<Vec<String>>,
     current: AtomicUsize,
     watch_wait: Duration,
     /// Its TLS and scheme.
@@ -102,21 +104,27 @@ impl HttpServerLink {
             api: ApiClient::with_http(config, dialer.http.clone()),
             dialer,
             servers: std::sync::Mutex::new(servers.clone()),
-            configured: servers,
+            configured: std::sync::Mutex::new(servers),
             current: AtomicUsize::new(0),
             watch_wait,
             secret_id: std::sync::Mutex::new(String::new()),
         }
     }
 
-    fn servers(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+    fn lock_servers(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
         self.servers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    fn configured(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.configured
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn base(&self) -> Result<String, LinkError> {
-        let servers = self.servers();
+        let servers = self.lock_servers();
         if servers.is_empty() {
             return Err(LinkError::Unavailable {
                 call: "connect",
@@ -144,7 +152,7 @@ impl HttpServerLink {
 
     /// The servers this link knows now, as HTTP base URLs.
     pub fn known_servers(&self) -> Vec<String> {
-        self.servers().clone()
+        self.lock_servers().clone()
     }
 
     /// Takes the servers a register or heartbeat answer named: they first, then the configured
@@ -158,12 +166,12 @@ impl HttpServerLink {
             .filter(|server| !server.rpc_advertise_addr.is_empty())
             .map(|server| self.dialer.base(&server.rpc_advertise_addr))
             .collect();
-        for configured in &self.configured {
+        for configured in self.configured().iter() {
             if !learned.contains(configured) {
                 learned.push(configured.clone());
             }
         }
-        let mut servers = self.servers();
+        let mut servers = self.lock_servers();
         if *servers == learned {
             return;
         }
@@ -394,6 +402,49 @@ impl ServerLink for HttpServerLink {
         })
     }
 
+    fn servers(&self) -> Vec<String> {
+        self.lock_servers()
+            .iter()
+            .map(|base| {
+                base.split_once("://")
+                    .map_or(base.as_str(), |(_, address)| address)
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    fn set_servers(&self, servers: &[String]) -> Result<(), LinkError> {
+        if servers.is_empty() {
+            return Err(LinkError::Invalid("missing server address".to_owned()));
+        }
+        let mut bases = Vec::with_capacity(servers.len());
+        for server in servers {
+            let server = server.trim();
+            let base = self.dialer.base(server);
+            // A bare address needs its port; a URL may leave it to its scheme.
+            let bare = !server.contains("://");
+            let valid = reqwest::Url::parse(&base).is_ok_and(|url| {
+                matches!(url.scheme(), "http" | "https")
+                    && url.host_str().is_some_and(|host| !host.is_empty())
+                    && (url.port().is_some() || !bare)
+                    && url.path() == "/"
+            });
+            if !valid {
+                return Err(LinkError::Invalid(format!(
+                    "invalid server address {server:?}: expected host:port or an http(s) URL"
+                )));
+            }
+            if !bases.contains(&base) {
+                bases.push(base);
+            }
+        }
+        tracing::info!(servers = ?bases, "the operator set the servers");
+        *self.configured() = bases.clone();
+        *self.lock_servers() = bases;
+        self.current.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn read_variable<'a>(
         &'a self,
         request: &'a VariableRequest,
@@ -417,5 +468,52 @@ impl ServerLink for HttpServerLink {
                 Err(error) => Err(self.failed("read variable", &error)),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operator_replaces_the_servers_and_bad_addresses_change_nothing() {
+        let link = HttpServerLink::new(&["127.0.0.1:4647".to_owned()]);
+        assert_eq!(link.servers(), vec!["127.0.0.1:4647"]);
+        link.set_servers(&[
+            "127.0.0.1:5001".to_owned(),
+            "http://127.0.0.1:5002".to_owned(),
+            "127.0.0.1:5001".to_owned(),
+        ])
+        .expect("valid addresses");
+        assert_eq!(link.servers(), vec!["127.0.0.1:5001", "127.0.0.1:5002"]);
+        assert_eq!(link.base().expect("a server"), "http://127.0.0.1:5001");
+
+        for bad in [
+            "",
+            "127.0.0.1",
+            "ftp://127.0.0.1:1",
+            "127.0.0.1:1/path",
+            "a b:1",
+        ] {
+            let error = link
+                .set_servers(&["127.0.0.1:6000".to_owned(), bad.to_owned()])
+                .expect_err(bad);
+            assert!(
+                error.to_string().contains("invalid server address"),
+                "{bad}: {error}"
+            );
+        }
+        assert!(link.set_servers(&[]).is_err());
+        assert_eq!(link.servers(), vec!["127.0.0.1:5001", "127.0.0.1:5002"]);
+
+        // Servers a heartbeat names come first; the operator's stay behind them.
+        link.learn_servers(&[NodeServerInfo {
+            rpc_advertise_addr: "127.0.0.1:7000".to_owned(),
+            ..NodeServerInfo::default()
+        }]);
+        assert_eq!(
+            link.servers(),
+            vec!["127.0.0.1:7000", "127.0.0.1:5001", "127.0.0.1:5002"]
+        );
     }
 }

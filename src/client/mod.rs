@@ -38,8 +38,10 @@
 //! ```
 //!
 //! Where it differs from Nomad: rotated logs are numbered newest-first (`.0` is live, see
-//! `task_runner/logs_hook.rs`); templates render only `env`; artifacts are `file://` and
-//! `http://` without unpacking; exec runs a command to completion (no stdin or TTY).
+//! `task_runner/logs_hook.rs`); templates render only `env`; artifacts come over http(s),
+//! `file://` (allowlisted) and git only (no S3, GCS, Mercurial), `.tar.bz2`/`.tar.xz`/`.zst`
+//! are not unpacked, and no getter sandbox process runs (writes are confined by `allocfs`);
+//! exec runs a command to completion (no stdin or TTY).
 //!
 //! **Invariant:** shutting the client down never stops a task: runners detach, and the next
 //! client on the same data dir re-attaches through `recover-task`.
@@ -494,8 +496,21 @@ impl ClientHandle {
     }
 
     /// The `/v1/client/...` routes, to mount into the agent's HTTP server.
+    /// The servers the client's link calls now (`host:port`), read at each call: what an agent
+    /// forwards API requests to.
+    pub fn server_source(&self) -> Box<dyn Fn() -> Vec<String> + Send + Sync> {
+        let shared = Arc::clone(&self.shared);
+        Box::new(move || shared.link.servers())
+    }
+
+    /// The client's routes, for an agent whose server serves the rest of the API.
     pub fn router(&self) -> axum::Router {
-        crate::api::routes::client::router(Arc::clone(&self.shared))
+        crate::api::routes::client::router(Arc::clone(&self.shared), false)
+    }
+
+    /// The client's routes with the agent's own (`/v1/agent/monitor`), for a client-only agent.
+    pub fn standalone_router(&self) -> axum::Router {
+        crate::api::routes::client::router(Arc::clone(&self.shared), true)
     }
 
     /// Stops every allocation's tasks (kill signal, then SIGKILL after the kill timeout), waits

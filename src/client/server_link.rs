@@ -24,6 +24,9 @@ pub enum LinkError {
     /// The servers refused the call (403), with their reason (`ACL token not found`...).
     #[error("{0}")]
     Denied(String),
+    /// The request to the link itself was wrong (a server address that is not one).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// The answer to a registration or heartbeat.
@@ -106,6 +109,15 @@ pub trait ServerLink: Send + Sync + 'static {
         namespace: &'a str,
         min_index: u64,
     ) -> BoxFuture<'a, Result<(Vec<ServiceRegistrationListStub>, u64), LinkError>>;
+
+    /// The servers the link calls, in the order it tries them, as `host:port` (Nomad's
+    /// `Client.GetServers`, `GET /v1/agent/servers`).
+    fn servers(&self) -> Vec<String>;
+
+    /// Replaces the servers the link calls (Nomad's `Client.SetServers`,
+    /// `PUT /v1/agent/servers`): the next call goes to the first. An address that is neither
+    /// `host:port` nor an `http(s)://` URL is refused and nothing changes.
+    fn set_servers(&self, servers: &[String]) -> Result<(), LinkError>;
 
     /// The variable at `path` that task `task` of the node's allocation `alloc_id` may read
     /// (what templates' `nomadVar` reads); `None` if there is none. The servers refuse

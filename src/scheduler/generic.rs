@@ -383,6 +383,7 @@ impl Placer<'_> {
         }
         let penalty = penalty_nodes(previous, placement.reschedule);
         let mut metric = base.clone();
+        selector.placing(&placement.name);
         match stack.select(ctx, selector, &penalty, &mut metric) {
             Some(ranked) => {
                 let node = ranked.node.clone();

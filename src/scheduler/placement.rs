@@ -208,7 +208,7 @@ pub fn try_in_place(
     let checks = feasibility
         .entry(group.name.clone())
         .or_insert_with(|| GroupFeasibility::new(job, group));
-    if checks.check(&node).is_err() {
+    if checks.check(&node).is_err() || checks.check_allocation(&node, &alloc.name).is_err() {
         return false;
     }
     let ask = ResourceAsk::of(group);

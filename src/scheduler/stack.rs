@@ -53,6 +53,9 @@ pub struct GroupSelector {
     pub spread: SpreadScorer,
     pub desired_count: u32,
     distinct_hosts_key: Arc<str>,
+    /// The name of the allocation being placed (`<job>.<group>[<index>]`): `per_alloc` volumes
+    /// depend on its index.
+    alloc_name: String,
     /// Static feasibility per node (by position in the context's nodes), computed on first visit.
     memo: FastMap<usize, Result<(), Arc<str>>>,
 }
@@ -79,6 +82,7 @@ impl GroupSelector {
             spread,
             desired_count: u32::try_from(group.count.max(1)).unwrap_or(1),
             distinct_hosts_key: DISTINCT_HOSTS.into(),
+            alloc_name: String::new(),
             memo: FastMap::default(),
         }
     }
@@ -92,6 +96,11 @@ impl GroupSelector {
                 .unwrap_or(usize::MAX)
                 .max(MIN_SCORED_WITH_PREFERENCES)
         })
+    }
+
+    /// Names the allocation the next [`Stack::select`] places.
+    pub fn placing(&mut self, alloc_name: &str) {
+        alloc_name.clone_into(&mut self.alloc_name);
     }
 
     /// Notes a placement on `node` in the plan-dependent counts.
@@ -111,12 +120,15 @@ impl GroupSelector {
     }
 
     fn static_check(&mut self, idx: usize, node: &Node) -> Result<(), Arc<str>> {
-        if let Some(verdict) = self.memo.get(&idx) {
-            return verdict.clone();
-        }
-        let verdict = self.feasibility.check(node);
-        self.memo.insert(idx, verdict.clone());
-        verdict
+        let verdict = match self.memo.get(&idx) {
+            Some(verdict) => verdict.clone(),
+            None => {
+                let verdict = self.feasibility.check(node);
+                self.memo.insert(idx, verdict.clone());
+                verdict
+            }
+        };
+        verdict.and_then(|()| self.feasibility.check_allocation(node, &self.alloc_name))
     }
 }
 

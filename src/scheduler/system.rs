@@ -148,6 +148,7 @@ fn compute_attempt(
                 ctx.stop(previous, description, None);
             }
             let mut metric = base.clone();
+            selector.placing(&placement.name);
             let ranked = rank_node(
                 &mut ctx,
                 selector,

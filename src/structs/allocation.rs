@@ -362,6 +362,7 @@ pub struct Allocation {
     #[serde(rename = "JobID")]
     pub job_id: JobId,
     /// The job version the allocation runs; shared, never copied per allocation in the store.
+    #[serde(skip_serializing_if = "job_written_apart")]
     pub job: Option<std::sync::Arc<Job>>,
     pub task_group: String,
     pub allocated_resources: AllocatedResources,
@@ -417,5 +418,34 @@ impl Allocation {
     /// `<job>.<group>[<index>]`, Nomad's allocation name.
     pub fn make_name(job_id: &str, group: &str, index: u32) -> String {
         format!("{job_id}.{group}[{index}]")
+    }
+}
+
+thread_local! {
+    static JOBS_WRITTEN_APART: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn job_written_apart(_job: &Option<std::sync::Arc<Job>>) -> bool {
+    JOBS_WRITTEN_APART.get()
+}
+
+/// While it lives, allocations serialised on this thread leave out their `Job`: for a response
+/// that serialises each distinct job once and writes it beside each allocation itself (a node's
+/// allocations, 10,000 of them carrying one job). Dropping it restores what was before.
+pub struct JobsWrittenApart {
+    before: bool,
+}
+
+impl JobsWrittenApart {
+    pub fn enter() -> Self {
+        Self {
+            before: JOBS_WRITTEN_APART.replace(true),
+        }
+    }
+}
+
+impl Drop for JobsWrittenApart {
+    fn drop(&mut self) {
+        JOBS_WRITTEN_APART.set(self.before);
     }
 }

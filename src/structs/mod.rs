@@ -53,8 +53,8 @@ pub use acl::{
 pub use allocation::{
     AllocClientStatus, AllocDesiredStatus, AllocMetric, AllocatedCpu, AllocatedMemory,
     AllocatedPort, AllocatedResources, AllocatedSharedResources, AllocatedTaskResources,
-    Allocation, DesiredTransition, NodeScoreMeta, RescheduleEvent, RescheduleTracker, TaskEvent,
-    TaskState, TaskStateValue,
+    Allocation, DesiredTransition, JobsWrittenApart, NodeScoreMeta, RescheduleEvent,
+    RescheduleTracker, TaskEvent, TaskState, TaskStateValue,
 };
 pub use attribute::Attribute;
 pub use blocks::{

@@ -31,6 +31,12 @@ fn free_port() -> anyhow::Result<u16> {
 
 impl AgentProcess {
     fn start(dir: &Path) -> anyhow::Result<Self> {
+        Self::start_ignoring(dir, "")
+    }
+
+    /// Starts the agent with the signals `ignored` (`trap` names, space-separated) ignored, as
+    /// `nohup` or a background shell would leave them.
+    fn start_ignoring(dir: &Path, ignored: &str) -> anyhow::Result<Self> {
         let (http, rpc) = (free_port()?, free_port()?);
         let config = dir.join("agent.hcl");
         std::fs::write(
@@ -61,7 +67,16 @@ plugin "raw_exec" {{
             ),
         )?;
         let log = dir.join("agent.log");
-        let child = Command::new(caravan_bin())
+        let mut command = if ignored.is_empty() {
+            Command::new(caravan_bin())
+        } else {
+            let mut shell = Command::new("/bin/sh");
+            shell
+                .args(["-c", &format!("trap '' {ignored}; exec \"$0\" \"$@\"")])
+                .arg(caravan_bin());
+            shell
+        };
+        let child = command
             .args(["agent", "-config"])
             .arg(&config)
             .stdout(Stdio::from(std::fs::File::create(&log)?))
@@ -457,5 +472,72 @@ fn cli_drives_a_real_agent() -> anyhow::Result<()> {
     })?;
     let summary = agent.cli(dir, &["status"])?;
     assert!(summary.stdout.contains("dead (stopped)"), "{summary:?}");
+    Ok(())
+}
+
+/// The bits of `/proc/PID/status`'s `SigIgn` mask: signal N is bit N-1.
+fn ignored_signals(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let mask = status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigIgn:"))
+        .context("no SigIgn in /proc status")?;
+    Ok(u64::from_str_radix(mask.trim(), 16)?)
+}
+
+/// A task starts with every signal at its default disposition whatever the agent inherited: an
+/// agent started with SIGHUP and SIGQUIT ignored (as under `nohup` or from a background shell;
+/// it handles SIGINT itself) runs a shell task whose traps of them fire on `alloc signal` (a shell
+/// cannot trap a signal ignored on entry).
+#[test]
+fn tasks_receive_signals_the_agent_ignores() -> anyhow::Result<()> {
+    let temp = tempfile::tempdir()?;
+    let dir = temp.path();
+    let agent = AgentProcess::start_ignoring(dir, "HUP QUIT")?;
+    let ready = Duration::from_secs(60);
+    agent.cli_until(dir, &["node", "status"], ready, |out| out.contains("ready"))?;
+    let hup_quit = 0b101;
+    assert_eq!(
+        ignored_signals(agent.child.id())? & hup_quit,
+        hup_quit,
+        "the agent should run with SIGHUP and SIGQUIT ignored"
+    );
+    std::fs::write(
+        dir.join("traps.nomad.hcl"),
+        r#"
+job "traps" {
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "trap 'echo got HUP' HUP; trap 'echo got QUIT' QUIT; echo armed; i=0; while [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done"]
+      }
+    }
+  }
+}
+"#,
+    )?;
+    let run = agent.cli(dir, &["job", "run", "-detach", "traps.nomad.hcl"])?;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let status = agent.cli_until(dir, &["job", "status", "traps"], ready, |out| {
+        alloc_rows(out, "running").len() == 1
+    })?;
+    let alloc = alloc_rows(&status.stdout, "running")[0].to_owned();
+    agent.cli_until(dir, &["alloc", "logs", &alloc], ready, |out| {
+        out.contains("armed")
+    })?;
+    for (signal, line) in [("SIGHUP", "got HUP"), ("SIGQUIT", "got QUIT")] {
+        let sent = agent.cli(dir, &["alloc", "signal", "-s", signal, &alloc])?;
+        assert_eq!(sent.code, Some(0), "{sent:?}");
+        agent.cli_until(dir, &["alloc", "logs", &alloc], ready, |out| {
+            out.contains(line)
+        })?;
+    }
+    let stop = agent.cli(dir, &["job", "stop", "-detach", "traps"])?;
+    assert_eq!(stop.code, Some(0), "{stop:?}");
+    agent.cli_until(dir, &["job", "status", "traps"], ready, |out| {
+        alloc_rows(out, "complete").len() == 1
+    })?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! it writes to), a raw_exec task refused as Nomad refuses it, and a mount of an undefined volume
 //! refused at registration with Nomad's message.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use caravan::agent::config::HostVolumeConfig;
 
@@ -15,28 +15,31 @@ const HELLO_WASM: &str = env!("CARAVAN_EXAMPLE_HELLO_WASM");
 /// A dev agent offering `certs` (read-only, holding `greeting.txt`) and `scratch` (writable),
 /// both in `dir`.
 async fn agent_with_volumes(dir: &Path) -> anyhow::Result<Dev> {
-    let certs = dir.join("certs");
-    let scratch = dir.join("scratch");
-    std::fs::create_dir_all(&certs)?;
-    std::fs::create_dir_all(&scratch)?;
-    std::fs::write(certs.join("greeting.txt"), "hi from the host\n")?;
+    std::fs::create_dir_all(dir.join("certs"))?;
+    std::fs::write(dir.join("certs/greeting.txt"), "hi from the host\n")?;
+    agent_offering(dir, &[("certs", true), ("scratch", false)]).await
+}
+
+/// A dev agent offering one host volume per `(name, read_only)`, each the directory `dir/name`.
+async fn agent_offering(dir: &Path, volumes: &[(&str, bool)]) -> anyhow::Result<Dev> {
+    let mut offered = Vec::new();
+    for (name, read_only) in volumes {
+        let path = dir.join(name);
+        std::fs::create_dir_all(&path)?;
+        offered.push((
+            (*name).to_owned(),
+            HostVolumeConfig {
+                path: Some(path),
+                read_only: Some(*read_only),
+            },
+        ));
+    }
     let guests = Path::new(HELLO_WASM)
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
     Dev::start_with(move |config| {
-        let volume = |path: PathBuf, read_only| HostVolumeConfig {
-            path: Some(path),
-            read_only: Some(read_only),
-        };
-        config
-            .client
-            .host_volume
-            .insert("certs".into(), volume(certs, true));
-        config
-            .client
-            .host_volume
-            .insert("scratch".into(), volume(scratch, false));
+        config.client.host_volume.extend(offered);
         config.client.artifact.file_allowlist = Some(vec![guests]);
     })
     .await
@@ -221,6 +224,100 @@ async fn raw_exec_cannot_mount_and_undefined_volumes_are_refused() -> anyhow::Re
     assert!(
         events.contains(r#"task driver \"raw_exec\" for \"t\" does not support host volumes"#),
         "{events}"
+    );
+    dev.shutdown().await;
+    Ok(())
+}
+
+/// `per_alloc = true`: each allocation mounts the node volume suffixed with its own index, and
+/// the scheduler places only where that volume exists (`shard[0]` and `shard[1]` are offered,
+/// so a third allocation finds no node).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_alloc_volumes_give_each_allocation_its_own_directory() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let dev = agent_offering(dir.path(), &[("shard[0]", true), ("shard[1]", true)]).await?;
+    for index in 0..2 {
+        std::fs::write(
+            dir.path().join(format!("shard[{index}]/id.txt")),
+            format!("shard number {index}\n"),
+        )?;
+    }
+    let job = write_job(
+        dir.path(),
+        "shards",
+        &format!(
+            r#"job "shards" {{
+  type = "batch"
+  group "g" {{
+    count = 3
+    volume "shard" {{
+      type      = "host"
+      source    = "shard"
+      read_only = true
+      per_alloc = true
+    }}
+    task "t" {{
+      driver = "wasm"
+      artifact {{
+        source      = "file://{hello}"
+        destination = "local/"
+      }}
+      volume_mount {{
+        volume      = "shard"
+        destination = "/shard"
+      }}
+      config {{
+        module = "local/hello.wasm"
+      }}
+      env {{
+        HELLO_READ = "/shard/id.txt"
+      }}
+    }}
+  }}
+}}
+"#,
+            hello = HELLO_WASM
+        ),
+    )?;
+    let run = dev.cli(&["job", "run", "-detach", &job]).await?;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let mut read = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while read.len() < 2 {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "two allocations did not complete: {read:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        read.clear();
+        let allocs = dev.get("/v1/job/shards/allocations").await?;
+        for alloc in allocs.as_array().into_iter().flatten() {
+            if alloc["ClientStatus"] != "complete" {
+                continue;
+            }
+            let id = alloc["ID"].as_str().unwrap_or_default();
+            let logs = dev.cli(&["alloc", "logs", id, "t"]).await?;
+            read.push((
+                alloc["Name"].as_str().unwrap_or_default().to_owned(),
+                logs.stdout,
+            ));
+        }
+    }
+    read.sort();
+    assert_eq!(read[0].0, "shards.g[0]");
+    assert!(
+        read[0].1.contains("read /shard/id.txt: shard number 0"),
+        "{read:?}"
+    );
+    assert_eq!(read[1].0, "shards.g[1]");
+    assert!(
+        read[1].1.contains("read /shard/id.txt: shard number 1"),
+        "{read:?}"
+    );
+    let status = dev.cli(&["job", "status", "shards"]).await?;
+    assert!(
+        status.stdout.contains("missing compatible host volumes"),
+        "the third allocation has no shard[2]: {status:?}"
     );
     dev.shutdown().await;
     Ok(())

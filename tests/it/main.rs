@@ -2,7 +2,9 @@
 //! agents on loopback ports, in the manner of ripgrep's and wasmtime's `tests/`.
 
 mod acl;
+mod agent_endpoints;
 mod api_parse;
+mod artifacts;
 mod boundaries;
 mod cli;
 mod cli_api;

@@ -308,3 +308,55 @@ tls {
         .expect_err("TLS needs the CA");
     assert!(error.to_string().contains("tls.ca_file"), "{error}");
 }
+
+#[test]
+fn the_artifact_block_takes_nomads_limits_and_sizes() -> Result<(), String> {
+    let config = AgentConfig::parse(
+        r#"
+        client {
+          artifact {
+            http_read_timeout              = "5m"
+            http_max_size                  = "512MiB"
+            decompression_size_limit       = "1.5GB"
+            decompression_file_count_limit = 10
+            git_timeout                    = "90s"
+            gcs_timeout                    = "1m"
+            disable_filesystem_isolation   = false
+          }
+        }
+        "#,
+        "client.hcl",
+    )
+    .map_err(|err| err.to_string())?;
+    let limits = config.client.artifact.limits()?;
+    assert_eq!(limits.http_read_timeout, Duration::from_secs(300));
+    assert_eq!(limits.http_max_size, 512 * 1024 * 1024);
+    assert_eq!(limits.decompression_size_limit, 1_500_000_000);
+    assert_eq!(limits.decompression_file_count_limit, 10);
+    assert_eq!(limits.git_timeout, Duration::from_secs(90));
+    assert_eq!(
+        ArtifactConfig::default().limits()?,
+        ArtifactLimits::default()
+    );
+    assert_eq!(ArtifactLimits::default().http_max_size, 100_000_000_000);
+    for (text, bytes) in [
+        ("100GB", 100_000_000_000),
+        ("1 kb", 1000),
+        ("2Ki", 2048),
+        ("7", 7),
+    ] {
+        assert_eq!(parse_bytes(text), Ok(bytes), "{text}");
+    }
+    assert!(parse_bytes("lots").is_err() && parse_bytes("3 parsecs").is_err());
+    let bad = AgentConfig::parse(
+        "client {\n enabled = true\n servers = [\"127.0.0.1:4647\"]\n artifact { http_max_size = \"huge\" }\n}\n",
+        "client.hcl",
+    )
+    .map_err(|err| err.to_string())?;
+    let message = bad.validate().expect_err("invalid size").to_string();
+    assert!(
+        message.contains("client.artifact.http_max_size"),
+        "{message}"
+    );
+    Ok(())
+}

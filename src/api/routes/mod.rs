@@ -12,6 +12,7 @@ pub mod job_launch;
 pub mod jobs;
 pub mod jobs_parse;
 pub mod keyring;
+pub mod monitor;
 pub mod namespaces;
 pub mod node_pools;
 pub mod nodes;

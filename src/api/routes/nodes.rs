@@ -7,6 +7,9 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
+use serde::ser::{Error as _, SerializeSeq};
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use super::by_id_or_prefix;
 use super::jobs::parse_body;
@@ -18,7 +21,7 @@ use crate::api::types::nodes::{
 };
 use crate::server::Server;
 use crate::server::state::{StateSnapshot, Table};
-use crate::structs::{Node, NodeId, SchedulingEligibility};
+use crate::structs::{Allocation, Job, JobsWrittenApart, Node, NodeId, SchedulingEligibility};
 
 pub async fn list(
     State(server): State<Arc<Server>>,
@@ -77,9 +80,45 @@ pub async fn allocations(
         // Nomad: node:read lists the node, each allocation needs read-job in its namespace.
         let mut allocs = crate::scheduler::State::allocs_by_node(snapshot, &node_id);
         allocs.retain(|alloc| identity.may_read_namespace(&alloc.namespace));
-        Ok(allocs)
+        Ok(JobsOnce(allocs))
     })
     .await
+}
+
+/// Full allocations, each with its `Job` as Nomad answers, each distinct job serialised once:
+/// the allocations of one job version share one `Arc<Job>` in the state store, and a node's
+/// 10,000 allocations of one job would otherwise serialise it 10,000 times.
+struct JobsOnce(Vec<Arc<Allocation>>);
+
+/// One allocation and its job's JSON, written after the allocation's other fields.
+#[derive(Serialize)]
+struct AllocWithJob<'a> {
+    #[serde(flatten)]
+    alloc: &'a Allocation,
+    #[serde(rename = "Job")]
+    job: Option<&'a RawValue>,
+}
+
+impl Serialize for JobsOnce {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut jobs: HashMap<*const Job, Box<RawValue>> = HashMap::new();
+        for job in self.0.iter().filter_map(|alloc| alloc.job.as_ref()) {
+            if let std::collections::hash_map::Entry::Vacant(entry) = jobs.entry(Arc::as_ptr(job)) {
+                entry.insert(serde_json::value::to_raw_value(&**job).map_err(S::Error::custom)?);
+            }
+        }
+        let _apart = JobsWrittenApart::enter();
+        let mut list = serializer.serialize_seq(Some(self.0.len()))?;
+        for alloc in &self.0 {
+            let job = alloc
+                .job
+                .as_ref()
+                .and_then(|job| jobs.get(&Arc::as_ptr(job)))
+                .map(|raw| &**raw);
+            list.serialize_element(&AllocWithJob { alloc, job })?;
+        }
+        list.end()
+    }
 }
 
 pub async fn drain(
@@ -152,5 +191,49 @@ mod tests {
             let error = parse_body::<NodeUpdateDrainRequest>(body).expect_err("not a drain body");
             assert!(error.to_string().contains("invalid type"), "{error}");
         }
+    }
+}
+
+#[cfg(test)]
+mod jobs_once_tests {
+    use std::sync::Arc;
+
+    use super::JobsOnce;
+    use crate::structs::{Allocation, Job, JobId};
+
+    /// The answer is what serialising each allocation in full gives, fields in any order: each
+    /// allocation carries its own job (two jobs shared by three allocations, one with none).
+    #[test]
+    fn jobs_once_writes_what_full_allocations_would() -> anyhow::Result<()> {
+        let job = |id: &str| {
+            Arc::new(Job {
+                id: JobId::from(id),
+                name: id.to_owned(),
+                ..Job::default()
+            })
+        };
+        let (web, db) = (job("web"), job("db"));
+        let alloc = |name: &str, job: Option<&Arc<Job>>| {
+            Arc::new(Allocation {
+                name: name.to_owned(),
+                job: job.cloned(),
+                ..Allocation::default()
+            })
+        };
+        let allocs = vec![
+            alloc("web.0", Some(&web)),
+            alloc("db.0", Some(&db)),
+            alloc("web.1", Some(&web)),
+            alloc("orphan", None),
+        ];
+        let expected = serde_json::to_value(&allocs)?;
+        let text = serde_json::to_string(&JobsOnce(allocs))?;
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text)?, expected);
+        assert_eq!(expected[1]["Job"]["ID"], "db");
+        assert!(expected[3]["Job"].is_null());
+        // The allocations serialise in full again once the answer is written.
+        let after = serde_json::to_value(alloc("web.2", Some(&web)))?;
+        assert_eq!(after["Job"]["ID"], "web");
+        Ok(())
     }
 }

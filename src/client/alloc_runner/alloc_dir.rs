@@ -27,6 +27,8 @@ pub struct TaskFilesConfig {
     /// `client { artifact { file_allowlist = [...] } }`: the directories `file://` artifact
     /// sources may be read from; empty refuses every `file://` source.
     pub artifact_file_allowlist: Vec<PathBuf>,
+    /// `client { artifact { ... } }`: the limits on what one artifact may fetch and unpack.
+    pub artifact_limits: crate::client::task_runner::artifact_hook::ArtifactLimits,
     /// Where log collectors run.
     pub log_collector: crate::client::task_runner::log_collector::CollectorMode,
 }

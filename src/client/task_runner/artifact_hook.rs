@@ -1,39 +1,133 @@
-//! Hook `artifact`: fetches each `artifact { source, destination, mode }` into the task dir
-//! before the task starts. Nomad: `client/allocrunner/taskrunner/artifact_hook.go` (go-getter).
+//! Hook `artifact`: fetches each `artifact { source, destination, mode, options }` into the task
+//! dir before the task starts. Nomad: `client/allocrunner/taskrunner/artifact_hook.go` (go-getter).
 //!
-//! Supported sources: `file://` (a file or a directory, copied) and `http://` (downloaded with
-//! reqwest). `https://` needs a TLS backend the build does not enable yet and fails with a clear
-//! error; archives are not unpacked. The destination is relative to the task dir (default
-//! `local/`); in mode `file` it names the file, otherwise it is a directory that receives the
-//! source's base name.
+//! Sources: `http://` and `https://` (streamed to a file, `http.rs`), `file://` (a file or a
+//! directory, copied, only from the operator's `file_allowlist`) and git (`git::<url>` or an
+//! http(s) URL ending `.git`, cloned by the `git` binary, `git.rs`). Each artifact is fetched
+//! into a fresh staging directory in the task dir, its `options { checksum }` checked
+//! (`checksum.rs`), archives unpacked there (`unpack.rs`, unless `options { archive = false }`),
+//! and only then moved into the destination. The destination is relative to the task dir
+//! (default `local/`): mode `file` names the file itself; otherwise it is a directory that
+//! receives a fetched file under its own name, or the contents of an archive, a directory or a
+//! repository. The client's `artifact` block sets the limits (`ArtifactLimits`, Nomad's names
+//! and defaults); exceeding one fails the artifact with an error naming it.
+//!
+//! **Invariant:** every file is created through [`crate::allocfs`] beneath the task dir (never
+//! through a symbolic link), a `file://` source (git's included) is read only from beneath a
+//! directory the operator allows (`client { artifact { file_allowlist = [...] } }`), and a
+//! fetched archive is treated as hostile (see `unpack.rs`).
 
-//! **Invariant:** a `file://` source is read only from beneath a directory the operator allows
-//! (`client { artifact { file_allowlist = [...] } }`), and neither the source nor the destination
-//! is ever reached through a symbolic link: both go through [`crate::allocfs`].
+mod checksum;
+mod git;
+mod http;
+mod unpack;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::events;
 use super::hooks::{HookError, HookFuture, Prestart, PrestartRequest, PrestartResponse, TaskHook};
-use crate::allocfs::{OpenOptions, RelPath, Root};
+use crate::allocfs::{AllocFsError, OpenOptions, RelPath, Root};
 use crate::structs::{TaskArtifact, TaskEvent};
 
 pub const NAME: &str = "artifacts";
 
-/// Fetches every artifact; the error names the failing source. `file_allowlist` lists the
-/// directories `file://` sources may come from.
+/// The client's `artifact` block, parsed (Nomad's names and defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactLimits {
+    /// `http_read_timeout`: a download must complete within this.
+    pub http_read_timeout: Duration,
+    /// `http_max_size`: bytes one download may have.
+    pub http_max_size: u64,
+    /// `decompression_size_limit`: bytes one archive may unpack to.
+    pub decompression_size_limit: u64,
+    /// `decompression_file_count_limit`: entries one archive may unpack to.
+    pub decompression_file_count_limit: u64,
+    /// `git_timeout`: a clone (and checkout) must complete within this.
+    pub git_timeout: Duration,
+}
+
+impl Default for ArtifactLimits {
+    fn default() -> ArtifactLimits {
+        ArtifactLimits {
+            http_read_timeout: Duration::from_secs(30 * 60),
+            http_max_size: 100_000_000_000,
+            decompression_size_limit: 100_000_000_000,
+            decompression_file_count_limit: 4096,
+            git_timeout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// Why an artifact was not fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// The artifact block itself is wrong or asks for what caravan does not do.
+    #[error("{0}")]
+    Source(String),
+    #[error("bad response code: {0}")]
+    Status(u16),
+    #[error("the download is larger than the client's artifact http_max_size ({limit} bytes)")]
+    DownloadTooLarge { limit: u64 },
+    #[error(
+        "the download did not complete within the client's artifact http_read_timeout ({timeout:?})"
+    )]
+    HttpTimeout { timeout: Duration },
+    #[error("git did not complete within the client's artifact git_timeout ({timeout:?})")]
+    GitTimeout { timeout: Duration },
+    #[error(
+        "{kind} archive contains too many files: {count} > {limit} (the client's artifact decompression_file_count_limit)"
+    )]
+    TooManyFiles {
+        kind: &'static str,
+        count: u64,
+        limit: u64,
+    },
+    #[error(
+        "{kind} archive larger than limit: over {limit} bytes unpacked (the client's artifact decompression_size_limit)"
+    )]
+    TooLarge { kind: &'static str, limit: u64 },
+    #[error("checksums did not match for {file}: expected {kind}:{expected}, got {kind}:{actual}")]
+    Checksum {
+        file: String,
+        kind: &'static str,
+        expected: String,
+        actual: String,
+    },
+    #[error("archive entry {entry:?}: {reason}")]
+    Entry { entry: String, reason: String },
+    #[error("{0}")]
+    Archive(String),
+    #[error("{0}")]
+    Git(String),
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    Fs(#[from] AllocFsError),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// What the operator lets artifacts do: where `file://` sources may come from, and the limits.
+#[derive(Debug, Clone, Default)]
+pub struct ArtifactSettings {
+    pub file_allowlist: Vec<PathBuf>,
+    pub limits: ArtifactLimits,
+}
+
+/// Fetches every artifact; the error names the failing source.
 #[cfg(test)]
 pub async fn run(
     task_dir: &Path,
     artifacts: &[TaskArtifact],
-    file_allowlist: &[PathBuf],
+    settings: &ArtifactSettings,
 ) -> Result<(), String> {
     for artifact in artifacts {
-        fetch_one(task_dir, artifact, file_allowlist).await?;
+        fetch_one(task_dir, artifact, settings).await?;
     }
     Ok(())
 }
@@ -41,16 +135,14 @@ pub async fn run(
 async fn fetch_one(
     task_dir: &Path,
     artifact: &TaskArtifact,
-    file_allowlist: &[PathBuf],
+    settings: &ArtifactSettings,
 ) -> Result<(), String> {
-    fetch(task_dir, artifact, file_allowlist)
-        .await
-        .map_err(|err| {
-            format!(
-                "failed to download artifact {:?}: {err}",
-                artifact.getter_source
-            )
-        })
+    fetch(task_dir, artifact, settings).await.map_err(|err| {
+        format!(
+            "failed to download artifact {:?}: {err}",
+            artifact.getter_source
+        )
+    })
 }
 
 /// An artifact's identity in the hook's state: a digest of its whole block, so a changed block
@@ -72,7 +164,7 @@ struct Fetched {
 /// artifacts are fetched once per allocation, not again on a task restart or an agent restart.
 #[derive(Debug, Clone, Default)]
 pub struct ArtifactHook {
-    pub file_allowlist: Vec<PathBuf>,
+    pub settings: ArtifactSettings,
 }
 
 impl TaskHook for ArtifactHook {
@@ -107,7 +199,7 @@ impl Prestart for ArtifactHook {
                 if state.fetched.contains(&key) {
                     continue;
                 }
-                if let Err(err) = fetch_one(req.task_dir, artifact, &self.file_allowlist).await {
+                if let Err(err) = fetch_one(req.task_dir, artifact, &self.settings).await {
                     // Keep what was fetched: the retry starts from the first missing one.
                     resp.set_state(&state)?;
                     let mut event = events::new(TaskEvent::FAILED_ARTIFACT_DOWNLOAD, err.clone());
@@ -123,40 +215,96 @@ impl Prestart for ArtifactHook {
     }
 }
 
-/// The destination beneath the task dir: in mode `file` the file itself, otherwise a directory
-/// that receives `base_name`.
-fn destination(artifact: &TaskArtifact, base_name: &str) -> Result<RelPath, String> {
+/// Where an artifact comes from.
+#[derive(Debug)]
+enum Source {
+    File(PathBuf),
+    Http(String),
+    Git(String),
+}
+
+/// The source and its options; options go-getter takes from the URL's query (`?checksum=`,
+/// `?archive=`, `?ref=`, `?depth=`) are taken from there too, the `options` block winning.
+fn parse_source(
+    artifact: &TaskArtifact,
+) -> Result<(Source, BTreeMap<String, String>), ArtifactError> {
+    let raw = artifact.getter_source.as_str();
+    let mut options = BTreeMap::new();
+    if let Some(path) = raw.strip_prefix("file://") {
+        options.extend(artifact.getter_options.clone());
+        return Ok((Source::File(PathBuf::from(path)), options));
+    }
+    let (git, raw) = match git::git_url(raw) {
+        Some(url) => (true, url),
+        None => (false, raw),
+    };
+    let mut url = reqwest::Url::parse(raw)
+        .map_err(|err| ArtifactError::Source(format!("invalid source URL: {err}")))?;
+    const TAKEN: [&str; 5] = ["checksum", "archive", "ref", "depth", "sshkey"];
+    let (taken, kept): (Vec<_>, Vec<_>) = url
+        .query_pairs()
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .partition(|(name, _)| TAKEN.contains(&name.as_str()));
+    options.extend(taken);
+    options.extend(artifact.getter_options.clone());
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    let source = match (git, url.scheme()) {
+        (true, "https" | "http") => Source::Git(url.to_string()),
+        (true, "file") => Source::Git(url.path().to_owned()),
+        (true, scheme) => {
+            return Err(ArtifactError::Source(format!(
+                "git sources over {scheme} are not supported: use https, http or file"
+            )));
+        }
+        (false, "https" | "http") => Source::Http(url.to_string()),
+        (false, scheme) => {
+            return Err(ArtifactError::Source(format!(
+                "unsupported source scheme {scheme:?}: expected https://, http://, file:// or git::"
+            )));
+        }
+    };
+    Ok((source, options))
+}
+
+/// The destination beneath the task dir (default `local/`).
+fn destination(artifact: &TaskArtifact) -> Result<RelPath, ArtifactError> {
     let relative = if artifact.relative_dest.is_empty() {
         "local/"
     } else {
         artifact.relative_dest.as_str()
     };
-    let dest = RelPath::parse_rooted(relative)
-        .map_err(|_| format!("destination {relative:?} escapes the task directory"))?;
-    if artifact.getter_mode == "file" {
-        Ok(dest)
-    } else {
-        Ok(dest.join_name(std::ffi::OsStr::new(base_name)))
-    }
+    RelPath::parse_rooted(relative).map_err(|_| {
+        ArtifactError::Source(format!(
+            "destination {relative:?} escapes the task directory"
+        ))
+    })
 }
 
 /// The allowed directory `source` lies beneath, and its path relative to it.
-fn allowed_source(source: &str, file_allowlist: &[PathBuf]) -> Result<(Root, RelPath), String> {
-    let source_path = Path::new(source);
-    if !source_path.is_absolute() {
-        return Err("a file:// source must be an absolute path".to_owned());
+fn allowed_source(
+    source: &Path,
+    file_allowlist: &[PathBuf],
+) -> Result<(Root, RelPath), ArtifactError> {
+    if !source.is_absolute() {
+        return Err(ArtifactError::Source(
+            "a file:// source must be an absolute path".to_owned(),
+        ));
     }
-    let normalized = RelPath::parse_rooted(source_path)
-        .map_err(|_| "the source path is not valid".to_owned())?;
+    let invalid = |_| ArtifactError::Source("the source path is not valid".to_owned());
+    let normalized = RelPath::parse_rooted(source).map_err(invalid)?;
     let normalized = Path::new("/").join(normalized.to_path_buf());
     for allowed in file_allowlist {
         if let Ok(rest) = normalized.strip_prefix(allowed) {
-            let root = Root::open(allowed).map_err(|err| err.to_string())?;
-            let relative = RelPath::parse(rest).map_err(|_| "the source path is not valid")?;
+            let root = Root::open(allowed)?;
+            let relative = RelPath::parse(rest).map_err(invalid)?;
             return Ok((root, relative));
         }
     }
-    Err(format!(
+    Err(ArtifactError::Source(format!(
         "file:// sources are refused outside the client's artifact file_allowlist ({})",
         if file_allowlist.is_empty() {
             "empty".to_owned()
@@ -167,70 +315,289 @@ fn allowed_source(source: &str, file_allowlist: &[PathBuf]) -> Result<(Root, Rel
                 .collect::<Vec<_>>()
                 .join(", ")
         }
-    ))
+    )))
 }
+
+/// What a fetch left in the staging directory.
+enum Staged {
+    /// A file at `<staging>/download`, named `name` where it came from.
+    File { name: String },
+    /// A directory tree at `<staging>/tree`.
+    Dir,
+}
+
+const DOWNLOAD: &str = "download";
+const TREE: &str = "tree";
+const UNPACKED: &str = "unpacked";
 
 async fn fetch(
     task_dir: &Path,
     artifact: &TaskArtifact,
-    file_allowlist: &[PathBuf],
-) -> Result<(), String> {
-    let source = artifact.getter_source.as_str();
-    if let Some(path) = source.strip_prefix("file://") {
-        let (source_root, source_rel) = allowed_source(path, file_allowlist)?;
-        let base_name = source_rel
-            .names()
-            .last()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "artifact".to_owned());
-        let dest = destination(artifact, &base_name)?;
+    settings: &ArtifactSettings,
+) -> Result<(), ArtifactError> {
+    let (source, options) = parse_source(artifact)?;
+    let dest = destination(artifact)?;
+    let checksum = options
+        .get("checksum")
+        .filter(|value| !value.is_empty())
+        .map(|value| checksum::Checksum::parse(value))
+        .transpose()?;
+    let task_root = blocking({
         let task_dir = task_dir.to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            let task_root = Root::create(&task_dir)?;
-            copy_recursively(&source_root, &source_rel, &task_root, &dest)
-        })
-        .await
-        .map_err(|err| err.to_string())?
-        .map_err(|err| err.to_string())
-    } else if source.starts_with("http://") {
-        let url_path = source
-            .split(['?', '#'])
-            .next()
-            .unwrap_or(source)
-            .trim_end_matches('/');
-        let base_name = url_path
-            .rsplit('/')
-            .next()
-            .filter(|name| !name.is_empty() && !name.contains(':'))
-            .unwrap_or("artifact")
-            .to_owned();
-        let dest = destination(artifact, &base_name)?;
-        let client = reqwest::Client::new();
-        let mut request = client.get(source);
-        for (name, value) in &artifact.getter_headers {
-            request = request.header(name, value);
-        }
-        let response = request.send().await.map_err(|err| err.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("bad response code: {}", response.status().as_u16()));
-        }
-        let bytes = response.bytes().await.map_err(|err| err.to_string())?;
-        let task_dir = task_dir.to_path_buf();
-        tokio::task::spawn_blocking(move || -> io::Result<()> {
-            let task_root = Root::create(&task_dir)?;
-            if let Some((parent, _)) = dest.split_last() {
-                task_root.create_dir_all(&parent, 0o755)?;
-            }
-            Ok(task_root.write(&dest, &bytes)?)
-        })
-        .await
-        .map_err(|err| err.to_string())?
-        .map_err(|err| err.to_string())
-    } else if source.starts_with("https://") {
-        Err("https sources are not supported yet (no TLS backend in this build)".to_owned())
-    } else {
-        Err("unsupported source scheme: expected file:// or http://".to_owned())
+        move || Ok(Root::create(&task_dir)?)
+    })
+    .await?;
+    // A fresh staging directory beside what the task sees, gone once the artifact is placed.
+    let staging = RelPath::parse(format!(".caravan-artifact-{}", artifact_key(artifact)))
+        .map_err(|_| ArtifactError::Source("staging path".to_owned()))?;
+    if task_root.exists(&staging)? {
+        task_root.remove(&staging)?;
     }
+    let staging_root = task_root.create_dir_all(&staging, 0o700)?;
+    let result = async {
+        let staged = stage(&source, &options, artifact, &staging_root, settings).await?;
+        let settings = settings.clone();
+        let artifact = artifact.clone();
+        let task_root = task_root.clone();
+        let staging = staging.clone();
+        blocking(move || {
+            place(
+                &task_root, &staging, staged, &dest, &artifact, &options, checksum, &settings,
+            )
+        })
+        .await
+    }
+    .await;
+    if let Err(err) = task_root.remove(&staging) {
+        tracing::warn!(%err, "removing an artifact's staging directory");
+    }
+    result
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ArtifactError> + Send + 'static,
+) -> Result<T, ArtifactError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| ArtifactError::Io(io::Error::other(err)))?
+}
+
+/// Fetches the source into the staging directory.
+async fn stage(
+    source: &Source,
+    options: &BTreeMap<String, String>,
+    artifact: &TaskArtifact,
+    staging: &Root,
+    settings: &ArtifactSettings,
+) -> Result<Staged, ArtifactError> {
+    let download = RelPath::parse(DOWNLOAD).map_err(|_| ArtifactError::Source(DOWNLOAD.into()))?;
+    let tree = RelPath::parse(TREE).map_err(|_| ArtifactError::Source(TREE.into()))?;
+    match source {
+        Source::File(path) => {
+            let (source_root, source_rel) = allowed_source(path, &settings.file_allowlist)?;
+            let name = base_name(&source_rel);
+            let staging = staging.clone();
+            blocking(move || {
+                if source_root.metadata(&source_rel)?.is_dir() {
+                    copy_recursively(&source_root, &source_rel, &staging, &tree)?;
+                    Ok(Staged::Dir)
+                } else {
+                    copy_recursively(&source_root, &source_rel, &staging, &download)?;
+                    Ok(Staged::File { name })
+                }
+            })
+            .await
+        }
+        Source::Http(url) => {
+            let name = url_base_name(url);
+            let file = staging.open_file(
+                &download,
+                OpenOptions {
+                    write: true,
+                    create_new: true,
+                    mode: 0o600,
+                    ..OpenOptions::default()
+                },
+            )?;
+            http::download(
+                url,
+                &artifact.getter_headers,
+                artifact.getter_insecure,
+                file,
+                &settings.limits,
+            )
+            .await?;
+            Ok(Staged::File { name })
+        }
+        Source::Git(url) => {
+            let git_options = git::GitOptions::from_options(options)?;
+            let url = if url.starts_with('/') {
+                // A local repository: only from beneath the operator's allowed directories,
+                // and never through a link there.
+                let (root, rel) = allowed_source(Path::new(url), &settings.file_allowlist)?;
+                root.subdir(&rel)?;
+                format!("file://{}", root.display_path(&rel).display())
+            } else {
+                url.clone()
+            };
+            git::clone(
+                &url,
+                &git_options,
+                &staging.display_path(&tree),
+                settings.limits.git_timeout,
+            )
+            .await?;
+            Ok(Staged::Dir)
+        }
+    }
+}
+
+fn base_name(path: &RelPath) -> String {
+    path.names()
+        .last()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "artifact".to_owned())
+}
+
+/// The last name of a URL's path, the name a downloaded file keeps.
+fn url_base_name(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|url| {
+            url.path_segments()
+                .and_then(|mut segments| segments.rfind(|segment| !segment.is_empty()))
+                .map(str::to_owned)
+        })
+        .map(|name| percent_decode(&name))
+        .filter(|name| !name.is_empty() && name != "." && name != ".." && !name.contains('/'))
+        .unwrap_or_else(|| "artifact".to_owned())
+}
+
+fn percent_decode(name: &str) -> String {
+    let bytes = name.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%'
+            && let Some(hex) = name.get(index + 1..index + 3)
+            && let Ok(byte) = u8::from_str_radix(hex, 16)
+        {
+            out.push(byte);
+            index += 3;
+            continue;
+        }
+        out.push(bytes[index]);
+        index += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Checks the checksum, unpacks an archive, and moves the result into the destination.
+#[allow(clippy::too_many_arguments)]
+fn place(
+    task_root: &Root,
+    staging: &RelPath,
+    staged: Staged,
+    dest: &RelPath,
+    artifact: &TaskArtifact,
+    options: &BTreeMap<String, String>,
+    checksum: Option<checksum::Checksum>,
+    settings: &ArtifactSettings,
+) -> Result<(), ArtifactError> {
+    let mode = artifact.getter_mode.as_str();
+    let name = match staged {
+        Staged::Dir => {
+            if checksum.is_some() {
+                return Err(ArtifactError::Source(
+                    "options { checksum } needs a file, but the source is a directory".to_owned(),
+                ));
+            }
+            if mode == "file" {
+                return Err(ArtifactError::Source(
+                    "mode \"file\" needs a file, but the source is a directory".to_owned(),
+                ));
+            }
+            return move_tree(task_root, &staging.join_name(TREE.as_ref()), dest);
+        }
+        Staged::File { name } => name,
+    };
+    let download = staging.join_name(DOWNLOAD.as_ref());
+    if let Some(checksum) = &checksum {
+        let mut file = task_root.open_file(&download, OpenOptions::read())?;
+        checksum.verify(&mut file, &name)?;
+    }
+    let kind = unpack::archive_kind(options.get("archive").map(String::as_str), &name)?;
+    match kind {
+        None => {
+            let target = if mode == "file" {
+                dest.clone()
+            } else {
+                dest.join_name(name.as_ref())
+            };
+            move_file(task_root, &download, &target)
+        }
+        Some(unpack::ArchiveKind::Gz) => {
+            let output = staging.join_name(UNPACKED.as_ref());
+            let file = task_root.open_file(&download, OpenOptions::read())?;
+            unpack::unpack(
+                unpack::ArchiveKind::Gz,
+                file,
+                task_root,
+                &output,
+                &settings.limits,
+            )?;
+            let target = if mode == "file" {
+                dest.clone()
+            } else {
+                dest.join_name(unpack::gz_output_name(&name).as_ref())
+            };
+            move_file(task_root, &output, &target)
+        }
+        Some(kind) => {
+            if mode == "file" {
+                return Err(ArtifactError::Source(
+                    "mode \"file\" cannot hold an unpacked archive: use mode \"any\" or \"dir\", or options { archive = false }".to_owned(),
+                ));
+            }
+            let unpacked = staging.join_name(UNPACKED.as_ref());
+            let unpack_root = task_root.create_dir_all(&unpacked, 0o755)?;
+            let file = task_root.open_file(&download, OpenOptions::read())?;
+            unpack::unpack(kind, file, &unpack_root, &RelPath::root(), &settings.limits)?;
+            move_tree(task_root, &unpacked, dest)
+        }
+    }
+}
+
+/// Moves the file `from` to `to` (replacing a file or link there, never following one).
+fn move_file(root: &Root, from: &RelPath, to: &RelPath) -> Result<(), ArtifactError> {
+    if let Some((parent, _)) = to.split_last() {
+        root.create_dir_all(&parent, 0o755)?;
+    }
+    root.rename(from, to)?;
+    Ok(())
+}
+
+/// Moves the contents of the directory `from` into the directory `to`, merging into
+/// directories already there and replacing anything else of the same name (a link is replaced,
+/// never followed).
+fn move_tree(root: &Root, from: &RelPath, to: &RelPath) -> Result<(), ArtifactError> {
+    root.create_dir_all(to, 0o755)?;
+    for entry in root.list(from)? {
+        let source = from.join_name(&entry.name);
+        let target = to.join_name(&entry.name);
+        match root.metadata(&target) {
+            Ok(existing) if existing.is_dir() && entry.metadata.is_dir() => {
+                move_tree(root, &source, &target)?;
+            }
+            Ok(_) => {
+                root.remove(&target)?;
+                root.rename(&source, &target)?;
+            }
+            Err(err) if err.is_not_found() => root.rename(&source, &target)?,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Copies a file or directory tree from beneath one root to beneath another, following no link
@@ -263,192 +630,4 @@ fn copy_recursively(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn file_sources_land_in_local() -> std::io::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let source = dir.path().join("tool.sh");
-        std::fs::write(&source, "echo hi")?;
-        let task_dir = dir.path().join("task");
-        let artifacts = [
-            TaskArtifact {
-                getter_source: format!("file://{}", source.display()),
-                ..TaskArtifact::default()
-            },
-            TaskArtifact {
-                getter_source: format!("file://{}", source.display()),
-                relative_dest: "local/bin/run.sh".to_owned(),
-                getter_mode: "file".to_owned(),
-                ..TaskArtifact::default()
-            },
-        ];
-        let allowlist = [dir.path().to_path_buf()];
-        run(&task_dir, &artifacts, &allowlist)
-            .await
-            .map_err(std::io::Error::other)?;
-        assert_eq!(
-            std::fs::read_to_string(task_dir.join("local/tool.sh"))?,
-            "echo hi"
-        );
-        assert_eq!(
-            std::fs::read_to_string(task_dir.join("local/bin/run.sh"))?,
-            "echo hi"
-        );
-        let escape = [TaskArtifact {
-            getter_source: format!("file://{}", source.display()),
-            relative_dest: "../../x".to_owned(),
-            ..TaskArtifact::default()
-        }];
-        assert!(run(&task_dir, &escape, &allowlist).await.is_err());
-        Ok(())
-    }
-
-    /// `file:///secret` is refused unless its directory is allowed, and a link inside an allowed
-    /// directory (or in the task's destination) is never followed.
-    #[tokio::test]
-    async fn file_sources_only_from_allowed_directories() -> std::io::Result<()> {
-        use std::os::unix::fs::{PermissionsExt, symlink};
-        let dir = tempfile::tempdir()?;
-        let secret_dir = dir.path().join("secret-dir");
-        std::fs::create_dir(&secret_dir)?;
-        let secret = secret_dir.join("secret");
-        std::fs::write(&secret, "top secret")?;
-        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600))?;
-        let allowed = dir.path().join("allowed");
-        std::fs::create_dir(&allowed)?;
-        symlink(&secret, allowed.join("via-link"))?;
-        let task_dir = dir.path().join("task");
-        let fetch_one = |source: String| {
-            let task_dir = task_dir.clone();
-            let allowed = allowed.clone();
-            async move {
-                let artifacts = [TaskArtifact {
-                    getter_source: source,
-                    ..TaskArtifact::default()
-                }];
-                run(&task_dir, &artifacts, &[allowed]).await
-            }
-        };
-        for source in [
-            format!("file://{}", secret.display()),
-            format!("file://{}/../secret-dir/secret", allowed.display()),
-            format!("file://{}/via-link", allowed.display()),
-        ] {
-            let err = fetch_one(source.clone()).await.expect_err("refused");
-            assert!(
-                err.contains("file_allowlist") || err.contains("symbolic link"),
-                "{source}: {err}"
-            );
-        }
-        assert!(
-            run(
-                &task_dir,
-                &[TaskArtifact {
-                    getter_source: format!("file://{}", secret.display()),
-                    ..TaskArtifact::default()
-                }],
-                &[]
-            )
-            .await
-            .is_err_and(|err| err.contains("empty"))
-        );
-        // A destination planted as a link to the outside is not written through.
-        std::fs::create_dir_all(task_dir.join("local"))?;
-        std::fs::write(allowed.join("tool"), "tool")?;
-        symlink(&secret, task_dir.join("local/tool"))?;
-        assert!(
-            fetch_one(format!("file://{}/tool", allowed.display()))
-                .await
-                .is_err()
-        );
-        assert_eq!(std::fs::read_to_string(&secret)?, "top secret");
-        assert!(!task_dir.join("local/secret").exists());
-        Ok(())
-    }
-
-    /// The hook keeps what it fetched: after a failure the retry fetches only what is missing,
-    /// then reports `done`.
-    #[tokio::test]
-    async fn the_hook_keeps_what_it_fetched_and_reports_done() -> std::io::Result<()> {
-        use super::super::hooks::HookEvents;
-        use crate::client::alloc_runner::alloc_dir::AllocDir;
-        use crate::structs::{Allocation, Task};
-        let dir = tempfile::tempdir()?;
-        let first = dir.path().join("first");
-        let second = dir.path().join("second");
-        std::fs::write(&first, "one")?;
-        let task = Task {
-            artifacts: [&first, &second]
-                .iter()
-                .map(|source| TaskArtifact {
-                    getter_source: format!("file://{}", source.display()),
-                    ..TaskArtifact::default()
-                })
-                .collect(),
-            ..Task::default()
-        };
-        let hook = ArtifactHook {
-            file_allowlist: vec![dir.path().to_path_buf()],
-        };
-        let alloc = Allocation::default();
-        let alloc_dir = AllocDir::new(dir.path(), "alloc");
-        let task_dir = dir.path().join("task");
-        let (events, mut received) = HookEvents::channel();
-        let env = std::collections::BTreeMap::new();
-        let run_with = |previous: Option<serde_json::Value>| {
-            let (hook, alloc, task, alloc_dir, task_dir, env, events) =
-                (&hook, &alloc, &task, &alloc_dir, &task_dir, &env, &events);
-            async move {
-                let req = PrestartRequest {
-                    alloc,
-                    task,
-                    alloc_dir,
-                    task_dir,
-                    fs_isolation: crate::driver_host::FsIsolation::None,
-                    env,
-                    previous_state: previous.as_ref(),
-                    recovering: false,
-                    events,
-                };
-                let mut resp = PrestartResponse::default();
-                let result = hook.prestart(&req, &mut resp).await;
-                (result, resp)
-            }
-        };
-        let (result, resp) = run_with(None).await;
-        let err = result.expect_err("the second source is missing");
-        assert_eq!(
-            err.event().map(|event| event.event_type.as_str()),
-            Some(TaskEvent::FAILED_ARTIFACT_DOWNLOAD)
-        );
-        assert!(!resp.done);
-        let kept = resp.state.clone();
-        assert_eq!(
-            kept.as_ref()
-                .and_then(|state| state["fetched"].as_array())
-                .map(Vec::len),
-            Some(1)
-        );
-        assert_eq!(
-            received.try_recv().map(|event| event.event_type).ok(),
-            Some(TaskEvent::DOWNLOADING_ARTIFACTS.to_owned())
-        );
-        // The first source is gone too: only the second is fetched on the retry.
-        std::fs::remove_file(&first)?;
-        std::fs::write(&second, "two")?;
-        let (result, resp) = run_with(kept).await;
-        result.map_err(std::io::Error::other)?;
-        assert!(resp.done);
-        assert_eq!(
-            std::fs::read_to_string(task_dir.join("local/first"))?,
-            "one"
-        );
-        assert_eq!(
-            std::fs::read_to_string(task_dir.join("local/second"))?,
-            "two"
-        );
-        Ok(())
-    }
-}
+mod tests;

@@ -22,7 +22,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::artifact_hook::ArtifactHook;
+use super::artifact_hook::{ArtifactHook, ArtifactSettings};
 use super::devices_hook::DevicesHook;
 use super::dispatch_hook::DispatchHook;
 use super::env_hook::EnvHook;
@@ -60,7 +60,10 @@ pub fn init_hooks(config: &TaskRunnerConfig) -> HookList {
         }));
     }
     hooks.push(Arc::new(ArtifactHook {
-        file_allowlist: config.task_files.artifact_file_allowlist.clone(),
+        settings: ArtifactSettings {
+            file_allowlist: config.task_files.artifact_file_allowlist.clone(),
+            limits: config.task_files.artifact_limits.clone(),
+        },
     }));
     hooks.push(Arc::new(EnvHook {
         facts: Arc::clone(&config.facts),

@@ -1,5 +1,6 @@
 //! The child side of `host-isolated`: `clone(2)` into new namespaces, then mounts, chroot,
-//! capability bounding set, user and `execve`, in that order.
+//! capability bounding set, signals, user and `execve`, in that order. [`default_signals`] gives
+//! `host-process`'s children the same signal reset.
 //!
 //! Invariant: everything the child uses is prepared by the parent in a [`Plan`] (C strings,
 //! pointer arrays, open descriptors), because the child of a multi-threaded process may only make
@@ -188,6 +189,46 @@ unsafe fn fail(pipe: RawFd, step: u32, index: usize) -> ! {
     }
 }
 
+/// Linux's highest signal number plus one (`_NSIG`).
+const NSIG: libc::c_int = 65;
+
+/// Puts every signal back to its default disposition and empties the signal mask, whatever the
+/// agent inherited: an agent under `nohup` ignores SIGHUP, one launched by a background shell
+/// ignores SIGINT and SIGQUIT, and `execve` keeps ignored signals ignored, so a task's
+/// `change_signal` or trap would do nothing.
+///
+/// # Safety
+/// For the child between fork (or clone) and `execve`: it makes only async-signal-safe calls
+/// (`sigaction`, `sigprocmask`) on its own stack.
+pub(crate) unsafe fn reset_signals() {
+    // SAFETY: a zeroed `sigaction` is SIG_DFL with an empty mask and no flags; the numbers the
+    // kernel refuses (KILL, STOP, the C library's reserved ones) just fail.
+    unsafe {
+        let default: libc::sigaction = std::mem::zeroed();
+        for signal in 1..NSIG {
+            if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+                libc::sigaction(signal, &default, std::ptr::null_mut());
+            }
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    }
+}
+
+/// Makes the process `command` starts begin with default signal dispositions and an empty
+/// signal mask ([`reset_signals`]).
+pub(crate) fn default_signals(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the hook runs in the forked child and makes only async-signal-safe calls.
+    unsafe {
+        command.pre_exec(|| {
+            reset_signals();
+            Ok(())
+        })
+    };
+}
+
 fn ptr(string: &CStr) -> *const libc::c_char {
     string.as_ptr()
 }
@@ -292,6 +333,7 @@ unsafe fn child(
                 fail(pipe, 9, index);
             }
         }
+        reset_signals();
         if libc::setsid() < 0 {
             fail(pipe, 11, 0);
         }

@@ -1,9 +1,9 @@
 //! Capability `host-process`: native processes for drivers such as raw_exec.
 //!
-//! Every process starts in its own process group (pgid = pid) with a cleared environment (only
-//! what the driver passes), stdin from /dev/null, stdout and stderr appended to the task's own log
-//! files (from the call's [`TaskScope`](crate::driver_host::TaskScope), never from the driver),
-//! its working directory opened beneath the task directory without following symlinks (and
+//! Every process starts in its own process group (pgid = pid), every signal at its default
+//! disposition and none blocked, with a cleared environment (only what the driver passes), stdin
+//! from /dev/null, stdout and stderr appended to the task's own log files (from the call's
+//! [`TaskScope`](crate::driver_host::TaskScope), never from the driver), its working directory opened beneath the task directory without following symlinks (and
 //! entered through `/proc/self/fd/N`, so the check cannot race), as the task's user under the
 //! operator's policy ([`UserPolicy`]). A reaper task per child records its exit in the
 //! [`ProcessTable`]; any number of waiters can wait for it (the host's own wait for the task and a
@@ -35,6 +35,7 @@ use tokio::sync::watch;
 use crate::driver_host::bindings::caravan::driver::host_process::{
     ExecOutput, ExecRequest, Host, ProcessExit, ProcessStats, SpawnRequest,
 };
+use crate::driver_host::host::isolated_child::default_signals;
 use crate::driver_host::host::{RawExit, bounded, fd_path, open_beneath, open_task_log};
 use crate::driver_host::instance::CallState;
 use crate::driver_host::types::{ProcessRecord, TaskScope};
@@ -292,6 +293,7 @@ impl ProcessTable {
             .stdout(stdout)
             .stderr(stderr)
             .process_group(0);
+        default_signals(command.as_std_mut());
         if let Some((uid, gid)) = user {
             command.as_std_mut().uid(uid).gid(gid);
         }
@@ -553,6 +555,7 @@ async fn exec(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    default_signals(command.as_std_mut());
     if let Some((uid, gid)) = user {
         command.as_std_mut().uid(uid).gid(gid);
     }

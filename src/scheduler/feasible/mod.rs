@@ -33,7 +33,7 @@ use crate::structs::{Job, Node, TaskGroup};
 pub struct GroupFeasibility {
     drivers: Vec<String>,
     constraints: Vec<CompiledConstraint>,
-    host_volumes: Vec<(String, bool)>,
+    host_volumes: host_volume::HostVolumeAsks,
     devices: device::DeviceAsk,
     class_cacheable: bool,
     class_cache: HashMap<String, Result<(), Arc<str>>>,
@@ -69,7 +69,7 @@ impl GroupFeasibility {
         Self {
             drivers,
             constraints,
-            host_volumes: host_volume::host_volume_asks(group),
+            host_volumes: host_volume::HostVolumeAsks::of(group),
             devices,
             class_cacheable,
             class_cache: HashMap::new(),
@@ -105,6 +105,16 @@ impl GroupFeasibility {
         self.check_uncached(node)
     }
 
+    /// The checks that depend on which allocation is placed, not only on the node: the group's
+    /// `per_alloc` host volumes for the allocation named `alloc_name`.
+    pub fn check_allocation(&self, node: &Node, alloc_name: &str) -> Result<(), Arc<str>> {
+        if self.host_volumes.node_has_per_alloc(node, alloc_name) {
+            Ok(())
+        } else {
+            Err(self.missing_host_volumes.clone())
+        }
+    }
+
     fn check_uncached(&self, node: &Node) -> Result<(), Arc<str>> {
         if !driver::node_has_drivers(node, &self.drivers) {
             return Err(self.missing_drivers.clone());
@@ -116,7 +126,7 @@ impl GroupFeasibility {
         {
             return Err(failed.key.clone());
         }
-        if !host_volume::node_has_host_volumes(node, &self.host_volumes) {
+        if !self.host_volumes.node_has_shared(node) {
             return Err(self.missing_host_volumes.clone());
         }
         if !self.devices.node_has_devices(node) {

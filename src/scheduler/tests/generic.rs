@@ -350,3 +350,66 @@ fn deregistered_job_stops_everything() {
     assert_eq!(harness.stopped().len(), 2);
     assert!(harness.placed().is_empty());
 }
+
+/// A `per_alloc` host volume names a different node volume for each allocation: `data[0]` and
+/// `data[2]` on one node, `data[1]` on another, so each allocation lands where its own is, and
+/// one whose volume no node has fails with Nomad's "missing compatible host volumes".
+#[test]
+fn per_alloc_host_volumes_place_each_allocation_beside_its_own_volume() {
+    use crate::structs::{HostVolume, VolumeRequest};
+    let mut nodes: Vec<_> = (0..3).map(mock::node).collect();
+    for (node_idx, volume) in [(0, "data[0]"), (0, "data[2]"), (1, "data[1]")] {
+        nodes[node_idx].host_volumes.insert(
+            volume.to_owned(),
+            HostVolume {
+                path: format!("/srv/{volume}"),
+                read_only: false,
+            },
+        );
+    }
+    let node_ids: Vec<_> = nodes.iter().map(|node| node.id.clone()).collect();
+    let mut job = mock::job(4);
+    job.task_groups[0].volumes.insert(
+        "data".to_owned(),
+        VolumeRequest {
+            name: "data".to_owned(),
+            volume_type: "host".to_owned(),
+            source: "data".to_owned(),
+            per_alloc: true,
+            ..VolumeRequest::default()
+        },
+    );
+    let (mut harness, job) = harness_with(nodes, job);
+    harness
+        .process(&config(), &mock::eval(&job, "eval-1"))
+        .expect("scheduling succeeds");
+    let mut placed: Vec<(String, usize)> = harness
+        .placed()
+        .iter()
+        .map(|alloc| {
+            let node = node_ids
+                .iter()
+                .position(|id| *id == alloc.node_id)
+                .expect("a known node");
+            (alloc.name.clone(), node)
+        })
+        .collect();
+    placed.sort();
+    assert_eq!(
+        placed,
+        vec![
+            ("web.web[0]".to_owned(), 0),
+            ("web.web[1]".to_owned(), 1),
+            ("web.web[2]".to_owned(), 0),
+        ]
+    );
+    let eval = harness.last_eval().expect("eval updated");
+    let failed = eval.failed_tg_allocs.get("web").expect("web[3] failed");
+    assert_eq!(
+        failed
+            .constraint_filtered
+            .get("missing compatible host volumes"),
+        Some(&3),
+        "every node lacks data[3]: {failed:?}"
+    );
+}

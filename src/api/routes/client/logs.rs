@@ -31,7 +31,7 @@ const FOLLOW_POLL: Duration = Duration::from_millis(100);
 const FRAME_BYTES: usize = 64 * 1024;
 
 /// One piece of a log stream, as a frame or, with `plain`, its bytes.
-fn encode_chunk(frame: StreamFrame, plain: bool) -> Bytes {
+pub(crate) fn encode_chunk(frame: StreamFrame, plain: bool) -> Bytes {
     if plain {
         return Bytes::from(frame.data);
     }
@@ -93,16 +93,24 @@ pub(crate) async fn logs(
             .await
             .map(|bytes| (Ok::<_, Infallible>(bytes), receiver))
     });
+    Ok(stream_response(plain, stream))
+}
+
+/// A streamed answer of [`encode_chunk`]s: plain text, or JSON frames.
+pub(crate) fn stream_response(
+    plain: bool,
+    chunks: impl futures::Stream<Item = Result<Bytes, Infallible>> + Send + 'static,
+) -> Response {
     let content_type = if plain {
         "text/plain; charset=utf-8"
     } else {
         "application/json"
     };
-    Ok((
+    (
         [(header::CONTENT_TYPE, content_type)],
-        Body::from_stream(stream),
+        Body::from_stream(chunks),
     )
-        .into_response())
+        .into_response()
 }
 
 /// One `/v1/client/fs/logs` request, once checked.

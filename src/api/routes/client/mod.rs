@@ -10,11 +10,13 @@
 //! - `PUT|POST /v1/client/allocation/{id}/restart`, `.../signal`; `GET .../stats`; `GET .../checks`
 //!   (the latest result of each native service check, by check ID)
 //! - `GET /v1/client/stats`: the host's usage
+//! - `GET|PUT /v1/agent/servers`: the servers the client calls ([`agent`])
 //!
 //! **Invariant:** every file served is reached through `crate::allocfs` beneath the
 //! allocation's directory: a symbolic link a task planted is listed as a link and never
 //! followed, and only regular files are read.
 
+pub mod agent;
 pub mod fs;
 pub mod logs;
 pub mod stats;
@@ -31,9 +33,10 @@ use crate::api::error::ApiError;
 use crate::client::Shared;
 use crate::client::alloc_runner::AllocRunnerHandle;
 
-/// The `/v1/client/...` routes over a client's shared state.
+/// The `/v1/client/...` routes over a client's shared state, with `/v1/agent/monitor` where no
+/// server in the same agent answers it (`standalone`).
 /// With ACLs on, every route checks the caller's token first ([`crate::client::acl`]).
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
+pub(crate) fn router(shared: Arc<Shared>, standalone: bool) -> Router {
     let router = Router::new()
         .route("/v1/client/fs/logs/{alloc}", get(logs::logs))
         .route("/v1/client/fs/ls/{alloc}", get(fs::ls))
@@ -48,7 +51,21 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/v1/client/allocation/{alloc}/checks", get(tasks::checks))
         .route("/v1/client/allocation/{alloc}/exec", get(tasks::exec))
-        .route("/v1/client/stats", get(stats::host_stats));
+        .route("/v1/client/stats", get(stats::host_stats))
+        .route(
+            "/v1/agent/servers",
+            get(agent::list_servers)
+                .put(agent::update_servers)
+                .post(agent::update_servers),
+        );
+    let router = if standalone {
+        router.route(
+            "/v1/agent/monitor",
+            get(crate::api::routes::monitor::monitor_local),
+        )
+    } else {
+        router
+    };
     let router = if shared.acl_enabled {
         router.route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
