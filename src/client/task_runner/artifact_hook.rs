@@ -10,7 +10,10 @@
 //! (default `local/`): mode `file` names the file itself; otherwise it is a directory that
 //! receives a fetched file under its own name, or the contents of an archive, a directory or a
 //! repository. The client's `artifact` block sets the limits (`ArtifactLimits`, Nomad's names
-//! and defaults); exceeding one fails the artifact with an error naming it.
+//! and defaults); exceeding one fails the artifact with an error naming it. As in Nomad, the
+//! source, each option and header and the destination are interpolated first against the task's
+//! environment and the node (`${NOMAD_ALLOC_ID}`, `${attr.kernel.name}`, `${meta.x}`); the
+//! hook's state keys each artifact by its block as written.
 //!
 //! **Invariant:** every file is created through [`crate::allocfs`] beneath the task dir (never
 //! through a symbolic link), a `file://` source (git's included) is read only from beneath a
@@ -25,10 +28,12 @@ mod unpack;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::env_hook::{NodeFacts, TaskPaths, build_env, interpolate};
 use super::events;
 use super::hooks::{HookError, HookFuture, Prestart, PrestartRequest, PrestartResponse, TaskHook};
 use crate::allocfs::{AllocFsError, OpenOptions, RelPath, Root};
@@ -165,6 +170,29 @@ struct Fetched {
 #[derive(Debug, Clone, Default)]
 pub struct ArtifactHook {
     pub settings: ArtifactSettings,
+    /// The node, for `${attr.*}`, `${meta.*}` and `${node.*}` in an artifact's block.
+    pub facts: Arc<NodeFacts>,
+}
+
+/// `artifact` with every `${...}` in its source, options, headers and destination replaced from
+/// `env` and the node (Nomad's `TaskEnv.ReplaceEnv` on the same fields).
+fn interpolated(
+    artifact: &TaskArtifact,
+    env: &BTreeMap<String, String>,
+    facts: &NodeFacts,
+) -> TaskArtifact {
+    let each = |map: &BTreeMap<String, String>| {
+        map.iter()
+            .map(|(key, value)| (key.clone(), interpolate(value, env, facts)))
+            .collect()
+    };
+    TaskArtifact {
+        getter_source: interpolate(&artifact.getter_source, env, facts),
+        getter_options: each(&artifact.getter_options),
+        getter_headers: each(&artifact.getter_headers),
+        relative_dest: interpolate(&artifact.relative_dest, env, facts),
+        ..artifact.clone()
+    }
 }
 
 impl TaskHook for ArtifactHook {
@@ -190,6 +218,10 @@ impl Prestart for ArtifactHook {
                 return Ok(());
             }
             let mut state = req.previous::<Fetched>().unwrap_or_default();
+            // The task's environment as the env hook will give it, over what earlier hooks gave.
+            let paths = TaskPaths::for_driver(req.alloc_dir.root(), req.task_dir, req.fs_isolation);
+            let mut env = req.env.clone();
+            env.extend(build_env(req.alloc, req.task, &self.facts, &paths));
             req.events.emit(events::new(
                 TaskEvent::DOWNLOADING_ARTIFACTS,
                 "Client is downloading artifacts",
@@ -199,7 +231,8 @@ impl Prestart for ArtifactHook {
                 if state.fetched.contains(&key) {
                     continue;
                 }
-                if let Err(err) = fetch_one(req.task_dir, artifact, &self.settings).await {
+                let resolved = interpolated(artifact, &env, &self.facts);
+                if let Err(err) = fetch_one(req.task_dir, &resolved, &self.settings).await {
                     // Keep what was fetched: the retry starts from the first missing one.
                     resp.set_state(&state)?;
                     let mut event = events::new(TaskEvent::FAILED_ARTIFACT_DOWNLOAD, err.clone());

@@ -64,6 +64,7 @@ pub fn init_hooks(config: &TaskRunnerConfig) -> HookList {
             file_allowlist: config.task_files.artifact_file_allowlist.clone(),
             limits: config.task_files.artifact_limits.clone(),
         },
+        facts: Arc::clone(&config.facts),
     }));
     hooks.push(Arc::new(EnvHook {
         facts: Arc::clone(&config.facts),

@@ -133,6 +133,7 @@ async fn the_hook_keeps_what_it_fetched_and_reports_done() -> std::io::Result<()
     };
     let hook = ArtifactHook {
         settings: allowed(&[dir.path().to_path_buf()]),
+        facts: Arc::default(),
     };
     let alloc = Allocation::default();
     let alloc_dir = AllocDir::new(dir.path(), "alloc");
@@ -548,5 +549,69 @@ pub(crate) fn make_repo(repo: &Path) -> std::io::Result<()> {
     git(&["tag", "v1"])?;
     std::fs::write(repo.join("VERSION"), "2\n")?;
     git(&["commit", "--quiet", "-am", "two"])?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn source_and_destination_are_interpolated_from_the_task_env_and_node() -> anyhow::Result<()>
+{
+    use super::super::hooks::HookEvents;
+    use crate::client::alloc_runner::alloc_dir::AllocDir;
+    use crate::structs::{Allocation, Task};
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("web-linux.conf"), "conf")?;
+    let task = Task {
+        name: "web".to_owned(),
+        artifacts: vec![TaskArtifact {
+            getter_source: format!(
+                "file://{}/${{NOMAD_TASK_NAME}}-${{attr.kernel.name}}.conf",
+                dir.path().display()
+            ),
+            relative_dest: "local/${meta.rack}/${NOMAD_ALLOC_INDEX}".to_owned(),
+            ..TaskArtifact::default()
+        }],
+        ..Task::default()
+    };
+    let mut facts = NodeFacts::default();
+    facts
+        .node
+        .attributes
+        .insert("kernel.name".to_owned(), "linux".to_owned());
+    facts.node.meta.insert("rack".to_owned(), "r1".to_owned());
+    let hook = ArtifactHook {
+        settings: allowed(&[dir.path().to_path_buf()]),
+        facts: Arc::new(facts),
+    };
+    let alloc = Allocation {
+        name: "app.web[3]".to_owned(),
+        ..Allocation::default()
+    };
+    let alloc_dir = AllocDir::new(dir.path(), "alloc");
+    let task_dir = dir.path().join("task");
+    let (events, _received) = HookEvents::channel();
+    let env = std::collections::BTreeMap::new();
+    let req = PrestartRequest {
+        alloc: &alloc,
+        task: &task,
+        alloc_dir: &alloc_dir,
+        task_dir: &task_dir,
+        fs_isolation: crate::driver_host::FsIsolation::None,
+        env: &env,
+        previous_state: None,
+        recovering: false,
+        events: &events,
+    };
+    let mut resp = PrestartResponse::default();
+    hook.prestart(&req, &mut resp).await?;
+    assert_eq!(
+        std::fs::read_to_string(task_dir.join("local/r1/3/web-linux.conf"))?,
+        "conf"
+    );
+    // The state keys the block as written, so a restart finds it fetched.
+    let kept = resp.state.unwrap_or_default();
+    assert_eq!(
+        kept["fetched"][0].as_str(),
+        Some(artifact_key(&task.artifacts[0]).as_str())
+    );
     Ok(())
 }
