@@ -110,9 +110,13 @@ fn compute_attempt(
         eligible: &eligible_ids,
         ineligible: &ineligible,
         tainted: &tainted,
+        now: config.now_unix_nanos,
     });
     for stop in &results.stop {
         ctx.stop(&stop.alloc, stop.description, stop.client_status);
+    }
+    for alloc in &results.disconnecting {
+        ctx.plan.append_unknown_alloc(alloc);
     }
     let mut failed_tg_allocs: BTreeMap<String, AllocMetric> = BTreeMap::new();
     let mut queued: BTreeMap<String, u64> = BTreeMap::new();

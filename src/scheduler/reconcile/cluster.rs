@@ -37,7 +37,7 @@ use super::reschedule::{RescheduleDecision, decide};
 use super::update::tasks_updated;
 use super::{
     AllocPlacement, AllocStop, DelayedReschedule, NewPlacements, NodeTaint, ReconcileResults,
-    destructive_placement, runs_older_version,
+    destructive_placement, runs_older_version, within,
 };
 use crate::structs::{
     AllocClientStatus, AllocDesiredStatus, AllocId, Allocation, Deployment, EvalId, Job, NodeId,
@@ -132,12 +132,6 @@ fn stop_if_live(
         description: if lost { ALLOC_LOST } else { description },
         client_status: lost.then_some(AllocClientStatus::Lost),
     });
-}
-
-/// True while a node disconnected since `since` is within a disconnect `window` at `now`
-/// (Unix nanoseconds).
-fn within(since: i64, window: std::time::Duration, now: i64) -> bool {
-    since.saturating_add(i64::try_from(window.as_nanos()).unwrap_or(i64::MAX)) > now
 }
 
 /// The allocations that give way now that a disconnected client is back: of an original

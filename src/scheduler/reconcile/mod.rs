@@ -58,6 +58,12 @@ impl NodeTaint {
     }
 }
 
+/// True while a node disconnected since `since` is within a disconnect `window` at `now`
+/// (Unix nanoseconds).
+fn within(since: i64, window: std::time::Duration, now: i64) -> bool {
+    since.saturating_add(i64::try_from(window.as_nanos()).unwrap_or(i64::MAX)) > now
+}
+
 /// True when `tainted` says `node_id`'s allocations are lost (down, gone or disconnected).
 pub fn node_loses_allocs(
     tainted: &std::collections::HashMap<NodeId, NodeTaint>,

@@ -3,6 +3,9 @@
 //! ```text
 //! job stopped or group removed ───────────────► stop
 //! node lost ──────────────────────────────────► stop as lost (not replaced elsewhere)
+//! node disconnected, in the group's window ───► running ones marked unknown, all kept (they
+//!                                               resume when the client is back; past the
+//!                                               window they are lost)
 //! node draining, marked to migrate ───────────► stop (unmarked: kept)
 //! node no longer in the job's datacenters/pool► stop
 //! node ineligible (but ready) ─────────────────► keep, place nothing new
@@ -23,7 +26,7 @@ use super::descriptions::{ALLOC_LOST, ALLOC_NODE_TAINTED, ALLOC_NOT_NEEDED};
 use super::update::tasks_updated;
 use super::{
     AllocPlacement, AllocStop, NodeTaint, ReconcileResults, destructive_placement,
-    runs_older_version,
+    runs_older_version, within,
 };
 use crate::structs::{AllocClientStatus, AllocDesiredStatus, AllocId, Allocation, Job, NodeId};
 
@@ -36,6 +39,8 @@ pub struct NodeInput<'a> {
     /// Ready nodes in the job's datacenters and pool that are merely ineligible: keep what runs.
     pub ineligible: &'a HashSet<NodeId>,
     pub tainted: &'a HashMap<NodeId, NodeTaint>,
+    /// The scheduler's now (Unix nanoseconds), for disconnect windows.
+    pub now: i64,
 }
 
 pub fn reconcile_nodes(input: &NodeInput<'_>) -> ReconcileResults {
@@ -82,6 +87,19 @@ pub fn reconcile_nodes(input: &NodeInput<'_>) -> ReconcileResults {
             continue;
         };
         match input.tainted.get(*node_id) {
+            Some(NodeTaint::Disconnected { since })
+                if group
+                    .disconnect_window()
+                    .is_some_and(|window| within(*since, window, input.now)) =>
+            {
+                // Nomad's `Disconnecting`: running allocations become `unknown`; unknown ones
+                // are left alone until the client is back or the window has passed.
+                std::iter::once(first)
+                    .chain(live)
+                    .filter(|alloc| alloc.client_status == AllocClientStatus::Running)
+                    .for_each(|alloc| results.disconnecting.push((*alloc).clone()));
+                continue;
+            }
             Some(NodeTaint::Lost | NodeTaint::Disconnected { .. }) => {
                 stop(&mut results, first, ALLOC_LOST);
                 live.for_each(|alloc| stop(&mut results, alloc, ALLOC_LOST));

@@ -1,6 +1,7 @@
 //! Disconnected clients through the generic scheduler: allocations of a group with a disconnect
 //! window become `unknown` (replaced, or kept with `replace = false`), are lost once the window
-//! has passed, and when the client is back one of original and replacement is stopped.
+//! has passed, and when the client is back one of original and replacement is stopped. Through
+//! the system scheduler they become `unknown` and are kept (nothing replaces them elsewhere).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,12 +9,16 @@ use std::time::Duration;
 use super::{config, harness_with, mock};
 use crate::scheduler::harness::Harness;
 use crate::structs::{
-    AllocClientStatus, AllocDesiredStatus, Allocation, DisconnectStrategy, Job, NodeStatus,
+    AllocClientStatus, AllocDesiredStatus, Allocation, DisconnectStrategy, Job, JobType, NodeStatus,
 };
 
 /// A job of one allocation with `disconnect` on two nodes, placed; the allocation.
 fn placed(disconnect: DisconnectStrategy) -> (Harness, Arc<Job>, Arc<Allocation>) {
-    let mut job = mock::job(1);
+    placed_as(mock::job(1), disconnect)
+}
+
+/// `job` with `disconnect` on its group on two nodes, placed; its first allocation.
+fn placed_as(mut job: Job, disconnect: DisconnectStrategy) -> (Harness, Arc<Job>, Arc<Allocation>) {
     job.task_groups[0].disconnect = Some(disconnect);
     let (mut harness, job) = harness_with((0..2).map(mock::node).collect(), job);
     harness
@@ -22,6 +27,29 @@ fn placed(disconnect: DisconnectStrategy) -> (Harness, Arc<Job>, Arc<Allocation>
     harness.plans.clear();
     let alloc = harness.state.allocs()[0].clone();
     (harness, job, alloc)
+}
+
+/// A system job: one allocation per node.
+fn system_job() -> Job {
+    let mut job = mock::job(1);
+    job.id = "agent".into();
+    job.job_type = JobType::System;
+    job.canonicalize();
+    job
+}
+
+/// Marks every allocation of the harness `running`, as their clients would.
+fn all_running(harness: &mut Harness) {
+    let running: Vec<Allocation> = harness
+        .state
+        .allocs()
+        .iter()
+        .map(|alloc| Allocation {
+            client_status: AllocClientStatus::Running,
+            ..(**alloc).clone()
+        })
+        .collect();
+    harness.state.upsert_allocs(running);
 }
 
 fn window(seconds: u64) -> DisconnectStrategy {
@@ -144,4 +172,68 @@ fn past_the_window_or_without_one_allocations_are_lost() {
         assert_eq!(now.desired_status, AllocDesiredStatus::Stop);
         assert_eq!(harness.placed().len(), 1);
     }
+}
+
+#[test]
+fn a_system_allocation_on_a_disconnected_node_is_unknown_and_kept_until_the_window_passes() {
+    let (mut harness, job, original) = placed_as(system_job(), window(60));
+    assert_eq!(harness.state.allocs().len(), 2, "one per node");
+    all_running(&mut harness);
+    set_node(&mut harness, &original, NodeStatus::Disconnected, 10);
+    harness
+        .process(&config(), &mock::eval(&job, "eval-disconnect"))
+        .expect("scheduling succeeds");
+    let now = current(&harness, &original);
+    assert_eq!(now.client_status, AllocClientStatus::Unknown);
+    assert_eq!(now.desired_status, AllocDesiredStatus::Run, "left to run");
+    assert!(harness.placed().is_empty(), "{:?}", harness.placed());
+
+    // Evaluated again while still disconnected: nothing more happens.
+    harness.plans.clear();
+    harness
+        .process(&config(), &mock::eval(&job, "eval-again"))
+        .expect("scheduling succeeds");
+    assert!(
+        harness.plans.iter().all(|plan| plan.is_no_op()),
+        "{:?}",
+        harness.plans
+    );
+
+    // Back: the unknown allocation is left for its client to report running again.
+    set_node(&mut harness, &original, NodeStatus::Ready, 0);
+    harness
+        .process(&config(), &mock::eval(&job, "eval-reconnect"))
+        .expect("scheduling succeeds");
+    assert!(
+        harness.plans.iter().all(|plan| plan.is_no_op()),
+        "{:?}",
+        harness.plans
+    );
+    assert_eq!(
+        current(&harness, &original).desired_status,
+        AllocDesiredStatus::Run
+    );
+
+    // Disconnected again, past the window: lost.
+    set_node(&mut harness, &original, NodeStatus::Disconnected, 61);
+    harness
+        .process(&config(), &mock::eval(&job, "eval-expired"))
+        .expect("scheduling succeeds");
+    let now = current(&harness, &original);
+    assert_eq!(now.client_status, AllocClientStatus::Lost);
+    assert_eq!(now.desired_status, AllocDesiredStatus::Stop);
+}
+
+#[test]
+fn a_system_allocation_without_a_window_is_lost_when_its_node_disconnects() {
+    let (mut harness, job, original) = placed_as(system_job(), DisconnectStrategy::default());
+    all_running(&mut harness);
+    set_node(&mut harness, &original, NodeStatus::Disconnected, 1);
+    harness
+        .process(&config(), &mock::eval(&job, "eval-disconnect"))
+        .expect("scheduling succeeds");
+    assert_eq!(
+        current(&harness, &original).client_status,
+        AllocClientStatus::Lost
+    );
 }
