@@ -329,6 +329,7 @@ pub fn server_options(
         )?,
         acl_enabled: config.acl.enabled.unwrap_or(false),
         tls: None,
+        local_client: dev || config.client_enabled(),
     })
 }
 

@@ -45,6 +45,9 @@ pub struct ServerOptions {
     pub gc: crate::server::core_gc::GcConfig,
     /// The agent's `tls` block: HTTPS listeners, and how this server reaches the others.
     pub tls: Option<std::sync::Arc<crate::tls::AgentTls>>,
+    /// The agent runs a client beside this server (`-dev`, or both blocks enabled): its
+    /// `/v1/agent/health` answers for both.
+    pub local_client: bool,
 }
 
 impl Default for ServerOptions {
@@ -68,6 +71,7 @@ impl Default for ServerOptions {
             acl_enabled: false,
             gc: crate::server::core_gc::GcConfig::default(),
             tls: None,
+            local_client: false,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The agent's own endpoints between separate processes, one server and one client agent:
 //! `caravan node config -servers | -update-servers` over `/v1/agent/servers`, and `caravan
-//! monitor` over `/v1/agent/monitor` streaming what the client logs while that happens.
+//! monitor` over `/v1/agent/monitor` streaming what the client logs while that happens, and
+//! `/v1/agent/health` answering for the part each agent runs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -86,6 +87,28 @@ async fn node_config_lists_and_replaces_a_clients_servers() -> anyhow::Result<()
         Ok(ready.then_some(()))
     })
     .await?;
+
+    // Each agent answers for what it runs; a part named with `type` that it does not run fails.
+    for (url, query, status, body) in [
+        (&client, "", 200, r#"{"client":{"ok":true,"message":"ok"}}"#),
+        (&server, "", 200, r#"{"server":{"ok":true,"message":"ok"}}"#),
+        (
+            &client,
+            "?type=server",
+            500,
+            r#"{"server":{"ok":false,"message":"server not enabled"}}"#,
+        ),
+        (
+            &server,
+            "?type=client&type=server",
+            500,
+            r#"{"client":{"ok":false,"message":"client not enabled"},"server":{"ok":true,"message":"ok"}}"#,
+        ),
+    ] {
+        let answer = reqwest::get(format!("{url}/v1/agent/health{query}")).await?;
+        assert_eq!(answer.status().as_u16(), status, "{url}{query}");
+        assert_eq!(answer.text().await?, body, "{url}{query}");
+    }
 
     let listed = cli(dir.path(), &client, &["node", "config", "-servers"]).await?;
     assert_eq!(listed.code, Some(0), "{listed:?}");

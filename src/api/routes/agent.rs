@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -257,24 +257,56 @@ pub async fn agent_self(State(server): State<Arc<Server>>) -> Json<AgentSelf> {
     })
 }
 
-pub async fn health(State(server): State<Arc<Server>>) -> Result<Response, ApiError> {
+pub async fn health(State(server): State<Arc<Server>>, RawQuery(query): RawQuery) -> Response {
     let known_leader = server.leader_addr().is_some();
-    let body = AgentHealthResponse {
-        client: None,
-        server: Some(AgentHealth {
-            ok: known_leader,
-            message: if known_leader {
-                "ok"
-            } else {
-                "no known leader"
-            }
-            .to_owned(),
-        }),
+    let server_part = AgentHealth {
+        ok: known_leader,
+        message: if known_leader { "ok" } else { "no leader" }.to_owned(),
     };
-    let status = if known_leader {
+    // The agent's own client talks to this server: it always knows one.
+    let client_part = server.options.local_client.then(|| AgentHealth {
+        ok: true,
+        message: "ok".to_owned(),
+    });
+    health_answer(query.as_deref(), client_part, Some(server_part))
+}
+
+/// The `/v1/agent/health` answer from the parts this agent runs (Nomad: `HealthRequest`). Both
+/// are reported unless `?type=client` / `?type=server` names some; a named part the agent does
+/// not run is reported failing ("client not enabled"). 200 when no reported part fails, else 500
+/// with the same body.
+pub(crate) fn health_answer(
+    query: Option<&str>,
+    client: Option<AgentHealth>,
+    server: Option<AgentHealth>,
+) -> Response {
+    let types: Vec<String> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(name, _)| name == "type")
+        .map(|(_, value)| value.into_owned())
+        .collect();
+    let part = |name: &str, health: Option<AgentHealth>| {
+        if types.is_empty() {
+            return health;
+        }
+        types.iter().any(|asked| asked == name).then(|| {
+            health.unwrap_or_else(|| AgentHealth {
+                ok: false,
+                message: format!("{name} not enabled"),
+            })
+        })
+    };
+    let body = AgentHealthResponse {
+        client: part("client", client),
+        server: part("server", server),
+    };
+    let ok = [&body.client, &body.server]
+        .into_iter()
+        .flatten()
+        .all(|health| health.ok);
+    let status = if ok {
         StatusCode::OK
     } else {
         StatusCode::INTERNAL_SERVER_ERROR
     };
-    Ok((status, Json(body)).into_response())
+    (status, Json(body)).into_response()
 }

@@ -59,10 +59,12 @@ pub(crate) fn router(shared: Arc<Shared>, standalone: bool) -> Router {
                 .post(agent::update_servers),
         );
     let router = if standalone {
-        router.route(
-            "/v1/agent/monitor",
-            get(crate::api::routes::monitor::monitor_local),
-        )
+        router
+            .route(
+                "/v1/agent/monitor",
+                get(crate::api::routes::monitor::monitor_local),
+            )
+            .route("/v1/agent/health", get(agent::health))
     } else {
         router
     };
