@@ -4,21 +4,28 @@
 //! files: for `/v1/client/fs/...` and `/v1/client/allocation/:id/...` it looks the allocation up,
 //! finds its node's advertised HTTP address (`Node.HTTPAddr`) and forwards the request there,
 //! streaming the reply (so `-f` follows), as Nomad's servers forward client RPCs to the node.
-//! Agents that run a client themselves answer for their own allocations first.
+//! `alloc exec`'s websocket is relayed: the server opens the same websocket to the node (the
+//! caller's token with it) and, once the node has accepted it, upgrades the caller's connection
+//! and copies frames both ways until either side closes; a node's refusal reaches the caller as
+//! the node's HTTP answer. Agents that run a client themselves answer for their own allocations
+//! first.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::extract::ws::{self, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts as _, Path, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use futures::{SinkExt as _, StreamExt as _};
+use tokio_tungstenite::tungstenite::{self, Message as TMessage, client::IntoClientRequest as _};
 
 use super::proxy::{MAX_BODY_BYTES, forward_once};
 use crate::scheduler::State as _;
 use crate::server::Server;
-use crate::structs::AllocId;
-use crate::tls::{Dial, Dialer};
+use crate::structs::{AllocId, Node};
+use crate::tls::{Dial, Dialer, websocket};
 
 #[derive(Debug)]
 struct Forwarding {
@@ -56,43 +63,49 @@ async fn forward_fs(
 
 async fn forward_alloc(
     State(state): State<Arc<Forwarding>>,
-    Path((alloc_id, _op)): Path<(String, String)>,
+    Path((alloc_id, op)): Path<(String, String)>,
     request: Request,
 ) -> Response {
+    if op == "exec" && request.headers().contains_key(header::UPGRADE) {
+        return forward_exec(&state, &alloc_id, request).await;
+    }
     forward(&state, &alloc_id, request).await
 }
 
-async fn forward(state: &Forwarding, alloc_id: &str, request: Request) -> Response {
+/// The node that runs `alloc_id`, with an HTTP address; otherwise the status and why not.
+fn node_of(state: &Forwarding, alloc_id: &str) -> Result<Arc<Node>, (StatusCode, String)> {
     let snapshot = state.server.store.snapshot();
     let Some(alloc) = snapshot.alloc(&AllocId::from(alloc_id)) else {
-        return (
+        return Err((
             StatusCode::NOT_FOUND,
             format!("alloc {alloc_id:?} not found"),
-        )
-            .into_response();
+        ));
     };
     let Some(node) = snapshot.node_by_id(&alloc.node_id) else {
-        return (
+        return Err((
             StatusCode::NOT_FOUND,
             format!("node {} of alloc {alloc_id:?} not found", alloc.node_id),
-        )
-            .into_response();
+        ));
     };
     if node.http_addr.is_empty() {
-        return (
+        return Err((
             StatusCode::BAD_GATEWAY,
             format!("node {} has no HTTP address to forward to", node.name),
-        )
-            .into_response();
+        ));
     }
+    Ok(node)
+}
+
+async fn forward(state: &Forwarding, alloc_id: &str, request: Request) -> Response {
+    let node = match node_of(state, alloc_id) {
+        Ok(node) => node,
+        Err(refusal) => return refusal.into_response(),
+    };
     let (parts, body) = request.into_parts();
-    if parts.headers.contains_key(axum::http::header::UPGRADE) {
+    if parts.headers.contains_key(header::UPGRADE) {
         return (
             StatusCode::BAD_REQUEST,
-            format!(
-                "websocket calls are not forwarded: send them to node {} at {}",
-                node.name, node.http_addr
-            ),
+            "only alloc exec's websocket is forwarded",
         )
             .into_response();
     }
@@ -117,5 +130,114 @@ async fn forward(state: &Forwarding, alloc_id: &str, request: Request) -> Respon
             ),
         )
             .into_response(),
+    }
+}
+
+/// Relays an `alloc exec` websocket to the node that runs the allocation.
+async fn forward_exec(state: &Forwarding, alloc_id: &str, request: Request) -> Response {
+    let node = match node_of(state, alloc_id) {
+        Ok(node) => node,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let (mut parts, _) = request.into_parts();
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let base = state.dialer.base(&node.http_addr);
+    let ws_base = match base.split_once("://") {
+        Some(("https", rest)) => format!("wss://{rest}"),
+        Some((_, rest)) => format!("ws://{rest}"),
+        None => format!("ws://{base}"),
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or(parts.uri.path(), |path| path.as_str());
+    let mut to_node = match format!("{ws_base}{path}").into_client_request() {
+        Ok(to_node) => to_node,
+        Err(err) => {
+            return (
+                StatusCode::BAD_GATEWAY,
+                format!("node {} at {}: {err}", node.name, node.http_addr),
+            )
+                .into_response();
+        }
+    };
+    // The node checks the caller's token itself, as for every forwarded call.
+    for name in ["x-nomad-token", "authorization"] {
+        if let Some(value) = parts.headers.get(name) {
+            to_node.headers_mut().insert(name, value.clone());
+        }
+    }
+    let node_socket = match websocket::connect(to_node, state.dialer.tls()).await {
+        Ok(socket) => socket,
+        Err(tungstenite::Error::Http(refused)) => {
+            let (parts, body) = refused.into_parts();
+            return (parts.status, body.unwrap_or_default()).into_response();
+        }
+        Err(err) => {
+            return (
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "node {} at {} did not answer: {err}",
+                    node.name, node.http_addr
+                ),
+            )
+                .into_response();
+        }
+    };
+    upgrade.on_upgrade(move |caller| relay(caller, node_socket))
+}
+
+/// Copies frames between the caller's websocket and the node's until either side closes.
+async fn relay(caller: WebSocket, node: websocket::AgentSocket) {
+    let (mut to_caller, mut from_caller) = caller.split();
+    let (mut to_node, mut from_node) = node.split();
+    let upstream = async {
+        while let Some(Ok(message)) = from_caller.next().await {
+            let close = matches!(message, ws::Message::Close(_));
+            let forwarded = match message {
+                ws::Message::Text(text) => TMessage::text(text.as_str()),
+                ws::Message::Binary(bytes) => TMessage::binary(bytes),
+                ws::Message::Ping(bytes) => TMessage::Ping(bytes),
+                ws::Message::Pong(bytes) => TMessage::Pong(bytes),
+                ws::Message::Close(frame) => {
+                    TMessage::Close(frame.map(|frame| tungstenite::protocol::CloseFrame {
+                        code: frame.code.into(),
+                        reason: frame.reason.as_str().into(),
+                    }))
+                }
+            };
+            if to_node.send(forwarded).await.is_err() || close {
+                break;
+            }
+        }
+        let _ = to_node.close().await;
+    };
+    let downstream = async {
+        while let Some(Ok(message)) = from_node.next().await {
+            let close = matches!(message, TMessage::Close(_));
+            let forwarded = match message {
+                TMessage::Text(text) => ws::Message::text(text.as_str()),
+                TMessage::Binary(bytes) => ws::Message::binary(bytes),
+                TMessage::Ping(bytes) => ws::Message::Ping(bytes),
+                TMessage::Pong(bytes) => ws::Message::Pong(bytes),
+                TMessage::Close(frame) => ws::Message::Close(frame.map(|frame| ws::CloseFrame {
+                    code: frame.code.into(),
+                    reason: frame.reason.as_str().into(),
+                })),
+                TMessage::Frame(_) => continue,
+            };
+            if to_caller.send(forwarded).await.is_err() || close {
+                break;
+            }
+        }
+        let _ = to_caller.close().await;
+    };
+    // Either side ending ends the exec: the other direction is dropped with it.
+    tokio::select! {
+        () = upstream => {}
+        () = downstream => {}
     }
 }

@@ -79,42 +79,13 @@ async fn exec_over_websocket(
         value.set_sensitive(true);
         request.headers_mut().insert("X-Nomad-Token", value);
     }
-    let host_name = request
-        .uri()
-        .host()
-        .unwrap_or_default()
-        .trim_matches(['[', ']'])
-        .to_owned();
-    let port = request
-        .uri()
-        .port_u16()
-        .unwrap_or(if scheme == "wss" { 443 } else { 80 });
-    let tcp = tokio::net::TcpStream::connect((host_name.as_str(), port))
-        .await
-        .with_context(|| format!("failed to connect to {host}"))?;
-    if scheme == "ws" {
-        return relay(tcp, request).await;
-    }
-    let config = tls.https_config()?;
-    let server_name = rustls::pki_types::ServerName::try_from(host_name.clone())
-        .with_context(|| format!("{host_name} is not a valid TLS server name"))?;
-    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-        .connect(server_name, tcp)
-        .await
-        .with_context(|| format!("failed to connect to {host}"))?;
-    relay(stream, request).await
-}
-
-/// Opens the websocket on `stream` and relays the frames until the agent closes it.
-async fn relay<S>(
-    stream: S,
-    request: tungstenite::handshake::client::Request,
-) -> anyhow::Result<i64>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let (mut socket, _) = match tokio_tungstenite::client_async(request, stream).await {
-        Ok(connected) => connected,
+    let config = if scheme == "wss" {
+        Some(std::sync::Arc::new(tls.https_config()?))
+    } else {
+        None
+    };
+    let mut socket = match crate::tls::websocket::connect(request, config).await {
+        Ok(socket) => socket,
         Err(tungstenite::Error::Http(response)) => {
             let body = response.body().as_deref().unwrap_or_default();
             anyhow::bail!(
@@ -123,7 +94,9 @@ where
                 String::from_utf8_lossy(body).trim()
             );
         }
-        Err(err) => return Err(err).context("failed to open the exec websocket"),
+        Err(err) => {
+            return Err(err).with_context(|| format!("failed to connect to {host}"));
+        }
     };
     let mut exit_code = 0;
     while let Some(message) = socket.next().await {

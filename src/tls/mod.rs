@@ -24,6 +24,7 @@
 pub mod create;
 pub mod listener;
 mod verify;
+pub mod websocket;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -310,6 +311,8 @@ impl AgentTls {
 pub struct Dialer {
     pub http: reqwest::Client,
     scheme: &'static str,
+    /// The TLS settings `http` dials with, for connections it cannot make (websockets).
+    tls: Option<Arc<ClientConfig>>,
 }
 
 impl Default for Dialer {
@@ -317,6 +320,7 @@ impl Default for Dialer {
         Self {
             http: reqwest::Client::new(),
             scheme: "http",
+            tls: None,
         }
     }
 }
@@ -329,17 +333,25 @@ impl Dialer {
         connect_timeout: Duration,
     ) -> Result<Self, TlsError> {
         let builder = reqwest::Client::builder().connect_timeout(connect_timeout);
-        let (builder, scheme) = match tls {
-            Some(tls) if tls.dials_tls(dial) => (
+        let tls = tls
+            .filter(|tls| tls.dials_tls(dial))
+            .map(|tls| tls.dial_config(dial));
+        let (builder, scheme) = match &tls {
+            Some(config) => (
                 builder
-                    .use_preconfigured_tls((*tls.dial_config(dial)).clone())
+                    .use_preconfigured_tls((**config).clone())
                     .https_only(true),
                 "https",
             ),
-            _ => (builder, "http"),
+            None => (builder, "http"),
         };
         let http = builder.build().map_err(config_error)?;
-        Ok(Self { http, scheme })
+        Ok(Self { http, scheme, tls })
+    }
+
+    /// The TLS settings this dialer speaks with (`None`: plain).
+    pub fn tls(&self) -> Option<Arc<ClientConfig>> {
+        self.tls.clone()
     }
 
     /// `http` or `https`.

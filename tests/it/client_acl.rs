@@ -1,7 +1,8 @@
 //! ACLs on a client-only agent's own routes: with `acl { enabled = true }`, the client asks the
 //! servers what a caller's token grants before it serves logs, files, exec or stats, so an
 //! anonymous or unknown caller is refused there as on the servers, and a token with
-//! `read-logs` / `alloc-exec` works (the CLI's `alloc exec` sends its token too).
+//! `read-logs` / `alloc-exec` works (the CLI's `alloc exec` sends its token too, and a server
+//! relays the exec websocket to the client agent with it).
 
 use std::time::Duration;
 
@@ -210,7 +211,8 @@ async fn a_client_only_agent_checks_tokens_on_its_own_routes() -> anyhow::Result
     .await?;
     assert_eq!(status, 200, "management reads the host's stats: {text}");
 
-    // alloc exec through the client agent: refused without a token, runs with alloc-exec.
+    // alloc exec through the client agent, and through the server, which relays the websocket
+    // to the client: refused without alloc-exec, runs with it.
     let executor = token_with(
         &http,
         &server,
@@ -219,12 +221,12 @@ async fn a_client_only_agent_checks_tokens_on_its_own_routes() -> anyhow::Result
         r#"namespace "default" { capabilities = ["read-job", "alloc-exec"] }"#,
     )
     .await?;
-    let exec = |token: Option<String>| {
+    let exec = |address: &str, token: Option<String>| {
         let mut args = vec![
             "alloc".to_owned(),
             "exec".to_owned(),
             "-address".to_owned(),
-            client.clone(),
+            address.to_owned(),
         ];
         if let Some(token) = token {
             args.extend(["-token".to_owned(), token]);
@@ -240,18 +242,20 @@ async fn a_client_only_agent_checks_tokens_on_its_own_routes() -> anyhow::Result
             crate::support::caravan(&std::env::temp_dir(), &args)
         })
     };
-    let refused = exec(Some(reader.clone())).await??;
-    assert_ne!(refused.code, Some(0), "{refused:?}");
-    assert!(
-        refused.stderr.contains("403 (Permission denied)"),
-        "a token without alloc-exec is refused by the client: {refused:?}"
-    );
-    let ran = exec(Some(executor)).await??;
-    assert_eq!(
-        (ran.code, ran.stdout.as_str()),
-        (Some(0), "exec-as-redis\n"),
-        "{ran:?}"
-    );
+    for address in [&client, &server] {
+        let refused = exec(address, Some(reader.clone())).await??;
+        assert_ne!(refused.code, Some(0), "{address}: {refused:?}");
+        assert!(
+            refused.stderr.contains("403 (Permission denied)"),
+            "{address}: a token without alloc-exec is refused: {refused:?}"
+        );
+        let ran = exec(address, Some(executor.clone())).await??;
+        assert_eq!(
+            (ran.code, ran.stdout.as_str()),
+            (Some(0), "exec-as-redis\n"),
+            "{address}: {ran:?}"
+        );
+    }
 
     client_agent.shutdown().await;
     server_agent.shutdown().await;

@@ -3,7 +3,8 @@
 //! frozen with SIGSTOP: the servers mark its node `disconnected` and the allocation `unknown`,
 //! and place a replacement on the other client. Thawed with SIGCONT, the client heartbeats
 //! again: its allocation is `running` again with the same task process (same pid, no restart)
-//! and the replacement is stopped.
+//! and the replacement is stopped. A system job's allocation on the frozen client becomes
+//! `unknown` too, is not stopped, and runs on with the same pid once the client is back.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -37,8 +38,13 @@ impl Drop for Cleanup {
 }
 
 fn job(marker: &str) -> String {
+    job_of_type(marker, "service")
+}
+
+fn job_of_type(marker: &str, job_type: &str) -> String {
     format!(
         r#"job "keep" {{
+  type = "{job_type}"
   group "g" {{
     disconnect {{
       lost_after = "5m"
@@ -100,28 +106,27 @@ fn pid_of(client_dir: &Path, alloc_id: &str) -> anyhow::Result<i32> {
     Ok(text.trim().parse()?)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reconnecting_client_keeps_its_task_and_the_replacement_stops() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let mut cleanup = Cleanup {
-        marker: format!("caravan-disconnect-{}", std::process::id()),
-        frozen: None,
-    };
+/// A server with a short heartbeat TTL and the named raw_exec clients, all ready: the agents,
+/// the server's URL and the nodes.
+async fn cluster(
+    dir: &Path,
+    client_names: &[&str],
+) -> anyhow::Result<(AgentProcess, Vec<AgentProcess>, String, Vec<Value>)> {
     let (server_http, server_rpc) = (free_port()?, free_port()?);
     let server_config = write(
-        dir.path(),
+        dir,
         "server.hcl",
-        &short_ttl_server_config(dir.path(), server_http, server_rpc),
+        &short_ttl_server_config(dir, server_http, server_rpc),
     )?;
-    let _server = AgentProcess::start(dir.path(), "server1", &server_config)?;
+    let server = AgentProcess::start(dir, "server1", &server_config)?;
     let mut clients = Vec::new();
-    for name in ["client1", "client2"] {
+    for name in client_names {
         let config = write(
-            dir.path(),
+            dir,
             &format!("{name}.hcl"),
-            &raw_exec_client_config(dir.path(), name, free_port()?, server_rpc),
+            &raw_exec_client_config(dir, name, free_port()?, server_rpc),
         )?;
-        clients.push(AgentProcess::start(dir.path(), name, &config)?);
+        clients.push(AgentProcess::start(dir, name, &config)?);
     }
     let url = format!("http://127.0.0.1:{server_http}");
     let nodes = wait_for(WITHIN, || async {
@@ -133,24 +138,58 @@ async fn a_reconnecting_client_keeps_its_task_and_the_replacement_stops() -> any
             .iter()
             .filter(|node| node["Status"] == "ready")
             .count();
-        Ok((ready == 2).then_some(nodes))
+        Ok((ready == client_names.len()).then_some(nodes))
     })
     .await?;
+    Ok((server, clients, url, nodes))
+}
 
-    let job_file = write(dir.path(), "keep.nomad.hcl", &job(&cleanup.marker))?;
+/// Runs `text` as a job file through the CLI, detached.
+async fn run_job(dir: &Path, url: &str, text: &str) -> anyhow::Result<()> {
+    let job_file = write(dir, "keep.nomad.hcl", text)?;
     let run = caravan_async(
-        dir.path(),
+        dir,
         &[
             "job",
             "run",
             "-detach",
             "-address",
-            &url,
+            url,
             &job_file.to_string_lossy(),
         ],
     )
     .await?;
     anyhow::ensure!(run.code == Some(0), "{run:?}");
+    Ok(())
+}
+
+/// Waits until the node is `status`.
+async fn node_becomes(url: &str, node_id: &str, status: &str) -> anyhow::Result<()> {
+    wait_for(WITHIN, || async {
+        let node = get(url, &format!("/v1/node/{node_id}")).await?;
+        Ok((node["Status"] == status).then_some(()))
+    })
+    .await
+}
+
+/// The task of `alloc_id` ran on without a restart.
+async fn never_restarted(url: &str, alloc_id: &str) -> anyhow::Result<()> {
+    let alloc = get(url, &format!("/v1/allocation/{alloc_id}")).await?;
+    assert_eq!(alloc["TaskStates"]["t"]["Restarts"], 0, "{alloc:#}");
+    let events = alloc["TaskStates"]["t"]["Events"].to_string();
+    assert!(!events.contains("Restarting"), "{events}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_client_keeps_its_task_and_the_replacement_stops() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut cleanup = Cleanup {
+        marker: format!("caravan-disconnect-{}", std::process::id()),
+        frozen: None,
+    };
+    let (_server, clients, url, nodes) = cluster(dir.path(), &["client1", "client2"]).await?;
+    run_job(dir.path(), &url, &job(&cleanup.marker)).await?;
     let allocs = allocs_when(&url, "running", |allocs| {
         allocs.len() == 1 && allocs[0]["ClientStatus"] == "running"
     })
@@ -172,11 +211,7 @@ async fn a_reconnecting_client_keeps_its_task_and_the_replacement_stops() -> any
     let agent_pid = i32::try_from(clients[index].child.id())?;
     kill(Pid::from_raw(agent_pid), Signal::SIGSTOP)?;
     cleanup.frozen = Some(agent_pid);
-    wait_for(WITHIN, || async {
-        let node = get(&url, &format!("/v1/node/{node_id}")).await?;
-        Ok((node["Status"] == "disconnected").then_some(()))
-    })
-    .await?;
+    node_becomes(&url, &node_id, "disconnected").await?;
     let allocs = allocs_when(&url, "unknown and replaced", |allocs| {
         let unknown = allocs
             .iter()
@@ -219,9 +254,53 @@ async fn a_reconnecting_client_keeps_its_task_and_the_replacement_stops() -> any
         kill(Pid::from_raw(pid), None).is_ok(),
         "the task's process {pid} is gone"
     );
-    let alloc = get(&url, &format!("/v1/allocation/{original}")).await?;
-    assert_eq!(alloc["TaskStates"]["t"]["Restarts"], 0, "{alloc:#}");
-    let events = alloc["TaskStates"]["t"]["Events"].to_string();
-    assert!(!events.contains("Restarting"), "{events}");
-    Ok(())
+    never_restarted(&url, &original).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_system_jobs_allocation_is_unknown_while_its_client_is_away_and_resumes()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut cleanup = Cleanup {
+        marker: format!("caravan-disconnect-system-{}", std::process::id()),
+        frozen: None,
+    };
+    let (_server, clients, url, _nodes) = cluster(dir.path(), &["client1"]).await?;
+    run_job(dir.path(), &url, &job_of_type(&cleanup.marker, "system")).await?;
+    let allocs = allocs_when(&url, "running", |allocs| {
+        allocs.len() == 1 && allocs[0]["ClientStatus"] == "running"
+    })
+    .await?;
+    let alloc_id = allocs[0]["ID"].as_str().unwrap_or_default().to_owned();
+    let node_id = allocs[0]["NodeID"].as_str().unwrap_or_default().to_owned();
+    let client_dir = dir.path().join("client1");
+    let pid = wait_for(WITHIN, || async { Ok(pid_of(&client_dir, &alloc_id).ok()) }).await?;
+
+    let agent_pid = i32::try_from(clients[0].child.id())?;
+    kill(Pid::from_raw(agent_pid), Signal::SIGSTOP)?;
+    cleanup.frozen = Some(agent_pid);
+    node_becomes(&url, &node_id, "disconnected").await?;
+    allocs_when(&url, "unknown, still desired to run", |allocs| {
+        allocs.len() == 1
+            && allocs[0]["ClientStatus"] == "unknown"
+            && allocs[0]["DesiredStatus"] == "run"
+    })
+    .await?;
+
+    kill(Pid::from_raw(agent_pid), Signal::SIGCONT)?;
+    cleanup.frozen = None;
+    allocs_when(&url, "running again", |allocs| {
+        allocs.len() == 1
+            && allocs[0]["ID"] == alloc_id.as_str()
+            && allocs[0]["ClientStatus"] == "running"
+            && allocs[0]["DesiredStatus"] == "run"
+    })
+    .await?;
+    node_becomes(&url, &node_id, "ready").await?;
+    assert_eq!(pid_of(&client_dir, &alloc_id)?, pid);
+    assert!(
+        kill(Pid::from_raw(pid), None).is_ok(),
+        "the task's process {pid} is gone"
+    );
+    never_restarted(&url, &alloc_id).await
 }
