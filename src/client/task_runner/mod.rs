@@ -446,7 +446,11 @@ impl TaskRunner {
         }
         template_watch::spawn(template_watch::WatchConfig {
             task_dir: self.scope.task_dir.clone(),
-            templates: self.config.task.templates.clone(),
+            templates: template_hook::interpolated(
+                &self.config.task.templates,
+                &self.env,
+                &self.config.facts,
+            ),
             env: self.env.clone(),
             namespace: self.config.alloc.namespace.clone(),
             link,

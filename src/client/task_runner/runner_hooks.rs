@@ -83,6 +83,7 @@ pub fn init_hooks(config: &TaskRunnerConfig) -> HookList {
     if !config.task.templates.is_empty() {
         hooks.push(Arc::new(TemplateHook {
             link: config.link.clone(),
+            facts: Arc::clone(&config.facts),
         }));
     }
     Arc::new(hooks)

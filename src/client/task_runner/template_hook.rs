@@ -5,7 +5,8 @@
 //! `NOMAD_*` included, is what `env` reads), custom delimiters honoured. A function caravan does
 //! not have is an error naming it, so a job relying on Consul or Vault functions fails visibly
 //! instead of rendering wrong. `env = true` templates are parsed as `KEY=VALUE` lines and added
-//! to the task's environment.
+//! to the task's environment. Source and destination paths are interpolated first from the
+//! task's environment and the node (`${NOMAD_ALLOC_ID}`, `${attr.kernel.name}`), as Nomad does.
 //! Nomad: `client/allocrunner/taskrunner/template/template.go`.
 //!
 //! **Invariant:** sources are read and destinations written beneath the task dir through
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::env_hook::{NodeFacts, interpolate};
 use super::hooks::{HookError, HookFuture, Prestart, PrestartRequest, PrestartResponse, TaskHook};
 use crate::allocfs::{FileKind, RelPath, Root};
 use crate::client::ServerLink;
@@ -303,6 +305,23 @@ pub async fn render_with_link(
     ))
 }
 
+/// `templates` with every `${...}` in their source and destination paths replaced from `env` and
+/// the node, as Nomad's template hook does before rendering (`TaskEnv.ReplaceEnv`).
+pub fn interpolated(
+    templates: &[Template],
+    env: &BTreeMap<String, String>,
+    facts: &NodeFacts,
+) -> Vec<Template> {
+    templates
+        .iter()
+        .map(|template| Template {
+            source_path: interpolate(&template.source_path, env, facts),
+            dest_path: interpolate(&template.dest_path, env, facts),
+            ..template.clone()
+        })
+        .collect()
+}
+
 /// What the hook keeps: the checksum of each destination's last render.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Checksums {
@@ -326,6 +345,8 @@ pub(crate) fn kept_checksums(
 #[derive(Clone, Default)]
 pub struct TemplateHook {
     pub link: Option<Arc<dyn ServerLink>>,
+    /// The node, for `${attr.*}` and `${meta.*}` in source and destination paths.
+    pub facts: Arc<NodeFacts>,
 }
 
 impl TaskHook for TemplateHook {
@@ -346,9 +367,10 @@ impl Prestart for TemplateHook {
     ) -> HookFuture<'a> {
         Box::pin(async move {
             let previous = req.previous::<Checksums>().unwrap_or_default();
+            let templates = interpolated(&req.task.templates, req.env, &self.facts);
             let rendered = render_with_link(
                 req.task_dir,
-                &req.task.templates,
+                &templates,
                 req.env,
                 &Workload::of(req.alloc, &req.task.name),
                 self.link.as_deref(),
@@ -490,6 +512,28 @@ mod tests {
         assert_eq!(changed.written, ["local/app.conf"]);
         assert_ne!(changed.checksums, first.checksums);
         Ok(())
+    }
+
+    #[test]
+    fn source_and_destination_paths_are_interpolated() {
+        let mut facts = NodeFacts::default();
+        facts
+            .node
+            .attributes
+            .insert("kernel.name".to_owned(), "linux".to_owned());
+        let templates = [Template {
+            source_path: "local/${NOMAD_TASK_NAME}.tpl".to_owned(),
+            dest_path: "local/${attr.kernel.name}/${PORT}.conf".to_owned(),
+            embedded_tmpl: "x".to_owned(),
+            ..Template::default()
+        }];
+        let done = interpolated(&templates, &env(), &facts);
+        assert_eq!(done[0].source_path, "local/web.tpl");
+        assert_eq!(done[0].dest_path, "local/linux/8080.conf");
+        assert_eq!(
+            done[0].embedded_tmpl, "x",
+            "the template's text is not interpolated"
+        );
     }
 }
 
