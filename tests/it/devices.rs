@@ -76,7 +76,10 @@ impl Cluster {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter(|node| node["Status"] == "ready")
+                .filter(|node| {
+                    node["Status"] == "ready"
+                        && node["Drivers"]["raw_exec"]["Healthy"] == json!(true)
+                })
                 .count();
             Ok((ready == 2).then_some(()))
         })

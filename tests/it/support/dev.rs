@@ -16,7 +16,7 @@ pub struct Dev {
 }
 
 impl Dev {
-    /// Starts the agent and waits for its node to be ready.
+    /// Starts the agent and waits for its node to be ready with raw_exec healthy.
     pub async fn start() -> anyhow::Result<Self> {
         Self::start_with(|_| {}).await
     }
@@ -35,11 +35,18 @@ impl Dev {
             url,
             http: reqwest::Client::new(),
         };
-        wait_for(Duration::from_secs(30), || async {
+        // Ready with raw_exec fingerprinted: on a loaded machine the first fingerprint of a
+        // driver can miss its deadline, and a job placed then fails with "missing drivers".
+        wait_for(Duration::from_secs(60), || async {
             let nodes = dev.get("/v1/nodes").await?;
             Ok(nodes
                 .as_array()
-                .is_some_and(|nodes| nodes.iter().any(|node| node["Status"] == "ready"))
+                .is_some_and(|nodes| {
+                    nodes.iter().any(|node| {
+                        node["Status"] == "ready"
+                            && node["Drivers"]["raw_exec"]["Healthy"] == json!(true)
+                    })
+                })
                 .then_some(()))
         })
         .await?;
