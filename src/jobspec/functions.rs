@@ -1,8 +1,9 @@
 //! The HCL functions a job file may call, a subset of Nomad's (which are Terraform's and cty's
 //! standard library): string, collection and conversion functions.
 //!
-//! Invariant: functions are pure, but for `file()` (`file_function.rs`), which reads beside the
-//! job file only when the CLI parses one from disk; none touches the environment.
+//! Invariant: functions are pure, but for `file()` and `pathexpand()` (`file_function.rs`), which
+//! work only when the CLI parses a job file from disk: `file()` reads beside it, `pathexpand()`
+//! takes `HOME` from the parse's environment; none reads the process's environment.
 
 use hcl::Value;
 use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
@@ -80,7 +81,12 @@ pub(crate) fn declare_all(context: &mut Context<'_>) {
         FuncDef::new(element, [ParamType::Any, ParamType::Number]),
     );
     context.declare_func("abs", FuncDef::new(abs, [ParamType::Number]));
+    context.declare_func("uuidv5", FuncDef::new(uuidv5, [string(), string()]));
     context.declare_func("file", FuncDef::new(super::file_function::file, [string()]));
+    context.declare_func(
+        "pathexpand",
+        FuncDef::new(super::file_function::pathexpand, [string()]),
+    );
 }
 
 /// Argument `idx`; hcl-rs checks the count against the declaration before calling, so a
@@ -274,6 +280,34 @@ fn merge(args: FuncArgs) -> Result<Value, String> {
         }
     }
     Ok(Value::Object(merged))
+}
+
+/// A name-based (SHA-1) UUID, RFC 9562 version 5, as Nomad's `uuidv5(namespace, name)`: the
+/// namespace is `dns`, `url`, `oid`, `x500` or a UUID.
+fn uuidv5(args: FuncArgs) -> Result<Value, String> {
+    use sha1::Digest as _;
+    use uuid::Uuid;
+    let namespace = match string_arg(&args, 0)? {
+        "dns" => Uuid::NAMESPACE_DNS,
+        "url" => Uuid::NAMESPACE_URL,
+        "oid" => Uuid::NAMESPACE_OID,
+        "x500" => Uuid::NAMESPACE_X500,
+        other => Uuid::parse_str(other).map_err(|error| {
+            format!("invalid uuidv5 namespace {other:?}: expected dns, url, oid, x500 or a UUID ({error})")
+        })?,
+    };
+    let digest = sha1::Sha1::new()
+        .chain_update(namespace.as_bytes())
+        .chain_update(string_arg(&args, 1)?.as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Ok(Value::from(
+        uuid::Builder::from_sha1_bytes(bytes)
+            .into_uuid()
+            .hyphenated()
+            .to_string(),
+    ))
 }
 
 fn base64encode(args: FuncArgs) -> Result<Value, String> {

@@ -119,7 +119,15 @@ fn parse_file_with(
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    file_function::with_file_base(base, || {
+    let access = file_function::FileAccess {
+        base: base.to_owned(),
+        home: config
+            .env
+            .iter()
+            .find(|(name, _)| name == "HOME")
+            .map(|(_, home)| home.clone()),
+    };
+    file_function::with_file_access(access, || {
         parse_with(
             &source,
             &path.display().to_string(),

@@ -666,3 +666,44 @@ job "bomb" {
         "{error}"
     );
 }
+
+/// `uuidv5` (Nomad's, from Terraform): RFC 9562 name-based UUIDs, the values Go's
+/// `uuid.NewSHA1` and Python's `uuid.uuid5` give for the same namespace and name.
+#[test]
+fn uuidv5_gives_name_based_uuids() {
+    let source = |namespace: &str| {
+        format!(
+            r#"
+job "ids" {{
+  meta {{
+    id = uuidv5("{namespace}", "kadalu.io")
+  }}
+  group "g" {{
+    task "t" {{
+      driver = "raw_exec"
+    }}
+  }}
+}}
+"#
+        )
+    };
+    let id_for = |namespace: &str| {
+        parse_text(&source(namespace), &ParseConfig::default()).map(|job| job.meta["id"].clone())
+    };
+    assert_eq!(
+        id_for("dns").as_deref(),
+        Ok("808d0902-f454-5ea3-b749-cfd111cc35ed")
+    );
+    // A namespace given as a UUID (here the URL namespace) is the same as its name.
+    assert_eq!(
+        id_for("6ba7b811-9dad-11d1-80b4-00c04fd430c8"),
+        id_for("url")
+    );
+    assert_ne!(id_for("url"), id_for("dns"));
+    let error = id_for("dnz").expect_err("unknown namespace");
+    assert!(error.starts_with("test.nomad.hcl:4:"), "{error}");
+    assert!(
+        error.contains("invalid uuidv5 namespace \"dnz\""),
+        "{error}"
+    );
+}

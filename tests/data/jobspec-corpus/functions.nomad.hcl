@@ -1,4 +1,4 @@
-# HCL functions found in Nomad job files: base64, trimming, maps and lists.
+# HCL functions found in Nomad job files: base64, trimming, maps and lists, name-based UUIDs.
 locals {
   ports = { http = 8080, admin = 9090 }
 }
@@ -12,6 +12,8 @@ job "fn" {
     second   = element(values(local.ports), 3)
     fallback = lookup(local.ports, "metrics", 9100)
     distance = abs(-3)
+    uuid_dns = uuidv5("dns", "kadalu.io")
+    uuid_url = uuidv5("url", "https://caravan.example/")
   }
 
   group "g" {
