@@ -281,6 +281,7 @@ static SIDECAR_TASK: Spec = spec(&[
     field("shutdown_delay", "ShutdownDelay", Duration),
     field("kill_signal", "KillSignal", Str),
     field("volume_mount", "VolumeMounts", List(&SIDECAR_VOLUME_MOUNT)),
+    field("identity", "Identities", List(&SIDECAR_IDENTITY)),
 ]);
 static SIDECAR_RESOURCES: Spec = spec(&[
     field("cpu", "CPU", Int),
@@ -297,6 +298,20 @@ static SIDECAR_VOLUME_MOUNT: Spec = spec(&[
     field("volume", "Volume", Str),
     field("destination", "Destination", Str),
     field("read_only", "ReadOnly", Bool),
+]);
+
+/// `api.WorkloadIdentity`, for a sidecar task's identities.
+static SIDECAR_IDENTITY: Spec = spec(&[
+    field("name", "Name", Str),
+    field("aud", "Audience", Strings),
+    field("change_mode", "ChangeMode", Str),
+    field("change_signal", "ChangeSignal", Str),
+    field("env", "Env", Bool),
+    field("file", "File", Bool),
+    field("filepath", "Filepath", Str),
+    field("service_name", "ServiceName", Str),
+    field("ttl", "TTL", Duration),
+    field("extra_claims", "ExtraClaims", Strings),
 ]);
 
 pub(crate) static CONNECT: Spec = spec(&[

@@ -45,6 +45,11 @@ job "countdash" {
             memory = 64
           }
           shutdown_delay = "5s"
+          identity {
+            name = "consul_default"
+            aud  = ["consul.io"]
+            ttl  = "1h"
+          }
         }
       }
     }
