@@ -32,6 +32,8 @@ pub struct Resources {
 }
 
 impl Resources {
+    /// Nomad's `memory_max = -1` (`MemoryNoLimit`): no memory limit at all.
+    pub const MEMORY_NO_LIMIT: i32 = -1;
     /// Nomad's default CPU ask in MHz.
     pub const DEFAULT_CPU: i32 = 100;
     /// Nomad's default memory ask in MB.
@@ -79,7 +81,13 @@ impl Resources {
         for (idx, device) in self.devices.iter().enumerate() {
             device.validate(&format!("{path}.Devices[{idx}]"), errors);
         }
-        if self.memory_max_mb != 0 && self.memory_max_mb < self.memory_mb {
+        if self.memory_max_mb == Self::MEMORY_NO_LIMIT {
+            // Nomad accepts it (`MemoryNoLimit`); caravan's drivers always set a memory limit.
+            errors.push(
+                &format!("{path}.MemoryMaxMB"),
+                "memory_max = -1 (no memory limit) is not supported by caravan: its tasks always run with a memory limit; set memory_max to a size in MB",
+            );
+        } else if self.memory_max_mb != 0 && self.memory_max_mb < self.memory_mb {
             errors.push(
                 &format!("{path}.MemoryMaxMB"),
                 format!(

@@ -310,10 +310,20 @@ impl Task {
                 );
             }
         }
+        // Nomad (structs `validateServices`, COMPAT(0.13)): a task's services may also name the
+        // ports of the deprecated networks in its own resources.
+        let task_networks = self
+            .resources
+            .iter()
+            .flat_map(|resources| &resources.networks);
+        let mut service_port_labels = port_labels.clone();
+        for port in task_networks.flat_map(super::NetworkResource::ports) {
+            service_port_labels.insert(port.label.clone(), ());
+        }
         for service in &self.services {
             service.validate(
                 &format!("{path}.Services[{}]", service.name),
-                port_labels,
+                &service_port_labels,
                 errors,
             );
         }

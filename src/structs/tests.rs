@@ -202,6 +202,63 @@ fn validation_names_every_problem() {
     );
 }
 
+/// Nomad (structs `validateServices`, COMPAT(0.13)): a task's service may name a port of the
+/// deprecated network in the task's own resources; a port defined nowhere is still refused.
+#[test]
+fn task_services_may_use_ports_of_the_task_resources_network() {
+    let mut job = minimal_job(JobType::Service);
+    let task = &mut job.task_groups[0].tasks[0];
+    task.resources = Some(Resources {
+        cpu: 100,
+        memory_mb: 64,
+        networks: vec![NetworkResource {
+            dynamic_ports: vec![Port {
+                label: "http".into(),
+                ..Port::default()
+            }],
+            ..NetworkResource::default()
+        }],
+        ..Resources::default()
+    });
+    task.services.push(Service {
+        name: "web".into(),
+        port_label: "http".into(),
+        ..Service::default()
+    });
+    job.canonicalize();
+    assert!(job.validate().is_ok(), "{:?}", job.validate());
+
+    job.task_groups[0].tasks[0].services[0].port_label = "grpc".into();
+    let errors = job.validate().expect_err("unknown port");
+    assert!(
+        errors
+            .to_string()
+            .contains("port label \"grpc\" is not defined"),
+        "{errors}"
+    );
+}
+
+/// Nomad's `memory_max = -1` (no limit) is refused with a message saying so, not as a
+/// `memory_max` below `memory`.
+#[test]
+fn memory_max_without_limit_is_refused_naming_why() {
+    let mut job = minimal_job(JobType::Service);
+    job.task_groups[0].tasks[0].resources = Some(Resources {
+        cpu: 100,
+        memory_mb: 64,
+        memory_max_mb: Resources::MEMORY_NO_LIMIT,
+        ..Resources::default()
+    });
+    job.canonicalize();
+    let errors = job.validate().expect_err("no limit is refused");
+    let message = errors.to_string();
+    assert!(
+        message.contains("memory_max = -1 (no memory limit)"),
+        "{message}"
+    );
+    assert!(!message.contains("must be at least memory"), "{message}");
+}
+
 fn minimal_job(job_type: JobType) -> Job {
     Job {
         id: "j".into(),
