@@ -29,6 +29,7 @@ pub const ALIASES: &[(&str, &[&str])] = &[
     ("server-members", &["server", "members"]),
     ("server-join", &["server", "join"]),
     ("server-force-leave", &["server", "force-leave"]),
+    ("client-config", &["node", "config"]),
 ];
 
 /// Replaces an alias in the command position (right after the program name) by the command it
@@ -169,6 +170,10 @@ mod tests {
         assert_eq!(
             expand(&["caravan", "job", "run", "stop"]),
             ["caravan", "job", "run", "stop"]
+        );
+        assert_eq!(
+            expand(&["caravan", "client-config", "-servers"]),
+            ["caravan", "node", "config", "-servers"]
         );
         assert_eq!(expand(&["caravan"]), ["caravan"]);
         // Every alias names a real command.

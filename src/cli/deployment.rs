@@ -1,6 +1,8 @@
-//! `caravan deployment list|status|promote|fail|pause|resume`, `caravan job revert|promote`.
+//! `caravan deployment list|status|promote|fail|pause|resume`, `caravan job
+//! revert|promote|deployments`.
 //!
-//! Nomad: `command/deployment_*.go`, `command/job_revert.go`, `command/job_promote.go`.
+//! Nomad: `command/deployment_*.go`, `command/job_revert.go`, `command/job_promote.go`,
+//! `command/job_deployments.go`.
 
 use std::process::ExitCode;
 
@@ -109,6 +111,25 @@ pub struct JobRevertArgs {
     /// Shows full IDs
     #[arg(long)]
     pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JobDeploymentsArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The job ID (or prefix)
+    pub job_id: String,
+    /// Shows only the latest deployment
+    #[arg(long)]
+    pub latest: bool,
+    /// Shows the deployments of earlier jobs of the same ID too
+    #[arg(long)]
+    pub all: bool,
+    /// Shows full IDs
+    #[arg(long)]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -276,7 +297,7 @@ pub fn deployments_table(items: &[Deployment], verbose: bool) -> String {
     )
 }
 
-fn status(args: &DeploymentStatusArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn status(args: &DeploymentStatusArgs) -> anyhow::Result<ExitCode> {
     let client = args.api.client()?;
     block_on(async {
         let stub = resolve::deployment(&client, &args.deployment_id).await?;
@@ -343,6 +364,49 @@ pub fn deployment_block(deployment: &Deployment, verbose: bool) -> String {
     text.push_str("\n\nDeployed\n");
     text.push_str(&table(&header, &rows));
     text
+}
+
+/// `caravan job deployments JOB`: the job's deployments, newest first, or with `-latest` its
+/// latest one as `deployment status` shows it.
+pub fn job_deployments(args: &JobDeploymentsArgs) -> anyhow::Result<ExitCode> {
+    let client = args.api.client()?;
+    block_on(async {
+        let job = resolve::job(&client, &args.job_id).await?;
+        let path = format!("/v1/job/{}", encode(&job.id));
+        let failed = |err| anyhow::anyhow!("Error retrieving deployments: {err}");
+        if args.latest {
+            let latest: Option<Deployment> = client
+                .get(&format!("{path}/deployment"))
+                .await
+                .map_err(failed)?;
+            if args.output.printed(&latest)? {
+                return Ok(ExitCode::SUCCESS);
+            }
+            match latest {
+                Some(deployment) => outln!("{}", deployment_block(&deployment, args.verbose))?,
+                None => outln!("No deployments found")?,
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut deployments: Vec<Deployment> = client
+            .get(&format!("{path}/deployments"))
+            .await
+            .map_err(failed)?;
+        // Without `-all`, only the deployments of this job, not of an earlier one of its ID.
+        if !args.all {
+            deployments.retain(|deployment| deployment.job_create_index == job.create_index);
+        }
+        deployments.sort_by_key(|deployment| std::cmp::Reverse(deployment.create_index));
+        if args.output.printed(&deployments)? {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if deployments.is_empty() {
+            outln!("No deployments found")?;
+        } else {
+            outln!("{}", deployments_table(&deployments, args.verbose))?;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// `caravan job revert JOB VERSION`.

@@ -21,27 +21,78 @@ pub fn status(args: &JobStatusArgs) -> anyhow::Result<ExitCode> {
     let client = args.api.client()?;
     block_on(async {
         match &args.job_id {
-            None => list_jobs(&client).await,
+            None => list_jobs(&client, args).await,
             Some(prefix) => {
                 let stub = resolve::job(&client, prefix).await?;
+                if args.output.requested() {
+                    let json = job_status_json(&client, &stub, args.all_allocs).await?;
+                    args.output.printed(&[json])?;
+                    return Ok(ExitCode::SUCCESS);
+                }
                 show_job(&client, &stub.id, args).await
             }
         }
     })
 }
 
-/// The jobs table, or `No running jobs`.
-pub async fn list_jobs(client: &ApiClient) -> anyhow::Result<ExitCode> {
+/// The jobs table, or `No running jobs`; with `-json` or `-t`, each job's [`JobStatusJson`].
+async fn list_jobs(client: &ApiClient, args: &JobStatusArgs) -> anyhow::Result<ExitCode> {
     let jobs: Vec<JobListStub> = client
         .get("/v1/jobs")
         .await
         .map_err(|err| anyhow::anyhow!("Error querying jobs: {err}"))?;
     if jobs.is_empty() {
         outln!("No running jobs")?;
+    } else if args.output.requested() {
+        let mut statuses = Vec::with_capacity(jobs.len());
+        for stub in &jobs {
+            statuses.push(job_status_json(client, stub, args.all_allocs).await?);
+        }
+        args.output.printed(&statuses)?;
     } else {
         outln!("{}", jobs_table(&jobs))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One job as `job status -json` prints it: what the command read about it (Nomad:
+/// `command/job_status.go` `JobJson`).
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct JobStatusJson {
+    summary: JobSummary,
+    allocations: Vec<AllocListStub>,
+    latest_deployment: Option<Deployment>,
+    evaluations: Vec<Evaluation>,
+}
+
+/// Reads [`JobStatusJson`] for `stub`, in the job's own namespace (a list may span several).
+async fn job_status_json(
+    client: &ApiClient,
+    stub: &JobListStub,
+    all_allocs: bool,
+) -> anyhow::Result<JobStatusJson> {
+    let client = client.in_namespace(&stub.namespace);
+    let path = format!("/v1/job/{}", encode(&stub.id));
+    let all = if all_allocs { "?all=true" } else { "" };
+    Ok(JobStatusJson {
+        summary: client
+            .get(&format!("{path}/summary"))
+            .await
+            .map_err(|err| anyhow::anyhow!("Error querying job summary: {err}"))?,
+        allocations: client
+            .get(&format!("{path}/allocations{all}"))
+            .await
+            .map_err(|err| anyhow::anyhow!("Error querying job allocations: {err}"))?,
+        latest_deployment: client
+            .get(&format!("{path}/deployment"))
+            .await
+            .map_err(|err| anyhow::anyhow!("Error querying latest job deployment: {err}"))?,
+        evaluations: client
+            .get(&format!("{path}/evaluations"))
+            .await
+            .map_err(|err| anyhow::anyhow!("Error querying job evaluations: {err}"))?,
+    })
 }
 
 async fn show_job(
@@ -369,13 +420,17 @@ pub fn allocs(args: &JobIdArgs) -> anyhow::Result<ExitCode> {
 pub fn history(args: &JobHistoryArgs) -> anyhow::Result<ExitCode> {
     let client = args.api.client()?;
     block_on(async {
+        if args.diff && args.output.requested() {
+            anyhow::bail!("-json and -t are exclusive with -p");
+        }
         let stub = resolve::job(&client, &args.job_id).await?;
         let diffs = if args.diff { "?diffs=true" } else { "" };
         let response: JobVersionsResponse = client
             .get(&format!("/v1/job/{}/versions{diffs}", encode(&stub.id)))
             .await
             .map_err(|err| anyhow::anyhow!("Error retrieving job versions: {err}"))?;
-        if args.output.printed(&response)? {
+        // Nomad prints the versions alone, newest first as the API answers them.
+        if args.output.printed(&response.versions)? {
             return Ok(ExitCode::SUCCESS);
         }
         let mut versions = response.versions;

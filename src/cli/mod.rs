@@ -64,7 +64,7 @@ pub const DEFAULT_ADDRESS: &str = "http://127.0.0.1:4646";
     disable_help_subcommand = true,
     after_help = "Shortcuts, as Nomad's: run, stop, plan, validate, inspect, init (job ...); \
                   logs, exec, fs (alloc ...); alloc-status, eval-status, node-status, node-drain, \
-                  server-members, server-join, server-force-leave."
+                  server-members, server-join, server-force-leave, client-config."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -173,6 +173,11 @@ impl OutputArgs {
         };
         outln!("{text}")?;
         Ok(true)
+    }
+
+    /// Whether `-json` or `-t` was given.
+    pub fn requested(&self) -> bool {
+        self.json || self.template.is_some()
     }
 }
 
@@ -455,6 +460,8 @@ pub enum JobCommand {
     Revert(deployment::JobRevertArgs),
     /// Promotes the canaries of a job's latest deployment
     Promote(deployment::JobPromoteArgs),
+    /// Lists a job's deployments
+    Deployments(deployment::JobDeploymentsArgs),
     /// Interacts with periodic jobs
     #[command(subcommand)]
     Periodic(JobPeriodicCommand),
@@ -540,6 +547,8 @@ pub struct JobStatusArgs {
     /// Shows every allocation, not only those of the latest version
     #[arg(long = "all-allocs")]
     pub all_allocs: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -816,7 +825,7 @@ pub struct NodeStatusArgs {
 #[derive(Debug, Subcommand)]
 pub enum ServerCommand {
     /// Lists the servers of the cluster
-    Members(ApiOnlyArgs),
+    Members(status::ServerMembersArgs),
     /// Joins the agent's server to other servers
     Join(operator::ServerJoinArgs),
     /// Removes a failed server from the cluster
@@ -893,6 +902,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<ExitCode>
         Command::Service(command) => nomad_errors(service::run(&command)),
         Command::Job(JobCommand::Revert(args)) => nomad_errors(deployment::job_revert(&args)),
         Command::Job(JobCommand::Promote(args)) => nomad_errors(deployment::job_promote(&args)),
+        Command::Job(JobCommand::Deployments(args)) => {
+            nomad_errors(deployment::job_deployments(&args))
+        }
         Command::Job(JobCommand::Periodic(JobPeriodicCommand::Force(args))) => {
             nomad_errors(job_launch::periodic_force(&args))
         }

@@ -24,9 +24,9 @@ pub enum NamespaceCommand {
     /// Lists the namespaces
     List(NamespaceListArgs),
     /// Shows a namespace
-    Status(NamespaceNameArgs),
+    Status(NamespaceShowArgs),
     /// Prints a namespace as API JSON
-    Inspect(NamespaceNameArgs),
+    Inspect(NamespaceShowArgs),
     /// Creates or updates a namespace from a name and flags, or from a specification file
     Apply(NamespaceApplyArgs),
     /// Deletes a namespace (it must hold no running job and no variable)
@@ -46,6 +46,16 @@ pub struct NamespaceNameArgs {
     #[command(flatten)]
     pub api: ApiArgs,
     pub name: String,
+}
+
+/// `namespace status` and `namespace inspect` (JSON unless `-t`).
+#[derive(Debug, Args)]
+pub struct NamespaceShowArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    pub name: String,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -104,18 +114,17 @@ fn list(args: &NamespaceListArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn status(args: &NamespaceNameArgs, inspect: bool) -> anyhow::Result<ExitCode> {
+fn status(args: &NamespaceShowArgs, inspect: bool) -> anyhow::Result<ExitCode> {
     let client = args.api.client()?;
     let path = format!("/v1/namespace/{}", encode(&args.name));
     let namespace: Namespace = block_on(async { Ok(client.get(&path).await?) })
         .map_err(|err| anyhow::anyhow!("Error retrieving namespace: {err:#}"))?;
-    if inspect {
-        let printed = OutputArgs {
-            json: true,
-            template: None,
-        }
-        .printed(&namespace)?;
-        debug_assert!(printed);
+    // `inspect` prints JSON unless given a template (Nomad: `namespace_inspect.go`).
+    let output = OutputArgs {
+        json: args.output.json || inspect,
+        template: args.output.template.clone(),
+    };
+    if output.printed(&namespace)? {
         return Ok(ExitCode::SUCCESS);
     }
     outln!(

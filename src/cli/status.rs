@@ -6,11 +6,10 @@
 use std::process::ExitCode;
 
 use super::block_on;
+use super::deployment::DeploymentStatusArgs;
 use super::format::table;
 use super::output::outln;
-use super::{
-    AllocStatusArgs, ApiArgs, ApiOnlyArgs, EvalStatusArgs, JobStatusArgs, NodeStatusArgs, resolve,
-};
+use super::{AllocStatusArgs, ApiArgs, EvalStatusArgs, JobStatusArgs, NodeStatusArgs, OutputArgs};
 use crate::api::client::{ClientError, PrefixMatch};
 use crate::api::types::agent::ServerMembers;
 use crate::api::types::allocs::AllocListStub;
@@ -24,6 +23,21 @@ pub struct StatusArgs {
     pub api: ApiArgs,
     /// An ID or ID prefix of a job, allocation, evaluation, node or deployment
     pub id: Option<String>,
+    /// Shows full IDs
+    #[arg(long)]
+    pub verbose: bool,
+    // Passed on to the status command of the object the ID names.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `caravan server members`.
+#[derive(Debug, clap::Args)]
+pub struct ServerMembersArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// The kinds of object an ID prefix may name.
@@ -51,8 +65,23 @@ impl ObjectKind {
 
 pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let client = args.api.client()?;
+    // Nomad's `status` hands its arguments to the status command of what the ID names, so
+    // `-verbose`, `-json` and `-t` mean there what they mean in that command.
+    let api = args.api.clone();
+    let output = args.output.clone();
+    let verbose = args.verbose;
+    let job_status = |job_id: Option<String>| {
+        super::job_status::status(&JobStatusArgs {
+            api: api.clone(),
+            job_id,
+            short: false,
+            verbose,
+            all_allocs: false,
+            output: output.clone(),
+        })
+    };
     let Some(prefix) = args.id.clone() else {
-        return block_on(super::job_status::list_jobs(&client));
+        return job_status(None);
     };
     let kinds = block_on(async {
         let typed = &client;
@@ -83,47 +112,38 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(kinds)
     })?;
-    let api = args.api.clone();
     match kinds.as_slice() {
         [] => anyhow::bail!("No matches found"),
-        [ObjectKind::Job] => super::job_status::status(&JobStatusArgs {
-            api,
-            job_id: Some(prefix),
-            short: false,
-            verbose: false,
-            all_allocs: false,
-        }),
+        [ObjectKind::Job] => job_status(Some(prefix)),
         [ObjectKind::Node] => super::node_status::status(&NodeStatusArgs {
             api,
             node_id: Some(prefix),
             self_node: false,
             allocs: false,
-            verbose: false,
+            verbose,
             list: super::ListArgs::default(),
-            output: super::OutputArgs::default(),
+            output,
         }),
         [ObjectKind::Alloc] => super::alloc_status::run(&AllocStatusArgs {
             api,
             alloc_id: prefix,
-            verbose: false,
+            verbose,
             stats: false,
             short: false,
-            output: super::OutputArgs::default(),
+            output,
         }),
         [ObjectKind::Eval] => super::eval_status::status(&EvalStatusArgs {
             api,
             eval_id: prefix,
             monitor: false,
-            verbose: false,
-            output: super::OutputArgs::default(),
+            verbose,
+            output,
         }),
-        [ObjectKind::Deployment] => block_on(async {
-            let deployment = resolve::deployment(&client, &prefix).await?;
-            outln!(
-                "{}",
-                super::monitor::deployment_block(&deployment, false, false)
-            )?;
-            Ok(ExitCode::SUCCESS)
+        [ObjectKind::Deployment] => super::deployment::status(&DeploymentStatusArgs {
+            api,
+            deployment_id: prefix,
+            verbose,
+            output,
         }),
         several => {
             let names: Vec<&str> = several.iter().map(|kind| kind.noun()).collect();
@@ -135,13 +155,17 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub fn server_members(args: &ApiOnlyArgs) -> anyhow::Result<ExitCode> {
+pub fn server_members(args: &ServerMembersArgs) -> anyhow::Result<ExitCode> {
     let client = args.api.client()?;
     block_on(async {
         let members: ServerMembers = client
             .get("/v1/agent/members")
             .await
             .map_err(|err| anyhow::anyhow!("Error querying servers: {err}"))?;
+        // Nomad prints the members alone (`Members`), each with its tags.
+        if args.output.printed(&members.members)? {
+            return Ok(ExitCode::SUCCESS);
+        }
         let rows: Vec<Vec<String>> = members
             .members
             .iter()

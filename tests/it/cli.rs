@@ -15,6 +15,23 @@ fn version_prints_the_crate_version() -> anyhow::Result<()> {
 }
 
 #[test]
+fn nomads_shortcuts_run_the_commands_they_stand_for() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    for (shortcut, command) in [
+        (&["client-config"][..], &["node", "config"][..]),
+        (&["run"], &["job", "run"]),
+        (&["logs"], &["alloc", "logs"]),
+        (&["server-members"], &["server", "members"]),
+    ] {
+        let short = caravan(dir.path(), &[shortcut, &["-h"]].concat())?;
+        let long = caravan(dir.path(), &[command, &["-h"]].concat())?;
+        assert_eq!(short.code, Some(0), "{shortcut:?}: {short:?}");
+        assert_eq!(short.stdout, long.stdout, "{shortcut:?} is {command:?}");
+    }
+    Ok(())
+}
+
+#[test]
 fn job_init_writes_the_example_once() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let run = caravan(dir.path(), &["job", "init"])?;

@@ -8,6 +8,7 @@ mod artifacts;
 mod boundaries;
 mod cli;
 mod cli_api;
+mod cli_output;
 mod client;
 mod client_acl;
 mod client_hooks;

@@ -143,6 +143,18 @@ impl ApiClient {
         self
     }
 
+    /// The same client acting in `namespace` (an object listed across namespaces is read in
+    /// its own).
+    pub fn in_namespace(&self, namespace: &str) -> ApiClient {
+        let mut config = self.config.clone();
+        config.namespace = Some(namespace.to_owned());
+        ApiClient {
+            base: self.base.clone(),
+            config,
+            http: self.http.clone(),
+        }
+    }
+
     /// The agent's address, as a URL.
     pub fn address(&self) -> &str {
         &self.base

@@ -125,19 +125,7 @@ impl Dev {
 
     /// Runs `caravan ARGS -address <this agent>` (the address goes after the subcommand).
     pub async fn cli(&self, args: &[&str]) -> anyhow::Result<super::Run> {
-        let dir = std::env::temp_dir();
-        let mut all: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
-        let position = all
-            .iter()
-            .position(|arg| arg.starts_with('-'))
-            .unwrap_or(all.len());
-        all.insert(position, "-address".to_owned());
-        all.insert(position + 1, self.url.clone());
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = all.iter().map(String::as_str).collect();
-            super::caravan(&dir, &args)
-        })
-        .await?
+        super::caravan_at(&self.url, args).await
     }
 
     pub async fn shutdown(self) {

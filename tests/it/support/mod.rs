@@ -57,6 +57,18 @@ pub async fn caravan_async(dir: &Path, args: &[&str]) -> anyhow::Result<Run> {
     .await?
 }
 
+/// Runs `caravan ARGS` against the agent at `url` off the runtime's workers: `-address url` goes
+/// before the first flag, after the subcommand's words.
+pub async fn caravan_at(url: &str, args: &[&str]) -> anyhow::Result<Run> {
+    let mut all: Vec<&str> = args.to_vec();
+    let position = all
+        .iter()
+        .position(|arg| arg.starts_with('-'))
+        .unwrap_or(all.len());
+    all.splice(position..position, ["-address", url]);
+    caravan_async(&std::env::temp_dir(), &all).await
+}
+
 pub mod cluster;
 pub mod dev;
 pub mod server;
