@@ -82,6 +82,9 @@ pub fn rule_for(method: &Method, path: &str) -> Option<Rule> {
         ["v1", "jobs"] if read => Namespace("list-jobs"),
         ["v1", "jobs"] => JobBody("submit-job"),
         ["v1", "jobs", "parse"] => Namespace("parse-job"),
+        // A body may name jobs of several namespaces: the handler checks `read-job` in the one
+        // it acts in and keeps the jobs the token may read.
+        ["v1", "jobs", "statuses"] => Filtered,
         ["v1", "validate", "job"] => JobBody("read-job"),
         ["v1", "job", _] if read => Namespace("read-job"),
         ["v1", "job", _] if *method == Method::DELETE => Namespace("submit-job"),
@@ -227,6 +230,8 @@ mod tests {
         let cases = [
             (Method::GET, "/v1/jobs", Namespace("list-jobs")),
             (Method::PUT, "/v1/jobs", JobBody("submit-job")),
+            (Method::GET, "/v1/jobs/statuses", Filtered),
+            (Method::POST, "/v1/jobs/statuses", Filtered),
             (Method::POST, "/v1/job/web", JobBody("submit-job")),
             (Method::PUT, "/v1/validate/job", JobBody("read-job")),
             (Method::GET, "/v1/job/web", Namespace("read-job")),

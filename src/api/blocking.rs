@@ -59,6 +59,24 @@ where
 {
     // A malformed filter or page size is refused before the query waits.
     let list = ListQuery::parse(query)?;
+    blocking_page(server, query, list, tables, key, read).await
+}
+
+/// [`blocking_list`] with the filter and pagination already read (and ordered as the endpoint
+/// orders, e.g. [`ListQuery::newest_first`]).
+pub async fn blocking_page<T, F, K>(
+    server: &Arc<Server>,
+    query: &QueryOptions,
+    list: ListQuery,
+    tables: &[Table],
+    key: K,
+    read: F,
+) -> Result<Response, ApiError>
+where
+    T: Serialize,
+    F: Fn(&StateSnapshot) -> Result<Vec<T>, ApiError>,
+    K: Fn(&T) -> String,
+{
     wait_past(query, server.store.watch_indexes(), |indexes| {
         indexes.max_of(tables) > query.min_index
     })

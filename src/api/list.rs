@@ -24,6 +24,8 @@ pub struct ListQuery {
     per_page: Option<usize>,
     next_token: Option<String>,
     reverse: bool,
+    /// Sorted by key even when the request does not page ([`Self::newest_first`]).
+    always_sorted: bool,
 }
 
 /// One page of a list, and the token of the next page if there is one.
@@ -61,11 +63,27 @@ impl ListQuery {
             per_page,
             next_token,
             reverse: query.flag("reverse")?,
+            always_sorted: false,
         })
     }
 
+    /// A list whose keys grow with the items' age the other way round (a zero-padded modify
+    /// index first, [`modify_index_token`]): always sorted, newest first, `reverse` asking for
+    /// oldest first (Nomad's job statuses: `Reverse = !Reverse` over `JobsByModifyIndex`).
+    pub fn newest_first(mut self) -> Self {
+        self.reverse = !self.reverse;
+        self.always_sorted = true;
+        self
+    }
+
+    /// Every matching item on one page, whatever `per_page` says (a request naming its items).
+    pub fn unlimited(mut self) -> Self {
+        self.per_page = None;
+        self
+    }
+
     fn pages(&self) -> bool {
-        self.per_page.is_some() || self.next_token.is_some() || self.reverse
+        self.always_sorted || self.per_page.is_some() || self.next_token.is_some() || self.reverse
     }
 
     /// Filters `items` and cuts the page the request asks for; `key` gives an item's page token.
@@ -133,6 +151,13 @@ pub fn namespaced_token(query: &QueryOptions, namespace: &str, id: &str) -> Stri
     } else {
         id.to_owned()
     }
+}
+
+/// The page token of an item of a list ordered by modify index ([`ListQuery::newest_first`]):
+/// the index zero-padded, so tokens sort as numbers, then `namespace.ID` to order items written
+/// by one Raft entry.
+pub fn modify_index_token(modify_index: u64, namespace: &str, id: &str) -> String {
+    format!("{modify_index:020}.{namespace}.{id}")
 }
 
 #[cfg(test)]
@@ -222,6 +247,41 @@ mod tests {
             .expect("pages");
         assert_eq!(ids(&page), ["b"]);
         assert_eq!(page.next_token.as_deref(), Some("d"));
+    }
+
+    #[test]
+    fn newest_first_sorts_by_descending_key_and_reverse_turns_it() {
+        let indexed: Vec<serde_json::Value> = [(7, "a"), (12, "b"), (9, "c")]
+            .iter()
+            .map(|(index, id)| json!({ "ID": id, "ModifyIndex": index }))
+            .collect();
+        let key = |item: &serde_json::Value| {
+            let index = item["ModifyIndex"].as_u64().expect("an index");
+            modify_index_token(index, "default", item["ID"].as_str().expect("an ID"))
+        };
+        let all = query(&[])
+            .newest_first()
+            .page(indexed.clone(), key)
+            .expect("pages");
+        assert_eq!(ids(&all), ["b", "c", "a"]);
+        let first = query(&[("per_page", "1")])
+            .newest_first()
+            .page(indexed.clone(), key)
+            .expect("pages");
+        assert_eq!(ids(&first), ["b"]);
+        let token = first.next_token.expect("a next page");
+        assert_eq!(token, "00000000000000000009.default.c");
+        let second = query(&[("per_page", "1"), ("next_token", &token)])
+            .newest_first()
+            .page(indexed.clone(), key)
+            .expect("pages");
+        assert_eq!(ids(&second), ["c"]);
+        let oldest = query(&[("reverse", "true"), ("per_page", "5")])
+            .newest_first()
+            .unlimited()
+            .page(indexed, key)
+            .expect("pages");
+        assert_eq!(ids(&oldest), ["a", "c", "b"]);
     }
 
     #[test]

@@ -32,9 +32,9 @@ use axum::routing::{get, post, put};
 
 use crate::server::Server;
 use routes::{
-    acl, agent, allocs, deployments, evals, events, internal, job_launch, jobs, jobs_parse,
-    keyring, monitor, namespaces, node_pools, nodes, operator, scaling, services, system, validate,
-    variables,
+    acl, agent, allocs, deployments, evals, events, internal, job_launch, job_statuses, jobs,
+    jobs_parse, keyring, monitor, namespaces, node_pools, nodes, operator, scaling, services,
+    system, validate, variables,
 };
 
 /// The API router over a server.
@@ -48,6 +48,10 @@ pub fn router(server: Arc<Server>) -> Router {
         .route(
             "/v1/validate/job",
             post(validate::validate_job).put(validate::validate_job),
+        )
+        .route(
+            "/v1/jobs/statuses",
+            get(job_statuses::statuses).post(job_statuses::statuses),
         )
         .route(
             "/v1/jobs/parse",

@@ -174,6 +174,17 @@ impl Deployment {
             && self.job_create_index == job.create_index
     }
 
+    /// True if a running deployment's groups that place canaries all promote them themselves
+    /// (Nomad: `Deployment.HasAutoPromote`).
+    pub fn has_auto_promote(&self) -> bool {
+        self.status == DeploymentStatus::Running
+            && !self.task_groups.is_empty()
+            && self
+                .task_groups
+                .values()
+                .all(|group| group.desired_canaries == 0 || group.auto_promote)
+    }
+
     /// True while some group waits for its canaries to be promoted.
     pub fn requires_promotion(&self) -> bool {
         self.task_groups

@@ -33,6 +33,7 @@ mod host_volumes;
 mod job_eval;
 mod job_history;
 mod job_restart;
+mod job_statuses;
 mod jobspec;
 mod keyring;
 mod list_queries;

@@ -9,6 +9,7 @@ pub mod evals;
 pub mod events;
 pub mod internal;
 pub mod job_launch;
+pub mod job_statuses;
 pub mod jobs;
 pub mod jobs_parse;
 pub mod keyring;

@@ -2,7 +2,7 @@
 //! the server's handlers, the client agent's link to the servers and the CLI, as Nomad's `api`
 //! package and its shared request structs are for Nomad.
 //!
-//! One module per area: [`jobs`] (with [`job_diff`], the diff between job versions), [`job_launch`] (children of periodic and parameterized jobs),
+//! One module per area: [`jobs`] (with [`job_diff`], the diff between job versions), [`job_launch`] (children of periodic and parameterized jobs), [`job_statuses`] (the UI's job index),
 //! [`scaling`] (`job scale`), [`allocs`], [`nodes`], [`deployments`], [`services`], [`agent`],
 //! [`status`], [`scheduler`] (the operator's scheduler configuration), [`events`], [`client`] (the client agent's `/v1/client/...` routes), and [`node`]
 //! for a client agent's own calls to the servers (`/v1/internal/...`). Objects that are read whole (a job, an allocation, a node, an
@@ -24,6 +24,7 @@ pub mod deployments;
 pub mod events;
 pub mod job_diff;
 pub mod job_launch;
+pub mod job_statuses;
 pub mod jobs;
 pub mod node;
 pub mod nodes;

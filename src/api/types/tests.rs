@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    agent, allocs, client, cluster, deployments, events, job_launch, jobs, node, nodes, scaling,
-    scheduler, status,
+    agent, allocs, client, cluster, deployments, events, job_launch, job_statuses, jobs, node,
+    nodes, scaling, scheduler, status,
 };
 use crate::structs::{Allocation, Deployment, Evaluation, Job, JobSummary, Node};
 
@@ -79,6 +79,8 @@ fn job_messages_round_trip() {
     check!(job_launch::JobDispatchResponse, "job_dispatch_response");
     check!(scaling::ScalingRequest, "scaling_request");
     check!(scaling::JobScaleStatusResponse, "job_scale_status_response");
+    check!(Vec<job_statuses::JobStatusesJob>, "job_statuses_response");
+    check!(job_statuses::JobStatusesRequest, "job_statuses_request");
 }
 
 #[test]
