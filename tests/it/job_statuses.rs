@@ -58,24 +58,29 @@ async fn statuses_list_jobs_with_allocations_and_deployments_as_nomads() -> anyh
     web["Update"] = json!({ "MaxParallel": 2 });
     server.run_job(web).await?;
     server.run_job(service_job("api", 1)).await?;
-    server
-        .put_json("/v1/namespace/ops", &json!({ "Name": "ops" }))
+    let made = server
+        .put("/v1/namespace/ops", &json!({ "Name": "ops" }))
         .await?;
+    anyhow::ensure!(made.status().is_success(), "namespace ops: {made:?}");
     let mut ops = service_job("tools", 1);
     ops["Namespace"] = json!("ops");
     server.run_job(ops).await?;
+    // A periodic parent is registered without an evaluation.
     server
-        .run_job(json!({
-            "ID": "nightly",
-            "Type": "batch",
-            "Datacenters": ["dc1"],
-            "Periodic": { "Enabled": true, "Spec": "0 3 1 1 *", "SpecType": "cron" },
-            "TaskGroups": [{ "Name": "g", "Tasks": [{
-                "Name": "t", "Driver": "raw_exec",
-                "Config": { "command": "/bin/true" },
-                "Resources": { "CPU": 20, "MemoryMB": 16 },
-            }]}],
-        }))
+        .put_json(
+            "/v1/jobs",
+            &json!({ "Job": {
+                "ID": "nightly",
+                "Type": "batch",
+                "Datacenters": ["dc1"],
+                "Periodic": { "Enabled": true, "Spec": "0 3 1 1 *", "SpecType": "cron" },
+                "TaskGroups": [{ "Name": "g", "Tasks": [{
+                    "Name": "t", "Driver": "raw_exec",
+                    "Config": { "command": "/bin/true" },
+                    "Resources": { "CPU": 20, "MemoryMB": 16 },
+                }]}],
+            }}),
+        )
         .await?;
 
     // Newest first, in the request's namespace; a periodic parent has children, not allocations.
