@@ -55,6 +55,7 @@ pub mod node;
 pub mod server_link;
 mod service_sync;
 pub mod state;
+pub mod state_writer;
 pub(crate) mod task_runner;
 
 pub use alloc_runner::alloc_dir::TaskFilesConfig;
@@ -537,6 +538,8 @@ impl ClientHandle {
         for join in self.loops {
             let _ = join.await;
         }
+        // The next client on this data dir reads what the runners last asked for.
+        self.shared.state_db.flushed().wait().await;
     }
 }
 
@@ -838,7 +841,7 @@ fn reconcile(shared: &Arc<Shared>, listed: &BTreeMap<AllocId, u64>, changed: Vec
         let shared = Arc::clone(shared);
         tokio::spawn(async move {
             runner.wait_done().await;
-            alloc_runner::destroy(&runner, &shared.state_db);
+            alloc_runner::destroy(&runner, &shared.state_db).await;
             shared.lock_runners().remove(&alloc_id);
         });
     }

@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Decision: one small JSON file per allocation and per task, each replaced atomically (write a
-//! temporary file, then `rename`), rather than redb. Each task runner writes only its own file,
+//! temporary file, then `rename`) by one writer thread off the async runtime, which keeps only
+//! each file's latest bytes while it is busy (`state_writer.rs`), rather than redb. Each task runner writes only its own file,
 //! so there is no shared transaction and no lock; a redb database takes an exclusive file lock,
 //! which would stop a second client in the same process (a restart in tests, or an agent whose
 //! previous instance is still shutting down) from opening the state. The files are human-readable
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::state_writer::{StateWriter, Written};
 use crate::driver_host::{HostRecord, TaskHandle};
 use crate::structs::{Allocation, TaskState};
 
@@ -72,14 +74,19 @@ pub struct PersistedAlloc {
 #[derive(Debug, Clone)]
 pub struct StateDb {
     root: PathBuf,
+    writer: StateWriter,
 }
 
 impl StateDb {
-    /// Opens (creating) the state directory, by default `<data_dir>/client`.
+    /// Opens (creating) the state directory, by default `<data_dir>/client`, and starts its
+    /// writer thread.
     pub fn open(state_dir: &Path) -> io::Result<StateDb> {
         let root = state_dir.to_path_buf();
         std::fs::create_dir_all(root.join("allocs"))?;
-        Ok(StateDb { root })
+        Ok(StateDb {
+            root,
+            writer: StateWriter::start()?,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -119,27 +126,40 @@ impl StateDb {
         self.root.join("allocs").join(alloc_id)
     }
 
-    pub fn put_alloc(&self, alloc: &Allocation) -> io::Result<()> {
+    /// Queues the allocation's file; a failure to write it is logged by the writer.
+    pub fn put_alloc(&self, alloc: &Allocation) -> io::Result<Written> {
         let dir = self.alloc_dir(alloc.id.as_str());
-        std::fs::create_dir_all(&dir)?;
-        write_atomic(&dir.join("alloc.json"), &to_json(alloc)?)
+        Ok(self.writer.put(&dir, "alloc.json", to_json(alloc)?))
     }
 
-    pub fn put_task(&self, alloc_id: &str, task: &str, state: &TaskRunnerState) -> io::Result<()> {
+    /// Queues the task's file; wait on the answer where the task must not go on before it is
+    /// on disk.
+    pub fn put_task(
+        &self,
+        alloc_id: &str,
+        task: &str,
+        state: &TaskRunnerState,
+    ) -> io::Result<Written> {
         let dir = self.alloc_dir(alloc_id);
-        std::fs::create_dir_all(&dir)?;
-        write_atomic(&dir.join(format!("task-{task}.json")), &to_json(state)?)
+        Ok(self
+            .writer
+            .put(&dir, &format!("task-{task}.json"), to_json(state)?))
     }
 
-    pub fn delete_alloc(&self, alloc_id: &str) -> io::Result<()> {
-        match std::fs::remove_dir_all(self.alloc_dir(alloc_id)) {
-            Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
-            _ => Ok(()),
-        }
+    /// Queues the removal of the allocation's files, those still queued included.
+    pub fn delete_alloc(&self, alloc_id: &str) -> Written {
+        self.writer.delete(&self.alloc_dir(alloc_id))
     }
 
-    /// Every persisted allocation; unreadable entries are logged and skipped.
+    /// Everything queued so far: wait on it to know it is on disk.
+    pub fn flushed(&self) -> Written {
+        self.writer.flushed()
+    }
+
+    /// Every persisted allocation, once what this handle's writer has queued is written;
+    /// unreadable entries are logged and skipped.
     pub fn load_allocs(&self) -> Vec<PersistedAlloc> {
+        self.writer.flushed().wait_blocking();
         let mut allocs = Vec::new();
         let Ok(entries) = std::fs::read_dir(self.root.join("allocs")) else {
             return allocs;
@@ -279,7 +299,7 @@ mod tests {
         assert_eq!(loaded[0].alloc, alloc);
         let tasks: BTreeMap<_, _> = loaded[0].tasks.iter().cloned().collect();
         assert_eq!(tasks.get("web"), Some(&state));
-        db.delete_alloc("a1")?;
+        db.delete_alloc("a1");
         assert!(db.load_allocs().is_empty());
         Ok(())
     }

@@ -650,15 +650,19 @@ impl AllocRunner {
     }
 }
 
-/// Removes an allocation's directory and state once its runner is done.
-pub fn destroy(handle: &AllocRunnerHandle, state_db: &StateDb) {
+/// Removes an allocation's directory (on a blocking thread: it may hold many files) and its
+/// state once its runner is done; returns when both are gone.
+pub async fn destroy(handle: &AllocRunnerHandle, state_db: &StateDb) {
     let alloc_id = handle.alloc().id.clone();
-    if let Err(err) = handle.alloc_dir().destroy() {
+    let alloc_dir = handle.alloc_dir().clone();
+    let removed = tokio::task::spawn_blocking(move || alloc_dir.destroy()).await;
+    if let Err(err) = removed
+        .map_err(std::io::Error::other)
+        .and_then(|removed| removed)
+    {
         tracing::warn!(alloc_id = %alloc_id, error = %err, "failed to remove alloc dir");
     }
-    if let Err(err) = state_db.delete_alloc(alloc_id.as_str()) {
-        tracing::warn!(alloc_id = %alloc_id, error = %err, "failed to remove alloc state");
-    }
+    state_db.delete_alloc(alloc_id.as_str()).wait().await;
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::client::alloc_runner::alloc_dir::AllocDir;
 use crate::client::state::{HookState, StateDb, TaskRunnerState};
+use crate::client::state_writer::Written;
 use crate::driver_host::{
     Driver, DriverError, DriverHost, ExitResult, HostRecord, PortMapping, Resources, TaskConfig,
     TaskDevices, TaskHandle, TaskScope,
@@ -264,7 +265,23 @@ enum PauseEnd {
 
 impl TaskRunner {
     /// Records the state, persists it with the handle, and tells the alloc runner.
-    fn publish(&mut self) {
+    fn publish(&self) {
+        self.persist();
+        self.announce();
+    }
+
+    /// As [`TaskRunner::publish`], telling the alloc runner only once the state is on disk: a
+    /// started task's handle is written before the task is reported running, so an agent that
+    /// dies in between finds the task again.
+    async fn publish_durably(&self) {
+        if let Some(written) = self.persist() {
+            written.wait().await;
+        }
+        self.announce();
+    }
+
+    /// Queues the state with the handle for the state writer.
+    fn persist(&self) -> Option<Written> {
         let running = self.running();
         let host_record = running
             .as_ref()
@@ -276,13 +293,19 @@ impl TaskRunner {
             host_record,
             hooks: self.hook_states.clone(),
         };
-        if let Err(err) = self.config.state_db.put_task(
-            self.config.alloc.id.as_str(),
-            &self.config.task.name,
-            &persisted,
-        ) {
-            tracing::error!(error = %err, "failed to persist task state");
-        }
+        self.config
+            .state_db
+            .put_task(
+                self.config.alloc.id.as_str(),
+                &self.config.task.name,
+                &persisted,
+            )
+            .inspect_err(|err| tracing::error!(error = %err, "failed to persist task state"))
+            .ok()
+    }
+
+    /// Tells the alloc runner (and the task's watchers) the state.
+    fn announce(&self) {
         self.state_tx.send_replace(self.state.clone());
         self.config.changed.notify_one();
     }
@@ -581,7 +604,7 @@ impl TaskRunner {
                     self.state.started_at = Some(events::now_rfc3339());
                 }
                 self.emit(events::started());
-                self.publish();
+                self.publish_durably().await;
                 self.run_poststart(&driver, &handle).await;
                 Ok((driver, handle))
             }

@@ -23,7 +23,7 @@
 //!                └──────(stop: stop signal, or the epoch callback sees it)──> exited(stopped)
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -72,6 +72,39 @@ struct Running {
     memory_bytes: Arc<AtomicU64>,
 }
 
+/// The workloads by id, and their ids by task: a task's stop finds its own without scanning
+/// every workload (10,000 tasks stopping at once would otherwise compare 10^8 task ids).
+#[derive(Default)]
+struct Workloads {
+    by_id: HashMap<u64, Running>,
+    by_task: HashMap<Arc<str>, BTreeSet<u64>>,
+}
+
+impl Workloads {
+    fn insert(&mut self, id: u64, running: Running) {
+        self.by_task
+            .entry(Arc::clone(&running.task_id))
+            .or_default()
+            .insert(id);
+        self.by_id.insert(id, running);
+    }
+
+    /// Forgets the workloads that exited.
+    fn prune_exited(&mut self) {
+        let by_task = &mut self.by_task;
+        self.by_id.retain(|id, running| {
+            let keep = running.exit.borrow().is_none();
+            if !keep && let Some(ids) = by_task.get_mut(&running.task_id) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    by_task.remove(&running.task_id);
+                }
+            }
+            keep
+        });
+    }
+}
+
 /// Agent-wide: the workload engine, its linkers, compiled files and running workloads.
 pub(crate) struct WorkloadRuntime {
     engine: Engine,
@@ -80,7 +113,7 @@ pub(crate) struct WorkloadRuntime {
     compiled: Mutex<HashMap<Digest32, Compiled>>,
     /// Held while compiling (see `compile`).
     compiling: Mutex<()>,
-    workloads: Mutex<HashMap<u64, Running>>,
+    workloads: Mutex<Workloads>,
     /// The table's size at which `start` prunes exited workloads next.
     prune_at: std::sync::atomic::AtomicUsize,
     next_id: AtomicU64,
@@ -138,7 +171,7 @@ impl WorkloadRuntime {
             p2_linker,
             compiled: Mutex::new(HashMap::new()),
             compiling: Mutex::new(()),
-            workloads: Mutex::new(HashMap::new()),
+            workloads: Mutex::new(Workloads::default()),
             prune_at: std::sync::atomic::AtomicUsize::new(KEEP_FINISHED),
             next_id: AtomicU64::new(1),
         })
@@ -254,10 +287,12 @@ impl WorkloadRuntime {
         let mut workloads = lock(&self.workloads);
         // Pruning scans every workload: done when the table doubled since the last time, so
         // starting N workloads costs O(N) however many run.
-        if workloads.len() >= self.prune_at.load(Ordering::Relaxed) {
-            workloads.retain(|_, running| running.exit.borrow().is_none());
-            self.prune_at
-                .store((workloads.len() * 2).max(KEEP_FINISHED), Ordering::Relaxed);
+        if workloads.by_id.len() >= self.prune_at.load(Ordering::Relaxed) {
+            workloads.prune_exited();
+            self.prune_at.store(
+                (workloads.by_id.len() * 2).max(KEEP_FINISHED),
+                Ordering::Relaxed,
+            );
         }
         workloads.insert(
             id,
@@ -274,7 +309,7 @@ impl WorkloadRuntime {
 
     /// The workload `id` if the task `task_id` started it; any other id is refused.
     fn running(&self, id: u64, task_id: &str) -> Result<Running, String> {
-        match lock(&self.workloads).get(&id) {
+        match lock(&self.workloads).by_id.get(&id) {
             Some(running) if *running.task_id == *task_id => Ok(running.clone()),
             _ => Err(format!(
                 "workload {id} is not a workload of this task: refused"
@@ -289,11 +324,22 @@ impl WorkloadRuntime {
 
     /// Stops every running workload of a task; returns how many.
     pub(crate) fn reap(&self, task_id: &str) -> usize {
-        let ids: Vec<u64> = lock(&self.workloads)
-            .iter()
-            .filter(|(_, running)| *running.task_id == *task_id && running.exit.borrow().is_none())
-            .map(|(id, _)| *id)
-            .collect();
+        let ids: Vec<u64> = {
+            let workloads = lock(&self.workloads);
+            workloads
+                .by_task
+                .get(task_id)
+                .into_iter()
+                .flatten()
+                .filter(|id| {
+                    workloads
+                        .by_id
+                        .get(id)
+                        .is_some_and(|running| running.exit.borrow().is_none())
+                })
+                .copied()
+                .collect()
+        };
         ids.iter()
             .filter(|id| self.stop(**id, task_id).is_ok())
             .count()
@@ -567,6 +613,47 @@ mod tests {
         ))
     }
 
+    /// A workload of `task`, with the sender that ends it.
+    fn running(task: &str) -> (Running, watch::Sender<Option<WorkloadExit>>) {
+        let (sender, exit) = watch::channel(None);
+        let running = Running {
+            task_id: Arc::from(task),
+            stop: Arc::new(Notify::new()),
+            stopping: Arc::new(AtomicBool::new(false)),
+            exit,
+            memory_bytes: Arc::new(AtomicU64::new(0)),
+        };
+        (running, sender)
+    }
+
+    #[test]
+    fn workloads_are_indexed_by_task_and_pruned_from_both_tables() {
+        let mut workloads = Workloads::default();
+        let (a1, end_a1) = running("a/t");
+        let (a2, _end_a2) = running("a/t");
+        let (b1, end_b1) = running("b/t");
+        workloads.insert(1, a1);
+        workloads.insert(2, a2);
+        workloads.insert(3, b1);
+        assert_eq!(workloads.by_task["a/t"], BTreeSet::from([1, 2]));
+        assert_eq!(workloads.by_task["b/t"], BTreeSet::from([3]));
+        let exited = || {
+            Some(WorkloadExit {
+                exit_code: 0,
+                trap: None,
+            })
+        };
+        let _ = end_a1.send(exited());
+        let _ = end_b1.send(exited());
+        workloads.prune_exited();
+        assert_eq!(workloads.by_id.keys().copied().collect::<Vec<_>>(), [2]);
+        assert_eq!(workloads.by_task["a/t"], BTreeSet::from([2]));
+        assert!(
+            !workloads.by_task.contains_key("b/t"),
+            "no task keeps an empty entry"
+        );
+    }
+
     #[tokio::test]
     async fn tasks_share_one_compiled_module_and_log_without_a_collector() -> anyhow::Result<()> {
         let runtime = WorkloadRuntime::new(crate::driver_host::engine::workload_engine()?)
@@ -610,8 +697,22 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
+        // Reaping a task stops its own workloads only.
+        let (first_id, first_scope) = &started[0];
+        assert_eq!(runtime.reap(&first_scope.task_id), 1);
+        runtime
+            .wait(
+                *first_id,
+                &first_scope.task_id,
+                Some(Duration::from_secs(10)),
+            )
+            .await
+            .map_err(anyhow::Error::msg)?;
+        for (id, scope) in &started[1..] {
+            assert!(runtime.is_running(*id, &scope.task_id), "workload {id}");
+        }
         // A sleeping workload stops at once.
-        for (id, scope) in &started {
+        for (id, scope) in &started[1..] {
             runtime
                 .stop(*id, &scope.task_id)
                 .map_err(anyhow::Error::msg)?;
