@@ -6,10 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::system::system_job;
 use super::{config, harness_with, mock};
 use crate::scheduler::harness::Harness;
 use crate::structs::{
-    AllocClientStatus, AllocDesiredStatus, Allocation, DisconnectStrategy, Job, JobType, NodeStatus,
+    AllocClientStatus, AllocDesiredStatus, Allocation, DisconnectStrategy, Job, NodeStatus,
 };
 
 /// A job of one allocation with `disconnect` on two nodes, placed; the allocation.
@@ -27,15 +28,6 @@ fn placed_as(mut job: Job, disconnect: DisconnectStrategy) -> (Harness, Arc<Job>
     harness.plans.clear();
     let alloc = harness.state.allocs()[0].clone();
     (harness, job, alloc)
-}
-
-/// A system job: one allocation per node.
-fn system_job() -> Job {
-    let mut job = mock::job(1);
-    job.id = "agent".into();
-    job.job_type = JobType::System;
-    job.canonicalize();
-    job
 }
 
 /// Marks every allocation of the harness `running`, as their clients would.

@@ -7,7 +7,8 @@ use crate::structs::{
     SchedulingEligibility,
 };
 
-fn system_job() -> Job {
+/// A system job of one group: one allocation per feasible node.
+pub(super) fn system_job() -> Job {
     let mut job = mock::job(1);
     job.id = "agent".into();
     job.job_type = JobType::System;
